@@ -1,0 +1,356 @@
+"""A local Debian 12 rehearsal host: systemd as PID 1 and sshd, in a network namespace.
+
+The root file system is built once with debootstrap and cached; every host boots from it
+through an overlay mount, so each boot starts from the same bare Debian and leaves the cache
+untouched. Needs root, debootstrap, systemd-nspawn (systemd-container), iproute2 and nftables.
+
+    with RehearsalHost.boot() as rehearsal:
+        print(rehearsal.address)  # e.g. 10.213.1.2, root logs in with rehearsal.ssh_key
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SUITE = "bookworm"
+PACKAGES = (
+    "systemd,systemd-sysv,openssh-server,python3,sudo,iproute2,procps,kmod,dbus,ca-certificates"
+)
+# Built into a kernel without module support (such as this project's CI machine); listed in
+# modules.builtin so that modprobe inside the guest treats them as present, as on a stock kernel.
+BUILTIN_MODULES = ("overlay", "br_netfilter", "bridge", "nf_tables", "nf_nat", "vxlan")
+HOST_TOOLS = ("debootstrap", "systemd-nspawn", "ip", "nft", "ssh", "ssh-keygen")
+APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+APT_REGISTRY_CONF = Path("/etc/apt/apt.conf.d/99artifact-registry")
+# Bumped whenever the build steps below change, so that a stale cache is rebuilt.
+BUILD_REVISION = "1"
+
+
+class RehearsalError(RuntimeError):
+    """The rehearsal host could not be built, booted or reached."""
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("LLM_APPLIANCE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "llm-appliance"
+    )
+    return Path(base) / "rehearsal"
+
+
+def _run(*command: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise RehearsalError(
+            f"{' '.join(command)} failed ({result.returncode}): {result.stderr.strip()[-2000:]}"
+        )
+    return result
+
+
+def check_requirements() -> None:
+    """Fail with one line naming what is missing on this machine."""
+    if os.geteuid() != 0:
+        raise RehearsalError("the rehearsal host needs root (debootstrap, systemd-nspawn, netns)")
+    missing = [tool for tool in HOST_TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise RehearsalError(
+            f"missing tools: {', '.join(missing)}; install them with "
+            "`apt-get install -y debootstrap systemd-container iproute2 nftables openssh-client`"
+        )
+
+
+def _mirror() -> str:
+    """The Debian mirror this machine's apt uses (how the package registry is reached)."""
+    for line in APT_SOURCES.read_text().splitlines() if APT_SOURCES.exists() else ():
+        if line.startswith("URIs:") and "security" not in line:
+            return line.split(":", 1)[1].strip()
+    return "http://deb.debian.org/debian"
+
+
+def build_rootfs(cache_dir: Path | None = None) -> Path:
+    """The cached Debian root file system, built with debootstrap on first use (~1 minute)."""
+    check_requirements()
+    cache_dir = cache_dir or default_cache_dir()
+    key = hashlib.sha256(f"{SUITE}|{PACKAGES}|{BUILD_REVISION}".encode()).hexdigest()[:12]
+    rootfs = cache_dir / f"{SUITE}-{key}"
+    if (rootfs / "etc/os-release").exists():
+        return rootfs
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f"{rootfs.name}.", dir=cache_dir))
+    try:
+        _run("debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(partial), _mirror())
+        for source in (APT_SOURCES, APT_REGISTRY_CONF):
+            if source.exists():
+                shutil.copy(source, partial / source.relative_to("/"))
+        # A pristine image: each booted host gets its own machine id and host keys.
+        (partial / "etc/machine-id").write_text("")
+        for key_file in (partial / "etc/ssh").glob("ssh_host_*"):
+            key_file.unlink()
+        _run("chroot", str(partial), "apt-get", "clean")
+        partial.rename(rootfs)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+    return rootfs
+
+
+@dataclass
+class RehearsalHost:
+    """One booted rehearsal host. Use `RehearsalHost.boot()` as a context manager."""
+
+    name: str
+    index: int
+    workdir: Path
+    ssh_key: Path
+    known_hosts: Path
+    process: subprocess.Popen | None = None
+    _cleanups: list = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"10.213.{self.index}.2"
+
+    @property
+    def gateway(self) -> str:
+        return f"10.213.{self.index}.1"
+
+    @property
+    def netns(self) -> str:
+        return self.name
+
+    @property
+    def root(self) -> Path:
+        return self.workdir / "merged"
+
+    @classmethod
+    def boot(cls, cache_dir: Path | None = None, workdir: Path | None = None) -> "RehearsalHost":
+        rootfs = build_rootfs(cache_dir)
+        workdir = workdir or Path(tempfile.mkdtemp(prefix="llm-appliance-rehearsal-"))
+        name, index = _claim_netns()
+        host = cls(
+            name=name,
+            index=index,
+            workdir=workdir,
+            ssh_key=workdir / "id_ed25519",
+            known_hosts=workdir / "known_hosts",
+        )
+        host._cleanups.append(lambda: _run("ip", "netns", "delete", name, check=False))
+        try:
+            host._setup_network()
+            host._mount_root(rootfs)
+            host._personalise()
+            host.start()
+        except BaseException:
+            host.destroy()
+            raise
+        return host
+
+    def __enter__(self) -> "RehearsalHost":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.destroy()
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def _setup_network(self) -> None:
+        veth_host, veth_guest = f"{self.name}-h", f"{self.name}-g"
+        _run("ip", "link", "add", veth_host, "type", "veth", "peer", "name", veth_guest)
+        self._cleanups.append(lambda: _run("ip", "link", "delete", veth_host, check=False))
+        _run("ip", "link", "set", veth_guest, "netns", self.netns)
+        _run("ip", "addr", "add", f"{self.gateway}/30", "dev", veth_host)
+        _run("ip", "link", "set", veth_host, "up")
+        in_ns = ("ip", "netns", "exec", self.netns)
+        _run(*in_ns, "ip", "link", "set", veth_guest, "name", "eth0")
+        _run(*in_ns, "ip", "addr", "add", f"{self.address}/30", "dev", "eth0")
+        _run(*in_ns, "ip", "link", "set", "eth0", "up")
+        _run(*in_ns, "ip", "link", "set", "lo", "up")
+        _run(*in_ns, "ip", "route", "add", "default", "via", self.gateway)
+        # The guest reaches the package registry through this machine (NAT).
+        _run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        table = self.name.replace("-", "_")
+        _run(
+            "nft",
+            f"add table ip {table}; "
+            f"add chain ip {table} postrouting {{ type nat hook postrouting priority 100 ; }}; "
+            f"add rule ip {table} postrouting ip saddr {self.address} "
+            f'oifname != "{veth_host}" masquerade',
+        )
+        self._cleanups.append(lambda: _run("nft", f"delete table ip {table}", check=False))
+
+    def _mount_root(self, rootfs: Path) -> None:
+        for sub in ("upper", "work", "merged"):
+            (self.workdir / sub).mkdir(parents=True, exist_ok=True)
+        _run(
+            "mount", "-t", "overlay", "overlay", "-o",
+            f"lowerdir={rootfs},upperdir={self.workdir / 'upper'},workdir={self.workdir / 'work'}",
+            str(self.root),
+        )
+        self._cleanups.append(lambda: _run("umount", "-l", str(self.root), check=False))
+
+    def _personalise(self) -> None:
+        root = self.root
+        (root / "etc/hostname").write_text(f"{self.name}\n")
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rehearsal", "-f", str(self.ssh_key))
+        ssh_dir = root / "root/.ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        shutil.copy(f"{self.ssh_key}.pub", ssh_dir / "authorized_keys")
+        os.chmod(ssh_dir / "authorized_keys", 0o600)
+        _run("chroot", str(root), "ssh-keygen", "-A")
+        modules_dir = root / "lib/modules" / os.uname().release
+        if not Path("/proc/modules").exists() and not modules_dir.exists():
+            modules_dir.mkdir(parents=True)
+            (modules_dir / "modules.builtin").write_text(
+                "".join(f"kernel/{name}.ko\n" for name in BUILTIN_MODULES)
+            )
+            _run("chroot", str(root), "depmod", os.uname().release, check=False)
+        self.known_hosts.write_text("")
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def start(self, timeout: float = 60) -> None:
+        """Boot the guest and wait until systemd reports it running (or degraded)."""
+        env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="yes")
+        log = open(self.workdir / "console.log", "ab")
+        self.process = subprocess.Popen(
+            [
+                "systemd-nspawn", "-b", "-D", str(self.root), f"--machine={self.name}",
+                "--register=no", "--keep-unit", f"--network-namespace-path=/run/netns/{self.netns}",
+                "--capability=all", "--system-call-filter=@keyring bpf",
+                "--resolv-conf=copy-host", "--console=passive",
+            ],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=env, start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RehearsalError(f"systemd-nspawn exited; see {self.workdir / 'console.log'}")
+            state = self.ssh("systemctl is-system-running --wait", check=False, timeout=30)
+            if state.stdout.strip() in ("running", "degraded"):
+                return
+            time.sleep(0.2)
+        raise RehearsalError(f"no SSH on {self.address} after {timeout:.0f} s")
+
+    def stop(self, timeout: float = 30) -> None:
+        """Shut the guest down cleanly (SIGTERM to nspawn is a clean poweroff)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def destroy(self) -> None:
+        self.stop()
+        for cleanup in reversed(self._cleanups):
+            cleanup()
+        self._cleanups.clear()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- access -----------------------------------------------------------------------
+
+    def ssh_options(self) -> list[str]:
+        return [
+            "-i", str(self.ssh_key), "-o", f"UserKnownHostsFile={self.known_hosts}",
+            "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes",
+            "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
+        ]
+
+    def ssh(self, command: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run a shell command on the guest as root, over real SSH."""
+        result = subprocess.run(
+            ["ssh", *self.ssh_options(), f"root@{self.address}", command],
+            capture_output=True, text=True, timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise RehearsalError(f"{command!r} on {self.address} failed: {result.stderr.strip()}")
+        return result
+
+    def inventory_data(self) -> dict:
+        """pyinfra host data that reaches this guest without touching ~/.ssh."""
+        return {
+            "ssh_user": "root",
+            "ssh_key": str(self.ssh_key),
+            "ssh_known_hosts_file": str(self.known_hosts),
+            "ssh_strict_host_key_checking": "accept-new",
+        }
+
+    def write_inventory(self, path: Path, settings: dict) -> Path:
+        """A pyinfra inventory file for this guest with the given appliance settings."""
+        data = {**self.inventory_data(), **settings}
+        path.write_text(
+            "# A rehearsal host, written by llm-appliance's tests.\n"
+            f"rehearsal = [({self.address!r}, {data!r})]\n"
+        )
+        return path
+
+    def testinfra_hostspec(self) -> str:
+        return f"paramiko://root@{self.address}:22?ssh_identity_file={self.ssh_key}"
+
+
+# Settings for a rehearsal: names under the reserved .test domain, no certificates.
+REHEARSAL_SETTINGS = {
+    "webui_domain": "chat.rehearsal.test",
+    "monitor_domain": "monitor.rehearsal.test",
+    "acme_ca": "none",
+}
+
+
+@dataclass
+class DeployRun:
+    """A finished `pyinfra ... --json` run: exit status, output, and totals per result."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def operations(self) -> list[dict]:
+        return json.loads(self.stdout)["results"]["operations"]
+
+    @property
+    def totals(self) -> dict[str, int]:
+        totals = {"success": 0, "error": 0, "no_change": 0}
+        for operation in self.operations:
+            for result in totals:
+                totals[result] += len(operation[result])
+        return totals
+
+    @property
+    def changed(self) -> list[str]:
+        """Names of the operations that changed a host."""
+        return [operation["name"] for operation in self.operations if operation["success"]]
+
+
+def run_pyinfra(inventory: Path, *args: str, timeout: float = 900) -> DeployRun:
+    """Run pyinfra from the project root, as a user would, with JSON results on stdout."""
+    project_root = Path(__file__).resolve().parent.parent
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", "-y", "--json", str(inventory), *args],
+        cwd=project_root, capture_output=True, text=True, timeout=timeout,
+    )
+    return DeployRun(result.returncode, result.stdout, result.stderr, time.monotonic() - started)
+
+
+def _claim_netns() -> tuple[str, int]:
+    """A free network namespace name and its subnet index (10.213.INDEX.0/30)."""
+    for index in range(1, 255):
+        name = f"lla{index}"
+        if _run("ip", "netns", "add", name, check=False).returncode == 0:
+            return name, index
+    raise RehearsalError("no free rehearsal network namespace (lla1..lla254 all exist)")

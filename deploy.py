@@ -1,0 +1,15 @@
+"""llm-appliance: turn one server into a private LLM appliance.
+
+    pyinfra inventories/prod.py deploy.py                 # every layer
+    pyinfra inventories/prod.py deploy.py --data layers=host
+
+Validates the settings and checks the host first; only then do the layers run, in order.
+"""
+
+from operations import host as host_layer
+from operations.preflight import checked_settings
+
+settings = checked_settings()
+
+if "host" in settings.layers:
+    host_layer.install(settings)

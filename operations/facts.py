@@ -1,0 +1,181 @@
+"""Custom pyinfra facts: what the appliance reads from a host before deciding what to change."""
+
+from __future__ import annotations
+
+import re
+
+from pyinfra.api import FactBase
+
+
+class KernelModules(FactBase):
+    """
+    Names among the given kernel modules that are present in the running kernel: loaded, or
+    built in. Decided from ``/sys/module/NAME`` and ``modules.builtin``, never ``/proc/modules``
+    (absent on kernels built without module support).
+
+    .. code:: python
+
+        host.get_fact(KernelModules, names=("overlay", "br_netfilter"))  # {"overlay"}
+    """
+
+    default = set
+
+    def command(self, names):
+        checks = " ".join(names)
+        return (
+            f'builtin="/lib/modules/$(uname -r)/modules.builtin"; for name in {checks}; do '
+            '{ [ -d "/sys/module/$name" ] || grep -qs "/$name.ko$" "$builtin"; } && echo "$name"; '
+            "done; true"
+        )
+
+    def process(self, output):
+        return {line.strip() for line in output if line.strip()}
+
+
+class MemTotal(FactBase):
+    """
+    Memory of the host in KiB, from ``/proc/meminfo``.
+
+    .. code:: python
+
+        host.get_fact(MemTotal)  # 8023548
+    """
+
+    def command(self):
+        return "grep '^MemTotal:' /proc/meminfo"
+
+    def process(self, output):
+        return int(output[0].split()[1])
+
+
+class DiskSpace(FactBase):
+    """
+    Space for a directory that may not exist yet: free KiB on the file system that will hold it
+    (its nearest existing parent), plus what the directory already uses (it is the appliance's).
+
+    .. code:: python
+
+        host.get_fact(DiskSpace, path="/var/lib/rancher")
+        # {"mount": "/", "free_kib": 52428800, "used_by_path_kib": 0}
+    """
+
+    def command(self, path):
+        return (
+            f'p="{path}"; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; '
+            'df -Pk "$p" | tail -n 1; '
+            f'if [ -e "{path}" ]; then du -sxk "{path}" 2>/dev/null | cut -f1; else echo 0; fi'
+        )
+
+    def process(self, output):
+        fields = output[0].split()
+        used = output[1].strip() if len(output) > 1 else "0"
+        return {
+            "mount": fields[5],
+            "free_kib": int(fields[3]),
+            "used_by_path_kib": int(used) if used.isdigit() else 0,
+        }
+
+
+class ListeningTcpPorts(FactBase):
+    """
+    Listening TCP ports and the names of the programs holding them, from ``ss``.
+
+    .. code:: python
+
+        host.get_fact(ListeningTcpPorts)  # {22: {"sshd"}, 6443: {"k3s-server"}}
+    """
+
+    default = dict
+
+    def requires_command(self):
+        return "ss"
+
+    def command(self):
+        return "ss -Htlnp"
+
+    def process(self, output):
+        ports: dict[int, set[str]] = {}
+        for line in output:
+            fields = line.split()
+            if len(fields) < 4:
+                continue
+            port = fields[3].rsplit(":", 1)[-1]
+            if not port.isdigit():
+                continue
+            # users:(("sshd",pid=510,fd=3),("sshd",pid=511,fd=3))
+            names = re.findall(r'\("([^"]+)",', line.partition("users:")[2])
+            ports.setdefault(int(port), set()).update(names)
+        return ports
+
+
+class Ufw(FactBase):
+    """
+    The state of ufw: whether it is active, its default policies and the rules it was given
+    (as ``ufw show added`` prints them, without the leading ``ufw``). None without ufw.
+
+    .. code:: python
+
+        host.get_fact(Ufw)
+        # {"active": True, "incoming": "deny", "outgoing": "allow",
+        #  "rules": ["allow 22/tcp", "allow from 10.42.0.0/16"]}
+    """
+
+    def requires_command(self):
+        return "ufw"
+
+    def command(self):
+        return "LANG=C ufw status verbose; echo '--'; LANG=C ufw show added"
+
+    def process(self, output):
+        status, _, added = "\n".join(output).partition("\n--\n")
+        state = {"active": "Status: active" in status, "incoming": None, "outgoing": None}
+        for line in status.splitlines():
+            if line.startswith("Default:"):
+                # Default: deny (incoming), allow (outgoing), deny (routed)
+                for policy in line.split(":", 1)[1].split(","):
+                    action, _, direction = policy.strip().partition(" ")
+                    state[direction.strip("()")] = action
+        state["rules"] = [
+            line[len("ufw "):].strip() for line in added.splitlines() if line.startswith("ufw ")
+        ]
+        return state
+
+
+class TimeSyncService(FactBase):
+    """
+    The state of ``systemd-timesyncd``: unit file state, active state and whether its start
+    conditions held (in a container it is skipped by design: the clock is the host's).
+
+    .. code:: python
+
+        host.get_fact(TimeSyncService)
+        # {"UnitFileState": "enabled", "ActiveState": "active", "ConditionResult": "yes"}
+    """
+
+    def command(self):
+        return (
+            "systemctl show systemd-timesyncd.service "
+            "--property=UnitFileState --property=ActiveState --property=ConditionResult"
+        )
+
+    def process(self, output):
+        return dict(line.strip().split("=", 1) for line in output if "=" in line)
+
+
+class SshServerPort(FactBase):
+    """
+    The port of the SSH server this very connection came in on (from ``$SSH_CONNECTION``):
+    the one port the firewall must keep open whatever the inventory or an SSH config says.
+    None when the connection is not SSH.
+
+    .. code:: python
+
+        host.get_fact(SshServerPort)  # 22
+    """
+
+    def command(self):
+        return 'echo "$SSH_CONNECTION"'
+
+    def process(self, output):
+        fields = output[0].split() if output else []
+        return int(fields[3]) if len(fields) == 4 and fields[3].isdigit() else None

@@ -1,0 +1,182 @@
+"""The host layer: kernel, packages, time, security updates and the firewall, for k3s.
+
+Idempotent: every step compares the host with what it must be (file checksums, facts) and
+changes only the difference, so a second run reports no change.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy, operation
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import Sysctl
+from pyinfra.operations import apt, systemd
+
+from operations.facts import KernelModules, SshServerPort, TimeSyncService, Ufw
+from operations.rendering import HostFile, put_host_file, render
+from operations.settings import Settings
+
+SYSCTL_FILE = "/etc/sysctl.d/90-llm-appliance.conf"
+MODULES_FILE = "/etc/modules-load.d/llm-appliance.conf"
+KERNEL_MODULES = ("overlay", "br_netfilter")
+KERNEL_PARAMETERS = {
+    # Kubernetes networking: routed pod traffic, bridged traffic seen by iptables.
+    "net.ipv4.ip_forward": "1",
+    "net.ipv6.conf.all.forwarding": "1",
+    "net.bridge.bridge-nf-call-iptables": "1",
+    "net.bridge.bridge-nf-call-ip6tables": "1",
+    # Many pods watch many files.
+    "fs.inotify.max_user_instances": "8192",
+    "fs.inotify.max_user_watches": "524288",
+    # k3s CIS hardening guide: protect-kernel-defaults makes the kubelet refuse other values.
+    "vm.overcommit_memory": "1",
+    "vm.panic_on_oom": "0",
+    "kernel.panic": "10",
+    "kernel.panic_on_oops": "1",
+}
+HOST_PACKAGES = (
+    "ca-certificates",
+    "curl",
+    "iproute2",
+    "kmod",
+    "systemd-timesyncd",
+    "ufw",
+    "unattended-upgrades",
+)
+
+
+def host_files(settings: Settings) -> list[HostFile]:
+    """Every file the host layer writes."""
+    return [
+        HostFile(SYSCTL_FILE, render("host/sysctl.conf.j2", parameters=KERNEL_PARAMETERS)),
+        HostFile(MODULES_FILE, render("host/modules-load.conf.j2", modules=KERNEL_MODULES)),
+        HostFile("/etc/apt/apt.conf.d/20auto-upgrades", render("host/20auto-upgrades.j2")),
+        HostFile(
+            "/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades",
+            render(
+                "host/unattended-upgrades.conf.j2",
+                reboot=settings.unattended_reboot,
+                reboot_time=settings.unattended_reboot_time,
+            ),
+        ),
+    ]
+
+
+def firewall_rules(settings: Settings, ssh_port: int) -> list[str]:
+    """The ufw rules, as `ufw show added` prints them: all the appliance admits."""
+    rules = [f"allow {ssh_port}/tcp", "allow 80/tcp", "allow 443/tcp"]
+    rules += [f"allow from {cidr} to any port 6443 proto tcp" for cidr in settings.admin_cidrs]
+    # Pods and services reach the API server and each other through the host.
+    rules += [f"allow from {settings.k3s_cluster_cidr}", f"allow from {settings.k3s_service_cidr}"]
+    return rules
+
+
+@operation()
+def kernel_modules_loaded(names: tuple[str, ...]):
+    """
+    Load kernel modules that are neither loaded nor built in.
+
+    .. code:: python
+
+        kernel_modules_loaded(names=("overlay", "br_netfilter"))
+    """
+    present = host.get_fact(KernelModules, names=names)
+    for name in names:
+        if name not in present:
+            yield f"modprobe {name}"
+
+
+@operation()
+def kernel_parameters_applied(path: str, parameters: dict[str, str]):
+    """
+    Load a sysctl drop-in when a running value differs from it (after the file changed, or
+    when someone changed a value by hand); a no-op while the kernel matches.
+
+    .. code:: python
+
+        kernel_parameters_applied(path="/etc/sysctl.d/90-k8s.conf", parameters={"vm.panic_on_oom": "0"})
+    """
+    live = host.get_fact(Sysctl, keys=list(parameters))
+    if any(str(live.get(key)) != value for key, value in parameters.items()):
+        yield f"sysctl -p {path}"
+
+
+@operation()
+def ntp_synchronization():
+    """
+    Keep the clock synchronised with systemd-timesyncd (ACME needs a correct clock): enabled,
+    and running unless its own conditions skip it (a container shares its host's clock).
+
+    .. code:: python
+
+        ntp_synchronization()
+    """
+    service = host.get_fact(TimeSyncService)
+    running = service.get("ActiveState") == "active" or service.get("ConditionResult") == "no"
+    if service.get("UnitFileState") != "enabled" or not running:
+        yield "systemctl enable --now systemd-timesyncd.service"
+
+
+@operation()
+def ufw_admits_only(rules: list[str]):
+    """
+    Make ufw deny incoming traffic but for exactly ``rules``, allow outgoing, and be active.
+    Rules are written as ``ufw show added`` prints them; rules not in the list are deleted.
+    The allow rules go in before ufw is enabled, so the SSH session in use survives.
+
+    .. code:: python
+
+        ufw_admits_only(rules=["allow 22/tcp", "allow 443/tcp"])
+    """
+    state = host.get_fact(Ufw) or {"active": False, "incoming": None, "outgoing": None, "rules": []}
+    if state["incoming"] != "deny":
+        yield "ufw default deny incoming"
+    if state["outgoing"] != "allow":
+        yield "ufw default allow outgoing"
+    for rule in rules:
+        if rule not in state["rules"]:
+            yield f"ufw {rule}"
+    for rule in state["rules"]:
+        if rule not in rules:
+            yield f"ufw delete {rule}"
+    if not state["active"]:
+        yield "ufw --force enable"
+
+
+def ssh_port() -> int:
+    """The SSH port this deploy came in on: the firewall never shuts it."""
+    return host.get_fact(SshServerPort) or host.data.get("ssh_port") or 22
+
+
+@deploy("Host layer")
+def install(settings: Settings):
+    missing = [p for p in HOST_PACKAGES if p not in (host.get_fact(DebPackages) or {})]
+    apt.packages(
+        name="Install the packages the appliance needs",
+        packages=list(HOST_PACKAGES),
+        # Refresh package lists only when something is to be installed: a converged host
+        # stays a no-op (unattended-upgrades keeps the lists fresh).
+        update=bool(missing),
+        no_recommends=True,
+    )
+
+    sysctl_file, modules_file, *apt_files = host_files(settings)
+    put_host_file(modules_file)
+    kernel_modules_loaded(name="Load kernel modules", names=KERNEL_MODULES)
+    put_host_file(sysctl_file)
+    kernel_parameters_applied(
+        name="Apply kernel parameters", path=SYSCTL_FILE, parameters=KERNEL_PARAMETERS
+    )
+
+    ntp_synchronization(name="Synchronise the clock (NTP)")
+
+    for apt_file in apt_files:
+        put_host_file(apt_file)
+    systemd.service(
+        name="Run unattended security upgrades daily",
+        service="apt-daily-upgrade.timer",
+        running=True,
+        enabled=True,
+    )
+
+    ufw_admits_only(name="Firewall: admit only the appliance", rules=firewall_rules(settings, ssh_port()))

@@ -1,0 +1,131 @@
+"""Stop a run before it changes anything: validate the settings, then check the host itself.
+
+``checked_settings()`` runs while pyinfra plans (it reads facts, changes nothing); on a problem
+it prints one message, a line per problem naming the setting or the host's shortfall and the
+fix, and ends the run with exit status 1, before any host is changed. On its own::
+
+    pyinfra inventories/prod.py operations.preflight.check
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.server import Arch, LinuxDistribution
+
+from operations.facts import DiskSpace, ListeningTcpPorts, MemTotal
+from operations.settings import (
+    APPLIANCE_PORT_HOLDERS,
+    APPLIANCE_PORTS,
+    SUPPORTED_ARCHITECTURES,
+    SUPPORTED_OS,
+    Settings,
+    SettingsError,
+    load,
+)
+
+RANCHER_DIR = "/var/lib/rancher"
+KIB_PER_GIB = 1024 * 1024
+
+
+def stop(problems: list[str], where: str) -> None:
+    """Print the problems as one message and end the run before anything changes."""
+    lines = "\n".join(f"    - {problem}" for problem in problems)
+    click.echo(
+        click.style(f"--> llm-appliance: stopped before changing anything: {where}", "red", bold=True)
+        + f"\n{lines}",
+        err=True,
+    )
+    sys.exit(1)
+
+
+def settings_or_stop() -> Settings:
+    """The current host's validated settings."""
+    try:
+        return load(host.data.dict())
+    except SettingsError as error:
+        stop(error.problems, f"the settings of {host.name} need fixing")
+
+
+def host_problems(
+    settings: Settings,
+    distribution: dict,
+    arch: str,
+    mem_total_kib: int,
+    disk: dict,
+    listening: dict[int, set[str]],
+) -> list[str]:
+    """What keeps this host from running the appliance as set; empty when it can."""
+    problems = []
+    name, version = distribution.get("name"), _os_version(distribution)
+    if version not in SUPPORTED_OS.get(name, ()):
+        supported = "; ".join(f"{os} {', '.join(v)}" for os, v in SUPPORTED_OS.items())
+        problems.append(
+            f"operating system {name} {version} is not supported; install one of: {supported}"
+        )
+    if arch not in SUPPORTED_ARCHITECTURES:
+        problems.append(
+            f"architecture {arch} is not supported; k3s and the images need one of: "
+            f"{', '.join(SUPPORTED_ARCHITECTURES)}"
+        )
+
+    memory_gib = mem_total_kib / KIB_PER_GIB
+    if memory_gib < settings.memory_needed_gib:
+        largest = settings.largest_model
+        model = f" and {largest[0]} ({largest[1]:.1f} GiB of weights)" if largest else ""
+        problems.append(
+            f"ollama_models: the host has {memory_gib:.1f} GiB of RAM, the platform{model} "
+            f"need {settings.memory_needed_gib:.1f} GiB; choose smaller models or a larger host"
+        )
+
+    disk_gib = (disk["free_kib"] + disk["used_by_path_kib"]) / KIB_PER_GIB
+    if disk_gib < settings.disk_needed_gib:
+        problems.append(
+            f"ollama_models: {RANCHER_DIR} (on {disk['mount']}) has {disk_gib:.1f} GiB for the "
+            f"appliance, which needs {settings.disk_needed_gib:.1f} GiB with its models; "
+            "free or add disk space, or choose fewer models"
+        )
+
+    for port in APPLIANCE_PORTS:
+        holders = listening.get(port, set()) - set(APPLIANCE_PORT_HOLDERS)
+        if holders:
+            problems.append(
+                f"port {port} is held by {', '.join(sorted(holders))}; the appliance serves it: "
+                "stop and disable that service, then run again"
+            )
+    return problems
+
+
+def _os_version(distribution: dict) -> str:
+    if distribution.get("name") == "Ubuntu":
+        return f"{distribution.get('major')}.{distribution.get('minor') or 0:02d}"
+    return str(distribution.get("major"))
+
+
+def check_host_or_stop(settings: Settings) -> None:
+    """Check the host against what the settings ask for, from facts (read-only)."""
+    problems = host_problems(
+        settings,
+        distribution=host.get_fact(LinuxDistribution),
+        arch=host.get_fact(Arch),
+        mem_total_kib=host.get_fact(MemTotal),
+        disk=host.get_fact(DiskSpace, path=RANCHER_DIR),
+        listening=host.get_fact(ListeningTcpPorts),
+    )
+    if problems:
+        stop(problems, f"{host.name} cannot run the appliance as set")
+
+
+def checked_settings() -> Settings:
+    """The current host's settings, validated, with the host checked against them."""
+    settings = settings_or_stop()
+    check_host_or_stop(settings)
+    return settings
+
+
+@deploy("Preflight")
+def check():
+    checked_settings()

@@ -1,0 +1,63 @@
+"""Files the appliance puts on a host, rendered once for both the deploy and `appliance render`.
+
+Each layer lists its files as ``HostFile``s; the deploy uploads them with ``put_host_file`` and
+``appliance render`` writes the very same bytes under a local folder.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from pyinfra.operations import files
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(PROJECT_ROOT / "templates"),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+
+
+@dataclass(frozen=True)
+class HostFile:
+    """A file on the host: its path there, its content and its mode."""
+
+    path: str
+    content: str
+    mode: str = "644"
+
+
+def render(template: str, **context) -> str:
+    """Render ``templates/<template>`` with the given context."""
+    return TEMPLATES.get_template(template).render(**context)
+
+
+def put_host_file(host_file: HostFile, **kwargs):
+    """Upload a rendered file; pyinfra compares checksums, so an unchanged file is a no-op."""
+    return files.put(
+        name=f"Put {host_file.path}",
+        src=io.StringIO(host_file.content),
+        dest=host_file.path,
+        user="root",
+        group="root",
+        mode=host_file.mode,
+        **kwargs,
+    )
+
+
+def write_tree(host_files: list[HostFile], out_dir: Path) -> list[Path]:
+    """Write each file at its host path under ``out_dir``; returns the paths written."""
+    written = []
+    for host_file in host_files:
+        target = out_dir / host_file.path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(host_file.content)
+        target.chmod(int(host_file.mode, 8))
+        written.append(target)
+    return written

@@ -1,0 +1,396 @@
+"""Every appliance setting, in one place: name, default, type, one-line doc and validation.
+
+Settings come from pyinfra host data: the inventory, group data and ``--data``::
+
+    pyinfra inventories/prod.py deploy.py --data layers=host
+
+``load(host.data.dict())`` returns a validated, read-only ``Settings``, or raises
+``SettingsError`` whose lines each name a setting, its bad value and the fix. Versions are
+pinned here too (``PINNED_VERSIONS``): upgrade by changing one and running the deploy again.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+# -- pinned versions (upgrade: change, then run the deploy again) ------------------------------
+
+PINNED_VERSIONS = MappingProxyType(
+    {
+        "k3s": "v1.34.2+k3s1",
+    }
+)
+
+# -- what the appliance needs from its host ----------------------------------------------------
+
+SUPPORTED_OS = {"Ubuntu": ("22.04", "24.04"), "Debian": ("12",)}
+SUPPORTED_ARCHITECTURES = ("x86_64", "aarch64")
+# Ports the appliance serves; another program holding one of them would break it.
+APPLIANCE_PORTS = (80, 443, 6443)
+# Programs that legitimately hold those ports once the appliance runs.
+APPLIANCE_PORT_HOLDERS = ("k3s", "k3s-server", "k3s-agent", "traefik")
+# Memory, in GiB: the operating system with k3s itself, then every pod but Ollama's models
+# (the apps layer's budget, checked by bench/memory_budget.py).
+SYSTEM_MEMORY_GIB = 1.0
+PLATFORM_MEMORY_GIB = 2.5
+# A loaded model needs its weights plus room for the context (KV cache) and the runtime.
+MODEL_MEMORY_FACTOR = 1.2
+# Disk, in GiB, under /var/lib/rancher: k3s, container images, databases and logs, before models.
+PLATFORM_DISK_GIB = 15.0
+# Download sizes (GiB) of common models, from the Ollama library; others need
+# `ollama_model_sizes`.
+KNOWN_MODEL_SIZES_GIB = MappingProxyType(
+    {
+        "all-minilm:latest": 0.04,
+        "nomic-embed-text:latest": 0.26,
+        "mxbai-embed-large:latest": 0.62,
+        "tinyllama:1.1b": 0.59,
+        "qwen2.5:0.5b": 0.37,
+        "qwen2.5:1.5b": 0.92,
+        "qwen2.5:3b": 1.8,
+        "qwen2.5:7b": 4.4,
+        "qwen2.5:14b": 8.4,
+        "qwen2.5:32b": 18.5,
+        "qwen2.5:72b": 44.0,
+        "qwen3:0.6b": 0.49,
+        "qwen3:1.7b": 1.3,
+        "qwen3:4b": 2.4,
+        "qwen3:8b": 4.9,
+        "qwen3:14b": 8.7,
+        "qwen3:32b": 18.8,
+        "llama3.2:1b": 1.2,
+        "llama3.2:3b": 1.9,
+        "llama3.1:8b": 4.6,
+        "llama3.1:70b": 39.6,
+        "llama3.1:405b": 226.4,
+        "llama3.3:70b": 39.6,
+        "mistral:7b": 3.8,
+        "gemma2:2b": 1.5,
+        "gemma2:9b": 5.0,
+        "gemma2:27b": 14.6,
+        "gemma3:1b": 0.76,
+        "gemma3:4b": 3.1,
+        "gemma3:12b": 7.6,
+        "gemma3:27b": 15.9,
+        "phi3:3.8b": 2.0,
+        "phi4:14b": 8.5,
+        "deepseek-r1:1.5b": 1.0,
+        "deepseek-r1:7b": 4.4,
+        "deepseek-r1:8b": 4.6,
+        "deepseek-r1:14b": 8.4,
+        "deepseek-r1:32b": 18.5,
+        "deepseek-r1:70b": 39.6,
+    }
+)
+
+LAYERS = ("host",)
+
+
+class SettingsError(ValueError):
+    """Bad settings: one line per problem, each naming the setting, the value and the fix."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class Invalid(ValueError):
+    """Raised by a setting's parser: what is wrong with the value and how to fix it."""
+
+
+# -- parsers: each takes the raw value and returns the normalised one, or raises Invalid -------
+
+DOMAIN_RE = re.compile(
+    r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.[a-z]{2,63}$"
+)
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+K3S_VERSION_RE = re.compile(r"^v1\.\d+\.\d+\+k3s\d+$")
+# [registry/][namespace/]name:tag, as `ollama pull` takes it; the tag pins what is pulled.
+MODEL_RE = re.compile(
+    r"^([a-z0-9][a-z0-9.-]*(:\d+)?/)?([a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*:[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+)
+TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"expected a string, got {type(value).__name__}")
+    return value.strip()
+
+
+def _list(value: Any) -> list:
+    """A list, or a comma-separated string as `--data key=a,b` gives it."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise Invalid(f"expected a list, got {type(value).__name__}")
+
+
+def domain(value: Any) -> str:
+    name = _string(value).lower().rstrip(".")
+    if not DOMAIN_RE.match(name):
+        raise Invalid("is not a fully qualified domain name; use a name like chat.example.com")
+    return name
+
+
+def email(value: Any) -> str:
+    address = _string(value)
+    if not EMAIL_RE.match(address):
+        raise Invalid("is not an e-mail address; use one like admin@example.com")
+    return address
+
+
+def one_of(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        choice = _string(value).lower()
+        if choice not in choices:
+            raise Invalid(f"must be one of: {', '.join(choices)}")
+        return choice
+
+    return parse
+
+
+def k3s_version(value: Any) -> str:
+    version = _string(value)
+    if not K3S_VERSION_RE.match(version):
+        raise Invalid(
+            f"is not a k3s release; use the form vX.Y.Z+k3sN, e.g. {PINNED_VERSIONS['k3s']}"
+        )
+    return version
+
+
+def model_names(value: Any) -> tuple[str, ...]:
+    models = [_string(item) for item in _list(value)]
+    bad = [model for model in models if not MODEL_RE.match(model)]
+    if bad:
+        raise Invalid(
+            f"has malformed model names {bad}; use name:tag as `ollama pull` takes it, "
+            "e.g. llama3.2:3b"
+        )
+    return tuple(dict.fromkeys(models))
+
+
+def model_sizes(value: Any) -> Mapping[str, float]:
+    if not isinstance(value, Mapping):
+        raise Invalid("must map model names to sizes in GiB, e.g. {'mymodel:7b': 4.5}")
+    sizes = {}
+    for model, size in value.items():
+        if not MODEL_RE.match(str(model)):
+            raise Invalid(f"has a malformed model name {model!r}; use name:tag")
+        if isinstance(size, bool) or not isinstance(size, (int, float)) or size <= 0:
+            raise Invalid(f"gives {model} the size {size!r}; use a positive number of GiB")
+        sizes[str(model)] = float(size)
+    return MappingProxyType(sizes)
+
+
+def cidr(value: Any) -> str:
+    try:
+        return str(ipaddress.ip_network(_string(value), strict=True))
+    except ValueError:
+        raise Invalid("is not a network address; use CIDR notation such as 10.42.0.0/16") from None
+
+
+def cidrs(value: Any) -> tuple[str, ...]:
+    networks = []
+    for item in _list(value):
+        try:
+            networks.append(str(ipaddress.ip_network(_string(item), strict=True)))
+        except ValueError:
+            raise Invalid(
+                f"has {item!r}, which is not a network; use CIDR notation such as 192.0.2.0/24 "
+                "or 203.0.113.7/32"
+            ) from None
+    return tuple(networks)
+
+
+def layer_names(value: Any) -> tuple[str, ...]:
+    layers = [_string(item).lower() for item in _list(value)]
+    unknown = [layer for layer in layers if layer not in LAYERS]
+    if unknown or not layers:
+        raise Invalid(f"names unknown layers {unknown}; choose from: {', '.join(LAYERS)}")
+    # Layers always run in their own order, whatever order they are named in.
+    return tuple(layer for layer in LAYERS if layer in layers)
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+        return value.lower() in ("true", "yes")
+    raise Invalid("must be true or false")
+
+
+def clock_time(value: Any) -> str:
+    text = _string(value)
+    if not TIME_RE.match(text):
+        raise Invalid("must be a time of day as HH:MM, e.g. 04:00")
+    return text
+
+
+# -- the settings ----------------------------------------------------------------------------
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    type: str
+    doc: str
+    parse: Callable[[Any], Any] = field(repr=False)
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+SETTINGS = (
+    Setting("layers", LAYERS, "list", "Layers to deploy, in order: " + ", ".join(LAYERS) + ".",
+            layer_names),
+    Setting("webui_domain", REQUIRED, "domain", "Public name of Open WebUI (DNS must point here).",
+            domain),
+    Setting("monitor_domain", REQUIRED, "domain", "Public name of the Netdata monitoring UI.",
+            domain),
+    Setting("acme_ca", "production", "choice",
+            "Let's Encrypt CA: production, staging, or none (Traefik's default certificate).",
+            one_of("production", "staging", "none")),
+    Setting("acme_email", None, "e-mail",
+            "Contact for Let's Encrypt; required unless acme_ca is none.", email),
+    Setting("admin_cidrs", (), "list of CIDRs",
+            "Networks allowed to reach the Kubernetes API (6443); empty: nobody outside.", cidrs),
+    Setting("k3s_version", PINNED_VERSIONS["k3s"], "k3s version", "k3s release to install.",
+            k3s_version),
+    Setting("k3s_cluster_cidr", "10.42.0.0/16", "CIDR", "k3s pod network (admitted by the firewall).",
+            cidr),
+    Setting("k3s_service_cidr", "10.43.0.0/16", "CIDR",
+            "k3s service network (admitted by the firewall).", cidr),
+    Setting("ollama_models", ("llama3.2:3b",), "list of name:tag",
+            "Models pulled into Ollama at deploy time.", model_names),
+    Setting("ollama_model_sizes", MappingProxyType({}), "mapping name:tag -> GiB",
+            "Download sizes of models not in the built-in table, for the RAM and disk preflight.",
+            model_sizes),
+    Setting("unattended_reboot", False, "bool",
+            "Let unattended-upgrades reboot the host when an update needs it.", boolean),
+    Setting("unattended_reboot_time", "04:00", "HH:MM",
+            "When unattended-upgrades may reboot, if unattended_reboot is on.", clock_time),
+)
+SETTINGS_BY_NAME = MappingProxyType({setting.name: setting for setting in SETTINGS})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated settings of one host. Build it with `load()`."""
+
+    layers: tuple[str, ...]
+    webui_domain: str
+    monitor_domain: str
+    acme_ca: str
+    acme_email: str | None
+    admin_cidrs: tuple[str, ...]
+    k3s_version: str
+    k3s_cluster_cidr: str
+    k3s_service_cidr: str
+    ollama_models: tuple[str, ...]
+    ollama_model_sizes: Mapping[str, float]
+    unattended_reboot: bool
+    unattended_reboot_time: str
+
+    def model_size_gib(self, model: str) -> float:
+        return self.ollama_model_sizes.get(model, KNOWN_MODEL_SIZES_GIB.get(model, 0.0))
+
+    @property
+    def largest_model(self) -> tuple[str, float] | None:
+        sized = [(self.model_size_gib(model), model) for model in self.ollama_models]
+        return (max(sized)[1], max(sized)[0]) if sized else None
+
+    @property
+    def memory_needed_gib(self) -> float:
+        """RAM the host needs: system, platform, and the largest model loaded."""
+        largest = self.largest_model
+        model = largest[1] * MODEL_MEMORY_FACTOR if largest else 0.0
+        return SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + model
+
+    @property
+    def disk_needed_gib(self) -> float:
+        """Disk under /var/lib/rancher: the platform and every model."""
+        return PLATFORM_DISK_GIB + sum(self.model_size_gib(model) for model in self.ollama_models)
+
+
+# Host data keys that are not appliance settings: pyinfra's own (connector data such as
+# ssh_user, global arguments such as _sudo).
+def _pyinfra_data_keys() -> frozenset[str]:
+    from pyinfra.api.connectors import get_all_connectors
+
+    keys = set()
+    for connector in get_all_connectors().values():
+        keys.update(getattr(connector, "data_meta", None) or {})
+    return frozenset(keys)
+
+
+def load(data: Mapping[str, Any]) -> Settings:
+    """Validate host data and return the settings, or raise SettingsError naming every problem."""
+    problems = []
+    ignored = _pyinfra_data_keys()
+    for key in data:
+        if key in SETTINGS_BY_NAME or key in ignored or key.startswith("_"):
+            continue
+        close = difflib.get_close_matches(key, [*SETTINGS_BY_NAME, *ignored], n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]!r}?" if close else "see the settings table in README.md"
+        problems.append(f"{key}: unknown setting; {hint}")
+
+    values = {}
+    for setting in SETTINGS:
+        raw = data.get(setting.name)
+        if raw is None:
+            if setting.required:
+                problems.append(f"{setting.name}: missing; set it in the inventory ({setting.doc})")
+            values[setting.name] = None if setting.required else setting.default
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except Invalid as error:
+            problems.append(f"{setting.name} = {raw!r} {error}")
+            values[setting.name] = None
+
+    problems.extend(_cross_checks(values))
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**values)
+
+
+def _cross_checks(values: dict) -> list[str]:
+    """Rules that involve more than one setting (skipped where a setting is already bad)."""
+    problems = []
+    if values["acme_ca"] not in (None, "none") and values["acme_email"] is None:
+        problems.append(
+            f"acme_email: missing while acme_ca = {values['acme_ca']!r}; set an e-mail address "
+            "for Let's Encrypt, or acme_ca = 'none' for a rehearsal without certificates"
+        )
+    if values["webui_domain"] and values["webui_domain"] == values["monitor_domain"]:
+        problems.append(
+            f"monitor_domain = {values['monitor_domain']!r} is the same as webui_domain; "
+            "give the monitoring UI a name of its own, e.g. monitor.example.com"
+        )
+    pod, service = values["k3s_cluster_cidr"], values["k3s_service_cidr"]
+    if pod and service and ipaddress.ip_network(pod).overlaps(ipaddress.ip_network(service)):
+        problems.append(
+            f"k3s_service_cidr = {service!r} overlaps k3s_cluster_cidr = {pod!r}; "
+            "give them separate networks, e.g. 10.42.0.0/16 and 10.43.0.0/16"
+        )
+    models, sizes = values["ollama_models"], values["ollama_model_sizes"]
+    if models and sizes is not None:
+        unknown = [m for m in models if m not in sizes and m not in KNOWN_MODEL_SIZES_GIB]
+        if unknown:
+            problems.append(
+                f"ollama_models: the size of {unknown} is not known; add it to "
+                "ollama_model_sizes in GiB (the download size shown by the Ollama library), "
+                f"e.g. {{{unknown[0]!r}: 4.5}}"
+            )
+    return problems

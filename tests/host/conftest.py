@@ -1,0 +1,68 @@
+"""The shipped testinfra suite: proves a deployed host is what the appliance promises.
+
+Against the hosts of an inventory (their settings are read from it too):
+
+    pytest tests/host --inventory inventories/prod.py
+
+or against any host testinfra reaches, with default settings:
+
+    pytest tests/host --hosts=ssh://root@203.0.113.7
+
+Checks are marked by layer (`-m host`); run only the layers you deployed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from operations.settings import SETTINGS, Settings, load
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--inventory",
+        help="pyinfra inventory: its hosts are tested, with their appliance settings",
+    )
+
+
+def _hostspec(address: str, data: dict) -> str:
+    spec = f"paramiko://{data.get('ssh_user') or 'root'}@{address}:{data.get('ssh_port') or 22}"
+    return spec + (f"?ssh_identity_file={data['ssh_key']}" if data.get("ssh_key") else "")
+
+
+def pytest_configure(config):
+    inventory = config.getoption("--inventory")
+    config.appliance_settings = {}
+    if not inventory:
+        return
+    from appliance.inventory import inventory_hosts
+
+    specs = []
+    for name, data in inventory_hosts(inventory).items():
+        address = data.get("ssh_hostname") or name
+        specs.append(_hostspec(address, data))
+        config.appliance_settings[address] = load(data)
+    # testinfra parametrises its `host` fixture from this option.
+    config.option.hosts = ",".join(specs)
+
+
+@pytest.fixture
+def settings(host, request) -> Settings:
+    """The appliance settings of the host under test (defaults without --inventory)."""
+    by_address = request.config.appliance_settings
+    address = host.backend.hostname
+    if address in by_address:
+        return by_address[address]
+    defaults = {s.name: s.default for s in SETTINGS if not s.required}
+    return Settings(**defaults, webui_domain=None, monitor_domain=None, acme_email=None)
+
+
+@pytest.fixture
+def fact(host):
+    """Read one of the deploy's own pyinfra facts through testinfra: one definition for both."""
+
+    def read(fact_class, **arguments):
+        instance = fact_class()
+        return instance.process(host.check_output(instance.command(**arguments)).splitlines())
+
+    return read

@@ -1,0 +1,96 @@
+"""The host layer deployed for real to a fresh rehearsal host, twice, then proved by the suite."""
+
+import re
+import socket
+
+import pytest
+
+from appliance.rehearsal import run_pyinfra
+
+
+@pytest.fixture(scope="module")
+def converged(rehearsal, inventory):
+    """The first deploy of the host layer and the no-op re-run after it."""
+    path = inventory(layers="host")
+    first = run_pyinfra(path, "deploy.py")
+    second = run_pyinfra(path, "deploy.py")
+    return path, first, second
+
+
+def test_first_deploy_converges(converged):
+    _, first, _ = converged
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.totals["error"] == 0
+    for step in ("Install the packages", "Apply kernel parameters", "Firewall"):
+        assert any(step in name for name in first.changed), (step, first.changed)
+
+
+def test_second_deploy_changes_nothing(converged):
+    _, _, second = converged
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.totals == {"success": 0, "error": 0, "no_change": second.totals["no_change"]}
+    assert second.totals["no_change"] >= 8
+
+
+def test_shipped_testinfra_suite_passes(converged, shipped_suite):
+    path, _, _ = converged
+    result = shipped_suite(path, "-m", "host")
+    assert result.returncode == 0, result.stdout[-3000:]
+    passed = int(re.search(r"(\d+) passed", result.stdout).group(1))
+    assert passed >= 20 and "failed" not in result.stdout
+
+
+def _reachable(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test_firewall_admits_only_appliance_ports(converged, rehearsal):
+    # Listeners on a port the appliance serves and on one it does not.
+    for port in (80, 8081):
+        rehearsal.ssh(
+            f"systemd-run --unit=listen-{port} python3 -m http.server {port} --bind 0.0.0.0"
+        )
+    rehearsal.ssh("for i in $(seq 50); do ss -Htln | grep -q ':8081 ' && break; sleep 0.1; done")
+    try:
+        assert _reachable(rehearsal.address, 22)
+        assert _reachable(rehearsal.address, 80)
+        assert not _reachable(rehearsal.address, 8081)
+        assert not _reachable(rehearsal.address, 6443)
+    finally:
+        rehearsal.ssh("systemctl stop listen-80 listen-8081", check=False)
+
+
+def test_drift_is_detected_and_repaired(converged, rehearsal, shipped_suite):
+    path, _, _ = converged
+    rehearsal.ssh("ufw --force delete allow 443/tcp && sysctl -qw fs.inotify.max_user_instances=128")
+    drifted = shipped_suite(path, "-m", "host")
+    assert drifted.returncode != 0
+    assert "test_firewall_admits_exactly_the_appliance" in drifted.stdout
+    assert "test_kernel_parameter_is_live[fs.inotify.max_user_instances]" in drifted.stdout
+
+    repair = run_pyinfra(path, "deploy.py")
+    assert repair.returncode == 0 and repair.totals["error"] == 0
+    assert repair.changed == [
+        "Host layer | Apply kernel parameters",
+        "Host layer | Firewall: admit only the appliance",
+    ]
+    repaired = shipped_suite(path, "-m", "host")
+    assert repaired.returncode == 0, repaired.stdout[-3000:]
+
+
+def test_setting_change_converges_declaratively(converged, rehearsal, inventory):
+    with_admins = inventory("admins.py", layers="host", admin_cidrs=["192.0.2.0/24"])
+    added = run_pyinfra(with_admins, "deploy.py")
+    assert added.returncode == 0
+    assert added.changed == ["Host layer | Firewall: admit only the appliance"]
+    rules = rehearsal.ssh("ufw show added").stdout
+    assert "ufw allow from 192.0.2.0/24 to any port 6443 proto tcp" in rules
+
+    removed = run_pyinfra(converged[0], "deploy.py")
+    assert removed.returncode == 0
+    assert removed.changed == ["Host layer | Firewall: admit only the appliance"]
+    assert "6443" not in rehearsal.ssh("ufw show added").stdout
