@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import click
+from pyinfra.api.exceptions import PyinfraError
 
 from appliance.inventory import inventory_hosts
 from operations import host as host_layer
@@ -40,8 +41,10 @@ def _settings_by_host(inventory: str, data: tuple[str, ...]) -> dict[str, Settin
     """Every host's validated settings; exits with one message listing every problem."""
     try:
         hosts = inventory_hosts(inventory, _override_data(data))
-    except Exception as error:  # pyinfra's own inventory errors
-        raise click.ClickException(f"{inventory}: cannot read the inventory: {error}") from None
+    except (click.ClickException, PyinfraError, OSError, SyntaxError) as error:
+        # pyinfra wraps errors raised by the inventory file's own code in `.exception`.
+        cause = getattr(error, "exception", error)
+        raise click.ClickException(f"{inventory}: cannot read the inventory: {cause}") from None
     settings, problems = {}, []
     for name, host_data in hosts.items():
         try:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 PINNED_VERSIONS = MappingProxyType(
     {
-        "k3s": "v1.34.2+k3s1",
+        "k3s": "v1.36.4+k3s1",  # stable channel, November 2026
     }
 )
 
@@ -345,7 +345,7 @@ def load(data: Mapping[str, Any]) -> Settings:
         hint = f"did you mean {close[0]!r}?" if close else "see the settings table in README.md"
         problems.append(f"{key}: unknown setting; {hint}")
 
-    values = {}
+    values, bad = {}, set()
     for setting in SETTINGS:
         raw = data.get(setting.name)
         if raw is None:
@@ -358,17 +358,18 @@ def load(data: Mapping[str, Any]) -> Settings:
         except Invalid as error:
             problems.append(f"{setting.name} = {raw!r} {error}")
             values[setting.name] = None
+            bad.add(setting.name)
 
-    problems.extend(_cross_checks(values))
+    problems.extend(_cross_checks(values, bad))
     if problems:
         raise SettingsError(problems)
     return Settings(**values)
 
 
-def _cross_checks(values: dict) -> list[str]:
-    """Rules that involve more than one setting (skipped where a setting is already bad)."""
+def _cross_checks(values: dict, bad: set[str]) -> list[str]:
+    """Rules that involve more than one setting; `bad` ones are already reported."""
     problems = []
-    if values["acme_ca"] not in (None, "none") and values["acme_email"] is None:
+    if values["acme_ca"] not in (None, "none") and values["acme_email"] is None and "acme_email" not in bad:
         problems.append(
             f"acme_email: missing while acme_ca = {values['acme_ca']!r}; set an e-mail address "
             "for Let's Encrypt, or acme_ca = 'none' for a rehearsal without certificates"
@@ -394,3 +395,20 @@ def _cross_checks(values: dict) -> list[str]:
                 f"e.g. {{{unknown[0]!r}: 4.5}}"
             )
     return problems
+
+
+def markdown_table() -> str:
+    """The settings reference in README.md (a test keeps the two the same)."""
+
+    def shown(value: Any) -> str:
+        if value is REQUIRED:
+            return "required"
+        if isinstance(value, (tuple, list)):
+            value = list(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        return f"`{value!r}`"
+
+    rows = ["| setting | default | type | what it does |", "| --- | --- | --- | --- |"]
+    rows += [f"| `{s.name}` | {shown(s.default)} | {s.type} | {s.doc} |" for s in SETTINGS]
+    return "\n".join(rows)

@@ -1,0 +1,124 @@
+"""Every bad input stops the run with one clear message, before anything on the host changes.
+
+Each case runs the real deploy against a fresh rehearsal host, then proves that no file on it
+is newer than a marker set just before the run (the journal aside).
+"""
+
+import pytest
+
+from appliance.rehearsal import run_pyinfra
+
+CHANGED_FILES = (
+    "find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp "
+    "-o -path /var/log \\) -prune -o -newer /run/before-deploy -print"
+)
+
+SETTING_CASES = {
+    "malformed domain": (
+        {"webui_domain": "chat_example"},
+        "webui_domain = 'chat_example' is not a fully qualified domain name; use a name like",
+    ),
+    "missing domain": ({"monitor_domain": None}, "monitor_domain: missing; set it in the inventory"),
+    "missing ACME e-mail": (
+        {"acme_ca": "production"},
+        "acme_email: missing while acme_ca = 'production'; set an e-mail address",
+    ),
+    "malformed ACME e-mail": (
+        {"acme_ca": "staging", "acme_email": "admin-at-example.com"},
+        "acme_email = 'admin-at-example.com' is not an e-mail address",
+    ),
+    "unknown ACME CA": ({"acme_ca": "letsencrypt"}, "acme_ca = 'letsencrypt' must be one of: production, staging, none"),
+    "malformed k3s version": ({"k3s_version": "1.36"}, "k3s_version = '1.36' is not a k3s release; use the form vX.Y.Z+k3sN"),
+    "malformed model name": ({"ollama_models": ["llama3.2"]}, "ollama_models = ['llama3.2'] has malformed model names ['llama3.2']"),
+    "unknown layer": ({"layers": "host,k8s"}, "layers = 'host,k8s' names unknown layers ['k8s']"),
+    "misspelled setting": ({"webui_domian": "chat.example.com"}, "webui_domian: unknown setting; did you mean 'webui_domain'?"),
+    "too little RAM and disk": (
+        {"ollama_models": ["llama3.1:405b"]},
+        "ollama_models: the host has",
+    ),
+}
+
+
+@pytest.fixture
+def untouched(rehearsal):
+    """Mark the time before a run; afterwards, assert nothing on the host is newer."""
+    rehearsal.ssh("touch /run/before-deploy && sleep 1")
+    yield
+    changed = rehearsal.ssh(CHANGED_FILES).stdout.split()
+    assert changed == [], f"the failed run changed the host: {changed}"
+
+
+def assert_stopped(run, message):
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "stopped before changing anything" in output
+    assert message in output, output[-2000:]
+    assert "Traceback" not in output
+    assert "Beginning operation run" not in output
+
+
+@pytest.mark.parametrize("case", sorted(SETTING_CASES))
+def test_bad_setting_stops_the_run(case, inventory, untouched):
+    settings, message = SETTING_CASES[case]
+    path = inventory(f"{case.replace(' ', '_')}.py", **settings)
+    assert_stopped(run_pyinfra(path, "deploy.py"), message)
+
+
+@pytest.fixture
+def foreign_os(rehearsal):
+    """The host claims to be Ubuntu 20.04 (os-release replaced, then restored)."""
+    rehearsal.ssh(
+        "rm /etc/os-release && sed -e 's/^ID=.*/ID=ubuntu/' -e 's/^VERSION_ID=.*/VERSION_ID=\"20.04\"/' "
+        "-e 's/^NAME=.*/NAME=\"Ubuntu\"/' /usr/lib/os-release > /etc/os-release"
+    )
+    yield
+    rehearsal.ssh("ln -sf ../usr/lib/os-release /etc/os-release")
+
+
+@pytest.fixture
+def foreign_architecture(rehearsal):
+    """A uname first on root's PATH that reports another machine, as a foreign box would."""
+    rehearsal.ssh(
+        "printf '#!/bin/sh\\n[ \"$1\" = -m ] && exec echo riscv64\\nexec /usr/bin/uname \"$@\"\\n'"
+        " > /usr/local/bin/uname && chmod +x /usr/local/bin/uname"
+    )
+    yield
+    rehearsal.ssh("rm /usr/local/bin/uname")
+
+
+@pytest.fixture
+def small_disk(rehearsal):
+    """/var/lib/rancher on a 2 GiB file system."""
+    rehearsal.ssh("mkdir -p /var/lib/rancher && mount -t tmpfs -o size=2g tmpfs /var/lib/rancher")
+    yield
+    rehearsal.ssh("umount /var/lib/rancher && rmdir /var/lib/rancher")
+
+
+@pytest.fixture(params=[80, 443, 6443])
+def squatted_port(request, rehearsal):
+    """Another service listening on a port the appliance serves."""
+    port = request.param
+    rehearsal.ssh(f"systemd-run --unit=squatter-{port} python3 -m http.server {port}")
+    rehearsal.ssh(f"for i in $(seq 50); do ss -Htln | grep -q ':{port} ' && break; sleep 0.1; done")
+    yield port
+    rehearsal.ssh(f"systemctl stop squatter-{port}")
+
+
+def test_unsupported_os(foreign_os, untouched, inventory):
+    run = run_pyinfra(inventory(), "deploy.py")
+    assert_stopped(run, "operating system Ubuntu 20.04 is not supported; install one of")
+
+
+def test_unsupported_architecture(foreign_architecture, untouched, inventory):
+    run = run_pyinfra(inventory(), "deploy.py")
+    assert_stopped(run, "architecture riscv64 is not supported")
+
+
+def test_too_little_disk(small_disk, untouched, inventory):
+    run = run_pyinfra(inventory(), "deploy.py")
+    assert_stopped(run, "/var/lib/rancher (on /var/lib/rancher) has 2.0 GiB for the appliance")
+
+
+def test_port_held_by_another_service(squatted_port, untouched, inventory):
+    run = run_pyinfra(inventory(), "deploy.py")
+    assert_stopped(run, f"port {squatted_port} is held by python3; the appliance serves it")

@@ -1,0 +1,70 @@
+"""Rendering: what `appliance render` writes is what the deploy puts on the host."""
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from appliance.cli import main
+from operations import host as host_layer
+from operations.settings import load
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
+                 "acme_email": "admin@example.com", "admin_cidrs": ["192.0.2.0/24"]})
+
+
+def test_sysctl_drop_in_holds_every_parameter():
+    sysctl = {f.path: f.content for f in host_layer.host_files(SETTINGS)}[host_layer.SYSCTL_FILE]
+    lines = [line for line in sysctl.splitlines() if line and not line.startswith("#")]
+    assert lines == [f"{k} = {v}" for k, v in host_layer.KERNEL_PARAMETERS.items()]
+    for cis in ("vm.overcommit_memory = 1", "vm.panic_on_oom = 0", "kernel.panic = 10",
+                "kernel.panic_on_oops = 1"):
+        assert cis in lines
+
+
+def test_unattended_upgrades_never_reboot_by_default():
+    files = {f.path: f.content for f in host_layer.host_files(SETTINGS)}
+    conf = files["/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades"]
+    assert 'Unattended-Upgrade::Automatic-Reboot "false";' in conf
+    rebooting = load({"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
+                      "acme_ca": "none", "unattended_reboot": True,
+                      "unattended_reboot_time": "03:30"})
+    conf = {f.path: f.content for f in host_layer.host_files(rebooting)}[
+        "/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades"]
+    assert 'Automatic-Reboot "true";' in conf and 'Automatic-Reboot-Time "03:30";' in conf
+
+
+def test_firewall_rules():
+    assert host_layer.firewall_rules(SETTINGS, 2222) == [
+        "allow 2222/tcp", "allow 80/tcp", "allow 443/tcp",
+        "allow from 192.0.2.0/24 to any port 6443 proto tcp",
+        "allow from 10.42.0.0/16", "allow from 10.43.0.0/16",
+    ]
+
+
+def test_render_writes_host_paths(tmp_path):
+    result = CliRunner().invoke(
+        main, ["render", str(PROJECT_ROOT / "inventories/prod.py"), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == sorted(f.path.lstrip("/") for f in host_layer.host_files(SETTINGS))
+    assert (tmp_path / "etc/sysctl.d/90-llm-appliance.conf").stat().st_mode & 0o777 == 0o644
+
+
+def test_check_offline_reports_every_bad_setting(tmp_path):
+    inventory = tmp_path / "bad.py"
+    inventory.write_text(
+        "hosts = [('203.0.113.7', {'webui_domain': 'chat_example', 'monitor_domian': 'x'})]\n"
+    )
+    result = CliRunner().invoke(main, ["check", str(inventory), "--offline"])
+    assert result.exit_code == 1
+    assert "203.0.113.7: monitor_domian: unknown setting; did you mean 'monitor_domain'?" in result.output
+    assert "203.0.113.7: webui_domain = 'chat_example' is not a fully qualified" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_check_offline_accepts_the_example_inventories():
+    for name in ("prod.py",):
+        result = CliRunner().invoke(main, ["check", str(PROJECT_ROOT / "inventories" / name), "--offline"])
+        assert result.exit_code == 0, result.output

@@ -1,0 +1,125 @@
+"""Settings: defaults, normalisation, and one clear message per bad value."""
+
+import pytest
+
+from operations.settings import (
+    KNOWN_MODEL_SIZES_GIB,
+    LAYERS,
+    MODEL_MEMORY_FACTOR,
+    PINNED_VERSIONS,
+    PLATFORM_DISK_GIB,
+    PLATFORM_MEMORY_GIB,
+    SETTINGS,
+    SYSTEM_MEMORY_GIB,
+    SettingsError,
+    load,
+)
+
+VALID = {
+    "webui_domain": "chat.example.com",
+    "monitor_domain": "monitor.example.com",
+    "acme_email": "admin@example.com",
+}
+
+
+def problems(**data):
+    with pytest.raises(SettingsError) as error:
+        load({**VALID, **data})
+    return error.value.problems
+
+
+def test_defaults():
+    settings = load(VALID)
+    assert settings.layers == LAYERS
+    assert settings.acme_ca == "production"
+    assert settings.k3s_version == PINNED_VERSIONS["k3s"]
+    assert settings.admin_cidrs == ()
+    assert settings.unattended_reboot is False
+    assert settings.ollama_models == ("llama3.2:3b",)
+
+
+def test_every_setting_is_documented_and_typed():
+    for setting in SETTINGS:
+        assert setting.doc.endswith(".") and setting.type, setting.name
+        if not setting.required and setting.default is not None:
+            # A default must pass its own validation.
+            assert setting.parse(setting.default) is not None
+
+
+def test_normalisation():
+    settings = load({**VALID, "webui_domain": "Chat.Example.COM.", "layers": "host",
+                     "admin_cidrs": "192.0.2.0/24, 2001:db8::/32", "unattended_reboot": "yes",
+                     "ollama_models": ["qwen3:4b", "qwen3:4b"], "acme_ca": "Staging"})
+    assert settings.webui_domain == "chat.example.com"
+    assert settings.layers == ("host",)
+    assert settings.admin_cidrs == ("192.0.2.0/24", "2001:db8::/32")
+    assert settings.unattended_reboot is True
+    assert settings.ollama_models == ("qwen3:4b",)
+    assert settings.acme_ca == "staging"
+
+
+def test_pyinfra_keys_are_not_settings():
+    load({**VALID, "ssh_user": "root", "ssh_port": 2222, "_sudo": True, "ssh_key": "/k"})
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"webui_domain": "chat_example"}, "webui_domain = 'chat_example' is not a fully qualified domain name; use a name like chat.example.com"),
+        ({"webui_domain": "localhost"}, "webui_domain = 'localhost' is not a fully qualified"),
+        ({"webui_domain": "-bad.example.com"}, "is not a fully qualified"),
+        ({"webui_domain": 42}, "webui_domain = 42 expected a string, got int"),
+        ({"monitor_domain": None}, "monitor_domain: missing; set it in the inventory"),
+        ({"monitor_domain": "chat.example.com"}, "monitor_domain = 'chat.example.com' is the same as webui_domain"),
+        ({"acme_email": None}, "acme_email: missing while acme_ca = 'production'"),
+        ({"acme_email": "root@localhost"}, "acme_email = 'root@localhost' is not an e-mail address"),
+        ({"acme_ca": "letsencrypt"}, "acme_ca = 'letsencrypt' must be one of: production, staging, none"),
+        ({"k3s_version": "v1.36.4"}, "k3s_version = 'v1.36.4' is not a k3s release; use the form vX.Y.Z+k3sN"),
+        ({"ollama_models": ["llama3.2"]}, "has malformed model names ['llama3.2']; use name:tag"),
+        ({"ollama_models": ["Llama:3b"]}, "has malformed model names ['Llama:3b']"),
+        ({"ollama_models": ["mystery:7b"]}, "ollama_models: the size of ['mystery:7b'] is not known; add it to ollama_model_sizes"),
+        ({"ollama_model_sizes": {"mystery:7b": -1}}, "gives mystery:7b the size -1; use a positive number of GiB"),
+        ({"layers": ["host", "k8s"]}, "layers = ['host', 'k8s'] names unknown layers ['k8s']"),
+        ({"layers": ""}, "names unknown layers []"),
+        ({"admin_cidrs": ["192.0.2.1/24"]}, "admin_cidrs = ['192.0.2.1/24'] has '192.0.2.1/24', which is not a network"),
+        ({"k3s_service_cidr": "10.42.128.0/17"}, "k3s_service_cidr = '10.42.128.0/17' overlaps k3s_cluster_cidr"),
+        ({"unattended_reboot": "sometimes"}, "unattended_reboot = 'sometimes' must be true or false"),
+        ({"unattended_reboot_time": "4am"}, "unattended_reboot_time = '4am' must be a time of day as HH:MM"),
+        ({"webui_domian": "x.example.com"}, "webui_domian: unknown setting; did you mean 'webui_domain'?"),
+        ({"ssh_usr": "root"}, "ssh_usr: unknown setting; did you mean 'ssh_user'?"),
+        ({"flavour": "vanilla"}, "flavour: unknown setting; see the settings table in README.md"),
+    ],
+)
+def test_bad_value_names_setting_and_fix(data, message):
+    found = problems(**data)
+    assert len(found) == 1, found
+    assert message in found[0]
+
+
+def test_none_acme_needs_no_email():
+    assert load({**VALID, "acme_email": None, "acme_ca": "none"}).acme_email is None
+
+
+def test_every_problem_is_reported_at_once():
+    found = problems(webui_domain="bad", acme_ca="nope", layers="x")
+    assert [p.split(" ")[0] for p in found] == ["layers", "webui_domain", "acme_ca"]
+
+
+def test_model_memory_and_disk_need():
+    settings = load({**VALID, "ollama_models": ["llama3.1:8b", "qwen3:4b"]})
+    assert settings.largest_model == ("llama3.1:8b", KNOWN_MODEL_SIZES_GIB["llama3.1:8b"])
+    assert settings.memory_needed_gib == pytest.approx(
+        SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + 4.6 * MODEL_MEMORY_FACTOR
+    )
+    assert settings.disk_needed_gib == pytest.approx(PLATFORM_DISK_GIB + 4.6 + 2.4)
+
+
+def test_size_override_for_unknown_model():
+    settings = load({**VALID, "ollama_models": ["acme/private:7b"],
+                     "ollama_model_sizes": {"acme/private:7b": 4}})
+    assert settings.model_size_gib("acme/private:7b") == 4.0
+
+
+def test_default_model_fits_the_reference_box():
+    """The 8 GB reference box (about 7.7 GiB usable) runs the defaults."""
+    assert load(VALID).memory_needed_gib <= 7.7
