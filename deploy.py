@@ -7,9 +7,12 @@ Validates the settings and checks the host first; only then do the layers run, i
 """
 
 from operations import host as host_layer
+from operations import k3s as k3s_layer
 from operations.preflight import checked_settings
 
 settings = checked_settings()
 
 if "host" in settings.layers:
     host_layer.install(settings)
+if "k3s" in settings.layers:
+    k3s_layer.install(settings)

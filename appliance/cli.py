@@ -1,20 +1,24 @@
-"""The `appliance` command: what pyinfra does not do itself (check, render).
+"""The `appliance` command: what pyinfra does not do itself (check, render, kubeconfig).
 
     appliance check inventories/prod.py
     appliance render inventories/prod.py --out rendered/
+    appliance kubeconfig inventories/prod.py --out kubeconfig.yaml
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 from pyinfra.api.exceptions import PyinfraError
 
-from appliance.inventory import inventory_hosts
+from appliance.inventory import InventoryHost, inventory_hosts
 from operations import host as host_layer
+from operations import k3s as k3s_layer
 from operations.rendering import PROJECT_ROOT, write_tree
 from operations.settings import Settings, SettingsError, load
 
@@ -37,33 +41,42 @@ def _override_data(pairs: tuple[str, ...]) -> dict:
     return data
 
 
-def _settings_by_host(inventory: str, data: tuple[str, ...]) -> dict[str, Settings]:
-    """Every host's validated settings; exits with one message listing every problem."""
+def _load(inventory: str, data: tuple[str, ...]) -> list[tuple[InventoryHost, Settings]]:
+    """Every host with its validated settings; exits with one message listing every problem."""
     try:
         hosts = inventory_hosts(inventory, _override_data(data))
     except (click.ClickException, PyinfraError, OSError, SyntaxError) as error:
         # pyinfra wraps errors raised by the inventory file's own code in `.exception`.
         cause = getattr(error, "exception", error)
         raise click.ClickException(f"{inventory}: cannot read the inventory: {cause}") from None
-    settings, problems = {}, []
-    for name, host_data in hosts.items():
+    loaded, problems = [], []
+    for node in hosts:
         try:
-            settings[name] = load(host_data)
+            loaded.append((node, load(node.data)))
         except SettingsError as error:
-            problems += [f"{name}: {problem}" for problem in error.problems]
+            problems += [f"{node.name}: {problem}" for problem in error.problems]
+    if any("k3s" in settings.layers for _, settings in loaded):
+        problems += k3s_layer.cluster_problems({node.name: node.groups for node in hosts})
     if problems:
         click.secho(f"{inventory}: the settings need fixing:", fg="red", bold=True, err=True)
         for problem in problems:
             click.echo(f"    - {problem}", err=True)
         sys.exit(1)
-    return settings
+    return loaded
 
 
-def rendered_files(settings: Settings) -> list:
+def rendered_files(node: InventoryHost, settings: Settings, hosts: list[InventoryHost]) -> list:
     """Every file the deploy would put on a host with these settings."""
     files = []
     if "host" in settings.layers:
         files += host_layer.host_files(settings)
+    if "k3s" in settings.layers:
+        role = k3s_layer.node_role(
+            node.name, {h.name: h.groups for h in hosts}, {h.name: h.address for h in hosts}
+        )
+        files += k3s_layer.k3s_files(
+            settings, node.address, role.role, role.join_url, role.cluster_init
+        )
     return files
 
 
@@ -87,8 +100,8 @@ def check(inventory, data, offline):
 
         appliance check inventories/prod.py
     """
-    settings = _settings_by_host(inventory, data)
-    click.echo(f"settings: {len(settings)} host(s) valid")
+    loaded = _load(inventory, data)
+    click.echo(f"settings: {len(loaded)} host(s) valid")
     if offline:
         return
     command = [sys.executable, "-m", "pyinfra", "-y", str(Path(inventory).resolve()),
@@ -109,12 +122,59 @@ def render(inventory, data, out_dir):
     """Write every file the deploy would put on the hosts, without connecting.
 
     With one host the files land at their host paths under OUT; with several, under OUT/HOST/.
+    A joining node's k3s config shows __JOIN_TOKEN__ where the deploy puts the server's token.
     Example:
 
         appliance render inventories/prod.py --out rendered/
     """
-    settings = _settings_by_host(inventory, data)
-    for name, host_settings in settings.items():
-        target = Path(out_dir) if len(settings) == 1 else Path(out_dir) / name
-        for path in write_tree(rendered_files(host_settings), target):
+    loaded = _load(inventory, data)
+    hosts = [node for node, _ in loaded]
+    for node, settings in loaded:
+        target = Path(out_dir) if len(loaded) == 1 else Path(out_dir) / node.name
+        for path in write_tree(rendered_files(node, settings, hosts), target):
             click.echo(str(path))
+
+
+@main.command()
+@INVENTORY
+@click.option("--out", "out_file", default="kubeconfig.yaml", show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the kubeconfig (mode 0600).")
+def kubeconfig(inventory, out_file):
+    """Fetch the cluster's kubeconfig from the first server, for kubectl on this machine.
+
+    The server URL is rewritten from 127.0.0.1 to the server's address; the API answers only
+    to the networks in admin_cidrs. Example:
+
+        appliance kubeconfig inventories/prod.py --out ~/.kube/appliance.yaml
+        KUBECONFIG=~/.kube/appliance.yaml kubectl get nodes
+    """
+    hosts = [node for node, _ in _load(inventory, ())]
+    first = hosts[k3s_layer.first_server_index({h.name: h.groups for h in hosts})]
+    with tempfile.TemporaryDirectory() as private:  # mode 0700: the copy stays private
+        fetched = Path(private) / "k3s.yaml"
+        result = subprocess.run(
+            [sys.executable, "-m", "pyinfra", "-y", str(Path(inventory).resolve()),
+             "--limit", first.name, "files.get",
+             f"src={k3s_layer.KUBECONFIG_FILE}", f"dest={fetched}"],
+            cwd=PROJECT_ROOT, capture_output=True, text=True,
+        )
+        if result.returncode != 0 or not fetched.exists():
+            raise click.ClickException(
+                f"could not read {k3s_layer.KUBECONFIG_FILE} on {first.name}: is the k3s "
+                f"layer deployed? ({_last_error_line(result)})"
+            )
+        content = fetched.read_text().replace(
+            "https://127.0.0.1:6443", f"https://{first.address}:6443"
+        )
+    target = Path(out_file).expanduser()
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as output:
+        output.write(content)
+    target.chmod(0o600)
+    click.echo(f"wrote {target} (server https://{first.address}:6443)")
+
+
+def _last_error_line(result: subprocess.CompletedProcess) -> str:
+    lines = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+    errors = [line for line in lines if "rror" in line or "No such file" in line]
+    return (errors or lines or ["no output"])[-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,21 @@ from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 
-def inventory_hosts(path: str | Path, override_data: dict[str, Any] | None = None) -> dict[str, dict]:
-    """Each host's name and merged data (group data, host data, then ``override_data``)."""
+@dataclass(frozen=True)
+class InventoryHost:
+    name: str
+    data: dict[str, Any]  # group data, host data, then the overrides, merged
+    groups: tuple[str, ...]
+
+    @property
+    def address(self) -> str:
+        return self.data.get("ssh_hostname") or self.name
+
+
+def inventory_hosts(
+    path: str | Path, override_data: dict[str, Any] | None = None
+) -> list[InventoryHost]:
+    """The inventory's hosts, in order, with their merged data and groups."""
     with ctx_state.use(State()):
         inventory = make_inventory(str(path), override_data=override_data or {})
-        return {host.name: host.data.dict() for host in inventory}
+        return [InventoryHost(h.name, h.data.dict(), tuple(h.groups)) for h in inventory]

@@ -290,15 +290,22 @@ class RehearsalHost:
 
     def write_inventory(self, path: Path, settings: dict) -> Path:
         """A pyinfra inventory file for this guest with the given appliance settings."""
-        data = {**self.inventory_data(), **settings}
-        path.write_text(
-            "# A rehearsal host, written by llm-appliance's tests.\n"
-            f"rehearsal = [({self.address!r}, {data!r})]\n"
-        )
-        return path
+        return write_inventory(path, {"rehearsal": [self]}, settings)
 
     def testinfra_hostspec(self) -> str:
         return f"paramiko://root@{self.address}:22?ssh_identity_file={self.ssh_key}"
+
+
+def write_inventory(path: Path, groups: dict[str, list[RehearsalHost]], settings: dict) -> Path:
+    """A pyinfra inventory of rehearsal hosts: one list per group, each host with `settings`."""
+    lines = ["# Rehearsal hosts, written by llm-appliance."]
+    for group, members in groups.items():
+        entries = ", ".join(
+            repr((member.address, {**member.inventory_data(), **settings})) for member in members
+        )
+        lines.append(f"{group} = [{entries}]")
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 # Settings for a rehearsal: names under the reserved .test domain, no certificates.
@@ -336,13 +343,24 @@ class DeployRun:
         return [operation["name"] for operation in self.operations if operation["success"]]
 
 
+def project_environment() -> dict[str, str]:
+    """The environment for a subprocess that must import this checkout's code, whichever
+    checkout `pip install -e` pointed at last."""
+    project_root = str(Path(__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return dict(os.environ, PYTHONPATH=f"{project_root}{os.pathsep}{path}" if path else project_root)
+
+
 def run_pyinfra(inventory: Path, *args: str, timeout: float = 900) -> DeployRun:
-    """Run pyinfra from the project root, as a user would, with JSON results on stdout."""
+    """Run pyinfra from the project root, as a user would, with JSON results on stdout.
+    A `--dry` run detects changes (pyinfra skips that with `-y`); any other run executes."""
     project_root = Path(__file__).resolve().parent.parent
     started = time.monotonic()
+    confirm = [] if "--dry" in args else ["-y"]
     result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", "--json", str(inventory), *args],
+        [sys.executable, "-m", "pyinfra", *confirm, "--json", str(inventory), *args],
         cwd=project_root, capture_output=True, text=True, timeout=timeout,
+        env=project_environment(),
     )
     return DeployRun(result.returncode, result.stdout, result.stderr, time.monotonic() - started)
 

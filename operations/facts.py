@@ -179,3 +179,58 @@ class SshServerPort(FactBase):
     def process(self, output):
         fields = output[0].split() if output else []
         return int(fields[3]) if len(fields) == 4 and fields[3].isdigit() else None
+
+
+class K3sVersion(FactBase):
+    """
+    The version of the installed k3s binary, None without one.
+
+    .. code:: python
+
+        host.get_fact(K3sVersion, path="/usr/local/bin/k3s")  # "v1.36.4+k3s1"
+    """
+
+    def command(self, path):
+        return f"if [ -x {path} ]; then {path} --version; fi"
+
+    def process(self, output):
+        words = output[0].split() if output else []
+        return words[2] if len(words) > 2 and words[:2] == ["k3s", "version"] else None
+
+
+class K3sJoinToken(FactBase):
+    """
+    The token with which nodes join a k3s server, hidden from pyinfra's output (its repr is
+    masked; ``.unmask()`` gives it). None before the server has made one.
+
+    .. code:: python
+
+        host.get_fact(K3sJoinToken, path="/var/lib/rancher/k3s/server/token").unmask()
+    """
+
+    def command(self, path):
+        return f"if [ -s {path} ]; then cat {path}; fi"
+
+    def process(self, output):
+        from pyinfra.api.hiddenvalue import HiddenValue
+
+        token = "".join(output).strip()
+        return HiddenValue(token) if token else None
+
+
+class PrimaryAddress(FactBase):
+    """
+    The IPv4 address the host sends from by default: how other nodes of the cluster see it.
+    (A route lookup only; nothing is sent.)
+
+    .. code:: python
+
+        host.get_fact(PrimaryAddress)  # "192.0.2.10"
+    """
+
+    def command(self):
+        return "ip -4 -o route get 192.0.2.1 2>/dev/null || true"
+
+    def process(self, output):
+        words = " ".join(output).split()
+        return words[words.index("src") + 1] if "src" in words else None

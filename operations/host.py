@@ -6,13 +6,13 @@ changes only the difference, so a second run reports no change.
 
 from __future__ import annotations
 
-from pyinfra import host
+from pyinfra import host, inventory
 from pyinfra.api import deploy, operation
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Sysctl
 from pyinfra.operations import apt, systemd
 
-from operations.facts import KernelModules, SshServerPort, TimeSyncService, Ufw
+from operations.facts import KernelModules, PrimaryAddress, SshServerPort, TimeSyncService, Ufw
 from operations.rendering import HostFile, put_host_file, render
 from operations.settings import Settings
 
@@ -62,13 +62,24 @@ def host_files(settings: Settings) -> list[HostFile]:
     ]
 
 
-def firewall_rules(settings: Settings, ssh_port: int) -> list[str]:
+def firewall_rules(settings: Settings, ssh_port: int, peers: tuple[str, ...] = ()) -> list[str]:
     """The ufw rules, as `ufw show added` prints them: all the appliance admits."""
     rules = [f"allow {ssh_port}/tcp", "allow 80/tcp", "allow 443/tcp"]
     rules += [f"allow from {cidr} to any port 6443 proto tcp" for cidr in settings.admin_cidrs]
     # Pods and services reach the API server and each other through the host.
     rules += [f"allow from {settings.k3s_cluster_cidr}", f"allow from {settings.k3s_service_cidr}"]
+    # The other nodes of a cluster: API server, kubelet, flannel VXLAN, etcd.
+    rules += [f"allow from {peer}" for peer in peers]
     return rules
+
+
+def cluster_peers() -> tuple[str, ...]:
+    """The addresses of the inventory's other hosts, as this host's peers see them."""
+    return tuple(
+        address
+        for node in inventory
+        if node.name != host.name and (address := node.get_fact(PrimaryAddress))
+    )
 
 
 @operation()
@@ -179,4 +190,7 @@ def install(settings: Settings):
         enabled=True,
     )
 
-    ufw_admits_only(name="Firewall: admit only the appliance", rules=firewall_rules(settings, ssh_port()))
+    ufw_admits_only(
+        name="Firewall: admit only the appliance",
+        rules=firewall_rules(settings, ssh_port(), cluster_peers()),
+    )

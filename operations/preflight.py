@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 import click
-from pyinfra import host
+from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.facts.server import Arch, LinuxDistribution
 
@@ -122,6 +122,12 @@ def check_host_or_stop(settings: Settings) -> None:
 def checked_settings() -> Settings:
     """The current host's settings, validated, with the host checked against them."""
     settings = settings_or_stop()
+    if "k3s" in settings.layers:
+        from operations.k3s import cluster_problems
+
+        problems = cluster_problems({node.name: node.groups for node in inventory})
+        if problems:
+            stop(problems, "the inventory's k3s cluster needs fixing")
     check_host_or_stop(settings)
     return settings
 

@@ -15,6 +15,7 @@ import difflib
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
@@ -23,6 +24,15 @@ from typing import Any, Callable, Mapping
 PINNED_VERSIONS = MappingProxyType(
     {
         "k3s": "v1.36.4+k3s1",  # stable channel, November 2026
+    }
+)
+# The Traefik chart each k3s minor packages. The appliance writes Traefik's values in the
+# layout of these charts (40 and 41 read the same keys for what it sets); other minors ship
+# other layouts, whose keys Traefik would silently ignore, so they are refused.
+TRAEFIK_CHART_BY_K3S_MINOR = MappingProxyType(
+    {
+        "v1.36": "40.1.4+up40.1.0",
+        "v1.37": "41.4.2+up41.4.0",
     }
 )
 
@@ -34,9 +44,16 @@ SUPPORTED_ARCHITECTURES = ("x86_64", "aarch64")
 APPLIANCE_PORTS = (80, 443, 6443)
 # Programs that legitimately hold those ports once the appliance runs.
 APPLIANCE_PORT_HOLDERS = ("k3s", "k3s-server", "k3s-agent", "traefik")
+# Memory kept from pods by the kubelet (k3s config.yaml), in MiB: for the OS, for k3s itself,
+# and the free memory below which the kubelet evicts pods, so a greedy pod cannot starve the host.
+KUBELET_SYSTEM_RESERVED_MIB = 512
+KUBELET_KUBE_RESERVED_MIB = 256
+KUBELET_EVICTION_MEMORY_MIB = 256
 # Memory, in GiB: the operating system with k3s itself, then every pod but Ollama's models
 # (the apps layer's budget, checked by bench/memory_budget.py).
-SYSTEM_MEMORY_GIB = 1.0
+SYSTEM_MEMORY_GIB = (
+    KUBELET_SYSTEM_RESERVED_MIB + KUBELET_KUBE_RESERVED_MIB + KUBELET_EVICTION_MEMORY_MIB
+) / 1024
 PLATFORM_MEMORY_GIB = 2.5
 # A loaded model needs its weights plus room for the context (KV cache) and the runtime.
 MODEL_MEMORY_FACTOR = 1.2
@@ -88,7 +105,7 @@ KNOWN_MODEL_SIZES_GIB = MappingProxyType(
     }
 )
 
-LAYERS = ("host",)
+LAYERS = ("host", "k3s")
 
 
 class SettingsError(ValueError):
@@ -162,7 +179,35 @@ def k3s_version(value: Any) -> str:
         raise Invalid(
             f"is not a k3s release; use the form vX.Y.Z+k3sN, e.g. {PINNED_VERSIONS['k3s']}"
         )
+    if k3s_minor(version) not in TRAEFIK_CHART_BY_K3S_MINOR:
+        raise Invalid(
+            "ships a Traefik chart whose values layout this appliance does not write; use a "
+            f"release of {' or '.join(TRAEFIK_CHART_BY_K3S_MINOR)}, e.g. {PINNED_VERSIONS['k3s']}"
+        )
     return version
+
+
+def k3s_minor(version: str) -> str:
+    """v1.36.4+k3s1 -> v1.36"""
+    return ".".join(version.split(".")[:2])
+
+
+def local_directory(value: Any) -> str:
+    path = Path(_string(value)).expanduser()
+    if not path.is_dir():
+        raise Invalid("is not a folder on this machine; give the folder with the k3s air-gap files")
+    return str(path.resolve())
+
+
+def host_names(value: Any) -> tuple[str, ...]:
+    names = []
+    for item in _list(value):
+        name = _string(item)
+        try:
+            names.append(str(ipaddress.ip_address(name)))
+        except ValueError:
+            names.append(domain(name))
+    return tuple(names)
 
 
 def model_names(value: Any) -> tuple[str, ...]:
@@ -267,6 +312,12 @@ SETTINGS = (
             "Networks allowed to reach the Kubernetes API (6443); empty: nobody outside.", cidrs),
     Setting("k3s_version", PINNED_VERSIONS["k3s"], "k3s version", "k3s release to install.",
             k3s_version),
+    Setting("k3s_airgap_dir", None, "local folder",
+            "Air-gap: folder with install.sh, k3s, sha256sum-ARCH.txt and the images tarball.",
+            local_directory),
+    Setting("k3s_tls_sans", (), "list of names/IPs",
+            "Extra names in the API server certificate (the host's address is always there).",
+            host_names),
     Setting("k3s_cluster_cidr", "10.42.0.0/16", "CIDR", "k3s pod network (admitted by the firewall).",
             cidr),
     Setting("k3s_service_cidr", "10.43.0.0/16", "CIDR",
@@ -295,12 +346,19 @@ class Settings:
     acme_email: str | None
     admin_cidrs: tuple[str, ...]
     k3s_version: str
+    k3s_airgap_dir: str | None
+    k3s_tls_sans: tuple[str, ...]
     k3s_cluster_cidr: str
     k3s_service_cidr: str
     ollama_models: tuple[str, ...]
     ollama_model_sizes: Mapping[str, float]
     unattended_reboot: bool
     unattended_reboot_time: str
+
+    @property
+    def traefik_chart(self) -> str:
+        """The Traefik chart version the chosen k3s packages."""
+        return TRAEFIK_CHART_BY_K3S_MINOR[k3s_minor(self.k3s_version)]
 
     def model_size_gib(self, model: str) -> float:
         return self.ollama_model_sizes.get(model, KNOWN_MODEL_SIZES_GIB.get(model, 0.0))

@@ -33,15 +33,21 @@ def _hostspec(address: str, data: dict) -> str:
 def pytest_configure(config):
     inventory = config.getoption("--inventory")
     config.appliance_settings = {}
+    config.appliance_roles = {}
     if not inventory:
         return
     from appliance.inventory import inventory_hosts
 
+    from operations.k3s import node_role
+
+    nodes = inventory_hosts(inventory)
+    groups = {node.name: node.groups for node in nodes}
+    addresses = {node.name: node.address for node in nodes}
     specs = []
-    for name, data in inventory_hosts(inventory).items():
-        address = data.get("ssh_hostname") or name
-        specs.append(_hostspec(address, data))
-        config.appliance_settings[address] = load(data)
+    for node in nodes:
+        specs.append(_hostspec(node.address, node.data))
+        config.appliance_settings[node.address] = load(node.data)
+        config.appliance_roles[node.address] = node_role(node.name, groups, addresses).role
     # testinfra parametrises its `host` fixture from this option.
     config.option.hosts = ",".join(specs)
 
@@ -55,6 +61,20 @@ def settings(host, request) -> Settings:
         return by_address[address]
     defaults = {s.name: s.default for s in SETTINGS if not s.required}
     return Settings(**defaults, webui_domain=None, monitor_domain=None, acme_email=None)
+
+
+@pytest.fixture
+def k3s_role(host, request) -> str:
+    """"server" or "agent" (from the inventory's k3s_agents group; "server" without one)."""
+    return request.config.appliance_roles.get(host.backend.hostname, "server")
+
+
+@pytest.fixture
+def kubectl(host, k3s_role):
+    """Run kubectl on a server and return its output (agents have no kubeconfig)."""
+    if k3s_role != "server":
+        pytest.skip("kubectl runs on servers")
+    return lambda arguments: host.check_output(f"k3s kubectl {arguments}")
 
 
 @pytest.fixture

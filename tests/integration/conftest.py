@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,6 +49,7 @@ def shipped_suite():
             [sys.executable, "-m", "pytest", "tests/host", "-p", "no:cacheprovider",
              f"--inventory={inventory}", "-q", *args],
             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+            env=project_environment(),
         )
 
     return run

@@ -12,6 +12,7 @@ def test_settings_table_matches_code():
     text = README.read_text()
     block = re.search(r"<!-- settings-table:.*?-->\n(.*?)\n<!-- /settings-table -->", text, re.S)
     assert block, "README.md has lost its settings table markers"
+    # Regenerate: python -c 'from operations.settings import markdown_table as t; print(t())'
     assert block.group(1) == markdown_table()
 
 

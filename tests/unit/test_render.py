@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from appliance.cli import main
 from operations import host as host_layer
+from operations import k3s as k3s_layer
 from operations.settings import load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,8 @@ def test_render_writes_host_paths(tmp_path):
     )
     assert result.exit_code == 0, result.output
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    assert written == sorted(f.path.lstrip("/") for f in host_layer.host_files(SETTINGS))
+    expected = host_layer.host_files(SETTINGS) + k3s_layer.k3s_files(SETTINGS, "203.0.113.10", "server")
+    assert written == sorted(f.path.lstrip("/") for f in expected)
     assert (tmp_path / "etc/sysctl.d/90-llm-appliance.conf").stat().st_mode & 0o777 == 0o644
 
 

@@ -1,0 +1,385 @@
+"""The k3s layer: a pinned, verified k3s; its config; Traefik with Let's Encrypt; agents.
+
+k3s-ansible's way: place a verified binary, then run the official install script of the same
+release with ``INSTALL_K3S_SKIP_DOWNLOAD=true`` for its systemd unit. Every step is guarded by
+a fact or by a changed file, so a converged host is a no-op.
+
+Hosts in the inventory group ``k3s_agents`` join as agents; every other host is a server (one
+server, or an odd number of them for embedded-etcd HA, the first starting the cluster).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import yaml
+from pyinfra import host, inventory
+from pyinfra.api import OperationError, deploy, operation
+from pyinfra.api.command import FileUploadCommand
+from pyinfra.facts.files import File, Sha1File
+from pyinfra.facts.server import Arch
+from pyinfra.operations import files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from operations.facts import K3sJoinToken, K3sVersion
+from operations.preflight import stop
+from operations.rendering import HostFile, put_host_file, render
+from operations.settings import (
+    KUBELET_EVICTION_MEMORY_MIB,
+    KUBELET_KUBE_RESERVED_MIB,
+    KUBELET_SYSTEM_RESERVED_MIB,
+    Settings,
+)
+
+AGENT_GROUP = "k3s_agents"
+K3S_BINARY = "/usr/local/bin/k3s"
+CONFIG_FILE = "/etc/rancher/k3s/config.yaml"
+KUBECONFIG_FILE = "/etc/rancher/k3s/k3s.yaml"
+JOIN_TOKEN_FILE = "/var/lib/rancher/k3s/server/token"
+MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
+TRAEFIK_CONFIG_FILE = f"{MANIFESTS_DIR}/llm-appliance-traefik.yaml"
+AIRGAP_IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
+# The install script of the pinned release, kept beside nothing else of the appliance's.
+SCRIPTS_DIR = "/usr/local/lib/llm-appliance"
+RELEASES_URL = "https://github.com/k3s-io/k3s/releases/download"
+INSTALL_SCRIPT_URL = "https://raw.githubusercontent.com/k3s-io/k3s/{version}/install.sh"
+# uname -m -> (binary asset name, release arch name)
+ASSETS = {"x86_64": ("k3s", "amd64"), "aarch64": ("k3s-arm64", "arm64")}
+READY_TIMEOUT_SECONDS = 300
+ACME_CA_SERVERS = {
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+ACME_STORAGE = "/data/acme.json"
+
+
+# -- the cluster's shape, from the inventory ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeRole:
+    """A node's part in the cluster, decided from the inventory alone."""
+
+    role: str  # "server" or "agent"
+    first_server: str
+    join_url: str | None  # None on the first server, which starts the cluster
+    cluster_init: bool  # the first of several servers starts embedded etcd
+
+
+def first_server_index(groups_by_host: dict[str, list[str]]) -> int:
+    """The first host not in k3s_agents: the server that starts the cluster."""
+    return next(i for i, groups in enumerate(groups_by_host.values()) if AGENT_GROUP not in groups)
+
+
+def node_role(name: str, groups_by_host: dict[str, list[str]], address_by_host: dict[str, str]):
+    """Agents are the hosts in k3s_agents; the first other host is the first server."""
+    server_names = [n for n, groups in groups_by_host.items() if AGENT_GROUP not in groups]
+    first = list(groups_by_host)[first_server_index(groups_by_host)]
+    role = "agent" if AGENT_GROUP in groups_by_host[name] else "server"
+    join_url = None if name == first else f"https://{address_by_host[first]}:6443"
+    return NodeRole(role, first, join_url, cluster_init=name == first and len(server_names) > 1)
+
+
+def node_address(node) -> str:
+    """How the operator, the certificate and joining nodes name a node: its SSH address."""
+    return node.data.get("ssh_hostname") or node.name
+
+
+def _inventory_role() -> NodeRole:
+    nodes = list(inventory)
+    return node_role(
+        host.name,
+        {node.name: node.groups for node in nodes},
+        {node.name: node_address(node) for node in nodes},
+    )
+
+
+def cluster_problems(groups_by_host: dict[str, list[str]]) -> list[str]:
+    """What is wrong with the cluster's shape (server count), from each host's groups."""
+    server_names = [name for name, groups in groups_by_host.items() if AGENT_GROUP not in groups]
+    if not server_names:
+        return [f"inventory: every host is in {AGENT_GROUP}; at least one must be a server"]
+    if len(server_names) % 2 == 0:
+        return [
+            f"inventory: {len(server_names)} servers ({', '.join(server_names)}); embedded etcd "
+            f"needs an odd number: add or remove a server, or move one to {AGENT_GROUP}"
+        ]
+    return []
+
+
+# -- what goes on the host ---------------------------------------------------------------------
+
+
+def traefik_values(settings: Settings) -> dict:
+    """Values for k3s's packaged Traefik chart, in the layout of charts 40 and 41."""
+    websecure_tls = {"enabled": True}
+    values = {
+        "ports": {
+            "web": {
+                "http": {
+                    "redirections": {
+                        "entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}
+                    }
+                }
+            },
+            "websecure": {"http": {"tls": websecure_tls}},
+        },
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "64Mi"},
+            "limits": {"memory": "192Mi"},
+        },
+    }
+    if settings.acme_ca != "none":
+        websecure_tls["certResolver"] = "letsencrypt"
+        values["certificatesResolvers"] = {
+            "letsencrypt": {
+                "acme": {
+                    "email": settings.acme_email,
+                    "caServer": ACME_CA_SERVERS[settings.acme_ca],
+                    "storage": ACME_STORAGE,
+                    "httpChallenge": {"entryPoint": "web"},
+                }
+            }
+        }
+        # acme.json (certificates and the account key) survives restarts; Traefik creates it
+        # with mode 0600. One replica owns the ReadWriteOnce volume: replace, never overlap.
+        values["persistence"] = {"enabled": True, "size": "128Mi", "path": "/data"}
+        values["updateStrategy"] = {"type": "Recreate"}
+        values["deployment"] = {"replicas": 1}
+    return values
+
+
+def traefik_arguments(settings: Settings) -> list[str]:
+    """The Traefik arguments the chart renders from `traefik_values` (its _podtemplate.tpl):
+    what a deployed Traefik must run with. Checked by tests/host on real hosts."""
+    arguments = [
+        "--entryPoints.web.http.redirections.entryPoint.to=:443",
+        "--entryPoints.web.http.redirections.entryPoint.scheme=https",
+        "--entryPoints.web.http.redirections.entryPoint.permanent=true",
+        "--entryPoints.websecure.http.tls=true",
+    ]
+    if settings.acme_ca != "none":
+        arguments += [
+            "--entryPoints.websecure.http.tls.certResolver=letsencrypt",
+            f"--certificatesresolvers.letsencrypt.acme.caServer={ACME_CA_SERVERS[settings.acme_ca]}",
+            f"--certificatesresolvers.letsencrypt.acme.email={settings.acme_email}",
+            "--certificatesresolvers.letsencrypt.acme.httpChallenge.entryPoint=web",
+            f"--certificatesresolvers.letsencrypt.acme.storage={ACME_STORAGE}",
+        ]
+    return arguments
+
+
+JOIN_TOKEN_PLACEHOLDER = "__JOIN_TOKEN__"
+
+
+def k3s_files(
+    settings: Settings, address: str, role: str, join_url: str | None = None,
+    cluster_init: bool = False,
+) -> list[HostFile]:
+    """A node's k3s config (and, on a server, the Traefik values). A joining node's config
+    carries JOIN_TOKEN_PLACEHOLDER: the token is filled in on the host at deploy time."""
+    config = render(
+        "k3s/config.yaml.j2",
+        role=role,
+        cluster_cidr=settings.k3s_cluster_cidr,
+        service_cidr=settings.k3s_service_cidr,
+        tls_sans=list(dict.fromkeys([address, *settings.k3s_tls_sans])),
+        cluster_init=cluster_init,
+        join_url=join_url,
+        token=JOIN_TOKEN_PLACEHOLDER,
+        system_reserved_mib=KUBELET_SYSTEM_RESERVED_MIB,
+        kube_reserved_mib=KUBELET_KUBE_RESERVED_MIB,
+        eviction_memory_mib=KUBELET_EVICTION_MEMORY_MIB,
+    )
+    host_files = [HostFile(CONFIG_FILE, config, "600")]
+    if role == "server":
+        traefik = render(
+            "k3s/traefik-config.yaml.j2",
+            chart=settings.traefik_chart,
+            values=yaml.safe_dump(traefik_values(settings), sort_keys=False).rstrip(),
+        )
+        host_files.append(HostFile(TRAEFIK_CONFIG_FILE, traefik, "600"))
+    return host_files
+
+
+# -- operations --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AirgapFiles:
+    """The air-gap folder's files for one architecture, checked against the release's sums."""
+
+    binary: Path
+    install_script: Path
+    images: Path | None
+
+    @classmethod
+    def find(cls, folder: str, arch: str) -> "AirgapFiles":
+        """Raises ValueError naming what is missing or does not match its published sum."""
+        asset, release_arch = ASSETS[arch]
+        root = Path(folder)
+        binary, sums, script = root / asset, root / f"sha256sum-{release_arch}.txt", root / "install.sh"
+        missing = [p.name for p in (binary, sums, script) if not p.is_file()]
+        if missing:
+            raise ValueError(f"k3s_airgap_dir = {folder!r} lacks {', '.join(missing)}")
+        published = {
+            line.split()[1]: line.split()[0]
+            for line in sums.read_text().splitlines() if len(line.split()) == 2
+        }
+        actual = hashlib.sha256(binary.read_bytes()).hexdigest()
+        if published.get(asset) != actual:
+            raise ValueError(
+                f"k3s_airgap_dir: {binary} does not match its sum in {sums.name}; "
+                "download both again from the same release"
+            )
+        images = sorted(root.glob(f"k3s-airgap-images-{release_arch}.tar*"))
+        return cls(binary, script, images[0] if images else None)
+
+
+@operation()
+def k3s_binary(version: str, arch: str):
+    """
+    Install the k3s binary of exactly ``version``, verified against the release's published
+    sha256 sums; nothing when that version is installed already.
+
+    .. code:: python
+
+        k3s_binary(version="v1.36.4+k3s1", arch="x86_64")
+    """
+    if host.get_fact(K3sVersion, path=K3S_BINARY) == version:
+        return
+    asset, release_arch = ASSETS[arch]
+    release = f"{RELEASES_URL}/{quote(version)}"
+    yield (
+        "set -e; dir=$(mktemp -d); trap 'rm -rf \"$dir\"' EXIT; cd \"$dir\"; "
+        f"curl -sfL --retry 3 -o sums {release}/sha256sum-{release_arch}.txt; "
+        f"curl -sfL --retry 3 -o {asset} {release}/{asset}; "
+        f"grep -E ' {asset}$' sums | sha256sum -c --status || "
+        f"{{ echo 'k3s {version}: the download does not match the published sha256 sum' >&2; exit 1; }}; "
+        f"install -m 755 {asset} {K3S_BINARY}.new && mv {K3S_BINARY}.new {K3S_BINARY}"
+    )
+
+
+@operation()
+def join_config(content_before_token: str, server_node, token_path: str = JOIN_TOKEN_FILE):
+    """
+    Write a joining node's k3s config with the server's join token, read from the server at
+    this moment; the token goes nowhere else (not in any output, not on any command line).
+
+    .. code:: python
+
+        join_config(content_before_token="...", server_node=inventory.get_host("server-1"))
+    """
+    token = server_node.get_fact(K3sJoinToken, path=token_path)
+    if token is None:
+        if host.state.is_executing:
+            raise OperationError(
+                f"no k3s join token on {server_node.name} ({token_path}): deploy the server first"
+            )
+        yield f"echo 'k3s config waits for the join token of {server_node.name}'"
+        return
+    content = content_before_token.replace(JOIN_TOKEN_PLACEHOLDER, token.unmask())
+    if host.get_fact(Sha1File, path=CONFIG_FILE) != hashlib.sha1(content.encode()).hexdigest():
+        # The file exists with mode 0600 before the token lands in it (an upload keeps the
+        # mode of the file it replaces); with sudo the upload passes through the SSH user's
+        # home, not a world-readable /tmp.
+        yield f"install -d -m 700 {Path(CONFIG_FILE).parent}"
+        yield f"[ -f {CONFIG_FILE} ] || install -m 600 /dev/null {CONFIG_FILE}"
+        yield f"chmod 600 {CONFIG_FILE}"
+        yield FileUploadCommand(
+            io.BytesIO(content.encode()), CONFIG_FILE, remote_temp_filename=".llm-appliance-upload"
+        )
+
+
+def _binary_and_script(settings: Settings, arch: str):
+    """Place the pinned k3s binary and its release's install script (downloaded, or uploaded
+    from the air-gap folder); returns both operations and the script's path on the host."""
+    if not settings.k3s_airgap_dir:
+        script_path = f"{SCRIPTS_DIR}/k3s-install-{settings.k3s_version}.sh"
+        script = files.download(
+            name="Download the install script of the pinned k3s release",
+            src=INSTALL_SCRIPT_URL.format(version=quote(settings.k3s_version)),
+            dest=script_path,
+            mode="755",
+        )
+        binary = k3s_binary(
+            name="Install the pinned, verified k3s binary", version=settings.k3s_version, arch=arch
+        )
+        return binary, script, script_path
+
+    try:
+        airgap = AirgapFiles.find(settings.k3s_airgap_dir, arch)
+    except ValueError as error:
+        stop([str(error)], f"{host.name}: the air-gap folder cannot be used")
+    script_path = f"{SCRIPTS_DIR}/k3s-install.sh"
+    script = files.put(
+        name="Upload the k3s install script", src=str(airgap.install_script), dest=script_path,
+        mode="755",
+    )
+    binary = files.put(
+        name="Upload the verified k3s binary", src=str(airgap.binary), dest=K3S_BINARY, mode="755"
+    )
+    if airgap.images:
+        files.put(
+            name="Upload the k3s images",
+            src=str(airgap.images), dest=f"{AIRGAP_IMAGES_DIR}/{airgap.images.name}", mode="644",
+        )
+    return binary, script, script_path
+
+
+def _config(settings: Settings, node: NodeRole):
+    """Write this node's k3s config (and, on servers, the Traefik values)."""
+    config, *manifests = k3s_files(
+        settings, node_address(host), node.role, node.join_url, node.cluster_init
+    )
+    for manifest in manifests:
+        put_host_file(manifest)
+    if node.join_url is None:
+        return put_host_file(config)
+    return join_config(
+        name=f"Write k3s config (joining {node.first_server})",
+        content_before_token=config.content,
+        server_node=inventory.get_host(node.first_server),
+    )
+
+
+@deploy("k3s layer")
+def install(settings: Settings):
+    node = _inventory_role()
+    role = node.role
+    service = "k3s" if role == "server" else "k3s-agent"
+    binary, script, script_path = _binary_and_script(settings, host.get_fact(Arch))
+    config = _config(settings, node)
+
+    unit_missing = not host.get_fact(File, path=f"/etc/systemd/system/{service}.service")
+    server.shell(
+        name="Install the k3s systemd unit with the release's install script",
+        commands=[
+            "INSTALL_K3S_SKIP_DOWNLOAD=true INSTALL_K3S_SKIP_START=true "
+            f"INSTALL_K3S_VERSION='{settings.k3s_version}' INSTALL_K3S_EXEC={role} "
+            f"sh {script_path}"
+        ],
+        _if=lambda: unit_missing or script.did_change() or binary.did_change(),
+    )
+    server.shell(
+        name="Restart k3s for its new binary or config",
+        commands=[f"systemctl restart {service}"],
+        _if=lambda: not unit_missing and (config.did_change() or binary.did_change()),
+    )
+    systemd.service(name="Run k3s (k3s or k3s-agent)", service=service, running=True, enabled=True)
+    if role == "server":
+        server.shell(
+            name="Wait for the node to be Ready",
+            commands=[
+                f"{K3S_BINARY} kubectl wait --for=condition=Ready node --all "
+                f"--timeout={READY_TIMEOUT_SECONDS}s >/dev/null 2>&1 || "
+                f"{{ echo 'k3s: the node is not Ready after {READY_TIMEOUT_SECONDS} s; "
+                "last lines of journalctl -u k3s:' >&2; "
+                "journalctl -u k3s -n 30 --no-pager >&2; exit 1; }"
+            ],
+            _if=any_changed(config, binary, script),
+        )

@@ -1,0 +1,84 @@
+"""The k3s layer's promises, on a deployed host (see operations/k3s.py).
+
+Run after the k3s layer: `pytest tests/host --inventory inventories/prod.py -m "host or k3s"`.
+"""
+
+import json
+
+import pytest
+
+from operations import k3s
+from operations.facts import K3sVersion, Ufw
+
+pytestmark = pytest.mark.k3s
+
+
+def test_binary_is_the_pinned_version(fact, settings):
+    assert fact(K3sVersion, path=k3s.K3S_BINARY) == settings.k3s_version
+
+
+def test_service_running_and_enabled(host, k3s_role):
+    service = host.service("k3s" if k3s_role == "server" else "k3s-agent")
+    assert service.is_running and service.is_enabled
+
+
+def test_config_is_private(host):
+    config = host.file(k3s.CONFIG_FILE)
+    assert (config.user, config.mode) == ("root", 0o600)
+
+
+def test_kubeconfig_is_not_world_readable(host, k3s_role):
+    if k3s_role != "server":
+        pytest.skip("agents have no kubeconfig")
+    kubeconfig = host.file(k3s.KUBECONFIG_FILE)
+    assert kubeconfig.exists and kubeconfig.mode & 0o077 == 0
+
+
+def test_secrets_are_encrypted_at_rest(host, k3s_role):
+    if k3s_role != "server":
+        pytest.skip("servers encrypt secrets")
+    assert "Encryption Status: Enabled" in host.check_output("k3s secrets-encrypt status")
+
+
+def test_nodes_ready(kubectl):
+    nodes = json.loads(kubectl("get nodes -o json"))["items"]
+    assert nodes
+    for node in nodes:
+        ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
+        assert ready[0]["status"] == "True", node["metadata"]["name"]
+
+
+def test_traefik_is_the_chart_k3s_ships(kubectl, settings):
+    chart = kubectl("-n kube-system get helmchart traefik -o jsonpath={.spec.chart}")
+    assert f"traefik-{settings.traefik_chart}.tgz" in chart
+
+
+def test_traefik_runs_with_the_appliance_arguments(kubectl, settings):
+    arguments = json.loads(kubectl(
+        "-n kube-system get deployment traefik -o jsonpath={.spec.template.spec.containers[0].args}"
+    ))
+    missing = set(k3s.traefik_arguments(settings)) - set(arguments)
+    assert not missing, f"Traefik runs without {sorted(missing)}: its values were ignored"
+
+
+def test_traefik_serves_http_and_https(host, k3s_role):
+    if k3s_role != "server":
+        pytest.skip("Traefik answers on servers")
+    redirect = host.check_output("curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://127.0.0.1/")
+    assert redirect.split()[0] in ("301", "308") and redirect.split()[1].startswith("https://")
+    assert host.check_output("curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1/") != "000"
+
+
+def test_acme_storage_is_private(host, settings, k3s_role):
+    if settings.acme_ca == "none" or k3s_role != "server":
+        pytest.skip("no ACME storage without a CA")
+    paths = host.check_output(
+        "find /var/lib/rancher/k3s/storage -path '*kube-system_traefik*' -name acme.json"
+    ).split()
+    assert paths, "acme.json is not on Traefik's persistent volume"
+    assert host.file(paths[0]).mode == 0o600
+
+
+def test_api_server_closed_to_all_but_admins(fact, settings):
+    rules = [rule for rule in fact(Ufw)["rules"] if "6443" in rule]
+    assert rules == [f"allow from {cidr} to any port 6443 proto tcp" for cidr in settings.admin_cidrs]

@@ -1,0 +1,149 @@
+"""The k3s layer against real rehearsal hosts. k3s itself cannot be downloaded here, so the
+layer is planned (`--dry`, facts read for real over SSH) rather than converged; what does run
+for real: the cluster and air-gap checks that stop a run, kubeconfig, uninstall, and proof that
+the shipped k3s checks fail on a host without k3s."""
+
+import hashlib
+
+import pytest
+
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, run_pyinfra, write_inventory
+
+
+@pytest.fixture(scope="module")
+def agent_host():
+    """A second rehearsal host, to join as an agent."""
+    with RehearsalHost.boot() as host:
+        yield host
+
+
+def planned(run) -> dict[str, list[str]]:
+    """Operation name -> hosts it would (or might) change, from a --dry --json run."""
+    import json
+
+    plan = json.loads(run.stdout)["plan"]
+    return {op["name"]: op["hosts_with_change"] + op["hosts_with_conditional_change"] for op in plan}
+
+
+def test_single_server_plans_cleanly(rehearsal, inventory):
+    run = run_pyinfra(inventory(), "deploy.py", "--dry")
+    assert run.returncode == 0, run.stderr[-3000:]
+    plan = planned(run)
+    for step in (
+        "k3s layer | Install the pinned, verified k3s binary",
+        "k3s layer | Put /etc/rancher/k3s/config.yaml",
+        "k3s layer | Put /var/lib/rancher/k3s/server/manifests/llm-appliance-traefik.yaml",
+        "k3s layer | Install the k3s systemd unit with the release's install script",
+        "k3s layer | Run k3s (k3s or k3s-agent)",
+        "k3s layer | Wait for the node to be Ready",
+    ):
+        assert plan[step] == [rehearsal.address], step
+    # --dry changed nothing.
+    assert rehearsal.ssh("test -e /etc/rancher/k3s/config.yaml", check=False).returncode == 1
+
+
+def test_server_and_agent_plan_cleanly(rehearsal, agent_host, tmp_path):
+    path = write_inventory(
+        tmp_path / "cluster.py",
+        {"k3s_servers": [rehearsal], "k3s_agents": [agent_host]},
+        REHEARSAL_SETTINGS,
+    )
+    run = run_pyinfra(path, "deploy.py", "--dry")
+    assert run.returncode == 0, run.stderr[-3000:]
+    plan = planned(run)
+    assert plan[f"k3s layer | Write k3s config (joining {rehearsal.address})"] == [agent_host.address]
+    assert plan["k3s layer | Run k3s (k3s or k3s-agent)"] == [rehearsal.address, agent_host.address]
+    assert plan["k3s layer | Put /etc/rancher/k3s/config.yaml"] == [rehearsal.address]
+    # Each node's firewall admits the other.
+    assert "Host layer | Firewall: admit only the appliance" in plan
+
+
+def test_even_number_of_servers_stops_the_run(rehearsal, agent_host, tmp_path):
+    path = write_inventory(tmp_path / "even.py", {"k3s_servers": [rehearsal, agent_host]},
+                           REHEARSAL_SETTINGS)
+    run = run_pyinfra(path, "deploy.py")
+    assert run.returncode == 1
+    assert "embedded etcd needs an odd number" in run.stderr
+    assert "Beginning operation run" not in run.stderr
+
+
+def airgap_folder(folder, binary: bytes, published: str | None = None):
+    folder.mkdir()
+    (folder / "k3s").write_bytes(binary)
+    (folder / "install.sh").write_text("#!/bin/sh\nexit 0\n")
+    digest = published or hashlib.sha256(binary).hexdigest()
+    (folder / "sha256sum-amd64.txt").write_text(f"{digest}  k3s\n")
+    return folder
+
+
+def test_airgap_binary_with_a_wrong_sum_stops_the_run(rehearsal, inventory, tmp_path):
+    folder = airgap_folder(tmp_path / "airgap", b"not k3s", published="0" * 64)
+    run = run_pyinfra(inventory("airgap-bad.py", k3s_airgap_dir=str(folder)), "deploy.py")
+    assert run.returncode == 1
+    assert "does not match its sum in sha256sum-amd64.txt" in run.stderr
+    assert "Beginning operation run" not in run.stderr
+
+
+def test_airgap_plans_uploads_instead_of_downloads(rehearsal, inventory, tmp_path):
+    folder = airgap_folder(tmp_path / "airgap", b"k3s stand-in bytes")
+    (folder / "k3s-airgap-images-amd64.tar.zst").write_bytes(b"images")
+    run = run_pyinfra(inventory("airgap.py", k3s_airgap_dir=str(folder)), "deploy.py", "--dry")
+    assert run.returncode == 0, run.stderr[-3000:]
+    plan = planned(run)
+    assert "k3s layer | Upload the verified k3s binary" in plan
+    assert "k3s layer | Upload the k3s images" in plan
+    assert not [name for name in plan if "Download" in name]
+
+
+def test_without_internet_the_download_fails_clearly(rehearsal, inventory):
+    run = run_pyinfra(inventory("online.py"), "deploy.py")  # the host layer converges first
+    assert run.returncode != 0
+    assert "Status: active" in rehearsal.ssh("ufw status").stdout
+    assert "Could not resolve host: raw.githubusercontent.com" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_shipped_k3s_checks_fail_without_k3s(rehearsal, inventory, shipped_suite):
+    result = shipped_suite(inventory(), "-m", "k3s")
+    assert result.returncode != 0
+    for check in ("test_binary_is_the_pinned_version", "test_service_running_and_enabled",
+                  "test_config_is_private", "test_nodes_ready"):
+        assert check in result.stdout, result.stdout[-3000:]
+
+
+def test_kubeconfig(rehearsal, inventory, tmp_path):
+    from click.testing import CliRunner
+
+    from appliance.cli import main
+
+    path = inventory()
+    missing = CliRunner().invoke(main, ["kubeconfig", str(path), "--out", str(tmp_path / "kc")])
+    assert missing.exit_code == 1
+    assert "could not read /etc/rancher/k3s/k3s.yaml" in missing.output
+
+    rehearsal.ssh(
+        "install -d /etc/rancher/k3s && install -m 600 /dev/null /etc/rancher/k3s/k3s.yaml && "
+        "printf 'clusters:\\n- cluster:\\n    server: https://127.0.0.1:6443\\n' "
+        "> /etc/rancher/k3s/k3s.yaml"
+    )
+    try:
+        result = CliRunner().invoke(main, ["kubeconfig", str(path), "--out", str(tmp_path / "kc")])
+        assert result.exit_code == 0, result.output
+        written = tmp_path / "kc"
+        assert written.stat().st_mode & 0o777 == 0o600
+        assert f"server: https://{rehearsal.address}:6443" in written.read_text()
+    finally:
+        rehearsal.ssh("rm -rf /etc/rancher/k3s")
+
+
+def test_uninstall_removes_the_appliance_files_and_is_idempotent(rehearsal, inventory):
+    rehearsal.ssh("install -d /usr/local/lib/llm-appliance /etc/rancher/k3s && "
+                  "touch /etc/rancher/k3s/config.yaml")
+    path = inventory()
+    first = run_pyinfra(path, "uninstall.py")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert len(first.changed) == 2
+    assert rehearsal.ssh("test -e /etc/rancher/k3s || test -e /usr/local/lib/llm-appliance",
+                         check=False).returncode == 1
+    again = run_pyinfra(path, "uninstall.py")
+    assert again.returncode == 0 and again.changed == []
