@@ -6,6 +6,7 @@
 Validates the settings and checks the host first; only then do the layers run, in order.
 """
 
+from operations import apps as apps_layer
 from operations import host as host_layer
 from operations import k3s as k3s_layer
 from operations.preflight import checked_settings
@@ -16,3 +17,5 @@ if "host" in settings.layers:
     host_layer.install(settings)
 if "k3s" in settings.layers:
     k3s_layer.install(settings)
+if "apps" in settings.layers:
+    apps_layer.install(settings)

@@ -1,12 +1,14 @@
-"""The `appliance` command: what pyinfra does not do itself (check, render, kubeconfig).
+"""The `appliance` command: what pyinfra does not do itself.
 
     appliance check inventories/prod.py
     appliance render inventories/prod.py --out rendered/
     appliance kubeconfig inventories/prod.py --out kubeconfig.yaml
+    appliance admin-password inventories/prod.py
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +19,8 @@ import click
 from pyinfra.api.exceptions import PyinfraError
 
 from appliance.inventory import InventoryHost, inventory_hosts
+from appliance.rehearsal import project_environment
+from operations import apps as apps_layer
 from operations import host as host_layer
 from operations import k3s as k3s_layer
 from operations.rendering import PROJECT_ROOT, write_tree
@@ -77,6 +81,10 @@ def rendered_files(node: InventoryHost, settings: Settings, hosts: list[Inventor
         files += k3s_layer.k3s_files(
             settings, node.address, role.role, role.join_url, role.cluster_init
         )
+    if "apps" in settings.layers and hosts.index(node) == k3s_layer.first_server_index(
+        {h.name: h.groups for h in hosts}
+    ):
+        files += apps_layer.app_files(settings)
     return files
 
 
@@ -107,7 +115,7 @@ def check(inventory, data, offline):
     command = [sys.executable, "-m", "pyinfra", "-y", str(Path(inventory).resolve()),
                "operations.preflight.check"]
     command += [arg for pair in data for arg in ("--data", pair)]
-    result = subprocess.run(command, cwd=PROJECT_ROOT)
+    result = subprocess.run(command, cwd=PROJECT_ROOT, env=project_environment())
     if result.returncode != 0:
         sys.exit(result.returncode)
     click.echo("preflight: every host can run the appliance as set")
@@ -148,20 +156,19 @@ def kubeconfig(inventory, out_file):
         appliance kubeconfig inventories/prod.py --out ~/.kube/appliance.yaml
         KUBECONFIG=~/.kube/appliance.yaml kubectl get nodes
     """
-    hosts = [node for node, _ in _load(inventory, ())]
-    first = hosts[k3s_layer.first_server_index({h.name: h.groups for h in hosts})]
+    first = _first_server(inventory)
     with tempfile.TemporaryDirectory() as private:  # mode 0700: the copy stays private
         fetched = Path(private) / "k3s.yaml"
         result = subprocess.run(
             [sys.executable, "-m", "pyinfra", "-y", str(Path(inventory).resolve()),
              "--limit", first.name, "files.get",
              f"src={k3s_layer.KUBECONFIG_FILE}", f"dest={fetched}"],
-            cwd=PROJECT_ROOT, capture_output=True, text=True,
+            cwd=PROJECT_ROOT, capture_output=True, text=True, env=project_environment(),
         )
         if result.returncode != 0 or not fetched.exists():
             raise click.ClickException(
                 f"could not read {k3s_layer.KUBECONFIG_FILE} on {first.name}: is the k3s "
-                f"layer deployed? ({_last_error_line(result)})"
+                f"layer deployed? ({_last_error_line(result.stderr + result.stdout)})"
             )
         content = fetched.read_text().replace(
             "https://127.0.0.1:6443", f"https://{first.address}:6443"
@@ -174,7 +181,47 @@ def kubeconfig(inventory, out_file):
     click.echo(f"wrote {target} (server https://{first.address}:6443)")
 
 
-def _last_error_line(result: subprocess.CompletedProcess) -> str:
-    lines = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+def _last_error_line(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [line for line in lines if "rror" in line or "No such file" in line]
     return (errors or lines or ["no output"])[-1]
+
+
+def _first_server(inventory: str) -> InventoryHost:
+    hosts = [node for node, _ in _load(inventory, ())]
+    return hosts[k3s_layer.first_server_index({h.name: h.groups for h in hosts})]
+
+
+@main.command("admin-password")
+@INVENTORY
+def admin_password(inventory):
+    """Print the e-mail and password of Open WebUI's first admin account.
+
+    The password was generated on the server at the first deploy and lives only there, in a
+    Kubernetes Secret; this reads it over SSH. Example:
+
+        appliance admin-password inventories/prod.py
+    """
+    first = _first_server(inventory)
+    settings = load(first.data)
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", "-y", "--json", str(Path(inventory).resolve()),
+         "--limit", first.name, "fact", "operations.facts.KubernetesSecretValue",
+         f"namespace={apps_layer.NAMESPACE}", f"secret={apps_layer.WEBUI_SECRETS}",
+         "key=admin-password"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, env=project_environment(),
+    )
+    try:
+        # {"<fact> (<arguments>)": {"<host>": value}}
+        (values,) = json.loads(result.stdout).values()
+        password = values[first.name]
+    except (ValueError, KeyError):
+        password = None
+    if result.returncode != 0 or not password:
+        raise click.ClickException(
+            f"no admin password on {first.name}: is the apps layer deployed? "
+            f"({_last_error_line(result.stderr)})"
+        )
+    click.echo(f"Open WebUI: https://{settings.webui_domain}/")
+    click.echo(f"e-mail:     {settings.admin_email}")
+    click.echo(f"password:   {password}")

@@ -313,6 +313,7 @@ REHEARSAL_SETTINGS = {
     "webui_domain": "chat.rehearsal.test",
     "monitor_domain": "monitor.rehearsal.test",
     "acme_ca": "none",
+    "webui_admin_email": "admin@rehearsal.test",
 }
 
 

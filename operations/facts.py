@@ -234,3 +234,67 @@ class PrimaryAddress(FactBase):
     def process(self, output):
         words = " ".join(output).split()
         return words[words.index("src") + 1] if "src" in words else None
+
+
+class KubernetesSecretNames(FactBase):
+    """
+    Names of the Secrets in a namespace (names only: no value is read), from the k3s server.
+
+    .. code:: python
+
+        host.get_fact(KubernetesSecretNames, namespace="llm")  # {"open-webui-secrets"}
+    """
+
+    default = set
+
+    def command(self, namespace):
+        return (
+            f"if [ -x /usr/local/bin/k3s ]; then /usr/local/bin/k3s kubectl get secrets "
+            f"--namespace {namespace} --output name 2>/dev/null; fi; true"
+        )
+
+    def process(self, output):
+        return {line.strip().split("/", 1)[-1] for line in output if line.strip()}
+
+
+class OllamaModels(FactBase):
+    """
+    The models Ollama has (what its /api/tags lists, through `ollama list` in its pod). Empty
+    before k3s or Ollama runs.
+
+    .. code:: python
+
+        host.get_fact(OllamaModels, namespace="llm")  # {"llama3.2:3b"}
+    """
+
+    default = set
+
+    def command(self, namespace):
+        return (
+            f"if [ -x /usr/local/bin/k3s ]; then /usr/local/bin/k3s kubectl --namespace "
+            f"{namespace} exec deploy/ollama -- ollama list 2>/dev/null; fi; true"
+        )
+
+    def process(self, output):
+        return {line.split()[0] for line in output[1:] if line.strip()}
+
+
+class KubernetesSecretValue(FactBase):
+    """
+    One value of a Kubernetes Secret, decoded. For `appliance admin-password`, which exists to
+    show it to the operator; the deploy itself never reads a secret value.
+
+    .. code:: python
+
+        host.get_fact(KubernetesSecretValue, namespace="llm", secret="open-webui-secrets",
+                      key="admin-password")
+    """
+
+    def command(self, namespace, secret, key):
+        return (
+            f"/usr/local/bin/k3s kubectl --namespace {namespace} get secret {secret} "
+            f"--output 'jsonpath={{.data.{key}}}' | base64 -d"
+        )
+
+    def process(self, output):
+        return "\n".join(output).strip() or None

@@ -27,7 +27,7 @@ from pyinfra.operations.util import any_changed
 
 from operations.facts import K3sJoinToken, K3sVersion
 from operations.preflight import stop
-from operations.rendering import HostFile, put_host_file, render
+from operations.rendering import HostFile, manifest, put_host_file, render
 from operations.settings import (
     KUBELET_EVICTION_MEMORY_MIB,
     KUBELET_KUBE_RESERVED_MIB,
@@ -174,6 +174,8 @@ def traefik_arguments(settings: Settings) -> list[str]:
 
 
 JOIN_TOKEN_PLACEHOLDER = "__JOIN_TOKEN__"
+# A node label on the first server, for pods that need files the deploy put there.
+FIRST_SERVER_LABEL = "llm-appliance.io/first-server"
 
 
 def k3s_files(
@@ -191,19 +193,33 @@ def k3s_files(
         cluster_init=cluster_init,
         join_url=join_url,
         token=JOIN_TOKEN_PLACEHOLDER,
+        first_server_label=FIRST_SERVER_LABEL if join_url is None else None,
         system_reserved_mib=KUBELET_SYSTEM_RESERVED_MIB,
         kube_reserved_mib=KUBELET_KUBE_RESERVED_MIB,
         eviction_memory_mib=KUBELET_EVICTION_MEMORY_MIB,
     )
     host_files = [HostFile(CONFIG_FILE, config, "600")]
     if role == "server":
-        traefik = render(
-            "k3s/traefik-config.yaml.j2",
-            chart=settings.traefik_chart,
-            values=yaml.safe_dump(traefik_values(settings), sort_keys=False).rstrip(),
-        )
-        host_files.append(HostFile(TRAEFIK_CONFIG_FILE, traefik, "600"))
+        host_files.append(manifest(TRAEFIK_CONFIG_FILE, [traefik_config(settings)], (
+            "Managed by llm-appliance (operations/k3s.py). k3s merges these values into its\n"
+            f"packaged Traefik chart ({settings.traefik_chart}); never edit k3s's own traefik.yaml,"
+            "\nwhich k3s rewrites at start."
+        )))
     return host_files
+
+
+def traefik_config(settings: Settings) -> dict:
+    return {
+        "apiVersion": "helm.cattle.io/v1",
+        "kind": "HelmChartConfig",
+        "metadata": {"name": "traefik", "namespace": "kube-system"},
+        "spec": {
+            # What k3s sets for its own Traefik chart; the CRD's default would uninstall on a
+            # failure.
+            "failurePolicy": "retry",
+            "valuesContent": yaml.safe_dump(traefik_values(settings), sort_keys=False),
+        },
+    }
 
 
 # -- operations --------------------------------------------------------------------------------
@@ -333,11 +349,11 @@ def _binary_and_script(settings: Settings, arch: str):
 
 def _config(settings: Settings, node: NodeRole):
     """Write this node's k3s config (and, on servers, the Traefik values)."""
-    config, *manifests = k3s_files(
+    config, *server_manifests = k3s_files(
         settings, node_address(host), node.role, node.join_url, node.cluster_init
     )
-    for manifest in manifests:
-        put_host_file(manifest)
+    for server_manifest in server_manifests:
+        put_host_file(server_manifest)
     if node.join_url is None:
         return put_host_file(config)
     return join_config(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import yaml
 from pyinfra.operations import files
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,25 @@ class HostFile:
     path: str
     content: str
     mode: str = "644"
+
+
+class _BlockStyleDumper(yaml.SafeDumper):
+    """Multi-line strings (a chart's values, a script) as readable `|` blocks."""
+
+
+_BlockStyleDumper.add_representer(
+    str,
+    lambda dumper, text: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None
+    ),
+)
+
+
+def manifest(path: str, documents: list[dict], comment: str) -> HostFile:
+    """A Kubernetes manifest file (mode 0600) of the given documents, under a comment."""
+    header = "".join(f"# {line}\n" for line in comment.splitlines())
+    body = yaml.dump_all(documents, Dumper=_BlockStyleDumper, sort_keys=False)
+    return HostFile(path, header + body, "600")
 
 
 def render(template: str, **context) -> str:

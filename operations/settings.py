@@ -24,6 +24,12 @@ from typing import Any, Callable, Mapping
 PINNED_VERSIONS = MappingProxyType(
     {
         "k3s": "v1.36.4+k3s1",  # stable channel, November 2026
+        # Charts (k3s helm-controller installs them) and the images the appliance names itself.
+        "cloudnative-pg chart": "0.29.0",  # operator 1.30.0
+        "postgresql image": "ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie",  # pgvector
+        "ollama chart": "1.77.0",  # otwld/ollama-helm, Ollama 0.32.15
+        "ollama image": "ollama/ollama:0.32.15",  # the chart's image, reused by the model Job
+        "open-webui chart": "16.0.0",  # open-webui/helm-charts, Open WebUI 0.11.0
     }
 )
 # The Traefik chart each k3s minor packages. The appliance writes Traefik's values in the
@@ -105,7 +111,7 @@ KNOWN_MODEL_SIZES_GIB = MappingProxyType(
     }
 )
 
-LAYERS = ("host", "k3s")
+LAYERS = ("host", "k3s", "apps")
 
 
 class SettingsError(ValueError):
@@ -263,6 +269,26 @@ def layer_names(value: Any) -> tuple[str, ...]:
     return tuple(layer for layer in LAYERS if layer in layers)
 
 
+def model_files(value: Any) -> Mapping[str, str]:
+    if not isinstance(value, Mapping):
+        raise Invalid("must map model names to local GGUF files, e.g. {'mine:7b': '~/models/mine.gguf'}")
+    found = {}
+    for model, path in value.items():
+        if not MODEL_RE.match(str(model)):
+            raise Invalid(f"has a malformed model name {model!r}; use name:tag")
+        file = Path(_string(path)).expanduser()
+        if not file.is_file():
+            raise Invalid(f"names {str(file)!r} for {model}, which is not a file on this machine")
+        found[str(model)] = str(file.resolve())
+    return MappingProxyType(found)
+
+
+def positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise Invalid("must be a whole number above 0")
+    return value
+
+
 def boolean(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -323,10 +349,25 @@ SETTINGS = (
     Setting("k3s_service_cidr", "10.43.0.0/16", "CIDR",
             "k3s service network (admitted by the firewall).", cidr),
     Setting("ollama_models", ("llama3.2:3b",), "list of name:tag",
-            "Models pulled into Ollama at deploy time.", model_names),
+            "Chat models Ollama must have; the deploy pulls the missing ones.", model_names),
     Setting("ollama_model_sizes", MappingProxyType({}), "mapping name:tag -> GiB",
             "Download sizes of models not in the built-in table, for the RAM and disk preflight.",
             model_sizes),
+    Setting("ollama_model_files", MappingProxyType({}), "mapping name:tag -> local file",
+            "Air-gap: GGUF files on this machine imported as these models instead of pulled.",
+            model_files),
+    Setting("ollama_pull_timeout_minutes", 60, "minutes",
+            "How long the deploy waits for every model to be present.", positive_int),
+    Setting("ollama_gpu", "none", "choice", "GPU for Ollama: none (CPU) or nvidia.",
+            one_of("none", "nvidia")),
+    Setting("webui_admin_email", None, "e-mail",
+            "E-mail of Open WebUI's first admin account; defaults to acme_email.", email),
+    Setting("webui_signup", False, "bool",
+            "Let visitors sign up to Open WebUI (new accounts wait for an admin's approval).",
+            boolean),
+    Setting("webui_embedding_model", "nomic-embed-text:latest", "name:tag",
+            "Ollama model that embeds RAG documents (pulled like ollama_models).",
+            lambda value: model_names([value])[0]),
     Setting("unattended_reboot", False, "bool",
             "Let unattended-upgrades reboot the host when an update needs it.", boolean),
     Setting("unattended_reboot_time", "04:00", "HH:MM",
@@ -352,6 +393,12 @@ class Settings:
     k3s_service_cidr: str
     ollama_models: tuple[str, ...]
     ollama_model_sizes: Mapping[str, float]
+    ollama_model_files: Mapping[str, str]
+    ollama_pull_timeout_minutes: int
+    ollama_gpu: str
+    webui_admin_email: str | None
+    webui_signup: bool
+    webui_embedding_model: str
     unattended_reboot: bool
     unattended_reboot_time: str
 
@@ -361,11 +408,25 @@ class Settings:
         return TRAEFIK_CHART_BY_K3S_MINOR[k3s_minor(self.k3s_version)]
 
     def model_size_gib(self, model: str) -> float:
-        return self.ollama_model_sizes.get(model, KNOWN_MODEL_SIZES_GIB.get(model, 0.0))
+        if model in self.ollama_model_sizes:
+            return self.ollama_model_sizes[model]
+        if model in self.ollama_model_files:
+            return Path(self.ollama_model_files[model]).stat().st_size / 1024**3
+        return KNOWN_MODEL_SIZES_GIB.get(model, 0.0)
+
+    @property
+    def admin_email(self) -> str | None:
+        """Open WebUI's first admin: webui_admin_email, else acme_email."""
+        return self.webui_admin_email or self.acme_email
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Every model Ollama must have: the chat models and the embedding model."""
+        return tuple(dict.fromkeys([*self.ollama_models, self.webui_embedding_model]))
 
     @property
     def largest_model(self) -> tuple[str, float] | None:
-        sized = [(self.model_size_gib(model), model) for model in self.ollama_models]
+        sized = [(self.model_size_gib(model), model) for model in self.models]
         return (max(sized)[1], max(sized)[0]) if sized else None
 
     @property
@@ -378,7 +439,7 @@ class Settings:
     @property
     def disk_needed_gib(self) -> float:
         """Disk under /var/lib/rancher: the platform and every model."""
-        return PLATFORM_DISK_GIB + sum(self.model_size_gib(model) for model in self.ollama_models)
+        return PLATFORM_DISK_GIB + sum(self.model_size_gib(model) for model in self.models)
 
 
 # Host data keys that are not appliance settings: pyinfra's own (connector data such as
@@ -444,13 +505,33 @@ def _cross_checks(values: dict, bad: set[str]) -> list[str]:
             "give them separate networks, e.g. 10.42.0.0/16 and 10.43.0.0/16"
         )
     models, sizes = values["ollama_models"], values["ollama_model_sizes"]
+    if models and values["webui_embedding_model"]:
+        models = tuple(dict.fromkeys([*models, values["webui_embedding_model"]]))
+    files = values["ollama_model_files"] or {}
     if models and sizes is not None:
-        unknown = [m for m in models if m not in sizes and m not in KNOWN_MODEL_SIZES_GIB]
+        unknown = [
+            m for m in models if m not in sizes and m not in files and m not in KNOWN_MODEL_SIZES_GIB
+        ]
         if unknown:
             problems.append(
                 f"ollama_models: the size of {unknown} is not known; add it to "
                 "ollama_model_sizes in GiB (the download size shown by the Ollama library), "
                 f"e.g. {{{unknown[0]!r}: 4.5}}"
+            )
+    if models and files:
+        unlisted = [m for m in files if m not in models]
+        if unlisted:
+            problems.append(
+                f"ollama_model_files: {unlisted} are not in ollama_models; list every model the "
+                "appliance must have in ollama_models"
+            )
+    layers = values["layers"] or ()
+    if "apps" in layers and not values["webui_admin_email"] and not values["acme_email"]:
+        # With ACME on, the missing acme_email is reported already.
+        if values["acme_ca"] == "none" and "webui_admin_email" not in bad:
+            problems.append(
+                "webui_admin_email: missing (and no acme_email to fall back on); set the e-mail "
+                "of Open WebUI's first admin account"
             )
     return problems
 

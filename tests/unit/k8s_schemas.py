@@ -4,8 +4,9 @@ Kubernetes kinds are validated by `kubernetes-validate` (it bundles the API sche
 helm-controller's kinds (HelmChart, HelmChartConfig) are validated against the spec schema of
 helm-controller v0.17.7, the version k3s v1.36 ships: the fields below, their types and enums,
 are those of its generated CRDs (pkg/crds/yaml/generated/helm.cattle.io_*.yaml), read there.
-The API server prunes unknown fields of a structural schema silently, so an unknown field is
-a bug here (additionalProperties: false).
+CloudNativePG's Cluster is checked against the names and types of its CRD at operator 1.30
+(chart 0.29.0). The API server prunes unknown fields of a structural schema silently, so an
+unknown field is a bug here (additionalProperties: false).
 """
 
 from __future__ import annotations
@@ -90,14 +91,72 @@ _METADATA = {
     "required": ["name", "namespace"],
     "additionalProperties": False,
 }
-CRD_SCHEMAS = {
-    ("helm.cattle.io/v1", kind): {
+# CloudNativePG 1.30 (chart 0.29.0, templates/crds/crds.yaml): every property of a Cluster's
+# spec by name, with the types of those the appliance sets; `instances` is the one required.
+_CLUSTER_SPEC_NAMES = (
+    "affinity backup bootstrap certificates description enablePDB enableSuperuserAccess env "
+    "envFrom ephemeralVolumeSource ephemeralVolumesSizeLimit externalClusters failoverDelay "
+    "imageCatalogRef imageName imagePullPolicy imagePullSecrets inheritedMetadata instances "
+    "livenessProbeTimeout logLevel managed maxSyncReplicas minSyncReplicas monitoring "
+    "nodeMaintenanceWindow plugins podSecurityContext podSelectorRefs postgresGID postgresUID "
+    "postgresql primaryLease primaryUpdateMethod primaryUpdateStrategy priorityClassName probes "
+    "projectedVolumeTemplate replica replicationSlots resources schedulerName seccompProfile "
+    "securityContext serviceAccountName serviceAccountTemplate smartShutdownTimeout startDelay "
+    "stopDelay storage superuserSecret switchoverDelay tablespaces topologySpreadConstraints "
+    "walStorage"
+).split()
+_RESOURCES = {
+    "type": "object",
+    "properties": {
+        "requests": {"type": "object", "additionalProperties": {"type": ["string", "integer"]}},
+        "limits": {"type": "object", "additionalProperties": {"type": ["string", "integer"]}},
+    },
+    "additionalProperties": False,
+}
+CLUSTER_SPEC = {
+    "type": "object",
+    "properties": {
+        **{name: {} for name in _CLUSTER_SPEC_NAMES},
+        "instances": {"type": "integer", "minimum": 1},
+        "imageName": {"type": "string", "pattern": r"^[^:@]+:\d[^@]*$"},
+        "enableSuperuserAccess": _BOOLEAN,
+        "storage": {"type": "object", "properties": {"size": _STRING, "storageClass": _STRING,
+                                                     "resizeInUseVolumes": _BOOLEAN},
+                    "additionalProperties": False},
+        "resources": _RESOURCES,
+        "postgresql": {"type": "object", "properties": {
+            "parameters": {"type": "object", "additionalProperties": _STRING}}},
+        "bootstrap": {"type": "object", "properties": {"initdb": {
+            "type": "object",
+            "properties": {"database": _STRING, "owner": _STRING,
+                           "secret": _NAME_REF,
+                           "postInitApplicationSQL": {"type": "array", "items": _STRING},
+                           "postInitSQL": {"type": "array", "items": _STRING},
+                           "postInitTemplateSQL": {"type": "array", "items": _STRING},
+                           "dataChecksums": _BOOLEAN, "encoding": _STRING},
+            "additionalProperties": False,
+            # The operator's webhook: database and owner go together.
+            "dependentRequired": {"database": ["owner"], "owner": ["database"]},
+        }}},
+    },
+    "required": ["instances"],
+    "additionalProperties": False,
+}
+
+
+def _custom_resource(spec: dict) -> dict:
+    return {
         "type": "object",
         "properties": {"apiVersion": _STRING, "kind": _STRING, "metadata": _METADATA, "spec": spec},
         "required": ["apiVersion", "kind", "metadata", "spec"],
         "additionalProperties": False,
     }
-    for kind, spec in (("HelmChartConfig", HELM_CHART_CONFIG_SPEC), ("HelmChart", HELM_CHART_SPEC))
+
+
+CRD_SCHEMAS = {
+    ("helm.cattle.io/v1", "HelmChartConfig"): _custom_resource(HELM_CHART_CONFIG_SPEC),
+    ("helm.cattle.io/v1", "HelmChart"): _custom_resource(HELM_CHART_SPEC),
+    ("postgresql.cnpg.io/v1", "Cluster"): _custom_resource(CLUSTER_SPEC),
 }
 
 
@@ -107,7 +166,7 @@ def validate_manifest(text: str) -> list[dict]:
     for document in documents:
         key = (document.get("apiVersion"), document.get("kind"))
         if key in CRD_SCHEMAS:
-            jsonschema.validate(document, CRD_SCHEMAS[key])
+            jsonschema.validate(document, CRD_SCHEMAS[key], cls=jsonschema.Draft202012Validator)
             yaml.safe_load(document["spec"].get("valuesContent") or "{}")
         else:
             kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)

@@ -140,7 +140,7 @@ def test_traefik_arguments_for_staging_and_none():
     staging = chart_arguments(k3s.traefik_values(settings(acme_ca="staging")))
     assert ("--certificatesresolvers.letsencrypt.acme.caServer="
             "https://acme-staging-v02.api.letsencrypt.org/directory") in staging
-    none = settings(acme_ca="none", acme_email=None)
+    none = settings(acme_ca="none", acme_email=None, webui_admin_email="admin@example.com")
     arguments = chart_arguments(k3s.traefik_values(none))
     assert not [a for a in arguments if "certResolver" in a or "certificatesresolvers" in a]
     assert "--entryPoints.web.http.redirections.entryPoint.to=:443" in arguments
@@ -264,7 +264,7 @@ def test_airgap_folder_missing_files(tmp_path):
 
 def test_render_of_a_cluster(tmp_path):
     inventory = tmp_path / "cluster.py"
-    common = "'webui_domain': 'chat.example.com', 'monitor_domain': 'mon.example.com', 'acme_ca': 'none'"
+    common = "'webui_domain': 'chat.example.com', 'monitor_domain': 'mon.example.com', 'acme_ca': 'none', 'webui_admin_email': 'admin@example.com'"
     inventory.write_text(
         f"k3s_servers = [('10.0.0.1', {{{common}}})]\n"
         f"k3s_agents = [('10.0.0.9', {{{common}}})]\n"
@@ -280,7 +280,7 @@ def test_render_of_a_cluster(tmp_path):
 
 def test_check_refuses_an_even_number_of_servers(tmp_path):
     inventory = tmp_path / "even.py"
-    common = "{'webui_domain': 'chat.example.com', 'monitor_domain': 'mon.example.com', 'acme_ca': 'none'}"
+    common = "{'webui_domain': 'chat.example.com', 'monitor_domain': 'mon.example.com', 'acme_ca': 'none', 'webui_admin_email': 'admin@example.com'}"
     inventory.write_text(f"hosts = [('10.0.0.1', {common}), ('10.0.0.2', {common})]\n")
     result = CliRunner().invoke(main, ["check", str(inventory), "--offline"])
     assert result.exit_code == 1

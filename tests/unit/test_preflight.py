@@ -6,7 +6,7 @@ from operations.preflight import host_problems
 from operations.settings import load
 
 SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-                 "acme_ca": "none"})
+                 "acme_ca": "none", "webui_admin_email": "admin@example.com"})
 GIB = 1024 * 1024
 UBUNTU_2404 = {"name": "Ubuntu", "major": 24, "minor": 4}
 ROOMY_DISK = {"mount": "/", "free_kib": 100 * GIB, "used_by_path_kib": 0}
@@ -49,7 +49,7 @@ def test_arm64_is_supported_and_others_are_not():
 
 def test_model_too_large_for_ram():
     big = load({"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-                "acme_ca": "none", "ollama_models": ["llama3.2:3b", "gemma3:27b"]})
+                "acme_ca": "none", "webui_admin_email": "admin@example.com", "ollama_models": ["llama3.2:3b", "gemma3:27b"]})
     (problem,) = check(settings=big)
     assert problem.startswith(
         "ollama_models: the host has 7.7 GiB of RAM, the platform and gemma3:27b "

@@ -5,6 +5,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from appliance.cli import main
+from operations import apps as apps_layer
 from operations import host as host_layer
 from operations import k3s as k3s_layer
 from operations.settings import load
@@ -28,7 +29,7 @@ def test_unattended_upgrades_never_reboot_by_default():
     conf = files["/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades"]
     assert 'Unattended-Upgrade::Automatic-Reboot "false";' in conf
     rebooting = load({"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-                      "acme_ca": "none", "unattended_reboot": True,
+                      "acme_ca": "none", "webui_admin_email": "admin@example.com", "unattended_reboot": True,
                       "unattended_reboot_time": "03:30"})
     conf = {f.path: f.content for f in host_layer.host_files(rebooting)}[
         "/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades"]
@@ -49,7 +50,9 @@ def test_render_writes_host_paths(tmp_path):
     )
     assert result.exit_code == 0, result.output
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    expected = host_layer.host_files(SETTINGS) + k3s_layer.k3s_files(SETTINGS, "203.0.113.10", "server")
+    expected = (host_layer.host_files(SETTINGS)
+                + k3s_layer.k3s_files(SETTINGS, "203.0.113.10", "server")
+                + apps_layer.app_files(SETTINGS))
     assert written == sorted(f.path.lstrip("/") for f in expected)
     assert (tmp_path / "etc/sysctl.d/90-llm-appliance.conf").stat().st_mode & 0o777 == 0o644
 

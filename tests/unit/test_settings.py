@@ -72,6 +72,10 @@ def test_pyinfra_keys_are_not_settings():
         ({"monitor_domain": None}, "monitor_domain: missing; set it in the inventory"),
         ({"monitor_domain": "chat.example.com"}, "monitor_domain = 'chat.example.com' is the same as webui_domain"),
         ({"acme_email": None}, "acme_email: missing while acme_ca = 'production'"),
+        ({"acme_email": None, "acme_ca": "none"}, "webui_admin_email: missing (and no acme_email to fall back on)"),
+        ({"ollama_model_files": {"mine:7b": "/nonexistent.gguf"}}, "names '/nonexistent.gguf' for mine:7b, which is not a file on this machine"),
+        ({"ollama_pull_timeout_minutes": 0}, "ollama_pull_timeout_minutes = 0 must be a whole number above 0"),
+        ({"ollama_gpu": "amd"}, "ollama_gpu = 'amd' must be one of: none, nvidia"),
         ({"acme_email": "root@localhost"}, "acme_email = 'root@localhost' is not an e-mail address"),
         ({"acme_ca": "letsencrypt"}, "acme_ca = 'letsencrypt' must be one of: production, staging, none"),
         ({"k3s_version": "v1.36.4"}, "k3s_version = 'v1.36.4' is not a k3s release; use the form vX.Y.Z+k3sN"),
@@ -97,7 +101,8 @@ def test_bad_value_names_setting_and_fix(data, message):
 
 
 def test_none_acme_needs_no_email():
-    assert load({**VALID, "acme_email": None, "acme_ca": "none"}).acme_email is None
+    settings = load({**VALID, "acme_email": None, "acme_ca": "none", "webui_admin_email": "a@example.com"})
+    assert settings.acme_email is None and settings.admin_email == "a@example.com"
 
 
 def test_every_problem_is_reported_at_once():
@@ -111,7 +116,18 @@ def test_model_memory_and_disk_need():
     assert settings.memory_needed_gib == pytest.approx(
         SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + 4.6 * MODEL_MEMORY_FACTOR
     )
-    assert settings.disk_needed_gib == pytest.approx(PLATFORM_DISK_GIB + 4.6 + 2.4)
+    # The embedding model (nomic-embed-text, 0.26 GiB) is pulled too.
+    assert settings.disk_needed_gib == pytest.approx(PLATFORM_DISK_GIB + 4.6 + 2.4 + 0.26)
+
+
+def test_model_files_must_be_listed_and_give_their_size(tmp_path):
+    gguf = tmp_path / "mine.gguf"
+    gguf.write_bytes(b"\0" * 2048)
+    (problem,) = problems(ollama_model_files={"mine:7b": str(gguf)})
+    assert problem.startswith("ollama_model_files: ['mine:7b'] are not in ollama_models")
+    settings = load({**VALID, "ollama_models": ["mine:7b"], "ollama_model_files": {"mine:7b": str(gguf)}})
+    assert settings.model_size_gib("mine:7b") == pytest.approx(2048 / 1024**3)
+    assert settings.models == ("mine:7b", "nomic-embed-text:latest")
 
 
 def test_size_override_for_unknown_model():

@@ -1,7 +1,8 @@
-"""The k3s layer against real rehearsal hosts. k3s itself cannot be downloaded here, so the
-layer is planned (`--dry`, facts read for real over SSH) rather than converged; what does run
-for real: the cluster and air-gap checks that stop a run, kubeconfig, uninstall, and proof that
-the shipped k3s checks fail on a host without k3s."""
+"""The k3s and apps layers against real rehearsal hosts. k3s, images and charts cannot be
+downloaded here, so these layers are planned (`--dry`, facts read for real over SSH) rather
+than converged; what does run for real: the cluster and air-gap checks that stop a run,
+kubeconfig, uninstall, and proof that the shipped k3s and apps checks fail on a host without
+them."""
 
 import hashlib
 
@@ -147,3 +148,23 @@ def test_uninstall_removes_the_appliance_files_and_is_idempotent(rehearsal, inve
                          check=False).returncode == 1
     again = run_pyinfra(path, "uninstall.py")
     assert again.returncode == 0 and again.changed == []
+
+
+def test_apps_layer_plans_cleanly(rehearsal, inventory):
+    run = run_pyinfra(inventory("apps.py", layers="apps"), "deploy.py", "--dry")
+    assert run.returncode == 0, run.stderr[-3000:]
+    plan = planned(run)
+    for manifest in ("namespace", "postgres-operator", "postgres", "ollama", "ollama-models",
+                     "open-webui"):
+        step = f"Apps layer | Put /var/lib/rancher/k3s/server/manifests/llm-appliance-{manifest}.yaml"
+        assert plan[step] == [rehearsal.address], step
+    assert plan["Apps layer | Generate Open WebUI's secret key and admin password (once, on the host)"]
+    assert plan["Apps layer | Wait for the models (up to 60 min)"] == [rehearsal.address]
+
+
+def test_shipped_apps_checks_fail_without_the_apps(rehearsal, inventory, shipped_suite):
+    result = shipped_suite(inventory(), "-m", "apps")
+    assert result.returncode != 0
+    for check in ("test_every_pod_ready", "test_every_model_is_listed",
+                  "test_postgres_accepts_connections_with_vector"):
+        assert check in result.stdout, result.stdout[-3000:]

@@ -1,0 +1,51 @@
+"""Benchmark: the platform's memory requests (everything but Ollama's models) on the 8 GB box.
+
+Renders an inventory (default: inventories/prod.py) as the deploy would, reads the manifests,
+and prints every container's request and limit, the platform total, and what is left for
+models. Usage:
+
+    python bench/memory_budget.py [INVENTORY]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+from appliance.budget import budget, markdown_table, platform_request_gib
+from appliance.cli import main as appliance
+from operations.settings import PLATFORM_MEMORY_GIB, SYSTEM_MEMORY_GIB
+
+REFERENCE_BOX_GIB = 7.75  # MemTotal of an 8 GB VM
+
+
+@click.command()
+@click.argument("inventory", default="inventories/prod.py", type=click.Path(exists=True))
+@click.option("--markdown", is_flag=True, help="Print README.md's budget table instead.")
+def main(inventory: str, markdown: bool):
+    with tempfile.TemporaryDirectory() as rendered:
+        result = CliRunner().invoke(appliance, ["render", inventory, "--out", rendered])
+        if result.exit_code != 0:
+            sys.exit(result.output)
+        entries = budget(Path(rendered))
+    if markdown:
+        print(markdown_table(entries))
+        return
+    print(f"{'component':<40} {'request':>10} {'limit':>10}")
+    for entry in entries:
+        limit = f"{entry.limit_mib:.0f} MiB" if entry.limit_mib else "-"
+        note = " (init, not added)" if entry.init else ""
+        print(f"{entry.component:<40} {entry.request_mib:>6.0f} MiB {limit:>10}{note}")
+    total = platform_request_gib(entries)
+    left = REFERENCE_BOX_GIB - SYSTEM_MEMORY_GIB - total
+    print(f"platform requests: {total:.2f} GiB (goal: at most {PLATFORM_MEMORY_GIB} GiB)")
+    print(f"left for models on the 8 GB box: {left:.2f} GiB "
+          f"({REFERENCE_BOX_GIB} GiB - {SYSTEM_MEMORY_GIB:.2f} GiB system and k3s - platform)")
+
+
+if __name__ == "__main__":
+    main()

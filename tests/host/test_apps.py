@@ -1,0 +1,68 @@
+"""The apps layer's promises, on a deployed appliance (see operations/apps.py).
+
+Run after the apps layer: `pytest tests/host --inventory inventories/prod.py -m "host or k3s or apps"`.
+"""
+
+import json
+
+import pytest
+
+from operations import apps
+from operations.facts import OllamaModels, PrimaryAddress
+
+pytestmark = pytest.mark.apps
+
+
+def test_every_pod_ready(kubectl):
+    pods = json.loads(kubectl(f"--namespace {apps.NAMESPACE} get pods -o json"))["items"]
+    running = [p for p in pods if p["status"].get("phase") != "Succeeded"]  # the model Job
+    assert running, "no pods in the appliance's namespace"
+    for pod in running:
+        ready = [c for c in pod["status"].get("conditions", []) if c["type"] == "Ready"]
+        assert ready and ready[0]["status"] == "True", pod["metadata"]["name"]
+
+
+def test_webui_health_through_traefik(host, settings, kubectl):
+    # Through Traefik on this host, under the public name; without -k, so the certificate
+    # must be valid (Let's Encrypt production) unless the appliance runs without ACME.
+    insecure = "" if settings.acme_ca == "production" else "-k "
+    status = host.check_output(
+        f"curl -s {insecure}-o /dev/null -w '%{{http_code}}' --resolve "
+        f"{settings.webui_domain}:443:127.0.0.1 https://{settings.webui_domain}/health"
+    )
+    assert status == "200"
+
+
+def test_every_model_is_listed(fact, settings, kubectl):
+    assert set(settings.models) <= fact(OllamaModels, namespace=apps.NAMESPACE)
+
+
+def test_postgres_accepts_connections_with_vector(kubectl):
+    extensions = kubectl(
+        f"--namespace {apps.NAMESPACE} exec {apps.POSTGRES_CLUSTER}-1 -c postgres -- "
+        "psql --dbname=openwebui --tuples-only --no-align --command='SELECT extname FROM pg_extension'"
+    )
+    assert "vector" in extensions.split()
+
+
+def test_ollama_is_cluster_internal(kubectl):
+    service = json.loads(kubectl(f"--namespace {apps.NAMESPACE} get service ollama -o json"))
+    assert service["spec"]["type"] == "ClusterIP"
+    ingresses = kubectl("get ingress --all-namespaces -o json")
+    assert "11434" not in ingresses and '"name": "ollama"' not in ingresses
+    policy = json.loads(kubectl(f"--namespace {apps.NAMESPACE} get networkpolicy ollama-clients-only -o json"))
+    assert policy["spec"]["ingress"][0]["ports"] == [{"port": 11434, "protocol": "TCP"}]
+
+
+def test_ollama_port_unreachable_from_the_host_network(host, fact):
+    address = fact(PrimaryAddress)
+    result = host.run(f"curl -s -m 3 -o /dev/null http://{address}:11434/")
+    assert result.rc != 0, "Ollama's API answers on the host's address"
+
+
+def test_secrets_exist_and_are_not_in_the_manifests(host, kubectl):
+    names = kubectl(f"--namespace {apps.NAMESPACE} get secrets -o name").split()
+    assert f"secret/{apps.WEBUI_SECRETS}" in names
+    assert f"secret/{apps.POSTGRES_APP_SECRET}" in names
+    manifests = host.check_output("cat /var/lib/rancher/k3s/server/manifests/llm-appliance-*.yaml")
+    assert "kind: Secret" not in manifests

@@ -1,0 +1,241 @@
+"""The apps layer's manifests, offline: schemas, chart keys, exposure, secrets, resources."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from k8s_schemas import validate_manifest
+
+from operations import apps
+from operations.settings import PINNED_VERSIONS, load
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+BASE = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
+        "acme_email": "admin@example.com"}
+
+
+def settings(**data):
+    return load({**BASE, **data})
+
+
+def documents(node_settings=None):
+    """(file name, document) for every document the apps layer writes."""
+    for host_file in apps.app_files(node_settings or settings()):
+        for document in validate_manifest(host_file.content):
+            yield Path(host_file.path).name, document
+
+
+def helm_values(name, node_settings=None):
+    for _, document in documents(node_settings):
+        if document["kind"] == "HelmChart" and document["metadata"]["name"] == name:
+            return yaml.safe_load(document["spec"]["valuesContent"])
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("data", [{}, {"acme_ca": "none", "webui_admin_email": "a@example.com"},
+                                  {"ollama_gpu": "nvidia", "webui_signup": True}])
+def test_every_manifest_validates(data):
+    found = list(documents(settings(**data)))
+    kinds = sorted(document["kind"] for _, document in found)
+    assert kinds == ["Cluster", "HelmChart", "HelmChart", "HelmChart", "Job", "Namespace",
+                     "NetworkPolicy"]
+    for host_file in apps.app_files(settings(**data)):
+        assert host_file.mode == "600"
+        assert host_file.path.startswith("/var/lib/rancher/k3s/server/manifests/llm-appliance-")
+
+
+def test_charts_are_pinned():
+    charts = {d["metadata"]["name"]: d["spec"] for _, d in documents() if d["kind"] == "HelmChart"}
+    assert {name: spec["version"] for name, spec in charts.items()} == {
+        "cloudnative-pg": PINNED_VERSIONS["cloudnative-pg chart"],
+        "ollama": PINNED_VERSIONS["ollama chart"],
+        "open-webui": PINNED_VERSIONS["open-webui chart"],
+    }
+    for spec in charts.values():
+        assert spec["failurePolicy"] == "retry"  # never an uninstall that takes the volumes
+
+
+# Paths in each pinned chart's values.yaml that the appliance sets, read in the chart at its
+# tag (ollama-1.77.0, open-webui-16.0.0, cloudnative-pg-v0.29.0). A path not here would be
+# ignored by the chart: a bug. FREE_FORM are maps and lists the charts pass on as they are.
+CHART_VALUE_PATHS = {
+    "ollama": {
+        "ollama.gpu.enabled", "ollama.gpu.type", "ollama.gpu.number", "service.type",
+        "ingress.enabled", "persistentVolume.enabled", "persistentVolume.size", "extraEnv",
+        "serviceAccount.automount", "tests.enabled", "runtimeClassName",
+    },
+    "open-webui": {
+        "ollama.enabled", "pipelines.enabled", "tika.enabled", "terminals.enabled",
+        "websocket.enabled", "websocket.manager", "websocket.redis.enabled", "replicaCount",
+        "workload.kind", "ollamaUrls", "enableOpenaiApi", "persistence.enabled",
+        "persistence.size", "ingress.enabled", "ingress.class", "ingress.host", "ingress.tls",
+        "copyAppData.command", "extraEnvVars",
+    },
+    "cloudnative-pg": set(),
+}
+FREE_FORM = {
+    "ollama": ("resources.",),
+    "open-webui": ("resources.", "strategy.", "ingress.annotations.", "livenessProbe.",
+                   "readinessProbe.", "startupProbe.", "copyAppData.resources."),
+    "cloudnative-pg": ("resources.",),
+}
+
+
+def leaf_paths(values, prefix=""):
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            yield from leaf_paths(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+@pytest.mark.parametrize("chart", sorted(CHART_VALUE_PATHS))
+@pytest.mark.parametrize("data", [{}, {"ollama_gpu": "nvidia"}])
+def test_values_use_only_keys_the_chart_reads(chart, data):
+    values = helm_values(chart, settings(**data))
+    unknown = [
+        path for path in leaf_paths(values)
+        if path not in CHART_VALUE_PATHS[chart] and not path.startswith(FREE_FORM[chart])
+    ]
+    assert unknown == []
+
+
+def test_ollama_is_never_exposed():
+    values = helm_values("ollama")
+    assert values["service"]["type"] == "ClusterIP"
+    assert values["ingress"]["enabled"] is False
+    text = "".join(f.content for f in apps.app_files(settings()))
+    assert not re.search(r"hostPort|hostNetwork|NodePort|LoadBalancer", text)
+    # No postStart pull hook: the chart adds one only for ollama.models.* lists.
+    assert "models" not in values["ollama"]
+
+
+def test_only_open_webui_and_the_puller_reach_ollama():
+    (policy,) = [d for _, d in documents() if d["kind"] == "NetworkPolicy"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "ollama", "app.kubernetes.io/instance": "ollama"}
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 11434}]
+    sources = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
+    assert sources == [
+        {"app.kubernetes.io/instance": "open-webui", "app.kubernetes.io/component": "open-webui"},
+        {"app.kubernetes.io/name": apps.MODEL_PULLER_LABEL},
+    ]
+    (job,) = [d for _, d in documents() if d["kind"] == "Job"]
+    assert job["spec"]["template"]["metadata"]["labels"] == {
+        "app.kubernetes.io/name": apps.MODEL_PULLER_LABEL}
+
+
+def test_models_are_pulled_by_a_job_through_the_api():
+    (job,) = [d for _, d in documents(settings(ollama_models=["qwen3:4b"])) if d["kind"] == "Job"]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["OLLAMA_HOST"] == apps.OLLAMA_URL
+    assert env["MODELS"] == "qwen3:4b nomic-embed-text:latest"
+    assert container["image"] == PINNED_VERSIONS["ollama image"]
+    assert "ollama pull" in container["command"][-1]
+    other = [d for _, d in documents(settings(ollama_models=["gemma3:4b"])) if d["kind"] == "Job"]
+    assert other[0]["metadata"]["name"] != job["metadata"]["name"]  # a new list, a new Job
+
+
+def test_model_files_are_imported_on_the_first_server(tmp_path):
+    gguf = tmp_path / "mine.gguf"
+    gguf.write_bytes(b"GGUF")
+    node = settings(ollama_models=["mine:7b"], ollama_model_files={"mine:7b": str(gguf)})
+    (job,) = [d for _, d in documents(node) if d["kind"] == "Job"]
+    pod = job["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert env["MODEL_FILES"] == "mine:7b=mine.gguf"
+    assert env["MODELS"] == "nomic-embed-text:latest"
+    assert pod["volumes"][0]["hostPath"]["path"] == apps.MODEL_FILES_DIR
+    assert pod["nodeSelector"] == {"llm-appliance.io/first-server": "true"}
+
+
+def test_open_webui_configuration():
+    values = helm_values("open-webui")
+    env = {e["name"]: e for e in values["extraEnvVars"]}
+    assert env["DATABASE_URL"]["valueFrom"] == {
+        "secretKeyRef": {"name": apps.POSTGRES_APP_SECRET, "key": "uri"}}
+    assert env["WEBUI_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == apps.WEBUI_SECRETS
+    assert env["WEBUI_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": apps.WEBUI_SECRETS, "key": "admin-password"}
+    assert env["WEBUI_ADMIN_EMAIL"]["value"] == "admin@example.com"
+    assert env["ENABLE_SIGNUP"]["value"] == "False"
+    assert env["VECTOR_DB"]["value"] == "pgvector"
+    assert env["RAG_EMBEDDING_ENGINE"]["value"] == "ollama"
+    assert env["OFFLINE_MODE"]["value"] == "true"
+    assert values["ollamaUrls"] == [apps.OLLAMA_URL]
+    assert (values["ollama"], values["pipelines"]) == ({"enabled": False}, {"enabled": False})
+    assert values["websocket"]["redis"] == {"enabled": False}
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert values[probe]["httpGet"]["path"] == "/health"
+    assert values["persistence"]["enabled"] is True
+    ingress = values["ingress"]
+    assert (ingress["enabled"], ingress["class"], ingress["host"]) == (True, "traefik", "chat.example.com")
+    assert ingress["annotations"]["traefik.ingress.kubernetes.io/router.tls.certresolver"] == "letsencrypt"
+    none = helm_values("open-webui", settings(acme_ca="none", webui_admin_email="a@example.com"))
+    assert "traefik.ingress.kubernetes.io/router.tls.certresolver" not in none["ingress"]["annotations"]
+
+
+def test_postgres_has_pgvector_without_superuser_for_the_app():
+    (cluster,) = [d for _, d in documents() if d["kind"] == "Cluster"]
+    spec = cluster["spec"]
+    assert spec["instances"] == 1
+    assert "standard" in spec["imageName"]  # the flavour that carries pgvector
+    assert spec["bootstrap"]["initdb"]["postInitApplicationSQL"] == [
+        "CREATE EXTENSION IF NOT EXISTS vector;"]
+    assert spec["enableSuperuserAccess"] is False
+    assert spec["storage"]["size"]
+
+
+def test_no_secret_value_in_any_manifest():
+    text = "".join(f.content for f in apps.app_files(settings()))
+    assert "kind: Secret" not in text
+    secret_env = [e for e in helm_values("open-webui")["extraEnvVars"]
+                  if re.search("PASSWORD|SECRET|DATABASE_URL", e["name"])]
+    assert len(secret_env) == 3
+    for variable in secret_env:
+        assert "value" not in variable and "secretKeyRef" in variable["valueFrom"]
+
+
+def all_resources(value):
+    """Every `resources` map in a tree of manifests and chart values."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if key == "resources" and isinstance(child, dict) and ("requests" in child or not child):
+                yield child
+            else:
+                yield from all_resources(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from all_resources(child)
+
+
+def test_every_container_has_requests_and_a_memory_limit():
+    trees = []
+    for _, document in documents():
+        trees.append(document)
+        if document["kind"] == "HelmChart":
+            trees.append(yaml.safe_load(document["spec"]["valuesContent"]))
+    found = [r for tree in trees for r in all_resources(tree)]
+    assert len(found) == 6  # operator, postgres, ollama, open-webui + its init, puller
+    for resources in found:
+        assert set(resources["requests"]) == {"cpu", "memory"}
+        assert "memory" in resources["limits"]
+
+
+def test_ollama_limit_holds_the_largest_model():
+    small = apps.ollama_resources(settings())
+    assert small["limits"]["memory"] == "4Gi"  # llama3.2:3b: 1.9 GiB x 1.2 + 1 GiB, rounded up
+    large = apps.ollama_resources(settings(ollama_models=["qwen3:8b"]))
+    assert large["limits"]["memory"] == "7Gi"
+
+
+def test_secret_script_never_puts_a_value_on_a_command_line():
+    script = (PROJECT_ROOT / "files/ensure-secret.sh").read_text()
+    # Values live in a shell variable and reach kubectl on standard input only.
+    assert "kubectl create --filename -" in script
+    assert "--from-literal" not in script
+    assert re.search(r'value=\$\(head -c \d+ /dev/urandom', script)
