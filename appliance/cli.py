@@ -73,7 +73,7 @@ def rendered_files(node: InventoryHost, settings: Settings, hosts: list[Inventor
     """Every file the deploy would put on a host with these settings."""
     files = []
     if "host" in settings.layers:
-        files += host_layer.host_files(settings)
+        files += host_layer.host_files(settings, node.data.get("ssh_port") or 22)
     if "k3s" in settings.layers:
         role = k3s_layer.node_role(
             node.name, {h.name: h.groups for h in hosts}, {h.name: h.address for h in hosts}

@@ -253,6 +253,23 @@ class RehearsalHost:
             self.process.kill()
             self.process.wait()
 
+    def reboot(self) -> None:
+        """Shut the guest down cleanly and boot it again (its disk and address stay)."""
+        self.stop()
+        self.start()
+
+    def cut_ssh(self, cut: bool = True) -> None:
+        """Reset (cut=True) or restore the guest's SSH traffic, as a failing network would:
+        a firewall rule in the guest's network namespace answers every SSH packet with a
+        reset, so open connections break at once."""
+        in_ns = ("ip", "netns", "exec", self.netns, "nft")
+        if cut:
+            _run(*in_ns, "add table inet rehearsal_cut; "
+                 "add chain inet rehearsal_cut input { type filter hook input priority -300 ; }; "
+                 "add rule inet rehearsal_cut input tcp dport 22 reject with tcp reset")
+        else:
+            _run(*in_ns, "delete table inet rehearsal_cut")
+
     def destroy(self) -> None:
         self.stop()
         for cleanup in reversed(self._cleanups):

@@ -298,3 +298,20 @@ class KubernetesSecretValue(FactBase):
 
     def process(self, output):
         return "\n".join(output).strip() or None
+
+
+class DpkgInterrupted(FactBase):
+    """
+    Whether dpkg was interrupted mid-install (its journal in /var/lib/dpkg/updates is not
+    empty), so that apt refuses to run until ``dpkg --configure -a``.
+
+    .. code:: python
+
+        host.get_fact(DpkgInterrupted)  # False
+    """
+
+    def command(self):
+        return "ls -A /var/lib/dpkg/updates 2>/dev/null | head -n 1"
+
+    def process(self, output):
+        return any(line.strip() for line in output)

@@ -10,9 +10,16 @@ from pyinfra import host, inventory
 from pyinfra.api import deploy, operation
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Sysctl
-from pyinfra.operations import apt, systemd
+from pyinfra.operations import apt, files, server, systemd
 
-from operations.facts import KernelModules, PrimaryAddress, SshServerPort, TimeSyncService, Ufw
+from operations.facts import (
+    DpkgInterrupted,
+    KernelModules,
+    PrimaryAddress,
+    SshServerPort,
+    TimeSyncService,
+    Ufw,
+)
 from operations.rendering import HostFile, put_host_file, render
 from operations.settings import Settings
 
@@ -34,6 +41,9 @@ KERNEL_PARAMETERS = {
     "kernel.panic": "10",
     "kernel.panic_on_oops": "1",
 }
+APT_LOCK_FILE = "/etc/apt/apt.conf.d/50llm-appliance-lock-timeout"
+SSHD_FILE = "/etc/ssh/sshd_config.d/10-llm-appliance.conf"
+FAIL2BAN_FILE = "/etc/fail2ban/jail.d/llm-appliance.conf"
 HOST_PACKAGES = (
     "ca-certificates",
     "curl",
@@ -45,9 +55,19 @@ HOST_PACKAGES = (
 )
 
 
-def host_files(settings: Settings) -> list[HostFile]:
-    """Every file the host layer writes."""
-    return [
+FAIL2BAN_PACKAGES = ("fail2ban", "python3-systemd")
+
+
+def host_packages(settings: Settings) -> list[str]:
+    return [*HOST_PACKAGES, *(FAIL2BAN_PACKAGES if settings.fail2ban else ())]
+
+
+def host_files(settings: Settings, ssh_port: int = 22) -> list[HostFile]:
+    """Every file the host layer writes (`ssh_port`: the one fail2ban watches)."""
+    host_files = [
+        # apt waits for a lock held by unattended-upgrades (or an interrupted run) instead
+        # of failing at once.
+        HostFile(APT_LOCK_FILE, 'DPkg::Lock::Timeout "600";\n'),
         HostFile(SYSCTL_FILE, render("host/sysctl.conf.j2", parameters=KERNEL_PARAMETERS)),
         HostFile(MODULES_FILE, render("host/modules-load.conf.j2", modules=KERNEL_MODULES)),
         HostFile("/etc/apt/apt.conf.d/20auto-upgrades", render("host/20auto-upgrades.j2")),
@@ -60,6 +80,13 @@ def host_files(settings: Settings) -> list[HostFile]:
             ),
         ),
     ]
+    if settings.ssh_hardening:
+        host_files.append(HostFile(SSHD_FILE, render("host/sshd.conf.j2")))
+    if settings.fail2ban:
+        host_files.append(
+            HostFile(FAIL2BAN_FILE, render("host/fail2ban-jail.conf.j2", ssh_port=ssh_port))
+        )
+    return host_files
 
 
 def firewall_rules(settings: Settings, ssh_port: int, peers: tuple[str, ...] = ()) -> list[str]:
@@ -159,30 +186,53 @@ def ssh_port() -> int:
     return host.get_fact(SshServerPort) or host.data.get("ssh_port") or 22
 
 
+@operation()
+def dpkg_recovered():
+    """
+    Finish package installs an interrupted run left half done (``dpkg --configure -a``),
+    once no package manager runs any more (a killed deploy's apt-get may still be at work).
+
+    .. code:: python
+
+        dpkg_recovered()
+    """
+    if host.get_fact(DpkgInterrupted):
+        yield (
+            "for second in $(seq 600); do "
+            "pgrep -x 'dpkg|apt-get|apt' >/dev/null || break; sleep 1; done; "
+            "DEBIAN_FRONTEND=noninteractive dpkg --configure -a"
+        )
+
+
 @deploy("Host layer")
 def install(settings: Settings):
-    missing = [p for p in HOST_PACKAGES if p not in (host.get_fact(DebPackages) or {})]
+    port = ssh_port()
+    by_path = {host_file.path: host_file for host_file in host_files(settings, port)}
+    put_host_file(by_path[APT_LOCK_FILE])
+    dpkg_recovered(name="Finish package installs an interrupted run left")
+    packages = host_packages(settings)
+    missing = [p for p in packages if p not in (host.get_fact(DebPackages) or {})]
     apt.packages(
         name="Install the packages the appliance needs",
-        packages=list(HOST_PACKAGES),
+        packages=packages,
         # Refresh package lists only when something is to be installed: a converged host
         # stays a no-op (unattended-upgrades keeps the lists fresh).
         update=bool(missing),
         no_recommends=True,
     )
 
-    sysctl_file, modules_file, *apt_files = host_files(settings)
-    put_host_file(modules_file)
+    put_host_file(by_path[MODULES_FILE])
     kernel_modules_loaded(name="Load kernel modules", names=KERNEL_MODULES)
-    put_host_file(sysctl_file)
+    put_host_file(by_path[SYSCTL_FILE])
     kernel_parameters_applied(
         name="Apply kernel parameters", path=SYSCTL_FILE, parameters=KERNEL_PARAMETERS
     )
 
     ntp_synchronization(name="Synchronise the clock (NTP)")
 
-    for apt_file in apt_files:
-        put_host_file(apt_file)
+    for path in ("/etc/apt/apt.conf.d/20auto-upgrades",
+                 "/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades"):
+        put_host_file(by_path[path])
     systemd.service(
         name="Run unattended security upgrades daily",
         service="apt-daily-upgrade.timer",
@@ -192,5 +242,29 @@ def install(settings: Settings):
 
     ufw_admits_only(
         name="Firewall: admit only the appliance",
-        rules=firewall_rules(settings, ssh_port(), cluster_peers()),
+        rules=firewall_rules(settings, port, cluster_peers()),
     )
+    _ssh(settings, by_path)
+
+
+def _ssh(settings: Settings, by_path: dict[str, HostFile]):
+    """SSH by key only (opt-in), and fail2ban for sshd."""
+    if settings.ssh_hardening:
+        sshd = put_host_file(by_path[SSHD_FILE])
+    else:
+        sshd = files.file(name=f"Remove {SSHD_FILE}", path=SSHD_FILE, present=False)
+    server.shell(
+        name="Reload sshd for its new config (checked first)",
+        commands=["sshd -t && systemctl try-reload-or-restart ssh"],
+        _if=sshd.did_change,
+    )
+    if settings.fail2ban:
+        jail = put_host_file(by_path[FAIL2BAN_FILE])
+        systemd.service(name="Run fail2ban", service="fail2ban", running=True, enabled=True)
+        server.shell(
+            name="Reload fail2ban for its new jail",
+            commands=["fail2ban-client reload"],
+            _if=jail.did_change,
+        )
+    else:
+        files.file(name=f"Remove {FAIL2BAN_FILE}", path=FAIL2BAN_FILE, present=False)

@@ -368,6 +368,11 @@ SETTINGS = (
     Setting("webui_embedding_model", "nomic-embed-text:latest", "name:tag",
             "Ollama model that embeds RAG documents (pulled like ollama_models).",
             lambda value: model_names([value])[0]),
+    Setting("ssh_hardening", False, "bool",
+            "SSH by key only: no passwords, root only with a key (refused if the inventory "
+            "logs in with a password).", boolean),
+    Setting("fail2ban", True, "bool", "Ban addresses that keep failing SSH logins (fail2ban).",
+            boolean),
     Setting("unattended_reboot", False, "bool",
             "Let unattended-upgrades reboot the host when an update needs it.", boolean),
     Setting("unattended_reboot_time", "04:00", "HH:MM",
@@ -399,6 +404,8 @@ class Settings:
     webui_admin_email: str | None
     webui_signup: bool
     webui_embedding_model: str
+    ssh_hardening: bool
+    fail2ban: bool
     unattended_reboot: bool
     unattended_reboot_time: str
 
@@ -480,6 +487,11 @@ def load(data: Mapping[str, Any]) -> Settings:
             bad.add(setting.name)
 
     problems.extend(_cross_checks(values, bad))
+    if values["ssh_hardening"] and data.get("ssh_password"):
+        problems.append(
+            "ssh_hardening: true while the inventory logs in with ssh_password; the deploy "
+            "would lock you out: log in with an SSH key (ssh_key) first"
+        )
     if problems:
         raise SettingsError(problems)
     return Settings(**values)

@@ -43,6 +43,28 @@ def test_package_installed(host, package):
     assert host.package(package).is_installed
 
 
+def test_apt_waits_for_its_lock(host):
+    assert 'DPkg::Lock::Timeout "600";' in host.check_output("apt-config dump")
+
+
+def test_fail2ban_guards_ssh(host, settings, fact):
+    if not settings.fail2ban:
+        pytest.skip("fail2ban is off in the settings")
+    assert host.service("fail2ban").is_running and host.service("fail2ban").is_enabled
+    status = host.check_output("fail2ban-client status sshd")
+    assert "Currently banned" in status
+    jail = host.file(host_layer.FAIL2BAN_FILE).content_string
+    assert f"port = {fact(SshServerPort)}" in jail
+
+
+def test_ssh_accepts_keys_only_when_hardened(host, settings):
+    effective = host.check_output("sshd -T").splitlines()
+    assert ("passwordauthentication no" in effective) == settings.ssh_hardening
+    if settings.ssh_hardening:
+        assert "kbdinteractiveauthentication no" in effective
+        assert "permitrootlogin without-password" in effective  # a key, never a password
+
+
 def test_clock_is_synchronised(host, fact):
     service = fact(TimeSyncService)
     assert service["UnitFileState"] == "enabled"
