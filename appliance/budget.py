@@ -62,9 +62,16 @@ def budget(rendered: Path) -> list[Entry]:
                 tree = yaml.safe_load(document["spec"].get("valuesContent") or "{}")
             for path, resources in _resources(tree):
                 init = any(key in path for key in INIT_CONTAINER_KEYS)
-                component = f"{name} ({path[-1]})" if init else name
-                if document["kind"] == "Job":
-                    component = f"{name.rsplit('-', 1)[0]} (Job)"
+                if init:
+                    component = f"{name} ({path[-1]})"
+                elif document["kind"] in ("Job", "CronJob"):
+                    # A Job's name ends in a hash of what it does.
+                    base = name.rsplit("-", 1)[0] if document["kind"] == "Job" else name
+                    component = f"{base} ({document['kind']})"
+                elif document["kind"] == "HelmChart" and path:
+                    component = f"{name} {path[0]}"  # a chart's part: netdata parent, child...
+                else:
+                    component = name
                 limit = resources.get("limits", {}).get("memory")
                 entries.append(Entry(component, mebibytes(resources["requests"]["memory"]),
                                      mebibytes(limit) if limit else None, init))

@@ -76,21 +76,25 @@ def _mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def build_rootfs(cache_dir: Path | None = None) -> Path:
+def build_rootfs(cache_dir: Path | None = None, suite: str = SUITE, extra_packages: str = "") -> Path:
     """The cached Debian root file system, built with debootstrap on first use (~1 minute)."""
     check_requirements()
     cache_dir = cache_dir or default_cache_dir()
-    key = hashlib.sha256(f"{SUITE}|{PACKAGES}|{BUILD_REVISION}".encode()).hexdigest()[:12]
-    rootfs = cache_dir / f"{SUITE}-{key}"
+    packages = ",".join(filter(None, [PACKAGES, extra_packages]))
+    key = hashlib.sha256(f"{suite}|{packages}|{BUILD_REVISION}".encode()).hexdigest()[:12]
+    rootfs = cache_dir / f"{suite}-{key}"
     if (rootfs / "etc/os-release").exists():
         return rootfs
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f"{rootfs.name}.", dir=cache_dir))
     try:
-        _run("debootstrap", "--variant=minbase", f"--include={PACKAGES}", SUITE, str(partial), _mirror())
+        _run("debootstrap", "--variant=minbase", f"--include={packages}", suite, str(partial),
+             _mirror(), timeout=1800)
         for source in (APT_SOURCES, APT_REGISTRY_CONF):
             if source.exists():
-                shutil.copy(source, partial / source.relative_to("/"))
+                target = partial / source.relative_to("/")
+                # This machine's sources name its own release; the guest gets its suite's.
+                target.write_text(source.read_text().replace(SUITE, suite))
         # A pristine image: each booted host gets its own machine id and host keys.
         (partial / "etc/machine-id").write_text("")
         for key_file in (partial / "etc/ssh").glob("ssh_host_*"):
@@ -132,8 +136,11 @@ class RehearsalHost:
         return self.workdir / "merged"
 
     @classmethod
-    def boot(cls, cache_dir: Path | None = None, workdir: Path | None = None) -> "RehearsalHost":
-        rootfs = build_rootfs(cache_dir)
+    def boot(
+        cls, cache_dir: Path | None = None, workdir: Path | None = None, suite: str = SUITE,
+        extra_packages: str = "",
+    ) -> "RehearsalHost":
+        rootfs = build_rootfs(cache_dir, suite, extra_packages)
         workdir = workdir or Path(tempfile.mkdtemp(prefix="llm-appliance-rehearsal-"))
         name, index = _claim_netns()
         host = cls(

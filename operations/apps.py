@@ -20,6 +20,7 @@ from pyinfra import host, inventory, logger
 from pyinfra.api import OperationError, deploy, operation
 from pyinfra.operations import files, python
 
+from operations import monitoring
 from operations.facts import KubernetesSecretNames, OllamaModels
 from operations.k3s import FIRST_SERVER_LABEL, MANIFESTS_DIR, SCRIPTS_DIR, first_server_index
 from operations.rendering import PROJECT_ROOT, HostFile, manifest, put_host_file
@@ -43,16 +44,16 @@ RESOURCES = {
     "postgres-operator": {"requests": {"cpu": "50m", "memory": "96Mi"},
                           "limits": {"memory": "256Mi"}},
     # CloudNativePG recommends equal request and limit; shared_buffers is a quarter of it.
-    "postgres": {"requests": {"cpu": "100m", "memory": "384Mi"}, "limits": {"memory": "384Mi"}},
+    "postgres": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "256Mi"}},
     # Ollama's request covers the server alone; its limit adds room for the largest model.
     "ollama": {"requests": {"cpu": "500m", "memory": "256Mi"}},
-    "open-webui": {"requests": {"cpu": "200m", "memory": "640Mi"}, "limits": {"memory": "1Gi"}},
+    "open-webui": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
     "open-webui-copy-app-data": {"requests": {"cpu": "10m", "memory": "32Mi"},
                                  "limits": {"memory": "128Mi"}},
     "ollama-model-puller": {"requests": {"cpu": "50m", "memory": "32Mi"},
                             "limits": {"memory": "256Mi"}},
 }
-POSTGRES_PARAMETERS = {"shared_buffers": "96MB", "max_connections": "50"}
+POSTGRES_PARAMETERS = {"shared_buffers": "64MB", "max_connections": "50"}
 
 
 def ollama_resources(settings: Settings) -> dict:
@@ -145,28 +146,6 @@ def ollama_values(settings: Settings) -> dict:
     if gpu:
         values["runtimeClassName"] = "nvidia"
     return values
-
-
-def ollama_network_policy() -> dict:
-    """Only Open WebUI and the model puller reach Ollama's port."""
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": "ollama-clients-only", "namespace": NAMESPACE},
-        "spec": {
-            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ollama",
-                                            "app.kubernetes.io/instance": "ollama"}},
-            "policyTypes": ["Ingress"],
-            "ingress": [{
-                "from": [
-                    {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": "open-webui",
-                                                     "app.kubernetes.io/component": "open-webui"}}},
-                    {"podSelector": {"matchLabels": {"app.kubernetes.io/name": MODEL_PULLER_LABEL}}},
-                ],
-                "ports": [{"protocol": "TCP", "port": 11434}],
-            }],
-        },
-    }
 
 
 PULL_SCRIPT = """\
@@ -321,21 +300,33 @@ def _manifest(name: str, documents: list[dict]) -> HostFile:
 
 def app_files(settings: Settings) -> list[HostFile]:
     """Every manifest of the apps layer (k3s applies them from its manifests folder)."""
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+    # Imported here: both modules build on this one's names.
+    from operations import backup, policies
+
+    namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+                  for name in (NAMESPACE, monitoring.NAMESPACE)]
     return [
-        _manifest("namespace", [namespace]),
+        _manifest("namespaces", namespaces),
         _manifest("postgres-operator", [postgres_operator()]),
         _manifest("postgres", [postgres_cluster()]),
         _manifest("ollama", [
             helm_chart("ollama", "https://otwld.github.io/ollama-helm/", "ollama",
                        PINNED_VERSIONS["ollama chart"], NAMESPACE, ollama_values(settings)),
-            ollama_network_policy(),
         ]),
         _manifest("ollama-models", [model_puller_job(settings)]),
         _manifest("open-webui", [
             helm_chart("open-webui", "https://helm.openwebui.com/", "open-webui",
                        PINNED_VERSIONS["open-webui chart"], NAMESPACE, webui_values(settings)),
         ]),
+        _manifest("backup", backup.backup_manifests(settings)),
+        _manifest("monitoring", [
+            helm_chart("netdata", "https://netdata.github.io/helmchart/", "netdata",
+                       PINNED_VERSIONS["netdata chart"], monitoring.NAMESPACE,
+                       monitoring.netdata_values()),
+            monitoring.basic_auth_middleware(),
+            monitoring.ingress(settings),
+        ]),
+        _manifest("network-policies", policies.apps_policies() + policies.monitoring_policies()),
     ]
 
 
@@ -343,17 +334,18 @@ def app_files(settings: Settings) -> list[HostFile]:
 
 
 @operation()
-def secret_present(namespace: str, secret: str, keys: tuple[str, ...]):
+def secret_present(namespace: str, secret: str, keys: tuple[str, ...], secret_type: str = "Opaque"):
     """
-    Make a Secret of random values on the host, once (files/ensure-secret.sh); no-op while it
-    exists, so its values stay stable. No value passes through pyinfra.
+    Make a Secret on the host, once (files/ensure-secret.sh): a random value for each key, a
+    fixed one for ``key=value``; no-op while it exists, so values stay stable. No generated
+    value passes through pyinfra.
 
     .. code:: python
 
         secret_present(namespace="llm", secret="open-webui-secrets", keys=("secret-key",))
     """
     if secret not in host.get_fact(KubernetesSecretNames, namespace=namespace):
-        yield f"{ENSURE_SECRET} {namespace} {secret} {' '.join(keys)}"
+        yield f"{ENSURE_SECRET} {namespace} {secret} {secret_type} {' '.join(keys)}"
 
 
 def _wait_for_models(models: tuple[str, ...], timeout_minutes: int) -> None:
@@ -397,6 +389,12 @@ def install(settings: Settings):
     secret_present(
         name="Generate Open WebUI's secret key and admin password (once, on the host)",
         namespace=NAMESPACE, secret=WEBUI_SECRETS, keys=WEBUI_SECRET_KEYS,
+    )
+    secret_present(
+        name="Generate the monitoring password (once, on the host)",
+        namespace=monitoring.NAMESPACE, secret=monitoring.BASIC_AUTH_SECRET,
+        keys=(f"username={monitoring.BASIC_AUTH_USER}", "password"),
+        secret_type="kubernetes.io/basic-auth",
     )
     for app_file in app_files(settings):
         put_host_file(app_file)

@@ -30,6 +30,8 @@ PINNED_VERSIONS = MappingProxyType(
         "ollama chart": "1.77.0",  # otwld/ollama-helm, Ollama 0.32.15
         "ollama image": "ollama/ollama:0.32.15",  # the chart's image, reused by the model Job
         "open-webui chart": "16.0.0",  # open-webui/helm-charts, Open WebUI 0.11.0
+        "netdata chart": "3.7.172",  # netdata/helmchart, Netdata v2.11.0
+        "alpine image tag": "3.22",  # Netdata's init containers (the chart says latest)
     }
 )
 # The Traefik chart each k3s minor packages. The appliance writes Traefik's values in the
@@ -52,7 +54,7 @@ APPLIANCE_PORTS = (80, 443, 6443)
 APPLIANCE_PORT_HOLDERS = ("k3s", "k3s-server", "k3s-agent", "traefik")
 # Memory kept from pods by the kubelet (k3s config.yaml), in MiB: for the OS, for k3s itself,
 # and the free memory below which the kubelet evicts pods, so a greedy pod cannot starve the host.
-KUBELET_SYSTEM_RESERVED_MIB = 512
+KUBELET_SYSTEM_RESERVED_MIB = 384
 KUBELET_KUBE_RESERVED_MIB = 256
 KUBELET_EVICTION_MEMORY_MIB = 256
 # Memory, in GiB: the operating system with k3s itself, then every pod but Ollama's models
@@ -283,6 +285,17 @@ def model_files(value: Any) -> Mapping[str, str]:
     return MappingProxyType(found)
 
 
+CRON_FIELD_RE = re.compile(r"^[\d*/,-]+$")
+
+
+def cron_schedule(value: Any) -> str:
+    schedule = _string(value)
+    fields = schedule.split()
+    if len(fields) != 5 or not all(CRON_FIELD_RE.match(field) for field in fields):
+        raise Invalid("is not a cron schedule of five fields; use e.g. '30 3 * * *' (03:30 daily)")
+    return schedule
+
+
 def positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise Invalid("must be a whole number above 0")
@@ -368,6 +381,11 @@ SETTINGS = (
     Setting("webui_embedding_model", "nomic-embed-text:latest", "name:tag",
             "Ollama model that embeds RAG documents (pulled like ollama_models).",
             lambda value: model_names([value])[0]),
+    Setting("backup_schedule", "30 3 * * *", "cron",
+            "When Open WebUI's database and uploads are backed up (cron, the server's UTC).",
+            cron_schedule),
+    Setting("backup_retention_days", 7, "days", "How long backups are kept on the server.",
+            positive_int),
     Setting("ssh_hardening", False, "bool",
             "SSH by key only: no passwords, root only with a key (refused if the inventory "
             "logs in with a password).", boolean),
@@ -404,6 +422,8 @@ class Settings:
     webui_admin_email: str | None
     webui_signup: bool
     webui_embedding_model: str
+    backup_schedule: str
+    backup_retention_days: int
     ssh_hardening: bool
     fail2ban: bool
     unattended_reboot: bool

@@ -32,6 +32,10 @@ SETTING_CASES = {
     "malformed model name": ({"ollama_models": ["llama3.2"]}, "ollama_models = ['llama3.2'] has malformed model names ['llama3.2']"),
     "unknown layer": ({"layers": "host,k8s"}, "layers = 'host,k8s' names unknown layers ['k8s']"),
     "misspelled setting": ({"webui_domian": "chat.example.com"}, "webui_domian: unknown setting; did you mean 'webui_domain'?"),
+    "SSH hardening while logging in with a password": (
+        {"ssh_hardening": True, "ssh_password": "not-used-the-key-logs-in"},
+        "ssh_hardening: true while the inventory logs in with ssh_password; the deploy would lock you out",
+    ),
     "too little RAM and disk": (
         {"ollama_models": ["llama3.1:405b"]},
         "ollama_models: the host has",

@@ -144,6 +144,26 @@ CLUSTER_SPEC = {
 }
 
 
+# Traefik v3's Middleware (traefik.io/v1alpha1): one key per kind of middleware; basicAuth's
+# fields as its CRD names them.
+_MIDDLEWARE_KINDS = (
+    "addPrefix basicAuth buffering chain circuitBreaker compress contentType digestAuth errors "
+    "forwardAuth grpcWeb headers inFlightReq ipAllowList ipWhiteList passTLSClientCert plugin "
+    "rateLimit redirectRegex redirectScheme replacePath replacePathRegex retry stripPrefix "
+    "stripPrefixRegex"
+).split()
+MIDDLEWARE_SPEC = {
+    "type": "object",
+    "properties": {
+        **{name: _OBJECT for name in _MIDDLEWARE_KINDS},
+        "basicAuth": {"type": "object", "properties": {
+            "secret": _STRING, "realm": _STRING, "removeHeader": _BOOLEAN, "headerField": _STRING},
+            "required": ["secret"], "additionalProperties": False},
+    },
+    "additionalProperties": False,
+}
+
+
 def _custom_resource(spec: dict) -> dict:
     return {
         "type": "object",
@@ -157,6 +177,7 @@ CRD_SCHEMAS = {
     ("helm.cattle.io/v1", "HelmChartConfig"): _custom_resource(HELM_CHART_CONFIG_SPEC),
     ("helm.cattle.io/v1", "HelmChart"): _custom_resource(HELM_CHART_SPEC),
     ("postgresql.cnpg.io/v1", "Cluster"): _custom_resource(CLUSTER_SPEC),
+    ("traefik.io/v1alpha1", "Middleware"): _custom_resource(MIDDLEWARE_SPEC),
 }
 
 

@@ -1,6 +1,7 @@
 """The apps layer's manifests, offline: schemas, chart keys, exposure, secrets, resources."""
 
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,9 @@ def helm_values(name, node_settings=None):
                                   {"ollama_gpu": "nvidia", "webui_signup": True}])
 def test_every_manifest_validates(data):
     found = list(documents(settings(**data)))
-    kinds = sorted(document["kind"] for _, document in found)
-    assert kinds == ["Cluster", "HelmChart", "HelmChart", "HelmChart", "Job", "Namespace",
-                     "NetworkPolicy"]
+    kinds = Counter(document["kind"] for _, document in found)
+    assert kinds == {"Namespace": 2, "HelmChart": 4, "Cluster": 1, "Job": 1, "ConfigMap": 1,
+                     "CronJob": 1, "Middleware": 1, "Ingress": 1, "NetworkPolicy": 11}
     for host_file in apps.app_files(settings(**data)):
         assert host_file.mode == "600"
         assert host_file.path.startswith("/var/lib/rancher/k3s/server/manifests/llm-appliance-")
@@ -51,6 +52,7 @@ def test_charts_are_pinned():
         "cloudnative-pg": PINNED_VERSIONS["cloudnative-pg chart"],
         "ollama": PINNED_VERSIONS["ollama chart"],
         "open-webui": PINNED_VERSIONS["open-webui chart"],
+        "netdata": PINNED_VERSIONS["netdata chart"],
     }
     for spec in charts.values():
         assert spec["failurePolicy"] == "retry"  # never an uninstall that takes the volumes
@@ -73,12 +75,22 @@ CHART_VALUE_PATHS = {
         "copyAppData.command", "extraEnvVars",
     },
     "cloudnative-pg": set(),
+    "netdata": {
+        "image.pullPolicy", "ingress.enabled", "initContainersImage.repository",
+        "initContainersImage.tag", "initContainersImage.pullPolicy", "parent.claiming.enabled",
+        "parent.database.persistence", "parent.database.volumesize", "parent.alarms.persistence",
+        "parent.alarms.volumesize", "child.claiming.enabled", "k8sState.claiming.enabled",
+        "k8sState.persistence.enabled", "k8sState.persistence.volumesize",
+    },
 }
 FREE_FORM = {
     "ollama": ("resources.",),
     "open-webui": ("resources.", "strategy.", "ingress.annotations.", "livenessProbe.",
                    "readinessProbe.", "startupProbe.", "copyAppData.resources."),
     "cloudnative-pg": ("resources.",),
+    # Each config file: {enabled, path, data}, mounted at its path (templates range over them).
+    "netdata": tuple(f"{part}.{key}." for part in ("parent", "child", "k8sState")
+                     for key in ("resources", "configs")),
 }
 
 
@@ -112,12 +124,16 @@ def test_ollama_is_never_exposed():
 
 
 def test_only_open_webui_and_the_puller_reach_ollama():
-    (policy,) = [d for _, d in documents() if d["kind"] == "NetworkPolicy"]
+    (policy,) = [d for _, d in documents()
+                 if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"]
     assert policy["spec"]["podSelector"]["matchLabels"] == {
         "app.kubernetes.io/name": "ollama", "app.kubernetes.io/instance": "ollama"}
-    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     (rule,) = policy["spec"]["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 11434}]
+    # Out only to the model registry (HTTPS).
+    assert policy["spec"]["egress"] == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+                                         "ports": [{"protocol": "TCP", "port": 443}]}]
     sources = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
     assert sources == [
         {"app.kubernetes.io/instance": "open-webui", "app.kubernetes.io/component": "open-webui"},
@@ -220,7 +236,8 @@ def test_every_container_has_requests_and_a_memory_limit():
         if document["kind"] == "HelmChart":
             trees.append(yaml.safe_load(document["spec"]["valuesContent"]))
     found = [r for tree in trees for r in all_resources(tree)]
-    assert len(found) == 6  # operator, postgres, ollama, open-webui + its init, puller
+    # operator, postgres, ollama, open-webui + its init, puller, backup, Netdata's three
+    assert len(found) == 10
     for resources in found:
         assert set(resources["requests"]) == {"cpu", "memory"}
         assert "memory" in resources["limits"]

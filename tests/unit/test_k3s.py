@@ -189,7 +189,7 @@ def test_server_config():
     assert config["protect-kernel-defaults"] is True
     assert config["tls-san"] == ["203.0.113.10", "k8s.example.com", "198.51.100.7"]
     assert config["kubelet-arg"] == [
-        "system-reserved=cpu=250m,memory=512Mi",
+        "system-reserved=cpu=250m,memory=384Mi",
         "kube-reserved=cpu=250m,memory=256Mi",
         "eviction-hard=memory.available<256Mi,nodefs.available<10%,imagefs.available<10%",
     ]

@@ -1,0 +1,145 @@
+"""Backups of Open WebUI (its database and its uploads), and their restore.
+
+A CronJob runs files/backup.sh on the schedule `backup_schedule`: pg_dump of the database and
+a tar of Open WebUI's data folder, as one archive (mode 0600) in /var/backups/llm-appliance on
+the first server, keeping `backup_retention_days` days. `appliance backup` runs one now (and
+can fetch it); `appliance restore` stops Open WebUI, runs files/restore.sh in a Job, and starts
+Open WebUI again.
+
+    pyinfra inventories/prod.py operations.backup.backup_now
+    pyinfra inventories/prod.py operations.backup.restore archive=llm-appliance-20261124.tar
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import yaml
+from pyinfra.api import deploy
+from pyinfra.operations import files, server
+
+from operations.apps import NAMESPACE, POSTGRES_APP_SECRET
+from operations.rendering import PROJECT_ROOT
+from operations.settings import PINNED_VERSIONS, Settings
+
+BACKUP_DIR = "/var/backups/llm-appliance"
+CRONJOB = "llm-appliance-backup"
+SCRIPTS_CONFIGMAP = "llm-appliance-backup-scripts"
+BACKUP_LABEL = "llm-appliance-backup"
+WEBUI_PVC = "open-webui"
+RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+KUBECTL = f"/usr/local/bin/k3s kubectl --namespace {NAMESPACE}"
+
+
+def _pod(command: list[str], retention_days: int = 0) -> dict:
+    """The pod of a backup or restore: PostgreSQL's tools, the database's credentials, Open
+    WebUI's data folder and the backup folder on the host."""
+    secret_env = [
+        {"name": variable, "valueFrom": {"secretKeyRef": {"name": POSTGRES_APP_SECRET, "key": key}}}
+        for variable, key in (("PGHOST", "host"), ("PGPORT", "port"), ("PGUSER", "username"),
+                              ("PGPASSWORD", "password"), ("PGDATABASE", "dbname"))
+    ]
+    return {
+        "metadata": {"labels": {"app.kubernetes.io/name": BACKUP_LABEL}},
+        "spec": {
+            "restartPolicy": "OnFailure",
+            "automountServiceAccountToken": False,
+            "containers": [{
+                "name": "backup",
+                "image": PINNED_VERSIONS["postgresql image"],
+                "command": command,
+                # Root in the pod: the archives belong to root on the host (mode 0600).
+                "securityContext": {"runAsUser": 0},
+                "env": secret_env + [
+                    {"name": "WEBUI_DATA", "value": "/webui-data"},
+                    {"name": "BACKUP_DIR", "value": "/backups"},
+                    {"name": "RETENTION_DAYS", "value": str(retention_days)},
+                ],
+                "resources": RESOURCES,
+                "volumeMounts": [
+                    {"name": "scripts", "mountPath": "/scripts", "readOnly": True},
+                    {"name": "webui-data", "mountPath": "/webui-data"},
+                    {"name": "backups", "mountPath": "/backups"},
+                ],
+            }],
+            "volumes": [
+                {"name": "scripts", "configMap": {"name": SCRIPTS_CONFIGMAP, "defaultMode": 0o555}},
+                {"name": "webui-data", "persistentVolumeClaim": {"claimName": WEBUI_PVC}},
+                {"name": "backups", "hostPath": {"path": BACKUP_DIR, "type": "DirectoryOrCreate"}},
+            ],
+        },
+    }
+
+
+def backup_manifests(settings: Settings) -> list[dict]:
+    scripts = {name: (PROJECT_ROOT / "files" / name).read_text() for name in ("backup.sh", "restore.sh")}
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": SCRIPTS_CONFIGMAP, "namespace": NAMESPACE}, "data": scripts},
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": CRONJOB, "namespace": NAMESPACE},
+            "spec": {
+                "schedule": settings.backup_schedule,
+                "concurrencyPolicy": "Forbid",
+                "successfulJobsHistoryLimit": 2,
+                "failedJobsHistoryLimit": 2,
+                "jobTemplate": {"spec": {
+                    "backoffLimit": 2,
+                    "template": _pod(["/scripts/backup.sh"], settings.backup_retention_days),
+                }},
+            },
+        },
+    ]
+
+
+def restore_job(archive_name: str, job_name: str) -> dict:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": job_name, "namespace": NAMESPACE},
+        "spec": {"backoffLimit": 0,
+                 "template": _pod(["/scripts/restore.sh", f"/backups/{archive_name}"])},
+    }
+
+
+def _run_job(job_name: str, timeout_seconds: int) -> str:
+    return (
+        f"{KUBECTL} wait --for=condition=complete --timeout={timeout_seconds}s job/{job_name} "
+        f"|| {{ {KUBECTL} logs job/{job_name} >&2; exit 1; }}"
+    )
+
+
+@deploy("Back up now")
+def backup_now():
+    job = f"backup-now-{time.strftime('%Y%m%d%H%M%S')}"
+    server.shell(
+        name="Run the backup CronJob now and wait for it",
+        commands=[f"{KUBECTL} create job {job} --from=cronjob/{CRONJOB}", _run_job(job, 1800)],
+    )
+
+
+@deploy("Restore a backup")
+def restore(archive: str):
+    name = Path(archive).name
+    job = f"restore-{time.strftime('%Y%m%d%H%M%S')}"
+    files.put(name="Upload the archive", src=archive, dest=f"{BACKUP_DIR}/{name}", mode="600")
+    manifest = f"/var/lib/llm-appliance/{job}.yaml"
+    files.put(
+        name="Write the restore Job",
+        src=io.StringIO(yaml.safe_dump(restore_job(name, job))),
+        dest=manifest, mode="600",
+    )
+    server.shell(
+        name="Stop Open WebUI, restore, start Open WebUI",
+        commands=[
+            f"{KUBECTL} scale deployment open-webui --replicas=0",
+            f"{KUBECTL} wait --for=delete pod -l app.kubernetes.io/instance=open-webui --timeout=300s",
+            f"{KUBECTL} apply --filename {manifest}",
+            _run_job(job, 1800),
+            f"{KUBECTL} scale deployment open-webui --replicas=1",
+        ],
+    )

@@ -1,0 +1,124 @@
+"""Monitoring: Netdata (parent, children, Kubernetes state) behind HTTP basic authentication.
+
+Part of the apps layer. The chart's own Ingress (written for nginx) is off; an Ingress through
+Traefik on `monitor_domain` carries TLS from the `letsencrypt` resolver and a basicAuth
+Middleware whose credentials are generated on the host (`appliance monitor-password`).
+Anonymous statistics and Netdata Cloud claiming are off: the appliance exists for privacy.
+"""
+
+from __future__ import annotations
+
+from operations.settings import PINNED_VERSIONS, Settings
+
+NAMESPACE = "monitoring"
+BASIC_AUTH_SECRET = "netdata-basic-auth"
+BASIC_AUTH_USER = "admin"
+MIDDLEWARE = "netdata-basic-auth"
+RESOURCES = {
+    # The parent keeps the metrics of every node (dbengine, capped below); the others don't.
+    "netdata-parent": {"requests": {"cpu": "100m", "memory": "192Mi"},
+                       "limits": {"memory": "512Mi"}},
+    "netdata-child": {"requests": {"cpu": "50m", "memory": "128Mi"},
+                      "limits": {"memory": "256Mi"}},
+    "netdata-k8s-state": {"requests": {"cpu": "50m", "memory": "96Mi"},
+                          "limits": {"memory": "192Mi"}},
+}
+# The image reads this file to skip anonymous statistics; mounting it works for every
+# component (the DO_NOT_TRACK variable makes the parent, which runs unprivileged, crash).
+_OPT_OUT = {"enabled": True, "path": "/etc/netdata/.opt-out-from-anonymous-statistics", "data": ""}
+# The chart's parent netdata.conf, with its metrics store capped: two tiers of 256 MiB
+# (3 days per second) and 128 MiB (30 days per minute), no machine learning.
+PARENT_NETDATA_CONF = """\
+[global]
+  hostname = {{ .Values.parent.hostname }}
+[db]
+  mode = dbengine
+  storage tiers = 2
+  dbengine page cache size = 32MiB
+  dbengine tier 0 retention size = 256MiB
+  dbengine tier 0 retention time = 3d
+  dbengine tier 1 retention size = 128MiB
+  dbengine tier 1 retention time = 30d
+[ml]
+  enabled = no
+[plugins]
+  cgroups = no
+  tc = no
+  enable running new plugins = no
+  check for new plugins every = 72000
+  python.d = no
+  charts.d = no
+  go.d = no
+  node.d = no
+  apps = no
+  proc = no
+  idlejitter = no
+  diskspace = no
+"""
+
+
+def netdata_values() -> dict:
+    """Values for netdata/helmchart: resources set, metrics capped, no telemetry, no cloud."""
+    return {
+        "image": {"pullPolicy": "IfNotPresent"},
+        "initContainersImage": {"repository": "alpine", "tag": PINNED_VERSIONS["alpine image tag"],
+                                "pullPolicy": "IfNotPresent"},
+        "ingress": {"enabled": False},
+        "parent": {
+            "resources": RESOURCES["netdata-parent"],
+            "database": {"persistence": True, "volumesize": "1Gi"},
+            "alarms": {"persistence": True, "volumesize": "100Mi"},
+            "claiming": {"enabled": False},
+            "configs": {"netdata": {"enabled": True, "path": "/etc/netdata/netdata.conf",
+                                    "data": PARENT_NETDATA_CONF},
+                        "optout": _OPT_OUT},
+        },
+        "child": {
+            "resources": RESOURCES["netdata-child"],
+            "claiming": {"enabled": False},
+            "configs": {"optout": _OPT_OUT},
+        },
+        "k8sState": {
+            "resources": RESOURCES["netdata-k8s-state"],
+            "persistence": {"enabled": True, "volumesize": "256Mi"},
+            "claiming": {"enabled": False},
+            "configs": {"optout": _OPT_OUT},
+        },
+    }
+
+
+def basic_auth_middleware() -> dict:
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "Middleware",
+        "metadata": {"name": MIDDLEWARE, "namespace": NAMESPACE},
+        "spec": {"basicAuth": {"secret": BASIC_AUTH_SECRET, "realm": "llm-appliance monitoring",
+                               "removeHeader": True}},
+    }
+
+
+def ingress(settings: Settings) -> dict:
+    """Netdata on monitor_domain through Traefik: TLS, and credentials asked first."""
+    annotations = {
+        "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
+        "traefik.ingress.kubernetes.io/router.tls": "true",
+        "traefik.ingress.kubernetes.io/router.middlewares": f"{NAMESPACE}-{MIDDLEWARE}@kubernetescrd",
+    }
+    if settings.acme_ca != "none":
+        annotations["traefik.ingress.kubernetes.io/router.tls.certresolver"] = "letsencrypt"
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "netdata", "namespace": NAMESPACE, "annotations": annotations},
+        "spec": {
+            "ingressClassName": "traefik",
+            "rules": [{
+                "host": settings.monitor_domain,
+                "http": {"paths": [{
+                    "path": "/",
+                    "pathType": "Prefix",
+                    "backend": {"service": {"name": "netdata", "port": {"number": 19999}}},
+                }]},
+            }],
+        },
+    }
