@@ -4,6 +4,9 @@
     appliance render inventories/prod.py --out rendered/
     appliance kubeconfig inventories/prod.py --out kubeconfig.yaml
     appliance admin-password inventories/prod.py
+    appliance monitor-password inventories/prod.py
+    appliance backup inventories/prod.py --fetch backups/
+    appliance restore inventories/prod.py backups/llm-appliance-20261124-033000.tar
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pyinfra.api.exceptions import PyinfraError
 from appliance.inventory import InventoryHost, inventory_hosts
 from appliance.rehearsal import project_environment
 from operations import apps as apps_layer
+from operations import backup as backup_layer
+from operations import monitoring
 from operations import host as host_layer
 from operations import k3s as k3s_layer
 from operations.rendering import PROJECT_ROOT, write_tree
@@ -192,6 +197,36 @@ def _first_server(inventory: str) -> InventoryHost:
     return hosts[k3s_layer.first_server_index({h.name: h.groups for h in hosts})]
 
 
+def _pyinfra(inventory: str, limit: str, *arguments: str) -> subprocess.CompletedProcess:
+    """Run pyinfra on one host of the inventory, from the project, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "pyinfra", "-y", str(Path(inventory).resolve()), "--limit", limit,
+         *arguments],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, env=project_environment(),
+    )
+
+
+def _fact(inventory: str, node: InventoryHost, fact: str, **arguments: str):
+    """One fact of one host, through `pyinfra --json ... fact`; None if it cannot be read."""
+    result = _pyinfra(inventory, node.name, "--json", "fact", f"operations.facts.{fact}",
+                      *(f"{key}={value}" for key, value in arguments.items()))
+    try:
+        (values,) = json.loads(result.stdout).values()  # {"<fact> (<arguments>)": {host: value}}
+        return values[node.name]
+    except (ValueError, KeyError):
+        return None
+
+
+def _secret_or_fail(inventory: str, namespace: str, secret: str, key: str) -> tuple:
+    first = _first_server(inventory)
+    value = _fact(inventory, first, "KubernetesSecretValue",
+                  namespace=namespace, secret=secret, key=key)
+    if not value:
+        raise click.ClickException(
+            f"no {secret} on {first.name}: is the apps layer deployed?")
+    return load(first.data), value
+
+
 @main.command("admin-password")
 @INVENTORY
 def admin_password(inventory):
@@ -202,26 +237,71 @@ def admin_password(inventory):
 
         appliance admin-password inventories/prod.py
     """
-    first = _first_server(inventory)
-    settings = load(first.data)
-    result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", "--json", str(Path(inventory).resolve()),
-         "--limit", first.name, "fact", "operations.facts.KubernetesSecretValue",
-         f"namespace={apps_layer.NAMESPACE}", f"secret={apps_layer.WEBUI_SECRETS}",
-         "key=admin-password"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, env=project_environment(),
-    )
-    try:
-        # {"<fact> (<arguments>)": {"<host>": value}}
-        (values,) = json.loads(result.stdout).values()
-        password = values[first.name]
-    except (ValueError, KeyError):
-        password = None
-    if result.returncode != 0 or not password:
-        raise click.ClickException(
-            f"no admin password on {first.name}: is the apps layer deployed? "
-            f"({_last_error_line(result.stderr)})"
-        )
+    settings, password = _secret_or_fail(
+        inventory, apps_layer.NAMESPACE, apps_layer.WEBUI_SECRETS, "admin-password")
     click.echo(f"Open WebUI: https://{settings.webui_domain}/")
     click.echo(f"e-mail:     {settings.admin_email}")
     click.echo(f"password:   {password}")
+
+
+@main.command("monitor-password")
+@INVENTORY
+def monitor_password(inventory):
+    """Print the user and password that open the Netdata monitoring UI.
+
+    Generated on the server at the first deploy; read from it over SSH. Example:
+
+        appliance monitor-password inventories/prod.py
+    """
+    settings, password = _secret_or_fail(
+        inventory, monitoring.NAMESPACE, monitoring.BASIC_AUTH_SECRET, "password")
+    click.echo(f"Netdata:  https://{settings.monitor_domain}/")
+    click.echo(f"user:     {monitoring.BASIC_AUTH_USER}")
+    click.echo(f"password: {password}")
+
+
+@main.command()
+@INVENTORY
+@click.option("--fetch", "fetch_dir", type=click.Path(file_okay=False),
+              help="Also copy the archive into this folder on this machine (mode 0600).")
+def backup(inventory, fetch_dir):
+    """Back up Open WebUI now (database and uploads), on the first server.
+
+    Runs the backup CronJob at once and waits for it; the archive stays in
+    /var/backups/llm-appliance on the server. Example:
+
+        appliance backup inventories/prod.py --fetch backups/
+    """
+    first = _first_server(inventory)
+    result = _pyinfra(inventory, first.name, "operations.backup.backup_now")
+    if result.returncode != 0:
+        raise click.ClickException(f"the backup failed: {_last_error_line(result.stderr)}")
+    archive = _fact(inventory, first, "LatestBackup", folder=backup_layer.BACKUP_DIR)
+    click.echo(f"backup on {first.name}: {archive}")
+    if fetch_dir:
+        target = Path(fetch_dir) / Path(archive).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fetched = _pyinfra(inventory, first.name, "files.get", f"src={archive}", f"dest={target}")
+        if fetched.returncode != 0:
+            raise click.ClickException(f"could not fetch {archive}: {_last_error_line(fetched.stderr)}")
+        target.chmod(0o600)
+        click.echo(f"fetched: {target}")
+
+
+@main.command()
+@INVENTORY
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.confirmation_option(prompt="Replace Open WebUI's data with the archive's?")
+def restore(inventory, archive):
+    """Restore a backup archive: Open WebUI stops, its database and uploads are replaced.
+
+    Example:
+
+        appliance restore inventories/prod.py backups/llm-appliance-20261124-033000.tar --yes
+    """
+    first = _first_server(inventory)
+    result = _pyinfra(inventory, first.name, "operations.backup.restore",
+                      f"archive={Path(archive).resolve()}")
+    if result.returncode != 0:
+        raise click.ClickException(f"the restore failed: {_last_error_line(result.stderr)}")
+    click.echo(f"restored {archive} on {first.name}")

@@ -315,3 +315,19 @@ class DpkgInterrupted(FactBase):
 
     def process(self, output):
         return any(line.strip() for line in output)
+
+
+class LatestBackup(FactBase):
+    """
+    The newest backup archive in a folder, None without one.
+
+    .. code:: python
+
+        host.get_fact(LatestBackup, folder="/var/backups/llm-appliance")
+    """
+
+    def command(self, folder):
+        return f"ls -1t {folder}/llm-appliance-*.tar 2>/dev/null | head -n 1; true"
+
+    def process(self, output):
+        return output[0].strip() if output and output[0].strip() else None

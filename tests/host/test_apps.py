@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from operations import apps
+from operations import apps, backup, monitoring
+from operations import policies as policies_module
 from operations.facts import OllamaModels, PrimaryAddress
 
 pytestmark = pytest.mark.apps
@@ -66,3 +67,34 @@ def test_secrets_exist_and_are_not_in_the_manifests(host, kubectl):
     assert f"secret/{apps.POSTGRES_APP_SECRET}" in names
     manifests = host.check_output("cat /var/lib/rancher/k3s/server/manifests/llm-appliance-*.yaml")
     assert "kind: Secret" not in manifests
+
+
+def test_monitoring_refuses_a_request_without_credentials(host, settings, kubectl):
+    status = host.check_output(
+        f"curl -sk -o /dev/null -w '%{{http_code}}' --resolve "
+        f"{settings.monitor_domain}:443:127.0.0.1 https://{settings.monitor_domain}/"
+    )
+    assert status == "401"
+
+
+def test_monitoring_pods_ready(kubectl):
+    pods = json.loads(kubectl(f"--namespace {monitoring.NAMESPACE} get pods -o json"))["items"]
+    roles = {pod["metadata"]["labels"].get("role") for pod in pods}
+    assert {"parent", "child", "k8sState"} <= roles
+    for pod in pods:
+        ready = [c for c in pod["status"].get("conditions", []) if c["type"] == "Ready"]
+        assert ready and ready[0]["status"] == "True", pod["metadata"]["name"]
+
+
+@pytest.mark.parametrize("namespace", [apps.NAMESPACE, monitoring.NAMESPACE])
+def test_namespaces_deny_by_default(kubectl, namespace):
+    policies = json.loads(kubectl(f"--namespace {namespace} get networkpolicies -o json"))["items"]
+    names = {policy["metadata"]["name"] for policy in policies}
+    expected = {p["metadata"]["name"] for p in policies_module.apps_policies() + policies_module.monitoring_policies()
+                if p["metadata"]["namespace"] == namespace}
+    assert names == expected
+
+
+def test_backups_are_scheduled(kubectl, settings):
+    cronjob = json.loads(kubectl(f"--namespace {apps.NAMESPACE} get cronjob {backup.CRONJOB} -o json"))
+    assert cronjob["spec"]["schedule"] == settings.backup_schedule

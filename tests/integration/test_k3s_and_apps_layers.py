@@ -154,11 +154,12 @@ def test_apps_layer_plans_cleanly(rehearsal, inventory):
     run = run_pyinfra(inventory("apps.py", layers="apps"), "deploy.py", "--dry")
     assert run.returncode == 0, run.stderr[-3000:]
     plan = planned(run)
-    for manifest in ("namespace", "postgres-operator", "postgres", "ollama", "ollama-models",
-                     "open-webui"):
+    for manifest in ("namespaces", "postgres-operator", "postgres", "ollama", "ollama-models",
+                     "open-webui", "backup", "monitoring", "network-policies"):
         step = f"Apps layer | Put /var/lib/rancher/k3s/server/manifests/llm-appliance-{manifest}.yaml"
         assert plan[step] == [rehearsal.address], step
     assert plan["Apps layer | Generate Open WebUI's secret key and admin password (once, on the host)"]
+    assert plan["Apps layer | Generate the monitoring password (once, on the host)"]
     assert plan["Apps layer | Wait for the models (up to 60 min)"] == [rehearsal.address]
 
 
@@ -166,5 +167,7 @@ def test_shipped_apps_checks_fail_without_the_apps(rehearsal, inventory, shipped
     result = shipped_suite(inventory(), "-m", "apps")
     assert result.returncode != 0
     for check in ("test_every_pod_ready", "test_every_model_is_listed",
-                  "test_postgres_accepts_connections_with_vector"):
+                  "test_postgres_accepts_connections_with_vector",
+                  "test_monitoring_refuses_a_request_without_credentials",
+                  "test_namespaces_deny_by_default", "test_backups_are_scheduled"):
         assert check in result.stdout, result.stdout[-3000:]

@@ -15,6 +15,7 @@ from appliance.rehearsal import run_pyinfra
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).with_name("standin_k3s.py")
 SECRET_FILE = "/var/lib/standin-k3s/llm/open-webui-secrets.json"
+MONITORING_FILE = "/var/lib/standin-k3s/monitoring/netdata-basic-auth.json"
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,10 @@ def deploy_file(tmp_path_factory):
         " dest=apps.ENSURE_SECRET, mode='755')\n"
         "apps.secret_present(name='Generate secrets', namespace=apps.NAMESPACE,"
         " secret=apps.WEBUI_SECRETS, keys=apps.WEBUI_SECRET_KEYS)\n"
+        "from operations import monitoring\n"
+        "apps.secret_present(name='Generate the monitoring password', namespace='monitoring',"
+        " secret=monitoring.BASIC_AUTH_SECRET, keys=('username=admin', 'password'),"
+        " secret_type='kubernetes.io/basic-auth')\n"
     )
     return path
 
@@ -55,7 +60,8 @@ def two_runs(standin_k3s, inventory, deploy_file):
 def test_generated_once_and_stable(two_runs, standin_k3s):
     first, second, values, _ = two_runs
     assert first.returncode == 0, first.stderr[-2000:]
-    assert first.changed == ["Install ensure-secret.sh", "Generate secrets"]
+    assert first.changed == ["Install ensure-secret.sh", "Generate secrets",
+                             "Generate the monitoring password"]
     assert second.returncode == 0 and second.changed == []
     assert json.loads(standin_k3s.ssh(f"cat {SECRET_FILE}").stdout) == values
     assert set(values) == {"secret-key", "admin-password"}
@@ -87,7 +93,7 @@ def test_never_in_a_world_readable_file(two_runs, standin_k3s):
         f"grep -rlE '{pattern}' / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "
         "--exclude-dir=run 2>/dev/null || true"
     ).stdout.split()
-    assert found == [SECRET_FILE]
+    assert found == [SECRET_FILE]  # the monitoring password is another value
     assert standin_k3s.ssh(f"stat -c %a {SECRET_FILE} /var/lib/standin-k3s").stdout.split() == ["600", "700"]
 
 
@@ -108,3 +114,17 @@ def test_admin_password_command_shows_it(two_runs):
     assert result.exit_code == 0, result.output
     assert f"password:   {values['admin-password']}" in result.output
     assert "e-mail:     admin@rehearsal.test" in result.output
+
+
+def test_monitoring_credentials(two_runs, standin_k3s):
+    from click.testing import CliRunner
+
+    from appliance.cli import main
+
+    *_, path = two_runs
+    stored = json.loads(standin_k3s.ssh(f"cat {MONITORING_FILE}").stdout)
+    assert stored["username"] == "admin" and re.fullmatch(r"[A-Za-z0-9]{32}", stored["password"])
+    result = CliRunner().invoke(main, ["monitor-password", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"password: {stored['password']}" in result.output
+    assert "Netdata:  https://monitor.rehearsal.test/" in result.output
