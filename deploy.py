@@ -10,6 +10,7 @@ from operations import apps as apps_layer
 from operations import host as host_layer
 from operations import k3s as k3s_layer
 from operations.preflight import checked_settings
+from operations.summary import summary_printed
 
 settings = checked_settings()
 
@@ -19,3 +20,10 @@ if "k3s" in settings.layers:
     k3s_layer.install(settings)
 if "apps" in settings.layers:
     apps_layer.install(settings)
+
+summary_printed(
+    name="Summary",
+    settings=settings,
+    inventory_hint="INVENTORY",
+    first_server=apps_layer.is_first_server(),
+)

@@ -37,16 +37,17 @@ def mebibytes(quantity: str | int) -> float:
     return float(text) / 2**20
 
 
-def _resources(tree, path=()):
+def resource_maps(tree, path=()):
+    """(path, resources) for every container's `resources` map in a manifest or values tree."""
     if isinstance(tree, dict):
         for key, child in tree.items():
             if key == "resources" and isinstance(child, dict) and "requests" in child:
                 yield path, child
             else:
-                yield from _resources(child, path + (str(key),))
+                yield from resource_maps(child, path + (str(key),))
     elif isinstance(tree, list):
         for child in tree:
-            yield from _resources(child, path)
+            yield from resource_maps(child, path)
 
 
 def budget(rendered: Path) -> list[Entry]:
@@ -60,7 +61,7 @@ def budget(rendered: Path) -> list[Entry]:
             tree = document
             if document["kind"] in ("HelmChart", "HelmChartConfig"):
                 tree = yaml.safe_load(document["spec"].get("valuesContent") or "{}")
-            for path, resources in _resources(tree):
+            for path, resources in resource_maps(tree):
                 init = any(key in path for key in INIT_CONTAINER_KEYS)
                 if init:
                     component = f"{name} ({path[-1]})"

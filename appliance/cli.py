@@ -7,12 +7,16 @@
     appliance monitor-password inventories/prod.py
     appliance backup inventories/prod.py --fetch backups/
     appliance restore inventories/prod.py backups/llm-appliance-20261124-033000.tar
+    appliance init inventories/mine.py
+    appliance verify inventories/prod.py
+    appliance rehearse
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +33,7 @@ from operations import monitoring
 from operations import host as host_layer
 from operations import k3s as k3s_layer
 from operations.rendering import PROJECT_ROOT, write_tree
+from operations.rendering import render as render_template
 from operations.settings import Settings, SettingsError, load
 
 INVENTORY = click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
@@ -97,8 +102,9 @@ def rendered_files(node: InventoryHost, settings: Settings, hosts: list[Inventor
 def main():
     """llm-appliance: a private LLM appliance on one server, deployed with pyinfra.
 
-    The deploy itself is `pyinfra INVENTORY deploy.py`; these commands check and show what it
-    would do.
+    The deploy itself is `pyinfra INVENTORY deploy.py`; these commands do what pyinfra does
+    not: write and check an inventory, show the files a deploy writes, prove a deployed host,
+    read credentials, kubeconfig and backups, and rehearse on a local host.
     """
 
 
@@ -305,3 +311,117 @@ def restore(inventory, archive):
     if result.returncode != 0:
         raise click.ClickException(f"the restore failed: {_last_error_line(result.stderr)}")
     click.echo(f"restored {archive} on {first.name}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--address", prompt="Server address (IP or DNS name)", help="The server to deploy to.")
+@click.option("--ssh-user", default="ubuntu", show_default=True, prompt="SSH user (with sudo)",
+              help="User pyinfra logs in as (root, or a user with sudo).")
+@click.option("--webui-domain", prompt="Public name of Open WebUI (e.g. chat.example.com)",
+              help="webui_domain")
+@click.option("--monitor-domain", prompt="Public name of the monitoring UI (e.g. monitor.example.com)",
+              help="monitor_domain")
+@click.option("--acme-ca", type=click.Choice(["production", "staging", "none"]),
+              default="production", show_default=True, prompt="Let's Encrypt CA", help="acme_ca")
+@click.option("--acme-email", default="", prompt="E-mail for Let's Encrypt (empty with acme-ca none)",
+              help="acme_email")
+@click.option("--admin-email", default="", help="webui_admin_email (default: the ACME e-mail)")
+@click.option("--admin-cidr", "admin_cidrs", multiple=True,
+              help="A network that may reach the Kubernetes API (repeatable).")
+@click.option("--model", "models", multiple=True, default=("llama3.2:3b",), show_default=True,
+              help="A chat model, name:tag (repeatable).")
+def init(path, address, ssh_user, webui_domain, monitor_domain, acme_ca, acme_email,
+         admin_email, admin_cidrs, models):
+    """Write a commented inventory for a new server, from flags or questions.
+
+    Refuses to overwrite a file; validates what it writes. Example:
+
+        appliance init inventories/mine.py --address 203.0.113.10 --ssh-user ubuntu \\
+            --webui-domain chat.example.com --monitor-domain monitor.example.com \\
+            --acme-email admin@example.com --admin-cidr 198.51.100.0/24
+    """
+    target = Path(path)
+    if target.exists():
+        raise click.ClickException(f"{path} exists; choose another name (init never overwrites)")
+    data = {"webui_domain": webui_domain, "monitor_domain": monitor_domain, "acme_ca": acme_ca,
+            "acme_email": acme_email or None, "webui_admin_email": admin_email or None,
+            "admin_cidrs": list(admin_cidrs), "ollama_models": list(models)}
+    try:
+        load(data)
+    except SettingsError as error:
+        raise click.ClickException("; ".join(error.problems)) from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_template(
+        "inventory/inventory.py.j2", path=path, address=address, ssh_user=ssh_user,
+        webui_domain=webui_domain, monitor_domain=monitor_domain, acme_ca=acme_ca,
+        acme_email=acme_email, admin_email=admin_email, admin_cidrs=admin_cidrs, models=models,
+    ))
+    click.echo(f"wrote {path}; next: appliance check {path}, then pyinfra {path} deploy.py")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@INVENTORY
+@click.option("--layers", "layers", default=None,
+              help="Layers to check, e.g. host,k3s (default: the inventory's layers).")
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+def verify(inventory, layers, pytest_args):
+    """Run the shipped testinfra suite (tests/host) against the inventory's hosts.
+
+    Checks the layers the settings deploy. Extra arguments go to pytest. Example:
+
+        appliance verify inventories/prod.py
+        appliance verify inventories/prod.py --layers host -x
+    """
+    loaded = _load(inventory, ())
+    chosen = layers.split(",") if layers else list(loaded[0][1].layers)
+    command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "tests/host"),
+               f"--inventory={Path(inventory).resolve()}", "-p", "no:cacheprovider",
+               "-m", " or ".join(chosen), *pytest_args]
+    sys.exit(subprocess.run(command, cwd=PROJECT_ROOT, env=project_environment()).returncode)
+
+
+@main.command()
+@click.option("--keep", is_flag=True, help="Keep the host running until Ctrl-C.")
+def rehearse(keep):
+    """Boot a local Debian 12 rehearsal host, deploy the host layer to it, and verify it.
+
+    Needs a Linux machine with root and the packages of README.md's install command; the
+    first run builds the host's root file system (about a minute). The quickest way to see the
+    appliance work without a server. Example:
+
+        sudo appliance rehearse --keep
+    """
+    from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalError, RehearsalHost
+
+    try:
+        rehearsal = RehearsalHost.boot()
+    except RehearsalError as error:
+        raise click.ClickException(str(error)) from None
+    with rehearsal:
+        inventory = rehearsal.write_inventory(
+            rehearsal.workdir / "rehearsal.py", {**REHEARSAL_SETTINGS, "layers": "host"})
+        click.echo(f"rehearsal host {rehearsal.address} is up; deploying the host layer")
+        deploy = subprocess.run(
+            [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
+            cwd=PROJECT_ROOT, env=project_environment())
+        if deploy.returncode != 0:
+            raise click.ClickException("the deploy failed (see above)")
+        suite = subprocess.run(
+            [sys.executable, "-m", "pytest", "tests/host", f"--inventory={inventory}",
+             "-p", "no:cacheprovider", "-m", "host", "-q"], cwd=PROJECT_ROOT,
+            env=project_environment())
+        if keep:
+            click.echo(f"inventory: {inventory}\nssh: ssh {' '.join(rehearsal.ssh_options())} "
+                       f"root@{rehearsal.address}\nCtrl-C stops and removes the host.")
+            try:
+                signal.pause()
+            except KeyboardInterrupt:
+                pass
+        if suite.returncode != 0:
+            raise click.ClickException("the testinfra suite failed (see above)")
+    click.echo("rehearsal: the host layer converged and its testinfra suite passed")
+
+
+if __name__ == "__main__":
+    main()

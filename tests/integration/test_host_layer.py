@@ -66,13 +66,15 @@ def test_firewall_admits_only_appliance_ports(converged, rehearsal):
 
 def test_drift_is_detected_and_repaired(converged, rehearsal, shipped_suite):
     path, _, _ = converged
-    rehearsal.ssh("ufw --force delete allow 443/tcp && sysctl -qw fs.inotify.max_user_instances=128")
+    # A per-network-namespace parameter: other rehearsal hosts (sharing this machine's kernel)
+    # cannot undo the drift.
+    rehearsal.ssh("ufw --force delete allow 443/tcp && sysctl -qw net.ipv4.ip_forward=0")
     drifted = shipped_suite(path, "-m", "host")
     assert drifted.returncode != 0
     failed = re.findall(r"^FAILED (\S+)", drifted.stdout, re.M)
     assert len(failed) == 2, drifted.stdout[-3000:]
     assert "test_firewall_admits_exactly_the_appliance" in failed[0] + failed[1]
-    assert any(re.search(r"test_kernel_parameter_is_live\[.*fs.inotify.max_user_instances\]", f)
+    assert any(re.search(r"test_kernel_parameter_is_live\[.*net.ipv4.ip_forward\]", f)
                for f in failed)
 
     repair = run_pyinfra(path, "deploy.py")
@@ -97,3 +99,28 @@ def test_setting_change_converges_declaratively(converged, rehearsal, inventory)
     assert removed.returncode == 0
     assert removed.changed == ["Host layer | Firewall: admit only the appliance"]
     assert "6443" not in rehearsal.ssh("ufw show added").stdout
+
+
+def test_appliance_verify_runs_the_suite(converged):
+    import subprocess
+    import sys
+
+    from appliance.rehearsal import project_environment
+
+    path, _, _ = converged
+    result = subprocess.run([sys.executable, "-m", "appliance.cli", "verify", str(path), "-q"],
+                            capture_output=True, text=True, env=project_environment())
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r"\d+ passed", result.stdout)
+
+
+def test_appliance_rehearse_converges_a_fresh_host():
+    import subprocess
+    import sys
+
+    from appliance.rehearsal import project_environment
+
+    result = subprocess.run([sys.executable, "-m", "appliance.cli", "rehearse"],
+                            capture_output=True, text=True, env=project_environment(), timeout=900)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert "the host layer converged and its testinfra suite passed" in result.stdout

@@ -192,3 +192,18 @@ def validate_manifest(text: str) -> list[dict]:
         else:
             kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
     return documents
+
+
+def leaf_paths(values: dict, prefix: str = ""):
+    """Dotted paths of a chart values tree's leaves (an empty map is a leaf)."""
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            yield from leaf_paths(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def unknown_value_paths(values: dict, known: set[str], free_form: tuple[str, ...]) -> list[str]:
+    """Leaf paths a chart does not read: neither known nor under a map it passes on as is."""
+    return [path for path in leaf_paths(values)
+            if path not in known and not path.startswith(free_form)]

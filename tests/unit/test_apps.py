@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from k8s_schemas import validate_manifest
+from k8s_schemas import unknown_value_paths, validate_manifest
 
+from appliance.budget import resource_maps
 from operations import apps
 from operations.settings import PINNED_VERSIONS, load
 
@@ -94,23 +95,11 @@ FREE_FORM = {
 }
 
 
-def leaf_paths(values, prefix=""):
-    for key, value in values.items():
-        if isinstance(value, dict) and value:
-            yield from leaf_paths(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}"
-
-
 @pytest.mark.parametrize("chart", sorted(CHART_VALUE_PATHS))
 @pytest.mark.parametrize("data", [{}, {"ollama_gpu": "nvidia"}])
 def test_values_use_only_keys_the_chart_reads(chart, data):
     values = helm_values(chart, settings(**data))
-    unknown = [
-        path for path in leaf_paths(values)
-        if path not in CHART_VALUE_PATHS[chart] and not path.startswith(FREE_FORM[chart])
-    ]
-    assert unknown == []
+    assert unknown_value_paths(values, CHART_VALUE_PATHS[chart], FREE_FORM[chart]) == []
 
 
 def test_ollama_is_never_exposed():
@@ -216,26 +205,13 @@ def test_no_secret_value_in_any_manifest():
         assert "value" not in variable and "secretKeyRef" in variable["valueFrom"]
 
 
-def all_resources(value):
-    """Every `resources` map in a tree of manifests and chart values."""
-    if isinstance(value, dict):
-        for key, child in value.items():
-            if key == "resources" and isinstance(child, dict) and ("requests" in child or not child):
-                yield child
-            else:
-                yield from all_resources(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from all_resources(child)
-
-
 def test_every_container_has_requests_and_a_memory_limit():
     trees = []
     for _, document in documents():
         trees.append(document)
         if document["kind"] == "HelmChart":
             trees.append(yaml.safe_load(document["spec"]["valuesContent"]))
-    found = [r for tree in trees for r in all_resources(tree)]
+    found = [resources for tree in trees for _, resources in resource_maps(tree)]
     # operator, postgres, ollama, open-webui + its init, puller, backup, Netdata's three
     assert len(found) == 10
     for resources in found:

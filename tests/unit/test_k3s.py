@@ -5,7 +5,7 @@ import hashlib
 import pytest
 import yaml
 from click.testing import CliRunner
-from k8s_schemas import validate_manifest
+from k8s_schemas import unknown_value_paths, validate_manifest
 
 from appliance.cli import main
 from operations import k3s
@@ -60,26 +60,21 @@ OLD_LAYOUT_PATHS = ("ports.web.redirectTo", "ports.web.redirections.entryPoint.t
                     "ports.websecure.tls.certResolver", "certResolvers.letsencrypt.email")
 
 
-def leaf_paths(values, prefix=""):
-    for key, value in values.items():
-        if isinstance(value, dict) and value:
-            yield from leaf_paths(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}"
-
-
-def unknown_paths(paths):
-    return [p for p in paths if p not in CHART_VALUE_PATHS and not p.startswith(CHART_FREE_FORM)]
-
-
 @pytest.mark.parametrize("acme_ca", ["production", "staging", "none"])
 def test_traefik_values_use_only_keys_the_chart_reads(acme_ca):
     values = k3s.traefik_values(settings(acme_ca=acme_ca))
-    assert unknown_paths(leaf_paths(values)) == []
+    assert unknown_value_paths(values, CHART_VALUE_PATHS, CHART_FREE_FORM) == []
 
 
 def test_key_check_catches_older_layouts():
-    assert unknown_paths(OLD_LAYOUT_PATHS) == list(OLD_LAYOUT_PATHS)
+    for path in OLD_LAYOUT_PATHS:
+        values = {}
+        *parents, leaf = path.split(".")
+        node = values
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = "x"
+        assert unknown_value_paths(values, CHART_VALUE_PATHS, CHART_FREE_FORM) == [path]
 
 
 def chart_arguments(values):

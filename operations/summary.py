@@ -1,0 +1,62 @@
+"""The run summary printed at the end of a deploy: URLs, where the credentials are, the models
+present, and what changed. It changes nothing, so a converged host still reports no change."""
+
+from __future__ import annotations
+
+from pyinfra import host, logger
+from pyinfra.api import operation
+
+from operations.facts import OllamaModels
+from operations.settings import Settings
+
+
+def changed_operations() -> list[str]:
+    """Names of this run's operations that changed this host so far."""
+    state = host.state
+    names = []
+    for op_hash in state.get_op_order():
+        data = state.ops[host].get(op_hash)
+        if data and data.operation_meta.is_complete() and data.operation_meta.did_change():
+            names.append(", ".join(sorted(state.op_meta[op_hash].names)))
+    return names
+
+
+def summary_lines(settings: Settings, inventory_hint: str, first_server: bool,
+                  models: set[str] | None, changed: list[str]) -> list[str]:
+    lines = []
+    if "apps" in settings.layers and first_server:
+        lines += [
+            f"Open WebUI:  https://{settings.webui_domain}/  "
+            f"(admin {settings.admin_email}; password: appliance admin-password {inventory_hint})",
+            f"Monitoring:  https://{settings.monitor_domain}/  "
+            f"(user admin; password: appliance monitor-password {inventory_hint})",
+        ]
+        missing = [model for model in settings.models if model not in (models or set())]
+        lines.append(f"Models:      {', '.join(settings.models)}"
+                     + (f" (still missing: {', '.join(missing)})" if missing else " (all present)"))
+    if "k3s" in settings.layers and first_server:
+        lines.append(f"Kubernetes:  appliance kubeconfig {inventory_hint}")
+    if changed:
+        shown = "; ".join(name.split(" | ")[-1] for name in changed[:6])
+        more = f" and {len(changed) - 6} more" if len(changed) > 6 else ""
+        lines.append(f"Changed:     {len(changed)} operations: {shown}{more}")
+    else:
+        lines.append("Changed:     nothing (the host was converged)")
+    return lines
+
+
+@operation()
+def summary_printed(settings: Settings, inventory_hint: str, first_server: bool):
+    """
+    Print the run summary when the deploy reaches it; yields no command.
+
+    .. code:: python
+
+        summary_printed(settings=settings, inventory_hint="inventories/prod.py", first_server=True)
+    """
+    if not host.state.is_executing:
+        return
+    models = host.get_fact(OllamaModels, namespace="llm") if "apps" in settings.layers else None
+    lines = summary_lines(settings, inventory_hint, first_server, models, changed_operations())
+    logger.info("\n".join(f"{host.print_prefix}{line}" for line in lines))
+    yield from ()
