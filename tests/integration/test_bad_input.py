@@ -126,3 +126,27 @@ def test_too_little_disk(small_disk, untouched, inventory):
 def test_port_held_by_another_service(squatted_port, untouched, inventory):
     run = run_pyinfra(inventory(), "deploy.py")
     assert_stopped(run, f"port {squatted_port} is held by python3; the appliance serves it")
+
+
+def test_appliance_check_runs_the_preflight(rehearsal, inventory):
+    from click.testing import CliRunner
+
+    from appliance.cli import main
+
+    path = inventory("check.py")
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "preflight: every host can run the appliance as set" in result.output
+
+
+def test_appliance_check_stops_on_a_host_problem(squatted_port, untouched, inventory):
+    import subprocess
+    import sys
+
+    from appliance.rehearsal import project_environment
+
+    result = subprocess.run([sys.executable, "-m", "appliance.cli", "check", str(inventory("check.py"))],
+                            capture_output=True, text=True, env=project_environment())
+    assert result.returncode == 1
+    assert f"port {squatted_port} is held by python3" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
