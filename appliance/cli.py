@@ -168,28 +168,29 @@ def kubeconfig(inventory, out_file):
         KUBECONFIG=~/.kube/appliance.yaml kubectl get nodes
     """
     first = _first_server(inventory)
-    with tempfile.TemporaryDirectory() as private:  # mode 0700: the copy stays private
-        fetched = Path(private) / "k3s.yaml"
-        result = subprocess.run(
-            [sys.executable, "-m", "pyinfra", "-y", str(Path(inventory).resolve()),
-             "--limit", first.name, "files.get",
-             f"src={k3s_layer.KUBECONFIG_FILE}", f"dest={fetched}"],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, env=project_environment(),
-        )
+    target = _fetch_private(inventory, first, k3s_layer.KUBECONFIG_FILE, Path(out_file),
+                            "is the k3s layer deployed?")
+    target.write_text(target.read_text().replace(
+        "https://127.0.0.1:6443", f"https://{first.address}:6443"))
+    click.echo(f"wrote {target} (server https://{first.address}:6443)")
+
+
+def _fetch_private(inventory: str, node: InventoryHost, src: str, target: Path, hint: str) -> Path:
+    """Copy a file from a host to `target` with mode 0600, readable by nobody else on the way
+    (it lands in a private folder beside the target first)."""
+    target = target.expanduser()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as private:  # mode 0700
+        fetched = Path(private) / target.name
+        result = _pyinfra(inventory, node.name, "files.get", f"src={src}", f"dest={fetched}")
         if result.returncode != 0 or not fetched.exists():
             raise click.ClickException(
-                f"could not read {k3s_layer.KUBECONFIG_FILE} on {first.name}: is the k3s "
-                f"layer deployed? ({_last_error_line(result.stderr + result.stdout)})"
+                f"could not read {src} on {node.name}: {hint} "
+                f"({_last_error_line(result.stderr + result.stdout)})"
             )
-        content = fetched.read_text().replace(
-            "https://127.0.0.1:6443", f"https://{first.address}:6443"
-        )
-    target = Path(out_file).expanduser()
-    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as output:
-        output.write(content)
-    target.chmod(0o600)
-    click.echo(f"wrote {target} (server https://{first.address}:6443)")
+        fetched.chmod(0o600)
+        os.replace(fetched, target)
+    return target
 
 
 def _last_error_line(output: str) -> str:
@@ -285,12 +286,8 @@ def backup(inventory, fetch_dir):
     archive = _fact(inventory, first, "LatestBackup", folder=backup_layer.BACKUP_DIR)
     click.echo(f"backup on {first.name}: {archive}")
     if fetch_dir:
-        target = Path(fetch_dir) / Path(archive).name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fetched = _pyinfra(inventory, first.name, "files.get", f"src={archive}", f"dest={target}")
-        if fetched.returncode != 0:
-            raise click.ClickException(f"could not fetch {archive}: {_last_error_line(fetched.stderr)}")
-        target.chmod(0o600)
+        target = _fetch_private(inventory, first, archive, Path(fetch_dir) / Path(archive).name,
+                                "the backup was made, but could not be copied")
         click.echo(f"fetched: {target}")
 
 
