@@ -138,14 +138,17 @@ def test_kubeconfig(rehearsal, inventory, tmp_path):
 
 
 def test_uninstall_removes_the_appliance_files_and_is_idempotent(rehearsal, inventory):
-    rehearsal.ssh("install -d /usr/local/lib/llm-appliance /etc/rancher/k3s && "
-                  "touch /etc/rancher/k3s/config.yaml")
+    rehearsal.ssh("install -d /usr/local/lib/llm-appliance /etc/rancher/k3s /var/lib/llm-appliance "
+                  "/var/backups/llm-appliance && touch /etc/rancher/k3s/config.yaml "
+                  "/var/backups/llm-appliance/llm-appliance-20261124-033000.tar")
     path = inventory()
     first = run_pyinfra(path, "uninstall.py")
     assert first.returncode == 0, first.stderr[-3000:]
-    assert len(first.changed) == 2
-    assert rehearsal.ssh("test -e /etc/rancher/k3s || test -e /usr/local/lib/llm-appliance",
-                         check=False).returncode == 1
+    assert len(first.changed) == 3
+    assert rehearsal.ssh("test -e /etc/rancher/k3s || test -e /usr/local/lib/llm-appliance || "
+                         "test -e /var/lib/llm-appliance", check=False).returncode == 1
+    # Backups are the operator's: kept.
+    rehearsal.ssh("test -e /var/backups/llm-appliance/llm-appliance-20261124-033000.tar")
     again = run_pyinfra(path, "uninstall.py")
     assert again.returncode == 0 and again.changed == []
 
