@@ -42,6 +42,8 @@ KERNEL_PARAMETERS = {
     "kernel.panic_on_oops": "1",
 }
 APT_LOCK_FILE = "/etc/apt/apt.conf.d/50llm-appliance-lock-timeout"
+AUTO_UPGRADES_FILE = "/etc/apt/apt.conf.d/20auto-upgrades"
+UNATTENDED_UPGRADES_FILE = "/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades"
 SSHD_FILE = "/etc/ssh/sshd_config.d/10-llm-appliance.conf"
 FAIL2BAN_FILE = "/etc/fail2ban/jail.d/llm-appliance.conf"
 HOST_PACKAGES = (
@@ -70,9 +72,9 @@ def host_files(settings: Settings, ssh_port: int = 22) -> list[HostFile]:
         HostFile(APT_LOCK_FILE, 'DPkg::Lock::Timeout "600";\n'),
         HostFile(SYSCTL_FILE, render("host/sysctl.conf.j2", parameters=KERNEL_PARAMETERS)),
         HostFile(MODULES_FILE, render("host/modules-load.conf.j2", modules=KERNEL_MODULES)),
-        HostFile("/etc/apt/apt.conf.d/20auto-upgrades", render("host/20auto-upgrades.j2")),
+        HostFile(AUTO_UPGRADES_FILE, render("host/20auto-upgrades.j2")),
         HostFile(
-            "/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades",
+            UNATTENDED_UPGRADES_FILE,
             render(
                 "host/unattended-upgrades.conf.j2",
                 reboot=settings.unattended_reboot,
@@ -230,8 +232,7 @@ def install(settings: Settings):
 
     ntp_synchronization(name="Synchronise the clock (NTP)")
 
-    for path in ("/etc/apt/apt.conf.d/20auto-upgrades",
-                 "/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades"):
+    for path in (AUTO_UPGRADES_FILE, UNATTENDED_UPGRADES_FILE):
         put_host_file(by_path[path])
     systemd.service(
         name="Run unattended security upgrades daily",

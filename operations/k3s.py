@@ -366,8 +366,7 @@ def _config(settings: Settings, node: NodeRole):
 @deploy("k3s layer")
 def install(settings: Settings):
     node = _inventory_role()
-    role = node.role
-    service = "k3s" if role == "server" else "k3s-agent"
+    service = "k3s" if node.role == "server" else "k3s-agent"
     binary, script, script_path = _binary_and_script(settings, host.get_fact(Arch))
     config = _config(settings, node)
 
@@ -376,7 +375,7 @@ def install(settings: Settings):
         name="Install the k3s systemd unit with the release's install script",
         commands=[
             "INSTALL_K3S_SKIP_DOWNLOAD=true INSTALL_K3S_SKIP_START=true "
-            f"INSTALL_K3S_VERSION='{settings.k3s_version}' INSTALL_K3S_EXEC={role} "
+            f"INSTALL_K3S_VERSION='{settings.k3s_version}' INSTALL_K3S_EXEC={node.role} "
             f"sh {script_path}"
         ],
         _if=lambda: unit_missing or script.did_change() or binary.did_change(),
@@ -387,7 +386,7 @@ def install(settings: Settings):
         _if=lambda: not unit_missing and (config.did_change() or binary.did_change()),
     )
     systemd.service(name="Run k3s (k3s or k3s-agent)", service=service, running=True, enabled=True)
-    if role == "server":
+    if node.role == "server":
         server.shell(
             name="Wait for the node to be Ready",
             commands=[

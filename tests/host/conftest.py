@@ -34,6 +34,7 @@ def pytest_configure(config):
     inventory = config.getoption("--inventory")
     config.appliance_settings = {}
     config.appliance_roles = {}
+    config.appliance_specs = {}
     if not inventory:
         return
     from appliance.inventory import inventory_hosts
@@ -43,13 +44,12 @@ def pytest_configure(config):
     nodes = inventory_hosts(inventory)
     groups = {node.name: node.groups for node in nodes}
     addresses = {node.name: node.address for node in nodes}
-    specs = []
     for node in nodes:
-        specs.append(_hostspec(node.address, node.data))
+        config.appliance_specs[node.address] = _hostspec(node.address, node.data)
         config.appliance_settings[node.address] = load(node.data)
         config.appliance_roles[node.address] = node_role(node.name, groups, addresses).role
     # testinfra parametrises its `host` fixture from this option.
-    config.option.hosts = ",".join(specs)
+    config.option.hosts = ",".join(config.appliance_specs.values())
 
 
 @pytest.fixture
@@ -75,6 +75,23 @@ def kubectl(host, k3s_role):
     if k3s_role != "server":
         pytest.skip("kubectl runs on servers")
     return lambda arguments: host.check_output(f"k3s kubectl {arguments}")
+
+
+@pytest.fixture
+def cluster_peers(host, request) -> tuple[str, ...]:
+    """The other inventory hosts' primary addresses, which the firewall admits (as the deploy
+    reads them: operations.host.cluster_peers)."""
+    import testinfra
+
+    from operations.facts import PrimaryAddress
+
+    peers = []
+    for address, spec in request.config.appliance_specs.items():
+        if address != host.backend.hostname:
+            fact = PrimaryAddress()
+            peer = testinfra.get_host(spec)
+            peers.append(fact.process(peer.check_output(fact.command()).splitlines()))
+    return tuple(peer for peer in peers if peer)
 
 
 @pytest.fixture

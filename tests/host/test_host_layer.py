@@ -96,9 +96,10 @@ def test_firewall_denies_incoming_by_default(fact):
     assert (ufw["incoming"], ufw["outgoing"]) == ("deny", "allow")
 
 
-def test_firewall_admits_exactly_the_appliance(fact, settings):
+def test_firewall_admits_exactly_the_appliance(fact, settings, cluster_peers):
     ssh_port = fact(SshServerPort)
-    assert sorted(fact(Ufw)["rules"]) == sorted(host_layer.firewall_rules(settings, ssh_port))
+    expected = host_layer.firewall_rules(settings, ssh_port, cluster_peers)
+    assert sorted(fact(Ufw)["rules"]) == sorted(expected)
 
 
 def test_firewall_keeps_ssh_open(fact):

@@ -174,3 +174,16 @@ def test_shipped_apps_checks_fail_without_the_apps(rehearsal, inventory, shipped
                   "test_monitoring_refuses_a_request_without_credentials",
                   "test_namespaces_deny_by_default", "test_backups_are_scheduled"):
         assert check in result.stdout, result.stdout[-3000:]
+
+
+def test_cluster_hosts_admit_each_other(rehearsal, agent_host, tmp_path, shipped_suite):
+    path = write_inventory(tmp_path / "pair.py",
+                           {"k3s_servers": [rehearsal], "k3s_agents": [agent_host]},
+                           {**REHEARSAL_SETTINGS, "layers": "host"})
+    run = run_pyinfra(path, "deploy.py")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"ufw allow from {agent_host.address}" in rehearsal.ssh("ufw show added").stdout
+    assert f"ufw allow from {rehearsal.address}" in agent_host.ssh("ufw show added").stdout
+    # The shipped suite expects each host's peers too.
+    suite = shipped_suite(path, "-m", "host")
+    assert suite.returncode == 0, suite.stdout[-3000:]
