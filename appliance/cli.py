@@ -117,6 +117,7 @@ def check(inventory, data, offline):
 
     Changes nothing on any host. Example:
 
+    \b
         appliance check inventories/prod.py
     """
     loaded = _load(inventory, data)
@@ -144,6 +145,7 @@ def render(inventory, data, out_dir):
     A joining node's k3s config shows __JOIN_TOKEN__ where the deploy puts the server's token.
     Example:
 
+    \b
         appliance render inventories/prod.py --out rendered/
     """
     loaded = _load(inventory, data)
@@ -164,6 +166,7 @@ def kubeconfig(inventory, out_file):
     The server URL is rewritten from 127.0.0.1 to the server's address; the API answers only
     to the networks in admin_cidrs. Example:
 
+    \b
         appliance kubeconfig inventories/prod.py --out ~/.kube/appliance.yaml
         KUBECONFIG=~/.kube/appliance.yaml kubectl get nodes
     """
@@ -242,6 +245,7 @@ def admin_password(inventory):
     The password was generated on the server at the first deploy and lives only there, in a
     Kubernetes Secret; this reads it over SSH. Example:
 
+    \b
         appliance admin-password inventories/prod.py
     """
     settings, password = _secret_or_fail(
@@ -258,6 +262,7 @@ def monitor_password(inventory):
 
     Generated on the server at the first deploy; read from it over SSH. Example:
 
+    \b
         appliance monitor-password inventories/prod.py
     """
     settings, password = _secret_or_fail(
@@ -277,6 +282,7 @@ def backup(inventory, fetch_dir):
     Runs the backup CronJob at once and waits for it; the archive stays in
     /var/backups/llm-appliance on the server. Example:
 
+    \b
         appliance backup inventories/prod.py --fetch backups/
     """
     first = _first_server(inventory)
@@ -300,6 +306,7 @@ def restore(inventory, archive):
 
     Example:
 
+    \b
         appliance restore inventories/prod.py backups/llm-appliance-20261124-033000.tar --yes
     """
     first = _first_server(inventory)
@@ -334,6 +341,7 @@ def init(path, address, ssh_user, webui_domain, monitor_domain, acme_ca, acme_em
 
     Refuses to overwrite a file; validates what it writes. Example:
 
+    \b
         appliance init inventories/mine.py --address 203.0.113.10 --ssh-user ubuntu \\
             --webui-domain chat.example.com --monitor-domain monitor.example.com \\
             --acme-email admin@example.com --admin-cidr 198.51.100.0/24
@@ -367,6 +375,7 @@ def verify(inventory, layers, pytest_args):
 
     Checks the layers the settings deploy. Extra arguments go to pytest. Example:
 
+    \b
         appliance verify inventories/prod.py
         appliance verify inventories/prod.py --layers host -x
     """
@@ -387,6 +396,7 @@ def rehearse(keep):
     first run builds the host's root file system (about a minute). The quickest way to see the
     appliance work without a server. Example:
 
+    \b
         sudo appliance rehearse --keep
     """
     from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalError, RehearsalHost

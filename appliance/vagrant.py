@@ -4,6 +4,7 @@ the port and key differ per machine and provider)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -35,12 +36,18 @@ def vagrant_ssh_data() -> dict:
     recorded = os.environ.get(RECORDED_ENV)
     if recorded:
         return parse_ssh_config(Path(recorded).read_text())
-    try:
-        output = subprocess.run(["vagrant", "ssh-config"], cwd=VAGRANT_DIR, check=True,
-                                capture_output=True, text=True).stdout
-    except (OSError, subprocess.CalledProcessError) as error:
+    if shutil.which("vagrant") is None:
         raise SystemExit(
-            f"inventories/vagrant.py: `vagrant ssh-config` failed in {VAGRANT_DIR} ({error}); "
+            "inventories/vagrant.py: Vagrant is not installed; install it and VirtualBox or "
+            "libvirt (https://developer.hashicorp.com/vagrant/install), then run `vagrant up` "
+            f"in {VAGRANT_DIR}"
+        )
+    result = subprocess.run(["vagrant", "ssh-config"], cwd=VAGRANT_DIR, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(
+            f"inventories/vagrant.py: `vagrant ssh-config` failed in {VAGRANT_DIR} ({last}); "
             "run `vagrant up` there first"
-        ) from None
-    return parse_ssh_config(output)
+        )
+    return parse_ssh_config(result.stdout)

@@ -15,7 +15,6 @@ import math
 import time
 from pathlib import Path
 
-import yaml
 from pyinfra import host, inventory, logger
 from pyinfra.api import OperationError, deploy, operation
 from pyinfra.operations import files, python
@@ -23,7 +22,7 @@ from pyinfra.operations import files, python
 from operations import monitoring
 from operations.facts import KubernetesSecretNames, OllamaModels
 from operations.k3s import FIRST_SERVER_LABEL, MANIFESTS_DIR, SCRIPTS_DIR, first_server_index
-from operations.rendering import PROJECT_ROOT, HostFile, manifest, put_host_file
+from operations.rendering import PROJECT_ROOT, HostFile, manifest, put_host_file, to_yaml
 from operations.settings import MODEL_MEMORY_FACTOR, PINNED_VERSIONS, Settings
 
 NAMESPACE = "llm"
@@ -77,7 +76,7 @@ def helm_chart(name: str, repo: str, chart: str, version: str, namespace: str, v
             "createNamespace": True,
             # Retry a failed upgrade; the default (reinstall) would uninstall, volumes and all.
             "failurePolicy": "retry",
-            "valuesContent": yaml.safe_dump(values, sort_keys=False),
+            "valuesContent": to_yaml(values),
         },
     }
 

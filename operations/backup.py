@@ -16,12 +16,11 @@ import io
 import time
 from pathlib import Path
 
-import yaml
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
 from operations.apps import NAMESPACE, POSTGRES_APP_SECRET
-from operations.rendering import PROJECT_ROOT
+from operations.rendering import PROJECT_ROOT, to_yaml
 from operations.settings import PINNED_VERSIONS, Settings
 
 BACKUP_DIR = "/var/backups/llm-appliance"
@@ -130,7 +129,7 @@ def restore(archive: str):
     manifest = f"/var/lib/llm-appliance/{job}.yaml"
     files.put(
         name="Write the restore Job",
-        src=io.StringIO(yaml.safe_dump(restore_job(name, job))),
+        src=io.StringIO(to_yaml(restore_job(name, job))),
         dest=manifest, mode="600",
     )
     server.shell(

@@ -27,7 +27,7 @@ from pyinfra.operations.util import any_changed
 
 from operations.facts import K3sJoinToken, K3sVersion
 from operations.preflight import stop
-from operations.rendering import HostFile, manifest, put_host_file, render
+from operations.rendering import HostFile, manifest, put_host_file, render, to_yaml
 from operations.settings import (
     KUBELET_EVICTION_MEMORY_MIB,
     KUBELET_KUBE_RESERVED_MIB,
@@ -217,7 +217,7 @@ def traefik_config(settings: Settings) -> dict:
             # What k3s sets for its own Traefik chart; the CRD's default would uninstall on a
             # failure.
             "failurePolicy": "retry",
-            "valuesContent": yaml.safe_dump(traefik_values(settings), sort_keys=False),
+            "valuesContent": to_yaml(traefik_values(settings)),
         },
     }
 

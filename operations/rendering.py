@@ -35,7 +35,11 @@ class HostFile:
 
 
 class _BlockStyleDumper(yaml.SafeDumper):
-    """Multi-line strings (a chart's values, a script) as readable `|` blocks."""
+    """Multi-line strings (a chart's values, a script) as readable `|` blocks; a value used
+    twice is written out twice, never as a YAML anchor and alias (`&id001`, `*id001`)."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
 
 
 _BlockStyleDumper.add_representer(
@@ -44,6 +48,12 @@ _BlockStyleDumper.add_representer(
         "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None
     ),
 )
+
+
+def to_yaml(data) -> str:
+    """YAML as the appliance writes it everywhere (manifests, chart values): keys in their
+    order, no anchors. ``to_yaml({"a": [1]})`` gives 'a:\\n- 1\\n'."""
+    return yaml.dump(data, Dumper=_BlockStyleDumper, sort_keys=False)
 
 
 def manifest(path: str, documents: list[dict], comment: str) -> HostFile:

@@ -157,11 +157,17 @@ def _list(value: Any) -> list:
     raise Invalid(f"expected a list, got {type(value).__name__}")
 
 
-def domain(value: Any) -> str:
-    name = _string(value).lower().rstrip(".")
-    if not DOMAIN_RE.match(name):
-        raise Invalid("is not a fully qualified domain name; use a name like chat.example.com")
-    return name
+def domain(example: str) -> Callable[[Any], str]:
+    """A parser of domain names whose fix shows `example`, a name that fits the setting:
+    ``domain("monitor.example.com")("Monitor.Example.com.")`` gives 'monitor.example.com'."""
+
+    def parse(value: Any) -> str:
+        name = _string(value).lower().rstrip(".")
+        if not DOMAIN_RE.match(name):
+            raise Invalid(f"is not a fully qualified domain name; use a name like {example}")
+        return name
+
+    return parse
 
 
 def email(value: Any) -> str:
@@ -214,7 +220,7 @@ def host_names(value: Any) -> tuple[str, ...]:
         try:
             names.append(str(ipaddress.ip_address(name)))
         except ValueError:
-            names.append(domain(name))
+            names.append(domain("k3s.example.com")(name))
     return tuple(names)
 
 
@@ -339,9 +345,9 @@ SETTINGS = (
     Setting("layers", LAYERS, "list", "Layers to deploy, in order: " + ", ".join(LAYERS) + ".",
             layer_names),
     Setting("webui_domain", REQUIRED, "domain", "Public name of Open WebUI (DNS must point here).",
-            domain),
+            domain("chat.example.com")),
     Setting("monitor_domain", REQUIRED, "domain", "Public name of the Netdata monitoring UI.",
-            domain),
+            domain("monitor.example.com")),
     Setting("acme_ca", "production", "choice",
             "Let's Encrypt CA: production, staging, or none (Traefik's default certificate).",
             one_of("production", "staging", "none")),
@@ -496,7 +502,7 @@ def load(data: Mapping[str, Any]) -> Settings:
         raw = data.get(setting.name)
         if raw is None:
             if setting.required:
-                problems.append(f"{setting.name}: missing; set it in the inventory ({setting.doc})")
+                problems.append(f"{setting.name}: missing; set it in the inventory. {setting.doc}")
             values[setting.name] = None if setting.required else setting.default
             continue
         try:

@@ -6,6 +6,7 @@ Needs root and the packages in README.md's install command. The root file system
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +18,19 @@ from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_envir
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+HERE = Path(__file__).resolve().parent
+NOT_ROOT = pytest.mark.skip(
+    reason="needs root: boots a rehearsal host with systemd-nspawn (run pytest as root)")
+
+
 def pytest_collection_modifyitems(items):
+    """Mark this folder's tests `rehearsal` (the hook sees every collected test: tag only
+    ours), and skip them, saying why, when not root."""
     for item in items:
-        item.add_marker(pytest.mark.rehearsal)
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.rehearsal)
+            if os.geteuid() != 0:
+                item.add_marker(NOT_ROOT)
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,40 @@ def test_settings_table_matches_code():
     assert block.group(1) == markdown_table()
 
 
-def test_ci_runs_the_readme_commands():
-    ci = (README.parent / ".ci/run").read_text()
-    install = re.search(r"```sh\n(apt-get update .*)\n```", README.read_text()).group(1)
-    assert install in ci
-    assert "\npytest\n" in ci
+def readme_commands(heading: str) -> list[str]:
+    """The commands of the ```sh blocks in one README section, in order."""
+    section = README.read_text().split(f"\n## {heading}\n")[1].split("\n## ")[0]
+    return [line for block in re.findall(r"```sh\n(.*?)\n```", section, re.S)
+            for line in block.splitlines()]
+
+
+def test_ci_runs_the_readme_commands_with_the_system_python():
+    commands = readme_commands("Set up and test")
+    assert commands[:2] == [
+        "apt-get update && apt-get install -y python3-venv debootstrap systemd-container iproute2 "
+        "nftables openssh-client ruby",
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && . .venv/bin/activate",
+    ]
+    assert commands[2] == "pytest"
+    ci = (README.parent / ".ci/run").read_text().splitlines()
+    # The set-up, then the tests, exactly as README.md shows them, after PATH names the
+    # system's own python3 (this machine's default python3 may be another).
+    system_python = ci.index("export PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+    assert ci[system_python + 1] == 'test "$(command -v python3)" = /usr/bin/python3'
+    at = [ci.index(command) for command in commands[:3]]
+    assert system_python < at[0] and at == [at[0], at[0] + 1, at[0] + 3]
+    assert "set -euo pipefail" in ci  # a failing test fails CI
+
+
+def test_one_inventory_name_throughout():
+    text = README.read_text()
+    assert set(re.findall(r"inventories/\w+\.py", text)) == {
+        "inventories/mine.py", "inventories/prod.py", "inventories/vagrant.py"}
+    # prod.py only as the example to copy; every step uses the file step 1 writes.
+    assert text.count("inventories/prod.py") == 1
+    assert "copy\n   `inventories/prod.py` to it" in text
+
+
+def test_deploy_commands_do_not_wait_for_enter():
+    deploys = re.findall(r"pyinfra [^`\n]*(?:deploy|uninstall)\.py", README.read_text())
+    assert len(deploys) >= 4 and all(d.startswith("pyinfra -y ") for d in deploys), deploys

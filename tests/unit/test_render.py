@@ -1,5 +1,6 @@
 """Rendering: what `appliance render` writes is what the deploy puts on the host."""
 
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -55,6 +56,9 @@ def test_render_writes_host_paths(tmp_path):
                 + apps_layer.app_files(SETTINGS))
     assert written == sorted(f.path.lstrip("/") for f in expected)
     assert (tmp_path / "etc/sysctl.d/90-llm-appliance.conf").stat().st_mode & 0o777 == 0o644
+    # A value used twice is written twice: no YAML anchors or aliases for a reader to chase.
+    anchored = [p.name for p in tmp_path.rglob("*.yaml") if re.search(r"[&*]id\d{3}", p.read_text())]
+    assert anchored == []
 
 
 def test_check_offline_reports_every_bad_setting(tmp_path):

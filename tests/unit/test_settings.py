@@ -1,5 +1,7 @@
 """Settings: defaults, normalisation, and one clear message per bad value."""
 
+import re
+
 import pytest
 
 from operations.settings import (
@@ -13,6 +15,7 @@ from operations.settings import (
     SYSTEM_MEMORY_GIB,
     SettingsError,
     load,
+    markdown_table,
 )
 
 VALID = {
@@ -69,7 +72,9 @@ def test_pyinfra_keys_are_not_settings():
         ({"webui_domain": "localhost"}, "webui_domain = 'localhost' is not a fully qualified"),
         ({"webui_domain": "-bad.example.com"}, "is not a fully qualified"),
         ({"webui_domain": 42}, "webui_domain = 42 expected a string, got int"),
-        ({"monitor_domain": None}, "monitor_domain: missing; set it in the inventory"),
+        ({"monitor_domain": None}, "monitor_domain: missing; set it in the inventory. Public name of the Netdata monitoring UI."),
+        ({"monitor_domain": "monitor"}, "monitor_domain = 'monitor' is not a fully qualified domain name; use a name like monitor.example.com"),
+        ({"k3s_tls_sans": ["api"]}, "k3s_tls_sans = ['api'] is not a fully qualified domain name; use a name like k3s.example.com"),
         ({"monitor_domain": "chat.example.com"}, "monitor_domain = 'chat.example.com' is the same as webui_domain"),
         ({"acme_email": None}, "acme_email: missing while acme_ca = 'production'"),
         ({"acme_email": None, "acme_ca": "none"}, "webui_admin_email: missing (and no acme_email to fall back on)"),
@@ -139,3 +144,12 @@ def test_size_override_for_unknown_model():
 def test_default_model_fits_the_reference_box():
     """The 8 GB reference box (about 7.7 GiB usable) runs the defaults."""
     assert load(VALID).memory_needed_gib <= 7.7
+
+
+DOUBLED = re.compile(r"[.;:,][.;:,)]|\)\)")
+
+
+def test_no_doubled_punctuation_in_messages_or_the_table():
+    missing = [problems(**{s.name: None})[0] for s in SETTINGS if s.required]
+    for text in [*missing, markdown_table()]:
+        assert not DOUBLED.search(text), text

@@ -44,3 +44,13 @@ def test_vagrant_inventory_resolves_and_validates(monkeypatch):
     settings = load(node.data)
     assert settings.acme_ca == "none"
     assert settings.memory_needed_gib < 7.7  # fits the VM
+
+
+def test_without_vagrant_the_inventory_says_how_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.delenv(RECORDED_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH where no vagrant lives
+    with pytest.raises(SystemExit) as stopped:
+        inventory_hosts(PROJECT_ROOT / "inventories/vagrant.py")
+    assert str(stopped.value).startswith(
+        "inventories/vagrant.py: Vagrant is not installed; install it and VirtualBox or libvirt "
+        "(https://developer.hashicorp.com/vagrant/install), then run `vagrant up` in ")
