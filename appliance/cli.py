@@ -317,41 +317,85 @@ def restore(inventory, archive):
     click.echo(f"restored {archive} on {first.name}")
 
 
+def _answer(value, flag: str, question: str, default=None, **prompt):
+    """A flag's value; else, on a terminal, the answer to its question; else its default.
+    Without a terminal and without a default, fail naming the flag: init never waits for input
+    that cannot come."""
+    if value is not None:
+        return value
+    if sys.stdin.isatty():
+        return click.prompt(question, default=default, **prompt)
+    if default is None:
+        raise click.UsageError(f"{flag} is missing, and there is no terminal to ask on; give it")
+    return default
+
+
+def _model_sizes(pairs: tuple[str, ...]) -> dict[str, float]:
+    sizes = {}
+    for pair in pairs:
+        model, _, size = pair.rpartition("=")
+        try:
+            sizes[model] = float(size)
+        except ValueError:
+            raise click.UsageError(
+                f"--model-size {pair!r}: use NAME:TAG=GiB, e.g. mymodel:7b=4.5") from None
+    return sizes
+
+
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--address", prompt="Server address (IP or DNS name)", help="The server to deploy to.")
-@click.option("--ssh-user", default="ubuntu", show_default=True, prompt="SSH user (with sudo)",
-              help="User pyinfra logs in as (root, or a user with sudo).")
-@click.option("--webui-domain", prompt="Public name of Open WebUI (e.g. chat.example.com)",
-              help="webui_domain")
-@click.option("--monitor-domain", prompt="Public name of the monitoring UI (e.g. monitor.example.com)",
-              help="monitor_domain")
+@click.option("--address", help="The server to deploy to (IP or DNS name).")
+@click.option("--ssh-user", help="User pyinfra logs in as: root, or a user with sudo "
+              "[default: ubuntu].")
+@click.option("--webui-domain", help="webui_domain, e.g. chat.example.com")
+@click.option("--monitor-domain", help="monitor_domain, e.g. monitor.example.com")
 @click.option("--acme-ca", type=click.Choice(["production", "staging", "none"]),
-              default="production", show_default=True, prompt="Let's Encrypt CA", help="acme_ca")
-@click.option("--acme-email", default="", prompt="E-mail for Let's Encrypt (empty with acme-ca none)",
-              help="acme_email")
-@click.option("--admin-email", default="", help="webui_admin_email (default: the ACME e-mail)")
+              help="acme_ca [default: production].")
+@click.option("--acme-email", help="acme_email (not asked with --acme-ca none).")
+@click.option("--admin-email", help="webui_admin_email (default: the ACME e-mail; asked for "
+              "with --acme-ca none).")
 @click.option("--admin-cidr", "admin_cidrs", multiple=True,
               help="A network that may reach the Kubernetes API (repeatable).")
 @click.option("--model", "models", multiple=True, default=("llama3.2:3b",), show_default=True,
               help="A chat model, name:tag (repeatable).")
+@click.option("--model-size", "model_sizes", multiple=True, metavar="NAME:TAG=GiB",
+              help="Download size of a model (ollama_model_sizes), for an air-gapped server; "
+              "otherwise the preflight reads it from the Ollama registry (repeatable).")
 def init(path, address, ssh_user, webui_domain, monitor_domain, acme_ca, acme_email,
-         admin_email, admin_cidrs, models):
+         admin_email, admin_cidrs, models, model_sizes):
     """Write a commented inventory for a new server, from flags or questions.
 
-    Refuses to overwrite a file; validates what it writes. Example:
+    On a terminal it asks for what the flags leave out; without one (a script, CI) it never
+    asks, and fails naming a missing flag. Refuses to overwrite a file; validates what it
+    writes. Example:
 
     \b
         appliance init inventories/mine.py --address 203.0.113.10 --ssh-user ubuntu \\
             --webui-domain chat.example.com --monitor-domain monitor.example.com \\
-            --acme-email admin@example.com --admin-cidr 198.51.100.0/24
+            --acme-ca production --acme-email admin@example.com --admin-cidr 198.51.100.0/24
     """
     target = Path(path)
     if target.exists():
         raise click.ClickException(f"{path} exists; choose another name (init never overwrites)")
+    address = _answer(address, "--address", "Server address (IP or DNS name)")
+    ssh_user = _answer(ssh_user, "--ssh-user", "SSH user (root, or a user with sudo)", "ubuntu")
+    webui_domain = _answer(webui_domain, "--webui-domain",
+                           "Public name of Open WebUI (e.g. chat.example.com)")
+    monitor_domain = _answer(monitor_domain, "--monitor-domain",
+                             "Public name of the monitoring UI (e.g. monitor.example.com)")
+    acme_ca = _answer(acme_ca, "--acme-ca", "Let's Encrypt CA", "production",
+                      type=click.Choice(["production", "staging", "none"]))
+    if acme_ca != "none":
+        acme_email = _answer(acme_email, "--acme-email", "E-mail for Let's Encrypt")
+    elif admin_email is None:
+        # No ACME e-mail to fall back on: Open WebUI's first admin needs one of their own.
+        admin_email = _answer(admin_email, "--admin-email",
+                              "E-mail of Open WebUI's first admin account")
+    sizes = _model_sizes(model_sizes)
     data = {"webui_domain": webui_domain, "monitor_domain": monitor_domain, "acme_ca": acme_ca,
             "acme_email": acme_email or None, "webui_admin_email": admin_email or None,
-            "admin_cidrs": list(admin_cidrs), "ollama_models": list(models)}
+            "admin_cidrs": list(admin_cidrs), "ollama_models": list(models),
+            "ollama_model_sizes": sizes}
     try:
         load(data)
     except SettingsError as error:
@@ -361,8 +405,9 @@ def init(path, address, ssh_user, webui_domain, monitor_domain, acme_ca, acme_em
         "inventory/inventory.py.j2", path=path, address=address, ssh_user=ssh_user,
         webui_domain=webui_domain, monitor_domain=monitor_domain, acme_ca=acme_ca,
         acme_email=acme_email, admin_email=admin_email, admin_cidrs=admin_cidrs, models=models,
+        model_sizes=sizes,
     ))
-    click.echo(f"wrote {path}; next: appliance check {path}, then pyinfra {path} deploy.py")
+    click.echo(f"wrote {path}; next: appliance check {path}, then pyinfra -y {path} deploy.py")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -1,14 +1,22 @@
 """The appliance command's own logic: init, help texts, and the run summary."""
 
 import inspect
+import os
+import pty
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from appliance.cli import main
+from appliance.rehearsal import project_environment
 from operations.settings import load
 from operations.summary import summary_lines
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 INIT = ["--address", "203.0.113.10", "--ssh-user", "ubuntu", "--webui-domain", "chat.example.com",
         "--monitor-domain", "monitor.example.com", "--acme-ca", "production",
         "--acme-email", "admin@example.com", "--admin-cidr", "198.51.100.0/24"]
@@ -38,6 +46,90 @@ def example_lines(command) -> list[str]:
     paragraphs = inspect.cleandoc(command.callback.__doc__).split("\n\n")
     return [line.strip() for paragraph in paragraphs if paragraph.startswith("\b")
             for line in paragraph.splitlines()[1:]]
+
+
+def test_init_without_a_terminal_never_asks_and_names_the_missing_flag(tmp_path):
+    without_address = [arg for arg in INIT if arg not in ("--address", "203.0.113.10")]
+    result = CliRunner().invoke(main, ["init", str(tmp_path / "mine.py"), *without_address])
+    assert result.exit_code == 2
+    assert "--address is missing, and there is no terminal to ask on; give it" in result.output
+    assert not (tmp_path / "mine.py").exists()
+
+
+def test_init_with_acme_none_asks_for_the_admin_email_not_the_acme_one(tmp_path):
+    rehearsal = ["--address", "192.0.2.7", "--webui-domain", "chat.example.test",
+                 "--monitor-domain", "monitor.example.test", "--acme-ca", "none"]
+    result = CliRunner().invoke(main, ["init", str(tmp_path / "a.py"), *rehearsal])
+    assert result.exit_code == 2
+    assert "--admin-email is missing" in result.output and "--acme-email" not in result.output
+    path = tmp_path / "b.py"
+    result = CliRunner().invoke(main, ["init", str(path), *rehearsal,
+                                       "--admin-email", "admin@example.test"])
+    assert result.exit_code == 0, result.output
+    text = path.read_text()
+    assert '"webui_admin_email": "admin@example.test"' in text and "acme_email" not in text
+    assert '"ssh_user": "ubuntu"' in text  # the default, taken without asking
+
+
+def test_init_writes_the_size_of_a_model_the_table_lacks(tmp_path):
+    path = tmp_path / "mine.py"
+    result = CliRunner().invoke(main, ["init", str(path), *INIT, "--model", "mymodel:7b",
+                                       "--model-size", "mymodel:7b=4.5"])
+    assert result.exit_code == 0, result.output
+    assert '"ollama_model_sizes": {"mymodel:7b": 4.5}' in path.read_text()
+    assert CliRunner().invoke(main, ["check", str(path), "--offline"]).exit_code == 0
+    bad = CliRunner().invoke(main, ["init", str(tmp_path / "x.py"), *INIT,
+                                    "--model-size", "mymodel:7b=big"])
+    assert bad.exit_code == 2 and "use NAME:TAG=GiB, e.g. mymodel:7b=4.5" in bad.output
+
+
+def test_init_on_a_terminal_asks_only_what_is_needed(tmp_path):
+    """Through a real pseudo-terminal: CA none, so the admin e-mail is asked, the ACME one not."""
+    path = tmp_path / "asked.py"
+    answers = ["203.0.113.10", "root", "chat.example.com", "monitor.example.com", "none",
+               "admin@example.com"]
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "init", str(path)],
+                               stdin=secondary, stdout=secondary, stderr=secondary,
+                               env=project_environment(), close_fds=True)
+    os.close(secondary)
+    output = b""
+    for answer in answers:
+        while not output.rstrip().endswith((b":", b"]")):
+            output += os.read(primary, 4096)
+        os.write(primary, answer.encode() + b"\n")
+        output += os.read(primary, 4096)
+    assert process.wait(timeout=60) == 0
+    while True:  # the rest of the output, until the terminal closes
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(primary)
+    assert output.decode().splitlines()[:6] == [
+        "Server address (IP or DNS name): 203.0.113.10",
+        "SSH user (root, or a user with sudo) [ubuntu]: root",
+        "Public name of Open WebUI (e.g. chat.example.com): chat.example.com",
+        "Public name of the monitoring UI (e.g. monitor.example.com): monitor.example.com",
+        "Let's Encrypt CA (production, staging, none) [production]: none",
+        "E-mail of Open WebUI's first admin account: admin@example.com",
+    ]
+    assert '"webui_admin_email": "admin@example.com"' in path.read_text()
+
+
+def test_readme_init_example_runs_without_a_terminal(tmp_path):
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    (line,) = [line.strip() for line in readme.splitlines()
+               if line.strip().startswith("appliance init inventories/mine.py --")]
+    command = shlex.split(line.replace("inventories/mine.py", str(tmp_path / "mine.py")))
+    result = subprocess.run([sys.executable, "-m", "appliance.cli", *command[1:]],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                            env=project_environment(), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"wrote {tmp_path / 'mine.py'}; next: appliance check")
 
 
 @pytest.mark.parametrize("command", [c for c in main.commands])
