@@ -9,6 +9,7 @@ Validates the settings and checks the host first; only then do the layers run, i
 from operations import apps as apps_layer
 from operations import host as host_layer
 from operations import k3s as k3s_layer
+from operations.cluster import is_first_server
 from operations.preflight import checked_settings
 from operations.summary import summary_printed
 
@@ -25,5 +26,5 @@ summary_printed(
     name="Summary",
     settings=settings,
     inventory_hint="INVENTORY",
-    first_server=apps_layer.is_first_server(),
+    first_server=is_first_server(),
 )

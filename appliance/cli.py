@@ -28,10 +28,17 @@ from pyinfra.api.exceptions import PyinfraError
 from appliance.inventory import InventoryHost, inventory_hosts
 from appliance.rehearsal import project_environment
 from operations import apps as apps_layer
-from operations import backup as backup_layer
-from operations import monitoring
 from operations import host as host_layer
 from operations import k3s as k3s_layer
+from operations.cluster import cluster_problems, first_server_index, node_role
+from operations.names import (
+    BACKUP_DIR,
+    BASIC_AUTH_SECRET,
+    BASIC_AUTH_USER,
+    MONITORING_NAMESPACE,
+    NAMESPACE,
+    WEBUI_SECRETS,
+)
 from operations.rendering import PROJECT_ROOT, write_tree
 from operations.rendering import render as render_template
 from operations.settings import Settings, SettingsError, load
@@ -70,7 +77,7 @@ def _load(inventory: str, data: tuple[str, ...]) -> list[tuple[InventoryHost, Se
         except SettingsError as error:
             problems += [f"{node.name}: {problem}" for problem in error.problems]
     if any("k3s" in settings.layers for _, settings in loaded):
-        problems += k3s_layer.cluster_problems({node.name: node.groups for node in hosts})
+        problems += cluster_problems({node.name: node.groups for node in hosts})
     if problems:
         click.secho(f"{inventory}: the settings need fixing:", fg="red", bold=True, err=True)
         for problem in problems:
@@ -85,13 +92,13 @@ def rendered_files(node: InventoryHost, settings: Settings, hosts: list[Inventor
     if "host" in settings.layers:
         files += host_layer.host_files(settings, node.data.get("ssh_port") or 22)
     if "k3s" in settings.layers:
-        role = k3s_layer.node_role(
+        role = node_role(
             node.name, {h.name: h.groups for h in hosts}, {h.name: h.address for h in hosts}
         )
         files += k3s_layer.k3s_files(
             settings, node.address, role.role, role.join_url, role.cluster_init
         )
-    if "apps" in settings.layers and hosts.index(node) == k3s_layer.first_server_index(
+    if "apps" in settings.layers and hosts.index(node) == first_server_index(
         {h.name: h.groups for h in hosts}
     ):
         files += apps_layer.app_files(settings)
@@ -204,7 +211,7 @@ def _last_error_line(output: str) -> str:
 
 def _first_server(inventory: str) -> InventoryHost:
     hosts = [node for node, _ in _load(inventory, ())]
-    return hosts[k3s_layer.first_server_index({h.name: h.groups for h in hosts})]
+    return hosts[first_server_index({h.name: h.groups for h in hosts})]
 
 
 def _pyinfra(inventory: str, limit: str, *arguments: str) -> subprocess.CompletedProcess:
@@ -249,7 +256,7 @@ def admin_password(inventory):
         appliance admin-password inventories/prod.py
     """
     settings, password = _secret_or_fail(
-        inventory, apps_layer.NAMESPACE, apps_layer.WEBUI_SECRETS, "admin-password")
+        inventory, NAMESPACE, WEBUI_SECRETS, "admin-password")
     click.echo(f"Open WebUI: https://{settings.webui_domain}/")
     click.echo(f"e-mail:     {settings.admin_email}")
     click.echo(f"password:   {password}")
@@ -266,9 +273,9 @@ def monitor_password(inventory):
         appliance monitor-password inventories/prod.py
     """
     settings, password = _secret_or_fail(
-        inventory, monitoring.NAMESPACE, monitoring.BASIC_AUTH_SECRET, "password")
+        inventory, MONITORING_NAMESPACE, BASIC_AUTH_SECRET, "password")
     click.echo(f"Netdata:  https://{settings.monitor_domain}/")
-    click.echo(f"user:     {monitoring.BASIC_AUTH_USER}")
+    click.echo(f"user:     {BASIC_AUTH_USER}")
     click.echo(f"password: {password}")
 
 
@@ -289,7 +296,7 @@ def backup(inventory, fetch_dir):
     result = _pyinfra(inventory, first.name, "operations.backup.backup_now")
     if result.returncode != 0:
         raise click.ClickException(f"the backup failed: {_last_error_line(result.stderr)}")
-    archive = _fact(inventory, first, "LatestBackup", folder=backup_layer.BACKUP_DIR)
+    archive = _fact(inventory, first, "LatestBackup", folder=BACKUP_DIR)
     click.echo(f"backup on {first.name}: {archive}")
     if fetch_dir:
         target = _fetch_private(inventory, first, archive, Path(fetch_dir) / Path(archive).name,

@@ -19,17 +19,21 @@ from pathlib import Path
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
-from operations.apps import NAMESPACE, POSTGRES_APP_SECRET
+from operations.names import (
+    BACKUP_CRONJOB,
+    BACKUP_DIR,
+    BACKUP_LABEL,
+    K3S_BINARY,
+    NAMESPACE,
+    POSTGRES_APP_SECRET,
+)
 from operations.rendering import PROJECT_ROOT, to_yaml
 from operations.settings import PINNED_VERSIONS, Settings
 
-BACKUP_DIR = "/var/backups/llm-appliance"
-CRONJOB = "llm-appliance-backup"
 SCRIPTS_CONFIGMAP = "llm-appliance-backup-scripts"
-BACKUP_LABEL = "llm-appliance-backup"
 WEBUI_PVC = "open-webui"
 RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
-KUBECTL = f"/usr/local/bin/k3s kubectl --namespace {NAMESPACE}"
+KUBECTL = f"{K3S_BINARY} kubectl --namespace {NAMESPACE}"
 
 
 def _pod(command: list[str], retention_days: int = 0) -> dict:
@@ -80,7 +84,7 @@ def backup_manifests(settings: Settings) -> list[dict]:
         {
             "apiVersion": "batch/v1",
             "kind": "CronJob",
-            "metadata": {"name": CRONJOB, "namespace": NAMESPACE},
+            "metadata": {"name": BACKUP_CRONJOB, "namespace": NAMESPACE},
             "spec": {
                 "schedule": settings.backup_schedule,
                 "concurrencyPolicy": "Forbid",
@@ -117,7 +121,7 @@ def backup_now():
     job = f"backup-now-{time.strftime('%Y%m%d%H%M%S')}"
     server.shell(
         name="Run the backup CronJob now and wait for it",
-        commands=[f"{KUBECTL} create job {job} --from=cronjob/{CRONJOB}", _run_job(job, 1800)],
+        commands=[f"{KUBECTL} create job {job} --from=cronjob/{BACKUP_CRONJOB}", _run_job(job, 1800)],
     )
 
 

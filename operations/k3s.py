@@ -2,10 +2,8 @@
 
 k3s-ansible's way: place a verified binary, then run the official install script of the same
 release with ``INSTALL_K3S_SKIP_DOWNLOAD=true`` for its systemd unit. Every step is guarded by
-a fact or by a changed file, so a converged host is a no-op.
-
-Hosts in the inventory group ``k3s_agents`` join as agents; every other host is a server (one
-server, or an odd number of them for embedded-etcd HA, the first starting the cluster).
+a fact or by a changed file, so a converged host is a no-op. Which host is a server or an agent
+is decided in operations/cluster.py.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import yaml
 from pyinfra import host, inventory
 from pyinfra.api import OperationError, deploy, operation
 from pyinfra.api.command import FileUploadCommand
@@ -25,8 +22,10 @@ from pyinfra.facts.server import Arch
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from operations.cluster import NodeRole, inventory_role, node_address
+from operations.errors import stop
 from operations.facts import K3sJoinToken, K3sVersion
-from operations.preflight import stop
+from operations.names import FIRST_SERVER_LABEL, K3S_BINARY, MANIFESTS_DIR, SCRIPTS_DIR
 from operations.rendering import HostFile, manifest, put_host_file, render, to_yaml
 from operations.settings import (
     KUBELET_EVICTION_MEMORY_MIB,
@@ -35,16 +34,11 @@ from operations.settings import (
     Settings,
 )
 
-AGENT_GROUP = "k3s_agents"
-K3S_BINARY = "/usr/local/bin/k3s"
 CONFIG_FILE = "/etc/rancher/k3s/config.yaml"
 KUBECONFIG_FILE = "/etc/rancher/k3s/k3s.yaml"
 JOIN_TOKEN_FILE = "/var/lib/rancher/k3s/server/token"
-MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
 TRAEFIK_CONFIG_FILE = f"{MANIFESTS_DIR}/llm-appliance-traefik.yaml"
 AIRGAP_IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
-# The install script of the pinned release, kept beside nothing else of the appliance's.
-SCRIPTS_DIR = "/usr/local/lib/llm-appliance"
 RELEASES_URL = "https://github.com/k3s-io/k3s/releases/download"
 INSTALL_SCRIPT_URL = "https://raw.githubusercontent.com/k3s-io/k3s/{version}/install.sh"
 # uname -m -> (binary asset name, release arch name)
@@ -55,60 +49,6 @@ ACME_CA_SERVERS = {
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
 ACME_STORAGE = "/data/acme.json"
-
-
-# -- the cluster's shape, from the inventory ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NodeRole:
-    """A node's part in the cluster, decided from the inventory alone."""
-
-    role: str  # "server" or "agent"
-    first_server: str
-    join_url: str | None  # None on the first server, which starts the cluster
-    cluster_init: bool  # the first of several servers starts embedded etcd
-
-
-def first_server_index(groups_by_host: dict[str, list[str]]) -> int:
-    """The first host not in k3s_agents: the server that starts the cluster."""
-    return next(i for i, groups in enumerate(groups_by_host.values()) if AGENT_GROUP not in groups)
-
-
-def node_role(name: str, groups_by_host: dict[str, list[str]], address_by_host: dict[str, str]):
-    """Agents are the hosts in k3s_agents; the first other host is the first server."""
-    server_names = [n for n, groups in groups_by_host.items() if AGENT_GROUP not in groups]
-    first = list(groups_by_host)[first_server_index(groups_by_host)]
-    role = "agent" if AGENT_GROUP in groups_by_host[name] else "server"
-    join_url = None if name == first else f"https://{address_by_host[first]}:6443"
-    return NodeRole(role, first, join_url, cluster_init=name == first and len(server_names) > 1)
-
-
-def node_address(node) -> str:
-    """How the operator, the certificate and joining nodes name a node: its SSH address."""
-    return node.data.get("ssh_hostname") or node.name
-
-
-def _inventory_role() -> NodeRole:
-    nodes = list(inventory)
-    return node_role(
-        host.name,
-        {node.name: node.groups for node in nodes},
-        {node.name: node_address(node) for node in nodes},
-    )
-
-
-def cluster_problems(groups_by_host: dict[str, list[str]]) -> list[str]:
-    """What is wrong with the cluster's shape (server count), from each host's groups."""
-    server_names = [name for name, groups in groups_by_host.items() if AGENT_GROUP not in groups]
-    if not server_names:
-        return [f"inventory: every host is in {AGENT_GROUP}; at least one must be a server"]
-    if len(server_names) % 2 == 0:
-        return [
-            f"inventory: {len(server_names)} servers ({', '.join(server_names)}); embedded etcd "
-            f"needs an odd number: add or remove a server, or move one to {AGENT_GROUP}"
-        ]
-    return []
 
 
 # -- what goes on the host ---------------------------------------------------------------------
@@ -174,8 +114,6 @@ def traefik_arguments(settings: Settings) -> list[str]:
 
 
 JOIN_TOKEN_PLACEHOLDER = "__JOIN_TOKEN__"
-# A node label on the first server, for pods that need files the deploy put there.
-FIRST_SERVER_LABEL = "llm-appliance.io/first-server"
 
 
 def k3s_files(
@@ -365,7 +303,7 @@ def _config(settings: Settings, node: NodeRole):
 
 @deploy("k3s layer")
 def install(settings: Settings):
-    node = _inventory_role()
+    node = inventory_role()
     service = "k3s" if node.role == "server" else "k3s-agent"
     binary, script, script_path = _binary_and_script(settings, host.get_fact(Arch))
     config = _config(settings, node)

@@ -8,11 +8,9 @@ Anonymous statistics and Netdata Cloud claiming are off: the appliance exists fo
 
 from __future__ import annotations
 
+from operations.names import BASIC_AUTH_SECRET, MONITORING_NAMESPACE
 from operations.settings import PINNED_VERSIONS, Settings
 
-NAMESPACE = "monitoring"
-BASIC_AUTH_SECRET = "netdata-basic-auth"
-BASIC_AUTH_USER = "admin"
 MIDDLEWARE = "netdata-basic-auth"
 RESOURCES = {
     # The parent keeps the metrics of every node (dbengine, capped below); the others don't.
@@ -91,7 +89,7 @@ def basic_auth_middleware() -> dict:
     return {
         "apiVersion": "traefik.io/v1alpha1",
         "kind": "Middleware",
-        "metadata": {"name": MIDDLEWARE, "namespace": NAMESPACE},
+        "metadata": {"name": MIDDLEWARE, "namespace": MONITORING_NAMESPACE},
         "spec": {"basicAuth": {"secret": BASIC_AUTH_SECRET, "realm": "llm-appliance monitoring",
                                "removeHeader": True}},
     }
@@ -102,14 +100,14 @@ def ingress(settings: Settings) -> dict:
     annotations = {
         "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
         "traefik.ingress.kubernetes.io/router.tls": "true",
-        "traefik.ingress.kubernetes.io/router.middlewares": f"{NAMESPACE}-{MIDDLEWARE}@kubernetescrd",
+        "traefik.ingress.kubernetes.io/router.middlewares": f"{MONITORING_NAMESPACE}-{MIDDLEWARE}@kubernetescrd",
     }
     if settings.acme_ca != "none":
         annotations["traefik.ingress.kubernetes.io/router.tls.certresolver"] = "letsencrypt"
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": {"name": "netdata", "namespace": NAMESPACE, "annotations": annotations},
+        "metadata": {"name": "netdata", "namespace": MONITORING_NAMESPACE, "annotations": annotations},
         "spec": {
             "ingressClassName": "traefik",
             "rules": [{

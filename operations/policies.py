@@ -11,9 +11,14 @@ flows the appliance needs. k3s enforces them with its embedded network policy co
 
 from __future__ import annotations
 
-from operations import monitoring
-from operations.apps import MODEL_PULLER_LABEL, NAMESPACE, OPERATOR_NAMESPACE, POSTGRES_CLUSTER
-from operations.backup import BACKUP_LABEL
+from operations.names import (
+    BACKUP_LABEL,
+    MODEL_PULLER_LABEL,
+    MONITORING_NAMESPACE,
+    NAMESPACE,
+    OPERATOR_NAMESPACE,
+    POSTGRES_CLUSTER,
+)
 
 _ANYWHERE = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
 
@@ -85,7 +90,7 @@ def apps_policies() -> list[dict]:
 
 
 def monitoring_policies() -> list[dict]:
-    namespace = monitoring.NAMESPACE
+    namespace = MONITORING_NAMESPACE
     return _baseline(namespace) + [
         _policy(namespace, "netdata-parent", NETDATA_PARENT, ingress=[
             {"from": [TRAEFIK], "ports": _ports(19999)},

@@ -9,13 +9,12 @@ fix, and ends the run with exit status 1, before any host is changed. On its own
 
 from __future__ import annotations
 
-import sys
-
-import click
 from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.facts.server import Arch, LinuxDistribution
 
+from operations.cluster import cluster_problems
+from operations.errors import stop
 from operations.facts import DiskSpace, ListeningTcpPorts, MemTotal
 from operations.settings import (
     APPLIANCE_PORT_HOLDERS,
@@ -29,17 +28,6 @@ from operations.settings import (
 
 RANCHER_DIR = "/var/lib/rancher"
 KIB_PER_GIB = 1024 * 1024
-
-
-def stop(problems: list[str], where: str) -> None:
-    """Print the problems as one message and end the run before anything changes."""
-    lines = "\n".join(f"    - {problem}" for problem in problems)
-    click.echo(
-        click.style(f"--> llm-appliance: stopped before changing anything: {where}", "red", bold=True)
-        + f"\n{lines}",
-        err=True,
-    )
-    sys.exit(1)
 
 
 def settings_or_stop() -> Settings:
@@ -123,8 +111,6 @@ def checked_settings() -> Settings:
     """The current host's settings, validated, with the host checked against them."""
     settings = settings_or_stop()
     if "k3s" in settings.layers:
-        from operations.k3s import cluster_problems
-
         problems = cluster_problems({node.name: node.groups for node in inventory})
         if problems:
             stop(problems, "the inventory's k3s cluster needs fixing")

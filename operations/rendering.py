@@ -91,3 +91,22 @@ def write_tree(host_files: list[HostFile], out_dir: Path) -> list[Path]:
         target.chmod(int(host_file.mode, 8))
         written.append(target)
     return written
+
+
+def helm_chart(name: str, repo: str, chart: str, version: str, namespace: str, values: dict) -> dict:
+    """A k3s HelmChart resource: helm-controller installs and upgrades the chart from it."""
+    return {
+        "apiVersion": "helm.cattle.io/v1",
+        "kind": "HelmChart",
+        "metadata": {"name": name, "namespace": "kube-system"},
+        "spec": {
+            "repo": repo,
+            "chart": chart,
+            "version": version,
+            "targetNamespace": namespace,
+            "createNamespace": True,
+            # Retry a failed upgrade; the default (reinstall) would uninstall, volumes and all.
+            "failurePolicy": "retry",
+            "valuesContent": to_yaml(values),
+        },
+    }

@@ -39,7 +39,7 @@ def pytest_configure(config):
         return
     from appliance.inventory import inventory_hosts
 
-    from operations.k3s import node_role
+    from operations.cluster import node_role
 
     nodes = inventory_hosts(inventory)
     groups = {node.name: node.groups for node in nodes}

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from operations import apps, backup, monitoring
+from operations import names
 from operations import policies as policies_module
 from operations.facts import OllamaModels, PrimaryAddress
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.apps
 
 
 def test_every_pod_ready(kubectl):
-    pods = json.loads(kubectl(f"--namespace {apps.NAMESPACE} get pods -o json"))["items"]
+    pods = json.loads(kubectl(f"--namespace {names.NAMESPACE} get pods -o json"))["items"]
     running = [p for p in pods if p["status"].get("phase") != "Succeeded"]  # the model Job
     assert running, "no pods in the appliance's namespace"
     for pod in running:
@@ -35,23 +35,23 @@ def test_webui_health_through_traefik(host, settings, kubectl):
 
 
 def test_every_model_is_listed(fact, settings, kubectl):
-    assert set(settings.models) <= fact(OllamaModels, namespace=apps.NAMESPACE)
+    assert set(settings.models) <= fact(OllamaModels, namespace=names.NAMESPACE)
 
 
 def test_postgres_accepts_connections_with_vector(kubectl):
     extensions = kubectl(
-        f"--namespace {apps.NAMESPACE} exec {apps.POSTGRES_CLUSTER}-1 -c postgres -- "
+        f"--namespace {names.NAMESPACE} exec {names.POSTGRES_CLUSTER}-1 -c postgres -- "
         "psql --dbname=openwebui --tuples-only --no-align --command='SELECT extname FROM pg_extension'"
     )
     assert "vector" in extensions.split()
 
 
 def test_ollama_is_cluster_internal(kubectl):
-    service = json.loads(kubectl(f"--namespace {apps.NAMESPACE} get service ollama -o json"))
+    service = json.loads(kubectl(f"--namespace {names.NAMESPACE} get service ollama -o json"))
     assert service["spec"]["type"] == "ClusterIP"
     ingresses = kubectl("get ingress --all-namespaces -o json")
     assert "11434" not in ingresses and '"name": "ollama"' not in ingresses
-    policy = json.loads(kubectl(f"--namespace {apps.NAMESPACE} get networkpolicy ollama-clients-only -o json"))
+    policy = json.loads(kubectl(f"--namespace {names.NAMESPACE} get networkpolicy ollama-clients-only -o json"))
     assert policy["spec"]["ingress"][0]["ports"] == [{"port": 11434, "protocol": "TCP"}]
 
 
@@ -62,9 +62,9 @@ def test_ollama_port_unreachable_from_the_host_network(host, fact):
 
 
 def test_secrets_exist_and_are_not_in_the_manifests(host, kubectl):
-    names = kubectl(f"--namespace {apps.NAMESPACE} get secrets -o name").split()
-    assert f"secret/{apps.WEBUI_SECRETS}" in names
-    assert f"secret/{apps.POSTGRES_APP_SECRET}" in names
+    secrets = kubectl(f"--namespace {names.NAMESPACE} get secrets -o name").split()
+    assert f"secret/{names.WEBUI_SECRETS}" in secrets
+    assert f"secret/{names.POSTGRES_APP_SECRET}" in secrets
     manifests = host.check_output("cat /var/lib/rancher/k3s/server/manifests/llm-appliance-*.yaml")
     assert "kind: Secret" not in manifests
 
@@ -78,7 +78,7 @@ def test_monitoring_refuses_a_request_without_credentials(host, settings, kubect
 
 
 def test_monitoring_pods_ready(kubectl):
-    pods = json.loads(kubectl(f"--namespace {monitoring.NAMESPACE} get pods -o json"))["items"]
+    pods = json.loads(kubectl(f"--namespace {names.MONITORING_NAMESPACE} get pods -o json"))["items"]
     roles = {pod["metadata"]["labels"].get("role") for pod in pods}
     assert {"parent", "child", "k8sState"} <= roles
     for pod in pods:
@@ -86,7 +86,7 @@ def test_monitoring_pods_ready(kubectl):
         assert ready and ready[0]["status"] == "True", pod["metadata"]["name"]
 
 
-@pytest.mark.parametrize("namespace", [apps.NAMESPACE, monitoring.NAMESPACE])
+@pytest.mark.parametrize("namespace", [names.NAMESPACE, names.MONITORING_NAMESPACE])
 def test_namespaces_deny_by_default(kubectl, namespace):
     policies = json.loads(kubectl(f"--namespace {namespace} get networkpolicies -o json"))["items"]
     names = {policy["metadata"]["name"] for policy in policies}
@@ -96,5 +96,5 @@ def test_namespaces_deny_by_default(kubectl, namespace):
 
 
 def test_backups_are_scheduled(kubectl, settings):
-    cronjob = json.loads(kubectl(f"--namespace {apps.NAMESPACE} get cronjob {backup.CRONJOB} -o json"))
+    cronjob = json.loads(kubectl(f"--namespace {names.NAMESPACE} get cronjob {names.BACKUP_CRONJOB} -o json"))
     assert cronjob["spec"]["schedule"] == settings.backup_schedule

@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from operations import k3s
+from operations import k3s, names
 from operations.facts import K3sVersion, Ufw
 
 pytestmark = pytest.mark.k3s
 
 
 def test_binary_is_the_pinned_version(fact, settings):
-    assert fact(K3sVersion, path=k3s.K3S_BINARY) == settings.k3s_version
+    assert fact(K3sVersion, path=names.K3S_BINARY) == settings.k3s_version
 
 
 def test_service_running_and_enabled(host, k3s_role):

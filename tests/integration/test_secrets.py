@@ -34,15 +34,14 @@ def deploy_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("deploy") / "secrets_deploy.py"
     path.write_text(
         "from pyinfra.operations import files\n"
-        "from operations import apps\n"
+        "from operations import apps, names\n"
         "from operations.rendering import PROJECT_ROOT\n"
         "files.put(name='Install ensure-secret.sh', src=str(PROJECT_ROOT / 'files/ensure-secret.sh'),"
         " dest=apps.ENSURE_SECRET, mode='755')\n"
-        "apps.secret_present(name='Generate secrets', namespace=apps.NAMESPACE,"
-        " secret=apps.WEBUI_SECRETS, keys=apps.WEBUI_SECRET_KEYS)\n"
-        "from operations import monitoring\n"
+        "apps.secret_present(name='Generate secrets', namespace=names.NAMESPACE,"
+        " secret=names.WEBUI_SECRETS, keys=names.WEBUI_SECRET_KEYS)\n"
         "apps.secret_present(name='Generate the monitoring password', namespace='monitoring',"
-        " secret=monitoring.BASIC_AUTH_SECRET, keys=('username=admin', 'password'),"
+        " secret=names.BASIC_AUTH_SECRET, keys=('username=admin', 'password'),"
         " secret_type='kubernetes.io/basic-auth')\n"
     )
     return path

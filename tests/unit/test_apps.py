@@ -9,7 +9,7 @@ import yaml
 from k8s_schemas import unknown_value_paths, validate_manifest
 
 from appliance.budget import resource_maps
-from operations import apps
+from operations import apps, names, ollama
 from operations.settings import PINNED_VERSIONS, load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -126,18 +126,18 @@ def test_only_open_webui_and_the_puller_reach_ollama():
     sources = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
     assert sources == [
         {"app.kubernetes.io/instance": "open-webui", "app.kubernetes.io/component": "open-webui"},
-        {"app.kubernetes.io/name": apps.MODEL_PULLER_LABEL},
+        {"app.kubernetes.io/name": names.MODEL_PULLER_LABEL},
     ]
     (job,) = [d for _, d in documents() if d["kind"] == "Job"]
     assert job["spec"]["template"]["metadata"]["labels"] == {
-        "app.kubernetes.io/name": apps.MODEL_PULLER_LABEL}
+        "app.kubernetes.io/name": names.MODEL_PULLER_LABEL}
 
 
 def test_models_are_pulled_by_a_job_through_the_api():
     (job,) = [d for _, d in documents(settings(ollama_models=["qwen3:4b"])) if d["kind"] == "Job"]
     container = job["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["OLLAMA_HOST"] == apps.OLLAMA_URL
+    assert env["OLLAMA_HOST"] == names.OLLAMA_URL
     assert env["MODELS"] == "qwen3:4b nomic-embed-text:latest"
     assert container["image"] == PINNED_VERSIONS["ollama image"]
     assert "ollama pull" in container["command"][-1]
@@ -154,7 +154,7 @@ def test_model_files_are_imported_on_the_first_server(tmp_path):
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     assert env["MODEL_FILES"] == "mine:7b=mine.gguf"
     assert env["MODELS"] == "nomic-embed-text:latest"
-    assert pod["volumes"][0]["hostPath"]["path"] == apps.MODEL_FILES_DIR
+    assert pod["volumes"][0]["hostPath"]["path"] == names.MODEL_FILES_DIR
     assert pod["nodeSelector"] == {"llm-appliance.io/first-server": "true"}
 
 
@@ -162,16 +162,16 @@ def test_open_webui_configuration():
     values = helm_values("open-webui")
     env = {e["name"]: e for e in values["extraEnvVars"]}
     assert env["DATABASE_URL"]["valueFrom"] == {
-        "secretKeyRef": {"name": apps.POSTGRES_APP_SECRET, "key": "uri"}}
-    assert env["WEBUI_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == apps.WEBUI_SECRETS
+        "secretKeyRef": {"name": names.POSTGRES_APP_SECRET, "key": "uri"}}
+    assert env["WEBUI_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == names.WEBUI_SECRETS
     assert env["WEBUI_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": apps.WEBUI_SECRETS, "key": "admin-password"}
+        "name": names.WEBUI_SECRETS, "key": "admin-password"}
     assert env["WEBUI_ADMIN_EMAIL"]["value"] == "admin@example.com"
     assert env["ENABLE_SIGNUP"]["value"] == "False"
     assert env["VECTOR_DB"]["value"] == "pgvector"
     assert env["RAG_EMBEDDING_ENGINE"]["value"] == "ollama"
     assert env["OFFLINE_MODE"]["value"] == "true"
-    assert values["ollamaUrls"] == [apps.OLLAMA_URL]
+    assert values["ollamaUrls"] == [names.OLLAMA_URL]
     assert (values["ollama"], values["pipelines"]) == ({"enabled": False}, {"enabled": False})
     assert values["websocket"]["redis"] == {"enabled": False}
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
@@ -220,9 +220,9 @@ def test_every_container_has_requests_and_a_memory_limit():
 
 
 def test_ollama_limit_holds_the_largest_model():
-    small = apps.ollama_resources(settings())
+    small = ollama.ollama_resources(settings())
     assert small["limits"]["memory"] == "4Gi"  # llama3.2:3b: 1.9 GiB x 1.2 + 1 GiB, rounded up
-    large = apps.ollama_resources(settings(ollama_models=["qwen3:8b"]))
+    large = ollama.ollama_resources(settings(ollama_models=["qwen3:8b"]))
     assert large["limits"]["memory"] == "7Gi"
 
 

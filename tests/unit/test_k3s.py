@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from k8s_schemas import unknown_value_paths, validate_manifest
 
 from appliance.cli import main
-from operations import k3s
+from operations import cluster, k3s
 from operations.settings import PINNED_VERSIONS, TRAEFIK_CHART_BY_K3S_MINOR, SettingsError, load
 
 BASE = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
@@ -209,20 +209,20 @@ def test_joining_nodes_get_the_server_and_a_token_placeholder():
 def test_roles_from_the_inventory():
     groups = {"s1": ["k3s_servers"], "s2": [], "s3": [], "a1": ["k3s_agents"]}
     addresses = {"s1": "10.0.0.1", "s2": "10.0.0.2", "s3": "10.0.0.3", "a1": "10.0.0.9"}
-    assert k3s.node_role("s1", groups, addresses) == k3s.NodeRole("server", "s1", None, True)
-    assert k3s.node_role("s2", groups, addresses) == k3s.NodeRole(
+    assert cluster.node_role("s1", groups, addresses) == cluster.NodeRole("server", "s1", None, True)
+    assert cluster.node_role("s2", groups, addresses) == cluster.NodeRole(
         "server", "s1", "https://10.0.0.1:6443", False)
-    assert k3s.node_role("a1", groups, addresses).role == "agent"
-    single = k3s.node_role("only", {"only": []}, {"only": "x"})
-    assert single == k3s.NodeRole("server", "only", None, False)
+    assert cluster.node_role("a1", groups, addresses).role == "agent"
+    single = cluster.node_role("only", {"only": []}, {"only": "x"})
+    assert single == cluster.NodeRole("server", "only", None, False)
 
 
 def test_cluster_problems():
-    assert k3s.cluster_problems({"s1": [], "a1": ["k3s_agents"], "a2": ["k3s_agents"]}) == []
-    assert k3s.cluster_problems({"s1": [], "s2": [], "s3": []}) == []
-    (even,) = k3s.cluster_problems({"s1": [], "s2": [], "a1": ["k3s_agents"]})
+    assert cluster.cluster_problems({"s1": [], "a1": ["k3s_agents"], "a2": ["k3s_agents"]}) == []
+    assert cluster.cluster_problems({"s1": [], "s2": [], "s3": []}) == []
+    (even,) = cluster.cluster_problems({"s1": [], "s2": [], "a1": ["k3s_agents"]})
     assert even.startswith("inventory: 2 servers (s1, s2); embedded etcd needs an odd number")
-    (none,) = k3s.cluster_problems({"a1": ["k3s_agents"]})
+    (none,) = cluster.cluster_problems({"a1": ["k3s_agents"]})
     assert "at least one must be a server" in none
 
 

@@ -1,0 +1,39 @@
+"""Names the layers and components share: host paths, namespaces, Secrets and labels.
+
+One place, importing nothing of the project, so that every module (settings and facts,
+components, layers, the CLI and the shipped suite) can use them without an import circle.
+
+    from operations.names import NAMESPACE, WEBUI_SECRETS
+"""
+
+# -- k3s on the host ---------------------------------------------------------------------------
+K3S_BINARY = "/usr/local/bin/k3s"
+MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
+# Scripts of the appliance's own on the host (ensure-secret.sh, the pinned k3s install script).
+SCRIPTS_DIR = "/usr/local/lib/llm-appliance"
+# Inventory group of the hosts that join as k3s agents; every other host is a server.
+AGENT_GROUP = "k3s_agents"
+# A node label on the first server, for pods that need files the deploy put there.
+FIRST_SERVER_LABEL = "llm-appliance.io/first-server"
+
+# -- the apps: PostgreSQL, Ollama, Open WebUI ---------------------------------------------------
+NAMESPACE = "llm"
+OPERATOR_NAMESPACE = "cnpg-system"
+POSTGRES_CLUSTER = "postgres"
+# CloudNativePG makes this Secret (user, password, uri...) for the application database.
+POSTGRES_APP_SECRET = f"{POSTGRES_CLUSTER}-app"
+WEBUI_SECRETS = "open-webui-secrets"
+WEBUI_SECRET_KEYS = ("secret-key", "admin-password")
+OLLAMA_URL = f"http://ollama.{NAMESPACE}.svc.cluster.local:11434"
+MODEL_FILES_DIR = "/var/lib/llm-appliance/models"
+MODEL_PULLER_LABEL = "ollama-model-puller"
+
+# -- monitoring -------------------------------------------------------------------------------
+MONITORING_NAMESPACE = "monitoring"
+BASIC_AUTH_SECRET = "netdata-basic-auth"
+BASIC_AUTH_USER = "admin"
+
+# -- backups ----------------------------------------------------------------------------------
+BACKUP_DIR = "/var/backups/llm-appliance"
+BACKUP_CRONJOB = "llm-appliance-backup"
+BACKUP_LABEL = "llm-appliance-backup"

@@ -1,0 +1,88 @@
+"""Open WebUI: values for the open-webui/helm-charts chart. One replica, no bundled Ollama,
+pipelines or Redis; database, secret key and first admin from Secrets; RAG in pgvector with
+embeddings from Ollama; nothing fetched from or sent to the internet.
+
+    webui_values(settings)  # the chart's values
+"""
+
+from __future__ import annotations
+
+from operations.names import OLLAMA_URL, POSTGRES_APP_SECRET, WEBUI_SECRETS
+from operations.settings import Settings
+
+RESOURCES = {
+    "open-webui": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+    "open-webui-copy-app-data": {"requests": {"cpu": "10m", "memory": "32Mi"},
+                                 "limits": {"memory": "128Mi"}},
+}
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def webui_values(settings: Settings) -> dict:
+    """Values for open-webui/helm-charts: one replica with no bundled Ollama, pipelines or
+    Redis; database, secret key and first admin from Secrets; RAG in pgvector with embeddings
+    from Ollama; nothing fetched from or sent to the internet."""
+    health = {"httpGet": {"path": "/health", "port": "http"}}
+    annotations = {
+        "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
+        "traefik.ingress.kubernetes.io/router.tls": "true",
+    }
+    if settings.acme_ca != "none":
+        annotations["traefik.ingress.kubernetes.io/router.tls.certresolver"] = "letsencrypt"
+    environment = [
+        {"name": "WEBUI_URL", "value": f"https://{settings.webui_domain}"},
+        _secret_env("DATABASE_URL", POSTGRES_APP_SECRET, "uri"),
+        _secret_env("WEBUI_SECRET_KEY", WEBUI_SECRETS, "secret-key"),
+        {"name": "WEBUI_ADMIN_EMAIL", "value": settings.admin_email},
+        _secret_env("WEBUI_ADMIN_PASSWORD", WEBUI_SECRETS, "admin-password"),
+        {"name": "WEBUI_ADMIN_NAME", "value": "Administrator"},
+        {"name": "ENABLE_SIGNUP", "value": str(settings.webui_signup)},
+        {"name": "DEFAULT_USER_ROLE", "value": "pending"},
+        {"name": "VECTOR_DB", "value": "pgvector"},
+        # Created at bootstrap by the superuser (postgres_cluster).
+        {"name": "PGVECTOR_CREATE_EXTENSION", "value": "false"},
+        {"name": "RAG_EMBEDDING_ENGINE", "value": "ollama"},
+        {"name": "RAG_EMBEDDING_MODEL", "value": settings.webui_embedding_model},
+        {"name": "RAG_OLLAMA_BASE_URL", "value": OLLAMA_URL},
+        {"name": "OFFLINE_MODE", "value": "true"},
+        {"name": "HF_HUB_OFFLINE", "value": "1"},
+        {"name": "ENABLE_VERSION_UPDATE_CHECK", "value": "False"},
+        {"name": "ENABLE_COMMUNITY_SHARING", "value": "False"},
+        {"name": "SCARF_NO_ANALYTICS", "value": "true"},
+        {"name": "DO_NOT_TRACK", "value": "true"},
+        {"name": "ANONYMIZED_TELEMETRY", "value": "false"},
+    ]
+    return {
+        "ollama": {"enabled": False},
+        "pipelines": {"enabled": False},
+        "tika": {"enabled": False},
+        "terminals": {"enabled": False},
+        # Socket.IO in memory: one replica needs no Redis.
+        "websocket": {"enabled": True, "manager": "", "redis": {"enabled": False}},
+        "replicaCount": 1,
+        "workload": {"kind": "Deployment"},
+        "strategy": {"type": "Recreate"},
+        "ollamaUrls": [OLLAMA_URL],
+        "enableOpenaiApi": False,
+        "persistence": {"enabled": True, "size": "5Gi"},
+        "ingress": {
+            "enabled": True,
+            "class": "traefik",
+            "host": settings.webui_domain,
+            # TLS comes from Traefik's resolver (annotations), not from a certificate Secret.
+            "tls": False,
+            "annotations": annotations,
+        },
+        "livenessProbe": {**health, "periodSeconds": 10, "failureThreshold": 3},
+        "readinessProbe": {**health, "periodSeconds": 10},
+        "startupProbe": {**health, "periodSeconds": 5, "failureThreshold": 120},
+        "resources": RESOURCES["open-webui"],
+        "copyAppData": {
+            "command": ["sh", "-c", "cp -R -n /app/backend/data/. /tmp/app-data/"],
+            "resources": RESOURCES["open-webui-copy-app-data"],
+        },
+        "extraEnvVars": environment,
+    }

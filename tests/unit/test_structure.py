@@ -1,0 +1,64 @@
+"""The code's shape: imports run one way, names and settings, then components, then layers.
+
+An import circle makes a module's names depend on import order; this reads every module's
+`from operations...` imports (function bodies too) and fails on any circle.
+"""
+
+import ast
+from pathlib import Path
+
+OPERATIONS = Path(__file__).resolve().parents[2] / "operations"
+# Modules every other may import; they import nothing of the project themselves.
+FOUNDATIONS = {"names", "errors", "settings", "facts", "rendering"}
+LAYERS = {"host", "k3s", "apps"}
+
+
+def imports() -> dict[str, set[str]]:
+    graph = {}
+    for path in OPERATIONS.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("operations"):
+                if node.module == "operations":
+                    found |= {alias.name for alias in node.names}
+                else:
+                    found.add(node.module.split(".")[1])
+        graph[path.stem] = found
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found = []
+
+    def walk(module, path):
+        for imported in graph.get(module, ()):
+            if imported in path:
+                found.append(path[path.index(imported):] + [imported])
+            else:
+                walk(imported, path + [imported])
+
+    for module in graph:
+        walk(module, [module])
+    return found
+
+
+def test_no_import_circles():
+    assert circles(imports()) == []
+
+
+def test_the_circle_check_sees_a_circle():
+    assert circles({"apps": {"backup"}, "backup": {"apps"}}) == [
+        ["apps", "backup", "apps"], ["backup", "apps", "backup"]]
+
+
+def test_foundations_import_no_component_or_layer():
+    graph = imports()
+    for module in FOUNDATIONS:
+        assert graph[module] <= FOUNDATIONS - {module}, module
+
+
+def test_components_import_no_layer():
+    graph = imports()
+    for module, imported in graph.items():
+        if module not in LAYERS:
+            assert not imported & LAYERS, f"{module} imports the layer(s) {imported & LAYERS}"
