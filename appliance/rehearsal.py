@@ -293,11 +293,13 @@ class RehearsalHost:
             "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
         ]
 
-    def ssh(self, command: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        """Run a shell command on the guest as root, over real SSH."""
+    def ssh(self, command: str, check: bool = True, timeout: float = 120,
+            input: str | None = None) -> subprocess.CompletedProcess:
+        """Run a shell command on the guest as root, over real SSH (`input`: its standard
+        input), e.g. ``host.ssh("cat > /etc/motd", input="hello\n")``."""
         result = subprocess.run(
             ["ssh", *self.ssh_options(), f"root@{self.address}", command],
-            capture_output=True, text=True, timeout=timeout,
+            capture_output=True, text=True, timeout=timeout, input=input,
         )
         if check and result.returncode != 0:
             raise RehearsalError(f"{command!r} on {self.address} failed: {result.stderr.strip()}")

@@ -51,7 +51,7 @@ def test_ollama_is_cluster_internal(kubectl):
     assert service["spec"]["type"] == "ClusterIP"
     ingresses = kubectl("get ingress --all-namespaces -o json")
     assert "11434" not in ingresses and '"name": "ollama"' not in ingresses
-    policy = json.loads(kubectl(f"--namespace {names.NAMESPACE} get networkpolicy ollama-clients-only -o json"))
+    policy = json.loads(kubectl(f"--namespace {names.NAMESPACE} get networkpolicy ollama -o json"))
     assert policy["spec"]["ingress"][0]["ports"] == [{"port": 11434, "protocol": "TCP"}]
 
 
