@@ -328,31 +328,46 @@ def clock_time(value: Any) -> str:
 REQUIRED = object()
 
 
+EVERY_DEPLOY = "every deploy"
+
+
 @dataclass(frozen=True)
 class Setting:
+    """One setting. ``takes_effect`` says when a changed value reaches the running appliance
+    (the settings table's column): every deploy, or, where a program keeps its first value,
+    what keeps it, e.g. ``Setting("k3s_cluster_cidr", ..., takes_effect="first install: ...")``.
+    """
+
     name: str
     default: Any
     type: str
     doc: str
     parse: Callable[[Any], Any] = field(repr=False)
+    takes_effect: str = EVERY_DEPLOY
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
 
 
+# Open WebUI copies these values into its database at first start and ignores later ones.
+WEBUI_STORED = "first install: Open WebUI keeps the value it stored"
+
 SETTINGS = (
     Setting("layers", LAYERS, "list", "Layers to deploy, in order: " + ", ".join(LAYERS) + ".",
             layer_names),
     Setting("webui_domain", REQUIRED, "domain", "Public name of Open WebUI (DNS must point here).",
-            domain("chat.example.com")),
+            domain("chat.example.com"),
+            takes_effect="every deploy; Open WebUI keeps the WEBUI_URL it stored first"),
     Setting("monitor_domain", REQUIRED, "domain", "Public name of the Netdata monitoring UI.",
             domain("monitor.example.com")),
     Setting("acme_ca", "production", "choice",
             "Let's Encrypt CA: production, staging, or none (Traefik's default certificate).",
-            one_of("production", "staging", "none")),
+            one_of("production", "staging", "none"),
+            takes_effect="new certificates: Traefik serves the ones in acme.json until renewal"),
     Setting("acme_email", None, "e-mail",
-            "Contact for Let's Encrypt; required unless acme_ca is none.", email),
+            "Contact for Let's Encrypt; required unless acme_ca is none.", email,
+            takes_effect="first certificate: Traefik keeps its ACME account in acme.json"),
     Setting("admin_cidrs", (), "list of CIDRs",
             "Networks allowed to reach the Kubernetes API (6443); empty: nobody outside.", cidrs),
     Setting("k3s_version", PINNED_VERSIONS["k3s"], "k3s version", "k3s release to install.",
@@ -364,11 +379,13 @@ SETTINGS = (
             "Extra names in the API server certificate (the host's address is always there).",
             host_names),
     Setting("k3s_cluster_cidr", "10.42.0.0/16", "CIDR", "k3s pod network (admitted by the firewall).",
-            cidr),
+            cidr, takes_effect="first install: k3s keeps the networks it started with"),
     Setting("k3s_service_cidr", "10.43.0.0/16", "CIDR",
-            "k3s service network (admitted by the firewall).", cidr),
+            "k3s service network (admitted by the firewall).", cidr,
+            takes_effect="first install: k3s keeps the networks it started with"),
     Setting("ollama_models", ("llama3.2:3b",), "list of name:tag",
-            "Chat models Ollama must have; the deploy pulls the missing ones.", model_names),
+            "Chat models Ollama must have; the deploy pulls the missing ones.", model_names,
+            takes_effect="every deploy; a model taken off the list stays on Ollama's volume"),
     Setting("ollama_model_sizes", MappingProxyType({}), "mapping name:tag -> GiB",
             "Download sizes of models not in the built-in table, for the RAM and disk preflight.",
             model_sizes),
@@ -380,13 +397,14 @@ SETTINGS = (
     Setting("ollama_gpu", "none", "choice", "GPU for Ollama: none (CPU) or nvidia.",
             one_of("none", "nvidia")),
     Setting("webui_admin_email", None, "e-mail",
-            "E-mail of Open WebUI's first admin account; defaults to acme_email.", email),
+            "E-mail of Open WebUI's first admin account; defaults to acme_email.", email,
+            takes_effect="first install: Open WebUI makes its first admin once"),
     Setting("webui_signup", False, "bool",
             "Let visitors sign up to Open WebUI (new accounts wait for an admin's approval).",
-            boolean),
+            boolean, takes_effect=WEBUI_STORED),
     Setting("webui_embedding_model", "nomic-embed-text:latest", "name:tag",
             "Ollama model that embeds RAG documents (pulled like ollama_models).",
-            lambda value: model_names([value])[0]),
+            lambda value: model_names([value])[0], takes_effect=WEBUI_STORED),
     Setting("backup_schedule", "30 3 * * *", "cron",
             "When Open WebUI's database and uploads are backed up (cron, the server's UTC).",
             cron_schedule),
@@ -586,6 +604,8 @@ def markdown_table() -> str:
             value = dict(value)
         return f"`{value!r}`"
 
-    rows = ["| setting | default | type | what it does |", "| --- | --- | --- | --- |"]
-    rows += [f"| `{s.name}` | {shown(s.default)} | {s.type} | {s.doc} |" for s in SETTINGS]
+    rows = ["| setting | default | type | what it does | takes effect |",
+            "| --- | --- | --- | --- | --- |"]
+    rows += [f"| `{s.name}` | {shown(s.default)} | {s.type} | {s.doc} | {s.takes_effect} |"
+             for s in SETTINGS]
     return "\n".join(rows)

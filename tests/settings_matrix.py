@@ -1,0 +1,301 @@
+"""The settings-change matrix: for every setting, a change from one valid value to another and
+the proofs that the change reaches what uses it.
+
+Each row changes one setting from its value in ``BASE`` to ``after`` and lists its proofs:
+
+- ``Rendered``: a value read from a file the deploy writes (what ``appliance render`` writes),
+  with ``BASE`` and with the change; tests/unit/test_settings_matrix.py also proves that no
+  other file changes.
+- ``Live``: the output of a command on a rehearsal host after a real deploy of the host layer
+  with ``BASE``, then with the change (tests/integration/test_settings_reach_the_host.py).
+- ``Planned``: whether the deploy plans an operation (``pyinfra --dry`` against the rehearsal
+  host, which holds the files rendered from ``BASE``) with ``BASE`` and with the change. The
+  k3s and apps layers cannot converge where the tests run (no internet), so their files are
+  proven rendered and planned for upload.
+
+A new setting needs a row in ``ROWS``, for example::
+
+    Row("backup_retention_days", 14, [
+        Rendered(BACKUP, cronjob_env("RETENTION_DAYS"), "7", "14"),
+    ]),
+
+Expected values are written out literally; ``BASE`` holds the value each row starts from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+MANIFESTS = "/var/lib/rancher/k3s/server/manifests"
+K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
+TRAEFIK = f"{MANIFESTS}/llm-appliance-traefik.yaml"
+OLLAMA = f"{MANIFESTS}/llm-appliance-ollama.yaml"
+MODEL_JOB = f"{MANIFESTS}/llm-appliance-ollama-models.yaml"
+WEBUI = f"{MANIFESTS}/llm-appliance-open-webui.yaml"
+MONITORING = f"{MANIFESTS}/llm-appliance-monitoring.yaml"
+BACKUP = f"{MANIFESTS}/llm-appliance-backup.yaml"
+UNATTENDED = "/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades"
+SSHD = "/etc/ssh/sshd_config.d/10-llm-appliance.conf"
+FAIL2BAN = "/etc/fail2ban/jail.d/llm-appliance.conf"
+APPS_MANIFESTS = tuple(
+    f"{MANIFESTS}/llm-appliance-{name}.yaml"
+    for name in ("namespaces", "postgres-operator", "postgres", "ollama", "ollama-models",
+                 "open-webui", "backup", "monitoring", "network-policies")
+)
+MODEL_FILE = Path(__file__).resolve().parent / "data/mine-1b.gguf"
+
+# Where every row starts: a rehearsal host's settings, with Let's Encrypt on (so that the ACME
+# settings are used) and a model imported from a file in the air-gap rows.
+BASE = {
+    "webui_domain": "chat.rehearsal.test",
+    "monitor_domain": "monitor.rehearsal.test",
+    "acme_ca": "staging",
+    "acme_email": "acme@rehearsal.test",
+    "webui_admin_email": "admin@rehearsal.test",
+    "ollama_models": ["qwen2.5:0.5b", "mine:1b"],
+    "ollama_model_sizes": {"mine:1b": 0.5},
+}
+
+
+# -- how a value is read from a rendered file (None: the file is not written) -----------------
+
+Read = Callable[[str | None], Any]
+
+
+def text_has(line: str) -> Read:
+    """Whether the file holds this exact line: ``text_has("PasswordAuthentication no")``."""
+    return lambda text: text is not None and line in text.splitlines()
+
+
+def written() -> Read:
+    """Whether the deploy writes the file at all."""
+    return lambda text: text is not None
+
+
+def k3s_config(key: str) -> Read:
+    """A key of k3s's config.yaml: ``k3s_config("cluster-cidr")``."""
+    return lambda text: yaml.safe_load(text)[key]
+
+
+def _documents(text: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def _dig(data: Any, dotted: str) -> Any:
+    for key in dotted.split("."):
+        data = data[int(key)] if isinstance(data, list) else data.get(key)
+    return data
+
+
+def chart_value(dotted: str) -> Read:
+    """A value the manifest's HelmChart (or HelmChartConfig) gives its chart:
+    ``chart_value("ollama.gpu.enabled")``."""
+    def read(text):
+        chart = next(d for d in _documents(text) if d["kind"] in ("HelmChart", "HelmChartConfig"))
+        return _dig(yaml.safe_load(chart["spec"]["valuesContent"]), dotted)
+    return read
+
+
+def resource_field(kind: str, dotted: str) -> Read:
+    """A field of the manifest's first resource of ``kind``: ``resource_field("CronJob",
+    "spec.schedule")``."""
+    return lambda text: _dig(next(d for d in _documents(text) if d["kind"] == kind), dotted)
+
+
+def _env(variables: list[dict], name: str) -> Any:
+    return next((v.get("value") for v in variables if v["name"] == name), None)
+
+
+def webui_env(name: str) -> Read:
+    """The value Open WebUI's container gets for an environment variable."""
+    return lambda text: _env(chart_value("extraEnvVars")(text), name)
+
+
+def job_env(kind: str, name: str) -> Read:
+    """An environment variable of the first container of a Job's (or CronJob's) pod."""
+    prefix = "spec.jobTemplate.spec" if kind == "CronJob" else "spec"
+    return lambda text: _env(
+        resource_field(kind, f"{prefix}.template.spec.containers.0.env")(text), name)
+
+
+def first_line_starting(prefix: str) -> Read:
+    """The first line of the file that starts with ``prefix``."""
+    return lambda text: next(line for line in text.splitlines() if line.startswith(prefix))
+
+
+# -- the proofs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A value read from a file the deploy writes, with BASE and after the change."""
+
+    path: str
+    read: Read = field(repr=False)
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Live:
+    """The output of ``command`` on a host deployed with BASE, then with the change."""
+
+    command: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class Planned:
+    """Whether ``pyinfra --dry`` plans a change by the operation named ``operation``."""
+
+    operation: str
+    before: bool
+    after: bool
+
+
+@dataclass(frozen=True)
+class Row:
+    """One setting, the value it changes to from BASE, and the proofs. ``alone``: planned in a
+    dry run of its own, because it changes which operations the others' proofs name."""
+
+    setting: str
+    after: Any
+    proofs: list = field(default_factory=list)
+    alone: bool = False
+
+    def of(self, kind: type) -> list:
+        return [proof for proof in self.proofs if isinstance(proof, kind)]
+
+
+ROWS = [
+    Row("layers", ["host", "k3s"], [
+        *[Rendered(path, written(), True, False) for path in APPS_MANIFESTS],
+        Planned("Apps layer | Wait for the models (up to 60 min)", True, False),
+    ], alone=True),
+    Row("webui_domain", "talk.rehearsal.test", [
+        Rendered(WEBUI, webui_env("WEBUI_URL"), "https://chat.rehearsal.test",
+                 "https://talk.rehearsal.test"),
+        Rendered(WEBUI, chart_value("ingress.host"), "chat.rehearsal.test", "talk.rehearsal.test"),
+    ]),
+    Row("monitor_domain", "metrics.rehearsal.test", [
+        Rendered(MONITORING, resource_field("Ingress", "spec.rules.0.host"),
+                 "monitor.rehearsal.test", "metrics.rehearsal.test"),
+    ]),
+    Row("acme_ca", "production", [
+        Rendered(TRAEFIK, chart_value("certificatesResolvers.letsencrypt.acme.caServer"),
+                 "https://acme-staging-v02.api.letsencrypt.org/directory",
+                 "https://acme-v02.api.letsencrypt.org/directory"),
+    ]),
+    Row("acme_email", "certs@rehearsal.test", [
+        Rendered(TRAEFIK, chart_value("certificatesResolvers.letsencrypt.acme.email"),
+                 "acme@rehearsal.test", "certs@rehearsal.test"),
+    ]),
+    Row("admin_cidrs", ["192.0.2.0/24"], [
+        Live("ufw show added | grep -c 'allow from 192.0.2.0/24 to any port 6443 proto tcp'; true",
+             "0", "1"),
+    ]),
+    Row("k3s_version", "v1.37.1+k3s1", [
+        # The chart k3s v1.37 packages, named in the values file written for it.
+        Rendered(TRAEFIK, first_line_starting("# packaged Traefik chart"),
+                 "# packaged Traefik chart (40.1.4+up40.1.0); never edit k3s's own traefik.yaml,",
+                 "# packaged Traefik chart (41.4.2+up41.4.0); never edit k3s's own traefik.yaml,"),
+        # The host runs v1.36.4+k3s1: only the new version is installed.
+        Planned("k3s layer | Install the pinned, verified k3s binary", False, True),
+    ]),
+    Row("k3s_airgap_dir", str(MODEL_FILE.parent / "airgap"), [
+        Planned("k3s layer | Upload the verified k3s binary", False, True),
+        Planned("k3s layer | Upload the k3s images", False, True),
+    ], alone=True),
+    Row("k3s_tls_sans", ["api.rehearsal.test"], [
+        Rendered(K3S_CONFIG, k3s_config("tls-san"), ["10.213.9.2"],
+                 ["10.213.9.2", "api.rehearsal.test"]),
+    ]),
+    Row("k3s_cluster_cidr", "10.52.0.0/16", [
+        Rendered(K3S_CONFIG, k3s_config("cluster-cidr"), "10.42.0.0/16", "10.52.0.0/16"),
+        Live("ufw show added | grep -xc 'ufw allow from 10.52.0.0/16'; true", "0", "1"),
+    ]),
+    Row("k3s_service_cidr", "10.53.0.0/16", [
+        Rendered(K3S_CONFIG, k3s_config("service-cidr"), "10.43.0.0/16", "10.53.0.0/16"),
+        Live("ufw show added | grep -xc 'ufw allow from 10.53.0.0/16'; true", "0", "1"),
+    ]),
+    Row("ollama_models", ["qwen2.5:0.5b", "mine:1b", "qwen3:0.6b"], [
+        Rendered(MODEL_JOB, job_env("Job", "MODELS"), "qwen2.5:0.5b mine:1b nomic-embed-text:latest",
+                 "qwen2.5:0.5b mine:1b qwen3:0.6b nomic-embed-text:latest"),
+        Rendered(MODEL_JOB, resource_field("Job", "metadata.name"), "ollama-models-f8cba4ccea",
+                 "ollama-models-ad13b13721"),
+    ]),
+    Row("ollama_model_sizes", {"mine:1b": 3.0}, [
+        # The largest model's weights x 1.2, plus 1 GiB for the server, rounded up.
+        Rendered(OLLAMA, chart_value("resources.limits.memory"), "2Gi", "5Gi"),
+    ]),
+    Row("ollama_model_files", {"mine:1b": str(MODEL_FILE)}, [
+        Rendered(MODEL_JOB, job_env("Job", "MODEL_FILES"), "", "mine:1b=mine-1b.gguf"),
+        Rendered(MODEL_JOB, job_env("Job", "MODELS"), "qwen2.5:0.5b mine:1b nomic-embed-text:latest",
+                 "qwen2.5:0.5b nomic-embed-text:latest"),
+        Planned("Apps layer | Upload the model file of mine:1b", False, True),
+    ]),
+    Row("ollama_pull_timeout_minutes", 90, [
+        Rendered(MODEL_JOB, resource_field("Job", "spec.activeDeadlineSeconds"), 3600, 5400),
+        Planned("Apps layer | Wait for the models (up to 90 min)", False, True),
+    ]),
+    Row("ollama_gpu", "nvidia", [
+        Rendered(OLLAMA, chart_value("ollama.gpu.enabled"), False, True),
+        Rendered(OLLAMA, chart_value("runtimeClassName"), None, "nvidia"),
+    ]),
+    Row("webui_admin_email", "owner@rehearsal.test", [
+        Rendered(WEBUI, webui_env("WEBUI_ADMIN_EMAIL"), "admin@rehearsal.test",
+                 "owner@rehearsal.test"),
+    ]),
+    Row("webui_signup", True, [
+        Rendered(WEBUI, webui_env("ENABLE_SIGNUP"), "False", "True"),
+    ]),
+    Row("webui_embedding_model", "all-minilm:latest", [
+        Rendered(WEBUI, webui_env("RAG_EMBEDDING_MODEL"), "nomic-embed-text:latest",
+                 "all-minilm:latest"),
+        Rendered(MODEL_JOB, job_env("Job", "MODELS"), "qwen2.5:0.5b mine:1b nomic-embed-text:latest",
+                 "qwen2.5:0.5b mine:1b all-minilm:latest"),
+    ]),
+    Row("backup_schedule", "15 2 * * *", [
+        Rendered(BACKUP, resource_field("CronJob", "spec.schedule"), "30 3 * * *", "15 2 * * *"),
+    ]),
+    Row("backup_retention_days", 14, [
+        Rendered(BACKUP, job_env("CronJob", "RETENTION_DAYS"), "7", "14"),
+    ]),
+    Row("ssh_hardening", True, [
+        Rendered(SSHD, text_has("PasswordAuthentication no"), False, True),
+        Live("sshd -T | grep '^passwordauthentication '", "passwordauthentication yes",
+             "passwordauthentication no"),
+    ]),
+    Row("fail2ban", False, [
+        Rendered(FAIL2BAN, written(), True, False),
+        Live("systemctl is-active fail2ban; true", "active", "inactive"),
+    ]),
+    Row("unattended_reboot", True, [
+        Rendered(UNATTENDED, text_has('Unattended-Upgrade::Automatic-Reboot "true";'), False, True),
+        Live("apt-config shell value Unattended-Upgrade::Automatic-Reboot", "value='false'",
+             "value='true'"),
+    ]),
+    Row("unattended_reboot_time", "05:30", [
+        Rendered(UNATTENDED, text_has('Unattended-Upgrade::Automatic-Reboot-Time "05:30";'),
+                 False, True),
+        Live("apt-config shell value Unattended-Upgrade::Automatic-Reboot-Time", "value='04:00'",
+             "value='05:30'"),
+    ]),
+]
+ROWS_BY_SETTING = {row.setting: row for row in ROWS}
+
+
+def changed(row: Row) -> dict:
+    """BASE with the row's change."""
+    return {**BASE, row.setting: row.after}
+
+
+def batched(rows: list[Row]) -> dict:
+    """BASE with every change of ``rows`` at once (each row's proofs read values no other row
+    changes, so one deploy proves them all)."""
+    return {**BASE, **{row.setting: row.after for row in rows}}
