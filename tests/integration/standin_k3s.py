@@ -1,22 +1,65 @@
 #!/usr/bin/python3
 """A stand-in for `k3s kubectl`, installed as /usr/local/bin/k3s on a rehearsal host where k3s
-cannot be downloaded. It keeps namespaces and Secrets as files under /var/lib/standin-k3s
-(mode 0700) and logs every command line it is given to argv.log, so that tests can prove what
-reaches kubectl's command line (never a secret value) and what reaches its standard input.
+cannot be downloaded. It logs every command line it is given to argv.log, so that tests can
+prove what reaches kubectl's command line (never a secret value) and count the invocations, and
+answers from files under /var/lib/standin-k3s (mode 0700):
 
-It implements only what the appliance's secret handling calls:
+  objects.json               the cluster's objects, as a kubectl List (a test writes it)
+  NS/NAME.json               Secrets made through `create --filename -` (ensure-secret.sh)
+  logs/NS/KIND/NAME          what `kubectl logs KIND/NAME` prints
+  exec/NS/KIND/NAME/COMMAND  what `kubectl exec KIND/NAME -- COMMAND` prints
+
+It implements what the appliance and its shipped checks call:
   kubectl get namespace NS | create namespace NS
-  kubectl --namespace NS get secret NAME [--output jsonpath={.data.KEY}]
-  kubectl get secrets --namespace NS --output name
+  kubectl get KIND[,KIND...] [NAME] [-n NS | -A] [-l KEY=VALUE] [-o json | name |
+      jsonpath=TEMPLATE | custom-columns=SPEC] [--no-headers]
   kubectl create --filename -        (a Secret as YAML on standard input)
+  kubectl logs KIND/NAME [-n NS] [--tail N]
+  kubectl exec KIND/NAME [-n NS] -- COMMAND...
+
+JSONPath as kubectl's: literal text, {"string"}, {.a.b[0]}, {.items[*].x}, {@},
+{range ...}{end} and filters {.items[?(@.kind=="Secret")]} with == and !=.
 """
 
 import base64
 import json
 import os
+import re
 import sys
 
-STATE = "/var/lib/standin-k3s"
+STATE = os.environ.get("STANDIN_K3S_STATE", "/var/lib/standin-k3s")
+
+# Resource names kubectl accepts (plural, singular, short) -> (kind, apiVersion, namespaced).
+KINDS = {}
+for names, kind, api_version, namespaced in (
+    (("nodes", "node", "no"), "Node", "v1", False),
+    (("namespaces", "namespace", "ns"), "Namespace", "v1", False),
+    (("pods", "pod", "po"), "Pod", "v1", True),
+    (("services", "service", "svc"), "Service", "v1", True),
+    (("secrets", "secret"), "Secret", "v1", True),
+    (("configmaps", "configmap", "cm"), "ConfigMap", "v1", True),
+    (("events", "event", "ev"), "Event", "v1", True),
+    (("persistentvolumeclaims", "persistentvolumeclaim", "pvc"), "PersistentVolumeClaim", "v1",
+     True),
+    (("deployments", "deployment", "deploy"), "Deployment", "apps/v1", True),
+    (("statefulsets", "statefulset", "sts"), "StatefulSet", "apps/v1", True),
+    (("daemonsets", "daemonset", "ds"), "DaemonSet", "apps/v1", True),
+    (("jobs", "job"), "Job", "batch/v1", True),
+    (("cronjobs", "cronjob", "cj"), "CronJob", "batch/v1", True),
+    (("ingresses", "ingress", "ing"), "Ingress", "networking.k8s.io/v1", True),
+    (("networkpolicies", "networkpolicy", "netpol"), "NetworkPolicy", "networking.k8s.io/v1",
+     True),
+    (("helmcharts", "helmchart"), "HelmChart", "helm.cattle.io/v1", True),
+    (("helmchartconfigs", "helmchartconfig"), "HelmChartConfig", "helm.cattle.io/v1", True),
+    (("clusters", "cluster"), "Cluster", "postgresql.cnpg.io/v1", True),
+    (("middlewares", "middleware"), "Middleware", "traefik.io/v1alpha1", True),
+):
+    for name in names:
+        KINDS[name] = (kind, api_version, namespaced)
+
+
+class Failure(Exception):
+    """kubectl's error: printed on standard error, exit status 1."""
 
 
 def main(argv):
@@ -25,50 +68,230 @@ def main(argv):
         log.write(json.dumps(argv) + "\n")
     if argv[:1] != ["kubectl"]:
         return 1
-    args, options = [], {}
-    tokens = iter(argv[1:])
+    try:
+        return kubectl(argv[1:])
+    except Failure as error:
+        sys.stderr.write(f"{error}\n")
+        return 1
+
+
+def kubectl(argv):
+    args, options, command = [], {}, []
+    tokens = iter(argv)
     for token in tokens:
-        if token.startswith("--") and token not in ("--filename",):
-            name, _, value = token[2:].partition("=")
+        if token == "--":
+            command = list(tokens)
+        elif token in ("-A", "--all-namespaces"):
+            options["all-namespaces"] = True
+        elif token == "--no-headers":
+            options["no-headers"] = True
+        elif token.startswith("-") and token not in ("--filename", "-"):
+            name, _, value = token.lstrip("-").partition("=")
+            name = {"n": "namespace", "o": "output", "l": "selector"}.get(name, name)
             options[name] = value or next(tokens)
         else:
             args.append(token)
-    namespace, output = options.get("namespace"), options.get("output")
-    if args[:2] == ["get", "namespace"]:
+    namespace = options.get("namespace", "default")
+    if args[:2] == ["get", "namespace"] and len(args) == 3:
         return 0 if os.path.isdir(f"{STATE}/{args[2]}") else 1
     if args[:2] == ["create", "namespace"]:
         os.makedirs(f"{STATE}/{args[2]}", mode=0o700)
         return 0
-    if args[:2] == ["get", "secret"]:
-        path = f"{STATE}/{namespace}/{args[2]}.json"
-        if not os.path.exists(path):
-            return 1
-        if output and output.startswith("jsonpath={.data."):
-            key = output[len("jsonpath={.data."):-1]
-            value = json.load(open(path))[key]
-            sys.stdout.write(base64.b64encode(value.encode()).decode())
-        return 0
-    if args[:2] == ["get", "secrets"]:
-        folder = f"{STATE}/{namespace}"
-        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-            print(f"secret/{name[:-5]}")
-        return 0
     if args[:2] == ["create", "--filename"] and args[2] == "-":
-        secret = parse_secret(sys.stdin.read())
-        path = f"{STATE}/{secret['namespace']}/{secret['name']}.json"
-        if os.path.exists(path):
-            return 1
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as stored:
-            json.dump(secret["data"], stored)
+        return create_secret(sys.stdin.read())
+    if args[:1] == ["get"] and len(args) in (2, 3):
+        found = select(args[1], args[2] if len(args) == 3 else None, namespace,
+                       options.get("all-namespaces"), options.get("selector"))
+        sys.stdout.write(printed(found, len(args) == 3, options))
+        return 0
+    if args[:1] == ["logs"] and len(args) == 2:
+        lines = read_file(f"logs/{namespace}/{args[1]}").splitlines(keepends=True)
+        sys.stdout.write("".join(lines[-int(options.get("tail", len(lines) or 1)):]))
+        return 0
+    if args[:1] == ["exec"] and len(args) == 2 and command:
+        sys.stdout.write(read_file(f"exec/{namespace}/{args[1]}/{' '.join(command)}"))
         return 0
     return 2
 
 
-def parse_secret(text):
+def read_file(path):
+    try:
+        with open(f"{STATE}/{path}") as stored:
+            return stored.read()
+    except OSError:
+        raise Failure(f"Error from server (NotFound): {path} not found") from None
+
+
+def objects():
+    """Every object: objects.json's, with the Secrets the stand-in made (data base64, as the
+    API serves them)."""
+    try:
+        with open(f"{STATE}/objects.json") as stored:
+            found = json.load(stored)["items"]
+    except FileNotFoundError:
+        found = []
+    for namespace in sorted(os.listdir(STATE)):
+        folder = f"{STATE}/{namespace}"
+        if namespace in ("logs", "exec") or not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            with open(f"{folder}/{name}") as stored:
+                data = json.load(stored)
+            found.append({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": name[:-len(".json")], "namespace": namespace},
+                "data": {key: base64.b64encode(value.encode()).decode()
+                         for key, value in data.items()},
+            })
+    return found
+
+
+def select(resources, name, namespace, all_namespaces, selector):
+    kinds = []
+    for resource in resources.split(","):
+        if resource.split(".")[0] not in KINDS:
+            raise Failure(f'error: the server doesn\'t have a resource type "{resource}"')
+        kinds.append(KINDS[resource.split(".")[0]])
+    wanted = dict(pair.split("=", 1) for pair in selector.split(",")) if selector else {}
+    found = []
+    for kind, _, namespaced in kinds:
+        for item in objects():
+            metadata = item["metadata"]
+            if item["kind"] != kind or (name and metadata["name"] != name):
+                continue
+            if namespaced and not all_namespaces and metadata.get("namespace") != namespace:
+                continue
+            labels = metadata.get("labels") or {}
+            if any(labels.get(key) != value for key, value in wanted.items()):
+                continue
+            found.append(item)
+    if name and not found:
+        raise Failure(f'Error from server (NotFound): {resources} "{name}" not found')
+    return found
+
+
+def printed(found, single, options):
+    output = options.get("output", "")
+    data = found[0] if single else {
+        "apiVersion": "v1", "items": found, "kind": "List", "metadata": {"resourceVersion": ""}}
+    if output == "json":
+        return json.dumps(data, indent=4, sort_keys=True) + "\n"
+    if output == "name":
+        return "".join(f"{qualified(item)}/{item['metadata']['name']}\n" for item in found)
+    if output.startswith("jsonpath="):
+        return jsonpath(output[len("jsonpath="):], data)
+    if output.startswith("custom-columns="):
+        columns = [column.split(":", 1) for column in output[len("custom-columns="):].split(",")]
+        rows = [] if options.get("no-headers") else [[title for title, _ in columns]]
+        for item in found:
+            rows.append([" ".join(map(text, evaluate(path, item, item))) or "<none>"
+                         for _, path in columns])
+        return "".join("   ".join(row) + "\n" for row in rows)
+    return "".join(f"{item['metadata']['name']}\n" for item in found)
+
+
+def qualified(item):
+    group = item["apiVersion"].rpartition("/")[0]
+    return item["kind"].lower() + (f".{group}" if group else "")
+
+
+# -- JSONPath, as kubectl prints it --------------------------------------------------------------
+
+
+def jsonpath(template, data):
+    template = template.strip("'")
+    if "{" not in template:
+        template = "{" + template + "}"
+    tokens = re.findall(r'\{((?:"(?:[^"\\]|\\.)*"|[^}"])*)\}|([^{]+)', template)
+    out, _ = render(tokens, 0, data, data)
+    return out
+
+
+def render(tokens, position, current, root):
+    """Print tokens from `position` on with `current` as @; returns (text, position after)."""
+    out = []
+    while position < len(tokens):
+        action, literal = tokens[position]
+        position += 1
+        action = action.strip()
+        if literal:
+            out.append(literal)
+        elif action == "end":
+            return "".join(out), position
+        elif action.startswith("range "):
+            items = evaluate(action[len("range "):], current, root)
+            end = skip(tokens, position)
+            for item in items:
+                out.append(render(tokens, position, item, root)[0])
+            position = end
+        elif action.startswith('"'):
+            out.append(json.loads(action))
+        else:
+            out.append(" ".join(map(text, evaluate(action, current, root))))
+    return "".join(out), position
+
+
+def skip(tokens, position):
+    """The position after the {end} that closes a {range} starting at `position`."""
+    depth = 1
+    while depth:
+        action = tokens[position][0].strip()
+        depth += action.startswith("range ") - (action == "end")
+        position += 1
+    return position
+
+
+def evaluate(path, current, root):
+    """The values a JSONPath expression selects (missing keys select nothing)."""
+    path = path.strip()
+    values = [root if path.startswith("$") else current]
+    for step in re.findall(r"\[\?\(.*?\)\]|\[[^\]]*\]|\.[^.\[]+", path.lstrip("$@")):
+        selected = []
+        for value in values:
+            if step.startswith("[?("):
+                left, operator, right = re.match(r'\[\?\((.+?)(==|!=)(.+)\)\]', step).groups()
+                expected = json.loads(right.strip()) if right.strip()[0] in "\"0123456789" else right
+                for item in value if isinstance(value, list) else []:
+                    got = evaluate(left.strip(), item, root)
+                    if (got[:1] == [expected]) == (operator == "=="):
+                        selected.append(item)
+            elif step == "[*]":
+                selected += value if isinstance(value, list) else list(value.values())
+            elif step.startswith("["):
+                index = int(step[1:-1])
+                if isinstance(value, list) and -len(value) <= index < len(value):
+                    selected.append(value[index])
+            elif isinstance(value, dict) and step[1:] in value:
+                selected.append(value[step[1:]])
+        values = selected
+    return values
+
+
+def text(value):
+    """A value as kubectl prints it: strings bare, maps and lists as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+# -- Secrets made by ensure-secret.sh -----------------------------------------------------------
+
+
+def create_secret(text_in):
+    secret = parse_secret(text_in)
+    path = f"{STATE}/{secret['namespace']}/{secret['name']}.json"
+    if os.path.exists(path):
+        return 1
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as stored:
+        json.dump(secret["data"], stored)
+    return 0
+
+
+def parse_secret(text_in):
     """The few lines ensure-secret.sh writes: metadata name/namespace and stringData."""
     secret, section = {"data": {}}, None
-    for line in text.splitlines():
+    for line in text_in.splitlines():
         stripped = line.strip()
         if not line.startswith(" "):
             section = stripped.rstrip(":")
