@@ -25,7 +25,7 @@ from pathlib import Path
 import click
 from pyinfra.api.exceptions import PyinfraError
 
-from appliance.inventory import InventoryHost, inventory_hosts
+from appliance.inventory import InventoryHost, inventory_hosts, parse_data
 from appliance.rehearsal import project_environment
 from operations import apps as apps_layer
 from operations import host as host_layer
@@ -51,15 +51,10 @@ DATA = click.option(
 
 
 def _override_data(pairs: tuple[str, ...]) -> dict:
-    from pyinfra_cli.util import parse_cli_arg
-
-    data = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise click.UsageError(f"--data {pair!r}: use KEY=VALUE")
-        data[key] = parse_cli_arg(value)
-    return data
+    try:
+        return parse_data(pairs)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _load(inventory: str, data: tuple[str, ...]) -> list[tuple[InventoryHost, Settings]]:
@@ -70,6 +65,10 @@ def _load(inventory: str, data: tuple[str, ...]) -> list[tuple[InventoryHost, Se
         # pyinfra wraps errors raised by the inventory file's own code in `.exception`.
         cause = getattr(error, "exception", error)
         raise click.ClickException(f"{inventory}: cannot read the inventory: {cause}") from None
+    if not hosts:
+        raise click.ClickException(
+            f"{inventory}: the inventory lists no hosts; add your server, e.g. "
+            "hosts = [\"203.0.113.10\"] (appliance init writes one)")
     loaded, problems = [], []
     for node in hosts:
         try:
@@ -419,23 +418,26 @@ def init(path, address, ssh_user, webui_domain, monitor_domain, acme_ca, acme_em
 
 @main.command(context_settings={"ignore_unknown_options": True})
 @INVENTORY
+@DATA
 @click.option("--layers", "layers", default=None,
               help="Layers to check, e.g. host,k3s (default: the inventory's layers).")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
-def verify(inventory, layers, pytest_args):
+def verify(inventory, data, layers, pytest_args):
     """Run the shipped testinfra suite (tests/host) against the inventory's hosts.
 
-    Checks the layers the settings deploy. Extra arguments go to pytest. Example:
+    Checks the layers the settings deploy, with the settings the deploy had: give the same
+    --data as to pyinfra. Extra arguments go to pytest. Example:
 
     \b
         appliance verify inventories/prod.py
+        appliance verify inventories/prod.py --data ssh_hardening=true
         appliance verify inventories/prod.py --layers host -x
     """
-    loaded = _load(inventory, ())
+    loaded = _load(inventory, data)
     chosen = layers.split(",") if layers else list(loaded[0][1].layers)
     command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "tests/host"),
                f"--inventory={Path(inventory).resolve()}", "-p", "no:cacheprovider",
-               "-m", " or ".join(chosen), *pytest_args]
+               *(f"--data={pair}" for pair in data), "-m", " or ".join(chosen), *pytest_args]
     sys.exit(subprocess.run(command, cwd=PROJECT_ROOT, env=project_environment()).returncode)
 
 

@@ -11,6 +11,20 @@ from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 
+def parse_data(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """`--data KEY=VALUE` overrides, parsed as pyinfra parses its own:
+    ``parse_data(["ssh_hardening=true"])`` gives {'ssh_hardening': True}."""
+    from pyinfra_cli.util import parse_cli_arg
+
+    data = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--data {pair!r}: use KEY=VALUE")
+        data[key] = parse_cli_arg(value)
+    return data
+
+
 @dataclass(frozen=True)
 class InventoryHost:
     name: str

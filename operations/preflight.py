@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pyinfra import host, inventory
 from pyinfra.api import deploy
+from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Arch, LinuxDistribution
 
 from operations.cluster import cluster_problems
@@ -19,6 +20,8 @@ from operations.facts import DiskSpace, ListeningTcpPorts, MemTotal
 from operations.settings import (
     APPLIANCE_PORT_HOLDERS,
     APPLIANCE_PORTS,
+    MIN_CPUS,
+    REFERENCE_CPUS,
     SUPPORTED_ARCHITECTURES,
     SUPPORTED_OS,
     Settings,
@@ -42,6 +45,7 @@ def host_problems(
     settings: Settings,
     distribution: dict,
     arch: str,
+    cpus: int,
     mem_total_kib: int,
     disk: dict,
     listening: dict[int, set[str]],
@@ -58,6 +62,12 @@ def host_problems(
         problems.append(
             f"architecture {arch} is not supported; k3s and the images need one of: "
             f"{', '.join(SUPPORTED_ARCHITECTURES)}"
+        )
+
+    if cpus < MIN_CPUS:
+        problems.append(
+            f"the host has {cpus} CPU; the appliance needs at least {MIN_CPUS} (the reference "
+            f"server has {REFERENCE_CPUS} vCPU): choose a larger host"
         )
 
     memory_gib = mem_total_kib / KIB_PER_GIB
@@ -99,6 +109,7 @@ def check_host_or_stop(settings: Settings) -> None:
         settings,
         distribution=host.get_fact(LinuxDistribution),
         arch=host.get_fact(Arch),
+        cpus=host.get_fact(Cpus),
         mem_total_kib=host.get_fact(MemTotal),
         disk=host.get_fact(DiskSpace, path=RANCHER_DIR),
         listening=host.get_fact(ListeningTcpPorts),

@@ -48,6 +48,10 @@ TRAEFIK_CHART_BY_K3S_MINOR = MappingProxyType(
 
 SUPPORTED_OS = {"Ubuntu": ("22.04", "24.04"), "Debian": ("12",)}
 SUPPORTED_ARCHITECTURES = ("x86_64", "aarch64")
+# CPUs the preflight asks for. The reference server has 4 vCPU; with 1, k3s, PostgreSQL, Open
+# WebUI and a model's inference would starve each other (k3s itself asks for 2 on a server).
+MIN_CPUS = 2
+REFERENCE_CPUS = 4
 # Ports the appliance serves; another program holding one of them would break it.
 APPLIANCE_PORTS = (80, 443, 6443)
 # Programs that legitimately hold those ports once the appliance runs.

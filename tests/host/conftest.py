@@ -1,17 +1,24 @@
 """The shipped testinfra suite: proves a deployed host is what the appliance promises.
 
-Against the hosts of an inventory (their settings are read from it too):
+Against the hosts of an inventory (their settings, SSH user, key and known hosts are read from
+it too; `--data` overrides a setting as pyinfra's does):
 
-    pytest tests/host --inventory inventories/prod.py
+    pytest tests/host --inventory inventories/mine.py --data ssh_hardening=true
 
-or against any host testinfra reaches, with default settings:
+or against any host testinfra reaches, with default settings (OpenSSH's own configuration
+applies: give a key with --ssh-identity-file, known hosts and more with --ssh-config):
 
-    pytest tests/host --hosts=ssh://root@203.0.113.7
+    pytest tests/host --hosts=ssh://root@203.0.113.10 --ssh-identity-file ~/.ssh/id_ed25519 -m host
 
-Checks are marked by layer (`-m host`); run only the layers you deployed.
+Checks are marked by layer (`-m host`); run only the layers you deployed. A host that cannot
+be reached stops the run at once, with one line saying why.
 """
 
 from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -23,11 +30,28 @@ def pytest_addoption(parser):
         "--inventory",
         help="pyinfra inventory: its hosts are tested, with their appliance settings",
     )
+    parser.addoption(
+        "--data", action="append", default=[], metavar="KEY=VALUE",
+        help="with --inventory: override a setting, as pyinfra's --data does (repeatable)",
+    )
 
 
-def _hostspec(address: str, data: dict) -> str:
-    spec = f"paramiko://{data.get('ssh_user') or 'root'}@{address}:{data.get('ssh_port') or 22}"
-    return spec + (f"?ssh_identity_file={data['ssh_key']}" if data.get("ssh_key") else "")
+def ssh_config(address: str, data: dict) -> str:
+    """An OpenSSH client configuration that logs in to an inventory host as pyinfra does: its
+    user, port and key, its known hosts file and host key policy (pyinfra's default:
+    accept-new), never asking a question."""
+    options = {
+        "User": data.get("ssh_user") or "root",
+        "Port": data.get("ssh_port") or 22,
+        "IdentityFile": data.get("ssh_key"),
+        "UserKnownHostsFile": data.get("ssh_known_hosts_file"),
+        "StrictHostKeyChecking": data.get("ssh_strict_host_key_checking") or "accept-new",
+        "BatchMode": "yes",
+        "LogLevel": "ERROR",
+    }
+    lines = [f"Host {address}"]
+    lines += [f"    {key} {value}" for key, value in options.items() if value is not None]
+    return "\n".join(lines) + "\n"
 
 
 def pytest_configure(config):
@@ -37,19 +61,50 @@ def pytest_configure(config):
     config.appliance_specs = {}
     if not inventory:
         return
-    from appliance.inventory import inventory_hosts
+    from appliance.inventory import inventory_hosts, parse_data
 
     from operations.cluster import node_role
 
-    nodes = inventory_hosts(inventory)
+    nodes = inventory_hosts(inventory, parse_data(config.getoption("--data")))
     groups = {node.name: node.groups for node in nodes}
     addresses = {node.name: node.address for node in nodes}
+    config.appliance_ssh_dir = Path(tempfile.mkdtemp(prefix="llm-appliance-suite-"))
     for node in nodes:
-        config.appliance_specs[node.address] = _hostspec(node.address, node.data)
+        config_file = config.appliance_ssh_dir / f"{node.name}.ssh_config"
+        config_file.write_text(ssh_config(node.address, node.data))
+        # OpenSSH (testinfra's ssh backend) reads the known hosts file, as pyinfra does.
+        config.appliance_specs[node.address] = f"ssh://{node.address}?ssh_config={config_file}"
         config.appliance_settings[node.address] = load(node.data)
         config.appliance_roles[node.address] = node_role(node.name, groups, addresses).role
     # testinfra parametrises its `host` fixture from this option.
     config.option.hosts = ",".join(config.appliance_specs.values())
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "appliance_ssh_dir", None):
+        shutil.rmtree(config.appliance_ssh_dir, ignore_errors=True)
+
+
+def pytest_sessionstart(session):
+    """Stop at once, in one line, when a host cannot be reached (rather than one traceback
+    per check)."""
+    import testinfra
+
+    option = session.config.option
+    for spec in (option.hosts or "").split(","):
+        if not spec:
+            continue
+        host = testinfra.get_host(spec, ssh_config=option.ssh_config,
+                                  ssh_identity_file=option.ssh_identity_file)
+        try:
+            result = host.run("true")
+            reason = result.stderr if result.rc != 0 else ""
+        except Exception as error:  # each backend raises its own kind
+            cause = error.args[0] if error.args else error  # ssh: the failed CommandResult
+            reason = getattr(cause, "stderr", None) or str(cause)
+        if reason:
+            last = (reason.strip().splitlines() or ["no answer"])[-1]
+            raise pytest.UsageError(f"cannot reach {host.backend.hostname} over SSH: {last}")
 
 
 @pytest.fixture
@@ -59,8 +114,7 @@ def settings(host, request) -> Settings:
     address = host.backend.hostname
     if address in by_address:
         return by_address[address]
-    defaults = {s.name: s.default for s in SETTINGS if not s.required}
-    return Settings(**defaults, webui_domain=None, monitor_domain=None, acme_email=None)
+    return Settings(**{s.name: None if s.required else s.default for s in SETTINGS})
 
 
 @pytest.fixture

@@ -91,6 +91,17 @@ def foreign_architecture(rehearsal):
 
 
 @pytest.fixture
+def one_cpu(rehearsal):
+    """A getconf first on root's PATH that reports one CPU online, as a 1-vCPU box would."""
+    rehearsal.ssh(
+        "printf '#!/bin/sh\\ncase \"$1\" in *NPROCESSORS_ONLN) exec echo 1;; esac\\n"
+        "exec /usr/bin/getconf \"$@\"\\n' > /usr/local/bin/getconf && chmod +x /usr/local/bin/getconf"
+    )
+    yield
+    rehearsal.ssh("rm /usr/local/bin/getconf")
+
+
+@pytest.fixture
 def small_disk(rehearsal):
     """/var/lib/rancher on a 2 GiB file system."""
     rehearsal.ssh("mkdir -p /var/lib/rancher && mount -t tmpfs -o size=2g tmpfs /var/lib/rancher")
@@ -116,6 +127,12 @@ def test_unsupported_os(foreign_os, untouched, inventory):
 def test_unsupported_architecture(foreign_architecture, untouched, inventory):
     run = run_pyinfra(inventory(), "deploy.py")
     assert_stopped(run, "architecture riscv64 is not supported")
+
+
+def test_too_few_cpus(one_cpu, untouched, inventory):
+    run = run_pyinfra(inventory(), "deploy.py")
+    assert_stopped(run, "the host has 1 CPU; the appliance needs at least 2 (the reference "
+                        "server has 4 vCPU)")
 
 
 def test_too_little_disk(small_disk, untouched, inventory):

@@ -1,11 +1,17 @@
 """The host layer deployed for real to a fresh rehearsal host, twice, then proved by the suite."""
 
 import re
+import shlex
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from appliance.rehearsal import run_pyinfra
+from appliance.rehearsal import project_environment, run_pyinfra
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -101,26 +107,63 @@ def test_setting_change_converges_declaratively(converged, rehearsal, inventory)
     assert "6443" not in rehearsal.ssh("ufw show added").stdout
 
 
+def appliance(*arguments: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "appliance.cli", *arguments],
+                          capture_output=True, text=True, env=project_environment(),
+                          timeout=timeout)
+
+
 def test_appliance_verify_runs_the_suite(converged):
-    import subprocess
-    import sys
-
-    from appliance.rehearsal import project_environment
-
     path, _, _ = converged
-    result = subprocess.run([sys.executable, "-m", "appliance.cli", "verify", str(path), "-q"],
-                            capture_output=True, text=True, env=project_environment())
+    result = appliance("verify", str(path), "-q")
     assert result.returncode == 0, result.stdout[-3000:]
     assert re.search(r"\d+ passed", result.stdout)
+    # OpenSSH with the inventory's known hosts: no "Unknown ssh-ed25519 host key" warnings.
+    assert "host key" not in (result.stdout + result.stderr).lower()
+
+
+def test_appliance_verify_checks_with_the_deploy_data(converged):
+    """A host deployed without SSH hardening fails the suite told (--data) that it has it."""
+    path, _, _ = converged
+    check = ("-q", "-k", "test_ssh_accepts_keys_only_when_hardened")
+    assert appliance("verify", str(path), *check).returncode == 0
+    told = appliance("verify", str(path), "--data", "ssh_hardening=true", *check)
+    assert told.returncode == 1 and "1 failed" in told.stdout, told.stdout[-2000:]
+
+
+def test_suite_usage_runs_exactly_as_the_readme_shows_it(converged, rehearsal):
+    """README.md's `pytest tests/host --hosts=...` line, with this host's address, key and an
+    SSH config naming its known hosts (strict checking: the key must be known)."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    (line,) = [line for line in readme.splitlines() if line.startswith("pytest tests/host --hosts=")]
+    config = rehearsal.workdir / "ssh_config"
+    config.write_text(f"Host {rehearsal.address}\n    UserKnownHostsFile {rehearsal.known_hosts}\n"
+                      "    StrictHostKeyChecking yes\n")
+    command = shlex.split(line.replace("203.0.113.10", rehearsal.address)
+                          .replace("=ssh_config", f"={config}")
+                          .replace("=id_ed25519", f"={rehearsal.ssh_key}"))
+    assert command[0] == "pytest"
+    result = subprocess.run([sys.executable, "-m", *command], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, env=project_environment(), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r"\d+ passed", result.stdout) and "error" not in result.stdout.lower()
+
+
+def test_unreachable_host_is_one_line(tmp_path):
+    """Nothing listens on port 1 of this machine: the suite stops at once, in one line."""
+    inventory = tmp_path / "gone.py"
+    inventory.write_text("hosts = [('127.0.0.1', {'ssh_port': 1, 'webui_domain': 'chat.example.com', "
+                         "'monitor_domain': 'monitor.example.com', 'acme_ca': 'none', "
+                         "'webui_admin_email': 'admin@example.com'})]\n")
+    result = appliance("verify", str(inventory), timeout=120)
+    assert result.returncode != 0
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert lines == ["ERROR: cannot reach 127.0.0.1 over SSH: ssh: connect to host 127.0.0.1 "
+                     "port 1: Connection refused"]
 
 
 def test_appliance_rehearse_converges_a_fresh_host():
-    import subprocess
-    import sys
-
-    from appliance.rehearsal import project_environment
-
-    result = subprocess.run([sys.executable, "-m", "appliance.cli", "rehearse"],
-                            capture_output=True, text=True, env=project_environment(), timeout=900)
+    result = appliance("rehearse")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert "the host layer converged and its testinfra suite passed" in result.stdout
+    assert "host key" not in (result.stdout + result.stderr).lower()

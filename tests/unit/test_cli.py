@@ -33,6 +33,15 @@ def test_init_writes_a_valid_inventory_and_never_overwrites(tmp_path):
     assert again.exit_code == 1 and "init never overwrites" in again.output
 
 
+def test_an_inventory_without_hosts_is_refused(tmp_path):
+    empty = tmp_path / "empty.py"
+    empty.write_text("# no hosts yet\n")
+    result = CliRunner().invoke(main, ["check", str(empty)])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {empty}: the inventory lists no hosts; add your server, "
+                             'e.g. hosts = ["203.0.113.10"] (appliance init writes one)\n')
+
+
 def test_init_refuses_bad_settings(tmp_path):
     bad = [*INIT[:5], "chat_example", *INIT[6:]]
     result = CliRunner().invoke(main, ["init", str(tmp_path / "bad.py"), *bad])

@@ -12,9 +12,9 @@ UBUNTU_2404 = {"name": "Ubuntu", "major": 24, "minor": 4}
 ROOMY_DISK = {"mount": "/", "free_kib": 100 * GIB, "used_by_path_kib": 0}
 
 
-def check(settings=SETTINGS, distribution=UBUNTU_2404, arch="x86_64", mem_gib=7.7,
+def check(settings=SETTINGS, distribution=UBUNTU_2404, arch="x86_64", cpus=4, mem_gib=7.7,
           disk=ROOMY_DISK, listening=None):
-    return host_problems(settings, distribution, arch, int(mem_gib * GIB), disk,
+    return host_problems(settings, distribution, arch, cpus, int(mem_gib * GIB), disk,
                          listening or {22: {"sshd"}})
 
 
@@ -69,4 +69,12 @@ def test_ports_held_by_others_but_not_by_the_appliance():
     problems = check(listening={80: {"nginx"}, 443: {"nginx"}, 8080: {"java"}})
     assert [p.split(";")[0] for p in problems] == [
         "port 80 is held by nginx", "port 443 is held by nginx"
+    ]
+
+
+def test_cpus_below_the_minimum_are_refused():
+    assert check(cpus=2) == []
+    assert check(cpus=1) == [
+        "the host has 1 CPU; the appliance needs at least 2 (the reference server has 4 vCPU): "
+        "choose a larger host"
     ]
