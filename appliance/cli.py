@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from pyinfra.api.exceptions import PyinfraError
 from appliance.inventory import InventoryHost, inventory_hosts, parse_data
 from appliance.rehearsal import project_environment
 from operations import apps as apps_layer
+from operations import backup as backup_layer
 from operations import host as host_layer
 from operations import k3s as k3s_layer
 from operations.cluster import cluster_problems, first_server_index, node_role
@@ -203,9 +205,15 @@ def _fetch_private(inventory: str, node: InventoryHost, src: str, target: Path, 
 
 
 def _last_error_line(output: str) -> str:
+    """The line that says why a pyinfra run failed: the last line a host printed (its
+    command's own error, e.g. `sh: 1: /usr/local/bin/k3s: not found`), not pyinfra's summary
+    (`No hosts remaining!`); else the last line that names an error."""
+    printed = [line.strip() for line in re.findall(r"^\s+\[[^\]]+\] (.+)$", output, re.M)]
+    printed = [line for line in printed
+               if line and not line.startswith(("Error: executed", ">>>", "Success", "No changes"))]
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [line for line in lines if "rror" in line or "No such file" in line]
-    return (errors or lines or ["no output"])[-1]
+    return (printed or errors or lines or ["no output"])[-1]
 
 
 def _first_server(inventory: str) -> InventoryHost:
@@ -294,7 +302,8 @@ def backup(inventory, fetch_dir):
     first = _first_server(inventory)
     result = _pyinfra(inventory, first.name, "operations.backup.backup_now")
     if result.returncode != 0:
-        raise click.ClickException(f"the backup failed: {_last_error_line(result.stderr)}")
+        raise click.ClickException(
+            f"the backup failed: {_last_error_line(result.stdout + result.stderr)}")
     archive = _fact(inventory, first, "LatestBackup", folder=BACKUP_DIR)
     click.echo(f"backup on {first.name}: {archive}")
     if fetch_dir:
@@ -306,20 +315,33 @@ def backup(inventory, fetch_dir):
 @main.command()
 @INVENTORY
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False))
-@click.confirmation_option(prompt="Replace Open WebUI's data with the archive's?")
-def restore(inventory, archive):
+@click.option("--yes", is_flag=True,
+              help="Replace Open WebUI's data without asking (needed without a terminal).")
+def restore(inventory, archive, yes):
     """Restore a backup archive: Open WebUI stops, its database and uploads are replaced.
 
-    Example:
+    The archive is checked here first (one `appliance backup` made); on a failure the
+    restore Job's files are removed and Open WebUI starts again. Example:
 
     \b
         appliance restore inventories/prod.py backups/llm-appliance-20261124-033000.tar --yes
     """
+    problem = backup_layer.archive_problem(archive)
+    if problem:
+        raise click.ClickException(
+            f"{archive} is not an appliance backup: {problem}; give an archive that "
+            "`appliance backup` made (files/backup.sh)")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("--yes is missing, and there is no terminal to ask on: "
+                                   "restore replaces Open WebUI's data; confirm with --yes")
+        click.confirm("Replace Open WebUI's data with the archive's?", abort=True)
     first = _first_server(inventory)
     result = _pyinfra(inventory, first.name, "operations.backup.restore",
                       f"archive={Path(archive).resolve()}")
     if result.returncode != 0:
-        raise click.ClickException(f"the restore failed: {_last_error_line(result.stderr)}")
+        raise click.ClickException(
+            f"the restore failed: {_last_error_line(result.stdout + result.stderr)}")
     click.echo(f"restored {archive} on {first.name}")
 
 

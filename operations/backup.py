@@ -13,6 +13,7 @@ Open WebUI again.
 from __future__ import annotations
 
 import io
+import tarfile
 import time
 from pathlib import Path
 
@@ -34,6 +35,9 @@ SCRIPTS_CONFIGMAP = "llm-appliance-backup-scripts"
 WEBUI_PVC = "open-webui"
 RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
 KUBECTL = f"{K3S_BINARY} kubectl --namespace {NAMESPACE}"
+# What files/backup.sh puts in an archive, and how pg_dump's custom format begins.
+ARCHIVE_MEMBERS = ("database.dump", "webui-data.tar")
+PG_DUMP_MAGIC = b"PGDMP"
 
 
 def _pod(command: list[str], retention_days: int = 0) -> dict:
@@ -125,6 +129,23 @@ def backup_now():
     )
 
 
+def archive_problem(path: str | Path) -> str | None:
+    """Why a file is not an archive that files/backup.sh makes (a tar of `database.dump`, a
+    pg_dump in custom format, and `webui-data.tar`); None when it is one. Read locally, before
+    anything is uploaded: ``archive_problem("notes.txt")`` gives 'it is not a tar archive'."""
+    try:
+        with tarfile.open(path) as archive:
+            names = sorted(archive.getnames())
+            if names != sorted(ARCHIVE_MEMBERS):
+                return f"it holds {names}, not {list(ARCHIVE_MEMBERS)}"
+            dump = archive.extractfile("database.dump")
+            if dump is None or dump.read(len(PG_DUMP_MAGIC)) != PG_DUMP_MAGIC:
+                return "its database.dump is not a pg_dump archive (custom format)"
+    except tarfile.TarError:
+        return "it is not a tar archive"
+    return None
+
+
 @deploy("Restore a backup")
 def restore(archive: str):
     name = Path(archive).name
@@ -136,13 +157,22 @@ def restore(archive: str):
         src=io.StringIO(to_yaml(restore_job(name, job))),
         dest=manifest, mode="600",
     )
+    # One script, so that whatever fails, the Job's manifest goes; on a failure the failed Job
+    # goes too, and Open WebUI starts again on the data it had (pg_restore is one transaction).
+    on_exit = (
+        f"status=$?; rm -f {manifest}; if [ $status -ne 0 ]; then "
+        f"{KUBECTL} delete job {job} --ignore-not-found; "
+        f"{KUBECTL} scale deployment open-webui --replicas=1; fi >/dev/null 2>&1"
+    )
     server.shell(
         name="Stop Open WebUI, restore, start Open WebUI",
-        commands=[
+        commands=["; ".join([
+            "set -e",
+            f"trap '{on_exit}' EXIT",
             f"{KUBECTL} scale deployment open-webui --replicas=0",
             f"{KUBECTL} wait --for=delete pod -l app.kubernetes.io/instance=open-webui --timeout=300s",
             f"{KUBECTL} apply --filename {manifest}",
             _run_job(job, 1800),
             f"{KUBECTL} scale deployment open-webui --replicas=1",
-        ],
+        ])],
     )

@@ -1,0 +1,52 @@
+"""The appliance command's failures against a real host where k3s is missing: each names the
+host's own error line (not pyinfra's `No hosts remaining!`), and leaves nothing behind."""
+
+import io
+import subprocess
+import sys
+import tarfile
+
+from appliance.rehearsal import project_environment
+
+
+def appliance(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "appliance.cli", *arguments],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          env=project_environment(), timeout=300)
+
+
+def last_line(result: subprocess.CompletedProcess) -> str:
+    return (result.stdout + result.stderr).strip().splitlines()[-1]
+
+
+def test_backup_names_the_hosts_own_error(rehearsal, inventory):
+    result = appliance("backup", str(inventory()))
+    assert result.returncode == 1
+    assert last_line(result) == "Error: the backup failed: sh: 1: /usr/local/bin/k3s: not found"
+    assert "No hosts remaining" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_failed_restore_names_the_error_and_removes_its_job_files(rehearsal, inventory, tmp_path):
+    archive = tmp_path / "llm-appliance-20261124-033000.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, content in (("database.dump", b"PGDMP\x01"), ("webui-data.tar", b"")):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    result = appliance("restore", str(inventory()), str(archive), "--yes")
+    assert result.returncode == 1
+    assert last_line(result) == "Error: the restore failed: sh: 1: /usr/local/bin/k3s: not found"
+    # The Job's manifest was written, then removed when the restore failed.
+    assert rehearsal.ssh("ls /var/lib/llm-appliance").stdout.split() == []
+
+
+def test_restore_uploads_nothing_that_is_not_a_backup(rehearsal, inventory, tmp_path):
+    notes = tmp_path / "notes.tar"
+    notes.write_text("not an archive\n")
+    result = appliance("restore", str(inventory()), str(notes), "--yes")
+    assert result.returncode == 1
+    assert last_line(result).endswith("is not an appliance backup: it is not a tar archive; "
+                                      "give an archive that `appliance backup` made "
+                                      "(files/backup.sh)")
+    assert "notes.tar" not in rehearsal.ssh("ls /var/backups/llm-appliance || true").stdout

@@ -1,0 +1,68 @@
+"""`appliance restore` checks an archive on this machine before uploading anything: it must be
+what files/backup.sh makes (a tar of a custom-format pg_dump and of Open WebUI's data)."""
+
+import io
+import tarfile
+
+import pytest
+from click.testing import CliRunner
+
+from appliance.cli import main
+from operations.backup import archive_problem
+
+
+def make_archive(path, members: dict[str, bytes]):
+    with tarfile.open(path, "w") as archive:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    return path
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    path = tmp_path / "mine.py"
+    path.write_text("hosts = [('192.0.2.7', {'webui_domain': 'chat.example.com', "
+                    "'monitor_domain': 'monitor.example.com', 'acme_ca': 'none', "
+                    "'webui_admin_email': 'admin@example.com'})]\n")
+    return path
+
+
+def test_an_archive_of_backup_sh_passes(tmp_path):
+    archive = make_archive(tmp_path / "good.tar", {"database.dump": b"PGDMP\x01\x0e",
+                                                   "webui-data.tar": b"\0" * 1024})
+    assert archive_problem(archive) is None
+
+
+@pytest.mark.parametrize("members, problem", [
+    (None, "it is not a tar archive"),
+    ({"notes.txt": b"x"}, "it holds ['notes.txt'], not ['database.dump', 'webui-data.tar']"),
+    ({"database.dump": b"-- SQL", "webui-data.tar": b""},
+     "its database.dump is not a pg_dump archive (custom format)"),
+])
+def test_other_files_are_refused_saying_why(tmp_path, members, problem):
+    path = tmp_path / "other.tar"
+    if members is None:
+        path.write_text("a text file\n")
+    else:
+        make_archive(path, members)
+    assert archive_problem(path) == problem
+
+
+def test_restore_refuses_a_foreign_file_before_connecting(tmp_path, inventory):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a backup\n")
+    result = CliRunner().invoke(main, ["restore", str(inventory), str(notes), "--yes"])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {notes} is not an appliance backup: it is not a tar "
+                             "archive; give an archive that `appliance backup` made "
+                             "(files/backup.sh)\n")
+
+
+def test_restore_without_a_terminal_needs_yes(tmp_path, inventory):
+    archive = make_archive(tmp_path / "good.tar", {"database.dump": b"PGDMP",
+                                                   "webui-data.tar": b""})
+    result = CliRunner().invoke(main, ["restore", str(inventory), str(archive)])
+    assert result.exit_code == 2
+    assert "--yes is missing, and there is no terminal to ask on" in result.output
