@@ -12,6 +12,7 @@ pinned here too (``PINNED_VERSIONS``): upgrade by changing one and running the d
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -295,14 +296,41 @@ def model_files(value: Any) -> Mapping[str, str]:
     return MappingProxyType(found)
 
 
-CRON_FIELD_RE = re.compile(r"^[\d*/,-]+$")
+# As Kubernetes reads a CronJob's schedule (robfig/cron): each field a list of `*`, N or N-M,
+# each optionally /STEP, within the field's range.
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12),
+               ("day-of-week", 0, 6))
+CRON_ITEM_RE = re.compile(r"^(?:\*|(\d+)(?:-(\d+))?)(?:/(\d+))?$")
+
+
+def _cron_field_problem(text: str, low: int, high: int) -> str | None:
+    """What is wrong with one field of a cron schedule, or None:
+    ``_cron_field_problem("5-3", 0, 59)`` gives 'has 5-3, which runs backwards'."""
+    for item in text.split(","):
+        match = CRON_ITEM_RE.match(item)
+        if not match:
+            return f"has {item!r}, which is not *, N or N-M (each optionally /STEP)"
+        first, last, step = (None if group is None else int(group) for group in match.groups())
+        numbers = [number for number in (first, last) if number is not None]
+        if any(not low <= number <= high for number in numbers):
+            return f"has {item!r}, outside {low}-{high}"
+        if last is not None and last < first:
+            return f"has {item!r}, which runs backwards"
+        if step == 0:
+            return f"has {item!r}, a step of 0"
+    return None
 
 
 def cron_schedule(value: Any) -> str:
     schedule = _string(value)
     fields = schedule.split()
-    if len(fields) != 5 or not all(CRON_FIELD_RE.match(field) for field in fields):
+    if len(fields) != len(CRON_FIELDS):
         raise Invalid("is not a cron schedule of five fields; use e.g. '30 3 * * *' (03:30 daily)")
+    for text, (name, low, high) in zip(fields, CRON_FIELDS):
+        problem = _cron_field_problem(text, low, high)
+        if problem:
+            raise Invalid(f"is not a cron schedule: its {name} field {problem}; "
+                          "use e.g. '30 3 * * *' (03:30 daily)")
     return schedule
 
 
@@ -498,7 +526,9 @@ class Settings:
 
 
 # Host data keys that are not appliance settings: pyinfra's own (connector data such as
-# ssh_user, global arguments such as _sudo).
+# ssh_user, global arguments such as _sudo). Read once: installed connectors do not change
+# while a run lasts, and reading their entry points takes a tenth of a second.
+@functools.cache
 def _pyinfra_data_keys() -> frozenset[str]:
     from pyinfra.api.connectors import get_all_connectors
 
