@@ -1,0 +1,81 @@
+"""The host layer's files and packages, as `appliance render` and the deploy give them, against
+values written out here (README: "What the host layer does"), not read from operations/host.py."""
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from appliance.cli import main
+from operations import host as host_layer
+from operations.settings import load
+
+BASE = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
+        "acme_email": "admin@example.com"}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("host")
+    (folder / "inventory.py").write_text(f"hosts = [('203.0.113.10', {{**{BASE!r}, 'layers': 'host'}})]\n")
+    result = CliRunner().invoke(main, ["render", str(folder / "inventory.py"), "--out", str(folder / "out")])
+    assert result.exit_code == 0, result.output
+    return folder / "out"
+
+
+def settings_lines(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line and not line.startswith(("#", "//"))]
+
+
+def test_kernel_parameters(rendered):
+    assert settings_lines(rendered / "etc/sysctl.d/90-llm-appliance.conf") == [
+        "net.ipv4.ip_forward = 1",
+        "net.ipv6.conf.all.forwarding = 1",
+        "net.bridge.bridge-nf-call-iptables = 1",
+        "net.bridge.bridge-nf-call-ip6tables = 1",
+        "fs.inotify.max_user_instances = 8192",
+        "fs.inotify.max_user_watches = 524288",
+        "vm.overcommit_memory = 1",
+        "vm.panic_on_oom = 0",
+        "kernel.panic = 10",
+        "kernel.panic_on_oops = 1",
+    ]
+
+
+def test_kernel_modules(rendered):
+    assert settings_lines(rendered / "etc/modules-load.d/llm-appliance.conf") == ["overlay", "br_netfilter"]
+
+
+def test_security_updates_daily_without_reboot(rendered):
+    assert settings_lines(rendered / "etc/apt/apt.conf.d/20auto-upgrades") == [
+        'APT::Periodic::Update-Package-Lists "1";',
+        'APT::Periodic::Unattended-Upgrade "1";',
+    ]
+    assert settings_lines(rendered / "etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades") == [
+        'Unattended-Upgrade::Automatic-Reboot "false";',
+        'Unattended-Upgrade::Automatic-Reboot-Time "04:00";',
+    ]
+    assert settings_lines(rendered / "etc/apt/apt.conf.d/50llm-appliance-lock-timeout") == [
+        'DPkg::Lock::Timeout "600";']
+
+
+def test_rendered_host_files_are_exactly_these(rendered):
+    found = sorted(str(path.relative_to(rendered)) for path in rendered.rglob("*") if path.is_file())
+    assert found == [
+        "etc/apt/apt.conf.d/20auto-upgrades",
+        "etc/apt/apt.conf.d/50llm-appliance-lock-timeout",
+        "etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades",
+        "etc/fail2ban/jail.d/llm-appliance.conf",
+        "etc/modules-load.d/llm-appliance.conf",
+        "etc/sysctl.d/90-llm-appliance.conf",
+    ]
+
+
+@pytest.mark.parametrize("fail2ban, packages", [
+    (True, ["ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
+            "unattended-upgrades", "fail2ban", "python3-systemd"]),
+    (False, ["ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
+             "unattended-upgrades"]),
+])
+def test_packages(fail2ban, packages):
+    assert host_layer.host_packages(load({**BASE, "fail2ban": fail2ban})) == packages
