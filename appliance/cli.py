@@ -463,20 +463,50 @@ def verify(inventory, data, layers, pytest_args):
     sys.exit(subprocess.run(command, cwd=PROJECT_ROOT, env=project_environment()).returncode)
 
 
+def _exit_on_hangup(signum, frame):
+    """Closing the terminal (SIGHUP) or a kill (SIGTERM) ends the run as Ctrl-C does, through
+    the clean-up; a second signal meanwhile is ignored."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(128 + signum)
+
+
 @main.command()
-@click.option("--keep", is_flag=True, help="Keep the host running until Ctrl-C.")
-def rehearse(keep):
+@click.option("--keep", is_flag=True, help="Keep the host running until Ctrl-C (or until the "
+              "terminal closes).")
+@click.option("--clean", is_flag=True, help="Only remove what earlier rehearsals left behind "
+              "(containers, lla* namespaces, mounts, nft tables, folders); live ones stay.")
+def rehearse(keep, clean):
     """Boot a local Debian 12 rehearsal host, deploy the host layer to it, and verify it.
 
     Needs a Linux machine with root and the packages of README.md's install command; the
     first run builds the host's root file system (about a minute). The quickest way to see the
-    appliance work without a server. Example:
+    appliance work without a server. Whatever ends it (Ctrl-C, a closed terminal, SIGTERM),
+    the host and everything made for it are removed; --clean removes what a killed run left.
+    Example:
 
     \b
         sudo appliance rehearse --keep
+        sudo appliance rehearse --clean
     """
-    from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalError, RehearsalHost
+    from appliance.rehearsal import (
+        REHEARSAL_SETTINGS,
+        RehearsalError,
+        RehearsalHost,
+        check_requirements,
+        clean_leftovers,
+    )
 
+    if clean:
+        try:
+            check_requirements()
+        except RehearsalError as error:
+            raise click.ClickException(str(error)) from None
+        removed = clean_leftovers()
+        click.echo("\n".join(removed) if removed else "no leftovers of earlier rehearsals")
+        return
+    signal.signal(signal.SIGHUP, _exit_on_hangup)
+    signal.signal(signal.SIGTERM, _exit_on_hangup)
     try:
         rehearsal = RehearsalHost.boot()
     except RehearsalError as error:
@@ -484,7 +514,8 @@ def rehearse(keep):
     with rehearsal:
         inventory = rehearsal.write_inventory(
             rehearsal.workdir / "rehearsal.py", {**REHEARSAL_SETTINGS, "layers": "host"})
-        click.echo(f"rehearsal host {rehearsal.address} is up; deploying the host layer")
+        click.echo(f"rehearsal host {rehearsal.address} ({rehearsal.name}, {rehearsal.workdir}) "
+                   "is up; deploying the host layer")
         deploy = subprocess.run(
             [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
             cwd=PROJECT_ROOT, env=project_environment())

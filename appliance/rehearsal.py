@@ -10,15 +10,18 @@ untouched. Needs root, debootstrap, systemd-nspawn (systemd-container), iproute2
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +37,15 @@ APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 APT_REGISTRY_CONF = Path("/etc/apt/apt.conf.d/99artifact-registry")
 # Bumped whenever the build steps below change, so that a stale cache is rebuilt.
 BUILD_REVISION = "1"
+# Every host's names: its network namespace (and veth, nft table) lla<N>, its folder
+# <tmp>/llm-appliance-rehearsal-*, holding the PID of the process that owns it.
+NETNS_RE = re.compile(r"^lla\d+$")
+WORKDIR_PREFIX = "llm-appliance-rehearsal-"
+OWNER_FILE, NETNS_FILE = "owner.pid", "netns"
+# What this machine's IPv4 forwarding was before the first host turned it on (for the NAT);
+# the last host out puts it back.
+FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
+STATE_DIR = Path("/run/llm-appliance-rehearsal")
 
 
 class RehearsalError(RuntimeError):
@@ -141,8 +153,10 @@ class RehearsalHost:
         extra_packages: str = "",
     ) -> "RehearsalHost":
         rootfs = build_rootfs(cache_dir, suite, extra_packages)
-        workdir = workdir or Path(tempfile.mkdtemp(prefix="llm-appliance-rehearsal-"))
+        workdir = workdir or Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+        (workdir / OWNER_FILE).write_text(f"{os.getpid()}\n")
         name, index = _claim_netns()
+        (workdir / NETNS_FILE).write_text(f"{name}\n")
         host = cls(
             name=name,
             index=index,
@@ -183,7 +197,8 @@ class RehearsalHost:
         _run(*in_ns, "ip", "link", "set", "lo", "up")
         _run(*in_ns, "ip", "route", "add", "default", "via", self.gateway)
         # The guest reaches the package registry through this machine (NAT).
-        _run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        _forwarding_on()
+        self._cleanups.append(lambda: _forwarding_restore(leaving=self.name))
         table = self.name.replace("-", "_")
         _run(
             "nft",
@@ -399,3 +414,127 @@ def _claim_netns() -> tuple[str, int]:
         if _run("ip", "netns", "add", name, check=False).returncode == 0:
             return name, index
     raise RehearsalError("no free rehearsal network namespace (lla1..lla254 all exist)")
+
+
+@contextmanager
+def _state_lock():
+    """Serialise the rehearsal hosts of every process on this machine (forwarding state)."""
+    STATE_DIR.mkdir(mode=0o700, exist_ok=True)
+    with open(STATE_DIR / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _forwarding_on() -> None:
+    """Turn IPv4 forwarding on, the first host in remembering the value it found."""
+    with _state_lock():
+        saved = STATE_DIR / "ip_forward"
+        if not saved.exists():
+            saved.write_text(FORWARDING.read_text())
+        FORWARDING.write_text("1\n")
+
+
+def _forwarding_restore(leaving: str | None = None) -> None:
+    """The last host out (no other rehearsal namespace left) restores the value found."""
+    with _state_lock():
+        saved = STATE_DIR / "ip_forward"
+        if saved.exists() and not [ns for ns in rehearsal_namespaces() if ns != leaving]:
+            FORWARDING.write_text(saved.read_text())
+            saved.unlink()
+
+
+def rehearsal_namespaces() -> list[str]:
+    """The network namespaces of rehearsal hosts on this machine, live or left over."""
+    listed = _run("ip", "netns", "list", check=False).stdout.splitlines()
+    return [line.split()[0] for line in listed if line and NETNS_RE.match(line.split()[0])]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _processes() -> dict[int, tuple[int, list[str]]]:
+    """Every process on this machine: PID -> (parent PID, command line)."""
+    table = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        table[int(proc.name)] = (parent, argv)
+    return table
+
+
+def _nspawn_of(name: str, processes: dict) -> tuple[int, int] | None:
+    """The (PID, parent PID) of the systemd-nspawn process running rehearsal host `name`."""
+    for pid, (parent, argv) in processes.items():
+        if argv[0].endswith("systemd-nspawn") and f"--machine={name}" in argv:
+            return pid, parent
+    return None
+
+
+def _workdir_state(workdir: Path, processes: dict) -> tuple[str | None, bool]:
+    """A run's namespace name and whether its owner still runs. Runs from before the owner
+    file: live while their container's parent is a Python process (an orphaned container
+    belongs to init), or for the first 10 minutes while they set up."""
+    netns, hostname = workdir / NETNS_FILE, workdir / "upper/etc/hostname"
+    name = next((f.read_text().strip() for f in (netns, hostname) if f.exists()), None)
+    owner = workdir / OWNER_FILE
+    if owner.exists():
+        return name, _alive(int(owner.read_text()))
+    nspawn = _nspawn_of(name, processes) if name else None
+    if nspawn:
+        parent = processes.get(nspawn[1], (0, [""]))[1]
+        return name, nspawn[1] != 1 and "python" in parent[0]
+    return name, time.time() - workdir.stat().st_mtime < 600
+
+
+def clean_leftovers() -> list[str]:
+    """Remove what earlier rehearsals left behind (a run killed before it could clean up):
+    containers, mounts, network namespaces, veths, nft tables and folders of runs whose owner
+    is gone. Live rehearsals, of this process or others, are left alone. Returns a line per
+    thing removed, e.g. 'lla3: container (PID 4242) stopped'."""
+    processes = _processes()
+    left, live = [], set()
+    for workdir in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        name, alive = _workdir_state(workdir, processes)
+        if alive:
+            live.add(name)
+        else:
+            left.append((workdir, name))
+    removed = []
+    names = set(rehearsal_namespaces()) | {name for _, name in left if name}
+    for name in sorted(names - live):
+        nspawn = _nspawn_of(name, processes)
+        if nspawn:
+            os.kill(nspawn[0], signal.SIGTERM)  # a clean poweroff of the guest
+            for _ in range(100):
+                if not _alive(nspawn[0]):
+                    break
+                time.sleep(0.1)
+            else:
+                os.kill(nspawn[0], signal.SIGKILL)
+            removed.append(f"{name}: container (PID {nspawn[0]}) stopped")
+        for what, command in (
+            ("veth", ("ip", "link", "delete", f"{name}-h")),
+            ("nft table", ("nft", f"delete table ip {name}")),
+            ("network namespace", ("ip", "netns", "delete", name)),
+        ):
+            if _run(*command, check=False).returncode == 0:
+                removed.append(f"{name}: {what} removed")
+    for workdir, _ in left:
+        merged = workdir / "merged"
+        if merged.is_mount():
+            _run("umount", "-l", str(merged), check=False)
+            removed.append(f"{merged}: unmounted")
+        shutil.rmtree(workdir, ignore_errors=True)
+        removed.append(f"{workdir}: removed")
+    _forwarding_restore()
+    return removed
