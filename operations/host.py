@@ -261,11 +261,20 @@ def _ssh(settings: Settings, by_path: dict[str, HostFile]):
     )
     if settings.fail2ban:
         jail = put_host_file(by_path[FAIL2BAN_FILE])
-        systemd.service(name="Run fail2ban", service="fail2ban", running=True, enabled=True)
+        started = systemd.service(
+            name="Run fail2ban", service="fail2ban", running=True, enabled=True
+        )
+        # A fail2ban started just now reads the jail at start, and does not answer a reload
+        # until its socket is up.
         server.shell(
             name="Reload fail2ban for its new jail",
             commands=["fail2ban-client reload"],
-            _if=jail.did_change,
+            _if=lambda: jail.did_change() and not started.did_change(),
         )
     else:
         files.file(name=f"Remove {FAIL2BAN_FILE}", path=FAIL2BAN_FILE, present=False)
+        # Debian's package enables an sshd jail of its own: off means the service stops.
+        systemd.service(
+            name="Stop fail2ban (fail2ban: false)", service="fail2ban", running=False,
+            enabled=False,
+        )
