@@ -38,16 +38,21 @@ def host_outputs(rehearsal, inventory):
 
     deploy_ok(run_pyinfra(inventory("base.py", **{**BASE, "layers": "host"}), "deploy.py"))
     before = outputs()
-    after_data = {**batched(HOST_ROWS), "layers": "host"}
-    deploy_ok(run_pyinfra(inventory("host-changes.py", **after_data), "deploy.py"))
-    return before, outputs()
+    changed_host = inventory("host-changes.py", **{**batched(HOST_ROWS), "layers": "host"})
+    deploy_ok(run_pyinfra(changed_host, "deploy.py"))
+    return before, outputs(), changed_host
 
 
 @pytest.mark.parametrize("row", HOST_ROWS, ids=lambda row: row.setting)
 def test_the_host_follows_the_change(host_outputs, row):
-    before, after = host_outputs
+    before, after, _ = host_outputs
     for proof, seen_before, seen_after in zip(row.of(Live), before[row.setting], after[row.setting]):
         assert (seen_before, seen_after) == (proof.before, proof.after), proof.command
+
+
+def test_the_shipped_suite_agrees_with_the_changed_host(host_outputs, shipped_suite):
+    result = shipped_suite(host_outputs[2], "-m", "host")
+    assert result.returncode == 0, result.stdout[-3000:]
 
 
 def _rendered(data: dict, address: str) -> dict:
