@@ -30,6 +30,7 @@ from appliance.inventory import InventoryHost, inventory_hosts, parse_data
 from appliance.rehearsal import project_environment
 from operations import apps as apps_layer
 from operations import backup as backup_layer
+from operations import gpu
 from operations import host as host_layer
 from operations import k3s as k3s_layer
 from operations.cluster import cluster_problems, first_server_index, node_role
@@ -88,10 +89,13 @@ def _load(inventory: str, data: tuple[str, ...]) -> list[tuple[InventoryHost, Se
 
 
 def rendered_files(node: InventoryHost, settings: Settings, hosts: list[InventoryHost]) -> list:
-    """Every file the deploy would put on a host with these settings."""
+    """Every file the deploy would put on a host with these settings. Offline, no host's GPU
+    is known: `ollama_gpu: nvidia` renders the GPU files, `auto` the CPU ones."""
     files = []
+    gpu_used = settings.ollama_gpu == "nvidia"
     if "host" in settings.layers:
         files += host_layer.host_files(settings, node.data.get("ssh_port") or 22)
+        files += gpu.toolkit_files() if gpu_used else []
     if "k3s" in settings.layers:
         role = node_role(
             node.name, {h.name: h.groups for h in hosts}, {h.name: h.address for h in hosts}
@@ -102,7 +106,7 @@ def rendered_files(node: InventoryHost, settings: Settings, hosts: list[Inventor
     if "apps" in settings.layers and hosts.index(node) == first_server_index(
         {h.name: h.groups for h in hosts}
     ):
-        files += apps_layer.app_files(settings)
+        files += apps_layer.app_files(settings, gpu_used)
     return files
 
 

@@ -19,7 +19,7 @@ from pyinfra import host, logger
 from pyinfra.api import OperationError, deploy, operation
 from pyinfra.operations import files, python
 
-from operations import backup, monitoring, policies
+from operations import backup, gpu, monitoring, policies
 from operations.cluster import is_first_server
 from operations.facts import KubernetesSecretNames, OllamaModels
 from operations.names import (
@@ -53,8 +53,9 @@ def _manifest(name: str, documents: list[dict]) -> HostFile:
     )
 
 
-def app_files(settings: Settings) -> list[HostFile]:
-    """Every manifest of the apps layer (k3s applies them from its manifests folder)."""
+def app_files(settings: Settings, gpu_used: bool = False) -> list[HostFile]:
+    """Every manifest of the apps layer (k3s applies them from its manifests folder); with
+    `gpu_used`, Ollama on an NVIDIA GPU and NVIDIA's device plugin."""
     namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
                   for name in (NAMESPACE, MONITORING_NAMESPACE)]
     return [
@@ -63,7 +64,8 @@ def app_files(settings: Settings) -> list[HostFile]:
         _manifest("postgres", [postgres_cluster()]),
         _manifest("ollama", [
             helm_chart("ollama", "https://otwld.github.io/ollama-helm/", "ollama",
-                       PINNED_VERSIONS["ollama chart"], NAMESPACE, ollama_values(settings)),
+                       PINNED_VERSIONS["ollama chart"], NAMESPACE,
+                       ollama_values(settings, gpu_used)),
         ]),
         _manifest("ollama-models", [model_puller_job(settings)]),
         _manifest("open-webui", [
@@ -79,7 +81,7 @@ def app_files(settings: Settings) -> list[HostFile]:
             monitoring.ingress(settings),
         ]),
         _manifest("network-policies", policies.apps_policies() + policies.monitoring_policies()),
-    ]
+    ] + ([_manifest("nvidia-device-plugin", gpu.gpu_manifests())] if gpu_used else [])
 
 
 # -- operations ---------------------------------------------------------------------------------
@@ -143,7 +145,10 @@ def install(settings: Settings):
         keys=(f"username={BASIC_AUTH_USER}", "password"),
         secret_type="kubernetes.io/basic-auth",
     )
-    for app_file in app_files(settings):
+    gpu_nodes = gpu.cluster_gpu_nodes()
+    if gpu_nodes:
+        gpu.gpu_nodes_labelled(name="Label the GPU nodes", node_names=tuple(gpu_nodes))
+    for app_file in app_files(settings, gpu_used=bool(gpu_nodes)):
         put_host_file(app_file)
     if not set(settings.models) <= host.get_fact(OllamaModels, namespace=NAMESPACE):
         python.call(

@@ -20,6 +20,7 @@ from operations.facts import (
     TimeSyncService,
     Ufw,
 )
+from operations.gpu import container_toolkit
 from operations.rendering import HostFile, put_host_file, render
 from operations.settings import Settings
 
@@ -222,6 +223,8 @@ def install(settings: Settings):
         update=bool(missing),
         no_recommends=True,
     )
+
+    container_toolkit(settings)
 
     put_host_file(by_path[MODULES_FILE])
     kernel_modules_loaded(name="Load kernel modules", names=KERNEL_MODULES)

@@ -25,6 +25,7 @@ from pyinfra.operations.util import any_changed
 from operations.cluster import NodeRole, inventory_role, node_address
 from operations.errors import stop
 from operations.facts import K3sJoinToken, K3sVersion
+from operations.gpu import k3s_gpu_runtime
 from operations.names import FIRST_SERVER_LABEL, K3S_BINARY, MANIFESTS_DIR, SCRIPTS_DIR
 from operations.rendering import HostFile, manifest, put_host_file, render, to_yaml
 from operations.settings import (
@@ -324,6 +325,7 @@ def install(settings: Settings):
         _if=lambda: not unit_missing and (config.did_change() or binary.did_change()),
     )
     systemd.service(name="Run k3s (k3s or k3s-agent)", service=service, running=True, enabled=True)
+    k3s_gpu_runtime(settings, service)
     if node.role == "server":
         server.shell(
             name="Wait for the node to be Ready",

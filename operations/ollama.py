@@ -1,7 +1,7 @@
 """Ollama: the otwld/ollama-helm chart (ClusterIP only, models on a volume, no calls home) and
 a Job that pulls, or air-gapped imports, every model through Ollama's API.
 
-    ollama_values(settings)     # the chart's values
+    ollama_values(settings, gpu=False)  # the chart's values (gpu: on an NVIDIA GPU)
     model_puller_job(settings)  # the Job, named by a hash of the model list
 """
 
@@ -11,8 +11,14 @@ import hashlib
 import math
 from pathlib import Path
 
+from operations.gpu import RUNTIME_CLASS
 from operations.names import FIRST_SERVER_LABEL, MODEL_FILES_DIR, MODEL_PULLER_LABEL, NAMESPACE, OLLAMA_URL
-from operations.settings import MODEL_MEMORY_FACTOR, PINNED_VERSIONS, Settings
+from operations.settings import (
+    MODEL_MEMORY_FACTOR,
+    OLLAMA_GPU_HOST_MEMORY_GIB,
+    PINNED_VERSIONS,
+    Settings,
+)
 
 # Ollama's request covers the server alone; its limit adds room for the largest model
 # (ollama_resources).
@@ -23,17 +29,20 @@ RESOURCES = {
 }
 
 
-def ollama_resources(settings: Settings) -> dict:
-    """The server's request, and a limit that holds the largest model and the server."""
+def ollama_resources(settings: Settings, gpu: bool = False) -> dict:
+    """The server's request, and a limit that holds the largest model and the server (with a
+    GPU, the model is in GPU memory: the limit holds the server and CUDA's host side)."""
+    if gpu:
+        return {**RESOURCES["ollama"], "limits": {"memory": f"{OLLAMA_GPU_HOST_MEMORY_GIB}Gi"}}
     largest = settings.largest_model
     model_gib = largest[1] * MODEL_MEMORY_FACTOR if largest else 0
     return {**RESOURCES["ollama"], "limits": {"memory": f"{math.ceil(model_gib + 1)}Gi"}}
 
 
-def ollama_values(settings: Settings) -> dict:
+def ollama_values(settings: Settings, gpu: bool = False) -> dict:
     """Values for otwld/ollama-helm: ClusterIP only, no ingress, models on a volume, no
-    postStart model hook (a Job pulls them), no calls home."""
-    gpu = settings.ollama_gpu != "none"
+    postStart model hook (a Job pulls them), no calls home. With `gpu`, one NVIDIA GPU
+    (the chart's limit nvidia.com/gpu: 1) through the nvidia runtime class."""
     values = {
         "ollama": {"gpu": {"enabled": gpu, "type": "nvidia", "number": 1}},
         "service": {"type": "ClusterIP"},
@@ -42,7 +51,7 @@ def ollama_values(settings: Settings) -> dict:
             "enabled": True,
             "size": f"{math.ceil(sum(map(settings.model_size_gib, settings.models)) * 1.2) + 5}Gi",
         },
-        "resources": ollama_resources(settings),
+        "resources": ollama_resources(settings, gpu),
         "extraEnv": [
             {"name": "OLLAMA_NO_CLOUD", "value": "1"},
             {"name": "OLLAMA_MAX_LOADED_MODELS", "value": "1"},
@@ -53,7 +62,7 @@ def ollama_values(settings: Settings) -> dict:
         "tests": {"enabled": False},
     }
     if gpu:
-        values["runtimeClassName"] = "nvidia"
+        values["runtimeClassName"] = RUNTIME_CLASS
     return values
 
 

@@ -9,14 +9,15 @@ fix, and ends the run with exit status 1, before any host is changed. On its own
 
 from __future__ import annotations
 
-from pyinfra import host, inventory
+from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Arch, LinuxDistribution
 
 from operations.cluster import cluster_problems
 from operations.errors import stop
-from operations.facts import DiskSpace, ListeningTcpPorts, MemTotal
+from operations.facts import DiskSpace, ListeningTcpPorts, MemTotal, NvidiaGpus
+from operations.gpu import gpu_choice, gpu_problems
 from operations.settings import (
     APPLIANCE_PORT_HOLDERS,
     APPLIANCE_PORTS,
@@ -31,6 +32,8 @@ from operations.settings import (
 
 RANCHER_DIR = "/var/lib/rancher"
 KIB_PER_GIB = 1024 * 1024
+# The NvidiaGpus fact of a host without an NVIDIA GPU.
+NO_GPU = {"pci_devices": [], "gpus": [], "driver_problem": "nvidia-smi is not installed (no NVIDIA driver)"}
 
 
 def settings_or_stop() -> Settings:
@@ -49,9 +52,11 @@ def host_problems(
     mem_total_kib: int,
     disk: dict,
     listening: dict[int, set[str]],
+    gpus: dict = NO_GPU,
 ) -> list[str]:
-    """What keeps this host from running the appliance as set; empty when it can."""
-    problems = []
+    """What keeps this host from running the appliance as set; empty when it can. `gpus` is
+    the NvidiaGpus fact: with a GPU in use, the model's weights go to GPU memory."""
+    problems = gpu_problems(settings.ollama_gpu, gpus)
     name, version = distribution.get("name"), _os_version(distribution)
     if version not in SUPPORTED_OS.get(name, ()):
         supported = "; ".join(f"{os} {', '.join(v)}" for os, v in SUPPORTED_OS.items())
@@ -71,7 +76,10 @@ def host_problems(
         )
 
     memory_gib = mem_total_kib / KIB_PER_GIB
-    if memory_gib < settings.memory_needed_gib:
+    choice = gpu_choice(settings.ollama_gpu, gpus)
+    if choice.use:
+        problems += _gpu_fit_problems(settings, choice, memory_gib)
+    elif memory_gib < settings.memory_needed_gib:
         largest = settings.largest_model
         model = f" and {largest[0]} ({largest[1]:.1f} GiB of weights)" if largest else ""
         problems.append(
@@ -97,6 +105,26 @@ def host_problems(
     return problems
 
 
+def _gpu_fit_problems(settings: Settings, choice, memory_gib: float) -> list[str]:
+    """With a GPU, the weights go to GPU memory and the host's RAM holds the rest."""
+    problems = []
+    gpu_gib = choice.largest_gpu_mib / 1024
+    largest = settings.largest_model
+    if largest and gpu_gib < settings.gpu_memory_needed_gib:
+        problems.append(
+            f"ollama_models: with the GPU, model weights go to GPU memory: {largest[0]} "
+            f"({largest[1]:.1f} GiB of weights) needs {settings.gpu_memory_needed_gib:.1f} GiB, "
+            f"the GPU has {gpu_gib:.1f} GiB ({choice.reason}); choose a smaller model, or "
+            "ollama_gpu: none to run it on the CPU"
+        )
+    if memory_gib < settings.memory_needed_with_gpu_gib:
+        problems.append(
+            f"the host has {memory_gib:.1f} GiB of RAM, the platform and Ollama beside its GPU "
+            f"need {settings.memory_needed_with_gpu_gib:.1f} GiB; use a larger host"
+        )
+    return problems
+
+
 def _os_version(distribution: dict) -> str:
     if distribution.get("name") == "Ubuntu":
         return f"{distribution.get('major')}.{distribution.get('minor') or 0:02d}"
@@ -104,7 +132,12 @@ def _os_version(distribution: dict) -> str:
 
 
 def check_host_or_stop(settings: Settings) -> None:
-    """Check the host against what the settings ask for, from facts (read-only)."""
+    """Check the host against what the settings ask for, from facts (read-only); say whether
+    Ollama runs on a GPU here, and why."""
+    gpus = host.get_fact(NvidiaGpus)
+    choice = gpu_choice(settings.ollama_gpu, gpus)
+    weights = "; model weights in GPU memory" if choice.use else ""
+    logger.info(f"{host.print_prefix}Ollama: {choice.reason}{weights}")
     problems = host_problems(
         settings,
         distribution=host.get_fact(LinuxDistribution),
@@ -113,6 +146,7 @@ def check_host_or_stop(settings: Settings) -> None:
         mem_total_kib=host.get_fact(MemTotal),
         disk=host.get_fact(DiskSpace, path=RANCHER_DIR),
         listening=host.get_fact(ListeningTcpPorts),
+        gpus=gpus,
     )
     if problems:
         stop(problems, f"{host.name} cannot run the appliance as set")

@@ -33,6 +33,10 @@ PINNED_VERSIONS = MappingProxyType(
         "open-webui chart": "16.0.0",  # open-webui/helm-charts, Open WebUI 0.11.0
         "netdata chart": "3.7.172",  # netdata/helmchart, Netdata v2.11.0
         "alpine image tag": "3.22",  # Netdata's init containers (the chart says latest)
+        # GPU hosts only (ollama_gpu). NVIDIA's apt packages (tag v1.20.0 of
+        # NVIDIA/nvidia-container-toolkit) and chart (tag v0.20.0 of NVIDIA/k8s-device-plugin).
+        "nvidia container toolkit": "1.20.0-1",
+        "nvidia device plugin chart": "0.20.0",
     }
 )
 # The Traefik chart each k3s minor packages. The appliance writes Traefik's values in the
@@ -70,6 +74,8 @@ SYSTEM_MEMORY_GIB = (
 PLATFORM_MEMORY_GIB = 2.5
 # A loaded model needs its weights plus room for the context (KV cache) and the runtime.
 MODEL_MEMORY_FACTOR = 1.2
+# With the model in GPU memory, Ollama's RAM: the server, CUDA's host side and buffers (GiB).
+OLLAMA_GPU_HOST_MEMORY_GIB = 2
 # Disk, in GiB, under /var/lib/rancher: k3s, container images, databases and logs, before models.
 PLATFORM_DISK_GIB = 15.0
 # Download sizes (GiB) of common models, from the Ollama library; others need
@@ -426,8 +432,10 @@ SETTINGS = (
             model_files),
     Setting("ollama_pull_timeout_minutes", 60, "minutes",
             "How long the deploy waits for every model to be present.", positive_int),
-    Setting("ollama_gpu", "none", "choice", "GPU for Ollama: none (CPU) or nvidia.",
-            one_of("none", "nvidia")),
+    Setting("ollama_gpu", "auto", "choice",
+            "GPU for Ollama: auto (an NVIDIA GPU when the host has one with a working driver, "
+            "else the CPU), nvidia (require one), or none (the CPU).",
+            one_of("auto", "nvidia", "none")),
     Setting("webui_admin_email", None, "e-mail",
             "E-mail of Open WebUI's first admin account; defaults to acme_email.", email,
             takes_effect="first install: Open WebUI makes its first admin once"),
@@ -518,6 +526,17 @@ class Settings:
         largest = self.largest_model
         model = largest[1] * MODEL_MEMORY_FACTOR if largest else 0.0
         return SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + model
+
+    @property
+    def memory_needed_with_gpu_gib(self) -> float:
+        """RAM the host needs when Ollama's model sits in GPU memory."""
+        return SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + OLLAMA_GPU_HOST_MEMORY_GIB
+
+    @property
+    def gpu_memory_needed_gib(self) -> float:
+        """GPU memory the largest model needs, loaded."""
+        largest = self.largest_model
+        return largest[1] * MODEL_MEMORY_FACTOR if largest else 0.0
 
     @property
     def disk_needed_gib(self) -> float:

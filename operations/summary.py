@@ -7,6 +7,7 @@ from pyinfra import host, logger
 from pyinfra.api import operation
 
 from operations.facts import OllamaModels
+from operations.gpu import cluster_gpu_line
 from operations.settings import Settings
 
 
@@ -22,7 +23,7 @@ def changed_operations() -> list[str]:
 
 
 def summary_lines(settings: Settings, inventory_hint: str, first_server: bool,
-                  models: set[str] | None, changed: list[str]) -> list[str]:
+                  models: set[str] | None, changed: list[str], gpu_line: str) -> list[str]:
     lines = []
     if "apps" in settings.layers and first_server:
         lines += [
@@ -34,6 +35,7 @@ def summary_lines(settings: Settings, inventory_hint: str, first_server: bool,
         missing = [model for model in settings.models if model not in (models or set())]
         lines.append(f"Models:      {', '.join(settings.models)}"
                      + (f" (still missing: {', '.join(missing)})" if missing else " (all present)"))
+        lines.append(f"Ollama:      {gpu_line}")
     if "k3s" in settings.layers and first_server:
         lines.append(f"Kubernetes:  appliance kubeconfig {inventory_hint}")
     if changed:
@@ -57,6 +59,8 @@ def summary_printed(settings: Settings, inventory_hint: str, first_server: bool)
     if not host.state.is_executing:
         return
     models = host.get_fact(OllamaModels, namespace="llm") if "apps" in settings.layers else None
-    lines = summary_lines(settings, inventory_hint, first_server, models, changed_operations())
+    gpu_line = cluster_gpu_line() if "apps" in settings.layers and first_server else ""
+    lines = summary_lines(settings, inventory_hint, first_server, models, changed_operations(),
+                          gpu_line)
     logger.info("\n".join(f"{host.print_prefix}{line}" for line in lines))
     yield from ()

@@ -21,9 +21,14 @@ def settings(**data):
     return load({**BASE, **data})
 
 
+def files(node_settings):
+    """The apps layer's files; `ollama_gpu: nvidia` as on a host with a GPU."""
+    return apps.app_files(node_settings, gpu_used=node_settings.ollama_gpu == "nvidia")
+
+
 def documents(node_settings=None):
     """(file name, document) for every document the apps layer writes."""
-    for host_file in apps.app_files(node_settings or settings()):
+    for host_file in files(node_settings or settings()):
         for document in validate_manifest(host_file.content):
             yield Path(host_file.path).name, document
 
@@ -40,9 +45,10 @@ def helm_values(name, node_settings=None):
 def test_every_manifest_validates(data):
     found = list(documents(settings(**data)))
     kinds = Counter(document["kind"] for _, document in found)
-    assert kinds == {"Namespace": 2, "HelmChart": 4, "Cluster": 1, "Job": 1, "ConfigMap": 1,
+    charts = 5 if data.get("ollama_gpu") == "nvidia" else 4  # and NVIDIA's device plugin
+    assert kinds == {"Namespace": 2, "HelmChart": charts, "Cluster": 1, "Job": 1, "ConfigMap": 1,
                      "CronJob": 1, "Middleware": 1, "Ingress": 1, "NetworkPolicy": 11}
-    for host_file in apps.app_files(settings(**data)):
+    for host_file in files(settings(**data)):
         assert host_file.mode == "600"
         assert host_file.path.startswith("/var/lib/rancher/k3s/server/manifests/llm-appliance-")
 

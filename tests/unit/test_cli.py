@@ -159,13 +159,15 @@ SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "mon.exam
 
 def test_summary_of_a_converged_first_server():
     lines = summary_lines(SETTINGS, "inventories/prod.py", True,
-                          {"llama3.2:3b", "nomic-embed-text:latest"}, [])
+                          {"llama3.2:3b", "nomic-embed-text:latest"}, [],
+                          "CPU: no NVIDIA GPU on this host")
     assert lines == [
         "Open WebUI:  https://chat.example.com/  (admin admin@example.com; password: "
         "appliance admin-password inventories/prod.py)",
         "Monitoring:  https://mon.example.com/  (user admin; password: appliance "
         "monitor-password inventories/prod.py)",
         "Models:      llama3.2:3b, nomic-embed-text:latest (all present)",
+        "Ollama:      CPU: no NVIDIA GPU on this host",
         "Kubernetes:  appliance kubeconfig inventories/prod.py",
         "Changed:     nothing (the host was converged)",
     ]
@@ -173,9 +175,9 @@ def test_summary_of_a_converged_first_server():
 
 def test_summary_of_changes_and_missing_models():
     changed = [f"Host layer | step {n}" for n in range(8)]
-    lines = summary_lines(SETTINGS, "INVENTORY", True, {"llama3.2:3b"}, changed)
+    lines = summary_lines(SETTINGS, "INVENTORY", True, {"llama3.2:3b"}, changed, "CPU")
     assert "(still missing: nomic-embed-text:latest)" in lines[2]
     assert lines[-1] == ("Changed:     8 operations: step 0; step 1; step 2; step 3; step 4; "
                          "step 5 and 2 more")
-    agent = summary_lines(SETTINGS, "INVENTORY", False, None, changed[:1])
+    agent = summary_lines(SETTINGS, "INVENTORY", False, None, changed[:1], "")
     assert agent == ["Changed:     1 operations: step 0"]

@@ -80,7 +80,7 @@ def test_pyinfra_keys_are_not_settings():
         ({"acme_email": None, "acme_ca": "none"}, "webui_admin_email: missing (and no acme_email to fall back on)"),
         ({"ollama_model_files": {"mine:7b": "/nonexistent.gguf"}}, "names '/nonexistent.gguf' for mine:7b, which is not a file on this machine"),
         ({"ollama_pull_timeout_minutes": 0}, "ollama_pull_timeout_minutes = 0 must be a whole number above 0"),
-        ({"ollama_gpu": "amd"}, "ollama_gpu = 'amd' must be one of: none, nvidia"),
+        ({"ollama_gpu": "amd"}, "ollama_gpu = 'amd' must be one of: auto, nvidia, none"),
         ({"acme_email": "root@localhost"}, "acme_email = 'root@localhost' is not an e-mail address"),
         ({"acme_ca": "letsencrypt"}, "acme_ca = 'letsencrypt' must be one of: production, staging, none"),
         ({"k3s_version": "v1.36.4"}, "k3s_version = 'v1.36.4' is not a k3s release; use the form vX.Y.Z+k3sN"),
