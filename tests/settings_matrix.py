@@ -243,10 +243,15 @@ ROWS = [
         Rendered(MODEL_JOB, resource_field("Job", "spec.activeDeadlineSeconds"), 3600, 5400),
         Planned("Apps layer | Wait for the models (up to 90 min)", False, True),
     ]),
+    # Offline, `auto` renders the CPU files and `nvidia` the GPU ones; on a host, `nvidia`
+    # stops the run unless nvidia-smi lists a GPU (tests/integration/test_gpu_plan.py plans
+    # it on a rehearsal host with an nvidia-smi shim).
     Row("ollama_gpu", "nvidia", [
         Rendered(OLLAMA, chart_value("ollama.gpu.enabled"), False, True),
         Rendered(OLLAMA, chart_value("runtimeClassName"), None, "nvidia"),
-    ]),
+        Rendered(f"{MANIFESTS}/llm-appliance-nvidia-device-plugin.yaml", written(), False, True),
+        Rendered("/etc/apt/sources.list.d/nvidia-container-toolkit.list", written(), False, True),
+    ], alone=True),
     Row("webui_admin_email", "owner@rehearsal.test", [
         Rendered(WEBUI, webui_env("WEBUI_ADMIN_EMAIL"), "admin@rehearsal.test",
                  "owner@rehearsal.test"),
