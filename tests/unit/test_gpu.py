@@ -92,10 +92,15 @@ def test_choice():
     assert "sudo ubuntu-drivers install" in broken.reason
 
 
+def check(node_settings, mem_gib, gpus):
+    return host_problems(node_settings, {"name": "Ubuntu", "major": 24, "minor": 4}, "x86_64",
+                         cpus=4, mem_total_kib=int(mem_gib * GIB),
+                         disk={"mount": "/", "free_kib": 500 * GIB, "used_by_path_kib": 0},
+                         listening={}, gpus=gpus)
+
+
 def test_nvidia_without_a_working_driver_stops_with_the_fix():
-    (problem,) = host_problems(settings(ollama_gpu="nvidia"), {"name": "Ubuntu", "major": 24, "minor": 4},
-                               "x86_64", 16 * GIB, {"mount": "/", "free_kib": 100 * GIB,
-                                                    "used_by_path_kib": 0}, {}, facts(NO_DRIVER))
+    (problem,) = check(settings(ollama_gpu="nvidia"), 16, facts(NO_DRIVER))
     assert problem == (
         "ollama_gpu: nvidia, but the NVIDIA driver does not answer on this host (nvidia-smi "
         "failed: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
@@ -107,12 +112,6 @@ def test_nvidia_without_a_working_driver_stops_with_the_fix():
         "ollama_gpu: nvidia, but this host has no NVIDIA GPU (no PCI display controller of "
         "vendor 10de); set ollama_gpu to auto or none, or deploy on a host with one"]
     assert gpu.gpu_problems("auto", facts(NO_DRIVER)) == []
-
-
-def check(node_settings, mem_gib, gpus):
-    return host_problems(node_settings, {"name": "Ubuntu", "major": 24, "minor": 4}, "x86_64",
-                         int(mem_gib * GIB), {"mount": "/", "free_kib": 500 * GIB,
-                                              "used_by_path_kib": 0}, {}, gpus)
 
 
 def test_with_a_gpu_the_weights_go_to_gpu_memory():
