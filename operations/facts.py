@@ -411,6 +411,10 @@ class NvidiaRuntimeInContainerd(FactBase):
         # {"installed": True, "in_config": False}
     """
 
+    @staticmethod
+    def default():
+        return {"installed": False, "in_config": None}
+
     def command(self, binary, config):
         return (
             f"[ -x {binary} ] && echo installed; "

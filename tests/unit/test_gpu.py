@@ -206,4 +206,4 @@ def test_keyring_and_runtime_facts():
     runtime = NvidiaRuntimeInContainerd()
     assert runtime.process(["installed", "not-in-config"]) == {"installed": True, "in_config": False}
     assert runtime.process(["installed", "in-config"]) == {"installed": True, "in_config": True}
-    assert runtime.process([]) == {"installed": False, "in_config": None}
+    assert runtime.process([]) == runtime.default() == {"installed": False, "in_config": None}

@@ -1,0 +1,66 @@
+"""The GPU path against a real rehearsal host: facts read over SSH, the preflight's decision, and
+the GPU operations planned by pyinfra (`--dry`; nothing is installed: NVIDIA's repository and
+charts cannot be reached here, and the machine has no GPU).
+
+The GPU host has a SHIM at /usr/bin/nvidia-smi: a shell script, not NVIDIA's program, that
+prints an output recorded from a real GeForce RTX 2080 (Ricks-Lab/gpu-utils issue #83, see
+tests/unit/test_gpu.py). The PCI check still reads the machine's real sysfs (no NVIDIA device).
+"""
+
+import pytest
+from test_k3s_and_apps_layers import planned
+
+from appliance.rehearsal import run_pyinfra
+
+SHIM = """#!/bin/sh
+# SHIM for tests/integration/test_gpu_plan.py, not NVIDIA's nvidia-smi: prints an output
+# recorded from a real GeForce RTX 2080 (Ricks-Lab/gpu-utils issue #83).
+echo 'GeForce RTX 2080, 7979, 440.64'
+"""
+GPU_STEPS = (
+    "Host layer | Install gpg (checks NVIDIA's signing key)",
+    "Host layer | Trust NVIDIA's toolkit repository key (pinned fingerprint)",
+    "Host layer | Put /etc/apt/sources.list.d/nvidia-container-toolkit.list",
+    "Host layer | Install the NVIDIA Container Toolkit 1.20.0-1",
+    "Apps layer | Label the GPU nodes",
+    "Apps layer | Put /var/lib/rancher/k3s/server/manifests/llm-appliance-nvidia-device-plugin.yaml",
+)
+
+
+def test_nvidia_without_a_gpu_stops_before_any_change(inventory):
+    run = run_pyinfra(inventory(ollama_gpu="nvidia"), "deploy.py", "--dry")
+    assert run.returncode == 1
+    assert ("ollama_gpu: nvidia, but this host has no NVIDIA GPU (no PCI display controller of "
+            "vendor 10de); set ollama_gpu to auto or none, or deploy on a host with one"
+            ) in run.stdout + run.stderr
+
+
+def test_auto_without_a_gpu_plans_nothing_of_the_gpu_path(inventory):
+    run = run_pyinfra(inventory(), "deploy.py", "--dry")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Ollama: CPU: no NVIDIA GPU on this host" in run.stderr
+    plan = planned(run)
+    assert [step for step in GPU_STEPS if step in plan] == []
+    assert "k3s layer | Restart k3s once for the NVIDIA runtime" not in plan
+
+
+@pytest.fixture
+def nvidia_smi_shim(rehearsal):
+    rehearsal.ssh(f"cat > /usr/bin/nvidia-smi <<'EOF'\n{SHIM}EOF\nchmod 755 /usr/bin/nvidia-smi")
+    yield
+    rehearsal.ssh("rm -f /usr/bin/nvidia-smi")
+
+
+def test_a_gpu_host_plans_the_nvidia_path(rehearsal, inventory, nvidia_smi_shim):
+    run = run_pyinfra(inventory(ollama_gpu="nvidia"), "deploy.py", "--dry")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert ("Ollama: GPU: GeForce RTX 2080 (7979 MiB, driver 440.64); model weights in GPU "
+            "memory") in run.stderr
+    plan = planned(run)
+    for step in GPU_STEPS:
+        assert plan[step] == [rehearsal.address], step
+    # No toolkit yet, so no restart for it.
+    assert plan["k3s layer | Restart k3s once for the NVIDIA runtime"] == []
+    # --dry changed nothing.
+    assert rehearsal.ssh("test -e /etc/apt/sources.list.d/nvidia-container-toolkit.list",
+                         check=False).returncode == 1
