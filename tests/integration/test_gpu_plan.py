@@ -64,3 +64,16 @@ def test_a_gpu_host_plans_the_nvidia_path(rehearsal, inventory, nvidia_smi_shim)
     # --dry changed nothing.
     assert rehearsal.ssh("test -e /etc/apt/sources.list.d/nvidia-container-toolkit.list",
                          check=False).returncode == 1
+
+
+def test_shipped_gpu_check_skips_on_a_cpu_host_saying_why(inventory, shipped_suite):
+    run = shipped_suite(inventory(), "-k", "container_toolkit", "-rs")
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "Ollama runs on the CPU here (CPU: no NVIDIA GPU on this host)" in run.stdout
+
+
+def test_shipped_gpu_check_fails_on_a_gpu_host_without_the_toolkit(inventory, shipped_suite,
+                                                                   nvidia_smi_shim):
+    run = shipped_suite(inventory(ollama_gpu="nvidia"), "-k", "container_toolkit")
+    assert run.returncode == 1
+    assert "AssertionError: nvidia-container-toolkit" in run.stdout
