@@ -4,7 +4,7 @@ Renders an inventory (default: inventories/prod.py) as the deploy would, reads t
 and prints every container's request and limit, the platform total, and what is left for
 models. Usage:
 
-    python bench/memory_budget.py [INVENTORY]
+    python bench/memory_budget.py [INVENTORY] [--data ollama_gpu=nvidia]
 """
 
 from __future__ import annotations
@@ -26,9 +26,12 @@ REFERENCE_BOX_GIB = 7.75  # MemTotal of an 8 GB VM
 @click.command()
 @click.argument("inventory", default="inventories/prod.py", type=click.Path(exists=True))
 @click.option("--markdown", is_flag=True, help="Print README.md's budget table instead.")
-def main(inventory: str, markdown: bool):
+@click.option("--data", "data", multiple=True, metavar="KEY=VALUE",
+              help="Override a setting as the deploy does, e.g. --data ollama_gpu=nvidia.")
+def main(inventory: str, markdown: bool, data: tuple[str, ...]):
     with tempfile.TemporaryDirectory() as rendered:
-        result = CliRunner().invoke(appliance, ["render", inventory, "--out", rendered])
+        overrides = [arg for pair in data for arg in ("--data", pair)]
+        result = CliRunner().invoke(appliance, ["render", inventory, "--out", rendered, *overrides])
         if result.exit_code != 0:
             sys.exit(result.output)
         entries = budget(Path(rendered))
