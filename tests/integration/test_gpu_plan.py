@@ -10,7 +10,7 @@ tests/unit/test_gpu.py). The PCI check still reads the machine's real sysfs (no 
 import pytest
 from test_k3s_and_apps_layers import planned
 
-from appliance.rehearsal import run_pyinfra
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, run_pyinfra, write_inventory
 
 SHIM = """#!/bin/sh
 # SHIM for tests/integration/test_gpu_plan.py, not NVIDIA's nvidia-smi: prints an output
@@ -44,9 +44,13 @@ def test_auto_without_a_gpu_plans_nothing_of_the_gpu_path(inventory):
     assert "k3s layer | Restart k3s once for the NVIDIA runtime" not in plan
 
 
+def install_shim(node):
+    node.ssh(f"cat > /usr/bin/nvidia-smi <<'EOF'\n{SHIM}EOF\nchmod 755 /usr/bin/nvidia-smi")
+
+
 @pytest.fixture
 def nvidia_smi_shim(rehearsal):
-    rehearsal.ssh(f"cat > /usr/bin/nvidia-smi <<'EOF'\n{SHIM}EOF\nchmod 755 /usr/bin/nvidia-smi")
+    install_shim(rehearsal)
     yield
     rehearsal.ssh("rm -f /usr/bin/nvidia-smi")
 
@@ -77,3 +81,23 @@ def test_shipped_gpu_check_fails_on_a_gpu_host_without_the_toolkit(inventory, sh
     run = shipped_suite(inventory(ollama_gpu="nvidia"), "-k", "container_toolkit")
     assert run.returncode == 1
     assert "AssertionError: nvidia-container-toolkit" in run.stdout
+
+
+def test_a_gpu_agent_is_labelled_and_only_it_gets_the_toolkit(rehearsal, tmp_path):
+    """Server without a GPU, agent with one (shim), both `auto`: the agent gets the toolkit,
+    the server labels it and writes the device plugin; Ollama then lands on the agent (its
+    nvidia.com/gpu request)."""
+    with RehearsalHost.boot() as agent:
+        install_shim(agent)
+        path = write_inventory(tmp_path / "cluster.py",
+                               {"k3s_servers": [rehearsal], "k3s_agents": [agent]},
+                               REHEARSAL_SETTINGS)
+        run = run_pyinfra(path, "deploy.py", "--dry")
+        assert run.returncode == 0, run.stderr[-3000:]
+    plan = planned(run)
+    for step in GPU_STEPS[:4]:
+        assert plan[step] == [agent.address], step
+    for step in GPU_STEPS[4:]:
+        assert plan[step] == [rehearsal.address], step
+    assert "Ollama: CPU: no NVIDIA GPU on this host" in run.stderr
+    assert "Ollama: GPU: GeForce RTX 2080 (7979 MiB, driver 440.64)" in run.stderr
