@@ -16,6 +16,7 @@ from operations.names import FIRST_SERVER_LABEL, MODEL_FILES_DIR, MODEL_PULLER_L
 from operations.settings import (
     MODEL_MEMORY_FACTOR,
     OLLAMA_GPU_HOST_MEMORY_GIB,
+    OLLAMA_PROMPT_CACHE_MIB,
     PINNED_VERSIONS,
     Settings,
 )
@@ -30,13 +31,17 @@ RESOURCES = {
 
 
 def ollama_resources(settings: Settings, gpu: bool = False) -> dict:
-    """The server's request, and a limit that holds the largest model and the server (with a
-    GPU, the model is in GPU memory: the limit holds the server and CUDA's host side)."""
+    """The server's request, and a limit that holds the largest model, the server (1 GiB) and
+    the runner's prompt cache in RAM (OLLAMA_PROMPT_CACHE_MIB). With a GPU, the model is in GPU
+    memory: the limit holds the server, CUDA's host side and the prompt cache."""
+    cache_gib = OLLAMA_PROMPT_CACHE_MIB / 1024
     if gpu:
-        return {**RESOURCES["ollama"], "limits": {"memory": f"{OLLAMA_GPU_HOST_MEMORY_GIB}Gi"}}
+        limit_gib = math.ceil(OLLAMA_GPU_HOST_MEMORY_GIB + cache_gib)
+        return {**RESOURCES["ollama"], "limits": {"memory": f"{limit_gib}Gi"}}
     largest = settings.largest_model
     model_gib = largest[1] * MODEL_MEMORY_FACTOR if largest else 0
-    return {**RESOURCES["ollama"], "limits": {"memory": f"{math.ceil(model_gib + 1)}Gi"}}
+    limit_gib = math.ceil(model_gib + 1 + cache_gib)
+    return {**RESOURCES["ollama"], "limits": {"memory": f"{limit_gib}Gi"}}
 
 
 def ollama_values(settings: Settings, gpu: bool = False) -> dict:
@@ -57,6 +62,8 @@ def ollama_values(settings: Settings, gpu: bool = False) -> dict:
             {"name": "OLLAMA_MAX_LOADED_MODELS", "value": "1"},
             {"name": "OLLAMA_NUM_PARALLEL", "value": "1"},
             {"name": "OLLAMA_KEEP_ALIVE", "value": "30m"},
+            # llama-server's prompt cache in RAM (8 GiB unless capped; see settings.py).
+            {"name": "LLAMA_ARG_CACHE_RAM", "value": str(OLLAMA_PROMPT_CACHE_MIB)},
         ],
         "serviceAccount": {"automount": False},
         "tests": {"enabled": False},

@@ -76,6 +76,13 @@ PLATFORM_MEMORY_GIB = 2.5
 MODEL_MEMORY_FACTOR = 1.2
 # With the model in GPU memory, Ollama's RAM: the server, CUDA's host side and buffers (GiB).
 OLLAMA_GPU_HOST_MEMORY_GIB = 2
+# Ollama runs a model in llama.cpp's llama-server (Ollama v0.32.15: llm/llama_server.go,
+# startLlamaServer), which keeps the KV state of idle conversations in a prompt cache in host
+# RAM of up to `--cache-ram` MiB: 8192 by default (llama.cpp common/common.h, cache_ram_mib),
+# more than the 8 GB box has for Ollama. Ollama passes no --cache-ram but hands its environment
+# to llama-server, which reads LLAMA_ARG_CACHE_RAM: the appliance caps the cache there and
+# counts it in Ollama's memory limit and in the preflight.
+OLLAMA_PROMPT_CACHE_MIB = 512
 # Disk, in GiB, under /var/lib/rancher: k3s, container images, databases and logs, before models.
 PLATFORM_DISK_GIB = 15.0
 # Download sizes (GiB) of common models, from the Ollama library; others need
@@ -522,15 +529,18 @@ class Settings:
 
     @property
     def memory_needed_gib(self) -> float:
-        """RAM the host needs: system, platform, and the largest model loaded."""
+        """RAM the host needs: system, platform, the largest model loaded and its runner's
+        prompt cache."""
         largest = self.largest_model
         model = largest[1] * MODEL_MEMORY_FACTOR if largest else 0.0
-        return SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + model
+        return SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + model + OLLAMA_PROMPT_CACHE_MIB / 1024
 
     @property
     def memory_needed_with_gpu_gib(self) -> float:
-        """RAM the host needs when Ollama's model sits in GPU memory."""
-        return SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + OLLAMA_GPU_HOST_MEMORY_GIB
+        """RAM the host needs when Ollama's model sits in GPU memory (its runner's prompt cache
+        stays in RAM)."""
+        return (SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + OLLAMA_GPU_HOST_MEMORY_GIB
+                + OLLAMA_PROMPT_CACHE_MIB / 1024)
 
     @property
     def gpu_memory_needed_gib(self) -> float:

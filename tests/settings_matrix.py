@@ -230,8 +230,9 @@ ROWS = [
                  "ollama-models-ad13b13721"),
     ]),
     Row("ollama_model_sizes", {"mine:1b": 3.0}, [
-        # The largest model's weights x 1.2, plus 1 GiB for the server, rounded up.
-        Rendered(OLLAMA, chart_value("resources.limits.memory"), "2Gi", "5Gi"),
+        # The largest model's weights x 1.2, 1 GiB for the server and 0.5 GiB of prompt cache,
+        # rounded up.
+        Rendered(OLLAMA, chart_value("resources.limits.memory"), "3Gi", "6Gi"),
     ]),
     Row("ollama_model_files", {"mine:1b": str(MODEL_FILE)}, [
         Rendered(MODEL_JOB, job_env("Job", "MODEL_FILES"), "", "mine:1b=mine-1b.gguf"),

@@ -227,9 +227,16 @@ def test_every_container_has_requests_and_a_memory_limit():
 
 def test_ollama_limit_holds_the_largest_model():
     small = ollama.ollama_resources(settings())
-    assert small["limits"]["memory"] == "4Gi"  # llama3.2:3b: 1.9 GiB x 1.2 + 1 GiB, rounded up
+    # llama3.2:3b: 1.9 GiB x 1.2, 1 GiB for the server, 0.5 GiB of prompt cache, rounded up
+    assert small["limits"]["memory"] == "4Gi"
     large = ollama.ollama_resources(settings(ollama_models=["qwen3:8b"]))
-    assert large["limits"]["memory"] == "7Gi"
+    assert large["limits"]["memory"] == "8Gi"
+
+
+def test_ollama_runner_prompt_cache_is_capped():
+    # llama-server keeps up to 8192 MiB of prompt cache in RAM unless LLAMA_ARG_CACHE_RAM says.
+    env = {e["name"]: e["value"] for e in ollama.ollama_values(settings())["extraEnv"]}
+    assert env["LLAMA_ARG_CACHE_RAM"] == "512"
 
 
 def test_secret_script_never_puts_a_value_on_a_command_line():

@@ -53,7 +53,7 @@ def test_model_too_large_for_ram():
     (problem,) = check(settings=big)
     assert problem.startswith(
         "ollama_models: the host has 7.7 GiB of RAM, the platform and gemma3:27b "
-        "(15.9 GiB of weights) need 22.5 GiB"
+        "(15.9 GiB of weights) need 23.0 GiB"
     )
 
 
