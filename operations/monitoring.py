@@ -25,7 +25,13 @@ RESOURCES = {
 # component (the DO_NOT_TRACK variable makes the parent, which runs unprivileged, crash).
 _OPT_OUT = {"enabled": True, "path": "/etc/netdata/.opt-out-from-anonymous-statistics", "data": ""}
 # The chart's parent netdata.conf, with its metrics store capped: two tiers of 256 MiB
-# (3 days per second) and 128 MiB (30 days per minute), no machine learning.
+# (3 days per second) and 128 MiB (30 days per minute), no machine learning. Netdata v2.11.0
+# (the chart's appVersion) takes both sizes as given: it raises only a size below 25 MiB
+# (RRDENG_MIN_DISK_SPACE_MB, src/database/engine/rrdengineapi.h; applied in rrdeng_init,
+# src/database/engine/rrdengineapi.c, and for tier 0 in src/daemon/config/netdata-conf-db.c).
+# A tier's data goes when its size or its time is exceeded, whichever comes first, by whole
+# datafiles after the fact (src/database/README.md, "Retention Size Enforcement"): the store can
+# briefly exceed 384 MiB, which the parent's 1 GiB volume leaves room for.
 PARENT_NETDATA_CONF = """\
 [global]
   hostname = {{ .Values.parent.hostname }}

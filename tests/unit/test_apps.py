@@ -9,7 +9,7 @@ import yaml
 from k8s_schemas import unknown_value_paths, validate_manifest
 
 from appliance.budget import resource_maps
-from operations import apps, names, ollama
+from operations import apps, monitoring, names, ollama
 from operations.settings import PINNED_VERSIONS, load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -245,3 +245,20 @@ def test_secret_script_never_puts_a_value_on_a_command_line():
     assert "kubectl create --filename -" in script
     assert "--from-literal" not in script
     assert re.search(r'value=\$\(head -c \d+ /dev/urandom', script)
+
+
+def test_netdata_keeps_the_metrics_store_it_is_given():
+    conf = monitoring.netdata_values()["parent"]["configs"]["netdata"]["data"]
+    db = dict(line.strip().split(" = ") for line in conf.split("[db]")[1].split("[")[0].splitlines()
+              if " = " in line)
+    sizes = {key: value for key, value in db.items() if key.endswith("retention size")}
+    times = {key: value for key, value in db.items() if key.endswith("retention time")}
+    assert sizes == {"dbengine tier 0 retention size": "256MiB",
+                     "dbengine tier 1 retention size": "128MiB"}
+    assert times == {"dbengine tier 0 retention time": "3d", "dbengine tier 1 retention time": "30d"}
+    # Netdata v2.11.0 raises a tier below RRDENG_MIN_DISK_SPACE_MB (25 MiB) to it; above, the
+    # size is what it keeps. Whole data files go after the fact: twice the sizes fit the volume.
+    mebibytes = [int(size.removesuffix("MiB")) for size in sizes.values()]
+    assert min(mebibytes) >= 25
+    assert monitoring.netdata_values()["parent"]["database"]["volumesize"] == "1Gi"
+    assert 2 * sum(mebibytes) <= 1024

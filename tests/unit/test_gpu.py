@@ -125,7 +125,7 @@ def test_with_a_gpu_the_weights_go_to_gpu_memory():
         "weights) needs 19.1 GiB, the GPU has 7.8 GiB (GPU: GeForce RTX 2080 (7979 MiB, driver "
         "440.64)); choose a smaller model, or ollama_gpu: none to run it on the CPU"]
     assert check(eight_b, 4, facts(RTX_2080)) == [
-        "the host has 4.0 GiB of RAM, the platform and Ollama beside its GPU need 5.4 GiB; "
+        "the host has 4.0 GiB of RAM, the platform and Ollama beside its GPU need 5.9 GiB; "
         "use a larger host"]
 
 
@@ -175,9 +175,10 @@ def test_ollama_on_the_gpu():
     values = yaml.safe_load(chart["spec"]["valuesContent"])
     assert values["ollama"]["gpu"] == {"enabled": True, "type": "nvidia", "number": 1}
     assert values["runtimeClassName"] == "nvidia"
-    # The model is in GPU memory: the RAM limit holds the server and CUDA's host side.
+    # The model is in GPU memory: the RAM limit holds the server, CUDA's host side and the
+    # runner's prompt cache (0.5 GiB), rounded up.
     assert values["resources"] == {"requests": {"cpu": "500m", "memory": "256Mi"},
-                                   "limits": {"memory": "2Gi"}}
+                                   "limits": {"memory": "3Gi"}}
 
 
 def test_the_budget_counts_the_device_plugin(tmp_path):
@@ -186,7 +187,7 @@ def test_the_budget_counts_the_device_plugin(tmp_path):
     entries = {entry.component: entry for entry in budget(tmp_path)}
     assert (entries["nvidia-device-plugin"].request_mib,
             entries["nvidia-device-plugin"].limit_mib) == (32, 128)
-    assert entries["ollama"].limit_mib == 2048
+    assert entries["ollama"].limit_mib == 3072
 
 
 def test_toolkit_repository_trusts_only_the_pinned_key():
