@@ -9,6 +9,10 @@ fix, and ends the run with exit status 1, before any host is changed. On its own
 
 from __future__ import annotations
 
+import dataclasses
+from types import MappingProxyType
+from typing import Callable
+
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 from pyinfra.facts.hardware import Cpus
@@ -16,7 +20,14 @@ from pyinfra.facts.server import Arch, LinuxDistribution
 
 from operations.cluster import cluster_problems
 from operations.errors import stop
-from operations.facts import DiskSpace, ListeningTcpPorts, MemTotal, NvidiaGpus
+from operations.facts import (
+    OLLAMA_REGISTRY,
+    DiskSpace,
+    ListeningTcpPorts,
+    MemTotal,
+    NvidiaGpus,
+    OllamaModelDownload,
+)
 from operations.gpu import gpu_choice, gpu_problems
 from operations.settings import (
     APPLIANCE_PORT_HOLDERS,
@@ -34,6 +45,8 @@ RANCHER_DIR = "/var/lib/rancher"
 KIB_PER_GIB = 1024 * 1024
 # The NvidiaGpus fact of a host without an NVIDIA GPU.
 NO_GPU = {"pci_devices": [], "gpus": [], "driver_problem": "nvidia-smi is not installed (no NVIDIA driver)"}
+GIB = 1024**3
+REGISTRY_SOURCE = f"{OLLAMA_REGISTRY}, read from the host"
 
 
 def settings_or_stop() -> Settings:
@@ -53,9 +66,11 @@ def host_problems(
     disk: dict,
     listening: dict[int, set[str]],
     gpus: dict = NO_GPU,
+    size_sources: dict[str, str] | None = None,
 ) -> list[str]:
     """What keeps this host from running the appliance as set; empty when it can. `gpus` is
-    the NvidiaGpus fact: with a GPU in use, the model's weights go to GPU memory."""
+    the NvidiaGpus fact: with a GPU in use, the model's weights go to GPU memory. A model's
+    size is named with where it comes from (`size_sources`, model -> source)."""
     problems = gpu_problems(settings.ollama_gpu, gpus)
     name, version = distribution.get("name"), _os_version(distribution)
     if version not in SUPPORTED_OS.get(name, ()):
@@ -81,7 +96,9 @@ def host_problems(
         problems += _gpu_fit_problems(settings, choice, memory_gib)
     elif memory_gib < settings.memory_needed_gib:
         largest = settings.largest_model
-        model = f" and {largest[0]} ({largest[1]:.1f} GiB of weights)" if largest else ""
+        source = (size_sources or {}).get(largest[0]) if largest else None
+        weights = f"{largest[1]:.1f} GiB of weights" + (f", {source}" if source else "")
+        model = f" and {largest[0]} ({weights})" if largest else ""
         problems.append(
             f"ollama_models: the host has {memory_gib:.1f} GiB of RAM, the platform{model} "
             f"need {settings.memory_needed_gib:.1f} GiB; choose smaller models or a larger host"
@@ -131,14 +148,50 @@ def _os_version(distribution: dict) -> str:
     return str(distribution.get("major"))
 
 
-def check_host_or_stop(settings: Settings) -> None:
+def sized_settings(
+    settings: Settings, download: Callable[[str], dict]
+) -> tuple[Settings, dict[str, str], list[str]]:
+    """Every model sized: the settings with the registry's size (`download(model)` gives
+    {"bytes": N} or {"error": LINE}) of each model neither they nor the built-in table size;
+    where each size comes from; and a problem per model whose size cannot be found."""
+    found, sources, problems = {}, {}, []
+    for model in settings.models:
+        known = settings.model_size(model)
+        if known:
+            sources[model] = known[1]
+            continue
+        answer = download(model)
+        if "bytes" in answer:
+            found[model] = answer["bytes"] / GIB
+            sources[model] = REGISTRY_SOURCE
+        else:
+            problems.append(
+                f"ollama_models: the size of {model} is not known: the host could not read it "
+                f"from {OLLAMA_REGISTRY} ({answer['error']}); on an air-gapped host add it to "
+                f"ollama_model_sizes in GiB, e.g. {{{model!r}: 4.5}}"
+            )
+    if found:
+        settings = dataclasses.replace(settings, ollama_model_sizes=MappingProxyType(
+            {**found, **settings.ollama_model_sizes}))
+    return settings, sources, problems
+
+
+def check_host_or_stop(settings: Settings) -> Settings:
     """Check the host against what the settings ask for, from facts (read-only); say whether
-    Ollama runs on a GPU here, and why."""
+    Ollama runs on a GPU here, and why, and each model's size and its source. Returns the
+    settings with every model's size (read from the registry where only it knows it)."""
     gpus = host.get_fact(NvidiaGpus)
     choice = gpu_choice(settings.ollama_gpu, gpus)
     weights = "; model weights in GPU memory" if choice.use else ""
     logger.info(f"{host.print_prefix}Ollama: {choice.reason}{weights}")
-    problems = host_problems(
+    problems, sources = [], {}
+    if "apps" in settings.layers:
+        settings, sources, problems = sized_settings(
+            settings, lambda model: host.get_fact(OllamaModelDownload, model=model))
+        logger.info(f"{host.print_prefix}model sizes: " + ", ".join(
+            f"{model} {settings.model_size_gib(model):.2f} GiB ({sources[model]})"
+            for model in settings.models if model in sources))
+    problems += host_problems(
         settings,
         distribution=host.get_fact(LinuxDistribution),
         arch=host.get_fact(Arch),
@@ -147,9 +200,11 @@ def check_host_or_stop(settings: Settings) -> None:
         disk=host.get_fact(DiskSpace, path=RANCHER_DIR),
         listening=host.get_fact(ListeningTcpPorts),
         gpus=gpus,
+        size_sources=sources,
     )
     if problems:
         stop(problems, f"{host.name} cannot run the appliance as set")
+    return settings
 
 
 def checked_settings() -> Settings:
@@ -159,8 +214,7 @@ def checked_settings() -> Settings:
         problems = cluster_problems({node.name: node.groups for node in inventory})
         if problems:
             stop(problems, "the inventory's k3s cluster needs fixing")
-    check_host_or_stop(settings)
-    return settings
+    return check_host_or_stop(settings)
 
 
 @deploy("Preflight")

@@ -85,7 +85,8 @@ OLLAMA_GPU_HOST_MEMORY_GIB = 2
 OLLAMA_PROMPT_CACHE_MIB = 512
 # Disk, in GiB, under /var/lib/rancher: k3s, container images, databases and logs, before models.
 PLATFORM_DISK_GIB = 15.0
-# Download sizes (GiB) of common models, from the Ollama library; others need
+# Download sizes (GiB) of common models, from the Ollama library. The preflight reads other
+# models' sizes from the Ollama registry (from the host); air-gapped hosts need
 # `ollama_model_sizes`.
 KNOWN_MODEL_SIZES_GIB = MappingProxyType(
     {
@@ -432,7 +433,7 @@ SETTINGS = (
             "Chat models Ollama must have; the deploy pulls the missing ones.", model_names,
             takes_effect="every deploy; a model taken off the list stays on Ollama's volume"),
     Setting("ollama_model_sizes", MappingProxyType({}), "mapping name:tag -> GiB",
-            "Download sizes of models not in the built-in table, for the RAM and disk preflight.",
+            "Download sizes of models not in the built-in table, for the RAM and disk preflight (air-gap; otherwise read from the Ollama registry).",
             model_sizes),
     Setting("ollama_model_files", MappingProxyType({}), "mapping name:tag -> local file",
             "Air-gap: GGUF files on this machine imported as these models instead of pulled.",
@@ -505,12 +506,26 @@ class Settings:
         """The Traefik chart version the chosen k3s packages."""
         return TRAEFIK_CHART_BY_K3S_MINOR[k3s_minor(self.k3s_version)]
 
-    def model_size_gib(self, model: str) -> float:
+    def model_size(self, model: str) -> tuple[float, str] | None:
+        """A model's download size in GiB and where it comes from; None when only the Ollama
+        registry knows it (the preflight reads it there, from the host):
+        ``model_size("llama3.2:3b")`` gives (1.9, 'built-in table')."""
         if model in self.ollama_model_sizes:
-            return self.ollama_model_sizes[model]
+            return self.ollama_model_sizes[model], "ollama_model_sizes"
         if model in self.ollama_model_files:
-            return Path(self.ollama_model_files[model]).stat().st_size / 1024**3
-        return KNOWN_MODEL_SIZES_GIB.get(model, 0.0)
+            return Path(self.ollama_model_files[model]).stat().st_size / 1024**3, "GGUF file"
+        if model in KNOWN_MODEL_SIZES_GIB:
+            return KNOWN_MODEL_SIZES_GIB[model], "built-in table"
+        return None
+
+    def model_size_gib(self, model: str) -> float:
+        """A model's size in GiB, 0 while it is not known here (see `model_size`)."""
+        return (self.model_size(model) or (0.0, ""))[0]
+
+    @property
+    def unsized_models(self) -> tuple[str, ...]:
+        """Models whose size neither the settings nor the built-in table give."""
+        return tuple(model for model in self.models if self.model_size(model) is None)
 
     @property
     def admin_email(self) -> str | None:
@@ -623,20 +638,10 @@ def _cross_checks(values: dict, bad: set[str]) -> list[str]:
             f"k3s_service_cidr = {service!r} overlaps k3s_cluster_cidr = {pod!r}; "
             "give them separate networks, e.g. 10.42.0.0/16 and 10.43.0.0/16"
         )
-    models, sizes = values["ollama_models"], values["ollama_model_sizes"]
+    models = values["ollama_models"]
     if models and values["webui_embedding_model"]:
         models = tuple(dict.fromkeys([*models, values["webui_embedding_model"]]))
     files = values["ollama_model_files"] or {}
-    if models and sizes is not None:
-        unknown = [
-            m for m in models if m not in sizes and m not in files and m not in KNOWN_MODEL_SIZES_GIB
-        ]
-        if unknown:
-            problems.append(
-                f"ollama_models: the size of {unknown} is not known; add it to "
-                "ollama_model_sizes in GiB (the download size shown by the Ollama library), "
-                f"e.g. {{{unknown[0]!r}: 4.5}}"
-            )
     if models and files:
         unlisted = [m for m in files if m not in models]
         if unlisted:

@@ -36,6 +36,14 @@ SETTING_CASES = {
         {"ssh_hardening": True, "ssh_password": "not-used-the-key-logs-in"},
         "ssh_hardening: true while the inventory logs in with ssh_password; the deploy would lock you out",
     ),
+    # The rehearsal host has no curl or wget (python3 reads the registry) and resolves no
+    # name but its Debian mirror's, as an air-gapped server would not reach registry.ollama.ai.
+    "model size neither set, nor built in, nor in reach": (
+        {"ollama_models": ["mymodel:7b"]},
+        "ollama_models: the size of mymodel:7b is not known: the host could not read it from "
+        "registry.ollama.ai (urllib.error.URLError: <urlopen error [Errno -2] Name or service "
+        "not known>); on an air-gapped host add it to ollama_model_sizes in GiB",
+    ),
     "too little RAM and disk": (
         {"ollama_models": ["llama3.1:405b"]},
         "ollama_models: the host has",

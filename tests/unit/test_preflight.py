@@ -2,11 +2,16 @@
 
 import pytest
 
-from operations.preflight import host_problems
+import json
+from pathlib import Path
+
+from operations.facts import OllamaModelDownload, ollama_manifest_url
+from operations.preflight import host_problems, sized_settings
 from operations.settings import load
 
-SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-                 "acme_ca": "none", "webui_admin_email": "admin@example.com"})
+SETTINGS_DATA = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
+                 "acme_ca": "none", "webui_admin_email": "admin@example.com"}
+SETTINGS = load(SETTINGS_DATA)
 GIB = 1024 * 1024
 UBUNTU_2404 = {"name": "Ubuntu", "major": 24, "minor": 4}
 ROOMY_DISK = {"mount": "/", "free_kib": 100 * GIB, "used_by_path_kib": 0}
@@ -55,6 +60,10 @@ def test_model_too_large_for_ram():
         "ollama_models: the host has 7.7 GiB of RAM, the platform and gemma3:27b "
         "(15.9 GiB of weights) need 23.0 GiB"
     )
+    sourced = host_problems(big, UBUNTU_2404, "x86_64", 4, int(7.7 * GIB), ROOMY_DISK,
+                            {22: {"sshd"}}, size_sources={"gemma3:27b": "built-in table"})
+    assert sourced[0].startswith("ollama_models: the host has 7.7 GiB of RAM, the platform and "
+                                 "gemma3:27b (15.9 GiB of weights, built-in table) need 22.5 GiB")
 
 
 def test_disk_counts_what_the_appliance_already_uses():
@@ -77,4 +86,44 @@ def test_cpus_below_the_minimum_are_refused():
     assert check(cpus=1) == [
         "the host has 1 CPU; the appliance needs at least 2 (the reference server has 4 vCPU): "
         "choose a larger host"
+    ]
+
+
+# The manifest Ollama 0.1.48 stored after `ollama pull gemma:2b` (the registry's manifest, as
+# pullModelManifest decodes it), as printed in a public LLM Zoomcamp homework write-up on
+# GitHub; this machine cannot reach the registry.
+RECORDED_MANIFEST = Path(__file__).with_name("data") / "ollama-manifest-gemma-2b.json"
+
+
+def test_registry_manifest_url_and_size():
+    assert ollama_manifest_url("gemma:2b") == "https://registry.ollama.ai/v2/library/gemma/manifests/2b"
+    assert ollama_manifest_url("me/mine:1b") == "https://registry.ollama.ai/v2/me/mine/manifests/1b"
+    lines = RECORDED_MANIFEST.read_text().splitlines()
+    # 483 (config) + 1678447520 (weights) + 8433 + 136 + 84
+    assert OllamaModelDownload().process(lines) == {"bytes": 1678456656}
+    assert OllamaModelDownload().process(["curl: (6) Could not resolve host: registry.ollama.ai"]) \
+        == {"error": "curl: (6) Could not resolve host: registry.ollama.ai"}
+
+
+def test_models_the_table_lacks_are_sized_from_the_registry_saying_where_from():
+    gemma = load({**SETTINGS_DATA, "ollama_models": ["gemma:2b", "llama3.2:3b"],
+                  "ollama_model_sizes": {"llama3.2:3b": 2.0}})
+    manifest = json.loads(RECORDED_MANIFEST.read_text())
+    sized, sources, problems = sized_settings(
+        gemma, lambda model: OllamaModelDownload().process([json.dumps(manifest)]))
+    assert problems == []
+    assert sources == {"gemma:2b": "registry.ollama.ai, read from the host",
+                       "llama3.2:3b": "ollama_model_sizes",
+                       "nomic-embed-text:latest": "built-in table"}
+    assert round(sized.model_size_gib("gemma:2b"), 3) == 1.563
+    assert sized.largest_model == ("llama3.2:3b", 2.0)
+
+
+def test_a_size_no_source_gives_is_a_problem_naming_the_air_gap_setting():
+    mine = load({**SETTINGS_DATA, "ollama_models": ["mine:7b"]})
+    _, _, problems = sized_settings(mine, lambda model: {"error": "curl: (7) Failed to connect"})
+    assert problems == [
+        "ollama_models: the size of mine:7b is not known: the host could not read it from "
+        "registry.ollama.ai (curl: (7) Failed to connect); on an air-gapped host add it to "
+        "ollama_model_sizes in GiB, e.g. {'mine:7b': 4.5}"
     ]

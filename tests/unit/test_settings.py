@@ -86,7 +86,6 @@ def test_pyinfra_keys_are_not_settings():
         ({"k3s_version": "v1.36.4"}, "k3s_version = 'v1.36.4' is not a k3s release; use the form vX.Y.Z+k3sN"),
         ({"ollama_models": ["llama3.2"]}, "has malformed model names ['llama3.2']; use name:tag"),
         ({"ollama_models": ["Llama:3b"]}, "has malformed model names ['Llama:3b']"),
-        ({"ollama_models": ["mystery:7b"]}, "ollama_models: the size of ['mystery:7b'] is not known; add it to ollama_model_sizes"),
         ({"ollama_model_sizes": {"mystery:7b": -1}}, "gives mystery:7b the size -1; use a positive number of GiB"),
         ({"layers": ["host", "k8s"]}, "layers = ['host', 'k8s'] names unknown layers ['k8s']"),
         ({"layers": ""}, "names unknown layers []"),
@@ -153,3 +152,10 @@ def test_no_doubled_punctuation_in_messages_or_the_table():
     missing = [problems(**{s.name: None})[0] for s in SETTINGS if s.required]
     for text in [*missing, markdown_table()]:
         assert not DOUBLED.search(text), text
+
+
+def test_a_model_the_table_lacks_is_left_to_the_preflight():
+    settings = load({**VALID, "ollama_models": ["mystery:7b"]})
+    assert settings.unsized_models == ("mystery:7b",)
+    assert settings.model_size("mystery:7b") is None
+    assert settings.model_size("llama3.2:3b") == (1.9, "built-in table")
