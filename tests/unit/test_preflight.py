@@ -63,7 +63,7 @@ def test_model_too_large_for_ram():
     sourced = host_problems(big, UBUNTU_2404, "x86_64", 4, int(7.7 * GIB), ROOMY_DISK,
                             {22: {"sshd"}}, size_sources={"gemma3:27b": "built-in table"})
     assert sourced[0].startswith("ollama_models: the host has 7.7 GiB of RAM, the platform and "
-                                 "gemma3:27b (15.9 GiB of weights, built-in table) need 22.5 GiB")
+                                 "gemma3:27b (15.9 GiB of weights, built-in table) need 23.0 GiB")
 
 
 def test_disk_counts_what_the_appliance_already_uses():
