@@ -21,6 +21,11 @@ from operations.settings import (
     Settings,
 )
 
+# The models' volume. k3s's local-path storage neither enforces a volume's size nor lets it
+# grow (its StorageClass has no allowVolumeExpansion): a size computed from the models would
+# make the chart's upgrade fail at the first model that changed it. The size is nominal; the
+# preflight checks the disk for every model (Settings.disk_needed_gib).
+VOLUME_SIZE = "100Gi"
 # Ollama's request covers the server alone; its limit adds room for the largest model
 # (ollama_resources).
 RESOURCES = {
@@ -52,10 +57,7 @@ def ollama_values(settings: Settings, gpu: bool = False) -> dict:
         "ollama": {"gpu": {"enabled": gpu, "type": "nvidia", "number": 1}},
         "service": {"type": "ClusterIP"},
         "ingress": {"enabled": False},
-        "persistentVolume": {
-            "enabled": True,
-            "size": f"{math.ceil(sum(map(settings.model_size_gib, settings.models)) * 1.2) + 5}Gi",
-        },
+        "persistentVolume": {"enabled": True, "size": VOLUME_SIZE},
         "resources": ollama_resources(settings, gpu),
         "extraEnv": [
             {"name": "OLLAMA_NO_CLOUD", "value": "1"},

@@ -262,3 +262,10 @@ def test_netdata_keeps_the_metrics_store_it_is_given():
     assert min(mebibytes) >= 25
     assert monitoring.netdata_values()["parent"]["database"]["volumesize"] == "1Gi"
     assert 2 * sum(mebibytes) <= 1024
+
+
+def test_ollama_volume_keeps_its_size_when_the_models_change():
+    # k3s's local-path volumes cannot grow: a new size would fail the chart's upgrade.
+    sizes = {ollama.ollama_values(settings(ollama_models=models))["persistentVolume"]["size"]
+             for models in (["llama3.2:1b"], ["qwen3:32b", "llama3.1:70b"])}
+    assert sizes == {"100Gi"}
