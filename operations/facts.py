@@ -384,7 +384,8 @@ class KeyringFingerprints(FactBase):
 
     .. code:: python
 
-        host.get_fact(KeyringFingerprints, path="/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg")
+        host.get_fact(KeyringFingerprints,
+                      path="/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg")
         # {"C95B321B61E88C1809C4F759DDCAE044F796ECB0"}
     """
 

@@ -151,7 +151,8 @@ def cluster_gpu_line() -> str:
 
 def toolkit_files() -> list[HostFile]:
     """The apt source of NVIDIA's toolkit repository, trusting only its pinned key."""
-    return [HostFile(TOOLKIT_SOURCE_FILE, f"deb [signed-by={TOOLKIT_KEYRING}] {TOOLKIT_REPOSITORY}\n")]
+    source = f"deb [signed-by={TOOLKIT_KEYRING}] {TOOLKIT_REPOSITORY}\n"
+    return [HostFile(TOOLKIT_SOURCE_FILE, source)]
 
 
 @operation()
@@ -171,7 +172,8 @@ def apt_key_pinned(url: str, fingerprint: str, keyring: str):
     yield (
         "set -e; dir=$(mktemp -d); trap 'rm -rf \"$dir\"' EXIT; "
         f'curl -fsSL --retry 3 -o "$dir/key" {url}; '
-        "found=$(gpg --show-keys --with-colons \"$dir/key\" | awk -F: '$1 == \"fpr\" {print $10; exit}'); "
+        "found=$(gpg --show-keys --with-colons \"$dir/key\" "
+        "| awk -F: '$1 == \"fpr\" {print $10; exit}'); "
         f'[ "$found" = {fingerprint} ] || '
         f'{{ echo "{url}: the key $found is not the pinned {fingerprint}" >&2; exit 1; }}; '
         f'gpg --dearmor --yes -o {keyring}.new "$dir/key"; chmod 644 {keyring}.new; '

@@ -44,7 +44,8 @@ from operations.settings import (
 RANCHER_DIR = "/var/lib/rancher"
 KIB_PER_GIB = 1024 * 1024
 # The NvidiaGpus fact of a host without an NVIDIA GPU.
-NO_GPU = {"pci_devices": [], "gpus": [], "driver_problem": "nvidia-smi is not installed (no NVIDIA driver)"}
+NO_GPU = {"pci_devices": [], "gpus": [],
+          "driver_problem": "nvidia-smi is not installed (no NVIDIA driver)"}
 GIB = 1024**3
 REGISTRY_SOURCE = f"{OLLAMA_REGISTRY}, read from the host"
 

@@ -443,7 +443,9 @@ SETTINGS = (
     Setting("ollama_gpu", "auto", "choice",
             "GPU for Ollama: auto (an NVIDIA GPU when the host has one with a working driver, "
             "else the CPU), nvidia (require one), or none (the CPU).",
-            one_of("auto", "nvidia", "none")),
+            one_of("auto", "nvidia", "none"),
+            takes_effect="every deploy; back to the CPU, the toolkit and device plugin stay "
+                         "installed"),
     Setting("webui_admin_email", None, "e-mail",
             "E-mail of Open WebUI's first admin account; defaults to acme_email.", email,
             takes_effect="first install: Open WebUI makes its first admin once"),

@@ -23,7 +23,8 @@ GPU_STEPS = (
     "Host layer | Put /etc/apt/sources.list.d/nvidia-container-toolkit.list",
     "Host layer | Install the NVIDIA Container Toolkit 1.20.0-1",
     "Apps layer | Label the GPU nodes",
-    "Apps layer | Put /var/lib/rancher/k3s/server/manifests/llm-appliance-nvidia-device-plugin.yaml",
+    "Apps layer | Put /var/lib/rancher/k3s/server/manifests/"
+    "llm-appliance-nvidia-device-plugin.yaml",
 )
 
 

@@ -205,6 +205,7 @@ def test_keyring_and_runtime_facts():
         "fpr:::::::::C95B321B61E88C1809C4F759DDCAE044F796ECB0:",
     ]) == {"C95B321B61E88C1809C4F759DDCAE044F796ECB0"}
     runtime = NvidiaRuntimeInContainerd()
-    assert runtime.process(["installed", "not-in-config"]) == {"installed": True, "in_config": False}
+    assert runtime.process(["installed", "not-in-config"]) == {"installed": True,
+                                                               "in_config": False}
     assert runtime.process(["installed", "in-config"]) == {"installed": True, "in_config": True}
     assert runtime.process([]) == runtime.default() == {"installed": False, "in_config": None}
