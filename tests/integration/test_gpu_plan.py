@@ -102,3 +102,29 @@ def test_a_gpu_agent_is_labelled_and_only_it_gets_the_toolkit(rehearsal, tmp_pat
         assert plan[step] == [rehearsal.address], step
     assert "Ollama: CPU: no NVIDIA GPU on this host" in run.stderr
     assert "Ollama: GPU: GeForce RTX 2080 (7979 MiB, driver 440.64)" in run.stderr
+
+
+def test_the_signing_key_is_trusted_only_with_the_pinned_fingerprint(rehearsal, inventory):
+    """The key step for real, on a key served from a file (NVIDIA's server is out of reach
+    here): Debian's own archive key stands in for NVIDIA's."""
+    rehearsal.ssh("apt-get update -qq && apt-get install -y -qq gpg curl >/dev/null", timeout=600)
+    rehearsal.ssh("gpg --no-default-keyring --keyring /usr/share/keyrings/debian-archive-keyring.gpg"
+                  " --export --armor > /root/key.asc")
+    fingerprint = rehearsal.ssh(
+        "gpg --show-keys --with-colons /root/key.asc | awk -F: '$1 == \"fpr\" {print $10; exit}'"
+    ).stdout.strip()
+    assert len(fingerprint) == 40
+    path = inventory()
+
+    def key_step(pinned, keyring):
+        return run_pyinfra(path, "operations.gpu.apt_key_pinned", "url=file:///root/key.asc",
+                           f"fingerprint={pinned}", f"keyring={keyring}")
+
+    first = key_step(fingerprint, "/root/pinned.gpg")
+    assert first.returncode == 0 and first.totals["success"] == 1, first.stderr[-2000:]
+    again = key_step(fingerprint, "/root/pinned.gpg")
+    assert again.returncode == 0 and again.totals == {"success": 0, "error": 0, "no_change": 1}
+    wrong = key_step("0" * 40, "/root/wrong.gpg")
+    assert wrong.returncode == 1
+    assert "is not the pinned" in wrong.stderr, wrong.stderr[-2000:]
+    assert rehearsal.ssh("test -e /root/wrong.gpg", check=False).returncode == 1
