@@ -52,11 +52,17 @@ class RehearsalError(RuntimeError):
     """The rehearsal host could not be built, booted or reached."""
 
 
-def default_cache_dir() -> Path:
+def cache_root() -> Path:
+    """Where the tests keep what they build once (~/.cache/llm-appliance; LLM_APPLIANCE_CACHE
+    overrides), e.g. Path('/root/.cache/llm-appliance')."""
     base = os.environ.get("LLM_APPLIANCE_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "llm-appliance"
     )
-    return Path(base) / "rehearsal"
+    return Path(base)
+
+
+def default_cache_dir() -> Path:
+    return cache_root() / "rehearsal"
 
 
 def _run(*command: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -88,11 +94,14 @@ def _mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def build_rootfs(cache_dir: Path | None = None, suite: str = SUITE, extra_packages: str = "") -> Path:
-    """The cached Debian root file system, built with debootstrap on first use (~1 minute)."""
+def build_rootfs(cache_dir: Path | None = None, suite: str = SUITE, extra_packages: str = "",
+                 base_packages: str = PACKAGES) -> Path:
+    """The cached Debian root file system, built with debootstrap on first use (~1 minute).
+    A suite newer than this machine's debootstrap knows (forky on Debian 12) is built with
+    sid's script, e.g. build_rootfs(suite="forky", base_packages="", extra_packages="postgresql-18")."""
     check_requirements()
     cache_dir = cache_dir or default_cache_dir()
-    packages = ",".join(filter(None, [PACKAGES, extra_packages]))
+    packages = ",".join(filter(None, [base_packages, extra_packages]))
     key = hashlib.sha256(f"{suite}|{packages}|{BUILD_REVISION}".encode()).hexdigest()[:12]
     rootfs = cache_dir / f"{suite}-{key}"
     if (rootfs / "etc/os-release").exists():
@@ -100,8 +109,10 @@ def build_rootfs(cache_dir: Path | None = None, suite: str = SUITE, extra_packag
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f"{rootfs.name}.", dir=cache_dir))
     try:
+        scripts = Path("/usr/share/debootstrap/scripts")
+        script = () if (scripts / suite).exists() else (str(scripts / "sid"),)
         _run("debootstrap", "--variant=minbase", f"--include={packages}", suite, str(partial),
-             _mirror(), timeout=1800)
+             _mirror(), *script, timeout=1800)
         for source in (APT_SOURCES, APT_REGISTRY_CONF):
             if source.exists():
                 target = partial / source.relative_to("/")
@@ -112,6 +123,7 @@ def build_rootfs(cache_dir: Path | None = None, suite: str = SUITE, extra_packag
         for key_file in (partial / "etc/ssh").glob("ssh_host_*"):
             key_file.unlink()
         _run("chroot", str(partial), "apt-get", "clean")
+        partial.chmod(0o755)  # mkdtemp's 0700 would shut the root's own users out of /
         partial.rename(rootfs)
     finally:
         if partial.exists():

@@ -1,8 +1,9 @@
 """Benchmark: the platform's memory requests (everything but Ollama's models) on the 8 GB box.
 
 Renders an inventory (default: inventories/prod.py) as the deploy would, reads the manifests,
-and prints every container's request and limit, the platform total, and what is left for
-models. Usage:
+and prints every container's request and limit (what the manifests ask for), the resident
+memory measured where there is a measurement (Open WebUI, in tests/realapps), the platform
+total of the requests, and what is left for models. Usage:
 
     python bench/memory_budget.py [INVENTORY] [--data ollama_gpu=nvidia]
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from appliance.budget import budget, markdown_table, platform_request_gib
+from appliance.budget import budget, markdown_table, measured, platform_request_gib
 from appliance.cli import main as appliance
 from operations.settings import PLATFORM_MEMORY_GIB, SYSTEM_MEMORY_GIB
 
@@ -38,11 +39,14 @@ def main(inventory: str, markdown: bool, data: tuple[str, ...]):
     if markdown:
         print(markdown_table(entries))
         return
-    print(f"{'component':<40} {'request':>10} {'limit':>10}")
+    print(f"{'component':<40} {'request':>10} {'limit':>10} {'measured':>13}")
     for entry in entries:
         limit = f"{entry.limit_mib:.0f} MiB" if entry.limit_mib else "-"
         note = " (init, not added)" if entry.init else ""
-        print(f"{entry.component:<40} {entry.request_mib:>6.0f} MiB {limit:>10}{note}")
+        print(f"{entry.component:<40} {entry.request_mib:>6.0f} MiB {limit:>10} "
+              f"{measured(entry):>13}{note}")
+    print("request and limit: what the manifests ask for; measured: resident memory read in "
+          "tests/realapps (the real Open WebUI), not measured: no reading here")
     total = platform_request_gib(entries)
     left = REFERENCE_BOX_GIB - SYSTEM_MEMORY_GIB - total
     print(f"platform requests: {total:.2f} GiB (goal: at most {PLATFORM_MEMORY_GIB} GiB)")

@@ -7,6 +7,14 @@
 #   restore.sh ARCHIVE
 set -eu
 archive=$1
+# Open WebUI cannot start without it: refuse before anything changes, rather than leave a
+# database that makes Open WebUI exit at every start.
+if [ "$(psql -XAtc "SELECT count(*) FROM pg_extension WHERE extname = 'vector'")" != 1 ]; then
+    echo "restore.sh: the database $PGDATABASE has no \`vector\` extension, which Open WebUI" \
+        "needs; a superuser must create it first (CREATE EXTENSION vector;), as the" \
+        "appliance's Cluster does at bootstrap. Nothing was changed." >&2
+    exit 1
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 tar -C "$work" -xf "$archive" database.dump webui-data.tar

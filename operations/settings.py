@@ -30,7 +30,8 @@ PINNED_VERSIONS = MappingProxyType(
         "postgresql image": "ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie",  # pgvector
         "ollama chart": "1.77.0",  # otwld/ollama-helm, Ollama 0.32.15
         "ollama image": "ollama/ollama:0.32.15",  # the chart's image, reused by the model Job
-        "open-webui chart": "16.0.0",  # open-webui/helm-charts, Open WebUI 0.11.0
+        "open-webui chart": "16.0.0",  # open-webui/helm-charts
+        "open-webui app": "0.11.0",  # the chart's appVersion (its image); on PyPI for the tests
         "netdata chart": "3.7.172",  # netdata/helmchart, Netdata v2.11.0
         "alpine image tag": "3.22",  # Netdata's init containers (the chart says latest)
         # GPU hosts only (ollama_gpu). NVIDIA's apt packages (tag v1.20.0 of

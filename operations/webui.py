@@ -11,7 +11,7 @@ from operations.names import OLLAMA_URL, POSTGRES_APP_SECRET, WEBUI_SECRETS
 from operations.settings import Settings
 
 RESOURCES = {
-    "open-webui": {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+    "open-webui": {"requests": {"cpu": "200m", "memory": "768Mi"}, "limits": {"memory": "1536Mi"}},
     "open-webui-copy-app-data": {"requests": {"cpu": "10m", "memory": "32Mi"},
                                  "limits": {"memory": "128Mi"}},
 }
@@ -33,6 +33,10 @@ def webui_values(settings: Settings) -> dict:
     if settings.acme_ca != "none":
         annotations["traefik.ingress.kubernetes.io/router.tls.certresolver"] = "letsencrypt"
     environment = [
+        # The deploy's values win at every start: Open WebUI otherwise keeps the values of its
+        # first start in its `config` table and ignores later ones (README: "What a deploy
+        # sets in Open WebUI").
+        {"name": "ENABLE_PERSISTENT_CONFIG", "value": "False"},
         {"name": "WEBUI_URL", "value": f"https://{settings.webui_domain}"},
         _secret_env("DATABASE_URL", POSTGRES_APP_SECRET, "uri"),
         _secret_env("WEBUI_SECRET_KEY", WEBUI_SECRETS, "secret-key"),

@@ -174,6 +174,8 @@ def test_open_webui_configuration():
         "name": names.WEBUI_SECRETS, "key": "admin-password"}
     assert env["WEBUI_ADMIN_EMAIL"]["value"] == "admin@example.com"
     assert env["ENABLE_SIGNUP"]["value"] == "False"
+    # The environment wins at every start (tests/realapps proves it against Open WebUI).
+    assert env["ENABLE_PERSISTENT_CONFIG"]["value"] == "False"
     assert env["VECTOR_DB"]["value"] == "pgvector"
     assert env["RAG_EMBEDDING_ENGINE"]["value"] == "ollama"
     assert env["OFFLINE_MODE"]["value"] == "true"

@@ -1,0 +1,175 @@
+"""What Open WebUI does with the appliance's values, proven against the running application:
+the pinned release from PyPI on PostgreSQL 18 with pgvector, its environment rendered by the
+apps layer (`webui_values`), Ollama's /api/embed answered by a labelled stand-in."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from operations.settings import SETTINGS_BY_NAME, load
+from operations.webui import RESOURCES
+from realapps import (BASE_SETTINGS, MEMORY, PostgresServer, SecretValues, appliance_on, progress,
+                      venv, webui_environment)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ADMIN = "admin@example.com"
+DOCUMENT = "Tulips bloom in spring in the gardens of Keukenhof near Lisse."
+# The upgrade starts from the previous minor's last release (chart 15.x): the appliance pinned
+# no earlier Open WebUI than today's.
+PREVIOUS_WEBUI = "0.10.2"
+
+
+def create_chat(appliance, token: str, title: str) -> str:
+    answer = appliance.call("POST", "/api/v1/chats/new", token, json={"chat": {
+        "title": title, "messages": [{"role": "user", "content": "Hello"}]}})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["id"]
+
+
+def upload_document(appliance, token: str) -> str:
+    """Upload a text file and embed it now (through the stand-in); its id."""
+    answer = appliance.call("POST", "/api/v1/files/?process=true&process_in_background=false",
+                            token, files={"file": ("tulips.txt", DOCUMENT, "text/plain")})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["id"]
+
+
+def search(appliance, token: str, file_id: str, query: str) -> list[str]:
+    answer = appliance.call("POST", "/api/v1/retrieval/query/doc", token,
+                            json={"collection_name": f"file-{file_id}", "query": query, "k": 1})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["documents"][0]
+
+
+def use_it(appliance) -> dict:
+    """Sign in, one chat, one document with its vectors: what later scenarios look for."""
+    token = appliance.admin_token()
+    return {"token": token, "chat": create_chat(appliance, token, "Spring flowers"),
+            "file": upload_document(appliance, token)}
+
+
+def assert_still_there(appliance, used: dict, token: str) -> None:
+    chat = appliance.call("GET", f"/api/v1/chats/{used['chat']}", token)
+    assert chat.status_code == 200 and chat.json()["title"] == "Spring flowers"
+    file = appliance.call("GET", f"/api/v1/files/{used['file']}/content", token)
+    assert file.status_code == 200 and file.text == DOCUMENT
+    assert search(appliance, token, used["file"], "when do tulips bloom") == [DOCUMENT]
+
+
+# -- start, offline ---------------------------------------------------------------------------
+
+def outside_connections(trace: Path) -> list[str]:
+    """connect() calls to anything but loopback, from an strace log."""
+    found = []
+    for line in trace.read_text().splitlines():
+        address = re.search(r'inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"', line)
+        if address and (address.group(1) or address.group(2)) not in ("127.0.0.1", "::1"):
+            found.append(line)
+    return found
+
+
+def test_health_answers_and_nothing_outside_is_contacted(appliance, tmp_path):
+    trace = tmp_path / "connect.trace"
+    appliance.deploy(trace=trace)
+    health = appliance.call("GET", "/health")
+    assert (health.status_code, health.json()) == (200, {"status": True})
+    token = appliance.admin_token()
+    assert appliance.call("GET", "/api/models", token).status_code == 200
+    assert upload_document(appliance, token)
+    appliance.stop()
+    assert "127.0.0.1" in trace.read_text()  # the trace saw the database's connections
+    assert outside_connections(trace) == []
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+def test_the_first_admin_from_the_secret_signs_in(appliance):
+    appliance.deploy()
+    answer = appliance.sign_in(ADMIN, appliance.secrets.admin_password)
+    assert answer.status_code == 200
+    assert (answer.json()["email"], answer.json()["role"]) == (ADMIN, "admin")
+    assert appliance.sign_in(ADMIN, "not-the-password").status_code == 400
+
+
+def signup(appliance, email: str):
+    return appliance.call("POST", "/api/v1/auths/signup",
+                          json={"name": "Visitor", "email": email, "password": "Visitor-pass-1"})
+
+
+def test_signup_follows_webui_signup(appliance):
+    appliance.deploy()  # webui_signup: false (the default)
+    assert appliance.call("GET", "/api/config").json()["features"]["enable_signup"] is False
+    assert signup(appliance, "visitor@example.com").status_code == 403
+    appliance.deploy(webui_signup=True)
+    assert appliance.call("GET", "/api/config").json()["features"]["enable_signup"] is True
+    answer = signup(appliance, "visitor@example.com")
+    assert (answer.status_code, answer.json()["role"]) == (200, "pending")
+    appliance.deploy(webui_signup=False)
+    assert signup(appliance, "second@example.com").status_code == 403
+
+
+# -- every setting, re-deployed ---------------------------------------------------------------
+
+# A second valid value of every setting. The settings that change Open WebUI's rendered
+# environment are found by rendering with each; every one must then be read back below.
+OTHER_VALUES = {
+    "layers": ["host"], "webui_domain": "other.example.net", "monitor_domain": "m.example.net",
+    "acme_ca": "staging", "acme_email": "ops@example.net", "admin_cidrs": ["198.51.100.0/24"],
+    "k3s_version": None, "k3s_airgap_dir": None, "k3s_tls_sans": ["api.example.net"],
+    "k3s_cluster_cidr": "10.52.0.0/16", "k3s_service_cidr": "10.53.0.0/16",
+    "ollama_models": ["qwen2.5:0.5b"], "ollama_model_sizes": {"qwen2.5:0.5b": 0.4},
+    "ollama_model_files": None, "ollama_pull_timeout_minutes": 30, "ollama_gpu": "nvidia",
+    "webui_admin_email": "boss@example.net", "webui_signup": True,
+    "webui_embedding_model": "all-minilm:latest", "backup_schedule": "0 2 * * *",
+    "backup_retention_days": 14, "ssh_hardening": True, "fail2ban": False,
+    "unattended_reboot": True, "unattended_reboot_time": "05:00",
+}
+
+
+def webui_facing_settings() -> set[str]:
+    base = webui_environment(load(BASE_SETTINGS), SecretValues("db"), "http://ollama")
+    return {name for name, value in OTHER_VALUES.items() if value is not None and
+            webui_environment(load({**BASE_SETTINGS, name: value}), SecretValues("db"), "http://ollama")
+            != base}
+
+
+def test_every_setting_has_another_value_and_the_webui_facing_ones_are_known():
+    # None: no second value that can be checked without a file or another k3s minor; neither
+    # reaches Open WebUI (k3s_version and the air-gap files concern the k3s layer and Ollama).
+    assert set(OTHER_VALUES) == set(SETTINGS_BY_NAME)
+    assert webui_facing_settings() == {"webui_domain", "acme_email", "webui_admin_email",
+                                       "webui_signup", "webui_embedding_model"}
+
+
+# -- restarts ---------------------------------------------------------------------------------
+
+# -- backup and restore -----------------------------------------------------------------------
+
+def backup(appliance) -> str:
+    """Run files/backup.sh as the backup Job does; the archive's path inside the root."""
+    server = appliance.server
+    result = server.run_script(PROJECT_ROOT / "files/backup.sh", environment={
+        **server.database.environment(), "WEBUI_DATA": str(appliance.data_dir),
+        "BACKUP_DIR": str(server.make_folder("backups")), "RETENTION_DAYS": "7"})
+    return result.stdout.strip()
+
+
+def restore(server: PostgresServer, archive_on_host: Path, data_dir: Path, check: bool = True):
+    """Run files/restore.sh into server's database as the restore Job does."""
+    inside = server.make_folder("backups") / archive_on_host.name
+    server.on_host(inside).write_bytes(archive_on_host.read_bytes())
+    return server.run_script(PROJECT_ROOT / "files/restore.sh", str(inside), check=check,
+                             environment={**server.database.environment(),
+                                          "WEBUI_DATA": str(data_dir)})
+
+
+# -- upgrade ----------------------------------------------------------------------------------
+
+# -- memory -----------------------------------------------------------------------------------
+
+def mebibytes(quantity: str) -> int:
+    return int(quantity.removesuffix("Mi")) if quantity.endswith("Mi") else int(
+        quantity.removesuffix("Gi")) * 1024
+
+
