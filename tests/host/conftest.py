@@ -17,6 +17,7 @@ be reached stops the run at once, with one line saying why.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -36,11 +37,13 @@ def pytest_addoption(parser):
     )
 
 
-def ssh_config(address: str, data: dict) -> str:
+def ssh_config(address: str, data: dict, control_dir: Path) -> str:
     """An OpenSSH client configuration that logs in to an inventory host as pyinfra does: its
     user, port and key, its known hosts file and host key policy (pyinfra's default:
-    accept-new), never asking a question."""
+    accept-new), never asking a question; one connection shared by every check (its socket
+    in `control_dir`, closed when the run ends)."""
     options = {
+        "ControlPath": f"{control_dir}/%C",
         "User": data.get("ssh_user") or "root",
         "Port": data.get("ssh_port") or 22,
         "IdentityFile": data.get("ssh_key"),
@@ -71,7 +74,7 @@ def pytest_configure(config):
     config.appliance_ssh_dir = Path(tempfile.mkdtemp(prefix="llm-appliance-suite-"))
     for node in nodes:
         config_file = config.appliance_ssh_dir / f"{node.name}.ssh_config"
-        config_file.write_text(ssh_config(node.address, node.data))
+        config_file.write_text(ssh_config(node.address, node.data, config.appliance_ssh_dir))
         # OpenSSH (testinfra's ssh backend) reads the known hosts file, as pyinfra does.
         config.appliance_specs[node.address] = f"ssh://{node.address}?ssh_config={config_file}"
         config.appliance_settings[node.address] = load(node.data)
@@ -81,8 +84,13 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    if getattr(config, "appliance_ssh_dir", None):
-        shutil.rmtree(config.appliance_ssh_dir, ignore_errors=True)
+    folder = getattr(config, "appliance_ssh_dir", None)
+    if folder:
+        for config_file in folder.glob("*.ssh_config"):
+            address = config_file.read_text().split()[1]  # "Host ADDRESS"
+            subprocess.run(["ssh", "-F", str(config_file), "-O", "exit", address],
+                           capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_sessionstart(session):

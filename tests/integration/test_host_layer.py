@@ -113,13 +113,16 @@ def appliance(*arguments: str, timeout: float = 900) -> subprocess.CompletedProc
                           timeout=timeout)
 
 
-def test_appliance_verify_runs_the_suite(converged):
+def test_appliance_verify_runs_the_suite(converged, rehearsal):
     path, _, _ = converged
     result = appliance("verify", str(path), "-q")
     assert result.returncode == 0, result.stdout[-3000:]
     assert re.search(r"\d+ passed", result.stdout)
     # OpenSSH with the inventory's known hosts: no "Unknown ssh-ed25519 host key" warnings.
     assert "host key" not in (result.stdout + result.stderr).lower()
+    # The suite's shared SSH connection closed with it: only this very check's is open.
+    open_sessions = rehearsal.ssh("ss -Htn state established '( sport = :22 )'").stdout
+    assert len(open_sessions.splitlines()) == 1, open_sessions
 
 
 def test_appliance_verify_checks_with_the_deploy_data(converged):
