@@ -199,6 +199,28 @@ class K3sVersion(FactBase):
         return words[2] if len(words) > 2 and words[:2] == ["k3s", "version"] else None
 
 
+class K3sNetworks(FactBase):
+    """
+    The pod and service networks a k3s server was configured with (its config.yaml); empty
+    before k3s, or on an agent.
+
+    .. code:: python
+
+        host.get_fact(K3sNetworks)  # {"cluster-cidr": "10.42.0.0/16", "service-cidr": "10.43.0.0/16"}
+    """
+
+    default = dict
+
+    def command(self, path="/etc/rancher/k3s/config.yaml"):
+        return f"if [ -f {path} ]; then grep -E '^(cluster|service)-cidr:' {path}; fi; true"
+
+    def process(self, output):
+        return dict(
+            (key.strip(), value.strip()) for key, _, value in
+            (line.partition(":") for line in output) if value.strip()
+        )
+
+
 class K3sJoinToken(FactBase):
     """
     The token with which nodes join a k3s server, hidden from pyinfra's output (its repr is

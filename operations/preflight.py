@@ -23,6 +23,7 @@ from operations.errors import stop
 from operations.facts import (
     OLLAMA_REGISTRY,
     DiskSpace,
+    K3sNetworks,
     ListeningTcpPorts,
     MemTotal,
     NvidiaGpus,
@@ -123,6 +124,21 @@ def host_problems(
     return problems
 
 
+def k3s_network_problems(settings: Settings, running: dict[str, str]) -> list[str]:
+    """k3s keeps the pod and service networks it started with: a change on a host that runs
+    k3s (``running``: its config.yaml's networks) would only move the firewall off the pods."""
+    problems = []
+    for setting, key in (("k3s_cluster_cidr", "cluster-cidr"), ("k3s_service_cidr", "service-cidr")):
+        wanted = getattr(settings, setting)
+        if running.get(key) and running[key] != wanted:
+            problems.append(
+                f"{setting} = {wanted!r}, but k3s on this host runs with {running[key]}, and k3s "
+                f"keeps the networks it started with; set {setting} back to {running[key]!r}, or "
+                "uninstall (uninstall.py) and deploy again"
+            )
+    return problems
+
+
 def _gpu_fit_problems(settings: Settings, choice, memory_gib: float) -> list[str]:
     """With a GPU, the weights go to GPU memory and the host's RAM holds the rest."""
     problems = []
@@ -203,6 +219,7 @@ def check_host_or_stop(settings: Settings) -> Settings:
         gpus=gpus,
         size_sources=sources,
     )
+    problems += k3s_network_problems(settings, host.get_fact(K3sNetworks))
     if problems:
         stop(problems, f"{host.name} cannot run the appliance as set")
     return settings

@@ -397,6 +397,8 @@ class Setting:
         return self.default is REQUIRED
 
 
+# k3s keeps the networks it started with (the preflight refuses a change under a running k3s).
+K3S_NETWORK = "first install: k3s keeps its first networks (a later change is refused)"
 # Open WebUI copies these values into its database at first start and ignores later ones.
 WEBUI_STORED = "first install: Open WebUI keeps the value it stored"
 
@@ -426,10 +428,10 @@ SETTINGS = (
             "Extra names in the API server certificate (the host's address is always there).",
             host_names),
     Setting("k3s_cluster_cidr", "10.42.0.0/16", "CIDR", "k3s pod network (admitted by the firewall).",
-            cidr, takes_effect="first install: k3s keeps the networks it started with"),
+            cidr, takes_effect=K3S_NETWORK),
     Setting("k3s_service_cidr", "10.43.0.0/16", "CIDR",
             "k3s service network (admitted by the firewall).", cidr,
-            takes_effect="first install: k3s keeps the networks it started with"),
+            takes_effect=K3S_NETWORK),
     Setting("ollama_models", ("llama3.2:3b",), "list of name:tag",
             "Chat models Ollama must have; the deploy pulls the missing ones.", model_names,
             takes_effect="every deploy; a model taken off the list stays on Ollama's volume"),

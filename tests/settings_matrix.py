@@ -12,6 +12,9 @@ Each row changes one setting from its value in ``BASE`` to ``after`` and lists i
   host, which holds the files rendered from ``BASE``) with ``BASE`` and with the change. The
   k3s and apps layers cannot converge where the tests run (no internet), so their files are
   proven rendered and planned for upload.
+- ``Refused``: a setting that takes effect at first install only: on the rehearsal host that
+  holds the files rendered from ``BASE``, the deploy with the change stops before changing
+  anything, with this message.
 
 A new setting needs a row in ``ROWS``, for example::
 
@@ -159,14 +162,24 @@ class Planned:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """The deploy stops with this message on a host deployed with BASE."""
+
+    message: str
+
+
+@dataclass(frozen=True)
 class Row:
     """One setting, the value it changes to from BASE, and the proofs. ``alone``: planned in a
-    dry run of its own, because it changes which operations the others' proofs name."""
+    dry run of its own, because it changes which operations the others' proofs name.
+    ``host_test``: the test file that proves the change on a host instead, when the rehearsal
+    host cannot (it has no GPU, for one)."""
 
     setting: str
     after: Any
     proofs: list = field(default_factory=list)
     alone: bool = False
+    host_test: str = ""
 
     def of(self, kind: type) -> list:
         return [proof for proof in self.proofs if isinstance(proof, kind)]
@@ -215,13 +228,17 @@ ROWS = [
         Rendered(K3S_CONFIG, k3s_config("tls-san"), ["10.213.9.2"],
                  ["10.213.9.2", "api.rehearsal.test"]),
     ]),
+    # Before k3s runs: the firewall admits the new network and k3s would start with it; under
+    # a running k3s, which keeps its first networks, the deploy refuses the change.
     Row("k3s_cluster_cidr", "10.52.0.0/16", [
         Rendered(K3S_CONFIG, k3s_config("cluster-cidr"), "10.42.0.0/16", "10.52.0.0/16"),
         Live("ufw show added | grep -xc 'ufw allow from 10.52.0.0/16'; true", "0", "1"),
+        Refused("k3s_cluster_cidr = '10.52.0.0/16', but k3s on this host runs with 10.42.0.0/16"),
     ]),
     Row("k3s_service_cidr", "10.53.0.0/16", [
         Rendered(K3S_CONFIG, k3s_config("service-cidr"), "10.43.0.0/16", "10.53.0.0/16"),
         Live("ufw show added | grep -xc 'ufw allow from 10.53.0.0/16'; true", "0", "1"),
+        Refused("k3s_service_cidr = '10.53.0.0/16', but k3s on this host runs with 10.43.0.0/16"),
     ]),
     Row("ollama_models", ["qwen2.5:0.5b", "mine:1b", "qwen3:0.6b"], [
         Rendered(MODEL_JOB, job_env("Job", "MODELS"), "qwen2.5:0.5b mine:1b nomic-embed-text:latest",
@@ -252,7 +269,7 @@ ROWS = [
         Rendered(OLLAMA, chart_value("runtimeClassName"), None, "nvidia"),
         Rendered(f"{MANIFESTS}/llm-appliance-nvidia-device-plugin.yaml", written(), False, True),
         Rendered("/etc/apt/sources.list.d/nvidia-container-toolkit.list", written(), False, True),
-    ], alone=True),
+    ], host_test="tests/integration/test_gpu_plan.py"),
     Row("webui_admin_email", "owner@rehearsal.test", [
         Rendered(WEBUI, webui_env("WEBUI_ADMIN_EMAIL"), "admin@rehearsal.test",
                  "owner@rehearsal.test"),

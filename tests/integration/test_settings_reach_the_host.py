@@ -4,7 +4,7 @@ Host layer: a real deploy with BASE, then one with every host row's change at on
 command on the host shows its change. k3s and apps layers (which cannot converge here): the
 host holds the files a deploy with BASE writes and k3s at the pinned version; `pyinfra --dry`
 with each change then plans the upload of exactly the files the change rewrites, and the
-operations the rows name.
+operations the rows name; a change k3s would not take stops the deploy, which changes nothing.
 """
 
 import io
@@ -12,7 +12,7 @@ import subprocess
 import tarfile
 
 import pytest
-from settings_matrix import BASE, ROWS, Live, Planned, Rendered, batched, changed
+from settings_matrix import BASE, ROWS, Live, Planned, Refused, Rendered, batched, changed
 
 from appliance.cli import rendered_files
 from appliance.inventory import InventoryHost
@@ -21,7 +21,9 @@ from operations.names import K3S_BINARY
 from operations.settings import PINNED_VERSIONS, load
 
 HOST_ROWS = [row for row in ROWS if row.of(Live)]
-PLANNED_ROWS = [row for row in ROWS if row.of(Planned) or row.of(Rendered)]
+PLANNED_ROWS = [row for row in ROWS if (row.of(Planned) or row.of(Rendered))
+                and not row.of(Refused) and not row.host_test]
+REFUSED_ROWS = [row for row in ROWS if row.of(Refused)]
 
 
 def deploy_ok(run) -> None:
@@ -104,7 +106,7 @@ def plans(rehearsal, inventory, host_outputs):
     after = {row.setting: plan(f"{row.setting}.py", changed(row)) if row.alone else together
              for row in PLANNED_ROWS}
     written = {row.setting: set(_rendered(changed(row), rehearsal.address)) for row in PLANNED_ROWS}
-    return plan("base-dry.py", BASE), after, set(base) - set(host_only), written
+    return plan("base-dry.py", BASE), after, set(base) - set(host_only), written, inventory
 
 
 def _upload_of(path: str, plan: set[str]) -> bool:
@@ -113,7 +115,7 @@ def _upload_of(path: str, plan: set[str]) -> bool:
 
 @pytest.mark.parametrize("row", PLANNED_ROWS, ids=lambda row: row.setting)
 def test_the_deploy_plans_the_change(plans, row):
-    before, after, cluster_files, written = plans
+    before, after, cluster_files, written, _ = plans
     for proof in row.of(Planned):
         assert (proof.operation in before, proof.operation in after[row.setting]) == (
             proof.before, proof.after), proof.operation
@@ -122,3 +124,15 @@ def test_the_deploy_plans_the_change(plans, row):
         # change, which rewrites it (unless the change stops writing it).
         assert (_upload_of(path, before), _upload_of(path, after[row.setting])) == (
             False, path in written[row.setting]), path
+
+
+@pytest.mark.parametrize("row", REFUSED_ROWS, ids=lambda row: row.setting)
+def test_the_deploy_refuses_a_first_install_setting(rehearsal, plans, row):
+    config = "sha256sum /etc/rancher/k3s/config.yaml"
+    kept = rehearsal.ssh(config).stdout
+    run = run_pyinfra(plans[4](f"refused-{row.setting}.py", **changed(row)), "deploy.py")
+    assert run.returncode == 1
+    for proof in row.of(Refused):
+        assert proof.message in run.stderr, run.stderr[-3000:]
+    assert "Beginning operation run" not in run.stderr and "Traceback" not in run.stderr
+    assert rehearsal.ssh(config).stdout == kept

@@ -1,6 +1,13 @@
 """The custom facts parse what the real commands print (outputs recorded on Debian 12)."""
 
-from operations.facts import DiskSpace, KernelModules, ListeningTcpPorts, SshServerPort, Ufw
+from operations.facts import (
+    DiskSpace,
+    K3sNetworks,
+    KernelModules,
+    ListeningTcpPorts,
+    SshServerPort,
+    Ufw,
+)
 
 
 def test_listening_ports():
@@ -45,3 +52,9 @@ def test_kernel_modules_command_reads_sys_module_and_builtins():
 def test_ssh_server_port():
     assert SshServerPort().process(["192.0.2.10 51234 192.0.2.7 2222"]) == 2222
     assert SshServerPort().process([""]) is None
+
+
+def test_k3s_networks_from_the_config():
+    assert K3sNetworks().process(["cluster-cidr: 10.42.0.0/16", "service-cidr: 10.43.0.0/16"]) == {
+        "cluster-cidr": "10.42.0.0/16", "service-cidr": "10.43.0.0/16"}
+    assert K3sNetworks().process([]) == {}

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from operations.facts import OllamaModelDownload, ollama_manifest_url
-from operations.preflight import host_problems, sized_settings
+from operations.preflight import host_problems, k3s_network_problems, sized_settings
 from operations.settings import load
 
 SETTINGS_DATA = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
@@ -127,3 +127,14 @@ def test_a_size_no_source_gives_is_a_problem_naming_the_air_gap_setting():
         "registry.ollama.ai (curl: (7) Failed to connect); on an air-gapped host add it to "
         "ollama_model_sizes in GiB, e.g. {'mine:7b': 4.5}"
     ]
+
+
+def test_k3s_networks_cannot_change_under_a_running_k3s():
+    running = {"cluster-cidr": "10.42.0.0/16", "service-cidr": "10.43.0.0/16"}
+    assert k3s_network_problems(SETTINGS, running) == []
+    assert k3s_network_problems(SETTINGS, {}) == []  # no k3s yet: any networks
+    moved = load({**SETTINGS_DATA, "k3s_cluster_cidr": "10.52.0.0/16"})
+    assert k3s_network_problems(moved, running) == [
+        "k3s_cluster_cidr = '10.52.0.0/16', but k3s on this host runs with 10.42.0.0/16, and k3s "
+        "keeps the networks it started with; set k3s_cluster_cidr back to '10.42.0.0/16', or "
+        "uninstall (uninstall.py) and deploy again"]
