@@ -8,7 +8,6 @@ import json
 import pytest
 
 from operations import names
-from operations import policies as policies_module
 from operations.facts import OllamaModels, PrimaryAddress
 
 pytestmark = pytest.mark.apps
@@ -86,13 +85,20 @@ def test_monitoring_pods_ready(kubectl):
         assert ready and ready[0]["status"] == "True", pod["metadata"]["name"]
 
 
-@pytest.mark.parametrize("namespace", [names.NAMESPACE, names.MONITORING_NAMESPACE])
+# README "Security model": each namespace denies all traffic both ways, then allows these flows.
+POLICIES = {
+    "llm": {"default-deny", "allow-dns", "open-webui", "ollama", "model-puller", "backup", "postgres"},
+    "monitoring": {"default-deny", "allow-dns", "netdata-parent", "netdata-k8s-state"},
+}
+
+
+@pytest.mark.parametrize("namespace", sorted(POLICIES))
 def test_namespaces_deny_by_default(kubectl, namespace):
     policies = json.loads(kubectl(f"--namespace {namespace} get networkpolicies -o json"))["items"]
-    names = {policy["metadata"]["name"] for policy in policies}
-    expected = {p["metadata"]["name"] for p in policies_module.apps_policies() + policies_module.monitoring_policies()
-                if p["metadata"]["namespace"] == namespace}
-    assert names == expected
+    assert {policy["metadata"]["name"] for policy in policies} == POLICIES[namespace]
+    (deny,) = [policy for policy in policies if policy["metadata"]["name"] == "default-deny"]
+    assert deny["spec"]["podSelector"] == {} and sorted(deny["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+    assert not deny["spec"].get("ingress") and not deny["spec"].get("egress")
 
 
 def test_backups_are_scheduled(kubectl, settings):

@@ -8,6 +8,14 @@ answers from files under /var/lib/standin-k3s (mode 0700):
   NS/NAME.json               Secrets made through `create --filename -` (ensure-secret.sh)
   logs/NS/KIND/NAME          what `kubectl logs KIND/NAME` prints
   exec/NS/KIND/NAME/COMMAND  what `kubectl exec KIND/NAME -- COMMAND` prints
+  version                    what `k3s --version` prints
+
+Besides kubectl, as k3s does: `k3s secrets-encrypt status` (Enabled when the k3s config,
+/etc/rancher/k3s/config.yaml, says `secrets-encryption: true`) and `k3s server`, which stands
+in for Traefik: port 80 redirects to HTTPS when the served Traefik Deployment runs with the
+redirect arguments; port 443 (a self-signed certificate, as Traefik's default) routes each
+request by the served Ingresses, asks for credentials when a router's basicAuth Middleware is
+served, and answers 200 when the backend Service is served, 404 otherwise.
 
 It implements what the appliance and its shipped checks call:
   kubectl get namespace NS | create namespace NS
@@ -28,6 +36,9 @@ import re
 import sys
 
 STATE = os.environ.get("STANDIN_K3S_STATE", "/var/lib/standin-k3s")
+K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
+REDIRECT_ARGUMENTS = ("--entryPoints.web.http.redirections.entryPoint.to=:443",
+                      "--entryPoints.web.http.redirections.entryPoint.scheme=https")
 
 # Resource names kubectl accepts (plural, singular, short) -> (kind, apiVersion, namespaced).
 KINDS = {}
@@ -66,6 +77,16 @@ def main(argv):
     os.makedirs(STATE, mode=0o700, exist_ok=True)
     with open(f"{STATE}/argv.log", "a") as log:
         log.write(json.dumps(argv) + "\n")
+    if argv == ["--version"]:
+        sys.stdout.write(read_file("version"))
+        return 0
+    if argv == ["secrets-encrypt", "status"]:
+        with open(K3S_CONFIG) as config:
+            enabled = "secrets-encryption: true" in config.read().splitlines()
+        print(f"Encryption Status: {'Enabled' if enabled else 'Disabled'}")
+        return 0
+    if argv == ["server"]:
+        return serve_traefik()
     if argv[:1] != ["kubectl"]:
         return 1
     try:
@@ -272,6 +293,75 @@ def text(value):
     if isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+# -- Traefik, from the served objects -----------------------------------------------------------
+
+
+def route(host, authorization):
+    """(status, headers) Traefik answers on websecure for `host`, from the served Ingresses."""
+    served = objects()
+    for ingress in (item for item in served if item["kind"] == "Ingress"):
+        namespace = ingress["metadata"]["namespace"]
+        rules = [rule for rule in ingress["spec"].get("rules", []) if rule.get("host") == host]
+        if not rules:
+            continue
+        annotations = ingress["metadata"].get("annotations") or {}
+        for reference in filter(None, annotations.get(
+                "traefik.ingress.kubernetes.io/router.middlewares", "").split(",")):
+            middleware_namespace, _, name = reference.strip().partition("@")[0].partition("-")
+            for item in served:
+                if (item["kind"] == "Middleware" and item["metadata"]["name"] == name
+                        and item["metadata"]["namespace"] == middleware_namespace
+                        and "basicAuth" in item["spec"] and not authorization):
+                    realm = item["spec"]["basicAuth"].get("realm", "traefik")
+                    return 401, {"WWW-Authenticate": f'Basic realm="{realm}"'}
+        backend = rules[0]["http"]["paths"][0]["backend"]["service"]["name"]
+        if any(item["kind"] == "Service" and item["metadata"]["name"] == backend
+               and item["metadata"]["namespace"] == namespace for item in served):
+            return 200, {}
+    return 404, {}
+
+
+def serve_traefik():
+    import http.server
+    import ssl
+    import subprocess
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            host = (self.headers.get("Host") or "").split(":")[0]
+            if self.server.server_port == 80:
+                traefik = [item for item in objects() if item["kind"] == "Deployment"
+                           and item["metadata"]["name"] == "traefik"]
+                arguments = traefik[0]["spec"]["template"]["spec"]["containers"][0]["args"] if traefik else []
+                status, headers = ((308, {"Location": f"https://{host}{self.path}"})
+                                   if set(REDIRECT_ARGUMENTS) <= set(arguments) else (404, {}))
+            else:
+                status, headers = route(host, self.headers.get("Authorization"))
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    certificate, key = f"{STATE}/traefik.crt", f"{STATE}/traefik.key"
+    if not os.path.exists(certificate):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=TRAEFIK DEFAULT CERT", "-keyout", key, "-out", certificate],
+                       check=True, capture_output=True)
+    web = http.server.ThreadingHTTPServer(("0.0.0.0", 80), Handler)
+    websecure = http.server.ThreadingHTTPServer(("0.0.0.0", 443), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    websecure.socket = context.wrap_socket(websecure.socket, server_side=True)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    websecure.serve_forever()
+    return 0
 
 
 # -- Secrets made by ensure-secret.sh -----------------------------------------------------------
