@@ -399,15 +399,11 @@ class Setting:
 
 # k3s keeps the networks it started with (the preflight refuses a change under a running k3s).
 K3S_NETWORK = "first install: k3s keeps its first networks (a later change is refused)"
-# Open WebUI copies these values into its database at first start and ignores later ones.
-WEBUI_STORED = "first install: Open WebUI keeps the value it stored"
-
 SETTINGS = (
     Setting("layers", LAYERS, "list", "Layers to deploy, in order: " + ", ".join(LAYERS) + ".",
             layer_names),
     Setting("webui_domain", REQUIRED, "domain", "Public name of Open WebUI (DNS must point here).",
-            domain("chat.example.com"),
-            takes_effect="every deploy; Open WebUI keeps the WEBUI_URL it stored first"),
+            domain("chat.example.com")),
     Setting("monitor_domain", REQUIRED, "domain", "Public name of the Netdata monitoring UI.",
             domain("monitor.example.com")),
     Setting("acme_ca", "production", "choice",
@@ -454,10 +450,11 @@ SETTINGS = (
             takes_effect="first install: Open WebUI makes its first admin once"),
     Setting("webui_signup", False, "bool",
             "Let visitors sign up to Open WebUI (new accounts wait for an admin's approval).",
-            boolean, takes_effect=WEBUI_STORED),
+            boolean),
     Setting("webui_embedding_model", "nomic-embed-text:latest", "name:tag",
             "Ollama model that embeds RAG documents (pulled like ollama_models).",
-            lambda value: model_names([value])[0], takes_effect=WEBUI_STORED),
+            lambda value: model_names([value])[0],
+            takes_effect="every deploy; documents embedded before must be imported again"),
     Setting("backup_schedule", "30 3 * * *", "cron",
             "When Open WebUI's database and uploads are backed up (cron, the server's UTC).",
             cron_schedule),

@@ -7,7 +7,18 @@ The same rows run against a rehearsal host in tests/integration/test_settings_re
 from pathlib import Path
 
 import pytest
-from settings_matrix import BASE, ROWS, Live, Planned, Refused, Rendered, batched, changed
+from settings_matrix import (
+    BASE,
+    ROWS,
+    WEBUI,
+    Live,
+    Planned,
+    Refused,
+    Rendered,
+    batched,
+    changed,
+    webui_env,
+)
 
 from appliance.cli import rendered_files
 from appliance.inventory import InventoryHost
@@ -45,6 +56,9 @@ def test_the_change_reaches_the_files_it_should_and_no_other(row):
     for proof in row.of(Rendered):
         assert (proof.read(BEFORE.get(proof.path)), proof.read(after.get(proof.path))) == (
             proof.before, proof.after), (row.setting, proof)
+    # Open WebUI takes its settings from this environment at every start, not from its database.
+    if WEBUI in after:
+        assert webui_env("ENABLE_PERSISTENT_CONFIG")(after[WEBUI]) == "False"
     differing = {path for path in BEFORE.keys() | after.keys() if BEFORE.get(path) != after.get(path)}
     assert differing == {proof.path for proof in row.of(Rendered)}, row.setting
     # A setting that changes no file must change the host's state or the plan.
