@@ -1,0 +1,153 @@
+"""Benchmark: how many planted bugs the fast tests catch. mutmut (https://mutmut.readthedocs.io)
+plants one small change at a time (a mutant) in `operations/` and `appliance/` and runs the
+tests of tests/unit (no root, no rehearsal host) that reach the changed function; a mutant is
+killed when one fails. Prints the share killed per module.
+
+Runs on a copy of this checkout (under --workdir, kept between runs so that mutmut's results
+are reused), never in it. `--sample N` tries a fixed sample: the mutants whose name's SHA-256
+is 0 modulo N, the same rule on any version of the code. Needs `pip install mutmut` (3.x).
+
+    python bench/mutation.py --sample 8
+    python bench/mutation.py --sample 8 --only operations          # operations/ alone
+    python bench/mutation.py --checkout /tmp/old-main --sample 8   # another checkout
+
+Example output::
+
+    module                      killed  survived  other  share killed
+    operations/names.py              0         0      0             -
+    operations/settings.py          41         6      1           85%
+    ...
+    operations/ (all)              210        38      4           85%
+
+`files/` holds shell scripts, which mutmut cannot mutate: their bugs are caught by the
+rehearsal tests (tests/integration/test_backup_restore.py), outside this benchmark.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import click
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MUTATED = ("operations", "appliance")
+CONFIG = """\
+[mutmut]
+source_paths =
+    operations/
+    appliance/
+also_copy =
+{also_copy}
+pytest_add_cli_args_test_selection =
+    tests/unit/
+pytest_add_cli_args =
+    -p
+    no:cacheprovider
+    -p
+    no:randomly
+"""
+
+
+def copy_checkout(checkout: Path, workdir: Path) -> None:
+    """The checkout's tracked files (and untracked, not ignored) into workdir, mutmut's config
+    in a setup.cfg there (mutmut reads it when pyproject.toml has no [tool.mutmut])."""
+    listed = subprocess.run(
+        ["git", "-C", str(checkout), "ls-files", "--cached", "--others", "--exclude-standard"],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()
+    for name in listed:
+        source, target = checkout / name, workdir / name
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists() or target.read_bytes() != source.read_bytes():
+                shutil.copy2(source, target)
+    # Everything but the mutated code goes along: tests read README.md, .ci/run, bench/...
+    others = sorted({name.split("/")[0] + ("/" if "/" in name else "") for name in listed} -
+                    {f"{folder}/" for folder in MUTATED})
+    (workdir / "setup.cfg").write_text(CONFIG.format(also_copy="\n".join(f"    {name}" for name in others)))
+
+
+def mutant_names(workdir: Path) -> list[str]:
+    """Every mutant mutmut made, e.g. 'operations.settings.x_cron_schedule__mutmut_3'."""
+    output = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=workdir,
+                            check=True, capture_output=True, text=True).stdout
+    return [line.split(":")[0].strip() for line in output.splitlines() if "__mutmut_" in line]
+
+
+def in_sample(name: str, every: int) -> bool:
+    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % every == 0
+
+
+def statuses(workdir: Path) -> dict[str, str]:
+    output = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=workdir,
+                            check=True, capture_output=True, text=True).stdout
+    found = {}
+    for line in output.splitlines():
+        if "__mutmut_" in line:
+            name, _, status = line.strip().rpartition(": ")
+            found[name] = status
+    return found
+
+
+def module_of(name: str) -> str:
+    """'operations.settings.x_cron_schedule__mutmut_3' -> 'operations/settings.py'"""
+    return "/".join(name.split("__mutmut_")[0].split(".")[:2]) + ".py"
+
+
+def table(found: dict[str, str]) -> list[str]:
+    by_module: dict[str, Counter] = defaultdict(Counter)
+    for name, status in found.items():
+        kind = status if status in ("killed", "survived") else "other"
+        by_module[module_of(name)][kind] += 1
+        by_module[f"{module_of(name).split('/')[0]}/ (all)"][kind] += 1
+
+    def share(counts: Counter) -> str:
+        tried = counts["killed"] + counts["survived"]
+        return f"{100 * counts['killed'] / tried:.0f}%" if tried else "-"
+
+    lines = [f"{'module':<28}{'killed':>8}{'survived':>10}{'other':>7}{'share killed':>14}"]
+    for module in sorted(by_module, key=lambda m: (m.endswith("(all)"), m)):
+        counts = by_module[module]
+        lines.append(f"{module:<28}{counts['killed']:>8}{counts['survived']:>10}{counts['other']:>7}"
+                     f"{share(counts):>14}")
+    return lines
+
+
+@click.command()
+@click.option("--checkout", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=PROJECT_ROOT, show_default=True, help="The checkout whose code and tests to try.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("/tmp/llm-appliance-mutation"), show_default=True,
+              help="Where the copy and mutmut's results live.")
+@click.option("--sample", "every", type=int, default=1, show_default=True,
+              help="Try one mutant in N (a fixed sample); 1 tries them all.")
+@click.option("--only", "prefixes", multiple=True, metavar="MODULE",
+              help="Only mutants of modules starting so, e.g. operations or operations.policies.")
+@click.option("--max-children", type=int, default=2, show_default=True, help="Mutants run at once.")
+def main(checkout: Path, workdir: Path, every: int, prefixes: tuple[str, ...], max_children: int):
+    """Print the share of mutants the fast tests kill, per module."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    copy_checkout(checkout, workdir)
+    # Generate the mutants (and mutmut's map of which tests reach which function) without
+    # running any: a pattern that names no mutant.
+    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children),
+                    "none-such-mutant"], cwd=workdir, capture_output=True, text=True)
+    chosen = [name for name in mutant_names(workdir)
+              if in_sample(name, every) and name.startswith(prefixes or ("",))]
+    if not chosen:
+        sys.exit("mutmut made no mutants: see `python -m mutmut run` in " + str(workdir))
+    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *chosen],
+                   cwd=workdir, check=False)
+    found = {name: status for name, status in statuses(workdir).items() if name in set(chosen)}
+    click.echo(f"{len(chosen)} mutants tried (one in {every}) from {checkout}")
+    for line in table(found):
+        click.echo(line)
+
+
+if __name__ == "__main__":
+    main()
