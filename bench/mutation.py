@@ -72,18 +72,14 @@ def copy_checkout(checkout: Path, workdir: Path) -> None:
     (workdir / "setup.cfg").write_text(CONFIG.format(also_copy="\n".join(f"    {name}" for name in others)))
 
 
-def mutant_names(workdir: Path) -> list[str]:
-    """Every mutant mutmut made, e.g. 'operations.settings.x_cron_schedule__mutmut_3'."""
-    output = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=workdir,
-                            check=True, capture_output=True, text=True).stdout
-    return [line.split(":")[0].strip() for line in output.splitlines() if "__mutmut_" in line]
-
-
 def in_sample(name: str, every: int) -> bool:
+    """Whether a mutant is in the fixed sample of one in `every`: ``in_sample(name, 1)`` is True."""
     return int(hashlib.sha256(name.encode()).hexdigest(), 16) % every == 0
 
 
 def statuses(workdir: Path) -> dict[str, str]:
+    """Every mutant mutmut made and its status, e.g.
+    {'operations.settings.x_cron_schedule__mutmut_3': 'killed', ...} ('not checked' before a run)."""
     output = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=workdir,
                             check=True, capture_output=True, text=True).stdout
     found = {}
@@ -100,6 +96,7 @@ def module_of(name: str) -> str:
 
 
 def table(found: dict[str, str]) -> list[str]:
+    """The lines of the per-module table (see the module's example output)."""
     by_module: dict[str, Counter] = defaultdict(Counter)
     for name, status in found.items():
         kind = status if status in ("killed", "survived") else "other"
@@ -137,7 +134,7 @@ def main(checkout: Path, workdir: Path, every: int, prefixes: tuple[str, ...], m
     # running any: a pattern that names no mutant.
     subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children),
                     "none-such-mutant"], cwd=workdir, capture_output=True, text=True)
-    chosen = [name for name in mutant_names(workdir)
+    chosen = [name for name in statuses(workdir)
               if in_sample(name, every) and name.startswith(prefixes or ("",))]
     if not chosen:
         sys.exit("mutmut made no mutants: see `python -m mutmut run` in " + str(workdir))
