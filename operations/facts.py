@@ -7,6 +7,8 @@ import re
 
 from pyinfra.api import FactBase
 
+from operations.firewall import FirewallRule
+
 
 class KernelModules(FactBase):
     """
@@ -111,41 +113,79 @@ class ListeningTcpPorts(FactBase):
 
 class Ufw(FactBase):
     """
-    The state of ufw: whether it is active, its default policies and the rules it was given
-    (as ``ufw show added`` prints them, without the leading ``ufw``). None without ufw.
+    The state of ufw, read from its own files instead of starting its program: whether it is
+    active (enabled in ``/etc/ufw/ufw.conf`` and its chains loaded, as ``ufw status`` decides),
+    its default incoming and outgoing policies (``/etc/default/ufw``) and its incoming rules
+    (the ``### tuple ###`` lines of ``/etc/ufw/user.rules`` and ``user6.rules``) in ufw's
+    stored form, each rule once (see operations/firewall.py). None without ufw.
 
     .. code:: python
 
         host.get_fact(Ufw)
         # {"active": True, "incoming": "deny", "outgoing": "allow",
-        #  "rules": ["allow 22/tcp", "allow from 10.42.0.0/16"]}
+        #  "rules": [FirewallRule("allow", "tcp", "22"),
+        #            FirewallRule("allow", source="10.42.0.0/16")]}
     """
-
-    def requires_command(self):
-        return "ufw"
 
     def command(self):
-        return "LANG=C ufw status verbose; echo '--'; LANG=C ufw show added"
+        return (
+            "if [ -r /etc/ufw/ufw.conf ]; then "
+            "grep -hE '^(ENABLED|IPV6|DEFAULT_INPUT_POLICY|DEFAULT_OUTPUT_POLICY)=' "
+            "/etc/default/ufw /etc/ufw/ufw.conf; "
+            "grep -H '^### tuple ###' /etc/ufw/user.rules /etc/ufw/user6.rules; "
+            "iptables -n -L ufw-user-input >/dev/null 2>&1 && echo LOADED=yes; fi; true"
+        )
 
     def process(self, output):
-        status, _, added = "\n".join(output).partition("\n--\n")
-        state = {"active": "Status: active" in status, "incoming": None, "outgoing": None}
-        for line in status.splitlines():
-            if line.startswith("Default:"):
-                # Default: deny (incoming), allow (outgoing), deny (routed)
-                for policy in line.split(":", 1)[1].split(","):
-                    action, _, direction = policy.strip().partition(" ")
-                    state[direction.strip("()")] = action
-        state["rules"] = [
-            line[len("ufw "):].strip() for line in added.splitlines() if line.startswith("ufw ")
-        ]
-        return state
+        # ufw reads these files as KEY=value, lower-cases the values and drops the quotes;
+        # a policy other than accept or reject is deny (ufw 0.36.2 src/backend.py).
+        settings = {}
+        rules: list[FirewallRule] = []
+        for line in output:
+            if "### tuple ###" in line:
+                rule = FirewallRule.from_tuple(line)
+                in_use = not line.startswith("/etc/ufw/user6.rules") or settings.get("IPV6") == "yes"
+                if rule and in_use and rule not in rules:
+                    rules.append(rule)
+            elif "=" in line:
+                key, _, value = line.partition("=")
+                settings[key.strip()] = value.strip().strip("\"'").lower()
+        policies = {"accept": "allow", "reject": "reject"}
+        return {
+            "active": settings.get("ENABLED") == "yes" and settings.get("LOADED") == "yes",
+            "incoming": policies.get(settings.get("DEFAULT_INPUT_POLICY"), "deny"),
+            "outgoing": policies.get(settings.get("DEFAULT_OUTPUT_POLICY"), "deny"),
+            "rules": rules,
+        }
 
 
-class TimeSyncService(FactBase):
+class SystemdUnit(FactBase):
     """
-    The state of ``systemd-timesyncd``: unit file state, active state and whether its start
-    conditions held (in a container it is skipped by design: the clock is the host's).
+    The state of a systemd unit: unit file state, active state and whether its start
+    conditions held.
+
+    .. code:: python
+
+        host.get_fact(SystemdUnit, unit="apt-daily-upgrade.timer")
+        # {"UnitFileState": "enabled", "ActiveState": "active", "ConditionResult": "yes"}
+    """
+
+    default = dict
+
+    def command(self, unit):
+        return (
+            f"systemctl show {unit} "
+            "--property=UnitFileState --property=ActiveState --property=ConditionResult"
+        )
+
+    def process(self, output):
+        return dict(line.strip().split("=", 1) for line in output if "=" in line)
+
+
+class TimeSyncService(SystemdUnit):
+    """
+    The state of ``systemd-timesyncd`` (see ``SystemdUnit``); in a container it is skipped by
+    design (``ConditionResult=no``): the clock is the host's.
 
     .. code:: python
 
@@ -154,13 +194,7 @@ class TimeSyncService(FactBase):
     """
 
     def command(self):
-        return (
-            "systemctl show systemd-timesyncd.service "
-            "--property=UnitFileState --property=ActiveState --property=ConditionResult"
-        )
-
-    def process(self, output):
-        return dict(line.strip().split("=", 1) for line in output if "=" in line)
+        return super().command("systemd-timesyncd.service")
 
 
 class SshServerPort(FactBase):

@@ -20,6 +20,7 @@ from operations.facts import (
     TimeSyncService,
     Ufw,
 )
+from operations.firewall import FirewallRule, stored_address
 from operations.gpu import container_toolkit
 from operations.rendering import HostFile, put_host_file, render
 from operations.settings import Settings
@@ -92,14 +93,24 @@ def host_files(settings: Settings, ssh_port: int = 22) -> list[HostFile]:
     return host_files
 
 
-def firewall_rules(settings: Settings, ssh_port: int, peers: tuple[str, ...] = ()) -> list[str]:
-    """The ufw rules, as `ufw show added` prints them: all the appliance admits."""
-    rules = [f"allow {ssh_port}/tcp", "allow 80/tcp", "allow 443/tcp"]
-    rules += [f"allow from {cidr} to any port 6443 proto tcp" for cidr in settings.admin_cidrs]
-    # Pods and services reach the API server and each other through the host.
-    rules += [f"allow from {settings.k3s_cluster_cidr}", f"allow from {settings.k3s_service_cidr}"]
-    # The other nodes of a cluster: API server, kubelet, flannel VXLAN, etcd.
-    rules += [f"allow from {peer}" for peer in peers]
+def firewall_rules(
+    settings: Settings, ssh_port: int, peers: tuple[str, ...] = ()
+) -> list[FirewallRule]:
+    """The ufw rules, in ufw's stored form: all the appliance admits.
+
+        firewall_rules(settings, 22)[0].command  # "allow 22/tcp"
+    """
+    rules = [FirewallRule("allow", "tcp", str(port)) for port in (ssh_port, 80, 443)]
+    rules += [
+        FirewallRule("allow", "tcp", "6443", source=stored_address(cidr))
+        for cidr in settings.admin_cidrs
+    ]
+    # Pods and services reach the API server and each other through the host; the other nodes
+    # of a cluster too (API server, kubelet, flannel VXLAN, etcd).
+    rules += [
+        FirewallRule("allow", source=stored_address(source))
+        for source in (settings.k3s_cluster_cidr, settings.k3s_service_cidr, *peers)
+    ]
     return rules
 
 
@@ -159,15 +170,15 @@ def ntp_synchronization():
 
 
 @operation()
-def ufw_admits_only(rules: list[str]):
+def ufw_admits_only(rules: list[FirewallRule]):
     """
     Make ufw deny incoming traffic but for exactly ``rules``, allow outgoing, and be active.
-    Rules are written as ``ufw show added`` prints them; rules not in the list are deleted.
-    The allow rules go in before ufw is enabled, so the SSH session in use survives.
+    Rules compare in ufw's stored form (operations/firewall.py); rules not in the list are
+    deleted. The allow rules go in before ufw is enabled, so the SSH session in use survives.
 
     .. code:: python
 
-        ufw_admits_only(rules=["allow 22/tcp", "allow 443/tcp"])
+        ufw_admits_only(rules=[FirewallRule("allow", "tcp", "22")])
     """
     state = host.get_fact(Ufw) or {"active": False, "incoming": None, "outgoing": None, "rules": []}
     if state["incoming"] != "deny":
@@ -176,10 +187,10 @@ def ufw_admits_only(rules: list[str]):
         yield "ufw default allow outgoing"
     for rule in rules:
         if rule not in state["rules"]:
-            yield f"ufw {rule}"
+            yield f"ufw {rule.command}"
     for rule in state["rules"]:
         if rule not in rules:
-            yield f"ufw delete {rule}"
+            yield f"ufw delete {rule.command}"
     if not state["active"]:
         yield "ufw --force enable"
 

@@ -22,19 +22,49 @@ def test_listening_ports():
     }
 
 
-def test_ufw_inactive_and_active():
-    inactive = ["Status: inactive", "--", "Added user rules (see 'ufw status' for running firewall):", "(None)"]
-    assert Ufw().process(inactive) == {"active": False, "incoming": None, "outgoing": None, "rules": []}
-    active = [
-        "Status: active", "Logging: on (low)",
-        "Default: deny (incoming), allow (outgoing), deny (routed)", "New profiles: skip", "--",
-        "Added user rules (see 'ufw status' for running firewall):",
-        "ufw allow 22/tcp", "ufw allow from 192.0.2.0/24 to any port 6443 proto tcp",
+# What the Ufw fact's command printed on a Debian 12 host (ufw 0.36.2) after
+# `ufw allow 22/tcp`, `ufw allow from 10.42.0.0/16`, `ufw allow from 198.51.100.7/32 to any
+# port 6443 proto tcp`, `ufw allow from 2001:DB8:0:0::/64 to any port 6443 proto tcp` and
+# `ufw allow from 2001:db8::7/128`, then `ufw enable`.
+UFW_FILES = [
+    "IPV6=yes", 'DEFAULT_INPUT_POLICY="DROP"', 'DEFAULT_OUTPUT_POLICY="ACCEPT"', "ENABLED=yes",
+    "/etc/ufw/user.rules:### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in",
+    "/etc/ufw/user.rules:### tuple ### allow any any 0.0.0.0/0 any 10.42.0.0/16 in",
+    "/etc/ufw/user.rules:### tuple ### allow tcp 6443 0.0.0.0/0 any 198.51.100.7 in",
+    "/etc/ufw/user6.rules:### tuple ### allow tcp 22 ::/0 any ::/0 in",
+    "/etc/ufw/user6.rules:### tuple ### allow tcp 6443 ::/0 any 2001:db8::/64 in",
+    "/etc/ufw/user6.rules:### tuple ### allow any any ::/0 any 2001:db8::7 in",
+    "LOADED=yes",
+]
+
+
+def test_ufw_read_from_its_files():
+    state = Ufw().process(UFW_FILES)
+    assert (state["active"], state["incoming"], state["outgoing"]) == (True, "deny", "allow")
+    assert [rule.command for rule in state["rules"]] == [
+        "allow 22/tcp",
+        "allow from 10.42.0.0/16",
+        "allow from 198.51.100.7 to any port 6443 proto tcp",
+        "allow from 2001:db8::/64 to any port 6443 proto tcp",
+        "allow from 2001:db8::7",
     ]
-    assert Ufw().process(active) == {
-        "active": True, "incoming": "deny", "outgoing": "allow", "routed": "deny",
-        "rules": ["allow 22/tcp", "allow from 192.0.2.0/24 to any port 6443 proto tcp"],
-    }
+
+
+def test_ufw_enabled_but_not_loaded_is_inactive():
+    state = Ufw().process(UFW_FILES[:-1])
+    assert state["active"] is False
+
+
+def test_ufw_ignores_ipv6_rules_when_ipv6_is_off():
+    state = Ufw().process(["IPV6=no", *UFW_FILES[1:]])
+    assert [rule.command for rule in state["rules"]] == [
+        "allow 22/tcp", "allow from 10.42.0.0/16", "allow from 198.51.100.7 to any port 6443 proto tcp",
+    ]
+
+
+def test_ufw_default_policies_as_ufw_reads_them():
+    state = Ufw().process(['DEFAULT_INPUT_POLICY="reject"', 'DEFAULT_OUTPUT_POLICY="DROP"'])
+    assert (state["incoming"], state["outgoing"], state["rules"]) == ("reject", "deny", [])
 
 
 def test_disk_space_of_a_path_not_yet_created():
