@@ -1,12 +1,17 @@
 """The custom facts parse what the real commands print (outputs recorded on Debian 12)."""
 
 from operations.facts import (
+    BATCH_MARK,
+    Batch,
     DiskSpace,
+    FileState,
+    InstalledPackages,
     K3sNetworks,
     KernelModules,
     ListeningTcpPorts,
     SshServerPort,
     Ufw,
+    fact_key,
 )
 
 
@@ -65,6 +70,28 @@ def test_ufw_ignores_ipv6_rules_when_ipv6_is_off():
 def test_ufw_default_policies_as_ufw_reads_them():
     state = Ufw().process(['DEFAULT_INPUT_POLICY="reject"', 'DEFAULT_OUTPUT_POLICY="DROP"'])
     assert (state["incoming"], state["outgoing"], state["rules"]) == ("reject", "deny", [])
+
+
+def test_installed_packages_from_dpkg_query():
+    # dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' curl fail2ban ufw (half-configured)
+    assert InstalledPackages().process(["curl ii ", "fail2ban ii ", "ufw iF "]) == {"curl", "fail2ban"}
+
+
+def test_file_state():
+    assert FileState().process(["644 root root", "da39a3ee5e6b4b0d3255bfef95601890afd80709"]) == {
+        "mode": "644", "user": "root", "group": "root",
+        "sha1": "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+    }
+
+
+def test_batch_gives_each_part_its_own_fact_value():
+    parts = (fact_key(KernelModules, names=("overlay",)), fact_key(FileState, path="/nowhere"),
+             fact_key(SshServerPort))
+    command = Batch().command(parts=parts)
+    assert command.count(BATCH_MARK) == 3
+    output = ["overlay", f"{BATCH_MARK} 0 0", f"{BATCH_MARK} 1 0",
+              "192.0.2.10 51234 192.0.2.7 2222", f"{BATCH_MARK} 2 1"]
+    assert Batch().values(parts, output) == {parts[0]: {"overlay"}, parts[1]: None, parts[2]: None}
 
 
 def test_disk_space_of_a_path_not_yet_created():
