@@ -244,7 +244,7 @@ def unit_running(unit: str, running: bool = True):
 
 def ssh_port() -> int:
     """The SSH port this deploy came in on: the firewall never shuts it."""
-    return host.get_fact(SshServerPort) or host.data.get("ssh_port") or 22
+    return read_fact(host, SshServerPort) or host.data.get("ssh_port") or 22
 
 
 @operation()
