@@ -210,7 +210,8 @@ def check_host_or_stop(settings: Settings) -> Settings:
         "disk": fact_key(DiskSpace, path=RANCHER_DIR),
         "listening": fact_key(ListeningTcpPorts),
     }
-    batch_reads(host, fact_key(NvidiaGpus), *reads.values(), fact_key(SshServerPort))
+    batch_reads(host, fact_key(NvidiaGpus), fact_key(K3sNetworks), *reads.values(),
+                fact_key(SshServerPort))
     gpus = read_fact(host, NvidiaGpus)
     choice = gpu_choice(settings.ollama_gpu, gpus)
     weights = "; model weights in GPU memory" if choice.use else ""
@@ -228,7 +229,7 @@ def check_host_or_stop(settings: Settings) -> Settings:
         gpus=gpus,
         size_sources=sources,
     )
-    problems += k3s_network_problems(settings, host.get_fact(K3sNetworks))
+    problems += k3s_network_problems(settings, read_fact(host, K3sNetworks))
     if problems:
         stop(problems, f"{host.name} cannot run the appliance as set")
     return settings
