@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 
 from pyinfra.api import FactBase
+
+from operations.firewall import FirewallRule
 
 
 class KernelModules(FactBase):
@@ -111,41 +114,79 @@ class ListeningTcpPorts(FactBase):
 
 class Ufw(FactBase):
     """
-    The state of ufw: whether it is active, its default policies and the rules it was given
-    (as ``ufw show added`` prints them, without the leading ``ufw``). None without ufw.
+    The state of ufw, read from its own files instead of starting its program: whether it is
+    active (enabled in ``/etc/ufw/ufw.conf`` and its chains loaded, as ``ufw status`` decides),
+    its default incoming and outgoing policies (``/etc/default/ufw``) and its incoming rules
+    (the ``### tuple ###`` lines of ``/etc/ufw/user.rules`` and ``user6.rules``) in ufw's
+    stored form, each rule once (see operations/firewall.py). None without ufw.
 
     .. code:: python
 
         host.get_fact(Ufw)
         # {"active": True, "incoming": "deny", "outgoing": "allow",
-        #  "rules": ["allow 22/tcp", "allow from 10.42.0.0/16"]}
+        #  "rules": [FirewallRule("allow", "tcp", "22"),
+        #            FirewallRule("allow", source="10.42.0.0/16")]}
     """
-
-    def requires_command(self):
-        return "ufw"
 
     def command(self):
-        return "LANG=C ufw status verbose; echo '--'; LANG=C ufw show added"
+        return (
+            "if [ -r /etc/ufw/ufw.conf ]; then "
+            "grep -hE '^(ENABLED|IPV6|DEFAULT_INPUT_POLICY|DEFAULT_OUTPUT_POLICY)=' "
+            "/etc/default/ufw /etc/ufw/ufw.conf; "
+            "grep -H '^### tuple ###' /etc/ufw/user.rules /etc/ufw/user6.rules; "
+            "iptables -n -L ufw-user-input >/dev/null 2>&1 && echo LOADED=yes; fi; true"
+        )
 
     def process(self, output):
-        status, _, added = "\n".join(output).partition("\n--\n")
-        state = {"active": "Status: active" in status, "incoming": None, "outgoing": None}
-        for line in status.splitlines():
-            if line.startswith("Default:"):
-                # Default: deny (incoming), allow (outgoing), deny (routed)
-                for policy in line.split(":", 1)[1].split(","):
-                    action, _, direction = policy.strip().partition(" ")
-                    state[direction.strip("()")] = action
-        state["rules"] = [
-            line[len("ufw "):].strip() for line in added.splitlines() if line.startswith("ufw ")
-        ]
-        return state
+        # ufw reads these files as KEY=value, lower-cases the values and drops the quotes;
+        # a policy other than accept or reject is deny (ufw 0.36.2 src/backend.py).
+        settings = {}
+        rules: list[FirewallRule] = []
+        for line in output:
+            if "### tuple ###" in line:
+                rule = FirewallRule.from_tuple(line)
+                in_use = not line.startswith("/etc/ufw/user6.rules") or settings.get("IPV6") == "yes"
+                if rule and in_use and rule not in rules:
+                    rules.append(rule)
+            elif "=" in line:
+                key, _, value = line.partition("=")
+                settings[key.strip()] = value.strip().strip("\"'").lower()
+        policies = {"accept": "allow", "reject": "reject"}
+        return {
+            "active": settings.get("ENABLED") == "yes" and settings.get("LOADED") == "yes",
+            "incoming": policies.get(settings.get("DEFAULT_INPUT_POLICY"), "deny"),
+            "outgoing": policies.get(settings.get("DEFAULT_OUTPUT_POLICY"), "deny"),
+            "rules": rules,
+        }
 
 
-class TimeSyncService(FactBase):
+class SystemdUnit(FactBase):
     """
-    The state of ``systemd-timesyncd``: unit file state, active state and whether its start
-    conditions held (in a container it is skipped by design: the clock is the host's).
+    The state of a systemd unit: unit file state, active state and whether its start
+    conditions held.
+
+    .. code:: python
+
+        host.get_fact(SystemdUnit, unit="apt-daily-upgrade.timer")
+        # {"UnitFileState": "enabled", "ActiveState": "active", "ConditionResult": "yes"}
+    """
+
+    default = dict
+
+    def command(self, unit):
+        return (
+            f"systemctl show {unit} "
+            "--property=UnitFileState --property=ActiveState --property=ConditionResult"
+        )
+
+    def process(self, output):
+        return dict(line.strip().split("=", 1) for line in output if "=" in line)
+
+
+class TimeSyncService(SystemdUnit):
+    """
+    The state of ``systemd-timesyncd`` (see ``SystemdUnit``); in a container it is skipped by
+    design (``ConditionResult=no``): the clock is the host's.
 
     .. code:: python
 
@@ -154,13 +195,7 @@ class TimeSyncService(FactBase):
     """
 
     def command(self):
-        return (
-            "systemctl show systemd-timesyncd.service "
-            "--property=UnitFileState --property=ActiveState --property=ConditionResult"
-        )
-
-    def process(self, output):
-        return dict(line.strip().split("=", 1) for line in output if "=" in line)
+        return super().command("systemd-timesyncd.service")
 
 
 class SshServerPort(FactBase):
@@ -532,3 +567,163 @@ class OllamaModelDownload(FactBase):
         except (ValueError, KeyError, TypeError):
             lines = [line.strip() for line in output if line.strip()]
             return {"error": lines[-1] if lines else "no answer"}
+
+
+class FileState(FactBase):
+    """
+    Mode, owner, group and SHA-1 of a file; None when there is no file.
+
+    .. code:: python
+
+        host.get_fact(FileState, path="/etc/sysctl.d/90-llm-appliance.conf")
+        # {"mode": "644", "user": "root", "group": "root", "sha1": "5d41402abc4b2a76b9719d91..."}
+    """
+
+    def command(self, path):
+        return (
+            f"if [ -f {path} ]; then stat -c '%a %U %G' {path} && "
+            f"sha1sum {path} | cut -d ' ' -f 1; fi; true"
+        )
+
+    def process(self, output):
+        if len(output) < 2:
+            return None
+        mode, user, group = output[0].split()
+        return {"mode": mode, "user": user, "group": group, "sha1": output[1].strip()}
+
+
+class InstalledPackages(FactBase):
+    """
+    Which of the given Debian packages are installed (``dpkg-query`` asked about those only,
+    not the whole package list).
+
+    .. code:: python
+
+        host.get_fact(InstalledPackages, names=("curl", "ufw"))  # {"curl"}
+    """
+
+    default = set
+
+    def command(self, names):
+        return f"dpkg-query -W -f='${{Package}} ${{db:Status-Abbrev}}\\n' {' '.join(names)} 2>/dev/null; true"
+
+    def process(self, output):
+        # db:Status-Abbrev: wanted, state, error flags; state "i" is installed and configured.
+        return {
+            fields[0] for line in output
+            if len(fields := line.split()) == 2 and fields[1][1:2] == "i"
+        }
+
+
+BATCH_MARK = "@@llm-appliance-fact@@"
+
+
+class Batch(FactBase):
+    """
+    Several facts read in one shell round trip: each part's command runs in its own subshell
+    and its output is processed by its own fact class, as if read alone (a part whose command
+    fails, or whose required program is missing, gets its fact's default).
+
+    .. code:: python
+
+        host.get_fact(Batch, parts=((FileState, (("path", "/etc/hostname"),)),
+                                    (KernelModules, (("names", ("overlay",)),))))
+        # the output lines; Batch().values(parts, lines) gives each part's fact value:
+        # {(FileState, (("path", "/etc/hostname"),)): {...}, (KernelModules, ...): {"overlay"}}
+    """
+
+    default = list
+
+    def command(self, parts):
+        pieces = []
+        for index, (fact_class, arguments) in enumerate(parts):
+            fact = fact_class()
+            command = _command_text(fact.command(**dict(arguments)))
+            required = fact.requires_command(**dict(arguments))
+            if required:
+                command = f"command -v {required} >/dev/null 2>&1 && {{ {command}\n}}"
+            pieces.append(f"( {command}\n) 2>/dev/null; echo \"{BATCH_MARK} {index} $?\"")
+        return "; ".join(pieces)
+
+    def values(self, parts, output):
+        values, lines = {}, []
+        for line in output:
+            if line.startswith(BATCH_MARK):
+                _, index, status = line.split()
+                fact_class, arguments = parts[int(index)]
+                fact = fact_class()
+                ok = status == "0" and lines
+                values[parts[int(index)]] = fact.process(lines) if ok else fact.default()
+                lines = []
+            else:
+                lines.append(line)
+        return values
+
+    def process(self, output):
+        # pyinfra hands process() the output only; values() splits it by part.
+        return list(output)
+
+
+def _command_text(command) -> str:
+    return command.get_raw_value() if hasattr(command, "get_raw_value") else str(command)
+
+
+def fact_key(fact_class, **arguments) -> tuple:
+    """A hashable key for a fact and its arguments (lists become tuples)."""
+    return fact_class, tuple(
+        sorted((name, tuple(value) if isinstance(value, list) else value)
+               for name, value in arguments.items())
+    )
+
+
+_READS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _generation(host) -> tuple:
+    """What invalidates a fact read: the stage of the run and how many operations have
+    changed the host so far (a read is reused only while nothing changed since)."""
+    state = host.state
+    changed = sum(
+        1 for data in state.ops.get(host, {}).values()
+        if data.operation_meta.is_complete() and data.operation_meta.did_change()
+    )
+    return state.current_stage, changed
+
+
+def batch_reads(host, *reads: tuple) -> None:
+    """
+    Declare facts (``fact_key``s) that ``read_fact`` reads together, in one round trip, when
+    any of them is first needed, and again after an operation changed the host.
+
+    .. code:: python
+
+        batch_reads(host, fact_key(Ufw), fact_key(KernelModules, names=("overlay",)))
+    """
+    _READS.setdefault(host, {"batches": [], "values": {}})["batches"].append(tuple(reads))
+
+
+def read_fact(host, fact_class, **arguments):
+    """
+    A fact of the host as ``host.get_fact`` gives it, read at most once until an operation
+    changes the host; declared with ``batch_reads``, read in one round trip with the others.
+
+    .. code:: python
+
+        read_fact(host, KernelModules, names=("overlay", "br_netfilter"))  # {"overlay"}
+    """
+    key = fact_key(fact_class, **arguments)
+    reads = _READS.setdefault(host, {"batches": [], "values": {}})
+    generation = _generation(host)
+    cached = reads["values"].get(key)
+    if cached and cached[0] == generation:
+        return cached[1]
+    batch = next((batch for batch in reads["batches"] if key in batch), None)
+    if batch:
+        values = Batch().values(batch, host.get_fact(Batch, parts=batch))
+        for part, value in values.items():
+            reads["values"][part] = (generation, value)
+        if key in values:
+            return values[key]
+    value = host.get_fact(fact_class, **arguments)
+    reads["values"][key] = (generation, value)
+    return value

@@ -25,6 +25,7 @@ from operations.facts import (
     KubernetesNodesLabelled,
     NvidiaGpus,
     NvidiaRuntimeInContainerd,
+    read_fact,
 )
 from operations.names import K3S_BINARY
 from operations.rendering import HostFile, helm_chart, put_host_file
@@ -122,7 +123,7 @@ def gpu_problems(setting: str, facts: dict) -> list[str]:
 
 def host_gpu_choice(settings: Settings, node=host) -> GpuChoice:
     """The choice for an inventory host (the one pyinfra deploys now by default)."""
-    return gpu_choice(settings.ollama_gpu, node.get_fact(NvidiaGpus))
+    return gpu_choice(settings.ollama_gpu, read_fact(node, NvidiaGpus))
 
 
 def cluster_gpu_nodes() -> dict[str, GpuChoice]:

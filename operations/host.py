@@ -8,20 +8,26 @@ from __future__ import annotations
 
 from pyinfra import host, inventory
 from pyinfra.api import deploy, operation
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Sysctl
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import server
 
 from operations.facts import (
     DpkgInterrupted,
+    FileState,
+    InstalledPackages,
     KernelModules,
     PrimaryAddress,
     SshServerPort,
+    SystemdUnit,
     TimeSyncService,
     Ufw,
+    batch_reads,
+    fact_key,
+    read_fact,
 )
+from operations.firewall import FirewallRule, stored_address
 from operations.gpu import container_toolkit
-from operations.rendering import HostFile, put_host_file, render
+from operations.rendering import HostFile, file_absent, put_host_file, render
 from operations.settings import Settings
 
 SYSCTL_FILE = "/etc/sysctl.d/90-llm-appliance.conf"
@@ -59,6 +65,9 @@ HOST_PACKAGES = (
 
 
 FAIL2BAN_PACKAGES = ("fail2ban", "python3-systemd")
+UPGRADES_TIMER = "apt-daily-upgrade.timer"
+FAIL2BAN_UNIT = "fail2ban.service"
+UNITS_RUNNING = (UPGRADES_TIMER, FAIL2BAN_UNIT)
 
 
 def host_packages(settings: Settings) -> list[str]:
@@ -92,14 +101,24 @@ def host_files(settings: Settings, ssh_port: int = 22) -> list[HostFile]:
     return host_files
 
 
-def firewall_rules(settings: Settings, ssh_port: int, peers: tuple[str, ...] = ()) -> list[str]:
-    """The ufw rules, as `ufw show added` prints them: all the appliance admits."""
-    rules = [f"allow {ssh_port}/tcp", "allow 80/tcp", "allow 443/tcp"]
-    rules += [f"allow from {cidr} to any port 6443 proto tcp" for cidr in settings.admin_cidrs]
-    # Pods and services reach the API server and each other through the host.
-    rules += [f"allow from {settings.k3s_cluster_cidr}", f"allow from {settings.k3s_service_cidr}"]
-    # The other nodes of a cluster: API server, kubelet, flannel VXLAN, etcd.
-    rules += [f"allow from {peer}" for peer in peers]
+def firewall_rules(
+    settings: Settings, ssh_port: int, peers: tuple[str, ...] = ()
+) -> list[FirewallRule]:
+    """The ufw rules, in ufw's stored form: all the appliance admits.
+
+        firewall_rules(settings, 22)[0].command  # "allow 22/tcp"
+    """
+    rules = [FirewallRule("allow", "tcp", str(port)) for port in (ssh_port, 80, 443)]
+    rules += [
+        FirewallRule("allow", "tcp", "6443", source=stored_address(cidr))
+        for cidr in settings.admin_cidrs
+    ]
+    # Pods and services reach the API server and each other through the host; the other nodes
+    # of a cluster too (API server, kubelet, flannel VXLAN, etcd).
+    rules += [
+        FirewallRule("allow", source=stored_address(source))
+        for source in (settings.k3s_cluster_cidr, settings.k3s_service_cidr, *peers)
+    ]
     return rules
 
 
@@ -121,7 +140,7 @@ def kernel_modules_loaded(names: tuple[str, ...]):
 
         kernel_modules_loaded(names=("overlay", "br_netfilter"))
     """
-    present = host.get_fact(KernelModules, names=names)
+    present = read_fact(host, KernelModules, names=names)
     for name in names:
         if name not in present:
             yield f"modprobe {name}"
@@ -137,7 +156,7 @@ def kernel_parameters_applied(path: str, parameters: dict[str, str]):
 
         kernel_parameters_applied(path="/etc/sysctl.d/90-k8s.conf", parameters={"vm.panic_on_oom": "0"})
     """
-    live = host.get_fact(Sysctl, keys=list(parameters))
+    live = read_fact(host, Sysctl, keys=tuple(parameters))
     if any(str(live.get(key)) != value for key, value in parameters.items()):
         yield f"sysctl -p {path}"
 
@@ -152,41 +171,80 @@ def ntp_synchronization():
 
         ntp_synchronization()
     """
-    service = host.get_fact(TimeSyncService)
+    service = read_fact(host, TimeSyncService)
     running = service.get("ActiveState") == "active" or service.get("ConditionResult") == "no"
     if service.get("UnitFileState") != "enabled" or not running:
         yield "systemctl enable --now systemd-timesyncd.service"
 
 
 @operation()
-def ufw_admits_only(rules: list[str]):
+def ufw_admits_only(rules: list[FirewallRule]):
     """
     Make ufw deny incoming traffic but for exactly ``rules``, allow outgoing, and be active.
-    Rules are written as ``ufw show added`` prints them; rules not in the list are deleted.
-    The allow rules go in before ufw is enabled, so the SSH session in use survives.
+    Rules compare in ufw's stored form (operations/firewall.py); rules not in the list are
+    deleted. The allow rules go in before ufw is enabled, so the SSH session in use survives.
 
     .. code:: python
 
-        ufw_admits_only(rules=["allow 22/tcp", "allow 443/tcp"])
+        ufw_admits_only(rules=[FirewallRule("allow", "tcp", "22")])
     """
-    state = host.get_fact(Ufw) or {"active": False, "incoming": None, "outgoing": None, "rules": []}
+    state = read_fact(host, Ufw) or {"active": False, "incoming": None, "outgoing": None, "rules": []}
     if state["incoming"] != "deny":
         yield "ufw default deny incoming"
     if state["outgoing"] != "allow":
         yield "ufw default allow outgoing"
     for rule in rules:
         if rule not in state["rules"]:
-            yield f"ufw {rule}"
+            yield f"ufw {rule.command}"
     for rule in state["rules"]:
         if rule not in rules:
-            yield f"ufw delete {rule}"
+            yield f"ufw delete {rule.command}"
     if not state["active"]:
         yield "ufw --force enable"
 
 
+@operation()
+def packages_installed(names: tuple[str, ...]):
+    """
+    Install the Debian packages that are missing (without recommends), refreshing the package
+    lists first only then: a converged host stays a no-op (unattended-upgrades keeps the
+    lists fresh).
+
+    .. code:: python
+
+        packages_installed(names=("curl", "ufw"))
+    """
+    missing = [name for name in names if name not in read_fact(host, InstalledPackages, names=names)]
+    if missing:
+        apt = "DEBIAN_FRONTEND=noninteractive apt-get -y"
+        yield f"{apt} update"
+        yield (
+            f"{apt} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
+            f"install --no-install-recommends {' '.join(missing)}"
+        )
+
+
+@operation()
+def unit_running(unit: str, running: bool = True):
+    """
+    Enable a systemd unit and start it, unless it is both already; with ``running=False``,
+    stop and disable it unless it is neither (a unit not installed is neither).
+
+    .. code:: python
+
+        unit_running(unit="fail2ban.service")
+    """
+    state = read_fact(host, SystemdUnit, unit=unit)
+    enabled, active = state.get("UnitFileState") == "enabled", state.get("ActiveState") == "active"
+    if running and not (enabled and active):
+        yield f"systemctl enable --now {unit}"
+    if not running and (enabled or active):
+        yield f"systemctl disable --now {unit}"
+
+
 def ssh_port() -> int:
     """The SSH port this deploy came in on: the firewall never shuts it."""
-    return host.get_fact(SshServerPort) or host.data.get("ssh_port") or 22
+    return read_fact(host, SshServerPort) or host.data.get("ssh_port") or 22
 
 
 @operation()
@@ -199,7 +257,7 @@ def dpkg_recovered():
 
         dpkg_recovered()
     """
-    if host.get_fact(DpkgInterrupted):
+    if read_fact(host, DpkgInterrupted):
         yield (
             "for second in $(seq 600); do "
             "pgrep -x 'dpkg|apt-get|apt' >/dev/null || break; sleep 1; done; "
@@ -207,21 +265,31 @@ def dpkg_recovered():
         )
 
 
+def host_layer_reads(settings: Settings, files: list[HostFile]) -> list[tuple]:
+    """Every fact the host layer's operations read, as ``fact_key``s: read in one round trip."""
+    return [
+        *(fact_key(FileState, path=host_file.path) for host_file in files),
+        *(fact_key(FileState, path=path) for path in (SSHD_FILE, FAIL2BAN_FILE)),
+        fact_key(DpkgInterrupted),
+        fact_key(InstalledPackages, names=tuple(host_packages(settings))),
+        fact_key(KernelModules, names=KERNEL_MODULES),
+        fact_key(Sysctl, keys=tuple(KERNEL_PARAMETERS)),
+        fact_key(TimeSyncService),
+        *(fact_key(SystemdUnit, unit=unit) for unit in UNITS_RUNNING),
+        fact_key(Ufw),
+    ]
+
+
 @deploy("Host layer")
 def install(settings: Settings):
     port = ssh_port()
-    by_path = {host_file.path: host_file for host_file in host_files(settings, port)}
+    files = host_files(settings, port)
+    batch_reads(host, *host_layer_reads(settings, files))
+    by_path = {host_file.path: host_file for host_file in files}
     put_host_file(by_path[APT_LOCK_FILE])
     dpkg_recovered(name="Finish package installs an interrupted run left")
-    packages = host_packages(settings)
-    missing = [p for p in packages if p not in (host.get_fact(DebPackages) or {})]
-    apt.packages(
-        name="Install the packages the appliance needs",
-        packages=packages,
-        # Refresh package lists only when something is to be installed: a converged host
-        # stays a no-op (unattended-upgrades keeps the lists fresh).
-        update=bool(missing),
-        no_recommends=True,
+    packages_installed(
+        name="Install the packages the appliance needs", names=tuple(host_packages(settings))
     )
 
     container_toolkit(settings)
@@ -237,12 +305,7 @@ def install(settings: Settings):
 
     for path in (AUTO_UPGRADES_FILE, UNATTENDED_UPGRADES_FILE):
         put_host_file(by_path[path])
-    systemd.service(
-        name="Run unattended security upgrades daily",
-        service="apt-daily-upgrade.timer",
-        running=True,
-        enabled=True,
-    )
+    unit_running(name="Run unattended security upgrades daily", unit=UPGRADES_TIMER)
 
     ufw_admits_only(
         name="Firewall: admit only the appliance",
@@ -256,7 +319,7 @@ def _ssh(settings: Settings, by_path: dict[str, HostFile]):
     if settings.ssh_hardening:
         sshd = put_host_file(by_path[SSHD_FILE])
     else:
-        sshd = files.file(name=f"Remove {SSHD_FILE}", path=SSHD_FILE, present=False)
+        sshd = file_absent(name=f"Remove {SSHD_FILE}", path=SSHD_FILE)
     server.shell(
         name="Reload sshd for its new config (checked first)",
         commands=["sshd -t && systemctl try-reload-or-restart ssh"],
@@ -264,20 +327,15 @@ def _ssh(settings: Settings, by_path: dict[str, HostFile]):
     )
     if settings.fail2ban:
         jail = put_host_file(by_path[FAIL2BAN_FILE])
-        started = systemd.service(
-            name="Run fail2ban", service="fail2ban", running=True, enabled=True
-        )
-        # A fail2ban started just now reads the jail at start, and does not answer a reload
-        # until its socket is up.
+        unit_running(name="Run fail2ban", unit=FAIL2BAN_UNIT)
+        # A restart, not `fail2ban-client reload`: a server started a moment ago (by its
+        # install or the step above) may not answer its socket yet.
         server.shell(
-            name="Reload fail2ban for its new jail",
-            commands=["fail2ban-client reload"],
-            _if=lambda: jail.did_change() and not started.did_change(),
+            name="Restart fail2ban for its new jail",
+            commands=[f"systemctl restart {FAIL2BAN_UNIT}"],
+            _if=jail.did_change,
         )
     else:
-        files.file(name=f"Remove {FAIL2BAN_FILE}", path=FAIL2BAN_FILE, present=False)
+        file_absent(name=f"Remove {FAIL2BAN_FILE}", path=FAIL2BAN_FILE)
         # Debian's package enables an sshd jail of its own: off means the service stops.
-        systemd.service(
-            name="Stop fail2ban (fail2ban: false)", service="fail2ban", running=False,
-            enabled=False,
-        )
+        unit_running(name="Stop fail2ban (fail2ban: false)", unit=FAIL2BAN_UNIT, running=False)

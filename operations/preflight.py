@@ -28,6 +28,10 @@ from operations.facts import (
     MemTotal,
     NvidiaGpus,
     OllamaModelDownload,
+    SshServerPort,
+    batch_reads,
+    fact_key,
+    read_fact,
 )
 from operations.gpu import gpu_choice, gpu_problems
 from operations.settings import (
@@ -196,8 +200,19 @@ def sized_settings(
 def check_host_or_stop(settings: Settings) -> Settings:
     """Check the host against what the settings ask for, from facts (read-only); say whether
     Ollama runs on a GPU here, and why, and each model's size and its source. Returns the
-    settings with every model's size (read from the registry where only it knows it)."""
-    gpus = host.get_fact(NvidiaGpus)
+    settings with every model's size (read from the registry where only it knows it). The
+    host's facts are read in one round trip, with the SSH port the host layer keeps open."""
+    reads = {
+        "distribution": fact_key(LinuxDistribution),
+        "arch": fact_key(Arch),
+        "cpus": fact_key(Cpus),
+        "mem_total_kib": fact_key(MemTotal),
+        "disk": fact_key(DiskSpace, path=RANCHER_DIR),
+        "listening": fact_key(ListeningTcpPorts),
+    }
+    batch_reads(host, fact_key(NvidiaGpus), fact_key(K3sNetworks), *reads.values(),
+                fact_key(SshServerPort))
+    gpus = read_fact(host, NvidiaGpus)
     choice = gpu_choice(settings.ollama_gpu, gpus)
     weights = "; model weights in GPU memory" if choice.use else ""
     logger.info(f"{host.print_prefix}Ollama: {choice.reason}{weights}")
@@ -210,16 +225,11 @@ def check_host_or_stop(settings: Settings) -> Settings:
             for model in settings.models if model in sources))
     problems += host_problems(
         settings,
-        distribution=host.get_fact(LinuxDistribution),
-        arch=host.get_fact(Arch),
-        cpus=host.get_fact(Cpus),
-        mem_total_kib=host.get_fact(MemTotal),
-        disk=host.get_fact(DiskSpace, path=RANCHER_DIR),
-        listening=host.get_fact(ListeningTcpPorts),
+        **{name: read_fact(host, fact, **dict(arguments)) for name, (fact, arguments) in reads.items()},
         gpus=gpus,
         size_sources=sources,
     )
-    problems += k3s_network_problems(settings, host.get_fact(K3sNetworks))
+    problems += k3s_network_problems(settings, read_fact(host, K3sNetworks))
     if problems:
         stop(problems, f"{host.name} cannot run the appliance as set")
     return settings

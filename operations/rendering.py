@@ -6,13 +6,17 @@ Each layer lists its files as ``HostFile``s; the deploy uploads them with ``put_
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import yaml
-from pyinfra.operations import files
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, operation
+
+from operations.facts import FileState, read_fact
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = jinja2.Environment(
@@ -68,14 +72,49 @@ def render(template: str, **context) -> str:
     return TEMPLATES.get_template(template).render(**context)
 
 
+@operation()
+def file_content(path: str, content: str, mode: str):
+    """
+    A root-owned file with exactly this content and mode: uploaded when its SHA-1 differs
+    (or it is missing), its mode and owner set when they differ; a no-op otherwise.
+
+    .. code:: python
+
+        file_content(path="/etc/modules-load.d/k8s.conf", content="overlay\n", mode="644")
+    """
+    present = read_fact(host, FileState, path=path)
+    if not present or present["sha1"] != hashlib.sha1(content.encode()).hexdigest():
+        if not present:
+            yield f"mkdir -p {Path(path).parent}"
+        yield FileUploadCommand(
+            io.StringIO(content), path, remote_temp_filename=host.get_temp_filename(path)
+        )
+        present = None
+    if not present or (present["user"], present["group"]) != ("root", "root"):
+        yield f"chown root:root {path}"
+    if not present or present["mode"] != mode:
+        yield f"chmod {mode} {path}"
+
+
+@operation()
+def file_absent(path: str):
+    """
+    No file at ``path``.
+
+    .. code:: python
+
+        file_absent(path="/etc/ssh/sshd_config.d/10-llm-appliance.conf")
+    """
+    if read_fact(host, FileState, path=path):
+        yield f"rm -f {path}"
+
+
 def put_host_file(host_file: HostFile, **kwargs):
-    """Upload a rendered file; pyinfra compares checksums, so an unchanged file is a no-op."""
-    return files.put(
+    """Upload a rendered file (``file_content``): an unchanged file is a no-op."""
+    return file_content(
         name=f"Put {host_file.path}",
-        src=io.StringIO(host_file.content),
-        dest=host_file.path,
-        user="root",
-        group="root",
+        path=host_file.path,
+        content=host_file.content,
         mode=host_file.mode,
         **kwargs,
     )

@@ -269,23 +269,32 @@ def model_sizes(value: Any) -> Mapping[str, float]:
 
 
 def cidr(value: Any) -> str:
+    """A network in CIDR notation, as Python writes it (IPv6 compressed, lower case). One with
+    host bits set is refused with both fixes, so that the firewall admits what was meant.
+
+        cidr("2001:DB8:0:0::/64")  # "2001:db8::/64"
+    """
+    text = _string(value)
     try:
-        return str(ipaddress.ip_network(_string(value), strict=True))
+        return str(ipaddress.ip_network(text, strict=True))
     except ValueError:
-        raise Invalid("is not a network address; use CIDR notation such as 10.42.0.0/16") from None
+        pass
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise Invalid(
+            f"has {text!r}, which is not a network; use CIDR notation such as 192.0.2.0/24 "
+            "or 203.0.113.7/32"
+        ) from None
+    address = text.split("/", 1)[0]
+    raise Invalid(
+        f"has {text!r}, whose address has host bits set for a /{network.prefixlen}: write "
+        f"{network} for the whole network, or {address}/{network.max_prefixlen} for the one address"
+    )
 
 
 def cidrs(value: Any) -> tuple[str, ...]:
-    networks = []
-    for item in _list(value):
-        try:
-            networks.append(str(ipaddress.ip_network(_string(item), strict=True)))
-        except ValueError:
-            raise Invalid(
-                f"has {item!r}, which is not a network; use CIDR notation such as 192.0.2.0/24 "
-                "or 203.0.113.7/32"
-            ) from None
-    return tuple(networks)
+    return tuple(cidr(item) for item in _list(value))
 
 
 def layer_names(value: Any) -> tuple[str, ...]:
@@ -414,7 +423,9 @@ SETTINGS = (
             "Contact for Let's Encrypt; required unless acme_ca is none.", email,
             takes_effect="first certificate: Traefik keeps its ACME account in acme.json"),
     Setting("admin_cidrs", (), "list of CIDRs",
-            "Networks allowed to reach the Kubernetes API (6443); empty: nobody outside.", cidrs),
+            "Networks allowed to reach the Kubernetes API (6443), in CIDR notation; one address as "
+            "/32 or /128. A network with host bits set (192.0.2.7/24) is refused, with both "
+            "fixes; empty: nobody outside.", cidrs),
     Setting("k3s_version", PINNED_VERSIONS["k3s"], "k3s version", "k3s release to install.",
             k3s_version),
     Setting("k3s_airgap_dir", None, "local folder",

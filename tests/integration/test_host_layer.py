@@ -107,6 +107,33 @@ def test_setting_change_converges_declaratively(converged, rehearsal, inventory)
     assert "6443" not in rehearsal.ssh("ufw show added").stdout
 
 
+def test_admin_cidrs_in_any_notation_rerun_without_change(converged, rehearsal, inventory,
+                                                         shipped_suite):
+    # Host masks, an upper-case uncompressed IPv6 network and a plain network: ufw stores them
+    # normalised, and the deploy compares in that form (issue: the firewall flapped).
+    mixed = inventory("mixed.py", layers="host", admin_cidrs=[
+        "198.51.100.7/32", "2001:db8::7/128", "2001:DB8:0:0:0:0:0:0/64", "192.0.2.0/24"])
+    added = run_pyinfra(mixed, "deploy.py")
+    assert added.returncode == 0, added.stderr[-3000:]
+    assert added.changed == ["Host layer | Firewall: admit only the appliance"]
+    for _ in range(2):
+        again = run_pyinfra(mixed, "deploy.py")
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert again.totals["success"] == 0, again.changed
+        rules = rehearsal.ssh("ufw show added").stdout.splitlines()
+        for rule in ("ufw allow from 198.51.100.7 to any port 6443 proto tcp",
+                     "ufw allow from 2001:db8::7 to any port 6443 proto tcp",
+                     "ufw allow from 2001:db8::/64 to any port 6443 proto tcp",
+                     "ufw allow from 192.0.2.0/24 to any port 6443 proto tcp"):
+            assert rule in rules, rules
+    suite = shipped_suite(mixed, "-m", "host")
+    assert suite.returncode == 0, suite.stdout[-3000:]
+
+    back = run_pyinfra(converged[0], "deploy.py")
+    assert back.changed == ["Host layer | Firewall: admit only the appliance"]
+    assert "6443" not in rehearsal.ssh("ufw show added").stdout
+
+
 def appliance(*arguments: str, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "appliance.cli", *arguments],
                           capture_output=True, text=True, env=project_environment(),

@@ -38,7 +38,7 @@ def test_unattended_upgrades_never_reboot_by_default():
 
 
 def test_firewall_rules():
-    assert host_layer.firewall_rules(SETTINGS, 2222) == [
+    assert [rule.command for rule in host_layer.firewall_rules(SETTINGS, 2222)] == [
         "allow 2222/tcp", "allow 80/tcp", "allow 443/tcp",
         "allow from 192.0.2.0/24 to any port 6443 proto tcp",
         "allow from 10.42.0.0/16", "allow from 10.43.0.0/16",

@@ -103,8 +103,10 @@ def test_networks_are_accepted(networks):
 @given(NETWORK.filter(lambda n: n.num_addresses > 1))
 def test_a_network_with_host_bits_is_refused(network):
     with_host_bits = f"{network.network_address + 1}/{network.prefixlen}"
-    assert "which is not a network" in refused("admin_cidrs", [with_host_bits])
-    assert "is not a network address" in refused("k3s_cluster_cidr", with_host_bits)
+    fixes = (f"whose address has host bits set for a /{network.prefixlen}: write {network} for the "
+             f"whole network, or {network.network_address + 1}/{network.max_prefixlen} for the one address")
+    assert fixes in refused("admin_cidrs", [with_host_bits])
+    assert fixes in refused("k3s_cluster_cidr", with_host_bits)
 
 
 @pytest.mark.parametrize("value", ["192.0.2.0/33", "256.0.2.0/24", "192.0.2/24", "2001:db8::/129",

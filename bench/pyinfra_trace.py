@@ -1,0 +1,91 @@
+"""Run the pyinfra CLI and record where its time goes: SSH connects, every remote command and
+file transfer, each attributed to the fact being read or the operation being run.
+
+    python bench/pyinfra_trace.py TRACE.json -y --json inventory.py deploy.py
+
+The run itself is the real one (real SSH, real host); the trace only wraps pyinfra's own
+`Host.connect`, `Host.run_shell_command`, `Host.put_file`/`get_file` and `Host.get_fact` with
+timers. TRACE.json gets, besides the pyinfra output on stdout as usual::
+
+    {"started": 0.0, "ended": 1.93, "events": [
+        {"kind": "connect", "seconds": 0.21, "fact": null, "operation": null},
+        {"kind": "command", "seconds": 0.03, "fact": "Ufw", "operation": "Host layer | Firewall"},
+        ...]}
+
+(times in seconds from the trace's start, which is after the interpreter's own start-up.)
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import sys
+import time
+from functools import wraps
+
+STARTED = time.monotonic()
+
+
+def _install(events: list[dict]) -> None:
+    from pyinfra.api import host as host_module
+
+    Host = host_module.Host
+    facts_being_read: list[str] = []
+
+    def operation_name(host) -> str | None:
+        op_hash = host.current_op_hash or host.executing_op_hash
+        if not op_hash:
+            return None
+        return ", ".join(sorted(host.state.op_meta[op_hash].names))
+
+    def timed(kind: str, method):
+        @wraps(method)
+        def wrapper(self, *args, **kwargs):
+            started = time.monotonic()
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                events.append({
+                    "kind": kind,
+                    "at": started - STARTED,
+                    "seconds": time.monotonic() - started,
+                    "fact": facts_being_read[-1] if facts_being_read else None,
+                    "operation": operation_name(self),
+                })
+
+        return wrapper
+
+    get_fact = host_module.get_fact
+
+    @wraps(get_fact)
+    def get_fact_named(state, host, cls, *args, **kwargs):
+        facts_being_read.append(cls.__name__)
+        try:
+            return get_fact(state, host, cls, *args, **kwargs)
+        finally:
+            facts_being_read.pop()
+
+    host_module.get_fact = get_fact_named
+    Host.connect = timed("connect", Host.connect)
+    Host.run_shell_command = timed("command", Host.run_shell_command)
+    Host.put_file = timed("put_file", Host.put_file)
+    Host.get_file = timed("get_file", Host.get_file)
+
+
+def main(trace_path: str, pyinfra_args: list[str]) -> None:
+    events: list[dict] = []
+    _install(events)
+
+    def write() -> None:
+        with open(trace_path, "w") as out:
+            json.dump({"started": 0.0, "ended": time.monotonic() - STARTED, "events": events}, out)
+
+    atexit.register(write)
+    from pyinfra_cli.main import main as pyinfra_main
+
+    sys.argv = ["pyinfra", *pyinfra_args]
+    pyinfra_main()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])
