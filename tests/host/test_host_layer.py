@@ -6,9 +6,8 @@ that took its expectation from the deploy could not tell a user that the deploy 
 
 import pytest
 
-from operations import host as host_layer
 from operations.facts import KernelModules, SshServerPort, TimeSyncService, Ufw
-from operations.firewall import FirewallRule
+from operations.firewall import FirewallRule, stored_address
 
 pytestmark = pytest.mark.host
 
@@ -138,13 +137,16 @@ def test_firewall_denies_incoming_by_default(fact):
 
 
 def test_firewall_admits_exactly_the_appliance(fact, settings, cluster_peers):
-    # Both sides in ufw's stored form (operations/firewall.py): /32, /128, IPv6 case and
-    # compression compare as ufw keeps them.
-    ssh_port = fact(SshServerPort)
-    expected = host_layer.firewall_rules(settings, ssh_port, cluster_peers)
-    assert sorted(rule.command for rule in fact(Ufw)["rules"]) == sorted(
-        rule.command for rule in expected
-    )
+    # README "What the host layer does": SSH on the port in use, 80, 443, the API to
+    # admin_cidrs only, the pod and service networks, and the cluster's other nodes; compared
+    # in ufw's stored form (operations/firewall.py: /32 and /128 dropped, IPv6 compressed).
+    expected = [
+        f"allow {fact(SshServerPort)}/tcp", "allow 80/tcp", "allow 443/tcp",
+        *(f"allow from {stored_address(cidr)} to any port 6443 proto tcp" for cidr in settings.admin_cidrs),
+        *(f"allow from {stored_address(source)}"
+          for source in (settings.k3s_cluster_cidr, settings.k3s_service_cidr, *cluster_peers)),
+    ]
+    assert sorted(rule.command for rule in fact(Ufw)["rules"]) == sorted(expected)
 
 
 def test_firewall_keeps_ssh_open(fact):

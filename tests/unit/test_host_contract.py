@@ -79,3 +79,20 @@ def test_rendered_host_files_are_exactly_these(rendered):
 ])
 def test_packages(fail2ban, packages):
     assert host_layer.host_packages(load({**BASE, "fail2ban": fail2ban})) == packages
+
+
+def test_firewall_admits_only_the_appliance():
+    settings = load({**BASE, "admin_cidrs": ["198.51.100.0/24", "2001:db8::/32", "203.0.113.7/32"]})
+    rules = host_layer.firewall_rules(settings, 2222, ("203.0.113.11",))
+    assert [rule.command for rule in rules] == [
+        "allow 2222/tcp",
+        "allow 80/tcp",
+        "allow 443/tcp",
+        "allow from 198.51.100.0/24 to any port 6443 proto tcp",
+        "allow from 2001:db8::/32 to any port 6443 proto tcp",
+        "allow from 203.0.113.7 to any port 6443 proto tcp",
+        "allow from 10.42.0.0/16",
+        "allow from 10.43.0.0/16",
+        "allow from 203.0.113.11",
+    ]
+    assert [rule for rule in host_layer.firewall_rules(load(BASE), 22) if rule.port == "6443"] == []
