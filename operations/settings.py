@@ -26,12 +26,17 @@ PINNED_VERSIONS = MappingProxyType(
     {
         "k3s": "v1.36.4+k3s1",  # stable channel, November 2026
         # Charts (k3s helm-controller installs them) and the images the appliance names itself.
+        # Each chart below is the newest whose source could be read (its tag in its repository,
+        # November 2026): cloudnative-pg/charts cloudnative-pg-v0.29.0, otwld/ollama-helm
+        # ollama-1.77.0, open-webui/helm-charts open-webui-16.0.0.
         "cloudnative-pg chart": "0.29.0",  # operator 1.30.0
         "postgresql image": "ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie",  # pgvector
         "ollama chart": "1.77.0",  # otwld/ollama-helm, Ollama 0.32.15
         "ollama image": "ollama/ollama:0.32.15",  # the chart's image, reused by the model Job
         "open-webui chart": "16.0.0",  # open-webui/helm-charts
-        "open-webui app": "0.11.0",  # the chart's appVersion (its image); on PyPI for the tests
+        # The chart's appVersion (its image), the release tests/realapps runs from PyPI. PyPI
+        # has newer ones (0.12.4), but no chart of theirs could be read.
+        "open-webui app": "0.11.0",
         "netdata chart": "3.7.172",  # netdata/helmchart, Netdata v2.11.0
         "alpine image tag": "3.22",  # Netdata's init containers (the chart says latest)
         # GPU hosts only (ollama_gpu). NVIDIA's apt packages (tag v1.20.0 of

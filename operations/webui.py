@@ -10,8 +10,10 @@ from __future__ import annotations
 from operations.names import OLLAMA_URL, POSTGRES_APP_SECRET, WEBUI_SECRETS
 from operations.settings import Settings
 
+# Open WebUI's request follows its resident memory after start (786 MiB, tests/realapps), its
+# limit the most read after the scenarios (793 MiB) with room for documents being processed.
 RESOURCES = {
-    "open-webui": {"requests": {"cpu": "200m", "memory": "768Mi"}, "limits": {"memory": "1536Mi"}},
+    "open-webui": {"requests": {"cpu": "200m", "memory": "832Mi"}, "limits": {"memory": "1280Mi"}},
     "open-webui-copy-app-data": {"requests": {"cpu": "10m", "memory": "32Mi"},
                                  "limits": {"memory": "128Mi"}},
 }

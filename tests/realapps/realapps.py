@@ -155,10 +155,11 @@ class PostgresServer:
 
     @classmethod
     def start(cls) -> "PostgresServer":
-        progress("PostgreSQL 18 + pgvector root (debootstrap once, ~1 minute)")
+        """Initialise and start a new server; its root is built on first use (~1 minute)."""
         root = build_rootfs(suite="forky", base_packages="", extra_packages=POSTGRES_PACKAGES)
         (root / "dev/shm").chmod(0o1777)  # PostgreSQL's dynamic shared memory
         port = free_port()
+        progress(f"PostgreSQL 18 + pgvector on 127.0.0.1:{port} (the root in {root})")
         server = cls(root, Path(f"/srv/llm-appliance-tests/pg-{port}-{os.getpid()}"), port)
         shutil.rmtree(server.on_host(server.folder), ignore_errors=True)
         server.on_host(server.folder / "socket").mkdir(parents=True)

@@ -109,6 +109,15 @@ def test_signup_follows_webui_signup(appliance):
     assert signup(appliance, "second@example.com").status_code == 403
 
 
+def test_signup_on_from_the_first_deploy_opens_at_the_second_start(appliance):
+    """Open WebUI 0.11.0 closes sign-up for the rest of the start at which it makes the first
+    admin (main.py, after create_admin_user); the next start takes webui_signup (README)."""
+    appliance.deploy(webui_signup=True)
+    assert signup(appliance, "early@example.com").status_code == 403
+    appliance.deploy()  # a restart: `k3s kubectl -n llm rollout restart deployment open-webui`
+    assert signup(appliance, "early@example.com").status_code == 200
+
+
 # -- every setting, re-deployed ---------------------------------------------------------------
 
 # A second valid value of every setting. The settings that change Open WebUI's rendered
@@ -142,7 +151,44 @@ def test_every_setting_has_another_value_and_the_webui_facing_ones_are_known():
                                        "webui_signup", "webui_embedding_model"}
 
 
+def test_every_webui_setting_changed_and_redeployed_reaches_the_running_app(appliance):
+    appliance.deploy()
+    token = appliance.admin_token()
+    before = appliance.call("GET", "/api/v1/auths/admin/config", token).json()
+    assert (before["WEBUI_URL"], before["ENABLE_SIGNUP"]) == ("https://chat.example.com", False)
+    changed = {name: OTHER_VALUES[name] for name in webui_facing_settings()}
+    appliance.deploy(**changed)
+    token = appliance.admin_token()  # the first admin keeps the account made at first start
+    after = appliance.call("GET", "/api/v1/auths/admin/config", token).json()
+    assert (after["WEBUI_URL"], after["ENABLE_SIGNUP"]) == ("https://other.example.net", True)
+    assert appliance.call("GET", "/api/config").json()["features"]["enable_signup"] is True
+    embedding = appliance.call("GET", "/api/v1/retrieval/embedding", token).json()
+    assert (embedding["RAG_EMBEDDING_ENGINE"], embedding["RAG_EMBEDDING_MODEL"]) == (
+        "ollama", "all-minilm:latest")
+    appliance.ollama.models.clear()
+    upload_document(appliance, token)
+    assert set(appliance.ollama.models) == {"all-minilm:latest"}
+    # webui_admin_email (or acme_email) names the first admin only: the account made at the
+    # first start stays, as README says; the new address has no account.
+    assert appliance.sign_in("boss@example.net", appliance.secrets.admin_password).status_code == 400
+
+
 # -- restarts ---------------------------------------------------------------------------------
+
+def test_a_session_survives_a_restart(appliance):
+    appliance.deploy()
+    token = appliance.admin_token()
+    appliance.deploy()
+    answer = appliance.call("GET", "/api/v1/auths/", token)
+    assert (answer.status_code, answer.json()["email"]) == (200, ADMIN)
+
+
+def test_a_chat_and_a_document_with_its_vectors_survive_a_restart(appliance):
+    appliance.deploy()
+    used = use_it(appliance)
+    appliance.deploy()
+    assert_still_there(appliance, used, used["token"])
+
 
 # -- backup and restore -----------------------------------------------------------------------
 
@@ -164,7 +210,76 @@ def restore(server: PostgresServer, archive_on_host: Path, data_dir: Path, check
                                           "WEBUI_DATA": str(data_dir)})
 
 
+def test_backup_and_restore_into_a_fresh_database(appliance, webui_venv, ollama, tmp_path):
+    appliance.deploy()
+    used = use_it(appliance)
+    appliance.stop()
+    archive = appliance.server.on_host(Path(backup(appliance)))
+    with PostgresServer.start() as fresh:
+        fresh.database = fresh.create_appliance_database("new-cluster-password-2")
+        # The restore keeps the appliance's Secrets (only the database's own password is new,
+        # as a new Cluster makes it): the key that signed the session, the admin password.
+        secrets = SecretValues(fresh.database.uri)
+        with appliance_on(fresh, webui_venv, ollama, tmp_path / "restored", secrets) as restored:
+            progress(restore(fresh, archive, restored.data_dir).stdout.strip())
+            restored.deploy()
+            assert_still_there(restored, used, used["token"])
+            assert restored.admin_token()
+
+
+def test_a_restore_into_a_database_without_vector_is_refused_and_changes_nothing(appliance,
+                                                                                 tmp_path):
+    appliance.deploy()
+    use_it(appliance)
+    appliance.stop()
+    archive = appliance.server.on_host(Path(backup(appliance)))
+    with PostgresServer.start() as bare:
+        bare.database = bare.create_appliance_database("bare-password-3", extension=False)
+        data_dir = bare.make_folder("webui-data")
+        bare.on_host(data_dir / "kept.txt").write_text("untouched")
+        result = restore(bare, archive, data_dir, check=False)
+        assert result.returncode == 1
+        assert result.stderr.strip() == (
+            "restore.sh: the database openwebui has no `vector` extension, which Open WebUI "
+            "needs; a superuser must create it first (CREATE EXTENSION vector;), as the "
+            "appliance's Cluster does at bootstrap. Nothing was changed.")
+        assert bare.superuser_sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                                  "openwebui").strip() == "0"
+        assert bare.on_host(data_dir / "kept.txt").read_text() == "untouched"
+
+
+def test_a_restore_onto_new_secrets_keeps_the_archives_admin_password(appliance, webui_venv,
+                                                                       ollama, tmp_path):
+    """Restored onto another appliance (new Secrets): the archive's accounts apply, the new
+    Secret's admin password does not, and sessions signed with the old key end."""
+    appliance.deploy()
+    used = use_it(appliance)
+    appliance.stop()
+    archive = appliance.server.on_host(Path(backup(appliance)))
+    with PostgresServer.start() as fresh:
+        fresh.database = fresh.create_appliance_database("other-server-password-4")
+        secrets = SecretValues(fresh.database.uri, secret_key="another-servers-key-abcdef",
+                              admin_password="Another-servers-password-5")
+        with appliance_on(fresh, webui_venv, ollama, tmp_path / "moved", secrets) as moved:
+            restore(fresh, archive, moved.data_dir)
+            moved.deploy()
+            assert moved.sign_in(ADMIN, secrets.admin_password).status_code == 400
+            assert moved.call("GET", "/api/v1/auths/", used["token"]).status_code == 401
+            answer = moved.sign_in(ADMIN, appliance.secrets.admin_password)
+            assert answer.status_code == 200
+            assert_still_there(moved, used, answer.json()["token"])
+
+
 # -- upgrade ----------------------------------------------------------------------------------
+
+def test_the_previous_release_database_is_migrated_by_the_pinned_one(appliance):
+    previous = venv(PREVIOUS_WEBUI)
+    appliance.deploy(venv=previous)
+    used = use_it(appliance)
+    appliance.deploy()  # the pinned release, same database and data folder
+    assert appliance.call("GET", "/api/version").json()["version"] == "0.11.0"
+    assert_still_there(appliance, used, appliance.admin_token())
+
 
 # -- memory -----------------------------------------------------------------------------------
 
@@ -173,3 +288,18 @@ def mebibytes(quantity: str) -> int:
         quantity.removesuffix("Gi")) * 1024
 
 
+def test_resident_memory_fits_the_budget(appliance):
+    """RSS after start and after the scenarios of one run (a chat, a document embedded and
+    searched, a restart), against the request and limit in operations/webui.py."""
+    appliance.deploy()
+    used = use_it(appliance)
+    appliance.deploy()
+    assert_still_there(appliance, used, used["token"])
+    appliance.stop()
+    started = max(mib for moment, mib in MEMORY if moment == "after start")
+    peak = max(mib for _, mib in MEMORY)
+    progress(f"Open WebUI resident memory: {started:.0f} MiB after start, {peak:.0f} MiB at most "
+             f"after the scenarios ({len(MEMORY)} readings)")
+    resources = RESOURCES["open-webui"]
+    assert mebibytes(resources["requests"]["memory"]) >= started
+    assert mebibytes(resources["limits"]["memory"]) >= peak * 1.25
