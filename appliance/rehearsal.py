@@ -94,6 +94,27 @@ def _mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
+def one_line_sources(deb822: str) -> str:
+    """APT's deb822 sources as one-line entries, e.g. a stanza of `URIs: http://d.example/debian`,
+    `Suites: a a-updates`, `Components: main` gives `deb http://d.example/debian a main` and
+    `deb http://d.example/debian a-updates main` (with `[signed-by=...]` where it names one)."""
+    entries = []
+    for stanza in deb822.split("\n\n"):
+        fields = dict(
+            (key.strip(), value.strip())
+            for key, _, value in (line.partition(":") for line in stanza.splitlines())
+            if value and not key.startswith("#")
+        )
+        if "URIs" not in fields:
+            continue
+        options = f"[signed-by={fields['Signed-By']}] " if "Signed-By" in fields else ""
+        for kind in fields.get("Types", "deb").split():
+            for uri in fields["URIs"].split():
+                for suite in fields["Suites"].split():
+                    entries.append(f"{kind} {options}{uri} {suite} {fields['Components']}\n")
+    return "".join(entries)
+
+
 def build_rootfs(cache_dir: Path | None = None, suite: str = SUITE, extra_packages: str = "",
                  base_packages: str = PACKAGES) -> Path:
     """The cached Debian root file system, built with debootstrap on first use (~1 minute).
@@ -234,6 +255,12 @@ class RehearsalHost:
     def _personalise(self) -> None:
         root = self.root
         (root / "etc/hostname").write_text(f"{self.name}\n")
+        # APT sources as Debian's installer writes them: one file of one-line entries, the
+        # security suite included (Lynis looks for it there), none listed twice.
+        deb822 = root / APT_SOURCES.relative_to("/")
+        if deb822.exists():
+            (root / "etc/apt/sources.list").write_text(one_line_sources(deb822.read_text()))
+            deb822.unlink()
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rehearsal", "-f", str(self.ssh_key))
         ssh_dir = root / "root/.ssh"
         ssh_dir.mkdir(mode=0o700, exist_ok=True)

@@ -2,7 +2,8 @@
 
 Boots a fresh rehearsal host (root needed), installs Lynis on it (for the audit only), audits,
 deploys the host layer with its defaults, audits again, then once more with the opt-in
-ssh_hardening, and prints the three indexes. Usage:
+ssh_hardening, and prints the three indexes, then the points each Lynis test gained or lost
+from one audit to the next. Usage:
 
     python bench/lynis.py
 """
@@ -27,11 +28,37 @@ def hardening_index(rehearsal: RehearsalHost) -> tuple[int, str]:
     return int(index.group(1)), detail
 
 
+def points_per_test(log: str) -> dict[str, tuple[int, int]]:
+    """Hardening points (earned, possible) per Lynis test, summed from its log:
+    `Performing test ID KRNL-6000` then `... partial number of hardening points (0 of 1)`
+    or `... maximum number of hardening points for this item (1)` give {"KRNL-6000": (1, 2)}."""
+    points: dict[str, tuple[int, int]] = {}
+    test = "-"
+    for line in log.splitlines():
+        if started := re.search(r"Performing test ID (\S+)", line):
+            test = started.group(1)
+            continue
+        if partial := re.search(r"partial number of hardening points \((\d+) of (\d+)\)", line):
+            earned, possible = int(partial.group(1)), int(partial.group(2))
+        elif full := re.search(r"maximum number of hardening points for this item \((\d+)\)", line):
+            earned = possible = int(full.group(1))
+        else:
+            continue
+        so_far = points.get(test, (0, 0))
+        points[test] = (so_far[0] + earned, so_far[1] + possible)
+    return points
+
+
+def audit(rehearsal: RehearsalHost) -> tuple[int, str, dict[str, tuple[int, int]]]:
+    index, detail = hardening_index(rehearsal)
+    return index, detail, points_per_test(rehearsal.ssh("cat /var/log/lynis.log").stdout)
+
+
 def main() -> None:
     with RehearsalHost.boot() as rehearsal, tempfile.TemporaryDirectory() as folder:
         rehearsal.ssh("apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
                       "apt-get install -y -qq lynis >/dev/null", timeout=900)
-        results = [("bare Debian 12", *hardening_index(rehearsal))]
+        results = [("bare Debian 12", *audit(rehearsal))]
         for label, extra in (("host layer (defaults)", {}),
                              ("host layer + ssh_hardening", {"ssh_hardening": True})):
             inventory = rehearsal.write_inventory(
@@ -39,9 +66,16 @@ def main() -> None:
             run = run_pyinfra(inventory, "deploy.py")
             if run.returncode != 0:
                 sys.exit(f"deploy failed:\n{run.stderr[-3000:]}")
-            results.append((label, *hardening_index(rehearsal)))
-    for label, index, detail in results:
+            results.append((label, *audit(rehearsal)))
+    for label, index, detail, _ in results:
         print(f"Lynis hardening index, {label:<28} {index:>3}  ({detail})")
+    for (before_label, _, _, before), (label, _, _, after) in zip(results, results[1:]):
+        print(f"\nPoints per test, {before_label} -> {label}:")
+        for test in sorted(set(before) | set(after)):
+            was, now = before.get(test, (0, 0)), after.get(test, (0, 0))
+            if was != now:
+                print(f"  {test:<10} {was[0]:>3}/{was[1]:<3} -> {now[0]:>3}/{now[1]:<3} "
+                      f"({now[0] - was[0]:+d} of {now[1] - was[1]:+d})")
 
 
 if __name__ == "__main__":

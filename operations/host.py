@@ -11,6 +11,7 @@ from pyinfra.api import deploy, operation
 from pyinfra.facts.server import Sysctl
 from pyinfra.operations import server
 
+from operations import hardening
 from operations.facts import (
     DpkgInterrupted,
     FileState,
@@ -71,7 +72,7 @@ UNITS_RUNNING = (UPGRADES_TIMER, FAIL2BAN_UNIT)
 
 
 def host_packages(settings: Settings) -> list[str]:
-    return [*HOST_PACKAGES, *(FAIL2BAN_PACKAGES if settings.fail2ban else ())]
+    return [*HOST_PACKAGES, *hardening.PACKAGES, *(FAIL2BAN_PACKAGES if settings.fail2ban else ())]
 
 
 def host_files(settings: Settings, ssh_port: int = 22) -> list[HostFile]:
@@ -98,7 +99,7 @@ def host_files(settings: Settings, ssh_port: int = 22) -> list[HostFile]:
         host_files.append(
             HostFile(FAIL2BAN_FILE, render("host/fail2ban-jail.conf.j2", ssh_port=ssh_port))
         )
-    return host_files
+    return host_files + hardening.hardening_files()
 
 
 def firewall_rules(
@@ -274,6 +275,7 @@ def host_layer_reads(settings: Settings, files: list[HostFile]) -> list[tuple]:
         fact_key(InstalledPackages, names=tuple(host_packages(settings))),
         fact_key(KernelModules, names=KERNEL_MODULES),
         fact_key(Sysctl, keys=tuple(KERNEL_PARAMETERS)),
+        fact_key(Sysctl, keys=tuple(hardening.KERNEL_PARAMETERS)),
         fact_key(TimeSyncService),
         *(fact_key(SystemdUnit, unit=unit) for unit in UNITS_RUNNING),
         fact_key(Ufw),
@@ -288,7 +290,7 @@ def install(settings: Settings):
     by_path = {host_file.path: host_file for host_file in files}
     put_host_file(by_path[APT_LOCK_FILE])
     dpkg_recovered(name="Finish package installs an interrupted run left")
-    packages_installed(
+    installed = packages_installed(
         name="Install the packages the appliance needs", names=tuple(host_packages(settings))
     )
 
@@ -312,6 +314,7 @@ def install(settings: Settings):
         rules=firewall_rules(settings, port, cluster_peers()),
     )
     _ssh(settings, by_path)
+    _harden(installed)
 
 
 def _ssh(settings: Settings, by_path: dict[str, HostFile]):
@@ -339,3 +342,22 @@ def _ssh(settings: Settings, by_path: dict[str, HostFile]):
         file_absent(name=f"Remove {FAIL2BAN_FILE}", path=FAIL2BAN_FILE)
         # Debian's package enables an sshd jail of its own: off means the service stops.
         unit_running(name="Stop fail2ban (fail2ban: false)", unit=FAIL2BAN_UNIT, running=False)
+
+
+def _harden(installed):
+    """Hardening picked from Lynis's suggestions (operations/hardening.py); when packages were
+    just installed (a first install), the security updates the system image lacks too."""
+    server.shell(name="Apply pending security updates", commands=["unattended-upgrade"],
+                 _if=installed.did_change)
+    changed = {f.path: put_host_file(f) for f in hardening.hardening_files()}
+    kernel_parameters_applied(
+        name="Apply hardening kernel parameters",
+        path=hardening.SYSCTL_FILE,
+        parameters=hardening.KERNEL_PARAMETERS,
+    )
+    hardening.login_defs_set(name="Stricter login defaults", values=hardening.LOGIN_DEFS)
+    server.shell(
+        name="Reload sshd for its hardening (checked first)",
+        commands=["sshd -t && systemctl try-reload-or-restart ssh"],
+        _if=changed[hardening.SSHD_FILE].did_change,
+    )

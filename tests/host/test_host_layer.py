@@ -32,6 +32,22 @@ KERNEL_MODULES = ("overlay", "br_netfilter")
 PACKAGES = ("ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
             "unattended-upgrades")
 FAIL2BAN_PACKAGES = ("fail2ban", "python3-systemd")
+# Hardening (operations/hardening.py): none of these is a value k3s or the pods need otherwise.
+HARDENING_PARAMETERS = {
+    "dev.tty.ldisc_autoload": "0",
+    "kernel.core_uses_pid": "1",
+    "kernel.ctrl-alt-del": "0",
+    "kernel.kptr_restrict": "2",
+    "kernel.perf_event_paranoid": "3",
+    "kernel.unprivileged_bpf_disabled": "1",
+    "net.ipv4.conf.all.send_redirects": "0",
+    "net.ipv4.conf.default.send_redirects": "0",
+    "net.ipv4.conf.default.accept_source_route": "0",
+    "net.ipv4.conf.all.log_martians": "1",
+    "net.ipv4.conf.default.log_martians": "1",
+}
+HARDENING_PACKAGES = ("acct", "apt-listchanges", "debsums", "libpam-pwquality", "libpam-tmpdir")
+BLOCKED_MODULES = ("dccp", "sctp", "rds", "tipc", "firewire-core", "firewire-ohci")
 FAIL2BAN_FILE = "/etc/fail2ban/jail.d/llm-appliance.conf"
 
 
@@ -68,6 +84,30 @@ def test_kernel_modules_are_present(fact):
 @pytest.mark.parametrize("package", PACKAGES)
 def test_package_installed(host, package):
     assert host.package(package).is_installed
+
+
+@pytest.mark.parametrize("key", sorted(HARDENING_PARAMETERS))
+def test_hardening_parameter_is_live(host, key):
+    assert str(host.sysctl(key)) == HARDENING_PARAMETERS[key]
+
+
+@pytest.mark.parametrize("package", HARDENING_PACKAGES)
+def test_hardening_package_installed(host, package):
+    assert host.package(package).is_installed
+
+
+@pytest.mark.parametrize("module", BLOCKED_MODULES)
+def test_unused_module_never_loads(host, module):
+    shown = host.check_output(f"modprobe --show-depends {module} 2>&1; true")
+    assert shown.strip() == "install /bin/false"
+
+
+def test_logins_are_stricter(host):
+    defs = {line.split()[0]: line.split()[1] for line in host.file("/etc/login.defs").content_string
+            .splitlines() if line.strip() and not line.startswith("#") and len(line.split()) > 1}
+    assert (defs["UMASK"], defs["SHA_CRYPT_MIN_ROUNDS"], defs["SHA_CRYPT_MAX_ROUNDS"]) == (
+        "027", "5000", "50000")
+    assert host.check_output("bash -lc 'ulimit -c; echo $TMOUT'").split() == ["0", "900"]
 
 
 @pytest.mark.parametrize("package", FAIL2BAN_PACKAGES)

@@ -66,16 +66,24 @@ def test_rendered_host_files_are_exactly_these(rendered):
         "etc/apt/apt.conf.d/50llm-appliance-lock-timeout",
         "etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades",
         "etc/fail2ban/jail.d/llm-appliance.conf",
+        "etc/modprobe.d/llm-appliance-hardening.conf",
         "etc/modules-load.d/llm-appliance.conf",
+        "etc/profile.d/llm-appliance.sh",
+        "etc/security/limits.d/llm-appliance.conf",
+        "etc/ssh/sshd_config.d/20-llm-appliance-hardening.conf",
+        "etc/sysctl.d/80-llm-appliance-hardening.conf",
         "etc/sysctl.d/90-llm-appliance.conf",
+        "etc/systemd/coredump.conf.d/llm-appliance.conf",
     ]
 
 
 @pytest.mark.parametrize("fail2ban, packages", [
     (True, ["ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
-            "unattended-upgrades", "fail2ban", "python3-systemd"]),
+            "unattended-upgrades", "acct", "apt-listchanges", "debsums", "libpam-pwquality",
+            "libpam-tmpdir", "fail2ban", "python3-systemd"]),
     (False, ["ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
-             "unattended-upgrades"]),
+             "unattended-upgrades", "acct", "apt-listchanges", "debsums", "libpam-pwquality",
+             "libpam-tmpdir"]),
 ])
 def test_packages(fail2ban, packages):
     assert host_layer.host_packages(load({**BASE, "fail2ban": fail2ban})) == packages
@@ -96,3 +104,38 @@ def test_firewall_admits_only_the_appliance():
         "allow from 203.0.113.11",
     ]
     assert [rule for rule in host_layer.firewall_rules(load(BASE), 22) if rule.port == "6443"] == []
+
+
+def test_hardening_files(rendered):
+    assert settings_lines(rendered / "etc/sysctl.d/80-llm-appliance-hardening.conf") == [
+        "dev.tty.ldisc_autoload = 0",
+        "kernel.core_uses_pid = 1",
+        "kernel.ctrl-alt-del = 0",
+        "kernel.kptr_restrict = 2",
+        "kernel.perf_event_paranoid = 3",
+        "kernel.unprivileged_bpf_disabled = 1",
+        "net.ipv4.conf.all.send_redirects = 0",
+        "net.ipv4.conf.default.send_redirects = 0",
+        "net.ipv4.conf.default.accept_source_route = 0",
+        "net.ipv4.conf.all.log_martians = 1",
+        "net.ipv4.conf.default.log_martians = 1",
+    ]
+    assert settings_lines(rendered / "etc/modprobe.d/llm-appliance-hardening.conf") == [
+        "install dccp /bin/false", "install sctp /bin/false", "install rds /bin/false",
+        "install tipc /bin/false", "install firewire-core /bin/false",
+        "install firewire-ohci /bin/false",
+    ]
+    assert settings_lines(rendered / "etc/systemd/coredump.conf.d/llm-appliance.conf") == [
+        "[Coredump]", "Storage=none", "ProcessSizeMax=0"]
+    assert settings_lines(rendered / "etc/security/limits.d/llm-appliance.conf") == [
+        "* soft core 0", "* hard core 0"]
+    assert settings_lines(rendered / "etc/profile.d/llm-appliance.sh") == [
+        "ulimit -c 0",
+        'if ! readonly -p | grep -q "TMOUT="; then',
+        "    TMOUT=900",
+        "    readonly TMOUT",
+        "    export TMOUT",
+        "fi",
+    ]
+    assert settings_lines(rendered / "etc/ssh/sshd_config.d/20-llm-appliance-hardening.conf") == [
+        "X11Forwarding no", "Compression no", "LogLevel VERBOSE", "ClientAliveCountMax 2"]
