@@ -9,6 +9,7 @@ Validates the settings and checks the host first; only then do the layers run, i
 from operations import apps as apps_layer
 from operations import host as host_layer
 from operations import k3s as k3s_layer
+from operations import offsite
 from operations.cluster import is_first_server
 from operations.preflight import checked_settings
 from operations.summary import summary_printed
@@ -17,6 +18,8 @@ settings = checked_settings()
 
 if "host" in settings.layers:
     host_layer.install(settings)
+    if is_first_server():  # where the archives and the k3s datastore are
+        offsite.install(settings)
 if "k3s" in settings.layers:
     k3s_layer.install(settings)
 if "apps" in settings.layers:

@@ -33,6 +33,7 @@ from operations import backup as backup_layer
 from operations import gpu
 from operations import host as host_layer
 from operations import k3s as k3s_layer
+from operations import offsite
 from operations.cluster import cluster_problems, first_server_index, node_role
 from operations.names import (
     BACKUP_DIR,
@@ -93,9 +94,12 @@ def rendered_files(node: InventoryHost, settings: Settings, hosts: list[Inventor
     is known: `ollama_gpu: nvidia` renders the GPU files, `auto` the CPU ones."""
     files = []
     gpu_used = settings.ollama_gpu == "nvidia"
+    first = hosts.index(node) == first_server_index({h.name: h.groups for h in hosts})
     if "host" in settings.layers:
         files += host_layer.host_files(settings, node.data.get("ssh_port") or 22)
         files += gpu.toolkit_files() if gpu_used else []
+        if first and settings.backup_repository:
+            files += offsite.offsite_files(settings)
     if "k3s" in settings.layers:
         role = node_role(
             node.name, {h.name: h.groups for h in hosts}, {h.name: h.address for h in hosts}
@@ -103,9 +107,7 @@ def rendered_files(node: InventoryHost, settings: Settings, hosts: list[Inventor
         files += k3s_layer.k3s_files(
             settings, node.address, role.role, role.join_url, role.cluster_init
         )
-    if "apps" in settings.layers and hosts.index(node) == first_server_index(
-        {h.name: h.groups for h in hosts}
-    ):
+    if "apps" in settings.layers and first:
         files += apps_layer.app_files(settings, gpu_used)
     return files
 
@@ -288,6 +290,31 @@ def monitor_password(inventory):
     click.echo(f"Netdata:  https://{settings.monitor_domain}/")
     click.echo(f"user:     {BASIC_AUTH_USER}")
     click.echo(f"password: {password}")
+
+
+@main.command("backup-password")
+@INVENTORY
+def backup_password(inventory):
+    """Print the password of the off-site backup repository (backup_repository).
+
+    The first server made it at the first deploy with a backup_repository, and it lives only
+    there: keep a copy somewhere else, for a restore onto a new server needs it. Example:
+
+    \b
+        appliance backup-password inventories/prod.py
+    """
+    first = _first_server(inventory)
+    result = _pyinfra(inventory, first.name, "--json", "fact", "files.FileContents",
+                      f"path={offsite.PASSWORD_FILE}")
+    try:
+        (values,) = json.loads(result.stdout).values()
+        password = "".join(values[first.name] or [])
+    except (ValueError, KeyError):
+        password = ""
+    if not password:
+        raise click.ClickException(
+            f"no off-site backup password on {first.name}: is backup_repository set and deployed?")
+    click.echo(password)
 
 
 @main.command()

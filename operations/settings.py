@@ -363,6 +363,27 @@ def cron_schedule(value: Any) -> str:
     return schedule
 
 
+RESTIC_BACKENDS = ("sftp:", "s3:", "rest:", "b2:")
+
+
+def restic_repository(value: Any) -> str:
+    repository = _string(value)
+    if not (repository.startswith(RESTIC_BACKENDS) or repository.startswith("/")):
+        raise Invalid("is not a restic repository; use one such as sftp:user@host:/path, "
+                      "s3:host/bucket, rest:https://host/, b2:bucket:path or an absolute path "
+                      "such as /mnt/nas/restic")
+    if repository.startswith("sftp:") and ":" not in repository.removeprefix("sftp:"):
+        raise Invalid("names no path; use sftp:user@host:/path")
+    return repository
+
+
+def local_file(value: Any) -> str:
+    file = Path(_string(value)).expanduser()
+    if not file.is_file():
+        raise Invalid(f"names {str(file)!r}, which is not a file on this machine")
+    return str(file.resolve())
+
+
 def positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise Invalid("must be a whole number above 0")
@@ -476,6 +497,18 @@ SETTINGS = (
             cron_schedule),
     Setting("backup_retention_days", 7, "days", "How long backups are kept on the server.",
             positive_int),
+    Setting("backup_repository", None, "restic repository",
+            "Off-site copies with restic, to a repository such as sftp:user@host:/path, "
+            "s3:host/bucket, rest:https://host/ or b2:bucket:path, or an absolute path (a "
+            "mounted NAS). Unset: backups stay on the server only.", restic_repository),
+    Setting("backup_credentials_file", None, "path on this machine",
+            "The repository's credentials: for sftp: an SSH private key, otherwise restic's "
+            "KEY='VALUE' variables (unset: those variables from this machine's environment).",
+            local_file),
+    Setting("backup_keep_daily", 7, "count", "Off-site: daily snapshots kept (restic forget).",
+            positive_int),
+    Setting("backup_keep_weekly", 4, "count", "Off-site: weekly snapshots kept.", positive_int),
+    Setting("backup_keep_monthly", 6, "count", "Off-site: monthly snapshots kept.", positive_int),
     Setting("ssh_hardening", False, "bool",
             "SSH by key only: no passwords, root only with a key (refused if the inventory "
             "logs in with a password).", boolean),
@@ -514,6 +547,11 @@ class Settings:
     webui_embedding_model: str
     backup_schedule: str
     backup_retention_days: int
+    backup_repository: str | None
+    backup_credentials_file: str | None
+    backup_keep_daily: int
+    backup_keep_weekly: int
+    backup_keep_monthly: int
     ssh_hardening: bool
     fail2ban: bool
     unattended_reboot: bool

@@ -8,6 +8,7 @@ from pyinfra.api import operation
 
 from operations.facts import OllamaModels
 from operations.gpu import cluster_gpu_line
+from operations.offsite import PASSWORD_MADE
 from operations.settings import Settings
 
 
@@ -38,6 +39,10 @@ def summary_lines(settings: Settings, inventory_hint: str, first_server: bool,
         lines.append(f"Ollama:      {gpu_line}")
     if "k3s" in settings.layers and first_server:
         lines.append(f"Kubernetes:  appliance kubeconfig {inventory_hint}")
+    if any(name.endswith(PASSWORD_MADE) for name in changed):
+        lines.append(f"Off-site:    a new repository password was made on the server: store it "
+                     f"away from the server now (appliance backup-password {inventory_hint}); "
+                     "a restore onto a new server needs it")
     if changed:
         shown = "; ".join(name.split(" | ")[-1] for name in changed[:6])
         more = f" and {len(changed) - 6} more" if len(changed) > 6 else ""

@@ -44,12 +44,19 @@ BACKUP = f"{MANIFESTS}/llm-appliance-backup.yaml"
 UNATTENDED = "/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades"
 SSHD = "/etc/ssh/sshd_config.d/10-llm-appliance.conf"
 FAIL2BAN = "/etc/fail2ban/jail.d/llm-appliance.conf"
+OFFSITE_ENV = "/etc/llm-appliance/backup/restic.env"
+OFFSITE_FILES = (
+    OFFSITE_ENV, "/usr/local/bin/llm-appliance-offsite",
+    *(f"/etc/systemd/system/llm-appliance-offsite{unit}" for unit in (
+        ".service", ".timer", "-check.service", "-check.timer")),
+)
 APPS_MANIFESTS = tuple(
     f"{MANIFESTS}/llm-appliance-{name}.yaml"
     for name in ("namespaces", "postgres-operator", "postgres", "ollama", "ollama-models",
                  "open-webui", "backup", "monitoring", "network-policies")
 )
 MODEL_FILE = Path(__file__).resolve().parent / "data/mine-1b.gguf"
+OFFSITE_CREDENTIALS = Path(__file__).resolve().parent / "data/offsite-credentials.env"
 
 # Where every row starts: a rehearsal host's settings, with Let's Encrypt on (so that the ACME
 # settings are used) and a model imported from a file in the air-gap rows.
@@ -61,6 +68,7 @@ BASE = {
     "webui_admin_email": "admin@rehearsal.test",
     "ollama_models": ["qwen2.5:0.5b", "mine:1b"],
     "ollama_model_sizes": {"mine:1b": 0.5},
+    "backup_repository": "/srv/offsite-restic",
 }
 
 
@@ -289,6 +297,17 @@ ROWS = [
     Row("backup_retention_days", 14, [
         Rendered(BACKUP, job_env("CronJob", "RETENTION_DAYS"), "7", "14"),
     ]),
+    Row("backup_repository", None, [
+        *[Rendered(path, written(), True, False) for path in OFFSITE_FILES],
+        Planned("Off-site backups | No off-site backups: remove their timers", False, True),
+    ], alone=True),
+    Row("backup_credentials_file", str(OFFSITE_CREDENTIALS), [
+        Planned("Off-site backups | Store the off-site repository's credentials", False, True),
+    ]),
+    *[Row(f"backup_keep_{period}", after, [
+        Rendered(OFFSITE_ENV, first_line_starting(f"KEEP_{period.upper()}="),
+                 f"KEEP_{period.upper()}='{before}'", f"KEEP_{period.upper()}='{after}'"),
+    ]) for period, before, after in (("daily", 7, 14), ("weekly", 4, 8), ("monthly", 6, 12))],
     Row("ssh_hardening", True, [
         Rendered(SSHD, text_has("PasswordAuthentication no"), False, True),
         Live("sshd -T | grep '^passwordauthentication '", "passwordauthentication yes",

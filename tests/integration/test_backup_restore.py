@@ -11,46 +11,21 @@ import pytest
 from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
 from operations.backup import backup_manifests
 from operations.settings import load
+from pgvector_database import PACKAGES, PG, SELECT, WEBUI_DATA, data_checksums, psql, start_database
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PG = "PGHOST=127.0.0.1 PGPORT=5432 PGUSER=openwebui PGPASSWORD=app-password PGDATABASE=openwebui"
-ENV = f"{PG} WEBUI_DATA=/srv/webui-data BACKUP_DIR=/srv/backups RETENTION_DAYS=7"
-SELECT = "SELECT id, content, embedding::text FROM document_chunk ORDER BY id"
+ENV = f"{PG} WEBUI_DATA={WEBUI_DATA} BACKUP_DIR=/srv/backups RETENTION_DAYS=7"
 
 
 @pytest.fixture(scope="module")
 def database_host():
-    with RehearsalHost.boot(suite="trixie",
-                            extra_packages="postgresql-17,postgresql-17-pgvector") as host:
+    with RehearsalHost.boot(suite="trixie", extra_packages=PACKAGES) as host:
         for script in ("backup.sh", "restore.sh"):
             subprocess.run(["scp", *host.ssh_options(), str(PROJECT_ROOT / "files" / script),
                             f"root@{host.address}:/usr/local/bin/{script}"],
                            check=True, capture_output=True)
-        # debootstrap installs the server without making its cluster.
-        host.ssh("pg_createcluster 17 main --start >/dev/null && "
-                 "until pg_isready -q; do sleep 0.2; done", timeout=120)
-        # As CloudNativePG bootstraps it: the application user owns the database, and the
-        # superuser created the vector extension in it.
-        host.ssh(
-            "su postgres -c \"psql -q -c \\\"CREATE ROLE openwebui LOGIN PASSWORD 'app-password'\\\"\" && "
-            "su postgres -c 'createdb -O openwebui openwebui' && "
-            "su postgres -c 'psql -q -d openwebui -c \"CREATE EXTENSION vector\"'"
-        )
-        psql(host, "CREATE TABLE document_chunk (id serial PRIMARY KEY, content text, embedding vector(3));"
-                   "INSERT INTO document_chunk (content, embedding) VALUES "
-                   "('alpha', '[0.1,0.2,0.3]'), ('beta', '[1,-2.5,3e-7]'), ('gamma', NULL);")
-        host.ssh("mkdir -p /srv/webui-data/uploads /srv/backups && "
-                 "echo 'a private document' > /srv/webui-data/uploads/report.txt && "
-                 "head -c 4096 /dev/urandom > /srv/webui-data/webui.db-blob")
+        start_database(host)
         yield host
-
-
-def psql(host, sql):
-    return host.ssh(f"{PG} psql -qtA -c \"{sql}\"").stdout
-
-
-def data_checksums(host):
-    return host.ssh("cd /srv/webui-data && find . -type f -exec sha256sum {} + | sort").stdout
 
 
 def test_backup_then_restore_gives_back_rows_vectors_and_uploads(database_host):

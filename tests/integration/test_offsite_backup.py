@@ -1,0 +1,271 @@
+"""Off-site backups and disaster recovery, for real: files/offsite.sh with Debian's restic, into
+a repository over SFTP on a second rehearsal host (routed through this machine, nowhere else).
+
+A Debian 13 rehearsal host holds what the first server holds: Open WebUI's database
+(PostgreSQL 17 with pgvector) and uploads, archived by files/backup.sh, a k3s datastore (a real
+SQLite state.db in WAL mode) and the server token. It is backed up off-site with the files the
+deploy renders, destroyed, and a fresh host is restored from the repository: rows, vectors,
+uploads, the datastore and the token come back identical. The restic password and the SFTP key
+appear in no output, no command line and no world-readable file. Then the failures: a wrong
+password, an unreachable repository and a full disk each end in one clear line, and the
+snapshots made before stay as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
+from operations import offsite
+from operations.names import BACKUP_DIR
+from operations.settings import load
+from pgvector_database import (
+    PACKAGES, PG, SELECT, WEBUI_DATA, create_database, data_checksums, psql, start_database,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SERVER_PACKAGES = f"{PACKAGES},restic,sqlite3"
+DATASTORE = "/var/lib/rancher/k3s/server/db/state.db"
+TOKEN = "/var/lib/rancher/k3s/server/token"
+ARCHIVE_ENV = f"{PG} WEBUI_DATA={WEBUI_DATA} BACKUP_DIR={BACKUP_DIR} RETENTION_DAYS=7"
+OFFSITE = offsite.SCRIPT
+# Every command line of the server, sampled while it backs up and restores (mode 0600).
+SAMPLER = ("umask 077; nohup sh -c 'while :; do for f in /proc/[0-9]*/cmdline; do "
+           "tr \"\\0\" \" \" < $f 2>/dev/null; echo; done; sleep 0.05; done' "
+           ">> /root/cmdlines 2>/dev/null & echo $! > /root/sampler.pid")
+
+
+class Recorded:
+    """A rehearsal host whose every SSH output is kept, to look for secrets in."""
+
+    def __init__(self, host: RehearsalHost, outputs: list[str]):
+        self.host, self.outputs = host, outputs
+
+    def ssh(self, command: str, **kwargs) -> subprocess.CompletedProcess:
+        result = self.host.ssh(command, **kwargs)
+        self.outputs += [result.stdout, result.stderr]
+        return result
+
+
+@pytest.fixture(scope="module")
+def repository_host():
+    with RehearsalHost.boot() as host:
+        host.ssh("mkdir -p /srv/restic")
+        yield host
+
+
+@pytest.fixture(scope="module")
+def settings(repository_host, tmp_path_factory):
+    """The operator's inventory: the repository, and the SSH key that reaches it (a file on
+    the operator's machine)."""
+    key = tmp_path_factory.mktemp("operator") / "backup-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "backup", "-f", str(key)],
+                   check=True)
+    repository_host.ssh("cat >> /root/.ssh/authorized_keys", input=Path(f"{key}.pub").read_text())
+    return load({**REHEARSAL_SETTINGS,
+                 "backup_repository": f"sftp:root@{repository_host.address}:/srv/restic",
+                 "backup_credentials_file": str(key)})
+
+
+def boot_server() -> RehearsalHost:
+    return RehearsalHost.boot(suite="trixie", extra_packages=SERVER_PACKAGES)
+
+
+def install_offsite(server: Recorded, settings, password: str | None = None) -> None:
+    """What the deploy puts on the first server, as it renders it: the script, its settings,
+    the credentials on standard input (mode 0600), and the password, made there (or, on a new
+    server, the old one the operator kept)."""
+    # The backup folder: the backup CronJob's hostPath volume makes it on the first server.
+    server.ssh(f"install -d -m 700 {offsite.CONFIG_DIR} {BACKUP_DIR} && mkdir -p /var/lib/llm-appliance")
+    for host_file in offsite.offsite_files(settings):
+        server.ssh(f"cat > {host_file.path} && chmod {host_file.mode} {host_file.path}",
+                   input=host_file.content)
+    path, content = offsite.credentials(settings)
+    server.ssh(f"umask 077 && cat > {path}", input=content)
+    server.ssh(f"umask 077 && cat > {offsite.PASSWORD_FILE}" if password else offsite.MAKE_PASSWORD,
+               input=password)
+    for script in ("backup.sh", "restore.sh"):
+        server.ssh(f"cat > /usr/local/bin/{script} && chmod 755 /usr/local/bin/{script}",
+                   input=(PROJECT_ROOT / "files" / script).read_text())
+
+
+def make_datastore(server: Recorded) -> None:
+    """A k3s datastore as kine keeps it in SQLite: WAL mode, rows in a `kine` table."""
+    server.ssh(f"mkdir -p $(dirname {DATASTORE}) && sqlite3 {DATASTORE} "
+               "'PRAGMA journal_mode=WAL; CREATE TABLE kine (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+               "name TEXT, value BLOB); INSERT INTO kine (name, value) VALUES "
+               "(\"/registry/secrets/llm/open-webui-secrets\", randomblob(64)), "
+               "(\"/registry/namespaces/llm\", \"llm\");' >/dev/null")
+    server.ssh(f"umask 077 && echo K10$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n')"
+               f"::server:rehearsal > {TOKEN}")
+
+
+def datastore(server: Recorded) -> str:
+    return server.ssh(f"sqlite3 {DATASTORE} 'SELECT id, name, hex(value) FROM kine'").stdout
+
+
+def snapshots(server: Recorded) -> list[str]:
+    return [s["short_id"] for s in json.loads(server.ssh(f"{OFFSITE} snapshots").stdout)]
+
+
+def new_archive(server: Recorded) -> str:
+    return server.ssh(f"sleep 1 && {ARCHIVE_ENV} backup.sh").stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    return []
+
+
+@pytest.fixture(scope="module")
+def secrets(settings):
+    """The secrets that must not leak: filled in with the password once the server made it."""
+    key = Path(settings.backup_credentials_file).read_text()
+    # The key's lines, but its armour and any line short enough to turn up by chance.
+    return {"key": [line for line in key.splitlines() if "PRIVATE KEY" not in line and len(line) > 30]}
+
+
+@pytest.fixture(scope="module")
+def lost_server(settings, outputs, secrets):
+    """The first server, backed up off-site, then destroyed: what it held, for comparison."""
+    with boot_server() as host:
+        server = Recorded(host, outputs)
+        start_database(server)
+        make_datastore(server)
+        install_offsite(server, settings)
+        server.ssh(SAMPLER)
+        new_archive(server)
+        init = server.ssh(f"{OFFSITE} init")
+        backup = server.ssh(OFFSITE)
+        server.ssh("kill $(cat /root/sampler.pid)")
+        # As `appliance backup-password` reads it, for the operator to keep.
+        password = host.ssh(f"cat {offsite.PASSWORD_FILE}").stdout.strip()
+        secrets["password"] = [password]
+        held = {
+            "rows": psql(server, SELECT), "uploads": data_checksums(server),
+            "datastore": datastore(server), "token": server.ssh(f"cat {TOKEN}").stdout,
+            "init": init.stdout, "backup": backup.stdout, "password": password,
+            "cmdlines": host.ssh("cat /root/cmdlines").stdout,
+            "world_readable": world_readable_with(host, password, secrets["key"]),
+            "modes": server.ssh(f"stat -c '%a %n' {offsite.CONFIG_DIR} {offsite.CONFIG_DIR}/*").stdout,
+        }
+    return held
+
+
+def world_readable_with(host: RehearsalHost, *needles) -> str:
+    """World-readable files on the host that contain any of the needles (given on standard
+    input, into a file only root reads)."""
+    patterns = "\n".join(n for group in needles for n in ([group] if isinstance(group, str) else group))
+    host.ssh("umask 077 && cat > /root/patterns", input=patterns + "\n")
+    found = host.ssh("find / -xdev \\( -path /proc -o -path /sys -o -path /root/patterns \\) -prune "
+                     "-o -type f -perm -004 -size -20M -print0 | xargs -0 grep -lF -f /root/patterns",
+                     check=False, timeout=300)
+    return found.stdout
+
+
+@pytest.fixture(scope="module")
+def restored_server(lost_server, settings, outputs):
+    """A fresh server, restored from the repository with the password the operator kept."""
+    with boot_server() as host:
+        server = Recorded(host, outputs)
+        install_offsite(server, settings, password=lost_server["password"])
+        server.ssh(SAMPLER)
+        restored = server.ssh(f"{OFFSITE} restore")
+        create_database(server)  # an empty database and data folder, as the apps layer makes them
+        server.ssh(f"mkdir -p {WEBUI_DATA}")
+        server.ssh(f"{ARCHIVE_ENV} restore.sh {restored.stdout.strip()}")
+        server.ssh("kill $(cat /root/sampler.pid)")
+        yield server, restored
+
+
+def test_off_site_snapshot_is_made_once_per_archive(lost_server, repository_host):
+    assert lost_server["init"] == "off-site repository initialised\n"
+    assert lost_server["backup"].startswith("off-site snapshot of llm-appliance-")
+    # Encrypted: the uploads' text is nowhere in the repository's files.
+    leaked = repository_host.ssh("grep -rl 'a private document' /srv/restic", check=False)
+    assert leaked.stdout == "" and repository_host.ssh("ls /srv/restic").stdout.split() == [
+        "config", "data", "index", "keys", "locks", "snapshots"]
+
+
+def test_restore_on_a_new_server_gives_back_everything(lost_server, restored_server):
+    server, restored = restored_server
+    assert restored.stdout.startswith(f"{BACKUP_DIR}/llm-appliance-")
+    assert psql(server, SELECT) == lost_server["rows"]
+    assert "[1,-2.5,3e-07]" in lost_server["rows"]
+    assert data_checksums(server) == lost_server["uploads"]
+    assert "report.txt" in lost_server["uploads"]
+    assert datastore(server) == lost_server["datastore"]
+    assert "/registry/secrets/llm/open-webui-secrets" in lost_server["datastore"]
+    assert server.ssh(f"cat {TOKEN}").stdout == lost_server["token"]
+    assert server.ssh(f"stat -c %a {TOKEN} {DATASTORE}").stdout.split() == ["600", "600"]
+
+
+def test_password_and_key_are_nowhere_but_their_files(lost_server, restored_server, outputs, secrets):
+    server, _ = restored_server
+    assert sorted(lost_server["modes"].splitlines()) == [
+        f"600 {offsite.CONFIG_DIR}/restic-password",
+        f"600 {offsite.CONFIG_DIR}/restic.env",
+        f"600 {offsite.CONFIG_DIR}/ssh-key",
+        f"600 {offsite.CONFIG_DIR}/ssh-key.known_hosts",
+        f"700 {offsite.CONFIG_DIR}",
+    ]
+    needles = secrets["password"] + secrets["key"]
+    assert len(lost_server["cmdlines"].splitlines()) > 100  # the sampler saw the backup run
+    cmdlines = lost_server["cmdlines"] + server.host.ssh("cat /root/cmdlines").stdout
+    assert "restic" in cmdlines
+    for needle in needles:
+        assert needle not in cmdlines
+        assert not any(needle in output for output in outputs)
+    assert lost_server["world_readable"] == ""
+    assert world_readable_with(server.host, *needles) == ""
+
+
+def test_wrong_password_is_one_line_and_leaves_the_snapshots(restored_server):
+    server, _ = restored_server
+    before = snapshots(server)
+    server.ssh(f"umask 077 && echo not-the-password > /root/wrong-password && "
+               f"sed 's|^RESTIC_PASSWORD_FILE=.*|RESTIC_PASSWORD_FILE=/root/wrong-password|' "
+               f"{offsite.ENV_FILE} > /root/wrong.env")
+    new_archive(server)
+    failed = server.ssh(f"OFFSITE_CONFIG=/root/wrong.env {OFFSITE}", check=False)
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr == "off-site backup failed: Fatal: wrong password or no key found\n"
+    assert snapshots(server) == before
+
+
+def test_unreachable_repository_is_one_line_and_leaves_the_snapshots(restored_server, repository_host):
+    server, _ = restored_server
+    before = snapshots(server)
+    new_archive(server)
+    repository_host.cut_ssh()
+    try:
+        failed = server.ssh(OFFSITE, check=False, timeout=300)
+    finally:
+        repository_host.cut_ssh(False)
+    assert failed.returncode == 1 and len(failed.stderr.splitlines()) == 1, failed.stderr
+    assert failed.stderr.startswith("off-site backup failed: Fatal: unable to open repository")
+    assert snapshots(server) == before
+    # Once the repository is back, the same archive goes off-site.
+    assert server.ssh(OFFSITE).stdout.startswith("off-site snapshot of llm-appliance-")
+    assert len(snapshots(server)) == len(before) + 1
+
+
+def test_full_disk_is_one_line_and_leaves_the_snapshots(restored_server):
+    server, _ = restored_server
+    server.ssh("mkdir -p /mnt/small && mount -t tmpfs -o size=3M tmpfs /mnt/small && "
+               f"sed 's|^RESTIC_REPOSITORY=.*|RESTIC_REPOSITORY=/mnt/small/restic|' "
+               f"{offsite.ENV_FILE} > /root/small.env && rm -f /var/lib/llm-appliance/offsite-last")
+    small = f"OFFSITE_CONFIG=/root/small.env {OFFSITE}"
+    server.ssh(f"{small} init && {small}")
+    before = server.ssh(f"{small} snapshots").stdout
+    server.ssh(f"head -c 8000000 /dev/urandom > {WEBUI_DATA}/uploads/large.bin")
+    new_archive(server)
+    failed = server.ssh(small, check=False, timeout=900)
+    assert failed.returncode == 1 and len(failed.stderr.splitlines()) == 1, failed.stderr
+    assert "no space left on device" in failed.stderr
+    assert server.ssh(f"{small} snapshots").stdout == before
+    assert server.ssh(f"{small} check").stdout == "off-site repository checked: no errors\n"
