@@ -15,6 +15,7 @@ stored on the server mode 0600 in a folder only root may enter.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -123,8 +124,10 @@ def repository_initialised(repository: str):
 
         repository_initialised(repository="sftp:backup@nas.example.com:/srv/restic")
     """
-    if (host.get_fact(FileContents, path=INITIALISED_FILE) or []) != [repository]:
-        yield f"{SCRIPT} init && echo '{repository}' > {INITIALISED_FILE}"
+    # The repository's digest, not its name: a rest: URL may hold a password.
+    digest = hashlib.sha256(repository.encode()).hexdigest()
+    if (host.get_fact(FileContents, path=INITIALISED_FILE) or []) != [digest]:
+        yield f"{SCRIPT} init && umask 077 && echo {digest} > {INITIALISED_FILE}"
 
 
 @operation()

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment, run_pyinfra
 from operations import offsite
 from operations.names import BACKUP_DIR
 from operations.settings import load
@@ -269,3 +270,38 @@ def test_full_disk_is_one_line_and_leaves_the_snapshots(restored_server):
     assert "no space left on device" in failed.stderr
     assert server.ssh(f"{small} snapshots").stdout == before
     assert server.ssh(f"{small} check").stdout == "off-site repository checked: no errors\n"
+
+
+CREDENTIALS = PROJECT_ROOT / "tests/data/offsite-credentials.env"
+
+
+def test_the_deploy_sets_off_site_backups_up_once(rehearsal, inventory):
+    """The host layer with a backup_repository, deployed for real twice on a Debian 12 host: the
+    repository made, the password made once (and the summary says so once), the credentials
+    stored, the timers running; the second run changes nothing."""
+    path = inventory(layers="host", backup_repository="/srv/offsite-restic",
+                     backup_credentials_file=str(CREDENTIALS))
+    first, second = run_pyinfra(path, "deploy.py"), run_pyinfra(path, "deploy.py")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert second.totals == {"success": 0, "error": 0, "no_change": second.totals["no_change"]}
+    told = "store it away from the server now (appliance backup-password INVENTORY)"
+    assert told in first.stderr and told not in second.stderr
+    assert rehearsal.ssh("systemctl is-active llm-appliance-offsite.timer "
+                         "llm-appliance-offsite-check.timer").stdout.split() == ["active", "active"]
+    assert rehearsal.ssh("ls /srv/offsite-restic").stdout.split() == [
+        "config", "data", "index", "keys", "locks", "snapshots"]
+    assert rehearsal.ssh(f"stat -c '%a %n' {offsite.CONFIG_DIR} {offsite.CONFIG_DIR}/*").stdout.splitlines() == [
+        f"700 {offsite.CONFIG_DIR}",
+        f"600 {offsite.CONFIG_DIR}/credentials.env",
+        f"600 {offsite.CONFIG_DIR}/initialised-repository",
+        f"600 {offsite.CONFIG_DIR}/restic-password",
+        f"600 {offsite.CONFIG_DIR}/restic.env",
+    ]
+    password = rehearsal.ssh(f"cat {offsite.PASSWORD_FILE}").stdout
+    printed = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "backup-password", str(path)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, env=project_environment())
+    assert printed.returncode == 0 and printed.stdout == f"{password}\n", printed.stderr
+    for run in (first, second):
+        assert password.strip() not in run.stdout + run.stderr
+        assert "rehearsal-secret" not in run.stdout + run.stderr
