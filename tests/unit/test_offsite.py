@@ -67,8 +67,8 @@ def test_a_repository_restic_cannot_use_is_refused(repository):
 def test_summary_tells_to_store_the_new_password_once():
     settings = load({**BASE, "backup_repository": "/mnt/nas/restic", "layers": "host"})
     made = [f"Off-site backups | {offsite.PASSWORD_MADE}"]
-    assert summary_lines(settings, "INVENTORY", True, None, made)[0] == (
+    assert summary_lines(settings, "INVENTORY", True, None, made, "")[0] == (
         "Off-site:    a new repository password was made on the server: store it away from the "
         "server now (appliance backup-password INVENTORY); a restore onto a new server needs it")
     assert not any(line.startswith("Off-site")
-                   for line in summary_lines(settings, "INVENTORY", True, None, ["Host layer | x"]))
+                   for line in summary_lines(settings, "INVENTORY", True, None, ["Host layer | x"], ""))
