@@ -3,8 +3,9 @@ Netdata, backups and network policies.
 
 Declarative, the k3s way: HelmChart resources and plain manifests, each component's from its
 own module, written into k3s's manifests folder on the first server, which k3s applies.
-Secrets are made on the host, once, by files/ensure-secret.sh. The deploy then waits until
-Ollama lists every model.
+Secrets are made on the host, once, by files/ensure-secret.sh. The layer ends with its
+readiness gate (operations/health.py): every chart installed, PostgreSQL healthy, every
+workload available, Open WebUI answering, every model present.
 
 Every container's requests and limits stand in its component's ``RESOURCES``: the memory
 budget of the 8 GB box (bench/memory_budget.py adds them up from the rendered manifests).
@@ -12,22 +13,18 @@ budget of the 8 GB box (bench/memory_budget.py adds them up from the rendered ma
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from pyinfra import host, logger
-from pyinfra.api import OperationError, deploy, operation
-from pyinfra.operations import files, python
+from pyinfra.api import deploy, operation
+from pyinfra.operations import files
 
-from operations import backup, gpu, monitoring, policies
+from operations import backup, gpu, health, monitoring, policies
 from operations.cluster import is_first_server
-from operations.facts import KubernetesSecretNames, OllamaModels
 from operations.names import (
     BASIC_AUTH_SECRET,
     BASIC_AUTH_USER,
     MANIFESTS_DIR,
     MODEL_FILES_DIR,
-    MODEL_PULLER_LABEL,
     MONITORING_NAMESPACE,
     NAMESPACE,
     SCRIPTS_DIR,
@@ -88,72 +85,47 @@ def app_files(settings: Settings, gpu_used: bool = False) -> list[HostFile]:
 
 
 @operation()
-def secret_present(namespace: str, secret: str, keys: tuple[str, ...], secret_type: str = "Opaque"):
+def secret_present(namespace: str, secret: str, keys: tuple[str, ...], settings: Settings,
+                   secret_type: str = "Opaque"):
     """
     Make a Secret on the host, once (files/ensure-secret.sh): a random value for each key, a
-    fixed one for ``key=value``; no-op while it exists, so values stay stable. No generated
-    value passes through pyinfra.
+    fixed one for ``key=value``; no-op while it exists (as the run's cluster read shows), so
+    values stay stable. No generated value passes through pyinfra.
 
     .. code:: python
 
-        secret_present(namespace="llm", secret="open-webui-secrets", keys=("secret-key",))
+        secret_present(namespace="llm", secret="open-webui-secrets", keys=("secret-key",),
+                       settings=settings)
     """
-    if secret not in host.get_fact(KubernetesSecretNames, namespace=namespace):
+    if secret not in health.secret_names(health.latest_read(settings), namespace):
         yield f"{ENSURE_SECRET} {namespace} {secret} {secret_type} {' '.join(keys)}"
-
-
-def _wait_for_models(models: tuple[str, ...], timeout_minutes: int) -> None:
-    """Poll Ollama's model list, printing progress, until every model is there."""
-    deadline = time.monotonic() + timeout_minutes * 60
-    while True:
-        present = host.get_fact(OllamaModels, namespace=NAMESPACE)
-        missing = [model for model in models if model not in present]
-        if not missing:
-            logger.info(f"{host.print_prefix}models present: {', '.join(models)}")
-            return
-        if time.monotonic() > deadline:
-            raise OperationError(
-                f"models still missing after {timeout_minutes} min: {', '.join(missing)}; see "
-                f"`k3s kubectl -n {NAMESPACE} logs job -l app.kubernetes.io/name="
-                f"{MODEL_PULLER_LABEL}` (raise ollama_pull_timeout_minutes for slow links)"
-            )
-        logger.info(
-            f"{host.print_prefix}models: {len(models) - len(missing)}/{len(models)} present, "
-            f"waiting for {', '.join(missing)}"
-        )
-        time.sleep(15)
 
 
 @deploy("Apps layer")
 def install(settings: Settings):
     if not is_first_server():
         return  # k3s applies the manifests cluster-wide from the first server
-    files.put(
+    changes = [files.put(
         name="Install ensure-secret.sh",
         src=str(PROJECT_ROOT / "files/ensure-secret.sh"), dest=ENSURE_SECRET, mode="755",
-    )
+    )]
     for model, path in settings.ollama_model_files.items():
-        files.put(name=f"Upload the model file of {model}", src=path,
-                  dest=f"{MODEL_FILES_DIR}/{Path(path).name}", mode="644")
-    secret_present(
+        changes.append(files.put(name=f"Upload the model file of {model}", src=path,
+                                 dest=f"{MODEL_FILES_DIR}/{Path(path).name}", mode="644"))
+    changes.append(secret_present(
         name="Generate Open WebUI's secret key and admin password (once, on the host)",
-        namespace=NAMESPACE, secret=WEBUI_SECRETS, keys=WEBUI_SECRET_KEYS,
-    )
-    secret_present(
+        namespace=NAMESPACE, secret=WEBUI_SECRETS, keys=WEBUI_SECRET_KEYS, settings=settings,
+    ))
+    changes.append(secret_present(
         name="Generate the monitoring password (once, on the host)",
         namespace=MONITORING_NAMESPACE, secret=BASIC_AUTH_SECRET,
         keys=(f"username={BASIC_AUTH_USER}", "password"),
-        secret_type="kubernetes.io/basic-auth",
-    )
+        secret_type="kubernetes.io/basic-auth", settings=settings,
+    ))
     gpu_nodes = gpu.cluster_gpu_nodes()
     if gpu_nodes:
-        gpu.gpu_nodes_labelled(name="Label the GPU nodes", node_names=tuple(gpu_nodes))
-    for app_file in app_files(settings, gpu_used=bool(gpu_nodes)):
-        put_host_file(app_file)
-    if not set(settings.models) <= host.get_fact(OllamaModels, namespace=NAMESPACE):
-        python.call(
-            name=f"Wait for the models (up to {settings.ollama_pull_timeout_minutes} min)",
-            function=_wait_for_models,
-            models=settings.models,
-            timeout_minutes=settings.ollama_pull_timeout_minutes,
-        )
+        changes.append(gpu.gpu_nodes_labelled(
+            name="Label the GPU nodes", node_names=tuple(gpu_nodes), settings=settings))
+    changes += [put_host_file(app_file)
+                for app_file in app_files(settings, gpu_used=bool(gpu_nodes))]
+    health.gate("apps", settings, changes)

@@ -294,27 +294,6 @@ class PrimaryAddress(FactBase):
         return words[words.index("src") + 1] if "src" in words else None
 
 
-class KubernetesSecretNames(FactBase):
-    """
-    Names of the Secrets in a namespace (names only: no value is read), from the k3s server.
-
-    .. code:: python
-
-        host.get_fact(KubernetesSecretNames, namespace="llm")  # {"open-webui-secrets"}
-    """
-
-    default = set
-
-    def command(self, namespace):
-        return (
-            f"if [ -x /usr/local/bin/k3s ]; then /usr/local/bin/k3s kubectl get secrets "
-            f"--namespace {namespace} --output name 2>/dev/null; fi; true"
-        )
-
-    def process(self, output):
-        return {line.strip().split("/", 1)[-1] for line in output if line.strip()}
-
-
 class OllamaModels(FactBase):
     """
     The models Ollama has (what its /api/tags lists, through `ollama list` in its pod). Empty
@@ -485,27 +464,6 @@ class NvidiaRuntimeInContainerd(FactBase):
         words = {line.strip() for line in output}
         in_config = True if "in-config" in words else False if "not-in-config" in words else None
         return {"installed": "installed" in words, "in_config": in_config}
-
-
-class KubernetesNodesLabelled(FactBase):
-    """
-    Names of the Kubernetes nodes that carry a label with the value "true" (empty before k3s).
-
-    .. code:: python
-
-        host.get_fact(KubernetesNodesLabelled, label="nvidia.com/gpu.present")  # {"gpu-1"}
-    """
-
-    default = set
-
-    def command(self, label):
-        return (
-            f"if [ -x /usr/local/bin/k3s ]; then /usr/local/bin/k3s kubectl get nodes "
-            f"--selector {label}=true --output name 2>/dev/null; fi; true"
-        )
-
-    def process(self, output):
-        return {line.strip().split("/", 1)[-1] for line in output if line.strip()}
 
 
 # Where `ollama pull` reads a model's manifest (ollama/ollama, server/images.go:

@@ -20,14 +20,14 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Hostname
 from pyinfra.operations import apt
 
+from operations import health
 from operations.facts import (
     KeyringFingerprints,
-    KubernetesNodesLabelled,
     NvidiaGpus,
     NvidiaRuntimeInContainerd,
     read_fact,
 )
-from operations.names import K3S_BINARY
+from operations.names import DEVICE_PLUGIN_NAMESPACE, K3S_BINARY
 from operations.rendering import HostFile, helm_chart, put_host_file
 from operations.settings import PINNED_VERSIONS, Settings, load
 
@@ -41,7 +41,6 @@ GPU_NODE_LABEL = "nvidia.com/gpu.present"
 RUNTIME_CLASS = "nvidia"
 NVIDIA_RUNTIME_BINARY = "/usr/bin/nvidia-container-runtime"
 CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
-DEVICE_PLUGIN_NAMESPACE = "nvidia-device-plugin"
 DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
 
 # NVIDIA's apt repository of the toolkit, as its install guide sets it up, with the signing
@@ -254,16 +253,17 @@ def gpu_manifests() -> list[dict]:
 
 
 @operation()
-def gpu_nodes_labelled(node_names: tuple[str, ...], wait_seconds: int = 300):
+def gpu_nodes_labelled(node_names: tuple[str, ...], settings: Settings, wait_seconds: int = 300):
     """
     Label exactly these Kubernetes nodes as GPU nodes (a node that joins late is waited for);
-    the label goes from nodes no longer listed.
+    the label goes from nodes no longer listed. The labels are read from the run's cluster read
+    (operations/health.py): no kubectl call of its own.
 
     .. code:: python
 
-        gpu_nodes_labelled(node_names=("gpu-1",))
+        gpu_nodes_labelled(node_names=("gpu-1",), settings=settings)
     """
-    labelled = host.get_fact(KubernetesNodesLabelled, label=GPU_NODE_LABEL)
+    labelled = health.labelled_nodes(health.latest_read(settings), GPU_NODE_LABEL)
     for name in node_names:
         if name not in labelled:
             yield (

@@ -3,7 +3,8 @@
 k3s-ansible's way: place a verified binary, then run the official install script of the same
 release with ``INSTALL_K3S_SKIP_DOWNLOAD=true`` for its systemd unit. Every step is guarded by
 a fact or by a changed file, so a converged host is a no-op. Which host is a server or an agent
-is decided in operations/cluster.py.
+is decided in operations/cluster.py. A server's layer ends with its readiness gate
+(operations/health.py): the node Ready, k3s's charts installed, Traefik redirecting to HTTPS.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from pyinfra.api.command import FileUploadCommand
 from pyinfra.facts.files import File, Sha1File
 from pyinfra.facts.server import Arch
 from pyinfra.operations import files, server, systemd
-from pyinfra.operations.util import any_changed
 
+from operations import health
 from operations.cluster import NodeRole, inventory_role, node_address
 from operations.errors import stop
 from operations.facts import K3sJoinToken, K3sVersion
@@ -44,7 +45,6 @@ RELEASES_URL = "https://github.com/k3s-io/k3s/releases/download"
 INSTALL_SCRIPT_URL = "https://raw.githubusercontent.com/k3s-io/k3s/{version}/install.sh"
 # uname -m -> (binary asset name, release arch name)
 ASSETS = {"x86_64": ("k3s", "amd64"), "aarch64": ("k3s-arm64", "arm64")}
-READY_TIMEOUT_SECONDS = 300
 ACME_CA_SERVERS = {
     "production": "https://acme-v02.api.letsencrypt.org/directory",
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
@@ -324,17 +324,8 @@ def install(settings: Settings):
         commands=[f"systemctl restart {service}"],
         _if=lambda: not unit_missing and (config.did_change() or binary.did_change()),
     )
-    systemd.service(name="Run k3s (k3s or k3s-agent)", service=service, running=True, enabled=True)
+    running = systemd.service(
+        name="Run k3s (k3s or k3s-agent)", service=service, running=True, enabled=True)
     k3s_gpu_runtime(settings, service)
     if node.role == "server":
-        server.shell(
-            name="Wait for the node to be Ready",
-            commands=[
-                f"{K3S_BINARY} kubectl wait --for=condition=Ready node --all "
-                f"--timeout={READY_TIMEOUT_SECONDS}s >/dev/null 2>&1 || "
-                f"{{ echo 'k3s: the node is not Ready after {READY_TIMEOUT_SECONDS} s; "
-                "last lines of journalctl -u k3s:' >&2; "
-                "journalctl -u k3s -n 30 --no-pager >&2; exit 1; }"
-            ],
-            _if=any_changed(config, binary, script),
-        )
+        health.gate("k3s", settings, [binary, script, config, running])

@@ -28,6 +28,10 @@ OLLAMA_URL = f"http://ollama.{NAMESPACE}.svc.cluster.local:11434"
 MODEL_FILES_DIR = "/var/lib/llm-appliance/models"
 MODEL_PULLER_LABEL = "ollama-model-puller"
 
+# -- NVIDIA GPUs ------------------------------------------------------------------------------
+# NVIDIA's device plugin, for Ollama on a GPU node (operations/gpu.py).
+DEVICE_PLUGIN_NAMESPACE = "nvidia-device-plugin"
+
 # -- monitoring -------------------------------------------------------------------------------
 MONITORING_NAMESPACE = "monitoring"
 BASIC_AUTH_SECRET = "netdata-basic-auth"

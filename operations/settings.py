@@ -475,7 +475,11 @@ SETTINGS = (
             "Air-gap: GGUF files on this machine imported as these models instead of pulled.",
             model_files),
     Setting("ollama_pull_timeout_minutes", 60, "minutes",
-            "How long the deploy waits for every model to be present.", positive_int),
+            "How long the model Job may pull before Kubernetes stops it.", positive_int),
+    Setting("ready_timeout_minutes", 60, "minutes",
+            "How long a deploy waits for k3s, then the apps, to be ready (charts installed, "
+            "pods available, Open WebUI answering, models present) before it fails.",
+            positive_int),
     Setting("ollama_gpu", "auto", "choice",
             "GPU for Ollama: auto (an NVIDIA GPU when the host has one with a working driver, "
             "else the CPU), nvidia (require one), or none (the CPU).",
@@ -541,6 +545,7 @@ class Settings:
     ollama_model_sizes: Mapping[str, float]
     ollama_model_files: Mapping[str, str]
     ollama_pull_timeout_minutes: int
+    ready_timeout_minutes: int
     ollama_gpu: str
     webui_admin_email: str | None
     webui_signup: bool

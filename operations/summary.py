@@ -6,8 +6,8 @@ from __future__ import annotations
 from pyinfra import host, logger
 from pyinfra.api import operation
 
-from operations.facts import OllamaModels
 from operations.gpu import cluster_gpu_line
+from operations.health import latest_read
 from operations.offsite import PASSWORD_MADE
 from operations.settings import Settings
 
@@ -63,7 +63,9 @@ def summary_printed(settings: Settings, inventory_hint: str, first_server: bool)
     """
     if not host.state.is_executing:
         return
-    models = host.get_fact(OllamaModels, namespace="llm") if "apps" in settings.layers else None
+    # The run's newest cluster read: the gates' last one, or the plan's when nothing waited.
+    models = (set(latest_read(settings)["models"])
+              if "apps" in settings.layers and first_server else None)
     gpu_line = cluster_gpu_line() if "apps" in settings.layers and first_server else ""
     lines = summary_lines(settings, inventory_hint, first_server, models, changed_operations(),
                           gpu_line)

@@ -196,7 +196,7 @@ class Row:
 ROWS = [
     Row("layers", ["host", "k3s"], [
         *[Rendered(path, written(), True, False) for path in APPS_MANIFESTS],
-        Planned("Apps layer | Wait for the models (up to 60 min)", True, False),
+        Planned("Apps layer | Wait until the apps layer is ready (up to 60 min)", True, False),
     ], alone=True),
     Row("webui_domain", "talk.rehearsal.test", [
         Rendered(WEBUI, webui_env("WEBUI_URL"), "https://chat.rehearsal.test",
@@ -267,7 +267,10 @@ ROWS = [
     ]),
     Row("ollama_pull_timeout_minutes", 90, [
         Rendered(MODEL_JOB, resource_field("Job", "spec.activeDeadlineSeconds"), 3600, 5400),
-        Planned("Apps layer | Wait for the models (up to 90 min)", False, True),
+    ]),
+    Row("ready_timeout_minutes", 90, [
+        Planned("Apps layer | Wait until the apps layer is ready (up to 90 min)", False, True),
+        Planned("k3s layer | Wait until the k3s layer is ready (up to 90 min)", False, True),
     ]),
     # Offline, `auto` renders the CPU files and `nvidia` the GPU ones; on a host, `nvidia`
     # stops the run unless nvidia-smi lists a GPU (tests/integration/test_gpu_plan.py plans

@@ -36,7 +36,7 @@ def test_single_server_plans_cleanly(rehearsal, inventory):
         "k3s layer | Put /var/lib/rancher/k3s/server/manifests/llm-appliance-traefik.yaml",
         "k3s layer | Install the k3s systemd unit with the release's install script",
         "k3s layer | Run k3s (k3s or k3s-agent)",
-        "k3s layer | Wait for the node to be Ready",
+        "k3s layer | Wait until the k3s layer is ready (up to 60 min)",
     ):
         assert plan[step] == [rehearsal.address], step
     # --dry changed nothing.
@@ -163,7 +163,7 @@ def test_apps_layer_plans_cleanly(rehearsal, inventory):
         assert plan[step] == [rehearsal.address], step
     assert plan["Apps layer | Generate Open WebUI's secret key and admin password (once, on the host)"]
     assert plan["Apps layer | Generate the monitoring password (once, on the host)"]
-    assert plan["Apps layer | Wait for the models (up to 60 min)"] == [rehearsal.address]
+    assert plan["Apps layer | Wait until the apps layer is ready (up to 60 min)"] == [rehearsal.address]
 
 
 def test_shipped_apps_checks_fail_without_the_apps(rehearsal, inventory, shipped_suite):

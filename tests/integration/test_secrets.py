@@ -33,16 +33,19 @@ def deploy_file(tmp_path_factory):
     """The apps layer's secret steps alone (the rest needs a running k3s)."""
     path = tmp_path_factory.mktemp("deploy") / "secrets_deploy.py"
     path.write_text(
+        "from pyinfra import host\n"
         "from pyinfra.operations import files\n"
         "from operations import apps, names\n"
         "from operations.rendering import PROJECT_ROOT\n"
+        "from operations.settings import load\n"
+        "settings = load(host.data.dict())\n"
         "files.put(name='Install ensure-secret.sh', src=str(PROJECT_ROOT / 'files/ensure-secret.sh'),"
         " dest=apps.ENSURE_SECRET, mode='755')\n"
         "apps.secret_present(name='Generate secrets', namespace=names.NAMESPACE,"
-        " secret=names.WEBUI_SECRETS, keys=names.WEBUI_SECRET_KEYS)\n"
+        " secret=names.WEBUI_SECRETS, keys=names.WEBUI_SECRET_KEYS, settings=settings)\n"
         "apps.secret_present(name='Generate the monitoring password', namespace='monitoring',"
         " secret=names.BASIC_AUTH_SECRET, keys=('username=admin', 'password'),"
-        " secret_type='kubernetes.io/basic-auth')\n"
+        " secret_type='kubernetes.io/basic-auth', settings=settings)\n"
     )
     return path
 
