@@ -9,6 +9,7 @@
     appliance restore inventories/prod.py backups/llm-appliance-20261124-033000.tar
     appliance init inventories/mine.py
     appliance verify inventories/prod.py
+    appliance status inventories/prod.py
     appliance rehearse
 """
 
@@ -30,7 +31,7 @@ from appliance.inventory import InventoryHost, inventory_hosts, parse_data
 from appliance.rehearsal import project_environment
 from operations import apps as apps_layer
 from operations import backup as backup_layer
-from operations import gpu
+from operations import gpu, health
 from operations import host as host_layer
 from operations import k3s as k3s_layer
 from operations import offsite
@@ -492,6 +493,46 @@ def verify(inventory, data, layers, pytest_args):
                f"--inventory={Path(inventory).resolve()}", "-p", "no:cacheprovider",
                *(f"--data={pair}" for pair in data), "-m", " or ".join(chosen), *pytest_args]
     sys.exit(subprocess.run(command, cwd=PROJECT_ROOT, env=project_environment()).returncode)
+
+
+@main.command()
+@INVENTORY
+def status(inventory):
+    """Show each host's components as read now: state, version running against the pinned one,
+    and detail (certificate, models, last backup, free disk and memory).
+
+    Reads only, waits for nothing. Exits 1 when a component is not ready or a host cannot be
+    reached (a warning, such as a certificate not issued yet, does not count), so it can serve a
+    cron job or a monitoring check. Example:
+
+    \b
+        appliance status inventories/prod.py
+    """
+    loaded = _load(inventory, ())
+    hosts = [node for node, _ in loaded]
+    groups = {node.name: node.groups for node in hosts}
+    first = hosts[first_server_index(groups)]
+    healthy = True
+    for node, settings in loaded:
+        role = node_role(node.name, groups, {h.name: h.address for h in hosts}).role
+        result = _pyinfra(inventory, node.name, "--json", "fact",
+                          "operations.health.ApplianceRead", f"domain={settings.webui_domain}")
+        try:
+            (values,) = json.loads(result.stdout).values()
+            read = values[node.name]
+        except (ValueError, KeyError):
+            read = None
+        if not read:
+            click.secho(f"{node.name}: unreachable: {_last_error_line(result.stderr + result.stdout)}",
+                        fg="red", err=True)
+            healthy = False
+            continue
+        components = health.status_components(read, settings, role, node is first)
+        click.echo(f"{node.name} ({role})")
+        for line in health.table(components):
+            click.echo(f"  {line}")
+        healthy &= all(c.state in (health.READY, health.WARNING) for c in components)
+    sys.exit(0 if healthy else 1)
 
 
 def _exit_on_hangup(signum, frame):

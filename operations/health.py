@@ -56,7 +56,8 @@ APP_NAMESPACES = (NAMESPACE, MONITORING_NAMESPACE, OPERATOR_NAMESPACE, DEVICE_PL
 # HelmChart's namespace; with failurePolicy retry the Job retries a failing helm without end,
 # so this many failed attempts count as a failure (helm's error is in the Job's log).
 FAILED_ATTEMPTS = 3
-# Pinned chart versions by HelmChart name (Traefik's comes with k3s: settings.traefik_chart).
+# Pinned chart versions by HelmChart name (Traefik's comes with k3s, its layout pinned by
+# settings.traefik_upstream_chart).
 PINNED_CHARTS = {
     "cloudnative-pg": PINNED_VERSIONS["cloudnative-pg chart"],
     "ollama": PINNED_VERSIONS["ollama chart"],
@@ -91,17 +92,19 @@ class ApplianceRead(FactBase):
 
     def command(self, domain):
         kubectl = f"{K3S_BINARY} kubectl"
-        get = f"{kubectl} get {{kinds}} -A -o {shlex.quote('jsonpath=' + TEMPLATE)} 2>/dev/null"
+        output = shlex.quote("jsonpath=" + TEMPLATE)
+        get = [f"{kubectl} get {kinds} -A -o {output} 2>/dev/null"
+               for kinds in (f"{KINDS},{OPTIONAL_KINDS}", KINDS)]
         target = f"{domain}:443:127.0.0.1"
         return "; ".join([
             "echo '## now'; date +%s",
             "echo '## memory'; grep '^MemAvailable:' /proc/meminfo",
-            "echo '## disk'; df -Pk /var/lib/rancher 2>/dev/null | tail -n 1 || df -Pk / | tail -n 1",
+            "echo '## disk'; d=/var/lib/rancher; [ -d $d ] || d=/; df -Pk $d | tail -n 1",
             f"echo '## backup'; ls -1t {BACKUP_DIR}/llm-appliance-*.tar 2>/dev/null | head -n 1 "
             "| xargs -r stat -c '%Y %n'",
             f"echo '## k3s'; [ -x {K3S_BINARY} ] && echo installed",
             f"if [ -x {K3S_BINARY} ]; then echo '## objects'; "
-            + get.format(kinds=f"{KINDS},{OPTIONAL_KINDS}") + " || " + get.format(kinds=KINDS),
+            + " || ".join(get),
             f"echo '## models'; {kubectl} --namespace {NAMESPACE} exec deploy/ollama -- "
             "ollama list 2>/dev/null",
             "echo '## redirect'; curl -s -o /dev/null --max-time 5 "
@@ -299,7 +302,7 @@ def k3s_components(read: dict, settings: Settings) -> list[Component]:
     for chart in cluster.of("HelmChart", ("kube-system",)):
         name = chart["metadata"]["name"]
         if name not in PINNED_CHARTS:
-            pinned = settings.traefik_chart if name == "traefik" else ""
+            pinned = f"+up{settings.traefik_upstream_chart}" if name == "traefik" else ""
             components.append(chart_component(cluster, chart, pinned))
     components += [workload_component(cluster, item)
                    for kind in ("Deployment", "StatefulSet", "DaemonSet")
@@ -497,3 +500,47 @@ def gate(layer: str, settings: Settings, changes) -> None:
         name=f"Wait until the {layer} layer is ready (up to {settings.ready_timeout_minutes} min)",
         layer=layer, settings=settings, timeout_minutes=settings.ready_timeout_minutes,
     )
+
+
+# -- appliance status ---------------------------------------------------------------------------
+
+
+def host_components(read: dict, backups: bool) -> list[Component]:
+    """The host's free disk (under /var/lib/rancher) and memory, and the newest backup's age
+    when the host keeps backups: details, never a failure."""
+    def gib(kib):
+        return "unknown" if kib is None else f"{kib / 1024 ** 2:.1f} GiB free"
+
+    components = [
+        Component("disk", READY, f"{gib(read.get('disk_free_kib'))} under /var/lib/rancher"),
+        Component("memory", READY, gib(read.get("memory_available_kib")).replace("free", "available")),
+    ]
+    if backups:
+        backup = read.get("backup")
+        components.append(Component(
+            "last backup", READY if backup else WARNING,
+            f"{(read['now'] - backup['time']) / 3600:.0f} h ago: {backup['path']}" if backup
+            else f"none yet in {BACKUP_DIR}",
+            look="appliance backup INVENTORY",
+        ))
+    return components
+
+
+def status_components(read: dict, settings: Settings, role: str, first_server: bool) -> list[Component]:
+    """What `appliance status` shows for one host: its layers' components (the apps on the
+    first server only; agents have no kubeconfig), then the host's details."""
+    components = []
+    if "k3s" in settings.layers and role == "server":
+        components += k3s_components(read, settings)
+    if "apps" in settings.layers and first_server:
+        components += apps_components(read, settings)
+    return components + host_components(read, "apps" in settings.layers and first_server)
+
+
+def table(components: list[Component]) -> list[str]:
+    """Components as aligned text rows: component, state, running, pinned, detail."""
+    rows = [("component", "state", "running", "pinned", "detail")] + [
+        (c.name, c.state, c.running or "-", c.pinned or "-", c.detail) for c in components]
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4]
+            for row in rows]

@@ -141,7 +141,8 @@ def k3s_files(
     if role == "server":
         host_files.append(manifest(TRAEFIK_CONFIG_FILE, [traefik_config(settings)], (
             "Managed by llm-appliance (operations/k3s.py). k3s merges these values into its\n"
-            f"packaged Traefik chart ({settings.traefik_chart}); never edit k3s's own traefik.yaml,"
+            f"packaged Traefik chart (+up{settings.traefik_upstream_chart}); never edit k3s's own "
+            "traefik.yaml,"
             "\nwhich k3s rewrites at start."
         )))
     return host_files
@@ -203,7 +204,7 @@ def k3s_binary(version: str, arch: str):
 
     .. code:: python
 
-        k3s_binary(version="v1.36.4+k3s1", arch="x86_64")
+        k3s_binary(version="v1.36.5+k3s1", arch="x86_64")
     """
     if host.get_fact(K3sVersion, path=K3S_BINARY) == version:
         return

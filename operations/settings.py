@@ -24,7 +24,8 @@ from typing import Any, Callable, Mapping
 
 PINNED_VERSIONS = MappingProxyType(
     {
-        "k3s": "v1.36.4+k3s1",  # stable channel, November 2026
+        # v1.36.5: the newest v1.36 patch with public evidence in November 2026 (no v1.36.6 yet).
+        "k3s": "v1.36.5+k3s1",
         # Charts (k3s helm-controller installs them) and the images the appliance names itself.
         # Each chart below is the newest whose source could be read (its tag in its repository,
         # November 2026): cloudnative-pg/charts cloudnative-pg-v0.29.0, otwld/ollama-helm
@@ -45,13 +46,15 @@ PINNED_VERSIONS = MappingProxyType(
         "nvidia device plugin chart": "0.20.0",
     }
 )
-# The Traefik chart each k3s minor packages. The appliance writes Traefik's values in the
-# layout of these charts (40 and 41 read the same keys for what it sets); other minors ship
-# other layouts, whose keys Traefik would silently ignore, so they are refused.
-TRAEFIK_CHART_BY_K3S_MINOR = MappingProxyType(
+# The upstream Traefik chart each k3s minor packages. k3s names its chart PATCH+upUPSTREAM
+# (v1.36.4 ships 40.1.4+up40.1.0, v1.36.5 40.1.5+up40.1.0): the values layout is the upstream
+# chart's, so it is keyed on that. The appliance writes Traefik's values in the layout of these
+# (40 and 41 read the same keys for what it sets); other minors ship other layouts, whose keys
+# Traefik would silently ignore, so they are refused.
+TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR = MappingProxyType(
     {
-        "v1.36": "40.1.4+up40.1.0",
-        "v1.37": "41.4.2+up41.4.0",
+        "v1.36": "40.1.0",
+        "v1.37": "41.4.0",
     }
 )
 
@@ -218,10 +221,11 @@ def k3s_version(value: Any) -> str:
         raise Invalid(
             f"is not a k3s release; use the form vX.Y.Z+k3sN, e.g. {PINNED_VERSIONS['k3s']}"
         )
-    if k3s_minor(version) not in TRAEFIK_CHART_BY_K3S_MINOR:
+    if k3s_minor(version) not in TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR:
         raise Invalid(
             "ships a Traefik chart whose values layout this appliance does not write; use a "
-            f"release of {' or '.join(TRAEFIK_CHART_BY_K3S_MINOR)}, e.g. {PINNED_VERSIONS['k3s']}"
+            f"release of {' or '.join(TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR)}, "
+            f"e.g. {PINNED_VERSIONS['k3s']}"
         )
     return version
 
@@ -563,9 +567,10 @@ class Settings:
     unattended_reboot_time: str
 
     @property
-    def traefik_chart(self) -> str:
-        """The Traefik chart version the chosen k3s packages."""
-        return TRAEFIK_CHART_BY_K3S_MINOR[k3s_minor(self.k3s_version)]
+    def traefik_upstream_chart(self) -> str:
+        """The upstream Traefik chart version the chosen k3s packages (the +upX.Y.Z of its
+        chart's version), whose values layout the appliance writes."""
+        return TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR[k3s_minor(self.k3s_version)]
 
     def model_size(self, model: str) -> tuple[float, str] | None:
         """A model's download size in GiB and where it comes from; None when only the Ollama

@@ -223,9 +223,9 @@ ROWS = [
     Row("k3s_version", "v1.37.1+k3s1", [
         # The chart k3s v1.37 packages, named in the values file written for it.
         Rendered(TRAEFIK, first_line_starting("# packaged Traefik chart"),
-                 "# packaged Traefik chart (40.1.4+up40.1.0); never edit k3s's own traefik.yaml,",
-                 "# packaged Traefik chart (41.4.2+up41.4.0); never edit k3s's own traefik.yaml,"),
-        # The host runs v1.36.4+k3s1: only the new version is installed.
+                 "# packaged Traefik chart (+up40.1.0); never edit k3s's own traefik.yaml,",
+                 "# packaged Traefik chart (+up41.4.0); never edit k3s's own traefik.yaml,"),
+        # The host runs v1.36.5+k3s1: only the new version is installed.
         Planned("k3s layer | Install the pinned, verified k3s binary", False, True),
     ]),
     Row("k3s_airgap_dir", str(MODEL_FILE.parent / "airgap"), [

@@ -49,9 +49,13 @@ def test_nodes_ready(kubectl):
         assert ready[0]["status"] == "True", node["metadata"]["name"]
 
 
-def test_traefik_is_the_chart_k3s_ships(kubectl, settings):
+def test_traefik_is_the_chart_layout_the_appliance_writes(kubectl, settings):
+    # k3s names its chart PATCH+upUPSTREAM: any patch of the same upstream chart has the layout.
     chart = kubectl("-n kube-system get helmchart traefik -o jsonpath={.spec.chart}")
-    assert f"traefik-{settings.traefik_chart}.tgz" in chart
+    version = chart.rsplit("/", 1)[-1].removeprefix("traefik-").removesuffix(".tgz")
+    assert version.endswith(f"+up{settings.traefik_upstream_chart}"), (
+        f"k3s runs the Traefik chart {version}; the appliance writes values in the layout of "
+        f"upstream chart {settings.traefik_upstream_chart} (k3s_version {settings.k3s_version})")
 
 
 def test_traefik_runs_with_the_appliance_arguments(kubectl, settings):

@@ -149,3 +149,19 @@ def test_the_certificate_warns_without_failing():
         "no Let's Encrypt certificate for chat.example.com yet: check that its DNS points to "
         "this server, that port 80 is open from the internet (the HTTP challenge), and Let's "
         "Encrypt's rate limits")
+
+
+def test_status_of_a_first_server_and_its_table():
+    from operations.health import status_components, table
+
+    components = status_components(read(), SETTINGS, "server", first_server=True)
+    assert [c.name for c in components[-3:]] == ["disk", "memory", "last backup"]
+    assert [c.detail for c in components[-3:]] == [
+        "39.1 GiB free under /var/lib/rancher", "4.9 GiB available",
+        "5 h ago: /var/backups/llm-appliance/llm-appliance-20261129-033000.tar"]
+    assert table(components[:1]) == [
+        "component  state  running       pinned        detail",
+        "node s1    ready  v1.36.4+k3s1  v1.36.5+k3s1  Ready",
+    ]
+    agent = status_components(read(), SETTINGS, "agent", first_server=False)
+    assert [c.name for c in agent] == ["disk", "memory"]

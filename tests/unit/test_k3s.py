@@ -9,7 +9,12 @@ from k8s_schemas import unknown_value_paths, validate_manifest
 
 from appliance.cli import main
 from operations import cluster, k3s
-from operations.settings import PINNED_VERSIONS, TRAEFIK_CHART_BY_K3S_MINOR, SettingsError, load
+from operations.settings import (
+    PINNED_VERSIONS,
+    TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR,
+    SettingsError,
+    load,
+)
 
 BASE = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
         "acme_email": "admin@example.com"}
@@ -27,19 +32,20 @@ def files_of(node_settings, role="server", join_url=None, cluster_init=False):
 
 
 def test_pinned_k3s_ships_traefik_chart_40():
-    assert PINNED_VERSIONS["k3s"] == "v1.36.4+k3s1"
-    assert settings().traefik_chart == "40.1.4+up40.1.0"
+    assert PINNED_VERSIONS["k3s"] == "v1.36.5+k3s1"
+    assert settings().traefik_upstream_chart == "40.1.0"
+    assert settings(k3s_version="v1.37.1+k3s1").traefik_upstream_chart == "41.4.0"
 
 
 def test_k3s_minor_with_another_traefik_layout_is_refused():
     with pytest.raises(SettingsError) as error:
         settings(k3s_version="v1.33.5+k3s1")
     assert "ships a Traefik chart whose values layout this appliance does not write" in str(error.value)
-    assert set(TRAEFIK_CHART_BY_K3S_MINOR) == {"v1.36", "v1.37"}
+    assert set(TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR) == {"v1.36", "v1.37"}
 
 
 # Paths in the Traefik chart's values.yaml that the appliance sets, as read at the chart's tags
-# v40.1.0 (k3s v1.36 ships 40.1.4+up40.1.0) and v41.3.0 (the same for these keys; k3s v1.37
+# v40.1.0 (k3s v1.36 ships 40.1.x+up40.1.0) and v41.3.0 (the same for these keys; k3s v1.37
 # ships 41.4.x). k3s's packaged chart has no values schema: a path not here is silently ignored.
 CHART_VALUE_PATHS = {
     "ports.web.http.redirections.entryPoint.to",

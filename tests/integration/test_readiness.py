@@ -1,0 +1,145 @@
+"""Readiness against a real rehearsal host: the deploy's gates and `appliance status` read the
+cluster through the `k3s kubectl` stand-in (tests/integration/standin_k3s.py), which serves a
+recorded cluster (tests/cluster_state.py) and logs every invocation; a Traefik stand-in answers
+on ports 80 and 443 as the appliance's Traefik does. Everything else is real: SSH, pyinfra, the
+host layer, files, ensure-secret.sh.
+
+A chart whose helm install failed stops the deploy with helm's own error; a converged appliance
+re-runs with zero changes and two kubectl invocations."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cluster_state import HELM_ERROR, converged
+
+from appliance.cli import main
+from appliance.rehearsal import run_pyinfra
+
+HERE = Path(__file__).parent
+STATE = "/var/lib/standin-k3s"
+TRAEFIK_UNIT = """[Unit]
+Description=Stand-in for k3s: Traefik's answers on 80 and 443
+[Service]
+ExecStart=/usr/bin/python3 /usr/local/lib/standin-traefik.py
+[Install]
+WantedBy=multi-user.target
+"""
+OLLAMA_LIST = ("NAME                       ID              SIZE      MODIFIED\n"
+               "llama3.2:3b                a80c4f17acd5    2.0 GB    2 days ago\n"
+               "nomic-embed-text:latest    0a109f422b47    274 MB    2 days ago\n")
+
+
+@pytest.fixture(scope="module")
+def standins(rehearsal):
+    """k3s v1.36.5+k3s1 as far as the deploy can tell: the kubectl stand-in as the k3s binary,
+    the release's install script in place, and a k3s unit that runs the Traefik stand-in."""
+    for source, target in (("standin_k3s.py", "/usr/local/bin/k3s"),
+                           ("standin_traefik.py", "/usr/local/lib/standin-traefik.py")):
+        subprocess.run(["scp", *rehearsal.ssh_options(), str(HERE / source),
+                        f"root@{rehearsal.address}:{target}"], check=True, capture_output=True)
+    rehearsal.ssh(
+        f"chmod 755 /usr/local/bin/k3s && install -d -m 700 {STATE} "
+        f"{STATE}/exec/llm/deploy/ollama && echo 'k3s version v1.36.5+k3s1 (stand-in)' > {STATE}/version && "
+        "install -d /usr/local/lib/llm-appliance && printf '#!/bin/sh\\nexit 0\\n' > "
+        "'/usr/local/lib/llm-appliance/k3s-install-v1.36.5+k3s1.sh' && "
+        f"cat > /etc/systemd/system/k3s.service <<'EOF'\n{TRAEFIK_UNIT}EOF\n"
+        "systemctl daemon-reload && systemctl enable --now k3s.service"
+    )
+    rehearsal.ssh(f"cat > '{STATE}/exec/llm/deploy/ollama/ollama list' <<'EOF'\n{OLLAMA_LIST}EOF")
+    return rehearsal
+
+
+def serve(rehearsal, objects: list[dict], traefik_chart: str = "40.1.5+up40.1.0") -> None:
+    """Make the stand-in answer with these objects (Traefik's HelmChart names traefik_chart)."""
+    for item in objects:
+        if item["kind"] == "HelmChart" and item["metadata"]["name"] == "traefik":
+            item["spec"]["chart"] = f"https://%{{KUBERNETES_API}}%/static/charts/traefik-{traefik_chart}.tgz"
+    listing = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
+    rehearsal.ssh(f"cat > {STATE}/objects.json <<'EOF'\n{listing}\nEOF\n"
+                  f"install -d {STATE}/logs/kube-system/job && cat > "
+                  f"{STATE}/logs/kube-system/job/helm-install-ollama <<'EOF'\n{HELM_ERROR}\nEOF")
+
+
+def kubectl_calls(rehearsal) -> int:
+    return len(rehearsal.ssh(f"cat {STATE}/argv.log 2>/dev/null || true").stdout.splitlines())
+
+
+def test_a_failed_chart_install_stops_the_deploy_with_helms_error(standins, inventory):
+    serve(standins, converged(failed_chart="ollama"))
+    run = run_pyinfra(inventory("apps.py", layers="apps"), "deploy.py")
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "apps: failed" in output
+    assert "chart ollama: failed, helm failed (3 attempts)" in output
+    assert "  event: BackoffLimitExceeded: Job has reached the specified backoff limit" in output
+    assert ("  log: Error: INSTALLATION FAILED: values don't meet the specifications of the "
+            "schema(s) in the following chart(s):") in output
+    assert "  look further: k3s kubectl --namespace kube-system logs job/helm-install-ollama" in output
+    assert "Traceback" not in output
+
+
+def test_status_reports_the_failed_chart(standins, inventory):
+    serve(standins, converged(failed_chart="ollama"))
+    result = CliRunner().invoke(main, ["status", str(inventory("apps.py", layers="apps"))])
+    assert result.exit_code == 1, result.output
+    rows = {line.split()[1]: line.split()[2] for line in result.output.splitlines()
+            if line.startswith("  chart ")}
+    assert rows == {"cloudnative-pg": "ready", "ollama": "failed", "open-webui": "ready",
+                    "netdata": "ready"}
+
+
+def test_a_converged_appliance_reruns_with_no_change_and_two_kubectl_calls(standins, inventory):
+    serve(standins, converged())
+    path = inventory("whole.py")
+    first = run_pyinfra(path, "deploy.py")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = kubectl_calls(standins)
+    again = run_pyinfra(path, "deploy.py")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.changed == []
+    calls = standins.ssh(f"tail -n +{before + 1} {STATE}/argv.log").stdout.splitlines()
+    assert [json.loads(call)[1:3] for call in calls] == [
+        ["get", "nodes,deployments,statefulsets,daemonsets,jobs,helmcharts,events,secrets,"
+                "clusters.postgresql.cnpg.io"],
+        ["--namespace", "llm"],  # exec deploy/ollama -- ollama list
+    ]
+    assert "Wait until" not in again.stdout + again.stderr
+    assert "Models:      llama3.2:3b, nomic-embed-text:latest (all present)" in again.stderr
+
+
+def test_status_of_a_healthy_appliance(standins, inventory):
+    serve(standins, converged())
+    result = CliRunner().invoke(main, ["status", str(inventory("whole.py"))])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1].split() == ["component", "state", "running", "pinned", "detail"]
+    node = next(line for line in lines if line.startswith("  node s1"))
+    assert node.split()[2:5] == ["ready", "v1.36.4+k3s1", "v1.36.5+k3s1"]
+    assert any(line.split()[:3] == ["traefik", "http", "->"] and "ready" in line for line in lines)
+    assert any(line.split()[:2] == ["models", "ready"] for line in lines)
+    assert any(line.split()[:4] == ["last", "backup", "warning", "-"] for line in lines)
+
+
+def test_status_names_an_unreachable_host(standins, inventory, tmp_path):
+    path = inventory("whole.py")
+    unreachable = tmp_path / "unreachable.py"
+    unreachable.write_text(path.read_text().replace(standins.address, "10.213.255.254"))
+    result = CliRunner().invoke(main, ["status", str(unreachable)])
+    assert result.exit_code == 1
+    assert result.output.startswith("10.213.255.254: unreachable")
+    assert len(result.output.splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_shipped_traefik_check_keys_on_the_upstream_chart(standins, inventory, shipped_suite):
+    path = inventory("whole.py")
+    check = ["-m", "k3s", "-k", "test_traefik_is_the_chart_layout_the_appliance_writes"]
+    serve(standins, converged(), traefik_chart="40.1.5+up40.1.0")
+    assert shipped_suite(path, *check).returncode == 0
+    serve(standins, converged(), traefik_chart="41.4.2+up41.4.0")
+    failed = shipped_suite(path, *check)
+    assert failed.returncode == 1
+    assert ("k3s runs the Traefik chart 41.4.2+up41.4.0; the appliance writes values in the "
+            "layout of upstream chart 40.1.0 (k3s_version v1.36.5+k3s1)") in failed.stdout
