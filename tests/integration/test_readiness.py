@@ -93,9 +93,7 @@ def test_status_reports_the_failed_chart(standins, inventory):
 
 def test_a_converged_appliance_reruns_with_no_change_and_two_kubectl_calls(standins, inventory):
     serve(standins, converged())
-    # fail2ban off: a fresh host's first deploy can race its start ("Reload fail2ban for its new
-    # jail": "Could not find server"), which is the host layer's, not the readiness reads'.
-    path = inventory("whole.py", fail2ban=False)
+    path = inventory("whole.py")
     first = run_pyinfra(path, "deploy.py")
     assert first.returncode == 0, first.stderr[-3000:]
     before = kubectl_calls(standins)
@@ -116,7 +114,7 @@ def test_a_converged_appliance_reruns_with_no_change_and_two_kubectl_calls(stand
 
 def test_status_of_a_healthy_appliance(standins, inventory):
     serve(standins, converged())
-    result = CliRunner().invoke(main, ["status", str(inventory("whole.py", fail2ban=False))])
+    result = CliRunner().invoke(main, ["status", str(inventory("whole.py"))])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[1].split() == ["component", "state", "running", "pinned", "detail"]
@@ -128,7 +126,7 @@ def test_status_of_a_healthy_appliance(standins, inventory):
 
 
 def test_status_names_an_unreachable_host(standins, inventory, tmp_path):
-    path = inventory("whole.py", fail2ban=False)
+    path = inventory("whole.py")
     unreachable = tmp_path / "unreachable.py"
     unreachable.write_text(path.read_text().replace(standins.address, "10.213.255.254"))
     result = CliRunner().invoke(main, ["status", str(unreachable)])
@@ -138,7 +136,7 @@ def test_status_names_an_unreachable_host(standins, inventory, tmp_path):
 
 
 def test_shipped_traefik_check_keys_on_the_upstream_chart(standins, inventory, shipped_suite):
-    path = inventory("whole.py", fail2ban=False)
+    path = inventory("whole.py")
     check = ["-m", "k3s", "-k", "test_traefik_is_the_chart_layout_the_appliance_writes"]
     serve(standins, converged(), traefik_chart="40.1.5+up40.1.0")
     assert shipped_suite(path, *check).returncode == 0
