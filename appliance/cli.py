@@ -144,6 +144,10 @@ def check(inventory, data, offline):
     command += [arg for pair in data for arg in ("--data", pair)]
     result = subprocess.run(command, cwd=PROJECT_ROOT, env=project_environment())
     if result.returncode != 0:
+        click.secho(
+            "preflight: not passed (see above); an SSH error there means pyinfra could not log "
+            "in: set ssh_user and ssh_key in the inventory (appliance init --ssh-key)",
+            fg="red", err=True)
         sys.exit(result.returncode)
     click.echo("preflight: every host can run the appliance as set")
 
@@ -335,7 +339,8 @@ def backup(inventory, fetch_dir):
     result = _pyinfra(inventory, first.name, "operations.backup.backup_now")
     if result.returncode != 0:
         raise click.ClickException(
-            f"the backup failed: {_last_error_line(result.stdout + result.stderr)}")
+            f"the backup failed: {_last_error_line(result.stdout + result.stderr)} "
+            "(is the apps layer deployed?)")
     archive = _fact(inventory, first, "LatestBackup", folder=BACKUP_DIR)
     click.echo(f"backup on {first.name}: {archive}")
     if fetch_dir:
@@ -407,6 +412,9 @@ def _model_sizes(pairs: tuple[str, ...]) -> dict[str, float]:
 @click.option("--address", help="The server to deploy to (IP or DNS name).")
 @click.option("--ssh-user", help="User pyinfra logs in as: root, or a user with sudo "
               "[default: ubuntu].")
+@click.option("--ssh-key", type=click.Path(dir_okay=False),
+              help="Private key pyinfra logs in with (ssh_key) [default: your SSH agent and "
+              "~/.ssh keys].")
 @click.option("--webui-domain", help="webui_domain, e.g. chat.example.com")
 @click.option("--monitor-domain", help="monitor_domain, e.g. monitor.example.com")
 @click.option("--acme-ca", type=click.Choice(["production", "staging", "none"]),
@@ -421,7 +429,7 @@ def _model_sizes(pairs: tuple[str, ...]) -> dict[str, float]:
 @click.option("--model-size", "model_sizes", multiple=True, metavar="NAME:TAG=GiB",
               help="Download size of a model (ollama_model_sizes), for an air-gapped server; "
               "otherwise the preflight reads it from the Ollama registry (repeatable).")
-def init(path, address, ssh_user, webui_domain, monitor_domain, acme_ca, acme_email,
+def init(path, address, ssh_user, ssh_key, webui_domain, monitor_domain, acme_ca, acme_email,
          admin_email, admin_cidrs, models, model_sizes):
     """Write a commented inventory for a new server, from flags or questions.
 
@@ -431,7 +439,7 @@ def init(path, address, ssh_user, webui_domain, monitor_domain, acme_ca, acme_em
 
     \b
         appliance init inventories/mine.py --address 203.0.113.10 --ssh-user ubuntu \\
-            --webui-domain chat.example.com --monitor-domain monitor.example.com \\
+            --ssh-key ~/.ssh/id_ed25519 --webui-domain chat.example.com --monitor-domain monitor.example.com \\
             --acme-ca production --acme-email admin@example.com --admin-cidr 198.51.100.0/24
     """
     target = Path(path)
@@ -463,6 +471,7 @@ def init(path, address, ssh_user, webui_domain, monitor_domain, acme_ca, acme_em
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_template(
         "inventory/inventory.py.j2", path=path, address=address, ssh_user=ssh_user,
+        ssh_key=str(Path(ssh_key).expanduser().resolve()) if ssh_key else None,
         webui_domain=webui_domain, monitor_domain=monitor_domain, acme_ca=acme_ca,
         acme_email=acme_email, admin_email=admin_email, admin_cidrs=admin_cidrs, models=models,
         model_sizes=sizes,
@@ -558,8 +567,8 @@ def rehearse(keep, clean):
     Example:
 
     \b
-        sudo appliance rehearse --keep
-        sudo appliance rehearse --clean
+        appliance rehearse --keep     # as root
+        appliance rehearse --clean    # as root
     """
     from appliance.rehearsal import (
         REHEARSAL_SETTINGS,
@@ -583,29 +592,32 @@ def rehearse(keep, clean):
         rehearsal = RehearsalHost.boot()
     except RehearsalError as error:
         raise click.ClickException(str(error)) from None
-    with rehearsal:
-        inventory = rehearsal.write_inventory(
-            rehearsal.workdir / "rehearsal.py", {**REHEARSAL_SETTINGS, "layers": "host"})
-        click.echo(f"rehearsal host {rehearsal.address} ({rehearsal.name}, {rehearsal.workdir}) "
-                   "is up; deploying the host layer")
-        deploy = subprocess.run(
-            [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
-            cwd=PROJECT_ROOT, env=project_environment())
-        if deploy.returncode != 0:
-            raise click.ClickException("the deploy failed (see above)")
-        suite = subprocess.run(
-            [sys.executable, "-m", "pytest", "tests/host", f"--inventory={inventory}",
-             "-p", "no:cacheprovider", "-m", "host", "-q"], cwd=PROJECT_ROOT,
-            env=project_environment())
-        if keep:
-            click.echo(f"inventory: {inventory}\nssh: ssh {' '.join(rehearsal.ssh_options())} "
-                       f"root@{rehearsal.address}\nCtrl-C stops and removes the host.")
-            try:
-                signal.pause()
-            except KeyboardInterrupt:
-                pass
-        if suite.returncode != 0:
-            raise click.ClickException("the testinfra suite failed (see above)")
+    try:
+        with rehearsal:
+            inventory = rehearsal.write_inventory(
+                rehearsal.workdir / "rehearsal.py", {**REHEARSAL_SETTINGS, "layers": "host"})
+            click.echo(f"rehearsal host {rehearsal.address} ({rehearsal.name}, {rehearsal.workdir}) "
+                       "is up; deploying the host layer")
+            deploy = subprocess.run(
+                [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
+                cwd=PROJECT_ROOT, env=project_environment())
+            if deploy.returncode != 0:
+                raise click.ClickException("the deploy failed (see above)")
+            suite = subprocess.run(
+                [sys.executable, "-m", "pytest", "tests/host", f"--inventory={inventory}",
+                 "-p", "no:cacheprovider", "-m", "host", "-q"], cwd=PROJECT_ROOT,
+                env=project_environment())
+            if keep:
+                click.echo(f"inventory: {inventory}\nssh: ssh {' '.join(rehearsal.ssh_options())} "
+                           f"root@{rehearsal.address}\nCtrl-C stops and removes the host.")
+                try:
+                    signal.pause()
+                except KeyboardInterrupt:
+                    pass
+            if suite.returncode != 0:
+                raise click.ClickException("the testinfra suite failed (see above)")
+    finally:
+        click.echo(f"rehearsal host {rehearsal.name} ({rehearsal.address}) removed", err=True)
     click.echo("rehearsal: the host layer converged and its testinfra suite passed")
 
 

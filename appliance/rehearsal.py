@@ -535,6 +535,17 @@ def _workdir_state(workdir: Path, processes: dict) -> tuple[str | None, bool]:
     return name, time.time() - workdir.stat().st_mtime < 600
 
 
+def _orphaned(name: str, processes: dict) -> bool:
+    """Whether a rehearsal namespace that no run folder claims is left over: its container's
+    parent is gone (init adopted it), or, with no container, the namespace is older than the
+    10 minutes a run takes to set up (its /run/netns file's age)."""
+    nspawn = _nspawn_of(name, processes)
+    if nspawn:
+        return nspawn[1] == 1
+    netns = Path("/run/netns") / name
+    return not netns.exists() or time.time() - netns.stat().st_mtime > 600
+
+
 def clean_leftovers() -> list[str]:
     """Remove what earlier rehearsals left behind (a run killed before it could clean up):
     containers, mounts, network namespaces, veths, nft tables and folders of runs whose owner
@@ -549,8 +560,11 @@ def clean_leftovers() -> list[str]:
         else:
             left.append((workdir, name))
     removed = []
-    names = set(rehearsal_namespaces()) | {name for _, name in left if name}
+    claimed = {name for _, name in left if name}
+    names = set(rehearsal_namespaces()) | claimed
     for name in sorted(names - live):
+        if name not in claimed and not _orphaned(name, processes):
+            continue  # no folder of ours names it: another program's live run (or its set-up)
         nspawn = _nspawn_of(name, processes)
         if nspawn:
             os.kill(nspawn[0], signal.SIGTERM)  # a clean poweroff of the guest

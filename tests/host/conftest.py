@@ -136,7 +136,17 @@ def kubectl(host, k3s_role):
     """Run kubectl on a server and return its output (agents have no kubeconfig)."""
     if k3s_role != "server":
         pytest.skip("kubectl runs on servers")
-    return lambda arguments: host.check_output(f"k3s kubectl {arguments}")
+
+    def run(arguments: str) -> str:
+        result = host.run(f"k3s kubectl {arguments}")
+        if result.rc != 0:
+            pytest.fail(
+                f"k3s kubectl {arguments} failed: {(result.stderr or result.stdout).strip()[-300:]}"
+                " (is the k3s layer deployed? after a deploy of some layers, verify with its "
+                "--data, e.g. --data layers=host)", pytrace=False)
+        return result.stdout.rstrip("\r\n")  # as testinfra's check_output
+
+    return run
 
 
 @pytest.fixture

@@ -181,3 +181,15 @@ def test_summary_of_changes_and_missing_models():
                          "step 5 and 2 more")
     agent = summary_lines(SETTINGS, "INVENTORY", False, None, changed[:1], "")
     assert agent == ["Changed:     1 operations: step 0"]
+
+
+def test_init_writes_the_ssh_key_pyinfra_logs_in_with(tmp_path):
+    key = tmp_path / "id_ed25519"
+    key.write_text("not a real key\n")
+    path = tmp_path / "mine.py"
+    result = CliRunner().invoke(main, ["init", str(path), *INIT, "--ssh-key", str(key)])
+    assert result.exit_code == 0, result.output
+    assert f'"ssh_key": "{key}"' in path.read_text()
+    without = tmp_path / "without.py"
+    assert CliRunner().invoke(main, ["init", str(without), *INIT]).exit_code == 0
+    assert '"ssh_key":' not in without.read_text()
