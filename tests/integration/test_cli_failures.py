@@ -22,7 +22,8 @@ def last_line(result: subprocess.CompletedProcess) -> str:
 def test_backup_names_the_hosts_own_error(rehearsal, inventory):
     result = appliance("backup", str(inventory()))
     assert result.returncode == 1
-    assert last_line(result) == "Error: the backup failed: sh: 1: /usr/local/bin/k3s: not found"
+    assert last_line(result) == (
+        "Error: the backup failed: sh: 1: /usr/local/bin/k3s: not found (is the apps layer deployed?)")
     assert "No hosts remaining" not in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
