@@ -330,13 +330,19 @@ def _ssh(settings: Settings, by_path: dict[str, HostFile]):
     )
     if settings.fail2ban:
         jail = put_host_file(by_path[FAIL2BAN_FILE])
-        unit_running(name="Run fail2ban", unit=FAIL2BAN_UNIT)
-        # A restart, not `fail2ban-client reload`: a server started a moment ago (by its
-        # install or the step above) may not answer its socket yet.
+        started = unit_running(name="Run fail2ban", unit=FAIL2BAN_UNIT)
+        # One started just now reads the new jail. One started a moment ago by its install
+        # may not answer its socket yet (wait for it), or may be dying on Debian's default
+        # jail (then reload-or-restart starts it). Never a restart of a running one: its stop
+        # waits out TimeoutStopSec (90 s) where systemd cannot kill its cgroup (containers).
         server.shell(
-            name="Restart fail2ban for its new jail",
-            commands=[f"systemctl restart {FAIL2BAN_UNIT}"],
-            _if=jail.did_change,
+            name="Reload fail2ban for its new jail",
+            commands=[
+                "for second in $(seq 50); do fail2ban-client ping >/dev/null 2>&1 && break; "
+                f"systemctl is-active -q {FAIL2BAN_UNIT} || break; sleep 0.2; done; "
+                f"systemctl reload-or-restart {FAIL2BAN_UNIT}"
+            ],
+            _if=lambda: jail.did_change() and not started.did_change(),
         )
     else:
         file_absent(name=f"Remove {FAIL2BAN_FILE}", path=FAIL2BAN_FILE)
