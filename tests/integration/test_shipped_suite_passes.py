@@ -60,7 +60,7 @@ def deployed(rehearsal, inventory, tmp_path_factory):
                     f"root@{rehearsal.address}:/usr/local/bin/k3s"], check=True, capture_output=True)
     rehearsal.ssh("chmod 755 /usr/local/bin/k3s && install -m 600 /dev/null /etc/rancher/k3s/k3s.yaml && "
                   f"mkdir -p -m 700 {STATE} && cat > /etc/systemd/system/k3s.service", input=K3S_UNIT)
-    rehearsal.ssh(f"echo 'k3s version v1.36.4+k3s1 (8f2b6c1e)' > {STATE}/version")
+    rehearsal.ssh(f"echo 'k3s version v1.36.5+k3s1 (8f2b6c1e)' > {STATE}/version")
 
     documents = [document for manifest in sorted(out.glob("var/lib/rancher/k3s/server/manifests/llm-appliance-*.yaml"))
                  if "traefik" not in manifest.name
@@ -188,7 +188,7 @@ BROKEN = [
      ["test_kubeconfig_is_not_world_readable"]),
     ("other-k3s-version", None,
      f"echo 'k3s version v1.36.3+k3s1 (0a1b2c3d)' > {STATE}/version",
-     f"echo 'k3s version v1.36.4+k3s1 (8f2b6c1e)' > {STATE}/version",
+     f"echo 'k3s version v1.36.5+k3s1 (8f2b6c1e)' > {STATE}/version",
      ["test_binary_is_the_pinned_version"]),
     ("api-open-to-all", None, "ufw allow 6443/tcp", "ufw delete allow 6443/tcp",
      ["test_api_server_closed_to_all_but_admins"]),
