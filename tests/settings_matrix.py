@@ -303,10 +303,10 @@ ROWS = [
     Row("backup_repository", None, [
         *[Rendered(path, written(), True, False) for path in OFFSITE_FILES],
         Planned("Off-site backups | No off-site backups: remove their timers", False, True),
-    ], alone=True),
+    ], alone=True, host_test="tests/integration/test_offsite_backup.py"),
     Row("backup_credentials_file", str(OFFSITE_CREDENTIALS), [
         Planned("Off-site backups | Store the off-site repository's credentials", False, True),
-    ]),
+    ], host_test="tests/integration/test_offsite_backup.py"),
     *[Row(f"backup_keep_{period}", after, [
         Rendered(OFFSITE_ENV, first_line_starting(f"KEEP_{period.upper()}="),
                  f"KEEP_{period.upper()}='{before}'", f"KEEP_{period.upper()}='{after}'"),
