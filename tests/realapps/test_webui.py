@@ -132,7 +132,9 @@ OTHER_VALUES = {
     "webui_admin_email": "boss@example.net", "webui_signup": True,
     "webui_embedding_model": "all-minilm:latest", "backup_schedule": "0 2 * * *",
     "backup_retention_days": 14, "ssh_hardening": True, "fail2ban": False,
-    "unattended_reboot": True, "unattended_reboot_time": "05:00",
+    "unattended_reboot": True, "unattended_reboot_time": "05:00", "ready_timeout_minutes": 30,
+    "backup_repository": "/srv/restic-elsewhere", "backup_credentials_file": None,
+    "backup_keep_daily": 14, "backup_keep_weekly": 8, "backup_keep_monthly": 12,
 }
 
 
@@ -144,7 +146,7 @@ def webui_facing_settings() -> set[str]:
 
 
 def test_every_setting_has_another_value_and_the_webui_facing_ones_are_known():
-    # None: no second value that can be checked without a file or another k3s minor; neither
+    # None: no second value that can be checked without a file or another k3s minor; none
     # reaches Open WebUI (k3s_version and the air-gap files concern the k3s layer and Ollama).
     assert set(OTHER_VALUES) == set(SETTINGS_BY_NAME)
     assert webui_facing_settings() == {"webui_domain", "acme_email", "webui_admin_email",
