@@ -13,8 +13,8 @@
 #                                  and the token back in place (k3s's documented restore), Open
 #                                  WebUI's archive back in the backup folder for restore.sh
 #
-# Reads RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE, KEEP_DAILY, KEEP_WEEKLY, KEEP_MONTHLY and
-# BACKUP_SSH_KEY (the key an sftp: repository logs in with) from $OFFSITE_CONFIG
+# Reads RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE, KEEP_DAILY, KEEP_WEEKLY, KEEP_MONTHLY,
+# BACKUP_SSH_KEY (the key an sftp: repository logs in with), LAST and RESTORED from $OFFSITE_CONFIG
 # (/etc/llm-appliance/backup/restic.env), restic's credentials from $CREDENTIALS_FILE
 # (KEY='VALUE' lines).
 # A snapshot is made only of an archive newer than the last one sent. Any failure is one line
@@ -31,6 +31,9 @@ BACKUP_DIR=${BACKUP_DIR:-/var/backups/llm-appliance}
 STAGE=${STAGE:-/var/lib/llm-appliance/offsite}
 # The name of the archive last sent; its time is the last off-site snapshot's.
 LAST=${LAST:-/var/lib/llm-appliance/offsite-last}
+# Left by a restore: the k3s layer's next run repairs what the restored datastore remembers of
+# the lost server (its node, its volumes), then removes it.
+RESTORED=${RESTORED:-/var/lib/llm-appliance/restored-from-repository}
 TAG=llm-appliance
 errors=$(mktemp)
 trap 'rm -f "$errors"' EXIT
@@ -85,6 +88,8 @@ case ${1:-backup} in
                 --cluster-reset-restore-path="$K3S_DATA/server/db/snapshots/restored-etcd" \
                 >/dev/null 2>"$errors" || fail "etcd restore: $(tail -n1 "$errors")"
         fi
+        install -d "$(dirname "$RESTORED")"
+        echo "${2:-latest}" > "$RESTORED"
         install -d -m 700 "$BACKUP_DIR"
         archive=$(basename "$(ls -1 "$stage"/llm-appliance-*.tar)")
         install -m 600 "$stage/$archive" "$BACKUP_DIR/$archive"

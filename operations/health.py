@@ -36,10 +36,13 @@ from operations.names import (
     DEVICE_PLUGIN_NAMESPACE,
     MONITORING_NAMESPACE,
     NAMESPACE,
+    OFFSITE_LAST_FILE,
+    OFFSITE_UNIT,
     OPERATOR_NAMESPACE,
     POSTGRES_CLUSTER,
+    RESTORED_FILE,
 )
-from operations.settings import PINNED_VERSIONS, Settings
+from operations.settings import PINNED_VERSIONS, Settings, cron_longest_gap_hours
 
 READY, WAITING, FAILED, WARNING = "ready", "waiting", "failed", "warning"
 # Read in one `kubectl get`; the CloudNativePG Cluster kind exists only once its operator's
@@ -68,7 +71,7 @@ PINNED_CHARTS = {
 # How long the gate waits for Let's Encrypt once everything else is ready.
 CERTIFICATE_WAIT_SECONDS = 180
 POLL_SECONDS = 10
-SECTIONS = ("now", "memory", "disk", "backup", "k3s", "objects", "models", "redirect", "health",
+SECTIONS = ("now", "memory", "disk", "backup", "offsite", "restored", "k3s", "objects", "models", "redirect", "health",
             "certificate")
 
 
@@ -76,8 +79,10 @@ class ApplianceRead(FactBase):
     """
     Everything the readiness checks read, in one shell round trip: the cluster's objects
     (Secrets by name only), Ollama's models, Open WebUI's /health and certificate through
-    Traefik under ``domain``, the HTTP redirect, free disk and memory, the newest backup.
-    Sections are empty where k3s or an app is not there yet.
+    Traefik under ``domain``, the HTTP redirect, free disk and memory, the newest backup, the
+    last off-site snapshot and whether its unit's last run failed, and whether a restore from
+    the off-site repository awaits its repair. Sections are empty where k3s or an app is not
+    there yet.
 
     .. code:: python
 
@@ -87,7 +92,8 @@ class ApplianceRead(FactBase):
         #  "redirect": "301 https://127.0.0.1/", "health": "200",
         #  "certificate": {"issuer": "...", "not_after": "...", "names": ["chat.example.com"]},
         #  "memory_available_kib": 5120000, "disk_free_kib": 41000000,
-        #  "backup": {"time": 1794990000, "path": "/var/backups/..."}}
+        #  "backup": {"time": 1794990000, "path": "/var/backups/..."},
+        #  "offsite": {"time": 1794993600, "failed": False}, "restored": None}
     """
 
     def command(self, domain):
@@ -102,6 +108,9 @@ class ApplianceRead(FactBase):
             "echo '## disk'; d=/var/lib/rancher; [ -d $d ] || d=/; df -Pk $d | tail -n 1",
             f"echo '## backup'; ls -1t {BACKUP_DIR}/llm-appliance-*.tar 2>/dev/null | head -n 1 "
             "| xargs -r stat -c '%Y %n'",
+            f"echo '## offsite'; stat -c 'time %Y' {OFFSITE_LAST_FILE} 2>/dev/null; "
+            f"echo \"unit $(systemctl is-failed {OFFSITE_UNIT}.service 2>/dev/null)\"",
+            f"echo '## restored'; cat {RESTORED_FILE} 2>/dev/null",
             f"echo '## k3s'; [ -x {K3S_BINARY} ] && echo installed",
             f"if [ -x {K3S_BINARY} ]; then echo '## objects'; "
             + " || ".join(get),
@@ -135,11 +144,15 @@ def parse_read(lines: list[str]) -> dict:
     backup = sections["backup"][0].split(" ", 1) if sections["backup"] else None
     disk = sections["disk"][0].split() if sections["disk"] else []
     memory = sections["memory"][0].split() if sections["memory"] else []
+    offsite = dict(line.partition(" ")[::2] for line in sections["offsite"])
     return {
         "now": int(sections["now"][0]) if sections["now"] else 0,
         "memory_available_kib": int(memory[1]) if len(memory) > 1 else None,
         "disk_free_kib": int(disk[3]) if len(disk) > 3 and disk[3].isdigit() else None,
         "backup": {"time": int(backup[0]), "path": backup[1]} if backup else None,
+        "offsite": {"time": int(offsite["time"]) if offsite.get("time", "").isdigit() else None,
+                    "failed": offsite.get("unit") == "failed"},
+        "restored": sections["restored"][0] if sections["restored"] else None,
         "k3s": sections["k3s"] == ["installed"],
         "objects": objects,
         "secrets": secrets,
@@ -505,9 +518,35 @@ def gate(layer: str, settings: Settings, changes) -> None:
 # -- appliance status ---------------------------------------------------------------------------
 
 
-def host_components(read: dict, backups: bool) -> list[Component]:
+# The off-site timer runs hourly and a snapshot can take a while: allowed on top of the
+# longest time between two backups (backup_schedule) before the last snapshot counts as late.
+OFFSITE_ALLOWANCE_HOURS = 2
+
+
+def offsite_component(read: dict, settings: Settings) -> Component:
+    """The last off-site snapshot: failed when the off-site unit's last run failed, when there
+    is none, or when it is older than the longest time between two backups plus
+    OFFSITE_ALLOWANCE_HOURS (26 h with the daily default)."""
+    offsite = read.get("offsite") or {"time": None, "failed": False}
+    gap = cron_longest_gap_hours(settings.backup_schedule)
+    limit = None if gap is None else gap + OFFSITE_ALLOWANCE_HOURS
+    age = None if offsite["time"] is None else (read["now"] - offsite["time"]) / 3600
+    if offsite["failed"]:
+        state, detail = FAILED, f"the last run of {OFFSITE_UNIT}.service failed"
+    elif age is None:
+        state, detail = FAILED, f"none yet in {settings.backup_repository}"
+    elif limit is not None and age > limit:
+        state, detail = FAILED, f"{age:.0f} h ago, later than {limit:g} h (backup_schedule)"
+    else:
+        state, detail = READY, f"{age:.0f} h ago"
+    return Component("off-site snapshot", state, detail,
+                     look=f"journalctl -u {OFFSITE_UNIT} -n 20")
+
+
+def host_components(read: dict, settings: Settings, backups: bool) -> list[Component]:
     """The host's free disk (under /var/lib/rancher) and memory, and the newest backup's age
-    when the host keeps backups: details, never a failure."""
+    when the host keeps backups: details, never a failure; then, with a backup_repository,
+    the last off-site snapshot (offsite_component)."""
     def gib(kib):
         return "unknown" if kib is None else f"{kib / 1024 ** 2:.1f} GiB free"
 
@@ -523,6 +562,8 @@ def host_components(read: dict, backups: bool) -> list[Component]:
             else f"none yet in {BACKUP_DIR}",
             look="appliance backup INVENTORY",
         ))
+        if settings.backup_repository:
+            components.append(offsite_component(read, settings))
     return components
 
 
@@ -534,7 +575,7 @@ def status_components(read: dict, settings: Settings, role: str, first_server: b
         components += k3s_components(read, settings)
     if "apps" in settings.layers and first_server:
         components += apps_components(read, settings)
-    return components + host_components(read, "apps" in settings.layers and first_server)
+    return components + host_components(read, settings, "apps" in settings.layers and first_server)
 
 
 def table(components: list[Component]) -> list[str]:

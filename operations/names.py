@@ -41,3 +41,9 @@ BASIC_AUTH_USER = "admin"
 BACKUP_DIR = "/var/backups/llm-appliance"
 BACKUP_CRONJOB = "llm-appliance-backup"
 BACKUP_LABEL = "llm-appliance-backup"
+# Off-site copies (operations/offsite.py, files/offsite.sh): the systemd unit that makes them,
+# the file whose time is the last snapshot's, and the one a restore from the repository leaves
+# until the k3s layer has repaired what the restored datastore remembers of the lost server.
+OFFSITE_UNIT = "llm-appliance-offsite"
+OFFSITE_LAST_FILE = "/var/lib/llm-appliance/offsite-last"
+RESTORED_FILE = "/var/lib/llm-appliance/restored-from-repository"

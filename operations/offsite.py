@@ -26,7 +26,7 @@ from pyinfra.facts.files import File, FileContents
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
-from operations.names import BACKUP_DIR
+from operations.names import BACKUP_DIR, OFFSITE_LAST_FILE, OFFSITE_UNIT, RESTORED_FILE
 from operations.rendering import PROJECT_ROOT, HostFile, put_host_file, render
 from operations.settings import Settings
 
@@ -39,8 +39,7 @@ INITIALISED_FILE = f"{CONFIG_DIR}/initialised-repository"
 SCRIPT = "/usr/local/bin/llm-appliance-offsite"
 UNIT_DIR = "/etc/systemd/system"
 # What each timer runs, and when: a snapshot hourly (of a new archive only), a check weekly.
-TIMERS = {"llm-appliance-offsite": ("backup", "hourly"),
-          "llm-appliance-offsite-check": ("check", "weekly")}
+TIMERS = {OFFSITE_UNIT: ("backup", "hourly"), f"{OFFSITE_UNIT}-check": ("check", "weekly")}
 # 40 random characters, made and kept on the server; nothing but this file holds them.
 MAKE_PASSWORD = (f"umask 077 && head -c 64 /dev/urandom | base64 | tr -dc A-Za-z0-9 | head -c 40 "
                  f"> {PASSWORD_FILE}.new && mv {PASSWORD_FILE}.new {PASSWORD_FILE}")
@@ -69,6 +68,8 @@ def environment(settings: Settings) -> str:
         "BACKUP_DIR": BACKUP_DIR,
         "BACKUP_SSH_KEY": SSH_KEY_FILE,
         "CREDENTIALS_FILE": CREDENTIALS_FILE,
+        "LAST": OFFSITE_LAST_FILE,
+        "RESTORED": RESTORED_FILE,
     }
     return "".join(f"{key}='{value}'\n" for key, value in values.items())
 

@@ -26,6 +26,8 @@ OUTPUT = [
     "## memory", "MemAvailable:    5120000 kB",
     "## disk", "/dev/vda1  81000000 40000000 41000000  50% /",
     "## backup", "1795964400 /var/backups/llm-appliance/llm-appliance-20261129-033000.tar",
+    "## offsite", "time 1795968000", "unit inactive",
+    "## restored",
     "## k3s", "installed",
     "## objects", NODE, "Secret llm open-webui-secrets", "Secret monitoring netdata-basic-auth",
     "## models", "NAME                       ID              SIZE      MODIFIED",
@@ -59,6 +61,8 @@ def test_the_read_parses():
         "disk_free_kib": 41000000,
         "backup": {"time": 1795964400,
                    "path": "/var/backups/llm-appliance/llm-appliance-20261129-033000.tar"},
+        "offsite": {"time": 1795968000, "failed": False},
+        "restored": None,
         "k3s": True,
         "objects": [json.loads(NODE)],
         "secrets": [["llm", "open-webui-secrets"], ["monitoring", "netdata-basic-auth"]],
@@ -165,3 +169,44 @@ def test_status_of_a_first_server_and_its_table():
     ]
     agent = status_components(read(), SETTINGS, "agent", first_server=False)
     assert [c.name for c in agent] == ["disk", "memory"]
+
+
+OFFSITE_DATA = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
+                "acme_ca": "none", "webui_admin_email": "admin@example.com",
+                "backup_repository": "sftp:backup@nas.example.com:/srv/restic"}
+OFFSITE = load(OFFSITE_DATA)
+
+
+def test_status_shows_the_last_off_site_snapshot_with_a_repository():
+    from operations.health import status_components, table
+
+    components = status_components(read(), OFFSITE, "server", first_server=True)
+    assert table(components[-2:]) == [
+        "component          state  running  pinned  detail",
+        "last backup        ready  -        -       5 h ago: /var/backups/llm-appliance/llm-appliance-20261129-033000.tar",
+        "off-site snapshot  ready  -        -       4 h ago",
+    ]
+    assert components[-1].look == "journalctl -u llm-appliance-offsite -n 20"
+    assert "off-site snapshot" not in [c.name for c in status_components(read(), SETTINGS, "server", True)]
+
+
+def test_a_missing_late_or_failed_off_site_snapshot_is_unhealthy():
+    from operations.health import offsite_component
+
+    def judged(offsite, settings=OFFSITE):
+        component = offsite_component(read(offsite=offsite), settings)
+        return component.state, component.detail
+
+    now = 1795982400
+    assert judged({"time": None, "failed": False}) == (
+        "failed", "none yet in sftp:backup@nas.example.com:/srv/restic")
+    assert judged({"time": now - 26 * 3600, "failed": False}) == ("ready", "26 h ago")
+    assert judged({"time": now - 27 * 3600, "failed": False}) == (
+        "failed", "27 h ago, later than 26 h (backup_schedule)")
+    assert judged({"time": now - 3600, "failed": True}) == (
+        "failed", "the last run of llm-appliance-offsite.service failed")
+    # Weekly backups: a snapshot may be a week and two hours old.
+    weekly = load({**OFFSITE_DATA, "backup_schedule": "0 3 * * 0"})
+    assert judged({"time": now - 100 * 3600, "failed": False}, weekly) == ("ready", "100 h ago")
+    assert judged({"time": now - 171 * 3600, "failed": False}, weekly) == (
+        "failed", "171 h ago, later than 170 h (backup_schedule)")

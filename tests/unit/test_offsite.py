@@ -22,6 +22,8 @@ def test_restic_env_names_the_repository_the_password_file_and_the_policy():
         "BACKUP_DIR='/var/backups/llm-appliance'",
         "BACKUP_SSH_KEY='/etc/llm-appliance/backup/ssh-key'",
         "CREDENTIALS_FILE='/etc/llm-appliance/backup/credentials.env'",
+        "LAST='/var/lib/llm-appliance/offsite-last'",
+        "RESTORED='/var/lib/llm-appliance/restored-from-repository'",
     ]
     modes = {f.path: f.mode for f in offsite.offsite_files(settings)}
     assert modes == {

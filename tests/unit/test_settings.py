@@ -161,3 +161,20 @@ def test_a_model_the_table_lacks_is_left_to_the_preflight():
     assert settings.unsized_models == ("mystery:7b",)
     assert settings.model_size("mystery:7b") is None
     assert settings.model_size("llama3.2:3b") == (1.9, "built-in table")
+
+
+def test_longest_gap_between_backups_follows_the_schedule():
+    from operations.settings import cron_longest_gap_hours
+
+    assert {schedule: cron_longest_gap_hours(schedule) for schedule in (
+        "30 3 * * *", "0 3,15 * * *", "*/15 * * * *", "0 3 * * 0", "0 3 1 * *",
+        "0 2 1 * 1", "0 0 1 1 *", "0 0 29 2 *")} == {
+        "30 3 * * *": 24.0,        # daily, the default
+        "0 3,15 * * *": 12.0,
+        "*/15 * * * *": 0.25,
+        "0 3 * * 0": 168.0,        # Sundays
+        "0 3 1 * *": 744.0,        # the 1st: 31 days from 1 to 1
+        "0 2 1 * 1": 168.0,        # the 1st or a Monday (both restricted: either)
+        "0 0 1 1 *": 8760.0,       # once a year
+        "0 0 29 2 *": None,        # not in 2026-2027
+    }
