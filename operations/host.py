@@ -178,30 +178,41 @@ def ntp_synchronization():
         yield "systemctl enable --now systemd-timesyncd.service"
 
 
+def ufw_commands(state: dict | None, rules: list[FirewallRule]) -> list[str]:
+    """The ufw commands that take ufw from ``state`` (the ``Ufw`` fact; None without ufw's
+    files) to denying incoming traffic but for exactly ``rules``, allowing outgoing, active;
+    none when it is so already. The allow rules go in before ufw is enabled, so the SSH
+    session in use survives.
+
+        ufw_commands(None, [FirewallRule("allow", "tcp", "22")])
+        # ["ufw default deny incoming", "ufw default allow outgoing", "ufw allow 22/tcp",
+        #  "ufw --force enable"]
+    """
+    state = state or {"active": False, "incoming": None, "outgoing": None, "rules": []}
+    commands = []
+    if state["incoming"] != "deny":
+        commands.append("ufw default deny incoming")
+    if state["outgoing"] != "allow":
+        commands.append("ufw default allow outgoing")
+    commands += [f"ufw {rule.command}" for rule in rules if rule not in state["rules"]]
+    commands += [f"ufw delete {rule.command}" for rule in state["rules"] if rule not in rules]
+    if not state["active"]:
+        commands.append("ufw --force enable")
+    return commands
+
+
 @operation()
 def ufw_admits_only(rules: list[FirewallRule]):
     """
-    Make ufw deny incoming traffic but for exactly ``rules``, allow outgoing, and be active.
-    Rules compare in ufw's stored form (operations/firewall.py); rules not in the list are
-    deleted. The allow rules go in before ufw is enabled, so the SSH session in use survives.
+    Make ufw deny incoming traffic but for exactly ``rules``, allow outgoing, and be active
+    (``ufw_commands``). Rules compare in ufw's stored form (operations/firewall.py); rules not
+    in the list are deleted.
 
     .. code:: python
 
         ufw_admits_only(rules=[FirewallRule("allow", "tcp", "22")])
     """
-    state = read_fact(host, Ufw) or {"active": False, "incoming": None, "outgoing": None, "rules": []}
-    if state["incoming"] != "deny":
-        yield "ufw default deny incoming"
-    if state["outgoing"] != "allow":
-        yield "ufw default allow outgoing"
-    for rule in rules:
-        if rule not in state["rules"]:
-            yield f"ufw {rule.command}"
-    for rule in state["rules"]:
-        if rule not in rules:
-            yield f"ufw delete {rule.command}"
-    if not state["active"]:
-        yield "ufw --force enable"
+    yield from ufw_commands(read_fact(host, Ufw), rules)
 
 
 @operation()

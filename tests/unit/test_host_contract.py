@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from appliance.cli import main
 from operations import host as host_layer
+from operations.firewall import FirewallRule
 from operations.settings import load
 
 BASE = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
@@ -139,3 +140,33 @@ def test_hardening_files(rendered):
     ]
     assert settings_lines(rendered / "etc/ssh/sshd_config.d/20-llm-appliance-hardening.conf") == [
         "X11Forwarding no", "Compression no", "LogLevel VERBOSE", "ClientAliveCountMax 2"]
+
+
+def test_ufw_denies_incoming_allows_outgoing_and_admits_the_rules_first():
+    rules = host_layer.firewall_rules(load(BASE), 2222)
+    assert host_layer.ufw_commands(None, rules) == [
+        "ufw default deny incoming",
+        "ufw default allow outgoing",
+        "ufw allow 2222/tcp",
+        "ufw allow 80/tcp",
+        "ufw allow 443/tcp",
+        "ufw allow from 10.42.0.0/16",
+        "ufw allow from 10.43.0.0/16",
+        "ufw --force enable",
+    ]
+
+
+def test_ufw_puts_back_what_was_changed_by_hand_and_leaves_a_converged_host_alone():
+    rules = host_layer.firewall_rules(load(BASE), 22)
+    converged = {"active": True, "incoming": "deny", "outgoing": "allow", "rules": rules}
+    assert host_layer.ufw_commands(converged, rules) == []
+    opened = FirewallRule("allow", "tcp", "11434")
+    assert host_layer.ufw_commands(
+        {"active": False, "incoming": "allow", "outgoing": "deny", "rules": [*rules[1:], opened]}, rules,
+    ) == [
+        "ufw default deny incoming",
+        "ufw default allow outgoing",
+        "ufw allow 22/tcp",
+        "ufw delete allow 11434/tcp",
+        "ufw --force enable",
+    ]
