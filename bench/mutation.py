@@ -13,11 +13,15 @@ is 0 modulo N, the same rule on any version of the code. Needs `pip install mutm
 
 Example output::
 
-    module                      killed  survived  other  share killed
-    operations/names.py              0         0      0             -
-    operations/settings.py          41         6      1           85%
+    module                      killed  survived  no tests  other  share killed  of all
+    operations/names.py              0         0         0      0             -       -
+    operations/settings.py          41         6         2      1           87%     84%
     ...
-    operations/ (all)              210        38      4           85%
+    operations/ (all)              210        38        20      4           85%     78%
+
+"share killed" is of the mutants some unit test reached (killed and survived); "of all" counts
+the "no tests" ones too, mutants in code no unit test runs (pyinfra operations that read a
+live host, tried on rehearsal hosts instead), as not killed. "other": timeouts and the like.
 
 `files/` holds shell scripts, which mutmut cannot mutate: their bugs are caught by the
 rehearsal tests (tests/integration/test_backup_restore.py), outside this benchmark.
@@ -99,19 +103,21 @@ def table(found: dict[str, str]) -> list[str]:
     """The lines of the per-module table (see the module's example output)."""
     by_module: dict[str, Counter] = defaultdict(Counter)
     for name, status in found.items():
-        kind = status if status in ("killed", "survived") else "other"
+        kind = status if status in ("killed", "survived", "no tests") else "other"
         by_module[module_of(name)][kind] += 1
         by_module[f"{module_of(name).split('/')[0]}/ (all)"][kind] += 1
 
-    def share(counts: Counter) -> str:
-        tried = counts["killed"] + counts["survived"]
+    def share(counts: Counter, *kinds: str) -> str:
+        tried = sum(counts[kind] for kind in ("killed", *kinds))
         return f"{100 * counts['killed'] / tried:.0f}%" if tried else "-"
 
-    lines = [f"{'module':<28}{'killed':>8}{'survived':>10}{'other':>7}{'share killed':>14}"]
+    lines = [f"{'module':<28}{'killed':>8}{'survived':>10}{'no tests':>10}{'other':>7}"
+             f"{'share killed':>14}{'of all':>8}"]
     for module in sorted(by_module, key=lambda m: (m.endswith("(all)"), m)):
         counts = by_module[module]
-        lines.append(f"{module:<28}{counts['killed']:>8}{counts['survived']:>10}{counts['other']:>7}"
-                     f"{share(counts):>14}")
+        lines.append(f"{module:<28}{counts['killed']:>8}{counts['survived']:>10}{counts['no tests']:>10}"
+                     f"{counts['other']:>7}{share(counts, 'survived'):>14}"
+                     f"{share(counts, 'survived', 'no tests'):>8}")
     return lines
 
 
