@@ -12,7 +12,7 @@ from operations.health import (
     secret_names,
 )
 from operations.settings import load
-from cluster_state import converged
+from cluster_state import converged, workload
 
 SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
                  "acme_ca": "none", "webui_admin_email": "admin@example.com"})
@@ -141,8 +141,8 @@ def test_postgres_models_and_health_not_ready():
         WAITING, "no CloudNativePG Cluster yet")
     assert (components["models"].state, components["models"].detail) == (
         WAITING, "missing nomic-embed-text:latest")
-    assert components["open-webui /health"].detail == (
-        "https://chat.example.com/health through Traefik: 502")
+    assert (components["open-webui /health"].state, components["open-webui /health"].detail) == (
+        WAITING, "https://chat.example.com/health through Traefik: 502")
 
 
 def test_the_certificate_warns_without_failing():
@@ -167,6 +167,7 @@ def test_status_of_a_first_server_and_its_table():
         "component  state  running       pinned        detail",
         "node s1    ready  v1.36.4+k3s1  v1.36.5+k3s1  Ready",
     ]
+    assert [c.look for c in components[-3:]] == ["", "", "appliance backup INVENTORY"]
     agent = status_components(read(), SETTINGS, "agent", first_server=False)
     assert [c.name for c in agent] == ["disk", "memory"]
 
@@ -210,3 +211,103 @@ def test_a_missing_late_or_failed_off_site_snapshot_is_unhealthy():
     assert judged({"time": now - 100 * 3600, "failed": False}, weekly) == ("ready", "100 h ago")
     assert judged({"time": now - 171 * 3600, "failed": False}, weekly) == (
         "failed", "171 h ago, later than 170 h (backup_schedule)")
+
+
+# -- each check's verdict and what it shows, written out ----------------------------------------
+
+V136 = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
+             "acme_ca": "none", "webui_admin_email": "admin@example.com",
+             "k3s_version": "v1.36.5+k3s1"})
+
+
+def fields(component):
+    return (component.name, component.state, component.detail, component.running,
+            component.pinned, component.look, component.target)
+
+
+def test_sections_before_the_first_and_empty_sections_are_ignored():
+    parsed = parse_read(["Warning: a banner line", "## now", "## memory", "## disk", "## health", "200"])
+    assert (parsed["now"], parsed["memory_available_kib"], parsed["disk_free_kib"], parsed["health"]) == (
+        0, None, None, "200")
+
+
+def test_k3s_not_installed_then_not_answering():
+    assert [fields(c) for c in k3s_components(read(k3s=False), V136)] == [
+        ("k3s", WAITING, "not installed", "", "v1.36.5+k3s1", "systemctl status k3s", None)]
+    assert [fields(c) for c in k3s_components(read(objects=[]), V136)] == [
+        ("k3s", WAITING, "the API server does not answer yet", "", "v1.36.5+k3s1",
+         "journalctl -u k3s -n 50", None)]
+
+
+def test_converged_k3s_components_in_full():
+    objects = converged()
+    del objects[0]["status"]["nodeInfo"]  # a node whose kubelet has not reported yet
+    objects += [workload("StatefulSet", "kube-system", "etcd-backup", "rancher/etcd:3.5.21"),
+                workload("DaemonSet", "kube-system", "svclb-traefik", "rancher/klipper-lb:v0.4.13")]
+    traefik = next(o for o in objects if o["kind"] == "HelmChart" and o["metadata"]["name"] == "traefik")
+    del traefik["spec"]["version"]  # k3s's own chart names its version in the chart's URL
+    traefik["spec"]["chart"] = "https://%{KUBERNETES_API}%/static/charts/traefik-40.1.0+up40.1.0.tgz"
+    components = k3s_components(read(objects), V136)
+    assert [fields(c) for c in components[:2]] == [
+        ("node s1", READY, "Ready", "", "v1.36.5+k3s1", "k3s kubectl describe node s1", ("Node", "", "s1")),
+        ("chart traefik", READY, "installed", "traefik-40.1.0+up40.1.0.tgz", "+up40.1.0",
+         "k3s kubectl --namespace kube-system logs job/helm-install-traefik",
+         ("Job", "kube-system", "helm-install-traefik")),
+    ]
+    assert [(c.name, c.state, c.running) for c in components[2:6]] == [
+        ("deployment kube-system/traefik", READY, "3.6.1"),
+        ("deployment kube-system/coredns", READY, "1.13.1"),
+        ("statefulset kube-system/etcd-backup", READY, "3.5.21"),
+        ("daemonset kube-system/svclb-traefik", READY, "v0.4.13"),
+    ]
+
+
+def chart_with_job(job_status: dict | None, status_time: str = "2026-11-29T20:00:05Z"):
+    objects = converged()
+    ollama = next(o for o in objects if o["kind"] == "HelmChart" and o["metadata"]["name"] == "ollama")
+    ollama["metadata"]["managedFields"][1]["time"] = status_time  # helm-controller's status update
+    install = next(o for o in objects if o["kind"] == "Job" and o["metadata"]["name"] == "helm-install-ollama")
+    install.pop("status")
+    if job_status is not None:
+        install["status"] = job_status
+    chart = apps_components(read(objects), SETTINGS)[1]
+    assert chart.name == "chart ollama"
+    return chart.state, chart.detail
+
+
+def test_a_chart_is_installed_failed_or_installing_by_its_job():
+    complete = {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}
+    # A status update after the Job started is no change of the chart's spec.
+    assert chart_with_job(complete, status_time="2026-11-29T20:10:00Z") == (READY, "installed")
+    assert chart_with_job(None) == (WAITING, "installing (0 failed attempts)")
+    assert chart_with_job({"failed": 1}) == (WAITING, "installing (1 failed attempts)")
+    # Helm retries: a Job not yet marked Failed has failed for good after 3 attempts.
+    assert chart_with_job({"failed": 3}) == ("failed", "helm failed (3 attempts)")
+
+
+def test_a_workload_is_ready_only_for_its_current_spec():
+    from operations.health import Cluster, workload_component
+
+    deployment = workload("Deployment", "llm", "ollama", "ollama/ollama:0.12.3")
+    deployment["status"] = {"availableReplicas": 1}  # the controller has not seen generation 1
+    assert fields(workload_component(Cluster({}), deployment)) == (
+        "deployment llm/ollama", WAITING, "1/1 available, spec not yet seen", "0.12.3", "",
+        "k3s kubectl --namespace llm describe deployment ollama", ("Deployment", "llm", "ollama"))
+    del deployment["metadata"]["generation"]
+    assert workload_component(Cluster({}), deployment).state == READY
+
+
+def test_postgres_and_models_components_in_full():
+    objects = converged()
+    postgres = next(o for o in objects if o["kind"] == "Cluster")
+    postgres["status"]["image"] = "registry.example.com:5000/postgresql:18.6-standard-trixie"
+    components = {c.name: c for c in apps_components(read(objects), SETTINGS)}
+    assert fields(components["postgres"]) == (
+        "postgres", READY, "Cluster in healthy state", "18.6-standard-trixie", "18.6-standard-trixie",
+        "k3s kubectl --namespace llm describe cluster postgres", ("Cluster", "llm", "postgres"))
+    assert fields(components["models"]) == (
+        "models", READY, "llama3.2:3b, nomic-embed-text:latest", "", "",
+        "k3s kubectl --namespace llm logs job -l app.kubernetes.io/name=ollama-model-puller", None)
+    assert fields(components["open-webui /health"]) == (
+        "open-webui /health", READY, "https://chat.example.com/health through Traefik: 200", "", "",
+        "curl -skv --resolve chat.example.com:443:127.0.0.1 https://chat.example.com/health", None)
