@@ -160,7 +160,9 @@ def test_model_files_are_imported_on_the_first_server(tmp_path):
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     assert env["MODEL_FILES"] == "mine:7b=mine.gguf"
     assert env["MODELS"] == "nomic-embed-text:latest"
-    assert pod["volumes"][0]["hostPath"]["path"] == names.MODEL_FILES_DIR
+    assert pod["volumes"] == [
+        {"name": "models", "hostPath": {"path": "/var/lib/llm-appliance/models", "type": "Directory"}}]
+    assert pod["containers"][0]["volumeMounts"] == [{"name": "models", "mountPath": "/models", "readOnly": True}]
     assert pod["nodeSelector"] == {"llm-appliance.io/first-server": "true"}
 
 

@@ -33,6 +33,7 @@ def test_stored_address(written, stored):
      "limit in on eth0 to any port 22 proto tcp"),
     ("### tuple ### allow_log tcp 80 0.0.0.0/0 any 0.0.0.0/0 in", "allow log 80/tcp"),
     ("### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 OpenSSH - in", "allow OpenSSH"),
+    ("### tuple ### allow tcp 80,443 0.0.0.0/0 any 0.0.0.0/0 WWW%20Full - in", "allow 'WWW Full'"),
     ("### tuple ### allow tcp 22 ::/0 any ::/0 in comment=6b657973", "allow 22/tcp"),
 ])
 def test_rule_from_tuple_as_ufw_prints_it(tuple_line, command):

@@ -77,7 +77,9 @@ def test_pyinfra_keys_are_not_settings():
         ({"k3s_tls_sans": ["api"]}, "k3s_tls_sans = ['api'] is not a fully qualified domain name; use a name like k3s.example.com"),
         ({"monitor_domain": "chat.example.com"}, "monitor_domain = 'chat.example.com' is the same as webui_domain"),
         ({"acme_email": None}, "acme_email: missing while acme_ca = 'production'"),
-        ({"acme_email": None, "acme_ca": "none"}, "webui_admin_email: missing (and no acme_email to fall back on)"),
+        ({"acme_email": None, "acme_ca": "none"}, "webui_admin_email: missing (and no acme_email to fall back on); set the e-mail of Open WebUI's first admin account"),
+        ({"backup_credentials_file": "/nonexistent/key"}, "backup_credentials_file = '/nonexistent/key' names '/nonexistent/key', which is not a file on this machine"),
+        ({"backup_schedule": "61 3 * * *"}, "backup_schedule = '61 3 * * *' is not a cron schedule: its minute field has '61', outside 0-59; use e.g. '30 3 * * *' (03:30 daily)"),
         ({"ollama_model_files": {"mine:7b": "/nonexistent.gguf"}}, "names '/nonexistent.gguf' for mine:7b, which is not a file on this machine"),
         ({"ollama_pull_timeout_minutes": 0}, "ollama_pull_timeout_minutes = 0 must be a whole number above 0"),
         ({"ollama_gpu": "amd"}, "ollama_gpu = 'amd' must be one of: auto, nvidia, none"),
@@ -133,6 +135,7 @@ def test_model_files_must_be_listed_and_give_their_size(tmp_path):
     assert problem.startswith("ollama_model_files: ['mine:7b'] are not in ollama_models")
     settings = load({**VALID, "ollama_models": ["mine:7b"], "ollama_model_files": {"mine:7b": str(gguf)}})
     assert settings.model_size_gib("mine:7b") == pytest.approx(2048 / 1024**3)
+    assert settings.model_size("mine:7b") == (pytest.approx(2048 / 1024**3), "GGUF file")
     assert settings.models == ("mine:7b", "nomic-embed-text:latest")
 
 
