@@ -23,7 +23,7 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.facts.files import File, FileContents
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from operations.names import BACKUP_DIR, OFFSITE_LAST_FILE, OFFSITE_UNIT, RESTORED_FILE
@@ -44,6 +44,7 @@ TIMERS = {OFFSITE_UNIT: ("backup", "hourly"), f"{OFFSITE_UNIT}-check": ("check",
 MAKE_PASSWORD = (f"umask 077 && head -c 64 /dev/urandom | base64 | tr -dc A-Za-z0-9 | head -c 40 "
                  f"> {PASSWORD_FILE}.new && mv {PASSWORD_FILE}.new {PASSWORD_FILE}")
 PASSWORD_MADE = "Make the off-site repository's password (once, on the server)"
+# Installed by the host layer, in its one apt transaction (operations/host.py).
 PACKAGES = ("restic", "sqlite3", "openssh-client")
 # restic's own variables for its repositories' credentials, taken from the operator's
 # environment when no backup_credentials_file is named.
@@ -153,7 +154,6 @@ def install(settings: Settings):
     if not settings.backup_repository:
         offsite_removed(name="No off-site backups: remove their timers")
         return
-    apt.packages(name="Install restic", packages=list(PACKAGES), no_recommends=True)
     files.directory(name=f"Make {CONFIG_DIR} (root only)", path=CONFIG_DIR, mode="700")
     password_made(name=PASSWORD_MADE)
     secret = credentials(settings)

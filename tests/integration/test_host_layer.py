@@ -31,6 +31,12 @@ def test_first_deploy_converges(converged):
         assert any(step in name for name in first.changed), (step, first.changed)
 
 
+def test_first_deploy_leaves_no_pending_update(converged, rehearsal):
+    # The rehearsal host's image lacks the security suite's updates; the install applies them.
+    simulated = rehearsal.ssh("apt-get -s upgrade").stdout.splitlines()
+    assert [line for line in simulated if line.startswith("Inst ")] == []
+
+
 def test_second_deploy_changes_nothing(converged):
     _, _, second = converged
     assert second.returncode == 0, second.stderr[-3000:]

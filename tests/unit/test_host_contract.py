@@ -90,6 +90,18 @@ def test_packages(fail2ban, packages):
     assert host_layer.host_packages(load({**BASE, "fail2ban": fail2ban})) == packages
 
 
+@pytest.mark.parametrize("first_server, restic", [
+    (True, ["restic", "sqlite3", "openssh-client"]),
+    (False, []),
+])
+def test_offsite_packages_go_in_the_same_transaction_on_the_first_server(first_server, restic):
+    settings = load({**BASE, "backup_repository": "/mnt/nas/restic"})
+    assert host_layer.host_packages(settings, first_server) == [
+        "ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
+        "unattended-upgrades", "acct", "apt-listchanges", "debsums", "libpam-pwquality",
+        "libpam-tmpdir", "fail2ban", "python3-systemd", *restic]
+
+
 def test_firewall_admits_only_the_appliance():
     settings = load({**BASE, "admin_cidrs": ["198.51.100.0/24", "2001:db8::/32", "203.0.113.7/32"]})
     rules = host_layer.firewall_rules(settings, 2222, ("203.0.113.11",))
