@@ -311,3 +311,44 @@ def test_postgres_and_models_components_in_full():
     assert fields(components["open-webui /health"]) == (
         "open-webui /health", READY, "https://chat.example.com/health through Traefik: 200", "", "",
         "curl -skv --resolve chat.example.com:443:127.0.0.1 https://chat.example.com/health", None)
+
+
+def test_events_of_an_object_oldest_first_and_only_its_own():
+    from operations.health import Cluster
+
+    def event(name, kind, about, time, reason, message, namespace="kube-system"):
+        return {"kind": "Event", "metadata": {"name": name, "namespace": namespace},
+                "involvedObject": {"kind": kind, "name": about}, "reason": reason,
+                "message": message, "lastTimestamp": time}
+
+    objects = [
+        event("b", "Job", "helm-install-ollama", "2026-11-29T20:00:09Z", "BackoffLimitExceeded",
+              "Job has reached\n  the specified backoff limit"),
+        event("a", "Job", "helm-install-ollama", "2026-11-29T20:00:06Z", "SuccessfulCreate", "Created pod"),
+        event("c", "Pod", "helm-install-ollama", "2026-11-29T20:00:07Z", "Pulled", "a Pod, not the Job"),
+        event("d", "Job", "helm-install-netdata", "2026-11-29T20:00:08Z", "Completed", "another Job"),
+        event("e", "Job", "helm-install-ollama", "2026-11-29T20:00:08Z", "Moved", "elsewhere", namespace="llm"),
+    ]
+    assert Cluster({"objects": objects}).events("Job", "kube-system", "helm-install-ollama") == [
+        "SuccessfulCreate: Created pod",
+        "BackoffLimitExceeded: Job has reached the specified backoff limit",
+    ]
+    assert Cluster({"objects": objects}).events("Job", "kube-system", "helm-install-ollama", count=1) == [
+        "BackoffLimitExceeded: Job has reached the specified backoff limit"]
+
+
+def test_labelled_nodes_are_those_whose_label_is_true():
+    from operations.health import labelled_nodes
+
+    nodes = [{"kind": "Node", "metadata": {"name": name, **({"labels": labels} if labels is not None else {})}}
+             for name, labels in (("gpu1", {"nvidia.com/gpu.present": "true"}),
+                                  ("gpu2", {"nvidia.com/gpu.present": "false"}),
+                                  ("cpu1", {}), ("cpu2", None))]
+    assert labelled_nodes({"objects": nodes}, "nvidia.com/gpu.present") == {"gpu1"}
+
+
+def test_a_log_tail_never_fails_the_read():
+    from operations.health import LogTail
+
+    assert LogTail().command("kube-system", "job/helm-install-ollama") == (
+        "/usr/local/bin/k3s kubectl --namespace kube-system logs job/helm-install-ollama --tail 20 2>&1; true")
