@@ -7,6 +7,7 @@
     appliance monitor-password inventories/prod.py
     appliance backup inventories/prod.py --fetch backups/
     appliance restore inventories/prod.py backups/llm-appliance-20261124-033000.tar
+    appliance restore inventories/prod.py --from-repository --password-file restic-password
     appliance init inventories/mine.py
     appliance verify inventories/prod.py
     appliance status inventories/prod.py
@@ -349,30 +350,65 @@ def backup(inventory, fetch_dir):
         click.echo(f"fetched: {target}")
 
 
+def _confirmed(yes: bool, flag_missing: str, question: str) -> None:
+    """Go on with --yes, or after a yes on a terminal; without a terminal, fail naming --yes."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"--yes is missing, and there is no terminal to ask on: "
+                                   f"{flag_missing}; confirm with --yes")
+        click.confirm(question, abort=True)
+
+
+SNAPSHOT_RE = re.compile(r"latest|[0-9a-f]{8,64}")
+
+
 @main.command()
 @INVENTORY
-@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.argument("archive", required=False, type=click.Path(dir_okay=False))
+@click.option("--from-repository", "snapshot", is_flag=False, flag_value="latest", default=None,
+              metavar="[SNAPSHOT]",
+              help="Disaster recovery onto a fresh server from the off-site repository "
+              "(backup_repository): the snapshot's ID, or the latest without one.")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False),
+              help="With --from-repository: a file holding the repository's password "
+              "(`appliance backup-password` printed it); asked on a terminal otherwise.")
 @click.option("--yes", is_flag=True,
               help="Replace Open WebUI's data without asking (needed without a terminal).")
-def restore(inventory, archive, yes):
-    """Restore a backup archive: Open WebUI stops, its database and uploads are replaced.
+def restore(inventory, archive, snapshot, password_file, yes):
+    """Restore a backup archive, or (--from-repository) the whole appliance onto a new server.
 
-    The archive is checked here first (one `appliance backup` made); on a failure the
-    restore Job's files are removed and Open WebUI starts again. Example:
+    With ARCHIVE: Open WebUI stops, its database and uploads are replaced by the archive's,
+    checked here first (one `appliance backup` made); on a failure the restore Job's files are
+    removed and Open WebUI starts again.
+
+    With --from-repository, on a fresh server at the inventory's address (the first server): the
+    repository's password goes to the server (mode 0600), then the host layer, the snapshot's
+    k3s datastore and token, the k3s layer (the lost server's node and volumes removed), the
+    apps layer with the restored Secrets, Open WebUI's data from the snapshot's archive, and
+    the readiness gate. Models are pulled again. Examples:
 
     \b
         appliance restore inventories/prod.py backups/llm-appliance-20261124-033000.tar --yes
+        appliance restore inventories/prod.py --from-repository --password-file restic-password --yes
+        appliance restore inventories/prod.py --from-repository 4f1c2a9b --yes
     """
+    if snapshot is not None:
+        if archive:
+            raise click.UsageError("give an ARCHIVE or --from-repository, not both")
+        _restore_from_repository(inventory, snapshot, password_file, yes)
+        return
+    if archive is None:
+        raise click.UsageError("give an ARCHIVE (appliance backup --fetch made it), or "
+                               "--from-repository to rebuild a lost server")
+    if not Path(archive).is_file():
+        raise click.UsageError(f"{archive}: no such file")
     problem = backup_layer.archive_problem(archive)
     if problem:
         raise click.ClickException(
             f"{archive} is not an appliance backup: {problem}; give an archive that "
             "`appliance backup` made (files/backup.sh)")
-    if not yes:
-        if not sys.stdin.isatty():
-            raise click.UsageError("--yes is missing, and there is no terminal to ask on: "
-                                   "restore replaces Open WebUI's data; confirm with --yes")
-        click.confirm("Replace Open WebUI's data with the archive's?", abort=True)
+    _confirmed(yes, "restore replaces Open WebUI's data",
+               "Replace Open WebUI's data with the archive's?")
     first = _first_server(inventory)
     result = _pyinfra(inventory, first.name, "operations.backup.restore",
                       f"archive={Path(archive).resolve()}")
@@ -380,6 +416,72 @@ def restore(inventory, archive, yes):
         raise click.ClickException(
             f"the restore failed: {_last_error_line(result.stdout + result.stderr)}")
     click.echo(f"restored {archive} on {first.name}")
+
+
+def _repository_password(password_file: str | None) -> str:
+    """The repository's password: from --password-file, else asked (hidden) on a terminal."""
+    if password_file:
+        password = Path(password_file).read_text().strip()
+    elif sys.stdin.isatty():
+        password = click.prompt("Off-site repository password (appliance backup-password "
+                                "printed it)", hide_input=True).strip()
+    else:
+        raise click.UsageError("--password-file is missing, and there is no terminal to ask on: "
+                               "give the file holding the repository's password")
+    if not password:
+        raise click.UsageError("the repository's password is empty")
+    return password
+
+
+def _restore_from_repository(inventory: str, snapshot: str, password_file: str | None, yes: bool):
+    """appliance restore --from-repository: each step one line; a failure names its step and
+    the server's own line."""
+    if not SNAPSHOT_RE.fullmatch(snapshot):
+        raise click.UsageError(f"--from-repository {snapshot!r}: give a snapshot ID (hex, as "
+                               "`restic snapshots` shows it) or nothing for the latest")
+    first = _first_server(inventory)
+    settings = load(first.data)
+    if not settings.backup_repository:
+        raise click.ClickException(f"{first.name}: backup_repository is not set in {inventory}; "
+                                   "set it as it was on the lost server")
+    _confirmed(yes, "a restore from the repository replaces the server's k3s datastore and "
+               "Open WebUI's data", f"Rebuild {first.name} from the off-site repository?")
+    password = _repository_password(password_file)
+
+    def step(title: str, *arguments: str) -> None:
+        result = _pyinfra(inventory, first.name, *arguments)
+        if result.returncode != 0:
+            raise click.ClickException(
+                f"{title}: failed: {_last_error_line(result.stdout + result.stderr)}")
+
+    def layer(name: str, done: str) -> None:
+        if name in settings.layers:
+            step(f"{name} layer", "deploy.py", "--data", f"layers={name}")
+            click.echo(f"{name} layer: {done}")
+
+    with tempfile.TemporaryDirectory() as private:  # mode 0700
+        kept = Path(private) / "restic-password"
+        kept.touch(mode=0o600)
+        kept.write_text(password)
+        step("password", "operations.offsite.password_restored", f"src={kept}")
+    click.echo(f"password: on {first.name}, mode 0600 ({offsite.PASSWORD_FILE})")
+    layer("host", "converged (restic, the repository's credentials, the off-site timers)")
+    step("off-site restore", "server.shell", f"commands={offsite.SCRIPT} restore {snapshot}")
+    archive = _fact(inventory, first, "LatestBackup", folder=BACKUP_DIR)
+    if not archive:
+        raise click.ClickException(f"off-site restore: failed: no archive in {BACKUP_DIR} on "
+                                   f"{first.name} after the restore")
+    click.echo(f"off-site restore: snapshot {snapshot}: the k3s datastore and token in place, "
+               f"Open WebUI's archive {archive}")
+    layer("k3s", "k3s runs on the restored datastore; what it held of the lost server "
+          "(node, volumes) removed")
+    if "apps" in settings.layers:
+        layer("apps", "converged with the restored Secrets (models are pulled again)")
+        step("Open WebUI's data", "operations.backup.restore_archive", f"name={Path(archive).name}")
+        click.echo(f"Open WebUI's data: restored from {Path(archive).name}")
+        step("ready", "deploy.py", "--data", "layers=apps")
+        click.echo("ready: the apps layer's readiness gate passed")
+    click.echo(f"restored {first.name} from the off-site repository")
 
 
 def _answer(value, flag: str, question: str, default=None, **prompt):

@@ -8,6 +8,7 @@ Open WebUI again.
 
     pyinfra inventories/prod.py operations.backup.backup_now
     pyinfra inventories/prod.py operations.backup.restore archive=llm-appliance-20261124.tar
+    pyinfra inventories/prod.py operations.backup.restore_archive name=llm-appliance-20261124.tar
 """
 
 from __future__ import annotations
@@ -148,9 +149,17 @@ def archive_problem(path: str | Path) -> str | None:
 
 @deploy("Restore a backup")
 def restore(archive: str):
+    """Upload an archive from this machine, then restore it (restore_archive)."""
     name = Path(archive).name
-    job = f"restore-{time.strftime('%Y%m%d%H%M%S')}"
     files.put(name="Upload the archive", src=archive, dest=f"{BACKUP_DIR}/{name}", mode="600")
+    restore_archive(name)
+
+
+@deploy("Restore an archive of the backup folder")
+def restore_archive(name: str):
+    """Restore the archive `name` of the server's backup folder: Open WebUI stops, a Job runs
+    files/restore.sh, Open WebUI starts again."""
+    job = f"restore-{time.strftime('%Y%m%d%H%M%S')}"
     manifest = f"/var/lib/llm-appliance/{job}.yaml"
     files.put(
         name="Write the restore Job",
@@ -162,17 +171,17 @@ def restore(archive: str):
     on_exit = (
         f"status=$?; rm -f {manifest}; if [ $status -ne 0 ]; then "
         f"{KUBECTL} delete job {job} --ignore-not-found; "
-        f"{KUBECTL} scale deployment open-webui --replicas=1; fi >/dev/null 2>&1"
+        f"{KUBECTL} scale statefulset open-webui --replicas=1; fi >/dev/null 2>&1"
     )
     server.shell(
         name="Stop Open WebUI, restore, start Open WebUI",
         commands=["; ".join([
             "set -e",
             f"trap '{on_exit}' EXIT",
-            f"{KUBECTL} scale deployment open-webui --replicas=0",
+            f"{KUBECTL} scale statefulset open-webui --replicas=0",
             f"{KUBECTL} wait --for=delete pod -l app.kubernetes.io/instance=open-webui --timeout=300s",
             f"{KUBECTL} apply --filename {manifest}",
             _run_job(job, 1800),
-            f"{KUBECTL} scale deployment open-webui --replicas=1",
+            f"{KUBECTL} scale statefulset open-webui --replicas=1",
         ])],
     )

@@ -10,25 +10,23 @@ is decided in operations/cluster.py. A server's layer ends with its readiness ga
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from pyinfra import host, inventory
 from pyinfra.api import OperationError, deploy, operation
-from pyinfra.api.command import FileUploadCommand
 from pyinfra.facts.files import File, Sha1File
 from pyinfra.facts.server import Arch
 from pyinfra.operations import files, server, systemd
 
-from operations import health
+from operations import health, recovery
 from operations.cluster import NodeRole, inventory_role, node_address
 from operations.errors import stop
 from operations.facts import K3sJoinToken, K3sVersion
 from operations.gpu import k3s_gpu_runtime
 from operations.names import FIRST_SERVER_LABEL, K3S_BINARY, MANIFESTS_DIR, SCRIPTS_DIR
-from operations.rendering import HostFile, manifest, put_host_file, render, to_yaml
+from operations.rendering import HostFile, manifest, private_upload, put_host_file, render, to_yaml
 from operations.settings import (
     KUBELET_EVICTION_MEMORY_MIB,
     KUBELET_KUBE_RESERVED_MIB,
@@ -240,15 +238,7 @@ def join_config(content_before_token: str, server_node, token_path: str = JOIN_T
         return
     content = content_before_token.replace(JOIN_TOKEN_PLACEHOLDER, token.unmask())
     if host.get_fact(Sha1File, path=CONFIG_FILE) != hashlib.sha1(content.encode()).hexdigest():
-        # The file exists with mode 0600 before the token lands in it (an upload keeps the
-        # mode of the file it replaces); with sudo the upload passes through the SSH user's
-        # home, not a world-readable /tmp.
-        yield f"install -d -m 700 {Path(CONFIG_FILE).parent}"
-        yield f"[ -f {CONFIG_FILE} ] || install -m 600 /dev/null {CONFIG_FILE}"
-        yield f"chmod 600 {CONFIG_FILE}"
-        yield FileUploadCommand(
-            io.BytesIO(content.encode()), CONFIG_FILE, remote_temp_filename=".llm-appliance-upload"
-        )
+        yield from private_upload(content.encode(), CONFIG_FILE)
 
 
 def _binary_and_script(settings: Settings, arch: str):
@@ -328,5 +318,9 @@ def install(settings: Settings):
     running = systemd.service(
         name="Run k3s (k3s or k3s-agent)", service=service, running=True, enabled=True)
     k3s_gpu_runtime(settings, service)
+    repaired = []
+    if node.join_url is None and health.latest_read(settings).get("restored"):
+        repaired.append(recovery.restored_cluster_repaired(
+            name="Repair what the restored datastore holds of the lost server", settings=settings))
     if node.role == "server":
-        health.gate("k3s", settings, [binary, script, config, running])
+        health.gate("k3s", settings, [binary, script, config, running, *repaired])

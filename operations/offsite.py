@@ -22,12 +22,12 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
-from pyinfra.facts.files import File, FileContents
+from pyinfra.facts.files import File, FileContents, Sha1File
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from operations.names import BACKUP_DIR, OFFSITE_LAST_FILE, OFFSITE_UNIT, RESTORED_FILE
-from operations.rendering import PROJECT_ROOT, HostFile, put_host_file, render
+from operations.rendering import PROJECT_ROOT, HostFile, private_upload, put_host_file, render
 from operations.settings import Settings
 
 CONFIG_DIR = "/etc/llm-appliance/backup"
@@ -114,6 +114,23 @@ def password_made():
     """
     if not host.get_fact(File, path=PASSWORD_FILE):
         yield MAKE_PASSWORD
+
+
+@operation()
+def password_restored(src: str):
+    """
+    Put back the repository's password the operator kept (``appliance restore
+    --from-repository``): read from ``src``, a file on the operator's machine, and uploaded,
+    never on a command line or in the output; mode 0600 in a folder only root may enter. Runs
+    before the host layer, whose password_made then keeps it. No-op when the server holds it.
+
+    .. code:: python
+
+        password_restored(src="/tmp/tmpab12/restic-password")
+    """
+    content = Path(src).read_bytes()
+    if host.get_fact(Sha1File, path=PASSWORD_FILE) != hashlib.sha1(content).hexdigest():
+        yield from private_upload(content, PASSWORD_FILE)
 
 
 @operation()

@@ -109,6 +109,18 @@ def file_absent(path: str):
         yield f"rm -f {path}"
 
 
+def private_upload(content: bytes, path: str):
+    """The commands that put a secret at ``path``, readable by root only: the folder 0700, the
+    file 0600 before the secret lands in it (an upload keeps the mode of the file it replaces);
+    with sudo the upload passes through the SSH user's home, not a world-readable /tmp. The
+    secret is never on a command line. In an operation:
+    ``yield from private_upload(b"K10...", "/etc/rancher/k3s/config.yaml")``."""
+    yield f"install -d -m 700 {Path(path).parent}"
+    yield f"[ -f {path} ] || install -m 600 /dev/null {path}"
+    yield f"chmod 600 {path}"
+    yield FileUploadCommand(io.BytesIO(content), path, remote_temp_filename=".llm-appliance-upload")
+
+
 def put_host_file(host_file: HostFile, **kwargs):
     """Upload a rendered file (``file_content``): an unchanged file is a no-op."""
     return file_content(

@@ -66,3 +66,42 @@ def test_restore_without_a_terminal_needs_yes(tmp_path, inventory):
     result = CliRunner().invoke(main, ["restore", str(inventory), str(archive)])
     assert result.exit_code == 2
     assert "--yes is missing, and there is no terminal to ask on" in result.output
+
+
+@pytest.fixture
+def offsite_inventory(tmp_path):
+    path = tmp_path / "offsite.py"
+    path.write_text("hosts = [('192.0.2.7', {'webui_domain': 'chat.example.com', "
+                    "'monitor_domain': 'monitor.example.com', 'acme_ca': 'none', "
+                    "'webui_admin_email': 'admin@example.com', "
+                    "'backup_repository': '/mnt/nas/restic'})]\n")
+    return path
+
+
+@pytest.mark.parametrize("arguments, code, message", [
+    ([], 2, "Error: give an ARCHIVE (appliance backup --fetch made it), or --from-repository "
+            "to rebuild a lost server"),
+    (["backup.tar", "--from-repository"], 2, "Error: give an ARCHIVE or --from-repository, not both"),
+    (["--from-repository", "HEAD~1"], 2,
+     "Error: --from-repository 'HEAD~1': give a snapshot ID (hex, as `restic snapshots` shows it) "
+     "or nothing for the latest"),
+    (["--from-repository"], 2,
+     "Error: --yes is missing, and there is no terminal to ask on: a restore from the repository "
+     "replaces the server's k3s datastore and Open WebUI's data; confirm with --yes"),
+    (["--from-repository", "--yes"], 2,
+     "Error: --password-file is missing, and there is no terminal to ask on: give the file "
+     "holding the repository's password"),
+])
+def test_restore_from_the_repository_refuses_before_connecting(offsite_inventory, arguments, code,
+                                                               message):
+    result = CliRunner().invoke(main, ["restore", str(offsite_inventory), *arguments])
+    assert result.exit_code == code
+    assert result.output.splitlines()[-1] == message
+    assert "Traceback" not in result.output
+
+
+def test_restore_from_the_repository_needs_a_repository(inventory):
+    result = CliRunner().invoke(main, ["restore", str(inventory), "--from-repository", "--yes"])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: 192.0.2.7: backup_repository is not set in {inventory}; set "
+                             "it as it was on the lost server\n")

@@ -1,0 +1,187 @@
+"""Disaster recovery: what a k3s datastore restored from the off-site repository remembers of
+the lost server, repaired on the new one (``appliance restore INVENTORY --from-repository``).
+
+files/offsite.sh restore puts the datastore back and leaves RESTORED_FILE. The k3s layer's next
+run on the first server, once k3s answers, deletes what only the lost server had:
+
+- its Node (the one labelled FIRST_SERVER_LABEL), when the new server's node name differs;
+- every local-path volume (PersistentVolume and its claim) on the first server's node, by the
+  old name or the new: their data was on the lost disk;
+- the pods that mount those claims, and each CloudNativePG Cluster whose instance volume was
+  one of them: a single instance has nothing to rebuild it from, so the apps layer makes the
+  Cluster again (a fresh database, with the `vector` extension, that the archive then fills);
+- the helm install Jobs of the charts whose claims went (helm-controller runs them again, and
+  helm makes the missing claims), and Ollama's model Jobs (the models are pulled again);
+- the k3s Addons that applied a deleted object: k3s skips a manifest whose checksum its Addon
+  already holds, so without this the apps layer's identical manifests would not make the
+  Cluster or the model Job again.
+
+Then RESTORED_FILE goes: an ordinary deploy never repairs anything.
+
+    repair_commands(objects, node_name="server-2")
+    # ['/usr/local/bin/k3s kubectl delete node server-1', ...]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from pyinfra import host
+from pyinfra.api import FactBase, OperationError, operation
+
+from operations.names import (
+    FIRST_SERVER_LABEL,
+    K3S_BINARY,
+    MODEL_PULLER_LABEL,
+    RESTORED_FILE,
+)
+from operations.settings import Settings
+
+KUBECTL = f"{K3S_BINARY} kubectl"
+KINDS = "nodes,persistentvolumes,persistentvolumeclaims,pods,jobs"
+# Exists once CloudNativePG's CRD does: without it, the read is made again without that kind.
+OPTIONAL_KINDS = "clusters.postgresql.cnpg.io"
+# Who made an object: helm (its release, named as the HelmChart), CloudNativePG (its Cluster),
+# k3s's deploy controller (the Addon of the manifest it came from).
+HELM_RELEASE = "meta.helm.sh/release-name"
+CNPG_CLUSTER = "cnpg.io/cluster"
+ADDON = "objectset.rio.cattle.io/owner-name"
+LOCAL_PATH = "local-path"
+POLL_SECONDS = 5
+
+
+class RestoredCluster(FactBase):
+    """
+    This host's node name (k3s names the node after the host) and the objects a restored
+    datastore holds that the repair looks at, as a kubectl List; no objects while the API
+    server does not answer yet.
+
+    .. code:: python
+
+        host.get_fact(RestoredCluster)
+        # {"node_name": "server-2", "objects": [{"kind": "Node", ...}, ...]}
+    """
+
+    def command(self):
+        get = [f"{KUBECTL} get {kinds} --all-namespaces --output json 2>/dev/null"
+               for kinds in (f"{KINDS},{OPTIONAL_KINDS}", KINDS)]
+        return f"hostname | tr A-Z a-z; {' || '.join(get)} || true"
+
+    def process(self, output):
+        listing = "\n".join(output[1:])
+        return {"node_name": output[0].strip() if output else "",
+                "objects": json.loads(listing)["items"] if listing.strip() else []}
+
+
+def _meta(item: dict, key: str) -> dict:
+    return item["metadata"].get(key) or {}
+
+
+def _pv_node(volume: dict) -> str | None:
+    """The node a local-path volume lives on, from its node affinity."""
+    terms = (volume["spec"].get("nodeAffinity") or {}).get("required", {}).get("nodeSelectorTerms", [])
+    for term in terms:
+        for expression in term.get("matchExpressions", []):
+            if expression.get("key") == "kubernetes.io/hostname" and expression.get("values"):
+                return expression["values"][0]
+    return None
+
+
+def _delete(kind: str, names_by_namespace: dict[str, set[str]], wait: bool = False) -> list[str]:
+    """One `kubectl delete` per namespace ("" for cluster-wide kinds), names sorted; gone
+    already is fine (a re-run after a failure)."""
+    return [
+        " ".join([KUBECTL, "delete", kind, *sorted(names)]
+                 + ([f"--namespace {namespace}"] if namespace else [])
+                 + ["--ignore-not-found"] + ([] if wait else ["--wait=false"]))
+        for namespace, names in sorted(names_by_namespace.items()) if names
+    ]
+
+
+def _group(pairs) -> dict[str, set[str]]:
+    grouped: dict[str, set[str]] = {}
+    for namespace, name in pairs:
+        grouped.setdefault(namespace, set()).add(name)
+    return grouped
+
+
+def repair_commands(objects: list[dict], node_name: str) -> list[str]:
+    """The kubectl commands that rid a restored datastore of the lost server (see the module's
+    docstring), in order; then the marker's removal. Every delete returns at once
+    (`--wait=false`): the controllers finish in the background while the layers go on."""
+    of = {}
+    for item in objects:
+        of.setdefault(item["kind"], []).append(item)
+    old_nodes = {node["metadata"]["name"] for node in of.get("Node", [])
+                 if _meta(node, "labels").get(FIRST_SERVER_LABEL) == "true"
+                 and node["metadata"]["name"] != node_name}
+    lost_volumes = [volume for volume in of.get("PersistentVolume", [])
+                    if volume["spec"].get("storageClassName") == LOCAL_PATH
+                    and _pv_node(volume) in old_nodes | {node_name}]
+    lost_claims = {(volume["spec"]["claimRef"]["namespace"], volume["spec"]["claimRef"]["name"])
+                   for volume in lost_volumes if volume["spec"].get("claimRef")}
+    claims = [claim for claim in of.get("PersistentVolumeClaim", [])
+              if (claim["metadata"]["namespace"], claim["metadata"]["name"]) in lost_claims]
+    clusters = {(claim["metadata"]["namespace"], _meta(claim, "labels")[CNPG_CLUSTER])
+                for claim in claims if CNPG_CLUSTER in _meta(claim, "labels")}
+    pods = {(pod["metadata"]["namespace"], pod["metadata"]["name"]) for pod in of.get("Pod", [])
+            if any((pod["metadata"]["namespace"], volume["persistentVolumeClaim"]["claimName"])
+                   in lost_claims
+                   for volume in pod["spec"].get("volumes", []) if "persistentVolumeClaim" in volume)}
+    jobs = {(job["metadata"]["namespace"], job["metadata"]["name"]): job for job in of.get("Job", [])}
+    releases = {_meta(claim, "annotations").get(HELM_RELEASE) for claim in claims}
+    chart_jobs = {key for key in jobs if key[0] == "kube-system"
+                  and key[1].removeprefix("helm-install-") in releases}
+    model_jobs = {key for key, job in jobs.items()
+                  if _meta(job, "labels").get("app.kubernetes.io/name") == MODEL_PULLER_LABEL}
+    # The Addons that applied what goes and must come back: the Clusters, the model Jobs.
+    addons = {_meta(item, "annotations").get(ADDON)
+              for item in [jobs[key] for key in model_jobs] + [
+                  cluster for cluster in of.get("Cluster", [])
+                  if (cluster["metadata"]["namespace"], cluster["metadata"]["name"]) in clusters]}
+    return (
+        _delete("node", {"": old_nodes}, wait=True)
+        + _delete("clusters.postgresql.cnpg.io", _group(clusters))
+        + _delete("pod", _group(pods))
+        + _delete("persistentvolumeclaim", _group(lost_claims))
+        + _delete("persistentvolume", {"": {v["metadata"]["name"] for v in lost_volumes}})
+        + _delete("job", _group(chart_jobs | model_jobs))
+        + _delete("addons.k3s.cattle.io", {"kube-system": {addon for addon in addons if addon}})
+        + [f"rm -f {RESTORED_FILE}"]
+    )
+
+
+def _wait_for_node(timeout_minutes: int) -> dict:
+    """The restored cluster once this host's node is registered in it."""
+    import gevent
+
+    started = time.monotonic()
+    while True:
+        read = host.get_fact(RestoredCluster)
+        if any(item["kind"] == "Node" and item["metadata"]["name"] == read["node_name"]
+               for item in read["objects"]):
+            return read
+        if time.monotonic() - started > timeout_minutes * 60:
+            raise OperationError(
+                f"k3s did not register node {read['node_name']} within {timeout_minutes} min "
+                "on the restored datastore (journalctl -u k3s -n 50)")
+        gevent.sleep(POLL_SECONDS)
+
+
+@operation()
+def restored_cluster_repaired(settings: Settings):
+    """
+    On the first server, after a restore from the off-site repository (RESTORED_FILE): wait
+    until k3s registered this node on the restored datastore, then delete what only the lost
+    server had (repair_commands) and the marker. Only planned when the marker is there.
+
+    .. code:: python
+
+        restored_cluster_repaired(name="Repair the restored cluster", settings=settings)
+    """
+    if not host.state.is_executing:
+        yield "echo 'llm-appliance: repairs what the restored datastore holds of the lost server'"
+        return
+    read = _wait_for_node(settings.ready_timeout_minutes)
+    yield from repair_commands(read["objects"], read["node_name"])

@@ -1,0 +1,124 @@
+"""What a k3s datastore restored from the off-site repository holds of the lost server, as
+`kubectl get -o json` shows it on the new one: the old first server's Node, its local-path
+volumes with their claims and pods, the install and model Jobs, the CloudNativePG Cluster. For
+the unit tests of operations/recovery.py and for the `k3s kubectl` stand-in on a rehearsal host.
+
+    objects = restored(old_node="server-1", new_node="server-2")
+
+Names and annotations as the pinned charts, CloudNativePG and k3s's deploy controller set them.
+"""
+
+from __future__ import annotations
+
+FIRST_SERVER_LABEL = "llm-appliance.io/first-server"
+
+
+def node(name: str, first_server: bool) -> dict:
+    labels = {"kubernetes.io/hostname": name}
+    if first_server:
+        labels[FIRST_SERVER_LABEL] = "true"
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                       "nodeInfo": {"kubeletVersion": "v1.36.5+k3s1"}}}
+
+
+def volume(name: str, namespace: str, claim: str, node_name: str, storage_class: str = "local-path") -> dict:
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"storageClassName": storage_class,
+                     "claimRef": {"namespace": namespace, "name": claim},
+                     "hostPath": {"path": f"/var/lib/rancher/k3s/storage/{name}_{namespace}_{claim}"},
+                     "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                         {"key": "kubernetes.io/hostname", "operator": "In", "values": [node_name]}]}]}}}}
+
+
+def claim(namespace: str, name: str, release: str | None = None, cluster: str | None = None) -> dict:
+    metadata = {"name": name, "namespace": namespace}
+    if release:
+        metadata["annotations"] = {"meta.helm.sh/release-name": release,
+                                   "meta.helm.sh/release-namespace": namespace}
+    if cluster:
+        metadata["labels"] = {"cnpg.io/cluster": cluster, "cnpg.io/instanceName": name}
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata,
+            "spec": {"storageClassName": "local-path"}}
+
+
+def pod(namespace: str, name: str, claims: tuple[str, ...] = ()) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"volumes": [{"name": f"volume-{c}", "persistentVolumeClaim": {"claimName": c}}
+                                 for c in claims] + [{"name": "tmp", "emptyDir": {}}]}}
+
+
+def job(namespace: str, name: str, labels: dict | None = None, addon: str | None = None) -> dict:
+    metadata = {"name": name, "namespace": namespace, "labels": labels or {}}
+    if addon:
+        metadata["annotations"] = {"objectset.rio.cattle.io/owner-gvk": "k3s.cattle.io/v1, Kind=Addon",
+                                   "objectset.rio.cattle.io/owner-name": addon,
+                                   "objectset.rio.cattle.io/owner-namespace": "kube-system"}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata,
+            "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+
+
+def restored(old_node: str, new_node: str) -> list[dict]:
+    """The restored cluster once k3s registered `new_node` (the same name as `old_node` when
+    the new server kept the lost one's hostname)."""
+    nodes = [node(old_node, True)] + ([node(new_node, False)] if new_node != old_node else [])
+    cluster = {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+               "metadata": {"name": "postgres", "namespace": "llm", "annotations": {
+                   "objectset.rio.cattle.io/owner-gvk": "k3s.cattle.io/v1, Kind=Addon",
+                   "objectset.rio.cattle.io/owner-name": "llm-appliance-postgres",
+                   "objectset.rio.cattle.io/owner-namespace": "kube-system"}},
+               "spec": {"instances": 1}, "status": {"phase": "Cluster in healthy state"}}
+    return nodes + [
+        volume("pvc-0a1", "llm", "postgres-1", old_node),
+        volume("pvc-0b2", "llm", "open-webui", old_node),
+        volume("pvc-0c3", "llm", "ollama", old_node),
+        volume("pvc-0d4", "monitoring", "netdata-parent-database", old_node),
+        volume("pvc-0e5", "kube-system", "traefik", old_node),
+        # Not on the lost disk: a NAS the operator added; it stays.
+        volume("nas-archive", "llm", "archive", old_node, storage_class="nfs"),
+        claim("llm", "postgres-1", cluster="postgres"),
+        claim("llm", "open-webui", release="open-webui"),
+        claim("llm", "ollama", release="ollama"),
+        claim("monitoring", "netdata-parent-database", release="netdata"),
+        claim("kube-system", "traefik", release="traefik"),
+        claim("llm", "archive"),
+        pod("llm", "postgres-1", ("postgres-1",)),
+        pod("llm", "open-webui-0", ("open-webui",)),
+        pod("llm", "ollama-5d9c7b-x2k4p", ("ollama",)),
+        pod("monitoring", "netdata-parent-7c9f-qq2lw", ("netdata-parent-database",)),
+        pod("kube-system", "traefik-6f4b9-8xk2m", ("traefik",)),
+        pod("kube-system", "coredns-7b98-lk2pq"),
+        job("kube-system", "helm-install-traefik"),
+        job("kube-system", "helm-install-cloudnative-pg"),
+        job("kube-system", "helm-install-ollama"),
+        job("kube-system", "helm-install-open-webui"),
+        job("kube-system", "helm-install-netdata"),
+        job("llm", "ollama-models-3f2a9c1d07", {"app.kubernetes.io/name": "ollama-model-puller"},
+            addon="llm-appliance-ollama-models"),
+        job("llm", "llm-appliance-backup-29400930", {"app.kubernetes.io/name": "llm-appliance-backup"}),
+        cluster,
+    ]
+
+
+K3S = "/usr/local/bin/k3s kubectl"
+# What the repair runs on that cluster when the new server's node is `server-2`.
+REPAIR_COMMANDS = [
+    f"{K3S} delete node server-1 --ignore-not-found",
+    f"{K3S} delete clusters.postgresql.cnpg.io postgres --namespace llm --ignore-not-found --wait=false",
+    f"{K3S} delete pod traefik-6f4b9-8xk2m --namespace kube-system --ignore-not-found --wait=false",
+    f"{K3S} delete pod ollama-5d9c7b-x2k4p open-webui-0 postgres-1 --namespace llm --ignore-not-found "
+    "--wait=false",
+    f"{K3S} delete pod netdata-parent-7c9f-qq2lw --namespace monitoring --ignore-not-found --wait=false",
+    f"{K3S} delete persistentvolumeclaim traefik --namespace kube-system --ignore-not-found --wait=false",
+    f"{K3S} delete persistentvolumeclaim ollama open-webui postgres-1 --namespace llm --ignore-not-found "
+    "--wait=false",
+    f"{K3S} delete persistentvolumeclaim netdata-parent-database --namespace monitoring --ignore-not-found "
+    "--wait=false",
+    f"{K3S} delete persistentvolume pvc-0a1 pvc-0b2 pvc-0c3 pvc-0d4 pvc-0e5 --ignore-not-found --wait=false",
+    f"{K3S} delete job helm-install-netdata helm-install-ollama helm-install-open-webui helm-install-traefik "
+    "--namespace kube-system --ignore-not-found --wait=false",
+    f"{K3S} delete job ollama-models-3f2a9c1d07 --namespace llm --ignore-not-found --wait=false",
+    f"{K3S} delete addons.k3s.cattle.io llm-appliance-ollama-models llm-appliance-postgres --namespace "
+    "kube-system --ignore-not-found --wait=false",
+    "rm -f /var/lib/llm-appliance/restored-from-repository",
+]
