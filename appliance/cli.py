@@ -219,7 +219,12 @@ def _fetch_private(inventory: str, node: InventoryHost, src: str, target: Path, 
 def _last_error_line(output: str) -> str:
     """The line that says why a pyinfra run failed: the last line a host printed (its
     command's own error, e.g. `sh: 1: /usr/local/bin/k3s: not found`), not pyinfra's summary
-    (`No hosts remaining!`); else the last line that names an error."""
+    (`No hosts remaining!`); else the last line that names an error. A run the preflight
+    stopped gives its reason and first problem, e.g. `stopped before changing anything:
+    203.0.113.10 cannot run the appliance as set: operating system Debian 11 is not supported`."""
+    stopped = re.search(r"llm-appliance: (stopped before changing anything: .+)\n\s+- (.+)", output)
+    if stopped:
+        return f"{stopped[1]}: {stopped[2]}"
     printed = [line.strip() for line in re.findall(r"^\s+\[[^\]]+\] (.+)$", output, re.M)]
     printed = [line for line in printed
                if line and not line.startswith(("Error: executed", ">>>", "Success", "No changes"))]

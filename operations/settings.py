@@ -61,7 +61,7 @@ TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR = MappingProxyType(
 
 # -- what the appliance needs from its host ----------------------------------------------------
 
-SUPPORTED_OS = {"Ubuntu": ("22.04", "24.04"), "Debian": ("12",)}
+SUPPORTED_OS = {"Ubuntu": ("22.04", "24.04"), "Debian": ("12", "13")}
 SUPPORTED_ARCHITECTURES = ("x86_64", "aarch64")
 # CPUs the preflight asks for. The reference server has 4 vCPU; with 1, k3s, PostgreSQL, Open
 # WebUI and a model's inference would starve each other (k3s itself asks for 2 on a server).

@@ -5,10 +5,14 @@ the unit tests of operations/recovery.py and for the `k3s kubectl` stand-in on a
 
     objects = restored(old_node="server-1", new_node="server-2")
 
-Names and annotations as the pinned charts, CloudNativePG and k3s's deploy controller set them.
+Names and annotations as the pinned charts, CloudNativePG and k3s's deploy controller set them;
+the rest is a converged appliance (tests/cluster_state.py), so that the gates pass once the
+repair is done.
 """
 
 from __future__ import annotations
+
+from cluster_state import converged
 
 FIRST_SERVER_LABEL = "llm-appliance.io/first-server"
 
@@ -48,27 +52,31 @@ def pod(namespace: str, name: str, claims: tuple[str, ...] = ()) -> dict:
                                  for c in claims] + [{"name": "tmp", "emptyDir": {}}]}}
 
 
-def job(namespace: str, name: str, labels: dict | None = None, addon: str | None = None) -> dict:
-    metadata = {"name": name, "namespace": namespace, "labels": labels or {}}
+def addon_annotations(addon: str) -> dict:
+    """What k3s's deploy controller (wrangler's apply) notes on an object of a manifest."""
+    return {"objectset.rio.cattle.io/owner-gvk": "k3s.cattle.io/v1, Kind=Addon",
+            "objectset.rio.cattle.io/owner-name": addon,
+            "objectset.rio.cattle.io/owner-namespace": "kube-system"}
+
+
+def job(namespace: str, name: str, labels: dict, addon: str | None = None) -> dict:
+    metadata = {"name": name, "namespace": namespace, "labels": labels}
     if addon:
-        metadata["annotations"] = {"objectset.rio.cattle.io/owner-gvk": "k3s.cattle.io/v1, Kind=Addon",
-                                   "objectset.rio.cattle.io/owner-name": addon,
-                                   "objectset.rio.cattle.io/owner-namespace": "kube-system"}
+        metadata["annotations"] = addon_annotations(addon)
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata,
             "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
 
 
 def restored(old_node: str, new_node: str) -> list[dict]:
     """The restored cluster once k3s registered `new_node` (the same name as `old_node` when
-    the new server kept the lost one's hostname)."""
-    nodes = [node(old_node, True)] + ([node(new_node, False)] if new_node != old_node else [])
-    cluster = {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
-               "metadata": {"name": "postgres", "namespace": "llm", "annotations": {
-                   "objectset.rio.cattle.io/owner-gvk": "k3s.cattle.io/v1, Kind=Addon",
-                   "objectset.rio.cattle.io/owner-name": "llm-appliance-postgres",
-                   "objectset.rio.cattle.io/owner-namespace": "kube-system"}},
-               "spec": {"instances": 1}, "status": {"phase": "Cluster in healthy state"}}
-    return nodes + [
+    the new server kept the lost one's hostname): a converged appliance (cluster_state), as the
+    lost server left it, with the volumes, claims and pods its disk held."""
+    objects = [item for item in converged() if item["kind"] != "Node"]
+    for item in objects:
+        if item["kind"] == "Cluster":
+            item["metadata"]["annotations"] = addon_annotations("llm-appliance-postgres")
+    nodes = [node(old_node, True)] + ([node(new_node, True)] if new_node != old_node else [])
+    return nodes + objects + [
         volume("pvc-0a1", "llm", "postgres-1", old_node),
         volume("pvc-0b2", "llm", "open-webui", old_node),
         volume("pvc-0c3", "llm", "ollama", old_node),
@@ -88,15 +96,9 @@ def restored(old_node: str, new_node: str) -> list[dict]:
         pod("monitoring", "netdata-parent-7c9f-qq2lw", ("netdata-parent-database",)),
         pod("kube-system", "traefik-6f4b9-8xk2m", ("traefik",)),
         pod("kube-system", "coredns-7b98-lk2pq"),
-        job("kube-system", "helm-install-traefik"),
-        job("kube-system", "helm-install-cloudnative-pg"),
-        job("kube-system", "helm-install-ollama"),
-        job("kube-system", "helm-install-open-webui"),
-        job("kube-system", "helm-install-netdata"),
         job("llm", "ollama-models-3f2a9c1d07", {"app.kubernetes.io/name": "ollama-model-puller"},
             addon="llm-appliance-ollama-models"),
         job("llm", "llm-appliance-backup-29400930", {"app.kubernetes.io/name": "llm-appliance-backup"}),
-        cluster,
     ]
 
 

@@ -24,6 +24,15 @@ It implements what the appliance and its shipped checks call:
   kubectl create --filename -        (a Secret as YAML on standard input)
   kubectl logs KIND/NAME [-n NS] [--tail N]
   kubectl exec KIND/NAME [-n NS] -- COMMAND...
+  kubectl delete KIND NAME... [-n NS] [--ignore-not-found] [--wait=false]   (Nodes,
+      PersistentVolumes, their claims and Pods leave objects.json; other kinds stay, as their
+      controllers would make them again at once)
+  kubectl scale ... | wait --for=delete ...   (nothing to do here)
+  kubectl apply --filename FILE               (a Job, kept under jobs/NS/NAME.json)
+  kubectl wait --for=condition=complete job/NAME [-n NS]   runs that Job's container here, as
+      its kubelet would: its command, its environment (Secret keys from the stand-in's Secrets),
+      its volumes bind-mounted at their mount paths (a ConfigMap of objects.json; a claim at the
+      host folder volumes/NS/CLAIM names; a hostPath); its output is the Job's log
 
 JSONPath as kubectl's: literal text, {"string"}, {.a.b[0]}, {.items[*].x}, {@},
 {range ...}{end} and filters {.items[?(@.kind=="Secret")]} with == and !=.
@@ -33,7 +42,9 @@ import base64
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 
 STATE = os.environ.get("STANDIN_K3S_STATE", "/var/lib/standin-k3s")
 K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
@@ -52,6 +63,8 @@ for names, kind, api_version, namespaced in (
     (("events", "event", "ev"), "Event", "v1", True),
     (("persistentvolumeclaims", "persistentvolumeclaim", "pvc"), "PersistentVolumeClaim", "v1",
      True),
+    (("persistentvolumes", "persistentvolume", "pv"), "PersistentVolume", "v1", False),
+    (("addons", "addon"), "Addon", "k3s.cattle.io/v1", True),
     (("deployments", "deployment", "deploy"), "Deployment", "apps/v1", True),
     (("statefulsets", "statefulset", "sts"), "StatefulSet", "apps/v1", True),
     (("daemonsets", "daemonset", "ds"), "DaemonSet", "apps/v1", True),
@@ -104,8 +117,8 @@ def kubectl(argv):
             command = list(tokens)
         elif token in ("-A", "--all-namespaces"):
             options["all-namespaces"] = True
-        elif token == "--no-headers":
-            options["no-headers"] = True
+        elif token in ("--no-headers", "--ignore-not-found"):
+            options[token[2:]] = True
         elif token.startswith("-") and token not in ("--filename", "-"):
             name, _, value = token.lstrip("-").partition("=")
             name = {"n": "namespace", "o": "output", "l": "selector"}.get(name, name)
@@ -132,7 +145,96 @@ def kubectl(argv):
     if args[:1] == ["exec"] and len(args) == 2 and command:
         sys.stdout.write(read_file(f"exec/{namespace}/{args[1]}/{' '.join(command)}"))
         return 0
+    if args[:1] == ["delete"] and len(args) >= 3:
+        return delete(args[1], args[2:], namespace)
+    if args[:1] == ["scale"] or (args[:1] == ["wait"] and options.get("for") == "delete"):
+        return 0
+    if args[:2] == ["apply", "--filename"] and len(args) == 3:
+        return keep_job(args[2])
+    if args[:1] == ["wait"] and options.get("for") == "condition=complete" and len(args) == 2:
+        return run_job(namespace, args[1].removeprefix("job/"))
     return 2
+
+
+# Kinds a delete takes out of objects.json; the others' controllers make them again at once.
+DELETED_KINDS = ("Node", "PersistentVolume", "PersistentVolumeClaim", "Pod")
+
+
+def delete(resource, names, namespace):
+    kind, _, namespaced = KINDS[resource.split(".")[0]]
+    if kind not in DELETED_KINDS:
+        return 0
+    with open(f"{STATE}/objects.json") as stored:
+        listing = json.load(stored)
+    listing["items"] = [
+        item for item in listing["items"]
+        if not (item["kind"] == kind and item["metadata"]["name"] in names
+                and (not namespaced or item["metadata"].get("namespace") == namespace))]
+    with open(f"{STATE}/objects.json", "w") as stored:
+        json.dump(listing, stored)
+    return 0
+
+
+def keep_job(path):
+    import yaml
+
+    with open(path) as manifest:
+        job = yaml.safe_load(manifest)
+    metadata = job["metadata"]
+    os.makedirs(f"{STATE}/jobs/{metadata['namespace']}", mode=0o700, exist_ok=True)
+    with open(f"{STATE}/jobs/{metadata['namespace']}/{metadata['name']}.json", "w") as stored:
+        json.dump(job, stored)
+    print(f"job.batch/{metadata['name']} created")
+    return 0
+
+
+def run_job(namespace, name):
+    """Run a kept Job's only container here, as its kubelet would (see the docstring)."""
+    with open(f"{STATE}/jobs/{namespace}/{name}.json") as stored:
+        pod = json.load(stored)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    environment = {"PATH": "/usr/bin:/bin"}
+    for variable in container.get("env", []):
+        if "value" in variable:
+            environment[variable["name"]] = variable["value"]
+        else:
+            reference = variable["valueFrom"]["secretKeyRef"]
+            with open(f"{STATE}/{namespace}/{reference['name']}.json") as stored:
+                environment[variable["name"]] = json.load(stored)[reference["key"]]
+    sources = {}
+    for volume in pod["volumes"]:
+        if "configMap" in volume:
+            (config_map,) = [item for item in objects() if item["kind"] == "ConfigMap"
+                             and item["metadata"]["name"] == volume["configMap"]["name"]]
+            folder = tempfile.mkdtemp()
+            for file_name, text in config_map["data"].items():
+                with open(f"{folder}/{file_name}", "w") as written:
+                    written.write(text)
+                os.chmod(f"{folder}/{file_name}", volume["configMap"].get("defaultMode", 0o644))
+            sources[volume["name"]] = folder
+        elif "persistentVolumeClaim" in volume:
+            claim = volume["persistentVolumeClaim"]["claimName"]
+            sources[volume["name"]] = read_file(f"volumes/{namespace}/{claim}").strip()
+        else:
+            os.makedirs(volume["hostPath"]["path"], exist_ok=True)
+            sources[volume["name"]] = volume["hostPath"]["path"]
+    mounted = []
+    try:
+        for mount in container["volumeMounts"]:
+            os.makedirs(mount["mountPath"], exist_ok=True)
+            subprocess.run(["mount", "--bind", sources[mount["name"]], mount["mountPath"]], check=True)
+            mounted.append(mount["mountPath"])
+        result = subprocess.run(container["command"], env=environment, capture_output=True, text=True)
+    finally:
+        for path in reversed(mounted):
+            subprocess.run(["umount", path], check=True)
+    os.makedirs(f"{STATE}/logs/{namespace}/job", mode=0o700, exist_ok=True)
+    with open(f"{STATE}/logs/{namespace}/job/{name}", "w") as log:
+        log.write(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise Failure(f"error: timed out waiting for the condition on jobs/{name}")
+    print(f"job.batch/{name} condition met")
+    return 0
 
 
 def read_file(path):
@@ -153,7 +255,7 @@ def objects():
         found = []
     for namespace in sorted(os.listdir(STATE)):
         folder = f"{STATE}/{namespace}"
-        if namespace in ("logs", "exec") or not os.path.isdir(folder):
+        if namespace in ("logs", "exec", "jobs", "volumes") or not os.path.isdir(folder):
             continue
         for name in sorted(os.listdir(folder)):
             with open(f"{folder}/{name}") as stored:

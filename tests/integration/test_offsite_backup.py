@@ -5,10 +5,14 @@ A Debian 13 rehearsal host holds what the first server holds: Open WebUI's datab
 (PostgreSQL 17 with pgvector) and uploads, archived by files/backup.sh, a k3s datastore (a real
 SQLite state.db in WAL mode) and the server token. It is backed up off-site with the files the
 deploy renders, destroyed, and a fresh host is restored from the repository: rows, vectors,
-uploads, the datastore and the token come back identical. The restic password and the SFTP key
-appear in no output, no command line and no world-readable file. Then the failures: a wrong
-password, an unreachable repository and a full disk each end in one clear line, and the
-snapshots made before stay as they were.
+uploads, the datastore and the token come back identical. The fresh host is rebuilt by the one
+command an operator runs, `appliance restore INVENTORY --from-repository`: the host layer, the
+off-site restore, the k3s and apps layers and Open WebUI's data for real, k3s itself through the
+`k3s kubectl` stand-in (no k3s can run here), serving the cluster a restored datastore holds
+(tests/restored_state.py) and logging the repair's commands. The restic password and the SFTP
+key appear in no output, no command line and no world-readable file. Then the failures: a wrong
+password (for the command too), an unreachable repository and a full disk each end in one clear
+line, and the snapshots made before stay as they were.
 """
 
 from __future__ import annotations
@@ -20,16 +24,21 @@ from pathlib import Path
 
 import pytest
 
+from k3s_standins import STATE, install_k3s_standins
+from restored_state import REPAIR_COMMANDS, restored
+
 from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment, run_pyinfra
 from operations import offsite
-from operations.names import BACKUP_DIR
+from operations.backup import backup_manifests
+from operations.names import BACKUP_DIR, RESTORED_FILE
 from operations.settings import load
 from pgvector_database import (
     PACKAGES, PG, SELECT, WEBUI_DATA, create_database, data_checksums, psql, start_database,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SERVER_PACKAGES = f"{PACKAGES},restic,sqlite3"
+# python3-yaml: the k3s stand-in reads the restore Job's manifest.
+SERVER_PACKAGES = f"{PACKAGES},restic,sqlite3,python3-yaml"
 DATASTORE = "/var/lib/rancher/k3s/server/db/state.db"
 TOKEN = "/var/lib/rancher/k3s/server/token"
 ARCHIVE_ENV = f"{PG} WEBUI_DATA={WEBUI_DATA} BACKUP_DIR={BACKUP_DIR} RETENTION_DAYS=7"
@@ -60,16 +69,21 @@ def repository_host():
 
 
 @pytest.fixture(scope="module")
-def settings(repository_host, tmp_path_factory):
-    """The operator's inventory: the repository, and the SSH key that reaches it (a file on
+def operator_data(repository_host, tmp_path_factory):
+    """The operator's settings: the repository, and the SSH key that reaches it (a file on
     the operator's machine)."""
     key = tmp_path_factory.mktemp("operator") / "backup-key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "backup", "-f", str(key)],
                    check=True)
     repository_host.ssh("cat >> /root/.ssh/authorized_keys", input=Path(f"{key}.pub").read_text())
-    return load({**REHEARSAL_SETTINGS,
-                 "backup_repository": f"sftp:root@{repository_host.address}:/srv/restic",
-                 "backup_credentials_file": str(key)})
+    return {**REHEARSAL_SETTINGS,
+            "backup_repository": f"sftp:root@{repository_host.address}:/srv/restic",
+            "backup_credentials_file": str(key)}
+
+
+@pytest.fixture(scope="module")
+def settings(operator_data):
+    return load(operator_data)
 
 
 def boot_server() -> RehearsalHost:
@@ -168,19 +182,61 @@ def world_readable_with(host: RehearsalHost, *needles) -> str:
     return found.stdout
 
 
+OLD_NODE = "server-1"
+# The CloudNativePG Secret of the database the apps layer's Cluster makes (create_database).
+APP_SECRET = {"host": "127.0.0.1", "port": "5432", "username": "openwebui",
+              "password": "app-password", "dbname": "openwebui",
+              "uri": "postgresql://openwebui:app-password@127.0.0.1:5432/openwebui"}
+
+
+def install_standins(server: Recorded, settings) -> str:
+    """k3s installed, not running (the off-site restore refuses while k3s runs), its stand-in
+    serving the cluster a restored datastore holds once k3s registered this host's node (with
+    the backup scripts' ConfigMap, the database's Secret and Open WebUI's volume, for the
+    restore Job); returns the node's name."""
+    install_k3s_standins(server.host, start=False)
+    node_name = server.ssh("hostname").stdout.strip()
+    (config_map,) = [m for m in backup_manifests(settings) if m["kind"] == "ConfigMap"]
+    served = {"apiVersion": "v1", "kind": "List",
+              "items": restored(OLD_NODE, node_name) + [config_map]}
+    server.ssh(f"cat > {STATE}/objects.json", input=json.dumps(served))
+    server.ssh(f"install -d -m 700 {STATE}/llm {STATE}/volumes/llm && "
+               f"echo {WEBUI_DATA} > {STATE}/volumes/llm/open-webui && "
+               f"umask 077 && cat > {STATE}/llm/postgres-app.json", input=json.dumps(APP_SECRET))
+    return node_name
+
+
+def appliance(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "appliance.cli", *arguments], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, env=project_environment(), timeout=1800)
+
+
 @pytest.fixture(scope="module")
-def restored_server(lost_server, settings, outputs):
-    """A fresh server, restored from the repository with the password the operator kept."""
+def restored_server(lost_server, operator_data, outputs, tmp_path_factory):
+    """A fresh server, rebuilt from the repository by `appliance restore --from-repository`,
+    first with a wrong password, then with the one the operator kept."""
+    folder = tmp_path_factory.mktemp("recovery")
+    kept, wrong = folder / "restic-password", folder / "wrong-password"
+    kept.write_text(lost_server["password"] + "\n")
+    wrong.write_text("not-the-password\n")
     with boot_server() as host:
         server = Recorded(host, outputs)
-        install_offsite(server, settings, password=lost_server["password"])
-        server.ssh(SAMPLER)
-        restored = server.ssh(f"{OFFSITE} restore")
-        create_database(server)  # an empty database and data folder, as the apps layer makes them
+        node_name = install_standins(server, load(operator_data))
+        # The empty database and data folder the apps layer's Cluster and chart make.
+        create_database(server)
         server.ssh(f"mkdir -p {WEBUI_DATA}")
-        server.ssh(f"{ARCHIVE_ENV} restore.sh {restored.stdout.strip()}")
+        for script in ("backup.sh", "restore.sh"):  # for the failure tests below
+            server.ssh(f"cat > /usr/local/bin/{script} && chmod 755 /usr/local/bin/{script}",
+                       input=(PROJECT_ROOT / "files" / script).read_text())
+        inventory = host.write_inventory(folder / "mine.py", operator_data)
+        server.ssh(SAMPLER)
+        refused = appliance("restore", str(inventory), "--from-repository", "--password-file",
+                            str(wrong), "--yes")
+        rebuilt = appliance("restore", str(inventory), "--from-repository", "--password-file",
+                            str(kept), "--yes")
         server.ssh("kill $(cat /root/sampler.pid)")
-        yield server, restored
+        outputs += [refused.stdout, refused.stderr, rebuilt.stdout, rebuilt.stderr]
+        yield server, rebuilt, refused, node_name
 
 
 def test_off_site_snapshot_is_made_once_per_archive(lost_server, repository_host):
@@ -193,8 +249,22 @@ def test_off_site_snapshot_is_made_once_per_archive(lost_server, repository_host
 
 
 def test_restore_on_a_new_server_gives_back_everything(lost_server, restored_server):
-    server, restored = restored_server
-    assert restored.stdout.startswith(f"{BACKUP_DIR}/llm-appliance-")
+    server, rebuilt, _, node_name = restored_server
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    archive = server.ssh(f"ls {BACKUP_DIR}").stdout.strip()
+    assert archive.startswith("llm-appliance-") and archive.endswith(".tar")
+    assert rebuilt.stdout.splitlines() == [
+        f"password: on {server.host.address}, mode 0600 (/etc/llm-appliance/backup/restic-password)",
+        "host layer: converged (restic, the repository's credentials, the off-site timers)",
+        "off-site restore: snapshot latest: the k3s datastore and token in place, Open WebUI's "
+        f"archive {BACKUP_DIR}/{archive}",
+        "k3s layer: k3s runs on the restored datastore; what it held of the lost server (node, "
+        "volumes) removed",
+        "apps layer: converged with the restored Secrets (models are pulled again)",
+        f"Open WebUI's data: restored from {archive}",
+        "ready: the apps layer's readiness gate passed",
+        f"restored {server.host.address} from the off-site repository",
+    ]
     assert psql(server, SELECT) == lost_server["rows"]
     assert "[1,-2.5,3e-07]" in lost_server["rows"]
     assert data_checksums(server) == lost_server["uploads"]
@@ -205,8 +275,29 @@ def test_restore_on_a_new_server_gives_back_everything(lost_server, restored_ser
     assert server.ssh(f"stat -c %a {TOKEN} {DATASTORE}").stdout.split() == ["600", "600"]
 
 
+def test_the_k3s_layer_repairs_what_the_datastore_holds_of_the_lost_server(restored_server):
+    server, _, _, node_name = restored_server
+    logged = [json.loads(line) for line in server.ssh(f"cat {STATE}/argv.log").stdout.splitlines()]
+    deletes = [" ".join(["/usr/local/bin/k3s", *argv]) for argv in logged if argv[1:2] == ["delete"]]
+    # The repair's deletes (and no restore Job's removal: the restore succeeded).
+    assert deletes == REPAIR_COMMANDS[:-1]
+    assert server.ssh(f"test -e {RESTORED_FILE}", check=False).returncode == 1
+    nodes = server.ssh("k3s kubectl get nodes -o name").stdout.split()
+    assert nodes == [f"node/{node_name}"]
+
+
+def test_a_wrong_password_is_one_line_without_a_traceback(restored_server):
+    _, _, refused, _ = restored_server
+    assert refused.returncode == 1
+    assert refused.stdout.splitlines() == [
+        f"password: on {restored_server[0].host.address}, mode 0600 "
+        "(/etc/llm-appliance/backup/restic-password)"]
+    assert refused.stderr == ("Error: host layer: failed: off-site backup failed: Fatal: wrong "
+                              "password or no key found\n")
+
+
 def test_password_and_key_are_nowhere_but_their_files(lost_server, restored_server, outputs, secrets):
-    server, _ = restored_server
+    server = restored_server[0]
     assert sorted(lost_server["modes"].splitlines()) == [
         f"600 {offsite.CONFIG_DIR}/restic-password",
         f"600 {offsite.CONFIG_DIR}/restic.env",
@@ -216,7 +307,8 @@ def test_password_and_key_are_nowhere_but_their_files(lost_server, restored_serv
     ]
     needles = secrets["password"] + secrets["key"]
     assert len(lost_server["cmdlines"].splitlines()) > 100  # the sampler saw the backup run
-    cmdlines = lost_server["cmdlines"] + server.host.ssh("cat /root/cmdlines").stdout
+    cmdlines = (lost_server["cmdlines"] + server.host.ssh("cat /root/cmdlines").stdout
+                + server.host.ssh(f"cat {STATE}/argv.log").stdout)
     assert "restic" in cmdlines
     for needle in needles:
         assert needle not in cmdlines
@@ -226,7 +318,7 @@ def test_password_and_key_are_nowhere_but_their_files(lost_server, restored_serv
 
 
 def test_wrong_password_is_one_line_and_leaves_the_snapshots(restored_server):
-    server, _ = restored_server
+    server = restored_server[0]
     before = snapshots(server)
     server.ssh(f"umask 077 && echo not-the-password > /root/wrong-password && "
                f"sed 's|^RESTIC_PASSWORD_FILE=.*|RESTIC_PASSWORD_FILE=/root/wrong-password|' "
@@ -239,7 +331,7 @@ def test_wrong_password_is_one_line_and_leaves_the_snapshots(restored_server):
 
 
 def test_unreachable_repository_is_one_line_and_leaves_the_snapshots(restored_server, repository_host):
-    server, _ = restored_server
+    server = restored_server[0]
     before = snapshots(server)
     new_archive(server)
     repository_host.cut_ssh()
@@ -256,7 +348,7 @@ def test_unreachable_repository_is_one_line_and_leaves_the_snapshots(restored_se
 
 
 def test_full_disk_is_one_line_and_leaves_the_snapshots(restored_server):
-    server, _ = restored_server
+    server = restored_server[0]
     server.ssh("mkdir -p /mnt/small && mount -t tmpfs -o size=3M tmpfs /mnt/small && "
                f"sed 's|^RESTIC_REPOSITORY=.*|RESTIC_REPOSITORY=/mnt/small/restic|' "
                f"{offsite.ENV_FILE} > /root/small.env && rm -f /var/lib/llm-appliance/offsite-last")

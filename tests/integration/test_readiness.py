@@ -8,47 +8,18 @@ A chart whose helm install failed stops the deploy with helm's own error; a conv
 re-runs with zero changes and two kubectl invocations."""
 
 import json
-import subprocess
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from cluster_state import HELM_ERROR, converged
+from k3s_standins import STATE, install_k3s_standins
 
 from appliance.cli import main
 from appliance.rehearsal import run_pyinfra
 
-HERE = Path(__file__).parent
-STATE = "/var/lib/standin-k3s"
-TRAEFIK_UNIT = """[Unit]
-Description=Stand-in for k3s: Traefik's answers on 80 and 443
-[Service]
-ExecStart=/usr/bin/python3 /usr/local/lib/standin-traefik.py
-[Install]
-WantedBy=multi-user.target
-"""
-OLLAMA_LIST = ("NAME                       ID              SIZE      MODIFIED\n"
-               "llama3.2:3b                a80c4f17acd5    2.0 GB    2 days ago\n"
-               "nomic-embed-text:latest    0a109f422b47    274 MB    2 days ago\n")
-
-
 @pytest.fixture(scope="module")
 def standins(rehearsal):
-    """k3s v1.36.5+k3s1 as far as the deploy can tell: the kubectl stand-in as the k3s binary,
-    the release's install script in place, and a k3s unit that runs the Traefik stand-in."""
-    for source, target in (("standin_k3s.py", "/usr/local/bin/k3s"),
-                           ("standin_traefik.py", "/usr/local/lib/standin-traefik.py")):
-        subprocess.run(["scp", *rehearsal.ssh_options(), str(HERE / source),
-                        f"root@{rehearsal.address}:{target}"], check=True, capture_output=True)
-    rehearsal.ssh(
-        f"chmod 755 /usr/local/bin/k3s && install -d -m 700 {STATE} "
-        f"{STATE}/exec/llm/deploy/ollama && echo 'k3s version v1.36.5+k3s1 (stand-in)' > {STATE}/version && "
-        "install -d /usr/local/lib/llm-appliance && printf '#!/bin/sh\\nexit 0\\n' > "
-        "'/usr/local/lib/llm-appliance/k3s-install-v1.36.5+k3s1.sh' && "
-        f"cat > /etc/systemd/system/k3s.service <<'EOF'\n{TRAEFIK_UNIT}EOF\n"
-        "systemctl daemon-reload && systemctl enable --now k3s.service"
-    )
-    rehearsal.ssh(f"cat > '{STATE}/exec/llm/deploy/ollama/ollama list' <<'EOF'\n{OLLAMA_LIST}EOF")
+    install_k3s_standins(rehearsal)
     return rehearsal
 
 

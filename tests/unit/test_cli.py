@@ -193,3 +193,17 @@ def test_init_writes_the_ssh_key_pyinfra_logs_in_with(tmp_path):
     without = tmp_path / "without.py"
     assert CliRunner().invoke(main, ["init", str(without), *INIT]).exit_code == 0
     assert '"ssh_key":' not in without.read_text()
+
+
+def test_a_run_the_preflight_stopped_gives_its_reason_not_a_host_line():
+    from appliance.cli import _last_error_line
+
+    output = ("--> Preparing operation files...\n"
+              "    [10.213.2.2] Ollama: CPU: no NVIDIA GPU on this host\n"
+              "--> llm-appliance: stopped before changing anything: 10.213.2.2 cannot run the "
+              "appliance as set\n"
+              "    - operating system Debian 11 is not supported; install one of: Ubuntu 22.04, "
+              "24.04; Debian 12, 13\n")
+    assert _last_error_line(output) == (
+        "stopped before changing anything: 10.213.2.2 cannot run the appliance as set: operating "
+        "system Debian 11 is not supported; install one of: Ubuntu 22.04, 24.04; Debian 12, 13")

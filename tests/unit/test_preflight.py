@@ -43,7 +43,7 @@ def test_supported_systems(distribution):
 ])
 def test_unsupported_systems(distribution, shown):
     assert check(distribution=distribution) == [
-        f"operating system {shown} is not supported; install one of: Ubuntu 22.04, 24.04; Debian 12"
+        f"operating system {shown} is not supported; install one of: Ubuntu 22.04, 24.04; Debian 12, 13"
     ]
 
 
