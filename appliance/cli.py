@@ -482,7 +482,8 @@ def _restore_from_repository(inventory: str, snapshot: str, password_file: str |
           "(node, volumes) removed")
     if "apps" in settings.layers:
         layer("apps", "converged with the restored Secrets (models are pulled again)")
-        step("Open WebUI's data", "operations.backup.restore_archive", f"name={Path(archive).name}")
+        step("Open WebUI's data", "operations.backup.restore_archive",
+             f"archive_name={Path(archive).name}")
         click.echo(f"Open WebUI's data: restored from {Path(archive).name}")
         step("ready", "deploy.py", "--data", "layers=apps")
         click.echo("ready: the apps layer's readiness gate passed")

@@ -8,7 +8,7 @@ Open WebUI again.
 
     pyinfra inventories/prod.py operations.backup.backup_now
     pyinfra inventories/prod.py operations.backup.restore archive=llm-appliance-20261124.tar
-    pyinfra inventories/prod.py operations.backup.restore_archive name=llm-appliance-20261124.tar
+    pyinfra inventories/prod.py operations.backup.restore_archive archive_name=llm-appliance-20261124.tar
 """
 
 from __future__ import annotations
@@ -156,14 +156,14 @@ def restore(archive: str):
 
 
 @deploy("Restore an archive of the backup folder")
-def restore_archive(name: str):
-    """Restore the archive `name` of the server's backup folder: Open WebUI stops, a Job runs
-    files/restore.sh, Open WebUI starts again."""
+def restore_archive(archive_name: str):
+    """Restore the archive `archive_name` of the server's backup folder: Open WebUI stops, a
+    Job runs files/restore.sh, Open WebUI starts again."""
     job = f"restore-{time.strftime('%Y%m%d%H%M%S')}"
     manifest = f"/var/lib/llm-appliance/{job}.yaml"
     files.put(
         name="Write the restore Job",
-        src=io.StringIO(to_yaml(restore_job(name, job))),
+        src=io.StringIO(to_yaml(restore_job(archive_name, job))),
         dest=manifest, mode="600",
     )
     # One script, so that whatever fails, the Job's manifest goes; on a failure the failed Job
