@@ -204,6 +204,8 @@ def test_a_missing_late_or_failed_off_site_snapshot_is_unhealthy():
     assert judged({"time": now - 26 * 3600, "failed": False}) == ("ready", "26 h ago")
     assert judged({"time": now - 27 * 3600, "failed": False}) == (
         "failed", "27 h ago, later than 26 h (backup_schedule)")
+    assert judged({"time": now - 26 * 3600 - 5, "failed": False}) == (
+        "failed", "26 h ago, later than 26 h (backup_schedule)")
     assert judged({"time": now - 3600, "failed": True}) == (
         "failed", "the last run of llm-appliance-offsite.service failed")
     # Weekly backups: a snapshot may be a week and two hours old.
@@ -226,9 +228,10 @@ def fields(component):
 
 
 def test_sections_before_the_first_and_empty_sections_are_ignored():
-    parsed = parse_read(["Warning: a banner line", "## now", "## memory", "## disk", "## health", "200"])
-    assert (parsed["now"], parsed["memory_available_kib"], parsed["disk_free_kib"], parsed["health"]) == (
-        0, None, None, "200")
+    parsed = parse_read(["Warning: a banner line", "## now", "## memory", "## disk", "## health", "200",
+                         "## restored", "4f2a9c1e"])  # the snapshot files/offsite.sh restored
+    assert (parsed["now"], parsed["memory_available_kib"], parsed["disk_free_kib"], parsed["health"],
+            parsed["restored"]) == (0, None, None, "200", "4f2a9c1e")
 
 
 def test_k3s_not_installed_then_not_answering():
