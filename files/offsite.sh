@@ -92,7 +92,11 @@ case ${1:-backup} in
         echo "${2:-latest}" > "$RESTORED"
         install -d -m 700 "$BACKUP_DIR"
         archive=$(basename "$(ls -1 "$stage"/llm-appliance-*.tar)")
-        install -m 600 "$stage/$archive" "$BACKUP_DIR/$archive"
+        install -p -m 600 "$stage/$archive" "$BACKUP_DIR/$archive"
+        # That archive is off-site already, as of its own time: not sent again, and the last
+        # snapshot's age counts from it (appliance status).
+        echo "$archive" > "$LAST"
+        touch -r "$BACKUP_DIR/$archive" "$LAST"
         rm -rf "$work"
         echo "$BACKUP_DIR/$archive"
         exit 0 ;;

@@ -21,6 +21,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -236,7 +237,8 @@ def restored_server(lost_server, operator_data, outputs, tmp_path_factory):
                             str(kept), "--yes")
         server.ssh("kill $(cat /root/sampler.pid)")
         outputs += [refused.stdout, refused.stderr, rebuilt.stdout, rebuilt.stderr]
-        yield server, rebuilt, refused, node_name
+        yield SimpleNamespace(server=server, rebuilt=rebuilt, refused=refused,
+                              node_name=node_name, inventory=inventory)
 
 
 def test_off_site_snapshot_is_made_once_per_archive(lost_server, repository_host):
@@ -249,7 +251,7 @@ def test_off_site_snapshot_is_made_once_per_archive(lost_server, repository_host
 
 
 def test_restore_on_a_new_server_gives_back_everything(lost_server, restored_server):
-    server, rebuilt, _, node_name = restored_server
+    server, rebuilt = restored_server.server, restored_server.rebuilt
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     archive = server.ssh(f"ls {BACKUP_DIR}").stdout.strip()
     assert archive.startswith("llm-appliance-") and archive.endswith(".tar")
@@ -276,7 +278,7 @@ def test_restore_on_a_new_server_gives_back_everything(lost_server, restored_ser
 
 
 def test_the_k3s_layer_repairs_what_the_datastore_holds_of_the_lost_server(restored_server):
-    server, _, _, node_name = restored_server
+    server, node_name = restored_server.server, restored_server.node_name
     logged = [json.loads(line) for line in server.ssh(f"cat {STATE}/argv.log").stdout.splitlines()]
     deletes = [" ".join(["/usr/local/bin/k3s", *argv]) for argv in logged if argv[1:2] == ["delete"]]
     # The repair's deletes (and no restore Job's removal: the restore succeeded).
@@ -287,17 +289,26 @@ def test_the_k3s_layer_repairs_what_the_datastore_holds_of_the_lost_server(resto
 
 
 def test_a_wrong_password_is_one_line_without_a_traceback(restored_server):
-    _, _, refused, _ = restored_server
+    refused = restored_server.refused
     assert refused.returncode == 1
     assert refused.stdout.splitlines() == [
-        f"password: on {restored_server[0].host.address}, mode 0600 "
+        f"password: on {restored_server.server.host.address}, mode 0600 "
         "(/etc/llm-appliance/backup/restic-password)"]
     assert refused.stderr == ("Error: host layer: failed: off-site backup failed: Fatal: wrong "
                               "password or no key found\n")
 
 
+def test_status_after_the_restore_shows_the_last_off_site_snapshot(restored_server):
+    """The restored archive is off-site already: `appliance status` counts the last snapshot's
+    age from it, and the whole appliance reads as ready."""
+    status = appliance("status", str(restored_server.inventory))
+    assert status.returncode == 0, status.stdout + status.stderr
+    (line,) = [line.split() for line in status.stdout.splitlines() if "off-site snapshot" in line]
+    assert line == ["off-site", "snapshot", "ready", "-", "-", "0", "h", "ago"]
+
+
 def test_password_and_key_are_nowhere_but_their_files(lost_server, restored_server, outputs, secrets):
-    server = restored_server[0]
+    server = restored_server.server
     assert sorted(lost_server["modes"].splitlines()) == [
         f"600 {offsite.CONFIG_DIR}/restic-password",
         f"600 {offsite.CONFIG_DIR}/restic.env",
@@ -318,7 +329,7 @@ def test_password_and_key_are_nowhere_but_their_files(lost_server, restored_serv
 
 
 def test_wrong_password_is_one_line_and_leaves_the_snapshots(restored_server):
-    server = restored_server[0]
+    server = restored_server.server
     before = snapshots(server)
     server.ssh(f"umask 077 && echo not-the-password > /root/wrong-password && "
                f"sed 's|^RESTIC_PASSWORD_FILE=.*|RESTIC_PASSWORD_FILE=/root/wrong-password|' "
@@ -331,7 +342,7 @@ def test_wrong_password_is_one_line_and_leaves_the_snapshots(restored_server):
 
 
 def test_unreachable_repository_is_one_line_and_leaves_the_snapshots(restored_server, repository_host):
-    server = restored_server[0]
+    server = restored_server.server
     before = snapshots(server)
     new_archive(server)
     repository_host.cut_ssh()
@@ -348,7 +359,7 @@ def test_unreachable_repository_is_one_line_and_leaves_the_snapshots(restored_se
 
 
 def test_full_disk_is_one_line_and_leaves_the_snapshots(restored_server):
-    server = restored_server[0]
+    server = restored_server.server
     server.ssh("mkdir -p /mnt/small && mount -t tmpfs -o size=3M tmpfs /mnt/small && "
                f"sed 's|^RESTIC_REPOSITORY=.*|RESTIC_REPOSITORY=/mnt/small/restic|' "
                f"{offsite.ENV_FILE} > /root/small.env && rm -f /var/lib/llm-appliance/offsite-last")
