@@ -16,7 +16,11 @@ run on the first server, once k3s answers, deletes what only the lost server had
   already holds, so without this the apps layer's identical manifests would not make the
   Cluster or the model Job again.
 
-Then RESTORED_FILE goes: an ordinary deploy never repairs anything.
+Then RESTORED_FILE goes: an ordinary deploy never repairs anything. Read in the sources:
+k3s's pkg/deploy/controller.go skips a manifest whose checksum its Addon holds (and a deleted
+Addon takes none of its objects with it); helm-controller's pkg/controllers/chart/chart.go
+watches the Jobs a HelmChart owns, so a deleted install Job is made again, and its `helm
+upgrade` makes the release's missing objects.
 
     repair_commands(objects, node_name="server-2")
     # ['/usr/local/bin/k3s kubectl delete node server-1', ...]
