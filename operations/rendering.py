@@ -76,7 +76,8 @@ def render(template: str, **context) -> str:
 def file_content(path: str, content: str, mode: str):
     """
     A root-owned file with exactly this content and mode: uploaded when its SHA-1 differs
-    (or it is missing), its mode and owner set when they differ; a no-op otherwise.
+    (or it is missing), its mode and owner set when they differ (one command for both); a
+    no-op otherwise.
 
     .. code:: python
 
@@ -90,10 +91,13 @@ def file_content(path: str, content: str, mode: str):
             io.StringIO(content), path, remote_temp_filename=host.get_temp_filename(path)
         )
         present = None
+    fixes = []
     if not present or (present["user"], present["group"]) != ("root", "root"):
-        yield f"chown root:root {path}"
+        fixes.append(f"chown root:root {path}")
     if not present or present["mode"] != mode:
-        yield f"chmod {mode} {path}"
+        fixes.append(f"chmod {mode} {path}")
+    if fixes:
+        yield " && ".join(fixes)
 
 
 @operation()
