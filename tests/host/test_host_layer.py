@@ -46,7 +46,7 @@ HARDENING_PARAMETERS = {
     "net.ipv4.conf.all.log_martians": "1",
     "net.ipv4.conf.default.log_martians": "1",
 }
-HARDENING_PACKAGES = ("acct", "apt-listchanges", "debsums", "libpam-pwquality", "libpam-tmpdir")
+HARDENING_PACKAGES = ("acct", "apt-listchanges", "libpam-pwquality", "libpam-tmpdir")
 BLOCKED_MODULES = ("dccp", "sctp", "rds", "tipc", "firewire-core", "firewire-ohci")
 FAIL2BAN_FILE = "/etc/fail2ban/jail.d/llm-appliance.conf"
 

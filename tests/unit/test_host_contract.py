@@ -80,10 +80,10 @@ def test_rendered_host_files_are_exactly_these(rendered):
 
 @pytest.mark.parametrize("fail2ban, packages", [
     (True, ["ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
-            "unattended-upgrades", "acct", "apt-listchanges", "debsums", "libpam-pwquality",
+            "unattended-upgrades", "acct", "apt-listchanges", "libpam-pwquality",
             "libpam-tmpdir", "fail2ban", "python3-systemd"]),
     (False, ["ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
-             "unattended-upgrades", "acct", "apt-listchanges", "debsums", "libpam-pwquality",
+             "unattended-upgrades", "acct", "apt-listchanges", "libpam-pwquality",
              "libpam-tmpdir"]),
 ])
 def test_packages(fail2ban, packages):
@@ -98,7 +98,7 @@ def test_offsite_packages_go_in_the_same_transaction_on_the_first_server(first_s
     settings = load({**BASE, "backup_repository": "/mnt/nas/restic"})
     assert host_layer.host_packages(settings, first_server) == [
         "ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
-        "unattended-upgrades", "acct", "apt-listchanges", "debsums", "libpam-pwquality",
+        "unattended-upgrades", "acct", "apt-listchanges", "libpam-pwquality",
         "libpam-tmpdir", "fail2ban", "python3-systemd", *restic]
 
 
