@@ -44,9 +44,9 @@ from appliance.rehearsal import (
     RehearsalHost,
     project_environment,
 )
+from pyinfra_trace import run_traced
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TRACER = PROJECT_ROOT / "bench" / "pyinfra_trace.py"
 
 
 @dataclass
@@ -59,16 +59,10 @@ class TracedRun:
 
 def traced_deploy(inventory: Path, folder: Path) -> TracedRun:
     """Run the deploy as `pyinfra -y --json INVENTORY deploy.py` does, traced."""
-    trace_path = folder / f"trace-{time.monotonic_ns()}.json"
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, str(TRACER), str(trace_path), "-y", "--json", str(inventory), "deploy.py"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900, env=project_environment(),
-    )
-    run = DeployRun(result.returncode, result.stdout, result.stderr, time.monotonic() - started)
+    run, trace = run_traced(inventory, folder)
     if run.returncode != 0 or run.totals["error"]:
         sys.exit(f"deploy failed:\n{run.stderr[-3000:]}")
-    return TracedRun(run, json.loads(trace_path.read_text()))
+    return TracedRun(run, trace)
 
 
 def python_start_up(repeat: int = 3) -> float:

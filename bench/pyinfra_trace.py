@@ -72,6 +72,30 @@ def _install(events: list[dict]) -> None:
     Host.get_file = timed("get_file", Host.get_file)
 
 
+def run_traced(inventory, folder, timeout: float = 900):
+    """Run ``pyinfra -y --json INVENTORY deploy.py`` from the project root under this tracer:
+    the run (``appliance.rehearsal.DeployRun``) and its trace, the trace's file in ``folder``.
+
+        run, trace = run_traced(inventory, tmp_path)
+        len([e for e in trace["events"] if e["kind"] == "command"])  # 4
+    """
+    import subprocess
+    from pathlib import Path
+
+    from appliance.rehearsal import DeployRun, project_environment
+
+    trace_path = Path(folder) / f"trace-{time.monotonic_ns()}.json"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, __file__, str(trace_path), "-y", "--json", str(inventory), "deploy.py"],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+        timeout=timeout, env=project_environment(),
+    )
+    run = DeployRun(result.returncode, result.stdout, result.stderr, time.monotonic() - started)
+    trace = json.loads(trace_path.read_text()) if trace_path.exists() else {"events": []}
+    return run, trace
+
+
 def main(trace_path: str, pyinfra_args: list[str]) -> None:
     events: list[dict] = []
     _install(events)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import files
 
 from operations import backup, gpu, health, monitoring, policies
 from operations.cluster import is_first_server
+from operations.facts import FileState, batch_reads, fact_key
 from operations.names import (
     BASIC_AUTH_SECRET,
     BASIC_AUTH_USER,
@@ -105,10 +107,12 @@ def secret_present(namespace: str, secret: str, keys: tuple[str, ...], settings:
 def install(settings: Settings):
     if not is_first_server():
         return  # k3s applies the manifests cluster-wide from the first server
-    changes = [files.put(
-        name="Install ensure-secret.sh",
-        src=str(PROJECT_ROOT / "files/ensure-secret.sh"), dest=ENSURE_SECRET, mode="755",
-    )]
+    gpu_nodes = gpu.cluster_gpu_nodes()
+    host_files = [HostFile(ENSURE_SECRET, (PROJECT_ROOT / "files/ensure-secret.sh").read_text(), "755"),
+                  *app_files(settings, gpu_used=bool(gpu_nodes))]
+    # Every file's state in one round trip (the readiness gate reads the cluster on its own).
+    batch_reads(host, *(fact_key(FileState, path=host_file.path) for host_file in host_files))
+    changes = [put_host_file(host_files[0])]
     for model, path in settings.ollama_model_files.items():
         changes.append(files.put(name=f"Upload the model file of {model}", src=path,
                                  dest=f"{MODEL_FILES_DIR}/{Path(path).name}", mode="644"))
@@ -122,10 +126,8 @@ def install(settings: Settings):
         keys=(f"username={BASIC_AUTH_USER}", "password"),
         secret_type="kubernetes.io/basic-auth", settings=settings,
     ))
-    gpu_nodes = gpu.cluster_gpu_nodes()
     if gpu_nodes:
         changes.append(gpu.gpu_nodes_labelled(
             name="Label the GPU nodes", node_names=tuple(gpu_nodes), settings=settings))
-    changes += [put_host_file(app_file)
-                for app_file in app_files(settings, gpu_used=bool(gpu_nodes))]
+    changes += [put_host_file(app_file) for app_file in host_files[1:]]
     health.gate("apps", settings, changes)

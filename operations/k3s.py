@@ -16,15 +16,18 @@ from urllib.parse import quote
 
 from pyinfra import host, inventory
 from pyinfra.api import OperationError, deploy, operation
-from pyinfra.facts.files import File, Sha1File
+from pyinfra.facts.files import Sha1File
 from pyinfra.facts.server import Arch
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 
 from operations import health, recovery
 from operations.cluster import NodeRole, inventory_role, node_address
 from operations.errors import stop
-from operations.facts import K3sJoinToken, K3sVersion
+from operations.facts import (
+    FileState, K3sJoinToken, K3sVersion, SystemdUnit, batch_reads, fact_key, read_fact,
+)
 from operations.gpu import k3s_gpu_runtime
+from operations.host import unit_running
 from operations.names import FIRST_SERVER_LABEL, K3S_BINARY, MANIFESTS_DIR, SCRIPTS_DIR
 from operations.rendering import HostFile, manifest, private_upload, put_host_file, render, to_yaml
 from operations.settings import (
@@ -204,7 +207,7 @@ def k3s_binary(version: str, arch: str):
 
         k3s_binary(version="v1.36.5+k3s1", arch="x86_64")
     """
-    if host.get_fact(K3sVersion, path=K3S_BINARY) == version:
+    if read_fact(host, K3sVersion, path=K3S_BINARY) == version:
         return
     asset, release_arch = ASSETS[arch]
     release = f"{RELEASES_URL}/{quote(version)}"
@@ -293,14 +296,27 @@ def _config(settings: Settings, node: NodeRole):
     )
 
 
+def k3s_layer_reads(service: str) -> list[tuple]:
+    """The facts the k3s layer's operations read, as ``fact_key``s: read in one round trip
+    (the readiness gate reads the cluster on its own, operations/health.py)."""
+    return [
+        fact_key(Arch),
+        fact_key(K3sVersion, path=K3S_BINARY),
+        *(fact_key(FileState, path=path) for path in (
+            CONFIG_FILE, TRAEFIK_CONFIG_FILE, f"/etc/systemd/system/{service}.service")),
+        fact_key(SystemdUnit, unit=f"{service}.service"),
+    ]
+
+
 @deploy("k3s layer")
 def install(settings: Settings):
     node = inventory_role()
     service = "k3s" if node.role == "server" else "k3s-agent"
-    binary, script, script_path = _binary_and_script(settings, host.get_fact(Arch))
+    batch_reads(host, *k3s_layer_reads(service))
+    binary, script, script_path = _binary_and_script(settings, read_fact(host, Arch))
     config = _config(settings, node)
 
-    unit_missing = not host.get_fact(File, path=f"/etc/systemd/system/{service}.service")
+    unit_missing = not read_fact(host, FileState, path=f"/etc/systemd/system/{service}.service")
     server.shell(
         name="Install the k3s systemd unit with the release's install script",
         commands=[
@@ -315,8 +331,7 @@ def install(settings: Settings):
         commands=[f"systemctl restart {service}"],
         _if=lambda: not unit_missing and (config.did_change() or binary.did_change()),
     )
-    running = systemd.service(
-        name="Run k3s (k3s or k3s-agent)", service=service, running=True, enabled=True)
+    running = unit_running(name="Run k3s (k3s or k3s-agent)", unit=f"{service}.service")
     k3s_gpu_runtime(settings, service)
     repaired = []
     if node.join_url is None and health.latest_read(settings).get("restored"):

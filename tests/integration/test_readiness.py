@@ -5,7 +5,7 @@ on ports 80 and 443 as the appliance's Traefik does. Everything else is real: SS
 host layer, files, ensure-secret.sh.
 
 A chart whose helm install failed stops the deploy with helm's own error; a converged appliance
-re-runs with zero changes and two kubectl invocations."""
+re-runs with zero changes, two kubectl invocations and nine remote commands in all."""
 
 import json
 
@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from cluster_state import HELM_ERROR, converged
 from k3s_standins import STATE, install_k3s_standins
+from pyinfra_trace import run_traced
 
 from appliance.cli import main
 from appliance.rehearsal import run_pyinfra
@@ -62,15 +63,30 @@ def test_status_reports_the_failed_chart(standins, inventory):
                     "netdata": "ready"}
 
 
-def test_a_converged_appliance_reruns_with_no_change_and_two_kubectl_calls(standins, inventory):
+def remote_commands_per_layer(trace: dict) -> dict[str, int]:
+    """Remote commands and file transfers of a traced run (bench/pyinfra_trace.py), per layer."""
+    counts: dict[str, int] = {}
+    for event in trace["events"]:
+        if event["kind"] != "connect" and event["operation"]:
+            layer = event["operation"].split(" | ")[0]
+            counts[layer] = counts.get(layer, 0) + 1
+    return counts
+
+
+def test_a_converged_appliance_reruns_with_no_change_and_two_kubectl_calls(
+        standins, inventory, tmp_path):
     serve(standins, converged())
     path = inventory("whole.py")
     first = run_pyinfra(path, "deploy.py")
     assert first.returncode == 0, first.stderr[-3000:]
     before = kubectl_calls(standins)
-    again = run_pyinfra(path, "deploy.py")
+    again, trace = run_traced(path, tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.changed == []
+    # Each layer reads its host in one round trip (operations/facts.py, batch_reads); the
+    # k3s and apps layers' readiness gates read the cluster once (the kubectl calls below).
+    assert remote_commands_per_layer(trace) == {
+        "Host layer": 2, "Off-site backups": 1, "k3s layer": 3, "Apps layer": 2, "Summary": 1}
     calls = [json.loads(line) for line in
              standins.ssh(f"tail -n +{before + 1} {STATE}/argv.log").stdout.splitlines()]
     # `k3s --version` (the binary's version, plan and run) is not kubectl.
