@@ -41,6 +41,7 @@ import click
 from appliance.rehearsal import (
     REHEARSAL_SETTINGS,
     DeployRun,
+    RehearsalError,
     RehearsalHost,
     project_environment,
 )
@@ -204,10 +205,22 @@ def bench_against_ansible(checkout: Path, ansible_bin: Path, runs: int) -> None:
               help="Folder holding ansible-playbook.")
 @click.option("--runs", default=5, show_default=True, help="Alternating no-op runs with --ansible.")
 def main(hosts: int, reruns: int, checkout: Path | None, ansible_bin: Path, runs: int):
-    if checkout:
-        bench_against_ansible(checkout, ansible_bin, runs)
-    else:
-        bench_host_layer(hosts, reruns)
+    """Time the host layer's first converge and no-op re-run on fresh rehearsal hosts (root).
+
+    Prints the medians and where the time goes; with --ansible, k3s-ansible's prereq role side
+    by side instead. Example:
+
+    \b
+        python bench/host_layer.py --hosts 3 --reruns 3
+        python bench/host_layer.py --ansible /tmp/k3s-ansible --ansible-bin /tmp/ansible-venv/bin
+    """
+    try:
+        if checkout:
+            bench_against_ansible(checkout, ansible_bin, runs)
+        else:
+            bench_host_layer(hosts, reruns)
+    except RehearsalError as error:
+        raise click.ClickException(str(error)) from None
 
 
 if __name__ == "__main__":

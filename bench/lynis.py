@@ -15,12 +15,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, run_pyinfra
+import click
+
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalError, RehearsalHost, run_pyinfra
 
 
 def hardening_index(rehearsal: RehearsalHost) -> tuple[int, str]:
     report = rehearsal.ssh("lynis audit system --quick --no-colors 2>/dev/null", timeout=900).stdout
     index = re.search(r"Hardening index : (\d+)", report)
+    if not index:
+        raise click.ClickException(f"Lynis printed no hardening index: {report.strip()[-300:]!r}")
     warnings = re.search(r"Warnings \((\d+)\)", report)
     suggestions = re.search(r"Suggestions \((\d+)\)", report)
     detail = (f"{warnings.group(1) if warnings else 0} warnings, "
@@ -54,7 +58,19 @@ def audit(rehearsal: RehearsalHost) -> tuple[int, str, dict[str, tuple[int, int]
     return index, detail, points_per_test(rehearsal.ssh("cat /var/log/lynis.log").stdout)
 
 
+@click.command(help=__doc__)
 def main() -> None:
+    try:
+        audits = audit_before_and_after()
+    except RehearsalError as error:
+        raise click.ClickException(str(error)) from None
+    print_audits(audits)
+
+
+def audit_before_and_after() -> list[tuple[str, int, str, dict[str, tuple[int, int]]]]:
+    """The three audits on one fresh rehearsal host, each (label, index, detail, points per
+    test), e.g. ``[("bare Debian 12", 62, "1 warnings, 20 suggestions", {"KRNL-6000": (1, 2)}),
+    ("host layer (defaults)", ...), ("host layer + ssh_hardening", ...)]``."""
     with RehearsalHost.boot() as rehearsal, tempfile.TemporaryDirectory() as folder:
         rehearsal.ssh("apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
                       "apt-get install -y -qq lynis >/dev/null", timeout=900)
@@ -67,6 +83,12 @@ def main() -> None:
             if run.returncode != 0:
                 sys.exit(f"deploy failed:\n{run.stderr[-3000:]}")
             results.append((label, *audit(rehearsal)))
+    return results
+
+
+def print_audits(results: list[tuple[str, int, str, dict[str, tuple[int, int]]]]) -> None:
+    """The indexes, then the points per test that changed from one audit to the next, e.g.
+    ``  KRNL-6000    1/2   ->   2/2   (+1 of +0)``."""
     for label, index, detail, _ in results:
         print(f"Lynis hardening index, {label:<28} {index:>3}  ({detail})")
     for (before_label, _, _, before), (label, _, _, after) in zip(results, results[1:]):

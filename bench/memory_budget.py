@@ -30,6 +30,14 @@ REFERENCE_BOX_GIB = 7.75  # MemTotal of an 8 GB VM
 @click.option("--data", "data", multiple=True, metavar="KEY=VALUE",
               help="Override a setting as the deploy does, e.g. --data ollama_gpu=nvidia.")
 def main(inventory: str, markdown: bool, data: tuple[str, ...]):
+    """Print the platform's memory requests and limits per container, and what is left for models.
+
+    Renders INVENTORY as the deploy would (no host needed). Example:
+
+    \b
+        python bench/memory_budget.py inventories/prod.py --data ollama_gpu=nvidia
+        python bench/memory_budget.py --markdown
+    """
     with tempfile.TemporaryDirectory() as rendered:
         overrides = [arg for pair in data for arg in ("--data", pair)]
         result = CliRunner().invoke(appliance, ["render", inventory, "--out", rendered, *overrides])

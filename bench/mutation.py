@@ -30,6 +30,8 @@ rehearsal tests (tests/integration/test_backup_restore.py), outside this benchma
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import shlex
 import shutil
 import subprocess
 import sys
@@ -57,13 +59,23 @@ pytest_add_cli_args =
 """
 
 
+def output_of(command: list[str], cwd: Path) -> str:
+    """The standard output of a command that must succeed; on a failure, exit with one line
+    naming the command and its last line of standard error, e.g.
+    ``python -m mutmut results --all true failed (exit 1): ModuleNotFoundError: ...``."""
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        shown = shlex.join(["python" if part == sys.executable else part for part in command])
+        last = (result.stderr.strip().splitlines() or ["(nothing on standard error)"])[-1]
+        sys.exit(f"{shown} failed (exit {result.returncode}): {last}")
+    return result.stdout
+
+
 def copy_checkout(checkout: Path, workdir: Path) -> None:
     """The checkout's tracked files (and untracked, not ignored) into workdir, mutmut's config
     in a setup.cfg there (mutmut reads it when pyproject.toml has no [tool.mutmut])."""
-    listed = subprocess.run(
-        ["git", "-C", str(checkout), "ls-files", "--cached", "--others", "--exclude-standard"],
-        check=True, capture_output=True, text=True,
-    ).stdout.split()
+    listed = output_of(["git", "-C", str(checkout), "ls-files", "--cached", "--others",
+                        "--exclude-standard"], checkout).split()
     for name in listed:
         source, target = checkout / name, workdir / name
         if source.is_file():
@@ -84,8 +96,7 @@ def in_sample(name: str, every: int) -> bool:
 def statuses(workdir: Path) -> dict[str, str]:
     """Every mutant mutmut made and its status, e.g.
     {'operations.settings.x_cron_schedule__mutmut_3': 'killed', ...} ('not checked' before a run)."""
-    output = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=workdir,
-                            check=True, capture_output=True, text=True).stdout
+    output = output_of([sys.executable, "-m", "mutmut", "results", "--all", "true"], workdir)
     found = {}
     for line in output.splitlines():
         if "__mutmut_" in line:
@@ -134,6 +145,8 @@ def table(found: dict[str, str]) -> list[str]:
 @click.option("--max-children", type=int, default=2, show_default=True, help="Mutants run at once.")
 def main(checkout: Path, workdir: Path, every: int, prefixes: tuple[str, ...], max_children: int):
     """Print the share of mutants the fast tests kill, per module."""
+    if importlib.util.find_spec("mutmut") is None:
+        sys.exit("mutmut is not installed: pip install mutmut (3.x)")
     workdir.mkdir(parents=True, exist_ok=True)
     copy_checkout(checkout, workdir)
     # Generate the mutants (and mutmut's map of which tests reach which function) without

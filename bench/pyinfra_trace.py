@@ -24,6 +24,13 @@ import time
 from functools import wraps
 
 STARTED = time.monotonic()
+USAGE = """\
+usage: python bench/pyinfra_trace.py TRACE_JSON PYINFRA_ARGS...
+
+Runs the pyinfra CLI with PYINFRA_ARGS (e.g. -y --json inventory.py deploy.py) and writes to
+TRACE_JSON where its time went: SSH connects, remote commands and file transfers, per fact and
+operation. bench/host_layer.py and the readiness test run it through run_traced(); it is not
+meant to be run by hand."""
 
 
 def _install(events: list[dict]) -> None:
@@ -96,6 +103,19 @@ def run_traced(inventory, folder, timeout: float = 900):
     return run, trace
 
 
+def arguments(argv: list[str]) -> tuple[str, list[str]]:
+    """The trace path and pyinfra's arguments, or the usage and exit 0 (-h, --help) or 2
+    (fewer than 2 arguments, a trace path that looks like an option), e.g.
+    ``arguments(["t.json", "-y", "inv.py", "deploy.py"]) == ("t.json", ["-y", "inv.py", "deploy.py"])``."""
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        sys.exit(0)
+    if len(argv) < 2 or argv[0].startswith("-"):
+        print(USAGE, file=sys.stderr)
+        sys.exit(2)
+    return argv[0], argv[1:]
+
+
 def main(trace_path: str, pyinfra_args: list[str]) -> None:
     events: list[dict] = []
     _install(events)
@@ -112,4 +132,4 @@ def main(trace_path: str, pyinfra_args: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    main(*arguments(sys.argv[1:]))
