@@ -1,5 +1,6 @@
 """The bench/ scripts explain themselves (--help, a usage) and fail in one line, booting nothing."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,12 @@ def test_a_failing_command_ends_in_one_line_naming_it(tmp_path):
     with pytest.raises(SystemExit) as stopped:
         output_of([sys.executable, "fails.py", "results"], tmp_path)
     assert stopped.value.code == "python fails.py results failed (exit 1): mutmut.NoMutants: none"
+
+
+def test_readme_names_every_benchmark_with_how_to_run_it():
+    section = (BENCH.parent / "README.md").read_text().split("\n## Tests and benchmark\n")[1]
+    items = re.findall(r"^- `bench/(\w+\.py)`(.*?)(?=^- |^\n)", section.split("\n## ")[0], re.M | re.S)
+    assert sorted(name for name, _ in items) == sorted(path.name for path in BENCH.glob("*.py")) == [
+        "host_layer.py", "lynis.py", "memory_budget.py", "mutation.py", "pyinfra_trace.py"]
+    for name, text in items:
+        assert f"`python bench/{name}" in text or "not run by hand" in text, name
