@@ -317,6 +317,10 @@ def backup_password(inventory):
     first = _first_server(inventory)
     result = _pyinfra(inventory, first.name, "--json", "fact", "files.FileContents",
                       f"path={offsite.PASSWORD_FILE}")
+    if result.returncode != 0:
+        raise click.ClickException(
+            f"could not read the password on {first.name}: "
+            f"{_last_error_line(result.stderr + result.stdout)}")
     try:
         (values,) = json.loads(result.stdout).values()
         password = "".join(values[first.name] or [])
@@ -434,7 +438,9 @@ def _repository_password(password_file: str | None) -> str:
         raise click.UsageError("--password-file is missing, and there is no terminal to ask on: "
                                "give the file holding the repository's password")
     if not password:
-        raise click.UsageError("the repository's password is empty")
+        where = f" in {password_file}" if password_file else ""
+        raise click.UsageError(f"the repository's password is empty{where}: give the one "
+                               "`appliance backup-password` printed")
     return password
 
 

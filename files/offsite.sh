@@ -12,16 +12,21 @@
 #   offsite.sh restore [SNAPSHOT]  on a server whose k3s is stopped (a new one): the datastore
 #                                  and the token back in place (k3s's documented restore), Open
 #                                  WebUI's archive back in the backup folder for restore.sh
+#   offsite.sh help                this text
 #
 # Reads RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE, KEEP_DAILY, KEEP_WEEKLY, KEEP_MONTHLY,
-# BACKUP_SSH_KEY (the key an sftp: repository logs in with), LAST and RESTORED from $OFFSITE_CONFIG
-# (/etc/llm-appliance/backup/restic.env), restic's credentials from $CREDENTIALS_FILE
+# BACKUP_SSH_KEY (the key an sftp: repository logs in with), LAST, RESTORING and RESTORED from
+# $OFFSITE_CONFIG (/etc/llm-appliance/backup/restic.env), restic's credentials from $CREDENTIALS_FILE
 # (KEY='VALUE' lines).
 # A snapshot is made only of an archive newer than the last one sent. Any failure is one line
 # on standard error.
 # Installed by llm-appliance (a systemd timer runs `offsite.sh` and `offsite.sh check`).
 set -eu
 umask 077
+ACTION=${1:-backup}
+case $ACTION in
+    help|-h|--help) sed -n '2,/^set -eu/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
+esac
 set -a; . "${OFFSITE_CONFIG:-/etc/llm-appliance/backup/restic.env}"; set +a
 if [ -f "${CREDENTIALS_FILE:-}" ]; then
     set -a; . "$CREDENTIALS_FILE"; set +a
@@ -34,11 +39,14 @@ LAST=${LAST:-/var/lib/llm-appliance/offsite-last}
 # Left by a restore: the k3s layer's next run repairs what the restored datastore remembers of
 # the lost server (its node, its volumes), then removes it.
 RESTORED=${RESTORED:-/var/lib/llm-appliance/restored-from-repository}
+# Left by `appliance restore --from-repository` until the restore is done: meanwhile no
+# repository is ever made (a mistyped backup_repository must fail, not start an empty one).
+RESTORING=${RESTORING:-/var/lib/llm-appliance/restoring-from-repository}
 TAG=llm-appliance
 errors=$(mktemp)
 trap 'rm -f "$errors"' EXIT
 
-fail() { echo "off-site backup failed: $*" >&2; exit 1; }
+fail() { echo "off-site $ACTION failed: $*" >&2; exit 1; }
 
 # restic, logged in to the repository; what it says on standard error goes to $errors.
 repository() {
@@ -55,7 +63,7 @@ repository() {
 first_error() { grep -m1 -i -E 'fatal|error' "$errors" || tail -n1 "$errors"; }
 run_restic() { repository "$@" || fail "$(first_error)"; }
 
-case ${1:-backup} in
+case $ACTION in
     check)
         run_restic check
         echo "off-site repository checked: no errors"
@@ -68,7 +76,11 @@ case ${1:-backup} in
         repository cat config >/dev/null && exit 0
         grep -q -i -E 'Is there a repository|does not exist|no such file' "$errors" ||
             fail "$(first_error)"
-        run_restic init
+        [ ! -f "$RESTORING" ] || fail "no repository found at backup_repository, and a restore \
+never makes one: check backup_repository, its credentials, and that this server reaches it \
+($(first_error))"
+        repository init >/dev/null ||
+            fail "$(first_error) (check backup_repository, its credentials, and that this server reaches it)"
         echo "off-site repository initialised"
         exit 0 ;;
     restore)
@@ -97,7 +109,7 @@ case ${1:-backup} in
         # snapshot's age counts from it (appliance status).
         echo "$archive" > "$LAST"
         touch -r "$BACKUP_DIR/$archive" "$LAST"
-        rm -rf "$work"
+        rm -rf "$work" "$RESTORING"
         echo "$BACKUP_DIR/$archive"
         exit 0 ;;
 esac

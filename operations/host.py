@@ -226,28 +226,42 @@ def ufw_admits_only(rules: list[FirewallRule]):
     yield from ufw_commands(read_fact(host, Ufw), rules)
 
 
-@operation()
-def packages_installed(names: tuple[str, ...]):
+def apt_commands(missing: list[str], first_install: bool) -> list[str]:
+    """The apt commands that install the ``missing`` packages (without recommends), the
+    package lists refreshed first; none when nothing is missing. On a first install, one
+    transaction also applies the updates the system image lacks: ``apt-get upgrade`` given
+    package names installs those too, and removes nothing (unattended-upgrade run for the same
+    updates took 57-72 s on the rehearsal host: Python resolving, then one dpkg run per
+    package). Later, ``apt-get install`` touches only what is missing: a setting that adds a
+    package never upgrades the rest of a production server (unattended-upgrades does that).
+
+        apt_commands(["restic"], first_install=False)[1].split()[-2:]  # ['install', 'restic']
     """
-    Install the Debian packages that are missing (without recommends), refreshing the package
-    lists first only then: a converged host stays a no-op (unattended-upgrades keeps the
-    lists fresh). One apt transaction installs them together with the updates the system
-    image lacks (its pending security updates): ``apt-get upgrade`` given package names also
-    installs those, and it removes nothing. unattended-upgrade run for the same updates took
-    57-72 s on the rehearsal host (Python resolving, then one dpkg run per package).
+    if not missing:
+        return []
+    apt = "DEBIAN_FRONTEND=noninteractive apt-get -y"
+    return [
+        f"{apt} update",
+        f"{apt} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
+        f"--no-install-recommends {'upgrade' if first_install else 'install'} {' '.join(missing)}",
+    ]
+
+
+@operation()
+def packages_installed(names: tuple[str, ...], first_install: bool = False):
+    """
+    Install the Debian packages that are missing (``apt_commands``), with the pending updates
+    on a ``first_install``: a converged host stays a no-op (unattended-upgrades keeps the
+    lists fresh).
 
     .. code:: python
 
         packages_installed(names=("curl", "ufw"))
     """
-    missing = [name for name in names if name not in read_fact(host, InstalledPackages, names=names)]
-    if missing:
-        apt = "DEBIAN_FRONTEND=noninteractive apt-get -y"
-        yield f"{apt} update"
-        yield (
-            f"{apt} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
-            f"--no-install-recommends upgrade {' '.join(missing)}"
-        )
+    yield from apt_commands(
+        [name for name in names if name not in read_fact(host, InstalledPackages, names=names)],
+        first_install,
+    )
 
 
 @operation()
@@ -317,8 +331,10 @@ def install(settings: Settings):
     put_host_file(by_path[APT_LOCK_FILE])
     dpkg_recovered(name="Finish package installs an interrupted run left")
     packages_installed(
-        name="Install the packages the appliance needs (and pending updates)",
+        name="Install the packages the appliance needs (and, the first time, pending updates)",
         names=packages,
+        # Before the host layer's first run, its kernel parameters' file is not there.
+        first_install=read_fact(host, FileState, path=SYSCTL_FILE) is None,
     )
 
     container_toolkit(settings)

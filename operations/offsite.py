@@ -26,7 +26,13 @@ from pyinfra.facts.files import File, FileContents, Sha1File
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from operations.names import BACKUP_DIR, OFFSITE_LAST_FILE, OFFSITE_UNIT, RESTORED_FILE
+from operations.names import (
+    BACKUP_DIR,
+    OFFSITE_LAST_FILE,
+    OFFSITE_UNIT,
+    RESTORED_FILE,
+    RESTORING_FILE,
+)
 from operations.rendering import PROJECT_ROOT, HostFile, private_upload, put_host_file, render
 from operations.settings import Settings
 
@@ -70,6 +76,7 @@ def environment(settings: Settings) -> str:
         "BACKUP_SSH_KEY": SSH_KEY_FILE,
         "CREDENTIALS_FILE": CREDENTIALS_FILE,
         "LAST": OFFSITE_LAST_FILE,
+        "RESTORING": RESTORING_FILE,
         "RESTORED": RESTORED_FILE,
     }
     return "".join(f"{key}='{value}'\n" for key, value in values.items())
@@ -122,14 +129,25 @@ def password_restored(src: str):
     Put back the repository's password the operator kept (``appliance restore
     --from-repository``): read from ``src``, a file on the operator's machine, and uploaded,
     never on a command line or in the output; mode 0600 in a folder only root may enter. Runs
-    before the host layer, whose password_made then keeps it. No-op when the server holds it.
+    before the host layer, whose password_made then keeps it. Leaves RESTORING_FILE until
+    files/offsite.sh restore is done, so that no repository is made meanwhile. Refused on a
+    server that holds a password of its own (a deployed appliance; not a new server, nor one
+    an earlier restore attempt left): its off-site backups would stop.
 
     .. code:: python
 
         password_restored(src="/tmp/tmpab12/restic-password")
     """
     content = Path(src).read_bytes()
-    if host.get_fact(Sha1File, path=PASSWORD_FILE) != hashlib.sha1(content).hexdigest():
+    held = host.get_fact(Sha1File, path=PASSWORD_FILE)
+    if not host.get_fact(File, path=RESTORING_FILE):
+        if held:
+            yield (f"echo '{PASSWORD_FILE} exists: this server has off-site backups set up; "
+                   "restore onto a new server (one a deploy set up first: remove that file)' >&2"
+                   "; exit 1")
+            return
+        yield f"install -d {Path(RESTORING_FILE).parent} && touch {RESTORING_FILE}"
+    if held != hashlib.sha1(content).hexdigest():
         yield from private_upload(content, PASSWORD_FILE)
 
 

@@ -31,7 +31,7 @@ from restored_state import REPAIR_COMMANDS, restored
 from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment, run_pyinfra
 from operations import offsite
 from operations.backup import backup_manifests
-from operations.names import BACKUP_DIR, RESTORED_FILE
+from operations.names import BACKUP_DIR, RESTORED_FILE, RESTORING_FILE
 from operations.settings import load
 from pgvector_database import (
     PACKAGES, PG, SELECT, WEBUI_DATA, create_database, data_checksums, psql, start_database,
@@ -294,8 +294,42 @@ def test_a_wrong_password_is_one_line_without_a_traceback(restored_server):
     assert refused.stdout.splitlines() == [
         f"password: on {restored_server.server.host.address}, mode 0600 "
         "(/etc/llm-appliance/backup/restic-password)"]
-    assert refused.stderr == ("Error: host layer: failed: off-site backup failed: Fatal: wrong "
+    assert refused.stderr == ("Error: host layer: failed: off-site init failed: Fatal: wrong "
                               "password or no key found\n")
+
+
+def test_a_server_with_off_site_backups_of_its_own_is_refused_before_anything_changes(
+        restored_server, tmp_path):
+    """Run by mistake against a deployed appliance (the restored one now is), with another
+    password: refused at the first step; the server's own password stays."""
+    server = restored_server.server
+    password = server.ssh(f"sha256sum {offsite.PASSWORD_FILE}").stdout
+    (tmp_path / "other").write_text("another-password\n")
+    refused = appliance("restore", str(restored_server.inventory), "--from-repository",
+                        "--password-file", str(tmp_path / "other"), "--yes")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == (
+        "Error: password: failed: /etc/llm-appliance/backup/restic-password exists: this server "
+        "has off-site backups set up; restore onto a new server (one a deploy set up first: "
+        "remove that file)\n")
+    assert server.ssh(f"sha256sum {offsite.PASSWORD_FILE}").stdout == password
+
+
+def test_while_restoring_no_repository_is_made(restored_server):
+    """A mistyped backup_repository during a restore fails, naming the fix; nothing is made."""
+    server = restored_server.server
+    server.ssh(f"touch {RESTORING_FILE} && sed 's|^RESTIC_REPOSITORY=.*|RESTIC_REPOSITORY="
+               f"/srv/restic-typo|' {offsite.ENV_FILE} > /root/typo.env")
+    try:
+        failed = server.ssh(f"OFFSITE_CONFIG=/root/typo.env {OFFSITE} init", check=False)
+    finally:
+        server.ssh(f"rm -f {RESTORING_FILE}")
+    assert failed.returncode == 1 and len(failed.stderr.splitlines()) == 1, failed.stderr
+    assert failed.stderr.startswith(
+        "off-site init failed: no repository found at backup_repository, and a restore never "
+        "makes one: check backup_repository, its credentials, and that this server reaches it "
+        "(Fatal: ")
+    assert server.ssh("test -e /srv/restic-typo", check=False).returncode == 1
 
 
 def test_status_after_the_restore_shows_the_last_off_site_snapshot(restored_server):

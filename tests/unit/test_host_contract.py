@@ -182,3 +182,23 @@ def test_ufw_puts_back_what_was_changed_by_hand_and_leaves_a_converged_host_alon
         "ufw delete allow 11434/tcp",
         "ufw --force enable",
     ]
+
+
+APT = "DEBIAN_FRONTEND=noninteractive apt-get -y"
+APT_OPTIONS = "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+
+
+def test_a_first_install_applies_the_pending_updates_in_the_same_transaction():
+    assert host_layer.apt_commands(["ufw", "fail2ban"], first_install=True) == [
+        f"{APT} update",
+        f"{APT} {APT_OPTIONS} --no-install-recommends upgrade ufw fail2ban",
+    ]
+
+
+def test_a_package_added_later_upgrades_nothing_else():
+    # e.g. backup_repository set on a running appliance: restic only, no system upgrade.
+    assert host_layer.apt_commands(["restic", "sqlite3"], first_install=False) == [
+        f"{APT} update",
+        f"{APT} {APT_OPTIONS} --no-install-recommends install restic sqlite3",
+    ]
+    assert host_layer.apt_commands([], first_install=True) == []

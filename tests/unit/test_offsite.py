@@ -23,6 +23,7 @@ def test_restic_env_names_the_repository_the_password_file_and_the_policy():
         "BACKUP_SSH_KEY='/etc/llm-appliance/backup/ssh-key'",
         "CREDENTIALS_FILE='/etc/llm-appliance/backup/credentials.env'",
         "LAST='/var/lib/llm-appliance/offsite-last'",
+        "RESTORING='/var/lib/llm-appliance/restoring-from-repository'",
         "RESTORED='/var/lib/llm-appliance/restored-from-repository'",
     ]
     modes = {f.path: f.mode for f in offsite.offsite_files(settings)}
