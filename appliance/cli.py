@@ -248,9 +248,16 @@ def _pyinfra(inventory: str, limit: str, *arguments: str) -> subprocess.Complete
 
 
 def _fact(inventory: str, node: InventoryHost, fact: str, **arguments: str):
-    """One fact of one host, through `pyinfra --json ... fact`; None if it cannot be read."""
-    result = _pyinfra(inventory, node.name, "--json", "fact", f"operations.facts.{fact}",
+    """One fact of one host (``fact``: pyinfra's name for it, e.g. ``files.FileContents``),
+    through `pyinfra --json ... fact`; None if the host has no such value. A host pyinfra
+    cannot reach fails naming it: `could not read files.FileContents on 203.0.113.10: Could
+    not connect (...)`."""
+    result = _pyinfra(inventory, node.name, "--json", "fact", fact,
                       *(f"{key}={value}" for key, value in arguments.items()))
+    if result.returncode != 0:
+        raise click.ClickException(
+            f"could not read {fact} on {node.name}: "
+            f"{_last_error_line(result.stderr + result.stdout)}")
     try:
         (values,) = json.loads(result.stdout).values()  # {"<fact> (<arguments>)": {host: value}}
         return values[node.name]
@@ -260,7 +267,7 @@ def _fact(inventory: str, node: InventoryHost, fact: str, **arguments: str):
 
 def _secret_or_fail(inventory: str, namespace: str, secret: str, key: str) -> tuple:
     first = _first_server(inventory)
-    value = _fact(inventory, first, "KubernetesSecretValue",
+    value = _fact(inventory, first, "operations.facts.KubernetesSecretValue",
                   namespace=namespace, secret=secret, key=key)
     if not value:
         raise click.ClickException(
@@ -315,17 +322,8 @@ def backup_password(inventory):
         appliance backup-password inventories/prod.py
     """
     first = _first_server(inventory)
-    result = _pyinfra(inventory, first.name, "--json", "fact", "files.FileContents",
-                      f"path={offsite.PASSWORD_FILE}")
-    if result.returncode != 0:
-        raise click.ClickException(
-            f"could not read the password on {first.name}: "
-            f"{_last_error_line(result.stderr + result.stdout)}")
-    try:
-        (values,) = json.loads(result.stdout).values()
-        password = "".join(values[first.name] or [])
-    except (ValueError, KeyError):
-        password = ""
+    lines = _fact(inventory, first, "files.FileContents", path=offsite.PASSWORD_FILE)
+    password = "".join(lines or [])
     if not password:
         raise click.ClickException(
             f"no off-site backup password on {first.name}: is backup_repository set and deployed?")
@@ -351,7 +349,7 @@ def backup(inventory, fetch_dir):
         raise click.ClickException(
             f"the backup failed: {_last_error_line(result.stdout + result.stderr)} "
             "(is the apps layer deployed?)")
-    archive = _fact(inventory, first, "LatestBackup", folder=BACKUP_DIR)
+    archive = _fact(inventory, first, "operations.facts.LatestBackup", folder=BACKUP_DIR)
     click.echo(f"backup on {first.name}: {archive}")
     if fetch_dir:
         target = _fetch_private(inventory, first, archive, Path(fetch_dir) / Path(archive).name,
@@ -478,7 +476,7 @@ def _restore_from_repository(inventory: str, snapshot: str, password_file: str |
     click.echo(f"password: on {first.name}, mode 0600 ({offsite.PASSWORD_FILE})")
     layer("host", "converged (restic, the repository's credentials, the off-site timers)")
     step("off-site restore", "server.shell", f"commands={offsite.SCRIPT} restore {snapshot}")
-    archive = _fact(inventory, first, "LatestBackup", folder=BACKUP_DIR)
+    archive = _fact(inventory, first, "operations.facts.LatestBackup", folder=BACKUP_DIR)
     if not archive:
         raise click.ClickException(f"off-site restore: failed: no archive in {BACKUP_DIR} on "
                                    f"{first.name} after the restore")

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import tarfile
 
+import pytest
+
 from appliance.rehearsal import project_environment
 
 
@@ -51,3 +53,22 @@ def test_restore_uploads_nothing_that_is_not_a_backup(rehearsal, inventory, tmp_
                                       "give an archive that `appliance backup` made "
                                       "(files/backup.sh)")
     assert "notes.tar" not in rehearsal.ssh("ls /var/backups/llm-appliance || true").stdout
+
+
+@pytest.mark.parametrize("command, fact", [
+    ("admin-password", "operations.facts.KubernetesSecretValue"),
+    ("monitor-password", "operations.facts.KubernetesSecretValue"),
+    ("backup-password", "files.FileContents"),
+])
+def test_a_secret_read_from_an_unreachable_host_names_the_connection(command, fact, tmp_path):
+    """Nothing listens on port 1 of this machine: the command says so, not that nothing is
+    deployed there."""
+    inventory = tmp_path / "gone.py"
+    inventory.write_text("hosts = [('127.0.0.1', {'ssh_port': 1, 'webui_domain': 'chat.example.com', "
+                         "'monitor_domain': 'monitor.example.com', 'acme_ca': 'none', "
+                         "'webui_admin_email': 'admin@example.com'})]\n")
+    result = appliance(command, str(inventory))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"Error: could not read {fact} on 127.0.0.1: Could not connect ([Errno None] Unable to "
+        "connect to port 1 on 127.0.0.1)\n")
