@@ -45,9 +45,9 @@ from operations.names import (
 from operations.settings import PINNED_VERSIONS, Settings, cron_longest_gap_hours
 
 READY, WAITING, FAILED, WARNING = "ready", "waiting", "failed", "warning"
-# Read in one `kubectl get`; the CloudNativePG Cluster kind exists only once its operator's
-# CRD is installed, so without it the read is made again without that kind.
+# Read in one `kubectl get` (kubectl_get_everywhere).
 KINDS = "nodes,deployments,statefulsets,daemonsets,jobs,helmcharts,events,secrets"
+# The CloudNativePG Cluster kind exists only once its operator's CRD is installed.
 OPTIONAL_KINDS = "clusters.postgresql.cnpg.io"
 # Every object but Secrets as one JSON line; Secrets as "Secret NAMESPACE NAME" lines.
 TEMPLATE = (
@@ -75,6 +75,20 @@ SECTIONS = ("now", "memory", "disk", "backup", "offsite", "restored", "k3s", "ob
             "certificate")
 
 
+def kubectl_get_everywhere(kinds: str, output: str) -> str:
+    """The shell command that gets ``kinds`` (kubectl's comma-separated list) in every
+    namespace with CloudNativePG's Clusters, or without them where their CRD is not there yet
+    (one unknown kind fails the whole get); prints nothing while the API server does not answer.
+
+        kubectl_get_everywhere("nodes,jobs", "json")
+        # '/usr/local/bin/k3s kubectl get nodes,jobs,clusters.postgresql.cnpg.io
+        #  --all-namespaces --output json 2>/dev/null || /usr/local/bin/k3s kubectl get ...'
+    """
+    return " || ".join(
+        f"{K3S_BINARY} kubectl get {every} --all-namespaces --output {output} 2>/dev/null"
+        for every in (f"{kinds},{OPTIONAL_KINDS}", kinds))
+
+
 class ApplianceRead(FactBase):
     """
     Everything the readiness checks read, in one shell round trip: the cluster's objects
@@ -98,9 +112,6 @@ class ApplianceRead(FactBase):
 
     def command(self, domain):
         kubectl = f"{K3S_BINARY} kubectl"
-        output = shlex.quote("jsonpath=" + TEMPLATE)
-        get = [f"{kubectl} get {kinds} -A -o {output} 2>/dev/null"
-               for kinds in (f"{KINDS},{OPTIONAL_KINDS}", KINDS)]
         target = f"{domain}:443:127.0.0.1"
         return "; ".join([
             "echo '## now'; date +%s",
@@ -113,7 +124,7 @@ class ApplianceRead(FactBase):
             f"echo '## restored'; cat {RESTORED_FILE} 2>/dev/null",
             f"echo '## k3s'; [ -x {K3S_BINARY} ] && echo installed",
             f"if [ -x {K3S_BINARY} ]; then echo '## objects'; "
-            + " || ".join(get),
+            + kubectl_get_everywhere(KINDS, shlex.quote("jsonpath=" + TEMPLATE)),
             f"echo '## models'; {kubectl} --namespace {NAMESPACE} exec deploy/ollama -- "
             "ollama list 2>/dev/null",
             "echo '## redirect'; curl -s -o /dev/null --max-time 5 "

@@ -34,6 +34,7 @@ import time
 from pyinfra import host
 from pyinfra.api import FactBase, OperationError, operation
 
+from operations.health import Cluster, kubectl_get_everywhere
 from operations.names import (
     FIRST_SERVER_LABEL,
     K3S_BINARY,
@@ -44,8 +45,6 @@ from operations.settings import Settings
 
 KUBECTL = f"{K3S_BINARY} kubectl"
 KINDS = "nodes,persistentvolumes,persistentvolumeclaims,pods,jobs"
-# Exists once CloudNativePG's CRD does: without it, the read is made again without that kind.
-OPTIONAL_KINDS = "clusters.postgresql.cnpg.io"
 # Who made an object: helm (its release, named as the HelmChart), CloudNativePG (its Cluster),
 # k3s's deploy controller (the Addon of the manifest it came from).
 HELM_RELEASE = "meta.helm.sh/release-name"
@@ -68,9 +67,7 @@ class RestoredCluster(FactBase):
     """
 
     def command(self):
-        get = [f"{KUBECTL} get {kinds} --all-namespaces --output json 2>/dev/null"
-               for kinds in (f"{KINDS},{OPTIONAL_KINDS}", KINDS)]
-        return f"hostname | tr A-Z a-z; {' || '.join(get)} || true"
+        return f"hostname | tr A-Z a-z; {kubectl_get_everywhere(KINDS, 'json')} || true"
 
     def process(self, output):
         listing = "\n".join(output[1:])
@@ -114,26 +111,24 @@ def repair_commands(objects: list[dict], node_name: str) -> list[str]:
     """The kubectl commands that rid a restored datastore of the lost server (see the module's
     docstring), in order; then the marker's removal. Every delete returns at once
     (`--wait=false`): the controllers finish in the background while the layers go on."""
-    of = {}
-    for item in objects:
-        of.setdefault(item["kind"], []).append(item)
-    old_nodes = {node["metadata"]["name"] for node in of.get("Node", [])
+    cluster = Cluster({"objects": objects})
+    old_nodes = {node["metadata"]["name"] for node in cluster.of("Node")
                  if _meta(node, "labels").get(FIRST_SERVER_LABEL) == "true"
                  and node["metadata"]["name"] != node_name}
-    lost_volumes = [volume for volume in of.get("PersistentVolume", [])
+    lost_volumes = [volume for volume in cluster.of("PersistentVolume")
                     if volume["spec"].get("storageClassName") == LOCAL_PATH
                     and _pv_node(volume) in old_nodes | {node_name}]
     lost_claims = {(volume["spec"]["claimRef"]["namespace"], volume["spec"]["claimRef"]["name"])
                    for volume in lost_volumes if volume["spec"].get("claimRef")}
-    claims = [claim for claim in of.get("PersistentVolumeClaim", [])
+    claims = [claim for claim in cluster.of("PersistentVolumeClaim")
               if (claim["metadata"]["namespace"], claim["metadata"]["name"]) in lost_claims]
     clusters = {(claim["metadata"]["namespace"], _meta(claim, "labels")[CNPG_CLUSTER])
                 for claim in claims if CNPG_CLUSTER in _meta(claim, "labels")}
-    pods = {(pod["metadata"]["namespace"], pod["metadata"]["name"]) for pod in of.get("Pod", [])
+    pods = {(pod["metadata"]["namespace"], pod["metadata"]["name"]) for pod in cluster.of("Pod")
             if any((pod["metadata"]["namespace"], volume["persistentVolumeClaim"]["claimName"])
                    in lost_claims
                    for volume in pod["spec"].get("volumes", []) if "persistentVolumeClaim" in volume)}
-    jobs = {(job["metadata"]["namespace"], job["metadata"]["name"]): job for job in of.get("Job", [])}
+    jobs = {(job["metadata"]["namespace"], job["metadata"]["name"]): job for job in cluster.of("Job")}
     releases = {_meta(claim, "annotations").get(HELM_RELEASE) for claim in claims}
     chart_jobs = {key for key in jobs if key[0] == "kube-system"
                   and key[1].removeprefix("helm-install-") in releases}
@@ -142,8 +137,8 @@ def repair_commands(objects: list[dict], node_name: str) -> list[str]:
     # The Addons that applied what goes and must come back: the Clusters, the model Jobs.
     addons = {_meta(item, "annotations").get(ADDON)
               for item in [jobs[key] for key in model_jobs] + [
-                  cluster for cluster in of.get("Cluster", [])
-                  if (cluster["metadata"]["namespace"], cluster["metadata"]["name"]) in clusters]}
+                  postgres for postgres in cluster.of("Cluster")
+                  if (postgres["metadata"]["namespace"], postgres["metadata"]["name"]) in clusters]}
     return (
         _delete("node", {"": old_nodes}, wait=True)
         + _delete("clusters.postgresql.cnpg.io", _group(clusters))
