@@ -31,9 +31,11 @@ from operations.names import (
 )
 from operations.rendering import PROJECT_ROOT, to_yaml
 from operations.settings import PINNED_VERSIONS, Settings
+from operations.webui import POD_SELECTOR as WEBUI_PODS
+from operations.webui import PVC as WEBUI_PVC
+from operations.webui import WORKLOAD as WEBUI_WORKLOAD
 
 SCRIPTS_CONFIGMAP = "llm-appliance-backup-scripts"
-WEBUI_PVC = "open-webui"
 RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
 KUBECTL = f"{K3S_BINARY} kubectl --namespace {NAMESPACE}"
 # What files/backup.sh puts in an archive, and how pg_dump's custom format begins.
@@ -171,17 +173,17 @@ def restore_archive(archive_name: str):
     on_exit = (
         f"status=$?; rm -f {manifest}; if [ $status -ne 0 ]; then "
         f"{KUBECTL} delete job {job} --ignore-not-found; "
-        f"{KUBECTL} scale statefulset open-webui --replicas=1; fi >/dev/null 2>&1"
+        f"{KUBECTL} scale {WEBUI_WORKLOAD} --replicas=1; fi >/dev/null 2>&1"
     )
     server.shell(
         name="Stop Open WebUI, restore, start Open WebUI",
         commands=["; ".join([
             "set -e",
             f"trap '{on_exit}' EXIT",
-            f"{KUBECTL} scale statefulset open-webui --replicas=0",
-            f"{KUBECTL} wait --for=delete pod -l app.kubernetes.io/instance=open-webui --timeout=300s",
+            f"{KUBECTL} scale {WEBUI_WORKLOAD} --replicas=0",
+            f"{KUBECTL} wait --for=delete pod -l {WEBUI_PODS} --timeout=300s",
             f"{KUBECTL} apply --filename {manifest}",
             _run_job(job, 1800),
-            f"{KUBECTL} scale statefulset open-webui --replicas=1",
+            f"{KUBECTL} scale {WEBUI_WORKLOAD} --replicas=1",
         ])],
     )

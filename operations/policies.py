@@ -19,6 +19,7 @@ from operations.names import (
     OPERATOR_NAMESPACE,
     POSTGRES_CLUSTER,
 )
+from operations.webui import POD_LABELS as OPEN_WEBUI
 
 _ANYWHERE = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
 
@@ -30,7 +31,6 @@ POSTGRES_OPERATOR = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": OPERATOR_NAMESPACE}},
     "podSelector": {"matchLabels": {"app.kubernetes.io/name": "cloudnative-pg"}},
 }
-OPEN_WEBUI = {"app.kubernetes.io/instance": "open-webui", "app.kubernetes.io/component": "open-webui"}
 OLLAMA = {"app.kubernetes.io/name": "ollama", "app.kubernetes.io/instance": "ollama"}
 POSTGRES = {"cnpg.io/cluster": POSTGRES_CLUSTER}
 NETDATA_PARENT = {"app": "netdata", "role": "parent"}

@@ -74,7 +74,7 @@ def converged(failed_chart: str | None = None) -> list[dict]:
                  "ghcr.io/cloudnative-pg/cloudnative-pg:1.30.0"),
         workload("Deployment", "llm", "ollama", "ollama/ollama:0.32.15",
                  available=0 if failed_chart == "ollama" else 1),
-        workload("StatefulSet", "llm", "open-webui", "ghcr.io/open-webui/open-webui:0.11.0"),
+        workload("Deployment", "llm", "open-webui", "ghcr.io/open-webui/open-webui:0.11.0"),
         workload("Deployment", "monitoring", "netdata-parent", "netdata/netdata:v2.11.0"),
         workload("DaemonSet", "monitoring", "netdata-child", "netdata/netdata:v2.11.0"),
         {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",

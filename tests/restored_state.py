@@ -91,7 +91,7 @@ def restored(old_node: str, new_node: str) -> list[dict]:
         claim("kube-system", "traefik", release="traefik"),
         claim("llm", "archive"),
         pod("llm", "postgres-1", ("postgres-1",)),
-        pod("llm", "open-webui-0", ("open-webui",)),
+        pod("llm", "open-webui-6d5f8b7c4-w2m9x", ("open-webui",)),
         pod("llm", "ollama-5d9c7b-x2k4p", ("ollama",)),
         pod("monitoring", "netdata-parent-7c9f-qq2lw", ("netdata-parent-database",)),
         pod("kube-system", "traefik-6f4b9-8xk2m", ("traefik",)),
@@ -108,7 +108,7 @@ REPAIR_COMMANDS = [
     f"{K3S} delete node server-1 --ignore-not-found",
     f"{K3S} delete clusters.postgresql.cnpg.io postgres --namespace llm --ignore-not-found --wait=false",
     f"{K3S} delete pod traefik-6f4b9-8xk2m --namespace kube-system --ignore-not-found --wait=false",
-    f"{K3S} delete pod ollama-5d9c7b-x2k4p open-webui-0 postgres-1 --namespace llm --ignore-not-found "
+    f"{K3S} delete pod ollama-5d9c7b-x2k4p open-webui-6d5f8b7c4-w2m9x postgres-1 --namespace llm --ignore-not-found "
     "--wait=false",
     f"{K3S} delete pod netdata-parent-7c9f-qq2lw --namespace monitoring --ignore-not-found --wait=false",
     f"{K3S} delete persistentvolumeclaim traefik --namespace kube-system --ignore-not-found --wait=false",

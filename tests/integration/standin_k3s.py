@@ -27,7 +27,9 @@ It implements what the appliance and its shipped checks call:
   kubectl delete KIND NAME... [-n NS] [--ignore-not-found] [--wait=false]   (Nodes,
       PersistentVolumes, their claims and Pods leave objects.json; other kinds stay, as their
       controllers would make them again at once)
-  kubectl scale ... | wait --for=delete ...   (nothing to do here)
+  kubectl scale KIND/NAME [-n NS] --replicas=N   (the object must be served: kubectl's NotFound
+      otherwise; its replicas stay as served)
+  kubectl wait --for=delete ...               (nothing to do here)
   kubectl apply --filename FILE               (a Job, kept under jobs/NS/NAME.json)
   kubectl wait --for=condition=complete job/NAME [-n NS]   runs that Job's container here, as
       its kubelet would: its command, its environment (Secret keys from the stand-in's Secrets),
@@ -147,13 +149,25 @@ def kubectl(argv):
         return 0
     if args[:1] == ["delete"] and len(args) >= 3:
         return delete(args[1], args[2:], namespace)
-    if args[:1] == ["scale"] or (args[:1] == ["wait"] and options.get("for") == "delete"):
+    if args[:1] == ["scale"] and len(args) == 2 and "/" in args[1]:
+        return scale(*args[1].split("/"), namespace)
+    if args[:1] == ["wait"] and options.get("for") == "delete":
         return 0
     if args[:2] == ["apply", "--filename"] and len(args) == 3:
         return keep_job(args[2])
     if args[:1] == ["wait"] and options.get("for") == "condition=complete" and len(args) == 2:
         return run_job(namespace, args[1].removeprefix("job/"))
     return 2
+
+
+def scale(resource, name, namespace):
+    """`kubectl scale KIND/NAME`: kubectl's NotFound when no such object is served, else what
+    kubectl prints (`deployment.apps/NAME scaled`); the served replicas stay."""
+    select(resource, name, namespace, False, None)
+    kind, api_version, _ = KINDS[resource]
+    group = api_version.rpartition("/")[0]
+    print(f"{kind.lower()}{'.' + group if group else ''}/{name} scaled")
+    return 0
 
 
 # Kinds a delete takes out of objects.json; the others' controllers make them again at once.

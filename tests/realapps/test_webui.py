@@ -114,7 +114,7 @@ def test_signup_on_from_the_first_deploy_opens_at_the_second_start(appliance):
     admin (main.py, after create_admin_user); the next start takes webui_signup (README)."""
     appliance.deploy(webui_signup=True)
     assert signup(appliance, "early@example.com").status_code == 403
-    appliance.deploy()  # a restart: `k3s kubectl -n llm rollout restart statefulset open-webui`
+    appliance.deploy()  # a restart: `k3s kubectl -n llm rollout restart deployment/open-webui`
     assert signup(appliance, "early@example.com").status_code == 200
 
 

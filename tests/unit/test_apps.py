@@ -9,7 +9,7 @@ import yaml
 from k8s_schemas import unknown_value_paths, validate_manifest
 
 from appliance.budget import resource_maps
-from operations import apps, monitoring, names, ollama
+from operations import apps, monitoring, names, ollama, webui
 from operations.settings import PINNED_VERSIONS, load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -192,6 +192,17 @@ def test_open_webui_configuration():
     assert ingress["annotations"]["traefik.ingress.kubernetes.io/router.tls.certresolver"] == "letsencrypt"
     none = helm_values("open-webui", settings(acme_ca="none", webui_admin_email="a@example.com"))
     assert "traefik.ingress.kubernetes.io/router.tls.certresolver" not in none["ingress"]["annotations"]
+
+
+def test_open_webui_is_the_deployment_its_chart_makes_of_the_values():
+    # Chart open-webui 16.0.0 (templates/workload-manager.yaml, pvc.yaml, _helpers.tpl): the
+    # kind is workload.kind, the name, the claim and the selector's instance the release name.
+    assert helm_values("open-webui")["workload"] == {"kind": "Deployment"}
+    assert (webui.WORKLOAD, webui.PVC, webui.POD_SELECTOR) == (
+        "deployment/open-webui", "open-webui",
+        "app.kubernetes.io/instance=open-webui,app.kubernetes.io/component=open-webui")
+    charts = [d["metadata"]["name"] for _, d in documents() if d["kind"] == "HelmChart"]
+    assert webui.RELEASE in charts
 
 
 def test_postgres_has_pgvector_without_superuser_for_the_app():

@@ -105,8 +105,8 @@ def test_converged_apps_are_ready():
         ("chart cloudnative-pg", READY), ("chart ollama", READY), ("chart open-webui", READY),
         ("chart netdata", READY), ("postgres", READY),
         ("deployment cnpg-system/cloudnative-pg", READY), ("deployment llm/ollama", READY),
-        ("deployment monitoring/netdata-parent", READY),
-        ("statefulset llm/open-webui", READY), ("daemonset monitoring/netdata-child", READY),
+        ("deployment llm/open-webui", READY), ("deployment monitoring/netdata-parent", READY),
+        ("daemonset monitoring/netdata-child", READY),
         ("open-webui /health", READY), ("models", READY),
     ]
     postgres = components[4]

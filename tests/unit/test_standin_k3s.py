@@ -83,3 +83,12 @@ def test_logs_and_exec(kubectl):
     assert kubectl("-n", "llm", "exec", "deploy/ollama", "--", "ollama", "list") == (
         0, "NAME ID SIZE MODIFIED\nllama3.2:3b a80c4f17acd5 2.0 GB 2 days ago\n")
     assert kubectl("-n", "llm", "exec", "deploy/webui", "--", "true") == (1, "")
+
+
+def test_scale_finds_the_object_or_fails_as_kubectl(kubectl):
+    # What `appliance restore` runs on Open WebUI (operations/backup.py); a kind that is not
+    # served fails, as kubectl's `Error from server (NotFound)` does.
+    assert kubectl("scale", "deployment/ollama", "--namespace", "llm", "--replicas=0") == (
+        0, "deployment.apps/ollama scaled\n")
+    assert kubectl("scale", "statefulset/ollama", "--namespace", "llm", "--replicas=0") == (1, "")
+    assert kubectl("scale", "deployment/ollama", "--namespace", "default", "--replicas=0") == (1, "")
