@@ -21,6 +21,7 @@ from pyinfra.operations import files
 
 from operations import backup, gpu, health, monitoring, policies
 from operations.cluster import is_first_server
+from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
 from operations.facts import FileState, batch_reads, fact_key
 from operations.names import (
     BASIC_AUTH_SECRET,
@@ -35,8 +36,8 @@ from operations.names import (
 )
 from operations.ollama import model_puller_job, ollama_values
 from operations.postgres import postgres_cluster, postgres_operator
-from operations.rendering import PROJECT_ROOT, HostFile, helm_chart, manifest, put_host_file
-from operations.settings import PINNED_VERSIONS, Settings
+from operations.rendering import PROJECT_ROOT, HostFile, manifest, put_host_file
+from operations.settings import Settings
 from operations.webui import webui_values
 
 ENSURE_SECRET = f"{SCRIPTS_DIR}/ensure-secret.sh"
@@ -61,21 +62,12 @@ def app_files(settings: Settings, gpu_used: bool = False) -> list[HostFile]:
         _manifest("namespaces", namespaces),
         _manifest("postgres-operator", [postgres_operator()]),
         _manifest("postgres", [postgres_cluster()]),
-        _manifest("ollama", [
-            helm_chart("ollama", "https://otwld.github.io/ollama-helm/", "ollama",
-                       PINNED_VERSIONS["ollama chart"], NAMESPACE,
-                       ollama_values(settings, gpu_used)),
-        ]),
+        _manifest("ollama", [OLLAMA.chart.manifest(ollama_values(settings, gpu_used))]),
         _manifest("ollama-models", [model_puller_job(settings)]),
-        _manifest("open-webui", [
-            helm_chart("open-webui", "https://helm.openwebui.com/", "open-webui",
-                       PINNED_VERSIONS["open-webui chart"], NAMESPACE, webui_values(settings)),
-        ]),
+        _manifest("open-webui", [OPEN_WEBUI.chart.manifest(webui_values(settings))]),
         _manifest("backup", backup.backup_manifests(settings)),
         _manifest("monitoring", [
-            helm_chart("netdata", "https://netdata.github.io/helmchart/", "netdata",
-                       PINNED_VERSIONS["netdata chart"], MONITORING_NAMESPACE,
-                       monitoring.netdata_values()),
+            NETDATA.chart.manifest(monitoring.netdata_values()),
             monitoring.basic_auth_middleware(),
             monitoring.ingress(settings),
         ]),

@@ -27,8 +27,9 @@ from operations.facts import (
     NvidiaRuntimeInContainerd,
     read_fact,
 )
-from operations.names import DEVICE_PLUGIN_NAMESPACE, K3S_BINARY
-from operations.rendering import HostFile, helm_chart, put_host_file
+from operations.components import DEVICE_PLUGIN
+from operations.names import K3S_BINARY
+from operations.rendering import HostFile, put_host_file
 from operations.settings import PINNED_VERSIONS, Settings, load
 
 # A label the deploy sets on nodes whose GPU Ollama may use; NVIDIA's device plugin chart
@@ -41,7 +42,6 @@ GPU_NODE_LABEL = "nvidia.com/gpu.present"
 RUNTIME_CLASS = "nvidia"
 NVIDIA_RUNTIME_BINARY = "/usr/bin/nvidia-container-runtime"
 CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
-DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
 
 # NVIDIA's apt repository of the toolkit, as its install guide sets it up, with the signing
 # key checked against its fingerprint before apt trusts it.
@@ -246,9 +246,7 @@ def device_plugin_values() -> dict:
 
 def gpu_manifests() -> list[dict]:
     return [
-        helm_chart("nvidia-device-plugin", DEVICE_PLUGIN_REPO, "nvidia-device-plugin",
-                   PINNED_VERSIONS["nvidia device plugin chart"], DEVICE_PLUGIN_NAMESPACE,
-                   device_plugin_values()),
+        DEVICE_PLUGIN.chart.manifest(device_plugin_values()),
     ]
 
 

@@ -8,6 +8,7 @@ Anonymous statistics and Netdata Cloud claiming are off: the appliance exists fo
 
 from __future__ import annotations
 
+from operations.components import NETDATA
 from operations.names import BASIC_AUTH_SECRET, MONITORING_NAMESPACE
 from operations.settings import PINNED_VERSIONS, Settings
 
@@ -121,7 +122,8 @@ def ingress(settings: Settings) -> dict:
                 "http": {"paths": [{
                     "path": "/",
                     "pathType": "Prefix",
-                    "backend": {"service": {"name": "netdata", "port": {"number": 19999}}},
+                    "backend": {"service": {"name": NETDATA.service,
+                                            "port": {"number": NETDATA.port}}},
                 }]},
             }],
         },

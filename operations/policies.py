@@ -11,38 +11,45 @@ flows the appliance needs. k3s enforces them with its embedded network policy co
 
 from __future__ import annotations
 
-from operations.names import (
-    BACKUP_LABEL,
-    MODEL_PULLER_LABEL,
-    MONITORING_NAMESPACE,
-    NAMESPACE,
-    OPERATOR_NAMESPACE,
-    POSTGRES_CLUSTER,
+from operations.components import (
+    BACKUP,
+    CLUSTER_DNS,
+    MODEL_PULLER,
+    NETDATA,
+    OLLAMA,
+    OPEN_WEBUI,
+    POSTGRES,
+    POSTGRES_OPERATOR,
+    TRAEFIK,
+    Component,
+    Workload,
 )
-from operations.webui import POD_LABELS as OPEN_WEBUI
+from operations.names import MONITORING_NAMESPACE, NAMESPACE
 
 _ANYWHERE = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+# CloudNativePG's instance manager answers its operator on this port of the PostgreSQL pod.
+POSTGRES_STATUS_PORT = 8000
+NETDATA_PARENT, NETDATA_CHILD, NETDATA_K8S_STATE = NETDATA.workloads
 
-TRAEFIK = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-           "podSelector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}}}
-CLUSTER_DNS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-               "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
-POSTGRES_OPERATOR = {
-    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": OPERATOR_NAMESPACE}},
-    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "cloudnative-pg"}},
-}
-OLLAMA = {"app.kubernetes.io/name": "ollama", "app.kubernetes.io/instance": "ollama"}
-POSTGRES = {"cnpg.io/cluster": POSTGRES_CLUSTER}
-NETDATA_PARENT = {"app": "netdata", "role": "parent"}
-NETDATA_K8S_STATE = {"app": "netdata", "role": "k8sState"}
+
+def pods(workload: Workload) -> dict:
+    """A NetworkPolicy peer: the workload's pods, in its namespace when that is another one's."""
+    return {"podSelector": {"matchLabels": dict(workload.pod_labels)}}
+
+
+def pods_of(component: Component) -> dict:
+    """A peer in another namespace: the component's pods there."""
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": component.namespace}},
+            **pods(component.workload)}
 
 
 def _ports(*ports: int) -> list[dict]:
     return [{"protocol": "TCP", "port": port} for port in ports]
 
 
-def _policy(namespace: str, name: str, pods: dict, ingress=None, egress=None) -> dict:
-    spec = {"podSelector": {"matchLabels": pods} if pods else {}, "policyTypes": []}
+def _policy(namespace: str, name: str, workload: Workload | None, ingress=None, egress=None) -> dict:
+    """A NetworkPolicy for the workload's pods (every pod of the namespace for None)."""
+    spec = {**(pods(workload) if workload else {"podSelector": {}}), "policyTypes": []}
     if ingress is not None:
         spec["policyTypes"].append("Ingress")
         spec["ingress"] = ingress
@@ -56,51 +63,52 @@ def _policy(namespace: str, name: str, pods: dict, ingress=None, egress=None) ->
 def _baseline(namespace: str) -> list[dict]:
     """Deny everything, then let every pod ask the cluster DNS."""
     return [
-        _policy(namespace, "default-deny", {}, ingress=[], egress=[]),
-        _policy(namespace, "allow-dns", {}, egress=[{
-            "to": [CLUSTER_DNS],
+        _policy(namespace, "default-deny", None, ingress=[], egress=[]),
+        _policy(namespace, "allow-dns", None, egress=[{
+            "to": [pods_of(CLUSTER_DNS)],
             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
         }]),
     ]
 
 
 def apps_policies() -> list[dict]:
-    pods = lambda labels: {"podSelector": {"matchLabels": labels}}  # noqa: E731
+    webui, ollama, postgres = OPEN_WEBUI.workload, OLLAMA.workload, POSTGRES.workload
     return _baseline(NAMESPACE) + [
-        _policy(NAMESPACE, "open-webui", OPEN_WEBUI,
-                ingress=[{"from": [TRAEFIK], "ports": _ports(8080)}],
-                egress=[{"to": [pods(OLLAMA)], "ports": _ports(11434)},
-                        {"to": [pods(POSTGRES)], "ports": _ports(5432)}]),
-        _policy(NAMESPACE, "ollama", OLLAMA,
-                ingress=[{"from": [pods(OPEN_WEBUI), pods({"app.kubernetes.io/name": MODEL_PULLER_LABEL})],
-                          "ports": _ports(11434)}],
+        _policy(NAMESPACE, "open-webui", webui,
+                ingress=[{"from": [pods_of(TRAEFIK)], "ports": _ports(OPEN_WEBUI.pod_port)}],
+                egress=[{"to": [pods(ollama)], "ports": _ports(OLLAMA.pod_port)},
+                        {"to": [pods(postgres)], "ports": _ports(POSTGRES.pod_port)}]),
+        _policy(NAMESPACE, "ollama", ollama,
+                ingress=[{"from": [pods(webui), pods(MODEL_PULLER.workload)],
+                          "ports": _ports(OLLAMA.pod_port)}],
                 # Model pulls from the Ollama registry (none in an air-gapped install).
                 egress=[{"to": _ANYWHERE, "ports": _ports(443)}]),
-        _policy(NAMESPACE, "model-puller", {"app.kubernetes.io/name": MODEL_PULLER_LABEL},
-                egress=[{"to": [pods(OLLAMA)], "ports": _ports(11434)}]),
-        _policy(NAMESPACE, "backup", {"app.kubernetes.io/name": BACKUP_LABEL},
-                egress=[{"to": [pods(POSTGRES)], "ports": _ports(5432)}]),
-        _policy(NAMESPACE, "postgres", POSTGRES,
-                ingress=[{"from": [pods(OPEN_WEBUI), pods({"app.kubernetes.io/name": BACKUP_LABEL})],
-                          "ports": _ports(5432)},
-                         {"from": [POSTGRES_OPERATOR], "ports": _ports(8000, 5432)}],
+        _policy(NAMESPACE, "model-puller", MODEL_PULLER.workload,
+                egress=[{"to": [pods(ollama)], "ports": _ports(OLLAMA.pod_port)}]),
+        _policy(NAMESPACE, "backup", BACKUP.workload,
+                egress=[{"to": [pods(postgres)], "ports": _ports(POSTGRES.pod_port)}]),
+        _policy(NAMESPACE, "postgres", postgres,
+                ingress=[{"from": [pods(webui), pods(BACKUP.workload)],
+                          "ports": _ports(POSTGRES.pod_port)},
+                         {"from": [pods_of(POSTGRES_OPERATOR)],
+                          "ports": _ports(POSTGRES_STATUS_PORT, POSTGRES.pod_port)}],
                 # An instance that cannot reach the API server shuts itself down.
                 egress=[{"to": _ANYWHERE, "ports": _ports(443, 6443)}]),
     ]
 
 
 def monitoring_policies() -> list[dict]:
-    namespace = MONITORING_NAMESPACE
+    namespace, port = MONITORING_NAMESPACE, NETDATA.pod_port
     return _baseline(namespace) + [
         _policy(namespace, "netdata-parent", NETDATA_PARENT, ingress=[
-            {"from": [TRAEFIK], "ports": _ports(19999)},
-            {"from": [{"podSelector": {"matchLabels": NETDATA_K8S_STATE}}], "ports": _ports(19999)},
+            {"from": [pods_of(TRAEFIK)], "ports": _ports(port)},
+            {"from": [pods(NETDATA_K8S_STATE)], "ports": _ports(port)},
             # Children stream from the nodes' host network, which no pod selector matches;
             # the host firewall keeps 19999 closed to the outside.
-            {"from": _ANYWHERE, "ports": _ports(19999)},
+            {"from": _ANYWHERE, "ports": _ports(port)},
         ]),
         _policy(namespace, "netdata-k8s-state", NETDATA_K8S_STATE, egress=[
-            {"to": [{"podSelector": {"matchLabels": NETDATA_PARENT}}], "ports": _ports(19999)},
+            {"to": [pods(NETDATA_PARENT)], "ports": _ports(port)},
             {"to": _ANYWHERE, "ports": _ports(443, 6443)},
         ]),
     ]

@@ -6,8 +6,8 @@ pgvector, created at bootstrap by the superuser so that Open WebUI's user needs 
 
 from __future__ import annotations
 
-from operations.names import NAMESPACE, OPERATOR_NAMESPACE, POSTGRES_CLUSTER
-from operations.rendering import helm_chart
+from operations.components import POSTGRES_OPERATOR
+from operations.names import NAMESPACE, POSTGRES_CLUSTER
 from operations.settings import PINNED_VERSIONS
 
 # CloudNativePG recommends equal request and limit for the instance; shared_buffers is a
@@ -21,11 +21,7 @@ POSTGRES_PARAMETERS = {"shared_buffers": "64MB", "max_connections": "50"}
 
 
 def postgres_operator() -> dict:
-    return helm_chart(
-        "cloudnative-pg", "https://cloudnative-pg.github.io/charts", "cloudnative-pg",
-        PINNED_VERSIONS["cloudnative-pg chart"], OPERATOR_NAMESPACE,
-        {"resources": RESOURCES["postgres-operator"]},
-    )
+    return POSTGRES_OPERATOR.chart.manifest({"resources": RESOURCES["postgres-operator"]})
 
 
 def postgres_cluster() -> dict:

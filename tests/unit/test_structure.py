@@ -9,7 +9,7 @@ from pathlib import Path
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "operations"
 # Modules every other may import; they import nothing of the project themselves.
-FOUNDATIONS = {"names", "errors", "settings", "firewall", "facts", "rendering"}
+FOUNDATIONS = {"names", "errors", "settings", "firewall", "facts", "rendering", "components"}
 LAYERS = {"host", "k3s", "apps"}
 
 
