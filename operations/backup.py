@@ -21,6 +21,7 @@ from pathlib import Path
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
+from operations.components import OPEN_WEBUI
 from operations.names import (
     BACKUP_CRONJOB,
     BACKUP_DIR,
@@ -31,9 +32,6 @@ from operations.names import (
 )
 from operations.rendering import PROJECT_ROOT, to_yaml
 from operations.settings import PINNED_VERSIONS, Settings
-from operations.webui import POD_SELECTOR as WEBUI_PODS
-from operations.webui import PVC as WEBUI_PVC
-from operations.webui import WORKLOAD as WEBUI_WORKLOAD
 
 SCRIPTS_CONFIGMAP = "llm-appliance-backup-scripts"
 RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
@@ -76,7 +74,7 @@ def _pod(command: list[str], retention_days: int = 0) -> dict:
             }],
             "volumes": [
                 {"name": "scripts", "configMap": {"name": SCRIPTS_CONFIGMAP, "defaultMode": 0o555}},
-                {"name": "webui-data", "persistentVolumeClaim": {"claimName": WEBUI_PVC}},
+                {"name": "webui-data", "persistentVolumeClaim": {"claimName": OPEN_WEBUI.claims[0]}},
                 {"name": "backups", "hostPath": {"path": BACKUP_DIR, "type": "DirectoryOrCreate"}},
             ],
         },
@@ -173,17 +171,17 @@ def restore_archive(archive_name: str):
     on_exit = (
         f"status=$?; rm -f {manifest}; if [ $status -ne 0 ]; then "
         f"{KUBECTL} delete job {job} --ignore-not-found; "
-        f"{KUBECTL} scale {WEBUI_WORKLOAD} --replicas=1; fi >/dev/null 2>&1"
+        f"{KUBECTL} scale {OPEN_WEBUI.workload.ref} --replicas=1; fi >/dev/null 2>&1"
     )
     server.shell(
         name="Stop Open WebUI, restore, start Open WebUI",
         commands=["; ".join([
             "set -e",
             f"trap '{on_exit}' EXIT",
-            f"{KUBECTL} scale {WEBUI_WORKLOAD} --replicas=0",
-            f"{KUBECTL} wait --for=delete pod -l {WEBUI_PODS} --timeout=300s",
+            f"{KUBECTL} scale {OPEN_WEBUI.workload.ref} --replicas=0",
+            f"{KUBECTL} wait --for=delete pod -l {OPEN_WEBUI.workload.selector} --timeout=300s",
             f"{KUBECTL} apply --filename {manifest}",
             _run_job(job, 1800),
-            f"{KUBECTL} scale {WEBUI_WORKLOAD} --replicas=1",
+            f"{KUBECTL} scale {OPEN_WEBUI.workload.ref} --replicas=1",
         ])],
     )

@@ -127,6 +127,11 @@ OLLAMA = Component(
                                  "app.kubernetes.io/instance": "ollama"})),),
     claims=("ollama",), service="ollama", port=11434, pod_port=11434,
 )
+# Chart open-webui 16.0.0 (open-webui/helm-charts, tag open-webui-16.0.0, charts/open-webui/
+# templates/): open-webui.fullname is the release name, as it contains the chart's name
+# (_helpers.tpl); workload-manager.yaml makes a `workload.kind` (webui_values: Deployment) of
+# that name, selecting its pods by open-webui.selectorLabels (instance = release, component =
+# chart name); pvc.yaml makes the claim of that name (persistence.enabled, no existingClaim).
 OPEN_WEBUI = Component(
     "open-webui", NAMESPACE,
     Chart("open-webui", "https://helm.openwebui.com/", "open-webui",

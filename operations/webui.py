@@ -3,27 +3,13 @@ pipelines or Redis; database, secret key and first admin from Secrets; RAG in pg
 embeddings from Ollama; nothing fetched from or sent to the internet.
 
     webui_values(settings)  # the chart's values
-    WORKLOAD, PVC, POD_SELECTOR  # what the chart makes of them, for kubectl
 """
 
 from __future__ import annotations
 
+from operations.components import OPEN_WEBUI
 from operations.names import OLLAMA_URL, POSTGRES_APP_SECRET, WEBUI_SECRETS
 from operations.settings import Settings
-
-# What chart open-webui 16.0.0 makes of these values (open-webui/helm-charts, tag
-# open-webui-16.0.0, charts/open-webui/templates/): the release is the HelmChart's name, and
-# open-webui.fullname is the release name itself because it contains the chart's name
-# (_helpers.tpl); workload-manager.yaml makes a `workload.kind` (Deployment, WORKLOAD_KIND) of
-# that name, selecting the pods by open-webui.selectorLabels (instance = release, component =
-# chart name); pvc.yaml makes the claim of that name (persistence.enabled, provider local, no
-# existingClaim). kubectl's spelling of each, for the restore's commands.
-RELEASE = "open-webui"
-WORKLOAD_KIND = "Deployment"
-WORKLOAD = f"{WORKLOAD_KIND.lower()}/{RELEASE}"
-PVC = RELEASE
-POD_LABELS = {"app.kubernetes.io/instance": RELEASE, "app.kubernetes.io/component": "open-webui"}
-POD_SELECTOR = ",".join(f"{key}={value}" for key, value in POD_LABELS.items())
 
 # Open WebUI's request follows its resident memory after start (786 MiB, tests/realapps), its
 # limit the most read after the scenarios (793 MiB) with room for documents being processed.
@@ -84,7 +70,7 @@ def webui_values(settings: Settings) -> dict:
         # Socket.IO in memory: one replica needs no Redis.
         "websocket": {"enabled": True, "manager": "", "redis": {"enabled": False}},
         "replicaCount": 1,
-        "workload": {"kind": WORKLOAD_KIND},
+        "workload": {"kind": OPEN_WEBUI.workload.kind},
         "strategy": {"type": "Recreate"},
         "ollamaUrls": [OLLAMA_URL],
         "enableOpenaiApi": False,

@@ -9,7 +9,8 @@ import yaml
 from k8s_schemas import unknown_value_paths, validate_manifest
 
 from appliance.budget import resource_maps
-from operations import apps, monitoring, names, ollama, webui
+from operations import apps, monitoring, names, ollama
+from operations.components import OPEN_WEBUI
 from operations.settings import PINNED_VERSIONS, load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -198,11 +199,11 @@ def test_open_webui_is_the_deployment_its_chart_makes_of_the_values():
     # Chart open-webui 16.0.0 (templates/workload-manager.yaml, pvc.yaml, _helpers.tpl): the
     # kind is workload.kind, the name, the claim and the selector's instance the release name.
     assert helm_values("open-webui")["workload"] == {"kind": "Deployment"}
-    assert (webui.WORKLOAD, webui.PVC, webui.POD_SELECTOR) == (
-        "deployment/open-webui", "open-webui",
-        "app.kubernetes.io/instance=open-webui,app.kubernetes.io/component=open-webui")
+    assert (OPEN_WEBUI.workload.ref, OPEN_WEBUI.claims, OPEN_WEBUI.workload.selector) == (
+        "deployment/open-webui", ("open-webui",),
+        "app.kubernetes.io/component=open-webui,app.kubernetes.io/instance=open-webui")
     charts = [d["metadata"]["name"] for _, d in documents() if d["kind"] == "HelmChart"]
-    assert webui.RELEASE in charts
+    assert OPEN_WEBUI.chart.name in charts
 
 
 def test_postgres_has_pgvector_without_superuser_for_the_app():
