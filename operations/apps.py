@@ -36,7 +36,7 @@ from operations.names import (
 )
 from operations.ollama import model_puller_job, ollama_values
 from operations.postgres import postgres_cluster, postgres_operator
-from operations.rendering import PROJECT_ROOT, HostFile, manifest, put_host_file
+from operations.rendering import PROJECT_ROOT, HostFile, helm_chart, manifest, put_host_file
 from operations.settings import Settings
 from operations.webui import webui_values
 
@@ -62,12 +62,12 @@ def app_files(settings: Settings, gpu_used: bool = False) -> list[HostFile]:
         _manifest("namespaces", namespaces),
         _manifest("postgres-operator", [postgres_operator()]),
         _manifest("postgres", [postgres_cluster()]),
-        _manifest("ollama", [OLLAMA.chart.manifest(ollama_values(settings, gpu_used))]),
+        _manifest("ollama", [helm_chart(OLLAMA.chart, ollama_values(settings, gpu_used))]),
         _manifest("ollama-models", [model_puller_job(settings)]),
-        _manifest("open-webui", [OPEN_WEBUI.chart.manifest(webui_values(settings))]),
+        _manifest("open-webui", [helm_chart(OPEN_WEBUI.chart, webui_values(settings))]),
         _manifest("backup", backup.backup_manifests(settings)),
         _manifest("monitoring", [
-            NETDATA.chart.manifest(monitoring.netdata_values()),
+            helm_chart(NETDATA.chart, monitoring.netdata_values()),
             monitoring.basic_auth_middleware(),
             monitoring.ingress(settings),
         ]),

@@ -29,7 +29,6 @@ from operations.names import (
     OPERATOR_NAMESPACE,
     POSTGRES_CLUSTER,
 )
-from operations.rendering import helm_chart
 from operations.settings import PINNED_VERSIONS
 
 
@@ -68,10 +67,6 @@ class Chart:
     chart: str
     version: str
     namespace: str
-
-    def manifest(self, values: dict) -> dict:
-        """The HelmChart resource that installs it with ``values``."""
-        return helm_chart(self.name, self.repo, self.chart, self.version, self.namespace, values)
 
 
 @dataclass(frozen=True)

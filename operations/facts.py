@@ -8,6 +8,7 @@ import weakref
 
 from pyinfra.api import FactBase
 
+from operations.components import OLLAMA
 from operations.firewall import FirewallRule
 
 
@@ -309,7 +310,7 @@ class OllamaModels(FactBase):
     def command(self, namespace):
         return (
             f"if [ -x /usr/local/bin/k3s ]; then /usr/local/bin/k3s kubectl --namespace "
-            f"{namespace} exec deploy/ollama -- ollama list 2>/dev/null; fi; true"
+            f"{namespace} exec {OLLAMA.workload.ref} -- ollama list 2>/dev/null; fi; true"
         )
 
     def process(self, output):

@@ -29,7 +29,7 @@ from operations.facts import (
 )
 from operations.components import DEVICE_PLUGIN
 from operations.names import K3S_BINARY
-from operations.rendering import HostFile, put_host_file
+from operations.rendering import HostFile, helm_chart, put_host_file
 from operations.settings import PINNED_VERSIONS, Settings, load
 
 # A label the deploy sets on nodes whose GPU Ollama may use; NVIDIA's device plugin chart
@@ -246,7 +246,7 @@ def device_plugin_values() -> dict:
 
 def gpu_manifests() -> list[dict]:
     return [
-        DEVICE_PLUGIN.chart.manifest(device_plugin_values()),
+        helm_chart(DEVICE_PLUGIN.chart, device_plugin_values()),
     ]
 
 

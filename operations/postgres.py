@@ -7,6 +7,7 @@ pgvector, created at bootstrap by the superuser so that Open WebUI's user needs 
 from __future__ import annotations
 
 from operations.components import POSTGRES_OPERATOR
+from operations.rendering import helm_chart
 from operations.names import NAMESPACE, POSTGRES_CLUSTER
 from operations.settings import PINNED_VERSIONS
 
@@ -21,7 +22,7 @@ POSTGRES_PARAMETERS = {"shared_buffers": "64MB", "max_connections": "50"}
 
 
 def postgres_operator() -> dict:
-    return POSTGRES_OPERATOR.chart.manifest({"resources": RESOURCES["postgres-operator"]})
+    return helm_chart(POSTGRES_OPERATOR.chart, {"resources": RESOURCES["postgres-operator"]})
 
 
 def postgres_cluster() -> dict:

@@ -16,6 +16,7 @@ import yaml
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
 
+from operations.components import Chart
 from operations.facts import FileState, read_fact
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -148,17 +149,18 @@ def write_tree(host_files: list[HostFile], out_dir: Path) -> list[Path]:
     return written
 
 
-def helm_chart(name: str, repo: str, chart: str, version: str, namespace: str, values: dict) -> dict:
-    """A k3s HelmChart resource: helm-controller installs and upgrades the chart from it."""
+def helm_chart(chart: Chart, values: dict) -> dict:
+    """A k3s HelmChart resource: helm-controller installs and upgrades ``chart`` (a component
+    record's, operations/components.py) with ``values`` from it."""
     return {
         "apiVersion": "helm.cattle.io/v1",
         "kind": "HelmChart",
-        "metadata": {"name": name, "namespace": "kube-system"},
+        "metadata": {"name": chart.name, "namespace": "kube-system"},
         "spec": {
-            "repo": repo,
-            "chart": chart,
-            "version": version,
-            "targetNamespace": namespace,
+            "repo": chart.repo,
+            "chart": chart.chart,
+            "version": chart.version,
+            "targetNamespace": chart.namespace,
             "createNamespace": True,
             # Retry a failed upgrade; the default (reinstall) would uninstall, volumes and all.
             "failurePolicy": "retry",
