@@ -34,6 +34,7 @@ from operations.settings import (
     KUBELET_EVICTION_MEMORY_MIB,
     KUBELET_KUBE_RESERVED_MIB,
     KUBELET_SYSTEM_RESERVED_MIB,
+    PINNED_VERSIONS,
     Settings,
 )
 
@@ -59,7 +60,18 @@ ACME_STORAGE = "/data/acme.json"
 def traefik_values(settings: Settings) -> dict:
     """Values for k3s's packaged Traefik chart, in the layout of charts 40 and 41."""
     websecure_tls = {"enabled": True}
+    repository, tag = PINNED_VERSIONS["traefik image"].rsplit(":", 1)
     values = {
+        # `image.repository` and `image.tag` of the upstream charts' values.yaml (v40.1.0,
+        # v41.3.0). k3s's packages of the chart drop `image.registry` and render the image as
+        # "[global.systemDefaultRegistry/]repository:tag" (k3s-io/k3s-charts
+        # packages/traefik/generated-changes/patch/templates/_helpers.tpl.patch and
+        # _podtemplate.tpl.patch, the package of chart 39.0.7, the newest in its stored
+        # snapshot). They win over the tag k3s's own traefik.yaml sets: the install Job gets
+        # the HelmChart's values as values-0-000-HelmChart-ValuesContent.yaml and this
+        # HelmChartConfig's after them, values-1-000-... (helm-controller v0.17.7
+        # pkg/controllers/chart/chart.go).
+        "image": {"repository": repository, "tag": tag},
         "ports": {
             "web": {
                 "http": {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from operations.components import OPEN_WEBUI
 from operations.names import OLLAMA_URL, POSTGRES_APP_SECRET, WEBUI_SECRETS
-from operations.settings import Settings
+from operations.settings import PINNED_VERSIONS, Settings
 
 # Open WebUI's request follows its resident memory after start (786 MiB, tests/realapps), its
 # limit the most read after the scenarios (793 MiB) with room for documents being processed.
@@ -63,6 +63,10 @@ def webui_values(settings: Settings) -> dict:
         {"name": "ANONYMIZED_TELEMETRY", "value": "false"},
     ]
     return {
+        # The pinned release over the chart's appVersion: values.yaml `image.tag`, which
+        # templates/_helpers.tpl `open-webui.tag` prefers to .Chart.AppVersion for both the
+        # container and the copy-app-data init container (chart open-webui-16.0.0).
+        "image": {"tag": PINNED_VERSIONS["open-webui app"]},
         "ollama": {"enabled": False},
         "pipelines": {"enabled": False},
         "tika": {"enabled": False},

@@ -1,15 +1,15 @@
 """The real Open WebUI and PostgreSQL 18 with pgvector, run here for the tests.
 
-Open WebUI comes from PyPI (the app version of the pinned chart, with the `postgres` extra) in
-a venv built once and cached under ~/.cache/llm-appliance/open-webui; PostgreSQL 18 with
-pgvector from a Debian forky root built once with debootstrap (cached beside the rehearsal
-roots) and run through chroot, no boot. Open WebUI's environment is derived from the apps
-layer's rendered values (`webui_values`), never a list of its own. Needs root (debootstrap,
-chroot).
+Open WebUI comes from PyPI (the release the appliance pins over its chart, with the
+`postgres` extra) in a venv built once and cached under ~/.cache/llm-appliance/open-webui;
+PostgreSQL 18 with pgvector from a Debian forky root built once with debootstrap (cached
+beside the rehearsal roots) and run through chroot, no boot. Open WebUI's environment is
+derived from the apps layer's rendered values (`webui_values`), never a list of its own.
+Needs root (debootstrap, chroot).
 
     with PostgresServer.start(tmp_path) as server:
         database = server.create_appliance_database()
-        with WebUI.start(venv("0.11.0"), webui_environment(settings, database, ...), data) as app:
+        with WebUI.start(venv("0.12.4"), webui_environment(settings, database, ...), data) as app:
             app.get("/health")
 """
 
@@ -67,7 +67,8 @@ def show(line: str) -> None:
 
 
 def pinned_webui_version() -> str:
-    """The Open WebUI release the pinned chart runs, e.g. '0.11.0'."""
+    """The Open WebUI release the appliance runs (the image tag over the pinned chart), e.g.
+    '0.12.4'."""
     return PINNED_VERSIONS["open-webui app"]
 
 
@@ -75,7 +76,7 @@ def pinned_webui_version() -> str:
 
 def venv(version: str) -> Path:
     """The venv with `open-webui[postgres]==version`, built on first use (~2-4 minutes, 3.3 GB)
-    under a lock, so that concurrent runs build it once; e.g. venv('0.11.0') / 'bin/open-webui'."""
+    under a lock, so that concurrent runs build it once; e.g. venv('0.12.4') / 'bin/open-webui'."""
     key = hashlib.sha256(f"{version}|{TORCH}|{VENV_REVISION}|{sys.version_info[:2]}".encode())
     folder = cache_root() / "open-webui" / f"{version}-{key.hexdigest()[:12]}"
     done = folder / ".complete"

@@ -15,9 +15,8 @@ from realapps import (BASE_SETTINGS, MEMORY, PostgresServer, SecretValues, appli
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "admin@example.com"
 DOCUMENT = "Tulips bloom in spring in the gardens of Keukenhof near Lisse."
-# The upgrade starts from the previous minor's last release (chart 15.x): the appliance pinned
-# no earlier Open WebUI than today's.
-PREVIOUS_WEBUI = "0.10.2"
+# The upgrade starts from the release the appliance pinned before (chart 16.0.0's appVersion).
+PREVIOUS_WEBUI = "0.11.0"
 
 
 def create_chat(appliance, token: str, title: str) -> str:
@@ -110,8 +109,9 @@ def test_signup_follows_webui_signup(appliance):
 
 
 def test_signup_on_from_the_first_deploy_opens_at_the_second_start(appliance):
-    """Open WebUI 0.11.0 closes sign-up for the rest of the start at which it makes the first
-    admin (main.py, after create_admin_user); the next start takes webui_signup (README)."""
+    """Open WebUI 0.12.4 closes sign-up for the rest of the start at which it makes the first
+    admin (main.py lifespan: after create_admin_user, Config.upsert({'ui.enable_signup':
+    False})); the next start takes webui_signup (README)."""
     appliance.deploy(webui_signup=True)
     assert signup(appliance, "early@example.com").status_code == 403
     appliance.deploy()  # a restart: `k3s kubectl -n llm rollout restart deployment/open-webui`
@@ -279,7 +279,7 @@ def test_the_previous_release_database_is_migrated_by_the_pinned_one(appliance):
     appliance.deploy(venv=previous)
     used = use_it(appliance)
     appliance.deploy()  # the pinned release, same database and data folder
-    assert appliance.call("GET", "/api/version").json()["version"] == "0.11.0"
+    assert appliance.call("GET", "/api/version").json()["version"] == "0.12.4"
     assert_still_there(appliance, used, appliance.admin_token())
 
 

@@ -76,7 +76,7 @@ CHART_VALUE_PATHS = {
         "serviceAccount.automount", "tests.enabled", "runtimeClassName",
     },
     "open-webui": {
-        "ollama.enabled", "pipelines.enabled", "tika.enabled", "terminals.enabled",
+        "image.tag", "ollama.enabled", "pipelines.enabled", "tika.enabled", "terminals.enabled",
         "websocket.enabled", "websocket.manager", "websocket.redis.enabled", "replicaCount",
         "workload.kind", "ollamaUrls", "enableOpenaiApi", "persistence.enabled",
         "persistence.size", "ingress.enabled", "ingress.class", "ingress.host", "ingress.tls",
@@ -107,6 +107,12 @@ FREE_FORM = {
 def test_values_use_only_keys_the_chart_reads(chart, data):
     values = helm_values(chart, settings(**data))
     assert unknown_value_paths(values, CHART_VALUE_PATHS[chart], FREE_FORM[chart]) == []
+
+
+def test_open_webui_runs_the_pinned_release_over_the_chart():
+    # Chart 16.0.0's appVersion is 0.11.0; the image tag is the release tests/realapps runs.
+    assert PINNED_VERSIONS["open-webui chart"] == "16.0.0"
+    assert helm_values("open-webui")["image"] == {"tag": "0.12.4"}
 
 
 def test_ollama_is_never_exposed():

