@@ -11,6 +11,7 @@
     appliance init inventories/mine.py
     appliance verify inventories/prod.py
     appliance status inventories/prod.py
+    appliance outdated inventories/prod.py
     appliance rehearse
 """
 
@@ -653,7 +654,43 @@ def status(inventory):
         for line in health.table(components):
             click.echo(f"  {line}")
         healthy &= all(c.state in (health.READY, health.WARNING) for c in components)
+    # From appliance outdated's last run, never a request: status must not wait offline.
+    from appliance import outdated as upstream  # requests after pyinfra_cli's gevent patching
+
+    advisories = upstream.status_line(first_settings(loaded).k3s_version)
+    if advisories:
+        click.echo(advisories)
     sys.exit(0 if healthy else 1)
+
+
+def first_settings(loaded: list[tuple[InventoryHost, Settings]]) -> Settings:
+    """The first server's settings: the cluster's k3s_version."""
+    return loaded[first_server_index({node.name: node.groups for node, _ in loaded})][1]
+
+
+@main.command()
+@INVENTORY
+def outdated(inventory):
+    """For each pinned component: the newest upstream release, and the published advisories
+    (OSV) that affect the pinned version, with the release that fixes each. Read from this
+    machine, not the server: needs api.osv.dev and api.github.com (https_proxy honoured;
+    GITHUB_TOKEN raises GitHub's limit of 60 requests an hour).
+
+    Exits 0 when no known advisory affects a pin, 1 when one does, 2 when the check could not
+    be made (offline, rate-limited, an unexpected answer), said in one line. Example:
+
+    \b
+        appliance outdated inventories/prod.py
+    """
+    from appliance import outdated as upstream  # requests after pyinfra_cli's gevent patching
+
+    try:
+        lines, code = upstream.check_pins(first_settings(_load(inventory, ())).k3s_version)
+    except upstream.CheckFailed as error:
+        click.echo(f"appliance outdated: {error}", err=True)
+        sys.exit(upstream.EXIT_UNCHECKED)
+    click.echo("\n".join(lines))
+    sys.exit(code)
 
 
 def _exit_on_hangup(signum, frame):
