@@ -29,7 +29,15 @@ from operations.facts import (
 from operations.gpu import k3s_gpu_runtime
 from operations.host import unit_running
 from operations.names import FIRST_SERVER_LABEL, K3S_BINARY, MANIFESTS_DIR, SCRIPTS_DIR
-from operations.rendering import HostFile, manifest, private_upload, put_host_file, render, to_yaml
+from operations.rendering import (
+    FAILURE_POLICY,
+    HostFile,
+    manifest,
+    private_upload,
+    put_host_file,
+    render,
+    to_yaml,
+)
 from operations.settings import (
     KUBELET_EVICTION_MEMORY_MIB,
     KUBELET_KUBE_RESERVED_MIB,
@@ -167,9 +175,10 @@ def traefik_config(settings: Settings) -> dict:
         "kind": "HelmChartConfig",
         "metadata": {"name": "traefik", "namespace": "kube-system"},
         "spec": {
-            # What k3s sets for its own Traefik chart; the CRD's default would uninstall on a
-            # failure.
-            "failurePolicy": "retry",
+            # What k3s's manifests/traefik.yaml sets for its Traefik charts since
+            # k3s-io/k3s#14442 (release-1.36, July 2026), said again here so that this file
+            # never falls back to helm-controller's default, reinstall (an uninstall first).
+            "failurePolicy": FAILURE_POLICY,
             "valuesContent": to_yaml(traefik_values(settings)),
         },
     }

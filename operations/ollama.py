@@ -13,6 +13,7 @@ from pathlib import Path
 
 from operations.gpu import RUNTIME_CLASS
 from operations.names import FIRST_SERVER_LABEL, MODEL_FILES_DIR, MODEL_PULLER_LABEL, NAMESPACE, OLLAMA_URL
+from operations.rendering import HELM_KEEP
 from operations.settings import (
     MODEL_MEMORY_FACTOR,
     OLLAMA_GPU_HOST_MEMORY_GIB,
@@ -57,7 +58,9 @@ def ollama_values(settings: Settings, gpu: bool = False) -> dict:
         "ollama": {"gpu": {"enabled": gpu, "type": "nvidia", "number": 1}},
         "service": {"type": "ClusterIP"},
         "ingress": {"enabled": False},
-        "persistentVolume": {"enabled": True, "size": VOLUME_SIZE},
+        # The models outlive the release (templates/pvc.yaml puts persistentVolume.annotations
+        # on the claim).
+        "persistentVolume": {"enabled": True, "size": VOLUME_SIZE, "annotations": HELM_KEEP},
         "resources": ollama_resources(settings, gpu),
         "extraEnv": [
             {"name": "OLLAMA_NO_CLOUD", "value": "1"},

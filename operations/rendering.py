@@ -149,6 +149,28 @@ def write_tree(host_files: list[HostFile], out_dir: Path) -> list[Path]:
     return written
 
 
+# What helm-controller does when a chart's install or upgrade failed: `helm upgrade` again.
+# Sources: helm-controller v0.17.7 pkg/apis/helm.cattle.io/v1/types.go (enum abort, reinstall,
+# retry; retry added in v0.17.6, commit f27efd8) and pkg/controllers/chart/chart.go
+# (getJobAndRelatedResources: reinstall unless the HelmChart or its HelmChartConfig names one);
+# klipper-helm v0.13.3-build20260727 `entry` (reinstall: `helm uninstall`, then install; abort:
+# exit 1, the release stays failed; retry: `helm upgrade`). k3s v1.36.0-v1.36.2 ship
+# helm-controller v0.17.1, whose enum has no retry (their release notes); k3s's release-1.36
+# branch took v0.17.6 in k3s-io/k3s#14442 (2026-07-22, which also set retry on k3s's own Traefik
+# charts) and v0.17.7 in #14475 (2026-07-28): the pinned v1.36.5, a later release of that
+# branch, accepts retry. (k3s's go.mod at the v1.36.5+k3s1 tag itself could not be read here: the
+# repository is too large to fetch; the stored go.mod of its main branch names v0.17.7.)
+FAILURE_POLICY = "retry"
+
+# On an object a chart makes: helm never deletes it, neither at an uninstall (a HelmChart
+# deleted, failurePolicy reinstall) nor at an upgrade that no longer renders it, and a later
+# install of the same release takes it back (its managed-by label and release annotations stay).
+# Read in Helm v4.1.4, the Helm of klipper-helm v0.13.3 (its Dockerfile): pkg/action/uninstall.go
+# and resource_policy.go (filterManifestsToKeep), pkg/kube/client.go (delete skips it),
+# pkg/action/validate.go (existingResourceConflict, checkOwnership).
+HELM_KEEP = {"helm.sh/resource-policy": "keep"}
+
+
 def helm_chart(chart: Chart, values: dict) -> dict:
     """A k3s HelmChart resource: helm-controller installs and upgrades ``chart`` (a component
     record's, operations/components.py) with ``values`` from it."""
@@ -162,8 +184,9 @@ def helm_chart(chart: Chart, values: dict) -> dict:
             "version": chart.version,
             "targetNamespace": chart.namespace,
             "createNamespace": True,
-            # Retry a failed upgrade; the default (reinstall) would uninstall, volumes and all.
-            "failurePolicy": "retry",
+            # A failed install or upgrade is retried by `helm upgrade`, never uninstalled first
+            # (helm-controller's default, reinstall, would): see FAILURE_POLICY.
+            "failurePolicy": FAILURE_POLICY,
             "valuesContent": to_yaml(values),
         },
     }

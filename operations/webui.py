@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from operations.components import OPEN_WEBUI
 from operations.names import OLLAMA_URL, POSTGRES_APP_SECRET, WEBUI_SECRETS
+from operations.rendering import HELM_KEEP
 from operations.settings import PINNED_VERSIONS, Settings
 
 # Open WebUI's request follows its resident memory after start (786 MiB, tests/realapps), its
@@ -78,7 +79,9 @@ def webui_values(settings: Settings) -> dict:
         "strategy": {"type": "Recreate"},
         "ollamaUrls": [OLLAMA_URL],
         "enableOpenaiApi": False,
-        "persistence": {"enabled": True, "size": "5Gi"},
+        # Uploads and the data folder outlive the release (templates/pvc.yaml puts
+        # persistence.annotations on the claim).
+        "persistence": {"enabled": True, "size": "5Gi", "annotations": HELM_KEEP},
         "ingress": {
             "enabled": True,
             "class": "traefik",

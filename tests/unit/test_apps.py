@@ -92,8 +92,9 @@ CHART_VALUE_PATHS = {
     },
 }
 FREE_FORM = {
-    "ollama": ("resources.",),
-    "open-webui": ("resources.", "strategy.", "ingress.annotations.", "livenessProbe.",
+    "ollama": ("resources.", "persistentVolume.annotations."),
+    "open-webui": ("resources.", "strategy.", "ingress.annotations.", "persistence.annotations.",
+                   "livenessProbe.",
                    "readinessProbe.", "startupProbe.", "copyAppData.resources."),
     "cloudnative-pg": ("resources.",),
     # Each config file: {enabled, path, data}, mounted at its path (templates range over them).
@@ -210,6 +211,19 @@ def test_open_webui_is_the_deployment_its_chart_makes_of_the_values():
         "app.kubernetes.io/component=open-webui,app.kubernetes.io/instance=open-webui")
     charts = [d["metadata"]["name"] for _, d in documents() if d["kind"] == "HelmChart"]
     assert OPEN_WEBUI.chart.name in charts
+
+
+@pytest.mark.parametrize("data", [{}, {"ollama_gpu": "nvidia"}])
+def test_the_claims_of_chats_uploads_and_models_outlive_their_release(data):
+    # The charts put these annotations on their claims (open-webui-16.0.0 templates/pvc.yaml:
+    # persistence.annotations; ollama-1.77.0 templates/pvc.yaml: persistentVolume.annotations),
+    # and Helm deletes no object whose rendered manifest says keep, at an uninstall or an
+    # upgrade (Helm v4.1.4 pkg/action/resource_policy.go, pkg/kube/client.go).
+    node = settings(**data)
+    assert helm_values("open-webui", node)["persistence"] == {
+        "enabled": True, "size": "5Gi", "annotations": {"helm.sh/resource-policy": "keep"}}
+    assert helm_values("ollama", node)["persistentVolume"] == {
+        "enabled": True, "size": "100Gi", "annotations": {"helm.sh/resource-policy": "keep"}}
 
 
 def test_postgres_has_pgvector_without_superuser_for_the_app():
