@@ -5,9 +5,10 @@ today, and holds the workloads the appliance counts on, written out here literal
 Facts read from the recorded renders (helm v4.1.4, the appliance's values of
 tests/data/charts/settings.json):
 - open-webui 16.0.0 renders `Deployment llm/open-webui` (no StatefulSet) with the chart-made
-  PVC `open-webui`; Ollama 1.77.0 `Deployment llm/ollama` with PVC `ollama`. Neither claim
-  carries `helm.sh/resource-policy: keep`: a release uninstall (failurePolicy reinstall, or
-  a deleted HelmChart) deletes them. Only Traefik's `kube-system/traefik` claim has it.
+  PVC `open-webui`; Ollama 1.77.0 `Deployment llm/ollama` with PVC `ollama`. Both claims
+  carry `helm.sh/resource-policy: keep` (the values' persistence.annotations and
+  persistentVolume.annotations), so no release uninstall (failurePolicy reinstall, a deleted
+  HelmChart) or upgrade deletes them; so does Traefik's `kube-system/traefik`. Netdata's do not.
 """
 
 import dataclasses
@@ -160,9 +161,9 @@ CLAIMS = {
                 ("monitoring", "netdata-parent-alarms", "100Mi", None),
                 ("monitoring", "netdata-parent-database", "1Gi", None)],
     "nvidia-device-plugin": [],
-    "ollama": [("llm", "ollama", "100Gi", None)],
-    "ollama.gpu": [("llm", "ollama", "100Gi", None)],
-    "open-webui": [("llm", "open-webui", "5Gi", None)],
+    "ollama": [("llm", "ollama", "100Gi", "keep")],
+    "ollama.gpu": [("llm", "ollama", "100Gi", "keep")],
+    "open-webui": [("llm", "open-webui", "5Gi", "keep")],
     "traefik": [("kube-system", "traefik", "128Mi", "keep")],
 }
 
