@@ -122,4 +122,4 @@ def install(settings: Settings):
         changes.append(gpu.gpu_nodes_labelled(
             name="Label the GPU nodes", node_names=tuple(gpu_nodes), settings=settings))
     changes += [put_host_file(app_file) for app_file in host_files[1:]]
-    health.gate("apps", settings, changes)
+    health.gate("apps", settings, changes, host_files)

@@ -1,9 +1,14 @@
 """The appliance's readiness, read in one round trip, judged component by component.
 
 One fact, ``ApplianceRead``, reads everything the layers' gates, the run summary and
-``appliance status`` need, with two ``k3s kubectl`` invocations at most: one ``get`` of every
-object of interest in every namespace (Secrets by name only: their values never leave the
-API server), and Ollama's own model list. The same command asks Traefik for Open WebUI's
+``appliance status`` need, in one shell round trip: one ``k3s kubectl get`` of every object of
+interest in every namespace (again without CloudNativePG's Clusters while their CRD is not
+there), one of the pods of helm-controller's install Jobs, and Ollama's own model list. Of
+Secrets kubectl prints the namespace, name, type and labels only (a release Secret's labels
+say its revision, status and configHash); kubectl itself still receives whole Secrets from
+the API server and filters them on the host (kubectl 1.36 ``get -o jsonpath`` prints from the
+full objects), so the read never passes a value to pyinfra, but the values do leave the API
+server for the server's own kubectl. The same command asks Traefik for Open WebUI's
 ``/health`` and its certificate under the public name, and the host for its free disk and
 memory and its newest backup.
 
@@ -12,18 +17,21 @@ memory and its newest backup.
         print(component.name, component.state, component.detail)
 
 ``ready_gate`` is the operation the k3s and apps layers end with: it waits, printing a line per
-component as its state changes, until every component is ready, and stops the run naming the
-component, its state, last events and log tail, and the command to look further. A layer whose
-plan-time read is healthy and whose operations change nothing gets no gate: a re-run of a
-converged appliance reads once and waits for nothing.
+component as its state changes, until k3s has applied the manifests the layer wrote (their
+Addons' checksums) and every component is ready, and stops the run naming the component, its
+state, last events and log tail, and the command to look further. A layer whose plan-time read
+is healthy, whose manifests k3s applied as they will be written, and whose operations change
+nothing gets no gate: a re-run of a converged appliance reads once and waits for nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from pyinfra import host, logger
 from pyinfra.api import FactBase, operation
@@ -33,7 +41,9 @@ from operations.facts import OllamaModels
 from operations.names import (
     BACKUP_DIR,
     K3S_BINARY,
+    MANIFESTS_DIR,
     DEVICE_PLUGIN_NAMESPACE,
+    MODEL_PULLER_LABEL,
     MONITORING_NAMESPACE,
     NAMESPACE,
     OFFSITE_LAST_FILE,
@@ -45,20 +55,32 @@ from operations.names import (
 from operations.settings import PINNED_VERSIONS, Settings, cron_longest_gap_hours
 
 READY, WAITING, FAILED, WARNING = "ready", "waiting", "failed", "warning"
-# Read in one `kubectl get` (kubectl_get_everywhere).
-KINDS = "nodes,deployments,statefulsets,daemonsets,jobs,helmcharts,events,secrets"
+# Read in one `kubectl get` (kubectl_get_everywhere). k3s records what its deploy controller
+# applied as Addons (k3s.cattle.io); helm-controller merges a HelmChartConfig into the
+# HelmChart of the same name.
+KINDS = ("nodes,deployments,statefulsets,daemonsets,jobs,helmcharts,helmchartconfigs,"
+         "addons.k3s.cattle.io,events,secrets")
 # The CloudNativePG Cluster kind exists only once its operator's CRD is installed.
 OPTIONAL_KINDS = "clusters.postgresql.cnpg.io"
-# Every object but Secrets as one JSON line; Secrets as "Secret NAMESPACE NAME" lines.
+# Every object but Secrets as one JSON line; Secrets as "Secret NAMESPACE NAME TYPE LABELS"
+# lines, LABELS as kubectl's jsonpath prints a map: compact JSON (client-go v0.36
+# util/jsonpath/jsonpath.go PrintResults), nothing when there are none.
 TEMPLATE = (
     '{range .items[?(@.kind!="Secret")]}{@}{"\\n"}{end}'
-    '{range .items[?(@.kind=="Secret")]}Secret {.metadata.namespace} {.metadata.name}{"\\n"}{end}'
+    '{range .items[?(@.kind=="Secret")]}Secret {.metadata.namespace} {.metadata.name} {.type} '
+    '{.metadata.labels}{"\\n"}{end}'
 )
+# helm-controller v0.17.7 pkg/controllers/chart/chart.go: the install Job and its pod template
+# carry this label, valued with the HelmChart's name.
+CHART_LABEL = "helmcharts.helm.cattle.io/chart"
+ITEMS = '{range .items[*]}{@}{"\\n"}{end}'
 APP_NAMESPACES = (NAMESPACE, MONITORING_NAMESPACE, OPERATOR_NAMESPACE, DEVICE_PLUGIN_NAMESPACE)
-# helm-controller (k3s) installs a HelmChart NAME with the Job helm-install-NAME, in the
-# HelmChart's namespace; with failurePolicy retry the Job retries a failing helm without end,
-# so this many failed attempts count as a failure (helm's error is in the Job's log).
-FAILED_ATTEMPTS = 3
+# helm-controller v0.17.7 (the version k3s's go.mod requires) pkg/controllers/chart/chart.go
+# installs a HelmChart NAME with the Job helm-install-NAME in the HelmChart's namespace,
+# `restartPolicy: OnFailure` and `backoffLimit: 1000`: a failing helm is a restarted container,
+# not a failed pod, so the Job's status.failed stays 0. This many restarts of its container
+# (helm failed this many times for the current spec) count as a failure.
+INSTALL_RESTARTS = 3
 # Pinned chart versions by HelmChart name (Traefik's comes with k3s, its layout pinned by
 # settings.traefik_upstream_chart).
 PINNED_CHARTS = {
@@ -77,22 +99,31 @@ SECTIONS = ("now", "memory", "disk", "backup", "offsite", "restored", "k3s", "ob
 
 def kubectl_get_everywhere(kinds: str, output: str) -> str:
     """The shell command that gets ``kinds`` (kubectl's comma-separated list) in every
-    namespace with CloudNativePG's Clusters, or without them where their CRD is not there yet
-    (one unknown kind fails the whole get); prints nothing while the API server does not answer.
+    namespace with CloudNativePG's Clusters, or without them where their CRD is not there yet,
+    and prints what kubectl printed once; prints nothing while the API server does not answer.
+
+    An unknown kind fails the whole get before it prints anything; a list that fails (one
+    kind forbidden, a timeout) makes kubectl print the others' objects and exit 1 (kubectl
+    1.36 pkg/cmd/get/get.go printGeneric), so the get without Clusters runs only when the
+    first printed nothing, never to print the objects twice.
 
         kubectl_get_everywhere("nodes,jobs", "json")
-        # '/usr/local/bin/k3s kubectl get nodes,jobs,clusters.postgresql.cnpg.io
-        #  --all-namespaces --output json 2>/dev/null || /usr/local/bin/k3s kubectl get ...'
+        # 'listed=$(/usr/local/bin/k3s kubectl get nodes,jobs,clusters.postgresql.cnpg.io
+        #  --all-namespaces --output json 2>/dev/null); [ -n "$listed" ] || listed=$(...
+        #  get nodes,jobs ...); [ -z "$listed" ] || printf '%s\\n' "$listed"'
     """
-    return " || ".join(
+    first, fallback = (
         f"{K3S_BINARY} kubectl get {every} --all-namespaces --output {output} 2>/dev/null"
         for every in (f"{kinds},{OPTIONAL_KINDS}", kinds))
+    return (f'listed=$({first}); [ -n "$listed" ] || listed=$({fallback}); '
+            '[ -z "$listed" ] || printf ' + "'%s\\n'" + ' "$listed"')
 
 
 class ApplianceRead(FactBase):
     """
     Everything the readiness checks read, in one shell round trip: the cluster's objects
-    (Secrets by name only), Ollama's models, Open WebUI's /health and certificate through
+    (Secrets as namespace, name, type and labels: see the module's docstring), the pods of
+    helm-controller's install Jobs, Ollama's models, Open WebUI's /health and certificate through
     Traefik under ``domain``, the HTTP redirect, free disk and memory, the newest backup, the
     last off-site snapshot and whether its unit's last run failed, and whether a restore from
     the off-site repository awaits its repair. Sections are empty where k3s or an app is not
@@ -101,8 +132,10 @@ class ApplianceRead(FactBase):
     .. code:: python
 
         host.get_fact(ApplianceRead, domain="chat.example.com")
-        # {"now": 1795000000, "k3s": True, "objects": [{"kind": "Node", ...}, ...],
-        #  "secrets": [["llm", "open-webui-secrets"]], "models": ["llama3.2:3b"],
+        # {"now": 1795000000, "k3s": True, "objects": [{"kind": "Node", ...}, ...,
+        #   {"kind": "Secret", "type": "helm.sh/release.v1", "metadata": {"namespace": "llm",
+        #    "name": "sh.helm.release.v1.ollama.v1", "labels": {"status": "deployed", ...}}}],
+        #  "models": ["llama3.2:3b"],
         #  "redirect": "301 https://127.0.0.1/", "health": "200",
         #  "certificate": {"issuer": "...", "not_after": "...", "names": ["chat.example.com"]},
         #  "memory_available_kib": 5120000, "disk_free_kib": 41000000,
@@ -125,6 +158,8 @@ class ApplianceRead(FactBase):
             f"echo '## k3s'; [ -x {K3S_BINARY} ] && echo installed",
             f"if [ -x {K3S_BINARY} ]; then echo '## objects'; "
             + kubectl_get_everywhere(KINDS, shlex.quote("jsonpath=" + TEMPLATE)),
+            f"{kubectl} get pods --all-namespaces --selector {CHART_LABEL} --output "
+            f"{shlex.quote('jsonpath=' + ITEMS)} 2>/dev/null",
             f"echo '## models'; {kubectl} --namespace {NAMESPACE} exec deploy/ollama -- "
             "ollama list 2>/dev/null",
             "echo '## redirect'; curl -s -o /dev/null --max-time 5 "
@@ -151,7 +186,7 @@ def parse_read(lines: list[str]) -> dict:
         elif current and line.strip():
             sections[current].append(line.strip())
     objects = [json.loads(line) for line in sections["objects"] if line.startswith("{")]
-    secrets = [line.split()[1:3] for line in sections["objects"] if line.startswith("Secret ")]
+    objects += [_secret(line) for line in sections["objects"] if line.startswith("Secret ")]
     backup = sections["backup"][0].split(" ", 1) if sections["backup"] else None
     disk = sections["disk"][0].split() if sections["disk"] else []
     memory = sections["memory"][0].split() if sections["memory"] else []
@@ -166,12 +201,20 @@ def parse_read(lines: list[str]) -> dict:
         "restored": sections["restored"][0] if sections["restored"] else None,
         "k3s": sections["k3s"] == ["installed"],
         "objects": objects,
-        "secrets": secrets,
         "models": sorted(OllamaModels().process(sections["models"])),
         "redirect": " ".join(sections["redirect"]),
         "health": " ".join(sections["health"]),
         "certificate": _certificate(sections["certificate"]),
     }
+
+
+def _secret(line: str) -> dict:
+    """A "Secret NAMESPACE NAME TYPE LABELS" line (TEMPLATE) as an object of kind Secret with
+    those fields alone."""
+    _, namespace, name, kind, labels = (line.split(" ", 4) + ["", ""])[:5]
+    return {"kind": "Secret", "type": kind,
+            "metadata": {"namespace": namespace, "name": name,
+                         "labels": json.loads(labels) if labels else {}}}
 
 
 def _certificate(lines: list[str]) -> dict | None:
@@ -201,7 +244,7 @@ class Component:
     pinned: str = ""  # version the settings pin
     look: str = ""  # the command that shows more
     logs: tuple[str, str] | None = None  # (namespace, "job/NAME"): a log tail explains it
-    target: tuple[str, str, str] | None = None  # (kind, namespace, name) of its events
+    targets: tuple[tuple[str, str, str], ...] = ()  # (kind, namespace, name) of its events
 
 
 @dataclass
@@ -223,15 +266,25 @@ class Cluster:
         return next((i for i in self.of(kind, (namespace,)) if i["metadata"]["name"] == name), None)
 
     def events(self, kind: str, namespace: str, name: str, count: int = 5) -> list[str]:
-        """The last events about an object, oldest first: "Reason: message"."""
+        """The last events about an object, oldest first: "Reason: message". Events of a
+        cluster-scoped object (a Node) are in namespace ``default`` (client-go v0.36
+        tools/record/event.go makeEvent)."""
+        return [f"{e.get('reason', '')}: {' '.join(str(e.get('message', '')).split())}"
+                for e in self.event_objects(kind, namespace, name)[-count:]]
+
+    def event_objects(self, kind: str, namespace: str, name: str) -> list[dict]:
+        """The Events about an object, oldest first (by lastTimestamp, else eventTime)."""
         found = [
             event for event in self.of("Event", (namespace,))
             if event.get("involvedObject", {}).get("kind") == kind
             and event["involvedObject"].get("name") == name
         ]
-        found.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
-        return [f"{e.get('reason', '')}: {' '.join(str(e.get('message', '')).split())}"
-                for e in found[-count:]]
+        return sorted(found, key=event_time)
+
+
+def event_time(event: dict) -> str:
+    """When an Event last happened (RFC 3339, comparable as text)."""
+    return event.get("lastTimestamp") or event.get("eventTime") or ""
 
 
 def _condition(item: dict, kind: str) -> bool:
@@ -239,58 +292,185 @@ def _condition(item: dict, kind: str) -> bool:
                for c in item.get("status", {}).get("conditions", []) or [])
 
 
-def spec_time(item: dict) -> str:
+def spec_time(item: dict | None) -> str:
     """When an object's spec last changed: the newest managedFields entry that is not a status
-    update (RFC 3339, comparable as text); its creation time without managedFields."""
+    update (RFC 3339, comparable as text); its creation time without managedFields; "" for
+    no object."""
+    if item is None:
+        return ""
     times = [entry.get("time", "") for entry in item["metadata"].get("managedFields", [])
              if entry.get("subresource") != "status"]
     return max(times, default=item["metadata"].get("creationTimestamp", ""))
 
 
+# -- charts: helm-controller v0.17.7 pkg/controllers/chart/chart.go and klipper-helm's entry ----
+
+# Release Secrets (helm's storage driver "secret"): type helm.sh/release.v1, labels owner=helm,
+# name=RELEASE (helm-controller names the release after the HelmChart), version=REVISION,
+# status, and the configHash label klipper-helm (v0.13 `entry`, `--labels`) gives the release
+# from the Job's CONFIG_HASH.
+RELEASE_TYPE = "helm.sh/release.v1"
+CONFIG_HASH = "helmcharts.helm.cattle.io/configHash"
+
+
+def newest_release(cluster: Cluster, chart: dict) -> dict:
+    """The labels of a HelmChart's newest release Secret (highest ``version`` label), as
+    helm-controller's getChartRelease and latestRelease read them: Secrets of type
+    helm.sh/release.v1 labelled owner=helm and name=CHART in the chart's targetNamespace (its
+    own namespace without one); {} when there is none."""
+    name = chart["metadata"]["name"]
+    target = chart.get("spec", {}).get("targetNamespace") or chart["metadata"]["namespace"]
+    newest: dict = {}
+    for secret in cluster.of("Secret", (target,)):
+        labels = secret["metadata"].get("labels") or {}
+        if (secret.get("type") == RELEASE_TYPE and labels.get("owner") == "helm"
+                and labels.get("name") == name and labels.get("version", "").isdigit()
+                and int(labels["version"]) > int(newest.get("version", 0))):
+            newest = labels
+    return newest
+
+
+def job_config_hash(job: dict) -> str:
+    """The configHash helm-controller expects of a Job's release: its pod template's
+    annotation "SHA256=HEX" after the "=", cut to 63 characters (a label value's most)."""
+    annotations = job.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {}
+    return annotations.get(CONFIG_HASH, "").partition("=")[2][:63]
+
+
+def restarted_helm(cluster: Cluster, namespace: str, job_name: str) -> tuple[dict, dict] | None:
+    """The install Job's pod and container status whose helm has failed INSTALL_RESTARTS
+    times or more (restartCount), if any."""
+    for pod in cluster.of("Pod", (namespace,)):
+        owners = pod["metadata"].get("ownerReferences") or []
+        if not any(o.get("kind") == "Job" and o.get("name") == job_name for o in owners):
+            continue
+        for status in pod.get("status", {}).get("containerStatuses", []) or []:
+            if status.get("restartCount", 0) >= INSTALL_RESTARTS:
+                return pod, status
+    return None
+
+
 def chart_component(cluster: Cluster, chart: dict, pinned: str) -> Component:
-    """A HelmChart: ready when its install Job completed after the chart's spec last changed."""
+    """A HelmChart, as helm-controller v0.17.7 judges its install done: the Job helm-install-NAME
+    made for the chart's current spec (and its HelmChartConfig's) is Complete, and the
+    release's newest Secret says status=deployed with the Job's configHash. Failed when the
+    HelmChart's Failed condition is True (helm-controller could not make the Job, or the Job
+    failed), when the newest release is `failed` for the Job's configHash (klipper-helm's
+    failed install or upgrade; with failurePolicy retry it then exits 0, so the Job still ends
+    Complete), or when helm has failed INSTALL_RESTARTS times in the Job's pod (OnFailure: each
+    failure is a container restart)."""
     name, namespace = chart["metadata"]["name"], chart["metadata"]["namespace"]
     job_name = f"helm-install-{name}"
     job = cluster.get("Job", namespace, job_name)
     requested = chart["spec"].get("version") or chart["spec"].get("chart", "").rsplit("/", 1)[-1]
     common = dict(
         name=f"chart {name}", pinned=pinned, logs=(namespace, f"job/{job_name}"),
-        target=("Job", namespace, job_name),
+        targets=(("HelmChart", namespace, name), ("Job", namespace, job_name)),
         look=f"k3s kubectl --namespace {namespace} logs job/{job_name}",
     )
+    failed = next((c for c in chart.get("status", {}).get("conditions", []) or []
+                   if c.get("type") == "Failed" and c.get("status") == "True"), None)
+    if failed:
+        return Component(state=FAILED, detail=f"{failed.get('reason', 'Failed')}: "
+                         f"{failed.get('message', '')}".rstrip(": "), **common)
     if job is None:
         return Component(state=WAITING, detail="no install Job yet (helm-controller)", **common)
-    if job["metadata"].get("creationTimestamp", "") < spec_time(chart):
+    config = cluster.get("HelmChartConfig", namespace, name)
+    if job["metadata"].get("creationTimestamp", "") < max(spec_time(chart), spec_time(config)):
         return Component(state=WAITING, detail="install Job predates the chart's spec", **common)
-    failed = job.get("status", {}).get("failed", 0)
+    release, expected = newest_release(cluster, chart), job_config_hash(job)
+    revision, status = release.get("version", "0"), release.get("status", "")
+    current = release.get(CONFIG_HASH) == expected
+    if _condition(job, "Complete") and status == "deployed" and current:
+        return Component(state=READY, detail=f"installed (revision {revision})", running=requested,
+                         **common)
+    if status == "failed" and current:
+        return Component(state=FAILED, detail=f"helm failed: release revision {revision} is failed",
+                         **common)
+    crashing = restarted_helm(cluster, namespace, job_name)
+    if crashing:
+        pod, container = crashing
+        waiting = (container.get("state", {}).get("waiting") or {}).get("reason", "")
+        common["targets"] += (("Pod", namespace, pod["metadata"]["name"]),)
+        return Component(state=FAILED, detail=f"helm failed {container['restartCount']} times"
+                         + (f" ({waiting})" if waiting else ""), **common)
+    if _condition(job, "Failed"):
+        return Component(state=FAILED, detail="install Job failed", **common)
     if _condition(job, "Complete"):
-        return Component(state=READY, detail="installed", running=requested, **common)
-    if _condition(job, "Failed") or failed >= FAILED_ATTEMPTS:
-        return Component(state=FAILED, detail=f"helm failed ({failed} attempts)", **common)
-    return Component(state=WAITING, detail=f"installing ({failed} failed attempts)", **common)
+        return Component(state=WAITING, detail=(
+            f"install Job complete, release revision {revision} {status or 'missing'}"
+            f"{'' if current else ' for another spec'}: helm-controller runs it again"), **common)
+    return Component(state=WAITING, detail="installing", **common)
+
+
+# -- workloads: `kubectl rollout status`, kubectl 1.36 pkg/polymorphichelpers/rollout_status.go --
+# Counters the API omits when zero (omitempty) count as 0; a spec field the API server
+# defaults (replicas 1, updateStrategy RollingUpdate with partition 0: kubernetes
+# pkg/apis/apps/v1/defaults.go) counts as its default where a read lacks it.
+
+
+def _rollout(kind: str, spec: dict, status: dict, generation: int) -> tuple[str, str]:
+    """(state, detail) of a Deployment, StatefulSet or DaemonSet as kubectl's rollout status
+    judges it; a Deployment past its progress deadline is FAILED. An OnDelete StatefulSet or
+    DaemonSet, which rollout status does not judge, is ready when every pod is ready."""
+    observed = status.get("observedGeneration", 0)
+    replicas = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas", 0)
+    if kind == "Deployment":
+        if generation > observed:
+            return WAITING, "spec not yet seen"
+        progressing = next((c for c in status.get("conditions", []) or []
+                            if c.get("type") == "Progressing"), {})
+        if progressing.get("reason") == "ProgressDeadlineExceeded":
+            return FAILED, f"exceeded its progress deadline: {progressing.get('message', '')}".rstrip(": ")
+        if updated < replicas:
+            return WAITING, f"{updated} of {replicas} new replicas updated"
+        if status.get("replicas", 0) > updated:
+            return WAITING, f"{status['replicas'] - updated} old replicas pending termination"
+        available = status.get("availableReplicas", 0)
+        if available < updated:
+            return WAITING, f"{available} of {updated} updated replicas available"
+        return READY, f"{available}/{replicas} available"
+    if kind == "DaemonSet":
+        if generation > observed:
+            return WAITING, "spec not yet seen"
+        desired = status.get("desiredNumberScheduled", 0)
+        available = status.get("numberAvailable", 0)
+        rolling = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
+        if rolling and status.get("updatedNumberScheduled", 0) < desired:
+            return WAITING, f"{status.get('updatedNumberScheduled', 0)} of {desired} new pods updated"
+        if available < desired:
+            return WAITING, f"{available} of {desired} pods available"
+        return READY, f"{available}/{desired} available"
+    if observed == 0 or generation > observed:
+        return WAITING, "spec not yet seen"
+    ready = status.get("readyReplicas", 0)
+    if ready < replicas:
+        return WAITING, f"{ready}/{replicas} ready"
+    strategy = spec.get("updateStrategy") or {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+    if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+        rolling = strategy.get("rollingUpdate")
+        if rolling is not None:
+            partition = rolling.get("partition")
+            if partition is not None and updated < replicas - partition:
+                return WAITING, f"{updated} of {replicas - partition} new pods updated"
+        elif status.get("updateRevision") != status.get("currentRevision"):
+            return WAITING, f"{updated} pods at revision {status.get('updateRevision')}"
+    return READY, f"{ready}/{replicas} ready"
 
 
 def workload_component(cluster: Cluster, item: dict) -> Component:
-    """A Deployment, StatefulSet or DaemonSet: ready when its current spec is available."""
+    """A Deployment, StatefulSet or DaemonSet: ready when its rollout is done (_rollout)."""
     kind, metadata = item["kind"], item["metadata"]
-    spec, status = item.get("spec", {}), item.get("status", {})
-    if kind == "DaemonSet":
-        wanted = status.get("desiredNumberScheduled", 0)
-        available = min(status.get("numberAvailable", 0), status.get("updatedNumberScheduled", 0))
-    else:
-        wanted = spec.get("replicas", 1)
-        ready_field = "availableReplicas" if kind == "Deployment" else "readyReplicas"
-        available = min(status.get(ready_field, 0), status.get("updatedReplicas", wanted))
-    current = status.get("observedGeneration", 0) >= metadata.get("generation", 0)
+    spec = item.get("spec", {})
+    state, detail = _rollout(kind, spec, item.get("status", {}), metadata.get("generation", 0))
     images = sorted({c["image"].rsplit(":", 1)[-1] for c in
                      spec.get("template", {}).get("spec", {}).get("containers", [])
                      if ":" in c.get("image", "")})
     namespace, name = metadata.get("namespace", ""), metadata["name"]
     return Component(
-        name=f"{kind.lower()} {namespace}/{name}",
-        state=READY if current and available >= wanted else WAITING,
-        detail=f"{available}/{wanted} available" + ("" if current else ", spec not yet seen"),
-        running=", ".join(images), target=(kind, namespace, name),
+        name=f"{kind.lower()} {namespace}/{name}", state=state, detail=detail,
+        running=", ".join(images), targets=((kind, namespace, name),),
         look=f"k3s kubectl --namespace {namespace} describe {kind.lower()} {name}",
     )
 
@@ -309,7 +489,7 @@ def node_components(cluster: Cluster, settings: Settings) -> list[Component]:
             READY if _condition(node, "Ready") else WAITING,
             "Ready" if _condition(node, "Ready") else "not Ready",
             running=node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", ""),
-            pinned=settings.k3s_version, target=("Node", "", node["metadata"]["name"]),
+            pinned=settings.k3s_version, targets=(("Node", "default", node["metadata"]["name"]),),
             look=f"k3s kubectl describe node {node['metadata']['name']}",
         )
         for node in nodes
@@ -358,7 +538,7 @@ def apps_components(read: dict, settings: Settings) -> list[Component]:
         status.get("phase") or "no CloudNativePG Cluster yet",
         running=status.get("image", "").rsplit(":", 1)[-1],
         pinned=PINNED_VERSIONS["postgresql image"].rsplit(":", 1)[-1],
-        target=("Cluster", NAMESPACE, POSTGRES_CLUSTER),
+        targets=(("Cluster", NAMESPACE, POSTGRES_CLUSTER),),
         look=f"k3s kubectl --namespace {NAMESPACE} describe cluster {POSTGRES_CLUSTER}",
     ))
     components += [workload_component(cluster, item)
@@ -371,30 +551,80 @@ def apps_components(read: dict, settings: Settings) -> list[Component]:
         look=f"curl -skv --resolve {settings.webui_domain}:443:127.0.0.1 "
              f"https://{settings.webui_domain}/health",
     ))
-    missing = [model for model in settings.models if model not in read.get("models", [])]
+    missing = missing_models(settings.models, read.get("models", []))
     components.append(Component(
         "models", WAITING if missing else READY,
         f"missing {', '.join(missing)}" if missing else ", ".join(settings.models),
-        look=f"k3s kubectl --namespace {NAMESPACE} logs job -l app.kubernetes.io/name="
-             "ollama-model-puller",
+        # `logs` takes a selector or a name, not both (`logs job -l ...` is a usage error):
+        # the puller Job's pods carry its template's label.
+        look=f"k3s kubectl --namespace {NAMESPACE} logs --selector "
+             f"app.kubernetes.io/name={MODEL_PULLER_LABEL} --tail 20",
     ))
     if settings.acme_ca != "none":
         components.append(certificate_component(read, settings))
     return components
 
 
+def ollama_list_name(model: str) -> str:
+    """A model's name as `ollama list` prints it: Ollama v0.32.15 types/model/name.go ParseName
+    fills in the defaults (host registry.ollama.ai, namespace library, tag latest) and the
+    list shows DisplayShortest (server/model_list_cache.go): the host and namespace only when
+    the host is not the default, the namespace alone when only it is not.
+
+        ollama_list_name("library/llama3.2:3b")   # 'llama3.2:3b'
+        ollama_list_name("hf.co/x/y:q4")          # 'hf.co/x/y:q4'
+    """
+    rest, tag = model, "latest"
+    if model.rfind(":") > model.rfind("/"):
+        rest, _, tag = model.rpartition(":")
+    parts = rest.split("/")
+    model_name = parts[-1]
+    namespace = parts[-2] if len(parts) > 1 else "library"
+    host = "/".join(parts[:-2]) if len(parts) > 2 else "registry.ollama.ai"
+    host = host.split("://", 1)[-1]
+    if host.lower() != "registry.ollama.ai":
+        return f"{host}/{namespace}/{model_name}:{tag}"
+    if namespace.lower() != "library":
+        return f"{namespace}/{model_name}:{tag}"
+    return f"{model_name}:{tag}"
+
+
+def missing_models(wanted, listed) -> list[str]:
+    """The ``wanted`` models (as the settings write them) that ``listed`` (names as `ollama
+    list` prints them) lacks, in order."""
+    return [model for model in wanted if ollama_list_name(model) not in set(listed)]
+
+
+# Traefik (k3s's packaged chart) renews a Let's Encrypt certificate 30 days before it expires;
+# one this close to its end has failed to renew for two weeks.
+CERTIFICATE_WARN_DAYS = 14
+
+
 def certificate_component(read: dict, settings: Settings) -> Component:
+    """The certificate Traefik serves for webui_domain: failed once expired (its notAfter
+    before the read's ``now``), a warning within CERTIFICATE_WARN_DAYS of it or without one
+    for the domain yet, ready otherwise."""
     certificate = read.get("certificate")
-    issued = certificate is not None and settings.webui_domain in certificate["names"]
-    return Component(
-        "certificate", READY if issued else WARNING,
-        f"{certificate['issuer']}, valid until {certificate['not_after']}" if issued else (
+    look = "k3s kubectl --namespace kube-system logs deployment/traefik | grep -i acme"
+    if certificate is None or settings.webui_domain not in certificate["names"]:
+        return Component(
+            "certificate", WARNING,
             f"no Let's Encrypt certificate for {settings.webui_domain} yet: check that its DNS "
             "points to this server, that port 80 is open from the internet (the HTTP "
-            "challenge), and Let's Encrypt's rate limits"
-        ),
-        look="k3s kubectl --namespace kube-system logs deployment/traefik | grep -i acme",
-    )
+            "challenge), and Let's Encrypt's rate limits", look=look)
+    detail = f"{certificate['issuer']}, valid until {certificate['not_after']}"
+    # openssl x509 -enddate prints e.g. "Feb  7 20:00:00 2027 GMT" (day padded with a space).
+    try:
+        expires = datetime.strptime(" ".join(certificate["not_after"].split()[:4]),
+                                    "%b %d %H:%M:%S %Y").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return Component("certificate", WARNING, f"expiry unreadable: {detail}", look=look)
+    days = (expires - read["now"]) / 86400
+    if days <= 0:
+        return Component("certificate", FAILED, f"expired: {detail}", look=look)
+    if days < CERTIFICATE_WARN_DAYS:
+        return Component("certificate", WARNING, f"expires in {days:.0f} days: {detail}", look=look)
+    return Component("certificate", READY, detail, look=look)
 
 
 # -- reading once per run, and the gate ---------------------------------------------------------
@@ -411,7 +641,7 @@ def latest_read(settings: Settings, fresh: bool = False) -> dict:
 
 def secret_names(read: dict, namespace: str) -> set[str]:
     """Names of the Secrets of a namespace, as read: ``secret_names(read, "llm")``."""
-    return {name for found_namespace, name in read.get("secrets", []) if found_namespace == namespace}
+    return {secret["metadata"]["name"] for secret in Cluster(read).of("Secret", (namespace,))}
 
 
 def labelled_nodes(read: dict, label: str) -> set[str]:
@@ -427,8 +657,8 @@ LAYER_COMPONENTS = {"k3s": k3s_components, "apps": apps_components}
 def report(component: Component, cluster: Cluster) -> list[str]:
     """What explains a component that is not ready: state, last events, log tail, command."""
     lines = [f"{component.name}: {component.state}, {component.detail}"]
-    if component.target:
-        lines += [f"  event: {event}" for event in cluster.events(*component.target)]
+    for target in component.targets:
+        lines += [f"  event: {event}" for event in cluster.events(*target)]
     if component.logs:
         namespace, target = component.logs
         tail = host.get_fact(LogTail, namespace=namespace, target=target)
@@ -457,22 +687,75 @@ class LogTail(FactBase):
         return [line.rstrip() for line in output]
 
 
+# -- what k3s applied: k3s pkg/deploy/controller.go (the v1.36 line) ---------------------------
+# The deploy controller scans the manifests folder every 15 s and applies a file whose sha256
+# differs from the checksum its Addon records (kube-system, named after the file up to its
+# first dot); it records the new checksum only after the apply succeeded, and reports a file
+# it could not read, parse, validate or apply as a Warning Event of one of these reasons on the
+# Addon, trying again at the next scan.
+ADDON_FAILURES = ("ReadManifestFailed", "ParseManifestFailed", "ValidateManifestFailed",
+                  "ApplyManifestFailed")
+
+
+def written_manifests(host_files) -> tuple[tuple[str, str], ...]:
+    """The manifests among rendered files (``rendering.HostFile``s under MANIFESTS_DIR) as
+    (path, sha256 of the content written) pairs, the form the gate takes."""
+    return tuple((f.path, hashlib.sha256(f.content.encode()).hexdigest()) for f in host_files
+                 if f.path.startswith(f"{MANIFESTS_DIR}/"))
+
+
+def manifest_components(cluster: Cluster, manifests: tuple[tuple[str, str], ...],
+                        since: str = "") -> list[Component]:
+    """Whether k3s applied each manifest as written (``(path, sha256)``, written_manifests):
+    ready when its Addon's spec.checksum is that sha256; failed on a failure Event
+    (ADDON_FAILURES) on the Addon later than ``since`` (RFC 3339: when the gate began, so
+    that an earlier file's failure does not count), with k3s's message; waiting otherwise
+    (k3s has not scanned the folder since the file was written)."""
+    components = []
+    for path, checksum in manifests:
+        name = path.rsplit("/", 1)[-1].split(".", 1)[0]
+        addon = cluster.get("Addon", "kube-system", name) or {}
+        common = dict(name=f"manifest {name}", targets=(("Addon", "kube-system", name),),
+                      look=f"k3s kubectl --namespace kube-system describe addon {name}")
+        failures = [event for event in cluster.event_objects("Addon", "kube-system", name)
+                    if event.get("reason") in ADDON_FAILURES and event_time(event) > since]
+        if (addon.get("spec") or {}).get("checksum") == checksum:
+            components.append(Component(state=READY, detail="applied by k3s", **common))
+        elif failures:
+            message = " ".join(str(failures[-1].get("message", "")).split())
+            components.append(Component(state=FAILED, detail=f"{failures[-1]['reason']}: {message}",
+                                        **common))
+        else:
+            components.append(Component(
+                state=WAITING, detail="not applied by k3s yet (it scans its manifests every 15 s)",
+                **common))
+    return components
+
+
+def layer_components(layer: str, read: dict, settings: Settings,
+                     manifests: tuple[tuple[str, str], ...] = (), since: str = "") -> list[Component]:
+    """A layer's components (LAYER_COMPONENTS), after those of the manifests it wrote."""
+    return (manifest_components(Cluster(read), manifests, since)
+            + LAYER_COMPONENTS[layer](read, settings))
+
+
 @operation()
-def ready_gate(layer: str, settings: Settings, timeout_minutes: int):
+def ready_gate(layer: str, settings: Settings, timeout_minutes: int,
+               manifests: tuple[tuple[str, str], ...] = ()):
     """
-    Wait until the layer's components are ready (reads only: no change), printing a line per
-    component as its state changes; on a failure or the timeout, print what explains it and
-    fail the run.
+    Wait until k3s applied the layer's ``manifests`` as written (written_manifests) and the
+    layer's components are ready (reads only: no change), printing a line per component as its
+    state changes; on a failure or the timeout, print what explains it and fail the run.
 
     .. code:: python
 
         ready_gate(name="Wait until the apps are ready", layer="apps", settings=settings,
-                   timeout_minutes=30)
+                   timeout_minutes=30, manifests=written_manifests(host_files))
     """
     if not host.state.is_executing:
         yield f"echo 'llm-appliance: waits until the {layer} layer is ready'"
         return
-    problems = wait_until_ready(layer, settings, timeout_minutes)
+    problems = wait_until_ready(layer, settings, timeout_minutes, manifests)
     if problems:
         host.log_styled("\n".join(problems), fg="red", log_func=logger.error)
         yield StringCommand(
@@ -481,15 +764,23 @@ def ready_gate(layer: str, settings: Settings, timeout_minutes: int):
         )
 
 
-def wait_until_ready(layer: str, settings: Settings, timeout_minutes: int) -> list[str]:
+def rfc3339(seconds: int) -> str:
+    """A Unix time as Kubernetes writes times: ``rfc3339(0)`` is '1970-01-01T00:00:00Z'."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def wait_until_ready(layer: str, settings: Settings, timeout_minutes: int,
+                     manifests: tuple[tuple[str, str], ...] = ()) -> list[str]:
     """Poll until ready; [] when ready, else the lines that explain why not."""
     import gevent
 
     started = time.monotonic()
     seen: dict[str, str] = {}
+    since = None
     while True:
         read = latest_read(settings, fresh=True)
-        components = LAYER_COMPONENTS[layer](read, settings)
+        since = since or rfc3339(read["now"])
+        components = layer_components(layer, read, settings, manifests, since)
         for component in components:
             line = f"{component.state}: {component.detail}"
             if seen.get(component.name) != line and (component.name in seen or component.state != READY):
@@ -513,16 +804,25 @@ def wait_until_ready(layer: str, settings: Settings, timeout_minutes: int) -> li
         gevent.sleep(POLL_SECONDS)
 
 
-def gate(layer: str, settings: Settings, changes) -> None:
-    """End a layer with its readiness gate, unless the plan-time read is healthy and none of
-    the layer's operations (``changes``) will change anything."""
-    components = LAYER_COMPONENTS[layer](latest_read(settings), settings)
-    healthy = all(c.state in (READY, WARNING) for c in components)
-    if healthy and not any(op.will_change for op in changes):
+def gate_needed(components: list[Component], will_change: bool) -> bool:
+    """Whether a layer needs its gate: some operation will change the host, or a component of
+    the plan-time read (with the manifests to write: one k3s has not applied as they will be
+    written counts as waiting) is not ready."""
+    return will_change or not all(c.state in (READY, WARNING) for c in components)
+
+
+def gate(layer: str, settings: Settings, changes, host_files=()) -> None:
+    """End a layer with its readiness gate, unless the plan-time read is healthy, k3s applied
+    every manifest among ``host_files`` (the layer's rendering.HostFiles) as it will be
+    written, and none of the layer's operations (``changes``) will change anything."""
+    manifests = written_manifests(host_files)
+    components = layer_components(layer, latest_read(settings), settings, manifests)
+    if not gate_needed(components, any(op.will_change for op in changes)):
         return
     ready_gate(
         name=f"Wait until the {layer} layer is ready (up to {settings.ready_timeout_minutes} min)",
         layer=layer, settings=settings, timeout_minutes=settings.ready_timeout_minutes,
+        manifests=manifests,
     )
 
 

@@ -302,19 +302,19 @@ def _binary_and_script(settings: Settings, arch: str):
 
 
 def _config(settings: Settings, node: NodeRole):
-    """Write this node's k3s config (and, on servers, the Traefik values)."""
+    """Write this node's k3s config (and, on servers, the Traefik values); returns the config's
+    operation, the manifests' operations and the manifests (rendering.HostFile)."""
     config, *server_manifests = k3s_files(
         settings, node_address(host), node.role, node.join_url, node.cluster_init
     )
-    for server_manifest in server_manifests:
-        put_host_file(server_manifest)
+    manifest_writes = [put_host_file(server_manifest) for server_manifest in server_manifests]
     if node.join_url is None:
-        return put_host_file(config)
+        return put_host_file(config), manifest_writes, server_manifests
     return join_config(
         name=f"Write k3s config (joining {node.first_server})",
         content_before_token=config.content,
         server_node=inventory.get_host(node.first_server),
-    )
+    ), manifest_writes, server_manifests
 
 
 def k3s_layer_reads(service: str) -> list[tuple]:
@@ -335,7 +335,7 @@ def install(settings: Settings):
     service = "k3s" if node.role == "server" else "k3s-agent"
     batch_reads(host, *k3s_layer_reads(service))
     binary, script, script_path = _binary_and_script(settings, read_fact(host, Arch))
-    config = _config(settings, node)
+    config, manifest_writes, manifests = _config(settings, node)
 
     unit_missing = not read_fact(host, FileState, path=f"/etc/systemd/system/{service}.service")
     server.shell(
@@ -359,4 +359,8 @@ def install(settings: Settings):
         repaired.append(recovery.restored_cluster_repaired(
             name="Repair what the restored datastore holds of the lost server", settings=settings))
     if node.role == "server":
-        health.gate("k3s", settings, [binary, script, config, running, *repaired])
+        # The Traefik HelmChartConfig changes nothing k3s restarts for, but helm-controller
+        # upgrades Traefik with it: its write is one of the gate's changes, and the gate waits
+        # until k3s applied it as written.
+        health.gate("k3s", settings, [binary, script, config, running, *repaired, *manifest_writes],
+                    manifests)

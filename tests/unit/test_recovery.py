@@ -27,10 +27,11 @@ def test_nothing_of_the_lost_server_left_is_only_the_marker():
 def test_the_read_parses_the_node_name_and_the_objects():
     fact = RestoredCluster()
     assert fact.command() == (
-        "hostname | tr A-Z a-z; /usr/local/bin/k3s kubectl get nodes,persistentvolumes,"
+        "hostname | tr A-Z a-z; listed=$(/usr/local/bin/k3s kubectl get nodes,persistentvolumes,"
         "persistentvolumeclaims,pods,jobs,clusters.postgresql.cnpg.io --all-namespaces --output "
-        "json 2>/dev/null || /usr/local/bin/k3s kubectl get nodes,persistentvolumes,"
-        "persistentvolumeclaims,pods,jobs --all-namespaces --output json 2>/dev/null || true")
+        'json 2>/dev/null); [ -n "$listed" ] || listed=$(/usr/local/bin/k3s kubectl get '
+        "nodes,persistentvolumes,persistentvolumeclaims,pods,jobs --all-namespaces --output json "
+        """2>/dev/null); [ -z "$listed" ] || printf '%s\\n' "$listed" || true""")
     listing = json.dumps({"apiVersion": "v1", "kind": "List", "items": restored("s1", "s2")[:2]},
                          indent=4).splitlines()
     read = fact.process(["server-2", *listing])
