@@ -38,6 +38,7 @@ subresource, time; no field sets), as the API server records them.
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime
 import json
@@ -122,6 +123,8 @@ RESOURCES = (
     Resource("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("status",), ("all",)),
     Resource("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
     Resource("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), ("status",)),
+    Resource("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
+    Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     Resource("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
     Resource("helm.cattle.io", "v1", "HelmChart", "helmcharts", True, (), ("status",),
              custom=True),
@@ -129,7 +132,12 @@ RESOURCES = (
     Resource("k3s.cattle.io", "v1", "Addon", "addons", custom=True),
     Resource("postgresql.cnpg.io", "v1", "Cluster", "clusters", True, (), ("status", "scale"),
              custom=True, optional=True),
-    Resource("traefik.io", "v1alpha1", "Middleware", "middlewares", custom=True),
+    # Every kind Traefik's kubernetesCRD provider watches (traefik v3.7.9
+    # pkg/provider/kubernetes/crd/client.go): it waits for each one's initial list.
+    *(Resource("traefik.io", "v1alpha1", kind, kind.lower() + "s", custom=True)
+      for kind in ("IngressRoute", "IngressRouteTCP", "IngressRouteUDP", "Middleware",
+                   "MiddlewareTCP", "ServersTransport", "ServersTransportTCP", "TLSOption",
+                   "TLSStore", "TraefikService")),
 )
 # The group that a kind is written with when more than one serves it (core Events).
 PREFERRED = {r.kind: r for r in reversed(RESOURCES)}
@@ -1153,7 +1161,17 @@ def _store_key_kind(api: KubeAPI, resource: Resource) -> str:
     return api._store_key(resource, "", "")[0]
 
 
-# Checks and defaults run on create and update (added by the controllers' module).
+def secret_string_data(api: KubeAPI, resource: Resource, item: dict) -> None:
+    """A Secret's stringData is stored into data, base64 as the API returns it, overwriting
+    keys of the same name (k8s.io/kubernetes pkg/apis/core/v1/conversion.go
+    Convert_v1_Secret_To_core_Secret: StringData overwrites Data; it is never stored)."""
+    if resource.kind == "Secret" and item.get("stringData"):
+        item.setdefault("data", {}).update(
+            {key: base64.b64encode(value.encode()).decode()
+             for key, value in item.pop("stringData").items()})
+
+
+# Checks and defaults run on create and update (more added by the controllers' module).
 VALIDATIONS: list = []
-DEFAULTS: list = []
+DEFAULTS: list = [secret_string_data]
 

@@ -114,6 +114,19 @@ def test_create_of_an_existing_namespace_is_already_exists(api):
     assert (run.returncode, run.stdout) == (0, "namespace/once created\n")
 
 
+def test_a_secrets_string_data_is_stored_as_data(api):
+    ns = namespace(api, "secrets")
+    run = api.kubectl("create", "--filename", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth",
+        "metadata": {"name": "auth", "namespace": ns},
+        "data": {"username": "b2xk", "other": "eA=="},
+        "stringData": {"username": "admin", "password": "pw"}}))
+    assert (run.returncode, run.stdout) == (0, "secret/auth created\n")
+    stored = api.get("Secret", ns, "auth")
+    assert (stored["data"], "stringData" in stored) == (
+        {"username": "YWRtaW4=", "other": "eA==", "password": "cHc="}, False)
+
+
 def test_scale_writes_replicas_and_the_status_omits_zero_counters(api):
     ns = namespace(api, "scale")
     api.add([deployment(ns, "web")])
