@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from operations import monitoring
-from operations.health import WARNING, ApplianceRead, certificate_component, parse_read
+from operations.health import READY, WARNING, ApplianceRead, certificate_component, parse_read
 from operations.k3s import traefik_arguments
 from operations.names import BASIC_AUTH_SECRET, BASIC_AUTH_USER, MONITORING_NAMESPACE, NAMESPACE
 from operations.settings import load
@@ -448,6 +448,12 @@ def test_webui_domain_gets_pebbles_certificate_over_http01_kept_in_acme_json(tra
                 if entry["domain"]["main"] == "chat.example.com"]
     kept = x509.load_pem_x509_certificates(base64.b64decode(chain))[0]
     assert kept.serial_number == certificate.serial_number
+    # The readiness check's own read of it: pebble's issuer, ready.
+    component = certificate_component(
+        {"certificate": readiness_certificate(traefik, SETTINGS), "now": time.time()}, SETTINGS)
+    assert (component.state, component.detail.split(",")[0]) == (
+        READY, f"CN = {certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value}")
+    assert certificate.issuer.rfc4514_string().startswith("CN=Pebble Intermediate CA ")
     response = traefik.get("https", "chat.example.com", "/health")
     assert (response.status_code, response.text) == (200, "open-webui")
 
@@ -533,7 +539,7 @@ def test_a_name_not_pointing_here_ends_in_the_readiness_warning(traefik, pebble,
         assert served.subject.rfc4514_string() == "CN=TRAEFIK DEFAULT CERT"
         found = readiness_certificate(elsewhere, SETTINGS)
         assert found["issuer"] == "CN = TRAEFIK DEFAULT CERT"
-        component = certificate_component({"certificate": found}, SETTINGS)
+        component = certificate_component({"certificate": found, "now": time.time()}, SETTINGS)
         assert (component.state, component.detail) == (WARNING, (
             "no Let's Encrypt certificate for chat.example.com yet: check that its DNS points "
             "to this server, that port 80 is open from the internet (the HTTP challenge), and "
