@@ -26,8 +26,10 @@ from operations.facts import FileState, batch_reads, fact_key
 from operations.names import (
     BASIC_AUTH_SECRET,
     BASIC_AUTH_USER,
+    MANIFEST_PREFIX,
     MANIFESTS_DIR,
     MODEL_FILES_DIR,
+    MODEL_PULLER_MANIFEST,
     MONITORING_NAMESPACE,
     NAMESPACE,
     SCRIPTS_DIR,
@@ -48,7 +50,7 @@ ENSURE_SECRET = f"{SCRIPTS_DIR}/ensure-secret.sh"
 
 def _manifest(name: str, documents: list[dict]) -> HostFile:
     return manifest(
-        f"{MANIFESTS_DIR}/llm-appliance-{name}.yaml", documents,
+        f"{MANIFESTS_DIR}/{MANIFEST_PREFIX}{name}.yaml", documents,
         "Managed by llm-appliance (operations/apps.py): changes here are overwritten.",
     )
 
@@ -63,7 +65,7 @@ def app_files(settings: Settings, gpu_used: bool = False) -> list[HostFile]:
         _manifest("postgres-operator", [postgres_operator()]),
         _manifest("postgres", [postgres_cluster()]),
         _manifest("ollama", [helm_chart(OLLAMA.chart, ollama_values(settings, gpu_used))]),
-        _manifest("ollama-models", [model_puller_job(settings)]),
+        _manifest(MODEL_PULLER_MANIFEST, [model_puller_job(settings)]),
         _manifest("open-webui", [helm_chart(OPEN_WEBUI.chart, webui_values(settings))]),
         _manifest("backup", backup.backup_manifests(settings)),
         _manifest("monitoring", [

@@ -9,6 +9,10 @@ components, layers, the CLI and the shipped suite) can use them without an impor
 # -- k3s on the host ---------------------------------------------------------------------------
 K3S_BINARY = "/usr/local/bin/k3s"
 MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
+# The appliance's manifests there are PREFIX + NAME + ".yaml"; k3s's deploy controller applies each
+# through the Addon named after the file up to its first dot (k3s pkg/deploy/controller.go
+# basename), so PREFIX + NAME is also that Addon's name in kube-system.
+MANIFEST_PREFIX = "llm-appliance-"
 # Scripts of the appliance's own on the host (ensure-secret.sh, the pinned k3s install script).
 SCRIPTS_DIR = "/usr/local/lib/llm-appliance"
 # Inventory group of the hosts that join as k3s agents; every other host is a server.
@@ -27,6 +31,8 @@ WEBUI_SECRET_KEYS = ("secret-key", "admin-password")
 OLLAMA_URL = f"http://ollama.{NAMESPACE}.svc.cluster.local:11434"
 MODEL_FILES_DIR = "/var/lib/llm-appliance/models"
 MODEL_PULLER_LABEL = "ollama-model-puller"
+# The manifest of Ollama's model Job (operations/ollama.py model_puller_job).
+MODEL_PULLER_MANIFEST = "ollama-models"
 
 # -- NVIDIA GPUs ------------------------------------------------------------------------------
 # NVIDIA's device plugin, for Ollama on a GPU node (operations/gpu.py).

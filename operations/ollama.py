@@ -127,17 +127,21 @@ def model_puller_job(settings: Settings) -> dict:
         ]
         # The files were uploaded to the first server.
         pod["nodeSelector"] = {FIRST_SERVER_LABEL: "true"}
+    labels = {"app.kubernetes.io/name": MODEL_PULLER_LABEL}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
+        # The label on the Job itself too: Kubernetes copies the pod template's labels to a Job
+        # only when the Job has none (SetDefaults_Job, pkg/apis/batch/v1/defaults.go), and the
+        # restore's repair finds the Job by it (operations/recovery.py).
         "metadata": {"name": f"ollama-models-{digest}", "namespace": NAMESPACE,
-                     "labels": {"app.kubernetes.io/part-of": "llm-appliance"}},
+                     "labels": {**labels, "app.kubernetes.io/part-of": "llm-appliance"}},
         "spec": {
             "backoffLimit": 6,
             "activeDeadlineSeconds": settings.ollama_pull_timeout_minutes * 60,
             "ttlSecondsAfterFinished": 86400,
             "template": {
-                "metadata": {"labels": {"app.kubernetes.io/name": MODEL_PULLER_LABEL}},
+                "metadata": {"labels": labels},
                 "spec": pod,
             },
         },

@@ -11,16 +11,24 @@ run on the first server, once k3s answers, deletes what only the lost server had
   one of them: a single instance has nothing to rebuild it from, so the apps layer makes the
   Cluster again (a fresh database, with the `vector` extension, that the archive then fills);
 - the helm install Jobs of the charts whose claims went (helm-controller runs them again, and
-  helm makes the missing claims), and Ollama's model Jobs (the models are pulled again);
-- the k3s Addons that applied a deleted object: k3s skips a manifest whose checksum its Addon
-  already holds, so without this the apps layer's identical manifests would not make the
-  Cluster or the model Job again.
+  helm makes the missing claims);
+- when Ollama's claim went (the models were on the lost disk): the model Job, if it is still
+  there (its own label names it; it goes 24 h after it finished, ttlSecondsAfterFinished), and
+  always the Addon of its manifest, so that the apps layer's manifest makes it again and the
+  models are pulled again;
+- the k3s Addons that applied a deleted object (the Clusters'; the model Job's, above): k3s
+  skips a manifest whose checksum its Addon already holds, so without this the apps layer's
+  identical manifests would not make the Cluster or the model Job again.
 
 Then RESTORED_FILE goes: an ordinary deploy never repairs anything. Read in the sources:
-k3s's pkg/deploy/controller.go skips a manifest whose checksum its Addon holds (and a deleted
-Addon takes none of its objects with it); helm-controller's pkg/controllers/chart/chart.go
-watches the Jobs a HelmChart owns, so a deleted install Job is made again, and its `helm
-upgrade` makes the release's missing objects.
+k3s's pkg/deploy/controller.go (the stored copy, commit 0301210f; v1.36.5's could not be read)
+names a manifest's Addon after its file up to the first dot and skips a manifest whose checksum
+its Addon holds, except in its first pass after k3s starts, which runs before the apps layer
+writes its files on a new server (and a deleted Addon takes none of its objects with it);
+helm-controller v0.17.7's pkg/controllers/chart/chart.go watches the Jobs a HelmChart owns, so a
+deleted install Job is made again, and its `helm upgrade` makes the release's missing objects.
+Kubernetes' SetDefaults_Job (pkg/apis/batch/v1/defaults.go) copies a Job's pod template labels
+to the Job only when the Job has none: the model Job carries its label itself.
 
     repair_commands(objects, node_name="server-2")
     # ['/usr/local/bin/k3s kubectl delete node server-1', ...]
@@ -34,11 +42,13 @@ import time
 from pyinfra import host
 from pyinfra.api import FactBase, OperationError, operation
 
+from operations.components import MODEL_PULLER, OLLAMA
 from operations.health import Cluster, kubectl_get_everywhere
 from operations.names import (
     FIRST_SERVER_LABEL,
     K3S_BINARY,
-    MODEL_PULLER_LABEL,
+    MANIFEST_PREFIX,
+    MODEL_PULLER_MANIFEST,
     RESTORED_FILE,
 )
 from operations.settings import Settings
@@ -132,13 +142,15 @@ def repair_commands(objects: list[dict], node_name: str) -> list[str]:
     releases = {_meta(claim, "annotations").get(HELM_RELEASE) for claim in claims}
     chart_jobs = {key for key in jobs if key[0] == "kube-system"
                   and key[1].removeprefix("helm-install-") in releases}
-    model_jobs = {key for key, job in jobs.items()
-                  if _meta(job, "labels").get("app.kubernetes.io/name") == MODEL_PULLER_LABEL}
-    # The Addons that applied what goes and must come back: the Clusters, the model Jobs.
-    addons = {_meta(item, "annotations").get(ADDON)
-              for item in [jobs[key] for key in model_jobs] + [
-                  postgres for postgres in cluster.of("Cluster")
-                  if (postgres["metadata"]["namespace"], postgres["metadata"]["name"]) in clusters]}
+    models_lost = any((OLLAMA.namespace, claim) in lost_claims for claim in OLLAMA.claims)
+    model_jobs = {key for key, job in jobs.items() if models_lost
+                  and MODEL_PULLER.workload.pod_labels.items() <= _meta(job, "labels").items()}
+    # The Addons that applied what goes and must come back: the Clusters' (as their objects
+    # say) and the model Job's, whether or not the Job is still there.
+    addons = {_meta(postgres, "annotations").get(ADDON) for postgres in cluster.of("Cluster")
+              if (postgres["metadata"]["namespace"], postgres["metadata"]["name"]) in clusters}
+    if models_lost:
+        addons.add(MANIFEST_PREFIX + MODEL_PULLER_MANIFEST)
     return (
         _delete("node", {"": old_nodes}, wait=True)
         + _delete("clusters.postgresql.cnpg.io", _group(clusters))

@@ -12,7 +12,13 @@ repair is done.
 
 from __future__ import annotations
 
+import shutil
+
 from cluster_state import converged
+from kube_controllers import kubernetes_api
+
+from operations.ollama import model_puller_job
+from operations.settings import load
 
 FIRST_SERVER_LABEL = "llm-appliance.io/first-server"
 
@@ -59,12 +65,31 @@ def addon_annotations(addon: str) -> dict:
             "objectset.rio.cattle.io/owner-namespace": "kube-system"}
 
 
-def job(namespace: str, name: str, labels: dict, addon: str | None = None) -> dict:
+def job(namespace: str, name: str, labels: dict) -> dict:
     metadata = {"name": name, "namespace": namespace, "labels": labels}
-    if addon:
-        metadata["annotations"] = addon_annotations(addon)
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata,
             "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+
+
+# The lost server's settings, as far as its model Job goes (the default models).
+SETTINGS = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
+            "acme_email": "admin@example.com"}
+
+
+def model_job(manifest: dict | None = None) -> dict:
+    """Ollama's model Job as the API server holds it once it ran: the apps layer's manifest
+    (model_puller_job, or `manifest`) as k3s's deploy controller applies it (its Addon's owner
+    annotations), defaulted and run by the stand-in's Kubernetes (tests/kube_controllers.py:
+    SetDefaults_Job copies the template's labels only to a Job without labels; the Job
+    controller completes it)."""
+    job = manifest or model_puller_job(load(SETTINGS))
+    job["metadata"]["annotations"] = addon_annotations("llm-appliance-ollama-models")
+    api = kubernetes_api()
+    try:
+        api.add([job])
+        return api.get("Job", job["metadata"]["namespace"], job["metadata"]["name"])
+    finally:
+        shutil.rmtree(api.directory, ignore_errors=True)
 
 
 def restored(old_node: str, new_node: str) -> list[dict]:
@@ -96,8 +121,7 @@ def restored(old_node: str, new_node: str) -> list[dict]:
         pod("monitoring", "netdata-parent-7c9f-qq2lw", ("netdata-parent-database",)),
         pod("kube-system", "traefik-6f4b9-8xk2m", ("traefik",)),
         pod("kube-system", "coredns-7b98-lk2pq"),
-        job("llm", "ollama-models-3f2a9c1d07", {"app.kubernetes.io/name": "ollama-model-puller"},
-            addon="llm-appliance-ollama-models"),
+        model_job(),
         job("llm", "llm-appliance-backup-29400930", {"app.kubernetes.io/name": "llm-appliance-backup"}),
     ]
 
@@ -119,7 +143,7 @@ REPAIR_COMMANDS = [
     f"{K3S} delete persistentvolume pvc-0a1 pvc-0b2 pvc-0c3 pvc-0d4 pvc-0e5 --ignore-not-found --wait=false",
     f"{K3S} delete job helm-install-netdata helm-install-ollama helm-install-open-webui helm-install-traefik "
     "--namespace kube-system --ignore-not-found --wait=false",
-    f"{K3S} delete job ollama-models-3f2a9c1d07 --namespace llm --ignore-not-found --wait=false",
+    f"{K3S} delete job ollama-models-a8ea5c5027 --namespace llm --ignore-not-found --wait=false",
     f"{K3S} delete addons.k3s.cattle.io llm-appliance-ollama-models llm-appliance-postgres --namespace "
     "kube-system --ignore-not-found --wait=false",
     "rm -f /var/lib/llm-appliance/restored-from-repository",
