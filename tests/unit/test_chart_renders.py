@@ -11,16 +11,22 @@ tests/data/charts/settings.json):
   HelmChart) or upgrade deletes them; so does Traefik's `kube-system/traefik`. Netdata's do not.
 """
 
+import ast
 import dataclasses
+import functools
+import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import record_charts
-from operations.settings import PINNED_VERSIONS, TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR
+from operations import apps, k3s
+from operations.settings import PINNED_VERSIONS, TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR, load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA = PROJECT_ROOT / "tests" / "data" / "charts"
@@ -287,3 +293,238 @@ def test_the_script_explains_itself():
 def test_the_script_fails_in_one_line(arguments, message, capsys):
     assert record_charts.main(arguments) == 1
     assert capsys.readouterr().err == message
+
+
+# -- (d) every object a command of the product names is one the charts or the appliance make ---
+
+# Where the product's commands are: code (string literals, and f-strings with module-level
+# names filled in), scripts, the README and the shipped suite, whose `kubectl` fixture runs
+# `k3s kubectl ARGUMENTS` (tests/host/conftest.py): there every string counts as ARGUMENTS.
+PRODUCT = ["operations/*.py", "appliance/*.py", "files/*", "README.md", "tests/host/*.py"]
+VERBS = {"scale", "rollout", "exec", "logs", "wait", "delete"}
+KINDS = {"deploy": "Deployment", "deployment": "Deployment", "statefulset": "StatefulSet",
+         "sts": "StatefulSet", "daemonset": "DaemonSet", "ds": "DaemonSet", "job": "Job",
+         "pod": "Pod", "po": "Pod", "cronjob": "CronJob", "node": "Node"}
+VALUE_FLAGS = {"--namespace", "-n", "-l", "--selector", "--tail", "-c", "--container",
+               "--timeout", "--replicas", "--for"}
+
+
+def _module_names(path: Path) -> dict:
+    """The module-level names of a product file, as imported."""
+    relative = path.relative_to(PROJECT_ROOT).with_suffix("")
+    if relative.parts[0] in ("operations", "appliance"):
+        return vars(importlib.import_module(".".join(relative.parts)))
+    spec = importlib.util.spec_from_file_location(f"scanned_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return vars(module)
+
+
+def _python_texts(path: Path):
+    """Every string in a Python file; an f-string's parts that are module-level names are
+    filled in, others stay `{expression}`."""
+    names, tree = _module_names(path), ast.parse(path.read_text())
+    inside = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr)
+              for part in node.values}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in inside:
+            yield node.value
+        elif isinstance(node, ast.JoinedStr):
+            text = ""
+            for part in node.values:
+                if isinstance(part, ast.Constant):
+                    text += part.value
+                    continue
+                expression = ast.unparse(part.value)
+                try:
+                    text += str(eval(expression, dict(names)))  # noqa: S307 - the project's own code
+                except Exception:  # noqa: BLE001 - a local name: left visible
+                    text += "{" + expression + "}"
+            yield text
+
+
+def _reference(arguments: str) -> tuple | None:
+    """(verb, kind, namespace, name, selector) of kubectl's ARGUMENTS up to the end of the
+    command (`;`, `|`, `&`, `>`, a backquote, or exec's `--`); None when no verb of VERBS
+    comes first. `exec`/`logs` take TYPE/NAME or a pod's name."""
+    arguments = re.split(r"\s--\s|\s\d*>|[;|&>`]", arguments)[0]
+    # Quotes and commas of code around a command, and the brace closing `{kubectl}`, go.
+    tokens = [token.strip("'\",") for token in arguments.split() if token.strip("'\",") not in ("", "}")]
+    namespace = selector = None
+    positional, index = [], 0
+    while index < len(tokens):
+        flag, _, inline = tokens[index].partition("=")
+        if flag in VALUE_FLAGS and flag.startswith("-"):
+            value = inline or (tokens[index + 1] if index + 1 < len(tokens) else "")
+            index += 1 if inline else 2
+            if flag in ("--namespace", "-n"):
+                namespace = value
+            elif flag in ("-l", "--selector"):
+                selector = value
+            continue
+        if not flag.startswith("-"):
+            positional.append(tokens[index])
+        index += 1
+    if len(positional) < 2 and not selector or not positional or positional[0] not in VERBS:
+        return None  # no verb of VERBS, or nothing named
+    verb = positional.pop(0)
+    if verb == "rollout" and positional:
+        verb += " " + positional.pop(0)
+    target = positional.pop(0) if positional else ""
+    kind, _, name = target.partition("/")
+    if not name:
+        if kind.lower() in KINDS:
+            name = positional[0] if positional else None
+        elif verb in ("exec", "logs"):
+            kind, name = "pod", kind
+    return verb, KINDS.get(kind.lower(), kind), namespace, name or None, selector
+
+
+def product_references() -> set[tuple]:
+    """(file, verb, kind, namespace, name, selector) of every kubectl command in the product
+    that names an object (kinds and names as written; `{...}`: filled in at run time)."""
+    found = set()
+    for pattern in PRODUCT:
+        for path in sorted(PROJECT_ROOT.glob(pattern)):
+            relative = str(path.relative_to(PROJECT_ROOT))
+            texts = _python_texts(path) if path.suffix == ".py" else [path.read_text()]
+            for text in texts:
+                for line in text.splitlines():
+                    commands = re.split(r"\bkubectl\b", line)[1:]
+                    if relative.startswith("tests/host/"):
+                        commands.append(line)
+                    for command in commands:
+                        reference = _reference(command)
+                        if reference:
+                            found.add((relative, *reference))
+    return found
+
+
+# What each reference names: (kind, namespace, name, selector), {placeholders} filled in by
+# hand where the command is built at run time; or why it names no object a chart or the
+# appliance makes.
+REFERENCES = {
+    ("README.md", "exec", "Deployment", "llm", "ollama", None): ("Deployment", "llm", "ollama", None),
+    ("README.md", "rollout restart", "Deployment", "llm", "open-webui", None):
+        ("Deployment", "llm", "open-webui", None),
+    ("operations/backup.py", "scale", "Deployment", "llm", "open-webui", None):
+        ("Deployment", "llm", "open-webui", None),
+    ("operations/backup.py", "wait", "Pod", "llm", None,
+     "app.kubernetes.io/component=open-webui,app.kubernetes.io/instance=open-webui"):
+        ("Pod", "llm", None, "app.kubernetes.io/component=open-webui,app.kubernetes.io/instance=open-webui"),
+    # The Job the same command made, from the backup CronJob (backup_now) or restore_job.
+    ("operations/backup.py", "wait", "Job", "llm", "{job_name}", None):
+        ("CronJob", "llm", "llm-appliance-backup", None),
+    ("operations/backup.py", "logs", "Job", "llm", "{job_name}", None):
+        ("CronJob", "llm", "llm-appliance-backup", None),
+    ("operations/backup.py", "delete", "Job", "llm", "{job}", None):
+        ("CronJob", "llm", "llm-appliance-backup", None),
+    # OllamaModels' namespace: the apps namespace (its callers).
+    ("operations/facts.py", "exec", "Deployment", "{namespace}", "ollama", None):
+        ("Deployment", "llm", "ollama", None),
+    ("operations/health.py", "exec", "Deployment", "llm", "ollama", None):
+        ("Deployment", "llm", "ollama", None),
+    ("operations/health.py", "logs", "Deployment", "kube-system", "traefik", None):
+        ("Deployment", "kube-system", "traefik", None),
+    # helm-install-NAME in the HelmChart's namespace (helm-controller v0.17.7
+    # pkg/controllers/chart/chart.go, jobName and job()): one per HelmChart, all in kube-system.
+    ("operations/health.py", "logs", "Job", "{namespace}", "{job_name}", None):
+        ("HelmChart", "kube-system", None, None),
+    # LogTail: its one caller passes chart_component's job/helm-install-NAME.
+    ("operations/health.py", "logs", "Pod", "{namespace}", "{target}", None):
+        ("HelmChart", "kube-system", None, None),
+    ("operations/health.py", "logs", "Job", "llm", None, "app.kubernetes.io/name=ollama-model-puller"):
+        ("Job", "llm", None, "app.kubernetes.io/name=ollama-model-puller"),
+    ("operations/recovery.py", "delete", "Node", None, "server-1", None):
+        "a docstring's example of a delete built from what the restored datastore holds",
+    # CloudNativePG names the instance's pod CLUSTER-1 (operations/components.py, POSTGRES).
+    ("tests/host/test_apps.py", "exec", "Pod", "llm", "postgres-1", None):
+        ("Cluster", "llm", "postgres", None),
+    ("tests/host/test_gpu.py", "exec", "Deployment", "llm", "ollama", None):
+        ("Deployment", "llm", "ollama", None),
+}
+KNOWN_BUGS = {
+    ("operations/health.py", "logs", "Job", "llm", None, "app.kubernetes.io/name=ollama-model-puller"):
+        "issue 19 findings 7 and 8: the model Job carries app.kubernetes.io/name only on its pod "
+        "template (Kubernetes copies template labels to a Job only when it has none: "
+        "SetDefaults_Job), and `kubectl logs job -l ...` is a usage error",
+}
+
+
+@functools.cache
+def known_objects(gpu_used: bool) -> tuple[dict, ...]:
+    """Every object of one appliance, on a host without or with a GPU: what the recorded
+    renders hold (namespace filled in from the release) and what the appliance writes itself
+    (the apps layer's manifests, Traefik's HelmChartConfig)."""
+    settings = load(record_charts.recorded_settings())
+    objects = []
+    for release in record_charts.releases(record_charts.recorded_settings()):
+        if release.record == ("ollama" if gpu_used else "ollama.gpu"):
+            continue
+        if release.record == "nvidia-device-plugin" and not gpu_used:
+            continue
+        record = recorded(release.record)
+        for document in record["objects"]:
+            document["metadata"].setdefault("namespace", record["namespace"])
+            objects.append(document)
+    objects += [document for host_file in apps.app_files(settings, gpu_used=gpu_used)
+                for document in yaml.safe_load_all(host_file.content) if document]
+    return (*objects, k3s.traefik_config(settings))
+
+
+def _pod_labels(document: dict) -> dict | None:
+    spec = document.get("spec") or {}
+    template = spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get("template")
+    return (template or {}).get("metadata", {}).get("labels")
+
+
+def named_objects(kind: str, namespace: str, name: str | None, selector: str | None,
+                  objects: tuple[dict, ...]) -> list[str]:
+    """kind/namespace/name of the objects the reference names: by name, or by selector (for
+    Pods: the workloads whose pod template carries the labels)."""
+    wanted = dict(pair.split("=", 1) for pair in selector.split(",")) if selector else {}
+    found = []
+    for document in objects:
+        metadata = document.get("metadata") or {}
+        if metadata.get("namespace") != namespace or (name and metadata.get("name") != name):
+            continue
+        labels = _pod_labels(document) if kind == "Pod" else (
+            metadata.get("labels") or {} if document["kind"] == kind else None)
+        if labels is not None and wanted.items() <= labels.items():
+            found.append(f"{document['kind']}/{namespace}/{metadata['name']}")
+    return found
+
+
+def test_the_scan_finds_every_command_listed_and_no_other():
+    assert product_references() == set(REFERENCES)
+
+
+@pytest.mark.parametrize("gpu_used", [False, True], ids=["cpu", "gpu"])
+@pytest.mark.parametrize("reference", [
+    pytest.param(reference, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[reference]))
+    if reference in KNOWN_BUGS else reference
+    for reference in sorted(REFERENCES, key=repr) if isinstance(REFERENCES[reference], tuple)
+], ids=lambda reference: f"{reference[0]}:{reference[1]}:{reference[4] or reference[5]}")
+def test_each_object_a_command_names_exists(reference, gpu_used):
+    kind, namespace, name, selector = REFERENCES[reference]
+    found = named_objects(kind, namespace, name, selector, known_objects(gpu_used))
+    # One object, except for the install Jobs: one per HelmChart.
+    assert found and (kind == "HelmChart" or len(found) == 1), (
+        f"{reference[0]} runs kubectl {reference[1]} on {kind} {namespace}/{name or selector}: "
+        f"the charts and the appliance make {found or 'none such'}")
+
+
+def test_a_command_naming_what_no_chart_makes_fails():
+    objects = known_objects(False)
+    assert named_objects("StatefulSet", "llm", "open-webui", None, objects) == []
+    assert named_objects("Pod", "llm", None, "app.kubernetes.io/instance=open-webui", objects) == [
+        "Deployment/llm/open-webui"]
+    assert named_objects("Pod", "llm", None, "app.kubernetes.io/managed-by=Helm", objects) == [
+        "Deployment/llm/ollama", "Deployment/llm/open-webui"]
+    assert _reference(" --namespace llm scale statefulset open-webui --replicas=0; true") == (
+        "scale", "StatefulSet", "llm", "open-webui", None)
+    assert _reference(" that logs every command line it receives") is None  # prose
