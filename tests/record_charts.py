@@ -32,9 +32,11 @@ What k3s runs, and so what this renders (read at the versions named):
 
 Each record: {chart, version, source {repository, tag, commit, path}, helm, release,
 namespace, command, values_sha256 (sha256 of the valuesContent text the appliance writes),
-notes [what differs from k3s's install], objects [every rendered object, sorted by
-kind/namespace/name; a CustomResourceDefinition's per-version schema is abridged to its
-sha256]}. Exit status 1 with one line on stderr on any failure.
+notes [what differs from k3s's install], error (null, or the chart's own refusal of the values:
+helm's "execution error at ..." line, which the install Job would meet too), objects [every
+rendered object, sorted by kind/namespace/name, none when refused; a CustomResourceDefinition's
+per-version schema is abridged to its sha256]}. A refusal is recorded, then reported; any
+failure: exit status 1 with one line on stderr.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import copy
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -319,6 +322,14 @@ def kube_version() -> str:
     return PINNED_VERSIONS["k3s"]
 
 
+def _chart_refusal(stderr: str) -> str | None:
+    """The chart's own refusal of the values (a template's `fail`: "execution error at
+    (FILE:LINE:COL): MESSAGE"), which an install by helm-controller meets too; None for any
+    other failure of helm."""
+    found = re.search(r"^Error: (execution error at .*)$", stderr, re.MULTILINE)
+    return found.group(1) if found else None
+
+
 def _abridged(document: dict) -> dict:
     """A CustomResourceDefinition with each version's schema replaced by its sha256 (the
     schemas are megabytes; which kinds and versions a chart defines is what tests read)."""
@@ -357,13 +368,16 @@ def render(helm: str, charts_dir: Path, release: Release, work: Path, helm_said:
         arguments += ["-f", values_path.name]
     command = [helm, "template", *[str(chart_dir) if a == "CHARTDIR" else a for a in arguments]]
     result = subprocess.run(command, capture_output=True, text=True, cwd=work)
-    if result.returncode != 0:
+    refusal = _chart_refusal(result.stderr) if result.returncode != 0 else None
+    if result.returncode != 0 and refusal is None:
         last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise Failure(f"helm template of {release.record} failed: {last}")
-    objects = sorted((_abridged(document) for document in yaml.safe_load_all(result.stdout)
-                      if document), key=_sort_key)
+    objects = [] if refusal else sorted(
+        (_abridged(document) for document in yaml.safe_load_all(result.stdout) if document),
+        key=_sort_key)
     chart = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
     return {
+        "error": refusal,
         "chart": chart["name"],
         "version": str(chart["version"]),
         "source": {"repository": source.repository, "tag": tag, "commit": commit,
@@ -385,7 +399,7 @@ def record(helm: str, charts_dir: Path, only: list[str]) -> list[Path]:
     if unknown:
         raise Failure(f"--only {', '.join(sorted(unknown))}: no such chart; use one of "
                       f"{', '.join(release.record for release in every)}")
-    written = []
+    written, refused = [], []
     chosen = [release for release in every if not only or release.record in only]
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     for release in chosen:
@@ -394,6 +408,10 @@ def record(helm: str, charts_dir: Path, only: list[str]) -> list[Path]:
         path = DATA_DIR / f"{release.record}.json"
         path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
         written.append(path)
+        if data["error"]:
+            refused.append(f"{release.record}: {data['error']}")
+    if refused:
+        raise Failure(f"recorded, but the chart refuses the appliance's values: {'; '.join(refused)}")
     return written
 
 

@@ -99,6 +99,25 @@ def test_the_recorded_chart_is_the_pinned_version_for_the_pinned_k3s(name):
 
 # -- (c) what each render holds -----------------------------------------------------------------
 
+# Charts that refuse the values the appliance writes today (the record's `error`); helm-
+# controller's install Job meets the same refusal.
+REFUSED = {
+    "traefik": "chart traefik 40.1.0 refuses image traefik:v3.7.15 (PINNED_VERSIONS['traefik "
+               "image']): templates/requirements.yaml fails above Chart.yaml's annotation "
+               "traefik.io/proxy-max-version (v3.7.1) unless values.versionOverride is set",
+}
+
+
+def renders(names) -> list:
+    """The names as parameters, a refused chart's marked xfail (strict) with its bug."""
+    return [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=REFUSED[name]))
+            if name in REFUSED else name for name in sorted(names)]
+
+
+@pytest.mark.parametrize("name", renders(RELEASES))
+def test_each_chart_renders_with_the_values_the_appliance_writes(name):
+    assert recorded(name)["error"] is None
+
 # (kind, namespace, name, pod template labels, claims its pods mount, (container, port name,
 # port)) of every workload, as helm rendered them.
 WORKLOADS = {
@@ -232,17 +251,17 @@ def services(record: dict) -> list[tuple]:
             for service in record["objects"] if service["kind"] == "Service"]
 
 
-@pytest.mark.parametrize("name", sorted(WORKLOADS))
+@pytest.mark.parametrize("name", renders(WORKLOADS))
 def test_each_render_holds_these_workloads(name):
     assert workloads(recorded(name)) == WORKLOADS[name]
 
 
-@pytest.mark.parametrize("name", sorted(CLAIMS))
+@pytest.mark.parametrize("name", renders(CLAIMS))
 def test_each_render_holds_these_claims(name):
     assert claims(recorded(name)) == CLAIMS[name]
 
 
-@pytest.mark.parametrize("name", sorted(SERVICES))
+@pytest.mark.parametrize("name", renders(SERVICES))
 def test_each_render_holds_these_services(name):
     assert services(recorded(name)) == SERVICES[name]
 
@@ -448,6 +467,7 @@ REFERENCES = {
         ("Deployment", "llm", "ollama", None),
 }
 KNOWN_BUGS = {
+    ("operations/health.py", "logs", "Deployment", "kube-system", "traefik", None): REFUSED["traefik"],
     ("operations/health.py", "logs", "Job", "llm", None, "app.kubernetes.io/name=ollama-model-puller"):
         "issue 19 findings 7 and 8: the model Job carries app.kubernetes.io/name only on its pod "
         "template (Kubernetes copies template labels to a Job only when it has none: "
