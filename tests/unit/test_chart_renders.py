@@ -323,7 +323,8 @@ PRODUCT = ["operations/*.py", "appliance/*.py", "files/*", "README.md", "tests/h
 VERBS = {"scale", "rollout", "exec", "logs", "wait", "delete"}
 KINDS = {"deploy": "Deployment", "deployment": "Deployment", "statefulset": "StatefulSet",
          "sts": "StatefulSet", "daemonset": "DaemonSet", "ds": "DaemonSet", "job": "Job",
-         "pod": "Pod", "po": "Pod", "cronjob": "CronJob", "node": "Node"}
+         "pod": "Pod", "po": "Pod", "cronjob": "CronJob", "node": "Node",
+         "pvc": "PersistentVolumeClaim", "persistentvolumeclaim": "PersistentVolumeClaim"}
 VALUE_FLAGS = {"--namespace", "-n", "-l", "--selector", "--tail", "-c", "--container",
                "--timeout", "--replicas", "--for"}
 
@@ -366,13 +367,15 @@ def _python_texts(path: Path):
             yield text
 
 
-def _reference(arguments: str) -> tuple | None:
-    """(verb, kind, namespace, name, selector) of kubectl's ARGUMENTS up to the end of the
-    command (`;`, `|`, `&`, `>`, a backquote, or exec's `--`); None when no verb of VERBS
-    comes first. `exec`/`logs` take TYPE/NAME or a pod's name."""
+def _references(arguments: str) -> list[tuple]:
+    """(verb, kind, namespace, name, selector) for each object kubectl's ARGUMENTS name, up to
+    the end of the command (`;`, `|`, `&`, `>`, a backquote, or exec's `--`); none when no verb
+    of VERBS comes first or nothing is named. `exec`/`logs` take TYPE/NAME or a pod's name."""
     arguments = re.split(r"\s--\s|\s\d*>|[;|&>`]", arguments)[0]
-    # Quotes and commas of code around a command, and the brace closing `{kubectl}`, go.
-    tokens = [token.strip("'\",") for token in arguments.split() if token.strip("'\",") not in ("", "}")]
+    # Quotes, commas and brackets of code around a command, an ellipsis, and the brace closing
+    # `{kubectl}` go.
+    tokens = [token.strip("'\",[]") for token in arguments.split()
+              if token.strip("'\",[]") not in ("", "}", "...")]
     namespace = selector = None
     positional, index = [], 0
     while index < len(tokens):
@@ -388,19 +391,21 @@ def _reference(arguments: str) -> tuple | None:
         if not flag.startswith("-"):
             positional.append(tokens[index])
         index += 1
-    if len(positional) < 2 and not selector or not positional or positional[0] not in VERBS:
-        return None  # no verb of VERBS, or nothing named
+    if not positional or positional[0] not in VERBS:
+        return []
     verb = positional.pop(0)
     if verb == "rollout" and positional:
         verb += " " + positional.pop(0)
+    if not positional and not selector:
+        return []  # prose: "as `kubectl rollout status` judges it"
     target = positional.pop(0) if positional else ""
     kind, _, name = target.partition("/")
-    if not name:
-        if kind.lower() in KINDS:
-            name = positional[0] if positional else None
-        elif verb in ("exec", "logs"):
-            kind, name = "pod", kind
-    return verb, KINDS.get(kind.lower(), kind), namespace, name or None, selector
+    names = [name] if name else positional
+    if not name and kind.lower() not in KINDS and verb in ("exec", "logs"):
+        kind, names = "pod", [kind] if kind else []
+    kind = KINDS.get(kind.lower(), kind)
+    return [(verb, kind, namespace, each, selector) for each in names] or [
+        (verb, kind, namespace, None, selector)]
 
 
 def product_references() -> set[tuple]:
@@ -410,16 +415,18 @@ def product_references() -> set[tuple]:
     for pattern in PRODUCT:
         for path in sorted(PROJECT_ROOT.glob(pattern)):
             relative = str(path.relative_to(PROJECT_ROOT))
-            texts = _python_texts(path) if path.suffix == ".py" else [path.read_text()]
+            if path.suffix == ".py":
+                texts = _python_texts(path)
+            else:  # a README paragraph's lines are one text: a command may wrap
+                texts = [paragraph.replace("\n", " ")
+                         for paragraph in path.read_text().split("\n\n")]
             for text in texts:
                 for line in text.splitlines():
                     commands = re.split(r"\bkubectl\b", line)[1:]
                     if relative.startswith("tests/host/"):
                         commands.append(line)
                     for command in commands:
-                        reference = _reference(command)
-                        if reference:
-                            found.add((relative, *reference))
+                        found |= {(relative, *reference) for reference in _references(command)}
     return found
 
 
@@ -456,8 +463,13 @@ REFERENCES = {
     # LogTail: its one caller passes chart_component's job/helm-install-NAME.
     ("operations/health.py", "logs", "Pod", "{namespace}", "{target}", None):
         ("HelmChart", "kube-system", None, None),
-    ("operations/health.py", "logs", "Job", "llm", None, "app.kubernetes.io/name=ollama-model-puller"):
-        ("Job", "llm", None, "app.kubernetes.io/name=ollama-model-puller"),
+    # The model Job's pods (its template's label).
+    ("operations/health.py", "logs", "Pod", "llm", None, "app.kubernetes.io/name=ollama-model-puller"):
+        ("Pod", "llm", None, "app.kubernetes.io/name=ollama-model-puller"),
+    ("README.md", "delete", "PersistentVolumeClaim", "llm", "open-webui", None):
+        ("PersistentVolumeClaim", "llm", "open-webui", None),
+    ("README.md", "delete", "PersistentVolumeClaim", "llm", "ollama", None):
+        ("PersistentVolumeClaim", "llm", "ollama", None),
     ("operations/recovery.py", "delete", "Node", None, "server-1", None):
         "a docstring's example of a delete built from what the restored datastore holds",
     # CloudNativePG names the instance's pod CLUSTER-1 (operations/components.py, POSTGRES).
@@ -468,10 +480,6 @@ REFERENCES = {
 }
 KNOWN_BUGS = {
     ("operations/health.py", "logs", "Deployment", "kube-system", "traefik", None): REFUSED["traefik"],
-    ("operations/health.py", "logs", "Job", "llm", None, "app.kubernetes.io/name=ollama-model-puller"):
-        "issue 19 findings 7 and 8: the model Job carries app.kubernetes.io/name only on its pod "
-        "template (Kubernetes copies template labels to a Job only when it has none: "
-        "SetDefaults_Job), and `kubectl logs job -l ...` is a usage error",
 }
 
 
@@ -545,6 +553,10 @@ def test_a_command_naming_what_no_chart_makes_fails():
         "Deployment/llm/open-webui"]
     assert named_objects("Pod", "llm", None, "app.kubernetes.io/managed-by=Helm", objects) == [
         "Deployment/llm/ollama", "Deployment/llm/open-webui"]
-    assert _reference(" --namespace llm scale statefulset open-webui --replicas=0; true") == (
-        "scale", "StatefulSet", "llm", "open-webui", None)
-    assert _reference(" that logs every command line it receives") is None  # prose
+    assert _references(" --namespace llm scale statefulset open-webui --replicas=0; true") == [
+        ("scale", "StatefulSet", "llm", "open-webui", None)]
+    assert _references(" -n llm delete pvc open-webui ollama`.") == [
+        ("delete", "PersistentVolumeClaim", "llm", "open-webui", None),
+        ("delete", "PersistentVolumeClaim", "llm", "ollama", None)]
+    assert _references(" that logs every command line it receives") == []  # prose
+    assert _references(" rollout status` judges it") == []
