@@ -143,6 +143,11 @@ RESOURCES = (
 PREFERRED = {r.kind: r for r in reversed(RESOURCES)}
 
 
+def clone(item):
+    """A deep copy of a JSON-shaped object (several times faster than copy.deepcopy)."""
+    return json.loads(json.dumps(item))
+
+
 def now_text(moment: datetime.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -439,6 +444,8 @@ class KubeAPI:
         self.directory = Path(tempfile.mkdtemp(prefix="kube-api-"))
         self.stopping = False
         self.crash_logs: dict = {}
+        self.reconciling = False
+        self.tick_count = 0  # tick() calls so far
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -462,6 +469,7 @@ class KubeAPI:
         containers restart once, Job containers run again), then reconcile()."""
         with self.lock:
             self.advance(seconds)
+            self.tick_count += 1
             for tick in self.ticks:
                 tick(self)
             self.reconcile()
@@ -544,14 +552,23 @@ class KubeAPI:
         resource = self.resource(kind)
         with self.lock:
             found = self.objects.get(self._store_key(resource, namespace, name))
-            return copy.deepcopy(found) if found else None
+            return clone(found) if found else None
+
+    def owned(self, kind: str, owner: dict) -> list[dict]:
+        """Objects of a kind (copies) with an ownerReference to ``owner``."""
+        uid, namespace = owner["metadata"]["uid"], owner["metadata"].get("namespace", "")
+        kind_key = self._store_key(self.resource(kind), "", "")[0]
+        with self.lock:
+            return [clone(item) for (key, ns, _), item in sorted(self.objects.items())
+                    if key == kind_key and ns == namespace and any(
+                        ref.get("uid") == uid for ref in item["metadata"].get("ownerReferences", []))]
 
     def list(self, kind: str, namespace: str | None = None, labels: str = "") -> list[dict]:
         """Objects of a kind (copies), in one namespace or all, matching a label selector."""
         resource = self.resource(kind)
         with self.lock:
             kind_key = self._store_key(resource, "", "")[0]
-            return [copy.deepcopy(item) for (key, ns, _), item in sorted(self.objects.items())
+            return [clone(item) for (key, ns, _), item in sorted(self.objects.items())
                     if key == kind_key and namespace in (None, ns)
                     and label_match(labels, item["metadata"].get("labels") or {})]
 
@@ -561,7 +578,7 @@ class KubeAPI:
         with self.lock:
             for item in items:
                 resource = self.resource_of(item)
-                item = copy.deepcopy(item)
+                item = clone(item)
                 for default in DEFAULTS:
                     default(self, resource, item)
                 self.save(resource, item, created=True)
@@ -636,18 +653,25 @@ class KubeAPI:
             self.reconcile()
 
     def _record(self, resource: Resource, event_type: str, item: dict) -> None:
-        self.history.append(WatchEvent(self.version, resource, event_type, copy.deepcopy(item)))
+        self.history.append(WatchEvent(self.version, resource, event_type, clone(item)))
         self.changed.notify_all()
 
     def reconcile(self) -> None:
-        """Run every controller until none changes anything (at most 20 rounds)."""
+        """Run every controller until none changes anything (at most 20 rounds); a write a
+        controller makes inside a round is picked up by the round after (no nesting)."""
         with self.lock:
-            for _ in range(20):
-                before = self.version
-                for controller in self.controllers:
-                    controller(self)
-                if self.version == before:
-                    return
+            if self.reconciling:
+                return
+            self.reconciling = True
+            try:
+                for _ in range(20):
+                    before = self.version
+                    for controller in self.controllers:
+                        controller(self)
+                    if self.version == before:
+                        return
+            finally:
+                self.reconciling = False
 
     def record_event(self, involved: dict, reason: str, message: str, kind: str = "Normal",
                      component: str = "") -> dict:
@@ -764,7 +788,7 @@ class KubeAPI:
     def present(self, resource: Resource, item: dict) -> dict:
         """An object as answered for ``resource``: events.k8s.io Events carry that group's
         apiVersion and field names (note, regarding) as the API server converts them."""
-        item = copy.deepcopy(item)
+        item = clone(item)
         if resource.kind == "Event" and resource.group == "events.k8s.io":
             item["apiVersion"] = "events.k8s.io/v1"
             item["note"] = item.pop("message", "")
@@ -1023,6 +1047,8 @@ def update(api: KubeAPI, resource: Resource, current: dict, item: dict, subresou
     item["metadata"]["name"] = current["metadata"]["name"]
     for check in VALIDATIONS:
         check(api, resource, item)
+    for default in DEFAULTS:
+        default(api, resource, item)
     if dry_run:
         return 200, item
     key = api._store_key(resource, current["metadata"].get("namespace", ""),
@@ -1046,7 +1072,7 @@ def patch(api: KubeAPI, resource: Resource, current: dict, body, content_type: s
         # k8s.io/apiserver pkg/endpoints/handlers/patch.go: a strategic merge patch of a
         # custom resource is refused with 415.
         raise APIError(415, "UnsupportedMediaType",
-                       f"the body of the request was in an unknown format - accepted media "
+                       "the body of the request was in an unknown format - accepted media "
                        "types include: application/json-patch+json, "
                        "application/merge-patch+json, application/apply-patch+yaml")
     patched.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]

@@ -15,10 +15,9 @@ exit 0 with no log.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 
-from kube_api import DEFAULTS, KubeAPI, Resource, label_match, now_text, omit_zero
+from kube_api import DEFAULTS, KubeAPI, Resource, clone, now_text, omit_zero
 
 # Characters of pod-template-hash and generated name suffixes (k8s.io/apimachinery
 # pkg/util/rand/rand.go SafeEncodeString's alphabet).
@@ -49,9 +48,7 @@ def owner_reference(owner: dict) -> dict:
 
 
 def owned_by(api: KubeAPI, kind: str, owner: dict) -> list[dict]:
-    uid = owner["metadata"]["uid"]
-    return [item for item in api.list(kind, owner["metadata"]["namespace"])
-            if any(ref.get("uid") == uid for ref in item["metadata"].get("ownerReferences", []))]
+    return api.owned(kind, owner)
 
 
 def write(api: KubeAPI, item: dict) -> dict:
@@ -59,15 +56,15 @@ def write(api: KubeAPI, item: dict) -> dict:
     so that reconcile() settles)."""
     resource = api.resource_of(item)
     metadata = item["metadata"]
-    stored = api.get(item["kind"], metadata.get("namespace", ""), metadata["name"])
+    key = api._store_key(resource, metadata.get("namespace", ""), metadata["name"])
+    stored = api.objects.get(key)
     if stored is not None:
-        def strip(obj):
-            obj = copy.deepcopy(obj)
-            obj["metadata"].pop("resourceVersion", None)
-            return obj
-        if strip(stored) == strip(item):
+        def comparable(obj):
+            return {**obj, "metadata": {k: v for k, v in obj["metadata"].items()
+                                        if k != "resourceVersion"}}
+        if comparable(stored) == comparable(item):
             return stored
-    return api.save(resource, item, created=stored is None)
+    return api.save(resource, clone(item), created=stored is None)
 
 
 def set_condition(conditions: list, kind: str, status: str, reason: str = "",
@@ -75,7 +72,7 @@ def set_condition(conditions: list, kind: str, status: str, reason: str = "",
     """A condition list with ``kind`` set; lastTransitionTime moves only when its status
     changes, and (``updated``, Deployments' conditions) lastUpdateTime when its reason or
     message does (pkg/controller/deployment/util/deployment_util.go SetDeploymentCondition)."""
-    conditions = copy.deepcopy(conditions or [])
+    conditions = clone(conditions or [])
     found = next((c for c in conditions if c["type"] == kind), None)
     if found is None:
         found = {"type": kind, "status": status, "lastTransitionTime": now}
@@ -102,14 +99,14 @@ def make_pod(api: KubeAPI, owner: dict, name: str, template: dict, labels: dict)
     """A pod of ``owner`` from its template, on the first Node, as the kubelet reports it once
     its containers started (Ready unless the owner crash-loops)."""
     nodes = api.list("Node")
-    spec = copy.deepcopy(template.get("spec", {}))
+    spec = clone(template.get("spec", {}))
     if nodes and not spec.get("nodeName"):
         spec["nodeName"] = nodes[0]["metadata"]["name"]
     pod = {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": owner["metadata"]["namespace"],
                      "labels": labels,
-                     "annotations": copy.deepcopy(template.get("metadata", {}).get("annotations", {})),
+                     "annotations": clone(template.get("metadata", {}).get("annotations", {})),
                      "ownerReferences": [owner_reference(owner)]},
         "spec": spec,
     }
@@ -181,22 +178,26 @@ def replica_sets(api: KubeAPI) -> None:
     as spec.replicas, named RS-xxxxx, with the template's labels; status counts them
     (replicas required; fullyLabeledReplicas, readyReplicas, availableReplicas omitempty)."""
     for replica_set in api.list("ReplicaSet"):
-        pods = owned_by(api, "Pod", replica_set)
-        wanted = replica_set["spec"].get("replicas", 1)
-        template = replica_set["spec"]["template"]
-        for index in range(len(pods), wanted):
-            suffix = safe_hash((replica_set["metadata"]["uid"], index, api.version), 5)
-            name = f"{replica_set['metadata']['name']}-{suffix}"
-            pods.append(make_pod(api, replica_set, name, template,
-                                 copy.deepcopy(template["metadata"].get("labels", {}))))
-        for pod in pods[wanted:]:
-            api.remove(api.resource("Pod"), pod["metadata"]["namespace"], pod["metadata"]["name"])
-        pods = pods[:wanted]
-        ready = sum(pod_ready(p) for p in pods)
-        replica_set["status"] = {"replicas": len(pods), **omit_zero({
-            "fullyLabeledReplicas": len(pods), "readyReplicas": ready, "availableReplicas": ready,
-            "observedGeneration": replica_set["metadata"].get("generation", 1)})}
-        write(api, replica_set)
+        sync_replica_set(api, replica_set)
+
+
+def sync_replica_set(api: KubeAPI, replica_set: dict) -> dict:
+    pods = owned_by(api, "Pod", replica_set)
+    wanted = replica_set["spec"].get("replicas", 1)
+    template = replica_set["spec"]["template"]
+    for index in range(len(pods), wanted):
+        suffix = safe_hash((replica_set["metadata"]["uid"], index, api.version), 5)
+        name = f"{replica_set['metadata']['name']}-{suffix}"
+        pods.append(make_pod(api, replica_set, name, template,
+                             clone(template["metadata"].get("labels", {}))))
+    for pod in pods[wanted:]:
+        api.remove(api.resource("Pod"), pod["metadata"]["namespace"], pod["metadata"]["name"])
+    pods = pods[:wanted]
+    ready = sum(pod_ready(p) for p in pods)
+    replica_set["status"] = {"replicas": len(pods), **omit_zero({
+        "fullyLabeledReplicas": len(pods), "readyReplicas": ready, "availableReplicas": ready,
+        "observedGeneration": replica_set["metadata"].get("generation", 1)})}
+    return write(api, replica_set)
 
 
 def _int_or_percent(value, total: int, round_up: bool) -> int:
@@ -235,9 +236,9 @@ def deployments(api: KubeAPI) -> None:
         old_pods = sum(rs["spec"].get("replicas", 0) for rs in old)
         if new is None and (rolling or old_pods == 0):
             labels = {**template["metadata"].get("labels", {}), "pod-template-hash": template_hash}
-            new_template = copy.deepcopy(template)
+            new_template = clone(template)
             new_template["metadata"]["labels"] = labels
-            selector = copy.deepcopy(spec.get("selector", {}))
+            selector = clone(spec.get("selector", {}))
             selector.setdefault("matchLabels", {})["pod-template-hash"] = template_hash
             replicas = min(wanted, max(wanted + surge - old_pods, 0)) if old else wanted
             new = api.save(api.resource("ReplicaSet"), {
@@ -252,8 +253,7 @@ def deployments(api: KubeAPI) -> None:
             api.record_event(deployment, "ScalingReplicaSet",
                              f"Scaled up replica set {new['metadata']['name']} from 0 to {replicas}",
                              component="deployment-controller")
-            replica_sets(api)
-            new = api.get("ReplicaSet", metadata["namespace"], new["metadata"]["name"])
+            new = clone(sync_replica_set(api, new))
         if new is not None:
             available_new = new.get("status", {}).get("availableReplicas", 0)
             # rolling.go: scale up within maxSurge, scale old down by what is available.
@@ -275,7 +275,8 @@ def deployments(api: KubeAPI) -> None:
                     rs["spec"]["replicas"] = count - remove
                     can_remove -= remove
                     write(api, rs)
-        replica_sets(api)
+        for replica_set in owned_by(api, "ReplicaSet", deployment):
+            sync_replica_set(api, replica_set)
         owned = owned_by(api, "ReplicaSet", deployment)
         new = next((rs for rs in owned
                     if rs["metadata"]["labels"].get("pod-template-hash") == template_hash), None)
@@ -347,8 +348,8 @@ def statefulsets(api: KubeAPI) -> None:
                     api.save(api.resource("PersistentVolumeClaim"), {
                         "apiVersion": "v1", "kind": "PersistentVolumeClaim",
                         "metadata": {"name": claim_name, "namespace": metadata["namespace"],
-                                     "labels": copy.deepcopy(spec["selector"].get("matchLabels", {}))},
-                        "spec": copy.deepcopy(claim.get("spec", {})),
+                                     "labels": clone(spec["selector"].get("matchLabels", {}))},
+                        "spec": clone(claim.get("spec", {})),
                         "status": {"phase": "Bound"}}, created=True)
             if name not in pods:
                 labels = {**spec["template"]["metadata"].get("labels", {}),
@@ -404,7 +405,7 @@ def daemonsets(api: KubeAPI) -> None:
                 api.remove(api.resource("Pod"), metadata["namespace"], pod["metadata"]["name"])
                 pod = None
             if pod is None:
-                template = copy.deepcopy(spec["template"])
+                template = clone(spec["template"])
                 template.setdefault("spec", {})["nodeName"] = node
                 labels = {**template["metadata"].get("labels", {}),
                           "controller-revision-hash": revision}
@@ -445,7 +446,7 @@ def job_defaults(api: KubeAPI, resource: Resource, item: dict) -> None:
     metadata = item["metadata"]
     template_labels = spec.setdefault("template", {}).setdefault("metadata", {}).get("labels")
     if template_labels and not metadata.get("labels"):
-        metadata["labels"] = copy.deepcopy(template_labels)
+        metadata["labels"] = clone(template_labels)
     uid = metadata.setdefault("uid", api_uid())
     generated = {"batch.kubernetes.io/controller-uid": uid,
                  "batch.kubernetes.io/job-name": metadata["name"],
@@ -487,6 +488,10 @@ def jobs(api: KubeAPI) -> None:
         spec = job["spec"]
         conditions = status.get("conditions", [])
         if spec.get("suspend"):
+            # A suspended Job's active pods are deleted (job_controller.go syncJob).
+            for pod in owned_by(api, "Pod", job):
+                api.remove(api.resource("Pod"), pod["metadata"]["namespace"], pod["metadata"]["name"])
+            status = {k: v for k, v in status.items() if k not in ("active", "startTime")}
             job["status"] = {**status, "conditions": set_condition(
                 conditions, "Suspended", "True", "JobSuspended", "Job suspended", now)}
             write(api, job)
@@ -499,7 +504,7 @@ def jobs(api: KubeAPI) -> None:
         if not pods:
             name = f"{job['metadata']['name']}-{safe_hash((job['metadata']['uid'], failed), 5)}"
             pod = make_pod(api, job, name, spec["template"],
-                           copy.deepcopy(spec["template"]["metadata"].get("labels", {})))
+                           clone(spec["template"]["metadata"].get("labels", {})))
             api.record_event(job, "SuccessfulCreate", f"Created pod: {name}",
                              component="job-controller")
             run_container(api, job, pod)
@@ -596,11 +601,13 @@ def restart_crashed(api: KubeAPI) -> None:
             write(api, pod)
 
 
+KUBERNETES_CONTROLLERS = (deployments, replica_sets, statefulsets, daemonsets, jobs)
+
+
 def kubernetes_api(**fields) -> KubeAPI:
     """A stand-in API server (not started) with Kubernetes' controllers and the kubelet's
     restarts on tick()."""
-    return KubeAPI(controllers=[deployments, replica_sets, statefulsets, daemonsets, jobs],
-                   ticks=[restart_crashed], **fields)
+    return KubeAPI(controllers=list(KUBERNETES_CONTROLLERS), ticks=[restart_crashed], **fields)
 
 
 def install_defaults() -> None:

