@@ -350,7 +350,7 @@ def helm(api: KubeAPI, job: dict, env: dict, command: str, log: list[str]) -> tu
                                 "status": "failed" if result.error else "deployed",
                                 "version": str(revision), CONFIG_HASH: env.get("CONFIG_HASH", "")}},
         "data": {"release": base64.b64encode(b"stand-in release record").decode()},
-    }, created=True)
+    })
     if result.error:
         return 1, "\n".join(log + [result.error]) + "\n"
     return 0, "\n".join(log + [f"NAME: {name}", f"NAMESPACE: {target}",
@@ -405,7 +405,7 @@ def apply_render(api: KubeAPI, name: str, namespace: str) -> None:
         if stored is None:
             for default in DEFAULTS:
                 default(api, resource, item)
-            api.save(resource, item, created=True, manager="helm")
+            api.save(resource, item, manager="helm")
         else:
             item["status"] = stored.get("status", {})
             if not item["status"]:
@@ -458,7 +458,7 @@ class DeployController:
             addon = api.get("Addon", "kube-system", name) or api.save(api.resource("Addon"), {
                 "apiVersion": "k3s.cattle.io/v1", "kind": "Addon",
                 "metadata": {"name": name, "namespace": "kube-system"},
-                "spec": {"source": str(path)}}, created=True, manager=self.manager)
+                "spec": {"source": str(path)}}, manager=self.manager)
             if compare and addon["spec"].get("checksum") == checksum:
                 return True
             api.record_event(addon, "ApplyingManifest", f'Applying manifest at "{path}"',

