@@ -13,24 +13,40 @@ What it serves (paths as the API server's, k8s.io/apiserver pkg/endpoints):
   documents: kubectl 1.37 asks for the aggregated ``apidiscovery.k8s.io/v2`` form first and
   falls back to these when the answer is a plain APIGroupList, as client-go's
   discovery/aggregated_discovery.go does);
-- /openapi/v2 and /openapi/v3 answer 404: kubectl then validates nothing client-side
-  (``--validate`` reaches the server as ``fieldValidation``, which this stand-in accepts without
-  a schema), and `kubectl apply` computes its strategic merge patch from the types compiled
-  into kubectl (staging/src/k8s.io/kubectl/pkg/cmd/apply/patcher.go: ``NewPatchMetaFromStruct``
-  where no OpenAPI document says otherwise; JSON merge patch for kinds it does not know);
+- /openapi/v3 and /openapi/v3/api/v1, /openapi/v3/apis/GROUP/VERSION: one PATCH operation
+  per kind carrying the ``fieldValidation`` parameter and no schemas. kubectl's default
+  ``--validate=strict`` needs it: with /openapi/v3 and /openapi/v2 both 404, `kubectl apply`
+  and `kubectl create` fail with "failed to download openapi" (measured); with it, kubectl
+  leaves validation to the server (k8s.io/cli-runtime pkg/resource/query_param_verifier_v3.go),
+  which this stand-in does without a schema (no unknown-field errors). /openapi/v2 answers 404:
+  `kubectl apply` then computes its strategic merge patch from the types compiled into
+  kubectl (kubectl pkg/cmd/apply/patcher.go, "OpenAPI V3 path does not support strategic
+  merge patch" at -v=5, then the v2 fallback, then the compiled-in types; JSON merge patch for
+  kinds it does not know);
+- protobuf bodies: client-go's typed clients send built-in kinds as
+  application/vnd.kubernetes.protobuf (`kubectl create namespace`); the stand-in reads a
+  Namespace from it and answers 415 for other kinds;
 - get, list (labelSelector, fieldSelector on any dotted field with =, ==, !=; every namespace),
   watch (``watch=true``: the events since ``resourceVersion``, or with ``sendInitialEvents``
   every matching object then a BOOKMARK marked ``k8s.io/initial-events-end``), create, update,
   patch (JSON patch, merge patch, strategic merge patch for built-in kinds), delete (objects
   with ownerReferences to a deleted one go too, unless ``propagationPolicy: Orphan``),
   deletecollection, the ``status`` and ``scale`` subresources, ``dryRun=All``;
-- pods/log: the text ``logs[(namespace, pod, container)]`` holds; pods/exec over WebSocket
-  (kubectl 1.37's default): the recorded (exit code, output) ``execs[(namespace, pod name
-  prefix, command)]`` holds, or exit 126 with "no recorded answer";
+- pods/log: the text ``logs[(namespace, pod, container)]`` holds (``tailLines``); pods/exec
+  over WebSocket, protocol v5.channel.k8s.io (kubectl 1.37 asks for that one only, then falls
+  back to SPDY, which is refused): the recorded (exit code, output) ``execs[(namespace, pod
+  name prefix, command)]`` holds, or exit 126 with "no recorded answer";
+- kubectl's tables: lists answer plain JSON, not meta.k8s.io Tables, so `kubectl get` without
+  ``--output`` prints its fallback NAME/AGE columns instead of the API server's printer
+  columns (READY, STATUS...);
 - errors as metav1.Status objects with the API server's messages (k8s.io/apimachinery
   pkg/api/errors/errors.go): 404 ``statefulsets.apps "open-webui" not found``, 409
   ``... already exists``, 422 ``... is invalid: ...``, 415 for a strategic merge patch of a
   custom resource.
+
+Controllers (tests/kube_controllers.py, tests/k3s_controllers.py) run after every change
+(reconcile()); tick() is time passing (crash-looping containers restart, Job containers run
+again).
 
 Zero counters in status are omitted (``omitempty`` in k8s.io/api), as the real API server's
 JSON does. Objects get uid, resourceVersion, creationTimestamp, generation (bumped when
