@@ -15,6 +15,7 @@ exit 0 with no log.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 from kube_api import DEFAULTS, KubeAPI, Resource, clone, now_text, omit_zero
@@ -460,6 +461,16 @@ def api_uid() -> str:
     return str(uuid.uuid4())
 
 
+def secret_string_data(api: KubeAPI, resource: Resource, item: dict) -> None:
+    """A Secret's stringData written into data, base64, and dropped, as the API server's
+    conversion does (pkg/apis/core/v1/conversion.go Convert_v1_Secret_To_core_Secret)."""
+    if resource.kind != "Secret" or "stringData" not in item:
+        return
+    item["data"] = {**(item.get("data") or {}), **{
+        key: base64.b64encode(value.encode()).decode()
+        for key, value in (item.pop("stringData") or {}).items()}}
+
+
 def namespace_defaults(api: KubeAPI, resource: Resource, item: dict) -> None:
     """A Namespace as the API server makes it: finalizer kubernetes, phase Active, and the
     kubernetes.io/metadata.name label (pkg/registry/core/namespace/strategy.go)."""
@@ -611,8 +622,8 @@ def kubernetes_api(**fields) -> KubeAPI:
 
 
 def install_defaults() -> None:
-    """Register the API server's defaulting for Jobs and Namespaces (once)."""
-    for default in (job_defaults, namespace_defaults):
+    """Register the API server's defaulting for Jobs, Namespaces and Secrets (once)."""
+    for default in (job_defaults, namespace_defaults, secret_string_data):
         if default not in DEFAULTS:
             DEFAULTS.append(default)
 

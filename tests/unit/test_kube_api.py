@@ -439,3 +439,44 @@ def test_a_rejected_manifest_is_an_apply_manifest_failed_event_on_its_addon(tmp_
         assert "checksum" not in server.get("Addon", "kube-system", "traefik-config")["spec"]
     finally:
         server.stop()
+
+
+def test_a_crash_looping_statefulset_omits_its_zero_counters(api):
+    ns = namespace(api, "sts-crash")
+    api.crash_loop(ns, "db")
+    api.add([{"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": ns},
+              "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                       "template": {"metadata": {"labels": {"app": "db"}},
+                                    "spec": {"containers": [{"name": "db", "image": "db:1"}]}}}}])
+    run = api.kubectl("--namespace", ns, "get", "statefulset", "db", "--output", "jsonpath={.status}")
+    status = json.loads(run.stdout)
+    assert {k: status.get(k) for k in ("replicas", "availableReplicas", "readyReplicas")} == {
+        "replicas": 1, "availableReplicas": 0, "readyReplicas": None}
+
+
+def test_abort_leaves_a_failed_release_to_a_crash_looping_job(api):
+    api.helm_results[("kube-system", "aborts")] = [HelmResult(
+        "Error: INSTALLATION FAILED: context deadline exceeded", recorded=True)]
+    api.add([helm_chart("aborts", "aborts", failure_policy="abort")])
+    api.tick()  # revision 1 (failed) is not the expected 0: Complete; the new Job expects 1
+    api.tick()
+    job = api.get("Job", "kube-system", "helm-install-aborts")
+    assert (job["status"].get("active"), job["status"].get("failed")) == (1, None)
+    run = api.kubectl("--namespace", "kube-system", "logs", "job/helm-install-aborts", "--tail", "1")
+    assert run.stdout == ("Release status is 'failed' and failure policy is 'abort'; waiting for "
+                          "operator intervention\n")
+
+
+def test_a_helm_chart_config_changes_the_hash_and_upgrades(api):
+    api.add([helm_chart("configured", "configured")])
+    before = api.get("Job", "kube-system", "helm-install-configured")
+    api.add([{"apiVersion": "helm.cattle.io/v1", "kind": "HelmChartConfig",
+              "metadata": {"name": "configured", "namespace": "kube-system"},
+              "spec": {"valuesContent": "replicaCount: 3\n"}}])
+    after = api.get("Job", "kube-system", "helm-install-configured")
+    annotation = "helmcharts.helm.cattle.io/configHash"
+    assert after["spec"]["template"]["metadata"]["annotations"][annotation] != \
+        before["spec"]["template"]["metadata"]["annotations"][annotation]
+    assert {name: labels["status"] for name, labels in labels_of(api, "configured").items()} == {
+        "sh.helm.release.v1.configured.v1": "superseded",
+        "sh.helm.release.v1.configured.v2": "deployed"}
