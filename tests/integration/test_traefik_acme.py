@@ -19,7 +19,8 @@ readable here; the behaviour tested is the 3.7.15 binary's.
 DNS is pebble-challtestsrv: every name is 127.0.0.1; the warning test points webui_domain at
 127.0.0.2, where nothing listens (a name whose DNS does not point at this server).
 
-Needs `pebble` (apt-get install pebble: README's set-up line) and no root.
+Needs `pebble` (apt-get install pebble: README's set-up line); nothing in it needs root, but
+tests/integration's conftest runs its tests only as root, as the folder's others.
 """
 
 from __future__ import annotations
