@@ -64,8 +64,17 @@ DEADLINE_SECONDS = 30
 # Traefik makes an RSA-4096 key for its ACME account and another for each certificate (its
 # default keyType, which the chart leaves): 10 to 20 s each on a loaded 2-core machine.
 ISSUANCE_SECONDS = 90
-# Requests to Traefik skip verification: they check the certificate served themselves.
-pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+# A chart that refuses the appliance's values leaves no Traefik to run: its record holds helm's
+# error instead of objects (tests/record_charts.py), as the install Job would fail on a host.
+# Every test here then fails, marked as the known bug (strict: once the chart renders again,
+# the tests run as they are, and pass or fail on their own).
+REFUSED = json.loads((CHARTS / "traefik.json").read_text()).get("error")
+pytestmark = [
+    # Requests to Traefik skip verification: they check the certificate served themselves.
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+    pytest.mark.xfail(bool(REFUSED), strict=True,
+                      reason=f"k3s's Traefik chart refuses the appliance's values: {REFUSED}"),
+]
 
 
 def free_port() -> int:
@@ -285,8 +294,12 @@ def recorded(chart: str, kind: str, name: str) -> dict:
     """One object of a chart's recorded render (tests/record_charts.py: `helm template` of the
     chart at its pinned tag with the values the appliance writes for SETTINGS)."""
     record = json.loads((CHARTS / f"{chart}.json").read_text())
-    return next(item for item in record["objects"]
-                if item["kind"] == kind and item["metadata"]["name"] == name)
+    found = [item for item in record["objects"]
+             if item["kind"] == kind and item["metadata"]["name"] == name]
+    if not found:
+        pytest.fail(f"tests/data/charts/{chart}.json holds no {kind} {name}: "
+                    f"{record.get('error') or 'not rendered'}")
+    return found[0]
 
 
 def cluster_objects(backends: dict[str, Backend]) -> list[dict]:
