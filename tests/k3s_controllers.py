@@ -494,8 +494,12 @@ class DeployController:
         if stored is None:
             kube_api.create(api, resource, namespace, item, False, self.manager)
         else:
-            kube_api.update(api, resource, stored, {**item, "metadata": {
-                **stored["metadata"], **metadata}}, "", False, self.manager)
+            # A 3-way apply keeps what others added (helm-controller's managed-by annotation).
+            merged = {**stored["metadata"], **metadata}
+            for key in ("labels", "annotations"):
+                merged[key] = {**(stored["metadata"].get(key) or {}), **(metadata.get(key) or {})}
+            kube_api.update(api, resource, stored, {**item, "metadata": merged}, "", False,
+                            self.manager)
 
     def start(self, period: float = 15) -> "DeployController":
         """Scan every ``period`` seconds in a thread (k3s: 15 s) until stop()."""

@@ -461,6 +461,46 @@ def api_uid() -> str:
     return str(uuid.uuid4())
 
 
+def workload_defaults(api: KubeAPI, resource: Resource, item: dict) -> None:
+    """SetDefaults_Deployment, _StatefulSet, _DaemonSet and _ReplicaSet (pkg/apis/apps/v1/
+    defaults.go, 1.36): replicas 1; Deployments RollingUpdate with maxSurge and maxUnavailable
+    25%, revisionHistoryLimit 10, progressDeadlineSeconds 600; StatefulSets OrderedReady,
+    RollingUpdate partition 0, claims retained when deleted or scaled; DaemonSets
+    RollingUpdate maxUnavailable 1, maxSurge 0."""
+    spec = item.setdefault("spec", {})
+    if resource.kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+        spec.setdefault("replicas", 1)
+    if resource.kind == "Deployment":
+        strategy = spec.setdefault("strategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            rolling.setdefault("maxUnavailable", "25%")
+            rolling.setdefault("maxSurge", "25%")
+        spec.setdefault("progressDeadlineSeconds", 600)
+    elif resource.kind == "StatefulSet":
+        spec.setdefault("podManagementPolicy", "OrderedReady")
+        strategy = spec.setdefault("updateStrategy", {})
+        if "type" not in strategy:
+            strategy["type"] = "RollingUpdate"
+            strategy.setdefault("rollingUpdate", {})
+        if strategy["type"] == "RollingUpdate" and "rollingUpdate" in strategy:
+            strategy["rollingUpdate"].setdefault("partition", 0)
+        retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+        retention.setdefault("whenDeleted", "Retain")
+        retention.setdefault("whenScaled", "Retain")
+    elif resource.kind == "DaemonSet":
+        strategy = spec.setdefault("updateStrategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            rolling.setdefault("maxUnavailable", 1)
+            rolling.setdefault("maxSurge", 0)
+    else:
+        return
+    spec.setdefault("revisionHistoryLimit", 10)
+
+
 def secret_string_data(api: KubeAPI, resource: Resource, item: dict) -> None:
     """A Secret's stringData written into data, base64, and dropped, as the API server's
     conversion does (pkg/apis/core/v1/conversion.go Convert_v1_Secret_To_core_Secret)."""
@@ -622,8 +662,9 @@ def kubernetes_api(**fields) -> KubeAPI:
 
 
 def install_defaults() -> None:
-    """Register the API server's defaulting for Jobs, Namespaces and Secrets (once)."""
-    for default in (job_defaults, namespace_defaults, secret_string_data):
+    """Register the API server's defaulting for Jobs, Namespaces, Secrets and the apps/v1
+    workloads (once)."""
+    for default in (job_defaults, namespace_defaults, secret_string_data, workload_defaults):
         if default not in DEFAULTS:
             DEFAULTS.append(default)
 

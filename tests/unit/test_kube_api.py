@@ -480,3 +480,20 @@ def test_a_helm_chart_config_changes_the_hash_and_upgrades(api):
     assert {name: labels["status"] for name, labels in labels_of(api, "configured").items()} == {
         "sh.helm.release.v1.configured.v1": "superseded",
         "sh.helm.release.v1.configured.v2": "deployed"}
+
+
+def test_only_the_first_pass_after_a_start_applies_unchanged_files_again(api, tmp_path):
+    (tmp_path / "forced.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                                          "  name: forced\n  namespace: kube-system\ndata:\n  a: '1'\n")
+    deploy = DeployController(api, tmp_path)
+    deploy.scan()
+    patch = json.dumps({"data": {"a": "edited"}})
+    assert api.kubectl("--namespace", "kube-system", "patch", "configmap", "forced", "--type",
+                       "merge", "--patch", patch).returncode == 0
+    assert api.kubectl("--namespace", "kube-system", "delete", "addon", "forced").returncode == 0
+    deploy.scan()  # the file did not change: nothing happens
+    assert (api.get("ConfigMap", "kube-system", "forced")["data"],
+            api.get("Addon", "kube-system", "forced")) == ({"a": "edited"}, None)
+    DeployController(api, tmp_path).scan()  # k3s started again: the forced first pass
+    assert api.get("ConfigMap", "kube-system", "forced")["data"] == {"a": "1"}
+    assert api.get("Addon", "kube-system", "forced")["spec"]["source"] == str(tmp_path / "forced.yaml")
