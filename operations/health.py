@@ -37,6 +37,7 @@ from pyinfra import host, logger
 from pyinfra.api import FactBase, operation
 from pyinfra.api.command import StringCommand
 
+from operations.components import OLLAMA, TRAEFIK
 from operations.facts import OllamaModels
 from operations.names import (
     BACKUP_DIR,
@@ -160,7 +161,7 @@ class ApplianceRead(FactBase):
             + kubectl_get_everywhere(KINDS, shlex.quote("jsonpath=" + TEMPLATE)),
             f"{kubectl} get pods --all-namespaces --selector {CHART_LABEL} --output "
             f"{shlex.quote('jsonpath=' + ITEMS)} 2>/dev/null",
-            f"echo '## models'; {kubectl} --namespace {NAMESPACE} exec deploy/ollama -- "
+            f"echo '## models'; {kubectl} --namespace {OLLAMA.namespace} exec {OLLAMA.workload.ref} -- "
             "ollama list 2>/dev/null",
             "echo '## redirect'; curl -s -o /dev/null --max-time 5 "
             "-w '%{http_code} %{redirect_url}' http://127.0.0.1/",
@@ -605,7 +606,8 @@ def certificate_component(read: dict, settings: Settings) -> Component:
     before the read's ``now``), a warning within CERTIFICATE_WARN_DAYS of it or without one
     for the domain yet, ready otherwise."""
     certificate = read.get("certificate")
-    look = "k3s kubectl --namespace kube-system logs deployment/traefik | grep -i acme"
+    look = (f"k3s kubectl --namespace {TRAEFIK.namespace} logs {TRAEFIK.workload.ref} "
+            "| grep -i acme")
     if certificate is None or settings.webui_domain not in certificate["names"]:
         return Component(
             "certificate", WARNING,

@@ -60,6 +60,17 @@ ACME_CA_SERVERS = {
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
 ACME_STORAGE = "/data/acme.json"
+# The Traefik version the upstream chart's templates are told (`versionOverride`, values.yaml:
+# "overrides the default version extracted from image.tag"), by upstream chart. Its
+# templates/requirements.yaml refuses an image tag above Chart.yaml's
+# `traefik.io/proxy-max-version` (v40.1.0: v3.7.1, so the pinned image failed to install), and
+# every version gate of v40.1.0's templates is at a minor or below (`<v3.7.0-0` ...): v3.7.15
+# renders exactly as v3.7.1 does. Read in traefik/traefik-helm-chart at tag v40.1.0
+# (traefik/Chart.yaml, templates/requirements.yaml, templates/_helpers.tpl
+# traefik.proxyVersion). Chart 41.4.0 (k3s v1.37) could not be read: it gets no override, and
+# its own check judges the tag (41.3.0 allows up to v3.7.11 and gates at v3.7.3, v3.7.6 and
+# v3.7.11, so no override could stand for it unread).
+TRAEFIK_VERSION_OVERRIDE = {"40.1.0": "v3.7.1"}
 
 
 # -- what goes on the host ---------------------------------------------------------------------
@@ -80,6 +91,8 @@ def traefik_values(settings: Settings) -> dict:
         # HelmChartConfig's after them, values-1-000-... (helm-controller v0.17.7
         # pkg/controllers/chart/chart.go).
         "image": {"repository": repository, "tag": tag},
+        **({"versionOverride": TRAEFIK_VERSION_OVERRIDE[settings.traefik_upstream_chart]}
+           if settings.traefik_upstream_chart in TRAEFIK_VERSION_OVERRIDE else {}),
         "ports": {
             "web": {
                 "http": {

