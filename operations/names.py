@@ -28,7 +28,6 @@ POSTGRES_CLUSTER = "postgres"
 POSTGRES_APP_SECRET = f"{POSTGRES_CLUSTER}-app"
 WEBUI_SECRETS = "open-webui-secrets"
 WEBUI_SECRET_KEYS = ("secret-key", "admin-password")
-OLLAMA_URL = f"http://ollama.{NAMESPACE}.svc.cluster.local:11434"
 MODEL_FILES_DIR = "/var/lib/llm-appliance/models"
 MODEL_PULLER_LABEL = "ollama-model-puller"
 # The manifest of Ollama's model Job (operations/ollama.py model_puller_job).

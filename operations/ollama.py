@@ -12,7 +12,8 @@ import math
 from pathlib import Path
 
 from operations.gpu import RUNTIME_CLASS
-from operations.names import FIRST_SERVER_LABEL, MODEL_FILES_DIR, MODEL_PULLER_LABEL, NAMESPACE, OLLAMA_URL
+from operations.components import OLLAMA
+from operations.names import FIRST_SERVER_LABEL, MODEL_FILES_DIR, MODEL_PULLER_LABEL, NAMESPACE
 from operations.rendering import HELM_KEEP
 from operations.settings import (
     MODEL_MEMORY_FACTOR,
@@ -111,7 +112,7 @@ def model_puller_job(settings: Settings) -> dict:
             "image": PINNED_VERSIONS["ollama image"],
             "command": ["sh", "-c", PULL_SCRIPT],
             "env": [
-                {"name": "OLLAMA_HOST", "value": OLLAMA_URL},
+                {"name": "OLLAMA_HOST", "value": OLLAMA.url},
                 {"name": "MODELS", "value": " ".join(pulled)},
                 {"name": "MODEL_FILES", "value": " ".join(f"{m}={f}" for m, f in imported.items())},
             ],

@@ -7,8 +7,8 @@ embeddings from Ollama; nothing fetched from or sent to the internet.
 
 from __future__ import annotations
 
-from operations.components import OPEN_WEBUI
-from operations.names import OLLAMA_URL, POSTGRES_APP_SECRET, WEBUI_SECRETS
+from operations.components import OLLAMA, OPEN_WEBUI
+from operations.names import POSTGRES_APP_SECRET, WEBUI_SECRETS
 from operations.rendering import HELM_KEEP
 from operations.settings import PINNED_VERSIONS, Settings
 
@@ -54,7 +54,7 @@ def webui_values(settings: Settings) -> dict:
         {"name": "PGVECTOR_CREATE_EXTENSION", "value": "false"},
         {"name": "RAG_EMBEDDING_ENGINE", "value": "ollama"},
         {"name": "RAG_EMBEDDING_MODEL", "value": settings.webui_embedding_model},
-        {"name": "RAG_OLLAMA_BASE_URL", "value": OLLAMA_URL},
+        {"name": "RAG_OLLAMA_BASE_URL", "value": OLLAMA.url},
         {"name": "OFFLINE_MODE", "value": "true"},
         {"name": "HF_HUB_OFFLINE", "value": "1"},
         {"name": "ENABLE_VERSION_UPDATE_CHECK", "value": "False"},
@@ -77,7 +77,7 @@ def webui_values(settings: Settings) -> dict:
         "replicaCount": 1,
         "workload": {"kind": OPEN_WEBUI.workload.kind},
         "strategy": {"type": "Recreate"},
-        "ollamaUrls": [OLLAMA_URL],
+        "ollamaUrls": [OLLAMA.url],
         "enableOpenaiApi": False,
         # Uploads and the data folder outlive the release (templates/pvc.yaml puts
         # persistence.annotations on the claim).

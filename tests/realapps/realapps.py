@@ -38,7 +38,8 @@ from pathlib import Path
 import requests
 
 from appliance.rehearsal import build_rootfs, cache_root
-from operations.names import OLLAMA_URL, POSTGRES_APP_SECRET, WEBUI_SECRETS
+from operations.components import OLLAMA
+from operations.names import POSTGRES_APP_SECRET, WEBUI_SECRETS
 from operations.postgres import postgres_cluster
 from operations.settings import PINNED_VERSIONS, Settings, load
 from operations.webui import webui_values
@@ -312,7 +313,7 @@ def webui_environment(settings: Settings, secrets: SecretValues, ollama_url: str
             environment[entry["name"]] = secrets.value(reference["name"], reference["key"])
         else:
             environment[entry["name"]] = entry["value"]
-    return {name: value.replace(OLLAMA_URL, ollama_url) for name, value in environment.items()}
+    return {name: value.replace(OLLAMA.url, ollama_url) for name, value in environment.items()}
 
 
 # -- Ollama's /api/embed, stood in for -------------------------------------------------------

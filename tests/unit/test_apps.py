@@ -151,7 +151,7 @@ def test_models_are_pulled_by_a_job_through_the_api():
     (job,) = [d for _, d in documents(settings(ollama_models=["qwen3:4b"])) if d["kind"] == "Job"]
     container = job["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["OLLAMA_HOST"] == names.OLLAMA_URL
+    assert env["OLLAMA_HOST"] == "http://ollama.llm.svc.cluster.local:11434"
     assert env["MODELS"] == "qwen3:4b nomic-embed-text:latest"
     assert container["image"] == PINNED_VERSIONS["ollama image"]
     assert "ollama pull" in container["command"][-1]
@@ -189,7 +189,7 @@ def test_open_webui_configuration():
     assert env["VECTOR_DB"]["value"] == "pgvector"
     assert env["RAG_EMBEDDING_ENGINE"]["value"] == "ollama"
     assert env["OFFLINE_MODE"]["value"] == "true"
-    assert values["ollamaUrls"] == [names.OLLAMA_URL]
+    assert values["ollamaUrls"] == ["http://ollama.llm.svc.cluster.local:11434"]
     assert (values["ollama"], values["pipelines"]) == ({"enabled": False}, {"enabled": False})
     assert values["websocket"]["redis"] == {"enabled": False}
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
