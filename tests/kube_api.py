@@ -452,6 +452,7 @@ class KubeAPI:
     clock_offset: float = 0.0  # seconds added to the real time (advance())
     crashing: set = field(default_factory=set)  # (namespace, workload) whose new pods crash-loop
     job_runs: dict = field(default_factory=dict)  # (namespace, Job) -> run(api, job, pod)
+    run_pod: object = None  # run(api, job, pod) for the Jobs job_runs does not name
     ticks: list = field(default_factory=list)  # callables run by tick()
 
     def __post_init__(self):
@@ -495,9 +496,10 @@ class KubeAPI:
 
     # -- serving -------------------------------------------------------------------------------
 
-    def start(self) -> "KubeAPI":
-        """Serve on 127.0.0.1 at a free port; write a kubeconfig for it (``kubeconfig``)."""
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+    def start(self, port: int = 0) -> "KubeAPI":
+        """Serve on 127.0.0.1 at ``port`` (0: a free one); write a kubeconfig for it
+        (``kubeconfig``)."""
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.kubeconfig = self.directory / "kubeconfig"

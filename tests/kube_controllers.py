@@ -9,8 +9,8 @@ pinned k3s (v1.36.5+k3s1, Kubernetes 1.36) runs.
 
 Every pod runs on the first Node (there is no scheduler) and, unless a test says otherwise, its
 containers start and get Ready at once. A Job's pod runs its "container" through
-``api.job_runs``: a callable per (namespace, Job name) that returns (exit code, log text), or
-exit 0 with no log.
+``api.job_runs``: a callable per (namespace, Job name) that returns (exit code, log text), else
+``api.run_pod`` (a kubelet for every Job, as on a rehearsal guest), or exit 0 with no log.
 """
 
 from __future__ import annotations
@@ -605,7 +605,7 @@ def run_container(api: KubeAPI, job: dict, pod: dict) -> None:
     Succeeded on exit 0; otherwise restarted (OnFailure: restartCount up, the kubelet's
     BackOff event) or Failed (Never)."""
     key = (job["metadata"]["namespace"], job["metadata"]["name"])
-    run = api.job_runs.get(key)
+    run = api.job_runs.get(key, api.run_pod)
     code, log = run(api, job, pod) if run else (0, "")
     pod_key = (pod["metadata"]["namespace"], pod["metadata"]["name"], "")
     api.logs[pod_key] = api.logs.get(pod_key, "") + log

@@ -192,6 +192,23 @@ def test_wait_for_a_failing_job_times_out(api):
     assert run.stderr == "error: timed out waiting for the condition on jobs/pull\n"
 
 
+def test_a_job_job_runs_does_not_name_runs_through_run_pod(api):
+    """api.run_pod is the kubelet for every other Job (the rehearsal guests' k3s): its exit
+    code and log are the pod's."""
+    ns = namespace(api, "run-pod")
+    api.job_runs[(ns, "named")] = lambda api, job, pod: (0, "named\n")
+    api.run_pod = lambda api, job, pod: (0, f"ran {pod['spec']['containers'][0]['command']}\n")
+    try:
+        api.add([{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": ns},
+                  "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+                      {"name": "c", "image": "c", "command": ["restore.sh", name]}]}}}}
+                 for name in ("named", "other")])
+    finally:
+        api.run_pod = None
+    assert api.kubectl("--namespace", ns, "logs", "job/named").stdout == "named\n"
+    assert api.kubectl("--namespace", ns, "logs", "job/other").stdout == "ran ['restore.sh', 'other']\n"
+
+
 def test_a_job_failing_with_on_failure_restarts_its_container_and_fails_no_pod(api):
     ns = namespace(api, "restarts")
     api.job_runs[(ns, "pull")] = lambda api, job, pod: (1, "Error: pull failed\n")
