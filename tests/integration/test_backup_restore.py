@@ -1,15 +1,23 @@
 """Backup and restore, for real: files/backup.sh and files/restore.sh (the scripts the backup
 CronJob and the restore Job run) against a real PostgreSQL 17 with pgvector, on a Debian 13
-rehearsal host. Rows and vectors, and the uploads, come back identical."""
+rehearsal host. Rows and vectors, and the uploads, come back identical. `appliance restore
+INVENTORY ARCHIVE` runs its commands through the real kubectl against the stand-in API server
+running as k3s on that host (k3s_standins.install_k3s), Open WebUI as its chart renders it."""
 
+import base64
+import json
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
+from k3s_standins import STATE, install_k3s
+
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment
 from operations.backup import backup_manifests
+from operations.names import BACKUP_DIR
 from operations.settings import load
 from pgvector_database import PACKAGES, PG, SELECT, WEBUI_DATA, data_checksums, psql, start_database
 
@@ -124,3 +132,105 @@ def test_the_rendered_cronjob_backs_up_and_keeps_exactly_retention_days(database
     listing = database_host.ssh(f"tar -tf {host_folder}/{archive.removeprefix('/backups/')}").stdout
     assert listing.split() == ["database.dump", "webui-data.tar"]
     assert database_host.ssh(f"stat -c %a {host_folder}/{archive.removeprefix('/backups/')}").stdout.strip() == "600"
+
+
+def served_open_webui(settings) -> list[dict]:
+    """What a converged appliance's API server holds for a restore of Open WebUI's data: the
+    objects chart open-webui 16.0.0 renders (tests/data/charts/open-webui.json; the kinds the
+    stand-in serves), its claim bound to a volume at the host's data folder (local-path's
+    hostPath volume, as the PersistentVolume controller binds it), CloudNativePG's Secret
+    `postgres-app` and the backup scripts' ConfigMap the apps layer applies."""
+    render = json.loads((PROJECT_ROOT / "tests/data/charts/open-webui.json").read_text())
+    items = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "llm"}}]
+    for item in render["objects"]:
+        if item["kind"] in ("Deployment", "PersistentVolumeClaim", "Service", "Ingress"):
+            item["metadata"].setdefault("namespace", render["namespace"])
+            if item["kind"] == "PersistentVolumeClaim":
+                item["spec"]["volumeName"] = "pvc-open-webui"
+            items.append(item)
+    items.append({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pvc-open-webui"},
+                  "spec": {"capacity": {"storage": "2Gi"}, "accessModes": ["ReadWriteOnce"],
+                           "storageClassName": "local-path", "hostPath": {"path": WEBUI_DATA},
+                           "claimRef": {"namespace": "llm", "name": "open-webui"}}})
+    items.append({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth",
+                  "metadata": {"name": "postgres-app", "namespace": "llm"},
+                  "data": {key: base64.b64encode(value.encode()).decode()
+                           for key, value in APP_SECRET.items()}})
+    items += [m for m in backup_manifests(settings) if m["kind"] == "ConfigMap"]
+    return items
+
+
+@pytest.fixture(scope="module")
+def k3s_host(database_host):
+    """The database host with k3s on the stand-in API server, running."""
+    install_k3s(database_host)
+    return database_host
+
+
+def kubectl(host, *arguments: str) -> str:
+    return host.ssh(shlex.join(["k3s", "kubectl", *arguments])).stdout
+
+
+def writes(host) -> list[tuple[str, str]]:
+    """The API server's writes so far (method, path without the query), from its request log."""
+    logged = [json.loads(line) for line in host.ssh(f"cat {STATE}/requests.log").stdout.splitlines()]
+    return [(method, path.split("?")[0]) for method, path, _ in logged
+            if method in ("POST", "PUT", "PATCH", "DELETE")]
+
+
+def test_appliance_restore_runs_through_kubectl_with_open_webui_as_its_chart_renders_it(
+        k3s_host, tmp_path):
+    """`appliance restore INVENTORY ARCHIVE`: the archive uploaded, Open WebUI's Deployment
+    scaled to 0 and its pods gone, the restore Job applied and run by the kubelet on this host
+    (files/restore.sh against the real database, the Secret's keys in its environment, the
+    claim's volume mounted), Open WebUI scaled to 1 again: the rows and uploads come back."""
+    database_host = k3s_host
+    settings = load(REHEARSAL_SETTINGS)
+    # Documents, not a List: kubectl validates a List's items against /openapi/v2, which the
+    # stand-in does not serve.
+    database_host.ssh("k3s kubectl apply --filename -",
+                      input="\n---\n".join(map(json.dumps, served_open_webui(settings))))
+    assert kubectl(database_host, "get", "pods", "--namespace", "llm", "--output", "name",
+                   "--selector", "app.kubernetes.io/component=open-webui").startswith("pod/open-webui-")
+    rows, files = psql(database_host, SELECT), data_checksums(database_host)
+    made = database_host.ssh(f"{ENV} backup.sh").stdout.strip()
+    archive = tmp_path / Path(made).name
+    subprocess.run(["scp", "-q", *database_host.ssh_options(), f"root@{database_host.address}:{made}",
+                    str(archive)], check=True, capture_output=True)
+    psql(database_host, "DROP TABLE document_chunk;")
+    database_host.ssh(f"rm -rf {WEBUI_DATA}/* && echo junk > {WEBUI_DATA}/junk")
+    database_host.ssh(f"truncate -s 0 {STATE}/requests.log")
+    inventory = database_host.write_inventory(tmp_path / "inventory.py", REHEARSAL_SETTINGS)
+
+    restore = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "restore", str(inventory), str(archive), "--yes"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, env=project_environment(), timeout=600)
+
+    assert restore.returncode == 0, restore.stdout + restore.stderr
+    assert restore.stdout == f"restored {archive} on {database_host.address}\n"
+    assert psql(database_host, SELECT) == rows and "[1,-2.5,3e-07]" in rows
+    assert data_checksums(database_host) == files and "report.txt" in files
+    (job,) = json.loads(kubectl(database_host, "get", "jobs", "--namespace", "llm", "--output", "json"))["items"]
+    assert job["metadata"]["name"].startswith("restore-")
+    assert {c["type"]: c["status"] for c in job["status"]["conditions"]}["Complete"] == "True"
+    assert kubectl(database_host, "logs", "--namespace", "llm", f"job/{job['metadata']['name']}") == (
+        f"restored /backups/{archive.name}\n")
+    assert kubectl(database_host, "get", "deployment", "open-webui", "--namespace", "llm", "--output",
+                   "jsonpath={.spec.replicas} {.status.readyReplicas}") == "1 1"
+    assert database_host.ssh(f"stat -c %a {BACKUP_DIR}/{archive.name}").stdout == "600\n"
+    # What `appliance restore` changed in the API server: the Deployment's scale (kubectl 1.37
+    # patches the scale subresource), the Job made, the scale again; the kubelet and the
+    # controllers did the rest.
+    scale = ("PATCH", "/apis/apps/v1/namespaces/llm/deployments/open-webui/scale")
+    assert writes(database_host) == [scale, ("POST", "/apis/batch/v1/namespaces/llm/jobs"), scale]
+    assert "app-password" not in restore.stdout + restore.stderr
+
+
+def test_a_restore_scaling_a_statefulset_stops_at_the_api_servers_not_found(k3s_host):
+    """What the hand-written `k3s kubectl` stand-in answered 'scaled' to (it served a
+    StatefulSet open-webui that chart open-webui 16.0.0 never renders): the real kubectl and
+    API server refuse it, as a real k3s does."""
+    scaled = k3s_host.ssh("k3s kubectl scale statefulset open-webui --namespace llm --replicas=0",
+                               check=False)
+    assert (scaled.returncode, scaled.stdout) == (1, "")
+    assert scaled.stderr == 'Error from server (NotFound): statefulsets.apps "open-webui" not found\n'
