@@ -115,7 +115,36 @@ def rendered_files(node: InventoryHost, settings: Settings, hosts: list[Inventor
     return files
 
 
+def version_lines() -> list[str]:
+    """What `appliance --version` prints, for a bug report: the project's version (with the
+    checkout's commit when git can read it), then every entry of PINNED_VERSIONS as read now,
+    e.g. ['llm-appliance 0.1.0 (commit 23283ea)', 'pinned versions (PINNED_VERSIONS,
+    operations/settings.py):', '  k3s: v1.36.5+k3s1', ...]."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from operations.settings import PINNED_VERSIONS
+
+    try:
+        project = version("llm-appliance")
+    except PackageNotFoundError:
+        project = "(not installed: pip install -e .)"
+    commit = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    head = f"llm-appliance {project}" + (f" (commit {commit})" if commit else "")
+    return [head, "pinned versions (PINNED_VERSIONS, operations/settings.py):",
+            *(f"  {name}: {pinned}" for name, pinned in PINNED_VERSIONS.items())]
+
+
+def _print_version(context: click.Context, _parameter, value: bool) -> None:
+    if value and not context.resilient_parsing:
+        click.echo("\n".join(version_lines()))
+        context.exit()
+
+
 @click.group()
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version,
+              help="Print the project's version and the pinned versions, then exit.")
 def main():
     """llm-appliance: a private LLM appliance on one server, deployed with pyinfra.
 
@@ -576,7 +605,7 @@ def init(path, address, ssh_user, ssh_key, webui_domain, monitor_domain, acme_ca
     data = {"webui_domain": webui_domain, "monitor_domain": monitor_domain, "acme_ca": acme_ca,
             "acme_email": acme_email or None, "webui_admin_email": admin_email or None,
             "admin_cidrs": list(admin_cidrs), "ollama_models": list(models),
-            "ollama_model_sizes": sizes}
+            "ollama_model_sizes": sizes, **({"ssh_key": ssh_key} if ssh_key else {})}
     try:
         load(data)
     except SettingsError as error:
@@ -710,8 +739,8 @@ def rehearse(keep, clean):
     """Boot a local Debian 12 rehearsal host, deploy the host layer to it, and verify it.
 
     Needs a Linux machine with root and the packages of README.md's install command; the
-    first run builds the host's root file system (about a minute). The quickest way to see the
-    appliance work without a server. Whatever ends it (Ctrl-C, a closed terminal, SIGTERM),
+    first run builds the host's root file system (minutes, printing debootstrap's stages). The
+    quickest way to see the appliance work without a server. Whatever ends it (Ctrl-C, a closed terminal, SIGTERM),
     the host and everything made for it are removed; --clean removes what a killed run left.
     Example:
 

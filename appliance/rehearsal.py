@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -117,7 +118,8 @@ def one_line_sources(deb822: str) -> str:
 
 def build_rootfs(cache_dir: Path | None = None, suite: str = SUITE, extra_packages: str = "",
                  base_packages: str = PACKAGES) -> Path:
-    """The cached Debian root file system, built with debootstrap on first use (~1 minute).
+    """The cached Debian root file system, built with debootstrap on first use (minutes,
+    printing its stages).
     A suite newer than this machine's debootstrap knows (forky on Debian 12) is built with
     sid's script, e.g. build_rootfs(suite="forky", base_packages="", extra_packages="postgresql-18")."""
     check_requirements()
@@ -132,8 +134,8 @@ def build_rootfs(cache_dir: Path | None = None, suite: str = SUITE, extra_packag
     try:
         scripts = Path("/usr/share/debootstrap/scripts")
         script = () if (scripts / suite).exists() else (str(scripts / "sid"),)
-        _run("debootstrap", "--variant=minbase", f"--include={packages}", suite, str(partial),
-             _mirror(), *script, timeout=1800)
+        _debootstrap(suite, "--variant=minbase", f"--include={packages}", suite, str(partial),
+                     _mirror(), *script)
         for source in (APT_SOURCES, APT_REGISTRY_CONF):
             if source.exists():
                 target = partial / source.relative_to("/")
@@ -150,6 +152,53 @@ def build_rootfs(cache_dir: Path | None = None, suite: str = SUITE, extra_packag
         if partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
     return rootfs
+
+
+# The longest debootstrap goes without a line of progress (while it retrieves packages).
+PROGRESS_SECONDS = 15
+
+
+def debootstrap_stage(line: str) -> str | None:
+    """The stage a line of debootstrap's output starts, or None: its informational lines are
+    ``I: VERB ...`` (debootstrap 1.0.128, functions: info), e.g. ``debootstrap_stage("I:
+    Retrieving adduser 3.134")`` gives 'Retrieving', and a warning or a blank line gives None."""
+    words = line.split()
+    return words[1].rstrip(".") if len(words) > 1 and words[0] == "I:" else None
+
+
+def _debootstrap(suite: str, *arguments: str, timeout: float = 1800) -> None:
+    """Run debootstrap (for `suite`, with these arguments), printing a line (to stderr) with
+    the seconds since it started the first time it enters a stage (Retrieving, Validating,
+    Extracting, Installing, Unpacking, Configuring...; it retrieves and validates each package
+    in turn), and at least every `PROGRESS_SECONDS` meanwhile: the build takes minutes, and a
+    silent wait looks like a hang. Killed after `timeout` seconds; fails with the end of its
+    output."""
+    print(f"building the {suite} root file system of the rehearsal hosts with debootstrap "
+          "(once; minutes)", file=sys.stderr, flush=True)
+    started, seen, output = time.monotonic(), set(), []
+    printed = started
+    process = subprocess.Popen(["debootstrap", *arguments], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    watchdog = threading.Timer(timeout, process.kill)
+    watchdog.start()
+    try:
+        for line in process.stdout:
+            output.append(line)
+            stage, now = debootstrap_stage(line), time.monotonic()
+            if stage and (stage not in seen or now - printed >= PROGRESS_SECONDS):
+                seen.add(stage)
+                printed = now
+                print(f"  debootstrap: {line.split(None, 1)[1].strip()} ({now - started:.0f} s)",
+                      file=sys.stderr, flush=True)
+        process.wait()
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if process.returncode != 0:
+        raise RehearsalError(f"debootstrap failed ({process.returncode}): "
+                             f"{''.join(output).strip()[-2000:]}")
 
 
 @dataclass

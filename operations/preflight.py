@@ -10,6 +10,7 @@ fix, and ends the run with exit status 1, before any host is changed. On its own
 from __future__ import annotations
 
 import dataclasses
+import json
 from types import MappingProxyType
 from typing import Callable
 
@@ -189,7 +190,7 @@ def sized_settings(
             problems.append(
                 f"ollama_models: the size of {model} is not known: the host could not read it "
                 f"from {OLLAMA_REGISTRY} ({answer['error']}); on an air-gapped host add it to "
-                f"ollama_model_sizes in GiB, e.g. {{{model!r}: 4.5}}"
+                f"ollama_model_sizes in GiB, e.g. {{{json.dumps(model)}: 4.5}}"
             )
     if found:
         settings = dataclasses.replace(settings, ollama_model_sizes=MappingProxyType(

@@ -298,7 +298,11 @@ def model_names(value: Any) -> tuple[str, ...]:
 
 def model_sizes(value: Any) -> Mapping[str, float]:
     if not isinstance(value, Mapping):
-        raise Invalid("must map model names to sizes in GiB, e.g. {'mymodel:7b': 4.5}")
+        # Written as JSON, which both an inventory (Python) and `--data` (pyinfra 3.10
+        # pyinfra_cli/util.py parse_cli_arg: true/false, an integer, else JSON, else the
+        # string) read as a mapping.
+        raise Invalid('must map model names to sizes in GiB, e.g. {"mymodel:7b": 4.5} '
+                      """(on the command line: --data 'ollama_model_sizes={"mymodel:7b": 4.5}')""")
     sizes = {}
     for model, size in value.items():
         if not MODEL_RE.match(str(model)):
@@ -349,7 +353,8 @@ def layer_names(value: Any) -> tuple[str, ...]:
 
 def model_files(value: Any) -> Mapping[str, str]:
     if not isinstance(value, Mapping):
-        raise Invalid("must map model names to local GGUF files, e.g. {'mine:7b': '~/models/mine.gguf'}")
+        raise Invalid('must map model names to local GGUF files, e.g. '
+                      '{"mine:7b": "~/models/mine.gguf"}')
     found = {}
     for model, path in value.items():
         if not MODEL_RE.match(str(model)):
@@ -740,6 +745,7 @@ def load(data: Mapping[str, Any]) -> Settings:
             values[setting.name] = None
             bad.add(setting.name)
 
+    problems.extend(connection_problems(data))
     problems.extend(_cross_checks(values, bad))
     if values["ssh_hardening"] and data.get("ssh_password"):
         problems.append(
@@ -749,6 +755,24 @@ def load(data: Mapping[str, Any]) -> Settings:
     if problems:
         raise SettingsError(problems)
     return Settings(**values)
+
+
+def connection_problems(data: Mapping[str, Any]) -> list[str]:
+    """What keeps pyinfra from logging in with this host data, found before it tries:
+    ``ssh_key`` naming no file (pyinfra 3.10 pyinfra/connectors/ssh_util.py,
+    load_key_with_certificate, would raise "No such private key file" from inside its
+    connection greenlet, a traceback). ``~`` is expanded and a relative path is read from
+    the current directory, as pyinfra does. ``connection_problems({"ssh_key": "/nonexistent"})``
+    gives one line naming the setting, the value and the fix."""
+    key = data.get("ssh_key")
+    if key is None:
+        return []
+    path = Path(str(key)).expanduser()
+    if path.is_file():
+        return []
+    return [f"ssh_key = {key!r} is not a file on this machine; give the private key pyinfra "
+            "logs in with (e.g. ~/.ssh/id_ed25519; `ssh-keygen -t ed25519` makes one), or "
+            "leave ssh_key out to log in with your SSH agent and ~/.ssh keys"]
 
 
 def _cross_checks(values: dict, bad: set[str]) -> list[str]:

@@ -207,3 +207,72 @@ def test_a_run_the_preflight_stopped_gives_its_reason_not_a_host_line():
     assert _last_error_line(output) == (
         "stopped before changing anything: 10.213.2.2 cannot run the appliance as set: operating "
         "system Debian 11 is not supported; install one of: Ubuntu 22.04, 24.04; Debian 12, 13")
+
+
+MISSING_KEY = ("ssh_key = '/nonexistent' is not a file on this machine; give the private key "
+               "pyinfra logs in with (e.g. ~/.ssh/id_ed25519; `ssh-keygen -t ed25519` makes one), "
+               "or leave ssh_key out to log in with your SSH agent and ~/.ssh keys")
+
+
+def test_init_refuses_an_ssh_key_that_is_not_there(tmp_path):
+    path = tmp_path / "mine.py"
+    result = CliRunner().invoke(main, ["init", str(path), *INIT, "--ssh-key", "/nonexistent"])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {MISSING_KEY}\n"
+    assert not path.exists()
+
+
+def inventory_with_missing_key(tmp_path) -> Path:
+    path = tmp_path / "mine.py"
+    assert CliRunner().invoke(main, ["init", str(path), *INIT]).exit_code == 0
+    path.write_text(path.read_text().replace('"_sudo": True,',
+                                             '"_sudo": True, "ssh_key": "/nonexistent",'))
+    return path
+
+
+def test_check_names_a_missing_ssh_key_in_one_line(tmp_path):
+    path = inventory_with_missing_key(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "appliance.cli", "check", str(path)],
+                            capture_output=True, text=True, env=project_environment(), timeout=60)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (f"{path}: the settings need fixing:\n"
+                             f"    - 203.0.113.10: {MISSING_KEY}\n")
+
+
+def test_the_deploy_stops_on_a_missing_ssh_key_before_it_connects(tmp_path):
+    """pyinfra runs config.py's check before connecting (pyinfra would fail in its connection
+    greenlet with a traceback); 203.0.113.10 (TEST-NET-3) is never reached."""
+    path = inventory_with_missing_key(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "pyinfra", "-y", str(path), "deploy.py"],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            env=project_environment(), timeout=60)
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output and "Connected" not in output
+    assert ("--> llm-appliance: stopped before changing anything: cannot log in to 203.0.113.10\n"
+            f"    - {MISSING_KEY}\n") in output
+
+
+def test_version_gives_the_project_and_every_pinned_version_as_read_now(monkeypatch):
+    import re
+    from types import MappingProxyType
+
+    import operations.settings
+
+    project = re.search(r'^version = "(.+)"$', (PROJECT_ROOT / "pyproject.toml").read_text(),
+                        re.M)[1]
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert re.fullmatch(rf"llm-appliance {re.escape(project)} \(commit [0-9a-f]{{7,40}}\)",
+                        lines[0]), lines[0]
+    assert lines[1] == "pinned versions (PINNED_VERSIONS, operations/settings.py):"
+    assert all(re.fullmatch(r"  [a-z0-9 -]+: \S+", line) for line in lines[2:]), lines
+    pins = dict(line.strip().split(": ", 1) for line in lines[2:])
+    assert pins == dict(operations.settings.PINNED_VERSIONS) and "k3s" in pins
+    # Read when it runs, not written into the command: a planted pin shows.
+    monkeypatch.setattr(operations.settings, "PINNED_VERSIONS",
+                        MappingProxyType({"k3s": "v9.9.9+k3s9"}))
+    planted = CliRunner().invoke(main, ["--version"]).output.splitlines()
+    assert planted[2:] == ["  k3s: v9.9.9+k3s9"]

@@ -5,6 +5,7 @@ import pytest
 import json
 from pathlib import Path
 
+from appliance.inventory import parse_data
 from operations.facts import OllamaModelDownload, ollama_manifest_url
 from operations.preflight import host_problems, k3s_network_problems, sized_settings
 from operations.settings import load
@@ -125,8 +126,11 @@ def test_a_size_no_source_gives_is_a_problem_naming_the_air_gap_setting():
     assert problems == [
         "ollama_models: the size of mine:7b is not known: the host could not read it from "
         "registry.ollama.ai (curl: (7) Failed to connect); on an air-gapped host add it to "
-        "ollama_model_sizes in GiB, e.g. {'mine:7b': 4.5}"
+        'ollama_model_sizes in GiB, e.g. {"mine:7b": 4.5}'
     ]
+    # The form suggested is accepted, in an inventory and through --data alike.
+    assert load({**SETTINGS_DATA, "ollama_models": ["mine:7b"],
+                 **parse_data(['ollama_model_sizes={"mine:7b": 4.5}'])}).unsized_models == ()
 
 
 def test_k3s_networks_cannot_change_under_a_running_k3s():

@@ -53,3 +53,31 @@ def test_one_inventory_name_throughout():
 def test_deploy_commands_do_not_wait_for_enter():
     deploys = re.findall(r"pyinfra [^`\n]*(?:deploy|uninstall)\.py", README.read_text())
     assert len(deploys) >= 4 and all(d.startswith("pyinfra -y ") for d in deploys), deploys
+
+
+def test_the_command_table_lists_every_option():
+    """Each command's row in "The appliance command" names each of its options (init's many
+    answers are named by `appliance init --help`, which its row points to)."""
+    from appliance.cli import main
+
+    rows = re.findall(r"^\| `appliance ([a-z-]+)(.*?)` \|", README.read_text(), re.M)
+    for name, command in main.commands.items():
+        shown = " ".join(usage for row, usage in rows if row == name)
+        assert shown, f"appliance {name} has no row in README's command table"
+        if name == "init":
+            continue
+        for parameter in command.params:
+            for option in getattr(parameter, "opts", []):
+                if option.startswith("--"):
+                    assert option in shown, f"appliance {name} {option} is not in its row"
+    assert "--version" in [row for row, _ in rows]
+
+
+def test_the_inventory_readme_tells_you_to_write_is_kept_out_of_git():
+    import subprocess
+
+    assert "Write an inventory for your server, `inventories/mine.py`" in README.read_text()
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "-v", "inventories/mine.py"],
+                             cwd=README.parent, capture_output=True, text=True)
+    assert ignored.returncode == 0, "git would add inventories/mine.py"
+    assert ignored.stdout.startswith(".gitignore:")

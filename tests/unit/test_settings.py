@@ -1,6 +1,8 @@
 """Settings: defaults, normalisation, and one clear message per bad value."""
 
 import re
+import shlex
+from pathlib import Path
 
 import pytest
 
@@ -61,8 +63,9 @@ def test_normalisation():
     assert settings.acme_ca == "staging"
 
 
-def test_pyinfra_keys_are_not_settings():
-    load({**VALID, "ssh_user": "root", "ssh_port": 2222, "_sudo": True, "ssh_key": "/k"})
+def test_pyinfra_keys_are_not_settings(tmp_path):
+    (tmp_path / "k").write_text("a key\n")
+    load({**VALID, "ssh_user": "root", "ssh_port": 2222, "_sudo": True, "ssh_key": str(tmp_path / "k")})
 
 
 @pytest.mark.parametrize(
@@ -181,3 +184,50 @@ def test_longest_gap_between_backups_follows_the_schedule():
         "0 0 1 1 *": 8760.0,       # once a year
         "0 0 29 2 *": None,        # not in 2026-2027
     }
+
+
+def test_an_ssh_key_that_is_not_there_is_named_with_the_fix(tmp_path):
+    assert problems(ssh_key="~/no-such-key") == [
+        "ssh_key = '~/no-such-key' is not a file on this machine; give the private key pyinfra "
+        "logs in with (e.g. ~/.ssh/id_ed25519; `ssh-keygen -t ed25519` makes one), or leave "
+        "ssh_key out to log in with your SSH agent and ~/.ssh keys"]
+    key = tmp_path / "id_ed25519"
+    key.write_text("a key\n")
+    assert load({**VALID, "ssh_key": str(key)}).webui_domain == "chat.example.com"
+
+
+def test_the_model_sizes_error_suggests_a_form_that_is_accepted():
+    """pyinfra's --data reads a mapping only as JSON: the Python form {'m:7b': 4.5} stays a
+    string. The message's own examples, pasted, are accepted."""
+    from appliance.inventory import parse_data
+
+    (problem,) = problems(ollama_model_sizes="mymodel:7b=4.5")
+    assert problem == (
+        "ollama_model_sizes = 'mymodel:7b=4.5' must map model names to sizes in GiB, e.g. "
+        '{"mymodel:7b": 4.5} (on the command line: --data \'ollama_model_sizes={"mymodel:7b": '
+        "4.5}')")
+    pasted = shlex.split(problem.split("on the command line: ")[1][:-1])
+    assert pasted == ["--data", 'ollama_model_sizes={"mymodel:7b": 4.5}']
+    settings = load({**VALID, "ollama_models": ["mymodel:7b"], **parse_data(pasted[1:])})
+    assert settings.model_size("mymodel:7b") == (4.5, "ollama_model_sizes")
+    inventory_form = eval(problem.split("e.g. ")[1].split(" (")[0])  # as Python reads it
+    assert load({**VALID, "ollama_model_sizes": inventory_form}).ollama_model_sizes == {
+        "mymodel:7b": 4.5}
+    # The form the message suggested before: pyinfra leaves it a string, which is refused.
+    assert parse_data(["ollama_model_sizes={'mymodel:7b': 4.5}"]) == {
+        "ollama_model_sizes": "{'mymodel:7b': 4.5}"}
+
+
+def test_lists_and_mappings_on_the_command_line_as_the_readme_writes_them():
+    from appliance.inventory import parse_data
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    lines = [line for line in readme.splitlines()
+             if line.startswith("pyinfra -y inventories/mine.py deploy.py --data ")]
+    pasted = [shlex.split(line)[-1] for line in lines]
+    assert pasted == ["ollama_models=qwen3:4b,llama3.2:3b",
+                      'ollama_models=["qwen3:4b", "llama3.2:3b"]',
+                      'ollama_model_sizes={"mymodel:7b": 4.5}']
+    for pair in pasted[:2]:
+        assert load({**VALID, **parse_data([pair])}).ollama_models == ("qwen3:4b", "llama3.2:3b")
+    assert load({**VALID, **parse_data(pasted[2:])}).ollama_model_sizes == {"mymodel:7b": 4.5}

@@ -8,7 +8,7 @@ import pytest
 
 from appliance.inventory import inventory_hosts
 from appliance.vagrant import RECORDED_ENV, parse_ssh_config
-from operations.settings import load
+from operations.settings import SettingsError, load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RECORDED = Path(__file__).with_name("data") / "vagrant-ssh-config.txt"
@@ -41,7 +41,13 @@ def test_vagrant_inventory_resolves_and_validates(monkeypatch):
     monkeypatch.setenv(RECORDED_ENV, str(RECORDED))
     (node,) = inventory_hosts(PROJECT_ROOT / "inventories/vagrant.py")
     assert (node.name, node.data["ssh_port"], node.data["ssh_hostname"]) == ("vagrant", 2222, "127.0.0.1")
-    settings = load(node.data)
+    # The recorded key was on the machine that ran `vagrant up`; not a file here.
+    with pytest.raises(SettingsError) as missing:
+        load(node.data)
+    assert [problem.split(" is not a file")[0] for problem in missing.value.problems] == [
+        "ssh_key = '/home/operator/llm-appliance/vagrant/.vagrant/machines/default/virtualbox/"
+        "private_key'"]
+    settings = load({key: value for key, value in node.data.items() if key != "ssh_key"})
     assert settings.acme_ca == "none"
     assert settings.memory_needed_gib < 7.7  # fits the VM
 

@@ -1,0 +1,79 @@
+"""The rehearsal host's pure parts: what `appliance rehearse` prints while it builds."""
+
+import re
+
+import pytest
+
+from appliance import rehearsal
+from appliance.rehearsal import RehearsalError, debootstrap_stage
+
+# Lines as debootstrap 1.0.128 prints them (a run on Debian 12, abridged).
+DEBOOTSTRAP_OUTPUT = """\
+I: Retrieving InRelease 
+I: Checking Release signature
+I: Valid Release signature (key id 4D64FEC119C2029067D6E791F8D2585B8783D481)
+I: Retrieving Packages 
+I: Validating Packages 
+I: Retrieving adduser 3.134
+I: Validating adduser 3.134
+W: Cannot check Release signature; keyring file not available
+I: Extracting adduser...
+I: Extracting apt...
+I: Installing core packages...
+I: Unpacking required packages...
+I: Configuring required packages...
+I: Base system installed successfully.
+"""
+
+
+def test_debootstrap_stages():
+    assert [debootstrap_stage(line) for line in DEBOOTSTRAP_OUTPUT.splitlines()] == [
+        "Retrieving", "Checking", "Valid", "Retrieving", "Validating", "Retrieving",
+        "Validating", None, "Extracting", "Extracting", "Installing", "Unpacking",
+        "Configuring", "Base"]
+    assert debootstrap_stage("") is None
+
+
+@pytest.fixture
+def fake_debootstrap(tmp_path, monkeypatch):
+    """A `debootstrap` on PATH that prints the lines above, then exits with $FAKE_STATUS."""
+    (tmp_path / "output").write_text(DEBOOTSTRAP_OUTPUT)
+    script = tmp_path / "debootstrap"
+    script.write_text(f"#!/bin/sh\ncat {tmp_path / 'output'}\nexit ${{FAKE_STATUS:-0}}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+
+
+def test_debootstrap_prints_each_stage_as_it_starts(fake_debootstrap, capsys):
+    """Each stage once (a package's Retrieving and Validating lines alternate), not every line."""
+    rehearsal._debootstrap("bookworm", "--variant=minbase", "bookworm", "/tmp/x")
+    printed = re.sub(r"\(\d+ s\)", "(N s)", capsys.readouterr().err)
+    assert printed.splitlines() == [
+        "building the bookworm root file system of the rehearsal hosts with debootstrap "
+        "(once; minutes)",
+        "  debootstrap: Retrieving InRelease (N s)",
+        "  debootstrap: Checking Release signature (N s)",
+        "  debootstrap: Valid Release signature (key id 4D64FEC119C2029067D6E791F8D2585B8783D481) (N s)",
+        "  debootstrap: Validating Packages (N s)",
+        "  debootstrap: Extracting adduser... (N s)",
+        "  debootstrap: Installing core packages... (N s)",
+        "  debootstrap: Unpacking required packages... (N s)",
+        "  debootstrap: Configuring required packages... (N s)",
+        "  debootstrap: Base system installed successfully. (N s)",
+    ]
+
+
+def test_a_failed_debootstrap_names_its_last_lines(fake_debootstrap, monkeypatch):
+    monkeypatch.setenv("FAKE_STATUS", "1")
+    with pytest.raises(RehearsalError) as error:
+        rehearsal._debootstrap("bookworm", "bookworm", "/tmp/x")
+    assert str(error.value).startswith("debootstrap failed (1): I: Retrieving InRelease")
+    assert str(error.value).endswith("I: Base system installed successfully.")
+
+
+def test_debootstrap_prints_progress_within_a_long_stage(fake_debootstrap, monkeypatch, capsys):
+    monkeypatch.setattr(rehearsal, "PROGRESS_SECONDS", 0)
+    rehearsal._debootstrap("bookworm", "bookworm", "/tmp/x")
+    printed = capsys.readouterr().err.splitlines()
+    assert len(printed) == 1 + 13  # the heading, then every line but the warning
+    assert printed[6].startswith("  debootstrap: Retrieving adduser 3.134 (")
