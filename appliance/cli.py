@@ -168,19 +168,42 @@ def check(inventory, data, offline):
     """
     loaded = _load(inventory, data)
     click.echo(f"settings: {len(loaded)} host(s) valid")
+    for node, settings in loaded:
+        _warn_of_the_reference_box(settings, f"{node.name}: ")
     if offline:
         return
     command = [sys.executable, "-m", "pyinfra", "-y", str(Path(inventory).resolve()),
                "operations.preflight.check"]
     command += [arg for pair in data for arg in ("--data", pair)]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=project_environment())
+    result = subprocess.run(command, cwd=PROJECT_ROOT, env=project_environment(),
+                            capture_output=True, text=True)
+    output = result.stderr + result.stdout
+    for line in preflight_report(output):
+        click.echo(f"preflight: {line}")
     if result.returncode != 0:
-        click.secho(
-            "preflight: not passed (see above); an SSH error there means pyinfra could not log "
-            "in: set ssh_user and ssh_key in the inventory (appliance init --ssh-key)",
-            fg="red", err=True)
+        stopped = re.search(r"^--> llm-appliance: (stopped before changing anything: .+?)\n"
+                            r"((?:\s+- .+\n?)+)", output, re.M)
+        if stopped:
+            click.secho(f"preflight: {stopped[1]}", fg="red", err=True)
+            click.echo(stopped[2].rstrip("\n"), err=True)
+        else:
+            click.secho(
+                f"preflight: could not check the hosts: {_last_error_line(output)}; an SSH error "
+                "means pyinfra could not log in: set ssh_user and ssh_key in the inventory "
+                "(appliance init --ssh-key)", fg="red", err=True)
         sys.exit(result.returncode)
     click.echo("preflight: every host can run the appliance as set")
+
+
+def preflight_report(output: str) -> list[str]:
+    """The preflight's own lines in pyinfra's output (what it says of each host's GPU and
+    models), as ``HOST: LINE``, without pyinfra's frame (`--> Loading config...`, its results
+    table): e.g. "    [10.213.1.2] Ollama: CPU: no NVIDIA GPU on this host" gives
+    "10.213.1.2: Ollama: CPU: no NVIDIA GPU on this host"."""
+    from operations.preflight import GPU_REPORT, SIZES_REPORT
+
+    return [f"{name}: {line}" for name, line in re.findall(r"^\s+\[([^\]]+)\] (.+)$", output, re.M)
+            if line.startswith((GPU_REPORT, SIZES_REPORT))]
 
 
 @main.command()
@@ -524,6 +547,14 @@ def _restore_from_repository(inventory: str, snapshot: str, password_file: str |
     click.echo(f"restored {first.name} from the off-site repository")
 
 
+def _warn_of_the_reference_box(settings: Settings, prefix: str = "") -> None:
+    from operations.preflight import reference_box_warning
+
+    warning = reference_box_warning(settings)
+    if warning:
+        click.secho(f"warning: {prefix}{warning}", fg="yellow", err=True)
+
+
 def _answer(value, flag: str, question: str, default=None, **prompt):
     """A flag's value; else, on a terminal, the answer to its question; else its default.
     Without a terminal and without a default, fail naming the flag: init never waits for input
@@ -607,9 +638,10 @@ def init(path, address, ssh_user, ssh_key, webui_domain, monitor_domain, acme_ca
             "admin_cidrs": list(admin_cidrs), "ollama_models": list(models),
             "ollama_model_sizes": sizes, **({"ssh_key": ssh_key} if ssh_key else {})}
     try:
-        load(data)
+        settings = load(data)
     except SettingsError as error:
         raise click.ClickException("; ".join(error.problems)) from None
+    _warn_of_the_reference_box(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_template(
         "inventory/inventory.py.j2", path=path, address=address, ssh_user=ssh_user,
@@ -682,6 +714,10 @@ def status(inventory):
         click.echo(f"{node.name} ({role})")
         for line in health.table(components):
             click.echo(f"  {line}")
+        unread = [layer for layer in ("k3s", "apps") if layer not in settings.layers]
+        if unread:
+            click.echo(f"  not read: {', '.join(unread)} (not in this inventory's layers: "
+                       f"{','.join(settings.layers)})")
         healthy &= all(c.state in (health.READY, health.WARNING) for c in components)
     # From appliance outdated's last run, never a request: status must not wait offline.
     from appliance import outdated as upstream  # requests after pyinfra_cli's gevent patching
@@ -740,8 +776,9 @@ def rehearse(keep, clean):
 
     Needs a Linux machine with root and the packages of README.md's install command; the
     first run builds the host's root file system (minutes, printing debootstrap's stages). The
-    quickest way to see the appliance work without a server. Whatever ends it (Ctrl-C, a closed terminal, SIGTERM),
-    the host and everything made for it are removed; --clean removes what a killed run left.
+    quickest way to see the appliance work without a server. Whatever ends it (Ctrl-C, a
+    closed terminal, SIGTERM), the host and everything made for it are removed; --clean
+    removes what a killed run left.
     Example:
 
     \b

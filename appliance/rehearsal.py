@@ -170,29 +170,44 @@ def _debootstrap(suite: str, *arguments: str, timeout: float = 1800) -> None:
     """Run debootstrap (for `suite`, with these arguments), printing a line (to stderr) with
     the seconds since it started the first time it enters a stage (Retrieving, Validating,
     Extracting, Installing, Unpacking, Configuring...; it retrieves and validates each package
-    in turn), and at least every `PROGRESS_SECONDS` meanwhile: the build takes minutes, and a
-    silent wait looks like a hang. Killed after `timeout` seconds; fails with the end of its
-    output."""
+    in turn), and, whatever it prints meanwhile (minutes of dpkg while it configures), its last
+    line at least every `PROGRESS_SECONDS`: a silent wait looks like a hang. Killed after
+    `timeout` seconds; fails with the end of its output."""
     print(f"building the {suite} root file system of the rehearsal hosts with debootstrap "
           "(once; minutes)", file=sys.stderr, flush=True)
-    started, seen, output = time.monotonic(), set(), []
-    printed = started
+    started = time.monotonic()
+    seen, output, printed = set(), [], [started]
+    done = threading.Event()
+
+    def report(line: str) -> None:
+        printed[0] = time.monotonic()
+        text = line.split(None, 1)[1] if debootstrap_stage(line) else line
+        print(f"  debootstrap: {text.strip()} ({printed[0] - started:.0f} s)", file=sys.stderr,
+              flush=True)
+
+    def heartbeat() -> None:
+        while not done.wait(1):
+            if output and time.monotonic() - printed[0] >= PROGRESS_SECONDS:
+                report(output[-1])
+            if time.monotonic() - started > timeout:
+                process.kill()
+
     process = subprocess.Popen(["debootstrap", *arguments], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-    watchdog = threading.Timer(timeout, process.kill)
-    watchdog.start()
+    watcher = threading.Thread(target=heartbeat, daemon=True)
+    watcher.start()
     try:
         for line in process.stdout:
-            output.append(line)
-            stage, now = debootstrap_stage(line), time.monotonic()
-            if stage and (stage not in seen or now - printed >= PROGRESS_SECONDS):
+            if line.strip():
+                output.append(line)
+            stage = debootstrap_stage(line)
+            if stage and stage not in seen:
                 seen.add(stage)
-                printed = now
-                print(f"  debootstrap: {line.split(None, 1)[1].strip()} ({now - started:.0f} s)",
-                      file=sys.stderr, flush=True)
+                report(line)
         process.wait()
     finally:
-        watchdog.cancel()
+        done.set()
+        watcher.join()
         if process.poll() is None:
             process.kill()
             process.wait()

@@ -29,10 +29,10 @@ from operations.facts import (
 )
 from operations.firewall import FirewallRule, stored_address
 from operations.gpu import container_toolkit
+from operations.names import HOST_SYSCTL_FILE
 from operations.rendering import HostFile, file_absent, put_host_file, render
 from operations.settings import Settings
 
-SYSCTL_FILE = "/etc/sysctl.d/90-llm-appliance.conf"
 MODULES_FILE = "/etc/modules-load.d/llm-appliance.conf"
 KERNEL_MODULES = ("overlay", "br_netfilter")
 KERNEL_PARAMETERS = {
@@ -92,7 +92,7 @@ def host_files(settings: Settings, ssh_port: int = 22) -> list[HostFile]:
         # apt waits for a lock held by unattended-upgrades (or an interrupted run) instead
         # of failing at once.
         HostFile(APT_LOCK_FILE, 'DPkg::Lock::Timeout "600";\n'),
-        HostFile(SYSCTL_FILE, render("host/sysctl.conf.j2", parameters=KERNEL_PARAMETERS)),
+        HostFile(HOST_SYSCTL_FILE, render("host/sysctl.conf.j2", parameters=KERNEL_PARAMETERS)),
         HostFile(MODULES_FILE, render("host/modules-load.conf.j2", modules=KERNEL_MODULES)),
         HostFile(AUTO_UPGRADES_FILE, render("host/20auto-upgrades.j2")),
         HostFile(
@@ -110,7 +110,7 @@ def host_files(settings: Settings, ssh_port: int = 22) -> list[HostFile]:
         host_files.append(
             HostFile(FAIL2BAN_FILE, render("host/fail2ban-jail.conf.j2", ssh_port=ssh_port))
         )
-    return host_files + hardening.hardening_files()
+    return host_files + hardening.hardening_files(settings.idle_logout_seconds)
 
 
 def firewall_rules(
@@ -309,7 +309,8 @@ def host_layer_reads(packages: tuple[str, ...], files: list[HostFile]) -> list[t
     """Every fact the host layer's operations read, as ``fact_key``s: read in one round trip."""
     return [
         *(fact_key(FileState, path=host_file.path) for host_file in files),
-        *(fact_key(FileState, path=path) for path in (SSHD_FILE, FAIL2BAN_FILE)),
+        *(fact_key(FileState, path=path)
+          for path in (SSHD_FILE, FAIL2BAN_FILE, hardening.IDLE_LOGOUT_FILE)),
         fact_key(DpkgInterrupted),
         fact_key(InstalledPackages, names=packages),
         fact_key(KernelModules, names=KERNEL_MODULES),
@@ -334,16 +335,16 @@ def install(settings: Settings):
         name="Install the packages the appliance needs (and, the first time, pending updates)",
         names=packages,
         # Before the host layer's first run, its kernel parameters' file is not there.
-        first_install=read_fact(host, FileState, path=SYSCTL_FILE) is None,
+        first_install=read_fact(host, FileState, path=HOST_SYSCTL_FILE) is None,
     )
 
     container_toolkit(settings)
 
     put_host_file(by_path[MODULES_FILE])
     kernel_modules_loaded(name="Load kernel modules", names=KERNEL_MODULES)
-    put_host_file(by_path[SYSCTL_FILE])
+    put_host_file(by_path[HOST_SYSCTL_FILE])
     kernel_parameters_applied(
-        name="Apply kernel parameters", path=SYSCTL_FILE, parameters=KERNEL_PARAMETERS
+        name="Apply kernel parameters", path=HOST_SYSCTL_FILE, parameters=KERNEL_PARAMETERS
     )
 
     ntp_synchronization(name="Synchronise the clock (NTP)")
@@ -357,7 +358,7 @@ def install(settings: Settings):
         rules=firewall_rules(settings, port, cluster_peers()),
     )
     _ssh(settings, by_path)
-    _harden()
+    _harden(settings)
 
 
 def _ssh(settings: Settings, by_path: dict[str, HostFile]):
@@ -393,9 +394,13 @@ def _ssh(settings: Settings, by_path: dict[str, HostFile]):
         unit_running(name="Stop fail2ban (fail2ban: false)", unit=FAIL2BAN_UNIT, running=False)
 
 
-def _harden():
+def _harden(settings: Settings):
     """Hardening picked from Lynis's suggestions (operations/hardening.py)."""
-    changed = {f.path: put_host_file(f) for f in hardening.hardening_files()}
+    changed = {f.path: put_host_file(f)
+               for f in hardening.hardening_files(settings.idle_logout_seconds)}
+    if not settings.idle_logout_seconds:
+        file_absent(name=f"Remove {hardening.IDLE_LOGOUT_FILE} (idle_logout_seconds: 0)",
+                    path=hardening.IDLE_LOGOUT_FILE)
     kernel_parameters_applied(
         name="Apply hardening kernel parameters",
         path=hardening.SYSCTL_FILE,

@@ -6,6 +6,11 @@ components, layers, the CLI and the shipped suite) can use them without an impor
     from operations.names import NAMESPACE, WEBUI_SECRETS
 """
 
+# -- the host layer ----------------------------------------------------------------------------
+# Its kernel parameters, written on its first run: where it is, the host layer has run (its
+# first-install mark, and the k3s layer's prerequisite in the preflight).
+HOST_SYSCTL_FILE = "/etc/sysctl.d/90-llm-appliance.conf"
+
 # -- k3s on the host ---------------------------------------------------------------------------
 K3S_BINARY = "/usr/local/bin/k3s"
 MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"

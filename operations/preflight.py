@@ -24,7 +24,9 @@ from operations.errors import stop
 from operations.facts import (
     OLLAMA_REGISTRY,
     DiskSpace,
+    FileState,
     K3sNetworks,
+    K3sVersion,
     ListeningTcpPorts,
     MemTotal,
     NvidiaGpus,
@@ -35,11 +37,15 @@ from operations.facts import (
     read_fact,
 )
 from operations.gpu import gpu_choice, gpu_problems
+from operations.names import HOST_SYSCTL_FILE, K3S_BINARY
 from operations.settings import (
     APPLIANCE_PORT_HOLDERS,
     APPLIANCE_PORTS,
+    LAYERS,
     MIN_CPUS,
+    MODEL_MEMORY_FACTOR,
     REFERENCE_CPUS,
+    REFERENCE_MEMORY_GIB,
     SUPPORTED_ARCHITECTURES,
     SUPPORTED_OS,
     Settings,
@@ -54,6 +60,9 @@ NO_GPU = {"pci_devices": [], "gpus": [],
           "driver_problem": "nvidia-smi is not installed (no NVIDIA driver)"}
 GIB = 1024**3
 REGISTRY_SOURCE = f"{OLLAMA_REGISTRY}, read from the host"
+# What the preflight reports of each host besides its problems, each line starting so
+# (`appliance check` shows these lines of pyinfra's output, and nothing else of it).
+GPU_REPORT, SIZES_REPORT = "Ollama: ", "model sizes: "
 
 
 def settings_or_stop() -> Settings:
@@ -127,6 +136,49 @@ def host_problems(
                 "stop and disable that service, then run again"
             )
     return problems
+
+
+def layer_problems(layers: tuple[str, ...], host_layer_ran: bool, k3s_installed: bool) -> list[str]:
+    """A layer whose prerequisite is neither among `layers` nor on the host already: the apps
+    layer runs on k3s (`k3s_installed`: its binary is there), the k3s layer on what the host
+    layer installs and sets (curl, kernel parameters k3s's protect-kernel-defaults asks for;
+    `host_layer_ran`: its kernel parameters' file is there). One problem naming the fix, e.g.
+    ``layer_problems(("apps",), True, False)`` gives ["layers = apps: k3s is not installed on
+    this host (the apps layer runs on it); deploy with --data layers=k3s,apps"]."""
+    reasons, needed = [], set(layers)
+    if "apps" in layers and "k3s" not in layers and not k3s_installed:
+        reasons.append("k3s is not installed on this host (the apps layer runs on it)")
+        needed.add("k3s")
+    if "k3s" in needed and "host" not in layers and not host_layer_ran:
+        reasons.append("the host layer has not run on this host (the k3s layer needs its packages, "
+                       "such as curl, and kernel parameters)")
+        needed.add("host")
+    if not reasons:
+        return []
+    wanted = [layer for layer in LAYERS if layer in needed]
+    every = " (every layer: the default, when layers is left out)" if wanted == list(LAYERS) else ""
+    return [f"layers = {','.join(layers)}: {'; '.join(reasons)}; deploy with "
+            f"--data layers={','.join(wanted)}{every}"]
+
+
+def reference_box_warning(settings: Settings) -> str | None:
+    """A warning when the largest model (on the CPU) needs more RAM than the reference box has,
+    by the preflight's own sum (`Settings.memory_needed_gib`), before any host is read; None
+    when it fits, on a GPU, or while a model's size is known only to the registry. E.g. for
+    llama3.1:8b: "ollama_models: llama3.1:8b (4.6 GiB of weights) and the platform need 9.4
+    GiB of RAM; the 8 GB reference box has 7.75 GiB, and there the preflight refuses it ..."."""
+    largest = settings.largest_model
+    if settings.ollama_gpu == "nvidia" or not largest:
+        return None
+    needed = settings.memory_needed_gib
+    if needed <= REFERENCE_MEMORY_GIB:
+        return None
+    beside_the_model = needed - largest[1] * MODEL_MEMORY_FACTOR
+    room = (REFERENCE_MEMORY_GIB - beside_the_model) / MODEL_MEMORY_FACTOR
+    return (f"ollama_models: {largest[0]} ({largest[1]:.1f} GiB of weights) and the platform "
+            f"need {needed:.1f} GiB of RAM; the 8 GB reference box has {REFERENCE_MEMORY_GIB} "
+            f"GiB, and there the preflight refuses it: choose a model of up to {room:.1f} GiB "
+            "of weights, or a server with more RAM (or an NVIDIA GPU)")
 
 
 def k3s_network_problems(settings: Settings, running: dict[str, str]) -> list[str]:
@@ -212,16 +264,25 @@ def check_host_or_stop(settings: Settings) -> Settings:
         "listening": fact_key(ListeningTcpPorts),
     }
     batch_reads(host, fact_key(NvidiaGpus), fact_key(K3sNetworks), *reads.values(),
-                fact_key(SshServerPort))
+                fact_key(SshServerPort), fact_key(FileState, path=HOST_SYSCTL_FILE),
+                fact_key(K3sVersion, path=K3S_BINARY))
     gpus = read_fact(host, NvidiaGpus)
     choice = gpu_choice(settings.ollama_gpu, gpus)
-    weights = "; model weights in GPU memory" if choice.use else ""
-    logger.info(f"{host.print_prefix}Ollama: {choice.reason}{weights}")
-    problems, sources = [], {}
+    # Only where it matters: Ollama is the apps layer's; the host layer's part is the NVIDIA
+    # Container Toolkit, on a host whose GPU Ollama uses.
+    if "apps" in settings.layers or choice.use:
+        weights = "; model weights in GPU memory" if choice.use else ""
+        logger.info(f"{host.print_prefix}{GPU_REPORT}{choice.reason}{weights}")
+    problems = layer_problems(
+        settings.layers,
+        host_layer_ran=read_fact(host, FileState, path=HOST_SYSCTL_FILE) is not None,
+        k3s_installed=read_fact(host, K3sVersion, path=K3S_BINARY) is not None)
+    sources = {}
     if "apps" in settings.layers:
-        settings, sources, problems = sized_settings(
+        settings, sources, size_problems = sized_settings(
             settings, lambda model: host.get_fact(OllamaModelDownload, model=model))
-        logger.info(f"{host.print_prefix}model sizes: " + ", ".join(
+        problems += size_problems
+        logger.info(f"{host.print_prefix}{SIZES_REPORT}" + ", ".join(
             f"{model} {settings.model_size_gib(model):.2f} GiB ({sources[model]})"
             for model in settings.models if model in sources))
     problems += host_problems(

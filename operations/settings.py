@@ -98,6 +98,9 @@ SUPPORTED_ARCHITECTURES = ("x86_64", "aarch64")
 # WebUI and a model's inference would starve each other (k3s itself asks for 2 on a server).
 MIN_CPUS = 2
 REFERENCE_CPUS = 4
+# The reference box's RAM as the preflight reads it (MemTotal of an 8 GB VM, in GiB): what
+# `appliance init` and `check` warn against before any host is read.
+REFERENCE_MEMORY_GIB = 7.75
 # Ports the appliance serves; another program holding one of them would break it.
 APPLIANCE_PORTS = (80, 443, 6443)
 # Programs that legitimately hold those ports once the appliance runs.
@@ -465,6 +468,13 @@ def positive_int(value: Any) -> int:
     return value
 
 
+def seconds_or_off(value: Any) -> int:
+    """A whole number of seconds, 0 for off: ``seconds_or_off(900)`` gives 900."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Invalid("must be a whole number of seconds, or 0 for off")
+    return value
+
+
 def boolean(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -593,6 +603,10 @@ SETTINGS = (
             "logs in with a password).", boolean),
     Setting("fail2ban", True, "bool", "Ban addresses that keep failing SSH logins (fail2ban).",
             boolean),
+    Setting("idle_logout_seconds", 900, "seconds",
+            "Log out shells idle this long (TMOUT in /etc/profile.d, read-only, as the CIS "
+            "benchmark asks: 900 or less); 0: never (the file is removed).", seconds_or_off,
+            takes_effect="every deploy; shells read it when they start"),
     Setting("unattended_reboot", False, "bool",
             "Let unattended-upgrades reboot the host when an update needs it.", boolean),
     Setting("unattended_reboot_time", "04:00", "HH:MM",
@@ -634,6 +648,7 @@ class Settings:
     backup_keep_monthly: int
     ssh_hardening: bool
     fail2ban: bool
+    idle_logout_seconds: int
     unattended_reboot: bool
     unattended_reboot_time: str
 

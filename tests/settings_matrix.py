@@ -44,6 +44,7 @@ BACKUP = f"{MANIFESTS}/llm-appliance-backup.yaml"
 UNATTENDED = "/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades"
 SSHD = "/etc/ssh/sshd_config.d/10-llm-appliance.conf"
 FAIL2BAN = "/etc/fail2ban/jail.d/llm-appliance.conf"
+IDLE_LOGOUT = "/etc/profile.d/llm-appliance-idle-logout.sh"
 OFFSITE_ENV = "/etc/llm-appliance/backup/restic.env"
 OFFSITE_FILES = (
     OFFSITE_ENV, "/usr/local/bin/llm-appliance-offsite",
@@ -319,6 +320,10 @@ ROWS = [
     Row("fail2ban", False, [
         Rendered(FAIL2BAN, written(), True, False),
         Live("systemctl is-active fail2ban; true", "active", "inactive"),
+    ]),
+    Row("idle_logout_seconds", 0, [
+        Rendered(IDLE_LOGOUT, written(), True, False),
+        Live("bash -lc 'echo TMOUT=$TMOUT'", "TMOUT=900", "TMOUT="),
     ]),
     Row("unattended_reboot", True, [
         Rendered(UNATTENDED, text_has('Unattended-Upgrade::Automatic-Reboot "true";'), False, True),

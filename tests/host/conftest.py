@@ -115,6 +115,25 @@ def pytest_sessionstart(session):
             raise pytest.UsageError(f"cannot reach {host.backend.hostname} over SSH: {last}")
 
 
+def pytest_collection_finish(session):
+    """Stop at once, in one line, when checks of the k3s or apps layer are selected and a host
+    has no k3s: each of them would fail on `k3s: command not found` (some 200 lines)."""
+    import testinfra
+
+    from operations.names import K3S_BINARY
+
+    layers = ("k3s", "apps")
+    if not any(item.get_closest_marker(layer) for item in session.items for layer in layers):
+        return
+    option = session.config.option
+    for spec in filter(None, (option.hosts or "").split(",")):
+        host = testinfra.get_host(spec, ssh_config=option.ssh_config,
+                                  ssh_identity_file=option.ssh_identity_file)
+        if host.run(f"test -x {K3S_BINARY}").rc != 0:
+            raise pytest.UsageError(
+                f"k3s is not installed on {host.backend.hostname}: verify with --layers host")
+
+
 @pytest.fixture
 def settings(host, request) -> Settings:
     """The appliance settings of the host under test (defaults without --inventory)."""
@@ -142,8 +161,8 @@ def kubectl(host, k3s_role):
         if result.rc != 0:
             pytest.fail(
                 f"k3s kubectl {arguments} failed: {(result.stderr or result.stdout).strip()[-300:]}"
-                " (is the k3s layer deployed? after a deploy of some layers, verify with its "
-                "--data, e.g. --data layers=host)", pytrace=False)
+                " (is the k3s layer deployed? after a deploy of some layers, verify those, "
+                "e.g. appliance verify INVENTORY --layers host)", pytrace=False)
         return result.stdout.rstrip("\r\n")  # as testinfra's check_output
 
     return run

@@ -23,8 +23,17 @@ def gpu_host(fact, settings):
 
 
 @pytest.fixture
-def gpu_cluster(kubectl):
-    """The GPU nodes the deploy labelled (read on a server); skips on a CPU-only cluster."""
+def gpu_cluster(kubectl, fact, settings, request):
+    """The GPU nodes the deploy labelled (read on a server); skips on a CPU-only cluster, and
+    without asking the cluster where no GPU is configured: `ollama_gpu: none` on every host,
+    or a single host whose Ollama uses the CPU."""
+    every = list(request.config.appliance_settings.values()) or [settings]
+    if all(node.ollama_gpu == "none" for node in every):
+        pytest.skip("ollama_gpu: none: Ollama runs on the CPU")
+    if len(every) == 1:
+        choice = gpu.gpu_choice(settings.ollama_gpu, fact(NvidiaGpus))
+        if not choice.use:
+            pytest.skip(f"Ollama runs on the CPU here ({choice.reason})")
     labelled = kubectl(f"get nodes --selector {gpu.GPU_NODE_LABEL}=true --output name").split()
     if not labelled:
         pytest.skip(f"no node is labelled {gpu.GPU_NODE_LABEL}: Ollama runs on the CPU")

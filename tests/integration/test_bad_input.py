@@ -4,9 +4,12 @@ Each case runs the real deploy against a fresh rehearsal host, then proves that 
 is newer than a marker set just before the run (the journal aside).
 """
 
+import subprocess
+import sys
+
 import pytest
 
-from appliance.rehearsal import run_pyinfra
+from appliance.rehearsal import project_environment, run_pyinfra
 
 CHANGED_FILES = (
     "find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp "
@@ -153,25 +156,50 @@ def test_port_held_by_another_service(squatted_port, untouched, inventory):
     assert_stopped(run, f"port {squatted_port} is held by python3; the appliance serves it")
 
 
-def test_appliance_check_runs_the_preflight(rehearsal, inventory):
-    from click.testing import CliRunner
+def appliance_check(path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "appliance.cli", "check", str(path)],
+                          capture_output=True, text=True, env=project_environment())
 
-    from appliance.cli import main
 
-    path = inventory("check.py")
-    result = CliRunner().invoke(main, ["check", str(path)])
-    assert result.exit_code == 0, result.output
-    assert "preflight: every host can run the appliance as set" in result.output
+def test_appliance_check_runs_the_preflight_and_prints_its_own_lines_only(rehearsal, inventory):
+    result = appliance_check(inventory("check.py"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "settings: 1 host(s) valid",
+        f"preflight: {rehearsal.address}: Ollama: CPU: no NVIDIA GPU on this host",
+        f"preflight: {rehearsal.address}: model sizes: llama3.2:3b 1.90 GiB (built-in table), "
+        "nomic-embed-text:latest 0.26 GiB (built-in table)",
+        "preflight: every host can run the appliance as set",
+    ]
+    assert result.stderr == ""  # pyinfra's frame (--> Loading config..., Grand total) stays out
+    # Ollama is the apps layer's: a host layer alone has no GPU line (no GPU here).
+    host_only = appliance_check(inventory("check-host.py", layers="host"))
+    assert host_only.returncode == 0, host_only.stderr
+    assert host_only.stdout.splitlines() == [
+        "settings: 1 host(s) valid", "preflight: every host can run the appliance as set"]
+
+
+APPS_WITHOUT_K3S = (
+    "layers = apps: k3s is not installed on this host (the apps layer runs on it); the host "
+    "layer has not run on this host (the k3s layer needs its packages, such as curl, and kernel "
+    "parameters); deploy with --data layers=host,k3s,apps (every layer: the default, when layers "
+    "is left out)")
+
+
+def test_a_layer_without_its_prerequisite_on_the_host_is_refused(rehearsal, inventory, untouched):
+    """layers=apps on a fresh server: refused by the deploy and by check, with the fix (it failed
+    later with `k3s: not found`)."""
+    path = inventory("apps-only.py", layers="apps")
+    assert_stopped(run_pyinfra(path, "deploy.py"), APPS_WITHOUT_K3S)
+    result = appliance_check(path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"preflight: stopped before changing anything: {rehearsal.address} cannot run the "
+        f"appliance as set\n    - {APPS_WITHOUT_K3S}\n")
 
 
 def test_appliance_check_stops_on_a_host_problem(squatted_port, untouched, inventory):
-    import subprocess
-    import sys
-
-    from appliance.rehearsal import project_environment
-
-    result = subprocess.run([sys.executable, "-m", "appliance.cli", "check", str(inventory("check.py"))],
-                            capture_output=True, text=True, env=project_environment())
+    result = appliance_check(inventory("check.py"))
     assert result.returncode == 1
     assert f"port {squatted_port} is held by python3" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr

@@ -72,3 +72,16 @@ def test_a_secret_read_from_an_unreachable_host_names_the_connection(command, fa
     assert result.stderr == (
         f"Error: could not read {fact} on 127.0.0.1: Could not connect ([Errno None] Unable to "
         "connect to port 1 on 127.0.0.1)\n")
+
+
+def test_verify_of_the_k3s_layers_on_a_host_without_k3s_is_one_early_line(rehearsal, inventory):
+    """It ran the whole suite: 217 lines, every k3s and apps check failing on `k3s: command not
+    found`, the GPU checks as ERRORs."""
+    result = appliance("verify", str(inventory()))  # every layer, the default
+    assert result.returncode != 0
+    assert (result.stdout + result.stderr).strip().splitlines() == [
+        f"ERROR: k3s is not installed on {rehearsal.address}: verify with --layers host"]
+    # The host layer alone is verified as before (nothing deployed here: its checks fail).
+    host_only = appliance("verify", str(inventory()), "--layers", "host", "-q", "-k",
+                          "test_apt_waits_for_its_lock")
+    assert "k3s is not installed" not in host_only.stdout + host_only.stderr

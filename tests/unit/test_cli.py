@@ -276,3 +276,59 @@ def test_version_gives_the_project_and_every_pinned_version_as_read_now(monkeypa
                         MappingProxyType({"k3s": "v9.9.9+k3s9"}))
     planted = CliRunner().invoke(main, ["--version"]).output.splitlines()
     assert planted[2:] == ["  k3s: v9.9.9+k3s9"]
+
+
+# ApplianceRead of a rehearsal host with the host layer alone (`appliance rehearse --keep`),
+# recorded from `pyinfra --json fact operations.health.ApplianceRead`.
+HOST_LAYER_READ = {
+    "now": 1796604102, "memory_available_kib": 23555884, "disk_free_kib": 75033464,
+    "backup": None, "offsite": {"time": None, "failed": False}, "restored": None, "k3s": False,
+    "objects": [], "secrets": [], "models": [], "redirect": "", "health": "",
+    "certificate": None,
+}
+
+
+def test_status_of_a_host_layer_says_what_it_did_not_read(tmp_path, monkeypatch):
+    """As README says of the rehearsal host: disk and memory, k3s and the apps not read, exit 0."""
+    import json
+
+    import appliance.cli
+
+    path = tmp_path / "rehearsal.py"
+    path.write_text("hosts = [('10.213.1.2', {'webui_domain': 'chat.rehearsal.test', "
+                    "'monitor_domain': 'monitor.rehearsal.test', 'acme_ca': 'none', "
+                    "'webui_admin_email': 'admin@rehearsal.test', 'layers': 'host'})]\n")
+    recorded = json.dumps({"operations.health.ApplianceRead": {"10.213.1.2": HOST_LAYER_READ}})
+    monkeypatch.setattr(appliance.cli, "_pyinfra", lambda *arguments: subprocess.CompletedProcess(
+        arguments, 0, stdout=recorded, stderr=""))
+    result = CliRunner().invoke(main, ["status", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "10.213.1.2 (server)"
+    assert [line.split()[:2] for line in lines[2:4]] == [["disk", "ready"], ["memory", "ready"]]
+    assert lines[4:] == ["  not read: k3s, apps (not in this inventory's layers: host)"]
+    readme = (PROJECT_ROOT / "README.md").read_text().replace("\n", " ")
+    assert ("`appliance status` shows the host's free disk and memory, says `not read: k3s, apps "
+            "(not in this inventory's layers: host)` and exits 0") in readme
+
+
+REFERENCE_BOX_WARNING = (
+    "warning: ollama_models: llama3.1:8b (4.6 GiB of weights) and the platform need 9.4 GiB of "
+    "RAM; the 8 GB reference box has 7.75 GiB, and there the preflight refuses it: choose a "
+    "model of up to 3.2 GiB of weights, or a server with more RAM (or an NVIDIA GPU)")
+
+
+def test_init_and_check_warn_of_a_model_the_reference_box_cannot_hold(tmp_path):
+    path = tmp_path / "mine.py"
+    result = CliRunner().invoke(main, ["init", str(path), *INIT, "--model", "llama3.1:8b"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == REFERENCE_BOX_WARNING
+    check = CliRunner().invoke(main, ["check", str(path), "--offline"])
+    assert check.exit_code == 0
+    assert check.output.splitlines() == [
+        "settings: 1 host(s) valid",
+        REFERENCE_BOX_WARNING.replace("warning: ", "warning: 203.0.113.10: ")]
+    # gemma3:4b (3.1 GiB) fits: no warning.
+    fits = CliRunner().invoke(main, ["init", str(tmp_path / "fits.py"), *INIT, "--model",
+                                     "gemma3:4b"])
+    assert fits.exit_code == 0 and "warning" not in fits.output

@@ -69,6 +69,7 @@ def test_rendered_host_files_are_exactly_these(rendered):
         "etc/fail2ban/jail.d/llm-appliance.conf",
         "etc/modprobe.d/llm-appliance-hardening.conf",
         "etc/modules-load.d/llm-appliance.conf",
+        "etc/profile.d/llm-appliance-idle-logout.sh",
         "etc/profile.d/llm-appliance.sh",
         "etc/security/limits.d/llm-appliance.conf",
         "etc/ssh/sshd_config.d/20-llm-appliance-hardening.conf",
@@ -142,16 +143,28 @@ def test_hardening_files(rendered):
         "[Coredump]", "Storage=none", "ProcessSizeMax=0"]
     assert settings_lines(rendered / "etc/security/limits.d/llm-appliance.conf") == [
         "* soft core 0", "* hard core 0"]
-    assert settings_lines(rendered / "etc/profile.d/llm-appliance.sh") == [
-        "ulimit -c 0",
+    assert settings_lines(rendered / "etc/profile.d/llm-appliance.sh") == ["ulimit -c 0"]
+    assert settings_lines(rendered / "etc/profile.d/llm-appliance-idle-logout.sh") == [
         'if ! readonly -p | grep -q "TMOUT="; then',
         "    TMOUT=900",
         "    readonly TMOUT",
         "    export TMOUT",
         "fi",
     ]
+    # ClientAliveCountMax does nothing without ClientAliveInterval (sshd_config(5)).
     assert settings_lines(rendered / "etc/ssh/sshd_config.d/20-llm-appliance-hardening.conf") == [
-        "X11Forwarding no", "Compression no", "LogLevel VERBOSE", "ClientAliveCountMax 2"]
+        "X11Forwarding no", "Compression no", "LogLevel VERBOSE", "ClientAliveInterval 15",
+        "ClientAliveCountMax 2"]
+
+
+def test_idle_logout_follows_its_setting():
+    def profile_files(**data):
+        return {f.path: f.content for f in host_layer.host_files(load({**BASE, **data}), 22)
+                if f.path.startswith("/etc/profile.d/")}
+
+    assert "    TMOUT=1800\n" in profile_files(idle_logout_seconds=1800)[
+        "/etc/profile.d/llm-appliance-idle-logout.sh"]
+    assert list(profile_files(idle_logout_seconds=0)) == ["/etc/profile.d/llm-appliance.sh"]
 
 
 def test_ufw_denies_incoming_allows_outgoing_and_admits_the_rules_first():

@@ -142,3 +142,25 @@ def test_k3s_networks_cannot_change_under_a_running_k3s():
         "k3s_cluster_cidr = '10.52.0.0/16', but k3s on this host runs with 10.42.0.0/16, and k3s "
         "keeps the networks it started with; set k3s_cluster_cidr back to '10.42.0.0/16', or "
         "uninstall (uninstall.py) and deploy again"]
+
+
+def test_a_layer_whose_prerequisite_is_not_on_the_host_is_refused_with_the_fix():
+    from operations.preflight import layer_problems
+
+    assert layer_problems(("apps",), host_layer_ran=True, k3s_installed=False) == [
+        "layers = apps: k3s is not installed on this host (the apps layer runs on it); deploy "
+        "with --data layers=k3s,apps"]
+    assert layer_problems(("apps",), host_layer_ran=False, k3s_installed=False) == [
+        "layers = apps: k3s is not installed on this host (the apps layer runs on it); the host "
+        "layer has not run on this host (the k3s layer needs its packages, such as curl, and "
+        "kernel parameters); deploy with --data layers=host,k3s,apps (every layer: the default, when "
+        "layers is left out)"]
+    assert layer_problems(("k3s", "apps"), host_layer_ran=False, k3s_installed=False) == [
+        "layers = k3s,apps: the host layer has not run on this host (the k3s layer needs its "
+        "packages, such as curl, and kernel parameters); deploy with --data layers=host,k3s,apps (every "
+        "layer: the default, when layers is left out)"]
+    # Prerequisites in the run, or on the host already: nothing to refuse.
+    assert layer_problems(("apps",), host_layer_ran=True, k3s_installed=True) == []
+    assert layer_problems(("k3s", "apps"), host_layer_ran=True, k3s_installed=False) == []
+    assert layer_problems(("host", "k3s", "apps"), host_layer_ran=False, k3s_installed=False) == []
+    assert layer_problems(("host",), host_layer_ran=False, k3s_installed=False) == []

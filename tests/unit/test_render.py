@@ -9,6 +9,7 @@ from appliance.cli import main
 from operations import apps as apps_layer
 from operations import host as host_layer
 from operations import k3s as k3s_layer
+from operations.names import HOST_SYSCTL_FILE
 from operations.settings import load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -17,7 +18,7 @@ SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "mon.exam
 
 
 def test_sysctl_drop_in_holds_every_parameter():
-    sysctl = {f.path: f.content for f in host_layer.host_files(SETTINGS)}[host_layer.SYSCTL_FILE]
+    sysctl = {f.path: f.content for f in host_layer.host_files(SETTINGS)}[HOST_SYSCTL_FILE]
     lines = [line for line in sysctl.splitlines() if line and not line.startswith("#")]
     assert lines == [f"{k} = {v}" for k, v in host_layer.KERNEL_PARAMETERS.items()]
     for cis in ("vm.overcommit_memory = 1", "vm.panic_on_oom = 0", "kernel.panic = 10",
