@@ -43,6 +43,8 @@ BUILD_REVISION = "1"
 NETNS_RE = re.compile(r"^lla\d+$")
 WORKDIR_PREFIX = "llm-appliance-rehearsal-"
 OWNER_FILE, NETNS_FILE = "owner.pid", "netns"
+# A stopped host's folder while `rm -rf` deletes it (see remove_in_background).
+REMOVING_SUFFIX = ".removing"
 # What this machine's IPv4 forwarding was before the first host turned it on (for the NAT);
 # the last host out puts it back.
 FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
@@ -400,7 +402,7 @@ class RehearsalHost:
         for cleanup in reversed(self._cleanups):
             cleanup()
         self._cleanups.clear()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        remove_in_background(self.workdir)
 
     # -- access -----------------------------------------------------------------------
 
@@ -438,6 +440,22 @@ class RehearsalHost:
 
     def testinfra_hostspec(self) -> str:
         return f"paramiko://root@{self.address}:22?ssh_identity_file={self.ssh_key}"
+
+
+def remove_in_background(folder: Path) -> subprocess.Popen | None:
+    """Remove a stopped host's folder without waiting for it: renamed at once (FOLDER.removing,
+    which `--clean` takes for a leftover), then deleted by `rm -rf` in a session of its own,
+    which outlives this process. Deleting what a deploy put in the overlay's upper layer took
+    28 s of a 33 s stop after SIGTERM (strace, on a loaded 2-core machine), and Ctrl-C or
+    SIGTERM need not wait for it. Returns the `rm` process (None: nothing to remove)."""
+    if not folder.exists():
+        return None
+    doomed = folder.with_name(folder.name + REMOVING_SUFFIX)
+    folder.rename(doomed)
+    # --one-file-system: never into a mount still there (the root's overlay is unmounted).
+    return subprocess.Popen(["rm", "-rf", "--one-file-system", str(doomed)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def write_inventory(path: Path, groups: dict[str, list[RehearsalHost]], settings: dict) -> Path:
@@ -587,6 +605,8 @@ def _workdir_state(workdir: Path, processes: dict) -> tuple[str | None, bool]:
     """A run's namespace name and whether its owner still runs. Runs from before the owner
     file: live while their container's parent is a Python process (an orphaned container
     belongs to init), or for the first 10 minutes while they set up."""
+    if workdir.name.endswith(REMOVING_SUFFIX):
+        return None, False  # stopped; its removal was cut short, or is still under way
     netns, hostname = workdir / NETNS_FILE, workdir / "upper/etc/hostname"
     name = next((f.read_text().strip() for f in (netns, hostname) if f.exists()), None)
     owner = workdir / OWNER_FILE

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from operations.settings import SETTINGS, Settings, load
+from operations.settings import SETTINGS, Settings, SettingsError, load
 
 
 def pytest_addoption(parser):
@@ -77,7 +77,11 @@ def pytest_configure(config):
         config_file.write_text(ssh_config(node.address, node.data, config.appliance_ssh_dir))
         # OpenSSH (testinfra's ssh backend) reads the known hosts file, as pyinfra does.
         config.appliance_specs[node.address] = f"ssh://{node.address}?ssh_config={config_file}"
-        config.appliance_settings[node.address] = load(node.data)
+        try:
+            config.appliance_settings[node.address] = load(node.data)
+        except SettingsError as error:  # one line per problem, as the deploy gives them
+            raise pytest.UsageError(f"{inventory}: the settings of {node.name} need fixing: "
+                                    + "; ".join(error.problems)) from None
         config.appliance_roles[node.address] = node_role(node.name, groups, addresses).role
     # testinfra parametrises its `host` fixture from this option.
     config.option.hosts = ",".join(config.appliance_specs.values())
@@ -113,25 +117,6 @@ def pytest_sessionstart(session):
         if reason:
             last = (reason.strip().splitlines() or ["no answer"])[-1]
             raise pytest.UsageError(f"cannot reach {host.backend.hostname} over SSH: {last}")
-
-
-def pytest_collection_finish(session):
-    """Stop at once, in one line, when checks of the k3s or apps layer are selected and a host
-    has no k3s: each of them would fail on `k3s: command not found` (some 200 lines)."""
-    import testinfra
-
-    from operations.names import K3S_BINARY
-
-    layers = ("k3s", "apps")
-    if not any(item.get_closest_marker(layer) for item in session.items for layer in layers):
-        return
-    option = session.config.option
-    for spec in filter(None, (option.hosts or "").split(",")):
-        host = testinfra.get_host(spec, ssh_config=option.ssh_config,
-                                  ssh_identity_file=option.ssh_identity_file)
-        if host.run(f"test -x {K3S_BINARY}").rc != 0:
-            raise pytest.UsageError(
-                f"k3s is not installed on {host.backend.hostname}: verify with --layers host")
 
 
 @pytest.fixture

@@ -332,3 +332,50 @@ def test_init_and_check_warn_of_a_model_the_reference_box_cannot_hold(tmp_path):
     fits = CliRunner().invoke(main, ["init", str(tmp_path / "fits.py"), *INIT, "--model",
                                      "gemma3:4b"])
     assert fits.exit_code == 0 and "warning" not in fits.output
+
+
+def test_verify_stops_at_once_where_k3s_is_not_installed(tmp_path, monkeypatch):
+    """The K3sVersion fact as `pyinfra --json fact` prints it: null without a k3s binary."""
+    import json
+
+    import appliance.cli
+
+    path = tmp_path / "mine.py"
+    assert CliRunner().invoke(main, ["init", str(path), *INIT]).exit_code == 0
+    answers, asked = {}, []
+
+    def pyinfra(inventory, limit, *arguments):
+        asked.append(arguments)
+        return subprocess.CompletedProcess(arguments, 0, stdout=json.dumps(
+            {"operations.facts.K3sVersion (path=/usr/local/bin/k3s)": {limit: answers["k3s"]}}))
+
+    monkeypatch.setattr(appliance.cli, "_pyinfra", pyinfra)
+    ran = []
+    monkeypatch.setattr(appliance.cli.subprocess, "run",
+                        lambda command, **k: ran.append(command) or subprocess.CompletedProcess(
+                            command, 0))
+    answers["k3s"] = None
+    result = CliRunner().invoke(main, ["verify", str(path)])
+    assert (result.exit_code, result.output) == (
+        1, "Error: k3s is not installed on 203.0.113.10: verify with --layers host\n")
+    assert asked == [("--json", "fact", "operations.facts.K3sVersion", "path=/usr/local/bin/k3s")]
+    assert ran == []
+    answers["k3s"] = "v1.36.5+k3s1"
+    assert CliRunner().invoke(main, ["verify", str(path)]).exit_code == 0
+    assert len(ran) == 1 and "host or k3s or apps" in ran[0]
+    # The host layer alone asks nothing of k3s.
+    asked.clear()
+    assert CliRunner().invoke(main, ["verify", str(path), "--layers", "host"]).exit_code == 0
+    assert asked == []
+
+
+def test_the_shipped_suite_names_bad_settings_in_one_line(tmp_path):
+    """Run as README shows it (pytest tests/host --inventory ...): it stops in its
+    configuration, before any host is reached (it gave a SettingsError traceback)."""
+    path = inventory_with_missing_key(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "pytest", "tests/host", f"--inventory={path}",
+                             "-p", "no:cacheprovider", "-m", "host"], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, env=project_environment(), timeout=120)
+    assert result.returncode == 4  # pytest's usage error
+    assert (result.stdout + result.stderr).strip() == (
+        f"ERROR: {path}: the settings of 203.0.113.10 need fixing: {MISSING_KEY}")

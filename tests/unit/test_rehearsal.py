@@ -1,5 +1,6 @@
 """The rehearsal host's pure parts: what `appliance rehearse` prints while it builds."""
 
+import os
 import re
 
 import pytest
@@ -86,3 +87,28 @@ def test_debootstrap_prints_its_last_line_while_a_stage_goes_quiet(tmp_path, mon
     assert len(printed) >= 3 and all(
         re.fullmatch(r"  debootstrap: Setting up libc6:amd64 \(2\.36-9\) \.\.\. \(\d s\)", line)
         for line in printed[2:]), printed
+
+
+def test_a_stopped_hosts_folder_is_removed_without_waiting(tmp_path):
+    folder = tmp_path / "llm-appliance-rehearsal-abc"
+    (folder / "upper/usr/share/doc").mkdir(parents=True)
+    for number in range(200):
+        (folder / f"upper/usr/share/doc/file{number}").write_text("x" * 100)
+    remover = rehearsal.remove_in_background(folder)
+    assert not folder.exists()  # at once: whatever finds rehearsals no longer finds it
+    assert remover.wait(timeout=60) == 0
+    assert list(tmp_path.iterdir()) == []
+    assert rehearsal.remove_in_background(folder) is None
+
+
+def test_a_folder_being_removed_is_a_leftover_to_clean(tmp_path):
+    removing = tmp_path / "llm-appliance-rehearsal-abc.removing"
+    removing.mkdir()
+    (removing / "owner.pid").write_text(f"{os.getpid()}\n")  # its owner still runs
+    (removing / "netns").write_text("lla7\n")
+    assert rehearsal._workdir_state(removing, {}) == (None, False)
+    live = tmp_path / "llm-appliance-rehearsal-def"
+    live.mkdir()
+    (live / "owner.pid").write_text(f"{os.getpid()}\n")
+    (live / "netns").write_text("lla8\n")
+    assert rehearsal._workdir_state(live, {}) == ("lla8", True)
