@@ -338,12 +338,15 @@ def job_config_hash(job: dict) -> str:
     return annotations.get(CONFIG_HASH, "").partition("=")[2][:63]
 
 
-def restarted_helm(cluster: Cluster, namespace: str, job_name: str) -> tuple[dict, dict] | None:
+def restarted_helm(cluster: Cluster, job: dict) -> tuple[dict, dict] | None:
     """The install Job's pod and container status whose helm has failed INSTALL_RESTARTS
-    times or more (restartCount), if any."""
-    for pod in cluster.of("Pod", (namespace,)):
+    times or more (restartCount), if any; a pod is the Job's by its ownerReference (the
+    Job's uid where the read has one: a pod of a replaced Job of the same name is not)."""
+    metadata = job["metadata"]
+    for pod in cluster.of("Pod", (metadata["namespace"],)):
         owners = pod["metadata"].get("ownerReferences") or []
-        if not any(o.get("kind") == "Job" and o.get("name") == job_name for o in owners):
+        if not any(o.get("kind") == "Job" and o.get("name") == metadata["name"]
+                   and o.get("uid") == metadata.get("uid") for o in owners):
             continue
         for status in pod.get("status", {}).get("containerStatuses", []) or []:
             if status.get("restartCount", 0) >= INSTALL_RESTARTS:
@@ -388,7 +391,7 @@ def chart_component(cluster: Cluster, chart: dict, pinned: str) -> Component:
     if status == "failed" and current:
         return Component(state=FAILED, detail=f"helm failed: release revision {revision} is failed",
                          **common)
-    crashing = restarted_helm(cluster, namespace, job_name)
+    crashing = restarted_helm(cluster, job)
     if crashing:
         pod, container = crashing
         waiting = (container.get("state", {}).get("waiting") or {}).get("reason", "")
@@ -880,12 +883,32 @@ def host_components(read: dict, settings: Settings, backups: bool) -> list[Compo
     return components
 
 
+def refused_manifests(cluster: Cluster) -> list[Component]:
+    """The appliance's manifests (Addons named llm-appliance-*) whose last outcome in k3s is a
+    failure: a failure Event (ADDON_FAILURES) newer than the last AppliedManifest. k3s tries a
+    refused file again at every scan (pkg/deploy/controller.go), so its failure Event stays
+    fresh while it lasts."""
+    components = []
+    for addon in cluster.of("Addon", ("kube-system",)):
+        name = addon["metadata"]["name"]
+        outcomes = [event for event in cluster.event_objects("Addon", "kube-system", name)
+                    if event.get("reason") in (*ADDON_FAILURES, "AppliedManifest")]
+        if name.startswith("llm-appliance-") and outcomes and outcomes[-1]["reason"] != "AppliedManifest":
+            message = " ".join(str(outcomes[-1].get("message", "")).split())
+            components.append(Component(
+                f"manifest {name}", FAILED, f"{outcomes[-1]['reason']}: {message}",
+                targets=(("Addon", "kube-system", name),),
+                look=f"k3s kubectl --namespace kube-system describe addon {name}"))
+    return components
+
+
 def status_components(read: dict, settings: Settings, role: str, first_server: bool) -> list[Component]:
     """What `appliance status` shows for one host: its layers' components (the apps on the
-    first server only; agents have no kubeconfig), then the host's details."""
+    first server only; agents have no kubeconfig) after any manifest of the appliance k3s
+    refuses (refused_manifests), then the host's details."""
     components = []
     if "k3s" in settings.layers and role == "server":
-        components += k3s_components(read, settings)
+        components += refused_manifests(Cluster(read)) + k3s_components(read, settings)
     if "apps" in settings.layers and first_server:
         components += apps_components(read, settings)
     return components + host_components(read, settings, "apps" in settings.layers and first_server)

@@ -70,6 +70,12 @@ def chart(name: str, target: str, failed: dict | None = None) -> dict:
     }
 
 
+def job_uid(name: str) -> str:
+    """The uid of chart `name`'s install Job (a UUID, as the API server gives one)."""
+    digest = hashlib.md5(name.encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
+
+
 def job(name: str, hash_: str, complete: bool = True) -> dict:
     """helm-controller's install Job for chart `name` with configHash `hash_`; Complete, or
     still running (no condition yet)."""
@@ -81,7 +87,8 @@ def job(name: str, hash_: str, complete: bool = True) -> dict:
     return {
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": f"helm-install-{name}", "namespace": "kube-system",
-                     "creationTimestamp": JOB_TIME, "labels": {CHART_LABEL: name}},
+                     "uid": job_uid(name), "creationTimestamp": JOB_TIME,
+                     "labels": {CHART_LABEL: name}},
         "spec": {"backoffLimit": 1000, "template": {
             "metadata": {"labels": {CHART_LABEL: name}, "annotations": {CONFIG_HASH: hash_}},
             "spec": {"restartPolicy": "OnFailure",
@@ -101,7 +108,8 @@ def install_pod(name: str, restarts: int = 0, waiting: str | None = None) -> dic
                      "labels": {CHART_LABEL: name, "batch.kubernetes.io/job-name": f"helm-install-{name}",
                                 "job-name": f"helm-install-{name}"},
                      "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
-                                          "name": f"helm-install-{name}", "controller": True}]},
+                                          "name": f"helm-install-{name}", "uid": job_uid(name),
+                                          "controller": True}]},
         "spec": {"restartPolicy": "OnFailure", "serviceAccountName": f"helm-{name}",
                  "containers": [{"name": "helm", "image": KLIPPER_HELM}],
                  "volumes": [{"name": "klipper-helm", "emptyDir": {"medium": "Memory"}}]},
@@ -114,7 +122,7 @@ def install_pod(name: str, restarts: int = 0, waiting: str | None = None) -> dic
 def release(name: str, target: str, revision: int, status: str, hash_: str) -> dict:
     """A release Secret as the readiness read gives it: type and labels."""
     return {
-        "kind": "Secret", "type": "helm.sh/release.v1",
+        "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
         "metadata": {"namespace": target, "name": f"sh.helm.release.v1.{name}.v{revision}",
                      "labels": {"name": name, "owner": "helm", "status": status,
                                 "version": str(revision), "modifiedAt": "1795982400",

@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from operations import names
+from operations import health, names
 from operations.facts import OllamaModels, PrimaryAddress
-from operations.health import missing_models
 
 pytestmark = pytest.mark.apps
 
@@ -21,6 +20,15 @@ def test_every_pod_ready(kubectl):
     for pod in running:
         ready = [c for c in pod["status"].get("conditions", []) if c["type"] == "Ready"]
         assert ready and ready[0]["status"] == "True", pod["metadata"]["name"]
+
+
+def test_apps_are_ready_as_the_deploy_gate_judges_them(fact, settings, kubectl):
+    # The apps layer's readiness gate's own read and rules (operations/health.py): every chart
+    # released for its current spec, PostgreSQL healthy, every workload rolled out, Open
+    # WebUI's /health through Traefik, every model listed.
+    read = fact(health.ApplianceRead, domain=settings.webui_domain)
+    assert [f"{c.name}: {c.state}, {c.detail}" for c in health.apps_components(read, settings)
+            if c.state not in (health.READY, health.WARNING)] == []
 
 
 def test_webui_health_through_traefik(host, settings, kubectl):
@@ -36,7 +44,7 @@ def test_webui_health_through_traefik(host, settings, kubectl):
 
 def test_every_model_is_listed(fact, settings, kubectl):
     # The readiness gate's rule: a name as `ollama list` prints it (health.ollama_list_name).
-    assert not missing_models(settings.models, fact(OllamaModels, namespace=names.NAMESPACE))
+    assert not health.missing_models(settings.models, fact(OllamaModels, namespace=names.NAMESPACE))
 
 
 def test_postgres_accepts_connections_with_vector(kubectl):

@@ -49,6 +49,17 @@ def test_nodes_ready(kubectl, settings):
     assert [(c.name, c.state) for c in components if c.state != health.READY] == []
 
 
+def test_k3s_is_ready_as_the_deploy_gate_judges_it(fact, settings, k3s_role):
+    # The k3s layer's readiness gate's own read and rules (operations/health.py): the node
+    # Ready, k3s's charts released for their current spec, kube-system's workloads rolled out,
+    # Traefik redirecting to HTTPS.
+    if k3s_role != "server":
+        pytest.skip("the gate reads the cluster on servers")
+    read = fact(health.ApplianceRead, domain=settings.webui_domain)
+    assert [f"{c.name}: {c.state}, {c.detail}" for c in health.k3s_components(read, settings)
+            if c.state not in (health.READY, health.WARNING)] == []
+
+
 def test_traefik_is_the_chart_layout_the_appliance_writes(kubectl, settings):
     # k3s names its chart PATCH+upUPSTREAM: any patch of the same upstream chart has the layout.
     chart = kubectl("-n kube-system get helmchart traefik -o jsonpath={.spec.chart}")

@@ -25,6 +25,7 @@ Chart-made names and labels are the pinned charts' own, read in their templates:
 from __future__ import annotations
 
 import yaml
+from cluster_state import config_hash, install_pod, job, release, workload
 
 READY = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
 # What Traefik chart 40.1 renders from the appliance's values with acme_ca none (ACME adds the
@@ -77,6 +78,8 @@ def deployed_state(documents: list[dict], settings) -> dict:
     webui_labels = {"app.kubernetes.io/name": "open-webui", "app.kubernetes.io/instance": "open-webui",
                     "app.kubernetes.io/component": "open-webui"}
     (puller,) = [d for d in documents if d["kind"] == "Job"]
+    traefik = workload("Deployment", "kube-system", "traefik", "rancher/mirrored-library-traefik:3.6.1")
+    traefik["spec"]["template"]["spec"]["containers"][0]["args"] = TRAEFIK_ARGUMENTS
     items += [
         # k3s
         {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "rehearsal"},
@@ -85,9 +88,7 @@ def deployed_state(documents: list[dict], settings) -> dict:
         {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
          "metadata": {"name": "traefik", "namespace": "kube-system"},
          "spec": {"chart": "https://%{KUBERNETES_API}%/static/charts/traefik-40.1.4+up40.1.0.tgz"}},
-        {"apiVersion": "apps/v1", "kind": "Deployment",
-         "metadata": {"name": "traefik", "namespace": "kube-system"},
-         "spec": {"template": {"spec": {"containers": [{"name": "traefik", "args": TRAEFIK_ARGUMENTS}]}}}},
+        traefik,
         # otwld/ollama-helm
         service("llm", "ollama", 11434, ollama_labels, ollama_values["service"]["type"]),
         pod("llm", "ollama-7d9c6b8f5-x2x7q", {**ollama_labels, "app.kubernetes.io/version": "0.32.15"}),
@@ -121,11 +122,29 @@ def deployed_state(documents: list[dict], settings) -> dict:
          "data": {}},
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "netdata-basic-auth", "namespace": "monitoring"},
          "type": "kubernetes.io/basic-auth", "data": {}},
+        # the charts' workloads, rolled out (names as the pinned charts render them)
+        workload("Deployment", "cnpg-system", "cloudnative-pg", "ghcr.io/cloudnative-pg/cloudnative-pg:1.30.0"),
+        workload("Deployment", "llm", "ollama", "ollama/ollama:0.32.15"),
+        workload("Deployment", "llm", "open-webui", "ghcr.io/open-webui/open-webui:0.12.4"),
+        workload("Deployment", "monitoring", "netdata-parent", "netdata/netdata:v2.11.0"),
+        workload("Deployment", "monitoring", "netdata-k8s-state", "netdata/netdata:v2.11.0"),
+        workload("DaemonSet", "monitoring", "netdata-child", "netdata/netdata:v2.11.0"),
     ]
+    # helm-controller's install Job of each HelmChart, its pod and the release it deployed
+    # (tests/cluster_state.py), and CloudNativePG's status of the rendered Cluster.
+    for chart in [item for item in items if item["kind"] == "HelmChart"]:
+        name = chart["metadata"]["name"]
+        target = chart["spec"].get("targetNamespace") or "kube-system"
+        items += [job(name, config_hash(name)), install_pod(name),
+                  release(name, target, 1, "deployed", config_hash(name))]
+    for cluster in (item for item in items if item["kind"] == "Cluster"):
+        cluster["status"] = {"phase": "Cluster in healthy state",
+                             "readyInstances": cluster["spec"].get("instances", 1),
+                             "image": cluster["spec"].get("imageName", "")}
     return {
         "items": items,
         "exec": {
-            "llm/deploy/ollama/ollama list": OLLAMA_LIST,
+            "llm/deployment/ollama/ollama list": OLLAMA_LIST,
             "llm/postgres-1/psql --dbname=openwebui --tuples-only --no-align "
             "--command=SELECT extname FROM pg_extension": PG_EXTENSIONS,
         },

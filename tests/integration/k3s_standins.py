@@ -32,13 +32,13 @@ def install_k3s_standins(host, start: bool = True) -> None:
                         f"root@{host.address}:{target}"], check=True, capture_output=True)
     host.ssh(
         f"chmod 755 /usr/local/bin/k3s && install -d -m 700 {STATE} "
-        f"{STATE}/exec/llm/deploy/ollama && echo 'k3s version v1.36.5+k3s1 (stand-in)' > {STATE}/version && "
+        f"{STATE}/exec/llm/deployment/ollama && echo 'k3s version v1.36.5+k3s1 (stand-in)' > {STATE}/version && "
         "install -d /usr/local/lib/llm-appliance && printf '#!/bin/sh\\nexit 0\\n' > "
         "'/usr/local/lib/llm-appliance/k3s-install-v1.36.5+k3s1.sh' && "
         f"cat > /etc/systemd/system/k3s.service <<'EOF'\n{TRAEFIK_UNIT}EOF\n"
         "systemctl daemon-reload" + (" && systemctl enable --now k3s.service" if start else "")
     )
-    host.ssh(f"cat > '{STATE}/exec/llm/deploy/ollama/ollama list' <<'EOF'\n{OLLAMA_LIST}EOF")
+    host.ssh(f"cat > '{STATE}/exec/llm/deployment/ollama/ollama list' <<'EOF'\n{OLLAMA_LIST}EOF")
 
 
 K3S_UNIT = """[Unit]

@@ -96,7 +96,7 @@ def test_a_converged_appliance_reruns_with_no_change_and_three_kubectl_calls(
         ["get", "nodes,deployments,statefulsets,daemonsets,jobs,helmcharts,helmchartconfigs,"
                 "addons.k3s.cattle.io,events,secrets,clusters.postgresql.cnpg.io"],
         ["get", "pods"],  # helm-controller's install Jobs' pods
-        ["--namespace", "llm"],  # exec deploy/ollama -- ollama list
+        ["--namespace", "llm"],  # exec deployment/ollama -- ollama list
     ]
     assert "Wait until" not in again.stdout + again.stderr
     assert "Models:      llama3.2:3b, nomic-embed-text:latest (all present)" in again.stderr

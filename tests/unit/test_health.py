@@ -788,3 +788,39 @@ def test_every_printed_kubectl_hint_is_a_command_kubectl_accepts():
                             "job", "-l", "app.kubernetes.io/name=ollama-model-puller"],
                            capture_output=True, text=True, timeout=60)
     assert "only a selector (-l) or a POD name is allowed" in usage.stderr
+
+
+def test_status_names_a_manifest_k3s_refuses():
+    """Finding 4 (`appliance status`): k3s pkg/deploy/controller.go retries a refused file at
+    every 15 s scan, recording ApplyManifestFailed on its Addon each time, and AppliedManifest
+    once it applied it; status fails on an appliance manifest whose last outcome is a failure."""
+    from operations.health import status_components
+
+    message = ('Applying manifest at "/var/lib/rancher/k3s/server/manifests/llm-appliance-ollama.yaml" '
+               'failed: HelmChart.helm.cattle.io "ollama" is invalid: spec.failurePolicy: Unsupported value: "retry"')
+    refused = converged() + [
+        addon("llm-appliance-ollama", "0f" * 32), addon("traefik", "1e" * 32),
+        addon_event("llm-appliance-ollama", "AppliedManifest", "Applied", "2026-11-29T19:00:00Z"),
+        addon_event("llm-appliance-ollama", "ApplyManifestFailed", message, "2026-11-29T20:00:06Z"),
+        addon_event("traefik", "ApplyManifestFailed", "k3s's own", "2026-11-29T20:00:06Z")]
+    components = status_components(read(refused), SETTINGS, "server", first_server=True)
+    assert [(c.name, c.state, c.detail) for c in components if c.name.startswith("manifest")] == [
+        ("manifest llm-appliance-ollama", "failed", f"ApplyManifestFailed: {message}")]
+    # client-go's event correlator (tools/record/events_cache.go) updates the same Event
+    # (count, lastTimestamp) when k3s records it again.
+    applied = replaced(refused, "Event", "llm-appliance-ollama.AppliedManifest", addon_event(
+        "llm-appliance-ollama", "AppliedManifest", "Applied", "2026-11-29T20:00:21Z"))
+    assert [c.name for c in status_components(read(applied), SETTINGS, "server", True)
+            if c.name.startswith("manifest")] == []
+
+
+def test_a_pod_of_a_replaced_install_job_is_not_its_pod():
+    """Finding 3: helm-controller v0.17.7 chart.go replaces the install Job (same name) when the
+    spec changes; a crash-looping pod of the old Job, not yet deleted, is not the new Job's
+    (the Job controller's ownerReference carries the Job's uid)."""
+    new_job = job("ollama", "SHA256=" + "CD" * 32, complete=False)
+    new_job["metadata"]["uid"] = "5f0c1c52-0000-4000-8000-000000000001"
+    objects = replaced(converged(), "Job", "helm-install-ollama", new_job)
+    objects = replaced(objects, "Pod", "helm-install-ollama-x7k2p",
+                       install_pod("ollama", restarts=3, waiting="CrashLoopBackOff"))
+    assert (ollama_chart(objects).state, ollama_chart(objects).detail) == (WAITING, "installing")
