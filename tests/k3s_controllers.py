@@ -419,7 +419,9 @@ def apply_render(api: KubeAPI, name: str, namespace: str) -> None:
 class DeployController:
     """k3s pkg/deploy/controller.go: every ``period`` seconds (15 in k3s) list the manifests
     folder (sorted; dotfiles, *.skip'd files and names not ending .yaml/.yml/.json left out);
-    a file is looked at when its mtime changed or on the first pass after start (forced);
+    a file is looked at when its mtime changed or in a forced pass: the first after start, and
+    every next one until a pass deploys every file without an error (watcher.start keeps
+    ``force`` until listFiles returns nil);
     an Addon named after the file up to its first dot, in kube-system, tracks it (spec.source,
     spec.checksum = hex SHA-256 of the file); unless forced, a file whose checksum equals the
     Addon's is skipped; its objects are applied with events ApplyingManifest, then
@@ -433,8 +435,8 @@ class DeployController:
         self.stopped = threading.Event()
 
     def scan(self) -> None:
-        """One pass (the first one after start() or construction is forced)."""
-        force, self.forced = self.forced, False
+        """One pass (forced from start() or construction until one deploys every file)."""
+        force, failed = self.forced, False
         files = sorted(p for p in self.directory.rglob("*") if p.is_file())
         skips = {p.name.removesuffix(".skip") for p in files if p.name.endswith(".skip")}
         for path in files:
@@ -446,6 +448,9 @@ class DeployController:
                 continue
             if self.deploy(path, compare=not force):
                 self.modified[path] = mtime
+            else:
+                failed = True
+        self.forced = force and failed
         with self.api.lock:
             self.api.reconcile()
 
@@ -493,6 +498,12 @@ class DeployController:
         stored = api.get(resource.kind, namespace, metadata["name"])
         if stored is None:
             kube_api.create(api, resource, namespace, item, False, self.manager)
+        elif _holds({k: v for k, v in item.items() if k not in ("apiVersion", "kind", "status")},
+                    stored):
+            # wrangler pkg/apply/desiredset_compare.go applyPatch: an empty ("{}") three-way
+            # patch sends nothing, so a forced pass leaves an unchanged object (and its
+            # managedFields times) alone. Fields only the previous apply had are not pruned here.
+            return
         else:
             # A 3-way apply keeps what others added (helm-controller's managed-by annotation).
             merged = {**stored["metadata"], **metadata}
@@ -512,6 +523,18 @@ class DeployController:
 
     def stop(self) -> None:
         self.stopped.set()
+
+
+def _holds(desired, live) -> bool:
+    """Whether ``live`` already has every field and value of ``desired`` (maps may have more
+    keys; lists the same length, item by item)."""
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(
+            key in live and _holds(value, live[key]) for key, value in desired.items())
+    if isinstance(desired, list):
+        return isinstance(live, list) and len(desired) == len(live) and all(
+            _holds(a, b) for a, b in zip(desired, live))
+    return desired == live
 
 
 def k3s_api(version: str = HELM_CONTROLLER, **fields) -> KubeAPI:

@@ -458,6 +458,31 @@ def test_a_rejected_manifest_is_an_apply_manifest_failed_event_on_its_addon(tmp_
         server.stop()
 
 
+def test_the_passes_stay_forced_until_one_applies_every_manifest(tmp_path):
+    # k3s pkg/deploy/controller.go watcher.start: `force` goes false only once listFiles
+    # returned no error, so while one manifest is rejected every pass applies the others again.
+    api = k3s_api("v0.17.1")
+    api.add([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}])
+    (tmp_path / "good.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                                        "  name: good\n  namespace: kube-system\ndata:\n  a: '1'\n")
+    rejected = tmp_path / "rejected.yaml"
+    rejected.write_text(json.dumps(helm_chart("traefik", "kube-system", "retry")))
+    deploy = DeployController(api, tmp_path)
+
+    def edit_and_scan():
+        edited = api.get("ConfigMap", "kube-system", "good")
+        edited["data"] = {"a": "edited"}
+        api.save(api.resource("ConfigMap"), edited)
+        deploy.scan()
+        return api.get("ConfigMap", "kube-system", "good")["data"]
+
+    deploy.scan()
+    assert edit_and_scan() == {"a": "1"}  # rejected.yaml failed again: still forced
+    rejected.unlink()
+    assert edit_and_scan() == {"a": "1"}  # this pass applied everything (forced once more)
+    assert edit_and_scan() == {"a": "edited"}  # no longer forced, good.yaml unchanged
+
+
 def test_a_crash_looping_statefulset_omits_its_zero_counters(api):
     ns = namespace(api, "sts-crash")
     api.crash_loop(ns, "db")
