@@ -193,9 +193,9 @@ def helm_controller(api: KubeAPI) -> None:
     event JobFailed; a suspended, synced Job is resumed (jobReady/setJobSuspended); a Complete
     Job counts only when the newest release Secret says deployed with the Job's configHash,
     else the Job is made again (reconcileJob: ErrReplace once no pod is active); an unfinished
-    Job is left alone unless its template changed (then suspended, and replaced once its pods
-    are gone). Status: jobName and conditions JobCreated / Failed; event ApplyJob when a Job
-    is made."""
+    Job, failed or not, is left alone unless its template changed (then suspended, and
+    replaced once its pods are gone). Status: jobName and conditions JobCreated / Failed;
+    event ApplyJob when a Job is made."""
     for chart in api.list("HelmChart"):
         metadata = chart["metadata"]
         if not chart.get("spec", {}).get("chart") and not chart.get("spec", {}).get("chartContent"):
@@ -222,7 +222,8 @@ def helm_controller(api: KubeAPI) -> None:
                      "message": "Job has reached configured number of retries without succeeding"}]}
                 api.save(api.resource("HelmChart"), chart, manager="helm-controller",
                          subresource="status")
-            continue
+            # OnChange goes on: getJobAndRelatedResources skips a failed Job whose template
+            # is unchanged and replaces it (reconcileJob) once the chart's spec changed it.
         if current is not None and current["spec"].get("suspend") and \
                 current["metadata"].get("generation") == 1 and _condition(current, "Suspended"):
             patched = clone(current)

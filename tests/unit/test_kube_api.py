@@ -483,6 +483,42 @@ def test_the_passes_stay_forced_until_one_applies_every_manifest(tmp_path):
     assert edit_and_scan() == {"a": "edited"}  # no longer forced, good.yaml unchanged
 
 
+def test_a_changed_chart_replaces_its_failed_install_job(api):
+    # helm-controller v0.17.7 chart.go OnChange: after jobFailed it goes on to
+    # getJobAndRelatedResources, which keeps a failed Job only while its template is unchanged.
+    api.helm_results[("kube-system", "flaky")] = [HelmResult("Error: values don't meet the schema")] * 2
+    chart = helm_chart("flaky", "flaky")
+    chart["spec"]["backOffLimit"] = 2
+    api.add([chart])
+    api.tick()
+    api.tick()
+    failed = api.get("Job", "kube-system", "helm-install-flaky")
+    assert {c["type"]: c["status"] for c in failed["status"]["conditions"]}["Failed"] == "True"
+    api.tick()  # unchanged: the failed Job stays
+    assert api.get("Job", "kube-system", "helm-install-flaky")["metadata"]["uid"] == \
+        failed["metadata"]["uid"]
+    fixed = api.get("HelmChart", "kube-system", "flaky")
+    fixed["spec"]["valuesContent"] = "replicaCount: 2\n"
+    api.add([fixed])
+    api.tick()
+    job = api.get("Job", "kube-system", "helm-install-flaky")
+    assert job["metadata"]["uid"] != failed["metadata"]["uid"]
+    assert {c["type"]: c["status"] for c in api.get("HelmChart", "kube-system", "flaky")[
+        "status"]["conditions"]} == {"JobCreated": "True", "Failed": "False"}
+    assert {name: labels["status"] for name, labels in labels_of(api, "flaky").items()} == {
+        "sh.helm.release.v1.flaky.v1": "deployed"}
+
+
+def test_a_forced_pass_leaves_an_object_that_already_matches_alone(api, tmp_path):
+    # wrangler apply: an empty three-way patch is not sent (pkg/apply/desiredset_compare.go).
+    (tmp_path / "same.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                                        "  name: same\n  namespace: kube-system\ndata:\n  a: '1'\n")
+    DeployController(api, tmp_path).scan()
+    before = api.get("ConfigMap", "kube-system", "same")["metadata"]["resourceVersion"]
+    DeployController(api, tmp_path).scan()  # k3s started again: forced, nothing to change
+    assert api.get("ConfigMap", "kube-system", "same")["metadata"]["resourceVersion"] == before
+
+
 def test_a_crash_looping_statefulset_omits_its_zero_counters(api):
     ns = namespace(api, "sts-crash")
     api.crash_loop(ns, "db")
