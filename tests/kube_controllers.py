@@ -335,7 +335,9 @@ def statefulsets(api: KubeAPI) -> None:
     and apps.kubernetes.io/pod-index, a PVC TEMPLATE-NAME-ORDINAL per volumeClaimTemplate
     (kept when the StatefulSet goes: Retain); RollingUpdate deletes and recreates one pod at
     a time from the highest ordinal, only while the others are Ready. Status: replicas and
-    availableReplicas always, the rest omitempty (k8s.io/api apps/v1 types.go)."""
+    availableReplicas always, the rest omitempty (k8s.io/api apps/v1 types.go), but
+    collisionCount, a pointer the controller always sets (updateStatefulSet:
+    ``status.CollisionCount = new(int32)``), so 0 shows."""
     for statefulset in api.list("StatefulSet"):
         metadata, spec = statefulset["metadata"], statefulset["spec"]
         wanted = spec.get("replicas", 1)
@@ -383,8 +385,8 @@ def statefulsets(api: KubeAPI) -> None:
         statefulset["status"] = {"replicas": len(pods), "availableReplicas": ready, **omit_zero({
             "observedGeneration": metadata.get("generation", 1), "readyReplicas": ready,
             "currentReplicas": current, "updatedReplicas": updated,
-            "currentRevision": current_revision, "updateRevision": revision,
-            "collisionCount": 0})}
+            "currentRevision": current_revision, "updateRevision": revision}),
+            "collisionCount": 0}
         write(api, statefulset)
 
 

@@ -528,8 +528,9 @@ def test_a_crash_looping_statefulset_omits_its_zero_counters(api):
                                     "spec": {"containers": [{"name": "db", "image": "db:1"}]}}}}])
     run = api.kubectl("--namespace", ns, "get", "statefulset", "db", "--output", "jsonpath={.status}")
     status = json.loads(run.stdout)
-    assert {k: status.get(k) for k in ("replicas", "availableReplicas", "readyReplicas")} == {
-        "replicas": 1, "availableReplicas": 0, "readyReplicas": None}
+    assert {k: status.get(k) for k in ("replicas", "availableReplicas", "readyReplicas",
+                                       "collisionCount")} == {
+        "replicas": 1, "availableReplicas": 0, "readyReplicas": None, "collisionCount": 0}
 
 
 def test_abort_leaves_a_failed_release_to_a_crash_looping_job(api):
