@@ -317,8 +317,10 @@ CONFIG_HASH = "helmcharts.helm.cattle.io/configHash"
 def newest_release(cluster: Cluster, chart: dict) -> dict:
     """The labels of a HelmChart's newest release Secret (highest ``version`` label), as
     helm-controller's getChartRelease and latestRelease read them: Secrets of type
-    helm.sh/release.v1 labelled owner=helm and name=CHART in the chart's targetNamespace (its
-    own namespace without one); {} when there is none."""
+    helm.sh/release.v1 labelled owner=helm and name=CHART in the chart's targetNamespace; {}
+    when there is none. Without a targetNamespace (k3s's own Traefik) helm-controller lists
+    every namespace (getChartRelease lists Secrets in namespace "") while klipper-helm
+    installs into the chart's own namespace, which is where this reads."""
     name = chart["metadata"]["name"]
     target = chart.get("spec", {}).get("targetNamespace") or chart["metadata"]["namespace"]
     newest: dict = {}
@@ -692,12 +694,14 @@ class LogTail(FactBase):
         return [line.rstrip() for line in output]
 
 
-# -- what k3s applied: k3s pkg/deploy/controller.go (the v1.36 line) ---------------------------
-# The deploy controller scans the manifests folder every 15 s and applies a file whose sha256
-# differs from the checksum its Addon records (kube-system, named after the file up to its
-# first dot); it records the new checksum only after the apply succeeded, and reports a file
-# it could not read, parse, validate or apply as a Warning Event of one of these reasons on the
-# Addon, trying again at the next scan.
+# -- what k3s applied: k3s pkg/deploy/controller.go (main, commit 0301210f; v1.36.5's own ----
+# copy could not be read). The deploy controller scans the manifests folder every 15 s and
+# applies a file whose sha256 differs from the checksum its Addon records (kube-system, named
+# after the file up to its first dot). It reads only files whose mtime changed, but every file,
+# whatever its checksum, in the passes after a start until one applies them all. It records
+# the new checksum only after the apply succeeded, and reports a file it could not read,
+# parse, validate or apply as a Warning Event of one of these reasons on the Addon, trying
+# again at the next scan.
 ADDON_FAILURES = ("ReadManifestFailed", "ParseManifestFailed", "ValidateManifestFailed",
                   "ApplyManifestFailed")
 

@@ -23,8 +23,9 @@ run on the first server, once k3s answers, deletes what only the lost server had
 Then RESTORED_FILE goes: an ordinary deploy never repairs anything. Read in the sources:
 k3s's pkg/deploy/controller.go (the stored copy, commit 0301210f; v1.36.5's could not be read)
 names a manifest's Addon after its file up to the first dot and skips a manifest whose checksum
-its Addon holds, except in its first pass after k3s starts, which runs before the apps layer
-writes its files on a new server (and a deleted Addon takes none of its objects with it);
+its Addon holds, except in its forced passes after k3s starts (the first, and each next one
+until a pass applies every file), which normally end before the apps layer writes its files on
+a new server (and a deleted Addon takes none of its objects with it);
 helm-controller v0.17.7's pkg/controllers/chart/chart.go watches the Jobs a HelmChart owns, so a
 deleted install Job is made again, and its `helm upgrade` makes the release's missing objects.
 Kubernetes' SetDefaults_Job (pkg/apis/batch/v1/defaults.go) copies a Job's pod template labels
