@@ -94,11 +94,14 @@ PINNED_CHARTS = {
 # How long the gate waits for Let's Encrypt once everything else is ready.
 CERTIFICATE_WAIT_SECONDS = 180
 POLL_SECONDS = 10
-SECTIONS = ("now", "memory", "disk", "backup", "offsite", "restored", "k3s", "objects", "models", "redirect", "health",
-            "certificate")
+SECTIONS = ("now", "memory", "disk", "backup", "offsite", "restored", "k3s", "objects", "errors",
+            "helm", "models", "redirect", "health", "certificate")
+# Lines of each install Job pod's log read (helm's own error is at its end: klipper-helm's
+# entry runs with `set -e`, so a failing helm is the script's last output).
+HELM_LOG_LINES = 10
 
 
-def kubectl_get_everywhere(kinds: str, output: str) -> str:
+def kubectl_get_everywhere(kinds: str, output: str, stderr: str = "/dev/null") -> str:
     """The shell command that gets ``kinds`` (kubectl's comma-separated list) in every
     namespace with CloudNativePG's Clusters, or without them where their CRD is not there yet,
     and prints what kubectl printed once; prints nothing while the API server does not answer.
@@ -106,7 +109,8 @@ def kubectl_get_everywhere(kinds: str, output: str) -> str:
     An unknown kind fails the whole get before it prints anything; a list that fails (one
     kind forbidden, a timeout) makes kubectl print the others' objects and exit 1 (kubectl
     1.36 pkg/cmd/get/get.go printGeneric), so the get without Clusters runs only when the
-    first printed nothing, never to print the objects twice.
+    first printed nothing, never to print the objects twice. kubectl's errors go to ``stderr``
+    (a shell word: a file), those of the get whose output is printed.
 
         kubectl_get_everywhere("nodes,jobs", "json")
         # 'listed=$(/usr/local/bin/k3s kubectl get nodes,jobs,clusters.postgresql.cnpg.io
@@ -114,7 +118,7 @@ def kubectl_get_everywhere(kinds: str, output: str) -> str:
         #  get nodes,jobs ...); [ -z "$listed" ] || printf '%s\\n' "$listed"'
     """
     first, fallback = (
-        f"{K3S_BINARY} kubectl get {every} --all-namespaces --output {output} 2>/dev/null"
+        f"{K3S_BINARY} kubectl get {every} --all-namespaces --output {output} 2>{stderr}"
         for every in (f"{kinds},{OPTIONAL_KINDS}", kinds))
     return (f'listed=$({first}); [ -n "$listed" ] || listed=$({fallback}); '
             '[ -z "$listed" ] || printf ' + "'%s\\n'" + ' "$listed"')
@@ -157,10 +161,16 @@ class ApplianceRead(FactBase):
             f"echo \"unit $(systemctl is-failed {OFFSITE_UNIT}.service 2>/dev/null)\"",
             f"echo '## restored'; cat {RESTORED_FILE} 2>/dev/null",
             f"echo '## k3s'; [ -x {K3S_BINARY} ] && echo installed",
-            f"if [ -x {K3S_BINARY} ]; then echo '## objects'; "
-            + kubectl_get_everywhere(KINDS, shlex.quote("jsonpath=" + TEMPLATE)),
+            f"if [ -x {K3S_BINARY} ]; then echo '## objects'; errors=$(mktemp); "
+            + kubectl_get_everywhere(KINDS, shlex.quote("jsonpath=" + TEMPLATE), '"$errors"'),
             f"{kubectl} get pods --all-namespaces --selector {CHART_LABEL} --output "
             f"{shlex.quote('jsonpath=' + ITEMS)} 2>/dev/null",
+            "echo '## errors'; cat \"$errors\"; rm -f \"$errors\"",
+            # Every HelmChart, k3s's and the appliance's, is in kube-system, and so are their
+            # install Jobs. Without --follow, kubectl reads the pods' logs one after another
+            # with no limit on their number (kubectl 1.36 pkg/cmd/logs/logs.go RunLogs).
+            f"echo '## helm'; {kubectl} --namespace kube-system logs --selector {CHART_LABEL} "
+            f"--prefix --tail {HELM_LOG_LINES} 2>/dev/null",
             f"echo '## models'; {kubectl} --namespace {OLLAMA.namespace} exec {OLLAMA.workload.ref} -- "
             "ollama list 2>/dev/null",
             "echo '## redirect'; curl -s -o /dev/null --max-time 5 "
@@ -188,6 +198,12 @@ def parse_read(lines: list[str]) -> dict:
             sections[current].append(line.strip())
     objects = [json.loads(line) for line in sections["objects"] if line.startswith("{")]
     objects += [_secret(line) for line in sections["objects"] if line.startswith("Secret ")]
+    helm_logs: dict[str, list[str]] = {}
+    for line in sections["helm"]:
+        # kubectl logs --prefix: "[pod/NAME/CONTAINER] line"
+        source, _, text = line.partition("] ")
+        if source.startswith("[pod/"):
+            helm_logs.setdefault(source[len("[pod/"):].split("/", 1)[0], []).append(text)
     backup = sections["backup"][0].split(" ", 1) if sections["backup"] else None
     disk = sections["disk"][0].split() if sections["disk"] else []
     memory = sections["memory"][0].split() if sections["memory"] else []
@@ -202,6 +218,9 @@ def parse_read(lines: list[str]) -> dict:
         "restored": sections["restored"][0] if sections["restored"] else None,
         "k3s": sections["k3s"] == ["installed"],
         "objects": objects,
+        # kubectl's errors of the objects' get (a list that failed), but its warnings.
+        "errors": [line for line in sections["errors"] if not line.startswith("Warning:")],
+        "helm_logs": helm_logs,
         "models": sorted(OllamaModels().process(sections["models"])),
         "redirect": " ".join(sections["redirect"]),
         "health": " ".join(sections["health"]),
@@ -340,20 +359,37 @@ def job_config_hash(job: dict) -> str:
     return annotations.get(CONFIG_HASH, "").partition("=")[2][:63]
 
 
-def restarted_helm(cluster: Cluster, job: dict) -> tuple[dict, dict] | None:
-    """The install Job's pod and container status whose helm has failed INSTALL_RESTARTS
-    times or more (restartCount), if any; a pod is the Job's by its ownerReference (the
-    Job's uid where the read has one: a pod of a replaced Job of the same name is not)."""
+def job_pods(cluster: Cluster, job: dict) -> list[dict]:
+    """The pods of an install Job, by their ownerReference (the Job's uid where the read has
+    one: a pod of a replaced Job of the same name is not the Job's)."""
     metadata = job["metadata"]
-    for pod in cluster.of("Pod", (metadata["namespace"],)):
-        owners = pod["metadata"].get("ownerReferences") or []
-        if not any(o.get("kind") == "Job" and o.get("name") == metadata["name"]
-                   and o.get("uid") == metadata.get("uid") for o in owners):
-            continue
+    return [pod for pod in cluster.of("Pod", (metadata["namespace"],))
+            if any(o.get("kind") == "Job" and o.get("name") == metadata["name"]
+                   and o.get("uid") == metadata.get("uid")
+                   for o in pod["metadata"].get("ownerReferences") or [])]
+
+
+def restarted_helm(cluster: Cluster, job: dict) -> tuple[dict, dict] | None:
+    """The install Job's pod (job_pods) and container status whose helm has failed
+    INSTALL_RESTARTS times or more (restartCount), if any."""
+    for pod in job_pods(cluster, job):
         for status in pod.get("status", {}).get("containerStatuses", []) or []:
             if status.get("restartCount", 0) >= INSTALL_RESTARTS:
                 return pod, status
     return None
+
+
+def helm_error(cluster: Cluster, job: dict) -> str:
+    """helm's error as the install Job's newest pod logged it (the read's helm_logs): from its
+    last line starting "Error:" (helm's own prefix) to the end, as one line; else its last
+    line; "" without a log."""
+    pods = job_pods(cluster, job)
+    if not pods:
+        return ""
+    newest = max(pods, key=lambda pod: pod["metadata"].get("creationTimestamp", ""))
+    lines = cluster.read.get("helm_logs", {}).get(newest["metadata"]["name"], [])
+    starts = [index for index, line in enumerate(lines) if line.startswith("Error:")]
+    return " ".join(lines[starts[-1]:] if starts else lines[-1:])
 
 
 def chart_component(cluster: Cluster, chart: dict, pinned: str) -> Component:
@@ -364,7 +400,7 @@ def chart_component(cluster: Cluster, chart: dict, pinned: str) -> Component:
     failed), when the newest release is `failed` for the Job's configHash (klipper-helm's
     failed install or upgrade; with failurePolicy retry it then exits 0, so the Job still ends
     Complete), or when helm has failed INSTALL_RESTARTS times in the Job's pod (OnFailure: each
-    failure is a container restart)."""
+    failure is a container restart); a failure's detail ends with helm's error (helm_error)."""
     name, namespace = chart["metadata"]["name"], chart["metadata"]["namespace"]
     job_name = f"helm-install-{name}"
     job = cluster.get("Job", namespace, job_name)
@@ -390,18 +426,20 @@ def chart_component(cluster: Cluster, chart: dict, pinned: str) -> Component:
     if _condition(job, "Complete") and status == "deployed" and current:
         return Component(state=READY, detail=f"installed (revision {revision})", running=requested,
                          **common)
+    error = helm_error(cluster, job)
+    error = f": {error}" if error else ""
     if status == "failed" and current:
-        return Component(state=FAILED, detail=f"helm failed: release revision {revision} is failed",
-                         **common)
+        return Component(state=FAILED, detail=f"helm failed: release revision {revision} is "
+                         f"failed{error}", **common)
     crashing = restarted_helm(cluster, job)
     if crashing:
         pod, container = crashing
         waiting = (container.get("state", {}).get("waiting") or {}).get("reason", "")
         common["targets"] += (("Pod", namespace, pod["metadata"]["name"]),)
         return Component(state=FAILED, detail=f"helm failed {container['restartCount']} times"
-                         + (f" ({waiting})" if waiting else ""), **common)
+                         + (f" ({waiting})" if waiting else "") + error, **common)
     if _condition(job, "Failed"):
-        return Component(state=FAILED, detail="install Job failed", **common)
+        return Component(state=FAILED, detail=f"install Job failed{error}", **common)
     if _condition(job, "Complete"):
         return Component(state=WAITING, detail=(
             f"install Job complete, release revision {revision} {status or 'missing'}"
@@ -741,6 +779,16 @@ def manifest_components(cluster: Cluster, manifests: tuple[tuple[str, str], ...]
     return components
 
 
+def read_errors(read: dict) -> list[Component]:
+    """The objects' get, when kubectl reported an error (a list that failed: the other kinds
+    were read, that one was not): WAITING, with kubectl's message, as the judgments made
+    without that kind are not to be trusted."""
+    if not read.get("errors"):
+        return []
+    return [Component("cluster read", WAITING, "; ".join(read["errors"]),
+                      look="journalctl -u k3s -n 50")]
+
+
 def layer_components(layer: str, read: dict, settings: Settings,
                      manifests: tuple[tuple[str, str], ...] = (), since: str = "") -> list[Component]:
     """A layer's components (LAYER_COMPONENTS), after those of the manifests it wrote."""
@@ -907,10 +955,13 @@ def refused_manifests(cluster: Cluster) -> list[Component]:
 
 
 def status_components(read: dict, settings: Settings, role: str, first_server: bool) -> list[Component]:
-    """What `appliance status` shows for one host: its layers' components (the apps on the
-    first server only; agents have no kubeconfig) after any manifest of the appliance k3s
-    refuses (refused_manifests), then the host's details."""
+    """What `appliance status` shows for one host: on a server, a list kubectl could not read
+    (read_errors); its layers' components (the apps on the first server only; agents have no
+    kubeconfig) after any manifest of the appliance k3s refuses (refused_manifests), then the
+    host's details."""
     components = []
+    if role == "server":
+        components += read_errors(read)
     if "k3s" in settings.layers and role == "server":
         components += refused_manifests(Cluster(read)) + k3s_components(read, settings)
     if "apps" in settings.layers and first_server:

@@ -9,6 +9,12 @@ what ``traefik`` says (the defaults: a redirect, /health 200, a Let's Encrypt ce
 
     components, code = status_through_kubectl(api, settings)
     # code: 0 when every component is ready or a warning, else 1 (appliance/cli.py status)
+    read = read_through_kubectl(api, settings)   # parse_read's dict, for the gate's judgments
+
+``module`` (default operations/health.py) is the readiness module under test: its own
+ApplianceRead command, parse_read and status_components run, so an earlier version of it
+(``git show 23283ea:operations/health.py``, imported from a file) can be judged on the same
+cluster state (tests/unit/test_status_scenarios.py).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from k3s_controllers import DeployController
@@ -40,12 +47,11 @@ def _script(path: Path, text: str) -> None:
     path.chmod(0o755)
 
 
-def status_through_kubectl(api: KubeAPI, settings: Settings, traefik: dict | None = None,
-                           role: str = "server", first_server: bool = True,
-                           ) -> tuple[list[health.Component], int]:
-    """The components `appliance status` shows for the first server whose cluster is the
-    stand-in ``api``, and the exit code it gives (1 when one is neither ready nor a warning).
-    ``traefik``: what curl and openssl see (keys redirect, health, certificate; TRAEFIK)."""
+@contextmanager
+def host_commands(api: KubeAPI, domain: str = "", traefik: dict | None = None):
+    """The environment (PATH first) in which ``k3s kubectl`` and K3S_BINARY run the real
+    kubectl against ``api``, and ``curl`` and ``openssl`` answer what ``traefik`` says (keys
+    redirect, health, certificate: TRAEFIK, the certificate's {domain} filled in)."""
     answers = {**TRAEFIK, **(traefik or {})}
     with tempfile.TemporaryDirectory(prefix="status-harness-") as directory:
         bin_dir = Path(directory)
@@ -57,17 +63,34 @@ def status_through_kubectl(api: KubeAPI, settings: Settings, traefik: dict | Non
             f'  *http://127.0.0.1/*) printf %s {shlex.quote(answers["redirect"])} ;;\n'
             f'  */health*) printf %s {shlex.quote(answers["health"])} ;;\n'
             "esac\n"))
-        certificate = answers["certificate"].format(domain=settings.webui_domain)
+        certificate = answers["certificate"].format(domain=domain)
         _script(bin_dir / "openssl", (
             f'[ "$1" = x509 ] && printf %s {shlex.quote(certificate)}\ncat > /dev/null\n'))
-        command = health.ApplianceRead().command(settings.webui_domain).replace(
-            K3S_BINARY, str(bin_dir / "k3s"))
-        environment = {**api.environment(), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+        yield {**api.environment(), "PATH": f"{bin_dir}:{os.environ['PATH']}",
+               "K3S": str(bin_dir / "k3s")}
+
+
+def read_through_kubectl(api: KubeAPI, settings: Settings, traefik: dict | None = None,
+                         module=health) -> dict:
+    """``module``'s ApplianceRead command run by bash against the stand-in ``api`` and parsed
+    by its parse_read. ``traefik``: what curl and openssl see (host_commands)."""
+    with host_commands(api, settings.webui_domain, traefik) as environment:
+        command = module.ApplianceRead().command(settings.webui_domain).replace(
+            K3S_BINARY, environment["K3S"])
         run = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
                              env=environment, timeout=120)
-    read = health.parse_read(run.stdout.splitlines())
-    components = health.status_components(read, settings, role, first_server)
-    healthy = all(c.state in (health.READY, health.WARNING) for c in components)
+    return module.parse_read(run.stdout.splitlines())
+
+
+def status_through_kubectl(api: KubeAPI, settings: Settings, traefik: dict | None = None,
+                           role: str = "server", first_server: bool = True, module=health,
+                           ) -> tuple[list[health.Component], int]:
+    """The components `appliance status` shows for the first server whose cluster is the
+    stand-in ``api``, and the exit code it gives (1 when one is neither ready nor a warning,
+    as appliance/cli.py status judges). ``traefik``: read_through_kubectl."""
+    read = read_through_kubectl(api, settings, traefik, module)
+    components = module.status_components(read, settings, role, first_server)
+    healthy = all(c.state in (module.READY, module.WARNING) for c in components)
     return components, 0 if healthy else 1
 
 

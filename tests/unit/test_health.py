@@ -37,6 +37,9 @@ OUTPUT = [
     'Secret llm sh.helm.release.v1.ollama.v1 helm.sh/release.v1 {"helmcharts.helm.cattle.io/configHash":'
     '"71DBAF08F493A870F479AEEFBACCC2EF94458B08C391C1F2F2FEDF90C195BCC","modifiedAt":"1795982400",'
     '"name":"ollama","owner":"helm","status":"deployed","version":"1"}',
+    "## errors",
+    "## helm", "[pod/helm-install-ollama-x2b7k/helm] STATUS: deployed",
+    "[pod/helm-install-ollama-x2b7k/helm] REVISION: 1",
     "## models", "NAME                       ID              SIZE      MODIFIED",
     "llama3.2:3b                a80c4f17acd5    2.0 GB    2 days ago",
     "nomic-embed-text:latest    0a109f422b47    274 MB    2 days ago",
@@ -84,6 +87,8 @@ def test_the_read_parses():
                  "modifiedAt": "1795982400", "name": "ollama", "owner": "helm",
                  "status": "deployed", "version": "1"}}},
         ],
+        "errors": [],
+        "helm_logs": {"helm-install-ollama-x2b7k": ["STATUS: deployed", "REVISION: 1"]},
         "models": ["llama3.2:3b", "nomic-embed-text:latest"],
         "redirect": "301 https://127.0.0.1/",
         "health": "200",
