@@ -742,6 +742,20 @@ class LogTail(FactBase):
 # again at the next scan.
 ADDON_FAILURES = ("ReadManifestFailed", "ParseManifestFailed", "ValidateManifestFailed",
                   "ApplyManifestFailed")
+# k3s tries a failed file again at every scan (listFilesIn keeps no modTime for it), and
+# client-go's recorder counts a repeated Event up (tools/record/events_cache.go): a failure
+# is waiting until k3s has met it this many times (a minute of scans), failed after. A kind
+# whose CRD a chart of the same run installs (CloudNativePG's Cluster) is refused until helm
+# has run; a value the CRD's schema refuses stays refused.
+ADDON_RETRIES = 5
+
+
+def addon_failure(event: dict) -> tuple[str, str]:
+    """(state, detail) of a failure Event on an Addon (ADDON_FAILURES): FAILED once it
+    counts ADDON_RETRIES, else WAITING; the detail is "REASON: k3s's message"."""
+    message = " ".join(str(event.get("message", "")).split())
+    state = FAILED if event.get("count", 1) >= ADDON_RETRIES else WAITING
+    return state, f"{event['reason']}: {message}"
 
 
 def written_manifests(host_files) -> tuple[tuple[str, str], ...]:
@@ -754,10 +768,11 @@ def written_manifests(host_files) -> tuple[tuple[str, str], ...]:
 def manifest_components(cluster: Cluster, manifests: tuple[tuple[str, str], ...],
                         since: str = "") -> list[Component]:
     """Whether k3s applied each manifest as written (``(path, sha256)``, written_manifests):
-    ready when its Addon's spec.checksum is that sha256; failed on a failure Event
-    (ADDON_FAILURES) on the Addon later than ``since`` (RFC 3339: when the gate began, so
-    that an earlier file's failure does not count), with k3s's message; waiting otherwise
-    (k3s has not scanned the folder since the file was written)."""
+    ready when its Addon's spec.checksum is that sha256; on a failure Event (ADDON_FAILURES)
+    on the Addon later than ``since`` (RFC 3339: when the gate began, so that an earlier
+    file's failure does not count), k3s's message, failed once k3s met it ADDON_RETRIES times
+    (addon_failure); waiting otherwise (k3s has not scanned the folder since the file was
+    written)."""
     components = []
     for path, checksum in manifests:
         name = path.rsplit("/", 1)[-1].split(".", 1)[0]
@@ -769,9 +784,8 @@ def manifest_components(cluster: Cluster, manifests: tuple[tuple[str, str], ...]
         if (addon.get("spec") or {}).get("checksum") == checksum:
             components.append(Component(state=READY, detail="applied by k3s", **common))
         elif failures:
-            message = " ".join(str(failures[-1].get("message", "")).split())
-            components.append(Component(state=FAILED, detail=f"{failures[-1]['reason']}: {message}",
-                                        **common))
+            state, detail = addon_failure(failures[-1])
+            components.append(Component(state=state, detail=detail, **common))
         else:
             components.append(Component(
                 state=WAITING, detail="not applied by k3s yet (it scans its manifests every 15 s)",
@@ -939,16 +953,17 @@ def refused_manifests(cluster: Cluster) -> list[Component]:
     """The appliance's manifests (Addons named llm-appliance-*) whose last outcome in k3s is a
     failure: a failure Event (ADDON_FAILURES) newer than the last AppliedManifest. k3s tries a
     refused file again at every scan (pkg/deploy/controller.go), so its failure Event stays
-    fresh while it lasts."""
+    fresh while it lasts: waiting with k3s's message, failed once k3s met it ADDON_RETRIES
+    times (addon_failure)."""
     components = []
     for addon in cluster.of("Addon", ("kube-system",)):
         name = addon["metadata"]["name"]
         outcomes = [event for event in cluster.event_objects("Addon", "kube-system", name)
                     if event.get("reason") in (*ADDON_FAILURES, "AppliedManifest")]
         if name.startswith("llm-appliance-") and outcomes and outcomes[-1]["reason"] != "AppliedManifest":
-            message = " ".join(str(outcomes[-1].get("message", "")).split())
+            state, detail = addon_failure(outcomes[-1])
             components.append(Component(
-                f"manifest {name}", FAILED, f"{outcomes[-1]['reason']}: {message}",
+                f"manifest {name}", state, detail,
                 targets=(("Addon", "kube-system", name),),
                 look=f"k3s kubectl --namespace kube-system describe addon {name}"))
     return components

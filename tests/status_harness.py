@@ -103,8 +103,8 @@ def ollama_list(models) -> str:
 def converged_appliance(api: KubeAPI, settings: Settings, manifests: Path) -> DeployController:
     """A single-server appliance as k3s makes it from the apps layer's files: one Ready Node,
     k3s's Traefik HelmChart and CoreDNS, operations/apps.py app_files written to
-    ``manifests`` and applied by the deploy controller (two passes, as the 15 s scan retries
-    a file whose namespace came later), CloudNativePG's Cluster as its operator reports a
+    ``manifests`` and applied by the deploy controller (two passes 15 s apart, as its scan
+    retries a file whose namespace came later), CloudNativePG's Cluster as its operator reports a
     healthy one (upstream-behaviour.md: phase "Cluster in healthy state", readyInstances) and
     Ollama answering `ollama list` with the settings' models."""
     from operations.apps import app_files
@@ -126,6 +126,7 @@ def converged_appliance(api: KubeAPI, settings: Settings, manifests: Path) -> De
         (manifests / Path(host_file.path).name).write_text(host_file.content)
     deploy = DeployController(api, manifests)
     deploy.scan()
+    api.advance(15)
     deploy.scan()
     api.install_crd("clusters.postgresql.cnpg.io")
     for cluster in api.list("Cluster"):

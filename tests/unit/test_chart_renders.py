@@ -459,6 +459,10 @@ REFERENCES = {
     # LogTail: its one caller passes chart_component's job/helm-install-NAME.
     ("operations/health.py", "logs", "Pod", "{namespace}", "{target}", None):
         ("HelmChart", "kube-system", None, None),
+    # The install Jobs' pods: helm-controller v0.17.7 chart.go labels the Job's pod template
+    # helmcharts.helm.cattle.io/chart=NAME, one per HelmChart, all in kube-system.
+    ("operations/health.py", "logs", "Pod", "kube-system", None, "helmcharts.helm.cattle.io/chart"):
+        ("HelmChart", "kube-system", None, None),
     # The model Job's pods (its template's label).
     ("operations/health.py", "logs", "Pod", "llm", None, "app.kubernetes.io/name=ollama-model-puller"):
         ("Pod", "llm", None, "app.kubernetes.io/name=ollama-model-puller"),

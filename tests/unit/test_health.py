@@ -485,11 +485,13 @@ def addon(name, checksum):
                      "checksum": checksum}}
 
 
-def addon_event(name, reason, message, time):
+def addon_event(name, reason, message, time, count=1):
+    """An Event k3s's deploy controller records on an Addon, repeated ``count`` times
+    (client-go tools/record/events_cache.go counts a repeat up)."""
     return {"kind": "Event", "type": "Warning" if reason.endswith("Failed") else "Normal",
             "metadata": {"name": f"{name}.{reason}", "namespace": "kube-system"},
             "involvedObject": {"kind": "Addon", "namespace": "kube-system", "name": name},
-            "reason": reason, "message": message, "lastTimestamp": time}
+            "reason": reason, "message": message, "lastTimestamp": time, "count": count}
 
 
 def test_the_written_manifests_are_their_sha256():
@@ -527,8 +529,10 @@ def test_the_gate_waits_until_k3s_applied_what_this_run_wrote():
 
 def test_a_manifest_k3s_could_not_apply_fails_the_gate_with_its_message():
     """Finding 4: k3s pkg/deploy/controller.go records `ApplyManifestFailed` (Warning) on the
-    Addon with the apply's error and leaves its checksum; only events after the gate began
-    count (an earlier file's failure was retried with this run's file since)."""
+    Addon with the apply's error and leaves its checksum, and tries again at every scan; the
+    gate waits, showing the message, until k3s met the failure 5 times (ADDON_RETRIES: a
+    CRD a chart of the same run installs may come later), then fails. Only events after the
+    gate began count (an earlier file's failure was retried with this run's file since)."""
     from operations.health import Cluster, manifest_components
 
     manifests = ((TRAEFIK_MANIFEST, WRITTEN_SHA256),)
@@ -539,7 +543,10 @@ def test_a_manifest_k3s_could_not_apply_fails_the_gate_with_its_message():
                              addon_event("llm-appliance-traefik", "ApplyingManifest", "Applying",
                                          "2026-11-29T20:00:06Z"),
                              addon_event("llm-appliance-traefik", "ApplyManifestFailed", message,
-                                         "2026-11-29T20:00:06Z")]
+                                         "2026-11-29T20:00:06Z", count=4)]
+    (component,) = manifest_components(Cluster(read(objects)), manifests, since="2026-11-29T20:00:05Z")
+    assert (component.state, component.detail) == ("waiting", f"ApplyManifestFailed: {message}")
+    objects[-1]["count"] = 5
     (component,) = manifest_components(Cluster(read(objects)), manifests, since="2026-11-29T20:00:05Z")
     assert (component.state, component.detail) == ("failed", f"ApplyManifestFailed: {message}")
     (earlier,) = manifest_components(Cluster(read(objects)), manifests, since="2026-11-29T20:00:06Z")
