@@ -805,7 +805,8 @@ def test_every_printed_kubectl_hint_is_a_command_kubectl_accepts():
 def test_status_names_a_manifest_k3s_refuses():
     """Finding 4 (`appliance status`): k3s pkg/deploy/controller.go retries a refused file at
     every 15 s scan, recording ApplyManifestFailed on its Addon each time, and AppliedManifest
-    once it applied it; status fails on an appliance manifest whose last outcome is a failure."""
+    once it applied it; status shows an appliance manifest whose last outcome is a failure,
+    waiting until k3s met it 5 times (ADDON_RETRIES), failed after."""
     from operations.health import status_components
 
     message = ('Applying manifest at "/var/lib/rancher/k3s/server/manifests/llm-appliance-ollama.yaml" '
@@ -813,8 +814,13 @@ def test_status_names_a_manifest_k3s_refuses():
     refused = converged() + [
         addon("llm-appliance-ollama", "0f" * 32), addon("traefik", "1e" * 32),
         addon_event("llm-appliance-ollama", "AppliedManifest", "Applied", "2026-11-29T19:00:00Z"),
-        addon_event("llm-appliance-ollama", "ApplyManifestFailed", message, "2026-11-29T20:00:06Z"),
-        addon_event("traefik", "ApplyManifestFailed", "k3s's own", "2026-11-29T20:00:06Z")]
+        addon_event("llm-appliance-ollama", "ApplyManifestFailed", message, "2026-11-29T20:00:06Z",
+                    count=4),
+        addon_event("traefik", "ApplyManifestFailed", "k3s's own", "2026-11-29T20:00:06Z", count=5)]
+    components = status_components(read(refused), SETTINGS, "server", first_server=True)
+    assert [(c.name, c.state, c.detail) for c in components if c.name.startswith("manifest")] == [
+        ("manifest llm-appliance-ollama", "waiting", f"ApplyManifestFailed: {message}")]
+    refused[-2]["count"] = 5
     components = status_components(read(refused), SETTINGS, "server", first_server=True)
     assert [(c.name, c.state, c.detail) for c in components if c.name.startswith("manifest")] == [
         ("manifest llm-appliance-ollama", "failed", f"ApplyManifestFailed: {message}")]
