@@ -148,6 +148,7 @@ NETDATA = Component(
         Workload("Deployment", "netdata-k8s-state", MONITORING_NAMESPACE,
                  _labels({"app": "netdata", "role": "k8sState"})),
     ),
+    claims=("netdata-parent-database", "netdata-parent-alarms", "netdata-k8s-state-varlib"),
     service="netdata", port=19999, pod_port=19999,
 )
 DEVICE_PLUGIN = Component(
@@ -155,6 +156,13 @@ DEVICE_PLUGIN = Component(
     Chart("nvidia-device-plugin", "https://nvidia.github.io/k8s-device-plugin",
           "nvidia-device-plugin", PINNED_VERSIONS["nvidia device plugin chart"],
           DEVICE_PLUGIN_NAMESPACE),
+    # The plugin on every GPU node, and MPS's control daemon, scheduled only where
+    # nvidia.com/mps.capable=true (chart 0.20.0 renders both, with the same pod labels).
+    workloads=tuple(
+        Workload("DaemonSet", name, DEVICE_PLUGIN_NAMESPACE,
+                 _labels({"app.kubernetes.io/name": "nvidia-device-plugin",
+                          "app.kubernetes.io/instance": "nvidia-device-plugin"}))
+        for name in ("nvidia-device-plugin", "nvidia-device-plugin-mps-control-daemon")),
 )
 # The appliance's own Jobs: the model puller (operations/ollama.py) and the backups
 # (operations/backup.py), selected by the label their pods carry.
@@ -173,6 +181,7 @@ TRAEFIK = Component(
     "traefik", "kube-system",
     workloads=(Workload("Deployment", "traefik", "kube-system",
                         _labels({"app.kubernetes.io/name": "traefik"})),),
+    claims=("traefik",),  # acme.json: the account key and certificates (operations/k3s.py)
     service="traefik", port=443,
 )
 CLUSTER_DNS = Component(

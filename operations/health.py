@@ -37,7 +37,7 @@ from pyinfra import host, logger
 from pyinfra.api import FactBase, operation
 from pyinfra.api.command import StringCommand
 
-from operations.components import OLLAMA, TRAEFIK
+from operations.components import APP_CHARTS, OLLAMA, TRAEFIK
 from operations.facts import OllamaModels
 from operations.names import (
     BACKUP_DIR,
@@ -82,15 +82,6 @@ APP_NAMESPACES = (NAMESPACE, MONITORING_NAMESPACE, OPERATOR_NAMESPACE, DEVICE_PL
 # not a failed pod, so the Job's status.failed stays 0. This many restarts of its container
 # (helm failed this many times for the current spec) count as a failure.
 INSTALL_RESTARTS = 3
-# Pinned chart versions by HelmChart name (Traefik's comes with k3s, its layout pinned by
-# settings.traefik_upstream_chart).
-PINNED_CHARTS = {
-    "cloudnative-pg": PINNED_VERSIONS["cloudnative-pg chart"],
-    "ollama": PINNED_VERSIONS["ollama chart"],
-    "open-webui": PINNED_VERSIONS["open-webui chart"],
-    "netdata": PINNED_VERSIONS["netdata chart"],
-    "nvidia-device-plugin": PINNED_VERSIONS["nvidia device plugin chart"],
-}
 # How long the gate waits for Let's Encrypt once everything else is ready.
 CERTIFICATE_WAIT_SECONDS = 180
 POLL_SECONDS = 10
@@ -549,7 +540,7 @@ def k3s_components(read: dict, settings: Settings) -> list[Component]:
         return components
     for chart in cluster.of("HelmChart", ("kube-system",)):
         name = chart["metadata"]["name"]
-        if name not in PINNED_CHARTS:
+        if name not in APP_CHARTS:
             pinned = f"+up{settings.traefik_upstream_chart}" if name == "traefik" else ""
             components.append(chart_component(cluster, chart, pinned))
     components += [workload_component(cluster, item)
@@ -570,9 +561,9 @@ def apps_components(read: dict, settings: Settings) -> list[Component]:
     workload in the appliance's namespaces available, Open WebUI's /health answering through
     Traefik, every model present; with ACME, the certificate (a warning at worst)."""
     cluster = Cluster(read)
-    components = [chart_component(cluster, chart, PINNED_CHARTS[chart["metadata"]["name"]])
+    components = [chart_component(cluster, chart, APP_CHARTS[chart["metadata"]["name"]].version)
                   for chart in cluster.of("HelmChart")
-                  if chart["metadata"]["name"] in PINNED_CHARTS]
+                  if chart["metadata"]["name"] in APP_CHARTS]
     postgres = cluster.get("Cluster", NAMESPACE, POSTGRES_CLUSTER)
     status = (postgres or {}).get("status", {})
     healthy = status.get("phase") == "Cluster in healthy state" and \

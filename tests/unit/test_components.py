@@ -1,12 +1,18 @@
 """One record per component (operations/components.py): the HelmCharts the apps layer writes
 are the records' charts, and the records say, literally, what each component is."""
 
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
 import yaml
 
 from operations import components
 from operations.apps import app_files
 from operations.settings import PINNED_VERSIONS, load
 
+CHARTS = Path(__file__).resolve().parents[1] / "data" / "charts"
 SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
                  "acme_email": "admin@example.com"})
 
@@ -54,3 +60,51 @@ def test_what_each_component_is():
     assert components.OLLAMA.claims == ("ollama",)
     assert components.POSTGRES.claims == ("postgres-1",)
     assert components.OLLAMA.url == "http://ollama.llm.svc.cluster.local:11434"
+
+
+def rendered(release: str) -> list[dict]:
+    """The objects of a chart's recorded `helm template` (tests/record_charts.py)."""
+    return json.loads((CHARTS / f"{release}.json").read_text())["objects"]
+
+
+CHARTED = {"ollama": components.OLLAMA, "open-webui": components.OPEN_WEBUI,
+           "netdata": components.NETDATA, "cloudnative-pg": components.POSTGRES_OPERATOR,
+           "nvidia-device-plugin": components.DEVICE_PLUGIN, "traefik": components.TRAEFIK}
+
+
+@pytest.mark.parametrize("release", sorted(CHARTED))
+def test_each_record_is_what_its_chart_renders(release):
+    """Every workload of the record is in the render with its kind, name and namespace, and
+    its pods carry the record's labels; its claims are the render's claims; its Service
+    serves the record's port and sends it to the record's pod port."""
+    record, objects = CHARTED[release], rendered(release)
+    workloads = {(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace", record.namespace)): o
+                 for o in objects if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet")}
+    assert {(w.kind, w.name, w.namespace) for w in record.workloads} == set(workloads)
+    for workload in record.workloads:
+        labels = workloads[(workload.kind, workload.name, workload.namespace)][
+            "spec"]["template"]["metadata"]["labels"]
+        assert dict(workload.pod_labels).items() <= labels.items(), workload.name
+    assert set(record.claims) == {o["metadata"]["name"] for o in objects
+                                  if o["kind"] == "PersistentVolumeClaim"}
+    if record.service:
+        (service,) = [o for o in objects if o["kind"] == "Service"
+                      and o["metadata"]["name"] == record.service]
+        ports = {port["port"]: port for port in service["spec"]["ports"]}
+        assert record.port in ports
+        if record.pod_port:
+            containers = {port["name"]: port["containerPort"]
+                          for w in workloads.values()
+                          for c in w["spec"]["template"]["spec"]["containers"]
+                          for port in c.get("ports", [])}
+            target = ports[record.port]["targetPort"]
+            assert containers.get(target, target) == record.pod_port
+
+
+def test_the_check_sees_a_record_the_render_contradicts(monkeypatch):
+    wrong = dataclasses.replace(components.OPEN_WEBUI, workloads=(
+        components.Workload("StatefulSet", "open-webui", "llm",
+                            {"app.kubernetes.io/instance": "open-webui"}),))
+    monkeypatch.setitem(CHARTED, "open-webui", wrong)
+    with pytest.raises(AssertionError):
+        test_each_record_is_what_its_chart_renders("open-webui")
