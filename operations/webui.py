@@ -12,6 +12,8 @@ from operations.names import POSTGRES_APP_SECRET, WEBUI_SECRETS
 from operations.rendering import HELM_KEEP
 from operations.settings import PINNED_VERSIONS, Settings
 
+# How long a sign-in lasts (Open WebUI's duration syntax, utils/misc.py parse_duration).
+SESSION_LIFETIME = "7d"
 # Open WebUI's request follows its resident memory after start (786 MiB, tests/realapps), its
 # limit the most read after the scenarios (793 MiB) with room for documents being processed.
 RESOURCES = {
@@ -62,6 +64,23 @@ def webui_values(settings: Settings) -> dict:
         {"name": "SCARF_NO_ANALYTICS", "value": "true"},
         {"name": "DO_NOT_TRACK", "value": "true"},
         {"name": "ANONYMIZED_TELEMETRY", "value": "false"},
+        # The web face (Open WebUI 0.12.4). CORS: only the appliance's own origin may read
+        # answers with the user's credentials; the default `*` lets any website do so, since
+        # the app runs CORSMiddleware with allow_credentials=True (config.py CORS_ALLOW_ORIGIN,
+        # main.py). Cookies: sent over HTTPS only (Traefik terminates TLS, so the browser
+        # always speaks HTTPS) and not on cross-site subrequests or form posts; `lax`, not
+        # `strict`, so that following a link to the appliance from mail or chat still arrives
+        # signed in. The session cookie's variables are the defaults of the sign-in cookie's
+        # (env.py WEBUI_SESSION_COOKIE_*, WEBUI_AUTH_COOKIE_*; the sign-in cookie `token` is
+        # set in utils/auth.py create_signin_response); both are set, so neither hangs on that
+        # fallback. Sessions: a signed token lasts 7 days instead of 4 weeks (config.py
+        # JWT_EXPIRES_IN, `auth.jwt_expiry`), so a stolen one is good for a week at most.
+        {"name": "CORS_ALLOW_ORIGIN", "value": f"https://{settings.webui_domain}"},
+        {"name": "WEBUI_SESSION_COOKIE_SECURE", "value": "true"},
+        {"name": "WEBUI_SESSION_COOKIE_SAME_SITE", "value": "lax"},
+        {"name": "WEBUI_AUTH_COOKIE_SECURE", "value": "true"},
+        {"name": "WEBUI_AUTH_COOKIE_SAME_SITE", "value": "lax"},
+        {"name": "JWT_EXPIRES_IN", "value": SESSION_LIFETIME},
     ]
     return {
         # The pinned release over the chart's appVersion: values.yaml `image.tag`, which

@@ -4,8 +4,13 @@ apps layer (`webui_values`), Ollama's /api/embed answered by a labelled stand-in
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import time
 from pathlib import Path
+
+import requests
 
 from operations.settings import SETTINGS_BY_NAME, load
 from operations.webui import RESOURCES
@@ -116,6 +121,57 @@ def test_signup_on_from_the_first_deploy_opens_at_the_second_start(appliance):
     assert signup(appliance, "early@example.com").status_code == 403
     appliance.deploy()  # a restart: `k3s kubectl -n llm rollout restart deployment/open-webui`
     assert signup(appliance, "early@example.com").status_code == 200
+
+
+# -- the web face ---------------------------------------------------------------------------
+
+def cookie_attributes(set_cookie: str) -> tuple[str, dict]:
+    """A Set-Cookie header's name and its attributes, e.g. ('token', {'httponly': '',
+    'samesite': 'lax', ...}) (names lower-cased, the value left out)."""
+    first, *rest = [part.strip() for part in set_cookie.split(";")]
+    attributes = dict((part.split("=", 1) + [""])[:2] for part in rest)
+    return first.split("=", 1)[0], {name.lower(): value for name, value in attributes.items()}
+
+
+def token_claims(token: str) -> dict:
+    """The claims of a JWT, read without checking its signature."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def preflight(appliance, origin: str) -> requests.Response:
+    """A browser's CORS preflight for a credentialed sign-in from a page at `origin`."""
+    return requests.options(appliance.app.url("/api/v1/auths/signin"), timeout=60, headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+
+
+def test_the_sign_in_cookie_is_secure_and_lax_and_lasts_seven_days(appliance):
+    appliance.deploy()
+    asked_at = int(time.time())
+    answer = appliance.sign_in(ADMIN, appliance.secrets.admin_password)
+    assert answer.status_code == 200
+    name, attributes = cookie_attributes(answer.headers["set-cookie"])
+    assert (name, attributes) == ("token", {
+        "httponly": "", "max-age": "604800", "path": "/", "samesite": "lax", "secure": ""})
+    expires_at = answer.json()["expires_at"]
+    assert 604800 <= expires_at - asked_at <= 604800 + 60
+    assert token_claims(answer.json()["token"])["exp"] == expires_at
+
+
+def test_only_the_appliances_own_origin_may_read_answers_with_credentials(appliance):
+    appliance.deploy()
+    own = preflight(appliance, "https://chat.example.com")
+    assert own.status_code == 200
+    assert (own.headers["access-control-allow-origin"],
+            own.headers["access-control-allow-credentials"]) == ("https://chat.example.com", "true")
+    foreign = preflight(appliance, "https://elsewhere.example.net")
+    assert foreign.status_code == 400
+    assert "access-control-allow-origin" not in foreign.headers
+    config = requests.get(appliance.app.url("/api/config"), timeout=60,
+                          headers={"Origin": "https://elsewhere.example.net"})
+    assert config.status_code == 200
+    assert "access-control-allow-origin" not in config.headers
 
 
 # -- every setting, re-deployed ---------------------------------------------------------------

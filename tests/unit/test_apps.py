@@ -116,6 +116,16 @@ def test_open_webui_runs_the_pinned_release_over_the_chart():
     assert helm_values("open-webui")["image"] == {"tag": "0.12.4"}
 
 
+def test_open_webuis_web_face_is_its_own_origin_secure_cookies_and_week_long_sessions():
+    env = {e["name"]: e.get("value") for e in helm_values("open-webui")["extraEnvVars"]}
+    assert {name: env[name] for name in (
+        "CORS_ALLOW_ORIGIN", "WEBUI_SESSION_COOKIE_SECURE", "WEBUI_SESSION_COOKIE_SAME_SITE",
+        "WEBUI_AUTH_COOKIE_SECURE", "WEBUI_AUTH_COOKIE_SAME_SITE", "JWT_EXPIRES_IN")} == {
+        "CORS_ALLOW_ORIGIN": "https://chat.example.com", "WEBUI_SESSION_COOKIE_SECURE": "true",
+        "WEBUI_SESSION_COOKIE_SAME_SITE": "lax", "WEBUI_AUTH_COOKIE_SECURE": "true",
+        "WEBUI_AUTH_COOKIE_SAME_SITE": "lax", "JWT_EXPIRES_IN": "7d"}
+
+
 def test_ollama_is_never_exposed():
     values = helm_values("ollama")
     assert values["service"]["type"] == "ClusterIP"
