@@ -960,16 +960,21 @@ def refused_manifests(cluster: Cluster) -> list[Component]:
     return components
 
 
+def server_components(read: dict) -> list[Component]:
+    """What a server's read shows of the cluster as a whole: a list kubectl could not read
+    (read_errors) and any manifest of the appliance k3s refuses (refused_manifests)."""
+    return read_errors(read) + refused_manifests(Cluster(read))
+
+
 def status_components(read: dict, settings: Settings, role: str, first_server: bool) -> list[Component]:
-    """What `appliance status` shows for one host: on a server, a list kubectl could not read
-    (read_errors); its layers' components (the apps on the first server only; agents have no
-    kubeconfig) after any manifest of the appliance k3s refuses (refused_manifests), then the
-    host's details."""
+    """What `appliance status` shows for one host: on a server, server_components, then its
+    layers' components (the apps on the first server only; agents have no kubeconfig), then
+    the host's details."""
     components = []
     if role == "server":
-        components += read_errors(read)
+        components += server_components(read)
     if "k3s" in settings.layers and role == "server":
-        components += refused_manifests(Cluster(read)) + k3s_components(read, settings)
+        components += k3s_components(read, settings)
     if "apps" in settings.layers and first_server:
         components += apps_components(read, settings)
     return components + host_components(read, settings, "apps" in settings.layers and first_server)

@@ -30,15 +30,18 @@ alone, as the old gate took no manifests). Result (finding: issue 19's numbering
     i gate before k3s applied the new file     4        FAILS (gate passes)     passes
     j every printed look command runs          8        FAILS (usage error)     passes
     k model written namespace/model:tag        8        FAILS (missing)         passes
+
+l: the shipped testinfra checks (tests/host) on the same states judge as status does (they
+import operations/health.py: not part of the before column).
 """
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +58,7 @@ from operations import health as current_health
 from operations.apps import app_files
 from operations.settings import load
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
             "acme_email": "admin@example.com"}
 # helm's message for an upgrade that changes an immutable field (helm v3 pkg/kube/client.go
@@ -117,6 +121,28 @@ def write_manifests(settings, manifests) -> None:
         (manifests / host_file.path.rsplit("/", 1)[1]).write_text(host_file.content)
 
 
+# helm-controller v0.17.1's CRD (k3s v1.36.0-v1.36.2) has no failurePolicy retry.
+REFUSING_RETRY = "v0.17.1"
+
+
+def scans(api, deploy, count: int) -> None:
+    """``count`` passes of k3s's deploy controller, 15 s apart."""
+    for _ in range(count):
+        api.advance(15)
+        deploy.scan()
+
+
+def failed_upgrade(appliance):
+    """A converged appliance whose open-webui upgrade (a changed webui_signup) helm refuses
+    (UPGRADE_ERROR, a failed revision recorded each time), with failurePolicy retry."""
+    api, _, deploy, manifests = appliance()
+    api.helm_results[("kube-system", "open-webui")] = [HelmResult(UPGRADE_ERROR, recorded=True)] * 4
+    write_manifests(load({**SETTINGS, "webui_signup": True}), manifests)
+    deploy.scan()
+    api.tick()  # the entry exits 0 on the revision mismatch; retry upgrades again and exits 0
+    return api, load({**SETTINGS, "webui_signup": True})
+
+
 def test_a_a_converged_appliance_is_ready_and_status_exits_0(appliance, health):
     api, settings, _, _ = appliance()
     components, code = status_through_kubectl(api, settings, module=health)
@@ -126,11 +152,7 @@ def test_a_a_converged_appliance_is_ready_and_status_exits_0(appliance, health):
 
 
 def test_b_a_failed_upgrade_with_retry_is_failed_with_helms_error(appliance, health):
-    api, settings, deploy, manifests = appliance()
-    api.helm_results[("kube-system", "open-webui")] = [HelmResult(UPGRADE_ERROR, recorded=True)] * 4
-    write_manifests(load({**SETTINGS, "webui_signup": True}), manifests)
-    deploy.scan()
-    api.tick()  # the entry exits 0 on the revision mismatch; retry upgrades again and exits 0
+    api, settings = failed_upgrade(appliance)
     job = api.get("Job", "kube-system", "helm-install-open-webui")
     assert [c["type"] for c in job["status"]["conditions"] if c["status"] == "True"] == [
         "SuccessCriteriaMet", "Complete"]
@@ -228,8 +250,7 @@ def test_f_an_expired_certificate_fails_and_one_within_14_days_warns(appliance, 
 
 def test_g_a_helm_chart_the_crd_refuses_names_the_addons_apply_manifest_failed(
         appliance, health):
-    # helm-controller v0.17.1's CRD (k3s v1.36.0-v1.36.2) has no failurePolicy retry.
-    api, settings, deploy, manifests = appliance(helm_controller="v0.17.1")
+    api, settings, deploy, manifests = appliance(helm_controller=REFUSING_RETRY)
     refused = ('HelmChart.helm.cattle.io "open-webui" is invalid: spec.failurePolicy: '
                'Unsupported value: "retry": supported values: "abort", "reinstall"')
     detail = (f'ApplyManifestFailed: Applying manifest at '
@@ -237,9 +258,7 @@ def test_g_a_helm_chart_the_crd_refuses_names_the_addons_apply_manifest_failed(
     components, code = status_through_kubectl(api, settings, module=health)
     addon = component(components, "manifest llm-appliance-open-webui")
     assert (addon.state, addon.detail, code) == ("waiting", detail, 1)  # k3s tried twice
-    for _ in range(3):  # k3s scans every 15 s and meets the same refusal
-        api.advance(15)
-        deploy.scan()
+    scans(api, deploy, 3)  # k3s meets the same refusal at each scan
     components, code = status_through_kubectl(api, settings, module=health)
     addon = component(components, "manifest llm-appliance-open-webui")
     assert (addon.state, addon.detail, code) == ("failed", detail, 1)
@@ -323,3 +342,43 @@ def test_k_a_model_written_namespace_model_tag_is_ready_as_ollama_lists_it(appli
     assert (models_component.state, models_component.detail) == (
         "ready", "library/llama3.2:3b, huihui_ai/deepseek-r1-abliterated:8b, nomic-embed-text:latest")
     assert code == 0
+
+
+def shipped_check(module: str, name: str):
+    """A check of the shipped testinfra suite (tests/host/MODULE.py), as a function."""
+    path = PROJECT_ROOT / "tests" / "host" / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(f"shipped_{module}", path)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return getattr(loaded, name)
+
+
+def test_l_the_shipped_checks_judge_as_status_does(appliance):
+    """tests/host's k3s and apps readiness checks, given the deploy's read through the real
+    kubectl (their `fact` fixture runs ApplianceRead on the host), pass on a converged
+    appliance and fail on a failed upgrade and on a manifest k3s refuses. They import
+    operations/health.py itself: HEALTH_MODULE does not change them."""
+    k3s_check = shipped_check("test_k3s", "test_k3s_is_ready_as_the_deploy_gate_judges_it")
+    apps_check = shipped_check("test_apps", "test_apps_are_ready_as_the_deploy_gate_judges_them")
+
+    def run(check, api, settings) -> str:
+        def fact(fact_class, **arguments):
+            assert (fact_class, arguments) == (current_health.ApplianceRead,
+                                                {"domain": settings.webui_domain})
+            return read_through_kubectl(api, settings)
+        try:
+            if check is k3s_check:
+                check(fact=fact, settings=settings, k3s_role="server")
+            else:
+                check(fact=fact, settings=settings, kubectl=None)
+        except AssertionError:  # its message is pytest's (assertion rewriting), not here
+            return "failed"
+        return "passed"
+
+    api, settings, _, _ = appliance()
+    assert (run(k3s_check, api, settings), run(apps_check, api, settings)) == ("passed", "passed")
+    api, settings = failed_upgrade(appliance)  # status: chart open-webui failed (b)
+    assert (run(k3s_check, api, settings), run(apps_check, api, settings)) == ("passed", "failed")
+    api, settings, deploy, _ = appliance(helm_controller=REFUSING_RETRY)
+    scans(api, deploy, 3)  # status: manifest llm-appliance-open-webui failed (g)
+    assert run(k3s_check, api, settings) == "failed"
