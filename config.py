@@ -22,8 +22,9 @@ class ConnectionSettingsCheck(BaseStateCallback):
     def host_before_connect(state, host):
         problems = connection_problems(host.data.dict())
         if problems:
-            # SystemExit leaves the connection greenlet for the main one (gevent's Hub treats
-            # it as a system error and prints no traceback), where pyinfra lets it end the run.
+            # SystemExit leaves the connection greenlet for the main one, without a traceback
+            # (gevent 26.9 gevent/hub.py: Hub.NOT_ERROR and SYSTEM_ERROR both name it), where
+            # pyinfra lets it end the run (its main catches PyinfraError and Exception only).
             stop(problems, f"cannot log in to {host.name}")
 
 
