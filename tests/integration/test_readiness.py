@@ -5,7 +5,7 @@ on ports 80 and 443 as the appliance's Traefik does. Everything else is real: SS
 host layer, files, ensure-secret.sh.
 
 A chart whose helm upgrade failed (its newest release Secret says failed) stops the deploy with
-helm's own error; a converged appliance re-runs with zero changes, three kubectl invocations and
+helm's own error; a converged appliance re-runs with zero changes, four kubectl invocations and
 nine remote commands in all."""
 
 import json
@@ -75,7 +75,7 @@ def remote_commands_per_layer(trace: dict) -> dict[str, int]:
     return counts
 
 
-def test_a_converged_appliance_reruns_with_no_change_and_three_kubectl_calls(
+def test_a_converged_appliance_reruns_with_no_change_and_four_kubectl_calls(
         standins, inventory, tmp_path):
     serve(standins, converged())
     path = inventory("whole.py")
@@ -96,6 +96,7 @@ def test_a_converged_appliance_reruns_with_no_change_and_three_kubectl_calls(
         ["get", "nodes,deployments,statefulsets,daemonsets,jobs,helmcharts,helmchartconfigs,"
                 "addons.k3s.cattle.io,events,secrets,clusters.postgresql.cnpg.io"],
         ["get", "pods"],  # helm-controller's install Jobs' pods
+        ["--namespace", "kube-system"],  # logs --selector of those pods (helm's error)
         ["--namespace", "llm"],  # exec deployment/ollama -- ollama list
     ]
     assert "Wait until" not in again.stdout + again.stderr
