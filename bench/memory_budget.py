@@ -19,9 +19,12 @@ from click.testing import CliRunner
 
 from appliance.budget import budget, markdown_table, measured, platform_request_gib
 from appliance.cli import main as appliance
-from operations.settings import PLATFORM_MEMORY_GIB, SYSTEM_MEMORY_GIB
-
-REFERENCE_BOX_GIB = 7.75  # MemTotal of an 8 GB VM
+from operations.settings import (
+    PLATFORM_MEMORY_GIB,
+    REFERENCE_MEMORY_GIB,
+    SYSTEM_MEMORY_GIB,
+    weights_admitted_gib,
+)
 
 
 @click.command()
@@ -56,10 +59,12 @@ def main(inventory: str, markdown: bool, data: tuple[str, ...]):
     print("request and limit: what the manifests ask for; measured: resident memory read in "
           "tests/realapps (the real Open WebUI), not measured: no reading here")
     total = platform_request_gib(entries)
-    left = REFERENCE_BOX_GIB - SYSTEM_MEMORY_GIB - total
-    print(f"platform requests: {total:.2f} GiB (goal: at most {PLATFORM_MEMORY_GIB} GiB)")
-    print(f"left for models on the 8 GB box: {left:.2f} GiB "
-          f"({REFERENCE_BOX_GIB} GiB - {SYSTEM_MEMORY_GIB:.2f} GiB system and k3s - platform)")
+    print(f"platform requests: {total:.2f} GiB (the preflight counts {PLATFORM_MEMORY_GIB} GiB "
+          "for the platform: PLATFORM_MEMORY_GIB)")
+    print(f"models the preflight admits on the 8 GB box ({REFERENCE_MEMORY_GIB} GiB, "
+          f"{SYSTEM_MEMORY_GIB:.2f} GiB of it system and k3s): up to "
+          f"{weights_admitted_gib(REFERENCE_MEMORY_GIB):.1f} GiB of weights "
+          "(operations/settings.py weights_admitted_gib)")
 
 
 if __name__ == "__main__":

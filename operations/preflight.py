@@ -43,7 +43,6 @@ from operations.settings import (
     APPLIANCE_PORTS,
     LAYERS,
     MIN_CPUS,
-    MODEL_MEMORY_FACTOR,
     REFERENCE_CPUS,
     REFERENCE_MEMORY_GIB,
     SUPPORTED_ARCHITECTURES,
@@ -51,6 +50,7 @@ from operations.settings import (
     Settings,
     SettingsError,
     load,
+    weights_admitted_gib,
 )
 
 RANCHER_DIR = "/var/lib/rancher"
@@ -173,8 +173,7 @@ def reference_box_warning(settings: Settings) -> str | None:
     needed = settings.memory_needed_gib
     if needed <= REFERENCE_MEMORY_GIB:
         return None
-    beside_the_model = needed - largest[1] * MODEL_MEMORY_FACTOR
-    room = (REFERENCE_MEMORY_GIB - beside_the_model) / MODEL_MEMORY_FACTOR
+    room = weights_admitted_gib(REFERENCE_MEMORY_GIB)
     return (f"ollama_models: {largest[0]} ({largest[1]:.1f} GiB of weights) and the platform "
             f"need {needed:.1f} GiB of RAM; the 8 GB reference box has {REFERENCE_MEMORY_GIB} "
             f"GiB, and there the preflight refuses it: choose a model of up to {room:.1f} GiB "

@@ -179,6 +179,16 @@ KNOWN_MODEL_SIZES_GIB = MappingProxyType(
 LAYERS = ("host", "k3s", "apps")
 
 
+def weights_admitted_gib(memory_gib: float) -> float:
+    """The largest model, in GiB of weights, that the preflight admits on the CPU of a host with
+    ``memory_gib`` of RAM (MemTotal): what stays once the system with k3s, the platform and the
+    runner's prompt cache are counted, over the room a loaded model takes per GiB of weights
+    (the inverse of ``Settings.memory_needed_gib``). ``weights_admitted_gib(7.75)`` is 3.23:
+    the 8 GB reference box."""
+    beside_the_model = SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + OLLAMA_PROMPT_CACHE_MIB / 1024
+    return (memory_gib - beside_the_model) / MODEL_MEMORY_FACTOR
+
+
 class SettingsError(ValueError):
     """Bad settings: one line per problem, each naming the setting, the value and the fix."""
 

@@ -164,3 +164,31 @@ def test_a_layer_whose_prerequisite_is_not_on_the_host_is_refused_with_the_fix()
     assert layer_problems(("k3s", "apps"), host_layer_ran=True, k3s_installed=False) == []
     assert layer_problems(("host", "k3s", "apps"), host_layer_ran=False, k3s_installed=False) == []
     assert layer_problems(("host",), host_layer_ran=False, k3s_installed=False) == []
+
+
+def test_one_figure_for_the_models_the_reference_box_takes():
+    """Issue 23, item 5: the preflight, init's warning and bench/memory_budget.py give one
+    figure from one function. 7.75 GiB - 0.875 (system and k3s) - 2.5 (platform) - 0.5 (prompt
+    cache) = 3.875 GiB for a loaded model, / 1.2 per GiB of weights."""
+    from operations.settings import weights_admitted_gib
+
+    assert round(weights_admitted_gib(7.75), 2) == 3.23
+    assert round(weights_admitted_gib(16.0), 2) == 10.1
+    # A model of that size passes on the reference box (MemTotal 7.75 GiB); a bigger one is refused.
+    for size, refused in ((3.2, False), (3.3, True)):
+        settings = load({**SETTINGS_DATA, "ollama_models": ["big:1b"],
+                         "ollama_model_sizes": {"big:1b": size}})
+        problems = check(settings=settings, mem_gib=7.75)
+        assert any("RAM" in problem for problem in problems) is refused, (size, problems)
+
+
+def test_the_memory_bench_prints_the_preflights_figure():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    output = subprocess.run([sys.executable, "bench/memory_budget.py"], cwd=root, text=True,
+                            capture_output=True, timeout=120, check=True).stdout
+    assert ("models the preflight admits on the 8 GB box (7.75 GiB, 0.88 GiB of it system and "
+            "k3s): up to 3.2 GiB of weights") in output
+    assert "left for models" not in output
