@@ -1,31 +1,46 @@
 """Secrets are made on the host, once, and never leave it: proved with the real
-files/ensure-secret.sh and the real deploy operation over SSH. k3s cannot be downloaded here,
-so a stand-in for `k3s kubectl` (tests/integration/standin_k3s.py) keeps the Secrets and logs
-every command line it receives."""
+files/ensure-secret.sh and the real deploy operation over SSH. k3s cannot be downloaded here:
+k3s runs on the stand-in API server (k3s_standins.install_k3s), which the real kubectl talks
+to; every command line on the host is sampled while the deploy runs."""
 
+import base64
 import json
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from appliance.rehearsal import run_pyinfra
+from k3s_standins import GUEST_PACKAGES, install_k3s
+
+from appliance.rehearsal import RehearsalHost, run_pyinfra
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-STANDIN = Path(__file__).with_name("standin_k3s.py")
-SECRET_FILE = "/var/lib/standin-k3s/llm/open-webui-secrets.json"
-MONITORING_FILE = "/var/lib/standin-k3s/monitoring/netdata-basic-auth.json"
+# Every command line of the host, sampled while the deploy runs (mode 0600).
+SAMPLER = ("umask 077; nohup sh -c 'while :; do for f in /proc/[0-9]*/cmdline; do "
+           "tr \"\\0\" \" \" < $f 2>/dev/null; echo; done; sleep 0.05; done' "
+           ">> /root/cmdlines 2>/dev/null & echo $! > /root/sampler.pid")
+
+
+@pytest.fixture(scope="module")
+def rehearsal():
+    """A rehearsal host with what the stand-in API server needs (python3-yaml)."""
+    with RehearsalHost.boot(extra_packages=GUEST_PACKAGES) as host:
+        yield host
 
 
 @pytest.fixture(scope="module")
 def standin_k3s(rehearsal):
-    subprocess.run(
-        ["scp", *rehearsal.ssh_options(), str(STANDIN), f"root@{rehearsal.address}:/usr/local/bin/k3s"],
-        check=True, capture_output=True,
-    )
-    rehearsal.ssh("chmod 755 /usr/local/bin/k3s")
+    install_k3s(rehearsal)
     return rehearsal
+
+
+def stored(host, namespace: str, name: str) -> dict:
+    """A Secret's values as the API server keeps them (data, base64-decoded)."""
+    secret = json.loads(host.ssh(shlex.join(["k3s", "kubectl", "get", "secret", name, "--namespace",
+                                             namespace, "--output", "json"])).stdout)
+    return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +68,12 @@ def deploy_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def two_runs(standin_k3s, inventory, deploy_file):
     path = inventory("secrets.py")
+    standin_k3s.ssh(SAMPLER)
     first = run_pyinfra(path, str(deploy_file))
-    stored_after_first = standin_k3s.ssh(f"cat {SECRET_FILE}").stdout
+    stored_after_first = stored(standin_k3s, "llm", "open-webui-secrets")
     second = run_pyinfra(path, str(deploy_file))
-    return first, second, json.loads(stored_after_first), path
+    standin_k3s.ssh("kill $(cat /root/sampler.pid)")
+    return first, second, stored_after_first, path
 
 
 def test_generated_once_and_stable(two_runs, standin_k3s):
@@ -65,7 +82,7 @@ def test_generated_once_and_stable(two_runs, standin_k3s):
     assert first.changed == ["Install ensure-secret.sh", "Generate secrets",
                              "Generate the monitoring password"]
     assert second.returncode == 0 and second.changed == []
-    assert json.loads(standin_k3s.ssh(f"cat {SECRET_FILE}").stdout) == values
+    assert stored(standin_k3s, "llm", "open-webui-secrets") == values
     assert set(values) == {"secret-key", "admin-password"}
     for value in values.values():
         assert re.fullmatch(r"[A-Za-z0-9]{32}", value)  # ~190 bits, and <= 72 bytes for bcrypt
@@ -81,22 +98,23 @@ def test_never_in_pyinfra_output(two_runs):
 
 def test_never_on_a_command_line(two_runs, standin_k3s):
     _, _, values, _ = two_runs
-    argv_log = standin_k3s.ssh("cat /var/lib/standin-k3s/argv.log").stdout
-    assert "create" in argv_log
+    cmdlines = standin_k3s.ssh("cat /root/cmdlines").stdout
+    # The sampler saw ensure-secret.sh's kubectl calls (the values go on kubectl's standard input).
+    assert re.search(r"(^|[ /])kubectl (--namespace \S+ )?(get|create) ", cmdlines, re.M), cmdlines[-2000:]
     for value in values.values():
-        assert value not in argv_log
+        assert value not in cmdlines
 
 
 def test_never_in_a_world_readable_file(two_runs, standin_k3s):
     _, _, values, _ = two_runs
-    # Search the whole host for the values; only the (stand-in) cluster store may hold them.
+    # Search the whole host for the values: only the API server holds them (in memory, while
+    # k3s runs), no file.
     pattern = "|".join(values.values())
     found = standin_k3s.ssh(
         f"grep -rlE '{pattern}' / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "
         "--exclude-dir=run 2>/dev/null || true"
     ).stdout.split()
-    assert found == [SECRET_FILE]  # the monitoring password is another value
-    assert standin_k3s.ssh(f"stat -c %a {SECRET_FILE} /var/lib/standin-k3s").stdout.split() == ["600", "700"]
+    assert found == []
 
 
 def test_never_in_git(two_runs):
@@ -124,9 +142,9 @@ def test_monitoring_credentials(two_runs, standin_k3s):
     from appliance.cli import main
 
     *_, path = two_runs
-    stored = json.loads(standin_k3s.ssh(f"cat {MONITORING_FILE}").stdout)
-    assert stored["username"] == "admin" and re.fullmatch(r"[A-Za-z0-9]{32}", stored["password"])
+    credentials = stored(standin_k3s, "monitoring", "netdata-basic-auth")
+    assert credentials["username"] == "admin" and re.fullmatch(r"[A-Za-z0-9]{32}", credentials["password"])
     result = CliRunner().invoke(main, ["monitor-password", str(path)])
     assert result.exit_code == 0, result.output
-    assert f"password: {stored['password']}" in result.output
+    assert f"password: {credentials['password']}" in result.output
     assert "Netdata:  https://monitor.rehearsal.test/" in result.output
