@@ -154,7 +154,15 @@ def test_uninstall_removes_the_appliance_files_and_is_idempotent(rehearsal, inve
 
 
 def test_apps_layer_plans_cleanly(rehearsal, inventory):
-    run = run_pyinfra(inventory("apps.py", layers="apps"), "deploy.py", "--dry")
+    # The apps layer alone runs where k3s is installed (the preflight refuses it elsewhere,
+    # test_bad_input): a k3s binary that tells its version and answers nothing else stands
+    # for one installed and not serving yet.
+    rehearsal.ssh("printf '#!/bin/sh\\n[ \"$1\" = --version ] && echo \"k3s version v1.36.5+k3s1 (stand-in)\" && exit 0\\n"
+                  "exit 1\\n' > /usr/local/bin/k3s && chmod 755 /usr/local/bin/k3s")
+    try:
+        run = run_pyinfra(inventory("apps.py", layers="apps"), "deploy.py", "--dry")
+    finally:
+        rehearsal.ssh("rm -f /usr/local/bin/k3s")
     assert run.returncode == 0, run.stderr[-3000:]
     plan = planned(run)
     for manifest in ("namespaces", "postgres-operator", "postgres", "ollama", "ollama-models",
