@@ -49,7 +49,7 @@ from operations.names import (
 )
 from operations.rendering import PROJECT_ROOT, write_tree
 from operations.rendering import render as render_template
-from operations.settings import Settings, SettingsError, load
+from operations.settings import LAYERS, Settings, SettingsError, load
 
 INVENTORY = click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
 DATA = click.option(
@@ -643,7 +643,9 @@ def init(path, address, ssh_user, ssh_key, webui_domain, monitor_domain, acme_ca
     except SettingsError as error:
         raise click.ClickException("; ".join(error.problems)) from None
     _warn_of_the_reference_box(settings)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.is_dir():
+        raise click.ClickException(f"{target.parent} is not a folder: make it first, or write "
+                                   "the inventory into one that exists (e.g. inventories/)")
     target.write_text(render_template(
         "inventory/inventory.py.j2", path=path, address=address, ssh_user=ssh_user,
         ssh_key=str(Path(ssh_key).expanduser().resolve()) if ssh_key else None,
@@ -671,8 +673,13 @@ def verify(inventory, data, layers, pytest_args):
         appliance verify inventories/prod.py --data ssh_hardening=true
         appliance verify inventories/prod.py --layers host -x
     """
+    chosen = layers.split(",") if layers else []
+    unknown = [layer for layer in chosen if layer not in LAYERS]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)} is not a layer; give some of "
+                                 f"{','.join(LAYERS)}", param_hint="--layers")
     loaded = _load(inventory, data)
-    chosen = layers.split(",") if layers else list(loaded[0][1].layers)
+    chosen = chosen or list(loaded[0][1].layers)
     if {"k3s", "apps"} & set(chosen):
         # Each of their checks would fail on `k3s: command not found` (217 lines in all).
         missing = [node.name for node, _ in loaded if not _k3s_installed(inventory, node)]
@@ -812,6 +819,9 @@ def rehearse(keep, clean):
         clean_leftovers,
     )
 
+    if clean and keep:
+        raise click.UsageError("--clean only removes what earlier rehearsals left; run "
+                               "--keep on its own")
     if clean:
         try:
             check_requirements()

@@ -786,18 +786,24 @@ def connection_problems(data: Mapping[str, Any]) -> list[str]:
     """What keeps pyinfra from logging in with this host data, found before it tries:
     ``ssh_key`` naming no file (pyinfra 3.10 pyinfra/connectors/ssh_util.py,
     load_key_with_certificate, would raise "No such private key file" from inside its
-    connection greenlet, a traceback). ``~`` is expanded and a relative path is read from
+    connection greenlet, a traceback) or naming a public key. ``~`` is expanded and a relative path is read from
     the current directory, as pyinfra does. ``connection_problems({"ssh_key": "/nonexistent"})``
     gives one line naming the setting, the value and the fix."""
     key = data.get("ssh_key")
     if key is None:
         return []
     path = Path(str(key)).expanduser()
-    if path.is_file():
-        return []
-    return [f"ssh_key = {key!r} is not a file on this machine; give the private key pyinfra "
-            "logs in with (e.g. ~/.ssh/id_ed25519; `ssh-keygen -t ed25519` makes one), or "
-            "leave ssh_key out to log in with your SSH agent and ~/.ssh keys"]
+    if not path.is_file():
+        return [f"ssh_key = {key!r} is not a file on this machine; give the private key "
+                "pyinfra logs in with (e.g. ~/.ssh/id_ed25519; `ssh-keygen -t ed25519` makes "
+                "one), or leave ssh_key out to log in with your SSH agent and ~/.ssh keys"]
+    # A public key (OpenSSH's one line, "ssh-ed25519 AAAA... comment", as `ssh-keygen`
+    # writes KEY.pub) is the commonest mix-up; paramiko then says "Invalid private key file".
+    with path.open("rb") as opened:
+        if opened.read(4) in (b"ssh-", b"ecds", b"sk-e", b"sk-s"):
+            return [f"ssh_key = {key!r} is a public key; give its private key, the same path "
+                    f"without .pub (e.g. {str(key).removesuffix('.pub')})"]
+    return []
 
 
 def _cross_checks(values: dict, bad: set[str]) -> list[str]:

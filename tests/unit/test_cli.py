@@ -379,3 +379,31 @@ def test_the_shipped_suite_names_bad_settings_in_one_line(tmp_path):
     assert result.returncode == 4  # pytest's usage error
     assert (result.stdout + result.stderr).strip() == (
         f"ERROR: {path}: the settings of 203.0.113.10 need fixing: {MISSING_KEY}")
+
+
+def test_init_refuses_a_folder_that_does_not_exist(tmp_path):
+    """It made the missing folders, /nonexistent-dir at the root for a typo (first hour)."""
+    path = tmp_path / "no-such-folder" / "mine.py"
+    result = CliRunner().invoke(main, ["init", str(path), *INIT])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {tmp_path / 'no-such-folder'} is not a folder: make it "
+                             "first, or write the inventory into one that exists (e.g. "
+                             "inventories/)\n")
+    assert not path.parent.exists()
+
+
+def test_verify_refuses_a_layer_that_is_not_one(tmp_path):
+    """`--layers hots` ran pytest with `-m hots`: 87 deselected, no check, no error."""
+    path = tmp_path / "mine.py"
+    assert CliRunner().invoke(main, ["init", str(path), *INIT]).exit_code == 0
+    result = CliRunner().invoke(main, ["verify", str(path), "--layers", "host,hots"])
+    assert result.exit_code == 2
+    assert "Invalid value for --layers: hots is not a layer; give some of host,k3s,apps" in (
+        " ".join(result.output.split()))
+
+
+def test_rehearse_refuses_keep_with_clean():
+    result = CliRunner().invoke(main, ["rehearse", "--keep", "--clean"])
+    assert result.exit_code == 2
+    assert "--clean only removes what earlier rehearsals left; run --keep on its own" in (
+        " ".join(result.output.split()))

@@ -8,6 +8,7 @@ import pytest
 
 from operations.settings import (
     KNOWN_MODEL_SIZES_GIB,
+    connection_problems,
     LAYERS,
     MODEL_MEMORY_FACTOR,
     PINNED_VERSIONS,
@@ -231,3 +232,16 @@ def test_lists_and_mappings_on_the_command_line_as_the_readme_writes_them():
     for pair in pasted[:2]:
         assert load({**VALID, **parse_data([pair])}).ollama_models == ("qwen3:4b", "llama3.2:3b")
     assert load({**VALID, **parse_data(pasted[2:])}).ollama_model_sizes == {"mymodel:7b": 4.5}
+
+
+def test_a_public_key_given_as_ssh_key_is_named_with_the_fix(tmp_path):
+    """A newcomer's commonest mix-up (found trying the first hour): KEY.pub where KEY is
+    meant; paramiko then says 'Invalid private key file' from inside pyinfra's greenlet."""
+    public = tmp_path / "id_ed25519.pub"
+    public.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0 admin@laptop\n")
+    assert connection_problems({"ssh_key": str(public)}) == [
+        f"ssh_key = '{public}' is a public key; give its private key, the same path without "
+        f".pub (e.g. {tmp_path / 'id_ed25519'})"]
+    private = tmp_path / "id_ed25519"
+    private.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    assert connection_problems({"ssh_key": str(private)}) == []
