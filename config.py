@@ -1,5 +1,6 @@
 """pyinfra's config file, which pyinfra reads from the directory it runs in (this checkout):
-the deploy stops, before it connects to any host, when it could not log in.
+the deploy stops, before it connects to any host, when it could not log in, and a host it
+cannot speak SSH with is one line, not paramiko's traceback.
 
 pyinfra 3.10 (pyinfra_cli/cli.py, _main) runs this file, then loads the inventory, then
 `State.init`, then connects to every host; deploy.py (the preflight) runs only after that. A
@@ -9,6 +10,8 @@ host whose ``ssh_key`` names no file fails inside its connection greenlet with a
 settings first and stops the run with one line. Callbacks can only be added once
 `State.init` has made their list (pyinfra/api/state.py), hence the wrapped `init`.
 """
+
+import logging
 
 from pyinfra import state
 from pyinfra.api.state import BaseStateCallback
@@ -27,6 +30,13 @@ class ConnectionSettingsCheck(BaseStateCallback):
             # pyinfra lets it end the run (its main catches PyinfraError and Exception only).
             stop(problems, f"cannot log in to {host.name}")
 
+
+# A host that answers on its SSH port but not as an SSH server (a closed connection, another
+# service) makes paramiko's transport thread log the exception and its traceback at ERROR
+# (paramiko 4.0 transport.py Transport.run: "Exception (client): ...", util.tb_strings()), and
+# keep it as saved_exception, which pyinfra turns into its own line, "[HOST] SSH error (...)".
+# The traceback says nothing more: only paramiko's transport logging goes below CRITICAL.
+logging.getLogger("paramiko.transport").setLevel(logging.CRITICAL)
 
 _init = state.init
 

@@ -407,3 +407,40 @@ def test_rehearse_refuses_keep_with_clean():
     assert result.exit_code == 2
     assert "--clean only removes what earlier rehearsals left; run --keep on its own" in (
         " ".join(result.output.split()))
+
+
+def test_a_host_that_does_not_speak_ssh_is_one_line_without_a_traceback(tmp_path):
+    """Found trying the first hour: paramiko's transport thread logged 'Exception (client):
+    Error reading SSH protocol banner' and its traceback (about 20 lines) before pyinfra's own
+    line. A port on 127.0.0.1 that accepts and closes each connection stands for such a host."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def close_each():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            connection.close()
+
+    threading.Thread(target=close_each, daemon=True).start()
+    path = tmp_path / "mine.py"
+    assert CliRunner().invoke(main, ["init", str(path), *INIT]).exit_code == 0
+    path.write_text(path.read_text().replace(
+        '"203.0.113.10"', '"127.0.0.1"').replace(
+        '"_sudo": True,', f'"_sudo": True, "ssh_port": {listener.getsockname()[1]},'))
+    try:
+        result = subprocess.run([sys.executable, "-m", "pyinfra", "-y", str(path), "deploy.py"],
+                                cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                env=project_environment(), timeout=60)
+    finally:
+        listener.close()
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "Traceback" not in output and "Exception (client)" not in output, output
+    assert "[127.0.0.1] SSH error (Error reading SSH protocol banner" in output, output
