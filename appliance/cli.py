@@ -188,12 +188,33 @@ def check(inventory, data, offline):
             click.secho(f"preflight: {stopped[1]}", fg="red", err=True)
             click.echo(stopped[2].rstrip("\n"), err=True)
         else:
-            click.secho(
-                f"preflight: could not check the hosts: {_last_error_line(output)}; an SSH error "
-                "means pyinfra could not log in: set ssh_user and ssh_key in the inventory "
-                "(appliance init --ssh-key)", fg="red", err=True)
+            error = _last_error_line(output)
+            click.secho(f"preflight: could not check the hosts: {error}; {connection_hint(error)}",
+                        fg="red", err=True)
         sys.exit(result.returncode)
     click.echo("preflight: every host can run the appliance as set")
+
+
+# What to check, by the words of pyinfra's or paramiko's error for a host it could not reach
+# (pyinfra 3.10 pyinfra/connectors/ssh.py: "Could not resolve hostname", "Could not connect",
+# "SSH error", "Authentication error"; paramiko 4.0: "Invalid private key file", "Error reading
+# SSH protocol banner").
+CONNECTION_HINTS = (
+    (("resolve hostname",), "the host's address in the inventory does not resolve: check it"),
+    (("Authentication", "private key", "No authentication methods", "Permission denied"),
+     "pyinfra could not log in: set ssh_user and ssh_key in the inventory "
+     "(appliance init --ssh-key)"),
+    (("Unable to connect", "Connection refused", "timed out", "banner", "Could not connect"),
+     "nothing answered SSH there: check that the server is up, reachable from here, and "
+     "running sshd on its address and port (ssh_port)"),
+)
+
+
+def connection_hint(error: str) -> str:
+    """What to check for a host pyinfra could not reach, by its error line:
+    ``connection_hint("Could not resolve hostname (...)")`` says to check the address."""
+    return next((hint for words, hint in CONNECTION_HINTS if any(w in error for w in words)),
+                "check the host's address, ssh_user and ssh_key in the inventory")
 
 
 def preflight_report(output: str) -> list[str]:

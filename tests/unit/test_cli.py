@@ -444,3 +444,20 @@ def test_a_host_that_does_not_speak_ssh_is_one_line_without_a_traceback(tmp_path
     assert result.returncode == 1
     assert "Traceback" not in output and "Exception (client)" not in output, output
     assert "[127.0.0.1] SSH error (Error reading SSH protocol banner" in output, output
+
+
+def test_a_host_that_cannot_be_reached_gets_the_hint_its_error_calls_for():
+    """Found trying the first hour: every failure to reach a host said to set ssh_user and
+    ssh_key, a bad DNS name and a server that never answers included."""
+    from appliance.cli import connection_hint
+
+    assert connection_hint("Could not resolve hostname ([Errno -2] Name or service not known)") == (
+        "the host's address in the inventory does not resolve: check it")
+    assert connection_hint("SSH error (Error reading SSH protocol banner)").startswith(
+        "nothing answered SSH there: check that the server is up")
+    assert connection_hint("Could not connect ([Errno None] Unable to connect to port 22 on "
+                           "127.0.0.1)").startswith("nothing answered SSH there")
+    assert connection_hint("Authentication error: Authentication failed.") == (
+        "pyinfra could not log in: set ssh_user and ssh_key in the inventory "
+        "(appliance init --ssh-key)")
+    assert connection_hint("Invalid private key file: /tmp/key").startswith("pyinfra could not log in")
