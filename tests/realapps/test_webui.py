@@ -188,6 +188,7 @@ OTHER_VALUES = {
     "webui_admin_email": "boss@example.net", "webui_signup": True,
     "webui_embedding_model": "all-minilm:latest", "backup_schedule": "0 2 * * *",
     "backup_retention_days": 14, "ssh_hardening": True, "fail2ban": False,
+    "idle_logout_seconds": 0,
     "unattended_reboot": True, "unattended_reboot_time": "05:00", "ready_timeout_minutes": 30,
     "backup_repository": "/srv/restic-elsewhere", "backup_credentials_file": None,
     "backup_keep_daily": 14, "backup_keep_weekly": 8, "backup_keep_monthly": 12,
