@@ -298,9 +298,11 @@ def event_time(event: dict) -> str:
     return event.get("lastTimestamp") or event.get("eventTime") or ""
 
 
-def _condition(item: dict, kind: str) -> bool:
-    return any(c.get("type") == kind and c.get("status") == "True"
-               for c in item.get("status", {}).get("conditions", []) or [])
+def _condition(item: dict, kind: str) -> dict | None:
+    """The object's status condition of type ``kind`` when it is True (its reason and
+    message), else None."""
+    return next((c for c in item.get("status", {}).get("conditions", []) or []
+                 if c.get("type") == kind and c.get("status") == "True"), None)
 
 
 def spec_time(item: dict | None) -> str:
@@ -401,8 +403,7 @@ def chart_component(cluster: Cluster, chart: dict, pinned: str) -> Component:
         targets=(("HelmChart", namespace, name), ("Job", namespace, job_name)),
         look=f"k3s kubectl --namespace {namespace} logs job/{job_name}",
     )
-    failed = next((c for c in chart.get("status", {}).get("conditions", []) or []
-                   if c.get("type") == "Failed" and c.get("status") == "True"), None)
+    failed = _condition(chart, "Failed")
     if failed:
         return Component(state=FAILED, detail=f"{failed.get('reason', 'Failed')}: "
                          f"{failed.get('message', '')}".rstrip(": "), **common)
