@@ -442,8 +442,37 @@ def test_a_host_that_does_not_speak_ssh_is_one_line_without_a_traceback(tmp_path
         listener.close()
     output = result.stdout + result.stderr
     assert result.returncode == 1
-    assert "Traceback" not in output and "Exception (client)" not in output, output
+    assert "Traceback" not in output and 'File "' not in output, output
     assert "[127.0.0.1] SSH error (Error reading SSH protocol banner" in output, output
+
+
+def test_paramiko_keeps_its_error_lines_and_loses_its_tracebacks(caplog):
+    """CI found the first fix (paramiko's transport logging at CRITICAL) hiding the one line
+    that names a connection cut mid-run, 'Socket exception: Connection reset by peer (104)'.
+    Records as paramiko 4.0 Transport.run logs them: the exception line, then util.tb_strings()
+    of a chained exception, one record per line."""
+    import logging
+    import traceback
+
+    from operations.errors import ParamikoTracebackFilter
+
+    try:
+        try:
+            raise EOFError
+        except EOFError as error:
+            raise OSError("Error reading SSH protocol banner") from error
+    except OSError:
+        traceback_lines = "".join(traceback.format_exc()).split("\n")
+    logger = logging.getLogger("test.paramiko.transport")
+    logger.addFilter(ParamikoTracebackFilter())
+    with caplog.at_level(logging.ERROR, logger=logger.name):
+        logger.error("Exception (client): Error reading SSH protocol banner")
+        for line in traceback_lines:
+            logger.error(line)
+        logger.error("Socket exception: Connection reset by peer (104)")
+    assert len(traceback_lines) > 8
+    assert caplog.messages == ["Exception (client): Error reading SSH protocol banner",
+                               "Socket exception: Connection reset by peer (104)"]
 
 
 def test_a_host_that_cannot_be_reached_gets_the_hint_its_error_calls_for():
