@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -602,6 +603,19 @@ def _model_sizes(pairs: tuple[str, ...]) -> dict[str, float]:
     return sizes
 
 
+HOST_NAME_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$", re.I)
+
+
+def _is_host_address(address: str) -> bool:
+    """Whether ``address`` is an IP address or a host name (RFC 1123 labels, 253 characters at
+    most), what pyinfra's SSH connector can connect to: ``_is_host_address("10.0.0.5")``."""
+    try:
+        ipaddress.ip_address(address)
+        return True
+    except ValueError:
+        return len(address) <= 253 and bool(HOST_NAME_RE.match(address))
+
+
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--address", help="The server to deploy to (IP or DNS name).")
@@ -641,6 +655,9 @@ def init(path, address, ssh_user, ssh_key, webui_domain, monitor_domain, acme_ca
     if target.exists():
         raise click.ClickException(f"{path} exists; choose another name (init never overwrites)")
     address = _answer(address, "--address", "Server address (IP or DNS name)")
+    if not _is_host_address(address):
+        raise click.BadParameter(f"{address!r} is neither an IP address nor a host name; give "
+                                 "one like 192.0.2.10 or server.example.com", param_hint="--address")
     ssh_user = _answer(ssh_user, "--ssh-user", "SSH user (root, or a user with sudo)", "ubuntu")
     webui_domain = _answer(webui_domain, "--webui-domain",
                            "Public name of Open WebUI (e.g. chat.example.com)")

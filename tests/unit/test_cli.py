@@ -129,6 +129,27 @@ def test_init_on_a_terminal_asks_only_what_is_needed(tmp_path):
     assert '"webui_admin_email": "admin@example.com"' in path.read_text()
 
 
+@pytest.mark.parametrize("address", ["203.0.113.10 ", "chat example com", "ssh://203.0.113.10",
+                                     "root@203.0.113.10", "-host", "host_1.example.com"])
+def test_init_refuses_an_address_that_is_no_host_and_writes_nothing(tmp_path, address):
+    """Found trying the first hour: any text was written into the inventory as the address."""
+    path = tmp_path / "mine.py"
+    arguments = [address if item == "203.0.113.10" else item for item in INIT]
+    result = CliRunner().invoke(main, ["init", str(path), *arguments])
+    assert result.exit_code == 2
+    assert (f"Invalid value for --address: {address!r} is neither an IP address nor a host "
+            "name; give one like 192.0.2.10 or server.example.com") in " ".join(result.output.split())
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("address", ["2001:db8::10", "server1", "llm.lan", "Server.Example.COM."])
+def test_init_takes_ip_addresses_and_host_names(tmp_path, address):
+    path = tmp_path / "mine.py"
+    arguments = [address if item == "203.0.113.10" else item for item in INIT]
+    assert CliRunner().invoke(main, ["init", str(path), *arguments]).exit_code == 0
+    assert f'"{address}"' in path.read_text()
+
+
 def test_readme_init_example_runs_without_a_terminal(tmp_path):
     readme = (PROJECT_ROOT / "README.md").read_text()
     (line,) = [line.strip() for line in readme.splitlines()
