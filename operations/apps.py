@@ -19,7 +19,7 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import files
 
-from operations import backup, gpu, health, monitoring, policies
+from operations import backup, gpu, health, middlewares, monitoring, policies
 from operations.cluster import is_first_server
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
 from operations.facts import FileState, batch_reads, fact_key
@@ -40,7 +40,7 @@ from operations.ollama import model_puller_job, ollama_values
 from operations.postgres import postgres_cluster, postgres_operator
 from operations.rendering import PROJECT_ROOT, HostFile, helm_chart, manifest, put_host_file
 from operations.settings import Settings
-from operations.webui import webui_values
+from operations.webui import signin_ingress, webui_values
 
 ENSURE_SECRET = f"{SCRIPTS_DIR}/ensure-secret.sh"
 
@@ -66,10 +66,16 @@ def app_files(settings: Settings, gpu_used: bool = False) -> list[HostFile]:
         _manifest("postgres", [postgres_cluster()]),
         _manifest("ollama", [helm_chart(OLLAMA.chart, ollama_values(settings, gpu_used))]),
         _manifest(MODEL_PULLER_MANIFEST, [model_puller_job(settings)]),
-        _manifest("open-webui", [helm_chart(OPEN_WEBUI.chart, webui_values(settings))]),
+        _manifest("open-webui", [
+            helm_chart(OPEN_WEBUI.chart, webui_values(settings)),
+            middlewares.security_headers(settings, NAMESPACE),
+            middlewares.signin_rate_limit(),
+            signin_ingress(settings),
+        ]),
         _manifest("backup", backup.backup_manifests(settings)),
         _manifest("monitoring", [
             helm_chart(NETDATA.chart, monitoring.netdata_values()),
+            middlewares.security_headers(settings, MONITORING_NAMESPACE),
             monitoring.basic_auth_middleware(),
             monitoring.ingress(settings),
         ]),

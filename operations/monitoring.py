@@ -8,6 +8,7 @@ Anonymous statistics and Netdata Cloud claiming are off: the appliance exists fo
 
 from __future__ import annotations
 
+from operations import middlewares
 from operations.components import NETDATA
 from operations.names import BASIC_AUTH_SECRET, MONITORING_NAMESPACE
 from operations.settings import PINNED_VERSIONS, Settings
@@ -103,11 +104,15 @@ def basic_auth_middleware() -> dict:
 
 
 def ingress(settings: Settings) -> dict:
-    """Netdata on monitor_domain through Traefik: TLS, and credentials asked first."""
+    """Netdata on monitor_domain through Traefik: TLS, the security headers, and credentials
+    asked first."""
     annotations = {
         "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
         "traefik.ingress.kubernetes.io/router.tls": "true",
-        "traefik.ingress.kubernetes.io/router.middlewares": f"{MONITORING_NAMESPACE}-{MIDDLEWARE}@kubernetescrd",
+        # The security headers first, so that the 401 asking for credentials carries them too.
+        "traefik.ingress.kubernetes.io/router.middlewares": ",".join(
+            middlewares.reference(MONITORING_NAMESPACE, name)
+            for name in (middlewares.SECURITY_HEADERS, MIDDLEWARE)),
     }
     if settings.acme_ca != "none":
         annotations["traefik.ingress.kubernetes.io/router.tls.certresolver"] = "letsencrypt"

@@ -2,13 +2,15 @@
 pipelines or Redis; database, secret key and first admin from Secrets; RAG in pgvector with
 embeddings from Ollama; nothing fetched from or sent to the internet.
 
-    webui_values(settings)  # the chart's values
+    webui_values(settings)    # the chart's values
+    signin_ingress(settings)  # the sign-in's own route, rate-limited
 """
 
 from __future__ import annotations
 
+from operations import middlewares
 from operations.components import OLLAMA, OPEN_WEBUI
-from operations.names import POSTGRES_APP_SECRET, WEBUI_SECRETS
+from operations.names import NAMESPACE, POSTGRES_APP_SECRET, WEBUI_SECRETS
 from operations.rendering import HELM_KEEP
 from operations.settings import PINNED_VERSIONS, Settings
 
@@ -28,17 +30,51 @@ def _secret_env(name: str, secret: str, key: str) -> dict:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
+def _router_annotations(settings: Settings, *middleware_names: str) -> dict:
+    """Traefik's router annotations of an Ingress to Open WebUI: HTTPS only, the
+    `letsencrypt` resolver's certificate, and the Middlewares of namespace llm, in order."""
+    annotations = {
+        "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
+        "traefik.ingress.kubernetes.io/router.tls": "true",
+        "traefik.ingress.kubernetes.io/router.middlewares": ",".join(
+            middlewares.reference(NAMESPACE, name) for name in middleware_names),
+    }
+    if settings.acme_ca != "none":
+        annotations["traefik.ingress.kubernetes.io/router.tls.certresolver"] = "letsencrypt"
+    return annotations
+
+
+def signin_ingress(settings: Settings) -> dict:
+    """An Ingress of Open WebUI's sign-in path alone (pathType Exact, Traefik's `Path` rule),
+    through the security headers and the sign-in rate limit. The chart's Ingress takes every
+    other path; Traefik tries the longer rule first (its default priority is the rule's length,
+    traefik v3.7.9 pkg/server/router/router.go), so sign-ins take this one."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "open-webui-signin", "namespace": NAMESPACE,
+                     "annotations": _router_annotations(settings, middlewares.SECURITY_HEADERS,
+                                                        middlewares.SIGNIN_RATE_LIMIT)},
+        "spec": {
+            "ingressClassName": "traefik",
+            "rules": [{
+                "host": settings.webui_domain,
+                "http": {"paths": [{
+                    "path": middlewares.SIGNIN_PATH,
+                    "pathType": "Exact",
+                    "backend": {"service": {"name": OPEN_WEBUI.service,
+                                            "port": {"number": OPEN_WEBUI.port}}},
+                }]},
+            }],
+        },
+    }
+
+
 def webui_values(settings: Settings) -> dict:
     """Values for open-webui/helm-charts: one replica with no bundled Ollama, pipelines or
     Redis; database, secret key and first admin from Secrets; RAG in pgvector with embeddings
     from Ollama; nothing fetched from or sent to the internet."""
     health = {"httpGet": {"path": "/health", "port": "http"}}
-    annotations = {
-        "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
-        "traefik.ingress.kubernetes.io/router.tls": "true",
-    }
-    if settings.acme_ca != "none":
-        annotations["traefik.ingress.kubernetes.io/router.tls.certresolver"] = "letsencrypt"
     environment = [
         # The deploy's values win at every start: Open WebUI otherwise keeps the values of its
         # first start in its `config` table and ignores later ones (README: "What a deploy
@@ -108,7 +144,7 @@ def webui_values(settings: Settings) -> dict:
             "host": settings.webui_domain,
             # TLS comes from Traefik's resolver (annotations), not from a certificate Secret.
             "tls": False,
-            "annotations": annotations,
+            "annotations": _router_annotations(settings, middlewares.SECURITY_HEADERS),
         },
         "livenessProbe": {**health, "periodSeconds": 10, "failureThreshold": 3},
         "readinessProbe": {**health, "periodSeconds": 10},

@@ -212,6 +212,11 @@ ROWS = [
         Rendered(TRAEFIK, chart_value("certificatesResolvers.letsencrypt.acme.caServer"),
                  "https://acme-staging-v02.api.letsencrypt.org/directory",
                  "https://acme-v02.api.letsencrypt.org/directory"),
+        # HSTS on both web faces with production's trusted certificates only (the first
+        # Middleware of each file is its security headers).
+        Rendered(WEBUI, resource_field("Middleware", "spec.headers.stsSeconds"), None, 31536000),
+        Rendered(MONITORING, resource_field("Middleware", "spec.headers.stsSeconds"), None,
+                 31536000),
     ]),
     Row("acme_email", "certs@rehearsal.test", [
         Rendered(TRAEFIK, chart_value("certificatesResolvers.letsencrypt.acme.email"),

@@ -48,11 +48,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from operations import monitoring
+from operations import middlewares, monitoring
 from operations.health import READY, WARNING, ApplianceRead, certificate_component, parse_read
 from operations.k3s import traefik_arguments
 from operations.names import BASIC_AUTH_SECRET, BASIC_AUTH_USER, MONITORING_NAMESPACE, NAMESPACE
 from operations.settings import load
+from operations.webui import signin_ingress
 
 from kube_api import KubeAPI, kubectl_path
 
@@ -223,7 +224,7 @@ def pebble(tmp_path_factory, ports):
 
 
 class Backend:
-    """An HTTP server on 127.0.0.1 standing in for an app: answers every request 200 with
+    """An HTTP server on 127.0.0.1 standing in for an app: answers every GET and POST 200 with
     ``name`` and records each request's Host, path and Authorization header (None without)."""
 
     def __init__(self, name: str):
@@ -234,11 +235,14 @@ class Backend:
             def do_GET(self):
                 backend.requests.append((self.headers.get("Host", ""), self.path,
                                          self.headers.get("Authorization")))
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 body = name.encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_POST = do_GET
 
             def log_message(self, *args):
                 pass
@@ -306,16 +310,20 @@ def recorded(chart: str, kind: str, name: str) -> dict:
 
 def cluster_objects(backends: dict[str, Backend]) -> list[dict]:
     """What the appliance's cluster holds for Traefik: the charts' IngressClass, Services and
-    Open WebUI's Ingress as rendered, Netdata's Ingress, Middleware and basic-auth Secret as
-    the apps layer writes them, and each Service's EndpointSlice naming its backend here
-    (the basic-auth Secret is made by generate_monitoring_password)."""
+    Open WebUI's Ingress as rendered; the sign-in's Ingress, Netdata's Ingress, the Middlewares
+    and the basic-auth Secret as the apps layer writes them; and each Service's EndpointSlice
+    naming its backend here (the basic-auth Secret is made by generate_monitoring_password)."""
     services = {"open-webui": ("open-webui", NAMESPACE), "netdata": ("netdata", MONITORING_NAMESPACE),
                 "ollama": ("ollama", NAMESPACE)}
     return [
         recorded("traefik", "IngressClass", "traefik"),
         recorded("traefik", "Service", "traefik"),
         recorded("open-webui", "Ingress", "open-webui"),
+        signin_ingress(SETTINGS),
+        middlewares.security_headers(SETTINGS, NAMESPACE),
+        middlewares.signin_rate_limit(),
         monitoring.ingress(SETTINGS),
+        middlewares.security_headers(SETTINGS, MONITORING_NAMESPACE),
         monitoring.basic_auth_middleware(),
         *(recorded(chart, "Service", name) for name, (chart, _) in services.items()),
         *(endpoints(namespace, name, "http", backends[name].port)
@@ -388,13 +396,15 @@ class Traefik:
     def stop(self) -> None:
         stop(self.process)
 
-    def get(self, scheme: str, host: str, path: str = "/", **options) -> requests.Response:
+    def get(self, scheme: str, host: str, path: str = "/", method: str = "GET",
+            **options) -> requests.Response:
         """A request to Traefik's web or websecure entry point as to ``host`` (SNI and Host)."""
         port = self.ports["web" if scheme == "http" else "websecure"]
         with requests.Session() as session:
             session.mount("https://", _ServerName(host))
-            return session.get(f"{scheme}://127.0.0.1:{port}{path}", headers={"Host": host},
-                               verify=False, allow_redirects=False, timeout=5, **options)
+            return session.request(method, f"{scheme}://127.0.0.1:{port}{path}",
+                                   headers={"Host": host}, verify=False, allow_redirects=False,
+                                   timeout=5, **options)
 
     def served_certificate(self, host: str) -> x509.Certificate:
         """The certificate websecure serves for SNI ``host``."""
@@ -515,12 +525,73 @@ def test_ollama_is_not_reachable_through_traefik(traefik, api, backends):
     assert [(item["metadata"]["name"],
              [path["backend"]["service"]["name"] for rule in item["spec"]["rules"]
               for path in rule["http"]["paths"]]) for item in ingresses] == [
-        ("open-webui", ["open-webui"]), ("netdata", ["netdata"])]
+        ("open-webui", ["open-webui"]), ("open-webui-signin", ["open-webui"]),
+        ("netdata", ["netdata"])]
     # Port 80 only redirects; on 443 no router matches any of these names.
     for host in ("ollama", "ollama.llm.svc.cluster.local", "127.0.0.1", "api.example.com"):
         assert (host, traefik.get("https", host, "/api/tags").status_code) == (host, 404)
         assert (host, traefik.get("http", host, "/api/tags").status_code) == (host, 301)
     assert backends["ollama"].requests == []
+
+
+# What both web faces answer with (operations/middlewares.py security_headers, acme_ca
+# production): the header names and values as Traefik's headers middleware sends them.
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=31536000",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Content-Security-Policy": "frame-ancestors 'self'",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def security_headers(response: requests.Response) -> dict[str, str | None]:
+    return {name: response.headers.get(name) for name in SECURITY_HEADERS}
+
+
+def test_both_web_faces_answer_with_the_security_headers(traefik, api):
+    user, password = monitoring_credentials(api)
+    answers = {
+        "open-webui": traefik.get("https", "chat.example.com", "/c/some-chat"),
+        "netdata": traefik.get("https", "monitor.example.com", "/", auth=(user, password)),
+        # Traefik's own answer asking for credentials, before Netdata is reached.
+        "netdata's 401": traefik.get("https", "monitor.example.com", "/"),
+    }
+    assert {name: (answer.status_code, security_headers(answer))
+            for name, answer in answers.items()} == {
+        "open-webui": (200, SECURITY_HEADERS),
+        "netdata": (200, SECURITY_HEADERS),
+        "netdata's 401": (401, SECURITY_HEADERS),
+    }
+
+
+def test_signin_attempts_beyond_the_burst_get_429_while_other_paths_answer(traefik, api, backends):
+    """Eight sign-in attempts in a row from one address (all of the test's come from
+    127.0.0.1, as all of a deployed Traefik's may come from ServiceLB's): the first five reach
+    Open WebUI, the rest get Traefik's 429 with Retry-After; every other path answers."""
+    signin = ("chat.example.com", "/api/v1/auths/signin", None)
+    reached = backends["open-webui"].requests.count(signin)
+    started = time.monotonic()
+    answers = [traefik.get("https", "chat.example.com", "/api/v1/auths/signin", method="POST",
+                           json={"email": "admin@example.com", "password": f"guess {attempt}"})
+               for attempt in range(8)]
+    # 4 attempts a minute: the burst's next token comes 15 s after it was spent.
+    assert time.monotonic() - started < 14
+    assert [answer.status_code for answer in answers] == [200] * 5 + [429] * 3
+    assert backends["open-webui"].requests.count(signin) - reached == 5
+    refused = answers[-1]
+    assert (refused.text, 1 <= int(refused.headers["Retry-After"]) <= 15) == (
+        "Too Many Requests", True)
+    assert [security_headers(answer) for answer in (answers[0], refused)] == [SECURITY_HEADERS] * 2
+    # Meanwhile everything else answers: Open WebUI's other paths (its other auths routes
+    # too), and Netdata.
+    user, password = monitoring_credentials(api)
+    others = [traefik.get("https", "chat.example.com", "/"),
+              traefik.get("https", "chat.example.com", "/api/v1/auths/signout", method="POST"),
+              traefik.get("https", "chat.example.com", "/api/v1/chats/"),
+              traefik.get("https", "monitor.example.com", "/", auth=(user, password))]
+    assert [(answer.status_code, answer.text) for answer in others] == [
+        (200, "open-webui"), (200, "open-webui"), (200, "open-webui"), (200, "netdata")]
 
 
 def readiness_certificate(traefik: Traefik, settings) -> dict | None:

@@ -144,8 +144,10 @@ CLUSTER_SPEC = {
 }
 
 
-# Traefik v3's Middleware (traefik.io/v1alpha1): one key per kind of middleware; basicAuth's
-# fields as its CRD names them.
+# Traefik v3's Middleware (traefik.io/v1alpha1): one key per kind of middleware; the fields of
+# basicAuth, headers and rateLimit that the appliance sets as the CRD names and types them
+# (traefik v3.7.9 docs/content/reference/dynamic-configuration/traefik.io_middlewares.yaml;
+# rateLimit's period is int-or-string).
 _MIDDLEWARE_KINDS = (
     "addPrefix basicAuth buffering chain circuitBreaker compress contentType digestAuth errors "
     "forwardAuth grpcWeb headers inFlightReq ipAllowList ipWhiteList passTLSClientCert plugin "
@@ -159,6 +161,15 @@ MIDDLEWARE_SPEC = {
         "basicAuth": {"type": "object", "properties": {
             "secret": _STRING, "realm": _STRING, "removeHeader": _BOOLEAN, "headerField": _STRING},
             "required": ["secret"], "additionalProperties": False},
+        "headers": {"type": "object", "properties": {
+            "contentTypeNosniff": _BOOLEAN, "customFrameOptionsValue": _STRING,
+            "contentSecurityPolicy": _STRING, "referrerPolicy": _STRING,
+            "stsSeconds": {"type": "integer", "minimum": 0}},
+            "additionalProperties": False},
+        "rateLimit": {"type": "object", "properties": {
+            "average": {"type": "integer"}, "burst": {"type": "integer"},
+            "period": {"anyOf": [{"type": "integer"}, _STRING]}},
+            "additionalProperties": False},
     },
     "additionalProperties": False,
 }

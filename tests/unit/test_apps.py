@@ -48,10 +48,25 @@ def test_every_manifest_validates(data):
     kinds = Counter(document["kind"] for _, document in found)
     charts = 5 if data.get("ollama_gpu") == "nvidia" else 4  # and NVIDIA's device plugin
     assert kinds == {"Namespace": 2, "HelmChart": charts, "Cluster": 1, "Job": 1, "ConfigMap": 1,
-                     "CronJob": 1, "Middleware": 1, "Ingress": 1, "NetworkPolicy": 11}
+                     "CronJob": 1, "Middleware": 4, "Ingress": 2, "NetworkPolicy": 11}
     for host_file in files(settings(**data)):
         assert host_file.mode == "600"
         assert host_file.path.startswith("/var/lib/rancher/k3s/server/manifests/llm-appliance-")
+
+
+@pytest.mark.parametrize("acme_ca, hsts", [("production", {"stsSeconds": 31536000}),
+                                           ("staging", {}), ("none", {})])
+def test_security_headers_with_hsts_only_on_trusted_certificates(acme_ca, hsts):
+    """HSTS makes a browser refuse any click-through on a certificate error: only with Let's
+    Encrypt's production CA, whose certificates browsers trust."""
+    data = {"acme_ca": acme_ca, **({"webui_admin_email": "a@example.com"} if acme_ca == "none" else {})}
+    found = {document["metadata"]["namespace"]: document["spec"]
+             for _, document in documents(settings(**data)) if document["kind"] == "Middleware"
+             and document["metadata"]["name"] == "security-headers"}
+    expected = {"headers": {"contentTypeNosniff": True, "customFrameOptionsValue": "SAMEORIGIN",
+                            "contentSecurityPolicy": "frame-ancestors 'self'",
+                            "referrerPolicy": "same-origin", **hsts}}
+    assert found == {"llm": expected, "monitoring": expected}
 
 
 def test_charts_are_pinned():

@@ -143,7 +143,11 @@ def test_ollama_is_cluster_internal_and_calls_no_cloud(objects):
     assert values["ingress"] == {"enabled": False}
     assert environment(values["extraEnv"])["OLLAMA_NO_CLOUD"] == "1"
     assert values["serviceAccount"] == {"automount": False}
-    assert [(kind, name) for kind, _, name in objects if kind == "Ingress"] == [("Ingress", "netdata")]
+    # The appliance's own Ingresses lead to Netdata and Open WebUI (its sign-in), none to Ollama.
+    assert sorted((name, [path["backend"]["service"]["name"] for rule in ingress["spec"]["rules"]
+                          for path in rule["http"]["paths"]])
+                  for (kind, _, name), ingress in objects.items() if kind == "Ingress") == [
+        ("netdata", ["netdata"]), ("open-webui-signin", ["open-webui"])]
 
 
 def test_nothing_listens_on_a_host_port_or_a_node_port(rendered):
@@ -197,8 +201,25 @@ def test_open_webui_ingress_serves_only_its_name_over_tls(objects):
     assert ingress["annotations"] == {
         "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
         "traefik.ingress.kubernetes.io/router.tls": "true",
+        "traefik.ingress.kubernetes.io/router.middlewares": "llm-security-headers@kubernetescrd",
         "traefik.ingress.kubernetes.io/router.tls.certresolver": "letsencrypt",
     }
+
+
+def test_signin_has_its_own_rate_limited_route(objects):
+    ingress = objects["Ingress", "llm", "open-webui-signin"]
+    assert ingress["metadata"]["annotations"] == {
+        "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
+        "traefik.ingress.kubernetes.io/router.tls": "true",
+        "traefik.ingress.kubernetes.io/router.middlewares":
+            "llm-security-headers@kubernetescrd,llm-signin-rate-limit@kubernetescrd",
+        "traefik.ingress.kubernetes.io/router.tls.certresolver": "letsencrypt",
+    }
+    assert ingress["spec"]["rules"] == [{"host": "chat.example.com", "http": {"paths": [{
+        "path": "/api/v1/auths/signin", "pathType": "Exact",
+        "backend": {"service": {"name": "open-webui", "port": {"number": 80}}}}]}}]
+    assert objects["Middleware", "llm", "signin-rate-limit"]["spec"] == {
+        "rateLimit": {"average": 4, "period": "1m", "burst": 5}}
 
 
 # -- monitoring: behind a password, no cloud, no statistics -------------------------------------
@@ -209,7 +230,8 @@ def test_monitoring_ingress_asks_for_credentials(objects):
     assert ingress["metadata"]["annotations"] == {
         "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
         "traefik.ingress.kubernetes.io/router.tls": "true",
-        "traefik.ingress.kubernetes.io/router.middlewares": "monitoring-netdata-basic-auth@kubernetescrd",
+        "traefik.ingress.kubernetes.io/router.middlewares":
+            "monitoring-security-headers@kubernetescrd,monitoring-netdata-basic-auth@kubernetescrd",
         "traefik.ingress.kubernetes.io/router.tls.certresolver": "letsencrypt",
     }
     assert ingress["spec"]["rules"] == [{"host": "monitor.example.com", "http": {"paths": [{
