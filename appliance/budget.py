@@ -1,8 +1,8 @@
 """The memory budget: what the rendered manifests request, container by container.
 
 Read from the files `appliance render` writes, so the figure is that of what the deploy puts
-on the host. Ollama's model memory is not in it: Ollama requests only its server's share, and
-its limit (which holds the largest model) is shown apart.
+on the host. Ollama's request is its limit: the models it keeps loaded together
+(operations/memory.py).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def budget(rendered: Path) -> list[Entry]:
     return entries
 
 
-def platform_request_gib(entries: list[Entry]) -> float:
+def requests_gib(entries: list[Entry]) -> float:
     return sum(entry.request_mib for entry in entries if not entry.init) / 1024
 
 
@@ -102,5 +102,5 @@ def markdown_table(entries: list[Entry]) -> str:
         note = " (init container: not added)" if entry.init else ""
         rows.append(f"| {entry.component}{note} | {entry.request_mib:.0f} MiB | {limit} | "
                     f"{measured(entry)} |")
-    rows.append(f"| **platform total** | **{platform_request_gib(entries):.2f} GiB** | | |")
+    rows.append(f"| **requests in all** | **{requests_gib(entries):.2f} GiB** | | |")
     return "\n".join(rows)

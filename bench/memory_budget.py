@@ -1,9 +1,10 @@
-"""Benchmark: the platform's memory requests (everything but Ollama's models) on the 8 GB box.
+"""Benchmark: the memory requests of the rendered appliance on the 8 GB box.
 
 Renders an inventory (default: inventories/prod.py) as the deploy would, reads the manifests,
 and prints every container's request and limit (what the manifests ask for), the resident
-memory measured where there is a measurement (Open WebUI, in tests/realapps), the platform
-total of the requests, and what is left for models. Usage:
+memory measured where there is a measurement (Open WebUI, in tests/realapps), the platform's
+total of the requests, Ollama's request (the models loaded together, operations/memory.py) and
+whether the preflight admits them on the reference box. Usage:
 
     python bench/memory_budget.py [INVENTORY] [--data ollama_gpu=nvidia]
 """
@@ -17,14 +18,11 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from appliance.budget import budget, markdown_table, measured, platform_request_gib
+from appliance.budget import budget, markdown_table, measured, requests_gib
 from appliance.cli import main as appliance
-from operations.settings import (
-    PLATFORM_MEMORY_GIB,
-    REFERENCE_MEMORY_GIB,
-    SYSTEM_MEMORY_GIB,
-    weights_admitted_gib,
-)
+from appliance.inventory import inventory_hosts, parse_data
+from operations.memory import loaded_together, ollama_mib, ollama_room_mib, refusal
+from operations.settings import PLATFORM_REQUESTS_MIB, REFERENCE_MEM_TOTAL_KIB, load
 
 
 @click.command()
@@ -58,13 +56,16 @@ def main(inventory: str, markdown: bool, data: tuple[str, ...]):
               f"{measured(entry):>13}{note}")
     print("request and limit: what the manifests ask for; measured: resident memory read in "
           "tests/realapps (the real Open WebUI), not measured: no reading here")
-    total = platform_request_gib(entries)
-    print(f"platform requests: {total:.2f} GiB (the preflight counts {PLATFORM_MEMORY_GIB} GiB "
-          "for the platform: PLATFORM_MEMORY_GIB)")
-    print(f"models the preflight admits on the 8 GB box ({REFERENCE_MEMORY_GIB} GiB, "
-          f"{SYSTEM_MEMORY_GIB:.2f} GiB of it system and k3s): up to "
-          f"{weights_admitted_gib(REFERENCE_MEMORY_GIB):.1f} GiB of weights "
-          "(operations/settings.py weights_admitted_gib)")
+    total = requests_gib(entries)
+    print(f"requests: {total:.2f} GiB in all, of which the platform (all but Ollama) "
+          f"{PLATFORM_REQUESTS_MIB} MiB (operations/settings.py PLATFORM_REQUESTS_MIB)")
+    settings = load(inventory_hosts(inventory, parse_data(data))[0].data)
+    models = ", ".join(f"{one.model} {one.mib} MiB" for one in loaded_together(settings))
+    print(f"Ollama's request and limit (CPU): {ollama_mib(settings)} MiB, with {models} loaded "
+          "together (operations/memory.py)")
+    print(f"on the 8 GB reference box (MemTotal {REFERENCE_MEM_TOTAL_KIB} kB) Ollama has "
+          f"{ollama_room_mib(REFERENCE_MEM_TOTAL_KIB)} MiB: "
+          + (refusal(settings, REFERENCE_MEM_TOTAL_KIB) or "the preflight admits these models"))
 
 
 if __name__ == "__main__":

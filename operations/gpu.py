@@ -30,7 +30,7 @@ from operations.facts import (
 from operations.components import DEVICE_PLUGIN
 from operations.names import K3S_BINARY
 from operations.rendering import HostFile, helm_chart, put_host_file
-from operations.settings import PINNED_VERSIONS, Settings, load
+from operations.settings import DEVICE_PLUGIN_REQUEST_MIB, PINNED_VERSIONS, Settings, load
 
 # A label the deploy sets on nodes whose GPU Ollama may use; NVIDIA's device plugin chart
 # also reads it in its default node affinity (values.yaml at v0.20.0).
@@ -64,7 +64,7 @@ DRIVER_FIX = (
 )
 
 RESOURCES = {
-    "nvidia-device-plugin": {"requests": {"cpu": "10m", "memory": "32Mi"},
+    "nvidia-device-plugin": {"requests": {"cpu": "10m", "memory": f"{DEVICE_PLUGIN_REQUEST_MIB}Mi"},
                              "limits": {"memory": "128Mi"}},
 }
 

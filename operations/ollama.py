@@ -8,47 +8,62 @@ a Job that pulls, or air-gapped imports, every model through Ollama's API.
 from __future__ import annotations
 
 import hashlib
-import math
 from pathlib import Path
 
 from operations.gpu import RUNTIME_CLASS
 from operations.components import OLLAMA
 from operations.names import FIRST_SERVER_LABEL, MODEL_FILES_DIR, MODEL_PULLER_LABEL, NAMESPACE
+from operations.memory import gpu_host_mib, ollama_mib
 from operations.rendering import HELM_KEEP
-from operations.settings import (
-    MODEL_MEMORY_FACTOR,
-    OLLAMA_GPU_HOST_MEMORY_GIB,
-    OLLAMA_PROMPT_CACHE_MIB,
-    PINNED_VERSIONS,
-    Settings,
-)
+from operations.settings import OLLAMA_MAX_LOADED_MODELS, PINNED_VERSIONS, Settings
 
 # The models' volume. k3s's local-path storage neither enforces a volume's size nor lets it
 # grow (its StorageClass has no allowVolumeExpansion): a size computed from the models would
 # make the chart's upgrade fail at the first model that changed it. The size is nominal; the
 # preflight checks the disk for every model (Settings.disk_needed_gib).
 VOLUME_SIZE = "100Gi"
-# Ollama's request covers the server alone; its limit adds room for the largest model
-# (ollama_resources).
+# Ollama's memory request and limit come from the models (ollama_resources).
 RESOURCES = {
-    "ollama": {"requests": {"cpu": "500m", "memory": "256Mi"}},
+    "ollama": {"requests": {"cpu": "500m"}},
     "ollama-model-puller": {"requests": {"cpu": "50m", "memory": "32Mi"},
                             "limits": {"memory": "256Mi"}},
 }
 
 
 def ollama_resources(settings: Settings, gpu: bool = False) -> dict:
-    """The server's request, and a limit that holds the largest model, the server (1 GiB) and
-    the runner's prompt cache in RAM (OLLAMA_PROMPT_CACHE_MIB). With a GPU, the model is in GPU
-    memory: the limit holds the server, CUDA's host side and the prompt cache."""
-    cache_gib = OLLAMA_PROMPT_CACHE_MIB / 1024
-    if gpu:
-        limit_gib = math.ceil(OLLAMA_GPU_HOST_MEMORY_GIB + cache_gib)
-        return {**RESOURCES["ollama"], "limits": {"memory": f"{limit_gib}Gi"}}
-    largest = settings.largest_model
-    model_gib = largest[1] * MODEL_MEMORY_FACTOR if largest else 0
-    limit_gib = math.ceil(model_gib + 1 + cache_gib)
-    return {**RESOURCES["ollama"], "limits": {"memory": f"{limit_gib}Gi"}}
+    """Memory request and limit alike, so the node reserves what Ollama may use: the server
+    and the models it holds at once, with their KV caches, compute buffers and prompt caches
+    (operations/memory.py ollama_mib); with a GPU, the RAM beside it (gpu_host_mib)."""
+    memory = f"{gpu_host_mib(settings) if gpu else ollama_mib(settings)}Mi"
+    requests = {**RESOURCES["ollama"]["requests"], "memory": memory}
+    return {"requests": requests, "limits": {"memory": memory}}
+
+
+def ollama_environment(settings: Settings) -> list[dict]:
+    """Ollama's environment: the memory knobs the settings choose, each read by Ollama v0.32.15
+    envconfig/config.go and passed on to llama-server (llm/llama_server.go startLlamaServer:
+    `-c NUM_CTX*PARALLEL -np PARALLEL`, `--cache-type-k/-v`, `--flash-attn on|off`), and the
+    prompt cache's cap, which Ollama passes no flag for but hands llama-server in its own
+    environment (SetupLlamaServerCommandEnv: cmd.Env = os.Environ()), where llama-server reads
+    LLAMA_ARG_CACHE_RAM (--cache-ram, in MiB; 0 turns it off; default 8192).
+
+    OLLAMA_CONTEXT_LENGTH is the context of every request that names none (server/routes.go
+    modelOptions: api.DefaultOptions' NumCtx is envconfig.ContextLength(); a num_ctx in the
+    model's Modelfile or the request wins), capped at the model's training context
+    (server/sched.go effectiveContext)."""
+    return [
+        {"name": "OLLAMA_NO_CLOUD", "value": "1"},
+        # A chat model and the embedding model loaded together: a RAG question loads nothing.
+        {"name": "OLLAMA_MAX_LOADED_MODELS", "value": str(OLLAMA_MAX_LOADED_MODELS)},
+        {"name": "OLLAMA_NUM_PARALLEL", "value": str(settings.ollama_num_parallel)},
+        {"name": "OLLAMA_CONTEXT_LENGTH", "value": str(settings.ollama_context_length)},
+        {"name": "OLLAMA_KV_CACHE_TYPE", "value": settings.ollama_kv_cache_type},
+        # strconv.ParseBool's "true"/"false" (envconfig BoolWithDefault); unset would be
+        # "auto", which llama-server resolves by itself.
+        {"name": "OLLAMA_FLASH_ATTENTION", "value": str(settings.ollama_flash_attention).lower()},
+        {"name": "OLLAMA_KEEP_ALIVE", "value": "30m"},
+        {"name": "LLAMA_ARG_CACHE_RAM", "value": str(settings.ollama_prompt_cache_mib)},
+    ]
 
 
 def ollama_values(settings: Settings, gpu: bool = False) -> dict:
@@ -63,14 +78,7 @@ def ollama_values(settings: Settings, gpu: bool = False) -> dict:
         # on the claim).
         "persistentVolume": {"enabled": True, "size": VOLUME_SIZE, "annotations": HELM_KEEP},
         "resources": ollama_resources(settings, gpu),
-        "extraEnv": [
-            {"name": "OLLAMA_NO_CLOUD", "value": "1"},
-            {"name": "OLLAMA_MAX_LOADED_MODELS", "value": "1"},
-            {"name": "OLLAMA_NUM_PARALLEL", "value": "1"},
-            {"name": "OLLAMA_KEEP_ALIVE", "value": "30m"},
-            # llama-server's prompt cache in RAM (8 GiB unless capped; see settings.py).
-            {"name": "LLAMA_ARG_CACHE_RAM", "value": str(OLLAMA_PROMPT_CACHE_MIB)},
-        ],
+        "extraEnv": ollama_environment(settings),
         "serviceAccount": {"automount": False},
         "tests": {"enabled": False},
     }

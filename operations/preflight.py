@@ -37,6 +37,7 @@ from operations.facts import (
     read_fact,
 )
 from operations.gpu import gpu_choice, gpu_problems
+from operations.memory import gpu_memory_needed_gib, host_mib_needed, loaded_together, refusal
 from operations.names import HOST_SYSCTL_FILE, K3S_BINARY
 from operations.settings import (
     APPLIANCE_PORT_HOLDERS,
@@ -44,13 +45,12 @@ from operations.settings import (
     LAYERS,
     MIN_CPUS,
     REFERENCE_CPUS,
-    REFERENCE_MEMORY_GIB,
+    REFERENCE_MEM_TOTAL_KIB,
     SUPPORTED_ARCHITECTURES,
     SUPPORTED_OS,
     Settings,
     SettingsError,
     load,
-    weights_admitted_gib,
 )
 
 RANCHER_DIR = "/var/lib/rancher"
@@ -106,19 +106,15 @@ def host_problems(
             f"server has {REFERENCE_CPUS} vCPU): choose a larger host"
         )
 
-    memory_gib = mem_total_kib / KIB_PER_GIB
     choice = gpu_choice(settings.ollama_gpu, gpus)
     if choice.use:
-        problems += _gpu_fit_problems(settings, choice, memory_gib)
-    elif memory_gib < settings.memory_needed_gib:
-        largest = settings.largest_model
-        source = (size_sources or {}).get(largest[0]) if largest else None
-        weights = f"{largest[1]:.1f} GiB of weights" + (f", {source}" if source else "")
-        model = f" and {largest[0]} ({weights})" if largest else ""
-        problems.append(
-            f"ollama_models: the host has {memory_gib:.1f} GiB of RAM, the platform{model} "
-            f"need {settings.memory_needed_gib:.1f} GiB; choose smaller models or a larger host"
-        )
+        problems += _gpu_fit_problems(settings, choice, mem_total_kib)
+    else:
+        problem = refusal(settings, mem_total_kib)
+        if problem:
+            largest = loaded_together(settings)[0].model
+            source = (size_sources or {}).get(largest)
+            problems.append(problem + (f" (size of {largest}: {source})" if source else ""))
 
     disk_gib = (disk["free_kib"] + disk["used_by_path_kib"]) / KIB_PER_GIB
     if disk_gib < settings.disk_needed_gib:
@@ -162,22 +158,12 @@ def layer_problems(layers: tuple[str, ...], host_layer_ran: bool, k3s_installed:
 
 
 def reference_box_warning(settings: Settings) -> str | None:
-    """A warning when the largest model (on the CPU) needs more RAM than the reference box has,
-    by the preflight's own sum (`Settings.memory_needed_gib`), before any host is read; None
-    when it fits, on a GPU, or while a model's size is known only to the registry. E.g. for
-    llama3.1:8b: "ollama_models: llama3.1:8b (4.6 GiB of weights) and the platform need 9.4
-    GiB of RAM; the 8 GB reference box has 7.75 GiB, and there the preflight refuses it ..."."""
-    largest = settings.largest_model
-    if settings.ollama_gpu == "nvidia" or not largest:
+    """The preflight's refusal (operations/memory.py refusal) on the 8 GB reference box, whose
+    MemTotal is REFERENCE_MEM_TOTAL_KIB, before any host is read; None when the models fit
+    there, on a GPU, or while a model's size is known only to the registry."""
+    if settings.ollama_gpu == "nvidia" or settings.unsized_models:
         return None
-    needed = settings.memory_needed_gib
-    if needed <= REFERENCE_MEMORY_GIB:
-        return None
-    room = weights_admitted_gib(REFERENCE_MEMORY_GIB)
-    return (f"ollama_models: {largest[0]} ({largest[1]:.1f} GiB of weights) and the platform "
-            f"need {needed:.1f} GiB of RAM; the 8 GB reference box has {REFERENCE_MEMORY_GIB} "
-            f"GiB, and there the preflight refuses it: choose a model of up to {room:.1f} GiB "
-            "of weights, or a server with more RAM (or an NVIDIA GPU)")
+    return refusal(settings, REFERENCE_MEM_TOTAL_KIB, host="the 8 GB reference box")
 
 
 def k3s_network_problems(settings: Settings, running: dict[str, str]) -> list[str]:
@@ -195,22 +181,24 @@ def k3s_network_problems(settings: Settings, running: dict[str, str]) -> list[st
     return problems
 
 
-def _gpu_fit_problems(settings: Settings, choice, memory_gib: float) -> list[str]:
+def _gpu_fit_problems(settings: Settings, choice, mem_total_kib: int) -> list[str]:
     """With a GPU, the weights go to GPU memory and the host's RAM holds the rest."""
     problems = []
     gpu_gib = choice.largest_gpu_mib / 1024
     largest = settings.largest_model
-    if largest and gpu_gib < settings.gpu_memory_needed_gib:
+    needed_gpu_gib = gpu_memory_needed_gib(settings)
+    if largest and gpu_gib < needed_gpu_gib:
         problems.append(
             f"ollama_models: with the GPU, model weights go to GPU memory: {largest[0]} "
-            f"({largest[1]:.1f} GiB of weights) needs {settings.gpu_memory_needed_gib:.1f} GiB, "
+            f"({largest[1]:.1f} GiB of weights) needs {needed_gpu_gib:.1f} GiB, "
             f"the GPU has {gpu_gib:.1f} GiB ({choice.reason}); choose a smaller model, or "
             "ollama_gpu: none to run it on the CPU"
         )
-    if memory_gib < settings.memory_needed_with_gpu_gib:
+    needed_mib = host_mib_needed(settings, gpu=True)
+    if mem_total_kib // 1024 < needed_mib:
         problems.append(
-            f"the host has {memory_gib:.1f} GiB of RAM, the platform and Ollama beside its GPU "
-            f"need {settings.memory_needed_with_gpu_gib:.1f} GiB; use a larger host"
+            f"the host has {mem_total_kib // 1024} MiB of RAM, the platform and Ollama beside "
+            f"its GPU need {needed_mib} MiB; use a larger host"
         )
     return problems
 

@@ -98,9 +98,11 @@ SUPPORTED_ARCHITECTURES = ("x86_64", "aarch64")
 # WebUI and a model's inference would starve each other (k3s itself asks for 2 on a server).
 MIN_CPUS = 2
 REFERENCE_CPUS = 4
-# The reference box's RAM as the preflight reads it (MemTotal of an 8 GB VM, in GiB): what
-# `appliance init` and `check` warn against before any host is read.
-REFERENCE_MEMORY_GIB = 7.75
+# The reference box's RAM as the preflight reads it: MemTotal, in KiB, of an Ubuntu 24.04 VM
+# with 8 GiB (the figure of the project's lead, not read on such a VM here; the kernel keeps
+# about 200 MiB of the 8 GiB). What `appliance init` and `check` warn against before any host
+# is read.
+REFERENCE_MEM_TOTAL_KIB = 8139012
 # Ports the appliance serves; another program holding one of them would break it.
 APPLIANCE_PORTS = (80, 443, 6443)
 # Programs that legitimately hold those ports once the appliance runs.
@@ -110,23 +112,26 @@ APPLIANCE_PORT_HOLDERS = ("k3s", "k3s-server", "k3s-agent", "traefik")
 KUBELET_SYSTEM_RESERVED_MIB = 384
 KUBELET_KUBE_RESERVED_MIB = 256
 KUBELET_EVICTION_MEMORY_MIB = 256
-# Memory, in GiB: the operating system with k3s itself, then every pod but Ollama's models
-# (the apps layer's budget, checked by bench/memory_budget.py).
+# Memory, in GiB: the operating system with k3s itself (what the kubelet keeps from pods).
 SYSTEM_MEMORY_GIB = (
     KUBELET_SYSTEM_RESERVED_MIB + KUBELET_KUBE_RESERVED_MIB + KUBELET_EVICTION_MEMORY_MIB
 ) / 1024
-PLATFORM_MEMORY_GIB = 2.5
-# A loaded model needs its weights plus room for the context (KV cache) and the runtime.
+# Every pod's memory request but Ollama's, in MiB, on a host without a GPU: what the kube
+# scheduler reserves beside Ollama. The sum of the requests in the recorded chart renders
+# (tests/data/charts: Traefik 64, CloudNativePG 96, Netdata 192 + 128 + 96, Open WebUI 832),
+# the appliance's own manifests (PostgreSQL 256, the backup CronJob 64, the model Job 32) and
+# k3s's coredns and metrics-server (70 each); tests/unit/test_budget.py adds them up again.
+PLATFORM_REQUESTS_MIB = 1900
+# With ollama_gpu, the NVIDIA device plugin's DaemonSet requests this much more (MiB).
+DEVICE_PLUGIN_REQUEST_MIB = 32
+# A model's room beyond its weights where its shape is unknown, and with a GPU (GPU memory).
 MODEL_MEMORY_FACTOR = 1.2
 # With the model in GPU memory, Ollama's RAM: the server, CUDA's host side and buffers (GiB).
 OLLAMA_GPU_HOST_MEMORY_GIB = 2
-# Ollama runs a model in llama.cpp's llama-server (Ollama v0.32.15: llm/llama_server.go,
-# startLlamaServer), which keeps the KV state of idle conversations in a prompt cache in host
-# RAM of up to `--cache-ram` MiB: 8192 by default (llama.cpp common/common.h, cache_ram_mib),
-# more than the 8 GB box has for Ollama. Ollama passes no --cache-ram but hands its environment
-# to llama-server, which reads LLAMA_ARG_CACHE_RAM: the appliance caps the cache there and
-# counts it in Ollama's memory limit and in the preflight.
-OLLAMA_PROMPT_CACHE_MIB = 512
+# Models Ollama keeps loaded at once: a chat model and the embedding model, so that a RAG
+# question loads nothing (OLLAMA_MAX_LOADED_MODELS; Ollama v0.32.15 server/sched.go
+# processPending unloads one when this many are loaded). Ollama's memory holds the two largest.
+OLLAMA_MAX_LOADED_MODELS = 2
 # Disk, in GiB, under /var/lib/rancher: k3s, container images, databases and logs, before models.
 PLATFORM_DISK_GIB = 15.0
 # Download sizes (GiB) of common models, from the Ollama library. The preflight reads other
@@ -177,16 +182,6 @@ KNOWN_MODEL_SIZES_GIB = MappingProxyType(
 )
 
 LAYERS = ("host", "k3s", "apps")
-
-
-def weights_admitted_gib(memory_gib: float) -> float:
-    """The largest model, in GiB of weights, that the preflight admits on the CPU of a host with
-    ``memory_gib`` of RAM (MemTotal): what stays once the system with k3s, the platform and the
-    runner's prompt cache are counted, over the room a loaded model takes per GiB of weights
-    (the inverse of ``Settings.memory_needed_gib``). ``weights_admitted_gib(7.75)`` is 3.23:
-    the 8 GB reference box."""
-    beside_the_model = SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + OLLAMA_PROMPT_CACHE_MIB / 1024
-    return (memory_gib - beside_the_model) / MODEL_MEMORY_FACTOR
 
 
 class SettingsError(ValueError):
@@ -478,6 +473,18 @@ def positive_int(value: Any) -> int:
     return value
 
 
+def at_least(floor: int, unit: str) -> Callable[[Any], int]:
+    """A parser of whole numbers of `unit` from `floor` up: ``at_least(0, "MiB")(512)`` gives
+    512; ``at_least(512, "tokens")(100)`` raises "must be a whole number of tokens, at least 512"."""
+
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < floor:
+            raise Invalid(f"must be a whole number of {unit}, at least {floor}")
+        return value
+
+    return parse
+
+
 def seconds_or_off(value: Any) -> int:
     """A whole number of seconds, 0 for off: ``seconds_or_off(900)`` gives 900."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -529,6 +536,9 @@ class Setting:
 
 # k3s keeps the networks it started with (the preflight refuses a change under a running k3s).
 K3S_NETWORK = "first install: k3s keeps its first networks (a later change is refused)"
+# A changed value of an Ollama knob changes its pod's environment: Kubernetes restarts Ollama,
+# and each model loads with the new value at its next request.
+OLLAMA_RESTART = "every deploy: Ollama restarts, models load again at their next request"
 SETTINGS = (
     Setting("layers", LAYERS, "list", "Layers to deploy, in order: " + ", ".join(LAYERS) + ".",
             layer_names),
@@ -581,6 +591,28 @@ SETTINGS = (
             one_of("auto", "nvidia", "none"),
             takes_effect="every deploy; back to the CPU, the toolkit and device plugin stay "
                          "installed"),
+    # Ollama itself takes any context from 4 tokens (server/sched.go getRunner); below 512 a
+    # conversation with Open WebUI's system and RAG prompts hardly fits, so the floor is ours.
+    Setting("ollama_context_length", 4096, "tokens",
+            "Context of every model Ollama loads (OLLAMA_CONTEXT_LENGTH; a model's own training "
+            "context caps it). Its KV cache is allocated whole when a model loads: Ollama's "
+            "memory and the preflight count it.", at_least(512, "tokens"),
+            takes_effect=OLLAMA_RESTART),
+    Setting("ollama_kv_cache_type", "q8_0", "choice",
+            "KV cache type (OLLAMA_KV_CACHE_TYPE): f16, q8_0 (about half of f16's memory) or q4_0 "
+            "(about a quarter); q8_0 and q4_0 need ollama_flash_attention.",
+            one_of("f16", "q8_0", "q4_0"), takes_effect=OLLAMA_RESTART),
+    Setting("ollama_num_parallel", 1, "count",
+            "Requests a chat model answers at once (OLLAMA_NUM_PARALLEL); each one has a KV "
+            "cache of the whole context.", positive_int, takes_effect=OLLAMA_RESTART),
+    Setting("ollama_flash_attention", True, "bool",
+            "Flash attention in llama.cpp (OLLAMA_FLASH_ATTENTION): smaller compute buffers; "
+            "needed by a q8_0 or q4_0 KV cache.", boolean, takes_effect=OLLAMA_RESTART),
+    Setting("ollama_prompt_cache_mib", 0, "MiB",
+            "RAM each loaded chat model may keep idle conversations' KV state in, to answer "
+            "their next message without reading the whole prompt again (llama-server's "
+            "--cache-ram, through LLAMA_ARG_CACHE_RAM; its own default is 8192); 0: off. "
+            "Counted in Ollama's memory.", at_least(0, "MiB"), takes_effect=OLLAMA_RESTART),
     Setting("webui_admin_email", None, "e-mail",
             "E-mail of Open WebUI's first admin account; defaults to acme_email.", email,
             takes_effect="first install: Open WebUI makes its first admin once"),
@@ -646,6 +678,11 @@ class Settings:
     ollama_pull_timeout_minutes: int
     ready_timeout_minutes: int
     ollama_gpu: str
+    ollama_context_length: int
+    ollama_kv_cache_type: str
+    ollama_num_parallel: int
+    ollama_flash_attention: bool
+    ollama_prompt_cache_mib: int
     webui_admin_email: str | None
     webui_signup: bool
     webui_embedding_model: str
@@ -703,27 +740,6 @@ class Settings:
     def largest_model(self) -> tuple[str, float] | None:
         sized = [(self.model_size_gib(model), model) for model in self.models]
         return (max(sized)[1], max(sized)[0]) if sized else None
-
-    @property
-    def memory_needed_gib(self) -> float:
-        """RAM the host needs: system, platform, the largest model loaded and its runner's
-        prompt cache."""
-        largest = self.largest_model
-        model = largest[1] * MODEL_MEMORY_FACTOR if largest else 0.0
-        return SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + model + OLLAMA_PROMPT_CACHE_MIB / 1024
-
-    @property
-    def memory_needed_with_gpu_gib(self) -> float:
-        """RAM the host needs when Ollama's model sits in GPU memory (its runner's prompt cache
-        stays in RAM)."""
-        return (SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + OLLAMA_GPU_HOST_MEMORY_GIB
-                + OLLAMA_PROMPT_CACHE_MIB / 1024)
-
-    @property
-    def gpu_memory_needed_gib(self) -> float:
-        """GPU memory the largest model needs, loaded."""
-        largest = self.largest_model
-        return largest[1] * MODEL_MEMORY_FACTOR if largest else 0.0
 
     @property
     def disk_needed_gib(self) -> float:
@@ -836,6 +852,13 @@ def _cross_checks(values: dict, bad: set[str]) -> list[str]:
                 f"ollama_model_files: {unlisted} are not in ollama_models; list every model the "
                 "appliance must have in ollama_models"
             )
+    if values["ollama_kv_cache_type"] in ("q8_0", "q4_0") and values["ollama_flash_attention"] is False:
+        # llama.cpp refuses a quantised V cache without flash attention: the model would not load.
+        problems.append(
+            f"ollama_kv_cache_type = {values['ollama_kv_cache_type']!r} needs flash attention, "
+            "which ollama_flash_attention = false turns off; set ollama_flash_attention: true, "
+            "or ollama_kv_cache_type: f16"
+        )
     layers = values["layers"] or ()
     if "apps" in layers and not values["webui_admin_email"] and not values["acme_email"]:
         # With ACME on, the missing acme_email is reported already.

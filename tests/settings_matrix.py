@@ -69,6 +69,8 @@ BASE = {
     "webui_admin_email": "admin@rehearsal.test",
     "ollama_models": ["qwen2.5:0.5b", "mine:1b"],
     "ollama_model_sizes": {"mine:1b": 0.5},
+    # f16, so that flash attention may be turned off from BASE (a q8_0 cache needs it).
+    "ollama_kv_cache_type": "f16",
     "backup_repository": "/srv/offsite-restic",
 }
 
@@ -125,6 +127,11 @@ def _env(variables: list[dict], name: str) -> Any:
 def webui_env(name: str) -> Read:
     """The value Open WebUI's container gets for an environment variable."""
     return lambda text: _env(chart_value("extraEnvVars")(text), name)
+
+
+def ollama_env(name: str) -> Read:
+    """The value Ollama's container gets for an environment variable (the chart's extraEnv)."""
+    return lambda text: _env(chart_value("extraEnv")(text), name)
 
 
 def job_env(kind: str, name: str) -> Read:
@@ -259,11 +266,14 @@ ROWS = [
                  "qwen2.5:0.5b mine:1b qwen3:0.6b nomic-embed-text:latest"),
         Rendered(MODEL_JOB, resource_field("Job", "metadata.name"), "ollama-models-f8cba4ccea",
                  "ollama-models-ad13b13721"),
+        # The two largest models loaded together: mine:1b (0.5 GiB, shape unknown: x 1.2 + 64
+        # MiB = 679) with qwen2.5:0.5b (519), then with qwen3:0.6b (667); the server's 256.
+        Rendered(OLLAMA, chart_value("resources.limits.memory"), "1454Mi", "1602Mi"),
+        Rendered(OLLAMA, chart_value("resources.requests.memory"), "1454Mi", "1602Mi"),
     ]),
     Row("ollama_model_sizes", {"mine:1b": 3.0}, [
-        # The largest model's weights x 1.2, 1 GiB for the server and 0.5 GiB of prompt cache,
-        # rounded up.
-        Rendered(OLLAMA, chart_value("resources.limits.memory"), "3Gi", "6Gi"),
+        # mine:1b at 3 GiB: 3 x 1.2 GiB + 64 MiB = 3751 MiB, with qwen2.5:0.5b and the server.
+        Rendered(OLLAMA, chart_value("resources.limits.memory"), "1454Mi", "4526Mi"),
     ]),
     Row("ollama_model_files", {"mine:1b": str(MODEL_FILE)}, [
         Rendered(MODEL_JOB, job_env("Job", "MODEL_FILES"), "", "mine:1b=mine-1b.gguf"),
@@ -287,6 +297,27 @@ ROWS = [
         Rendered(f"{MANIFESTS}/llm-appliance-nvidia-device-plugin.yaml", written(), False, True),
         Rendered("/etc/apt/sources.list.d/nvidia-container-toolkit.list", written(), False, True),
     ], host_test="tests/integration/test_gpu_plan.py"),
+    # Ollama's knobs reach its environment and its memory request and limit (operations/memory.py;
+    # BASE's models have no shape in the table, so only the KV-independent estimate counts them
+    # there, and the limit moves only with the prompt cache).
+    Row("ollama_context_length", 8192, [
+        Rendered(OLLAMA, ollama_env("OLLAMA_CONTEXT_LENGTH"), "4096", "8192"),
+    ]),
+    Row("ollama_kv_cache_type", "q4_0", [
+        Rendered(OLLAMA, ollama_env("OLLAMA_KV_CACHE_TYPE"), "f16", "q4_0"),
+    ]),
+    Row("ollama_num_parallel", 2, [
+        Rendered(OLLAMA, ollama_env("OLLAMA_NUM_PARALLEL"), "1", "2"),
+    ]),
+    # Alone: with the KV row's q4_0, flash attention off is refused (a quantised cache needs it).
+    Row("ollama_flash_attention", False, [
+        Rendered(OLLAMA, ollama_env("OLLAMA_FLASH_ATTENTION"), "true", "false"),
+    ], alone=True),
+    Row("ollama_prompt_cache_mib", 256, [
+        Rendered(OLLAMA, ollama_env("LLAMA_ARG_CACHE_RAM"), "0", "256"),
+        # Each of the two chat models loaded together may keep 256 MiB.
+        Rendered(OLLAMA, chart_value("resources.limits.memory"), "1454Mi", "1966Mi"),
+    ]),
     Row("webui_admin_email", "owner@rehearsal.test", [
         Rendered(WEBUI, webui_env("WEBUI_ADMIN_EMAIL"), "admin@rehearsal.test",
                  "owner@rehearsal.test"),

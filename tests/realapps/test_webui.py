@@ -185,6 +185,8 @@ OTHER_VALUES = {
     "k3s_cluster_cidr": "10.52.0.0/16", "k3s_service_cidr": "10.53.0.0/16",
     "ollama_models": ["qwen2.5:0.5b"], "ollama_model_sizes": {"qwen2.5:0.5b": 0.4},
     "ollama_model_files": None, "ollama_pull_timeout_minutes": 30, "ollama_gpu": "nvidia",
+    "ollama_context_length": 8192, "ollama_kv_cache_type": "f16", "ollama_num_parallel": 2,
+    "ollama_flash_attention": None, "ollama_prompt_cache_mib": 256,
     "webui_admin_email": "boss@example.net", "webui_signup": True,
     "webui_embedding_model": "all-minilm:latest", "backup_schedule": "0 2 * * *",
     "backup_retention_days": 14, "ssh_hardening": True, "fail2ban": False,
@@ -203,8 +205,9 @@ def webui_facing_settings() -> set[str]:
 
 
 def test_every_setting_has_another_value_and_the_webui_facing_ones_are_known():
-    # None: no second value that can be checked without a file or another k3s minor; none
-    # reaches Open WebUI (k3s_version and the air-gap files concern the k3s layer and Ollama).
+    # None: no second value that can be checked without a file or another k3s minor, or
+    # without a second setting (flash attention off needs an f16 KV cache); none reaches Open
+    # WebUI (k3s_version, the air-gap files and flash attention concern k3s and Ollama).
     assert set(OTHER_VALUES) == set(SETTINGS_BY_NAME)
     assert webui_facing_settings() == {"webui_domain", "acme_email", "webui_admin_email",
                                        "webui_signup", "webui_embedding_model"}

@@ -286,18 +286,33 @@ def test_every_container_has_requests_and_a_memory_limit():
         assert "memory" in resources["limits"]
 
 
-def test_ollama_limit_holds_the_largest_model():
+def test_ollama_requests_what_it_may_use_the_models_loaded_together():
+    """Request and limit alike (the node reserves Ollama's memory): the server (256 MiB) and
+    the two models loaded together (operations/memory.py)."""
     small = ollama.ollama_resources(settings())
-    # llama3.2:3b: 1.9 GiB x 1.2, 1 GiB for the server, 0.5 GiB of prompt cache, rounded up
-    assert small["limits"]["memory"] == "4Gi"
-    large = ollama.ollama_resources(settings(ollama_models=["qwen3:8b"]))
-    assert large["limits"]["memory"] == "8Gi"
+    # llama3.2:3b at 4096/q8_0 (2364 MiB) and nomic-embed-text (390 MiB)
+    assert small == {"requests": {"cpu": "500m", "memory": "3010Mi"},
+                     "limits": {"memory": "3010Mi"}}
+    # Two chat models may be loaded together: the two largest count, the embedder's out.
+    two = ollama.ollama_resources(settings(ollama_models=["mistral:7b", "llama3.2:3b"]))
+    assert two["limits"]["memory"] == two["requests"]["memory"] == "7015Mi"  # 4395 + 2364 + 256
+    # Each loaded chat model's prompt cache counts; the embedder keeps none.
+    cached = ollama.ollama_resources(settings(ollama_prompt_cache_mib=512))
+    assert cached["limits"]["memory"] == "3522Mi"
 
 
-def test_ollama_runner_prompt_cache_is_capped():
-    # llama-server keeps up to 8192 MiB of prompt cache in RAM unless LLAMA_ARG_CACHE_RAM says.
+def test_ollama_environment_carries_the_memory_settings():
     env = {e["name"]: e["value"] for e in ollama.ollama_values(settings())["extraEnv"]}
-    assert env["LLAMA_ARG_CACHE_RAM"] == "512"
+    assert env == {"OLLAMA_NO_CLOUD": "1", "OLLAMA_MAX_LOADED_MODELS": "2",
+                   "OLLAMA_NUM_PARALLEL": "1", "OLLAMA_CONTEXT_LENGTH": "4096",
+                   "OLLAMA_KV_CACHE_TYPE": "q8_0", "OLLAMA_FLASH_ATTENTION": "true",
+                   "OLLAMA_KEEP_ALIVE": "30m", "LLAMA_ARG_CACHE_RAM": "0"}
+    changed = {e["name"]: e["value"] for e in ollama.ollama_values(settings(
+        ollama_context_length=8192, ollama_kv_cache_type="f16", ollama_num_parallel=2,
+        ollama_flash_attention=False, ollama_prompt_cache_mib=256))["extraEnv"]}
+    assert [changed[name] for name in ("OLLAMA_CONTEXT_LENGTH", "OLLAMA_KV_CACHE_TYPE",
+                                        "OLLAMA_NUM_PARALLEL", "OLLAMA_FLASH_ATTENTION",
+                                        "LLAMA_ARG_CACHE_RAM")] == ["8192", "f16", "2", "false", "256"]
 
 
 def test_secret_script_never_puts_a_value_on_a_command_line():

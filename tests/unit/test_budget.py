@@ -1,15 +1,17 @@
 """The memory budget of the rendered appliance, and README's table of it."""
 
+import json
 import re
 from pathlib import Path
 
 from click.testing import CliRunner
 
-from appliance.budget import budget, markdown_table, mebibytes, platform_request_gib
+from appliance.budget import budget, markdown_table, mebibytes
 from appliance.cli import main
-from operations.settings import PLATFORM_MEMORY_GIB
+from operations.settings import DEVICE_PLUGIN_REQUEST_MIB, PLATFORM_REQUESTS_MIB
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHARTS = PROJECT_ROOT / "tests/data/charts"
 
 
 def rendered_budget(tmp_path):
@@ -19,11 +21,65 @@ def rendered_budget(tmp_path):
     return budget(tmp_path)
 
 
-def test_platform_fits_its_budget(tmp_path):
-    entries = rendered_budget(tmp_path)
-    components = {entry.component for entry in entries}
-    assert {"traefik", "cloudnative-pg", "postgres", "ollama", "open-webui"} <= components
-    assert platform_request_gib(entries) <= PLATFORM_MEMORY_GIB
+def chart_requests_mib(record: dict) -> dict[str, float]:
+    """Each running container's memory request (MiB) in a recorded chart render, by
+    workload/container (init containers run before the others: not added)."""
+    found = {}
+    for item in record["objects"]:
+        pod = item.get("spec", {}).get("template", {}).get("spec", {})
+        for container in pod.get("containers", []):
+            memory = container.get("resources", {}).get("requests", {}).get("memory")
+            if memory:
+                found[f"{item['metadata']['name']}/{container['name']}"] = mebibytes(memory)
+    return found
+
+
+# What the real helm rendered from the appliance's values (tests/data/charts, recorded by
+# tests/record_charts.py), written out: the charts' share of the platform's requests.
+CHART_REQUESTS_MIB = {
+    "traefik": {"traefik/traefik": 64},
+    "cloudnative-pg": {"cloudnative-pg/manager": 96},
+    "netdata": {"netdata-child/netdata": 128, "netdata-k8s-state/netdata": 96,
+                "netdata-parent/netdata": 192},
+    "open-webui": {"open-webui/open-webui": 832},
+}
+# The appliance's own manifests (rendered by `appliance render`) and k3s's own pods.
+OWN_REQUESTS_MIB = {"postgres": 256, "llm-appliance-backup (CronJob)": 64,
+                    "ollama-models (Job)": 32, "k3s coredns": 70, "k3s metrics-server": 70}
+
+
+def test_the_recorded_renders_request_this():
+    for name, expected in CHART_REQUESTS_MIB.items():
+        assert chart_requests_mib(json.loads((CHARTS / f"{name}.json").read_text())) == expected
+
+
+def test_the_platforms_requests_are_the_renders_sum(tmp_path):
+    entries = {entry.component: entry.request_mib for entry in rendered_budget(tmp_path)
+               if not entry.init}
+    assert {name: entries[name] for name in OWN_REQUESTS_MIB} == OWN_REQUESTS_MIB
+    charts = sum(sum(requests.values()) for requests in CHART_REQUESTS_MIB.values())
+    assert (charts, sum(OWN_REQUESTS_MIB.values())) == (1408, 492)
+    assert PLATFORM_REQUESTS_MIB == charts + sum(OWN_REQUESTS_MIB.values()) == 1900
+    # Every request the deploy writes is counted: all but Ollama's are the platform's.
+    assert sum(mib for name, mib in entries.items() if name != "ollama") == PLATFORM_REQUESTS_MIB
+
+
+def test_with_a_gpu_the_device_plugin_adds_its_request(tmp_path):
+    result = CliRunner().invoke(main, ["render", str(PROJECT_ROOT / "inventories/prod.py"),
+                                       "--out", str(tmp_path), "--data", "ollama_gpu=nvidia"])
+    assert result.exit_code == 0, result.output
+    entries = [entry for entry in budget(tmp_path) if not entry.init and entry.component != "ollama"]
+    plugin = json.loads((CHARTS / "nvidia-device-plugin.json").read_text())
+    assert chart_requests_mib(plugin)["nvidia-device-plugin/nvidia-device-plugin-ctr"] == 32
+    assert sum(entry.request_mib for entry in entries) == PLATFORM_REQUESTS_MIB + DEVICE_PLUGIN_REQUEST_MIB == 1932
+
+
+def test_a_request_left_out_of_the_sum_fails():
+    render = json.loads((CHARTS / "open-webui.json").read_text())
+    render["objects"].append({"kind": "Deployment", "metadata": {"name": "sidecar"}, "spec": {
+        "template": {"spec": {"containers": [{"name": "extra", "resources": {
+            "requests": {"memory": "64Mi"}}}]}}}})
+    assert chart_requests_mib(render) != CHART_REQUESTS_MIB["open-webui"]
 
 
 def test_quantities():

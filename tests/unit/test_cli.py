@@ -334,9 +334,12 @@ def test_status_of_a_host_layer_says_what_it_did_not_read(tmp_path, monkeypatch)
 
 
 REFERENCE_BOX_WARNING = (
-    "warning: ollama_models: llama3.1:8b (4.6 GiB of weights) and the platform need 9.4 GiB of "
-    "RAM; the 8 GB reference box has 7.75 GiB, and there the preflight refuses it: choose a "
-    "model of up to 3.2 GiB of weights, or a server with more RAM (or an NVIDIA GPU)")
+    "warning: ollama_models: Ollama needs 5811 MiB with llama3.1:8b (5165 MiB) and "
+    "nomic-embed-text:latest (390 MiB) loaded together (context 4096, KV cache q8_0, parallel "
+    "1, prompt cache 0 MiB, server 256 MiB); the 8 GB reference box leaves it 5152 MiB of its "
+    "7948 MiB after the system (896 MiB) and the platform's requests (1900 MiB): use the "
+    "library's smaller quantisation llama3.1:8b-instruct-q3_K_M (same shape, smaller file); "
+    "or choose a smaller model or a host with more RAM")
 
 
 def test_init_and_check_warn_of_a_model_the_reference_box_cannot_hold(tmp_path):
@@ -349,7 +352,7 @@ def test_init_and_check_warn_of_a_model_the_reference_box_cannot_hold(tmp_path):
     assert check.output.splitlines() == [
         "settings: 1 host(s) valid",
         REFERENCE_BOX_WARNING.replace("warning: ", "warning: 203.0.113.10: ")]
-    # gemma3:4b (3.1 GiB) fits: no warning.
+    # gemma3:4b (3.1 GiB, shape not in the table: 3.1 x 1.2 GiB + 64 MiB, 3873 MiB) fits.
     fits = CliRunner().invoke(main, ["init", str(tmp_path / "fits.py"), *INIT, "--model",
                                      "gemma3:4b"])
     assert fits.exit_code == 0 and "warning" not in fits.output

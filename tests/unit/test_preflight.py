@@ -7,6 +7,7 @@ from pathlib import Path
 
 from appliance.inventory import parse_data
 from operations.facts import OllamaModelDownload, ollama_manifest_url
+from operations.memory import loaded_together
 from operations.preflight import host_problems, k3s_network_problems, sized_settings
 from operations.settings import load
 
@@ -18,9 +19,13 @@ UBUNTU_2404 = {"name": "Ubuntu", "major": 24, "minor": 4}
 ROOMY_DISK = {"mount": "/", "free_kib": 100 * GIB, "used_by_path_kib": 0}
 
 
-def check(settings=SETTINGS, distribution=UBUNTU_2404, arch="x86_64", cpus=4, mem_gib=7.7,
-          disk=ROOMY_DISK, listening=None):
-    return host_problems(settings, distribution, arch, cpus, int(mem_gib * GIB), disk,
+# MemTotal of the 8 GB reference box (operations/settings.py REFERENCE_MEM_TOTAL_KIB), in kB.
+REFERENCE_KIB = 8139012
+
+
+def check(settings=SETTINGS, distribution=UBUNTU_2404, arch="x86_64", cpus=4,
+          mem_kib=REFERENCE_KIB, disk=ROOMY_DISK, listening=None):
+    return host_problems(settings, distribution, arch, cpus, mem_kib, disk,
                          listening or {22: {"sshd"}})
 
 
@@ -54,17 +59,18 @@ def test_arm64_is_supported_and_others_are_not():
 
 
 def test_model_too_large_for_ram():
-    big = load({"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-                "acme_ca": "none", "webui_admin_email": "admin@example.com", "ollama_models": ["llama3.2:3b", "gemma3:27b"]})
+    big = load({**SETTINGS_DATA, "ollama_models": ["llama3.2:3b", "gemma3:27b"]})
     (problem,) = check(settings=big)
-    assert problem.startswith(
-        "ollama_models: the host has 7.7 GiB of RAM, the platform and gemma3:27b "
-        "(15.9 GiB of weights) need 23.0 GiB"
-    )
-    sourced = host_problems(big, UBUNTU_2404, "x86_64", 4, int(7.7 * GIB), ROOMY_DISK,
+    # gemma3:27b's shape is not in the table: 15.9 GiB x 1.2 + 64 MiB, an estimate.
+    assert problem == (
+        "ollama_models: Ollama needs 22222 MiB with gemma3:27b (19602 MiB, estimated: its shape "
+        "is not in the table) and llama3.2:3b (2364 MiB) loaded together (context 4096, KV "
+        "cache q8_0, parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5152 "
+        "MiB of its 7948 MiB after the system (896 MiB) and the platform's requests (1900 MiB): "
+        "choose a smaller model or a host with more RAM")
+    sourced = host_problems(big, UBUNTU_2404, "x86_64", 4, REFERENCE_KIB, ROOMY_DISK,
                             {22: {"sshd"}}, size_sources={"gemma3:27b": "built-in table"})
-    assert sourced[0].startswith("ollama_models: the host has 7.7 GiB of RAM, the platform and "
-                                 "gemma3:27b (15.9 GiB of weights, built-in table) need 23.0 GiB")
+    assert sourced == [problem + " (size of gemma3:27b: built-in table)"]
 
 
 def test_disk_counts_what_the_appliance_already_uses():
@@ -166,20 +172,51 @@ def test_a_layer_whose_prerequisite_is_not_on_the_host_is_refused_with_the_fix()
     assert layer_problems(("host",), host_layer_ran=False, k3s_installed=False) == []
 
 
-def test_one_figure_for_the_models_the_reference_box_takes():
-    """Issue 23, item 5: the preflight, init's warning and bench/memory_budget.py give one
-    figure from one function. 7.75 GiB - 0.875 (system and k3s) - 2.5 (platform) - 0.5 (prompt
-    cache) = 3.875 GiB for a loaded model, / 1.2 per GiB of weights."""
-    from operations.settings import weights_admitted_gib
+def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others_need():
+    """Issue 21: on the 8 GB box (MemTotal 8139012 kB: 7948 MiB, 5152 of them left for Ollama
+    after the system's 896 and the platform's 1900), by default settings (context 4096, KV
+    cache q8_0, parallel 1, no prompt cache) Ollama holds a chat model and
+    nomic-embed-text (390 MiB) together, with its server (256 MiB)."""
+    def on_the_box(model, **data):
+        settings = load({**SETTINGS_DATA, "ollama_models": [model], **data})
+        return check(settings=settings)
 
-    assert round(weights_admitted_gib(7.75), 2) == 3.23
-    assert round(weights_admitted_gib(16.0), 2) == 10.1
-    # A model of that size passes on the reference box (MemTotal 7.75 GiB); a bigger one is refused.
-    for size, refused in ((3.2, False), (3.3, True)):
-        settings = load({**SETTINGS_DATA, "ollama_models": ["big:1b"],
-                         "ollama_model_sizes": {"big:1b": size}})
-        problems = check(settings=settings, mem_gib=7.75)
-        assert any("RAM" in problem for problem in problems) is refused, (size, problems)
+    assert on_the_box("mistral:7b") == []  # 4395 + 390 + 256 = 5041 MiB
+    assert on_the_box("llama3.2:3b") == []
+    (qwen,) = on_the_box("qwen2.5:7b")
+    assert qwen == (
+        "ollama_models: Ollama needs 5432 MiB with qwen2.5:7b (4786 MiB) and "
+        "nomic-embed-text:latest (390 MiB) loaded together (context 4096, KV cache q8_0, "
+        "parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5152 MiB of its "
+        "7948 MiB after the system (896 MiB) and the platform's requests (1900 MiB): use the "
+        "library's smaller quantisation qwen2.5:7b-instruct-q3_K_M (same shape, smaller file); "
+        "or choose a smaller model or a host with more RAM")
+    (llama,) = on_the_box("llama3.1:8b", ollama_kv_cache_type="f16")
+    assert llama == (
+        "ollama_models: Ollama needs 6051 MiB with llama3.1:8b (5405 MiB) and "
+        "nomic-embed-text:latest (390 MiB) loaded together (context 4096, KV cache f16, "
+        "parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5152 MiB of its "
+        "7948 MiB after the system (896 MiB) and the platform's requests (1900 MiB): use the "
+        "library's smaller quantisation llama3.1:8b-instruct-q3_K_M (same shape, smaller file); "
+        "or choose a smaller model or a host with more RAM")
+    # mistral:7b at f16 with a prompt cache does not fit; the line names the settings that do.
+    (mistral,) = on_the_box("mistral:7b", ollama_kv_cache_type="f16", ollama_prompt_cache_mib=512)
+    assert mistral.endswith("(1900 MiB): set ollama_kv_cache_type=q8_0, "
+                            "ollama_prompt_cache_mib=0; or choose a smaller model or a host with "
+                            "more RAM")
+    assert on_the_box("mistral:7b", ollama_kv_cache_type="q8_0", ollama_prompt_cache_mib=0) == []
+
+
+def test_a_quantisation_of_a_table_model_takes_its_shape_and_the_registrys_size():
+    """The library's q3_K_M of llama3.1:8b: llama3.1:8b's KV cache and buffers, with the size the
+    registry gives (here 3.8 GiB, as ollama_model_sizes would)."""
+    model = "llama3.1:8b-instruct-q3_K_M"
+    settings = load({**SETTINGS_DATA, "ollama_models": [model],
+                     "ollama_model_sizes": {model: 3.8}})
+    # 3891.2 MiB of file + 272 MiB of KV (q8_0) + 136 of compute + 64: 4364 MiB.
+    assert [(one.model, one.mib, one.estimated) for one in loaded_together(settings)] == [
+        (model, 4364, False), ("nomic-embed-text:latest", 390, False)]
+    assert check(settings=settings) == []
 
 
 def test_the_memory_bench_prints_the_preflights_figure():
@@ -187,8 +224,10 @@ def test_the_memory_bench_prints_the_preflights_figure():
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    output = subprocess.run([sys.executable, "bench/memory_budget.py"], cwd=root, text=True,
+    output = subprocess.run([sys.executable, "bench/memory_budget.py", "--data",
+                             "ollama_models=qwen2.5:7b"], cwd=root, text=True,
                             capture_output=True, timeout=120, check=True).stdout
-    assert ("models the preflight admits on the 8 GB box (7.75 GiB, 0.88 GiB of it system and "
-            "k3s): up to 3.2 GiB of weights") in output
-    assert "left for models" not in output
+    assert ("Ollama's request and limit (CPU): 5432 MiB, with qwen2.5:7b 4786 MiB, "
+            "nomic-embed-text:latest 390 MiB loaded together") in output
+    assert ("on the 8 GB reference box (MemTotal 8139012 kB) Ollama has 5152 MiB: "
+            "ollama_models: Ollama needs 5432 MiB with qwen2.5:7b") in output

@@ -10,12 +10,9 @@ from operations.settings import (
     KNOWN_MODEL_SIZES_GIB,
     connection_problems,
     LAYERS,
-    MODEL_MEMORY_FACTOR,
     PINNED_VERSIONS,
     PLATFORM_DISK_GIB,
-    PLATFORM_MEMORY_GIB,
     SETTINGS,
-    SYSTEM_MEMORY_GIB,
     SettingsError,
     load,
     markdown_table,
@@ -87,6 +84,13 @@ def test_pyinfra_keys_are_not_settings(tmp_path):
         ({"ollama_model_files": {"mine:7b": "/nonexistent.gguf"}}, "names '/nonexistent.gguf' for mine:7b, which is not a file on this machine"),
         ({"ollama_pull_timeout_minutes": 0}, "ollama_pull_timeout_minutes = 0 must be a whole number above 0"),
         ({"ollama_gpu": "amd"}, "ollama_gpu = 'amd' must be one of: auto, nvidia, none"),
+        ({"ollama_context_length": 256}, "ollama_context_length = 256 must be a whole number of tokens, at least 512"),
+        ({"ollama_context_length": "4k"}, "ollama_context_length = '4k' must be a whole number of tokens, at least 512"),
+        ({"ollama_kv_cache_type": "q5_1"}, "ollama_kv_cache_type = 'q5_1' must be one of: f16, q8_0, q4_0"),
+        ({"ollama_num_parallel": 0}, "ollama_num_parallel = 0 must be a whole number above 0"),
+        ({"ollama_flash_attention": "auto"}, "ollama_flash_attention = 'auto' must be true or false"),
+        ({"ollama_prompt_cache_mib": -1}, "ollama_prompt_cache_mib = -1 must be a whole number of MiB, at least 0"),
+        ({"ollama_flash_attention": False}, "ollama_kv_cache_type = 'q8_0' needs flash attention, which ollama_flash_attention = false turns off; set ollama_flash_attention: true, or ollama_kv_cache_type: f16"),
         ({"acme_email": "root@localhost"}, "acme_email = 'root@localhost' is not an e-mail address"),
         ({"acme_ca": "letsencrypt"}, "acme_ca = 'letsencrypt' must be one of: production, staging, none"),
         ({"k3s_version": "v1.36.4"}, "k3s_version = 'v1.36.4' is not a k3s release; use the form vX.Y.Z+k3sN"),
@@ -122,12 +126,9 @@ def test_every_problem_is_reported_at_once():
     assert [p.split(" ")[0] for p in found] == ["layers", "webui_domain", "acme_ca"]
 
 
-def test_model_memory_and_disk_need():
+def test_largest_model_and_disk_need():
     settings = load({**VALID, "ollama_models": ["llama3.1:8b", "qwen3:4b"]})
     assert settings.largest_model == ("llama3.1:8b", KNOWN_MODEL_SIZES_GIB["llama3.1:8b"])
-    assert settings.memory_needed_gib == pytest.approx(
-        SYSTEM_MEMORY_GIB + PLATFORM_MEMORY_GIB + 4.6 * MODEL_MEMORY_FACTOR + 0.5
-    )
     # The embedding model (nomic-embed-text, 0.26 GiB) is pulled too.
     assert settings.disk_needed_gib == pytest.approx(PLATFORM_DISK_GIB + 4.6 + 2.4 + 0.26)
 
@@ -149,9 +150,14 @@ def test_size_override_for_unknown_model():
     assert settings.model_size_gib("acme/private:7b") == 4.0
 
 
-def test_default_model_fits_the_reference_box():
-    """The 8 GB reference box (about 7.7 GiB usable) runs the defaults."""
-    assert load(VALID).memory_needed_gib <= 7.7
+def test_ollama_knobs_default_for_the_8_gb_box():
+    settings = load(VALID)
+    assert (settings.ollama_context_length, settings.ollama_kv_cache_type,
+            settings.ollama_num_parallel, settings.ollama_flash_attention,
+            settings.ollama_prompt_cache_mib) == (4096, "q8_0", 1, True, 0)
+    # f16 needs no flash attention; a kind name is read in lower case.
+    assert load({**VALID, "ollama_kv_cache_type": "F16", "ollama_flash_attention": False}
+                ).ollama_kv_cache_type == "f16"
 
 
 DOUBLED = re.compile(r"[.;:,][.;:,)]|\)\)")

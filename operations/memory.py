@@ -1,0 +1,191 @@
+"""Ollama's memory on a host without a GPU, from the measured memory model (model_memory) and
+the settings: the request and limit of Ollama's pod, what the preflight asks of the host, and
+the settings that would make a refused model fit. One source for the apps layer, the
+preflight, `appliance init`'s warning and bench/memory_budget.py. All figures in MiB.
+
+    ollama_mib(settings)             # Ollama's request and limit: server + models loaded together
+    host_mib_needed(settings)        # the system, the platform's requests and Ollama's
+    refusal(settings, mem_total_kib) # None where it fits, else one line with what would fit
+
+The kube scheduler places a pod where the node's allocatable memory (MemTotal less the
+kubelet's reservations) holds every pod's request; Ollama requests what it may use, so the
+node reserves it, and its limit is that same figure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from dataclasses import dataclass
+
+from operations.model_memory import MODEL_SHAPES, RUNNER_OVERHEAD_BYTES, ModelShape, resident_bytes
+from operations.settings import (
+    DEVICE_PLUGIN_REQUEST_MIB,
+    KUBELET_EVICTION_MEMORY_MIB,
+    KUBELET_KUBE_RESERVED_MIB,
+    KUBELET_SYSTEM_RESERVED_MIB,
+    MODEL_MEMORY_FACTOR,
+    OLLAMA_GPU_HOST_MEMORY_GIB,
+    OLLAMA_MAX_LOADED_MODELS,
+    PLATFORM_REQUESTS_MIB,
+    Settings,
+)
+
+MIB = 2**20
+GIB = 2**30
+# The Ollama server itself, beside its runners (the request the chart had for it alone; not
+# measured: Ollama cannot run here).
+OLLAMA_SERVER_MIB = 256
+# What the kubelet keeps from pods (k3s config.yaml: system-reserved, kube-reserved and the
+# eviction threshold, which the scheduler's allocatable leaves out too).
+SYSTEM_MIB = KUBELET_SYSTEM_RESERVED_MIB + KUBELET_KUBE_RESERVED_MIB + KUBELET_EVICTION_MEMORY_MIB
+# The library's smaller quantisation of a model of the table: the same shape, a smaller file.
+# Tags of the Ollama library (registry.ollama.ai/library/NAME, not read here: no registry
+# access); the preflight reads their size from the registry like any other model's.
+SMALLER_QUANTISATION = {"llama3.1:8b": "llama3.1:8b-instruct-q3_K_M",
+                        "qwen2.5:7b": "qwen2.5:7b-instruct-q3_K_M"}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One model as Ollama holds it on the CPU: `mib` resident (llama-server's file, KV cache,
+    compute buffer and runner); `estimated` where the model's shape is not in the table, so its
+    KV cache and buffers are a guess (the weights x MODEL_MEMORY_FACTOR, plus the runner)."""
+
+    model: str
+    mib: int
+    causal: bool
+    estimated: bool = False
+
+
+def model_shape(settings: Settings, model: str) -> ModelShape | None:
+    """The shape of `model`: the table's, with the size the settings know where they know one
+    (the registry's, a GGUF file's); a tag of a table model's quantisation
+    ("llama3.1:8b-instruct-q3_K_M") shares its shape with that size. None when neither."""
+    size = settings.model_size(model)
+    file_bytes = round(size[0] * GIB) if size else None
+    if model in MODEL_SHAPES:
+        shape = MODEL_SHAPES[model]
+        known = size is None or size[1] == "built-in table"
+        return shape if known else dataclasses.replace(shape, file_bytes=file_bytes)
+    for name, shape in MODEL_SHAPES.items():
+        if model.startswith(f"{name}-") and file_bytes:
+            return dataclasses.replace(shape, name=model, file_bytes=file_bytes)
+    return None
+
+
+def loaded(settings: Settings, model: str) -> Loaded:
+    """`model` loaded with the settings' context, KV cache type, parallel slots and flash
+    attention (Ollama v0.32.15 passes the embedding model parallel 1: server/sched.go load)."""
+    shape = model_shape(settings, model)
+    if shape is None:
+        guess = settings.model_size_gib(model) * GIB * MODEL_MEMORY_FACTOR + RUNNER_OVERHEAD_BYTES
+        return Loaded(model, math.ceil(guess / MIB), True, estimated=True)
+    parallel = settings.ollama_num_parallel if shape.causal else 1
+    needed = resident_bytes(shape, settings.ollama_context_length, settings.ollama_kv_cache_type,
+                            parallel, settings.ollama_flash_attention)
+    return Loaded(model, math.ceil(needed / MIB), shape.causal)
+
+
+def loaded_together(settings: Settings) -> tuple[Loaded, ...]:
+    """The models Ollama may hold at once: the OLLAMA_MAX_LOADED_MODELS largest (with one chat
+    model, it and the embedding model), largest first."""
+    every = sorted((loaded(settings, model) for model in settings.models),
+                   key=lambda one: (-one.mib, one.model))
+    return tuple(every[:OLLAMA_MAX_LOADED_MODELS])
+
+
+def ollama_mib(settings: Settings) -> int:
+    """Ollama's memory request and limit on the CPU: the server, the models loaded together and
+    each chat model's prompt cache (ollama_prompt_cache_mib; an embedding model keeps none)."""
+    together = loaded_together(settings)
+    caches = sum(settings.ollama_prompt_cache_mib for one in together if one.causal)
+    return OLLAMA_SERVER_MIB + sum(one.mib for one in together) + caches
+
+
+def gpu_host_mib(settings: Settings) -> int:
+    """Ollama's RAM request and limit when its models are in GPU memory: the server with CUDA's
+    host side (OLLAMA_GPU_HOST_MEMORY_GIB) and the loaded chat models' prompt caches."""
+    caches = sum(settings.ollama_prompt_cache_mib for one in loaded_together(settings) if one.causal)
+    return OLLAMA_GPU_HOST_MEMORY_GIB * 1024 + caches
+
+
+def gpu_memory_needed_gib(settings: Settings) -> float:
+    """GPU memory the largest model needs, loaded: its weights x MODEL_MEMORY_FACTOR (not
+    measured on a GPU here)."""
+    largest = settings.largest_model
+    return largest[1] * MODEL_MEMORY_FACTOR if largest else 0.0
+
+
+def host_mib_needed(settings: Settings, gpu: bool = False) -> int:
+    """MemTotal, in MiB, the host needs: the system, the platform's requests and Ollama's (with
+    `gpu`, Ollama's RAM beside the GPU)."""
+    if gpu:
+        return SYSTEM_MIB + PLATFORM_REQUESTS_MIB + DEVICE_PLUGIN_REQUEST_MIB + gpu_host_mib(settings)
+    return SYSTEM_MIB + PLATFORM_REQUESTS_MIB + ollama_mib(settings)
+
+
+def ollama_room_mib(mem_total_kib: int) -> int:
+    """What a host with MemTotal `mem_total_kib` leaves Ollama, in MiB, after the system and
+    the platform's requests: ``ollama_room_mib(8139012)`` is 5152."""
+    return mem_total_kib // 1024 - SYSTEM_MIB - PLATFORM_REQUESTS_MIB
+
+
+# Settings that lower Ollama's memory, each with its values from the mildest change on.
+_SMALLER = (("ollama_kv_cache_type", ("q8_0", "q4_0")),
+            ("ollama_prompt_cache_mib", (0,)),
+            ("ollama_num_parallel", (1,)),
+            ("ollama_context_length", (2048, 1024)))
+
+
+def fixes(settings: Settings, mem_total_kib: int) -> list[str]:
+    """The fewest and mildest changes of _SMALLER's settings, as `name=value`, that make Ollama
+    fit a host with MemTotal `mem_total_kib`; [] when even all of them do not (then a smaller
+    model is the fix)."""
+    room, need = ollama_room_mib(mem_total_kib), ollama_mib(settings)
+    options = [[(name, None)] + [(name, value) for value in values
+                                 if ollama_mib(dataclasses.replace(settings, **{name: value})) < need]
+               for name, values in _SMALLER]
+    # Fewest settings changed first, then the mildest values (earlier in a setting's list), then
+    # the settings earlier in _SMALLER (the KV cache type costs the least to change).
+    def order(chosen):
+        changed = [(knob, values.index(value)) for knob, ((_, value), (_, values))
+                   in enumerate(zip(chosen, _SMALLER)) if value is not None]
+        return len(changed), sum(mildness for _, mildness in changed), sum(k for k, _ in changed)
+
+    combinations = sorted(itertools.product(*options), key=order)
+    for chosen in combinations:
+        changed = {name: value for name, value in chosen if value is not None}
+        if changed and ollama_mib(dataclasses.replace(settings, **changed)) <= room:
+            return [f"{name}={value}" for name, value in changed.items()]
+    return []
+
+
+def refusal(settings: Settings, mem_total_kib: int, host: str = "the host") -> str | None:
+    """None when Ollama's memory fits beside the system and the platform on a host with
+    MemTotal `mem_total_kib` (KiB), else one line: what the models loaded together need, what
+    `host` leaves them, and the settings or the smaller model that would fit."""
+    need, room = ollama_mib(settings), ollama_room_mib(mem_total_kib)
+    if need <= room:
+        return None
+    together = loaded_together(settings)
+    models = " and ".join(
+        f"{one.model} ({one.mib} MiB{', estimated: its shape is not in the table' if one.estimated else ''})"
+        for one in together)
+    knobs = (f"context {settings.ollama_context_length}, KV cache {settings.ollama_kv_cache_type}, "
+             f"parallel {settings.ollama_num_parallel}, prompt cache "
+             f"{settings.ollama_prompt_cache_mib} MiB")
+    ways = []
+    found = fixes(settings, mem_total_kib)
+    if found:
+        ways.append("set " + ", ".join(found))
+    largest = together[0].model
+    if largest in SMALLER_QUANTISATION:
+        ways.append(f"use the library's smaller quantisation {SMALLER_QUANTISATION[largest]} "
+                    "(same shape, smaller file)")
+    ways.append("choose a smaller model or a host with more RAM")
+    return (f"ollama_models: Ollama needs {need} MiB with {models} loaded together ({knobs}, "
+            f"server {OLLAMA_SERVER_MIB} MiB); {host} leaves it {room} MiB of its "
+            f"{mem_total_kib // 1024} MiB after the system ({SYSTEM_MIB} MiB) and the platform's "
+            f"requests ({PLATFORM_REQUESTS_MIB} MiB): " + "; or ".join(ways))
