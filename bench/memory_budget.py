@@ -21,16 +21,18 @@ from click.testing import CliRunner
 from appliance.budget import budget, markdown_table, measured, requests_gib
 from appliance.cli import main as appliance
 from appliance.inventory import inventory_hosts, parse_data
-from operations.memory import loaded_together, ollama_mib, ollama_room_mib, refusal
+from operations.memory import fit_table, loaded_together, ollama_mib, ollama_room_mib, refusal
 from operations.settings import PLATFORM_REQUESTS_MIB, REFERENCE_MEM_TOTAL_KIB, load
 
 
 @click.command()
 @click.argument("inventory", default="inventories/prod.py", type=click.Path(exists=True))
 @click.option("--markdown", is_flag=True, help="Print README.md's budget table instead.")
+@click.option("--fits", is_flag=True,
+              help="Print README.md's table of the chat models the 8 GB box takes instead.")
 @click.option("--data", "data", multiple=True, metavar="KEY=VALUE",
               help="Override a setting as the deploy does, e.g. --data ollama_gpu=nvidia.")
-def main(inventory: str, markdown: bool, data: tuple[str, ...]):
+def main(inventory: str, markdown: bool, fits: bool, data: tuple[str, ...]):
     """Print the platform's memory requests and limits per container, and what is left for models.
 
     Renders INVENTORY as the deploy would (no host needed). Example:
@@ -38,7 +40,12 @@ def main(inventory: str, markdown: bool, data: tuple[str, ...]):
     \b
         python bench/memory_budget.py inventories/prod.py --data ollama_gpu=nvidia
         python bench/memory_budget.py --markdown
+        python bench/memory_budget.py --fits
     """
+    settings = load(inventory_hosts(inventory, parse_data(data))[0].data)
+    if fits:
+        print(fit_table(settings, REFERENCE_MEM_TOTAL_KIB))
+        return
     with tempfile.TemporaryDirectory() as rendered:
         overrides = [arg for pair in data for arg in ("--data", pair)]
         result = CliRunner().invoke(appliance, ["render", inventory, "--out", rendered, *overrides])
@@ -59,7 +66,6 @@ def main(inventory: str, markdown: bool, data: tuple[str, ...]):
     total = requests_gib(entries)
     print(f"requests: {total:.2f} GiB in all, of which the platform (all but Ollama) "
           f"{PLATFORM_REQUESTS_MIB} MiB (operations/settings.py PLATFORM_REQUESTS_MIB)")
-    settings = load(inventory_hosts(inventory, parse_data(data))[0].data)
     models = ", ".join(f"{one.model} {one.mib} MiB" for one in loaded_together(settings))
     print(f"Ollama's request and limit (CPU): {ollama_mib(settings)} MiB, with {models} loaded "
           "together (operations/memory.py)")

@@ -189,3 +189,24 @@ def refusal(settings: Settings, mem_total_kib: int, host: str = "the host") -> s
             f"server {OLLAMA_SERVER_MIB} MiB); {host} leaves it {room} MiB of its "
             f"{mem_total_kib // 1024} MiB after the system ({SYSTEM_MIB} MiB) and the platform's "
             f"requests ({PLATFORM_REQUESTS_MIB} MiB): " + "; or ".join(ways))
+
+
+# The chat models README's table sizes on the reference box (each with the embedding model).
+TABLE_MODELS = ("llama3.2:3b", "mistral:7b", "qwen2.5:7b", "llama3.1:8b")
+
+
+def fit_table(settings: Settings, mem_total_kib: int) -> str:
+    """README's table of what a host with MemTotal `mem_total_kib` takes: for each chat model of
+    TABLE_MODELS with `settings`' embedding model and knobs, the model's MiB, Ollama's in all,
+    and whether it fits or how much is missing (tests/unit/test_readme.py keeps README's copy
+    true; regenerate with `python bench/memory_budget.py --fits`)."""
+    room = ollama_room_mib(mem_total_kib)
+    rows = ["| chat model | the model | Ollama in all | on the 8 GB box |", "| --- | --- | --- | --- |"]
+    for model in TABLE_MODELS:
+        one = dataclasses.replace(settings, ollama_models=(model,))
+        need = ollama_mib(one)
+        short = SMALLER_QUANTISATION.get(model)
+        verdict = "fits" if need <= room else f"{need - room} MiB short" + (
+            f": the library's `{short}`, or a larger box" if short else ": a larger box")
+        rows.append(f"| `{model}` | {loaded(one, model).mib} MiB | {need} MiB | {verdict} |")
+    return "\n".join(rows)

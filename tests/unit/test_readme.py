@@ -3,7 +3,8 @@
 import re
 from pathlib import Path
 
-from operations.settings import markdown_table
+from operations.memory import fit_table, refusal
+from operations.settings import REFERENCE_MEM_TOTAL_KIB, load, markdown_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -14,6 +15,21 @@ def test_settings_table_matches_code():
     assert block, "README.md has lost its settings table markers"
     # Regenerate: python -c 'from operations.settings import markdown_table as t; print(t())'
     assert block.group(1) == markdown_table()
+
+
+DEFAULTS = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
+            "acme_email": "admin@example.com"}
+
+
+def test_the_8_gb_box_table_and_refusal_are_the_codes():
+    text = README.read_text()
+    block = re.search(r"<!-- fit-table:.*?-->\n(.*?)\n<!-- /fit-table -->", text, re.S)
+    assert block, "README.md has lost its fit table markers"
+    # Regenerate: python bench/memory_budget.py --fits
+    assert block.group(1) == fit_table(load(DEFAULTS), REFERENCE_MEM_TOTAL_KIB)
+    sample = re.search(r"`qwen2.5:7b` on the 8 GB box:\n\n((?:    .*\n)+)", text).group(1)
+    qwen = load({**DEFAULTS, "ollama_models": ["qwen2.5:7b"]})
+    assert " ".join(sample.split()) == refusal(qwen, REFERENCE_MEM_TOTAL_KIB)
 
 
 def readme_commands(heading: str) -> list[str]:
