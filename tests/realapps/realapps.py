@@ -331,13 +331,21 @@ def embedding(text: str) -> list[float]:
     return [x / norm for x in vector]
 
 
+# The answer the stand-in gives every chat request.
+CHAT_ANSWER = "Tulips bloom in spring (a stand-in's answer, not a model's)."
+
+
 @dataclass
 class OllamaStandIn:
-    """Answers Ollama's /api/embed (and an empty /api/tags) on loopback; it is NOT Ollama (the one
-    piece that cannot run here): it says so in every answer and records the models asked for."""
+    """Answers Ollama's /api/embed, /api/chat (one fixed answer, CHAT_ANSWER), /api/tags
+    (listing `chat_models`) and /api/ps (nothing loaded) on loopback; it is NOT Ollama (the one
+    piece that cannot run here): it says so in every answer, records the models embedded with
+    (`models`), and every request Open WebUI sends it as (path, body) in `received`."""
 
     url: str
     models: list = field(default_factory=list)
+    received: list = field(default_factory=list)
+    chat_models: tuple = ("llama3.2:3b",)
     _server: http.server.ThreadingHTTPServer | None = None
 
     @classmethod
@@ -357,26 +365,45 @@ class OllamaStandIn:
 class _StandInHandler(http.server.BaseHTTPRequestHandler):
     stand_in: OllamaStandIn
 
-    def _answer(self, body: dict) -> None:
-        data = json.dumps(body).encode()
+    def _answer(self, body: dict | list, stream: bool = False) -> None:
+        """One JSON object, or (stream) Ollama's newline-delimited objects."""
+        data = ("".join(json.dumps(part) + "\n" for part in body) if stream
+                else json.dumps(body)).encode()
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "application/x-ndjson" if stream else "application/json")
         self.send_header("X-Stand-In", "llm-appliance tests: not Ollama")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        self._answer({"models": []} if self.path == "/api/tags" else {"version": "stand-in"})
+        if self.path == "/api/tags":
+            self._answer({"models": [{"name": model, "model": model, "size": 1, "digest": "0" * 64,
+                                      "modified_at": "2026-12-01T00:00:00Z", "details": {}}
+                                     for model in self.stand_in.chat_models]})
+        elif self.path == "/api/ps":
+            self._answer({"models": []})
+        else:
+            self._answer({"version": "stand-in"})
 
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-        if self.path != "/api/embed":
-            self.send_error(404, "the stand-in answers /api/embed only")
-            return
-        self.stand_in.models.append(request["model"])
-        texts = request["input"] if isinstance(request["input"], list) else [request["input"]]
-        self._answer({"model": request["model"], "embeddings": [embedding(t) for t in texts]})
+        self.stand_in.received.append((self.path, request))
+        if self.path == "/api/embed":
+            self.stand_in.models.append(request["model"])
+            texts = request["input"] if isinstance(request["input"], list) else [request["input"]]
+            self._answer({"model": request["model"], "embeddings": [embedding(t) for t in texts]})
+        elif self.path == "/api/chat":
+            done = {"model": request["model"], "created_at": "2026-12-01T00:00:00Z",
+                    "message": {"role": "assistant", "content": CHAT_ANSWER}, "done": True,
+                    "done_reason": "stop"}
+            if request.get("stream", True):  # Ollama streams unless told not to
+                self._answer([{**done, "done": False}, {**done, "message": {
+                    "role": "assistant", "content": ""}}], stream=True)
+            else:
+                self._answer(done)
+        else:
+            self.send_error(404, "the stand-in answers /api/embed and /api/chat only")
 
     def log_message(self, *args) -> None:
         pass

@@ -14,8 +14,8 @@ import requests
 
 from operations.settings import SETTINGS_BY_NAME, load
 from operations.webui import RESOURCES
-from realapps import (BASE_SETTINGS, MEMORY, PostgresServer, SecretValues, appliance_on, progress,
-                      venv, webui_environment)
+from realapps import (BASE_SETTINGS, CHAT_ANSWER, MEMORY, PostgresServer, SecretValues,
+                      appliance_on, progress, venv, webui_environment)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "admin@example.com"
@@ -348,6 +348,56 @@ def test_the_previous_release_database_is_migrated_by_the_pinned_one(appliance):
 def mebibytes(quantity: str) -> int:
     return int(quantity.removesuffix("Mi")) if quantity.endswith("Mi") else int(
         quantity.removesuffix("Gi")) * 1024
+
+
+def ask(appliance, token: str, question: str, file_id: str | None = None) -> str:
+    """A question through Open WebUI's chat endpoint, on a document when `file_id` is given
+    (Open WebUI then embeds the question and adds the document's closest chunks)."""
+    body = {"model": "llama3.2:3b", "stream": False,
+            "messages": [{"role": "user", "content": question}]}
+    if file_id:
+        body["files"] = [{"type": "file", "id": file_id}]
+    answer = appliance.call("POST", "/api/chat/completions", token, json=body)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["choices"][0]["message"]["content"]
+
+
+def test_a_rag_question_after_a_chat_loads_no_model(appliance):
+    """Issue 21: the requests the real Open WebUI sends Ollama for a chat, then for questions
+    on a document, replayed through the stand-in of Ollama v0.32.15's scheduler
+    (tests/ollama_scheduler.py) with the environment the apps layer gives Ollama: once the chat
+    model and the embedding model are loaded, nothing more is loaded."""
+    from ollama_scheduler import Scheduler
+    from operations.ollama import ollama_values
+
+    appliance.deploy()
+    token = appliance.admin_token()
+    assert appliance.call("GET", "/api/models", token).status_code == 200  # reads /api/tags
+    received = appliance.ollama.received
+    received.clear()
+    assert ask(appliance, token, "Hello") == CHAT_ANSWER
+    file_id = upload_document(appliance, token)
+    for question in ("When do tulips bloom?", "Where is Keukenhof?"):
+        assert ask(appliance, token, question, file_id) == CHAT_ANSWER
+    requests_to_ollama = [(path, body["model"], body.get("options") or {}, body.get("keep_alive"))
+                          for path, body in received]
+    # Open WebUI 0.12.4 asks for no context or keep-alive of its own: Ollama's defaults hold.
+    assert {(options.get("num_ctx"), keep_alive) for _, _, options, keep_alive in
+            requests_to_ollama} == {(None, None)}
+    paths = [path for path, *_ in requests_to_ollama]
+    assert paths.count("/api/embed") >= 3 and paths.count("/api/chat") >= 3, paths
+
+    settings = load(appliance.settings)
+    environment = {e["name"]: e["value"] for e in ollama_values(settings)["extraEnv"]}
+    scheduler = Scheduler(environment, {"llama3.2:3b": 131072, "nomic-embed-text:latest": 2048})
+    loads = [scheduler.request(model, options) for _, model, options, _ in requests_to_ollama]
+    # The chat loads the chat model, the document's embedding the embedder; then nothing.
+    assert [load for load in loads if load] == [["llama3.2:3b"], ["nomic-embed-text:latest"]]
+    assert scheduler.unloads == []
+    # With one loaded model (the appliance's value before issue 21), every switch reloads.
+    one = Scheduler({**environment, "OLLAMA_MAX_LOADED_MODELS": "1"}, scheduler.train_context)
+    swaps = sum(len(one.request(model, options)) for _, model, options, _ in requests_to_ollama)
+    assert swaps >= 6, swaps
 
 
 def test_resident_memory_fits_the_budget(appliance):
