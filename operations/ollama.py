@@ -45,7 +45,9 @@ def ollama_environment(settings: Settings) -> list[dict]:
     `-c NUM_CTX*PARALLEL -np PARALLEL`, `--cache-type-k/-v`, `--flash-attn on|off`), and the
     prompt cache's cap, which Ollama passes no flag for but hands llama-server in its own
     environment (SetupLlamaServerCommandEnv: cmd.Env = os.Environ()), where llama-server reads
-    LLAMA_ARG_CACHE_RAM (--cache-ram, in MiB; 0 turns it off; default 8192).
+    LLAMA_ARG_CACHE_RAM (`llama-server --help` of Debian forky's llama.cpp-tools 0.7.0, build
+    11669: "--cache-ram N  set the maximum cache size in MiB (default: 8192, ... 0 - disable)
+    (env: LLAMA_ARG_CACHE_RAM)").
 
     OLLAMA_CONTEXT_LENGTH is the context of every request that names none (server/routes.go
     modelOptions: api.DefaultOptions' NumCtx is envconfig.ContextLength(); a num_ctx in the
