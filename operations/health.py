@@ -37,6 +37,7 @@ from pyinfra import host, logger
 from pyinfra.api import FactBase, operation
 from pyinfra.api.command import StringCommand
 
+from operations.certificates import covers
 from operations.components import APP_CHARTS, OLLAMA, TRAEFIK
 from operations.facts import OllamaModels
 from operations.names import (
@@ -52,6 +53,7 @@ from operations.names import (
     OPERATOR_NAMESPACE,
     POSTGRES_CLUSTER,
     RESTORED_FILE,
+    TLS_SECRET,
 )
 from operations.settings import PINNED_VERSIONS, Settings, cron_longest_gap_hours
 
@@ -560,7 +562,7 @@ def k3s_components(read: dict, settings: Settings) -> list[Component]:
 def apps_components(read: dict, settings: Settings) -> list[Component]:
     """The apps layer: every chart installed for its current spec, PostgreSQL healthy, every
     workload in the appliance's namespaces available, Open WebUI's /health answering through
-    Traefik, every model present; with ACME, the certificate (a warning at worst)."""
+    Traefik, every model present, the certificate served (certificate_component)."""
     cluster = Cluster(read)
     components = [chart_component(cluster, chart, APP_CHARTS[chart["metadata"]["name"]].version)
                   for chart in cluster.of("HelmChart")
@@ -596,8 +598,7 @@ def apps_components(read: dict, settings: Settings) -> list[Component]:
         look=f"k3s kubectl --namespace {NAMESPACE} logs --selector "
              f"app.kubernetes.io/name={MODEL_PULLER_LABEL} --tail 20",
     ))
-    if settings.acme_ca != "none":
-        components.append(certificate_component(read, settings))
+    components.append(certificate_component(read, settings))
     return components
 
 
@@ -634,22 +635,41 @@ def missing_models(wanted, listed) -> list[str]:
 # Traefik (k3s's packaged chart) renews a Let's Encrypt certificate 30 days before it expires;
 # one this close to its end has failed to renew for two weeks.
 CERTIFICATE_WARN_DAYS = 14
+# The operator renews tls_certificate: a month's notice.
+OWN_CERTIFICATE_WARN_DAYS = 30
 
 
 def certificate_component(read: dict, settings: Settings) -> Component:
-    """The certificate Traefik serves for webui_domain: failed once expired (its notAfter
-    before the read's ``now``), a warning within CERTIFICATE_WARN_DAYS of it or without one
-    for the domain yet, ready otherwise."""
+    """The certificate Traefik serves for webui_domain, its issuer and expiry in every mode.
+    Let's Encrypt (acme_ca, over HTTP-01 or DNS-01): a warning without one for the domain
+    yet or within CERTIFICATE_WARN_DAYS of its notAfter. tls_certificate: waiting until
+    Traefik serves a certificate covering the domain (its Secret loaded), a warning within
+    OWN_CERTIFICATE_WARN_DAYS. Both failed once expired (notAfter before the read's ``now``).
+    acme_ca none: Traefik's default certificate, ready whatever it is."""
     certificate = read.get("certificate")
+    detail = certificate and f"{certificate['issuer']}, valid until {certificate['not_after']}"
     look = (f"k3s kubectl --namespace {TRAEFIK.namespace} logs {TRAEFIK.workload.ref} "
-            "| grep -i acme")
-    if certificate is None or settings.webui_domain not in certificate["names"]:
+            f"| grep -i {'tls' if settings.tls_certificate else 'acme'}")
+    if settings.acme_ca == "none" and not settings.tls_certificate:
+        return Component("certificate", READY, f"acme_ca none: {detail or 'none served yet'}",
+                         look=look)
+    covered = certificate is not None and any(
+        covers(name, settings.webui_domain) for name in certificate["names"])
+    if not covered and settings.tls_certificate:
+        return Component(
+            "certificate", WAITING,
+            f"Traefik does not serve tls_certificate for {settings.webui_domain} yet (it serves "
+            f"{detail or 'none'}): its Secret {TLS_SECRET} in {TRAEFIK.namespace} is read by "
+            "the TLSStore default", look=look)
+    if not covered:
+        how = (f"that the DNS provider {settings.acme_dns_provider} accepts the credentials of "
+               "acme_dns_credentials_file (DNS-01 challenge)" if settings.acme_dns_provider else
+               "that its DNS points to this server, that port 80 is open from the internet "
+               "(the HTTP challenge)")
         return Component(
             "certificate", WARNING,
-            f"no Let's Encrypt certificate for {settings.webui_domain} yet: check that its DNS "
-            "points to this server, that port 80 is open from the internet (the HTTP "
-            "challenge), and Let's Encrypt's rate limits", look=look)
-    detail = f"{certificate['issuer']}, valid until {certificate['not_after']}"
+            f"no Let's Encrypt certificate for {settings.webui_domain} yet: check {how}, and "
+            "Let's Encrypt's rate limits", look=look)
     # openssl x509 -enddate prints e.g. "Feb  7 20:00:00 2027 GMT" (day padded with a space).
     try:
         expires = datetime.strptime(" ".join(certificate["not_after"].split()[:4]),
@@ -657,10 +677,13 @@ def certificate_component(read: dict, settings: Settings) -> Component:
     except ValueError:
         return Component("certificate", WARNING, f"expiry unreadable: {detail}", look=look)
     days = (expires - read["now"]) / 86400
+    warn_days, renew = ((OWN_CERTIFICATE_WARN_DAYS, ": renew tls_certificate and deploy again")
+                        if settings.tls_certificate else (CERTIFICATE_WARN_DAYS, ""))
     if days <= 0:
-        return Component("certificate", FAILED, f"expired: {detail}", look=look)
-    if days < CERTIFICATE_WARN_DAYS:
-        return Component("certificate", WARNING, f"expires in {days:.0f} days: {detail}", look=look)
+        return Component("certificate", FAILED, f"expired: {detail}{renew}", look=look)
+    if days < warn_days:
+        return Component("certificate", WARNING, f"expires in {days:.0f} days: {detail}{renew}",
+                         look=look)
     return Component("certificate", READY, detail, look=look)
 
 

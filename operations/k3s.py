@@ -28,9 +28,14 @@ from operations.facts import (
 )
 from operations.gpu import k3s_gpu_runtime
 from operations.host import unit_running
-from operations.names import FIRST_SERVER_LABEL, K3S_BINARY, MANIFESTS_DIR, SCRIPTS_DIR
+from operations.components import TRAEFIK
+from operations.names import (
+    ACME_DNS_SECRET, FIRST_SERVER_LABEL, K3S_BINARY, MANIFESTS_DIR, SCRIPTS_DIR, TLS_SECRET,
+    TRAEFIK_SECRETS_DIR,
+)
 from operations.rendering import (
     FAILURE_POLICY,
+    PROJECT_ROOT,
     HostFile,
     manifest,
     private_upload,
@@ -108,6 +113,15 @@ def traefik_values(settings: Settings) -> dict:
             "limits": {"memory": "192Mi"},
         },
     }
+    if settings.tls_certificate:
+        # The operator's certificate as the default certificate of Traefik's default TLS store,
+        # served for every name no other certificate matches (so for webui_domain and
+        # monitor_domain, whose routers name no resolver then). Chart v40.1.0
+        # templates/tlsstore.yaml makes a TLSStore of each `tlsStore` entry in the release's
+        # namespace, its value the spec; traefik v3.7.9 pkg/provider/kubernetes/crd/kubernetes.go
+        # buildTLSStores reads a TLSStore named `default`'s defaultCertificate from the Secret
+        # of that name in the TLSStore's namespace (tls.crt, tls.key).
+        values["tlsStore"] = {"default": {"defaultCertificate": {"secretName": TLS_SECRET}}}
     if settings.acme_ca != "none":
         websecure_tls["certResolver"] = "letsencrypt"
         values["certificatesResolvers"] = {
@@ -116,16 +130,30 @@ def traefik_values(settings: Settings) -> dict:
                     "email": settings.acme_email,
                     "caServer": ACME_CA_SERVERS[settings.acme_ca],
                     "storage": ACME_STORAGE,
-                    "httpChallenge": {"entryPoint": "web"},
+                    **acme_challenge(settings),
                 }
             }
         }
+        if settings.acme_dns_credentials_file:
+            # The DNS provider's credentials reach Traefik as environment variables, from the
+            # Secret (chart v40.1.0 `envFrom`, the container's envFrom as given), which lego's
+            # providers read (go-acme/lego v5.2.2 platform/env).
+            values["envFrom"] = [{"secretRef": {"name": ACME_DNS_SECRET}}]
         # acme.json (certificates and the account key) survives restarts; Traefik creates it
         # with mode 0600. One replica owns the ReadWriteOnce volume: replace, never overlap.
         values["persistence"] = {"enabled": True, "size": "128Mi", "path": "/data"}
         values["updateStrategy"] = {"type": "Recreate"}
         values["deployment"] = {"replicas": 1}
     return values
+
+
+def acme_challenge(settings: Settings) -> dict:
+    """The ACME resolver's challenge: DNS-01 through ``acme_dns_provider`` (a lego provider
+    name, traefik v3.7.9 pkg/provider/acme/provider.go DNSChallenge.Provider), else HTTP-01 on
+    the web entry point."""
+    if settings.acme_dns_provider:
+        return {"dnsChallenge": {"provider": settings.acme_dns_provider}}
+    return {"httpChallenge": {"entryPoint": "web"}}
 
 
 def traefik_arguments(settings: Settings) -> list[str]:
@@ -142,10 +170,63 @@ def traefik_arguments(settings: Settings) -> list[str]:
             "--entryPoints.websecure.http.tls.certResolver=letsencrypt",
             f"--certificatesresolvers.letsencrypt.acme.caServer={ACME_CA_SERVERS[settings.acme_ca]}",
             f"--certificatesresolvers.letsencrypt.acme.email={settings.acme_email}",
-            "--certificatesresolvers.letsencrypt.acme.httpChallenge.entryPoint=web",
+            *(f"--certificatesresolvers.letsencrypt.acme.{challenge}.{key}={value}"
+              for challenge, options in acme_challenge(settings).items()
+              for key, value in options.items()),
             f"--certificatesresolvers.letsencrypt.acme.storage={ACME_STORAGE}",
         ]
     return arguments
+
+
+@dataclass(frozen=True)
+class TraefikSecret:
+    """A Secret Traefik reads, made from files on the operator's machine by files/put-secret.sh
+    (``kind``: its tls or env): ``files`` pairs each file's copy on the host (in
+    TRAEFIK_SECRETS_DIR, root's only) with its path here, in put-secret.sh's order."""
+
+    name: str
+    kind: str
+    files: tuple[tuple[str, str], ...]
+
+
+PUT_SECRET = f"{SCRIPTS_DIR}/put-secret.sh"
+
+
+def traefik_secrets(settings: Settings) -> list[TraefikSecret]:
+    """The Secrets the settings give Traefik: the certificate and key of tls_certificate, the
+    DNS provider's credentials of acme_dns_credentials_file; none by default."""
+    secrets = []
+    if settings.tls_certificate:
+        secrets.append(TraefikSecret(TLS_SECRET, "tls", (
+            (f"{TRAEFIK_SECRETS_DIR}/tls.crt", settings.tls_certificate),
+            (f"{TRAEFIK_SECRETS_DIR}/tls.key", settings.tls_key))))
+    if settings.acme_dns_credentials_file:
+        secrets.append(TraefikSecret(ACME_DNS_SECRET, "env", (
+            (f"{TRAEFIK_SECRETS_DIR}/acme-dns.env", settings.acme_dns_credentials_file),)))
+    return secrets
+
+
+@operation()
+def traefik_secret(secret: TraefikSecret, present: bool):
+    """
+    Put a Secret Traefik reads: each file whose copy on the host differs is uploaded, root's
+    only (rendering.private_upload), then files/put-secret.sh makes or replaces the Secret
+    from the copies. The values are never on a command line or in the output. Nothing when
+    every copy equals its file and the Secret is there (``present``: the plan-time read).
+
+    .. code:: python
+
+        traefik_secret(secret=traefik_secrets(settings)[0], present=False)
+    """
+    changed = [(remote, local) for remote, local in secret.files
+               if read_fact(host, Sha1File, path=remote)
+               != hashlib.sha1(Path(local).read_bytes()).hexdigest()]
+    if present and not changed:
+        return
+    for remote, local in changed:
+        yield from private_upload(Path(local).read_bytes(), remote)
+    yield " ".join([PUT_SECRET, TRAEFIK.namespace, secret.name, secret.kind,
+                    *(remote for remote, _ in secret.files)])
 
 
 JOIN_TOKEN_PLACEHOLDER = "__JOIN_TOKEN__"
@@ -179,6 +260,9 @@ def k3s_files(
             "traefik.yaml,"
             "\nwhich k3s rewrites at start."
         )))
+        if traefik_secrets(settings):
+            host_files.append(HostFile(PUT_SECRET, (PROJECT_ROOT / "files/put-secret.sh").read_text(),
+                                       "755"))
     return host_files
 
 
@@ -330,15 +414,18 @@ def _config(settings: Settings, node: NodeRole):
     ), manifest_writes, server_manifests
 
 
-def k3s_layer_reads(service: str) -> list[tuple]:
+def k3s_layer_reads(service: str, settings: Settings) -> list[tuple]:
     """The facts the k3s layer's operations read, as ``fact_key``s: read in one round trip
     (the readiness gate reads the cluster on its own, operations/health.py)."""
+    secrets = traefik_secrets(settings) if service == "k3s" else []
     return [
         fact_key(Arch),
         fact_key(K3sVersion, path=K3S_BINARY),
         *(fact_key(FileState, path=path) for path in (
-            CONFIG_FILE, TRAEFIK_CONFIG_FILE, f"/etc/systemd/system/{service}.service")),
+            CONFIG_FILE, TRAEFIK_CONFIG_FILE, f"/etc/systemd/system/{service}.service",
+            *([PUT_SECRET] if secrets else []))),
         fact_key(SystemdUnit, unit=f"{service}.service"),
+        *(fact_key(Sha1File, path=remote) for secret in secrets for remote, _ in secret.files),
     ]
 
 
@@ -346,7 +433,7 @@ def k3s_layer_reads(service: str) -> list[tuple]:
 def install(settings: Settings):
     node = inventory_role()
     service = "k3s" if node.role == "server" else "k3s-agent"
-    batch_reads(host, *k3s_layer_reads(service))
+    batch_reads(host, *k3s_layer_reads(service, settings))
     binary, script, script_path = _binary_and_script(settings, read_fact(host, Arch))
     config, manifest_writes, manifests = _config(settings, node)
 
@@ -367,13 +454,21 @@ def install(settings: Settings):
     )
     running = unit_running(name="Run k3s (k3s or k3s-agent)", unit=f"{service}.service")
     k3s_gpu_runtime(settings, service)
-    repaired = []
+    repaired, secrets_put = [], []
     if node.join_url is None and health.latest_read(settings).get("restored"):
         repaired.append(recovery.restored_cluster_repaired(
             name="Repair what the restored datastore holds of the lost server", settings=settings))
+    if node.join_url is None and node.role == "server":
+        # Once, on the first server: Secrets are the cluster's.
+        present = health.secret_names(health.latest_read(settings), TRAEFIK.namespace)
+        secrets_put = [traefik_secret(name=f"Put the Secret {secret.name} for Traefik (from "
+                                           f"{', '.join(local for _, local in secret.files)})",
+                                      secret=secret, present=secret.name in present)
+                       for secret in traefik_secrets(settings)]
     if node.role == "server":
         # The Traefik HelmChartConfig changes nothing k3s restarts for, but helm-controller
         # upgrades Traefik with it: its write is one of the gate's changes, and the gate waits
         # until k3s applied it as written.
-        health.gate("k3s", settings, [binary, script, config, running, *repaired, *manifest_writes],
+        health.gate("k3s", settings, [binary, script, config, running, *repaired, *secrets_put,
+                                      *manifest_writes],
                     manifests)

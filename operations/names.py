@@ -20,6 +20,12 @@ MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
 MANIFEST_PREFIX = "llm-appliance-"
 # Scripts of the appliance's own on the host (ensure-secret.sh, the pinned k3s install script).
 SCRIPTS_DIR = "/usr/local/lib/llm-appliance"
+# Traefik's own Secrets (operations/k3s.py), in its namespace: tls_certificate and tls_key as
+# a TLS Secret, and acme_dns_credentials_file as an Opaque one given to Traefik as environment
+# variables. Made by files/put-secret.sh from copies in TRAEFIK_SECRETS_DIR (root's only).
+TLS_SECRET = "llm-appliance-tls"
+ACME_DNS_SECRET = "llm-appliance-acme-dns"
+TRAEFIK_SECRETS_DIR = "/etc/llm-appliance/traefik"
 # Inventory group of the hosts that join as k3s agents; every other host is a server.
 AGENT_GROUP = "k3s_agents"
 # A node label on the first server, for pods that need files the deploy put there.

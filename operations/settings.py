@@ -21,6 +21,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
+from operations import certificates
+
 # -- pinned versions (upgrade: change, then run the deploy again) ------------------------------
 
 PINNED_VERSIONS = MappingProxyType(
@@ -467,6 +469,14 @@ def local_file(value: Any) -> str:
     return str(file.resolve())
 
 
+def lego_dns_provider(value: Any) -> str:
+    name = _string(value).lower()
+    problem = certificates.dns_provider_problem(name)
+    if problem:
+        raise Invalid(problem)
+    return name
+
+
 def positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise Invalid("must be a whole number above 0")
@@ -547,12 +557,28 @@ SETTINGS = (
     Setting("monitor_domain", REQUIRED, "domain", "Public name of the Netdata monitoring UI.",
             domain("monitor.example.com")),
     Setting("acme_ca", "production", "choice",
-            "Let's Encrypt CA: production, staging, or none (Traefik's default certificate).",
+            "Let's Encrypt CA: production, staging, or none (no ACME: Traefik's default "
+            "certificate, or tls_certificate; none by default when tls_certificate is set).",
             one_of("production", "staging", "none"),
             takes_effect="new certificates: Traefik serves the ones in acme.json until renewal"),
     Setting("acme_email", None, "e-mail",
             "Contact for Let's Encrypt; required unless acme_ca is none.", email,
             takes_effect="first certificate: Traefik keeps its ACME account in acme.json"),
+    # Certificates from anywhere (README "Inside an organisation"; checked in
+    # operations/certificates.py).
+    Setting("acme_dns_provider", None, "lego DNS provider",
+            "Let's Encrypt's DNS-01 challenge instead of HTTP-01, through this DNS service (a "
+            "lego provider name such as cloudflare or route53), for a server the internet cannot "
+            "reach on port 80.", lego_dns_provider),
+    Setting("acme_dns_credentials_file", None, "path on this machine",
+            "The DNS provider's credentials as KEY=VALUE lines (CLOUDFLARE_DNS_API_TOKEN=TOKEN), "
+            "given to Traefik from a Secret.", local_file),
+    Setting("tls_certificate", None, "path on this machine",
+            "Your own certificate (PEM, chain after it) for webui_domain and monitor_domain, "
+            "served instead of Let's Encrypt's (ACME off); with tls_key.", local_file,
+            takes_effect="every deploy; renew it before it expires and deploy again"),
+    Setting("tls_key", None, "path on this machine",
+            "The private key (PEM, unencrypted) of tls_certificate.", local_file),
     Setting("admin_cidrs", (), "list of CIDRs",
             "Networks allowed to reach the Kubernetes API (6443), in CIDR notation; one address as "
             "/32 or /128. A network with host bits set (192.0.2.7/24) is refused, with both "
@@ -666,6 +692,10 @@ class Settings:
     monitor_domain: str
     acme_ca: str
     acme_email: str | None
+    acme_dns_provider: str | None
+    acme_dns_credentials_file: str | None
+    tls_certificate: str | None
+    tls_key: str | None
     admin_cidrs: tuple[str, ...]
     k3s_version: str
     k3s_airgap_dir: str | None
@@ -787,6 +817,7 @@ def load(data: Mapping[str, Any]) -> Settings:
             bad.add(setting.name)
 
     problems.extend(connection_problems(data))
+    problems.extend(_certificate_checks(values, bad, data.get("acme_ca")))
     problems.extend(_cross_checks(values, bad))
     if values["ssh_hardening"] and data.get("ssh_password"):
         problems.append(
@@ -820,6 +851,49 @@ def connection_problems(data: Mapping[str, Any]) -> list[str]:
             return [f"ssh_key = {key!r} is a public key; give its private key, the same path "
                     f"without .pub (e.g. {str(key).removesuffix('.pub')})"]
     return []
+
+
+def _certificate_checks(values: dict, bad: set[str], acme_ca_given: Any) -> list[str]:
+    """Where the certificates come from (README "Inside an organisation"): the operator's own
+    files, which turn ACME off (``values["acme_ca"]`` becomes 'none' unless the inventory
+    named a CA, which is refused), or Let's Encrypt over HTTP-01 or DNS-01. Checks the files
+    against webui_domain and monitor_domain now; `bad` settings are already reported."""
+    problems = []
+    certificate, key = values["tls_certificate"], values["tls_key"]
+    if (certificate or "tls_certificate" in bad) and acme_ca_given is None:
+        values["acme_ca"] = "none"
+    if certificate:
+        if values["acme_ca"] not in (None, "none"):
+            problems.append(
+                f"acme_ca = {values['acme_ca']!r} while tls_certificate is set; the certificate "
+                "file replaces Let's Encrypt: leave acme_ca out (or none), or tls_certificate")
+        values["acme_ca"] = "none"
+        if values["acme_dns_provider"]:
+            problems.append(
+                f"acme_dns_provider = {values['acme_dns_provider']!r} while tls_certificate is "
+                "set; the certificate file replaces Let's Encrypt: leave one of them out")
+        names = [name for name in (values["webui_domain"], values["monitor_domain"]) if name]
+        problems += certificates.certificate_problems(
+            certificate, names, datetime.datetime.now(datetime.timezone.utc))
+        if key:
+            problems += certificates.key_problems(certificate, key)
+        elif "tls_key" not in bad:
+            problems.append("tls_key: missing while tls_certificate is set; give the file of "
+                            "the certificate's private key (PEM)")
+    elif key and "tls_certificate" not in bad:
+        problems.append("tls_certificate: missing while tls_key is set; give the certificate "
+                        "file (PEM) of that key")
+    if values["acme_dns_provider"] and values["acme_ca"] == "none" and not certificate:
+        problems.append(
+            f"acme_dns_provider = {values['acme_dns_provider']!r} while acme_ca = 'none'; set "
+            "acme_ca to production or staging (and acme_email), or leave acme_dns_provider out")
+    credentials = values["acme_dns_credentials_file"]
+    if credentials and not values["acme_dns_provider"] and "acme_dns_provider" not in bad:
+        problems.append("acme_dns_credentials_file is set without acme_dns_provider; name the "
+                        "DNS provider those credentials are for, e.g. cloudflare")
+    if credentials:
+        problems += certificates.credentials_problems(credentials)
+    return problems
 
 
 def _cross_checks(values: dict, bad: set[str]) -> list[str]:

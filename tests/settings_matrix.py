@@ -58,6 +58,12 @@ APPS_MANIFESTS = tuple(
 )
 MODEL_FILE = Path(__file__).resolve().parent / "data/mine-1b.gguf"
 OFFSITE_CREDENTIALS = Path(__file__).resolve().parent / "data/offsite-credentials.env"
+# A self-signed certificate for *.rehearsal.test (valid 2026 to 2126) with its key, and DNS
+# provider credentials that name no real account.
+TLS_DATA = Path(__file__).resolve().parent / "data/tls"
+TLS_CERTIFICATE, TLS_KEY = str(TLS_DATA / "rehearsal.crt"), str(TLS_DATA / "rehearsal.key")
+ACME_DNS_CREDENTIALS = str(TLS_DATA / "acme-dns.env")
+PUT_SECRET = "/usr/local/lib/llm-appliance/put-secret.sh"
 
 # Where every row starts: a rehearsal host's settings, with Let's Encrypt on (so that the ACME
 # settings are used) and a model imported from a file in the air-gap rows.
@@ -100,7 +106,10 @@ def _documents(text: str) -> list[dict]:
 
 
 def _dig(data: Any, dotted: str) -> Any:
+    """The value at ``dotted`` (list items by index), None where a key on the way is missing."""
     for key in dotted.split("."):
+        if data is None:
+            return None
         data = data[int(key)] if isinstance(data, list) else data.get(key)
     return data
 
@@ -139,6 +148,11 @@ def job_env(kind: str, name: str) -> Read:
     prefix = "spec.jobTemplate.spec" if kind == "CronJob" else "spec"
     return lambda text: _env(
         resource_field(kind, f"{prefix}.template.spec.containers.0.env")(text), name)
+
+
+def mentions(text_part: str) -> Read:
+    """Whether the file holds ``text_part`` anywhere: ``mentions("router.tls.certresolver")``."""
+    return lambda text: text is not None and text_part in text
 
 
 def first_line_starting(prefix: str) -> Read:
@@ -189,13 +203,15 @@ class Row:
     """One setting, the value it changes to from BASE, and the proofs. ``alone``: planned in a
     dry run of its own, because it changes which operations the others' proofs name.
     ``host_test``: the test file that proves the change on a host instead, when the rehearsal
-    host cannot (it has no GPU, for one)."""
+    host cannot (it has no GPU, for one). ``beside``: the other settings the change needs to
+    be valid, changed with it (tls_key needs tls_certificate); such a row is planned alone."""
 
     setting: str
     after: Any
     proofs: list = field(default_factory=list)
     alone: bool = False
     host_test: str = ""
+    beside: dict = field(default_factory=dict)
 
     def of(self, kind: type) -> list:
         return [proof for proof in self.proofs if isinstance(proof, kind)]
@@ -229,6 +245,34 @@ ROWS = [
         Rendered(TRAEFIK, chart_value("certificatesResolvers.letsencrypt.acme.email"),
                  "acme@rehearsal.test", "certs@rehearsal.test"),
     ]),
+    # Certificates from anywhere: DNS-01 through a lego provider, or the operator's own files.
+    Row("acme_dns_provider", "cloudflare", [
+        Rendered(TRAEFIK, chart_value("certificatesResolvers.letsencrypt.acme.dnsChallenge"),
+                 None, {"provider": "cloudflare"}),
+    ]),
+    Row("acme_dns_credentials_file", ACME_DNS_CREDENTIALS, [
+        Rendered(TRAEFIK, chart_value("envFrom"), None,
+                 [{"secretRef": {"name": "llm-appliance-acme-dns"}}]),
+        Rendered(PUT_SECRET, written(), False, True),
+        Planned("k3s layer | Put the Secret llm-appliance-acme-dns for Traefik (from "
+                f"{ACME_DNS_CREDENTIALS})", False, True),
+    ], alone=True, beside={"acme_dns_provider": "cloudflare"}),
+    *[Row(setting, after, [
+        Rendered(TRAEFIK, chart_value("tlsStore.default.defaultCertificate.secretName"), None,
+                 "llm-appliance-tls"),
+        Rendered(TRAEFIK, chart_value("certificatesResolvers"), {"letsencrypt": {"acme": {
+            "email": "acme@rehearsal.test", "storage": "/data/acme.json",
+            "caServer": "https://acme-staging-v02.api.letsencrypt.org/directory",
+            "httpChallenge": {"entryPoint": "web"}}}}, None),
+        Rendered(WEBUI, mentions("router.tls.certresolver"), True, False),
+        Rendered(MONITORING, mentions("router.tls.certresolver"), True, False),
+        Rendered(PUT_SECRET, written(), False, True),
+        Planned(f"k3s layer | Put the Secret llm-appliance-tls for Traefik (from "
+                f"{TLS_CERTIFICATE}, {TLS_KEY})", False, True),
+    ], alone=True, beside=beside) for setting, after, beside in (
+        ("tls_certificate", TLS_CERTIFICATE, {"tls_key": TLS_KEY, "acme_ca": "none"}),
+        ("tls_key", TLS_KEY, {"tls_certificate": TLS_CERTIFICATE, "acme_ca": "none"}),
+    )],
     Row("admin_cidrs", ["192.0.2.0/24"], [
         Live("ufw show added | grep -c 'allow from 192.0.2.0/24 to any port 6443 proto tcp'; true",
              "0", "1"),
@@ -377,8 +421,8 @@ ROWS_BY_SETTING = {row.setting: row for row in ROWS}
 
 
 def changed(row: Row) -> dict:
-    """BASE with the row's change."""
-    return {**BASE, row.setting: row.after}
+    """BASE with the row's change (and the settings it needs beside it)."""
+    return {**BASE, **row.beside, row.setting: row.after}
 
 
 def batched(rows: list[Row]) -> dict:

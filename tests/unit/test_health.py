@@ -3,6 +3,7 @@ converged cluster and failing on a broken one (operations/health.py)."""
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -130,8 +131,11 @@ def test_converged_apps_are_ready():
         ("deployment cnpg-system/cloudnative-pg", READY), ("deployment llm/ollama", READY),
         ("deployment llm/open-webui", READY), ("deployment monitoring/netdata-parent", READY),
         ("daemonset monitoring/netdata-child", READY),
-        ("open-webui /health", READY), ("models", READY),
+        ("open-webui /health", READY), ("models", READY), ("certificate", READY),
     ]
+    # acme_ca none: Traefik's default certificate, shown as it is.
+    assert components[-1].detail == ("acme_ca none: C = US, O = Let's Encrypt, CN = R11, valid "
+                                     "until Feb 27 20:00:00 2027 GMT")
     postgres = components[4]
     assert (postgres.running, postgres.pinned) == ("18.6-standard-trixie", "18.6-standard-trixie")
     assert components[1].running == "1.0.0" and components[1].pinned == "1.77.0"
@@ -730,6 +734,54 @@ def test_certificate_expiry_is_compared_with_the_reads_now():
         "failed", "expired: C = US, O = Let's Encrypt, CN = R11, valid until Nov  7 12:00:00 2026 GMT")
     assert judged("soon") == (
         "warning", "expiry unreadable: C = US, O = Let's Encrypt, CN = R11, valid until soon")
+
+
+# The operator's own certificate (tls_certificate) and DNS-01 (acme_dns_provider): a wildcard
+# valid until 2126, written in tests/data/tls.
+TLS_DATA = Path(__file__).resolve().parents[1] / "data" / "tls"
+OWN = load({"webui_domain": "chat.rehearsal.test", "monitor_domain": "monitor.rehearsal.test",
+            "webui_admin_email": "admin@example.com",
+            "tls_certificate": str(TLS_DATA / "rehearsal.crt"),
+            "tls_key": str(TLS_DATA / "rehearsal.key")})
+DNS01 = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
+              "acme_email": "admin@example.com", "acme_dns_provider": "route53"})
+
+
+def test_the_certificate_of_each_mode_shows_its_issuer_and_expiry():
+    from operations.health import certificate_component
+
+    def judged(settings, issuer="CN = Example Corp CA", names=("*.rehearsal.test",),
+               not_after="Feb 27 20:00:00 2027 GMT"):
+        certificate = {"issuer": issuer, "not_after": not_after, "names": list(names)}
+        component = certificate_component(read(certificate=certificate), settings)
+        return component.state, component.detail
+
+    # The operator's own: a wildcard covers webui_domain; a month's notice before it ends.
+    assert judged(OWN) == (READY, "CN = Example Corp CA, valid until Feb 27 20:00:00 2027 GMT")
+    assert judged(OWN, not_after="Dec 20 00:00:00 2026 GMT") == (
+        "warning", "expires in 20 days: CN = Example Corp CA, valid until Dec 20 00:00:00 2026 "
+                   "GMT: renew tls_certificate and deploy again")
+    assert judged(OWN, not_after="Nov  7 12:00:00 2026 GMT")[0] == "failed"
+    # Traefik's own default certificate until it has read the Secret: waiting.
+    assert judged(OWN, issuer="CN = TRAEFIK DEFAULT CERT", names=()) == (
+        WAITING, "Traefik does not serve tls_certificate for chat.rehearsal.test yet (it serves "
+                 "CN = TRAEFIK DEFAULT CERT, valid until Feb 27 20:00:00 2027 GMT): its Secret "
+                 "llm-appliance-tls in kube-system is read by the TLSStore default")
+    assert judged(OWN, names=("*.other.test", "rehearsal.test"))[0] == WAITING
+    # DNS-01: Let's Encrypt's, and without one the advice names the DNS provider, not port 80.
+    assert judged(DNS01, issuer="C = US, O = Let's Encrypt, CN = R11",
+                  names=("chat.example.com",)) == (
+        READY, "C = US, O = Let's Encrypt, CN = R11, valid until Feb 27 20:00:00 2027 GMT")
+    missing = certificate_component(read(certificate=None), DNS01)
+    assert (missing.state, missing.detail) == ("warning", (
+        "no Let's Encrypt certificate for chat.example.com yet: check that the DNS provider "
+        "route53 accepts the credentials of acme_dns_credentials_file (DNS-01 challenge), and "
+        "Let's Encrypt's rate limits"))
+    # acme_ca none: whatever Traefik serves, as it is.
+    assert judged(SETTINGS, issuer="CN = TRAEFIK DEFAULT CERT", names=()) == (
+        READY, "acme_ca none: CN = TRAEFIK DEFAULT CERT, valid until Feb 27 20:00:00 2027 GMT")
+    assert certificate_component(read(certificate=None), SETTINGS).detail == (
+        "acme_ca none: none served yet")
 
 
 def test_models_written_with_a_namespace_match_ollamas_list():

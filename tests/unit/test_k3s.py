@@ -1,6 +1,7 @@
 """The k3s layer's files, offline: k3s config, Traefik values for the chart k3s ships, roles."""
 
 import hashlib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -62,16 +63,25 @@ CHART_VALUE_PATHS = {
     "updateStrategy.type",
     "deployment.replicas",
 }
-# Maps the chart passes on as they are (to --certificatesresolvers.* and the container).
-CHART_FREE_FORM = ("certificatesResolvers.", "resources.")
+# Maps the chart passes on as they are (to --certificatesresolvers.* and the container; each
+# tlsStore entry as a TLSStore's spec, templates/tlsstore.yaml; envFrom as the container's).
+CHART_FREE_FORM = ("certificatesResolvers.", "resources.", "tlsStore.", "envFrom")
 # Layouts of older charts, which the pinned chart ignores: the check must catch them.
 OLD_LAYOUT_PATHS = ("ports.web.redirectTo", "ports.web.redirections.entryPoint.to",
                     "ports.websecure.tls.certResolver", "certResolvers.letsencrypt.email")
 
 
-@pytest.mark.parametrize("acme_ca", ["production", "staging", "none"])
-def test_traefik_values_use_only_keys_the_chart_reads(acme_ca):
-    values = k3s.traefik_values(settings(acme_ca=acme_ca))
+TLS_DATA = Path(__file__).resolve().parents[1] / "data" / "tls"
+
+
+@pytest.mark.parametrize("data", [
+    {"acme_ca": "production"}, {"acme_ca": "staging"}, {"acme_ca": "none"},
+    {"acme_dns_provider": "cloudflare", "acme_dns_credentials_file": str(TLS_DATA / "acme-dns.env")},
+    {"tls_certificate": str(TLS_DATA / "rehearsal.crt"), "tls_key": str(TLS_DATA / "rehearsal.key"),
+     "webui_domain": "chat.rehearsal.test", "monitor_domain": "monitor.rehearsal.test"},
+], ids=["production", "staging", "none", "dns-01", "tls_certificate"])
+def test_traefik_values_use_only_keys_the_chart_reads(data):
+    values = k3s.traefik_values(settings(**data))
     assert unknown_value_paths(values, CHART_VALUE_PATHS, CHART_FREE_FORM) == []
 
 
@@ -165,6 +175,17 @@ def test_traefik_arguments_for_staging_and_none():
     assert "--entryPoints.web.http.redirections.entryPoint.to=:443" in arguments
     assert sorted(k3s.traefik_arguments(none)) == sorted(arguments)
     assert "persistence" not in k3s.traefik_values(none)
+
+
+def test_traefik_arguments_for_dns01_and_an_own_certificate():
+    dns01 = settings(acme_dns_provider="route53")
+    arguments = chart_arguments(k3s.traefik_values(dns01))
+    assert "--certificatesresolvers.letsencrypt.acme.dnsChallenge.provider=route53" in arguments
+    assert sorted(k3s.traefik_arguments(dns01)) == sorted(arguments)
+    own = settings(tls_certificate=str(TLS_DATA / "rehearsal.crt"),
+                   tls_key=str(TLS_DATA / "rehearsal.key"), webui_domain="chat.rehearsal.test",
+                   monitor_domain="monitor.rehearsal.test")
+    assert sorted(k3s.traefik_arguments(own)) == sorted(chart_arguments(k3s.traefik_values(own)))
 
 
 def test_acme_storage_is_persistent_with_one_replica():
