@@ -458,13 +458,14 @@ def install(settings: Settings):
     if node.join_url is None and health.latest_read(settings).get("restored"):
         repaired.append(recovery.restored_cluster_repaired(
             name="Repair what the restored datastore holds of the lost server", settings=settings))
-    if node.join_url is None and node.role == "server":
+    secrets = traefik_secrets(settings) if node.join_url is None and node.role == "server" else []
+    if secrets:
         # Once, on the first server: Secrets are the cluster's.
         present = health.secret_names(health.latest_read(settings), TRAEFIK.namespace)
         secrets_put = [traefik_secret(name=f"Put the Secret {secret.name} for Traefik (from "
                                            f"{', '.join(local for _, local in secret.files)})",
                                       secret=secret, present=secret.name in present)
-                       for secret in traefik_secrets(settings)]
+                       for secret in secrets]
     if node.role == "server":
         # The Traefik HelmChartConfig changes nothing k3s restarts for, but helm-controller
         # upgrades Traefik with it: its write is one of the gate's changes, and the gate waits

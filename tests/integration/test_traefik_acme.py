@@ -19,6 +19,11 @@ readable here; the behaviour tested is the 3.7.15 binary's.
 DNS is pebble-challtestsrv: every name is 127.0.0.1; the warning test points webui_domain at
 127.0.0.2, where nothing listens (a name whose DNS does not point at this server).
 
+Certificates from anywhere (the last two tests): the operator's own certificate as Traefik's
+default TLSStore certificate, and DNS-01 through lego's `exec` provider writing the TXT record
+into pebble-challtestsrv, each from the Secret files/put-secret.sh makes through the real
+kubectl.
+
 Needs `pebble` (apt-get install pebble: README's set-up line); nothing in it needs root, but
 tests/integration's conftest runs its tests only as root, as the folder's others.
 """
@@ -48,7 +53,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from operations import middlewares, monitoring
+from operations import k3s, middlewares, monitoring
 from operations.health import READY, WARNING, ApplianceRead, certificate_component, parse_read
 from operations.k3s import traefik_arguments
 from operations.names import BASIC_AUTH_SECRET, BASIC_AUTH_USER, MONITORING_NAMESPACE, NAMESPACE
@@ -308,22 +313,31 @@ def recorded(chart: str, kind: str, name: str) -> dict:
     return found[0]
 
 
-def cluster_objects(backends: dict[str, Backend]) -> list[dict]:
+def cluster_objects(backends: dict[str, Backend], settings=SETTINGS) -> list[dict]:
     """What the appliance's cluster holds for Traefik: the charts' IngressClass, Services and
     Open WebUI's Ingress as rendered; the sign-in's Ingress, Netdata's Ingress, the Middlewares
     and the basic-auth Secret as the apps layer writes them; and each Service's EndpointSlice
-    naming its backend here (the basic-auth Secret is made by generate_monitoring_password)."""
+    naming its backend here (the basic-auth Secret is made by generate_monitoring_password).
+    With other ``settings`` than the recorded ones, Open WebUI's Ingress carries the
+    annotations webui_values gives the chart for them (the recorded render's are SETTINGS',
+    checked)."""
+    from operations import webui
+
     services = {"open-webui": ("open-webui", NAMESPACE), "netdata": ("netdata", MONITORING_NAMESPACE),
                 "ollama": ("ollama", NAMESPACE)}
+    webui_ingress = recorded("open-webui", "Ingress", "open-webui")
+    assert webui_ingress["metadata"]["annotations"] == \
+        webui.webui_values(SETTINGS)["ingress"]["annotations"]
+    webui_ingress["metadata"]["annotations"] = webui.webui_values(settings)["ingress"]["annotations"]
     return [
         recorded("traefik", "IngressClass", "traefik"),
         recorded("traefik", "Service", "traefik"),
-        recorded("open-webui", "Ingress", "open-webui"),
-        signin_ingress(SETTINGS),
-        middlewares.security_headers(SETTINGS, NAMESPACE),
+        webui_ingress,
+        signin_ingress(settings),
+        middlewares.security_headers(settings, NAMESPACE),
         middlewares.signin_rate_limit(),
-        monitoring.ingress(SETTINGS),
-        middlewares.security_headers(SETTINGS, MONITORING_NAMESPACE),
+        monitoring.ingress(settings),
+        middlewares.security_headers(settings, MONITORING_NAMESPACE),
         monitoring.basic_auth_middleware(),
         *(recorded(chart, "Service", name) for name, (chart, _) in services.items()),
         *(endpoints(namespace, name, "http", backends[name].port)
@@ -637,3 +651,198 @@ def test_a_name_not_pointing_here_ends_in_the_readiness_warning(traefik, pebble,
         elsewhere.stop()
         pebble.point(SETTINGS.webui_domain, None)
         traefik.start()
+
+
+# -- certificates from anywhere (README "Inside an organisation") --------------------------------
+# Each runs its own Traefik on ports of its own, reading an API server of its own that holds
+# the cluster as the apps layer leaves it in that mode: the module's Traefik runs on untouched.
+
+
+def put_secret(api: KubeAPI, name: str, kind: str, *files: Path) -> None:
+    """The k3s layer's step "Put the Secret NAME for Traefik": files/put-secret.sh with the
+    arguments operations/k3s.py traefik_secret gives it, run here with the real kubectl
+    instead of k3s's, against ``api``."""
+    script = (PROJECT_ROOT / "files/put-secret.sh").read_text().replace(
+        "/usr/local/bin/k3s kubectl", str(kubectl_path()))
+    run = subprocess.run(["sh", "-c", script, "put-secret.sh", "kube-system", name, kind,
+                          *map(str, files)], capture_output=True, text=True,
+                         env=api.environment(), timeout=60)
+    assert (run.returncode, run.stdout, run.stderr) == (0, f"secret/{name} created\n", "")
+
+
+def cluster_in_mode(settings, backends: dict[str, Backend]) -> KubeAPI:
+    """An API server holding cluster_objects() as the appliance makes them with ``settings``,
+    kube-system, and the basic-auth Secret."""
+    server = KubeAPI().start()
+    server.add([*cluster_objects(backends, settings), {
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}])
+    generate_monitoring_password(server)
+    return server
+
+
+def write_own_certificate(folder: Path) -> tuple[Path, Path, x509.Certificate]:
+    """An organisation's CA and a certificate it issued for both names, as PEM files (the
+    certificate, then the CA's), with its key: (certificate file, key file, certificate)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Corp Internal CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=365))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chat.example.com")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("chat.example.com"), x509.DNSName("monitor.example.com")]),
+                critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    certificate, key_file = folder / "chat.crt", folder / "chat.key"
+    certificate.write_bytes(leaf.public_bytes(serialization.Encoding.PEM)
+                            + ca.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return certificate, key_file, leaf
+
+
+def own_ports() -> dict[str, int]:
+    return {name: free_port() for name in ("web", "websecure", "traefik", "metrics")}
+
+
+RESOLVER_ARGUMENT = ("--certificatesresolvers.", "--entryPoints.websecure.http.tls.certResolver=")
+
+
+def test_the_operators_own_certificate_is_served_for_both_names(pebble, backends, tmp_path):
+    certificate_file, key_file, issued = write_own_certificate(tmp_path)
+    data = {**json.loads((CHARTS / "settings.json").read_text()),
+            "tls_certificate": str(certificate_file), "tls_key": str(key_file)}
+    data["webui_admin_email"] = data.pop("acme_email")
+    own = load(data)
+    # What the chart renders without ACME: the recorded render without its resolver (the
+    # values differ by tlsStore, which makes a TLSStore and no argument, and ACME).
+    assert [a for a in traefik_arguments(SETTINGS) if a not in traefik_arguments(own)] == [
+        a for a in traefik_arguments(SETTINGS) if a.startswith(RESOLVER_ARGUMENT)]
+    api = cluster_in_mode(own, backends)
+    server = None
+    try:
+        put_secret(api, "llm-appliance-tls", "tls", certificate_file, key_file)
+        secret = api.get("Secret", "kube-system", "llm-appliance-tls")
+        assert secret["type"] == "kubernetes.io/tls"
+        assert base64.b64decode(secret["data"]["tls.key"]) == key_file.read_bytes()
+        # No copy of the key in an annotation (`kubectl apply` would leave one).
+        assert "annotations" not in secret["metadata"]
+        # The TLSStore chart v40.1.0 templates/tlsstore.yaml makes of each tlsStore entry.
+        api.add([{"apiVersion": "traefik.io/v1alpha1", "kind": "TLSStore",
+                  "metadata": {"name": name, "namespace": "kube-system"}, "spec": spec}
+                 for name, spec in k3s.traefik_values(own)["tlsStore"].items()])
+        server = Traefik(tmp_path, own_ports(), pebble, api)
+        server.arguments = [a for a in server.arguments if not a.startswith(RESOLVER_ARGUMENT)]
+        assert sorted(set(traefik_arguments(own)) - set(server.arguments)) == [
+            "--entryPoints.web.http.redirections.entryPoint.to=:443"]  # to websecure's port here
+        server.start()
+        for name in ("chat.example.com", "monitor.example.com"):
+            served = wait_for(f"the certificate file served for {name}", lambda: (
+                lambda found: found if found == issued else None)(server.served_certificate(name)),
+                logs=server.log)
+            assert served.fingerprint(hashes.SHA256()) == issued.fingerprint(hashes.SHA256())
+        response = server.get("https", "chat.example.com", "/health")
+        assert (response.status_code, response.text) == (200, "open-webui")
+        # status: the certificate file's issuer and expiry, ready.
+        component = certificate_component(
+            {"certificate": readiness_certificate(server, own), "now": time.time()}, own)
+        assert (component.state, component.detail) == (READY, (
+            "CN = Example Corp Internal CA, valid until "
+            f"{issued.not_valid_after_utc.strftime('%b %e %H:%M:%S %Y GMT')}"))
+        # No ACME: no order reached pebble, no acme.json.
+        assert not server.acme_json.exists()
+    finally:
+        if server and server.process:
+            server.stop()
+        api.stop()
+
+
+DNS_HOOK = """#!{python}
+# lego's exec provider (go-acme/lego v5.2.2 providers/dns/exec/exec.go): `present FQDN VALUE`
+# or `cleanup FQDN VALUE`; the TXT record set or cleared through pebble-challtestsrv's
+# management interface (v2.4.0 /set-txt, /clear-txt), the DNS pebble validates against.
+import json, sys, urllib.request
+action, fqdn, value = sys.argv[1:4]
+path, body = ("/set-txt", {{"host": fqdn, "value": value}}) if action == "present" else \\
+    ("/clear-txt", {{"host": fqdn}})
+urllib.request.urlopen(urllib.request.Request("{management}" + path, json.dumps(body).encode(),
+                                              method="POST"), timeout=5)
+"""
+
+
+def acme_account(traefik: Traefik) -> dict | None:
+    """The ACME account in a Traefik's acme.json, None until it is written whole."""
+    try:
+        return json.loads(traefik.acme_json.read_text())["letsencrypt"]["Account"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def test_dns01_through_a_lego_provider_against_pebble(traefik, pebble, backends, ports, tmp_path):
+    """DNS-01 with lego's `exec` provider, its credentials (EXEC_PATH...) from the Secret the
+    k3s layer makes of acme_dns_credentials_file, given to Traefik as the pod's envFrom
+    would; pebble validates the TXT record through pebble-challtestsrv (the module's Traefik,
+    which runs meanwhile, asks for HTTP-01 as ever)."""
+    hook = tmp_path / "dns-hook"
+    hook.write_text(DNS_HOOK.format(python=sys.executable, management=pebble.dns_management))
+    hook.chmod(0o700)
+    credentials = tmp_path / "acme-dns.env"
+    credentials.write_text(f"EXEC_PATH={hook}\nEXEC_POLLING_INTERVAL=1\nEXEC_PROPAGATION_TIMEOUT=60\n")
+    data = {**json.loads((CHARTS / "settings.json").read_text()), "acme_dns_provider": "exec",
+            "acme_dns_credentials_file": str(credentials)}
+    dns01 = load(data)
+    http01 = "--certificatesresolvers.letsencrypt.acme.httpChallenge.entryPoint=web"
+    dns_provider = "--certificatesresolvers.letsencrypt.acme.dnsChallenge.provider=exec"
+    assert (sorted(set(traefik_arguments(SETTINGS)) - set(traefik_arguments(dns01))),
+            sorted(set(traefik_arguments(dns01)) - set(traefik_arguments(SETTINGS)))) == (
+        [http01], [dns_provider])
+    assert k3s.traefik_values(dns01)["envFrom"] == [{"secretRef": {"name": "llm-appliance-acme-dns"}}]
+    # The ACME account the module's Traefik registered: spares the ~15 s of its RSA-4096 key.
+    account = wait_for("the module Traefik's ACME account", lambda: acme_account(traefik),
+                       ISSUANCE_SECONDS, traefik.log)
+    (tmp_path / "acme.json").write_text(json.dumps({"letsencrypt": {"Account": account,
+                                                                     "Certificates": None}}))
+    (tmp_path / "acme.json").chmod(0o600)
+    api = cluster_in_mode(dns01, backends)
+    server = None
+    try:
+        put_secret(api, "llm-appliance-acme-dns", "env", credentials)
+        environment = {key: base64.b64decode(value).decode() for key, value in
+                       api.get("Secret", "kube-system", "llm-appliance-acme-dns")["data"].items()}
+        assert environment["EXEC_PATH"] == str(hook)
+        server = Traefik(tmp_path, own_ports(), pebble, api)
+        # The test machine's DNS for lego is pebble-challtestsrv (Traefik's dnsChallenge.resolvers,
+        # traefik v3.7.9 pkg/provider/acme/provider.go), not the host's resolvers; and lego
+        # skips its propagation check (propagation.disableChecks, the same file), which looks
+        # for the zone's authoritative nameservers: challtestsrv answers their SOA query
+        # NOTIMP (seen here: "could not find zone ... code=NOTIMP").
+        challenge = "--certificatesresolvers.letsencrypt.acme.dnsChallenge."
+        server.arguments = [dns_provider if a == http01 else a for a in server.arguments] + [
+            f"{challenge}resolvers=127.0.0.1:{ports['dns']}",
+            f"{challenge}propagation.disableChecks=true"]
+        server.environment |= environment
+        orders = pebble.orders()
+        server.start()
+        certificate = wait_for("a certificate from pebble over DNS-01 for chat.example.com",
+                               lambda: served_by(server, pebble), ISSUANCE_SECONDS, server.log)
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert names.get_values_for_type(x509.DNSName) == ["chat.example.com"]
+        assert pebble.orders() > orders
+        # The TXT record came from the exec provider, through challtestsrv (its log).
+        assert ('Added DNS-01 TXT challenge for Host "_acme-challenge.chat.example.com."'
+                in (pebble.log.parent / "dns.log").read_text())
+        component = certificate_component(
+            {"certificate": readiness_certificate(server, dns01), "now": time.time()}, dns01)
+        assert component.state == READY and component.detail.startswith("CN = Pebble Intermediate CA ")
+    finally:
+        if server and server.process:
+            server.stop()
+        api.stop()
