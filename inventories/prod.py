@@ -20,6 +20,9 @@ appliance = [
             "monitor_domain": "monitor.example.com",
             "acme_email": "admin@example.com",
             "acme_ca": "production",
+            # No port 80 from the internet (an internal network)? Let's Encrypt over DNS-01
+            # (acme_dns_provider) or your own certificate (tls_certificate, tls_key): README,
+            # "Inside an organisation".
             # Who may reach the Kubernetes API (6443); nobody else can.
             "admin_cidrs": ["198.51.100.0/24"],
             # Models pulled at deploy time (name:tag, as `ollama pull` takes them).

@@ -658,16 +658,17 @@ def test_a_name_not_pointing_here_ends_in_the_readiness_warning(traefik, pebble,
 # the cluster as the apps layer leaves it in that mode: the module's Traefik runs on untouched.
 
 
-def put_secret(api: KubeAPI, name: str, kind: str, *files: Path) -> None:
+def put_secret(api: KubeAPI, name: str, kind: str, *files: Path, done: str = "created") -> None:
     """The k3s layer's step "Put the Secret NAME for Traefik": files/put-secret.sh with the
     arguments operations/k3s.py traefik_secret gives it, run here with the real kubectl
-    instead of k3s's, against ``api``."""
+    instead of k3s's, against ``api``; it says ``done`` (created, or replaced when the Secret
+    was there)."""
     script = (PROJECT_ROOT / "files/put-secret.sh").read_text().replace(
         "/usr/local/bin/k3s kubectl", str(kubectl_path()))
     run = subprocess.run(["sh", "-c", script, "put-secret.sh", "kube-system", name, kind,
                           *map(str, files)], capture_output=True, text=True,
                          env=api.environment(), timeout=60)
-    assert (run.returncode, run.stdout, run.stderr) == (0, f"secret/{name} created\n", "")
+    assert (run.returncode, run.stdout, run.stderr) == (0, f"secret/{name} {done}\n", "")
 
 
 def cluster_in_mode(settings, backends: dict[str, Backend]) -> KubeAPI:
@@ -759,6 +760,16 @@ def test_the_operators_own_certificate_is_served_for_both_names(pebble, backends
             f"{issued.not_valid_after_utc.strftime('%b %e %H:%M:%S %Y GMT')}"))
         # No ACME: no order reached pebble, no acme.json.
         assert not server.acme_json.exists()
+        # Renewed: the new files replace the Secret on the next deploy, and Traefik serves the
+        # new certificate without a restart.
+        renewed_folder = tmp_path / "renewed"
+        renewed_folder.mkdir()
+        renewed_file, renewed_key, renewed = write_own_certificate(renewed_folder)
+        certificate_file.write_bytes(renewed_file.read_bytes())
+        key_file.write_bytes(renewed_key.read_bytes())
+        put_secret(api, "llm-appliance-tls", "tls", certificate_file, key_file, done="replaced")
+        wait_for("the renewed certificate served", lambda: server.served_certificate(
+            "chat.example.com") == renewed, logs=server.log)
     finally:
         if server and server.process:
             server.stop()
