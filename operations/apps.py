@@ -21,6 +21,7 @@ from pyinfra.operations import files
 
 from operations import backup, gpu, health, middlewares, monitoring, policies
 from operations.cluster import is_first_server
+from operations.errors import stop
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
 from operations.facts import FileState, batch_reads, fact_key
 from operations.names import (
@@ -40,7 +41,7 @@ from operations.ollama import model_puller_job, ollama_values
 from operations.postgres import postgres_cluster, postgres_operator
 from operations.rendering import PROJECT_ROOT, HostFile, helm_chart, manifest, put_host_file
 from operations.settings import Settings
-from operations.webui import signin_ingress, webui_values
+from operations.webui import secrets_named, signin_ingress, webui_values
 
 ENSURE_SECRET = f"{SCRIPTS_DIR}/ensure-secret.sh"
 
@@ -79,11 +80,22 @@ def app_files(settings: Settings, gpu_used: bool = False) -> list[HostFile]:
             monitoring.basic_auth_middleware(),
             monitoring.ingress(settings),
         ]),
-        _manifest("network-policies", policies.apps_policies() + policies.monitoring_policies()),
+        _manifest("network-policies",
+                  policies.apps_policies(settings) + policies.monitoring_policies()),
     ] + ([_manifest("nvidia-device-plugin", gpu.gpu_manifests())] if gpu_used else [])
 
 
 # -- operations ---------------------------------------------------------------------------------
+
+
+def missing_secret_problems(settings: Settings, read: dict) -> list[str]:
+    """The operator's Secrets that the settings name and the cluster read lacks, one line each
+    with the command that makes it (its value on standard input: never on a command line)."""
+    present = health.secret_names(read, NAMESPACE)
+    return [f"{setting}: the Secret {NAMESPACE}/{secret} does not exist; make it on the server "
+            f"(the value on standard input): sudo k3s kubectl -n {NAMESPACE} create secret "
+            f"generic {secret} --from-file=KEY=/dev/stdin"
+            for setting, secret in secrets_named(settings) if secret not in present]
 
 
 @operation()
@@ -107,6 +119,9 @@ def secret_present(namespace: str, secret: str, keys: tuple[str, ...], settings:
 def install(settings: Settings):
     if not is_first_server():
         return  # k3s applies the manifests cluster-wide from the first server
+    missing = missing_secret_problems(settings, health.latest_read(settings))
+    if missing:
+        stop(missing, "the apps layer needs the Secrets the settings name")
     gpu_nodes = gpu.cluster_gpu_nodes()
     host_files = [HostFile(ENSURE_SECRET, (PROJECT_ROOT / "files/ensure-secret.sh").read_text(), "755"),
                   *app_files(settings, gpu_used=bool(gpu_nodes))]

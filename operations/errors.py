@@ -15,6 +15,11 @@ import threading
 import click
 
 
+class Invalid(ValueError):
+    """Raised by a setting's parser: what is wrong with the value and how to fix it (the caller
+    names the setting and the value)."""
+
+
 def stop(problems: list[str], where: str) -> None:
     """Print the problems as one message and end the run (exit status 1)."""
     lines = "\n".join(f"    - {problem}" for problem in problems)

@@ -2,7 +2,7 @@
 flows the appliance needs. k3s enforces them with its embedded network policy controller.
 
     Traefik -> Open WebUI (8080), Netdata parent (19999)
-    Open WebUI -> Ollama (11434), PostgreSQL (5432)
+    Open WebUI -> Ollama (11434), PostgreSQL (5432); with single sign-on, the provider's port
     model puller -> Ollama (11434); Ollama -> model registry (443)
     backup -> PostgreSQL (5432); CloudNativePG operator -> PostgreSQL (8000, 5432)
     PostgreSQL, Netdata's Kubernetes state -> API server; Netdata children -> parent (19999)
@@ -10,6 +10,8 @@ flows the appliance needs. k3s enforces them with its embedded network policy co
 """
 
 from __future__ import annotations
+
+import urllib.parse
 
 from operations.components import (
     BACKUP,
@@ -25,6 +27,7 @@ from operations.components import (
     Workload,
 )
 from operations.names import MONITORING_NAMESPACE, NAMESPACE
+from operations.settings import Settings
 
 _ANYWHERE = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
 # CloudNativePG's instance manager answers its operator on this port of the PostgreSQL pod.
@@ -71,13 +74,24 @@ def _baseline(namespace: str) -> list[dict]:
     ]
 
 
-def apps_policies() -> list[dict]:
+def _provider_port(url: str) -> int:
+    parsed = urllib.parse.urlsplit(url)
+    return parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def apps_policies(settings: Settings) -> list[dict]:
     webui, ollama, postgres = OPEN_WEBUI.workload, OLLAMA.workload, POSTGRES.workload
+    webui_egress = [{"to": [pods(ollama)], "ports": _ports(OLLAMA.pod_port)},
+                    {"to": [pods(postgres)], "ports": _ports(POSTGRES.pod_port)}]
+    if settings.oidc:
+        # Discovery, keys, the token and userinfo endpoints: the provider's own address, not
+        # known here (a name), on its port.
+        webui_egress.append({"to": _ANYWHERE, "ports": _ports(_provider_port(
+            settings.oidc.provider))})
     return _baseline(NAMESPACE) + [
         _policy(NAMESPACE, "open-webui", webui,
                 ingress=[{"from": [pods_of(TRAEFIK)], "ports": _ports(OPEN_WEBUI.pod_port)}],
-                egress=[{"to": [pods(ollama)], "ports": _ports(OLLAMA.pod_port)},
-                        {"to": [pods(postgres)], "ports": _ports(POSTGRES.pod_port)}]),
+                egress=webui_egress),
         _policy(NAMESPACE, "ollama", ollama,
                 ingress=[{"from": [pods(webui), pods(MODEL_PULLER.workload)],
                           "ports": _ports(OLLAMA.pod_port)}],

@@ -22,6 +22,8 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from operations import certificates
+from operations.errors import Invalid
+from operations.webui_env import Oidc, SecretKey, discovery_url, secret_key, webui_settings
 
 # -- pinned versions (upgrade: change, then run the deploy again) ------------------------------
 
@@ -192,10 +194,6 @@ class SettingsError(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("\n".join(problems))
-
-
-class Invalid(ValueError):
-    """Raised by a setting's parser: what is wrong with the value and how to fix it."""
 
 
 # -- parsers: each takes the raw value and returns the normalised one, or raises Invalid -------
@@ -517,6 +515,37 @@ def clock_time(value: Any) -> str:
     return text
 
 
+OIDC_EXAMPLE = ('{"provider": "https://login.example.com/realms/staff", "client_id": "appliance", '
+                '"client_secret": {"secret": "sso", "key": "client-secret"}}')
+OIDC_PARTS = {"provider": discovery_url, "client_id": _string, "client_secret": secret_key,
+              "allowed_domains": lambda value: tuple(domain("example.com")(item)
+                                                     for item in _list(value)),
+              "password_login": boolean}
+
+
+def oidc(value: Any) -> Oidc:
+    """The `oidc` mapping, each part parsed; provider, client_id and client_secret required,
+    allowed_domains () and password_login True when left out."""
+    if not isinstance(value, Mapping):
+        raise Invalid(f"must be a mapping such as {OIDC_EXAMPLE}")
+    unknown = sorted(set(value) - set(OIDC_PARTS))
+    if unknown:
+        raise Invalid(f"has {', '.join(unknown)}, which it does not take; its parts are "
+                      f"{', '.join(OIDC_PARTS)}")
+    missing = [part for part in ("provider", "client_id", "client_secret") if not value.get(part)]
+    if missing:
+        raise Invalid(f"lacks {', '.join(missing)}; give at least {OIDC_EXAMPLE}")
+    parts = {"allowed_domains": (), "password_login": True}
+    for part, parse in OIDC_PARTS.items():
+        if part in value:
+            try:
+                parts[part] = parse(value[part])
+            except Invalid as error:
+                shown = "" if part == "client_secret" else f" {value[part]!r}"
+                raise Invalid(f"its {part}{shown} {error}") from None
+    return Oidc(**parts)
+
+
 # -- the settings ----------------------------------------------------------------------------
 
 REQUIRED = object()
@@ -538,6 +567,8 @@ class Setting:
     doc: str
     parse: Callable[[Any], Any] = field(repr=False)
     takes_effect: str = EVERY_DEPLOY
+    # False where the value may hold a secret by mistake: a refusal names the part, not the value.
+    echoed: bool = True
 
     @property
     def required(self) -> bool:
@@ -649,6 +680,21 @@ SETTINGS = (
             "Ollama model that embeds RAG documents (pulled like ollama_models).",
             lambda value: model_names([value])[0],
             takes_effect="every deploy; documents embedded before must be imported again"),
+    Setting("webui_new_user_role", "pending", "choice",
+            "Role of a new Open WebUI account, signed up or first signed in through SSO: pending "
+            "(waits for an admin's approval) or user.", one_of("pending", "user"),
+            takes_effect="every deploy; accounts made before keep their role"),
+    Setting("webui_settings", MappingProxyType({}), "mapping NAME -> value",
+            "Open WebUI's own environment variables (names its pinned release reads), e.g. "
+            '{"DEFAULT_MODELS": "llama3.2:3b"}; a secret as {"secret": NAME, "key": KEY} of a '
+            "Secret in the llm namespace. They win over the admin panel at every start.",
+            webui_settings, echoed=False),
+    Setting("oidc", None, "mapping",
+            "Single sign-on through an OpenID Connect provider: "
+            '{"provider": ISSUER_URL, "client_id": ID, "client_secret": {"secret": NAME, "key": '
+            'KEY}, "allowed_domains": [DOMAIN], "password_login": true}; the redirect URI '
+            "to register is https://webui_domain/oauth/oidc/callback. Unset: no SSO.", oidc,
+            echoed=False),
     Setting("backup_schedule", "30 3 * * *", "cron",
             "When Open WebUI's database and uploads are backed up (cron, the server's UTC).",
             cron_schedule),
@@ -716,6 +762,9 @@ class Settings:
     webui_admin_email: str | None
     webui_signup: bool
     webui_embedding_model: str
+    webui_new_user_role: str
+    webui_settings: Mapping[str, str | SecretKey]
+    oidc: Oidc | None
     backup_schedule: str
     backup_retention_days: int
     backup_repository: str | None
@@ -812,7 +861,8 @@ def load(data: Mapping[str, Any]) -> Settings:
         try:
             values[setting.name] = setting.parse(raw)
         except Invalid as error:
-            problems.append(f"{setting.name} = {raw!r} {error}")
+            problems.append(f"{setting.name} = {raw!r} {error}" if setting.echoed
+                            else f"{setting.name}: {error}")
             values[setting.name] = None
             bad.add(setting.name)
 

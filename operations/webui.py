@@ -13,6 +13,7 @@ from operations.components import OLLAMA, OPEN_WEBUI
 from operations.names import NAMESPACE, POSTGRES_APP_SECRET, WEBUI_SECRETS
 from operations.rendering import HELM_KEEP
 from operations.settings import PINNED_VERSIONS, Settings
+from operations.webui_env import SecretKey
 
 # How long a sign-in lasts (Open WebUI's duration syntax, utils/misc.py parse_duration).
 SESSION_LIFETIME = "7d"
@@ -70,6 +71,57 @@ def signin_ingress(settings: Settings) -> dict:
     }
 
 
+def _env(name: str, value: str | SecretKey) -> dict:
+    if isinstance(value, SecretKey):
+        return _secret_env(name, value.secret, value.key)
+    return {"name": name, "value": value}
+
+
+def sso_environment(settings: Settings) -> list[dict]:
+    """Open WebUI 0.12.4's OpenID Connect client, from the `oidc` setting; [] without it.
+    Read in open_webui/config.py (0.12.4): the `oidc` provider is registered
+    when OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET and OPENID_PROVIDER_URL are set (authlib's
+    `server_metadata_url`, `redirect_uri=OPENID_REDIRECT_URI`); ENABLE_OAUTH defaults to True.
+    utils/oauth.py (0.12.4) OAuthManager: handle_login sends the provider
+    server_metadata['redirect_uri'] (else a URL built from each request's Host: the URI to
+    register would depend on the name a browser used); handle_callback refuses an e-mail
+    whose domain is not in OAUTH_ALLOWED_DOMAINS ('*': any), makes a new user only with ENABLE_OAUTH_SIGNUP, with the role of
+    get_user_role (DEFAULT_USER_ROLE without role management), and with
+    OAUTH_MERGE_ACCOUNTS_BY_EMAIL takes over the existing account of the same e-mail (so the
+    first admin signs in through the provider and stays admin). routers/auths.py: signin
+    answers 403 without ENABLE_PASSWORD_AUTH; main.py: ENABLE_LOGIN_FORM is /api/config's
+    features.enable_login_form, which the sign-in page reads. The oauth.*
+    values are read from the environment at every start: ENABLE_OAUTH_PERSISTENT_CONFIG
+    defaults to False (models/config.py Config.persistent_enabled_for)."""
+    sso = settings.oidc
+    if sso is None:
+        return []
+    password = str(sso.password_login)
+    return [
+        {"name": "OPENID_PROVIDER_URL", "value": sso.provider},
+        {"name": "OAUTH_CLIENT_ID", "value": sso.client_id},
+        _env("OAUTH_CLIENT_SECRET", sso.client_secret),
+        {"name": "OPENID_REDIRECT_URI",
+         "value": f"https://{settings.webui_domain}/oauth/oidc/callback"},
+        {"name": "OAUTH_ALLOWED_DOMAINS", "value": ",".join(sso.allowed_domains) or "*"},
+        {"name": "ENABLE_OAUTH_SIGNUP", "value": "True"},
+        {"name": "OAUTH_MERGE_ACCOUNTS_BY_EMAIL", "value": "True"},
+        {"name": "ENABLE_LOGIN_FORM", "value": password},
+        {"name": "ENABLE_PASSWORD_AUTH", "value": password},
+    ]
+
+
+def secrets_named(settings: Settings) -> list[tuple[str, str]]:
+    """The operator's Secrets Open WebUI's environment refers to, as (setting, Secret name):
+    ``[("oidc client_secret", "sso")]``; each must exist in the namespace before the pod
+    starts (a missing one holds it in CreateContainerConfigError)."""
+    named = [(f"webui_settings {name}", value.secret)
+             for name, value in settings.webui_settings.items() if isinstance(value, SecretKey)]
+    if settings.oidc:
+        named.append(("oidc client_secret", settings.oidc.client_secret.secret))
+    return named
+
+
 def webui_values(settings: Settings) -> dict:
     """Values for open-webui/helm-charts: one replica with no bundled Ollama, pipelines or
     Redis; database, secret key and first admin from Secrets; RAG in pgvector with embeddings
@@ -87,7 +139,7 @@ def webui_values(settings: Settings) -> dict:
         _secret_env("WEBUI_ADMIN_PASSWORD", WEBUI_SECRETS, "admin-password"),
         {"name": "WEBUI_ADMIN_NAME", "value": "Administrator"},
         {"name": "ENABLE_SIGNUP", "value": str(settings.webui_signup)},
-        {"name": "DEFAULT_USER_ROLE", "value": "pending"},
+        {"name": "DEFAULT_USER_ROLE", "value": settings.webui_new_user_role},
         {"name": "VECTOR_DB", "value": "pgvector"},
         # Created at bootstrap by the superuser (postgres_cluster).
         {"name": "PGVECTOR_CREATE_EXTENSION", "value": "false"},
@@ -118,6 +170,9 @@ def webui_values(settings: Settings) -> dict:
         {"name": "WEBUI_AUTH_COOKIE_SECURE", "value": "true"},
         {"name": "WEBUI_AUTH_COOKIE_SAME_SITE", "value": "lax"},
         {"name": "JWT_EXPIRES_IN", "value": SESSION_LIFETIME},
+        *sso_environment(settings),
+        # Last: the operator's own (operations/webui_env.py refuses every name above).
+        *(_env(name, value) for name, value in settings.webui_settings.items()),
     ]
     return {
         # The pinned release over the chart's appVersion: values.yaml `image.tag`, which

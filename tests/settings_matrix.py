@@ -143,6 +143,15 @@ def ollama_env(name: str) -> Read:
     return lambda text: _env(chart_value("extraEnv")(text), name)
 
 
+def policy_egress_ports(name: str) -> Read:
+    """The ports a NetworkPolicy lets its pods reach, in order: ``policy_egress_ports("ollama")``."""
+    def read(text):
+        policy = next(d for d in _documents(text)
+                      if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == name)
+        return [port["port"] for rule in policy["spec"]["egress"] for port in rule["ports"]]
+    return read
+
+
 def job_env(kind: str, name: str) -> Read:
     """An environment variable of the first container of a Job's (or CronJob's) pod."""
     prefix = "spec.jobTemplate.spec" if kind == "CronJob" else "spec"
@@ -375,6 +384,22 @@ ROWS = [
         Rendered(MODEL_JOB, job_env("Job", "MODELS"), "qwen2.5:0.5b mine:1b nomic-embed-text:latest",
                  "qwen2.5:0.5b mine:1b all-minilm:latest"),
     ]),
+    Row("webui_new_user_role", "user", [
+        Rendered(WEBUI, webui_env("DEFAULT_USER_ROLE"), "pending", "user"),
+    ]),
+    Row("webui_settings", {"DEFAULT_MODELS": "qwen2.5:0.5b"}, [
+        Rendered(WEBUI, webui_env("DEFAULT_MODELS"), None, "qwen2.5:0.5b"),
+    ]),
+    # Its client secret is a Secret the operator makes, which the rehearsal host lacks (the
+    # apps layer stops for it): the sign-in is proven on the running app instead.
+    Row("oidc", {"provider": "https://login.rehearsal.test/realms/staff", "client_id": "appliance",
+                 "client_secret": {"secret": "sso", "key": "client-secret"}}, [
+        Rendered(WEBUI, webui_env("OPENID_PROVIDER_URL"), None,
+                 "https://login.rehearsal.test/realms/staff/.well-known/openid-configuration"),
+        Rendered(WEBUI, webui_env("OAUTH_CLIENT_ID"), None, "appliance"),
+        Rendered(f"{MANIFESTS}/llm-appliance-network-policies.yaml",
+                 policy_egress_ports("open-webui"), [11434, 5432], [11434, 5432, 443]),
+    ], host_test="tests/realapps/test_sso.py"),
     Row("backup_schedule", "15 2 * * *", [
         Rendered(BACKUP, resource_field("CronJob", "spec.schedule"), "30 3 * * *", "15 2 * * *"),
     ]),

@@ -288,12 +288,14 @@ class SecretValues:
     database_uri: str
     secret_key: str = "test-secret-key-0123456789abcdef"
     admin_password: str = "Admin-test-password-1"
+    # The Secrets the operator makes for webui_settings and oidc: {(Secret, key): value}.
+    operator: dict = field(default_factory=dict)
 
     def value(self, secret: str, key: str) -> str:
         """The value of a secretKeyRef, e.g. value('open-webui-secrets', 'secret-key')."""
         values = {(POSTGRES_APP_SECRET, "uri"): self.database_uri,
                   (WEBUI_SECRETS, "secret-key"): self.secret_key,
-                  (WEBUI_SECRETS, "admin-password"): self.admin_password}
+                  (WEBUI_SECRETS, "admin-password"): self.admin_password, **self.operator}
         return values[(secret, key)]
 
 

@@ -188,7 +188,8 @@ OTHER_VALUES = {
     "ollama_context_length": 8192, "ollama_kv_cache_type": "f16", "ollama_num_parallel": 2,
     "ollama_flash_attention": None, "ollama_prompt_cache_mib": 256,
     "webui_admin_email": "boss@example.net", "webui_signup": True,
-    "webui_embedding_model": "all-minilm:latest", "backup_schedule": "0 2 * * *",
+    "webui_embedding_model": "all-minilm:latest", "webui_new_user_role": "user",
+    "webui_settings": {"DEFAULT_LOCALE": "fr-FR"}, "oidc": None, "backup_schedule": "0 2 * * *",
     "backup_retention_days": 14, "ssh_hardening": True, "fail2ban": False,
     "idle_logout_seconds": 0,
     "unattended_reboot": True, "unattended_reboot_time": "05:00", "ready_timeout_minutes": 30,
@@ -207,10 +208,12 @@ def webui_facing_settings() -> set[str]:
 def test_every_setting_has_another_value_and_the_webui_facing_ones_are_known():
     # None: no second value that can be checked without a file or another k3s minor, or
     # without a second setting (flash attention off needs an f16 KV cache); none reaches Open
-    # WebUI (k3s_version, the air-gap files and flash attention concern k3s and Ollama).
+    # WebUI (k3s_version, the air-gap files and flash attention concern k3s and Ollama) but
+    # oidc, which needs a provider: test_sso.py. webui_settings: test_webui_settings.py.
     assert set(OTHER_VALUES) == set(SETTINGS_BY_NAME)
     assert webui_facing_settings() == {"webui_domain", "acme_email", "webui_admin_email",
-                                       "webui_signup", "webui_embedding_model"}
+                                       "webui_signup", "webui_embedding_model",
+                                       "webui_new_user_role", "webui_settings"}
 
 
 def test_every_webui_setting_changed_and_redeployed_reaches_the_running_app(appliance):
@@ -218,12 +221,15 @@ def test_every_webui_setting_changed_and_redeployed_reaches_the_running_app(appl
     token = appliance.admin_token()
     before = appliance.call("GET", "/api/v1/auths/admin/config", token).json()
     assert (before["WEBUI_URL"], before["ENABLE_SIGNUP"]) == ("https://chat.example.com", False)
+    assert appliance.call("GET", "/api/config").json()["default_locale"] == ""
     changed = {name: OTHER_VALUES[name] for name in webui_facing_settings()}
     appliance.deploy(**changed)
     token = appliance.admin_token()  # the first admin keeps the account made at first start
     after = appliance.call("GET", "/api/v1/auths/admin/config", token).json()
-    assert (after["WEBUI_URL"], after["ENABLE_SIGNUP"]) == ("https://other.example.net", True)
+    assert (after["WEBUI_URL"], after["ENABLE_SIGNUP"], after["DEFAULT_USER_ROLE"]) == (
+        "https://other.example.net", True, "user")
     assert appliance.call("GET", "/api/config").json()["features"]["enable_signup"] is True
+    assert appliance.call("GET", "/api/config").json()["default_locale"] == "fr-FR"
     embedding = appliance.call("GET", "/api/v1/retrieval/embedding", token).json()
     assert (embedding["RAG_EMBEDDING_ENGINE"], embedding["RAG_EMBEDDING_MODEL"]) == (
         "ollama", "all-minilm:latest")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "operations"
 # Modules every other may import; they import nothing of the project themselves.
-FOUNDATIONS = {"names", "errors", "settings", "certificates", "firewall", "facts", "rendering",
-               "components", "model_memory"}
+FOUNDATIONS = {"names", "errors", "settings", "certificates", "webui_env", "firewall", "facts",
+               "rendering", "components", "model_memory"}
 LAYERS = {"host", "k3s", "apps"}
 
 

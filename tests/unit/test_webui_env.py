@@ -1,0 +1,149 @@
+"""`webui_settings` and `oidc`: what is refused (one line naming the setting, the name and the
+fix), what Open WebUI's container gets, and the Secrets the apps layer waits for. The running
+app's side is in tests/realapps (test_webui_settings.py, test_sso.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from operations.apps import missing_secret_problems
+from operations.policies import apps_policies
+from operations.settings import PINNED_VERSIONS, SettingsError, load
+from operations.webui import webui_values
+from operations.webui_env import MANAGED, RECORD, VARIABLES
+
+BASE = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
+        "acme_email": "admin@example.com"}
+SSO = {"provider": "https://login.example.com/realms/staff/", "client_id": "appliance",
+       "client_secret": {"secret": "sso", "key": "client-secret"}}
+# The variables open-webui chart 16.0.0 sets itself for the appliance's values
+# (templates/workload-manager.yaml at tag open-webui-16.0.0; tests/realapps chart_environment).
+CHART_VARIABLES = {"WEBUI_URL", "OLLAMA_BASE_URLS", "ENABLE_OLLAMA_API", "ENABLE_OPENAI_API",
+                   "ENABLE_WEBSOCKET_SUPPORT", "WEBSOCKET_MANAGER"}
+
+
+def refusal(**settings) -> str:
+    with pytest.raises(SettingsError) as refused:
+        load({**BASE, **settings})
+    return str(refused.value)
+
+
+def environment(**settings) -> list[dict]:
+    return webui_values(load({**BASE, **settings}))["extraEnvVars"]
+
+
+def test_the_record_is_of_the_pinned_release():
+    assert RECORD["open_webui"] == PINNED_VERSIONS["open-webui app"] == "0.12.4"
+    assert RECORD["unread"] == []
+    assert {"DEFAULT_MODELS", "OPENID_PROVIDER_URL", "ENABLE_PERSISTENT_CONFIG"} <= VARIABLES
+
+
+def test_an_unknown_name_is_refused_with_the_closest_one():
+    assert refusal(webui_settings={"DEFAULT_MODEL": "llama3.2:3b"}) == (
+        "webui_settings: sets DEFAULT_MODEL, which Open WebUI 0.12.4 does not read; did you "
+        "mean DEFAULT_MODELS?")
+    assert refusal(webui_settings={"SMTP_PASSWORD": "x"}) == (
+        "webui_settings: sets SMTP_PASSWORD, which Open WebUI 0.12.4 does not read; see "
+        "open_webui/config.py and env.py of that release")
+
+
+def test_a_name_the_appliance_sets_is_refused_naming_the_setting():
+    assert refusal(webui_settings={"ENABLE_SIGNUP": True}) == (
+        "webui_settings: sets ENABLE_SIGNUP, which the appliance sets itself: use the setting "
+        "webui_signup")
+    assert refusal(webui_settings={"OAUTH_CLIENT_SECRET": "x"}) == (
+        "webui_settings: sets OAUTH_CLIENT_SECRET, which the appliance sets itself: use the "
+        "setting oidc (its client_secret)")
+    assert "keeps it False" in refusal(webui_settings={"ENABLE_PERSISTENT_CONFIG": True})
+
+
+def test_every_variable_the_appliance_sets_is_managed():
+    """A variable the appliance sets that webui_settings would accept would fight the deploy."""
+    rendered = {entry["name"] for entry in environment(oidc=SSO)} | CHART_VARIABLES
+    assert sorted(name for name in rendered if name in VARIABLES and name not in MANAGED) == []
+    assert sorted(name for name in MANAGED if name not in VARIABLES) == []
+
+
+def test_values_and_secret_references_reach_the_container():
+    rendered = environment(webui_settings={
+        "DEFAULT_MODELS": "llama3.2:3b", "ENABLE_MESSAGE_RATING": False, "RAG_FILE_MAX_SIZE": 20,
+        "BRAVE_SEARCH_API_KEY": {"secret": "web-search", "key": "brave"}})
+    assert rendered[-4:] == [
+        {"name": "DEFAULT_MODELS", "value": "llama3.2:3b"},
+        {"name": "ENABLE_MESSAGE_RATING", "value": "false"},
+        {"name": "RAG_FILE_MAX_SIZE", "value": "20"},
+        {"name": "BRAVE_SEARCH_API_KEY",
+         "valueFrom": {"secretKeyRef": {"name": "web-search", "key": "brave"}}}]
+
+
+def test_a_value_of_another_shape_is_refused():
+    assert refusal(webui_settings={"DEFAULT_MODELS": ["a:1"]}) == (
+        "webui_settings: gives DEFAULT_MODELS a list; give a string, number or true/false "
+        "(JSON as a string where Open WebUI reads JSON), or a Secret "
+        '{"secret": "sso", "key": "client-secret"}')
+    assert refusal(webui_settings={"BRAVE_SEARCH_API_KEY": {"secret": "Web Search", "key": "k"}}) == (
+        "webui_settings: gives BRAVE_SEARCH_API_KEY a value that names the Secret 'Web Search', "
+        "which is not a Kubernetes name; use lower-case letters, digits and '-', e.g. sso")
+
+
+def test_oidc_reaches_the_container():
+    rendered = environment(oidc={**SSO, "allowed_domains": ["example.com", "Corp.Example.net"],
+                                 "password_login": False}, webui_new_user_role="user")
+    assert {"name": "DEFAULT_USER_ROLE", "value": "user"} in rendered
+    assert [entry for entry in rendered if entry["name"] in MANAGED and "OAUTH" in entry["name"]
+            or entry["name"].startswith(("OPENID", "ENABLE_LOGIN", "ENABLE_PASSWORD"))] == [
+        {"name": "OPENID_PROVIDER_URL",
+         "value": "https://login.example.com/realms/staff/.well-known/openid-configuration"},
+        {"name": "OAUTH_CLIENT_ID", "value": "appliance"},
+        {"name": "OAUTH_CLIENT_SECRET",
+         "valueFrom": {"secretKeyRef": {"name": "sso", "key": "client-secret"}}},
+        {"name": "OPENID_REDIRECT_URI", "value": "https://chat.example.com/oauth/oidc/callback"},
+        {"name": "OAUTH_ALLOWED_DOMAINS", "value": "example.com,corp.example.net"},
+        {"name": "ENABLE_OAUTH_SIGNUP", "value": "True"},
+        {"name": "OAUTH_MERGE_ACCOUNTS_BY_EMAIL", "value": "True"},
+        {"name": "ENABLE_LOGIN_FORM", "value": "False"},
+        {"name": "ENABLE_PASSWORD_AUTH", "value": "False"}]
+    assert {"name": "OAUTH_ALLOWED_DOMAINS", "value": "*"} in environment(oidc=SSO)
+    assert not [entry for entry in environment() if "OAUTH" in entry["name"]]
+
+
+def test_oidc_refusals_name_the_part_and_never_show_the_secret():
+    assert refusal(oidc={"provider": "https://login.example.com"}) == (
+        'oidc: lacks client_id, client_secret; give at least {"provider": '
+        '"https://login.example.com/realms/staff", "client_id": "appliance", "client_secret": '
+        '{"secret": "sso", "key": "client-secret"}}')
+    assert refusal(oidc={**SSO, "client_secret": "the-real-secret-value"}) == (
+        'oidc: its client_secret is not a Secret reference; write {"secret": "sso", "key": '
+        '"client-secret"}')
+    assert refusal(oidc={**SSO, "provider": "login.example.com"}) == (
+        "oidc: its provider 'login.example.com' is not the URL of an OpenID Connect provider; "
+        "give its issuer URL, e.g. https://login.example.com/realms/staff")
+    assert refusal(oidc={**SSO, "allowed_domain": "example.com"}) == (
+        "oidc: has allowed_domain, which it does not take; its parts are provider, client_id, "
+        "client_secret, allowed_domains, password_login")
+
+
+def test_open_webui_may_reach_the_provider_on_its_port_only_with_oidc():
+    def egress_ports(**settings) -> list[int]:
+        policy = next(p for p in apps_policies(load({**BASE, **settings}))
+                      if p["metadata"]["name"] == "open-webui")
+        return [port["port"] for rule in policy["spec"]["egress"] for port in rule["ports"]]
+
+    assert egress_ports() == [11434, 5432]
+    assert egress_ports(oidc=SSO) == [11434, 5432, 443]
+    assert egress_ports(oidc={**SSO, "provider": "http://sso.corp.example.net:8080/"}) == [
+        11434, 5432, 8080]
+
+
+def test_the_apps_layer_needs_the_secrets_the_settings_name():
+    settings = load({**BASE, "oidc": SSO, "webui_settings": {
+        "BRAVE_SEARCH_API_KEY": {"secret": "web-search", "key": "brave"}}})
+    read = {"objects": [{"kind": "Secret", "type": "Opaque",
+                         "metadata": {"namespace": "llm", "name": "web-search"}}]}
+    assert missing_secret_problems(settings, read) == [
+        "oidc client_secret: the Secret llm/sso does not exist; make it on the server (the "
+        "value on standard input): sudo k3s kubectl -n llm create secret generic sso "
+        "--from-file=KEY=/dev/stdin"]
+    read["objects"].append({"kind": "Secret", "type": "Opaque",
+                            "metadata": {"namespace": "llm", "name": "sso"}})
+    assert missing_secret_problems(settings, read) == []
