@@ -119,7 +119,9 @@ def secret_present(namespace: str, secret: str, keys: tuple[str, ...], settings:
 def install(settings: Settings):
     if not is_first_server():
         return  # k3s applies the manifests cluster-wide from the first server
-    missing = missing_secret_problems(settings, health.latest_read(settings))
+    # Read only where the settings name the operator's Secrets (the cluster read is the run's one).
+    missing = secrets_named(settings) and missing_secret_problems(
+        settings, health.latest_read(settings))
     if missing:
         stop(missing, "the apps layer needs the Secrets the settings name")
     gpu_nodes = gpu.cluster_gpu_nodes()
