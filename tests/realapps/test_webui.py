@@ -189,7 +189,9 @@ OTHER_VALUES = {
     "ollama_flash_attention": None, "ollama_prompt_cache_mib": 256,
     "webui_admin_email": "boss@example.net", "webui_signup": True,
     "webui_embedding_model": "all-minilm:latest", "webui_new_user_role": "user",
-    "webui_settings": {"DEFAULT_LOCALE": "fr-FR"}, "oidc": None, "backup_schedule": "0 2 * * *",
+    "webui_settings": {"DEFAULT_LOCALE": "fr-FR"}, "oidc": None, "tls_certificate": None,
+    "tls_key": None, "acme_dns_provider": None, "acme_dns_credentials_file": None,
+    "backup_schedule": "0 2 * * *",
     "backup_retention_days": 14, "ssh_hardening": True, "fail2ban": False,
     "idle_logout_seconds": 0,
     "unattended_reboot": True, "unattended_reboot_time": "05:00", "ready_timeout_minutes": 30,
@@ -209,7 +211,8 @@ def test_every_setting_has_another_value_and_the_webui_facing_ones_are_known():
     # None: no second value that can be checked without a file or another k3s minor, or
     # without a second setting (flash attention off needs an f16 KV cache); none reaches Open
     # WebUI (k3s_version, the air-gap files and flash attention concern k3s and Ollama) but
-    # oidc, which needs a provider: test_sso.py. webui_settings: test_webui_settings.py.
+    # oidc, which needs a provider: test_sso.py. webui_settings: test_webui_settings.py. The
+    # certificate settings need files and concern Traefik: tests/integration/test_traefik_acme.py.
     assert set(OTHER_VALUES) == set(SETTINGS_BY_NAME)
     assert webui_facing_settings() == {"webui_domain", "acme_email", "webui_admin_email",
                                        "webui_signup", "webui_embedding_model",
