@@ -27,6 +27,9 @@ appliance = [
             "admin_cidrs": ["198.51.100.0/24"],
             # Models pulled at deploy time (name:tag, as `ollama pull` takes them).
             "ollama_models": ["llama3.2:3b"],
+            # Sign-in through your identity provider (oidc) and Open WebUI's own settings kept
+            # here (webui_settings, e.g. {"DEFAULT_MODELS": "llama3.2:3b"}): README, "Inside an
+            # organisation".
         },
     ),
 ]
