@@ -42,7 +42,13 @@ def helm_values(name, node_settings=None):
 
 
 @pytest.mark.parametrize("data", [{}, {"acme_ca": "none", "webui_admin_email": "a@example.com"},
-                                  {"ollama_gpu": "nvidia", "webui_signup": True}])
+                                  {"ollama_gpu": "nvidia", "webui_signup": True},
+                                  {"oidc": {"provider": "https://login.example.com/realms/staff",
+                                            "client_id": "appliance",
+                                            "client_secret": {"secret": "sso", "key": "id"}},
+                                   "webui_settings": {"DEFAULT_MODELS": "llama3.2:3b",
+                                                      "BRAVE_SEARCH_API_KEY": {
+                                                          "secret": "search", "key": "brave"}}}])
 def test_every_manifest_validates(data):
     found = list(documents(settings(**data)))
     kinds = Counter(document["kind"] for _, document in found)
