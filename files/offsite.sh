@@ -15,7 +15,8 @@
 #   offsite.sh help                this text
 #
 # Reads RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE, KEEP_DAILY, KEEP_WEEKLY, KEEP_MONTHLY,
-# BACKUP_SSH_KEY (the key an sftp: repository logs in with), LAST, RESTORING and RESTORED from
+# BACKUP_SSH_KEY (the key an sftp: repository logs in with), SFTP_USER, SFTP_HOST and SFTP_PORT
+# (its login, read from the repository's URL by the deploy), LAST, RESTORING and RESTORED from
 # $OFFSITE_CONFIG (/etc/llm-appliance/backup/restic.env), restic's credentials from $CREDENTIALS_FILE
 # (KEY='VALUE' lines).
 # A snapshot is made only of an archive newer than the last one sent. Any failure is one line
@@ -49,12 +50,14 @@ trap 'rm -f "$errors"' EXIT
 fail() { echo "off-site $ACTION failed: $*" >&2; exit 1; }
 
 # restic, logged in to the repository; what it says on standard error goes to $errors.
+# Given sftp.command, restic runs it as it is and drops the user and port of its URL (restic
+# v0.14.0 to v0.18.0 internal/backend/sftp/sftp.go buildSSHCommand): they go to ssh here.
 repository() {
     if [ "${RESTIC_REPOSITORY#sftp:}" != "$RESTIC_REPOSITORY" ]; then
-        target=${RESTIC_REPOSITORY#sftp:}
         restic --quiet --no-cache -o "sftp.command=ssh -i $BACKUP_SSH_KEY -o BatchMode=yes \
 -o ConnectTimeout=10 -o StrictHostKeyChecking=accept-new \
--o UserKnownHostsFile=$BACKUP_SSH_KEY.known_hosts ${target%%:*} -s sftp" "$@" 2>"$errors"
+-o UserKnownHostsFile=$BACKUP_SSH_KEY.known_hosts ${SFTP_PORT:+-p $SFTP_PORT} \
+${SFTP_USER:+-l $SFTP_USER} $SFTP_HOST -s sftp" "$@" 2>"$errors"
     else
         restic --quiet --no-cache "$@" 2>"$errors"
     fi
@@ -62,6 +65,19 @@ repository() {
 # The first fatal or error line restic printed.
 first_error() { grep -m1 -i -E 'fatal|error' "$errors" || tail -n1 "$errors"; }
 run_restic() { repository "$@" || fail "$(first_error)"; }
+
+# One run at a time on this server (the weekly check takes restic's exclusive lock, which an
+# hourly backup beside it would find taken); the kernel drops this lock with a killed run.
+exec 9>/run/lock/llm-appliance-offsite
+flock 9
+# A run killed mid-way (power loss, OOM, a reboot) leaves its lock in the repository, and
+# every later forget --prune and check fails on it (restic#2736). `restic unlock` without
+# --remove-all removes only stale locks: made on this host by a process that no longer runs,
+# or not refreshed for 30 minutes, where a live restic refreshes its own every 5 (restic
+# v0.14.0, v0.16.4, v0.18.0 internal/restic/lock.go Lock.Stale, cmd/restic/lock.go
+# refreshInterval; cmd/restic/cmd_unlock.go). --retry-lock would only wait: it came in
+# restic 0.16.0, which Debian 12's 0.14 lacks, and no lock of a dead run goes by waiting.
+[ "$ACTION" = init ] || run_restic unlock
 
 case $ACTION in
     check)

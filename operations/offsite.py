@@ -34,7 +34,7 @@ from operations.names import (
     RESTORING_FILE,
 )
 from operations.rendering import PROJECT_ROOT, HostFile, private_upload, put_host_file, render
-from operations.settings import Settings
+from operations.settings import Settings, sftp_login
 
 CONFIG_DIR = "/etc/llm-appliance/backup"
 ENV_FILE = f"{CONFIG_DIR}/restic.env"
@@ -65,7 +65,8 @@ def is_sftp(repository: str) -> bool:
 
 
 def environment(settings: Settings) -> str:
-    """restic.env: what files/offsite.sh reads (no secret: those are files of their own)."""
+    """restic.env: what files/offsite.sh reads (no secret: those are files of their own), with
+    an sftp: repository's login for the ssh command offsite.sh builds (settings.sftp_login)."""
     values = {
         "RESTIC_REPOSITORY": settings.backup_repository,
         "RESTIC_PASSWORD_FILE": PASSWORD_FILE,
@@ -79,6 +80,9 @@ def environment(settings: Settings) -> str:
         "RESTORING": RESTORING_FILE,
         "RESTORED": RESTORED_FILE,
     }
+    if is_sftp(settings.backup_repository):
+        login = sftp_login(settings.backup_repository)
+        values |= {"SFTP_USER": login.user, "SFTP_HOST": login.host, "SFTP_PORT": login.port}
     return "".join(f"{key}='{value}'\n" for key, value in values.items())
 
 

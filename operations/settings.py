@@ -455,9 +455,65 @@ def restic_repository(value: Any) -> str:
         raise Invalid("is not a restic repository; use one such as sftp:user@host:/path, "
                       "s3:host/bucket, rest:https://host/, b2:bucket:path or an absolute path "
                       "such as /mnt/nas/restic")
-    if repository.startswith("sftp:") and ":" not in repository.removeprefix("sftp:"):
-        raise Invalid("names no path; use sftp:user@host:/path")
+    if repository.startswith("sftp:"):
+        sftp_login(repository)
     return repository
+
+
+@dataclass(frozen=True)
+class SftpLogin:
+    """Whom and where an sftp: repository logs in: user ('' = ssh's own default, root on the
+    server), host (a name, an IPv4 or a bare IPv6 address), port ('' = 22)."""
+    user: str
+    host: str
+    port: str
+
+
+SFTP_URL_FORM = "sftp://user@host:port//absolute/path"
+
+
+def sftp_login(repository: str) -> SftpLogin:
+    """The login of an sftp: repository, as restic reads it (restic v0.14.0, v0.16.4, v0.18.0
+    internal/backend/sftp/config.go ParseConfig: `sftp://user@host:port/path` through Go's
+    url.Parse, `sftp:user@host:path` cut at the first ':', `user@domain@host` taken whole as
+    the user; a path starting with '~' refused). restic drops the user and port of its URL
+    when `-o sftp.command` is given (sftp.go buildSSHCommand), so files/offsite.sh passes
+    them to ssh itself. Forms restic takes but the appliance cannot serve raise Invalid
+    naming the fix: ``sftp_login("sftp://backup@nas:2222//srv/restic")`` gives
+    SftpLogin(user='backup', host='nas', port='2222')."""
+    if repository.startswith("sftp://"):
+        url = repository.removeprefix("sftp://")
+        login, slash, path = url.partition("/")
+        if not slash or not path.strip("/"):
+            raise Invalid(f"names no path; use {SFTP_URL_FORM} (two slashes before an "
+                          "absolute path, one before a path in the user's home)")
+        user, _, host_port = login.rpartition("@")
+        if ":" in user:
+            raise Invalid("holds a password, which restic never uses: the off-site copies log "
+                          "in with the SSH key backup_credentials_file names; remove ':' and "
+                          "what follows it up to '@'")
+        bracketed = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\w*))?", host_port)
+        host, _, port = ((bracketed[1], "", bracketed[2] or "") if bracketed
+                         else host_port.partition(":"))
+    else:
+        login, colon, path = repository.removeprefix("sftp:").partition(":")
+        if not colon or not path:
+            raise Invalid("names no path; use sftp:user@host:/path (or sftp:user@host:path in "
+                          f"the user's home, or {SFTP_URL_FORM})")
+        # restic splits at the first two '@' (user@domain@host); a host with another is refused.
+        *users, host = login.split("@", 2)
+        user, port = "@".join(users), ""
+        if "[" in login:
+            raise Invalid(f"puts an IPv6 address in sftp:user@host:path, which restic cuts at "
+                          f"its first ':'; use {SFTP_URL_FORM} with the address in brackets")
+    if not host or re.search(r"[\s'\"\\\[\]/]", user + host) or "@" in host:
+        raise Invalid(f"names no host restic and ssh can use; use sftp:user@host:/path or {SFTP_URL_FORM}")
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise Invalid(f"has port {port!r}, which is not a TCP port (1-65535); use {SFTP_URL_FORM}")
+    if path.startswith("~"):
+        raise Invalid("starts its path with '~', which restic refuses (SFTP servers do not "
+                      "expand it); give a path without '~/' for one in the user's home")
+    return SftpLogin(user, host, port)
 
 
 def local_file(value: Any) -> str:

@@ -25,6 +25,9 @@ def test_restic_env_names_the_repository_the_password_file_and_the_policy():
         "LAST='/var/lib/llm-appliance/offsite-last'",
         "RESTORING='/var/lib/llm-appliance/restoring-from-repository'",
         "RESTORED='/var/lib/llm-appliance/restored-from-repository'",
+        "SFTP_USER='backup'",
+        "SFTP_HOST='nas.example.com'",
+        "SFTP_PORT=''",
     ]
     modes = {f.path: f.mode for f in offsite.offsite_files(settings)}
     assert modes == {
@@ -65,6 +68,49 @@ def test_credentials_come_from_the_named_file_or_the_environment(tmp_path):
 def test_a_repository_restic_cannot_use_is_refused(repository):
     with pytest.raises(SettingsError, match="backup_repository"):
         load({**BASE, "backup_repository": repository})
+
+
+def sftp_environment(repository: str) -> list[str]:
+    settings = load({**BASE, "backup_repository": repository})
+    return [line for line in offsite.environment(settings).splitlines() if line.startswith("SFTP_")]
+
+
+# Every sftp form restic's manual documents (restic v0.18.0 doc/030_preparing_a_new_repo.rst,
+# SFTP), with the login ssh gets from files/offsite.sh.
+@pytest.mark.parametrize("repository, login", [
+    ("sftp:user@host:/srv/restic-repo", ["user", "host", ""]),
+    ("sftp:host:srv/restic-repo", ["", "host", ""]),  # relative: in the user's home
+    ("sftp:user@domain@host:/srv/restic-repo", ["user@domain", "host", ""]),
+    ("sftp://user@[::1]:2222//srv/restic-repo", ["user", "::1", "2222"]),
+    ("sftp://user@host:2222/restic-repo", ["user", "host", "2222"]),
+    ("sftp://host//srv/restic-repo", ["", "host", ""]),
+])
+def test_every_documented_sftp_form_gives_ssh_its_user_host_and_port(repository, login):
+    assert sftp_environment(repository) == [
+        f"SFTP_USER='{login[0]}'", f"SFTP_HOST='{login[1]}'", f"SFTP_PORT='{login[2]}'"]
+
+
+@pytest.mark.parametrize("repository, fix", [
+    ("sftp://host", "names no path; use sftp://user@host:port//absolute/path (two slashes before "
+     "an absolute path, one before a path in the user's home)"),
+    ("sftp:host", "names no path; use sftp:user@host:/path (or sftp:user@host:path in the user's "
+     "home, or sftp://user@host:port//absolute/path)"),
+    ("sftp:user@[::1]:/srv", "puts an IPv6 address in sftp:user@host:path, which restic cuts at "
+     "its first ':'; use sftp://user@host:port//absolute/path with the address in brackets"),
+    ("sftp://user:secret@host//srv", "holds a password, which restic never uses: the off-site "
+     "copies log in with the SSH key backup_credentials_file names; remove ':' and what follows "
+     "it up to '@'"),
+    ("sftp://host:ssh//srv", "has port 'ssh', which is not a TCP port (1-65535); use "
+     "sftp://user@host:port//absolute/path"),
+    ("sftp:host:~/restic", "starts its path with '~', which restic refuses (SFTP servers do not "
+     "expand it); give a path without '~/' for one in the user's home"),
+    ("sftp::/srv", "names no host restic and ssh can use; use sftp:user@host:/path or "
+     "sftp://user@host:port//absolute/path"),
+])
+def test_an_sftp_form_that_cannot_work_is_refused_naming_the_fix(repository, fix):
+    with pytest.raises(SettingsError) as refused:
+        load({**BASE, "backup_repository": repository})
+    assert str(refused.value) == f"backup_repository = {repository!r} {fix}"
 
 
 def test_summary_tells_to_store_the_new_password_once():
