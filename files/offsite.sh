@@ -154,8 +154,10 @@ if [ -x /usr/local/bin/k3s ]; then
         --selector app.kubernetes.io/managed-by=llm-appliance > "$STAGE/secrets.yaml"
 fi
 run_restic backup --tag "$TAG" "$STAGE"
+# Its prune prints a warning on standard output, --quiet or not (restic v0.14.0, v0.16.4
+# cmd/restic/cmd_prune.go: Print("warning: running prune without a cache...")).
 run_restic forget --tag "$TAG" --prune --keep-daily "$KEEP_DAILY" \
-    --keep-weekly "$KEEP_WEEKLY" --keep-monthly "$KEEP_MONTHLY"
+    --keep-weekly "$KEEP_WEEKLY" --keep-monthly "$KEEP_MONTHLY" >/dev/null
 rm -rf "$STAGE"
 basename "$archive" > "$LAST"
 echo "off-site snapshot of $(basename "$archive") and the k3s datastore saved"

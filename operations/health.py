@@ -48,6 +48,7 @@ from operations.names import (
     MODEL_PULLER_LABEL,
     MONITORING_NAMESPACE,
     NAMESPACE,
+    OFFSITE_CHECK_UNIT,
     OFFSITE_LAST_FILE,
     OFFSITE_UNIT,
     OPERATOR_NAMESPACE,
@@ -87,8 +88,11 @@ INSTALL_RESTARTS = 3
 # How long the gate waits for Let's Encrypt once everything else is ready.
 CERTIFICATE_WAIT_SECONDS = 180
 POLL_SECONDS = 10
-SECTIONS = ("now", "memory", "disk", "backup", "offsite", "restored", "k3s", "objects", "errors",
-            "helm", "models", "redirect", "health", "certificate")
+SECTIONS = ("now", "memory", "disk", "backup", "offsite", "reboot", "restored", "k3s", "objects",
+            "errors", "helm", "models", "redirect", "health", "certificate")
+# Left by Debian's and Ubuntu's package scripts (update-notifier-common, unattended-upgrades)
+# when an update needs a reboot, with the packages that asked for it in REBOOT_REQUIRED.pkgs.
+REBOOT_REQUIRED = "/var/run/reboot-required"
 # Lines of each install Job pod's log read (helm's own error is at its end: klipper-helm's
 # entry runs with `set -e`, so a failing helm is the script's last output).
 HELM_LOG_LINES = 10
@@ -117,15 +121,26 @@ def kubectl_get_everywhere(kinds: str, output: str, stderr: str = "/dev/null") -
             '[ -z "$listed" ] || printf ' + "'%s\\n'" + ' "$listed"')
 
 
+# For an off-site unit ($unit) whose last run failed: "failed UNIT RESULT" (systemd's Result:
+# exit-code, signal, oom-kill...), then files/offsite.sh's one error line of that run, if it
+# printed one, as "error UNIT LINE" (a run killed prints none).
+OFFSITE_FAILURE = (
+    'systemctl is-failed --quiet "$unit.service" 2>/dev/null || continue; '
+    'echo "failed $unit $(systemctl show --property=Result --value "$unit.service")"; '
+    'journalctl --output=cat --no-pager _SYSTEMD_INVOCATION_ID="$(systemctl show '
+    '--property=InvocationID --value "$unit.service")" 2>/dev/null '
+    '| grep "^off-site [a-z]* failed: " | tail -n 1 | sed "s/^/error $unit /"')
+
+
 class ApplianceRead(FactBase):
     """
     Everything the readiness checks read, in one shell round trip: the cluster's objects
     (Secrets as namespace, name, type and labels: see the module's docstring), the pods of
     helm-controller's install Jobs, Ollama's models, Open WebUI's /health and certificate through
     Traefik under ``domain``, the HTTP redirect, free disk and memory, the newest backup, the
-    last off-site snapshot and whether its unit's last run failed, and whether a restore from
-    the off-site repository awaits its repair. Sections are empty where k3s or an app is not
-    there yet.
+    last off-site snapshot and what the off-site units' failed last runs said, a pending
+    reboot, and whether a restore from the off-site repository awaits its repair. Sections are
+    empty where k3s or an app is not there yet.
 
     .. code:: python
 
@@ -138,7 +153,9 @@ class ApplianceRead(FactBase):
         #  "certificate": {"issuer": "...", "not_after": "...", "names": ["chat.example.com"]},
         #  "memory_available_kib": 5120000, "disk_free_kib": 41000000,
         #  "backup": {"time": 1794990000, "path": "/var/backups/..."},
-        #  "offsite": {"time": 1794993600, "failed": False}, "restored": None}
+        #  "offsite": {"time": 1794993600, "failed": {}}, "reboot": None, "restored": None}
+        # (failed: {"llm-appliance-offsite": "off-site backup failed: Fatal: ..."}; reboot:
+        #  ["linux-image-6.8.0-51-generic", "libc6"] when one is pending)
     """
 
     def command(self, domain):
@@ -151,7 +168,9 @@ class ApplianceRead(FactBase):
             f"echo '## backup'; ls -1t {BACKUP_DIR}/llm-appliance-*.tar 2>/dev/null | head -n 1 "
             "| xargs -r stat -c '%Y %n'",
             f"echo '## offsite'; stat -c 'time %Y' {OFFSITE_LAST_FILE} 2>/dev/null; "
-            f"echo \"unit $(systemctl is-failed {OFFSITE_UNIT}.service 2>/dev/null)\"",
+            f"for unit in {OFFSITE_UNIT} {OFFSITE_CHECK_UNIT}; do " + OFFSITE_FAILURE + "; done",
+            f"echo '## reboot'; [ -f {REBOOT_REQUIRED} ] && echo required && "
+            f"cat {REBOOT_REQUIRED}.pkgs 2>/dev/null",
             f"echo '## restored'; cat {RESTORED_FILE} 2>/dev/null",
             f"echo '## k3s'; [ -x {K3S_BINARY} ] && echo installed",
             f"if [ -x {K3S_BINARY} ]; then echo '## objects'; errors=$(mktemp); "
@@ -200,14 +219,25 @@ def parse_read(lines: list[str]) -> dict:
     backup = sections["backup"][0].split(" ", 1) if sections["backup"] else None
     disk = sections["disk"][0].split() if sections["disk"] else []
     memory = sections["memory"][0].split() if sections["memory"] else []
-    offsite = dict(line.partition(" ")[::2] for line in sections["offsite"])
+    offsite = {"time": None, "failed": {}}
+    for line in sections["offsite"]:
+        kind, _, rest = line.partition(" ")
+        unit, _, what = rest.partition(" ")
+        if kind == "time" and rest.isdigit():
+            offsite["time"] = int(rest)
+        elif kind == "failed":
+            offsite["failed"][unit] = f"its last run failed (systemd result: {what})"
+        elif kind == "error":
+            offsite["failed"][unit] = what
+    reboot = sections["reboot"][1:] if sections["reboot"][:1] == ["required"] else None
     return {
         "now": int(sections["now"][0]) if sections["now"] else 0,
         "memory_available_kib": int(memory[1]) if len(memory) > 1 else None,
         "disk_free_kib": int(disk[3]) if len(disk) > 3 and disk[3].isdigit() else None,
         "backup": {"time": int(backup[0]), "path": backup[1]} if backup else None,
-        "offsite": {"time": int(offsite["time"]) if offsite.get("time", "").isdigit() else None,
-                    "failed": offsite.get("unit") == "failed"},
+        "offsite": offsite,
+        # None: no reboot needed; else the packages that asked for one, each once, in order.
+        "reboot": None if reboot is None else list(dict.fromkeys(reboot)),
         "restored": sections["restored"][0] if sections["restored"] else None,
         "k3s": sections["k3s"] == ["installed"],
         "objects": objects,
@@ -924,12 +954,14 @@ def offsite_component(read: dict, settings: Settings) -> Component:
     """The last off-site snapshot: failed when the off-site unit's last run failed, when there
     is none, or when it is older than the longest time between two backups plus
     OFFSITE_ALLOWANCE_HOURS (26 h with the daily default)."""
-    offsite = read.get("offsite") or {"time": None, "failed": False}
+    offsite = read.get("offsite") or {"time": None, "failed": {}}
     gap = cron_longest_gap_hours(settings.backup_schedule)
     limit = None if gap is None else gap + OFFSITE_ALLOWANCE_HOURS
     age = None if offsite["time"] is None else (read["now"] - offsite["time"]) / 3600
-    if offsite["failed"]:
-        state, detail = FAILED, f"the last run of {OFFSITE_UNIT}.service failed"
+    failed = offsite["failed"]
+    if failed:
+        state = FAILED
+        detail = "; ".join(f"{unit}.service: {what}" for unit, what in failed.items())
     elif age is None:
         state, detail = FAILED, f"none yet in {settings.backup_repository}"
     elif limit is not None and age > limit:
@@ -937,19 +969,33 @@ def offsite_component(read: dict, settings: Settings) -> Component:
     else:
         state, detail = READY, f"{age:.0f} h ago"
     return Component("off-site snapshot", state, detail,
-                     look=f"journalctl -u {OFFSITE_UNIT} -n 20")
+                     look=f"journalctl -u {next(iter(failed), OFFSITE_UNIT)} -n 20")
+
+
+def reboot_component(read: dict, settings: Settings) -> list[Component]:
+    """A pending reboot (REBOOT_REQUIRED) as a warning naming the packages that asked for
+    it, and when it happens: none when no reboot is pending."""
+    packages = read.get("reboot")
+    if packages is None:
+        return []
+    when = (f"unattended-upgrades reboots at {settings.unattended_reboot_time} (unattended_reboot)"
+            if settings.unattended_reboot else "reboot when convenient (unattended_reboot is off)")
+    return [Component("reboot", WARNING, f"needed for {', '.join(packages) or 'an update'}: {when}",
+                      look=f"cat {REBOOT_REQUIRED}.pkgs")]
 
 
 def host_components(read: dict, settings: Settings, backups: bool) -> list[Component]:
-    """The host's free disk (under /var/lib/rancher) and memory, and the newest backup's age
-    when the host keeps backups: details, never a failure; then, with a backup_repository,
-    the last off-site snapshot (offsite_component)."""
+    """The host's free disk (under /var/lib/rancher) and memory, a pending reboot
+    (reboot_component), and the newest backup's age when the host keeps backups: details,
+    never a failure; then, with a backup_repository, the last off-site snapshot
+    (offsite_component)."""
     def gib(kib):
         return "unknown" if kib is None else f"{kib / 1024 ** 2:.1f} GiB free"
 
     components = [
         Component("disk", READY, f"{gib(read.get('disk_free_kib'))} under /var/lib/rancher"),
         Component("memory", READY, gib(read.get("memory_available_kib")).replace("free", "available")),
+        *reboot_component(read, settings),
     ]
     if backups:
         backup = read.get("backup")

@@ -63,6 +63,7 @@ BACKUP_LABEL = "llm-appliance-backup"
 # restore leaves until the k3s layer has repaired what the restored datastore remembers of the
 # lost server.
 OFFSITE_UNIT = "llm-appliance-offsite"
+OFFSITE_CHECK_UNIT = f"{OFFSITE_UNIT}-check"  # its weekly `restic check`
 OFFSITE_LAST_FILE = "/var/lib/llm-appliance/offsite-last"
 RESTORING_FILE = "/var/lib/llm-appliance/restoring-from-repository"
 RESTORED_FILE = "/var/lib/llm-appliance/restored-from-repository"

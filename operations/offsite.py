@@ -28,6 +28,7 @@ from pyinfra.operations.util import any_changed
 
 from operations.names import (
     BACKUP_DIR,
+    OFFSITE_CHECK_UNIT,
     OFFSITE_LAST_FILE,
     OFFSITE_UNIT,
     RESTORED_FILE,
@@ -45,7 +46,7 @@ INITIALISED_FILE = f"{CONFIG_DIR}/initialised-repository"
 SCRIPT = "/usr/local/bin/llm-appliance-offsite"
 UNIT_DIR = "/etc/systemd/system"
 # What each timer runs, and when: a snapshot hourly (of a new archive only), a check weekly.
-TIMERS = {OFFSITE_UNIT: ("backup", "hourly"), f"{OFFSITE_UNIT}-check": ("check", "weekly")}
+TIMERS = {OFFSITE_UNIT: ("backup", "hourly"), OFFSITE_CHECK_UNIT: ("check", "weekly")}
 # 40 random characters, made and kept on the server; nothing but this file holds them.
 MAKE_PASSWORD = (f"umask 077 && head -c 64 /dev/urandom | base64 | tr -dc A-Za-z0-9 | head -c 40 "
                  f"> {PASSWORD_FILE}.new && mv {PASSWORD_FILE}.new {PASSWORD_FILE}")

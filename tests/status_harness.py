@@ -47,14 +47,43 @@ def _script(path: Path, text: str) -> None:
     path.chmod(0o755)
 
 
+def _systemd(bin_dir: Path, units: dict[str, tuple[str, str]]) -> None:
+    """``systemctl`` and ``journalctl`` answering, as systemd 252 does, the three questions the
+    read asks of each off-site unit: whether its last run failed (is-failed --quiet), systemd's
+    Result and InvocationID, and that run's journal; ``units``: NAME -> (Result, journal
+    text) of each failed unit. tests/integration/test_offsite_backup.py asks the real ones."""
+    show = "".join(f'  "Result {name}.service") echo {shlex.quote(result)} ;;\n'
+                   for name, (result, _) in units.items())
+    _script(bin_dir / "systemctl", (
+        'case "$1" in\n'
+        f'  is-failed) case "$3" in {"|".join(f"{name}.service" for name in units) or "-"}) exit 0 ;; '
+        'esac; exit 1 ;;\n'
+        '  show) case "${2#--property=} $4" in\n' + show +
+        '    "InvocationID "*) echo "run-${4%.service}" ;;\n  esac ;;\nesac\n'))
+    _script(bin_dir / "journalctl", 'case "$3" in\n' + "".join(
+        f'  _SYSTEMD_INVOCATION_ID=run-{name}) printf %s {shlex.quote(journal)} ;;\n'
+        for name, (_, journal) in units.items()) + "esac\n")
+
+
 @contextmanager
-def host_commands(api: KubeAPI, domain: str = "", traefik: dict | None = None):
+def host_commands(api: KubeAPI, domain: str = "", traefik: dict | None = None,
+                  host: dict | None = None):
     """The environment (PATH first) in which ``k3s kubectl`` and K3S_BINARY run the real
     kubectl against ``api``, and ``curl`` and ``openssl`` answer what ``traefik`` says (keys
-    redirect, health, certificate: TRAEFIK, the certificate's {domain} filled in)."""
+    redirect, health, certificate: TRAEFIK, the certificate's {domain} filled in). ``host``:
+    what the host's own files and systemd hold, for the read's host sections: "reboot" (the
+    text of reboot-required.pkgs: a reboot is pending; file REBOOT_REQUIRED in the
+    environment), "units" (failed off-site units: _systemd)."""
     answers = {**TRAEFIK, **(traefik or {})}
+    host = host or {}
     with tempfile.TemporaryDirectory(prefix="status-harness-") as directory:
         bin_dir = Path(directory)
+        reboot = bin_dir / "reboot-required"
+        if "reboot" in host:
+            reboot.write_text("*** System restart required ***\n")
+            Path(f"{reboot}.pkgs").write_text(host["reboot"])
+        if "units" in host:
+            _systemd(bin_dir, host["units"])
         _script(bin_dir / "k3s", f'[ "$1" = kubectl ] || exit 1\nshift\n'
                 f'exec {shlex.quote(str(kubectl_path()))} --kubeconfig '
                 f'{shlex.quote(str(api.kubeconfig))} "$@"\n')
@@ -67,16 +96,18 @@ def host_commands(api: KubeAPI, domain: str = "", traefik: dict | None = None):
         _script(bin_dir / "openssl", (
             f'[ "$1" = x509 ] && printf %s {shlex.quote(certificate)}\ncat > /dev/null\n'))
         yield {**api.environment(), "PATH": f"{bin_dir}:{os.environ['PATH']}",
-               "K3S": str(bin_dir / "k3s")}
+               "K3S": str(bin_dir / "k3s"), "REBOOT_REQUIRED": str(reboot)}
 
 
 def read_through_kubectl(api: KubeAPI, settings: Settings, traefik: dict | None = None,
-                         module=health) -> dict:
+                         module=health, host: dict | None = None) -> dict:
     """``module``'s ApplianceRead command run by bash against the stand-in ``api`` and parsed
-    by its parse_read. ``traefik``: what curl and openssl see (host_commands)."""
-    with host_commands(api, settings.webui_domain, traefik) as environment:
+    by its parse_read. ``traefik``, ``host``: what curl and openssl see, and what the host
+    holds (host_commands)."""
+    with host_commands(api, settings.webui_domain, traefik, host) as environment:
         command = module.ApplianceRead().command(settings.webui_domain).replace(
-            K3S_BINARY, environment["K3S"])
+            K3S_BINARY, environment["K3S"]).replace(
+            "/var/run/reboot-required", environment["REBOOT_REQUIRED"])
         run = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
                              env=environment, timeout=120)
     return module.parse_read(run.stdout.splitlines())
@@ -84,11 +115,11 @@ def read_through_kubectl(api: KubeAPI, settings: Settings, traefik: dict | None 
 
 def status_through_kubectl(api: KubeAPI, settings: Settings, traefik: dict | None = None,
                            role: str = "server", first_server: bool = True, module=health,
-                           ) -> tuple[list[health.Component], int]:
+                           host: dict | None = None) -> tuple[list[health.Component], int]:
     """The components `appliance status` shows for the first server whose cluster is the
     stand-in ``api``, and the exit code it gives (1 when one is neither ready nor a warning,
-    as appliance/cli.py status judges). ``traefik``: read_through_kubectl."""
-    read = read_through_kubectl(api, settings, traefik, module)
+    as appliance/cli.py status judges). ``traefik``, ``host``: read_through_kubectl."""
+    read = read_through_kubectl(api, settings, traefik, module, host)
     components = module.status_components(read, settings, role, first_server)
     healthy = all(c.state in (module.READY, module.WARNING) for c in components)
     return components, 0 if healthy else 1

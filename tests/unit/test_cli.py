@@ -303,7 +303,7 @@ def test_version_gives_the_project_and_every_pinned_version_as_read_now(monkeypa
 # recorded from `pyinfra --json fact operations.health.ApplianceRead`.
 HOST_LAYER_READ = {
     "now": 1796604102, "memory_available_kib": 23555884, "disk_free_kib": 75033464,
-    "backup": None, "offsite": {"time": None, "failed": False}, "restored": None, "k3s": False,
+    "backup": None, "offsite": {"time": None, "failed": {}}, "reboot": None, "restored": None, "k3s": False,
     "objects": [], "secrets": [], "models": [], "redirect": "", "health": "",
     "certificate": None,
 }

@@ -30,7 +30,8 @@ OUTPUT = [
     "## memory", "MemAvailable:    5120000 kB",
     "## disk", "/dev/vda1  81000000 40000000 41000000  50% /",
     "## backup", "1795964400 /var/backups/llm-appliance/llm-appliance-20261129-033000.tar",
-    "## offsite", "time 1795968000", "unit inactive",
+    "## offsite", "time 1795968000",
+    "## reboot",
     "## restored",
     "## k3s", "installed",
     "## objects", NODE, "Secret llm open-webui-secrets Opaque",
@@ -72,7 +73,8 @@ def test_the_read_parses():
         "disk_free_kib": 41000000,
         "backup": {"time": 1795964400,
                    "path": "/var/backups/llm-appliance/llm-appliance-20261129-033000.tar"},
-        "offsite": {"time": 1795968000, "failed": False},
+        "offsite": {"time": 1795968000, "failed": {}},
+        "reboot": None,
         "restored": None,
         "k3s": True,
         "objects": [
@@ -207,20 +209,59 @@ def test_a_missing_late_or_failed_off_site_snapshot_is_unhealthy():
         return component.state, component.detail
 
     now = 1795982400
-    assert judged({"time": None, "failed": False}) == (
+    assert judged({"time": None, "failed": {}}) == (
         "failed", "none yet in sftp:backup@nas.example.com:/srv/restic")
-    assert judged({"time": now - 26 * 3600, "failed": False}) == ("ready", "26 h ago")
-    assert judged({"time": now - 27 * 3600, "failed": False}) == (
+    assert judged({"time": now - 26 * 3600, "failed": {}}) == ("ready", "26 h ago")
+    assert judged({"time": now - 27 * 3600, "failed": {}}) == (
         "failed", "27 h ago, later than 26 h (backup_schedule)")
-    assert judged({"time": now - 26 * 3600 - 5, "failed": False}) == (
+    assert judged({"time": now - 26 * 3600 - 5, "failed": {}}) == (
         "failed", "26 h ago, later than 26 h (backup_schedule)")
-    assert judged({"time": now - 3600, "failed": True}) == (
-        "failed", "the last run of llm-appliance-offsite.service failed")
+    assert judged({"time": now - 3600, "failed": {
+        "llm-appliance-offsite": "off-site backup failed: Fatal: wrong password or no key found"}}) == (
+        "failed", "llm-appliance-offsite.service: off-site backup failed: Fatal: wrong password or "
+                  "no key found")
     # Weekly backups: a snapshot may be a week and two hours old.
     weekly = load({**OFFSITE_DATA, "backup_schedule": "0 3 * * 0"})
-    assert judged({"time": now - 100 * 3600, "failed": False}, weekly) == ("ready", "100 h ago")
-    assert judged({"time": now - 171 * 3600, "failed": False}, weekly) == (
+    assert judged({"time": now - 100 * 3600, "failed": {}}, weekly) == ("ready", "100 h ago")
+    assert judged({"time": now - 171 * 3600, "failed": {}}, weekly) == (
         "failed", "171 h ago, later than 170 h (backup_schedule)")
+
+
+def test_what_needs_a_person_is_read_and_named():
+    """A pending reboot with the packages that asked for it (each once), and each off-site
+    unit's failed last run: files/offsite.sh's error line, or systemd's result for a run
+    killed before it could print one."""
+    from operations.health import status_components, table
+
+    parsed = parse_read(["## now", "1795982400", "## offsite", "time 1795968000",
+                         "failed llm-appliance-offsite signal",
+                         "failed llm-appliance-offsite-check exit-code",
+                         "error llm-appliance-offsite-check off-site check failed: Fatal: unable "
+                         "to create lock in backend: repository is already locked",
+                         "## reboot", "required", "linux-image-6.8.0-51-generic", "libc6",
+                         "linux-image-6.8.0-51-generic"])
+    assert (parsed["offsite"], parsed["reboot"]) == (
+        {"time": 1795968000, "failed": {
+            "llm-appliance-offsite": "its last run failed (systemd result: signal)",
+            "llm-appliance-offsite-check": "off-site check failed: Fatal: unable to create lock "
+                                           "in backend: repository is already locked"}},
+        ["linux-image-6.8.0-51-generic", "libc6"])
+    components = status_components(read(offsite=parsed["offsite"], reboot=parsed["reboot"]),
+                                   OFFSITE, "server", first_server=True)
+    assert table([c for c in components if c.name in ("reboot", "off-site snapshot")])[1:] == [
+        "reboot             warning  -        -       needed for linux-image-6.8.0-51-generic, libc6: reboot "
+        "when convenient (unattended_reboot is off)",
+        "off-site snapshot  failed   -        -       llm-appliance-offsite.service: its last run failed "
+        "(systemd result: signal); llm-appliance-offsite-check.service: off-site check failed: "
+        "Fatal: unable to create lock in backend: repository is already locked",
+    ]
+    assert [c.look for c in components if c.name in ("reboot", "off-site snapshot")] == [
+        "cat /var/run/reboot-required.pkgs", "journalctl -u llm-appliance-offsite -n 20"]
+    nightly = load({**OFFSITE_DATA, "unattended_reboot": True})
+    assert [c.detail for c in status_components(read(reboot=[]), nightly, "server", True)
+            if c.name == "reboot"] == [
+        "needed for an update: unattended-upgrades reboots at 04:00 (unattended_reboot)"]
+    assert "reboot" not in [c.name for c in status_components(read(), OFFSITE, "server", True)]
 
 
 # -- each check's verdict and what it shows, written out ----------------------------------------

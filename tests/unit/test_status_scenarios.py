@@ -30,6 +30,7 @@ alone, as the old gate took no manifests). Result (finding: issue 19's numbering
     i gate before k3s applied the new file     4        FAILS (gate passes)     passes
     j every printed look command runs          8        FAILS (usage error)     passes
     k model written namespace/model:tag        8        FAILS (missing)         passes
+    m pending reboot, failed off-site runs     22/5     FAILS (not named)       passes
 
 l: the shipped testinfra checks (tests/host) on the same states judge as status does (they
 import operations/health.py: not part of the before column).
@@ -351,6 +352,33 @@ def shipped_check(module: str, name: str):
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
     return getattr(loaded, name)
+
+
+def test_m_a_pending_reboot_and_the_off_site_units_last_errors_are_named(appliance, health):
+    """What needs a person (issue 22, item 4): the packages that asked for a reboot, and each
+    off-site unit's failed last run, with files/offsite.sh's error line (the check), or
+    systemd's result where the run was killed before it printed one (the backup). Without
+    them, neither row."""
+    api, settings, _, _ = appliance(settings={"backup_repository": "/mnt/nas/restic"})
+    host = {"reboot": "linux-image-6.8.0-51-generic\nlibc6\n", "units": {
+        "llm-appliance-offsite": ("signal", "Stopping llm-appliance off-site backup: backup\n"),
+        "llm-appliance-offsite-check": ("exit-code", "off-site check failed: Fatal: unable to "
+                                        "open config file: stat /mnt/nas/restic/config: no such "
+                                        "file or directory\n")}}
+    components, code = status_through_kubectl(api, settings, module=health, host=host)
+    assert [(c.name, c.state, c.detail) for c in components
+            if c.name in ("reboot", "off-site snapshot")] == [
+        ("reboot", "warning", "needed for linux-image-6.8.0-51-generic, libc6: reboot when "
+         "convenient (unattended_reboot is off)"),
+        ("off-site snapshot", "failed", "llm-appliance-offsite.service: its last run failed "
+         "(systemd result: signal); llm-appliance-offsite-check.service: off-site check failed: "
+         "Fatal: unable to open config file: stat /mnt/nas/restic/config: no such file or "
+         "directory"),
+    ]
+    assert code == 1
+    components, _ = status_through_kubectl(api, settings, module=health)
+    assert [(c.name, c.detail) for c in components if c.name in ("reboot", "off-site snapshot")] == [
+        ("off-site snapshot", "none yet in /mnt/nas/restic")]
 
 
 def test_l_the_shipped_checks_judge_as_status_does(appliance):
