@@ -123,13 +123,15 @@ def kubectl_get_everywhere(kinds: str, output: str, stderr: str = "/dev/null") -
 
 # For an off-site unit ($unit) whose last run failed: "failed UNIT RESULT" (systemd's Result:
 # exit-code, signal, oom-kill...), then files/offsite.sh's one error line of that run, if it
-# printed one, as "error UNIT LINE" (a run killed prints none).
+# printed one, as "error UNIT LINE" (a run killed prints none). The run's lines are those of
+# the unit since its start: journald records no invocation ID for a line whose process has
+# exited before it is read (seen on Debian 12's systemd 252: a run failing at once).
 OFFSITE_FAILURE = (
     'systemctl is-failed --quiet "$unit.service" 2>/dev/null || continue; '
     'echo "failed $unit $(systemctl show --property=Result --value "$unit.service")"; '
-    'journalctl --output=cat --no-pager _SYSTEMD_INVOCATION_ID="$(systemctl show '
-    '--property=InvocationID --value "$unit.service")" 2>/dev/null '
-    '| grep "^off-site [a-z]* failed: " | tail -n 1 | sed "s/^/error $unit /"')
+    'journalctl --unit "$unit.service" --since "$(systemctl show '
+    '--property=ExecMainStartTimestamp --value "$unit.service")" --output=cat --no-pager '
+    '2>/dev/null | grep "^off-site [a-z]* failed: " | tail -n 1 | sed "s/^/error $unit /"')
 
 
 class ApplianceRead(FactBase):

@@ -50,19 +50,22 @@ def _script(path: Path, text: str) -> None:
 def _systemd(bin_dir: Path, units: dict[str, tuple[str, str]]) -> None:
     """``systemctl`` and ``journalctl`` answering, as systemd 252 does, the three questions the
     read asks of each off-site unit: whether its last run failed (is-failed --quiet), systemd's
-    Result and InvocationID, and that run's journal; ``units``: NAME -> (Result, journal
-    text) of each failed unit. tests/integration/test_offsite_backup.py asks the real ones."""
-    show = "".join(f'  "Result {name}.service") echo {shlex.quote(result)} ;;\n'
+    Result and when the run started, and the unit's journal since then; ``units``: NAME ->
+    (Result, journal text since the start) of each failed unit.
+    tests/integration/test_offsite_backup.py asks the real ones."""
+    started = "Mon 2026-12-07 03:00:00 UTC"
+    show = "".join(f'    "Result {name}.service") echo {shlex.quote(result)} ;;\n'
                    for name, (result, _) in units.items())
     _script(bin_dir / "systemctl", (
         'case "$1" in\n'
         f'  is-failed) case "$3" in {"|".join(f"{name}.service" for name in units) or "-"}) exit 0 ;; '
         'esac; exit 1 ;;\n'
         '  show) case "${2#--property=} $4" in\n' + show +
-        '    "InvocationID "*) echo "run-${4%.service}" ;;\n  esac ;;\nesac\n'))
-    _script(bin_dir / "journalctl", 'case "$3" in\n' + "".join(
-        f'  _SYSTEMD_INVOCATION_ID=run-{name}) printf %s {shlex.quote(journal)} ;;\n'
-        for name, (_, journal) in units.items()) + "esac\n")
+        f'    "ExecMainStartTimestamp "*) echo "{started}" ;;\n  esac ;;\nesac\n'))
+    _script(bin_dir / "journalctl", f'[ "$3 $4" = "--since {started}" ] || exit 1\n'
+            'case "$2" in\n' + "".join(
+                f'  {name}.service) printf %s {shlex.quote(journal)} ;;\n'
+                for name, (_, journal) in units.items()) + "esac\n")
 
 
 @contextmanager

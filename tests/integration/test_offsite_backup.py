@@ -37,7 +37,7 @@ from restored_state import claim, volume
 from status_harness import converged_appliance
 
 from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment, run_pyinfra
-from operations import offsite
+from operations import health, offsite
 from operations.backup import backup_manifests
 from operations.names import (
     BACKUP_DIR, FIRST_SERVER_LABEL, OFFSITE_LAST_FILE, OFFSITE_UNIT, RESTORED_FILE, RESTORING_FILE,
@@ -560,6 +560,9 @@ def test_a_killed_run_leaves_no_lock_that_stops_the_next(first_server):
                   f"-ge {len(first_packs) + 2} ] && exit 0; sleep 0.05; done; exit 1", timeout=90)
     rehearsal.ssh(f"systemctl kill --signal=KILL {OFFSITE_UNIT}.service")
     killed_packs = repository_files(rehearsal, "data") - first_packs
+    # `appliance status` reads the killed run from systemd: no error line, systemd's result.
+    assert host_read(rehearsal)["offsite"]["failed"] == {
+        OFFSITE_UNIT: "its last run failed (systemd result: signal)"}
     assert len(repository_files(rehearsal, "locks")) == 1 and len(repository_files(rehearsal, "snapshots")) == 1
     # The broken state is real: restic itself refuses to prune while the lock is there.
     refused = rehearsal.ssh(f"restic --no-cache -r /srv/offsite-restic --password-file "
@@ -576,6 +579,34 @@ def test_a_killed_run_leaves_no_lock_that_stops_the_next(first_server):
     assert rehearsal.ssh(f"cat {OFFSITE_LAST_FILE}").stdout == "llm-appliance-20261207-040000.tar\n"
     assert run_unit(rehearsal, f"{OFFSITE_UNIT}-check.service") == (
         "success", ["off-site repository checked: no errors"])
+    assert host_read(rehearsal)["offsite"]["failed"] == {}
+
+
+def host_read(host: RehearsalHost) -> dict:
+    """What `appliance status` reads on the host (health.ApplianceRead's command, parsed)."""
+    output = host.ssh(health.ApplianceRead().command("chat.rehearsal.test")).stdout
+    return health.parse_read(output.splitlines())
+
+
+def test_status_reads_a_pending_reboot_and_the_failed_runs_error_line(first_server):
+    """What needs a person, as the real systemd and journal of a Debian 12 host hold it: the
+    check unit's failed run with files/offsite.sh's line (its password file gone), and the
+    reboot Debian's package scripts ask for (the file and its .pkgs, as they write them)."""
+    first_server.ssh(f"mv {offsite.PASSWORD_FILE} /root/kept-password")
+    try:
+        result, logged = run_unit(first_server, f"{OFFSITE_UNIT}-check.service")
+    finally:
+        first_server.ssh(f"mv /root/kept-password {offsite.PASSWORD_FILE}")
+    first_server.ssh("echo '*** System restart required ***' > /var/run/reboot-required && "
+                     "printf 'linux-image-6.1.0-41-amd64\\nlibc6\\nlinux-image-6.1.0-41-amd64\\n' "
+                     "> /var/run/reboot-required.pkgs")
+    read = host_read(first_server)
+    first_server.ssh("rm /var/run/reboot-required /var/run/reboot-required.pkgs")
+    (error,) = [line for line in logged if line.startswith("off-site check failed: ")]
+    assert result == "exit-code" and error.startswith("off-site check failed: Fatal: "), logged
+    assert read["offsite"]["failed"] == {f"{OFFSITE_UNIT}-check": error}
+    assert read["reboot"] == ["linux-image-6.1.0-41-amd64", "libc6"]
+    assert host_read(first_server)["reboot"] is None
 
 
 def other_config(host: RehearsalHost, name: str, settings, **overrides: str) -> str:
@@ -589,24 +620,24 @@ def other_config(host: RehearsalHost, name: str, settings, **overrides: str) -> 
 
 def test_an_sftp_url_with_a_user_and_a_port_logs_in_as_that_user_on_that_port(
         first_server, repository_host, tmp_path):
-    """restic's URL form `sftp://backup@HOST:2222//srv/port-restic`: the repository host's
-    second sshd, on port 2222, knows the key for user `backup` alone (its keys in a folder of
-    its own), and the sshd on 22 knows no key of backup's, so init, a snapshot and check pass
-    only with both user and port. Then the URL form's relative path (one slash: backup's home)."""
+    """restic's URL form `sftp://offsite@HOST:2222//srv/port-restic`: the repository host's
+    second sshd, on port 2222, knows the key for user `offsite` alone (its keys in a folder of
+    its own), and the sshd on 22 knows no key of offsite's, so init, a snapshot and check pass
+    only with both user and port. Then the URL form's relative path (one slash: the home)."""
     key = tmp_path / "backup-key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    repository_host.ssh("useradd --create-home backup && install -d -o backup /srv/port-restic && "
-                        "install -d /etc/ssh/port-2222 && cat > /etc/ssh/port-2222/backup",
+    repository_host.ssh("useradd --create-home offsite && install -d -o offsite /srv/port-restic && "
+                        "install -d /etc/ssh/port-2222 && cat > /etc/ssh/port-2222/offsite",
                         input=Path(f"{key}.pub").read_text())
     repository_host.ssh("/usr/sbin/sshd -p 2222 -o PidFile=/run/sshd-2222.pid "
                         "-o AuthorizedKeysFile=/etc/ssh/port-2222/%u")
     address = repository_host.address
     settings = load({**REHEARSAL_SETTINGS, "backup_credentials_file": str(key),
-                     "backup_repository": f"sftp://backup@{address}:2222//srv/port-restic"})
+                     "backup_repository": f"sftp://offsite@{address}:2222//srv/port-restic"})
     path, content = offsite.credentials(settings)
     first_server.ssh(f"umask 077 && cat > {path}", input=content)
-    # The key logs in nowhere else: as backup on 22, as root on 2222.
-    for login in (f"backup@{address}", f"-p 2222 root@{address}"):
+    # The key logs in nowhere else: as offsite on 22, as root on 2222.
+    for login in (f"offsite@{address}", f"-p 2222 root@{address}"):
         refused = first_server.ssh(f"ssh -i {path} -o BatchMode=yes -o StrictHostKeyChecking=no "
                                    f"{login} true", check=False)
         assert refused.returncode == 255 and "Permission denied" in refused.stderr, refused.stderr
@@ -617,13 +648,13 @@ def test_an_sftp_url_with_a_user_and_a_port_logs_in_as_that_user_on_that_port(
         "off-site snapshot of llm-appliance-20261207-050000.tar and the k3s datastore saved\n")
     assert len(json.loads(first_server.ssh(f"{script} snapshots").stdout)) == 1
     assert first_server.ssh(f"{script} check").stdout == "off-site repository checked: no errors\n"
-    assert repository_host.ssh("stat -c %U /srv/port-restic/config").stdout == "backup\n"
+    assert repository_host.ssh("stat -c %U /srv/port-restic/config").stdout == "offsite\n"
 
     relative = load({**REHEARSAL_SETTINGS, "backup_credentials_file": str(key),
-                     "backup_repository": f"sftp://backup@{address}:2222/in-home"})
+                     "backup_repository": f"sftp://offsite@{address}:2222/in-home"})
     in_home = other_config(first_server, "in-home", relative)
     assert first_server.ssh(f"{in_home} init").stdout == "off-site repository initialised\n"
-    assert repository_host.ssh("ls /home/backup/in-home").stdout.split() == [
+    assert repository_host.ssh("ls /home/offsite/in-home").stdout.split() == [
         "config", "data", "index", "keys", "locks", "snapshots"]
 
 
@@ -663,7 +694,8 @@ def test_an_s3_repository_takes_the_stored_credentials(first_server, s3_server):
     script = other_config(first_server, "s3", settings, LAST="/root/s3-last")
     first_server.ssh("umask 077 && sed 's/rehearsal-secret/another-secret/' "
                      f"{offsite.CREDENTIALS_FILE} > /root/wrong-s3.env")
-    wrong = first_server.ssh(f"CREDENTIALS_FILE=/root/wrong-s3.env {script} init", check=False)
+    wrong_script = other_config(first_server, "s3-wrong", settings, CREDENTIALS_FILE="/root/wrong-s3.env")
+    wrong = first_server.ssh(f"{wrong_script} init", check=False)
     assert wrong.returncode == 1 and len(wrong.stderr.splitlines()) == 1, wrong.stderr
     assert wrong.stderr.startswith("off-site init failed: "), wrong.stderr
     first_server.ssh(f"head -c 1M /dev/urandom > {BACKUP_DIR}/llm-appliance-20261207-060000.tar")
