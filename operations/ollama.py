@@ -14,7 +14,7 @@ from operations.gpu import RUNTIME_CLASS
 from operations.components import OLLAMA
 from operations.names import FIRST_SERVER_LABEL, MODEL_FILES_DIR, MODEL_PULLER_LABEL, NAMESPACE
 from operations.memory import gpu_host_mib, ollama_mib
-from operations.rendering import HELM_KEEP
+from operations.rendering import HELM_KEEP, NO_CAPABILITIES
 from operations.settings import OLLAMA_MAX_LOADED_MODELS, PINNED_VERSIONS, Settings
 
 # The models' volume. k3s's local-path storage neither enforces a volume's size nor lets it
@@ -80,6 +80,8 @@ def ollama_values(settings: Settings, gpu: bool = False) -> dict:
         # on the claim).
         "persistentVolume": {"enabled": True, "size": VOLUME_SIZE, "annotations": HELM_KEEP},
         "resources": ollama_resources(settings, gpu),
+        # The ollama container's (templates/deployment.yaml `securityContext`, chart 1.77.0).
+        "securityContext": NO_CAPABILITIES,
         "extraEnv": ollama_environment(settings),
         "serviceAccount": {"automount": False},
         "tests": {"enabled": False},

@@ -170,6 +170,18 @@ FAILURE_POLICY = "retry"
 # pkg/action/validate.go (existingResourceConflict, checkOwnership).
 HELM_KEEP = {"helm.sh/resource-policy": "keep"}
 
+# A container of Open WebUI's or Ollama's: still uid 0, as their images are built (Open WebUI:
+# open-webui/open-webui Dockerfile `ARG UID=0` "non-root configurations are untested", HOME=/root,
+# `USER $UID:$GID`; read at commit 08d67bf, the version stored here, its v0.12.4 tag could not
+# be; Ollama: ollama/ollama v0.32.15 Dockerfile, ubuntu:24.04 with no USER, models under
+# $HOME/.ollama, envconfig/config.go Models), and their volumes hold what root wrote there; but
+# with no capability at all (containerd's default set, oci/spec.go defaultUnixCaps, holds 14,
+# among them DAC_OVERRIDE, which lets root read and write any file, CHOWN, SETUID, NET_RAW) and
+# none to gain through a setuid or file-capability binary (no_new_privs). Root then reaches only
+# what root owns or what is open to all. Open WebUI 0.12.4 serves, stores uploads and embeds
+# so in tests/realapps (setpriv, the same process state); Ollama is not run in the tests.
+NO_CAPABILITIES = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
 
 def helm_chart(chart: Chart, values: dict) -> dict:
     """A k3s HelmChart resource: helm-controller installs and upgrades ``chart`` (a component

@@ -11,7 +11,7 @@ from __future__ import annotations
 from operations import middlewares
 from operations.components import OLLAMA, OPEN_WEBUI
 from operations.names import NAMESPACE, POSTGRES_APP_SECRET, WEBUI_SECRETS
-from operations.rendering import HELM_KEEP
+from operations.rendering import HELM_KEEP, NO_CAPABILITIES
 from operations.settings import PINNED_VERSIONS, Settings
 from operations.webui_env import SecretKey
 
@@ -205,6 +205,9 @@ def webui_values(settings: Settings) -> dict:
         "readinessProbe": {**health, "periodSeconds": 10},
         "startupProbe": {**health, "periodSeconds": 5, "failureThreshold": 120},
         "resources": RESOURCES["open-webui"],
+        # Both containers, Open WebUI's and copy-app-data (templates/workload-manager.yaml puts
+        # containerSecurityContext on each).
+        "containerSecurityContext": NO_CAPABILITIES,
         "copyAppData": {
             "command": ["sh", "-c", "cp -R -n /app/backend/data/. /tmp/app-data/"],
             "resources": RESOURCES["open-webui-copy-app-data"],

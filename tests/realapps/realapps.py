@@ -417,6 +417,14 @@ class _StandInHandler(http.server.BaseHTTPRequestHandler):
 
 # -- Open WebUI itself ------------------------------------------------------------------------
 
+# The process state of Open WebUI's containers (operations/rendering.py NO_CAPABILITIES): uid 0
+# with no capability in any set, the bounding set empty so that an exec gains none, and
+# no_new_privs (allowPrivilegeEscalation: false) so that a setuid binary gains nothing either
+# (util-linux setpriv(1) sets it up, then execs the command).
+WITHOUT_CAPABILITIES = ("setpriv", "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all",
+                        "--ambient-caps=-all", "--")
+
+
 @dataclass
 class WebUI:
     """One running `open-webui serve` on loopback, its log in log_path."""
@@ -428,12 +436,14 @@ class WebUI:
 
     @classmethod
     def start(cls, venv_folder: Path, environment: dict, data_dir: Path, home: Path,
-              trace: Path | None = None, timeout: int = 600) -> "WebUI":
-        """Start it and wait for /health; trace=PATH records every connect() with strace."""
+              trace: Path | None = None, timeout: int = 600,
+              wrapper: tuple[str, ...] = ()) -> "WebUI":
+        """Start it and wait for /health; trace=PATH records every connect() with strace;
+        `wrapper` is a command that execs Open WebUI's (WITHOUT_CAPABILITIES)."""
         port = free_port()
         home.mkdir(parents=True, exist_ok=True)
         log_path = home / f"open-webui-{port}.log"
-        command = [str(venv_folder / "bin/open-webui"), "serve", "--host", "127.0.0.1",
+        command = [*wrapper, str(venv_folder / "bin/open-webui"), "serve", "--host", "127.0.0.1",
                    "--port", str(port)]
         if trace:
             command = ["strace", "-f", "-qq", "-e", "trace=connect", "-o", str(trace), *command]
@@ -514,11 +524,12 @@ class Appliance:
         return webui_environment(load({**self.settings, **overrides}), self.secrets,
                                  self.ollama.url)
 
-    def deploy(self, venv: Path | None = None, trace: Path | None = None, **settings) -> WebUI:
+    def deploy(self, venv: Path | None = None, trace: Path | None = None,
+               wrapper: tuple[str, ...] = (), **settings) -> WebUI:
         self.stop()
         self.settings.update(settings)
         self.app = WebUI.start(venv or self.venv, self.environment(), self.server.on_host(
-            self.data_dir), self.home, trace=trace)
+            self.data_dir), self.home, trace=trace, wrapper=wrapper)
         MEMORY.append(("after start", self.app.rss_mib()))
         return self.app
 

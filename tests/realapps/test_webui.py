@@ -14,8 +14,8 @@ import requests
 
 from operations.settings import SETTINGS_BY_NAME, load
 from operations.webui import RESOURCES
-from realapps import (BASE_SETTINGS, CHAT_ANSWER, MEMORY, PostgresServer, SecretValues,
-                      appliance_on, progress, venv, webui_environment)
+from realapps import (BASE_SETTINGS, CHAT_ANSWER, MEMORY, WITHOUT_CAPABILITIES, PostgresServer,
+                      SecretValues, appliance_on, progress, venv, webui_environment)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "admin@example.com"
@@ -258,6 +258,27 @@ def test_a_chat_and_a_document_with_its_vectors_survive_a_restart(appliance):
     appliance.deploy()
     used = use_it(appliance)
     appliance.deploy()
+    assert_still_there(appliance, used, used["token"])
+
+
+# -- no capabilities --------------------------------------------------------------------------
+
+def process_state(pid: int) -> dict[str, str]:
+    """A process's user ids, capability sets and no_new_privs, from /proc/PID/status."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {name: fields[name].split()[0] for name in (
+        "Uid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")}
+
+
+def test_root_without_any_capability_serves_chats_and_documents(appliance):
+    """Open WebUI as its containers run it (operations/rendering.py NO_CAPABILITIES): uid 0,
+    no capability, no_new_privs. Its data folder is root's, as root made it on the volume."""
+    app = appliance.deploy(wrapper=WITHOUT_CAPABILITIES)
+    assert process_state(app.process.pid) == {
+        "Uid": "0", "CapInh": "0000000000000000", "CapPrm": "0000000000000000",
+        "CapEff": "0000000000000000", "CapBnd": "0000000000000000",
+        "CapAmb": "0000000000000000", "NoNewPrivs": "1"}
+    used = use_it(appliance)
     assert_still_there(appliance, used, used["token"])
 
 

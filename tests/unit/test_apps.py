@@ -113,9 +113,9 @@ CHART_VALUE_PATHS = {
     },
 }
 FREE_FORM = {
-    "ollama": ("resources.", "persistentVolume.annotations."),
+    "ollama": ("resources.", "persistentVolume.annotations.", "securityContext."),
     "open-webui": ("resources.", "strategy.", "ingress.annotations.", "persistence.annotations.",
-                   "livenessProbe.",
+                   "containerSecurityContext.", "livenessProbe.",
                    "readinessProbe.", "startupProbe.", "copyAppData.resources."),
     "cloudnative-pg": ("resources.",),
     # Each config file: {enabled, path, data}, mounted at its path (templates range over them).

@@ -262,6 +262,23 @@ def test_each_render_holds_these_services(name):
     assert services(recorded(name)) == SERVICES[name]
 
 
+NO_CAPABILITIES = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+@pytest.mark.parametrize("name", renders(["open-webui", "ollama", "ollama.gpu"]))
+def test_open_webui_and_ollama_run_every_container_without_capabilities(name):
+    """Each container of their pods, init containers too, as the chart renders it."""
+    found = {}
+    for document in recorded(name)["objects"]:
+        if document["kind"] == "Deployment":
+            pod = document["spec"]["template"]["spec"]
+            for container in pod.get("initContainers", []) + pod["containers"]:
+                found[container["name"]] = container.get("securityContext")
+    expected = ({"copy-app-data": NO_CAPABILITIES, "open-webui": NO_CAPABILITIES}
+                if name == "open-webui" else {"ollama": NO_CAPABILITIES})
+    assert found == expected
+
+
 def test_each_workloads_selector_selects_its_pods():
     """A selector that missed its pods would be refused by the API server; helm template
     does not check it."""

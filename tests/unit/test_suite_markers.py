@@ -37,6 +37,6 @@ def test_without_root_rehearsal_tests_are_skipped_with_the_reason():
                         "tests/realapps/test_webui.py", prefix=("unshare", "--user"))
     assert ("SKIPPED [3] tests/integration/test_faults.py: needs root: boots a rehearsal host "
             "with systemd-nspawn (run pytest as root)") in output
-    assert ("SKIPPED [17] tests/realapps/test_webui.py: needs root: builds a PostgreSQL 18 root "
+    assert ("SKIPPED [18] tests/realapps/test_webui.py: needs root: builds a PostgreSQL 18 root "
             "with debootstrap and runs it with chroot (run pytest as root)") in output
     assert "error" not in output.lower()
