@@ -148,3 +148,86 @@ def test_monitoring_credentials(two_runs, standin_k3s):
     assert result.exit_code == 0, result.output
     assert f"password: {credentials['password']}" in result.output
     assert "Netdata:  https://monitor.rehearsal.test/" in result.output
+
+
+# -- Traefik's Secrets from the operator's files (tls_certificate, tls_key) ------------------------
+
+
+@pytest.fixture(scope="module")
+def traefik_secret_runs(standin_k3s, inventory, tmp_path_factory):
+    """The k3s layer's step "Put the Secret llm-appliance-tls for Traefik" (operations/k3s.py
+    traefik_secret, its put-secret.sh placed as the layer places it), twice, with a certificate
+    and key made here for *.rehearsal.test, every command line of the host sampled meanwhile.
+    Returns both runs, the key's PEM and the certificate's."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder = tmp_path_factory.mktemp("tls")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "*.rehearsal.test")])
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("*.rehearsal.test")]),
+                                  critical=False)
+                   .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    certificate_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    (folder / "site.key").write_text(key_pem)
+    (folder / "site.crt").write_text(certificate_pem)
+    deploy = folder / "traefik_secret_deploy.py"
+    deploy.write_text(
+        "from pyinfra import host\n"
+        "from pyinfra.operations import files\n"
+        "from operations import health, k3s\n"
+        "from operations.rendering import PROJECT_ROOT\n"
+        "from operations.settings import load\n"
+        "settings = load(host.data.dict())\n"
+        "files.put(name='Install put-secret.sh', src=str(PROJECT_ROOT / 'files/put-secret.sh'),"
+        " dest=k3s.PUT_SECRET, mode='755')\n"
+        "present = health.secret_names(health.latest_read(settings), 'kube-system')\n"
+        "for secret in k3s.traefik_secrets(settings):\n"
+        "    k3s.traefik_secret(name=f'Put the Secret {secret.name}', secret=secret,"
+        " present=secret.name in present)\n")
+    path = inventory("traefik-secret.py", tls_certificate=str(folder / "site.crt"),
+                     tls_key=str(folder / "site.key"))
+    standin_k3s.ssh(SAMPLER.replace("/root/cmdlines", "/root/tls-cmdlines")
+                    .replace("/root/sampler.pid", "/root/tls-sampler.pid"))
+    first = run_pyinfra(path, str(deploy))
+    second = run_pyinfra(path, str(deploy))
+    standin_k3s.ssh("kill $(cat /root/tls-sampler.pid)")
+    return first, second, key_pem, certificate_pem
+
+
+def test_the_tls_secret_holds_the_files_and_is_put_once(traefik_secret_runs, standin_k3s):
+    first, second, key_pem, certificate_pem = traefik_secret_runs
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.changed == ["Install put-secret.sh", "Put the Secret llm-appliance-tls"]
+    assert second.returncode == 0 and second.changed == []
+    assert stored(standin_k3s, "kube-system", "llm-appliance-tls") == {
+        "tls.crt": certificate_pem, "tls.key": key_pem}
+
+
+def test_the_tls_key_is_in_no_output_command_line_or_open_file(traefik_secret_runs, standin_k3s):
+    first, second, key_pem, _ = traefik_secret_runs
+    # A line of the key's base64: in no output, command line or file others may read.
+    line = key_pem.splitlines()[2]
+    for run in (first, second):
+        assert line not in run.stdout + run.stderr
+    cmdlines = standin_k3s.ssh("cat /root/tls-cmdlines").stdout
+    assert "put-secret.sh kube-system llm-appliance-tls tls /etc/llm-appliance/traefik/tls.crt " \
+        "/etc/llm-appliance/traefik/tls.key" in cmdlines, cmdlines[-2000:]
+    assert line not in cmdlines
+    found = standin_k3s.ssh(
+        f"grep -rlF '{line}' / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "
+        "--exclude-dir=run 2>/dev/null | xargs -r stat -c '%a %U %n' | sort").stdout.splitlines()
+    # Only the copy the deploy compares against, root's only (the API server keeps its own in
+    # memory).
+    assert found == ["600 root /etc/llm-appliance/traefik/tls.key"]
+    assert standin_k3s.ssh("stat -c '%a' /etc/llm-appliance/traefik").stdout.strip() == "700"
