@@ -11,6 +11,7 @@ flows the appliance needs. k3s enforces them with its embedded network policy co
 
 from __future__ import annotations
 
+import ipaddress
 import urllib.parse
 
 from operations.components import (
@@ -30,6 +31,15 @@ from operations.names import MONITORING_NAMESPACE, NAMESPACE
 from operations.settings import Settings
 
 _ANYWHERE = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+# Addresses no public model registry has: private (RFC 1918), shared (RFC 6598), loopback and
+# link-local (cloud metadata at 169.254.169.254). Ollama's egress leaves them out: the pinned
+# Ollama 0.32.15 fetches what a pull names (CVE-2026-85180, SSRF through a blob redirect; see
+# PINNED_VERSIONS), and this keeps such a request from reaching the server's LAN, the node or
+# the cluster. k3s enforces `except` through kube-router: each entry goes into the rule's ipset
+# as `nomatch` (cloudnativelabs/kube-router pkg/controllers/netpol/network_policy_controller.go,
+# evalIPBlockPeer; the version k3s v1.36.5 vendors was not readable here).
+NOT_A_REGISTRY = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                  "127.0.0.0/8", "169.254.0.0/16"]
 # CloudNativePG's instance manager answers its operator on this port of the PostgreSQL pod.
 POSTGRES_STATUS_PORT = 8000
 NETDATA_PARENT, NETDATA_CHILD, NETDATA_K8S_STATE = NETDATA.workloads
@@ -79,6 +89,15 @@ def _provider_port(url: str) -> int:
     return parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
+def _public_internet(settings: Settings) -> dict:
+    """Every IPv4 address but NOT_A_REGISTRY and the cluster's own networks (when settings put
+    them outside it): ``{"ipBlock": {"cidr": "0.0.0.0/0", "except": [...]}}``."""
+    own = [cidr for cidr in (settings.k3s_cluster_cidr, settings.k3s_service_cidr)
+           if not any(ipaddress.ip_network(cidr).subnet_of(ipaddress.ip_network(private))
+                      for private in NOT_A_REGISTRY)]
+    return {"ipBlock": {"cidr": "0.0.0.0/0", "except": NOT_A_REGISTRY + own}}
+
+
 def apps_policies(settings: Settings) -> list[dict]:
     webui, ollama, postgres = OPEN_WEBUI.workload, OLLAMA.workload, POSTGRES.workload
     webui_egress = [{"to": [pods(ollama)], "ports": _ports(OLLAMA.pod_port)},
@@ -96,7 +115,7 @@ def apps_policies(settings: Settings) -> list[dict]:
                 ingress=[{"from": [pods(webui), pods(MODEL_PULLER.workload)],
                           "ports": _ports(OLLAMA.pod_port)}],
                 # Model pulls from the Ollama registry (none in an air-gapped install).
-                egress=[{"to": _ANYWHERE, "ports": _ports(443)}]),
+                egress=[{"to": [_public_internet(settings)], "ports": _ports(443)}]),
         _policy(NAMESPACE, "model-puller", MODEL_PULLER.workload,
                 egress=[{"to": [pods(ollama)], "ports": _ports(OLLAMA.pod_port)}]),
         _policy(NAMESPACE, "backup", BACKUP.workload,

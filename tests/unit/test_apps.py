@@ -165,9 +165,13 @@ def test_only_open_webui_and_the_puller_reach_ollama():
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     (rule,) = policy["spec"]["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 11434}]
-    # Out only to the model registry (HTTPS).
-    assert policy["spec"]["egress"] == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
-                                         "ports": [{"protocol": "TCP", "port": 443}]}]
+    # Out only to the model registry (HTTPS), never to a private, loopback or link-local
+    # address (the pinned Ollama's pull SSRF, CVE-2026-85180).
+    assert policy["spec"]["egress"] == [{
+        "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [
+            "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
+            "169.254.0.0/16"]}}],
+        "ports": [{"protocol": "TCP", "port": 443}]}]
     sources = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
     assert sources == [
         {"app.kubernetes.io/instance": "open-webui", "app.kubernetes.io/component": "open-webui"},
@@ -351,3 +355,10 @@ def test_ollama_volume_keeps_its_size_when_the_models_change():
     sizes = {ollama.ollama_values(settings(ollama_models=models))["persistentVolume"]["size"]
              for models in (["llama3.2:1b"], ["qwen3:32b", "llama3.1:70b"])}
     assert sizes == {"100Gi"}
+
+
+def test_ollama_reaches_no_cluster_network_set_outside_the_private_ranges():
+    (policy,) = [d for _, d in documents(settings(k3s_cluster_cidr="198.18.0.0/16"))
+                 if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"]
+    (rule,) = policy["spec"]["egress"]
+    assert rule["to"][0]["ipBlock"]["except"][-1:] == ["198.18.0.0/16"]

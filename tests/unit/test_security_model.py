@@ -84,7 +84,10 @@ POLICIES = {
     ("llm", "ollama"): {
         "podSelector": OLLAMA, "policyTypes": ["Ingress", "Egress"],
         "ingress": [{"from": [{"podSelector": OPEN_WEBUI}, {"podSelector": PULLER}], "ports": TCP(11434)}],
-        "egress": [{"to": ANYWHERE, "ports": TCP(443)}],  # model pulls from the registry
+        # Model pulls from the registry; nothing private (the pinned Ollama's pull SSRF).
+        "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [
+            "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
+            "169.254.0.0/16"]}}], "ports": TCP(443)}],
     },
     ("llm", "model-puller"): {
         "podSelector": PULLER, "policyTypes": ["Egress"],
