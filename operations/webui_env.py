@@ -1,8 +1,9 @@
 """Open WebUI's own environment variables, kept in the inventory: the `webui_settings` setting.
 
-Open WebUI 0.12.4 reads its settings from environment variables (open_webui/config.py and
-env.py, `NAME = os.getenv('NAME', default)`). Which names it reads is recorded from that
-source in open_webui_variables.json (tests/record_webui_variables.py; tests/realapps checks the
+Open WebUI 0.12.4 reads its settings from environment variables (most in open_webui/config.py
+and env.py, `NAME = os.getenv('NAME', default)`, a few where they are used, such as
+utils/mfa.py's MFA_ENCRYPTION_KEY). Which names it reads is recorded from every module of the
+package in open_webui_variables.json (tests/record_webui_variables.py; tests/realapps checks the
 record against the installed package), so that a name it does not read is refused, with the
 closest one, instead of being ignored in silence. Names the appliance sets itself are refused,
 naming the setting to use (`MANAGED`). A secret is given by reference to a Kubernetes Secret
@@ -37,6 +38,10 @@ _OLLAMA = "the appliance's Ollama (ollama_models, webui_embedding_model)"
 _OFFLINE = "the appliance sends nothing to the internet"
 _WEB_FACE = "the appliance's hardened sessions and cookies (README: Open WebUI's web face)"
 _OIDC_ON = "on whenever oidc is set"
+# Open WebUI's own security headers (utils/security_headers.py): Traefik's security-headers
+# Middleware sets the same headers over the backend's (unrolled/secure v1.0.9, the one Traefik
+# v3.7.9 vendors, ModifyResponseHeaders: Header.Set), HSTS only with acme_ca production.
+_HEADERS = "Traefik's security-headers Middleware sets this header (operations/middlewares.py)"
 # Variables the appliance sets itself (operations/webui.py, the chart's own), each with the
 # setting that sets it or why it is fixed: a webui_settings entry would fight the deploy.
 MANAGED = MappingProxyType({
@@ -80,6 +85,11 @@ MANAGED = MappingProxyType({
     "OPENID_REDIRECT_URI": "https://webui_domain/oauth/oidc/callback, from the setting webui_domain",
     "ENABLE_OAUTH_SIGNUP": _OIDC_ON,
     "OAUTH_MERGE_ACCOUNTS_BY_EMAIL": _OIDC_ON,
+    "HSTS": _HEADERS,
+    "XFRAME_OPTIONS": _HEADERS,
+    "CONTENT_SECURITY_POLICY": _HEADERS,
+    "REFERRER_POLICY": _HEADERS,
+    "XCONTENT_TYPE": _HEADERS,
 })
 # A Secret's name (a DNS subdomain) and a key of its data, as Kubernetes validates them.
 SECRET_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

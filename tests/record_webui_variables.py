@@ -4,15 +4,17 @@ as operations/open_webui_variables.json: what `webui_settings` accepts (operatio
 
     python tests/record_webui_variables.py ~/.cache/llm-appliance/open-webui/0.12.4-*/lib/python3.11/site-packages/open_webui
 
-The names are read from the package's open_webui/config.py and open_webui/env.py (where
-Open WebUI 0.12.4 reads its settings; config.py's persistent ones are plain module constants
-there, `NAME = os.getenv('NAME', default)`, seeded into the `config` table through
-DEFAULT_CONFIG) with Python's ast, the way the source reads them:
+The names are read from every module of the package (most settings in open_webui/config.py
+and env.py, `NAME = os.getenv('NAME', default)`, config.py's persistent ones seeded into the
+`config` table through DEFAULT_CONFIG; others where they are used, e.g. utils/mfa.py's
+MFA_ENCRYPTION_KEY) with Python's ast, the way the source reads them:
 
 - ``os.getenv('NAME', ...)`` and ``os.environ.get('NAME', ...)``;
 - ``os.environ['NAME']`` where it is read (not where it is assigned);
 - a call ``f('NAME', ...)`` of a function of the same file that passes its first parameter to
-  ``os.getenv``/``os.environ.get`` (env.py's ``_int_env``).
+  ``os.getenv``/``os.environ.get`` (env.py's ``_int_env``);
+- a read of the loop variable of ``for NAME, ... in D.items()`` over a dict literal ``D`` of
+  string keys: each key (utils/security_headers.py's ``header_setters``: HSTS, XFRAME_OPTIONS...).
 
 A name made at run time (an f-string, a variable) cannot be recorded and is listed under
 ``unread`` with its line, so that a reader sees what the list leaves out. tests/realapps
@@ -29,7 +31,6 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RECORD = PROJECT_ROOT / "operations/open_webui_variables.json"
-SOURCES = ("config.py", "env.py")
 READERS = ("os.getenv", "os.environ.get")
 
 
@@ -48,11 +49,37 @@ def _reader_functions(tree: ast.Module) -> tuple[set[str], set[ast.Call]]:
     return found, reads
 
 
+def _dict_key_loops(tree: ast.Module) -> dict[str, set[str]]:
+    """Loop variables that take the string keys of a dict literal, with those keys:
+    ``for env_var, setter in header_setters.items()`` over ``header_setters = {'HSTS': ...}``
+    gives {'env_var': {'HSTS'}}."""
+    literals = {}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Dict)
+                and node.value.keys and all(isinstance(key, ast.Constant)
+                                            and isinstance(key.value, str)
+                                            for key in node.value.keys)):
+            literals[node.targets[0].id] = {key.value for key in node.value.keys}
+    loops = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.For):
+            continue
+        source = node.iter
+        if isinstance(source, ast.Call) and ast.unparse(source.func).endswith((".items", ".keys")):
+            source = source.func.value
+        target = node.target.elts[0] if isinstance(node.target, ast.Tuple) else node.target
+        if isinstance(source, ast.Name) and source.id in literals and isinstance(target, ast.Name):
+            loops[target.id] = literals[source.id]
+    return loops
+
+
 def read_names(source: str) -> tuple[set[str], list[str]]:
     """The variable names one source file reads, and the reads whose name is not a literal
     (as 'LINE: CODE'): ``read_names("import os\\nA = os.getenv('A')")`` gives ({'A'}, [])."""
     tree = ast.parse(source)
     helpers, helper_reads = _reader_functions(tree)
+    looped = _dict_key_loops(tree)
     names, unread = set(), []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and (ast.unparse(node.func) in READERS
@@ -60,6 +87,8 @@ def read_names(source: str) -> tuple[set[str], list[str]]:
             argument = node.args[0] if node.args else None
             if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
                 names.add(argument.value)
+            elif isinstance(argument, ast.Name) and argument.id in looped:
+                names |= looped[argument.id]
             elif ast.unparse(node.func) in READERS and node not in helper_reads:
                 unread.append(f"{node.lineno}: {ast.unparse(node)}")
         elif (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)
@@ -82,15 +111,15 @@ def package_version(package: Path) -> str:
 def recording(package: Path) -> dict:
     """What the record holds for the installed package folder `package` (…/open_webui)."""
     names, unread = set(), []
-    for name in SOURCES:
-        found, left = read_names((package / name).read_text())
+    for module in sorted(package.rglob("*.py")):
+        found, left = read_names(module.read_text())
         names |= found
-        unread += [f"open_webui/{name}:{line}" for line in left]
+        unread += [f"{module.relative_to(package.parent)}:{line}" for line in left]
     return {
         "open_webui": package_version(package),
         "how": ("tests/record_webui_variables.py: names read by os.getenv / os.environ.get / "
-                "os.environ[...] / a reader helper in open_webui/" + " and open_webui/".join(SOURCES)
-                + " of the installed wheel (ast)"),
+                "os.environ[...] / a reader helper / a loop over a dict literal's keys in every "
+                "module of open_webui/ of the installed wheel (ast)"),
         "unread": unread,
         "variables": sorted(names),
     }

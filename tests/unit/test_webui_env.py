@@ -10,7 +10,8 @@ from operations.apps import missing_secret_problems
 from operations.policies import apps_policies
 from operations.settings import PINNED_VERSIONS, SettingsError, load
 from operations.webui import webui_values
-from operations.webui_env import MANAGED, RECORD, VARIABLES
+from operations.webui_env import MANAGED, RECORD, VARIABLES, SecretKey
+from record_webui_variables import read_names
 
 BASE = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
         "acme_email": "admin@example.com"}
@@ -36,6 +37,35 @@ def test_the_record_is_of_the_pinned_release():
     assert RECORD["open_webui"] == PINNED_VERSIONS["open-webui app"] == "0.12.4"
     assert RECORD["unread"] == []
     assert {"DEFAULT_MODELS", "OPENID_PROVIDER_URL", "ENABLE_PERSISTENT_CONFIG"} <= VARIABLES
+
+
+def test_the_record_holds_names_read_outside_config_and_env():
+    """Open WebUI 0.12.4 reads some settings where it uses them: utils/mfa.py
+    MFA_ENCRYPTION_KEY, utils/automations.py AUTOMATION_POLL_INTERVAL, and
+    utils/security_headers.py's names through a loop over its dict `header_setters`."""
+    assert {"MFA_ENCRYPTION_KEY", "AUTOMATION_POLL_INTERVAL", "HSTS", "XFRAME_OPTIONS"} <= VARIABLES
+    assert dict(load({**BASE, "webui_settings": {"MFA_ENCRYPTION_KEY": {
+        "secret": "mfa", "key": "key"}}}).webui_settings) == {
+        "MFA_ENCRYPTION_KEY": SecretKey("mfa", "key")}
+    assert refusal(webui_settings={"XFRAME_OPTIONS": "DENY"}) == (
+        "webui_settings: sets XFRAME_OPTIONS, which the appliance sets itself: Traefik's "
+        "security-headers Middleware sets this header (operations/middlewares.py)")
+
+
+def test_the_recorder_reads_literals_helpers_and_dict_key_loops():
+    source = """import os
+A = os.getenv('A', '1')
+B = os.environ['B']
+def _int_env(key, default):
+    return int(os.environ.get(key, default))
+C = _int_env('C', 3)
+def headers():
+    setters = {'D': str, 'E': str}
+    for env_var, setter in setters.items():
+        os.environ.get(env_var)
+    os.getenv(f'F_{A}')
+"""
+    assert read_names(source) == ({"A", "B", "C", "D", "E"}, ["11: os.getenv(f'F_{A}')"])
 
 
 def test_an_unknown_name_is_refused_with_the_closest_one():
