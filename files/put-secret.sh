@@ -8,8 +8,10 @@
 #
 # The values go from the files to kubectl's standard input and the API server: never on a
 # command line or in the output. Replaced, not applied: `kubectl apply` would copy them into
-# the kubectl.kubernetes.io/last-applied-configuration annotation, which `kubectl describe`
-# prints. Installed by llm-appliance.
+# the kubectl.kubernetes.io/last-applied-configuration annotation, a second copy outside the
+# Secret's data that `kubectl get -o yaml` and `kubectl apply view-last-applied` print
+# (`kubectl describe` skips that annotation: kubectl v0.36.3 pkg/describe/describe.go
+# skipAnnotations). Installed by llm-appliance.
 set -eu
 namespace=$1 name=$2 kind=$3
 shift 3
