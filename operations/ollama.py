@@ -51,8 +51,9 @@ def ollama_environment(settings: Settings) -> list[dict]:
 
     OLLAMA_CONTEXT_LENGTH is the context of every request that names none (server/routes.go
     modelOptions: api.DefaultOptions' NumCtx is envconfig.ContextLength(); a num_ctx in the
-    model's Modelfile or the request wins), capped at the model's training context
-    (server/sched.go effectiveContext)."""
+    model's Modelfile or the request wins), capped at the model's training context (llm/server.go
+    NewLlamaServer before `-c`; server/sched.go effectiveContext when it compares a request's
+    num_ctx with a loaded model's)."""
     return [
         {"name": "OLLAMA_NO_CLOUD", "value": "1"},
         # A chat model and the embedding model loaded together: a RAG question loads nothing.
