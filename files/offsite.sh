@@ -75,7 +75,8 @@ flock 9
 # --remove-all removes only stale locks: made on this host by a process that no longer runs,
 # or not refreshed for 30 minutes, where a live restic refreshes its own every 5 (restic
 # v0.14.0, v0.16.4, v0.18.0: internal/restic/lock.go Lock.Stale, RemoveStaleLocks (in
-# internal/repository/lock.go in 0.18), cmd/restic/lock.go refreshInterval,
+# internal/repository/lock.go in 0.18), cmd/restic/lock.go refreshInterval (0.18:
+# internal/repository/lock.go defaultRefreshInterval),
 # cmd/restic/cmd_unlock.go). --retry-lock would only wait: it came in restic 0.16.0
 # (cmd/restic/global.go), which Debian 12's 0.14 lacks, and a dead run's lock never goes.
 [ "$ACTION" = init ] || run_restic unlock
