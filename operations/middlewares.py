@@ -50,7 +50,7 @@ def security_headers(settings: Settings, namespace: str) -> dict:
     the names below webui_domain are not the appliance's to promise.
 
     Framing: Open WebUI frames its own pages (0.12.4's frontend, HTMLToken.svelte, an iframe of
-    /api/v1/files/ID/content), so same-origin only, not DENY: `frame-ancestors 'self'` for
+    /api/v1/files/ID/content/html), so same-origin only, not DENY: `frame-ancestors 'self'` for
     browsers that read CSP, X-Frame-Options SAMEORIGIN for those that do not. The CSP holds
     frame-ancestors alone: Open WebUI's pages run inline scripts and load models' HTML, which
     a script or style policy would break. Referrer: the full URL (a chat's id) goes to the
