@@ -6,16 +6,18 @@ the unit tests of operations/recovery.py and for the `k3s kubectl` stand-in on a
     objects = restored(old_node="server-1", new_node="server-2")
 
 Names and annotations as the pinned charts, CloudNativePG and k3s's deploy controller set them;
-the rest is a converged appliance (tests/cluster_state.py), so that the gates pass once the
-repair is done.
+the rest is a converged appliance as the stand-in's controllers make it from the apps layer's
+manifests (status_harness.appliance_objects), so that the gates pass once the repair is done.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import shutil
 
-from cluster_state import converged
 from kube_controllers import kubernetes_api
+from status_harness import appliance_objects
 
 from operations.ollama import model_puller_job
 from operations.settings import load
@@ -92,14 +94,17 @@ def model_job(manifest: dict | None = None) -> dict:
         shutil.rmtree(api.directory, ignore_errors=True)
 
 
+@functools.lru_cache(maxsize=None)
+def _converged() -> tuple:
+    return tuple(appliance_objects(load(SETTINGS)))
+
+
 def restored(old_node: str, new_node: str) -> list[dict]:
     """The restored cluster once k3s registered `new_node` (the same name as `old_node` when
-    the new server kept the lost one's hostname): a converged appliance (cluster_state), as the
-    lost server left it, with the volumes, claims and pods its disk held."""
-    objects = [item for item in converged() if item["kind"] != "Node"]
-    for item in objects:
-        if item["kind"] == "Cluster":
-            item["metadata"]["annotations"] = addon_annotations("llm-appliance-postgres")
+    the new server kept the lost one's hostname): a converged appliance
+    (status_harness.appliance_objects, its model Job included), as the lost server left it,
+    with the volumes, claims and pods its disk held."""
+    objects = [item for item in copy.deepcopy(_converged()) if item["kind"] != "Node"]
     nodes = [node(old_node, True)] + ([node(new_node, True)] if new_node != old_node else [])
     return nodes + objects + [
         volume("pvc-0a1", "llm", "postgres-1", old_node),
@@ -121,7 +126,6 @@ def restored(old_node: str, new_node: str) -> list[dict]:
         pod("monitoring", "netdata-parent-7c9f-qq2lw", ("netdata-parent-database",)),
         pod("kube-system", "traefik-6f4b9-8xk2m", ("traefik",)),
         pod("kube-system", "coredns-7b98-lk2pq"),
-        model_job(),
         job("llm", "llm-appliance-backup-29400930", {"app.kubernetes.io/name": "llm-appliance-backup"}),
     ]
 

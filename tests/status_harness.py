@@ -10,6 +10,7 @@ what ``traefik`` says (the defaults: a redirect, /health 200, a Let's Encrypt ce
     components, code = status_through_kubectl(api, settings)
     # code: 0 when every component is ready or a warning, else 1 (appliance/cli.py status)
     read = read_through_kubectl(api, settings)   # parse_read's dict, for the gate's judgments
+    objects = appliance_objects(settings)        # a converged appliance's objects, as read
 
 ``module`` (default operations/health.py) is the readiness module under test: its own
 ApplianceRead command, parse_read and status_components run, so an earlier version of it
@@ -26,7 +27,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from k3s_controllers import DeployController
+from k3s_controllers import DeployController, k3s_api
 from kube_api import KubeAPI, kubectl_path
 
 from operations import health
@@ -134,6 +135,16 @@ def ollama_list(models) -> str:
     return "\n".join(["NAME                     ID              SIZE      MODIFIED", *rows]) + "\n"
 
 
+def write_manifests(settings: Settings, manifests: Path) -> None:
+    """What the apps layer writes for ``settings`` (operations/apps.py app_files) into the
+    folder ``manifests``, as on the host: k3s applies it at its next scan."""
+    from operations.apps import app_files
+
+    manifests.mkdir(parents=True, exist_ok=True)
+    for host_file in app_files(settings):
+        (manifests / Path(host_file.path).name).write_text(host_file.content)
+
+
 def converged_appliance(api: KubeAPI, settings: Settings, manifests: Path) -> DeployController:
     """A single-server appliance as k3s makes it from the apps layer's files: one Ready Node,
     k3s's Traefik HelmChart and CoreDNS, operations/apps.py app_files written to
@@ -141,8 +152,6 @@ def converged_appliance(api: KubeAPI, settings: Settings, manifests: Path) -> De
     retries a file whose namespace came later), CloudNativePG's Cluster as its operator reports a
     healthy one (upstream-behaviour.md: phase "Cluster in healthy state", readyInstances) and
     Ollama answering `ollama list` with the settings' models."""
-    from operations.apps import app_files
-
     api.add([
         {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "server-1"},
          "status": {"conditions": [{"type": "Ready", "status": "True"}],
@@ -155,9 +164,7 @@ def converged_appliance(api: KubeAPI, settings: Settings, manifests: Path) -> De
          "spec": {"chart": "https://%{KUBERNETES_API}%/static/charts/traefik.tgz",
                   "targetNamespace": "kube-system"}},
     ])
-    manifests.mkdir(parents=True, exist_ok=True)
-    for host_file in app_files(settings):
-        (manifests / Path(host_file.path).name).write_text(host_file.content)
+    write_manifests(settings, manifests)
     deploy = DeployController(api, manifests)
     deploy.scan()
     api.advance(15)
@@ -171,3 +178,23 @@ def converged_appliance(api: KubeAPI, settings: Settings, manifests: Path) -> De
                  subresource="status")
     api.execs[("llm", "ollama-", ("ollama", "list"))] = (0, ollama_list(settings.models))
     return deploy
+
+
+def appliance_objects(settings: Settings, helm_results: dict | None = None,
+                      then=None) -> list[dict]:
+    """The objects of a converged single-server appliance (converged_appliance) as the
+    readiness read gives them (read_through_kubectl's ``objects``: Secrets as type and labels),
+    made by the stand-in's controllers on a stand-in started for this call. ``helm_results``
+    (k3s_controllers.HelmResult lists by (namespace, chart)) are scripted before k3s applies
+    anything; ``then(api, deploy, manifests)`` runs before the read (a failure to inject,
+    time to pass). About 3 s."""
+    api = k3s_api().start()
+    try:
+        api.helm_results.update(helm_results or {})
+        with tempfile.TemporaryDirectory(prefix="appliance-") as folder:
+            deploy = converged_appliance(api, settings, Path(folder))
+            if then:
+                then(api, deploy, Path(folder))
+            return read_through_kubectl(api, settings)["objects"]
+    finally:
+        api.stop()

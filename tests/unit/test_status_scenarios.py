@@ -53,6 +53,7 @@ from status_harness import (
     ollama_list,
     read_through_kubectl,
     status_through_kubectl,
+    write_manifests,
 )
 
 from operations import health as current_health
@@ -113,13 +114,6 @@ def states(components) -> dict:
 
 def component(components, name):
     return next(c for c in components if c.name == name)
-
-
-def write_manifests(settings, manifests) -> None:
-    """What the apps layer writes for ``settings`` (operations/apps.py app_files), as on the
-    host: k3s applies it at its next scan."""
-    for host_file in app_files(settings):
-        (manifests / host_file.path.rsplit("/", 1)[1]).write_text(host_file.content)
 
 
 # helm-controller v0.17.1's CRD (k3s v1.36.0-v1.36.2) has no failurePolicy retry.
