@@ -35,6 +35,7 @@ from kube_api import DEFAULTS, VALIDATIONS, APIError, KubeAPI, Resource, clone, 
 from kube_controllers import (
     KUBERNETES_CONTROLLERS,
     owner_reference,
+    pod_status,
     restart_crashed,
     write,
 )
@@ -343,7 +344,7 @@ def helm(api: KubeAPI, job: dict, env: dict, command: str, log: list[str]) -> tu
             if secret["metadata"]["labels"]["status"] == "deployed":
                 secret["metadata"]["labels"]["status"] = "superseded"
                 write(api, secret)
-        apply_render(api, name, target)
+        apply_render(api, name, target, release_values(api, job))
     api.save(api.resource("Secret"), {
         "apiVersion": "v1", "kind": "Secret", "type": RELEASE_TYPE,
         "metadata": {"name": f"sh.helm.release.v1.{name}.v{revision}", "namespace": target,
@@ -379,15 +380,43 @@ def installed_objects(api: KubeAPI, namespace: str, name: str) -> list[dict]:
     return found
 
 
-def apply_render(api: KubeAPI, name: str, namespace: str) -> None:
+def release_values(api: KubeAPI, job: dict) -> dict:
+    """The values helm installs with: the HelmChart's valuesContent that helm-controller put in
+    the values Secret chart-values-NAME (chart.go valuesSecret: HelmChartValuesContent), as
+    YAML; {} without one."""
+    name = job["metadata"]["name"].removeprefix("helm-install-")
+    secret = api.get("Secret", job["metadata"]["namespace"], f"chart-values-{name}") or {}
+    text = secret.get("data", {}).get("HelmChartValuesContent")
+    return (yaml.safe_load(base64.b64decode(text)) or {}) if text else {}
+
+
+def _open_webui_ingress_host(item: dict, values: dict) -> None:
+    """open-webui chart 16.0.0 templates/ingress.yaml: the rule's host and the TLS hosts are
+    `.Values.ingress.host` (the recorded render has the recording's values)."""
+    host = values.get("ingress", {}).get("host")
+    if host:
+        item["spec"]["rules"][0]["host"] = host
+        for tls in item["spec"].get("tls", []):
+            tls["hosts"][0] = host
+
+
+# What of a recorded render follows this release's values: (chart, kind) -> edit(item, values).
+TEMPLATED = {("open-webui", "Ingress"): _open_webui_ingress_host}
+
+
+def apply_render(api: KubeAPI, name: str, namespace: str, values: dict | None = None) -> None:
     """Create or update the objects of the chart's recorded render (tests/data/charts), with
     helm's ownership annotations meta.helm.sh/release-name and -namespace; kinds the stand-in
     does not serve (RBAC, ServiceAccounts) are left out; objects in the render's namespace go
     to ``namespace``; a CustomResourceDefinition of an
-    optional kind (CloudNativePG's Cluster) makes that kind served."""
+    optional kind (CloudNativePG's Cluster) makes that kind served. The render was recorded
+    with the appliance's values for the recording's settings: where TEMPLATED says so, an
+    object takes this release's ``values`` instead."""
     render = chart_render(name)
     for item in (render or {}).get("objects", []):
         item = clone(item)
+        if (name, item["kind"]) in TEMPLATED:
+            TEMPLATED[(name, item["kind"])](item, values or {})
         if item["kind"] == "CustomResourceDefinition":
             api.install_crd(item["metadata"]["name"])
             continue
@@ -536,6 +565,67 @@ def _holds(desired, live) -> bool:
         return isinstance(live, list) and len(desired) == len(live) and all(
             _holds(a, b) for a, b in zip(desired, live))
     return desired == live
+
+
+# k3s v1.36.5's packaged Traefik chart, as far as readiness looks at it (k3s manifests/traefik.yaml:
+# the chart served by the API server under /static/charts, named PATCH+upUPSTREAM:
+# operations/settings.py TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR); helm-controller installs it from
+# the recorded render (data/charts/traefik.json).
+K3S_TRAEFIK_CHART = {
+    "apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+    "metadata": {"name": "traefik", "namespace": "kube-system"},
+    "spec": {"chart": "https://%{KUBERNETES_API}%/static/charts/traefik-40.1.5+up40.1.0.tgz",
+             "targetNamespace": "kube-system"}}
+
+
+# -- CloudNativePG's operator (what the appliance's postgres-operator chart runs) -----------------
+
+
+def cloudnative_pg(api: KubeAPI) -> None:
+    """CloudNativePG's operator for each Cluster, as far as the appliance looks: the status it
+    writes for a healthy one (upstream-behaviour.md: phase "Cluster in healthy state",
+    readyInstances, the image), its first instance's pod NAME-1 (cloudnative-pg
+    pkg/specs/pods.go PodWithExistingStorage, commit 016c52a: labels cnpg.io/cluster,
+    cnpg.io/instanceName, cnpg.io/podRole=instance; container ``postgres``), Ready, and the
+    application Secret NAME-app unless one exists (pkg/specs/secrets.go CreateSecret, commit
+    003f8e8: type kubernetes.io/basic-auth, keys username, user, password, dbname, host
+    NAME-rw, port 5432, uri; the bootstrap's database and owner). The instance's claim and
+    PostgreSQL itself are not made here."""
+    for cluster in api.list("Cluster"):
+        namespace, name = cluster["metadata"]["namespace"], cluster["metadata"]["name"]
+        spec = cluster.get("spec", {})
+        if not cluster.get("status"):
+            cluster["status"] = {"phase": "Cluster in healthy state",
+                                 "readyInstances": spec.get("instances", 1),
+                                 "image": spec.get("imageName", "")}
+            api.save(api.resource("Cluster"), cluster, manager="cloudnative-pg",
+                     subresource="status")
+        instance = f"{name}-1"
+        if api.get("Pod", namespace, instance) is None:
+            pod = {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": instance, "namespace": namespace,
+                                "labels": {"cnpg.io/cluster": name, "cnpg.io/instanceName": instance,
+                                           "cnpg.io/podRole": "instance"},
+                                "ownerReferences": [owner_reference(cluster)]},
+                   "spec": {"containers": [{"name": "postgres",
+                                            "image": spec.get("imageName", "")}]}}
+            pod["status"] = pod_status(api, pod, restarts=0)
+            api.save(api.resource("Pod"), pod, manager="cloudnative-pg")
+        if api.get("Secret", namespace, f"{name}-app") is None:
+            initdb = spec.get("bootstrap", {}).get("initdb", {})
+            database, owner = initdb.get("database", "app"), initdb.get("owner", "app")
+            password = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:32]
+            host = f"{name}-rw"
+            values = {"username": owner, "user": owner, "password": password, "dbname": database,
+                      "host": host, "port": "5432",
+                      "uri": f"postgresql://{owner}:{password}@{host}.{namespace}:5432/{database}"}
+            api.save(api.resource("Secret"), {
+                "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth",
+                "metadata": {"name": f"{name}-app", "namespace": namespace,
+                             # pkg/utils/labels_annotations.go UserTypeLabelName, WatchedLabelName
+                             "labels": {"cnpg.io/userType": "app", "cnpg.io/reload": "true"}},
+                "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}},
+                manager="cloudnative-pg")
 
 
 def k3s_api(version: str = HELM_CONTROLLER, **fields) -> KubeAPI:

@@ -27,7 +27,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from k3s_controllers import DeployController, k3s_api
+from k3s_controllers import K3S_TRAEFIK_CHART, DeployController, cloudnative_pg, k3s_api
 from kube_api import KubeAPI, kubectl_path
 
 from operations import health
@@ -147,10 +147,10 @@ def write_manifests(settings: Settings, manifests: Path) -> None:
 
 def converged_appliance(api: KubeAPI, settings: Settings, manifests: Path) -> DeployController:
     """A single-server appliance as k3s makes it from the apps layer's files: one Ready Node,
-    k3s's Traefik HelmChart and CoreDNS, operations/apps.py app_files written to
+    k3s's Traefik HelmChart (K3S_TRAEFIK_CHART), operations/apps.py app_files written to
     ``manifests`` and applied by the deploy controller (two passes 15 s apart, as its scan
-    retries a file whose namespace came later), CloudNativePG's Cluster as its operator reports a
-    healthy one (upstream-behaviour.md: phase "Cluster in healthy state", readyInstances) and
+    retries a file whose namespace came later), CloudNativePG's operator's Cluster status,
+    instance pod and app Secret (k3s_controllers.cloudnative_pg) and
     Ollama answering `ollama list` with the settings' models."""
     api.add([
         {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "server-1"},
@@ -158,11 +158,7 @@ def converged_appliance(api: KubeAPI, settings: Settings, manifests: Path) -> De
                     "nodeInfo": {"kubeletVersion": settings.k3s_version}}},
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}},
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
-        # k3s's manifests/traefik.yaml, as far as the readiness read looks at it.
-        {"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
-         "metadata": {"name": "traefik", "namespace": "kube-system"},
-         "spec": {"chart": "https://%{KUBERNETES_API}%/static/charts/traefik.tgz",
-                  "targetNamespace": "kube-system"}},
+        K3S_TRAEFIK_CHART,
     ])
     write_manifests(settings, manifests)
     deploy = DeployController(api, manifests)
@@ -170,12 +166,7 @@ def converged_appliance(api: KubeAPI, settings: Settings, manifests: Path) -> De
     api.advance(15)
     deploy.scan()
     api.install_crd("clusters.postgresql.cnpg.io")
-    for cluster in api.list("Cluster"):
-        cluster["status"] = {"phase": "Cluster in healthy state",
-                             "readyInstances": cluster["spec"].get("instances", 1),
-                             "image": cluster["spec"].get("imageName", "")}
-        api.save(api.resource("Cluster"), cluster, manager="cloudnative-pg",
-                 subresource="status")
+    cloudnative_pg(api)
     api.execs[("llm", "ollama-", ("ollama", "list"))] = (0, ollama_list(settings.models))
     return deploy
 

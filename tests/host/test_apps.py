@@ -8,18 +8,21 @@ import json
 import pytest
 
 from operations import health, names
+from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
 from operations.facts import OllamaModels, PrimaryAddress
 
 pytestmark = pytest.mark.apps
 
 
-def test_every_pod_ready(kubectl):
-    pods = json.loads(kubectl(f"--namespace {names.NAMESPACE} get pods -o json"))["items"]
-    running = [p for p in pods if p["status"].get("phase") != "Succeeded"]  # the model Job
-    assert running, "no pods in the appliance's namespace"
-    for pod in running:
-        ready = [c for c in pod["status"].get("conditions", []) if c["type"] == "Ready"]
-        assert ready and ready[0]["status"] == "True", pod["metadata"]["name"]
+@pytest.mark.parametrize("component", (OLLAMA, OPEN_WEBUI, NETDATA), ids=lambda c: c.name)
+def test_workloads_rolled_out(kubectl, component):
+    # The readiness gate's rule (health.workload_component: `kubectl rollout status`'s), for
+    # every workload the component's record names: each must exist (the gate judges those it
+    # finds) and be rolled out; a pod that is not Ready keeps its rollout from being done.
+    for workload in component.workloads:
+        item = json.loads(kubectl(f"--namespace {workload.namespace} get {workload.ref} -o json"))
+        judged = health.workload_component(health.Cluster({}), item)
+        assert judged.state == health.READY, f"{judged.name}: {judged.detail}"
 
 
 def test_apps_are_ready_as_the_deploy_gate_judges_them(fact, settings, kubectl):
@@ -84,15 +87,6 @@ def test_monitoring_refuses_a_request_without_credentials(host, settings, kubect
         f"{settings.monitor_domain}:443:127.0.0.1 https://{settings.monitor_domain}/"
     )
     assert status == "401"
-
-
-def test_monitoring_pods_ready(kubectl):
-    pods = json.loads(kubectl(f"--namespace {names.MONITORING_NAMESPACE} get pods -o json"))["items"]
-    roles = {pod["metadata"]["labels"].get("role") for pod in pods}
-    assert {"parent", "child", "k8sState"} <= roles
-    for pod in pods:
-        ready = [c for c in pod["status"].get("conditions", []) if c["type"] == "Ready"]
-        assert ready and ready[0]["status"] == "True", pod["metadata"]["name"]
 
 
 # README "Security model": each namespace denies all traffic both ways, then allows these flows.

@@ -13,15 +13,19 @@ binary) in /usr/local/lib/standin-k3s:
   k3s server                 what k3s.service runs: the API server on 127.0.0.1:6443 with
                              Kubernetes' controllers, helm-controller and klipper-helm,
                              k3s's deploy controller on the manifests folder (15 s scan), a
-                             kubelet that runs Job pods here (run_pod), CloudNativePG's Cluster
-                             status, local-path's volumes; this host's Node, k3s's namespaces and Traefik HelmChart;
-                             execs.json's recorded `kubectl exec` answers; the kubeconfig;
-                             Traefik's stand-in (/usr/local/lib/standin-traefik.py). Its objects
-                             are kept in /var/lib/standin-k3s/datastore.json when it stops and
-                             served again when it starts, as k3s's datastore keeps them.
+                             kubelet that runs Job pods here (run_pod) and restarts crashed
+                             containers every 10 s, CloudNativePG's operator
+                             (k3s_controllers.cloudnative_pg), local-path's volumes; this host's
+                             Node, k3s's namespaces and Traefik HelmChart; execs.json's
+                             recorded `kubectl exec` answers; faults.json's failures (helm
+                             errors, crash-looping workloads); the kubeconfig; Traefik's
+                             stand-in (/usr/local/lib/standin-traefik.py). Its objects are kept
+                             in /var/lib/standin-k3s/datastore.json when it stops and served
+                             again when it starts, as k3s's datastore keeps them.
 
 Every request the API server answers is a line of /var/lib/standin-k3s/requests.log:
-[method, path with query, content type].
+[method, path with query, content type]; every `k3s kubectl` invocation a line of
+kubectl.log: its arguments.
 """
 
 import base64
@@ -41,6 +45,15 @@ KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
 K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
 DATASTORE = f"{STATE}/datastore.json"
 EXECS = f"{STATE}/execs.json"  # [[namespace, pod name prefix, command, exit code, output]...]
+# Failures to inject, read at start: {"helm": [[chart namespace, chart, helm's error, recorded
+# (a failed release written), how many helm commands fail]], "crash_loops": [[namespace,
+# workload, log]]} (k3s_controllers.HelmResult, KubeAPI.crash_loop).
+FAULTS = f"{STATE}/faults.json"
+# The base period of the kubelet's exponential back-off of container restarts (kubernetes
+# pkg/kubelet/kubelet.go backOffPeriod = 10 s, "also used as the base period for the exponential
+# backoff container restarts"; read in copies of kubelet.go, the v1.36 tag was not at hand).
+KUBELET_BACKOFF = 10
+KUBECTL_LOG = f"{STATE}/kubectl.log"  # a JSON line per `k3s kubectl` invocation: its arguments
 MANIFESTS = "/var/lib/rancher/k3s/server/manifests"
 PORT = 6443
 # The image's PATH (Debian's /usr/bin has PostgreSQL's client wrappers, as the postgresql image's
@@ -55,6 +68,8 @@ NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 def main(argv):
     if argv[:1] == ["kubectl"]:
+        with open(KUBECTL_LOG, "a") as log:
+            log.write(json.dumps(argv[1:]) + "\n")
         environment = dict(os.environ)
         named = any(arg.startswith("--kubeconfig") for arg in argv)
         if not environment.get("KUBECONFIG") and not named and os.path.exists(KUBECONFIG):
@@ -88,7 +103,7 @@ class RequestLog(list):
 
 def serve():
     sys.path.insert(0, LIB)
-    from k3s_controllers import DeployController, k3s_api
+    from k3s_controllers import K3S_TRAEFIK_CHART, DeployController, HelmResult, cloudnative_pg, k3s_api
 
     os.makedirs(STATE, mode=0o700, exist_ok=True)
     api = k3s_api(requests=RequestLog(f"{STATE}/requests.log"), run_pod=run_pod)
@@ -98,6 +113,13 @@ def serve():
         with open(EXECS) as recorded:
             for namespace, prefix, command, code, output in json.load(recorded):
                 api.execs[(namespace, prefix, tuple(command))] = (code, output)
+    if os.path.exists(FAULTS):
+        with open(FAULTS) as faults:
+            injected = json.load(faults)
+        for namespace, chart, error, recorded, count in injected.get("helm", []):
+            api.helm_results[(namespace, chart)] = [HelmResult(error, recorded)] * count
+        for namespace, workload, log in injected.get("crash_loops", []):
+            api.crash_loop(namespace, workload, log)
     kept = []
     if os.path.exists(DATASTORE):
         with open(DATASTORE) as stored:
@@ -119,12 +141,7 @@ def serve():
     made.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": labels},
         "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
                    "nodeInfo": {"kubeletVersion": "v1.36.5+k3s1"}}})
-    # k3s's packaged Traefik chart (its manifests/traefik.yaml), as far as the readiness read
-    # looks at it; helm-controller installs it from the recorded render.
-    made.append({"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
-                 "metadata": {"name": "traefik", "namespace": "kube-system"},
-                 "spec": {"chart": "https://%{KUBERNETES_API}%/static/charts/traefik.tgz",
-                          "targetNamespace": "kube-system"}})
+    made.append(K3S_TRAEFIK_CHART)
     present = {(item["kind"], item["metadata"]["name"]) for item in kept}
     api.add(kept + [item for item in made if (item["kind"], item["metadata"]["name"]) not in present])
     api.start(port=PORT)
@@ -138,7 +155,11 @@ def serve():
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    stopped.wait()
+    # Time passing for the kubelet on the real clock: a crashed container restarts after the
+    # restart back-off, 10 s at first (KUBELET_BACKOFF), and helm-controller's workqueue
+    # takes a chart again.
+    while not stopped.wait(KUBELET_BACKOFF):
+        api.tick(0)
     deploy.stop()
     with api.lock:
         temporary = f"{DATASTORE}.new"
@@ -149,19 +170,6 @@ def serve():
     traefik.terminate()
     api.stop()
     return 0
-
-
-def cloudnative_pg(api):
-    """CloudNativePG's operator, for the database that runs on this host (pgvector_database):
-    a Cluster without status gets the status its operator writes for a healthy one
-    (upstream-behaviour.md: phase "Cluster in healthy state", readyInstances)."""
-    for cluster in api.list("Cluster"):
-        if not cluster.get("status"):
-            cluster["status"] = {"phase": "Cluster in healthy state",
-                                 "readyInstances": cluster["spec"].get("instances", 1),
-                                 "image": cluster["spec"].get("imageName", "")}
-            api.save(api.resource("Cluster"), cluster, manager="cloudnative-pg",
-                     subresource="status")
 
 
 STORAGE = "/var/lib/rancher/k3s/storage"

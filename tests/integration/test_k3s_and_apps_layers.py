@@ -177,7 +177,7 @@ def test_apps_layer_plans_cleanly(rehearsal, inventory):
 def test_shipped_apps_checks_fail_without_the_apps(rehearsal, inventory, shipped_suite):
     result = shipped_suite(inventory(), "-m", "apps")
     assert result.returncode != 0
-    for check in ("test_every_pod_ready", "test_every_model_is_listed",
+    for check in ("test_workloads_rolled_out", "test_every_model_is_listed",
                   "test_postgres_accepts_connections_with_vector",
                   "test_monitoring_refuses_a_request_without_credentials",
                   "test_namespaces_deny_by_default", "test_backups_are_scheduled"):

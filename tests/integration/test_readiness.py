@@ -1,68 +1,84 @@
 """Readiness against a real rehearsal host: the deploy's gates and `appliance status` read the
-cluster through the `k3s kubectl` stand-in (tests/integration/standin_k3s.py), which serves a
-recorded cluster (tests/cluster_state.py) and logs every invocation; a Traefik stand-in answers
-on ports 80 and 443 as the appliance's Traefik does. Everything else is real: SSH, pyinfra, the
-host layer, files, ensure-secret.sh.
+cluster through the real kubectl, which talks to the stand-in API server running as k3s on the
+host (k3s_standins.install_k3s, guest_k3s.py). Its datastore starts as a converged appliance that
+the stand-in's controllers made from the apps layer's manifests for the inventory's settings
+(status_harness.converged_appliance: k3s's deploy controller, helm-controller, klipper-helm,
+Kubernetes' controllers), with the host's own Node; failures are injected into that server as
+upstream meets them (guest_k3s.py faults.json: helm's error in klipper-helm's run). Everything
+else is real: SSH, pyinfra, the layers, files, ensure-secret.sh, the Traefik stand-in's answers
+on ports 80 and 443.
 
-A chart whose helm upgrade failed (its newest release Secret says failed) stops the deploy with
-helm's own error; a converged appliance re-runs with zero changes, four kubectl invocations and
-nine remote commands in all."""
+A converged appliance re-runs with zero changes, four kubectl invocations and nine remote
+commands in all; a chart whose helm upgrade failed (its newest release Secret says failed)
+stops the deploy with helm's own error, and `appliance status` names it."""
 
 import json
+import re
+import tempfile
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from cluster_state import HELM_ERROR, converged
-from k3s_standins import STATE, install_k3s_standins
+from k3s_standins import GUEST_PACKAGES, STATE, WAIT_FOR_API, install_k3s
+from k3s_controllers import k3s_api
 from pyinfra_trace import run_traced
+from status_harness import converged_appliance
 
 from appliance.cli import main
-from appliance.rehearsal import run_pyinfra
+from appliance.inventory import inventory_hosts
+from appliance.rehearsal import RehearsalHost, run_pyinfra
+from operations.settings import load
+
+# helm's message for an upgrade that changes an immutable field (helm v3 pkg/kube/client.go
+# wraps the API server's 422).
+HELM_ERROR = ('Error: UPGRADE FAILED: cannot patch "ollama" with kind Deployment: '
+              'Deployment.apps "ollama" is invalid: spec.selector: Invalid value: '
+              'v1.LabelSelector{...}: field is immutable')
+# A larger model raises Ollama's memory limit (operations/ollama.py ollama_resources): the
+# ollama HelmChart's values change, and helm-controller upgrades the release.
+LARGER_MODEL = ["qwen2.5:7b"]
+
 
 @pytest.fixture(scope="module")
-def standins(rehearsal):
-    install_k3s_standins(rehearsal)
+def rehearsal():
+    """A rehearsal host with what the stand-in API server needs (python3-yaml)."""
+    with RehearsalHost.boot(extra_packages=GUEST_PACKAGES) as host:
+        yield host
+
+
+def restart_k3s(host, faults: dict | None = None) -> None:
+    """Restart k3s (its objects kept in its datastore), with ``faults`` (guest_k3s.FAULTS)
+    injected from its start on, or none."""
+    host.ssh("systemctl stop k3s")
+    if faults:
+        host.ssh(f"umask 077 && cat > {STATE}/faults.json", input=json.dumps(faults))
+    else:
+        host.ssh(f"rm -f {STATE}/faults.json")
+    host.ssh("systemctl start k3s && " + WAIT_FOR_API)
+
+
+@pytest.fixture(scope="module")
+def standins(rehearsal, inventory):
+    """k3s on the stand-in API server, serving a converged appliance for whole.py's settings."""
+    install_k3s(rehearsal, start=False)
+    (node,) = inventory_hosts(str(inventory("whole.py")))
+    api = k3s_api()
+    with tempfile.TemporaryDirectory() as manifests:
+        converged_appliance(api, load(node.data), Path(manifests))
+    with api.lock:  # the host registers its own Node
+        objects = [item for item in api.objects.values() if item["kind"] != "Node"]
+        execs = [[ns, prefix, list(command), *answer]
+                 for (ns, prefix, command), answer in api.execs.items()]
+    rehearsal.ssh(f"umask 077 && cat > {STATE}/datastore.json", input=json.dumps(objects))
+    rehearsal.ssh(f"umask 077 && cat > {STATE}/execs.json", input=json.dumps(execs))
+    rehearsal.ssh("systemctl enable --now k3s && " + WAIT_FOR_API)
     return rehearsal
 
 
-def serve(rehearsal, objects: list[dict], traefik_chart: str = "40.1.5+up40.1.0") -> None:
-    """Make the stand-in answer with these objects (Traefik's HelmChart names traefik_chart)."""
-    for item in objects:
-        if item["kind"] == "HelmChart" and item["metadata"]["name"] == "traefik":
-            item["spec"]["chart"] = f"https://%{{KUBERNETES_API}}%/static/charts/traefik-{traefik_chart}.tgz"
-    listing = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
-    rehearsal.ssh(f"cat > {STATE}/objects.json <<'EOF'\n{listing}\nEOF\n"
-                  f"install -d {STATE}/logs/kube-system/job && cat > "
-                  f"{STATE}/logs/kube-system/job/helm-install-ollama <<'EOF'\n{HELM_ERROR}\nEOF")
-
-
-def kubectl_calls(rehearsal) -> int:
-    return len(rehearsal.ssh(f"cat {STATE}/argv.log 2>/dev/null || true").stdout.splitlines())
-
-
-def test_a_failed_chart_upgrade_stops_the_deploy_with_helms_error(standins, inventory):
-    serve(standins, converged(failed_chart="ollama"))
-    run = run_pyinfra(inventory("apps.py", layers="apps"), "deploy.py")
-    output = run.stdout + run.stderr
-    assert run.returncode != 0
-    assert "apps: failed" in output
-    assert "chart ollama: failed, helm failed: release revision 2 is failed" in output
-    assert "  event: Completed: Job completed" in output
-    assert ('  log: Error: UPGRADE FAILED: cannot patch "ollama" with kind Deployment: '
-            'Deployment.apps "ollama" is invalid: spec.selector: Invalid value: '
-            'v1.LabelSelector{...}: field is immutable') in output
-    assert "  look further: k3s kubectl --namespace kube-system logs job/helm-install-ollama" in output
-    assert "Traceback" not in output
-
-
-def test_status_reports_the_failed_chart(standins, inventory):
-    serve(standins, converged(failed_chart="ollama"))
-    result = CliRunner().invoke(main, ["status", str(inventory("apps.py", layers="apps"))])
-    assert result.exit_code == 1, result.output
-    rows = {line.split()[1]: line.split()[2] for line in result.output.splitlines()
-            if line.startswith("  chart ")}
-    assert rows == {"cloudnative-pg": "ready", "ollama": "failed", "open-webui": "ready",
-                    "netdata": "ready"}
+def kubectl_calls(rehearsal) -> list[list[str]]:
+    """The arguments of each `k3s kubectl` run on the host so far (guest_k3s.py KUBECTL_LOG)."""
+    return [json.loads(line) for line in
+            rehearsal.ssh(f"cat {STATE}/kubectl.log 2>/dev/null || true").stdout.splitlines()]
 
 
 def remote_commands_per_layer(trace: dict) -> dict[str, int]:
@@ -77,11 +93,10 @@ def remote_commands_per_layer(trace: dict) -> dict[str, int]:
 
 def test_a_converged_appliance_reruns_with_no_change_and_four_kubectl_calls(
         standins, inventory, tmp_path):
-    serve(standins, converged())
     path = inventory("whole.py")
     first = run_pyinfra(path, "deploy.py")
     assert first.returncode == 0, first.stderr[-3000:]
-    before = kubectl_calls(standins)
+    before = len(kubectl_calls(standins))
     again, trace = run_traced(path, tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.changed == []
@@ -91,10 +106,8 @@ def test_a_converged_appliance_reruns_with_no_change_and_four_kubectl_calls(
     # (851b5a5): the summary reuses that read. 9 in all, as before (k3s layer 3, Summary 1).
     assert remote_commands_per_layer(trace) == {
         "Host layer": 2, "Off-site backups": 1, "k3s layer": 4, "Apps layer": 2}
-    calls = [json.loads(line) for line in
-             standins.ssh(f"tail -n +{before + 1} {STATE}/argv.log").stdout.splitlines()]
     # `k3s --version` (the binary's version, plan and run) is not kubectl.
-    assert [call[1:3] for call in calls if call[0] == "kubectl"] == [
+    assert [call[:2] for call in kubectl_calls(standins)[before:]] == [
         ["get", "nodes,deployments,statefulsets,daemonsets,jobs,helmcharts,helmchartconfigs,"
                 "addons.k3s.cattle.io,events,secrets,clusters.postgresql.cnpg.io"],
         ["get", "pods"],  # helm-controller's install Jobs' pods
@@ -106,13 +119,13 @@ def test_a_converged_appliance_reruns_with_no_change_and_four_kubectl_calls(
 
 
 def test_status_of_a_healthy_appliance(standins, inventory):
-    serve(standins, converged())
     result = CliRunner().invoke(main, ["status", str(inventory("whole.py"))])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[1].split() == ["component", "state", "running", "pinned", "detail"]
-    node = next(line for line in lines if line.startswith("  node s1"))
-    assert node.split()[2:5] == ["ready", "v1.36.4+k3s1", "v1.36.5+k3s1"]
+    hostname = standins.ssh("hostname").stdout.strip()
+    node = next(line for line in lines if line.startswith(f"  node {hostname}"))
+    assert node.split()[2:5] == ["ready", "v1.36.5+k3s1", "v1.36.5+k3s1"]
     assert any(line.split()[:3] == ["traefik", "http", "->"] and "ready" in line for line in lines)
     assert any(line.split()[:2] == ["models", "ready"] for line in lines)
     assert any(line.split()[:4] == ["last", "backup", "warning", "-"] for line in lines)
@@ -128,13 +141,53 @@ def test_status_names_an_unreachable_host(standins, inventory, tmp_path):
     assert len(result.output.splitlines()) == 1 and "Traceback" not in result.output
 
 
+def traefik_chart(host, version: str) -> None:
+    """k3s's packaged Traefik HelmChart naming chart ``version`` (as another k3s release's
+    manifests/traefik.yaml would), changed through the real kubectl."""
+    patch = json.dumps({"spec": {"chart": f"https://%{{KUBERNETES_API}}%/static/charts/traefik-{version}.tgz"}})
+    host.ssh(f"k3s kubectl --namespace kube-system patch helmchart traefik --type merge --patch '{patch}'")
+
+
 def test_shipped_traefik_check_keys_on_the_upstream_chart(standins, inventory, shipped_suite):
     path = inventory("whole.py")
     check = ["-m", "k3s", "-k", "test_traefik_is_the_chart_layout_the_appliance_writes"]
-    serve(standins, converged(), traefik_chart="40.1.5+up40.1.0")
-    assert shipped_suite(path, *check).returncode == 0
-    serve(standins, converged(), traefik_chart="41.4.2+up41.4.0")
-    failed = shipped_suite(path, *check)
+    assert shipped_suite(path, *check).returncode == 0  # k3s v1.36.5's 40.1.5+up40.1.0
+    traefik_chart(standins, "41.4.2+up41.4.0")
+    try:
+        failed = shipped_suite(path, *check)
+    finally:
+        traefik_chart(standins, "40.1.5+up40.1.0")
     assert failed.returncode == 1
     assert ("k3s runs the Traefik chart 41.4.2+up41.4.0; the appliance writes values in the "
             "layout of upstream chart 40.1.0 (k3s_version v1.36.5+k3s1)") in failed.stdout
+
+
+@pytest.fixture(scope="module")
+def failed_upgrade(standins, inventory):
+    """The apps layer deployed with a larger model while helm refuses every ollama upgrade
+    (HELM_ERROR, a failed revision recorded each time; failurePolicy retry)."""
+    restart_k3s(standins, {"helm": [["kube-system", "ollama", HELM_ERROR, True, 1000]]})
+    path = inventory("apps.py", layers="apps", ollama_models=LARGER_MODEL)
+    return path, run_pyinfra(path, "deploy.py")
+
+
+def test_a_failed_chart_upgrade_stops_the_deploy_with_helms_error(failed_upgrade):
+    _, run = failed_upgrade
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "apps: failed" in output
+    assert re.search(r"chart ollama: failed, helm failed: release revision \d+ is failed: "
+                     + re.escape(HELM_ERROR), output), output[-3000:]
+    assert f"  log: {HELM_ERROR}" in output
+    assert "  look further: k3s kubectl --namespace kube-system logs job/helm-install-ollama" in output
+    assert "Traceback" not in output
+
+
+def test_status_reports_the_failed_chart(failed_upgrade):
+    path, _ = failed_upgrade
+    result = CliRunner().invoke(main, ["status", str(path)])
+    assert result.exit_code == 1, result.output
+    rows = {line.split()[1]: line.split()[2] for line in result.output.splitlines()
+            if line.startswith("  chart ")}
+    assert rows == {"cloudnative-pg": "ready", "ollama": "failed", "open-webui": "ready",
+                    "netdata": "ready"}
