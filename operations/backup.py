@@ -105,19 +105,45 @@ def backup_manifests(settings: Settings) -> list[dict]:
 
 
 def restore_job(archive_name: str, job_name: str) -> dict:
+    """The Job that restores ``archive_name``: one try (backoffLimit 0), its pod never
+    restarted, so that a failed restore's pod stays, Failed, with its log: with OnFailure the
+    failing container restarts in a pod that is still active, and the Job controller deletes
+    a failed Job's active pods (tests/kube_controllers.py jobs, after kubernetes 1.36
+    pkg/controller/job/job_controller.go), and `kubectl logs job/...` finds none."""
+    template = _pod(["/scripts/restore.sh", f"/backups/{archive_name}"])
+    template["spec"]["restartPolicy"] = "Never"
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": job_name, "namespace": NAMESPACE},
-        "spec": {"backoffLimit": 0,
-                 "template": _pod(["/scripts/restore.sh", f"/backups/{archive_name}"])},
+        "spec": {"backoffLimit": 0, "template": template},
     }
 
 
-def _run_job(job_name: str, timeout_seconds: int) -> str:
+# How long each wait for the Job's Complete condition lasts before its Failed condition is looked
+# at (seconds).
+JOB_POLL_SECONDS = 5
+
+
+def run_job(job_name: str, timeout_seconds: int) -> str:
+    """A shell command that waits until Job ``job_name`` has ended: exit 0 once it is Complete;
+    exit 1 as soon as it is Failed, or after ``timeout_seconds``, with the cause and its pod's
+    log tail on stderr. `kubectl wait --for` ANDs several conditions (kubectl 1.37
+    pkg/cmd/wait/wait.go), so a Complete-or-Failed wait is its own example's loop: a short wait
+    for Complete, then a look (``--timeout=0``: "check once and don't wait") for Failed. A Job
+    whose pod fails ends Failed once its restarts reach backoffLimit (0 for the restore)."""
+    job = f"job/{job_name}"
+    log = f"{KUBECTL} logs {job} --tail 20 >&2"
     return (
-        f"{KUBECTL} wait --for=condition=complete --timeout={timeout_seconds}s job/{job_name} "
-        f"|| {{ {KUBECTL} logs job/{job_name} >&2; exit 1; }}"
+        f"deadline=$(( $(date +%s) + {timeout_seconds} )); "
+        f"until {KUBECTL} wait --for=condition=complete --timeout={JOB_POLL_SECONDS}s {job} "
+        f">/dev/null 2>&1; do "
+        f"{KUBECTL} get {job} >/dev/null || exit 1; "  # gone: kubectl names it, not a spin
+        f"if {KUBECTL} wait --for=condition=failed --timeout=0 {job} >/dev/null 2>&1; then "
+        f"echo \"{job} failed; its log:\" >&2; {log}; exit 1; fi; "
+        f"if [ $(date +%s) -ge $deadline ]; then "
+        f"echo \"{job} not complete after {timeout_seconds} s; its log:\" >&2; {log}; exit 1; fi; "
+        f"done"
     )
 
 
@@ -126,7 +152,7 @@ def backup_now():
     job = f"backup-now-{time.strftime('%Y%m%d%H%M%S')}"
     server.shell(
         name="Run the backup CronJob now and wait for it",
-        commands=[f"{KUBECTL} create job {job} --from=cronjob/{BACKUP_CRONJOB}", _run_job(job, 1800)],
+        commands=[f"{KUBECTL} create job {job} --from=cronjob/{BACKUP_CRONJOB}", run_job(job, 1800)],
     )
 
 
@@ -181,7 +207,7 @@ def restore_archive(archive_name: str):
             f"{KUBECTL} scale {OPEN_WEBUI.workload.ref} --replicas=0",
             f"{KUBECTL} wait --for=delete pod -l {OPEN_WEBUI.workload.selector} --timeout=300s",
             f"{KUBECTL} apply --filename {manifest}",
-            _run_job(job, 1800),
+            run_job(job, 1800),
             f"{KUBECTL} scale {OPEN_WEBUI.workload.ref} --replicas=1",
         ])],
     )
