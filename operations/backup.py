@@ -109,7 +109,7 @@ def restore_job(archive_name: str, job_name: str) -> dict:
     restarted, so that a failed restore's pod stays, Failed, with its log: with OnFailure the
     failing container restarts in a pod that is still active, and the Job controller deletes
     a failed Job's active pods (tests/kube_controllers.py jobs, after kubernetes 1.36
-    pkg/controller/job/job_controller.go), and `kubectl logs job/...` finds none."""
+    pkg/controller/job/job_controller.go): no pod would be left to show its log."""
     template = _pod(["/scripts/restore.sh", f"/backups/{archive_name}"])
     template["spec"]["restartPolicy"] = "Never"
     return {
@@ -132,17 +132,16 @@ def run_job(job_name: str, timeout_seconds: int) -> str:
     pkg/cmd/wait/wait.go), so a Complete-or-Failed wait is its own example's loop: a short wait
     for Complete, then a look (``--timeout=0``: "check once and don't wait") for Failed. A Job
     whose pod fails ends Failed once its restarts reach backoffLimit (0 for the restore)."""
-    job = f"job/{job_name}"
-    log = f"{KUBECTL} logs {job} --tail 20 >&2"
+    log = f"{KUBECTL} logs job/{job_name} --tail 20 >&2"
     return (
         f"deadline=$(( $(date +%s) + {timeout_seconds} )); "
-        f"until {KUBECTL} wait --for=condition=complete --timeout={JOB_POLL_SECONDS}s {job} "
-        f">/dev/null 2>&1; do "
-        f"{KUBECTL} get {job} >/dev/null || exit 1; "  # gone: kubectl names it, not a spin
-        f"if {KUBECTL} wait --for=condition=failed --timeout=0 {job} >/dev/null 2>&1; then "
-        f"echo \"{job} failed; its log:\" >&2; {log}; exit 1; fi; "
-        f"if [ $(date +%s) -ge $deadline ]; then "
-        f"echo \"{job} not complete after {timeout_seconds} s; its log:\" >&2; {log}; exit 1; fi; "
+        f"until {KUBECTL} wait --for=condition=complete --timeout={JOB_POLL_SECONDS}s "
+        f"job/{job_name} >/dev/null 2>&1; do "
+        f"{KUBECTL} get job/{job_name} >/dev/null || exit 1; "  # gone: kubectl says so
+        f"if {KUBECTL} wait --for=condition=failed --timeout=0 job/{job_name} >/dev/null 2>&1; "
+        f"then echo \"job/{job_name} failed; its log:\" >&2; {log}; exit 1; fi; "
+        f"if [ $(date +%s) -ge $deadline ]; then echo \"job/{job_name} not complete after "
+        f"{timeout_seconds} s; its log:\" >&2; {log}; exit 1; fi; "
         f"done"
     )
 
