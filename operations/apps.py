@@ -13,37 +13,51 @@ budget of the 8 GB box (bench/memory_budget.py adds them up from the rendered ma
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
+from pyinfra.facts.files import Sha1File
 from pyinfra.operations import files
 
-from operations import backup, gpu, health, middlewares, monitoring, policies
+from operations import alerts, backup, gpu, health, middlewares, monitoring, policies
 from operations.cluster import is_first_server
 from operations.errors import stop
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
 from operations.facts import FileState, batch_reads, fact_key
 from operations.names import (
+    ALERT_SECRET,
     BASIC_AUTH_SECRET,
     BASIC_AUTH_USER,
     MANIFEST_PREFIX,
     MANIFESTS_DIR,
     MODEL_FILES_DIR,
+    K3S_BINARY,
     MODEL_PULLER_MANIFEST,
     MONITORING_NAMESPACE,
     NAMESPACE,
+    PUT_SECRET,
     SCRIPTS_DIR,
     WEBUI_SECRET_KEYS,
     WEBUI_SECRETS,
 )
 from operations.ollama import model_puller_job, ollama_values
 from operations.postgres import postgres_cluster, postgres_operator
-from operations.rendering import PROJECT_ROOT, HostFile, helm_chart, manifest, put_host_file
+from operations.rendering import (
+    PROJECT_ROOT,
+    HostFile,
+    helm_chart,
+    manifest,
+    private_upload,
+    put_host_file,
+)
 from operations.settings import Settings
 from operations.webui import secrets_named, signin_ingress, webui_values
 
 ENSURE_SECRET = f"{SCRIPTS_DIR}/ensure-secret.sh"
+# The alert routes' secrets as the Secret ALERT_SECRET was last made from them (root only).
+ALERT_SECRETS_FILE = "/etc/llm-appliance/alerts/secrets.env"
 
 
 # -- the files ----------------------------------------------------------------------------------
@@ -75,7 +89,7 @@ def app_files(settings: Settings, gpu_used: bool = False) -> list[HostFile]:
         ]),
         _manifest("backup", backup.backup_manifests(settings)),
         _manifest("monitoring", [
-            helm_chart(NETDATA.chart, monitoring.netdata_values()),
+            helm_chart(NETDATA.chart, monitoring.netdata_values(settings)),
             middlewares.security_headers(settings, MONITORING_NAMESPACE),
             monitoring.basic_auth_middleware(),
             monitoring.ingress(settings),
@@ -115,6 +129,36 @@ def secret_present(namespace: str, secret: str, keys: tuple[str, ...], settings:
         yield f"{ENSURE_SECRET} {namespace} {secret} {secret_type} {' '.join(keys)}"
 
 
+@operation()
+def alert_secret_put(content: str, present: bool):
+    """
+    Keep the Secret ALERT_SECRET as ``content`` says (operations/alerts.py secret_env: the
+    operator's alert_secrets_file): its copy uploaded root-only when it differs
+    (rendering.private_upload), then files/put-secret.sh makes or replaces the Secret from the
+    copy, values on kubectl's standard input only; nothing when the copy is the same and the
+    Secret is there (``present``: the plan-time read). Unlike ensure-secret.sh's Secrets, made
+    once, this one follows the operator's file; without content, a Secret an earlier deploy
+    made is deleted.
+
+    .. code:: python
+
+        alert_secret_put(content="SMTP_PASSWORD=...\n", present=False)
+    """
+    held = host.get_fact(Sha1File, path=ALERT_SECRETS_FILE)
+    if not content:
+        if held or present:
+            yield (f"{K3S_BINARY} kubectl --namespace {MONITORING_NAMESPACE} delete secret "
+                   f"{ALERT_SECRET} --ignore-not-found")
+            yield f"rm -f {ALERT_SECRETS_FILE}"
+        return
+    same = held == hashlib.sha1(content.encode()).hexdigest()
+    if present and same:
+        return
+    if not same:
+        yield from private_upload(content.encode(), ALERT_SECRETS_FILE)
+    yield f"{PUT_SECRET} {MONITORING_NAMESPACE} {ALERT_SECRET} env {ALERT_SECRETS_FILE}"
+
+
 @deploy("Apps layer")
 def install(settings: Settings):
     if not is_first_server():
@@ -142,6 +186,16 @@ def install(settings: Settings):
         namespace=MONITORING_NAMESPACE, secret=BASIC_AUTH_SECRET,
         keys=(f"username={BASIC_AUTH_USER}", "password"),
         secret_type="kubernetes.io/basic-auth", settings=settings,
+    ))
+    alert_secrets = alerts.secret_env(settings)
+    if alert_secrets:
+        changes.append(put_host_file(HostFile(
+            PUT_SECRET, (PROJECT_ROOT / "files/put-secret.sh").read_text(), "755")))
+    changes.append(alert_secret_put(
+        name="Put the alert routes' secrets (alert_secrets_file) in a Secret",
+        content=alert_secrets,
+        present=ALERT_SECRET in health.secret_names(health.latest_read(settings),
+                                                     MONITORING_NAMESPACE),
     ))
     if gpu_nodes:
         changes.append(gpu.gpu_nodes_labelled(

@@ -30,8 +30,8 @@ from operations.gpu import k3s_gpu_runtime
 from operations.host import unit_running
 from operations.components import TRAEFIK
 from operations.names import (
-    ACME_DNS_SECRET, FIRST_SERVER_LABEL, K3S_BINARY, MANIFESTS_DIR, SCRIPTS_DIR, TLS_SECRET,
-    TRAEFIK_SECRETS_DIR,
+    ACME_DNS_SECRET, FIRST_SERVER_LABEL, K3S_BINARY, MANIFESTS_DIR, PUT_SECRET, SCRIPTS_DIR,
+    TLS_SECRET, TRAEFIK_SECRETS_DIR,
 )
 from operations.rendering import (
     FAILURE_POLICY,
@@ -188,8 +188,6 @@ class TraefikSecret:
     kind: str
     files: tuple[tuple[str, str], ...]
 
-
-PUT_SECRET = f"{SCRIPTS_DIR}/put-secret.sh"
 
 
 def traefik_secrets(settings: Settings) -> list[TraefikSecret]:

@@ -4,11 +4,12 @@ Part of the apps layer. The chart's own Ingress (written for nginx) is off; an I
 Traefik on `monitor_domain` carries TLS from the `letsencrypt` resolver and a basicAuth
 Middleware whose credentials are generated on the host (`appliance monitor-password`).
 Anonymous statistics and Netdata Cloud claiming are off: the appliance exists for privacy.
+Alarms and their notifications: operations/alerts.py.
 """
 
 from __future__ import annotations
 
-from operations import middlewares
+from operations import alerts, middlewares
 from operations.components import NETDATA
 from operations.names import BASIC_AUTH_SECRET, MONITORING_NAMESPACE
 from operations.settings import PINNED_VERSIONS, Settings
@@ -63,9 +64,10 @@ PARENT_NETDATA_CONF = """\
 """
 
 
-def netdata_values() -> dict:
-    """Values for netdata/helmchart: resources set, metrics capped, no telemetry, no cloud."""
-    return {
+def netdata_values(settings: Settings) -> dict:
+    """Values for netdata/helmchart: resources set, metrics capped, no telemetry, no cloud;
+    the alarms and their routes (operations/alerts.py)."""
+    values = {
         "image": {"pullPolicy": "IfNotPresent"},
         "initContainersImage": {"repository": "alpine", "tag": PINNED_VERSIONS["alpine image tag"],
                                 "pullPolicy": "IfNotPresent"},
@@ -91,6 +93,12 @@ def netdata_values() -> dict:
             "configs": {"optout": _OPT_OUT},
         },
     }
+    for role, extra in (("parent", alerts.parent_values(settings)),
+                        ("child", alerts.child_values(settings)),
+                        ("k8sState", alerts.k8s_state_values(settings))):
+        values[role]["configs"].update(extra.pop("configs", {}))
+        values[role].update(extra)
+    return values
 
 
 def basic_auth_middleware() -> dict:

@@ -20,6 +20,8 @@ MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
 MANIFEST_PREFIX = "llm-appliance-"
 # Scripts of the appliance's own on the host (ensure-secret.sh, the pinned k3s install script).
 SCRIPTS_DIR = "/usr/local/lib/llm-appliance"
+# Makes or replaces a Secret from files on the host (files/put-secret.sh).
+PUT_SECRET = f"{SCRIPTS_DIR}/put-secret.sh"
 # Traefik's own Secrets (operations/k3s.py), in its namespace: tls_certificate and tls_key as
 # a TLS Secret, and acme_dns_credentials_file as an Opaque one given to Traefik as environment
 # variables. Made by files/put-secret.sh from copies in TRAEFIK_SECRETS_DIR (root's only).
@@ -52,6 +54,8 @@ DEVICE_PLUGIN_NAMESPACE = "nvidia-device-plugin"
 MONITORING_NAMESPACE = "monitoring"
 BASIC_AUTH_SECRET = "netdata-basic-auth"
 BASIC_AUTH_USER = "admin"
+# The alert routes' secrets (alert_secrets_file), mounted into the Netdata parent.
+ALERT_SECRET = "netdata-alert-secrets"
 
 # -- backups ----------------------------------------------------------------------------------
 BACKUP_DIR = "/var/backups/llm-appliance"

@@ -16,6 +16,7 @@ import difflib
 import functools
 import ipaddress
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -531,6 +532,76 @@ def lego_dns_provider(value: Any) -> str:
     return name
 
 
+def emails(value: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(email(item) for item in _list(value)))
+
+
+def port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise Invalid("must be a TCP port, a whole number from 1 to 65535, e.g. 587")
+    return value
+
+
+def host_name(value: Any) -> str:
+    """A host name or an IP address: ``host_name("SMTP.Example.com")`` gives 'smtp.example.com'."""
+    return host_names([value])[0]
+
+
+def login(value: Any) -> str:
+    name = _string(value)
+    if not name or any(char.isspace() or char in "\"'\\" for char in name):
+        raise Invalid("must be a login name without spaces or quotes, e.g. alerts@example.com")
+    return name
+
+
+def http_url(value: Any) -> str:
+    """An http(s) URL with a host: ``http_url("https://ntfy.sh/my-topic")``. Netdata hands it
+    to curl, which would read other schemes (file:, ...) too."""
+    url = _string(value)
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname or any(c.isspace() for c in url):
+        raise Invalid("is not an http(s) URL; use one like https://ntfy.sh/my-appliance")
+    return url
+
+
+# What alert_secrets_file may hold: the secrets of Netdata's alert routes, each stored as a key of
+# the Secret ALERT_SECRET (operations/alerts.py reads them there).
+ALERT_SECRET_KEYS = ("SMTP_PASSWORD", "SLACK_WEBHOOK_URL", "NTFY_ACCESS_TOKEN", "WEBHOOK_TOKEN")
+
+
+def read_alert_secrets(path: str) -> dict[str, str]:
+    """The KEY='VALUE' (or KEY=VALUE) lines of an alert secrets file, blank lines and # comments
+    skipped: ``{"SMTP_PASSWORD": "..."}``. Raises Invalid naming the line (never its value)."""
+    found = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, equals, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if not equals or key.strip() not in ALERT_SECRET_KEYS:
+            raise Invalid(f"line {number} is not KEY='VALUE' with KEY one of "
+                          f"{', '.join(ALERT_SECRET_KEYS)}")
+        if not value or "\n" in value:
+            raise Invalid(f"line {number} gives {key.strip()} an empty value")
+        found[key.strip()] = value
+    if "SLACK_WEBHOOK_URL" in found:
+        try:
+            http_url(found["SLACK_WEBHOOK_URL"])
+        except Invalid:
+            raise Invalid("gives SLACK_WEBHOOK_URL a value that is not an https URL; use the "
+                          "incoming webhook's URL, https://hooks.slack.com/services/...") from None
+    return found
+
+
+def alert_secrets_file(value: Any) -> str:
+    path = local_file(value)
+    read_alert_secrets(path)
+    return path
+
+
 def positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise Invalid("must be a whole number above 0")
@@ -768,6 +839,32 @@ SETTINGS = (
             positive_int),
     Setting("backup_keep_weekly", 4, "count", "Off-site: weekly snapshots kept.", positive_int),
     Setting("backup_keep_monthly", 6, "count", "Off-site: monthly snapshots kept.", positive_int),
+    Setting("alert_email_to", (), "list of e-mails",
+            "Who gets Netdata's alarms by e-mail, through alert_smtp_host; empty: no e-mail.",
+            emails),
+    Setting("alert_email_from", None, "e-mail",
+            "Sender of the alarm e-mails; required with alert_email_to.", email),
+    Setting("alert_smtp_host", None, "host name or IP",
+            "SMTP relay the alarm e-mails go through; required with alert_email_to.", host_name),
+    Setting("alert_smtp_port", 587, "port", "The relay's port (465 with alert_smtp_tls tls).",
+            port),
+    Setting("alert_smtp_tls", "starttls", "choice",
+            "starttls (port 587), tls (TLS from the start, port 465), or none (a relay on a "
+            "network you trust only).", one_of("starttls", "tls", "none")),
+    Setting("alert_smtp_user", None, "login",
+            "Login at the relay (its password: SMTP_PASSWORD in alert_secrets_file); unset: "
+            "no login.", login),
+    Setting("alert_webhook_url", None, "URL",
+            "Generic webhook: every alarm POSTed as JSON (a bearer token: WEBHOOK_TOKEN in "
+            "alert_secrets_file).", http_url),
+    Setting("alert_ntfy_url", None, "URL",
+            "ntfy topic the alarms go to, e.g. https://ntfy.sh/my-appliance (an access token: "
+            "NTFY_ACCESS_TOKEN in alert_secrets_file).", http_url),
+    Setting("alert_secrets_file", None, "path on this machine",
+            "KEY='VALUE' lines with the alert routes' secrets: SMTP_PASSWORD, SLACK_WEBHOOK_URL "
+            "(Slack's incoming webhook; turns Slack on), NTFY_ACCESS_TOKEN, WEBHOOK_TOKEN. "
+            "Stored in the Secret monitoring/netdata-alert-secrets, never in a manifest.",
+            alert_secrets_file),
     Setting("ssh_hardening", False, "bool",
             "SSH by key only: no passwords, root only with a key (refused if the inventory "
             "logs in with a password).", boolean),
@@ -828,6 +925,15 @@ class Settings:
     backup_keep_daily: int
     backup_keep_weekly: int
     backup_keep_monthly: int
+    alert_email_to: tuple[str, ...]
+    alert_email_from: str | None
+    alert_smtp_host: str | None
+    alert_smtp_port: int
+    alert_smtp_tls: str
+    alert_smtp_user: str | None
+    alert_webhook_url: str | None
+    alert_ntfy_url: str | None
+    alert_secrets_file: str | None
     ssh_hardening: bool
     fail2ban: bool
     idle_logout_seconds: int
@@ -1038,6 +1144,25 @@ def _cross_checks(values: dict, bad: set[str]) -> list[str]:
             f"ollama_kv_cache_type = {values['ollama_kv_cache_type']!r} needs flash attention, "
             "which ollama_flash_attention = false turns off; set ollama_flash_attention: true, "
             "or ollama_kv_cache_type: f16"
+        )
+    if values["alert_email_to"]:
+        for name in ("alert_email_from", "alert_smtp_host"):
+            if values[name] is None and name not in bad:
+                problems.append(f"{name}: missing while alert_email_to is set; "
+                                f"{SETTINGS_BY_NAME[name].doc}")
+    secrets = (read_alert_secrets(values["alert_secrets_file"])
+               if values["alert_secrets_file"] else {})
+    if values["alert_smtp_user"] and "SMTP_PASSWORD" not in secrets and "alert_secrets_file" not in bad:
+        problems.append(
+            f"alert_smtp_user = {values['alert_smtp_user']!r} has no password; put "
+            "SMTP_PASSWORD='...' in the file alert_secrets_file names"
+        )
+    if values["alert_smtp_user"] and values["alert_smtp_tls"] == "none":
+        # msmtp 1.8.23 (Debian 12; the image's sendmail) then refuses: "cannot use a secure
+        # authentication method" (tests/unit/test_alert_notifications.py).
+        problems.append(
+            f"alert_smtp_user = {values['alert_smtp_user']!r} with alert_smtp_tls = 'none': msmtp "
+            "never sends a password unencrypted; use alert_smtp_tls starttls or tls"
         )
     layers = values["layers"] or ()
     if "apps" in layers and not values["webui_admin_email"] and not values["acme_email"]:

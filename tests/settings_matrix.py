@@ -64,6 +64,7 @@ TLS_DATA = Path(__file__).resolve().parent / "data/tls"
 TLS_CERTIFICATE, TLS_KEY = str(TLS_DATA / "rehearsal.crt"), str(TLS_DATA / "rehearsal.key")
 ACME_DNS_CREDENTIALS = str(TLS_DATA / "acme-dns.env")
 PUT_SECRET = "/usr/local/lib/llm-appliance/put-secret.sh"
+ALERT_SECRETS = Path(__file__).resolve().parent / "data/alert-secrets.env"
 
 # Where every row starts: a rehearsal host's settings, with Let's Encrypt on (so that the ACME
 # settings are used) and a model imported from a file in the air-gap rows.
@@ -78,6 +79,10 @@ BASE = {
     # f16, so that flash attention may be turned off from BASE (a q8_0 cache needs it).
     "ollama_kv_cache_type": "f16",
     "backup_repository": "/srv/offsite-restic",
+    "alert_email_to": ["ops@rehearsal.test"],
+    "alert_email_from": "netdata@rehearsal.test",
+    "alert_smtp_host": "smtp.rehearsal.test",
+    "alert_secrets_file": str(ALERT_SECRETS),
 }
 
 
@@ -163,6 +168,15 @@ def mentions(text_part: str) -> Read:
     """Whether the file holds ``text_part`` anywhere: ``mentions("router.tls.certresolver")``."""
     return lambda text: text is not None and text_part in text
 
+def netdata_line(role: str, config: str, prefix: str) -> Read:
+    """The first line starting with ``prefix`` of a Netdata config file the chart mounts
+    (``role``: parent, child, k8sState); None when the file is not there:
+    ``netdata_line("parent", "msmtprc", "port ")``."""
+    def read(text):
+        data = (chart_value(f"{role}.configs")(text).get(config) or {}).get("data")
+        return None if data is None else first_line_starting(prefix)(data + "\n" + prefix + "<none>")
+    return read
+
 
 def first_line_starting(prefix: str) -> Read:
     """The first line of the file that starts with ``prefix``."""
@@ -235,6 +249,8 @@ ROWS = [
         Rendered(WEBUI, webui_env("WEBUI_URL"), "https://chat.rehearsal.test",
                  "https://talk.rehearsal.test"),
         Rendered(WEBUI, chart_value("ingress.host"), "chat.rehearsal.test", "talk.rehearsal.test"),
+        Rendered(MONITORING, netdata_line("k8sState", "go.d-x509check", "  source: "),
+                 "  source: https://chat.rehearsal.test:443", "  source: https://talk.rehearsal.test:443"),
     ]),
     Row("monitor_domain", "metrics.rehearsal.test", [
         Rendered(MONITORING, resource_field("Ingress", "spec.rules.0.host"),
@@ -408,6 +424,9 @@ ROWS = [
     ]),
     Row("backup_repository", None, [
         *[Rendered(path, written(), True, False) for path in OFFSITE_FILES],
+        # The children stop watching the last snapshot's time (operations/alerts.py).
+        Rendered(MONITORING, netdata_line("child", "go.d-filecheck", "- name: "),
+                 "- name: offsite", None),
         Planned("Off-site backups | No off-site backups: remove their timers", False, True),
     ], alone=True, host_test="tests/integration/test_offsite_backup.py"),
     Row("backup_credentials_file", str(OFFSITE_CREDENTIALS), [
@@ -417,6 +436,45 @@ ROWS = [
         Rendered(OFFSITE_ENV, first_line_starting(f"KEEP_{period.upper()}="),
                  f"KEEP_{period.upper()}='{before}'", f"KEEP_{period.upper()}='{after}'"),
     ]) for period, before, after in (("daily", 7, 14), ("weekly", 4, 8), ("monthly", 6, 12))],
+    Row("alert_email_to", ["ops@rehearsal.test", "oncall@rehearsal.test"], [
+        Rendered(MONITORING, netdata_line("parent", "health", "DEFAULT_RECIPIENT_EMAIL="),
+                 "DEFAULT_RECIPIENT_EMAIL=ops@rehearsal.test",
+                 "DEFAULT_RECIPIENT_EMAIL='ops@rehearsal.test oncall@rehearsal.test'"),
+    ]),
+    Row("alert_email_from", "alerts@rehearsal.test", [
+        Rendered(MONITORING, netdata_line("parent", "msmtprc", "from "),
+                 "from netdata@rehearsal.test", "from alerts@rehearsal.test"),
+    ]),
+    Row("alert_smtp_host", "relay.rehearsal.test", [
+        Rendered(MONITORING, netdata_line("parent", "msmtprc", "host "),
+                 "host smtp.rehearsal.test", "host relay.rehearsal.test"),
+    ]),
+    Row("alert_smtp_port", 465, [
+        Rendered(MONITORING, netdata_line("parent", "msmtprc", "port "), "port 587", "port 465"),
+    ]),
+    Row("alert_smtp_tls", "tls", [
+        Rendered(MONITORING, netdata_line("parent", "msmtprc", "tls_starttls "),
+                 "tls_starttls on", "tls_starttls off"),
+    ]),
+    Row("alert_smtp_user", "alerts@rehearsal.test", [
+        Rendered(MONITORING, netdata_line("parent", "msmtprc", "user "),
+                 "user <none>", "user alerts@rehearsal.test"),
+    ]),
+    Row("alert_webhook_url", "https://hooks.rehearsal.test/netdata", [
+        Rendered(MONITORING, netdata_line("parent", "health", "DEFAULT_RECIPIENT_CUSTOM="),
+                 "DEFAULT_RECIPIENT_CUSTOM=<none>",
+                 "DEFAULT_RECIPIENT_CUSTOM=https://hooks.rehearsal.test/netdata"),
+    ]),
+    Row("alert_ntfy_url", "https://ntfy.rehearsal.test/appliance", [
+        Rendered(MONITORING, netdata_line("parent", "health", "DEFAULT_RECIPIENT_NTFY="),
+                 "DEFAULT_RECIPIENT_NTFY=<none>",
+                 "DEFAULT_RECIPIENT_NTFY=https://ntfy.rehearsal.test/appliance"),
+    ]),
+    # Without the file, Slack (its webhook URL is a secret) goes; the Secret is deleted.
+    Row("alert_secrets_file", None, [
+        Rendered(MONITORING, netdata_line("parent", "health", "DEFAULT_RECIPIENT_SLACK="),
+                 'DEFAULT_RECIPIENT_SLACK="#"', "DEFAULT_RECIPIENT_SLACK=<none>"),
+    ], alone=True),
     Row("ssh_hardening", True, [
         Rendered(SSHD, text_has("PasswordAuthentication no"), False, True),
         Live("sshd -T | grep '^passwordauthentication '", "passwordauthentication yes",

@@ -110,6 +110,10 @@ CHART_VALUE_PATHS = {
         "parent.database.persistence", "parent.database.volumesize", "parent.alarms.persistence",
         "parent.alarms.volumesize", "child.claiming.enabled", "k8sState.claiming.enabled",
         "k8sState.persistence.enabled", "k8sState.persistence.volumesize",
+        # Lists the templates write out as they are (parent/deployment.yaml,
+        # child/daemonset.yaml: toYaml .Values.parent.extraVolumes ...).
+        "parent.extraVolumes", "parent.extraVolumeMounts", "child.extraVolumes",
+        "child.extraVolumeMounts",
     },
 }
 FREE_FORM = {
@@ -334,7 +338,7 @@ def test_secret_script_never_puts_a_value_on_a_command_line():
 
 
 def test_netdata_keeps_the_metrics_store_it_is_given():
-    conf = monitoring.netdata_values()["parent"]["configs"]["netdata"]["data"]
+    conf = monitoring.netdata_values(settings())["parent"]["configs"]["netdata"]["data"]
     db = dict(line.strip().split(" = ") for line in conf.split("[db]")[1].split("[")[0].splitlines()
               if " = " in line)
     sizes = {key: value for key, value in db.items() if key.endswith("retention size")}
@@ -346,7 +350,7 @@ def test_netdata_keeps_the_metrics_store_it_is_given():
     # size is what it keeps. Whole data files go after the fact: twice the sizes fit the volume.
     mebibytes = [int(size.removesuffix("MiB")) for size in sizes.values()]
     assert min(mebibytes) >= 25
-    assert monitoring.netdata_values()["parent"]["database"]["volumesize"] == "1Gi"
+    assert monitoring.netdata_values(settings())["parent"]["database"]["volumesize"] == "1Gi"
     assert 2 * sum(mebibytes) <= 1024
 
 

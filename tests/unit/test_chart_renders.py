@@ -494,6 +494,12 @@ REFERENCES = {
         ("Cluster", "llm", "postgres", None),
     ("tests/host/test_gpu.py", "exec", "Deployment", "llm", "ollama", None):
         ("Deployment", "llm", "ollama", None),
+    ("operations/alerts.py", "exec", "Deployment", "llm", "ollama", None):
+        ("Deployment", "llm", "ollama", None),
+    ("operations/alerts.py", "logs", "Deployment", "llm", "open-webui", None):
+        ("Deployment", "llm", "open-webui", None),
+    ("operations/apps.py", "delete", "secret", None, "netdata-alert-secrets", None):
+        "the Secret the apps layer makes from alert_secrets_file (operations/apps.py)",
 }
 KNOWN_BUGS: dict[tuple, str] = {}
 

@@ -97,3 +97,15 @@ def test_the_inventory_readme_tells_you_to_write_is_kept_out_of_git():
                              cwd=README.parent, capture_output=True, text=True)
     assert ignored.returncode == 0, "git would add inventories/mine.py"
     assert ignored.stdout.startswith(".gitignore:")
+
+
+def test_alarms_table_matches_code():
+    """The alarms table is the one operations/alerts.py renders for a daily backup_schedule."""
+    from operations import alerts
+    from operations.settings import load
+
+    settings = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
+                     "acme_email": "admin@example.com", "backup_repository": "/srv/offsite-restic"})
+    block = re.search(r"<!-- alarms-table:.*?-->\n(.*?)\n<!-- /alarms-table -->", README.read_text(), re.S)
+    assert block, "README.md has lost its alarms table markers"
+    assert block.group(1) == alerts.markdown_table(settings)
