@@ -37,6 +37,7 @@ from operations import backup as backup_layer
 from operations import gpu, health
 from operations import host as host_layer
 from operations import k3s as k3s_layer
+from operations import alerts as alert_routes
 from operations import offsite
 from operations.cluster import cluster_problems, first_server_index, node_role
 from operations.names import (
@@ -404,6 +405,48 @@ def backup_password(inventory):
         raise click.ClickException(
             f"no off-site backup password on {first.name}: is backup_repository set and deployed?")
     click.echo(password)
+
+
+@main.group()
+def alerts():
+    """Netdata's alarm notifications (the alert_* settings). Example:
+
+    \b
+        appliance alerts test inventories/prod.py
+    """
+
+
+@alerts.command("test")
+@INVENTORY
+def alerts_test(inventory):
+    """Send a test notification through every configured route and say which answered.
+
+    Runs Netdata's own test (alarm-notify.sh test: a WARNING, a CRITICAL and a CLEAR) in the
+    Netdata parent, one route at a time. Exits 1 when a route did not answer. Example:
+
+    \b
+        appliance alerts test inventories/prod.py
+    """
+    first = _first_server(inventory)
+    configured = alert_routes.routes(load(first.data))
+    if not configured:
+        raise click.ClickException(
+            "no alert route is set: set alert_email_to (with alert_smtp_host and "
+            "alert_email_from), alert_webhook_url, alert_ntfy_url, or SLACK_WEBHOOK_URL in the "
+            "file alert_secrets_file names, then deploy")
+    result = _pyinfra(inventory, first.name, "exec", "--", alert_routes.test_command(configured))
+    # pyinfra prints each line of the host's output after the host's name.
+    answers = alert_routes.route_answers(re.sub(r"^\s*\[[^\]]+\] ", "", result.stdout, flags=re.M))
+    if not answers:
+        raise click.ClickException(
+            f"could not run Netdata's test on {first.name}: "
+            f"{_last_error_line(result.stderr + result.stdout)} (is the apps layer deployed?)")
+    for route in configured:
+        click.echo(f"{route}: {answers.get(route, 'failed')}")
+    if any(answers.get(route) != "answered" for route in configured):
+        click.echo("a route that failed: `k3s kubectl --namespace monitoring logs "
+                   "deploy/netdata-parent` has alarm-notify.sh's reason", err=True)
+        sys.exit(1)
 
 
 @main.command()

@@ -19,14 +19,18 @@ Open WebUI's /health (httpcheck) from the k8s-state pod, the off-site snapshot's
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
 import yaml
 
+from operations.components import NETDATA
 from operations.names import (
     ALERT_SECRET,
     BACKUP_CRONJOB,
+    K3S_BINARY,
+    MONITORING_NAMESPACE,
     NAMESPACE,
     OFFSITE_LAST_FILE,
     POSTGRES_CLUSTER,
@@ -37,6 +41,8 @@ SECRET_DIR = "/run/secrets/llm-appliance-alerts"
 # Where the chart's image keeps alarm-notify.sh (Netdata v2.11.0 packaging/docker/Dockerfile
 # copies /usr/libexec/netdata; src/health/notifications/*/README.md run it from there).
 ALARM_NOTIFY = "/usr/libexec/netdata/plugins.d/alarm-notify.sh"
+# The pod that sends the notifications (netdata/helmchart's parent Deployment).
+PARENT = next(workload for workload in NETDATA.workloads if workload.name == "netdata-parent")
 # The variable `appliance alerts test` sets so that alarm-notify.sh tries one route only.
 ROUTE_VARIABLE = "LLM_APPLIANCE_ALERT_ROUTE"
 # Each route: alarm-notify.sh's method name (its SEND_<METHOD> switch).
@@ -57,6 +63,22 @@ def routes(settings: Settings) -> tuple[str, ...]:
     wanted = {"email": bool(settings.alert_email_to), "slack": "SLACK_WEBHOOK_URL" in secrets,
               "ntfy": bool(settings.alert_ntfy_url), "webhook": bool(settings.alert_webhook_url)}
     return tuple(route for route in METHODS if wanted[route])
+
+
+def test_command(configured: tuple[str, ...]) -> str:
+    """The shell command, on the first server, that runs Netdata's own test (`alarm-notify.sh
+    test`: a WARNING, a CRITICAL and a CLEAR to the role sysadmin; exit status 0 when a method
+    sent; v2.11.0 alarm-notify.sh.in) in the parent, once per route with ROUTE_VARIABLE
+    naming it, and prints "route NAME answered" or "route NAME failed" for each."""
+    kubectl = f"{K3S_BINARY} kubectl --namespace {MONITORING_NAMESPACE}"
+    return (f"for route in {' '.join(configured)}; do if {kubectl} exec {PARENT.ref} "
+            f"--container netdata -- env {ROUTE_VARIABLE}=$route {ALARM_NOTIFY} test >/dev/null 2>&1; "
+            'then echo "route $route answered"; else echo "route $route failed"; fi; done')
+
+
+def route_answers(output: str) -> dict[str, str]:
+    """What test_command printed, by route: ``{"email": "answered", "webhook": "failed"}``."""
+    return dict(re.findall(r"^route (\w+) (answered|failed)$", output, re.M))
 
 
 def secret_env(settings: Settings) -> str:

@@ -38,7 +38,7 @@ from pyinfra.api import FactBase, operation
 from pyinfra.api.command import StringCommand
 
 from operations.certificates import covers
-from operations.components import APP_CHARTS, OLLAMA, TRAEFIK
+from operations.components import APP_CHARTS, NETDATA, OLLAMA, TRAEFIK
 from operations.facts import OllamaModels
 from operations.names import (
     BACKUP_DIR,
@@ -89,10 +89,19 @@ INSTALL_RESTARTS = 3
 CERTIFICATE_WAIT_SECONDS = 180
 POLL_SECONDS = 10
 SECTIONS = ("now", "memory", "disk", "backup", "offsite", "reboot", "restored", "k3s", "objects",
-            "errors", "helm", "models", "redirect", "health", "certificate")
+            "errors", "helm", "models", "redirect", "health", "alarms", "certificate")
 # Left by Debian's and Ubuntu's package scripts (update-notifier-common, unattended-upgrades)
 # when an update needs a reboot, with the packages that asked for it in REBOOT_REQUIRED.pkgs.
 REBOOT_REQUIRED = "/var/run/reboot-required"
+# Netdata's API through the API server's service proxy: the parent keeps the alarms of every
+# node that streams to it, each under /host/HOSTNAME/ (its own at the root); the children are
+# named after their nodes, the k8s-state pod after the chart's k8sState.hostname
+# (netdata/helmchart 3.7.172 values.yaml). /api/v1/alarms lists the raised ones (WARNING or
+# CRITICAL) without `all` (Netdata v2.11.0 src/web/api/v1/api_v1_alarms.c,
+# src/health/health_json.c health_alarms2json).
+NETDATA_API = (f"/api/v1/namespaces/{MONITORING_NAMESPACE}/services/{NETDATA.service}:"
+               f"{NETDATA.port}/proxy")
+NETDATA_HOSTS = ("netdata-k8s-state",)
 # Lines of each install Job pod's log read (helm's own error is at its end: klipper-helm's
 # entry runs with `set -e`, so a failing helm is the script's last output).
 HELM_LOG_LINES = 10
@@ -191,6 +200,10 @@ class ApplianceRead(FactBase):
             "-w '%{http_code} %{redirect_url}' http://127.0.0.1/",
             f"echo; echo '## health'; curl -sk --max-time 5 --resolve {target} -o /dev/null "
             f"-w '%{{http_code}}' https://{domain}/health",
+            f"echo; echo '## alarms'; for h in '' $({kubectl} get nodes --output "
+            "jsonpath='{.items[*].metadata.name}' 2>/dev/null) " + " ".join(NETDATA_HOSTS)
+            + f"; do {kubectl} get --raw \"{NETDATA_API}${{h:+/host/$h}}/api/v1/alarms\" "
+            "2>/dev/null | tr -d '\\n'; echo; done",
             f"echo; echo '## certificate'; echo | timeout 10 openssl s_client -connect "
             f"127.0.0.1:443 -servername {domain} 2>/dev/null | openssl x509 -noout -issuer "
             "-enddate -ext subjectAltName 2>/dev/null; fi",
@@ -250,7 +263,25 @@ def parse_read(lines: list[str]) -> dict:
         "redirect": " ".join(sections["redirect"]),
         "health": " ".join(sections["health"]),
         "certificate": _certificate(sections["certificate"]),
+        "alarms": _alarms(sections["alarms"]),
     }
+
+
+def _alarms(lines: list[str]) -> list[dict] | None:
+    """The raised alarms of each /api/v1/alarms answer (one JSON document a line), as
+    [{"host", "name", "status", "info"}]; None when Netdata gave none (not there yet)."""
+    raised, answered = [], False
+    for line in lines:
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        answered = True
+        for alarm in (document.get("alarms") or {}).values():
+            if alarm.get("status") in ("WARNING", "CRITICAL"):
+                raised.append({"host": document.get("hostname", ""), "name": alarm.get("name", ""),
+                               "status": alarm["status"], "info": alarm.get("info", "")})
+    return raised if answered else None
 
 
 def _secret(line: str) -> dict:
@@ -986,6 +1017,21 @@ def reboot_component(read: dict, settings: Settings) -> list[Component]:
                       look=f"cat {REBOOT_REQUIRED}.pkgs")]
 
 
+def alarms_component(read: dict) -> list[Component]:
+    """Netdata's raised alarms (``read["alarms"]``): failed with a CRITICAL one, a warning
+    with WARNING ones, ready with none; nothing while Netdata's API does not answer (its
+    workloads' own rows say why)."""
+    alarms = read.get("alarms")
+    if alarms is None:
+        return []
+    look = "https://<monitor_domain>/ (Netdata); `appliance alerts test` tries the routes"
+    if not alarms:
+        return [Component("netdata alarms", READY, "none raised", look=look)]
+    state = FAILED if any(alarm["status"] == "CRITICAL" for alarm in alarms) else WARNING
+    detail = "; ".join(f"{alarm['status']} {alarm['name']} on {alarm['host']}" for alarm in alarms)
+    return [Component("netdata alarms", state, detail, look=look)]
+
+
 def host_components(read: dict, settings: Settings, backups: bool) -> list[Component]:
     """The host's free disk (under /var/lib/rancher) and memory, a pending reboot
     (reboot_component), and the newest backup's age when the host keeps backups: details,
@@ -1048,7 +1094,7 @@ def status_components(read: dict, settings: Settings, role: str, first_server: b
     if "k3s" in settings.layers and role == "server":
         components += k3s_components(read, settings)
     if "apps" in settings.layers and first_server:
-        components += apps_components(read, settings)
+        components += apps_components(read, settings) + alarms_component(read)
     return components + host_components(read, settings, "apps" in settings.layers and first_server)
 
 

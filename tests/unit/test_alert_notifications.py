@@ -121,7 +121,7 @@ def webhook():
     server.shutdown()
 
 
-def _run(tmp_path, smtp_port, hook_port, route=None):
+def _run(tmp_path, smtp_port, hook_port, route=None, command=None):
     """Render the appliance's files for a relay and a webhook on 127.0.0.1, put them where
     1.37's alarm-notify.sh and msmtp read them, and run `alarm-notify.sh test`."""
     secrets_file = tmp_path / "alert-secrets.env"
@@ -165,6 +165,14 @@ def _run(tmp_path, smtp_port, hook_port, route=None):
     }
     if route:
         env[alerts.ROUTE_VARIABLE] = route
+    if command:
+        # `kubectl exec POD -- COMMAND` runs COMMAND in the pod: here, COMMAND itself.
+        (bin_dir / "k3s").write_text('#!/bin/sh\nwhile [ "$1" != "--" ]; do shift; done\nshift\nexec "$@"\n')
+        (bin_dir / "k3s").chmod(0o755)
+        command = (command.replace(alerts.K3S_BINARY, str(bin_dir / "k3s"))
+                   .replace(alerts.ALARM_NOTIFY, f"bash {ALARM_NOTIFY}"))
+        return subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True,
+                              timeout=120)
     return subprocess.run(["bash", str(ALARM_NOTIFY), "test"], env=env, capture_output=True,
                           text=True, timeout=40)
 
@@ -203,3 +211,14 @@ def test_a_route_that_does_not_answer_fails(netdata_137, smtp, webhook, tmp_path
     assert mailbox() == []
     assert "failed to send email" in result.stderr
     assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_appliance_alerts_test_says_which_route_answered(netdata_137, smtp, webhook, tmp_path):
+    """The command `appliance alerts test` runs on the server, with kubectl exec's pod being
+    this machine: each route tried alone, its answer read from alarm-notify.sh's exit status."""
+    (mailbox, smtp_port), (received, state, hook_port) = smtp, webhook
+    state["status"] = 503
+    command = alerts.test_command(("email", "webhook"))
+    result = _run(tmp_path, smtp_port, hook_port, command=command)
+    assert alerts.route_answers(result.stdout) == {"email": "answered", "webhook": "failed"}
+    assert (len(mailbox()), len(received)) == (3, 3)

@@ -498,6 +498,13 @@ REFERENCES = {
         ("Deployment", "llm", "ollama", None),
     ("operations/alerts.py", "logs", "Deployment", "llm", "open-webui", None):
         ("Deployment", "llm", "open-webui", None),
+    ("README.md", "logs", "Deployment", "llm", "open-webui", None):
+        ("Deployment", "llm", "open-webui", None),
+    # The namespace is in `{kubectl}` (--namespace monitoring): operations/alerts.py test_command.
+    ("operations/alerts.py", "exec", "Deployment", None, "netdata-parent", None):
+        ("Deployment", "monitoring", "netdata-parent", None),
+    ("appliance/cli.py", "logs", "Deployment", "monitoring", "netdata-parent", None):
+        ("Deployment", "monitoring", "netdata-parent", None),
     ("operations/apps.py", "delete", "secret", None, "netdata-alert-secrets", None):
         "the Secret the apps layer makes from alert_secrets_file (operations/apps.py)",
 }

@@ -190,6 +190,7 @@ def test_the_read_parses():
         "health": "200",
         "certificate": {"issuer": "C = US, O = Let's Encrypt, CN = R11",
                         "not_after": "Feb 27 20:00:00 2027 GMT", "names": ["chat.example.com"]},
+        "alarms": None,
     }
     assert secret_names(parsed, "llm") == {"open-webui-secrets", "sh.helm.release.v1.ollama.v1"}
 
@@ -1056,3 +1057,28 @@ def test_a_pod_of_a_replaced_install_job_is_not_its_pod():
     assert ollama_chart(objects).state == "failed"
     named(objects, "Job", "helm-install-ollama")["metadata"]["uid"] = "5f0c1c52-0000-4000-8000-000000000001"
     assert (ollama_chart(objects).state, ollama_chart(objects).detail) == (WAITING, "installing")
+
+
+# /api/v1/alarms as Netdata v2.11.0 writes it (src/health/health_json.c health_alarms2json,
+# fields abridged), one document a line as the read's `tr -d '\n'` leaves it.
+ALARMS = ('{\t"hostname": "s1",\t"latest_alarm_log_unique_id": 42,\t"status": true,\t"now": 1795982400,'
+          '\t"alarms": {\t\t"disk_space._.llm_disk_free": {\t\t\t"id": 7,\t\t\t"name": "llm_disk_free",'
+          '\t\t\t"chart": "disk_space._",\t\t\t"info": "free space on the file system that holds the '
+          'models and PostgreSQL\'s data",\t\t\t"status": "WARNING"}\t}}')
+NO_ALARMS = '{\t"hostname": "netdata-parent",\t"status": true,\t"now": 1795982400,\t"alarms": {\t}}'
+
+
+def test_raised_alarms_are_read_and_shown():
+    from operations.health import FAILED, WARNING, alarms_component
+
+    raised = parse_read(OUTPUT[:-5] + ["## alarms", NO_ALARMS, ALARMS, ""] + OUTPUT[-5:])["alarms"]
+    assert raised == [{"host": "s1", "name": "llm_disk_free", "status": "WARNING",
+                       "info": "free space on the file system that holds the models and PostgreSQL's data"}]
+    assert states(alarms_component({"alarms": raised})) == [("netdata alarms", WARNING)]
+    critical = [{**raised[0], "status": "CRITICAL"}]
+    assert states(alarms_component({"alarms": critical})) == [("netdata alarms", FAILED)]
+    assert alarms_component({"alarms": critical})[0].detail == "CRITICAL llm_disk_free on s1"
+    assert states(alarms_component({"alarms": []})) == [("netdata alarms", READY)]
+    # Netdata not answering (no document): no row; its workloads' rows say why.
+    assert parse_read(OUTPUT[:-5] + ["## alarms", ""] + OUTPUT[-5:])["alarms"] is None
+    assert alarms_component({"alarms": None}) == []
