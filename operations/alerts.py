@@ -214,7 +214,11 @@ def alarms(settings: Settings) -> list[Alarm]:
     OOMKilled, readiness, node condition Ready, a CronJob's last_completed_ago in seconds),
     filecheck.file_modification_time_ago (seconds), httpcheck.status (percent per outcome
     with `percentage`). Lookups as health.d takes them (src/health/health_config.c; the
-    incremental_sum grouping: src/web/api/queries/query-group-over-time.c)."""
+    incremental_sum grouping: src/web/api/queries/query-group-over-time.c; several `chart
+    labels` must all match: src/health/REFERENCE.md). Container names: `ollama` (the recorded
+    render of otwld/ollama-helm 1.77.0, tests/data/charts/ollama.json), `postgres`
+    (CloudNativePG's PostgresContainerName, read in a stored source of cloudnative-pg, not at the
+    pinned operator's tag)."""
     gap = cron_longest_gap_hours(settings.backup_schedule) or 24 * 366
     late = gap + BACKUP_ALLOWANCE_HOURS
     found = [

@@ -505,7 +505,7 @@ REFERENCES = {
         ("Deployment", "monitoring", "netdata-parent", None),
     ("appliance/cli.py", "logs", "Deployment", "monitoring", "netdata-parent", None):
         ("Deployment", "monitoring", "netdata-parent", None),
-    ("operations/apps.py", "delete", "secret", None, "netdata-alert-secrets", None):
+    ("operations/apps.py", "delete", "secret", "monitoring", "netdata-alert-secrets", None):
         "the Secret the apps layer makes from alert_secrets_file (operations/apps.py)",
 }
 KNOWN_BUGS: dict[tuple, str] = {}
