@@ -444,8 +444,8 @@ def alerts_test(inventory):
     for route in configured:
         click.echo(f"{route}: {answers.get(route, 'failed')}")
     if any(answers.get(route) != "answered" for route in configured):
-        click.echo("a route that failed: `k3s kubectl --namespace monitoring logs "
-                   "deploy/netdata-parent` has alarm-notify.sh's reason", err=True)
+        click.echo(f"a route that failed: `k3s kubectl --namespace {MONITORING_NAMESPACE} logs "
+                   f"{alert_routes.PARENT.ref}` has alarm-notify.sh's reason", err=True)
         sys.exit(1)
 
 

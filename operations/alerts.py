@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from operations.components import NETDATA
+from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
 from operations.names import (
     ALERT_SECRET,
     BACKUP_CRONJOB,
@@ -230,7 +230,7 @@ def alarms(settings: Settings) -> list[Alarm]:
             ("info", "free space on the file system that holds the models and PostgreSQL's data"),
         ), "warning under 20 GiB free, critical under 5 GiB",
             "`appliance status` shows what is free; remove models no longer in ollama_models "
-            "(`k3s kubectl -n llm exec deploy/ollama -- ollama rm NAME`), old archives in "
+            f"(`k3s kubectl -n {NAMESPACE} exec {OLLAMA.workload.ref} -- ollama rm NAME`), old archives in "
             "/var/backups/llm-appliance, or grow the disk. PostgreSQL stops writing when full."),
         Alarm("llm_memory_pressure", (
             ("on", "system.memory_some_pressure"), ("lookup", "average -10m unaligned of some*60"),
@@ -255,7 +255,7 @@ def alarms(settings: Settings) -> list[Alarm]:
             ("every", "1m"), ("crit", "$this > 0"), ("delay", "down 10m"),
             ("info", "restarts of Ollama in the last 30 minutes (an OOM kill while loading a model)"),
         ), "critical at any restart of Ollama in 30 min",
-            "`k3s kubectl -n llm describe pod -l app.kubernetes.io/name=ollama`: Last State "
+            f"`k3s kubectl -n {NAMESPACE} describe pod -l {OLLAMA.workload.selector}`: Last State "
             "OOMKilled means the model does not fit Ollama's memory limit; choose a smaller "
             "model or add RAM."),
         Alarm("llm_container_oom_killed", (
@@ -295,8 +295,8 @@ def alarms(settings: Settings) -> list[Alarm]:
             ("units", "%"), ("every", "30s"), ("crit", "$this < 75"),
             ("info", f"https://{settings.webui_domain}/health answered under 75 % of checks in 2 minutes"),
         ), "critical when under 75 % of checks succeed over 2 min",
-            "`appliance status` (Open WebUI, Traefik, certificate); `k3s kubectl -n llm logs "
-            "deploy/open-webui`."),
+            "`appliance status` (Open WebUI, Traefik, certificate); "
+            f"`k3s kubectl -n {NAMESPACE} logs {OPEN_WEBUI.workload.ref}`."),
         Alarm("llm_backup_late", (
             ("on", "k8s_state.cronjob_last_completed_time_ago"),
             ("chart labels", f"k8s_cronjob_name={BACKUP_CRONJOB}"),

@@ -138,7 +138,7 @@ def alert_secret_put(content: str, present: bool):
     copy, values on kubectl's standard input only; nothing when the copy is the same and the
     Secret is there (``present``: the plan-time read). Unlike ensure-secret.sh's Secrets, made
     once, this one follows the operator's file; without content, a Secret an earlier deploy
-    made is deleted.
+    made (its copy is on the host) is deleted.
 
     .. code:: python
 
@@ -146,7 +146,7 @@ def alert_secret_put(content: str, present: bool):
     """
     held = host.get_fact(Sha1File, path=ALERT_SECRETS_FILE)
     if not content:
-        if held or present:
+        if held:
             yield (f"{K3S_BINARY} kubectl --namespace {MONITORING_NAMESPACE} delete secret "
                    f"{ALERT_SECRET} --ignore-not-found")
             yield f"rm -f {ALERT_SECRETS_FILE}"
@@ -188,14 +188,14 @@ def install(settings: Settings):
         secret_type="kubernetes.io/basic-auth", settings=settings,
     ))
     alert_secrets = alerts.secret_env(settings)
-    if alert_secrets:
+    if alert_secrets:  # the cluster is read for this Secret only where the settings give one
         changes.append(put_host_file(HostFile(
             PUT_SECRET, (PROJECT_ROOT / "files/put-secret.sh").read_text(), "755")))
     changes.append(alert_secret_put(
         name="Put the alert routes' secrets (alert_secrets_file) in a Secret",
         content=alert_secrets,
-        present=ALERT_SECRET in health.secret_names(health.latest_read(settings),
-                                                     MONITORING_NAMESPACE),
+        present=bool(alert_secrets) and ALERT_SECRET in health.secret_names(
+            health.latest_read(settings), MONITORING_NAMESPACE),
     ))
     if gpu_nodes:
         changes.append(gpu.gpu_nodes_labelled(
