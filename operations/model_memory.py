@@ -13,7 +13,7 @@ first second. Imports nothing of the project: settings, the preflight and Ollama
 all read it.
 
     >>> resident_bytes(MODEL_SHAPES["llama3.1:8b"], 4096, "f16", 1) // 2**20
-    5404
+    5396
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ class ModelShape:
     `ARCH.embedding_length / head_count` in llama.cpp src/llama-model.cpp when absent).
     causal: False for an encoder (BERT family), which llama.cpp runs without a KV cache
     (src/llama-model.cpp create_memory: no memory for LLM_ARCH_BERT, NOMIC_BERT...).
-    compute_bytes: llama-server's compute buffer at batch 512 with flash attention, in bytes
-    (it grows in proportion to the batch): the figure bench/model_memory.py needs for the
-    prediction to stay at or above the measured resident memory.
+    compute_bytes: the model's activations in llama-server's compute buffer at batch 512, in
+    bytes: the `CPU compute buffer size` llama-server prints at load for 4096 tokens, less that
+    buffer's 4 MiB attention mask (compute_bytes below), measured by bench/model_memory.py.
     """
 
     name: str
@@ -59,19 +59,19 @@ class ModelShape:
 MODEL_SHAPES = MappingProxyType({shape.name: shape for shape in (
     # Llama-3.1-8B-Instruct Q4_K_M, layer sha256:667b0c1932bc...; llama.block_count 32,
     # llama.attention.head_count 32, head_count_kv 8, embedding_length 4096 -> 128.
-    ModelShape("llama3.1:8b", "Q4_K_M", 4_920_738_944, 32, 32, 8, 128, 128, 136 * MIB),
+    ModelShape("llama3.1:8b", "Q4_K_M", 4_920_738_944, 32, 32, 8, 128, 128, 124 * MIB),
     # Mistral-7B-Instruct-v0.3 Q4_0, layer sha256:ff82381e2bea... (architecture "llama");
     # llama.block_count 32, head_count 32, head_count_kv 8, embedding_length 4096 -> 128.
-    ModelShape("mistral:7b", "Q4_0", 4_113_289_152, 32, 32, 8, 128, 128, 136 * MIB),
+    ModelShape("mistral:7b", "Q4_0", 4_113_289_152, 32, 32, 8, 128, 128, 124 * MIB),
     # Qwen2.5-7B-Instruct Q4_K_M, layer sha256:2bada8a74506...; qwen2.block_count 28,
     # qwen2.attention.head_count 28, head_count_kv 4, embedding_length 3584 -> 128.
-    ModelShape("qwen2.5:7b", "Q4_K_M", 4_683_073_952, 28, 28, 4, 128, 128, 136 * MIB),
+    ModelShape("qwen2.5:7b", "Q4_K_M", 4_683_073_952, 28, 28, 4, 128, 128, 146 * MIB),
     # Llama-3.2-3B-Instruct Q4_K_M, layer sha256:dde5aa3fc5ff...; llama.block_count 28,
     # head_count 24, head_count_kv 8, key_length 128, value_length 128.
-    ModelShape("llama3.2:3b", "Q4_K_M", 2_019_377_376, 28, 24, 8, 128, 128, 136 * MIB),
+    ModelShape("llama3.2:3b", "Q4_K_M", 2_019_377_376, 28, 24, 8, 128, 128, 78 * MIB),
     # nomic-embed-text v1.5 F16, layer sha256:970aa74c0a90...; nomic-bert.block_count 12,
     # head_count 12, embedding_length 768 -> 64; an encoder: no KV cache.
-    ModelShape("nomic-embed-text:latest", "F16", 274_290_656, 12, 12, 12, 64, 64, 16 * MIB,
+    ModelShape("nomic-embed-text:latest", "F16", 274_290_656, 12, 12, 12, 64, 64, 26 * MIB,
                causal=False),
 )})
 
@@ -118,12 +118,19 @@ def kv_cache_bytes(shape: ModelShape, context: int, kv_type: str, parallel: int)
 
 def compute_bytes(shape: ModelShape, context: int, parallel: int, flash_attention: bool,
                   batch: int) -> int:
-    """llama-server's compute buffer, in bytes: the measured figure at batch 512 scaled to
-    `batch`; without flash attention plus the attention scores of one batch against the whole
-    context in f32 (batch x context x parallel x heads x 4 bytes), which flash attention never
-    materialises."""
-    scores = 0 if flash_attention else batch * context * parallel * shape.head_count * 4
-    return shape.compute_bytes * batch // 512 + scores
+    """llama-server's compute buffer, in bytes, as it allocates it at load (llama.cpp
+    src/llama-context.cpp reserves the graph of a full batch against the whole cache): the
+    model's activations, measured at batch 512 and in proportion to the batch, plus the
+    attention mask of one batch against every KV cell (f16 with flash attention, f32 without:
+    batch x context x parallel x 2 or 4 bytes), plus without flash attention the attention scores
+    themselves in f32 (x heads x 4 bytes). An encoder attends within its batch (batch x batch).
+    Measured on llama-server build 11669 (bench/model_memory.py; tests/realapps): e.g. a tiny
+    model's 27.04 MiB at 8192 tokens and batch 1024 with flash attention, 168.03 MiB without.
+    """
+    cells = context * parallel if shape.causal else batch
+    mask = batch * cells * (2 if flash_attention else 4)
+    scores = 0 if flash_attention else batch * cells * shape.head_count * 4
+    return shape.compute_bytes * batch // 512 + mask + scores
 
 
 def resident_bytes(shape: ModelShape, context: int, kv_type: str, parallel: int,
@@ -133,7 +140,7 @@ def resident_bytes(shape: ModelShape, context: int, kv_type: str, parallel: int,
     `batch` defaults to what Ollama picks (ollama_batch). Never below what bench/model_memory.py
     measures, at most 256 MiB above. A quantised KV cache needs flash attention (llama.cpp
     refuses `--cache-type-v q8_0` without it).
-    ``resident_bytes(MODEL_SHAPES["llama3.1:8b"], 4096, "f16", 1)`` is 5667325056 (5404 MiB).
+    ``resident_bytes(MODEL_SHAPES["llama3.1:8b"], 4096, "f16", 1)`` is 5658936448 (5396 MiB).
     """
     if batch is None:
         batch = ollama_batch(context, parallel, shape.causal)

@@ -26,6 +26,8 @@ def bench(script: str, *arguments: str, cwd: Path) -> subprocess.CompletedProces
      "Time the host layer's first converge and no-op re-run on fresh rehearsal"),
     ("memory_budget.py", "Usage: memory_budget.py [OPTIONS] [INVENTORY]",
      "Print the platform's memory requests and limits per container, and what is"),
+    ("model_memory.py", "Usage: model_memory.py [OPTIONS]",
+     "Measure the resident memory of each model in llama-server, as Ollama runs it"),
     ("mutation.py", "Usage: mutation.py [OPTIONS]",
      "Print the share of mutants the fast tests kill, per module."),
 ])
@@ -73,6 +75,7 @@ def test_readme_names_every_benchmark_with_how_to_run_it():
     section = (BENCH.parent / "README.md").read_text().split("\n## Tests and benchmark\n")[1]
     items = re.findall(r"^- `bench/(\w+\.py)`(.*?)(?=^- |^\n)", section.split("\n## ")[0], re.M | re.S)
     assert sorted(name for name, _ in items) == sorted(path.name for path in BENCH.glob("*.py")) == [
-        "host_layer.py", "lynis.py", "memory_budget.py", "mutation.py", "pyinfra_trace.py"]
+        "host_layer.py", "lynis.py", "memory_budget.py", "model_memory.py", "mutation.py",
+        "pyinfra_trace.py"]
     for name, text in items:
         assert f"`python bench/{name}" in text or "not run by hand" in text, name

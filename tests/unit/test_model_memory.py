@@ -1,6 +1,6 @@
 """operations/model_memory.py: the KV cache, Ollama's batch and the resident memory, with the
-figures worked out by hand here (the real runner's side is tests/unit/test_model_memory_real.py
-and bench/model_memory.py)."""
+figures worked out by hand here (the real runner's side is bench/model_memory.py and
+tests/realapps/test_llama_server_memory.py)."""
 
 import pytest
 
@@ -46,21 +46,30 @@ TINY = ModelShape("tiny:1m", "F32", 10 * MIB, 2, 4, 2, 64, 32, 8 * MIB)
 
 
 def test_resident_is_file_kv_compute_and_runner():
-    # 10 MiB file + 2 x 2 x 96 x 2 bytes x 1024 tokens (768 KiB) + 8 MiB + 64 MiB
-    assert resident_bytes(TINY, 1024, "f16", 1) == 82 * MIB + 768 * 1024
+    # 10 MiB file + KV 2 x 2 x 96 x 2 bytes x 1024 tokens (768 KiB) + compute 8 MiB and the
+    # mask 512 x 1024 x 2 bytes (1 MiB) + 64 MiB
+    assert resident_bytes(TINY, 1024, "f16", 1) == 83 * MIB + 768 * 1024
 
 
 def test_resident_compute_grows_with_the_batch():
-    # context 8192: Ollama's batch 1024 doubles the compute buffer, 16 MiB; KV 6 MiB
-    assert resident_bytes(TINY, 8192, "f16", 1) == (10 + 6 + 16 + 64) * MIB
-    assert resident_bytes(TINY, 8192, "f16", 1, batch=512) == (10 + 6 + 8 + 64) * MIB
+    # context 8192: Ollama's batch 1024 doubles the activations, 16 MiB, the mask
+    # 1024 x 8192 x 2 bytes 16 MiB; KV 6 MiB
+    assert resident_bytes(TINY, 8192, "f16", 1) == (10 + 6 + 16 + 16 + 64) * MIB
+    assert resident_bytes(TINY, 8192, "f16", 1, batch=512) == (10 + 6 + 8 + 8 + 64) * MIB
 
 
 def test_without_flash_attention_the_scores_count():
-    # 512 batch x 1024 context x 4 heads x 4 bytes = 8 MiB more
+    # the mask in f32 (1 MiB more) and 512 batch x 1024 context x 4 heads x 4 bytes (8 MiB)
     assert (resident_bytes(TINY, 1024, "f16", 1, flash_attention=False)
-            - resident_bytes(TINY, 1024, "f16", 1)) == 8 * MIB
+            - resident_bytes(TINY, 1024, "f16", 1)) == 9 * MIB
+
+
+def test_an_encoder_has_no_kv_cache_and_attends_within_its_batch():
+    # nomic-embed-text at 2048: batch 2048, activations 4 x 26 MiB, mask 2048 x 2048 x 2 bytes
+    assert resident_bytes(MODEL_SHAPES["nomic-embed-text:latest"], 2048, "f16", 1) == (
+        274_290_656 + (104 + 8 + 64) * MIB)
 
 
 def test_llama31_8b_at_ollamas_defaults():
-    assert resident_bytes(MODEL_SHAPES["llama3.1:8b"], 4096, "f16", 1) == 5_667_325_056
+    # 4_920_738_944 file + 512 MiB KV + 124 MiB activations + 4 MiB mask + 64 MiB
+    assert resident_bytes(MODEL_SHAPES["llama3.1:8b"], 4096, "f16", 1) == 5_658_936_448
