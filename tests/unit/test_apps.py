@@ -304,15 +304,15 @@ def test_ollama_requests_what_it_may_use_the_models_loaded_together():
     """Request and limit alike (the node reserves Ollama's memory): the server (256 MiB) and
     the two models loaded together (operations/memory.py)."""
     small = ollama.ollama_resources(settings())
-    # llama3.2:3b at 4096/q8_0 (2364 MiB) and nomic-embed-text (390 MiB)
-    assert small == {"requests": {"cpu": "500m", "memory": "3010Mi"},
-                     "limits": {"memory": "3010Mi"}}
+    # llama3.2:3b at 4096/q8_0 (2310 MiB) and nomic-embed-text (438 MiB)
+    assert small == {"requests": {"cpu": "500m", "memory": "3004Mi"},
+                     "limits": {"memory": "3004Mi"}}
     # Two chat models may be loaded together: the two largest count, the embedder's out.
     two = ollama.ollama_resources(settings(ollama_models=["mistral:7b", "llama3.2:3b"]))
-    assert two["limits"]["memory"] == two["requests"]["memory"] == "7015Mi"  # 4395 + 2364 + 256
+    assert two["limits"]["memory"] == two["requests"]["memory"] == "6953Mi"  # 4387 + 2310 + 256
     # Each loaded chat model's prompt cache counts; the embedder keeps none.
     cached = ollama.ollama_resources(settings(ollama_prompt_cache_mib=512))
-    assert cached["limits"]["memory"] == "3522Mi"
+    assert cached["limits"]["memory"] == "3516Mi"
 
 
 def test_ollama_environment_carries_the_memory_settings():

@@ -63,8 +63,8 @@ def test_model_too_large_for_ram():
     (problem,) = check(settings=big)
     # gemma3:27b's shape is not in the table: 15.9 GiB x 1.2 + 64 MiB, an estimate.
     assert problem == (
-        "ollama_models: Ollama needs 22222 MiB with gemma3:27b (19602 MiB, estimated: its shape "
-        "is not in the table) and llama3.2:3b (2364 MiB) loaded together (context 4096, KV "
+        "ollama_models: Ollama needs 22168 MiB with gemma3:27b (19602 MiB, estimated: its shape "
+        "is not in the table) and llama3.2:3b (2310 MiB) loaded together (context 4096, KV "
         "cache q8_0, parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5152 "
         "MiB of its 7948 MiB after the system (896 MiB) and the platform's requests (1900 MiB): "
         "choose a smaller model or a host with more RAM")
@@ -176,25 +176,25 @@ def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others
     """Issue 21: on the 8 GB box (MemTotal 8139012 kB: 7948 MiB, 5152 of them left for Ollama
     after the system's 896 and the platform's 1900), by default settings (context 4096, KV
     cache q8_0, parallel 1, no prompt cache) Ollama holds a chat model and
-    nomic-embed-text (390 MiB) together, with its server (256 MiB)."""
+    nomic-embed-text (438 MiB) together, with its server (256 MiB)."""
     def on_the_box(model, **data):
         settings = load({**SETTINGS_DATA, "ollama_models": [model], **data})
         return check(settings=settings)
 
-    assert on_the_box("mistral:7b") == []  # 4395 + 390 + 256 = 5041 MiB
+    assert on_the_box("mistral:7b") == []  # 4387 + 438 + 256 = 5081 MiB
     assert on_the_box("llama3.2:3b") == []
     (qwen,) = on_the_box("qwen2.5:7b")
     assert qwen == (
-        "ollama_models: Ollama needs 5432 MiB with qwen2.5:7b (4786 MiB) and "
-        "nomic-embed-text:latest (390 MiB) loaded together (context 4096, KV cache q8_0, "
+        "ollama_models: Ollama needs 5494 MiB with qwen2.5:7b (4800 MiB) and "
+        "nomic-embed-text:latest (438 MiB) loaded together (context 4096, KV cache q8_0, "
         "parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5152 MiB of its "
         "7948 MiB after the system (896 MiB) and the platform's requests (1900 MiB): use the "
         "library's smaller quantisation qwen2.5:7b-instruct-q3_K_M (same shape, smaller file); "
         "or choose a smaller model or a host with more RAM")
     (llama,) = on_the_box("llama3.1:8b", ollama_kv_cache_type="f16")
     assert llama == (
-        "ollama_models: Ollama needs 6051 MiB with llama3.1:8b (5405 MiB) and "
-        "nomic-embed-text:latest (390 MiB) loaded together (context 4096, KV cache f16, "
+        "ollama_models: Ollama needs 6091 MiB with llama3.1:8b (5397 MiB) and "
+        "nomic-embed-text:latest (438 MiB) loaded together (context 4096, KV cache f16, "
         "parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5152 MiB of its "
         "7948 MiB after the system (896 MiB) and the platform's requests (1900 MiB): use the "
         "library's smaller quantisation llama3.1:8b-instruct-q3_K_M (same shape, smaller file); "
@@ -213,9 +213,9 @@ def test_a_quantisation_of_a_table_model_takes_its_shape_and_the_registrys_size(
     model = "llama3.1:8b-instruct-q3_K_M"
     settings = load({**SETTINGS_DATA, "ollama_models": [model],
                      "ollama_model_sizes": {model: 3.8}})
-    # 3891.2 MiB of file + 272 MiB of KV (q8_0) + 136 of compute + 64: 4364 MiB.
+    # 3891.2 MiB of file + 272 MiB of KV (q8_0) + 124 + 4 of compute + 64: 4356 MiB.
     assert [(one.model, one.mib, one.estimated) for one in loaded_together(settings)] == [
-        (model, 4364, False), ("nomic-embed-text:latest", 390, False)]
+        (model, 4356, False), ("nomic-embed-text:latest", 438, False)]
     assert check(settings=settings) == []
 
 
@@ -227,7 +227,7 @@ def test_the_memory_bench_prints_the_preflights_figure():
     output = subprocess.run([sys.executable, "bench/memory_budget.py", "--data",
                              "ollama_models=qwen2.5:7b"], cwd=root, text=True,
                             capture_output=True, timeout=120, check=True).stdout
-    assert ("Ollama's request and limit (CPU): 5432 MiB, with qwen2.5:7b 4786 MiB, "
-            "nomic-embed-text:latest 390 MiB loaded together") in output
+    assert ("Ollama's request and limit (CPU): 5494 MiB, with qwen2.5:7b 4800 MiB, "
+            "nomic-embed-text:latest 438 MiB loaded together") in output
     assert ("on the 8 GB reference box (MemTotal 8139012 kB) Ollama has 5152 MiB: "
-            "ollama_models: Ollama needs 5432 MiB with qwen2.5:7b") in output
+            "ollama_models: Ollama needs 5494 MiB with qwen2.5:7b") in output
