@@ -1,6 +1,7 @@
 """The alert routes for real: Netdata's own alarm-notify.sh, run as `appliance alerts test` runs
 it (`alarm-notify.sh test`), with the health_alarm_notify.conf and msmtprc the appliance
-renders, against a local SMTP server (aiosmtpd, with a login) and a local webhook.
+renders, against a local SMTP server (aiosmtpd, with a login) and a local webhook (the generic
+one, and Slack's incoming webhook).
 
 Netdata here is Debian 12's 1.37.1 (packages netdata-plugins-bash, netdata-core for the stock
 health_alarm_notify.conf, msmtp and its libraries, fetched once with `apt-get download` into
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -102,13 +104,19 @@ def smtp(tmp_path):
 
 @pytest.fixture()
 def webhook():
-    """A local webhook: keeps each POST's headers and JSON body; answers `status` (200)."""
-    received, state = [], {"status": 200}
+    """A local webhook: keeps each POST's headers and JSON body; answers `status` (200). Posts
+    to /slack (alarm-notify.sh's send_slack: a form field `payload` holding JSON) go to
+    state["slack"]."""
+    received, state = [], {"status": 200, "slack": []}
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((dict(self.headers), json.loads(body)))
+            if self.path == "/slack":
+                form = urllib.parse.parse_qs(body.decode())
+                state["slack"].append(json.loads(form["payload"][0]))
+            else:
+                received.append((dict(self.headers), json.loads(body)))
             self.send_response(state["status"])
             self.end_headers()
 
@@ -125,7 +133,8 @@ def _run(tmp_path, smtp_port, hook_port, route=None, command=None):
     """Render the appliance's files for a relay and a webhook on 127.0.0.1, put them where
     1.37's alarm-notify.sh and msmtp read them, and run `alarm-notify.sh test`."""
     secrets_file = tmp_path / "alert-secrets.env"
-    secrets_file.write_text(f"SMTP_PASSWORD='{PASSWORD}'\nWEBHOOK_TOKEN='{TOKEN}'\n")
+    secrets_file.write_text(f"SMTP_PASSWORD='{PASSWORD}'\nWEBHOOK_TOKEN='{TOKEN}'\n"
+                            f"SLACK_WEBHOOK_URL='http://127.0.0.1:{hook_port}/slack'\n")
     settings = load({
         "webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
         "acme_ca": "none", "webui_admin_email": "admin@example.com",
@@ -178,9 +187,12 @@ def _run(tmp_path, smtp_port, hook_port, route=None, command=None):
 
 
 def test_every_route_answers_the_test(netdata_137, smtp, webhook, tmp_path):
-    (mailbox, smtp_port), (received, _, hook_port) = smtp, webhook
+    (mailbox, smtp_port), (received, state, hook_port) = smtp, webhook
     result = _run(tmp_path, smtp_port, hook_port)
     assert result.returncode == 0, result.stderr
+    # Slack: its incoming webhook's JSON, without a channel (the webhook's own).
+    assert len(state["slack"]) == 3 and "channel" not in state["slack"][0]
+    assert "`test.chart`" in state["slack"][0]["text"]
     # alarm-notify.sh test sends WARNING, CRITICAL, CLEAR: three e-mails, three POSTs.
     messages = mailbox()
     assert [sorted(m["to"]) for m in messages] == [["oncall@example.com", "ops@example.com"]] * 3
@@ -193,9 +205,9 @@ def test_every_route_answers_the_test(netdata_137, smtp, webhook, tmp_path):
 
 
 def test_one_route_at_a_time(netdata_137, smtp, webhook, tmp_path):
-    (mailbox, smtp_port), (received, _, hook_port) = smtp, webhook
+    (mailbox, smtp_port), (received, state, hook_port) = smtp, webhook
     assert _run(tmp_path, smtp_port, hook_port, route="webhook").returncode == 0
-    assert (len(mailbox()), len(received)) == (0, 3)
+    assert (len(mailbox()), len(received), len(state["slack"])) == (0, 3, 0)
     assert _run(tmp_path, smtp_port, hook_port, route="email").returncode == 0
     assert (len(mailbox()), len(received)) == (3, 3)
 
