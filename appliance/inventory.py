@@ -10,6 +10,8 @@ from pyinfra.api import State
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
+from operations.rendering import PROJECT_ROOT
+
 
 def parse_data(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """`--data KEY=VALUE` overrides, parsed as pyinfra parses its own:
@@ -37,9 +39,17 @@ class InventoryHost:
 
 
 def inventory_hosts(
-    path: str | Path, override_data: dict[str, Any] | None = None
+    path: str | Path, override_data: dict[str, Any] | None = None, cwd: Path = PROJECT_ROOT
 ) -> list[InventoryHost]:
-    """The inventory's hosts, in order, with their merged data and groups."""
+    """The inventory's hosts, in order, with their merged data and groups.
+
+    Group data is read as pyinfra 3.10 reads it when a deploy runs from `cwd` (appliance runs
+    pyinfra from the checkout root): pyinfra_cli/cli.py sets `state.cwd = getcwd()` and passes it
+    to pyinfra_cli/inventory.py `make_inventory`, which loads `cwd/group_data/*.py`, then the
+    inventory file's folder's `group_data/*.py` (a key there overrides the same key in the
+    cwd's), then `--group-data` folders (none by default); group data is beneath host data and
+    the overrides."""
     with ctx_state.use(State()):
-        inventory = make_inventory(str(path), override_data=override_data or {})
+        inventory = make_inventory(
+            str(path), override_data=override_data or {}, cwd=str(Path(cwd).resolve()))
         return [InventoryHost(h.name, h.data.dict(), tuple(h.groups)) for h in inventory]
