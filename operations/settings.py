@@ -473,6 +473,13 @@ class SftpLogin:
 SFTP_URL_FORM = "sftp://user@host:port//absolute/path"
 
 
+def _is_ipv6(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 6
+    except ValueError:
+        return False
+
+
 def sftp_login(repository: str) -> SftpLogin:
     """The login of an sftp: repository, as restic reads it (restic v0.14.0, v0.16.4, v0.18.0
     internal/backend/sftp/config.go ParseConfig: `sftp://user@host:port/path` through Go's
@@ -507,6 +514,20 @@ def sftp_login(repository: str) -> SftpLogin:
         if "[" in login:
             raise Invalid(f"puts an IPv6 address in sftp:user@host:path, which restic cuts at "
                           f"its first ':'; use {SFTP_URL_FORM} with the address in brackets")
+        # restic v0.16.4 internal/backend/sftp/config.go ParseConfig cuts the short form at its
+        # first ':' (strings.Cut) and sets no port: of `2001:db8::1:/srv` it makes host `2001`
+        # and path `db8::1:/srv`; of `nas:2222/srv` host `nas` (ssh's port 22) and path
+        # `2222/srv`. Only the URL form carries an IPv6 address or a port.
+        address, slash, rest = f"{host}:{path}".partition("/")
+        if _is_ipv6(address.removesuffix(":")):
+            raise Invalid(f"puts an IPv6 address in sftp:user@host:path, which restic cuts at "
+                          f"its first ':'; use sftp://{user + '@' if user else ''}"
+                          f"[{address.removesuffix(':')}]/{slash}{rest}")
+        port_first = re.match(r"(\d+)/", path)
+        if port_first:
+            raise Invalid(f"puts port {port_first[1]} where restic's sftp:user@host:path reads a "
+                          f"folder and connects to port 22; use "
+                          f"sftp://{login}:{port_first[1]}//{path[port_first.end():]}")
     if not host or re.search(r"[\s'\"\\\[\]/]", user + host) or "@" in host:
         raise Invalid(f"names no host restic and ssh can use; use sftp:user@host:/path or {SFTP_URL_FORM}")
     if port and not (port.isdigit() and 0 < int(port) < 65536):

@@ -97,6 +97,11 @@ def test_every_documented_sftp_form_gives_ssh_its_user_host_and_port(repository,
      "home, or sftp://user@host:port//absolute/path)"),
     ("sftp:user@[::1]:/srv", "puts an IPv6 address in sftp:user@host:path, which restic cuts at "
      "its first ':'; use sftp://user@host:port//absolute/path with the address in brackets"),
+    ("sftp:backup@2001:db8::1:/srv/restic", "puts an IPv6 address in sftp:user@host:path, which "
+     "restic cuts at its first ':'; use sftp://backup@[2001:db8::1]//srv/restic"),
+    ("sftp:backup@nas.example.com:2222/srv/restic", "puts port 2222 where restic's "
+     "sftp:user@host:path reads a folder and connects to port 22; use "
+     "sftp://backup@nas.example.com:2222//srv/restic"),
     ("sftp://user:secret@host//srv", "holds a password, which restic never uses: the off-site "
      "copies log in with the SSH key backup_credentials_file names; remove ':' and what follows "
      "it up to '@'"),
