@@ -17,7 +17,8 @@ import click
 
 class Invalid(ValueError):
     """Raised by a setting's parser: what is wrong with the value and how to fix it (the caller
-    names the setting and the value)."""
+    names the setting and the value), one argument per thing wrong: settings.load reports
+    ``Invalid("sets A, ...", "sets B, ...")`` as two lines."""
 
 
 def stop(problems: list[str], where: str) -> None:

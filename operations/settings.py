@@ -1044,8 +1044,8 @@ def load(data: Mapping[str, Any]) -> Settings:
         try:
             values[setting.name] = setting.parse(raw)
         except Invalid as error:
-            problems.append(f"{setting.name} = {raw!r} {error}" if setting.echoed
-                            else f"{setting.name}: {error}")
+            problems.extend(f"{setting.name} = {raw!r} {reason}" if setting.echoed
+                            else f"{setting.name}: {reason}" for reason in error.args)
             values[setting.name] = None
             bad.add(setting.name)
 

@@ -148,24 +148,31 @@ def _value(name: str, value: Any) -> str | SecretKey:
 
 def webui_settings(value: Any) -> Mapping[str, str | SecretKey]:
     """The `webui_settings` mapping, checked: NAME -> value as Open WebUI reads it (a string) or
-    a SecretKey. Raises Invalid for a name the pinned release does not read (with the closest
-    one), a name the appliance sets (with the setting to use) or a value of another shape."""
+    a SecretKey. Raises Invalid, one reason per name, for every name the pinned release does
+    not read (with the closest one), the appliance sets (with the setting to use) or gives a
+    value of another shape."""
     if not isinstance(value, Mapping):
         raise Invalid('must map Open WebUI variables to values, e.g. {"DEFAULT_MODELS": '
                       '"llama3.2:3b"}')
-    checked = {}
+    checked, wrong = {}, []
     for name, item in value.items():
         if name in MANAGED:
-            raise Invalid(f"sets {name}, which the appliance sets itself: {MANAGED[name]}")
-        if name not in VARIABLES:
+            wrong.append(f"sets {name}, which the appliance sets itself: {MANAGED[name]}")
+        elif name not in VARIABLES:
             # 0.8: a typo (DEFAULT_MODEL for DEFAULT_MODELS), not another program's name (at
             # 0.6, SMTP_PASSWORD, which 0.12.4 does not read, would be offered YACY_PASSWORD).
             close = difflib.get_close_matches(str(name), VARIABLES, n=1, cutoff=0.8)
             hint = (f"did you mean {close[0]}?" if close
                     else "see open_webui/config.py and env.py of that release")
-            raise Invalid(f"sets {name}, which Open WebUI {RECORD['open_webui']} does not "
-                          f"read; {hint}")
-        checked[name] = _value(name, item)
+            wrong.append(f"sets {name}, which Open WebUI {RECORD['open_webui']} does not "
+                         f"read; {hint}")
+        else:
+            try:
+                checked[name] = _value(name, item)
+            except Invalid as error:
+                wrong.append(str(error))
+    if wrong:
+        raise Invalid(*wrong)
     return MappingProxyType(checked)
 
 

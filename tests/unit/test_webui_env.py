@@ -87,6 +87,18 @@ def test_a_name_the_appliance_sets_is_refused_naming_the_setting():
     assert "keeps it False" in refusal(webui_settings={"ENABLE_PERSISTENT_CONFIG": True})
 
 
+def test_every_bad_name_is_reported_in_one_run_one_line_each():
+    assert refusal(webui_settings={"DEFAULT_MODEL": "llama3.2:3b", "DEFAULT_MODELS": "a:1",
+                                   "ENABLE_SIGNUP": True, "RAG_FILE_MAX_SIZE": [20]}).splitlines() == [
+        "webui_settings: sets DEFAULT_MODEL, which Open WebUI 0.12.4 does not read; did you "
+        "mean DEFAULT_MODELS?",
+        "webui_settings: sets ENABLE_SIGNUP, which the appliance sets itself: use the setting "
+        "webui_signup",
+        "webui_settings: gives RAG_FILE_MAX_SIZE a list; give a string, number or true/false "
+        '(JSON as a string where Open WebUI reads JSON), or a Secret '
+        '{"secret": "sso", "key": "client-secret"}']
+
+
 def test_every_variable_the_appliance_sets_is_managed():
     """A variable the appliance sets that webui_settings would accept would fight the deploy."""
     rendered = {entry["name"] for entry in environment(oidc=SSO)} | CHART_VARIABLES
