@@ -806,7 +806,8 @@ def status(inventory):
     for node, settings in loaded:
         role = node_role(node.name, groups, {h.name: h.address for h in hosts}).role
         result = _pyinfra(inventory, node.name, "--json", "fact",
-                          "operations.health.ApplianceRead", f"domain={settings.webui_domain}")
+                          "operations.health.ApplianceRead", f"domain={settings.webui_domain}",
+                          "alarms=yes")
         try:
             (values,) = json.loads(result.stdout).values()
             read = values[node.name]

@@ -18,14 +18,13 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
-from pyinfra.facts.files import Sha1File
 from pyinfra.operations import files
 
 from operations import alerts, backup, gpu, health, middlewares, monitoring, policies
 from operations.cluster import is_first_server
 from operations.errors import stop
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
-from operations.facts import FileState, batch_reads, fact_key
+from operations.facts import FileState, batch_reads, fact_key, read_fact
 from operations.names import (
     ALERT_SECRET,
     BASIC_AUTH_SECRET,
@@ -144,7 +143,8 @@ def alert_secret_put(content: str, present: bool):
 
         alert_secret_put(content="SMTP_PASSWORD=...\n", present=False)
     """
-    held = host.get_fact(Sha1File, path=ALERT_SECRETS_FILE)
+    copy = read_fact(host, FileState, path=ALERT_SECRETS_FILE)  # in install()'s batch
+    held = copy and copy["sha1"]
     if not content:
         if held:
             yield (f"{K3S_BINARY} kubectl --namespace {MONITORING_NAMESPACE} delete secret "
@@ -172,7 +172,8 @@ def install(settings: Settings):
     host_files = [HostFile(ENSURE_SECRET, (PROJECT_ROOT / "files/ensure-secret.sh").read_text(), "755"),
                   *app_files(settings, gpu_used=bool(gpu_nodes))]
     # Every file's state in one round trip (the readiness gate reads the cluster on its own).
-    batch_reads(host, *(fact_key(FileState, path=host_file.path) for host_file in host_files))
+    batch_reads(host, *(fact_key(FileState, path=host_file.path) for host_file in host_files),
+                fact_key(FileState, path=ALERT_SECRETS_FILE))
     changes = [put_host_file(host_files[0])]
     for model, path in settings.ollama_model_files.items():
         changes.append(files.put(name=f"Upload the model file of {model}", src=path,

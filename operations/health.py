@@ -169,9 +169,17 @@ class ApplianceRead(FactBase):
         #  ["linux-image-6.8.0-51-generic", "libc6"] when one is pending)
     """
 
-    def command(self, domain):
+    def command(self, domain, alarms=""):
+        """``alarms`` (any non-empty text, as `pyinfra fact ... alarms=yes` gives it): Netdata's
+        raised alarms too, for `appliance status`; the deploy's gates leave them out (a
+        kubectl call per node, through the API server's proxy, in every poll)."""
         kubectl = f"{K3S_BINARY} kubectl"
         target = f"{domain}:443:127.0.0.1"
+        alarms_read = (
+            f"echo; echo '## alarms'; for h in '' $({kubectl} get nodes --output "
+            "jsonpath='{.items[*].metadata.name}' 2>/dev/null) " + " ".join(NETDATA_HOSTS)
+            + f"; do {kubectl} get --raw \"{NETDATA_API}${{h:+/host/$h}}/api/v1/alarms\" "
+            "2>/dev/null | tr -d '\\n'; echo; done") if alarms else "echo"
         return "; ".join([
             "echo '## now'; date +%s",
             "echo '## memory'; grep '^MemAvailable:' /proc/meminfo",
@@ -200,11 +208,8 @@ class ApplianceRead(FactBase):
             "-w '%{http_code} %{redirect_url}' http://127.0.0.1/",
             f"echo; echo '## health'; curl -sk --max-time 5 --resolve {target} -o /dev/null "
             f"-w '%{{http_code}}' https://{domain}/health",
-            f"echo; echo '## alarms'; for h in '' $({kubectl} get nodes --output "
-            "jsonpath='{.items[*].metadata.name}' 2>/dev/null) " + " ".join(NETDATA_HOSTS)
-            + f"; do {kubectl} get --raw \"{NETDATA_API}${{h:+/host/$h}}/api/v1/alarms\" "
-            "2>/dev/null | tr -d '\\n'; echo; done",
-            f"echo; echo '## certificate'; echo | timeout 10 openssl s_client -connect "
+            alarms_read,
+            "echo '## certificate'; echo | timeout 10 openssl s_client -connect "
             f"127.0.0.1:443 -servername {domain} 2>/dev/null | openssl x509 -noout -issuer "
             "-enddate -ext subjectAltName 2>/dev/null; fi",
             "true",
