@@ -49,7 +49,7 @@ SETTING_CASES = {
     ),
     "too little RAM and disk": (
         {"ollama_models": ["llama3.1:405b"]},
-        "ollama_models: the host has",
+        "ollama_models: Ollama needs",
     ),
 }
 
