@@ -197,6 +197,10 @@ OTHER_VALUES = {
     "unattended_reboot": True, "unattended_reboot_time": "05:00", "ready_timeout_minutes": 30,
     "backup_repository": "/srv/restic-elsewhere", "backup_credentials_file": None,
     "backup_keep_daily": 14, "backup_keep_weekly": 8, "backup_keep_monthly": 12,
+    "alert_email_to": None, "alert_email_from": "appliance@example.net",
+    "alert_smtp_host": "smtp.example.net", "alert_smtp_port": 2525, "alert_smtp_tls": "tls",
+    "alert_smtp_user": None, "alert_webhook_url": "https://hooks.example.net/alerts",
+    "alert_ntfy_url": "https://ntfy.example.net/appliance", "alert_secrets_file": None,
 }
 
 
@@ -213,6 +217,9 @@ def test_every_setting_has_another_value_and_the_webui_facing_ones_are_known():
     # WebUI (k3s_version, the air-gap files and flash attention concern k3s and Ollama) but
     # oidc, which needs a provider: test_sso.py. webui_settings: test_webui_settings.py. The
     # certificate settings need files and concern Traefik: tests/integration/test_traefik_acme.py.
+    # The alert settings concern Netdata (tests/unit/test_alert_notifications.py); those with
+    # None need a second setting (alert_email_to a sender and relay, alert_smtp_user a password
+    # in alert_secrets_file, itself a file).
     assert set(OTHER_VALUES) == set(SETTINGS_BY_NAME)
     assert webui_facing_settings() == {"webui_domain", "acme_email", "webui_admin_email",
                                        "webui_signup", "webui_embedding_model",
