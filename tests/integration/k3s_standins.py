@@ -8,8 +8,16 @@ kubectl, the release's install script in place, and k3s.service running `k3s ser
 
 from __future__ import annotations
 
+import json
 import subprocess
+import tempfile
 from pathlib import Path
+
+from k3s_controllers import k3s_api
+from status_harness import converged_appliance
+
+from appliance.inventory import inventory_hosts
+from operations.settings import load
 
 HERE = Path(__file__).resolve().parent
 STATE = "/var/lib/standin-k3s"
@@ -57,3 +65,23 @@ def install_k3s(host, start: bool = True) -> None:
 # k3s.service is active once `k3s server` started; its API answers a moment later.
 WAIT_FOR_API = ("for i in $(seq 100); do k3s kubectl get --raw /version >/dev/null 2>&1 && exit 0; "
                 "sleep 0.1; done; exit 1")
+
+
+def start_converged(host, inventory_path, extra_execs: tuple = ()) -> list:
+    """Install k3s on the stand-in API server and start it holding a converged appliance for
+    the inventory's one host: status_harness.converged_appliance's objects (but the Node, which
+    the host registers itself) as its datastore, its exec answers plus ``extra_execs`` (returned, as execs.json holds them)."""
+    install_k3s(host, start=False)
+    (node,) = inventory_hosts(str(inventory_path))
+    api = k3s_api()
+    with tempfile.TemporaryDirectory() as manifests:
+        converged_appliance(api, load(node.data), Path(manifests))
+    with api.lock:
+        objects = [item for item in api.objects.values() if item["kind"] != "Node"]
+        execs = [[ns, prefix, list(command), *answer]
+                 for (ns, prefix, command), answer in api.execs.items()]
+    execs += [list(answer) for answer in extra_execs]
+    host.ssh(f"umask 077 && cat > {STATE}/datastore.json", input=json.dumps(objects))
+    host.ssh(f"umask 077 && cat > {STATE}/execs.json", input=json.dumps(execs))
+    host.ssh("systemctl enable --now k3s && " + WAIT_FOR_API)
+    return execs

@@ -14,20 +14,14 @@ stops the deploy with helm's own error, and `appliance status` names it."""
 
 import json
 import re
-import tempfile
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from k3s_standins import GUEST_PACKAGES, STATE, WAIT_FOR_API, install_k3s
-from k3s_controllers import k3s_api
+from k3s_standins import GUEST_PACKAGES, STATE, WAIT_FOR_API, start_converged
 from pyinfra_trace import run_traced
-from status_harness import converged_appliance
 
 from appliance.cli import main
-from appliance.inventory import inventory_hosts
 from appliance.rehearsal import RehearsalHost, run_pyinfra
-from operations.settings import load
 
 # helm's message for an upgrade that changes an immutable field (helm v3 pkg/kube/client.go
 # wraps the API server's 422).
@@ -61,18 +55,7 @@ def restart_k3s(host, faults: dict | None = None) -> None:
 @pytest.fixture(scope="module")
 def standins(rehearsal, inventory):
     """k3s on the stand-in API server, serving a converged appliance for whole.py's settings."""
-    install_k3s(rehearsal, start=False)
-    (node,) = inventory_hosts(str(inventory("whole.py")))
-    api = k3s_api()
-    with tempfile.TemporaryDirectory() as manifests:
-        converged_appliance(api, load(node.data), Path(manifests))
-    with api.lock:  # the host registers its own Node
-        objects = [item for item in api.objects.values() if item["kind"] != "Node"]
-        execs = [[ns, prefix, list(command), *answer]
-                 for (ns, prefix, command), answer in api.execs.items()]
-    rehearsal.ssh(f"umask 077 && cat > {STATE}/datastore.json", input=json.dumps(objects))
-    rehearsal.ssh(f"umask 077 && cat > {STATE}/execs.json", input=json.dumps(execs))
-    rehearsal.ssh("systemctl enable --now k3s && " + WAIT_FOR_API)
+    start_converged(rehearsal, inventory("whole.py"))
     return rehearsal
 
 

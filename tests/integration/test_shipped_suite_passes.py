@@ -10,17 +10,11 @@ case the stand-in's datastore and answers go back to the converged ones (k3s res
 
 import json
 import re
-import tempfile
-from pathlib import Path
 
 import pytest
-from k3s_controllers import k3s_api
-from k3s_standins import GUEST_PACKAGES, STATE, WAIT_FOR_API, install_k3s
-from status_harness import converged_appliance
+from k3s_standins import GUEST_PACKAGES, STATE, WAIT_FOR_API, start_converged
 
-from appliance.inventory import inventory_hosts
 from appliance.rehearsal import RehearsalHost, run_pyinfra
-from operations.settings import load
 
 ADMIN_CIDR = "198.51.100.0/24"
 # What psql prints of the Open WebUI database's extensions (tests/host/test_apps.py asks
@@ -57,19 +51,7 @@ def deployed(rehearsal, inventory):
     """Every layer deployed for real on the stand-in k3s; its converged datastore and exec
     answers saved (restart_k3s)."""
     path = inventory("deployed.py", admin_cidrs=[ADMIN_CIDR])
-    install_k3s(rehearsal, start=False)
-    (node,) = inventory_hosts(str(path))
-    api = k3s_api()
-    with tempfile.TemporaryDirectory() as manifests:
-        converged_appliance(api, load(node.data), Path(manifests))
-    with api.lock:  # the host registers its own Node
-        objects = [item for item in api.objects.values() if item["kind"] != "Node"]
-        execs = [[ns, prefix, list(command), *answer]
-                 for (ns, prefix, command), answer in api.execs.items()]
-    execs.append([*PSQL, 0, "plpgsql\nvector\n"])
-    rehearsal.ssh(f"umask 077 && cat > {STATE}/datastore.json", input=json.dumps(objects))
-    rehearsal.ssh(f"umask 077 && cat > {STATE}/execs.json", input=json.dumps(execs))
-    rehearsal.ssh("systemctl enable --now k3s && " + WAIT_FOR_API)
+    execs = start_converged(rehearsal, path, extra_execs=([*PSQL, 0, "plpgsql\nvector\n"],))
     run = run_pyinfra(path, "deploy.py")
     assert run.returncode == 0, run.stderr[-3000:]
     rehearsal.ssh(f"systemctl stop k3s && cp {STATE}/datastore.json {STATE}/datastore.converged && "
