@@ -45,13 +45,13 @@ from operations.names import (
     BASIC_AUTH_SECRET,
     BASIC_AUTH_USER,
     K3S_BINARY,
+    LAYERS,
     MONITORING_NAMESPACE,
     NAMESPACE,
     WEBUI_SECRETS,
 )
-from operations.rendering import PROJECT_ROOT, write_tree
-from operations.rendering import render as render_template
-from operations.settings import LAYERS, Settings, SettingsError, load
+from operations.rendering import PROJECT_ROOT, render as render_template, write_tree
+from operations.settings import Settings, SettingsError, load
 
 INVENTORY = click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
 DATA = click.option(
@@ -122,10 +122,10 @@ def version_lines() -> list[str]:
     """What `appliance --version` prints, for a bug report: the project's version (with the
     checkout's commit when git can read it), then every entry of PINNED_VERSIONS as read now,
     e.g. ['llm-appliance 0.1.0 (commit 23283ea)', 'pinned versions (PINNED_VERSIONS,
-    operations/settings.py):', '  k3s: v1.36.5+k3s1', ...]."""
+    operations/pins.py):', '  k3s: v1.36.5+k3s1', ...]."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from operations.settings import PINNED_VERSIONS
+    from operations.pins import PINNED_VERSIONS
 
     try:
         project = version("llm-appliance")
@@ -134,7 +134,7 @@ def version_lines() -> list[str]:
     commit = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     head = f"llm-appliance {project}" + (f" (commit {commit})" if commit else "")
-    return [head, "pinned versions (PINNED_VERSIONS, operations/settings.py):",
+    return [head, "pinned versions (PINNED_VERSIONS, operations/pins.py):",
             *(f"  {name}: {pinned}" for name, pinned in PINNED_VERSIONS.items())]
 
 

@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 import requests
 
 from appliance.rehearsal import cache_root
-from operations import settings as pins
+from operations import pins
 
 OSV_URL = "https://api.osv.dev"
 GITHUB_URL = "https://api.github.com"
@@ -294,7 +294,7 @@ def verdict(rows: list[Row]) -> str:
         return "no known advisory affects the pins"
     count = sum(len(row.advisories) for row in rows if row.advisories)
     known = "1 known advisory affects" if count == 1 else f"{count} known advisories affect"
-    return (f"{known} the pins ({', '.join(affected)}); upgrade them in operations/settings.py "
+    return (f"{known} the pins ({', '.join(affected)}); upgrade them in operations/pins.py "
             "PINNED_VERSIONS")
 
 

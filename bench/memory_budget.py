@@ -22,7 +22,8 @@ from appliance.budget import budget, markdown_table, measured, requests_gib
 from appliance.cli import main as appliance
 from appliance.inventory import inventory_hosts, parse_data
 from operations.memory import fit_table, loaded_together, ollama_mib, ollama_room_mib, refusal
-from operations.settings import PLATFORM_REQUESTS_MIB, REFERENCE_MEM_TOTAL_KIB, load
+from operations.settings import load
+from operations.sizing import PLATFORM_REQUESTS_MIB, REFERENCE_MEM_TOTAL_KIB
 
 
 @click.command()
@@ -65,7 +66,7 @@ def main(inventory: str, markdown: bool, fits: bool, data: tuple[str, ...]):
           "tests/realapps (the real Open WebUI), not measured: no reading here")
     total = requests_gib(entries)
     print(f"requests: {total:.2f} GiB in all, of which the platform (all but Ollama) "
-          f"{PLATFORM_REQUESTS_MIB} MiB (operations/settings.py PLATFORM_REQUESTS_MIB)")
+          f"{PLATFORM_REQUESTS_MIB} MiB (operations/sizing.py PLATFORM_REQUESTS_MIB)")
     models = ", ".join(f"{one.model} {one.mib} MiB" for one in loaded_together(settings))
     print(f"Ollama's request and limit (CPU): {ollama_mib(settings)} MiB, with {models} loaded "
           "together (operations/memory.py)")

@@ -95,7 +95,7 @@ def in_sample(name: str, every: int) -> bool:
 
 def statuses(workdir: Path) -> dict[str, str]:
     """Every mutant mutmut made and its status, e.g.
-    {'operations.settings.x_cron_schedule__mutmut_3': 'killed', ...} ('not checked' before a run)."""
+    {'operations.parsers.x_cron_schedule__mutmut_3': 'killed', ...} ('not checked' before a run)."""
     output = output_of([sys.executable, "-m", "mutmut", "results", "--all", "true"], workdir)
     found = {}
     for line in output.splitlines():
@@ -106,7 +106,7 @@ def statuses(workdir: Path) -> dict[str, str]:
 
 
 def module_of(name: str) -> str:
-    """'operations.settings.x_cron_schedule__mutmut_3' -> 'operations/settings.py'"""
+    """'operations.parsers.x_cron_schedule__mutmut_3' -> 'operations/parsers.py'"""
     return "/".join(name.split("__mutmut_")[0].split(".")[:2]) + ".py"
 
 

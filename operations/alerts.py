@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import yaml
 
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
+from operations.cron import cron_longest_gap_hours
 from operations.names import (
     ALERT_SECRET,
     BACKUP_CRONJOB,
@@ -35,7 +36,8 @@ from operations.names import (
     OFFSITE_LAST_FILE,
     POSTGRES_CLUSTER,
 )
-from operations.settings import Settings, cron_longest_gap_hours, read_alert_secrets
+from operations.parsers import read_alert_secrets
+from operations.settings import Settings
 
 SECRET_DIR = "/run/secrets/llm-appliance-alerts"
 # Where the chart's image keeps alarm-notify.sh (Netdata v2.11.0 packaging/docker/Dockerfile

@@ -30,8 +30,9 @@ from operations.names import (
     NAMESPACE,
     POSTGRES_APP_SECRET,
 )
+from operations.pins import PINNED_VERSIONS
 from operations.rendering import PROJECT_ROOT, to_yaml
-from operations.settings import PINNED_VERSIONS, Settings
+from operations.settings import Settings
 
 SCRIPTS_CONFIGMAP = "llm-appliance-backup-scripts"
 RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}

@@ -29,7 +29,7 @@ from operations.names import (
     OPERATOR_NAMESPACE,
     POSTGRES_CLUSTER,
 )
-from operations.settings import PINNED_VERSIONS
+from operations.pins import PINNED_VERSIONS
 
 
 def _labels(labels: dict[str, str]) -> Mapping[str, str]:

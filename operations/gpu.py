@@ -21,16 +21,18 @@ from pyinfra.facts.server import Hostname
 from pyinfra.operations import apt
 
 from operations import health
+from operations.components import DEVICE_PLUGIN
 from operations.facts import (
     KeyringFingerprints,
     NvidiaGpus,
     NvidiaRuntimeInContainerd,
     read_fact,
 )
-from operations.components import DEVICE_PLUGIN
 from operations.names import K3S_BINARY
+from operations.pins import PINNED_VERSIONS
 from operations.rendering import HostFile, helm_chart, put_host_file
-from operations.settings import DEVICE_PLUGIN_REQUEST_MIB, PINNED_VERSIONS, Settings, load
+from operations.settings import Settings, load
+from operations.sizing import DEVICE_PLUGIN_REQUEST_MIB
 
 # A label the deploy sets on nodes whose GPU Ollama may use; NVIDIA's device plugin chart
 # also reads it in its default node affinity (values.yaml at v0.20.0).

@@ -39,6 +39,7 @@ from pyinfra.api.command import StringCommand
 
 from operations.certificates import covers
 from operations.components import APP_CHARTS, NETDATA, OLLAMA, TRAEFIK
+from operations.cron import cron_longest_gap_hours
 from operations.facts import OllamaModels
 from operations.names import (
     BACKUP_DIR,
@@ -56,7 +57,8 @@ from operations.names import (
     RESTORED_FILE,
     TLS_SECRET,
 )
-from operations.settings import PINNED_VERSIONS, Settings, cron_longest_gap_hours
+from operations.pins import PINNED_VERSIONS
+from operations.settings import Settings
 
 READY, WAITING, FAILED, WARNING = "ready", "waiting", "failed", "warning"
 # Read in one `kubectl get` (kubectl_get_everywhere). k3s records what its deploy controller

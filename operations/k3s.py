@@ -43,12 +43,12 @@ from operations.rendering import (
     render,
     to_yaml,
 )
-from operations.settings import (
+from operations.pins import PINNED_VERSIONS
+from operations.settings import Settings
+from operations.sizing import (
     KUBELET_EVICTION_MEMORY_MIB,
     KUBELET_KUBE_RESERVED_MIB,
     KUBELET_SYSTEM_RESERVED_MIB,
-    PINNED_VERSIONS,
-    Settings,
 )
 
 CONFIG_FILE = "/etc/rancher/k3s/config.yaml"

@@ -20,7 +20,8 @@ import math
 from dataclasses import dataclass
 
 from operations.model_memory import MODEL_SHAPES, RUNNER_OVERHEAD_BYTES, ModelShape, resident_bytes
-from operations.settings import (
+from operations.settings import Settings
+from operations.sizing import (
     DEVICE_PLUGIN_REQUEST_MIB,
     KUBELET_EVICTION_MEMORY_MIB,
     KUBELET_KUBE_RESERVED_MIB,
@@ -29,7 +30,6 @@ from operations.settings import (
     OLLAMA_GPU_HOST_MEMORY_GIB,
     OLLAMA_MAX_LOADED_MODELS,
     PLATFORM_REQUESTS_MIB,
-    Settings,
 )
 
 MIB = 2**20

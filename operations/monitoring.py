@@ -12,7 +12,8 @@ from __future__ import annotations
 from operations import alerts, middlewares
 from operations.components import NETDATA
 from operations.names import BASIC_AUTH_SECRET, MONITORING_NAMESPACE
-from operations.settings import PINNED_VERSIONS, Settings
+from operations.pins import PINNED_VERSIONS
+from operations.settings import Settings
 
 MIDDLEWARE = "netdata-basic-auth"
 RESOURCES = {

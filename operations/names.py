@@ -6,6 +6,9 @@ components, layers, the CLI and the shipped suite) can use them without an impor
     from operations.names import NAMESPACE, WEBUI_SECRETS
 """
 
+# The appliance's layers, in the order they run (the `layers` setting names some of them).
+LAYERS = ("host", "k3s", "apps")
+
 # -- the host layer ----------------------------------------------------------------------------
 # Its kernel parameters, written on its first run: where it is, the host layer has run (its
 # first-install mark, and the k3s layer's prerequisite in the preflight).

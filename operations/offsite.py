@@ -35,7 +35,8 @@ from operations.names import (
     RESTORING_FILE,
 )
 from operations.rendering import PROJECT_ROOT, HostFile, private_upload, put_host_file, render
-from operations.settings import Settings, sftp_login
+from operations.settings import Settings
+from operations.sftp import sftp_login
 
 CONFIG_DIR = "/etc/llm-appliance/backup"
 ENV_FILE = f"{CONFIG_DIR}/restic.env"
@@ -67,7 +68,7 @@ def is_sftp(repository: str) -> bool:
 
 def environment(settings: Settings) -> str:
     """restic.env: what files/offsite.sh reads (no secret: those are files of their own), with
-    an sftp: repository's login for the ssh command offsite.sh builds (settings.sftp_login)."""
+    an sftp: repository's login for the ssh command offsite.sh builds (operations/sftp.py sftp_login)."""
     values = {
         "RESTIC_REPOSITORY": settings.backup_repository,
         "RESTIC_PASSWORD_FILE": PASSWORD_FILE,

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from operations.gpu import RUNTIME_CLASS
 from operations.components import OLLAMA
-from operations.names import FIRST_SERVER_LABEL, MODEL_FILES_DIR, MODEL_PULLER_LABEL, NAMESPACE
+from operations.gpu import RUNTIME_CLASS
 from operations.memory import gpu_host_mib, ollama_mib
+from operations.names import FIRST_SERVER_LABEL, MODEL_FILES_DIR, MODEL_PULLER_LABEL, NAMESPACE
+from operations.pins import PINNED_VERSIONS
 from operations.rendering import HELM_KEEP, NO_CAPABILITIES
-from operations.settings import OLLAMA_MAX_LOADED_MODELS, PINNED_VERSIONS, Settings
+from operations.settings import Settings
+from operations.sizing import OLLAMA_MAX_LOADED_MODELS
 
 # The models' volume. k3s's local-path storage neither enforces a volume's size nor lets it
 # grow (its StorageClass has no allowVolumeExpansion): a size computed from the models would

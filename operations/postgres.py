@@ -7,9 +7,9 @@ pgvector, created at bootstrap by the superuser so that Open WebUI's user needs 
 from __future__ import annotations
 
 from operations.components import POSTGRES_OPERATOR
-from operations.rendering import helm_chart
 from operations.names import NAMESPACE, POSTGRES_CLUSTER
-from operations.settings import PINNED_VERSIONS
+from operations.pins import PINNED_VERSIONS
+from operations.rendering import helm_chart
 
 # CloudNativePG recommends equal request and limit for the instance; shared_buffers is a
 # quarter of it.

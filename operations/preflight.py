@@ -38,19 +38,16 @@ from operations.facts import (
 )
 from operations.gpu import gpu_choice, gpu_problems
 from operations.memory import gpu_memory_needed_gib, host_mib_needed, loaded_together, refusal
-from operations.names import HOST_SYSCTL_FILE, K3S_BINARY
-from operations.settings import (
-    APPLIANCE_PORT_HOLDERS,
+from operations.names import HOST_SYSCTL_FILE, K3S_BINARY, LAYERS
+from operations.settings import Settings, SettingsError, load
+from operations.sizing import (
     APPLIANCE_PORTS,
-    LAYERS,
+    APPLIANCE_PORT_HOLDERS,
     MIN_CPUS,
     REFERENCE_CPUS,
     REFERENCE_MEM_TOTAL_KIB,
     SUPPORTED_ARCHITECTURES,
     SUPPORTED_OS,
-    Settings,
-    SettingsError,
-    load,
 )
 
 RANCHER_DIR = "/var/lib/rancher"

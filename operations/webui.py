@@ -11,8 +11,9 @@ from __future__ import annotations
 from operations import middlewares
 from operations.components import OLLAMA, OPEN_WEBUI
 from operations.names import NAMESPACE, POSTGRES_APP_SECRET, WEBUI_SECRETS
+from operations.pins import PINNED_VERSIONS
 from operations.rendering import HELM_KEEP, NO_CAPABILITIES
-from operations.settings import PINNED_VERSIONS, Settings
+from operations.settings import Settings
 from operations.webui_env import SecretKey
 
 # How long a sign-in lasts (Open WebUI's duration syntax, utils/misc.py parse_duration).

@@ -569,7 +569,7 @@ def _holds(desired, live) -> bool:
 
 # k3s v1.36.5's packaged Traefik chart, as far as readiness looks at it (k3s manifests/traefik.yaml:
 # the chart served by the API server under /static/charts, named PATCH+upUPSTREAM:
-# operations/settings.py TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR); helm-controller installs it from
+# operations/pins.py TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR); helm-controller installs it from
 # the recorded render (data/charts/traefik.json).
 K3S_TRAEFIK_CHART = {
     "apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",

@@ -71,7 +71,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-SERVER_VERSION = "v1.36.5+k3s1"  # operations/settings.py pins this k3s
+SERVER_VERSION = "v1.36.5+k3s1"  # operations/pins.py pins this k3s
 
 
 def kubectl_path() -> Path:

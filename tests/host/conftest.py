@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from operations.settings import SETTINGS, Settings, SettingsError, load
+from operations.settings import Settings, SettingsError, load
+from operations.settings_table import SETTINGS
 
 
 def pytest_addoption(parser):

@@ -10,7 +10,7 @@ import pytest
 
 from operations import gpu, names
 from operations.facts import NvidiaGpus, NvidiaRuntimeInContainerd
-from operations.settings import PINNED_VERSIONS
+from operations.pins import PINNED_VERSIONS
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ FAIL2BAN_FILE = "/etc/fail2ban/jail.d/llm-appliance.conf"
 
 
 def test_supported_operating_system(host):
-    from operations.settings import SUPPORTED_OS
+    from operations.sizing import SUPPORTED_OS
 
     distribution = host.system_info.distribution.capitalize()
     assert host.system_info.release in SUPPORTED_OS.get(distribution, ()), (

@@ -61,7 +61,7 @@ PORT = 6443
 # The image's PATH (Debian's /usr/bin has PostgreSQL's client wrappers, as the postgresql image's
 # /usr/lib/postgresql/17/bin does).
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# The image whose pods run on this host: PostgreSQL's tools (operations/settings.py pins
+# The image whose pods run on this host: PostgreSQL's tools (operations/pins.py pins
 # ghcr.io/cloudnative-pg/postgresql), whose database is this host's (pgvector_database).
 IMAGES_HERE = ("ghcr.io/cloudnative-pg/postgresql:",)
 # The namespaces k3s's API server makes at start (kube-apiserver's system namespaces controller).

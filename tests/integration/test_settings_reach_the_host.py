@@ -18,7 +18,8 @@ from appliance.cli import rendered_files
 from appliance.inventory import InventoryHost
 from appliance.rehearsal import run_pyinfra
 from operations.names import K3S_BINARY
-from operations.settings import PINNED_VERSIONS, load
+from operations.pins import PINNED_VERSIONS
+from operations.settings import load
 
 HOST_ROWS = [row for row in ROWS if row.of(Live)]
 PLANNED_ROWS = [row for row in ROWS if (row.of(Planned) or row.of(Rendered))

@@ -40,8 +40,9 @@ import requests
 from appliance.rehearsal import build_rootfs, cache_root
 from operations.components import OLLAMA
 from operations.names import POSTGRES_APP_SECRET, WEBUI_SECRETS
+from operations.pins import PINNED_VERSIONS
 from operations.postgres import postgres_cluster
-from operations.settings import PINNED_VERSIONS, Settings, load
+from operations.settings import Settings, load
 from operations.webui import webui_values
 
 # The machine's CPU build of torch, installed before Open WebUI so that pip does not pull the

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import requests
 
-from operations.settings import SETTINGS_BY_NAME, load
+from operations.settings import load
+from operations.settings_table import SETTINGS_BY_NAME
 from operations.webui import RESOURCES
 from realapps import (BASE_SETTINGS, CHAT_ANSWER, MEMORY, WITHOUT_CAPABILITIES, PostgresServer,
                       SecretValues, appliance_on, progress, venv, webui_environment)

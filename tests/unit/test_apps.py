@@ -11,7 +11,8 @@ from k8s_schemas import unknown_value_paths, validate_manifest
 from appliance.budget import resource_maps
 from operations import apps, monitoring, names, ollama
 from operations.components import OPEN_WEBUI
-from operations.settings import PINNED_VERSIONS, load
+from operations.pins import PINNED_VERSIONS
+from operations.settings import load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BASE = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",

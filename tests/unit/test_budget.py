@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from appliance.budget import budget, markdown_table, mebibytes
 from appliance.cli import main
-from operations.settings import DEVICE_PLUGIN_REQUEST_MIB, PLATFORM_REQUESTS_MIB
+from operations.sizing import DEVICE_PLUGIN_REQUEST_MIB, PLATFORM_REQUESTS_MIB
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHARTS = PROJECT_ROOT / "tests/data/charts"

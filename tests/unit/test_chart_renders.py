@@ -26,7 +26,8 @@ import yaml
 
 import record_charts
 from operations import apps, k3s
-from operations.settings import PINNED_VERSIONS, TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR, load
+from operations.pins import PINNED_VERSIONS, TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR
+from operations.settings import load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA = PROJECT_ROOT / "tests" / "data" / "charts"

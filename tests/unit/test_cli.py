@@ -279,7 +279,7 @@ def test_version_gives_the_project_and_every_pinned_version_as_read_now(monkeypa
     import re
     from types import MappingProxyType
 
-    import operations.settings
+    import operations.pins
 
     project = re.search(r'^version = "(.+)"$', (PROJECT_ROOT / "pyproject.toml").read_text(),
                         re.M)[1]
@@ -288,12 +288,12 @@ def test_version_gives_the_project_and_every_pinned_version_as_read_now(monkeypa
     lines = result.output.splitlines()
     assert re.fullmatch(rf"llm-appliance {re.escape(project)} \(commit [0-9a-f]{{7,40}}\)",
                         lines[0]), lines[0]
-    assert lines[1] == "pinned versions (PINNED_VERSIONS, operations/settings.py):"
+    assert lines[1] == "pinned versions (PINNED_VERSIONS, operations/pins.py):"
     assert all(re.fullmatch(r"  [a-z0-9 -]+: \S+", line) for line in lines[2:]), lines
     pins = dict(line.strip().split(": ", 1) for line in lines[2:])
-    assert pins == dict(operations.settings.PINNED_VERSIONS) and "k3s" in pins
+    assert pins == dict(operations.pins.PINNED_VERSIONS) and "k3s" in pins
     # Read when it runs, not written into the command: a planted pin shows.
-    monkeypatch.setattr(operations.settings, "PINNED_VERSIONS",
+    monkeypatch.setattr(operations.pins, "PINNED_VERSIONS",
                         MappingProxyType({"k3s": "v9.9.9+k3s9"}))
     planted = CliRunner().invoke(main, ["--version"]).output.splitlines()
     assert planted[2:] == ["  k3s: v9.9.9+k3s9"]

@@ -10,7 +10,8 @@ import yaml
 
 from operations import components
 from operations.apps import app_files
-from operations.settings import PINNED_VERSIONS, load
+from operations.pins import PINNED_VERSIONS
+from operations.settings import load
 
 CHARTS = Path(__file__).resolve().parents[1] / "data" / "charts"
 SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",

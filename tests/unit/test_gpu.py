@@ -19,9 +19,10 @@ from k8s_schemas import unknown_value_paths, validate_manifest
 from appliance.budget import budget
 from operations import apps, gpu, ollama
 from operations.facts import KeyringFingerprints, NvidiaGpus, NvidiaRuntimeInContainerd
+from operations.pins import PINNED_VERSIONS
 from operations.preflight import NO_GPU, host_problems
 from operations.rendering import write_tree
-from operations.settings import PINNED_VERSIONS, load
+from operations.settings import load
 
 BASE = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
         "acme_ca": "none", "webui_admin_email": "admin@example.com"}

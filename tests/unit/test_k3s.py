@@ -10,12 +10,8 @@ from k8s_schemas import unknown_value_paths, validate_manifest
 
 from appliance.cli import main
 from operations import cluster, k3s
-from operations.settings import (
-    PINNED_VERSIONS,
-    TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR,
-    SettingsError,
-    load,
-)
+from operations.pins import PINNED_VERSIONS, TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR
+from operations.settings import SettingsError, load
 
 BASE = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
         "acme_email": "admin@example.com"}

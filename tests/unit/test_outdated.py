@@ -4,7 +4,7 @@ response, `{}` for none, next_page_token; docs.github.com REST "Releases": tag_n
 prerelease; "Rate limits for the REST API": 403 with x-ratelimit-remaining 0).
 
 The advisory ids and summaries are those issue 20 quotes; the shapes are OSV's. The pins are
-set here, literally, so the expected tables do not move when operations/settings.py does.
+set here, literally, so the expected tables do not move when operations/pins.py does.
 """
 
 import json
@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from appliance.cli import main  # first: pyinfra_cli's gevent patches ssl before requests loads
 from appliance import outdated  # noqa: I001
-from operations import settings
+from operations import pins
 
 PINS = {
     "cloudnative-pg chart": "0.29.0",
@@ -130,7 +130,7 @@ def upstream(monkeypatch, tmp_path):
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
                  "all_proxy", "GITHUB_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(settings, "PINNED_VERSIONS", dict(PINS))
+    monkeypatch.setattr(pins, "PINNED_VERSIONS", dict(PINS))
     yield server
     server.shutdown()
     server.server_close()
@@ -167,7 +167,7 @@ def test_pins_with_advisories_are_listed_with_their_fix_and_exit_1(upstream, inv
         "cloudnative-pg  chart 0.29.0   v1.30.2       not looked up: no advisory source asked\n"
         "netdata         chart 3.7.172  v2.11.1       not looked up: no advisory source asked\n"
         "3 known advisories affect the pins (ollama 0.32.15: 1, open-webui 0.11.0: 2); upgrade "
-        "them in operations/settings.py PINNED_VERSIONS\n")
+        "them in operations/pins.py PINNED_VERSIONS\n")
     # OSV was asked exactly as its API documents; Go versions without the tag's "v".
     assert [seen[2] for seen in upstream.seen if seen[0] == "POST"] == [
         {"package": {"name": "github.com/ollama/ollama", "ecosystem": "Go"}, "version": "0.32.15"},
@@ -175,7 +175,7 @@ def test_pins_with_advisories_are_listed_with_their_fix_and_exit_1(upstream, inv
 
 
 def test_all_current_exits_0_and_asks_osv_for_a_pinned_traefik(upstream, inventory):
-    settings.PINNED_VERSIONS.update({"traefik image": "traefik:v3.7.15", "open-webui app": "0.12.4",
+    pins.PINNED_VERSIONS.update({"traefik image": "traefik:v3.7.15", "open-webui app": "0.12.4",
                                      "ollama image": "ollama/ollama:0.40.1"})
     result = run(inventory)
     assert result.exit_code == 0, result.output
@@ -193,7 +193,7 @@ def test_one_advisory_is_said_in_the_singular():
     rows = [outdated.Row("open-webui", "0.11.0", "v0.12.4", (advisory,)),
             outdated.Row("k3s", "v1.36.5+k3s1", "v1.36.7+k3s1", None, "no advisory source asked")]
     assert outdated.verdict(rows) == ("1 known advisory affects the pins (open-webui 0.11.0: 1); "
-                                      "upgrade them in operations/settings.py PINNED_VERSIONS")
+                                      "upgrade them in operations/pins.py PINNED_VERSIONS")
 
 
 def test_newest_k3s_is_the_newest_patch_of_the_pinned_minor():
@@ -276,11 +276,11 @@ def test_status_line_comes_from_the_last_complete_check(upstream, inventory):
     checked = json.loads(outdated.cache_file().read_text())["checked"]
     assert outdated.status_line("v1.36.5+k3s1") == (
         "advisories: 2 known advisories affect the pins (open-webui 0.11.0: 2); upgrade them in "
-        f"operations/settings.py PINNED_VERSIONS (appliance outdated, {checked})")
-    settings.PINNED_VERSIONS["open-webui app"] = "0.12.4"
+        f"operations/pins.py PINNED_VERSIONS (appliance outdated, {checked})")
+    pins.PINNED_VERSIONS["open-webui app"] = "0.12.4"
     assert outdated.status_line("v1.36.5+k3s1") == (
         f"advisories: the pins changed since appliance outdated ran ({checked}); run it again")
-    settings.PINNED_VERSIONS["open-webui app"] = "0.11.0"
+    pins.PINNED_VERSIONS["open-webui app"] = "0.11.0"
     assert outdated.status_line("v1.36.6+k3s1").startswith("advisories: the pins changed")
     # An offline run leaves the last complete check as it was.
     upstream.github_limited = True

@@ -19,7 +19,7 @@ UBUNTU_2404 = {"name": "Ubuntu", "major": 24, "minor": 4}
 ROOMY_DISK = {"mount": "/", "free_kib": 100 * GIB, "used_by_path_kib": 0}
 
 
-# MemTotal of the 8 GB reference box (operations/settings.py REFERENCE_MEM_TOTAL_KIB), in kB.
+# MemTotal of the 8 GB reference box (operations/sizing.py REFERENCE_MEM_TOTAL_KIB), in kB.
 REFERENCE_KIB = 8139012
 
 

@@ -4,7 +4,9 @@ import re
 from pathlib import Path
 
 from operations.memory import fit_table, refusal
-from operations.settings import REFERENCE_MEM_TOTAL_KIB, load, markdown_table
+from operations.settings import load
+from operations.settings_table import markdown_table
+from operations.sizing import REFERENCE_MEM_TOTAL_KIB
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -6,17 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from operations.settings import (
-    KNOWN_MODEL_SIZES_GIB,
-    connection_problems,
-    LAYERS,
-    PINNED_VERSIONS,
-    PLATFORM_DISK_GIB,
-    SETTINGS,
-    SettingsError,
-    load,
-    markdown_table,
-)
+from operations.model_sizes import KNOWN_MODEL_SIZES_GIB
+from operations.names import LAYERS
+from operations.pins import PINNED_VERSIONS
+from operations.settings import SettingsError, connection_problems, load
+from operations.settings_table import SETTINGS, markdown_table
+from operations.sizing import PLATFORM_DISK_GIB
 
 VALID = {
     "webui_domain": "chat.example.com",
@@ -177,7 +172,7 @@ def test_a_model_the_table_lacks_is_left_to_the_preflight():
 
 
 def test_longest_gap_between_backups_follows_the_schedule():
-    from operations.settings import cron_longest_gap_hours
+    from operations.cron import cron_longest_gap_hours
 
     assert {schedule: cron_longest_gap_hours(schedule) for schedule in (
         "30 3 * * *", "0 3,15 * * *", "*/15 * * * *", "0 3 * * 0", "0 3 1 * *",

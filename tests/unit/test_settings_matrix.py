@@ -22,7 +22,8 @@ from settings_matrix import (
 
 from appliance.cli import rendered_files
 from appliance.inventory import InventoryHost
-from operations.settings import SETTINGS, SETTINGS_BY_NAME, load
+from operations.settings import load
+from operations.settings_table import SETTINGS, SETTINGS_BY_NAME
 
 
 def render(data: dict) -> dict[str, str]:

@@ -10,7 +10,13 @@ from pathlib import Path
 OPERATIONS = Path(__file__).resolve().parents[2] / "operations"
 # Modules every other may import; they import nothing of the project themselves.
 FOUNDATIONS = {"names", "errors", "settings", "certificates", "webui_env", "firewall", "facts",
-               "rendering", "components", "model_memory"}
+               "rendering", "components", "model_memory", "pins", "sizing", "model_sizes", "cron",
+               "sftp", "parsers", "settings_table"}
+# The settings, one concern a module, each importing only those before it here: the constants
+# (pins, sizing, the model table) and the engines (cron, sftp), then the value parsers, the
+# table of settings, and last the schema that loads and validates them.
+SETTINGS_ORDER = ("pins", "sizing", "model_sizes", "cron", "sftp", "parsers", "settings_table",
+                  "settings")
 LAYERS = {"host", "k3s", "apps"}
 
 
@@ -63,3 +69,19 @@ def test_components_import_no_layer():
     for module, imported in graph.items():
         if module not in LAYERS:
             assert not imported & LAYERS, f"{module} imports the layer(s) {imported & LAYERS}"
+
+
+def imports_out_of_order(graph: dict[str, set[str]], order: tuple[str, ...]) -> list[str]:
+    """'A imports B' for each module A of `order` importing a module B of `order` that comes
+    after it (or itself)."""
+    return [f"{module} imports {imported}" for rank, module in enumerate(order)
+            for imported in sorted(graph[module] & set(order[rank:]))]
+
+
+def test_the_settings_modules_import_one_way():
+    assert imports_out_of_order(imports(), SETTINGS_ORDER) == []
+
+
+def test_the_order_check_sees_an_import_back():
+    assert imports_out_of_order({"pins": {"settings"}, "settings": {"pins"}},
+                                ("pins", "settings")) == ["pins imports settings"]

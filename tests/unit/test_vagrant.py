@@ -9,7 +9,8 @@ import pytest
 from appliance.inventory import inventory_hosts
 from appliance.vagrant import RECORDED_ENV, parse_ssh_config
 from operations.memory import refusal
-from operations.settings import REFERENCE_MEM_TOTAL_KIB, SettingsError, load
+from operations.settings import SettingsError, load
+from operations.sizing import REFERENCE_MEM_TOTAL_KIB
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RECORDED = Path(__file__).with_name("data") / "vagrant-ssh-config.txt"

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from operations.apps import missing_secret_problems
+from operations.pins import PINNED_VERSIONS
 from operations.policies import apps_policies
-from operations.settings import PINNED_VERSIONS, SettingsError, load
+from operations.settings import SettingsError, load
 from operations.webui import webui_values
 from operations.webui_env import MANAGED, RECORD, VARIABLES, SecretKey
 from record_webui_variables import read_names
