@@ -32,13 +32,12 @@ from pyinfra.api.exceptions import PyinfraError
 
 from appliance.inventory import InventoryHost, inventory_hosts, parse_data
 from appliance.rehearsal import project_environment
+from operations import alerts as alert_routes
 from operations import apps as apps_layer
 from operations import backup as backup_layer
-from operations import gpu, health
+from operations import gpu, health, offsite
 from operations import host as host_layer
 from operations import k3s as k3s_layer
-from operations import alerts as alert_routes
-from operations import offsite
 from operations.cluster import cluster_problems, first_server_index, node_role
 from operations.names import (
     BACKUP_DIR,
@@ -50,7 +49,8 @@ from operations.names import (
     NAMESPACE,
     WEBUI_SECRETS,
 )
-from operations.rendering import PROJECT_ROOT, render as render_template, write_tree
+from operations.rendering import PROJECT_ROOT, write_tree
+from operations.rendering import render as render_template
 from operations.settings import Settings, SettingsError, load
 
 INVENTORY = click.argument("inventory", type=click.Path(exists=True, dir_okay=False))

@@ -282,7 +282,7 @@ def table(rows: list[Row]) -> list[str]:
         lines.append((row.component, row.pinned, row.newest, details[0]))
         lines += [("", "", "", detail) for detail in details[1:]]
     widths = [max(len(line[column]) for line in lines) for column in range(3)]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) + "  " + line[3]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)) + "  " + line[3]
             for line in lines]
 
 

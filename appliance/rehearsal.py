@@ -250,7 +250,7 @@ class RehearsalHost:
     def boot(
         cls, cache_dir: Path | None = None, workdir: Path | None = None, suite: str = SUITE,
         extra_packages: str = "",
-    ) -> "RehearsalHost":
+    ) -> RehearsalHost:
         rootfs = build_rootfs(cache_dir, suite, extra_packages)
         workdir = workdir or Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
         (workdir / OWNER_FILE).write_text(f"{os.getpid()}\n")
@@ -274,7 +274,7 @@ class RehearsalHost:
             raise
         return host
 
-    def __enter__(self) -> "RehearsalHost":
+    def __enter__(self) -> RehearsalHost:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import sys
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 
 import click
@@ -91,7 +92,7 @@ def print_audits(results: list[tuple[str, int, str, dict[str, tuple[int, int]]]]
     ``  KRNL-6000    1/2   ->   2/2   (+1 of +0)``."""
     for label, index, detail, _ in results:
         print(f"Lynis hardening index, {label:<28} {index:>3}  ({detail})")
-    for (before_label, _, _, before), (label, _, _, after) in zip(results, results[1:]):
+    for (before_label, _, _, before), (label, _, _, after) in pairwise(results):
         print(f"\nPoints per test, {before_label} -> {label}:")
         for test in sorted(set(before) | set(after)):
             was, now = before.get(test, (0, 0)), after.get(test, (0, 0))

@@ -16,7 +16,12 @@ import click
 
 from appliance.llama_runner import Architecture, LlamaServer, gguf_cache, write_gguf
 from operations.model_memory import (
-    KV_BYTES_PER_ELEMENT, MIB, MODEL_SHAPES, ollama_batch, resident_bytes)
+    KV_BYTES_PER_ELEMENT,
+    MIB,
+    MODEL_SHAPES,
+    ollama_batch,
+    resident_bytes,
+)
 
 # The library files' shapes (operations/model_memory.py MODEL_SHAPES has their sources), with
 # what else a synthetic file of the same size needs: the vocabulary, embedding and

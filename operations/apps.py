@@ -22,17 +22,17 @@ from pyinfra.operations import files
 
 from operations import alerts, backup, gpu, health, middlewares, monitoring, policies
 from operations.cluster import is_first_server
-from operations.errors import stop
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
+from operations.errors import stop
 from operations.facts import FileState, batch_reads, fact_key, read_fact
 from operations.names import (
     ALERT_SECRET,
     BASIC_AUTH_SECRET,
     BASIC_AUTH_USER,
+    K3S_BINARY,
     MANIFEST_PREFIX,
     MANIFESTS_DIR,
     MODEL_FILES_DIR,
-    K3S_BINARY,
     MODEL_PULLER_MANIFEST,
     MONITORING_NAMESPACE,
     NAMESPACE,

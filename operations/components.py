@@ -16,9 +16,9 @@ values (``helm template``, recorded under ``tests/data/charts/`` by ``tests/reco
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from operations.names import (
     BACKUP_LABEL,

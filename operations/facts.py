@@ -635,7 +635,7 @@ def fact_key(fact_class, **arguments) -> tuple:
     )
 
 
-_READS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_READS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _generation(host) -> tuple:

@@ -53,7 +53,7 @@ class FirewallRule(NamedTuple):
     source_application: str = ""
 
     @classmethod
-    def from_tuple(cls, line: str) -> "FirewallRule | None":
+    def from_tuple(cls, line: str) -> FirewallRule | None:
         """A rule from a ``### tuple ###`` line of ufw's rule files; None for outgoing and
         routed rules, which the appliance does not write.
 

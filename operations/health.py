@@ -43,9 +43,9 @@ from operations.cron import cron_longest_gap_hours
 from operations.facts import OllamaModels
 from operations.names import (
     BACKUP_DIR,
+    DEVICE_PLUGIN_NAMESPACE,
     K3S_BINARY,
     MANIFESTS_DIR,
-    DEVICE_PLUGIN_NAMESPACE,
     MODEL_PULLER_LABEL,
     MONITORING_NAMESPACE,
     NAMESPACE,
@@ -1110,5 +1110,5 @@ def table(components: list[Component]) -> list[str]:
     rows = [("component", "state", "running", "pinned", "detail")] + [
         (c.name, c.state, c.running or "-", c.pinned or "-", c.detail) for c in components]
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4]
             for row in rows]

@@ -22,17 +22,30 @@ from pyinfra.operations import files, server
 
 from operations import health, recovery
 from operations.cluster import NodeRole, inventory_role, node_address
+from operations.components import TRAEFIK
 from operations.errors import stop
 from operations.facts import (
-    FileState, K3sJoinToken, K3sVersion, SystemdUnit, batch_reads, fact_key, read_fact,
+    FileState,
+    K3sJoinToken,
+    K3sVersion,
+    SystemdUnit,
+    batch_reads,
+    fact_key,
+    read_fact,
 )
 from operations.gpu import k3s_gpu_runtime
 from operations.host import unit_running
-from operations.components import TRAEFIK
 from operations.names import (
-    ACME_DNS_SECRET, FIRST_SERVER_LABEL, K3S_BINARY, MANIFESTS_DIR, PUT_SECRET, SCRIPTS_DIR,
-    TLS_SECRET, TRAEFIK_SECRETS_DIR,
+    ACME_DNS_SECRET,
+    FIRST_SERVER_LABEL,
+    K3S_BINARY,
+    MANIFESTS_DIR,
+    PUT_SECRET,
+    SCRIPTS_DIR,
+    TLS_SECRET,
+    TRAEFIK_SECRETS_DIR,
 )
+from operations.pins import PINNED_VERSIONS
 from operations.rendering import (
     FAILURE_POLICY,
     PROJECT_ROOT,
@@ -43,7 +56,6 @@ from operations.rendering import (
     render,
     to_yaml,
 )
-from operations.pins import PINNED_VERSIONS
 from operations.settings import Settings
 from operations.sizing import (
     KUBELET_EVICTION_MEMORY_MIB,
@@ -291,7 +303,7 @@ class AirgapFiles:
     images: Path | None
 
     @classmethod
-    def find(cls, folder: str, arch: str) -> "AirgapFiles":
+    def find(cls, folder: str, arch: str) -> AirgapFiles:
         """Raises ValueError naming what is missing or does not match its published sum."""
         asset, release_arch = ASSETS[arch]
         root = Path(folder)

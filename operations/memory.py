@@ -151,7 +151,7 @@ def fixes(settings: Settings, mem_total_kib: int) -> list[str]:
     # the settings earlier in _SMALLER (the KV cache type costs the least to change).
     def order(chosen):
         changed = [(knob, values.index(value)) for knob, ((_, value), (_, values))
-                   in enumerate(zip(chosen, _SMALLER)) if value is not None]
+                   in enumerate(zip(chosen, _SMALLER, strict=True)) if value is not None]
         return len(changed), sum(mildness for _, mildness in changed), sum(k for k, _ in changed)
 
     combinations = sorted(itertools.product(*options), key=order)

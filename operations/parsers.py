@@ -9,9 +9,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import urllib.parse
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from operations import certificates
 from operations.cron import CRON_FIELDS, cron_field_problem
@@ -202,7 +203,7 @@ def cron_schedule(value: Any) -> str:
     fields = schedule.split()
     if len(fields) != len(CRON_FIELDS):
         raise Invalid("is not a cron schedule of five fields; use e.g. '30 3 * * *' (03:30 daily)")
-    for text, (name, low, high) in zip(fields, CRON_FIELDS):
+    for text, (name, low, high) in zip(fields, CRON_FIELDS, strict=True):
         problem = cron_field_problem(text, low, high)
         if problem:
             raise Invalid(f"is not a cron schedule: its {name} field {problem}; "

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from types import MappingProxyType
-from typing import Callable
 
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
@@ -41,8 +41,8 @@ from operations.memory import gpu_memory_needed_gib, host_mib_needed, loaded_tog
 from operations.names import HOST_SYSCTL_FILE, K3S_BINARY, LAYERS
 from operations.settings import Settings, SettingsError, load
 from operations.sizing import (
-    APPLIANCE_PORTS,
     APPLIANCE_PORT_HOLDERS,
+    APPLIANCE_PORTS,
     MIN_CPUS,
     REFERENCE_CPUS,
     REFERENCE_MEM_TOTAL_KIB,

@@ -15,9 +15,10 @@ import datetime
 import difflib
 import functools
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from operations import certificates
 from operations.errors import Invalid

@@ -6,16 +6,42 @@ reference is `markdown_table()` (a test keeps the two the same); operations/sett
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from operations.names import LAYERS
 from operations.parsers import (
-    alert_secrets_file, at_least, boolean, cidr, cidrs, clock_time, cron_schedule, domain, email,
-    emails, host_name, host_names, http_url, k3s_version, layer_names, lego_dns_provider,
-    local_directory, local_file, login, model_files, model_names, model_sizes, oidc, one_of,
-    port, positive_int, restic_repository, seconds_or_off)
+    alert_secrets_file,
+    at_least,
+    boolean,
+    cidr,
+    cidrs,
+    clock_time,
+    cron_schedule,
+    domain,
+    email,
+    emails,
+    host_name,
+    host_names,
+    http_url,
+    k3s_version,
+    layer_names,
+    lego_dns_provider,
+    local_directory,
+    local_file,
+    login,
+    model_files,
+    model_names,
+    model_sizes,
+    oidc,
+    one_of,
+    port,
+    positive_int,
+    restic_repository,
+    seconds_or_off,
+)
 from operations.pins import PINNED_VERSIONS
 from operations.webui_env import webui_settings
 

@@ -21,10 +21,11 @@ import difflib
 import json
 import re
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from operations.errors import Invalid
 

@@ -372,7 +372,7 @@ def uninstall(api: KubeAPI, namespace: str, name: str) -> None:
 
 def installed_objects(api: KubeAPI, namespace: str, name: str) -> list[dict]:
     found = []
-    for (kind_key, ns, _), item in list(api.objects.items()):
+    for item in list(api.objects.values()):
         annotations = item["metadata"].get("annotations") or {}
         if annotations.get("meta.helm.sh/release-name") == name and \
                 annotations.get("meta.helm.sh/release-namespace") == namespace:
@@ -542,7 +542,7 @@ class DeployController:
             kube_api.update(api, resource, stored, {**item, "metadata": merged}, "", False,
                             self.manager)
 
-    def start(self, period: float = 15) -> "DeployController":
+    def start(self, period: float = 15) -> DeployController:
         """Scan every ``period`` seconds in a thread (k3s: 15 s) until stop()."""
         def loop():
             while not self.stopped.is_set():
@@ -563,7 +563,7 @@ def _holds(desired, live) -> bool:
             key in live and _holds(value, live[key]) for key, value in desired.items())
     if isinstance(desired, list):
         return isinstance(live, list) and len(desired) == len(live) and all(
-            _holds(a, b) for a, b in zip(desired, live))
+            _holds(a, b) for a, b in zip(desired, live, strict=True))
     return desired == live
 
 

@@ -342,10 +342,10 @@ def json_patch(target, operations: list[dict]):
                 if op == "replace" and last not in node:
                     raise KeyError(last)
                 node[last] = value
-        except (KeyError, IndexError, ValueError, TypeError):
+        except (KeyError, IndexError, ValueError, TypeError) as error:
             raise APIError(422, "Invalid",
                            f"the server rejected our request due to an error in our request: "
-                           f"{op} operation does not apply: doc is missing path: \"{path}\"")
+                           f"{op} operation does not apply: doc is missing path: \"{path}\"") from error
     return document
 
 
@@ -496,7 +496,7 @@ class KubeAPI:
 
     # -- serving -------------------------------------------------------------------------------
 
-    def start(self, port: int = 0) -> "KubeAPI":
+    def start(self, port: int = 0) -> KubeAPI:
         """Serve on 127.0.0.1 at ``port`` (0: a free one); write a kubeconfig for it
         (``kubeconfig``)."""
         self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))

@@ -61,8 +61,8 @@ if str(PROJECT_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from operations import apps, k3s  # noqa: E402
-from operations.pins import PINNED_VERSIONS# noqa: E402
-from operations.settings import SettingsError, load# noqa: E402
+from operations.pins import PINNED_VERSIONS  # noqa: E402
+from operations.settings import SettingsError, load  # noqa: E402
 
 DATA_DIR = PROJECT_ROOT / "tests" / "data" / "charts"
 SETTINGS_FILE = DATA_DIR / "settings.json"

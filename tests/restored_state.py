@@ -17,10 +17,9 @@ import functools
 import shutil
 
 from kube_controllers import kubernetes_api
-from status_harness import appliance_objects
-
 from operations.ollama import model_puller_job
 from operations.settings import load
+from status_harness import appliance_objects
 
 FIRST_SERVER_LABEL = "llm-appliance.io/first-server"
 
@@ -94,7 +93,7 @@ def model_job(manifest: dict | None = None) -> dict:
         shutil.rmtree(api.directory, ignore_errors=True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _converged() -> tuple:
     return tuple(appliance_objects(load(SETTINGS)))
 

@@ -27,9 +27,10 @@ Expected values are written out literally; ``BASE`` holds the value each row sta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 

@@ -29,7 +29,6 @@ from pathlib import Path
 
 from k3s_controllers import K3S_TRAEFIK_CHART, DeployController, cloudnative_pg, k3s_api
 from kube_api import KubeAPI, kubectl_path
-
 from operations import health
 from operations.names import K3S_BINARY
 from operations.settings import Settings

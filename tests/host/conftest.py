@@ -66,7 +66,6 @@ def pytest_configure(config):
     if not inventory:
         return
     from appliance.inventory import inventory_hosts, parse_data
-
     from operations.cluster import node_role
 
     nodes = inventory_hosts(inventory, parse_data(config.getoption("--data")))

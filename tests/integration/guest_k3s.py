@@ -105,7 +105,13 @@ class RequestLog(list):
 
 def serve():
     sys.path.insert(0, LIB)
-    from k3s_controllers import K3S_TRAEFIK_CHART, DeployController, HelmResult, cloudnative_pg, k3s_api
+    from k3s_controllers import (
+        K3S_TRAEFIK_CHART,
+        DeployController,
+        HelmResult,
+        cloudnative_pg,
+        k3s_api,
+    )
 
     os.makedirs(STATE, mode=0o700, exist_ok=True)
     api = k3s_api(requests=RequestLog(f"{STATE}/requests.log"), run_pod=run_pod)

@@ -13,11 +13,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from k3s_controllers import k3s_api
-from status_harness import converged_appliance
-
 from appliance.inventory import inventory_hosts
+from k3s_controllers import k3s_api
 from operations.settings import load
+from status_harness import converged_appliance
 
 HERE = Path(__file__).resolve().parent
 STATE = "/var/lib/standin-k3s"

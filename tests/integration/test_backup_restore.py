@@ -12,14 +12,21 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from k3s_standins import STATE, install_k3s
 
 from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment
 from operations.backup import backup_manifests
 from operations.names import BACKUP_DIR
 from operations.settings import load
-from pgvector_database import SERVER_PACKAGES, PG, SELECT, WEBUI_DATA, data_checksums, psql, start_database
+from pgvector_database import (
+    PG,
+    SELECT,
+    SERVER_PACKAGES,
+    WEBUI_DATA,
+    data_checksums,
+    psql,
+    start_database,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ENV = f"{PG} WEBUI_DATA={WEBUI_DATA} BACKUP_DIR=/srv/backups RETENTION_DAYS=7"

@@ -30,22 +30,32 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-from k3s_controllers import k3s_api
 from k3s_standins import STATE, install_k3s
-from restored_state import claim, volume
-from status_harness import converged_appliance
 
 from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment, run_pyinfra
+from k3s_controllers import k3s_api
 from operations import health, offsite
-from operations.backup import backup_manifests
 from operations.names import (
-    BACKUP_DIR, FIRST_SERVER_LABEL, OFFSITE_LAST_FILE, OFFSITE_UNIT, RESTORED_FILE, RESTORING_FILE,
+    BACKUP_DIR,
+    FIRST_SERVER_LABEL,
+    OFFSITE_LAST_FILE,
+    OFFSITE_UNIT,
+    RESTORED_FILE,
+    RESTORING_FILE,
 )
 from operations.settings import load
 from pgvector_database import (
-    PG, SELECT, SERVER_PACKAGES, WEBUI_DATA, create_database, data_checksums, psql, start_database,
+    PG,
+    SELECT,
+    SERVER_PACKAGES,
+    WEBUI_DATA,
+    create_database,
+    data_checksums,
+    psql,
+    start_database,
 )
+from restored_state import claim, volume
+from status_harness import converged_appliance
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATASTORE = "/var/lib/rancher/k3s/server/db/state.db"

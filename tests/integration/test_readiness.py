@@ -18,10 +18,10 @@ import re
 import pytest
 from click.testing import CliRunner
 from k3s_standins import GUEST_PACKAGES, STATE, WAIT_FOR_API, start_converged
-from pyinfra_trace import run_traced
 
 from appliance.cli import main
 from appliance.rehearsal import RehearsalHost, run_pyinfra
+from pyinfra_trace import run_traced
 
 # helm's message for an upgrade that changes an immutable field (helm v3 pkg/kube/client.go
 # wraps the API server's 422).

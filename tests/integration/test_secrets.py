@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from k3s_standins import GUEST_PACKAGES, install_k3s
 
 from appliance.rehearsal import RehearsalHost, run_pyinfra

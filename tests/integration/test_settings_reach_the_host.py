@@ -12,7 +12,6 @@ import subprocess
 import tarfile
 
 import pytest
-from settings_matrix import BASE, ROWS, Live, Planned, Refused, Rendered, batched, changed
 
 from appliance.cli import rendered_files
 from appliance.inventory import InventoryHost
@@ -20,6 +19,7 @@ from appliance.rehearsal import run_pyinfra
 from operations.names import K3S_BINARY
 from operations.pins import PINNED_VERSIONS
 from operations.settings import load
+from settings_matrix import BASE, ROWS, Live, Planned, Refused, Rendered, batched, changed
 
 HOST_ROWS = [row for row in ROWS if row.of(Live)]
 PLANNED_ROWS = [row for row in ROWS if (row.of(Planned) or row.of(Rendered))
@@ -49,7 +49,8 @@ def host_outputs(rehearsal, inventory):
 @pytest.mark.parametrize("row", HOST_ROWS, ids=lambda row: row.setting)
 def test_the_host_follows_the_change(host_outputs, row):
     before, after, _ = host_outputs
-    for proof, seen_before, seen_after in zip(row.of(Live), before[row.setting], after[row.setting]):
+    for proof, seen_before, seen_after in zip(row.of(Live), before[row.setting], after[row.setting],
+                                          strict=True):
         assert (seen_before, seen_after) == (proof.before, proof.after), proof.command
 
 

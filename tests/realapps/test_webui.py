@@ -15,8 +15,18 @@ import requests
 from operations.settings import load
 from operations.settings_table import SETTINGS_BY_NAME
 from operations.webui import RESOURCES
-from realapps import (BASE_SETTINGS, CHAT_ANSWER, MEMORY, WITHOUT_CAPABILITIES, PostgresServer,
-                      SecretValues, appliance_on, progress, venv, webui_environment)
+from realapps import (
+    BASE_SETTINGS,
+    CHAT_ANSWER,
+    MEMORY,
+    WITHOUT_CAPABILITIES,
+    PostgresServer,
+    SecretValues,
+    appliance_on,
+    progress,
+    venv,
+    webui_environment,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "admin@example.com"

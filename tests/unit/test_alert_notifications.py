@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from operations import alerts
 from operations.settings import load
 
@@ -213,7 +214,7 @@ def test_one_route_at_a_time(netdata_137, smtp, webhook, tmp_path):
 
 
 def test_a_route_that_does_not_answer_fails(netdata_137, smtp, webhook, tmp_path):
-    (mailbox, smtp_port), (received, state, hook_port) = smtp, webhook
+    (mailbox, smtp_port), (_, state, hook_port) = smtp, webhook
     state["status"] = 500
     assert _run(tmp_path, smtp_port, hook_port, route="webhook").returncode == 1
     # No relay listening: msmtp fails, so does the route. (A wrong password is not tried:

@@ -46,7 +46,7 @@ def code_strings(path: Path) -> list[tuple[int, str]]:
                and id(node) not in docstrings]
     # A label written as a dict's item, {"KEY": "VALUE"}, as one string "KEY: VALUE".
     items = [(key.lineno, f"{key.value}: {value.value}") for node in ast.walk(tree)
-             if isinstance(node, ast.Dict) for key, value in zip(node.keys, node.values)
+             if isinstance(node, ast.Dict) for key, value in zip(node.keys, node.values, strict=True)
              if isinstance(key, ast.Constant) and isinstance(value, ast.Constant)
              and isinstance(key.value, str) and isinstance(value.value, str)]
     return strings + items

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from k3s_controllers import HelmResult
 from operations.health import (
     READY,
     WAITING,
@@ -26,7 +27,6 @@ from operations.health import (
     secret_names,
 )
 from operations.settings import load
-from k3s_controllers import HelmResult
 from status_harness import appliance_objects, write_manifests
 
 SETTINGS_DATA = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
@@ -125,7 +125,7 @@ STATES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _made(state: str) -> tuple:
     helm_results, then = STATES[state]
     return tuple(appliance_objects(SETTINGS, helm_results, then))
@@ -720,9 +720,8 @@ def test_a_change_of_only_the_traefik_config_needs_the_k3s_gate():
     chart.go merges it into the traefik HelmChart's values and hash (valuesSecretAddConfig,
     hashObjects): the k3s gate runs, as the Addon does not record the new file yet; once
     applied, a Job older than the HelmChartConfig's change is not the chart's install."""
-    from operations.health import gate_needed, layer_components
+    from operations.health import gate_needed, layer_components, written_manifests
     from operations.k3s import TRAEFIK_CONFIG_FILE, k3s_files
-    from operations.health import written_manifests
 
     manifests = written_manifests(k3s_files(V136, "10.0.0.1", "server"))
     assert [path for path, _ in manifests] == [TRAEFIK_CONFIG_FILE]

@@ -5,7 +5,12 @@ tests/realapps/test_llama_server_memory.py)."""
 import pytest
 
 from operations.model_memory import (
-    MODEL_SHAPES, ModelShape, kv_cache_bytes, ollama_batch, resident_bytes)
+    MODEL_SHAPES,
+    ModelShape,
+    kv_cache_bytes,
+    ollama_batch,
+    resident_bytes,
+)
 
 MIB = 2**20
 

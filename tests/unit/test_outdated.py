@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from click.testing import CliRunner
 
-from appliance.cli import main  # first: pyinfra_cli's gevent patches ssl before requests loads
 from appliance import outdated  # noqa: I001
+from appliance.cli import main  # first: pyinfra_cli's gevent patches ssl before requests loads
 from operations import pins
 
 PINS = {

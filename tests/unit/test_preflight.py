@@ -1,9 +1,9 @@
 """The host preflight, on fact values as the real facts return them."""
 
-import pytest
-
 import json
 from pathlib import Path
+
+import pytest
 
 from appliance.inventory import parse_data
 from operations.facts import OllamaModelDownload, ollama_manifest_url

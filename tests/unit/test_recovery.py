@@ -3,11 +3,10 @@ on a new server, with the commands written out."""
 
 import json
 
-from restored_state import REPAIR_COMMANDS, model_job, restored
-
 from operations.ollama import model_puller_job
 from operations.recovery import RestoredCluster, repair_commands
 from operations.settings import load
+from restored_state import REPAIR_COMMANDS, model_job, restored
 
 JOB_DELETE = ("/usr/local/bin/k3s kubectl delete job ollama-models-a8ea5c5027 --namespace llm "
               "--ignore-not-found --wait=false")

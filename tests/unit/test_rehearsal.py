@@ -8,13 +8,14 @@ import pytest
 from appliance import rehearsal
 from appliance.rehearsal import RehearsalError, debootstrap_stage
 
-# Lines as debootstrap 1.0.128 prints them (a run on Debian 12, abridged).
+# Lines as debootstrap 1.0.128 prints them (a run on Debian 12, abridged); \x20 is the space it
+# prints at the end of three of them, written out so that no editor strips it.
 DEBOOTSTRAP_OUTPUT = """\
-I: Retrieving InRelease 
+I: Retrieving InRelease\x20
 I: Checking Release signature
 I: Valid Release signature (key id 4D64FEC119C2029067D6E791F8D2585B8783D481)
-I: Retrieving Packages 
-I: Validating Packages 
+I: Retrieving Packages\x20
+I: Validating Packages\x20
 I: Retrieving adduser 3.134
 I: Validating adduser 3.134
 W: Cannot check Release signature; keyring file not available

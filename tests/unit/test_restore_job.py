@@ -7,11 +7,11 @@ import subprocess
 import time
 
 import pytest
-from kube_controllers import kubernetes_api
-from status_harness import host_commands
 
+from kube_controllers import kubernetes_api
 from operations.backup import restore_job, run_job
 from operations.names import K3S_BINARY
+from status_harness import host_commands
 
 RESTORE_LOG = ("pg_restore: error: could not execute query: ERROR:  relation \"chat\" already exists\n"
                "restore.sh: the database was not restored\n")

@@ -7,6 +7,11 @@ The same rows run against a rehearsal host in tests/integration/test_settings_re
 from pathlib import Path
 
 import pytest
+
+from appliance.cli import rendered_files
+from appliance.inventory import InventoryHost
+from operations.settings import load
+from operations.settings_table import SETTINGS, SETTINGS_BY_NAME
 from settings_matrix import (
     BASE,
     ROWS,
@@ -19,11 +24,6 @@ from settings_matrix import (
     changed,
     webui_env,
 )
-
-from appliance.cli import rendered_files
-from appliance.inventory import InventoryHost
-from operations.settings import load
-from operations.settings_table import SETTINGS, SETTINGS_BY_NAME
 
 
 def render(data: dict) -> dict[str, str]:

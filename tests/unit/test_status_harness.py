@@ -5,9 +5,8 @@ stand-in's controllers made from the apps layer's own manifests and the recorded
 import pytest
 
 from k3s_controllers import helm_controller, k3s_api
-from status_harness import converged_appliance, status_through_kubectl
-
 from operations.settings import load
+from status_harness import converged_appliance, status_through_kubectl
 
 SETTINGS = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
             "acme_email": "admin@example.com"}

@@ -47,6 +47,9 @@ from pathlib import Path
 import pytest
 
 from k3s_controllers import HelmResult, k3s_api
+from operations import health as current_health
+from operations.apps import app_files
+from operations.settings import load
 from status_harness import (
     converged_appliance,
     host_commands,
@@ -55,10 +58,6 @@ from status_harness import (
     status_through_kubectl,
     write_manifests,
 )
-
-from operations import health as current_health
-from operations.apps import app_files
-from operations.settings import load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
