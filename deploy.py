@@ -15,15 +15,17 @@ from operations.preflight import checked_settings
 from operations.summary import summary_printed
 
 settings = checked_settings()
+# Each layer's settings by name: pyinfra 3.10 types a deploy's call with its global arguments
+# first (pyinfra/api/arguments_typed.py, PyinfraOperation), where a positional one is `_sudo`.
 
 if "host" in settings.layers:
-    host_layer.install(settings)
+    host_layer.install(settings=settings)
     if is_first_server():  # where the archives and the k3s datastore are
-        offsite.install(settings)
+        offsite.install(settings=settings)
 if "k3s" in settings.layers:
-    k3s_layer.install(settings)
+    k3s_layer.install(settings=settings)
 if "apps" in settings.layers:
-    apps_layer.install(settings)
+    apps_layer.install(settings=settings)
 
 summary_printed(
     name="Summary",

@@ -94,7 +94,8 @@ def tensors(arch: Architecture) -> list[tuple[str, tuple[int, ...], str]]:
     quantized = {"Q4_K_M": "Q4_K", "Q4_0": "Q4_0", "F16": "F16"}[arch.quantization]
     wide = "Q6_K" if arch.quantization != "F16" else "F16"
     e, kv = arch.embedding, arch.heads_kv * arch.head_dim
-    found = [("token_embd.weight", (e, arch.vocab), wide if arch.tied_output else quantized)]
+    found: list[tuple[str, tuple[int, ...], str]] = [
+        ("token_embd.weight", (e, arch.vocab), wide if arch.tied_output else quantized)]
     if arch.family == "nomic-bert":
         found += [("token_types.weight", (e, 2), "F32"), ("token_embd_norm.weight", (e,), "F32"),
                   ("token_embd_norm.bias", (e,), "F32")]
@@ -430,7 +431,10 @@ class LlamaServer:
     def peak_bytes(self) -> int:
         """The most memory the process has held resident (VmHWM), in bytes."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1)) * 1024
+        peak = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+        if peak is None:  # proc(5): a zombie's status has no Vm* lines
+            raise RuntimeError(f"llama-server (pid {self.process.pid}) has exited")
+        return int(peak.group(1)) * 1024
 
     def buffers(self) -> dict[str, float]:
         """The buffers llama-server reported at load, in MiB, e.g. {'CPU KV buffer': 512.0}."""

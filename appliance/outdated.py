@@ -119,8 +119,12 @@ def release_key(version: str) -> tuple[int, ...]:
 def newest_patch(releases: list, pinned: str) -> str | None:
     """The newest k3s release of `pinned`'s minor in GitHub's release list: tags vX.Y.Z+k3sN,
     neither draft nor pre-release, highest (Z, N); None if the list holds none of that minor.
-    newest_patch([{"tag_name": "v1.36.7+k3s1", ...}], "v1.36.5+k3s1") -> 'v1.36.7+k3s1'."""
-    minor = K3S_RELEASE_RE.match(pinned).groups()[:2]
+    newest_patch([{"tag_name": "v1.36.7+k3s1", ...}], "v1.36.5+k3s1") -> 'v1.36.7+k3s1'.
+    ValueError when `pinned` is not of that form (the settings' k3s_version parser refuses it)."""
+    pin = K3S_RELEASE_RE.match(pinned)
+    if pin is None:
+        raise ValueError(f"{pinned!r} is not a k3s release vX.Y.Z+k3sN")
+    minor = pin.groups()[:2]
     found = []
     for release in releases:
         match = K3S_RELEASE_RE.match(release["tag_name"])
@@ -146,7 +150,8 @@ def advisories(vulns: list, ecosystem: str, name: str, version: str) -> tuple[Ad
     """OSV's vulns as advisories, one per advisory: a vuln whose id or aliases name one already
     listed (the Go database's GO-… beside GitHub's GHSA-… for the same hole) is left out, as is
     a withdrawn one."""
-    found, seen = [], set()
+    found: list[Advisory] = []
+    seen: set[str] = set()
     for vuln in vulns:
         names = {vuln["id"], *vuln.get("aliases", [])}
         if names & seen or vuln.get("withdrawn"):
@@ -252,7 +257,7 @@ def read_row(api: Upstreams, upstream: Upstream, k3s_version: str) -> Row:
     """One component's row, read from GitHub and (where it has an OSV package) OSV."""
     version, shown = pinned(upstream, k3s_version)
     if upstream.pin is None:
-        newest = newest_patch(api.releases(upstream.repository), version) or (
+        newest = newest_patch(api.releases(upstream.repository), k3s_version) or (
             "none of this minor in the newest 100 releases")
     else:
         newest = api.latest_release(upstream.repository)

@@ -15,7 +15,7 @@ RECORDED_ENV = "APPLIANCE_VAGRANT_SSH_CONFIG"
 
 def parse_ssh_config(text: str) -> dict:
     """pyinfra's SSH data from one host of `vagrant ssh-config` output."""
-    options = {}
+    options: dict[str, str] = {}
     for line in text.splitlines():
         key, _, value = line.strip().partition(" ")
         if key and value:

@@ -139,7 +139,9 @@ def health_alarm_notify_conf(settings: Settings) -> str:
     configured = routes(settings)
     lines = ["# Managed by llm-appliance (operations/alerts.py): changes here are overwritten.",
              *(f'SEND_{method}="NO"' for method in METHODS.values())]
-    if "email" in configured:
+    # A route is configured by its setting (routes); e-mail's sender is set whenever its
+    # recipients are (settings.load refuses alert_email_to without alert_email_from).
+    if "email" in configured and settings.alert_email_from:
         lines += ['SEND_EMAIL="YES"',
                   f"EMAIL_SENDER={shlex.quote(settings.alert_email_from)}",
                   f"DEFAULT_RECIPIENT_EMAIL={shlex.quote(' '.join(settings.alert_email_to))}",
@@ -149,10 +151,10 @@ def health_alarm_notify_conf(settings: Settings) -> str:
         # "#": no channel attribute, the webhook's own channel (alarm-notify.sh send_slack).
         lines += ['SEND_SLACK="YES"', f"SLACK_WEBHOOK_URL={_secret('SLACK_WEBHOOK_URL')}",
                   'DEFAULT_RECIPIENT_SLACK="#"']
-    if "ntfy" in configured:
+    if settings.alert_ntfy_url:
         lines += ['SEND_NTFY="YES"', f"DEFAULT_RECIPIENT_NTFY={shlex.quote(settings.alert_ntfy_url)}",
                   f"NTFY_ACCESS_TOKEN={_secret('NTFY_ACCESS_TOKEN')}"]
-    if "webhook" in configured:
+    if settings.alert_webhook_url:
         lines += ['SEND_CUSTOM="YES"',
                   f"DEFAULT_RECIPIENT_CUSTOM={shlex.quote(settings.alert_webhook_url)}",
                   CUSTOM_SENDER.strip()]

@@ -178,7 +178,7 @@ def restore(archive: str):
     """Upload an archive from this machine, then restore it (restore_archive)."""
     name = Path(archive).name
     files.put(name="Upload the archive", src=archive, dest=f"{BACKUP_DIR}/{name}", mode="600")
-    restore_archive(name)
+    restore_archive(archive_name=name)
 
 
 @deploy("Restore an archive of the backup folder")

@@ -91,6 +91,21 @@ class Component:
         return only
 
     @property
+    def installed_chart(self) -> Chart:
+        """Its chart, for a component installed from one; ValueError for one the appliance
+        writes itself (chart None)."""
+        if self.chart is None:
+            raise ValueError(f"{self.name} is not installed from a chart")
+        return self.chart
+
+    @property
+    def listening_port(self) -> int:
+        """The port its pods listen on; ValueError for a component without one (pod_port None)."""
+        if self.pod_port is None:
+            raise ValueError(f"{self.name} has no pod port")
+        return self.pod_port
+
+    @property
     def url(self) -> str:
         """Its Service inside the cluster: ``"http://ollama.llm.svc.cluster.local:11434"``."""
         return f"http://{self.service}.{self.namespace}.svc.cluster.local:{self.port}"
@@ -192,5 +207,5 @@ CLUSTER_DNS = Component(
 )
 
 # The charts the apps layer installs, by HelmChart name.
-APP_CHARTS = MappingProxyType({component.chart.name: component.chart for component in (
+APP_CHARTS = MappingProxyType({c.installed_chart.name: c.installed_chart for c in (
     POSTGRES_OPERATOR, OLLAMA, OPEN_WEBUI, NETDATA, DEVICE_PLUGIN)})

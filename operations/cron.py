@@ -22,26 +22,40 @@ def cron_field_problem(text: str, low: int, high: int) -> str | None:
     """What is wrong with one field of a cron schedule, or None:
     ``cron_field_problem("5-3", 0, 59)`` gives 'has 5-3, which runs backwards'."""
     for item in text.split(","):
-        match = CRON_ITEM_RE.match(item)
-        if not match:
+        parsed = _cron_item(item)
+        if parsed is None:
             return f"has {item!r}, which is not *, N or N-M (each optionally /STEP)"
-        first, last, step = (None if group is None else int(group) for group in match.groups())
+        first, last, step = parsed
         numbers = [number for number in (first, last) if number is not None]
         if any(not low <= number <= high for number in numbers):
             return f"has {item!r}, outside {low}-{high}"
-        if last is not None and last < first:
+        if first is not None and last is not None and last < first:
             return f"has {item!r}, which runs backwards"
         if step == 0:
             return f"has {item!r}, a step of 0"
     return None
 
 
+def _cron_item(item: str) -> tuple[int | None, int | None, int | None] | None:
+    """One item's N, M and STEP (None where it has none; N is None for `*`):
+    ``_cron_item("0-10/5")`` gives (0, 10, 5), ``_cron_item("*")`` (None, None, None); None for
+    an item of another form."""
+    match = CRON_ITEM_RE.match(item)
+    if match is None:
+        return None
+    first, last, step = (None if group is None else int(group) for group in match.groups())
+    return first, last, step
+
+
 def _cron_values(text: str, low: int, high: int) -> set[int]:
-    """The numbers one valid field selects: ``_cron_values("0-10/5", 0, 59)`` gives {0, 5, 10}."""
-    values = set()
+    """The numbers one valid field selects: ``_cron_values("0-10/5", 0, 59)`` gives {0, 5, 10};
+    ValueError for a field cron_field_problem refuses."""
+    values: set[int] = set()
     for item in text.split(","):
-        first, last, step = (None if group is None else int(group)
-                             for group in CRON_ITEM_RE.match(item).groups())
+        parsed = _cron_item(item)
+        if parsed is None:
+            raise ValueError(f"{item!r} is not a cron item; check it with cron_field_problem")
+        first, last, step = parsed
         if first is None:  # *
             first, last = low, high
         elif last is None:  # N, or N/STEP: from N to the field's end

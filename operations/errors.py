@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from typing import NoReturn
 
 import click
 
@@ -21,7 +22,7 @@ class Invalid(ValueError):
     ``Invalid("sets A, ...", "sets B, ...")`` as two lines."""
 
 
-def stop(problems: list[str], where: str) -> None:
+def stop(problems: list[str], where: str) -> NoReturn:
     """Print the problems as one message and end the run (exit status 1)."""
     lines = "\n".join(f"    - {problem}" for problem in problems)
     click.echo(

@@ -248,7 +248,7 @@ def device_plugin_values() -> dict:
 
 def gpu_manifests() -> list[dict]:
     return [
-        helm_chart(DEVICE_PLUGIN.chart, device_plugin_values()),
+        helm_chart(DEVICE_PLUGIN.installed_chart, device_plugin_values()),
     ]
 
 

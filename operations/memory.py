@@ -18,6 +18,7 @@ import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from operations.model_memory import MODEL_SHAPES, RUNNER_OVERHEAD_BYTES, ModelShape, resident_bytes
 from operations.settings import Settings
@@ -64,10 +65,12 @@ def model_shape(settings: Settings, model: str) -> ModelShape | None:
     (the registry's, a GGUF file's); a tag of a table model's quantisation
     ("llama3.1:8b-instruct-q3_K_M") shares its shape with that size. None when neither."""
     size = settings.model_size(model)
-    file_bytes = round(size[0] * GIB) if size else None
+    if size is None:
+        return MODEL_SHAPES.get(model)
+    file_bytes = round(size[0] * GIB)
     if model in MODEL_SHAPES:
         shape = MODEL_SHAPES[model]
-        known = size is None or size[1] == "built-in table"
+        known = size[1] == "built-in table"
         return shape if known else dataclasses.replace(shape, file_bytes=file_bytes)
     for name, shape in MODEL_SHAPES.items():
         if model.startswith(f"{name}-") and file_bytes:
@@ -132,8 +135,9 @@ def ollama_room_mib(mem_total_kib: int) -> int:
     return mem_total_kib // 1024 - SYSTEM_MIB - PLATFORM_REQUESTS_MIB
 
 
-# Settings that lower Ollama's memory, each with its values from the mildest change on.
-_SMALLER = (("ollama_kv_cache_type", ("q8_0", "q4_0")),
+# Settings that lower Ollama's memory, each with its values from the mildest change on (of the
+# setting's own type: str or int).
+_SMALLER: tuple[tuple[str, tuple[Any, ...]], ...] = (("ollama_kv_cache_type", ("q8_0", "q4_0")),
             ("ollama_prompt_cache_mib", (0,)),
             ("ollama_num_parallel", (1,)),
             ("ollama_context_length", (2048, 1024)))

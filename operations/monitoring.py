@@ -9,6 +9,8 @@ Alarms and their notifications: operations/alerts.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 from operations import alerts, middlewares
 from operations.components import NETDATA
 from operations.names import BASIC_AUTH_SECRET, MONITORING_NAMESPACE
@@ -68,7 +70,7 @@ PARENT_NETDATA_CONF = """\
 def netdata_values(settings: Settings) -> dict:
     """Values for netdata/helmchart: resources set, metrics capped, no telemetry, no cloud;
     the alarms and their routes (operations/alerts.py)."""
-    values = {
+    values: dict[str, Any] = {
         "image": {"pullPolicy": "IfNotPresent"},
         "initContainersImage": {"repository": "alpine", "tag": PINNED_VERSIONS["alpine image tag"],
                                 "pullPolicy": "IfNotPresent"},

@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeGuard
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
@@ -62,8 +64,9 @@ CREDENTIAL_VARIABLES = (
 )
 
 
-def is_sftp(repository: str) -> bool:
-    return repository.startswith("sftp:")
+def is_sftp(repository: str | None) -> TypeGuard[str]:
+    """Whether `repository` (backup_repository, None when there is none) is restic's sftp:."""
+    return repository is not None and repository.startswith("sftp:")
 
 
 def environment(settings: Settings) -> str:
@@ -104,7 +107,7 @@ def offsite_files(settings: Settings) -> list[HostFile]:
     return host_files
 
 
-def credentials(settings: Settings, environ: dict[str, str] = os.environ) -> tuple[str, str] | None:
+def credentials(settings: Settings, environ: Mapping[str, str] = os.environ) -> tuple[str, str] | None:
     """(path on the server, content) of the repository's credentials: the file the inventory
     names (an SSH private key for sftp:, restic's KEY=VALUE variables otherwise), or restic's
     variables found in the operator's environment; None when there are none."""

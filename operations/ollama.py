@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from operations.components import OLLAMA
 from operations.gpu import RUNTIME_CLASS
@@ -119,7 +120,7 @@ def model_puller_job(settings: Settings) -> dict:
     imported = {model: Path(path).name for model, path in settings.ollama_model_files.items()}
     pulled = [model for model in settings.models if model not in imported]
     digest = hashlib.sha256(repr((pulled, sorted(imported.items()))).encode()).hexdigest()[:10]
-    pod = {
+    pod: dict[str, Any] = {
         "restartPolicy": "OnFailure",
         "automountServiceAccountToken": False,
         "containers": [{

@@ -370,7 +370,8 @@ def oidc(value: Any) -> Oidc:
     missing = [part for part in ("provider", "client_id", "client_secret") if not value.get(part)]
     if missing:
         raise Invalid(f"lacks {', '.join(missing)}; give at least {OIDC_EXAMPLE}")
-    parts = {"allowed_domains": (), "password_login": True}
+    # Each part of its own type (str, SecretKey, tuple, bool): Oidc's fields check them.
+    parts: dict[str, Any] = {"allowed_domains": (), "password_login": True}
     for part, parse in OIDC_PARTS.items():
         if part in value:
             try:

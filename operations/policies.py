@@ -90,18 +90,21 @@ def _provider_port(url: str) -> int:
 
 
 def _public_internet(settings: Settings) -> dict:
-    """Every IPv4 address but NOT_A_REGISTRY and the cluster's own networks (when settings put
-    them outside it): ``{"ipBlock": {"cidr": "0.0.0.0/0", "except": [...]}}``."""
-    own = [cidr for cidr in (settings.k3s_cluster_cidr, settings.k3s_service_cidr)
-           if not any(ipaddress.ip_network(cidr).subnet_of(ipaddress.ip_network(private))
-                      for private in NOT_A_REGISTRY)]
+    """Every IPv4 address but NOT_A_REGISTRY and the cluster's own IPv4 networks (when settings
+    put them outside it; an IPv6 one is outside 0.0.0.0/0 already):
+    ``{"ipBlock": {"cidr": "0.0.0.0/0", "except": [...]}}``."""
+    networks = [ipaddress.ip_network(cidr)
+                for cidr in (settings.k3s_cluster_cidr, settings.k3s_service_cidr)]
+    own = [str(network) for network in networks if isinstance(network, ipaddress.IPv4Network)
+           and not any(network.subnet_of(ipaddress.IPv4Network(private))
+                       for private in NOT_A_REGISTRY)]
     return {"ipBlock": {"cidr": "0.0.0.0/0", "except": NOT_A_REGISTRY + own}}
 
 
 def apps_policies(settings: Settings) -> list[dict]:
     webui, ollama, postgres = OPEN_WEBUI.workload, OLLAMA.workload, POSTGRES.workload
-    webui_egress = [{"to": [pods(ollama)], "ports": _ports(OLLAMA.pod_port)},
-                    {"to": [pods(postgres)], "ports": _ports(POSTGRES.pod_port)}]
+    webui_egress = [{"to": [pods(ollama)], "ports": _ports(OLLAMA.listening_port)},
+                    {"to": [pods(postgres)], "ports": _ports(POSTGRES.listening_port)}]
     if settings.oidc:
         # Discovery, keys, the token and userinfo endpoints: the provider's own address, not
         # known here (a name), on its port.
@@ -109,29 +112,29 @@ def apps_policies(settings: Settings) -> list[dict]:
             settings.oidc.provider))})
     return _baseline(NAMESPACE) + [
         _policy(NAMESPACE, "open-webui", webui,
-                ingress=[{"from": [pods_of(TRAEFIK)], "ports": _ports(OPEN_WEBUI.pod_port)}],
+                ingress=[{"from": [pods_of(TRAEFIK)], "ports": _ports(OPEN_WEBUI.listening_port)}],
                 egress=webui_egress),
         _policy(NAMESPACE, "ollama", ollama,
                 ingress=[{"from": [pods(webui), pods(MODEL_PULLER.workload)],
-                          "ports": _ports(OLLAMA.pod_port)}],
+                          "ports": _ports(OLLAMA.listening_port)}],
                 # Model pulls from the Ollama registry (none in an air-gapped install).
                 egress=[{"to": [_public_internet(settings)], "ports": _ports(443)}]),
         _policy(NAMESPACE, "model-puller", MODEL_PULLER.workload,
-                egress=[{"to": [pods(ollama)], "ports": _ports(OLLAMA.pod_port)}]),
+                egress=[{"to": [pods(ollama)], "ports": _ports(OLLAMA.listening_port)}]),
         _policy(NAMESPACE, "backup", BACKUP.workload,
-                egress=[{"to": [pods(postgres)], "ports": _ports(POSTGRES.pod_port)}]),
+                egress=[{"to": [pods(postgres)], "ports": _ports(POSTGRES.listening_port)}]),
         _policy(NAMESPACE, "postgres", postgres,
                 ingress=[{"from": [pods(webui), pods(BACKUP.workload)],
-                          "ports": _ports(POSTGRES.pod_port)},
+                          "ports": _ports(POSTGRES.listening_port)},
                          {"from": [pods_of(POSTGRES_OPERATOR)],
-                          "ports": _ports(POSTGRES_STATUS_PORT, POSTGRES.pod_port)}],
+                          "ports": _ports(POSTGRES_STATUS_PORT, POSTGRES.listening_port)}],
                 # An instance that cannot reach the API server shuts itself down.
                 egress=[{"to": _ANYWHERE, "ports": _ports(443, 6443)}]),
     ]
 
 
 def monitoring_policies() -> list[dict]:
-    namespace, port = MONITORING_NAMESPACE, NETDATA.pod_port
+    namespace, port = MONITORING_NAMESPACE, NETDATA.listening_port
     return _baseline(namespace) + [
         _policy(namespace, "netdata-parent", NETDATA_PARENT, ingress=[
             {"from": [pods_of(TRAEFIK)], "ports": _ports(port)},

@@ -22,7 +22,7 @@ POSTGRES_PARAMETERS = {"shared_buffers": "64MB", "max_connections": "50"}
 
 
 def postgres_operator() -> dict:
-    return helm_chart(POSTGRES_OPERATOR.chart, {"resources": RESOURCES["postgres-operator"]})
+    return helm_chart(POSTGRES_OPERATOR.installed_chart, {"resources": RESOURCES["postgres-operator"]})
 
 
 def postgres_cluster() -> dict:

@@ -86,7 +86,8 @@ def host_problems(
     size is named with where it comes from (`size_sources`, model -> source)."""
     problems = gpu_problems(settings.ollama_gpu, gpus)
     name, version = distribution.get("name"), _os_version(distribution)
-    if version not in SUPPORTED_OS.get(name, ()):
+    # name: None for a distribution pyinfra does not know.
+    if version not in SUPPORTED_OS.get(name or "", ()):
         supported = "; ".join(f"{os} {', '.join(v)}" for os, v in SUPPORTED_OS.items())
         problems.append(
             f"operating system {name} {version} is not supported; install one of: {supported}"
@@ -261,7 +262,7 @@ def check_host_or_stop(settings: Settings) -> Settings:
         settings.layers,
         host_layer_ran=read_fact(host, FileState, path=HOST_SYSCTL_FILE) is not None,
         k3s_installed=read_fact(host, K3sVersion, path=K3S_BINARY) is not None)
-    sources = {}
+    sources: dict[str, str] = {}
     if "apps" in settings.layers:
         settings, sources, size_problems = sized_settings(
             settings, lambda model: host.get_fact(OllamaModelDownload, model=model))

@@ -5,7 +5,7 @@ Plain constants, units in their names (MIB, GIB, KIB); imports nothing of the pr
 settings, the preflight, operations/memory.py and the k3s layer read them.
 """
 
-SUPPORTED_OS = {"Ubuntu": ("22.04", "24.04"), "Debian": ("12", "13")}
+SUPPORTED_OS: dict[str, tuple[str, ...]] = {"Ubuntu": ("22.04", "24.04"), "Debian": ("12", "13")}
 SUPPORTED_ARCHITECTURES = ("x86_64", "aarch64")
 # CPUs the preflight asks for. The reference server has 4 vCPU; with 1, k3s, PostgreSQL, Open
 # WebUI and a model's inference would starve each other (k3s itself asks for 2 on a server).

@@ -367,3 +367,13 @@ def test_ollama_reaches_no_cluster_network_set_outside_the_private_ranges():
                  if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"]
     (rule,) = policy["spec"]["egress"]
     assert rule["to"][0]["ipBlock"]["except"][-1:] == ["198.18.0.0/16"]
+
+
+def test_an_ipv6_cluster_network_is_no_exception_of_the_ipv4_internet():
+    # 0.0.0.0/0 holds no IPv6 network; comparing one with the IPv4 ranges was a TypeError.
+    (policy,) = [d for _, d in documents(settings(k3s_cluster_cidr="fd00:42::/56"))
+                 if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"]
+    (rule,) = policy["spec"]["egress"]
+    assert rule["to"][0]["ipBlock"]["except"] == [
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
+        "169.254.0.0/16"]
