@@ -134,6 +134,7 @@ def bench_host_layer(hosts: int, reruns: int) -> None:
                 rerun_traced = traced_deploy(inventory, Path(folder))
                 rerun.append(rerun_traced.run.seconds)
                 changes.append(rerun_traced.run.totals["success"])
+    assert first_traced and rerun_traced  # --hosts and --reruns are at least 1
     start_up = python_start_up()
     print(_median_line("host layer, first converge", first, " on fresh hosts"))
     print(_median_line("host layer, no-op re-run  ", rerun, f", changes reported: {sum(changes)}"))
@@ -175,8 +176,8 @@ def _ansible_run(checkout: Path, ansible_bin: Path, rehearsal: RehearsalHost,
 
 def bench_against_ansible(checkout: Path, ansible_bin: Path, runs: int) -> None:
     ours, theirs = [], []
-    with RehearsalHost.boot() as rehearsal, tempfile.TemporaryDirectory() as folder:
-        folder = Path(folder)
+    with RehearsalHost.boot() as rehearsal, tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
         inventory = _host_inventory(rehearsal, folder)
         first = traced_deploy(inventory, folder)
         ansible_first, recap = _ansible_run(checkout, ansible_bin, rehearsal, folder)
@@ -196,8 +197,10 @@ def bench_against_ansible(checkout: Path, ansible_bin: Path, runs: int) -> None:
 
 
 @click.command()
-@click.option("--hosts", default=3, show_default=True, help="Fresh hosts to converge.")
-@click.option("--reruns", default=3, show_default=True, help="No-op re-runs per host.")
+@click.option("--hosts", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Fresh hosts to converge.")
+@click.option("--reruns", type=click.IntRange(min=1), default=3, show_default=True,
+              help="No-op re-runs per host.")
 @click.option("--ansible", "checkout", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A k3s-ansible checkout: run its prereq role side by side instead.")
 @click.option("--ansible-bin", type=click.Path(exists=True, file_okay=False, path_type=Path),

@@ -108,6 +108,9 @@ def measure(model: str, context: int, kv_type: str, flash_attention: bool, fill:
     if loaded is None:
         row.under_prediction = "OOM-killed"
         loaded = _loads(model, context, kv_type, flash_attention, row.request_tokens, None)
+        if loaded is None:
+            raise SystemExit(f"{model} did not load even without a memory limit (OOM-killed): "
+                             "run this on a machine with more memory")
     else:
         row.under_prediction = "loads, answers"
     row.measured_mib, row.buffers = loaded[0] / MIB, loaded[1]

@@ -73,10 +73,9 @@ def _install(events: list[dict]) -> None:
             facts_being_read.pop()
 
     host_module.get_fact = get_fact_named
-    Host.connect = timed("connect", Host.connect)
-    Host.run_shell_command = timed("command", Host.run_shell_command)
-    Host.put_file = timed("put_file", Host.put_file)
-    Host.get_file = timed("get_file", Host.get_file)
+    for kind, method in (("connect", "connect"), ("command", "run_shell_command"),
+                         ("put_file", "put_file"), ("get_file", "get_file")):
+        setattr(Host, method, timed(kind, getattr(Host, method)))
 
 
 def run_traced(inventory, folder, timeout: float = 900):

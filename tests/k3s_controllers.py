@@ -25,7 +25,7 @@ import base64
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -72,6 +72,17 @@ def helm_chart_schema(api: KubeAPI, resource: Resource, item: dict) -> None:
 
 
 # -- helm-controller ---------------------------------------------------------------------------
+
+
+@dataclass
+class K3sAPI(KubeAPI):
+    """The stand-in API server as k3s serves it: the helm-controller version whose HelmChart CRD
+    it applies, helm's scripted outcomes by (chart namespace, name) (see klipper_helm), and the
+    tick() at which helm_controller last replaced each chart's Job."""
+
+    helm_controller: str = HELM_CONTROLLER
+    helm_results: dict[tuple[str, str], list[HelmResult]] = field(default_factory=dict)
+    helm_replaced: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass
@@ -138,7 +149,7 @@ def install_job(api: KubeAPI, chart: dict, config: dict | None) -> tuple[dict, d
         ("AUTH_PASS_CREDENTIALS", "false"), ("INSECURE_SKIP_TLS_VERIFY", "false"),
         ("PLAIN_HTTP", "false"), ("FAILURE_POLICY", policy))]
     backoff = spec.get("backOffLimit", 1000)
-    template = {
+    template: dict = {
         "metadata": {"annotations": {}, "labels": {CHART_LABEL: name}},
         "spec": {"restartPolicy": "OnFailure", "serviceAccountName": f"helm-{name}",
                  "priorityClassName": "system-cluster-critical",
@@ -171,7 +182,7 @@ def config_hash(job: dict) -> str:
     return job["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH].partition("=")[2][:63]
 
 
-def _condition(item: dict, kind: str) -> bool:
+def _condition(item: dict | None, kind: str) -> bool:
     return any(c.get("type") == kind and c.get("status") == "True"
                for c in (item or {}).get("status", {}).get("conditions", []))
 
@@ -188,7 +199,7 @@ def _template_without_release(job: dict) -> dict:
         k: template["spec"].get(k) for k in ("restartPolicy", "containers", "serviceAccountName")}}
 
 
-def helm_controller(api: KubeAPI) -> None:
+def helm_controller(api: K3sAPI) -> None:
     """helm-controller v0.17.7 chart.go OnChange for every HelmChart: claim it (managed-by
     annotation, shouldManage); a Job whose controller set Failed gives condition Failed and
     event JobFailed; a suspended, synced Job is resumed (jobReady/setJobSuspended); a Complete
@@ -268,12 +279,13 @@ def helm_controller(api: KubeAPI) -> None:
         api.record_event(chart, "ApplyJob",
                          f"Applying HelmChart from {chart_source(chart)} using Job "
                          f"{namespace}/{created['metadata']['name']} ", component="helm-controller")
-        chart = api.get("HelmChart", namespace, name)
-        chart["status"] = {"jobName": created["metadata"]["name"], "conditions": [
+        stored = api.get("HelmChart", namespace, name)
+        assert stored is not None, "record_event keeps the HelmChart"
+        stored["status"] = {"jobName": created["metadata"]["name"], "conditions": [
             {"type": "JobCreated", "status": "True", "reason": "Job created",
              "message": f"Applying HelmChart using Job {namespace}/{created['metadata']['name']}"},
             {"type": "Failed", "status": "False"}]}
-        api.save(api.resource("HelmChart"), chart, manager="helm-controller",
+        api.save(api.resource("HelmChart"), stored, manager="helm-controller",
                  subresource="status")
 
 
@@ -290,7 +302,7 @@ def chart_source(chart: dict) -> str:
 # -- klipper-helm's entry, as the install Job's container ---------------------------------------
 
 
-def klipper_helm(api: KubeAPI, job: dict, pod: dict) -> tuple[int, str]:
+def klipper_helm(api: K3sAPI, job: dict, pod: dict) -> tuple[int, str]:
     """One run of klipper-helm's entry (v0.13.3-build20260727) for an install Job: no release
     yet: helm install; a revision other than EXPECTED_RELEASE_REVISION: "does not match" and
     exit 0 (check_revision); deployed: helm upgrade; failed: by FAILURE_POLICY, abort exits 1,
@@ -300,7 +312,7 @@ def klipper_helm(api: KubeAPI, job: dict, pod: dict) -> tuple[int, str]:
     env = {e["name"]: e.get("value", "") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     name, target = env["NAME"], env["TARGET_NAMESPACE"]
     release = latest_release(api, target, name)
-    log = []
+    log: list[str] = []
     if release["revision"] and env.get("EXPECTED_RELEASE_REVISION") != str(release["revision"]):
         return 0, (f"Current release revision {release['revision']} does not match expected "
                    f"revision {env.get('EXPECTED_RELEASE_REVISION')}\n")
@@ -323,7 +335,7 @@ def klipper_helm(api: KubeAPI, job: dict, pod: dict) -> tuple[int, str]:
     return 0, text
 
 
-def helm(api: KubeAPI, job: dict, env: dict, command: str, log: list[str]) -> tuple[int, str]:
+def helm(api: K3sAPI, job: dict, env: dict, command: str, log: list[str]) -> tuple[int, str]:
     """helm install/upgrade: the chart's recorded render applied to the target namespace and
     a release Secret sh.helm.release.v1.NAME.vN (labels name, owner=helm, status, version and
     klipper-helm's --labels configHash); the revision before becomes superseded. A failure
@@ -413,7 +425,9 @@ def apply_render(api: KubeAPI, name: str, namespace: str, values: dict | None = 
     with the appliance's values for the recording's settings: where TEMPLATED says so, an
     object takes this release's ``values`` instead."""
     render = chart_render(name)
-    for item in (render or {}).get("objects", []):
+    if render is None:
+        return
+    for item in render.get("objects", []):
         item = clone(item)
         if (name, item["kind"]) in TEMPLATED:
             TEMPLATED[(name, item["kind"])](item, values or {})
@@ -509,9 +523,10 @@ class DeployController:
                 return False
             api.record_event(addon, "AppliedManifest", f'Applied manifest at "{path}"',
                              component="deploy")
-            addon = api.get("Addon", "kube-system", name)
-            addon["spec"].update(source=str(path), checksum=checksum)
-            api.save(api.resource("Addon"), addon, manager=self.manager)
+            stored = api.get("Addon", "kube-system", name)
+            assert stored is not None, "record_event keeps the Addon"
+            stored["spec"].update(source=str(path), checksum=checksum)
+            api.save(api.resource("Addon"), stored, manager=self.manager)
             api.reconcile()
             return True
 
@@ -628,15 +643,11 @@ def cloudnative_pg(api: KubeAPI) -> None:
                 manager="cloudnative-pg")
 
 
-def k3s_api(version: str = HELM_CONTROLLER, **fields) -> KubeAPI:
+def k3s_api(version: str = HELM_CONTROLLER, **fields) -> K3sAPI:
     """A stand-in API server (not started) with Kubernetes' controllers, helm-controller and
     the HelmChart CRD's schema at helm-controller ``version``."""
-    api = KubeAPI(controllers=[*KUBERNETES_CONTROLLERS, helm_controller],
-                  ticks=[restart_crashed], **fields)
-    api.helm_controller = version
-    api.helm_results = {}
-    api.helm_replaced = {}
-    return api
+    return K3sAPI(controllers=[*KUBERNETES_CONTROLLERS, helm_controller],
+                  ticks=[restart_crashed], helm_controller=version, **fields)
 
 
 if helm_chart_schema not in VALIDATIONS:

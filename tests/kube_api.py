@@ -57,6 +57,7 @@ subresource, time; no field sets), as the API server records them.
 from __future__ import annotations
 
 import base64
+import builtins
 import copy
 import datetime
 import json
@@ -69,6 +70,7 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 SERVER_VERSION = "v1.36.5+k3s1"  # operations/pins.py pins this k3s
@@ -256,7 +258,7 @@ def label_match(selector: str, labels: dict) -> bool:
 
 
 def _dotted(item: dict, path: str):
-    value = item
+    value: Any = item
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return "" if value is None else str(value)
@@ -436,6 +438,9 @@ class WatchEvent:
     item: dict
 
 
+_Served = TypeVar("_Served", bound="KubeAPI")  # start() gives the subclass it started
+
+
 @dataclass
 class KubeAPI:
     """The API server: objects by (resource key, namespace, name), a resourceVersion counter,
@@ -455,7 +460,7 @@ class KubeAPI:
     run_pod: object = None  # run(api, job, pod) for the Jobs job_runs does not name
     ticks: list = field(default_factory=list)  # callables run by tick()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.version = 0
@@ -496,7 +501,7 @@ class KubeAPI:
 
     # -- serving -------------------------------------------------------------------------------
 
-    def start(self, port: int = 0) -> KubeAPI:
+    def start(self: _Served, port: int = 0) -> _Served:
         """Serve on 127.0.0.1 at ``port`` (0: a free one); write a kubeconfig for it
         (``kubeconfig``)."""
         self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
@@ -514,6 +519,7 @@ class KubeAPI:
 
     @property
     def url(self) -> str:
+        assert self.server is not None, "start() first"
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def stop(self) -> None:
@@ -746,7 +752,7 @@ class KubeAPI:
             return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
                 {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]}
         if path == "/apis":
-            groups = []
+            groups: list[dict] = []
             for resource in served:
                 if resource.group and resource.group not in [g["name"] for g in groups]:
                     version = {"groupVersion": resource.group_version, "version": resource.version}
@@ -807,7 +813,8 @@ class KubeAPI:
         return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": SERVER_VERSION},
                 "paths": operations, "components": {"schemas": {}}}
 
-    def list_items(self, resource: Resource, namespace: str, query: dict) -> list[dict]:
+    # builtins.list: in this class, `list` is the method above.
+    def list_items(self, resource: Resource, namespace: str, query: dict) -> builtins.list[dict]:
         labels, fields = query.get("labelSelector", ""), query.get("fieldSelector", "")
         kind_key = self._store_key(resource, "", "")[0]
         return [self.present(resource, item) for (key, ns, _), item in sorted(self.objects.items())
@@ -969,10 +976,12 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
 def _protobuf_fields(data: bytes) -> dict[int, list]:
     """Protocol buffers wire format, without a schema: field number -> values (ints for
     varints, bytes for length-delimited fields)."""
-    fields, at = {}, 0
+    fields: dict[int, list] = {}
+    at = 0
     while at < len(data):
         tag, at = _varint(data, at)
         number, wire = tag >> 3, tag & 7
+        value: int | bytes
         if wire == 0:
             value, at = _varint(data, at)
         elif wire == 2:

@@ -561,7 +561,9 @@ def jobs(api: KubeAPI) -> None:
             api.record_event(job, "SuccessfulCreate", f"Created pod: {name}",
                              component="job-controller")
             run_container(api, job, pod)
-        job = api.get("Job", job["metadata"]["namespace"], job["metadata"]["name"])
+        stored = api.get("Job", job["metadata"]["namespace"], job["metadata"]["name"])
+        assert stored is not None, "the Job went while its pod ran"
+        job = stored
         pods = owned_by(api, "Pod", job)
         running = [p for p in pods if p["status"]["phase"] == "Running"]
         succeeded = sum(p["status"]["phase"] == "Succeeded" for p in pods)
@@ -611,10 +613,11 @@ def run_container(api: KubeAPI, job: dict, pod: dict) -> None:
     code, log = run(api, job, pod) if run else (0, "")
     pod_key = (pod["metadata"]["namespace"], pod["metadata"]["name"], "")
     api.logs[pod_key] = api.logs.get(pod_key, "") + log
-    pod = api.get("Pod", *pod_key[:2])
-    restarts = pod["status"]["containerStatuses"][0]["restartCount"] if pod else 0
-    if pod is None:
+    stored = api.get("Pod", *pod_key[:2])
+    if stored is None:
         return
+    pod = stored
+    restarts = pod["status"]["containerStatuses"][0]["restartCount"]
     if code == 0:
         pod["status"] = pod_status(api, pod, restarts, exit_code=0)
     elif pod["spec"].get("restartPolicy") == "OnFailure":

@@ -175,7 +175,7 @@ def releases(settings_data: dict) -> list[Release]:
     layer on a host without a GPU; Ollama's again (record `ollama.gpu`) and NVIDIA's device
     plugin as on a host with one; k3s's Traefik with the appliance's HelmChartConfig."""
     settings = load(settings_data)
-    found = []
+    found: list[Release] = []
     for gpu_used in (False, True):
         for document in _documents(apps.app_files(settings, gpu_used=gpu_used)):
             if document["kind"] != "HelmChart":

@@ -55,18 +55,20 @@ def _dict_key_loops(tree: ast.Module) -> dict[str, set[str]]:
     gives {'env_var': {'HSTS'}}."""
     literals = {}
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Dict)
-                and node.value.keys and all(isinstance(key, ast.Constant)
-                                            and isinstance(key.value, str)
-                                            for key in node.value.keys)):
-            literals[node.targets[0].id] = {key.value for key in node.value.keys}
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Dict)):
+            continue
+        keys = [key.value for key in node.value.keys
+                if isinstance(key, ast.Constant) and isinstance(key.value, str)]
+        if keys and len(keys) == len(node.value.keys):  # every key a string literal
+            literals[node.targets[0].id] = set(keys)
     loops = {}
     for node in ast.walk(tree):
         if not isinstance(node, ast.For):
             continue
         source = node.iter
-        if isinstance(source, ast.Call) and ast.unparse(source.func).endswith((".items", ".keys")):
+        if (isinstance(source, ast.Call) and isinstance(source.func, ast.Attribute)
+                and source.func.attr in ("items", "keys")):
             source = source.func.value
         target = node.target.elts[0] if isinstance(node.target, ast.Tuple) else node.target
         if isinstance(source, ast.Name) and source.id in literals and isinstance(target, ast.Name):

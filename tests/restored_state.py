@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import shutil
+from typing import Any
 
 from kube_controllers import kubernetes_api
 from operations.ollama import model_puller_job
@@ -43,7 +44,7 @@ def volume(name: str, namespace: str, claim: str, node_name: str, storage_class:
 
 
 def claim(namespace: str, name: str, release: str | None = None, cluster: str | None = None) -> dict:
-    metadata = {"name": name, "namespace": namespace}
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if release:
         metadata["annotations"] = {"meta.helm.sh/release-name": release,
                                    "meta.helm.sh/release-namespace": namespace}
@@ -88,7 +89,9 @@ def model_job(manifest: dict | None = None) -> dict:
     api = kubernetes_api()
     try:
         api.add([job])
-        return api.get("Job", job["metadata"]["namespace"], job["metadata"]["name"])
+        finished = api.get("Job", job["metadata"]["namespace"], job["metadata"]["name"])
+        assert finished is not None, "the Job is gone once it ran"
+        return finished
     finally:
         shutil.rmtree(api.directory, ignore_errors=True)
 

@@ -92,6 +92,12 @@ BASE = {
 Read = Callable[[str | None], Any]
 
 
+def _written(text: str | None) -> str:
+    """The file's text, for the reads of a file that must be written."""
+    assert text is not None, "the deploy does not write this file"
+    return text
+
+
 def text_has(line: str) -> Read:
     """Whether the file holds this exact line: ``text_has("PasswordAuthentication no")``."""
     return lambda text: text is not None and line in text.splitlines()
@@ -104,11 +110,11 @@ def written() -> Read:
 
 def k3s_config(key: str) -> Read:
     """A key of k3s's config.yaml: ``k3s_config("cluster-cidr")``."""
-    return lambda text: yaml.safe_load(text)[key]
+    return lambda text: yaml.safe_load(_written(text))[key]
 
 
-def _documents(text: str) -> list[dict]:
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+def _documents(text: str | None) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(_written(text)) if doc]
 
 
 def _dig(data: Any, dotted: str) -> Any:
@@ -181,7 +187,8 @@ def netdata_line(role: str, config: str, prefix: str) -> Read:
 
 def first_line_starting(prefix: str) -> Read:
     """The first line of the file that starts with ``prefix``."""
-    return lambda text: next(line for line in text.splitlines() if line.startswith(prefix))
+    return lambda text: next(line for line in _written(text).splitlines()
+                             if line.startswith(prefix))
 
 
 # -- the proofs ---------------------------------------------------------------------------------

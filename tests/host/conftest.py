@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,7 +127,9 @@ def settings(host, request) -> Settings:
     address = host.backend.hostname
     if address in by_address:
         return by_address[address]
-    return Settings(**{s.name: None if s.required else s.default for s in SETTINGS})
+    # None for the settings without a default (load() would ask an inventory for them).
+    defaults: dict[str, Any] = {s.name: None if s.required else s.default for s in SETTINGS}
+    return Settings(**defaults)
 
 
 @pytest.fixture

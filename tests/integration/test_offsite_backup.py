@@ -118,7 +118,9 @@ def install_offsite(server: Recorded, settings, password: str | None = None) -> 
     for host_file in offsite.offsite_files(settings):
         server.ssh(f"cat > {host_file.path} && chmod {host_file.mode} {host_file.path}",
                    input=host_file.content)
-    path, content = offsite.credentials(settings)
+    secret = offsite.credentials(settings)
+    assert secret is not None, "no credentials: no backup_credentials_file, no restic variables"
+    path, content = secret
     server.ssh(f"umask 077 && cat > {path}", input=content)
     server.ssh(f"umask 077 && cat > {offsite.PASSWORD_FILE}" if password else offsite.MAKE_PASSWORD,
                input=password)
@@ -208,7 +210,7 @@ APP_SECRET = {"host": "127.0.0.1", "port": "5432", "username": "openwebui",
               "uri": "postgresql://openwebui:app-password@127.0.0.1:5432/openwebui"}
 
 
-def lost_cluster(settings) -> list[dict]:
+def lost_cluster(settings) -> tuple[list[dict], list[list]]:
     """What the lost server's k3s datastore holds, as the stand-in's controllers make it from
     the apps layer's manifests and the recorded chart renders (status_harness.converged_appliance:
     k3s's deploy controller, helm-controller, klipper-helm), on node OLD_NODE labelled the first
@@ -219,6 +221,7 @@ def lost_cluster(settings) -> list[dict]:
     with tempfile.TemporaryDirectory() as manifests:
         converged_appliance(api, settings, Path(manifests))
     old = api.get("Node", "", OLD_NODE)
+    assert old is not None, f"converged_appliance made no Node {OLD_NODE}"
     old["metadata"]["labels"] = {"kubernetes.io/hostname": OLD_NODE, FIRST_SERVER_LABEL: "true"}
     api.save(api.resource("Node"), old)
     api.add([claim("llm", "postgres-1", cluster="postgres"), claim("llm", "archive"),

@@ -30,13 +30,13 @@ def start_rehearse(until: str) -> tuple[subprocess.Popen, str, Path]:
         [sys.executable, "-m", "appliance.cli", "rehearse", "--keep"], cwd=PROJECT_ROOT,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env=project_environment(), start_new_session=True)
-    name = workdir = None
+    assert process.stdout is not None  # stdout=PIPE
+    up = None
     for line in process.stdout:
-        up = re.match(r"rehearsal host \S+ \((lla\d+), (\S+)\) is up", line)
-        if up:
-            name, workdir = up.group(1), Path(up.group(2))
+        up = re.match(r"rehearsal host \S+ \((lla\d+), (\S+)\) is up", line) or up
         if line.startswith(until):
-            return process, name, workdir
+            assert up, f"{until!r} before the line naming the host"
+            return process, up.group(1), Path(up.group(2))
     raise AssertionError(f"rehearse ended ({process.wait()}) before {until!r}")
 
 

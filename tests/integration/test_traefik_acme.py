@@ -296,8 +296,11 @@ def generate_monitoring_password(api: KubeAPI) -> None:
 
 def monitoring_credentials(api: KubeAPI) -> tuple[str, str]:
     """The generated user name and password, as `appliance monitor-password` reads them."""
-    data = api.get("Secret", MONITORING_NAMESPACE, BASIC_AUTH_SECRET)["data"]
-    return tuple(base64.b64decode(data[key]).decode() for key in ("username", "password"))
+    secret = api.get("Secret", MONITORING_NAMESPACE, BASIC_AUTH_SECRET)
+    assert secret is not None, f"no Secret {BASIC_AUTH_SECRET}"
+    user, password = (base64.b64decode(secret["data"][key]).decode()
+                      for key in ("username", "password"))
+    return user, password
 
 
 def recorded(chart: str, kind: str, name: str) -> dict:
@@ -407,6 +410,7 @@ class Traefik:
         return self
 
     def stop(self) -> None:
+        assert self.process is not None, "stopped before it started"
         stop(self.process)
 
     def get(self, scheme: str, host: str, path: str = "/", method: str = "GET",
@@ -425,7 +429,9 @@ class Traefik:
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
         with socket.create_connection(("127.0.0.1", self.ports["websecure"]), timeout=5) as raw:
             with context.wrap_socket(raw, server_hostname=host) as tls:
-                return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+                der = tls.getpeercert(binary_form=True)
+                assert der is not None, f"Traefik sent no certificate for {host}"
+                return x509.load_der_x509_certificate(der)
 
 
 @pytest.fixture(scope="module")

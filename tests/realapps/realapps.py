@@ -55,7 +55,7 @@ VENV_REVISION = "1"
 # The settings of the tests' appliance (what an inventory holds).
 BASE_SETTINGS = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
                  "acme_email": "admin@example.com"}
-MEMORY = []  # (moment, MiB) of every Open WebUI started in this run, for the memory test
+MEMORY: list[tuple[str, float]] = []  # (moment, MiB) of every Open WebUI started in this run, for the memory test
 
 
 def progress(message: str) -> None:
@@ -365,6 +365,7 @@ class OllamaStandIn:
         return stand_in
 
     def stop(self) -> None:
+        assert self._server is not None, "stopped before it started"
         self._server.shutdown()
         self._server.server_close()
 
@@ -491,7 +492,8 @@ class WebUI:
         for pid in set(pids + children):
             with contextlib.suppress(OSError):
                 status = Path(f"/proc/{pid}/status").read_text()
-                total_kib += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+                rss = re.search(r"VmRSS:\s+(\d+)", status)  # proc(5): none in a zombie's
+                total_kib += int(rss.group(1)) if rss else 0
         return total_kib / 1024
 
     def stop(self) -> None:
@@ -544,6 +546,7 @@ class Appliance:
 
     def call(self, method: str, path: str, token: str | None = None, **kwargs):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        assert self.app is not None, "Open WebUI is not running: deploy() first"
         return requests.request(method, self.app.url(path), headers=headers, timeout=120,
                                 **kwargs)
 
@@ -561,6 +564,7 @@ class Appliance:
 @contextlib.contextmanager
 def appliance_on(server: PostgresServer, venv_folder: Path, ollama, home: Path,
                  secrets: SecretValues | None = None, data: str = "webui-data"):
+    assert server.database is not None, "create_appliance_database() first"
     appliance = Appliance(server, venv_folder, ollama, home,
                           secrets or SecretValues(server.database.uri), server.make_folder(data))
     try:

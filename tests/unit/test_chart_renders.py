@@ -349,6 +349,7 @@ def _module_names(path: Path) -> dict:
     if relative.parts[0] in ("operations", "appliance"):
         return vars(importlib.import_module(".".join(relative.parts)))
     spec = importlib.util.spec_from_file_location(f"scanned_{path.stem}", path)
+    assert spec is not None and spec.loader is not None, path  # a .py file has both
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     try:
@@ -371,8 +372,9 @@ def _python_texts(path: Path):
             text = ""
             for part in node.values:
                 if isinstance(part, ast.Constant):
-                    text += part.value
+                    text += str(part.value)
                     continue
+                assert isinstance(part, ast.FormattedValue)  # an f-string holds nothing else
                 expression = ast.unparse(part.value)
                 try:
                     text += str(eval(expression, dict(names)))  # noqa: S307 - the project's own code

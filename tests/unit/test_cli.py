@@ -7,6 +7,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -301,7 +302,7 @@ def test_version_gives_the_project_and_every_pinned_version_as_read_now(monkeypa
 
 # ApplianceRead of a rehearsal host with the host layer alone (`appliance rehearse --keep`),
 # recorded from `pyinfra --json fact operations.health.ApplianceRead`.
-HOST_LAYER_READ = {
+HOST_LAYER_READ: dict[str, Any] = {
     "now": 1796604102, "memory_available_kib": 23555884, "disk_free_kib": 75033464,
     "backup": None, "offsite": {"time": None, "failed": {}}, "reboot": None, "restored": None, "k3s": False,
     "objects": [], "secrets": [], "models": [], "redirect": "", "health": "",

@@ -342,6 +342,7 @@ def shipped_check(module: str, name: str):
     """A check of the shipped testinfra suite (tests/host/MODULE.py), as a function."""
     path = PROJECT_ROOT / "tests" / "host" / f"{module}.py"
     spec = importlib.util.spec_from_file_location(f"shipped_{module}", path)
+    assert spec is not None and spec.loader is not None, path  # a .py file has both
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
     return getattr(loaded, name)
