@@ -14,6 +14,7 @@ Open WebUI again.
 from __future__ import annotations
 
 import io
+import shlex
 import tarfile
 import time
 from pathlib import Path
@@ -195,7 +196,7 @@ def restore_archive(archive_name: str):
     # One script, so that whatever fails, the Job's manifest goes; on a failure the failed Job
     # goes too, and Open WebUI starts again on the data it had (pg_restore is one transaction).
     on_exit = (
-        f"status=$?; rm -f {manifest}; if [ $status -ne 0 ]; then "
+        f"status=$?; rm -f {shlex.quote(manifest)}; if [ $status -ne 0 ]; then "
         f"{KUBECTL} delete job {job} --ignore-not-found; "
         f"{KUBECTL} scale {OPEN_WEBUI.workload.ref} --replicas=1; fi >/dev/null 2>&1"
     )
@@ -203,10 +204,10 @@ def restore_archive(archive_name: str):
         name="Stop Open WebUI, restore, start Open WebUI",
         commands=["; ".join([
             "set -e",
-            f"trap '{on_exit}' EXIT",
+            f"trap {shlex.quote(on_exit)} EXIT",
             f"{KUBECTL} scale {OPEN_WEBUI.workload.ref} --replicas=0",
             f"{KUBECTL} wait --for=delete pod -l {OPEN_WEBUI.workload.selector} --timeout=300s",
-            f"{KUBECTL} apply --filename {manifest}",
+            f"{KUBECTL} apply --filename {shlex.quote(manifest)}",
             run_job(job, 1800),
             f"{KUBECTL} scale {OPEN_WEBUI.workload.ref} --replicas=1",
         ])],

@@ -12,6 +12,7 @@ hosts a signed module; getting it wrong leaves a server without a console).
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from pyinfra import host, inventory
@@ -178,8 +179,9 @@ def apt_key_pinned(url: str, fingerprint: str, keyring: str):
         "| awk -F: '$1 == \"fpr\" {print $10; exit}'); "
         f'[ "$found" = {fingerprint} ] || '
         f'{{ echo "{url}: the key $found is not the pinned {fingerprint}" >&2; exit 1; }}; '
-        f'gpg --dearmor --yes -o {keyring}.new "$dir/key"; chmod 644 {keyring}.new; '
-        f"mv {keyring}.new {keyring}"
+        f'gpg --dearmor --yes -o {shlex.quote(keyring + ".new")} "$dir/key"; '
+        f'chmod 644 {shlex.quote(keyring + ".new")}; '
+        f"mv {shlex.quote(keyring + '.new')} {shlex.quote(keyring)}"
     )
 
 
@@ -266,10 +268,11 @@ def gpu_nodes_labelled(node_names: tuple[str, ...], settings: Settings, wait_sec
     labelled = health.labelled_nodes(health.latest_read(settings), GPU_NODE_LABEL)
     for name in node_names:
         if name not in labelled:
+            node = shlex.quote(name)
             yield (
-                f"for second in $(seq {wait_seconds}); do {K3S_BINARY} kubectl get node {name} "
+                f"for second in $(seq {wait_seconds}); do {K3S_BINARY} kubectl get node {node} "
                 ">/dev/null 2>&1 && break; sleep 1; done; "
-                f"{K3S_BINARY} kubectl label node {name} {GPU_NODE_LABEL}=true --overwrite"
+                f"{K3S_BINARY} kubectl label node {node} {GPU_NODE_LABEL}=true --overwrite"
             )
     for name in sorted(labelled - set(node_names)):
-        yield f"{K3S_BINARY} kubectl label node {name} {GPU_NODE_LABEL}-"
+        yield f"{K3S_BINARY} kubectl label node {shlex.quote(name)} {GPU_NODE_LABEL}-"

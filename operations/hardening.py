@@ -16,6 +16,8 @@ layer writes these files and applies them (see ``operations/host.py``)::
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.facts.files import FileContents
@@ -105,6 +107,7 @@ def login_defs_set(values: dict[str, str]):
         if settings and all(words == [key, value] for words in settings):
             continue
         if settings:
-            yield f"sed -i -E 's/^{key}[[:space:]].*/{key} {value}/' {LOGIN_DEFS_FILE}"
+            script = f"s/^{key}[[:space:]].*/{key} {value}/"
+            yield f"sed -i -E {shlex.quote(script)} {shlex.quote(LOGIN_DEFS_FILE)}"
         else:
-            yield f"echo '{key} {value}' >> {LOGIN_DEFS_FILE}"
+            yield f"echo {shlex.quote(f'{key} {value}')} >> {shlex.quote(LOGIN_DEFS_FILE)}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeGuard
@@ -52,7 +53,8 @@ UNIT_DIR = "/etc/systemd/system"
 TIMERS = {OFFSITE_UNIT: ("backup", "hourly"), OFFSITE_CHECK_UNIT: ("check", "weekly")}
 # 40 random characters, made and kept on the server; nothing but this file holds them.
 MAKE_PASSWORD = (f"umask 077 && head -c 64 /dev/urandom | base64 | tr -dc A-Za-z0-9 | head -c 40 "
-                 f"> {PASSWORD_FILE}.new && mv {PASSWORD_FILE}.new {PASSWORD_FILE}")
+                 f"> {shlex.quote(PASSWORD_FILE + '.new')} && "
+                 f"mv {shlex.quote(PASSWORD_FILE + '.new')} {shlex.quote(PASSWORD_FILE)}")
 PASSWORD_MADE = "Make the off-site repository's password (once, on the server)"
 # Installed by the host layer, in its one apt transaction (operations/host.py).
 PACKAGES = ("restic", "sqlite3", "openssh-client")
@@ -155,7 +157,8 @@ def password_restored(src: str):
                    "restore onto a new server (one a deploy set up first: remove that file)' >&2"
                    "; exit 1")
             return
-        yield f"install -d {Path(RESTORING_FILE).parent} && touch {RESTORING_FILE}"
+        yield (f"install -d {shlex.quote(str(Path(RESTORING_FILE).parent))} && "
+               f"touch {shlex.quote(RESTORING_FILE)}")
     if held != hashlib.sha1(content).hexdigest():
         yield from private_upload(content, PASSWORD_FILE)
 
@@ -173,7 +176,8 @@ def repository_initialised(repository: str):
     # The repository's digest, not its name: a rest: URL may hold a password.
     digest = hashlib.sha256(repository.encode()).hexdigest()
     if (host.get_fact(FileContents, path=INITIALISED_FILE) or []) != [digest]:
-        yield f"{SCRIPT} init && umask 077 && echo {digest} > {INITIALISED_FILE}"
+        yield (f"{shlex.quote(SCRIPT)} init && umask 077 && "
+               f"echo {digest} > {shlex.quote(INITIALISED_FILE)}")
 
 
 @operation()
@@ -189,7 +193,7 @@ def offsite_removed():
     units = [f"{unit}.{kind}" for unit in TIMERS for kind in ("timer", "service")]
     if host.get_fact(File, path=f"{UNIT_DIR}/{units[0]}"):
         yield f"systemctl disable --now {' '.join(u for u in units if u.endswith('.timer'))}"
-        yield f"rm -f {' '.join(f'{UNIT_DIR}/{unit}' for unit in units)} {SCRIPT}"
+        yield f"rm -f {shlex.join([f'{UNIT_DIR}/{unit}' for unit in units] + [SCRIPT])}"
         yield "systemctl daemon-reload"
 
 

@@ -38,6 +38,7 @@ to the Job only when the Job has none: the model Job carries its label itself.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 
 from pyinfra import host
@@ -160,7 +161,7 @@ def repair_commands(objects: list[dict], node_name: str) -> list[str]:
         + _delete("persistentvolume", {"": {v["metadata"]["name"] for v in lost_volumes}})
         + _delete("job", _group(chart_jobs | model_jobs))
         + _delete("addons.k3s.cattle.io", {"kube-system": {addon for addon in addons if addon}})
-        + [f"rm -f {RESTORED_FILE}"]
+        + [f"rm -f {shlex.quote(RESTORED_FILE)}"]
     )
 
 
