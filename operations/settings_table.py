@@ -128,7 +128,8 @@ SETTINGS = (
             "Chat models Ollama must have; the deploy pulls the missing ones.", model_names,
             takes_effect="every deploy; a model taken off the list stays on Ollama's volume"),
     Setting("ollama_model_sizes", MappingProxyType({}), "mapping name:tag -> GiB",
-            "Download sizes of models not in the built-in table, for the RAM and disk preflight (air-gap; otherwise read from the Ollama registry).",
+            "Download sizes of models not in the built-in table, for the RAM and disk preflight "
+            "(air-gap; otherwise read from the Ollama registry).",
             model_sizes),
     Setting("ollama_model_files", MappingProxyType({}), "mapping name:tag -> local file",
             "Air-gap: GGUF files on this machine imported as these models instead of pulled.",

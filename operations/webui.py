@@ -86,8 +86,8 @@ def sso_environment(settings: Settings) -> list[dict]:
     utils/oauth.py (0.12.4) OAuthManager: handle_login sends the provider
     server_metadata['redirect_uri'] (else a URL built from each request's Host: the URI to
     register would depend on the name a browser used); handle_callback refuses an e-mail
-    whose domain is not in OAUTH_ALLOWED_DOMAINS ('*': any), makes a new user only with ENABLE_OAUTH_SIGNUP, with the role of
-    get_user_role (DEFAULT_USER_ROLE without role management), and with
+    whose domain is not in OAUTH_ALLOWED_DOMAINS ('*': any), makes a new user only with
+    ENABLE_OAUTH_SIGNUP, with the role of get_user_role (DEFAULT_USER_ROLE without role management), and with
     OAUTH_MERGE_ACCOUNTS_BY_EMAIL takes over the existing account of the same e-mail (so the
     first admin signs in through the provider and stays admin). routers/auths.py: signin
     answers 403 without ENABLE_PASSWORD_AUTH; main.py: ENABLE_LOGIN_FORM is /api/config's

@@ -2,7 +2,8 @@
 """Record the environment variables the pinned Open WebUI release reads, from its own source,
 as operations/open_webui_variables.json: what `webui_settings` accepts (operations/webui_env.py).
 
-    python tests/record_webui_variables.py ~/.cache/llm-appliance/open-webui/0.12.4-*/lib/python3.11/site-packages/open_webui
+    python tests/record_webui_variables.py \\
+        ~/.cache/llm-appliance/open-webui/0.12.4-*/lib/python3.11/site-packages/open_webui
 
 The names are read from every module of the package (most settings in open_webui/config.py
 and env.py, `NAME = os.getenv('NAME', default)`, config.py's persistent ones seeded into the

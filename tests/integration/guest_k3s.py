@@ -244,10 +244,10 @@ def run_pod(api, job, pod):
     mountPaths in a mount namespace of its own (makeMounts): a ConfigMap's keys as files of
     defaultMode (pkg/volume/configmap), a claim's bound PersistentVolume's local path or hostPath
     (pkg/volume/util: the PVC's spec.volumeName), a hostPath (DirectoryOrCreate makes it, mode
-    0755: k8s.io/api core/v1 types.go HostPathDirectoryOrCreate), then its command. Only the database tools' image runs here (the
-    backup and restore Jobs: their database and folders are this host's); other images' pods
-    (Ollama's model pull) exit 0 with no log, as everywhere in the stand-in. Returns (exit code, stdout and stderr) for the Job
-    controller."""
+    0755: k8s.io/api core/v1 types.go HostPathDirectoryOrCreate), then its command. Only the
+    database tools' image runs here (the backup and restore Jobs: their database and folders
+    are this host's); other images' pods (Ollama's model pull) exit 0 with no log, as everywhere
+    in the stand-in. Returns (exit code, stdout and stderr) for the Job controller."""
     namespace = pod["metadata"]["namespace"]
     (container,) = pod["spec"]["containers"]
     if not container.get("image", "").startswith(IMAGES_HERE):

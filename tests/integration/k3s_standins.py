@@ -69,7 +69,8 @@ WAIT_FOR_API = ("for i in $(seq 100); do k3s kubectl get --raw /version >/dev/nu
 def start_converged(host, inventory_path, extra_execs: tuple = ()) -> list:
     """Install k3s on the stand-in API server and start it holding a converged appliance for
     the inventory's one host: status_harness.converged_appliance's objects (but the Node, which
-    the host registers itself) as its datastore, its exec answers plus ``extra_execs`` (returned, as execs.json holds them)."""
+    the host registers itself) as its datastore, its exec answers plus ``extra_execs``
+    (returned, as execs.json holds them)."""
     install_k3s(host, start=False)
     (node,) = inventory_hosts(str(inventory_path))
     api = k3s_api()

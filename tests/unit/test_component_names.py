@@ -13,7 +13,8 @@ from operations import components
 ROOT = Path(__file__).resolve().parents[2]
 # The records, and the names every module may use (namespaces, Secrets, host paths).
 ALLOWED = {ROOT / "operations" / "components.py"}
-KINDS = r"(?:deploy|deployment|deployments|statefulset|statefulsets|sts|daemonset|daemonsets|ds|pvc|persistentvolumeclaim)"
+KINDS = (r"(?:deploy|deployment|deployments|statefulset|statefulsets|sts|daemonset|daemonsets|ds"
+         r"|pvc|persistentvolumeclaim)")
 
 
 def workload_names() -> set[str]:

@@ -19,7 +19,8 @@ def test_listening_ports():
     output = [
         'LISTEN 0      4096         0.0.0.0:22        0.0.0.0:* users:(("sshd",pid=45,fd=3))',
         'LISTEN 0      4096            [::]:22           [::]:* users:(("sshd",pid=45,fd=4))',
-        'LISTEN 0      4096       127.0.0.1:6443      0.0.0.0:* users:(("k3s-server",pid=9,fd=7),("k3s-server",pid=9,fd=8))',
+        'LISTEN 0      4096       127.0.0.1:6443      0.0.0.0:* '
+        'users:(("k3s-server",pid=9,fd=7),("k3s-server",pid=9,fd=8))',
         'LISTEN 0      5                  *:80              *:* users:(("python3",pid=77,fd=3))',
     ]
     assert ListeningTcpPorts().process(output) == {
