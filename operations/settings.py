@@ -151,7 +151,7 @@ class Settings:
 def _pyinfra_data_keys() -> frozenset[str]:
     from pyinfra.api.connectors import get_all_connectors
 
-    keys = set()
+    keys: set[str] = set()
     for connector in get_all_connectors().values():
         keys.update(getattr(connector, "data_meta", None) or {})
     return frozenset(keys)
@@ -168,7 +168,9 @@ def load(data: Mapping[str, Any]) -> Settings:
         hint = f"did you mean {close[0]!r}?" if close else "see the settings table in README.md"
         problems.append(f"{key}: unknown setting; {hint}")
 
-    values, bad = {}, set()
+    # Each setting's parsed value, of its own type (Settings' fields); None where it is bad.
+    values: dict[str, Any] = {}
+    bad: set[str] = set()
     for setting in SETTINGS:
         raw = data.get(setting.name)
         if raw is None:
