@@ -129,7 +129,7 @@ custom_sender() {
   done
   [ ${sent} -gt 0 ]
 }
-""".replace("__SECRET_DIR__", SECRET_DIR)
+""".replace("__SECRET_DIR__", SECRET_DIR)  # noqa: E501 - a shell script's lines, kept whole
 
 
 def health_alarm_notify_conf(settings: Settings) -> str:

@@ -300,7 +300,8 @@ def test_airgap_folder_missing_files(tmp_path):
 
 def test_render_of_a_cluster(tmp_path):
     inventory = tmp_path / "cluster.py"
-    common = "'webui_domain': 'chat.example.com', 'monitor_domain': 'mon.example.com', 'acme_ca': 'none', 'webui_admin_email': 'admin@example.com'"
+    common = ("'webui_domain': 'chat.example.com', 'monitor_domain': 'mon.example.com', "
+              "'acme_ca': 'none', 'webui_admin_email': 'admin@example.com'")
     inventory.write_text(
         f"k3s_servers = [('10.0.0.1', {{{common}}})]\n"
         f"k3s_agents = [('10.0.0.9', {{{common}}})]\n"
@@ -316,7 +317,8 @@ def test_render_of_a_cluster(tmp_path):
 
 def test_check_refuses_an_even_number_of_servers(tmp_path):
     inventory = tmp_path / "even.py"
-    common = "{'webui_domain': 'chat.example.com', 'monitor_domain': 'mon.example.com', 'acme_ca': 'none', 'webui_admin_email': 'admin@example.com'}"
+    common = ("{'webui_domain': 'chat.example.com', 'monitor_domain': 'mon.example.com', "
+              "'acme_ca': 'none', 'webui_admin_email': 'admin@example.com'}")
     inventory.write_text(f"hosts = [('10.0.0.1', {common}), ('10.0.0.2', {common})]\n")
     result = CliRunner().invoke(main, ["check", str(inventory), "--offline"])
     assert result.exit_code == 1

@@ -214,8 +214,8 @@ def test_signin_has_its_own_rate_limited_route(objects):
     assert ingress["metadata"]["annotations"] == {
         "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
         "traefik.ingress.kubernetes.io/router.tls": "true",
-        "traefik.ingress.kubernetes.io/router.middlewares":
-            "llm-security-headers@kubernetescrd,llm-signin-rate-limit@kubernetescrd",
+        "traefik.ingress.kubernetes.io/router.middlewares": (
+            "llm-security-headers@kubernetescrd,llm-signin-rate-limit@kubernetescrd"),
         "traefik.ingress.kubernetes.io/router.tls.certresolver": "letsencrypt",
     }
     assert ingress["spec"]["rules"] == [{"host": "chat.example.com", "http": {"paths": [{
@@ -233,8 +233,9 @@ def test_monitoring_ingress_asks_for_credentials(objects):
     assert ingress["metadata"]["annotations"] == {
         "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
         "traefik.ingress.kubernetes.io/router.tls": "true",
-        "traefik.ingress.kubernetes.io/router.middlewares":
-            "monitoring-security-headers@kubernetescrd,monitoring-netdata-basic-auth@kubernetescrd",
+        "traefik.ingress.kubernetes.io/router.middlewares": (
+            "monitoring-security-headers@kubernetescrd,"
+            "monitoring-netdata-basic-auth@kubernetescrd"),
         "traefik.ingress.kubernetes.io/router.tls.certresolver": "letsencrypt",
     }
     assert ingress["spec"]["rules"] == [{"host": "monitor.example.com", "http": {"paths": [{

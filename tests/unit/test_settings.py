@@ -73,9 +73,12 @@ def test_pyinfra_keys_are_not_settings(tmp_path):
         ({"k3s_tls_sans": ["api"]}, "k3s_tls_sans = ['api'] is not a fully qualified domain name; use a name like k3s.example.com"),
         ({"monitor_domain": "chat.example.com"}, "monitor_domain = 'chat.example.com' is the same as webui_domain"),
         ({"acme_email": None}, "acme_email: missing while acme_ca = 'production'"),
-        ({"acme_email": None, "acme_ca": "none"}, "webui_admin_email: missing (and no acme_email to fall back on); set the e-mail of Open WebUI's first admin account"),
-        ({"backup_credentials_file": "/nonexistent/key"}, "backup_credentials_file = '/nonexistent/key' names '/nonexistent/key', which is not a file on this machine"),
-        ({"backup_schedule": "61 3 * * *"}, "backup_schedule = '61 3 * * *' is not a cron schedule: its minute field has '61', outside 0-59; use e.g. '30 3 * * *' (03:30 daily)"),
+        ({"acme_email": None, "acme_ca": "none"}, "webui_admin_email: missing (and no acme_email to fall back on); "
+                                                  "set the e-mail of Open WebUI's first admin account"),
+        ({"backup_credentials_file": "/nonexistent/key"}, "backup_credentials_file = '/nonexistent/key' names "
+                                                          "'/nonexistent/key', which is not a file on this machine"),
+        ({"backup_schedule": "61 3 * * *"}, "backup_schedule = '61 3 * * *' is not a cron schedule: its minute "
+                                           "field has '61', outside 0-59; use e.g. '30 3 * * *' (03:30 daily)"),
         ({"ollama_model_files": {"mine:7b": "/nonexistent.gguf"}}, "names '/nonexistent.gguf' for mine:7b, which is not a file on this machine"),
         ({"ollama_pull_timeout_minutes": 0}, "ollama_pull_timeout_minutes = 0 must be a whole number above 0"),
         ({"ollama_gpu": "amd"}, "ollama_gpu = 'amd' must be one of: auto, nvidia, none"),
@@ -85,7 +88,9 @@ def test_pyinfra_keys_are_not_settings(tmp_path):
         ({"ollama_num_parallel": 0}, "ollama_num_parallel = 0 must be a whole number above 0"),
         ({"ollama_flash_attention": "auto"}, "ollama_flash_attention = 'auto' must be true or false"),
         ({"ollama_prompt_cache_mib": -1}, "ollama_prompt_cache_mib = -1 must be a whole number of MiB, at least 0"),
-        ({"ollama_flash_attention": False}, "ollama_kv_cache_type = 'q8_0' needs flash attention, which ollama_flash_attention = false turns off; set ollama_flash_attention: true, or ollama_kv_cache_type: f16"),
+        ({"ollama_flash_attention": False}, "ollama_kv_cache_type = 'q8_0' needs flash attention, which "
+                                            "ollama_flash_attention = false turns off; set ollama_flash_attention: "
+                                            "true, or ollama_kv_cache_type: f16"),
         ({"acme_email": "root@localhost"}, "acme_email = 'root@localhost' is not an e-mail address"),
         ({"acme_ca": "letsencrypt"}, "acme_ca = 'letsencrypt' must be one of: production, staging, none"),
         ({"k3s_version": "v1.36.4"}, "k3s_version = 'v1.36.4' is not a k3s release; use the form vX.Y.Z+k3sN"),
@@ -94,7 +99,9 @@ def test_pyinfra_keys_are_not_settings(tmp_path):
         ({"ollama_model_sizes": {"mystery:7b": -1}}, "gives mystery:7b the size -1; use a positive number of GiB"),
         ({"layers": ["host", "k8s"]}, "layers = ['host', 'k8s'] names unknown layers ['k8s']"),
         ({"layers": ""}, "names unknown layers []"),
-        ({"admin_cidrs": ["192.0.2.1/24"]}, "admin_cidrs = ['192.0.2.1/24'] has '192.0.2.1/24', whose address has host bits set for a /24: write 192.0.2.0/24 for the whole network, or 192.0.2.1/32 for the one address"),
+        ({"admin_cidrs": ["192.0.2.1/24"]}, "admin_cidrs = ['192.0.2.1/24'] has '192.0.2.1/24', whose address has "
+                                            "host bits set for a /24: write 192.0.2.0/24 for the whole network, or "
+                                            "192.0.2.1/32 for the one address"),
         ({"admin_cidrs": ["2001:db8::1/64"]}, "2001:db8::/64 for the whole network, or 2001:db8::1/128 for the one address"),
         ({"admin_cidrs": ["192.0.2.300/24"]}, "has '192.0.2.300/24', which is not a network; use CIDR notation"),
         ({"k3s_service_cidr": "10.42.128.0/17"}, "k3s_service_cidr = '10.42.128.0/17' overlaps k3s_cluster_cidr"),
