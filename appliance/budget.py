@@ -12,9 +12,10 @@ from pathlib import Path
 
 import yaml
 
-# Pods k3s itself runs, with their requests (k3s's coredns.yaml and metrics-server manifests);
-# local-path-provisioner and the servicelb pods request nothing.
-K3S_SYSTEM_PODS_MIB = {"k3s coredns": 70, "k3s metrics-server": 70}
+# Pods k3s itself runs, with their requests (k3s's manifests/coredns.yaml); local-path-provisioner
+# and the servicelb pods request nothing, and metrics-server (70 MiB) is disabled in k3s's config
+# (templates/k3s/config.yaml.j2).
+K3S_SYSTEM_PODS_MIB = {"k3s coredns": 70}
 # Resident memory measured (MiB), not requested: the largest reading of the real Open WebUI
 # (the pinned release, CPU torch, on PostgreSQL 18) in tests/realapps, after start and after
 # its scenarios; that test fails when a run reads more than its request and limit allow.

@@ -35,8 +35,9 @@ from operations.sizing import (
 
 MIB = 2**20
 GIB = 2**30
-# The Ollama server itself, beside its runners (the request the chart had for it alone; not
-# measured: Ollama cannot run here).
+# The Ollama server itself, beside its runners: the request the appliance gave Ollama's pod
+# before issue 21 (the chart, otwld/ollama-helm 1.77.0 values.yaml, requests nothing). Not
+# measured: Ollama cannot run here (no binary from the registries this project reaches).
 OLLAMA_SERVER_MIB = 256
 # What the kubelet keeps from pods (k3s config.yaml: system-reserved, kube-reserved and the
 # eviction threshold, which the scheduler's allocatable leaves out too).
@@ -131,7 +132,7 @@ def host_mib_needed(settings: Settings, gpu: bool = False) -> int:
 
 def ollama_room_mib(mem_total_kib: int) -> int:
     """What a host with MemTotal `mem_total_kib` leaves Ollama, in MiB, after the system and
-    the platform's requests: ``ollama_room_mib(8139012)`` is 5152."""
+    the platform's requests: ``ollama_room_mib(8139012)`` is 5238."""
     return mem_total_kib // 1024 - SYSTEM_MIB - PLATFORM_REQUESTS_MIB
 
 

@@ -31,10 +31,10 @@ SYSTEM_MEMORY_GIB = (
 ) / 1024
 # Every pod's memory request but Ollama's, in MiB, on a host without a GPU: what the kube
 # scheduler reserves beside Ollama. The sum of the requests in the recorded chart renders
-# (tests/data/charts: Traefik 64, CloudNativePG 96, Netdata 192 + 128 + 96, Open WebUI 832),
+# (tests/data/charts: Traefik 64, CloudNativePG 96, Netdata 192 + 128 + 96, Open WebUI 816),
 # the appliance's own manifests (PostgreSQL 256, the backup CronJob 64, the model Job 32) and
-# k3s's coredns and metrics-server (70 each); tests/unit/test_budget.py adds them up again.
-PLATFORM_REQUESTS_MIB = 1900
+# k3s's coredns (70; metrics-server is disabled); tests/unit/test_budget.py adds them up again.
+PLATFORM_REQUESTS_MIB = 1814
 # With ollama_gpu, the NVIDIA device plugin's DaemonSet requests this much more (MiB).
 DEVICE_PLUGIN_REQUEST_MIB = 32
 # A model's room beyond its weights where its shape is unknown, and with a GPU (GPU memory).

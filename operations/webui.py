@@ -18,11 +18,16 @@ from operations.webui_env import SecretKey
 
 # How long a sign-in lasts (Open WebUI's duration syntax, utils/misc.py parse_duration).
 SESSION_LIFETIME = "7d"
-# Open WebUI's request follows its resident memory after start (0.12.4: 785 to 792 MiB over
-# 21 starts, tests/realapps), its limit the most read after the scenarios (798 MiB) with room
-# for documents being processed.
+# Open WebUI's request is the most resident memory read in tests/realapps, after start or after
+# the scenarios (0.12.4: 783 to 792 MiB after 25 starts, at most 798 after a chat and a document),
+# with 18 MiB beside it; its limit that reading with room for documents being processed. About
+# 600 MiB of it is the heap: torch loads at every start whatever RAG_EMBEDDING_ENGINE says
+# (routers/retrieval.py imports langchain_text_splitters, whose base.py and
+# sentence_transformers.py import transformers 5.5 and sentence_transformers, which import
+# torch; transformers 5 has no USE_TORCH switch), and glibc's MALLOC_ARENA_MAX=2 changed
+# nothing measurable (783/791 MiB against 783/792).
 RESOURCES = {
-    "open-webui": {"requests": {"cpu": "200m", "memory": "832Mi"}, "limits": {"memory": "1280Mi"}},
+    "open-webui": {"requests": {"cpu": "200m", "memory": "816Mi"}, "limits": {"memory": "1280Mi"}},
     "open-webui-copy-app-data": {"requests": {"cpu": "10m", "memory": "32Mi"},
                                  "limits": {"memory": "128Mi"}},
 }

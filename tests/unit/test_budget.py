@@ -41,11 +41,11 @@ CHART_REQUESTS_MIB = {
     "cloudnative-pg": {"cloudnative-pg/manager": 96},
     "netdata": {"netdata-child/netdata": 128, "netdata-k8s-state/netdata": 96,
                 "netdata-parent/netdata": 192},
-    "open-webui": {"open-webui/open-webui": 832},
+    "open-webui": {"open-webui/open-webui": 816},
 }
 # The appliance's own manifests (rendered by `appliance render`) and k3s's own pods.
 OWN_REQUESTS_MIB = {"postgres": 256, "llm-appliance-backup (CronJob)": 64,
-                    "ollama-models (Job)": 32, "k3s coredns": 70, "k3s metrics-server": 70}
+                    "ollama-models (Job)": 32, "k3s coredns": 70}
 
 
 def test_the_recorded_renders_request_this():
@@ -58,8 +58,8 @@ def test_the_platforms_requests_are_the_renders_sum(tmp_path):
                if not entry.init}
     assert {name: entries[name] for name in OWN_REQUESTS_MIB} == OWN_REQUESTS_MIB
     charts = sum(sum(requests.values()) for requests in CHART_REQUESTS_MIB.values())
-    assert (charts, sum(OWN_REQUESTS_MIB.values())) == (1408, 492)
-    assert PLATFORM_REQUESTS_MIB == charts + sum(OWN_REQUESTS_MIB.values()) == 1900
+    assert (charts, sum(OWN_REQUESTS_MIB.values())) == (1392, 422)
+    assert PLATFORM_REQUESTS_MIB == charts + sum(OWN_REQUESTS_MIB.values()) == 1814
     # Every request the deploy writes is counted: all but Ollama's are the platform's.
     assert sum(mib for name, mib in entries.items() if name != "ollama") == PLATFORM_REQUESTS_MIB
 
@@ -71,7 +71,7 @@ def test_with_a_gpu_the_device_plugin_adds_its_request(tmp_path):
     entries = [entry for entry in budget(tmp_path) if not entry.init and entry.component != "ollama"]
     plugin = json.loads((CHARTS / "nvidia-device-plugin.json").read_text())
     assert chart_requests_mib(plugin)["nvidia-device-plugin/nvidia-device-plugin-ctr"] == 32
-    assert sum(entry.request_mib for entry in entries) == PLATFORM_REQUESTS_MIB + DEVICE_PLUGIN_REQUEST_MIB == 1932
+    assert sum(entry.request_mib for entry in entries) == PLATFORM_REQUESTS_MIB + DEVICE_PLUGIN_REQUEST_MIB == 1846
 
 
 def test_a_request_left_out_of_the_sum_fails():

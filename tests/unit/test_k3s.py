@@ -223,6 +223,7 @@ def test_server_config():
     assert config["write-kubeconfig-mode"] == "0600"
     assert config["secrets-encryption"] is True
     assert config["protect-kernel-defaults"] is True
+    assert config["disable"] == ["metrics-server"]  # its 70 MiB go to the models (README)
     assert config["tls-san"] == ["203.0.113.10", "k8s.example.com", "198.51.100.7"]
     assert config["kubelet-arg"] == [
         "system-reserved=cpu=250m,memory=384Mi",

@@ -65,8 +65,8 @@ def test_model_too_large_for_ram():
     assert problem == (
         "ollama_models: Ollama needs 22168 MiB with gemma3:27b (19602 MiB, estimated: its shape "
         "is not in the table) and llama3.2:3b (2310 MiB) loaded together (context 4096, KV "
-        "cache q8_0, parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5152 "
-        "MiB of its 7948 MiB after the system (896 MiB) and the platform's requests (1900 MiB): "
+        "cache q8_0, parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5238 "
+        "MiB of its 7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB): "
         "choose a smaller model or a host with more RAM")
     sourced = host_problems(big, UBUNTU_2404, "x86_64", 4, REFERENCE_KIB, ROOMY_DISK,
                             {22: {"sshd"}}, size_sources={"gemma3:27b": "built-in table"})
@@ -173,8 +173,8 @@ def test_a_layer_whose_prerequisite_is_not_on_the_host_is_refused_with_the_fix()
 
 
 def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others_need():
-    """Issue 21: on the 8 GB box (MemTotal 8139012 kB: 7948 MiB, 5152 of them left for Ollama
-    after the system's 896 and the platform's 1900), by default settings (context 4096, KV
+    """Issue 21: on the 8 GB box (MemTotal 8139012 kB: 7948 MiB, 5238 of them left for Ollama
+    after the system's 896 and the platform's 1814), by default settings (context 4096, KV
     cache q8_0, parallel 1, no prompt cache) Ollama holds a chat model and
     nomic-embed-text (438 MiB) together, with its server (256 MiB)."""
     def on_the_box(model, **data):
@@ -187,21 +187,21 @@ def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others
     assert qwen == (
         "ollama_models: Ollama needs 5494 MiB with qwen2.5:7b (4800 MiB) and "
         "nomic-embed-text:latest (438 MiB) loaded together (context 4096, KV cache q8_0, "
-        "parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5152 MiB of its "
-        "7948 MiB after the system (896 MiB) and the platform's requests (1900 MiB): use the "
+        "parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5238 MiB of its "
+        "7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB): use the "
         "library's smaller quantisation qwen2.5:7b-instruct-q3_K_M (same shape, smaller file); "
         "or choose a smaller model or a host with more RAM")
     (llama,) = on_the_box("llama3.1:8b", ollama_kv_cache_type="f16")
     assert llama == (
         "ollama_models: Ollama needs 6091 MiB with llama3.1:8b (5397 MiB) and "
         "nomic-embed-text:latest (438 MiB) loaded together (context 4096, KV cache f16, "
-        "parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5152 MiB of its "
-        "7948 MiB after the system (896 MiB) and the platform's requests (1900 MiB): use the "
+        "parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5238 MiB of its "
+        "7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB): use the "
         "library's smaller quantisation llama3.1:8b-instruct-q3_K_M (same shape, smaller file); "
         "or choose a smaller model or a host with more RAM")
     # mistral:7b at f16 with a prompt cache does not fit; the line names the settings that do.
     (mistral,) = on_the_box("mistral:7b", ollama_kv_cache_type="f16", ollama_prompt_cache_mib=512)
-    assert mistral.endswith("(1900 MiB): set ollama_kv_cache_type=q8_0, "
+    assert mistral.endswith("(1814 MiB): set ollama_kv_cache_type=q8_0, "
                             "ollama_prompt_cache_mib=0; or choose a smaller model or a host with "
                             "more RAM")
     assert on_the_box("mistral:7b", ollama_kv_cache_type="q8_0", ollama_prompt_cache_mib=0) == []
@@ -229,5 +229,5 @@ def test_the_memory_bench_prints_the_preflights_figure():
                             capture_output=True, timeout=120, check=True).stdout
     assert ("Ollama's request and limit (CPU): 5494 MiB, with qwen2.5:7b 4800 MiB, "
             "nomic-embed-text:latest 438 MiB loaded together") in output
-    assert ("on the 8 GB reference box (MemTotal 8139012 kB) Ollama has 5152 MiB: "
+    assert ("on the 8 GB reference box (MemTotal 8139012 kB) Ollama has 5238 MiB: "
             "ollama_models: Ollama needs 5494 MiB with qwen2.5:7b") in output
