@@ -3,21 +3,35 @@
     pyinfra inventories/prod.py uninstall.py
 
 Runs k3s's own uninstall script (it stops k3s and removes its binary, units, data under
-/var/lib/rancher and /etc/rancher, and its network interfaces), then the appliance's own files.
-Backups in /var/backups/llm-appliance are kept. Idempotent: on a host without k3s it changes
-nothing.
+/var/lib/rancher/k3s and /etc/rancher/k3s, and its network interfaces: k3s install.sh
+create_uninstall, read at k3s-io/k3s commit 0136cf2), then what the k3s and apps layers' plans
+put there (operations/k3s.py and operations/apps.py ``plan``): the folders they own whole, then
+each path of theirs outside those folders. Backups in /var/backups/llm-appliance are kept.
+Idempotent: on a host without k3s or the appliance's files it changes nothing.
 """
 
 from pyinfra import host
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
+from operations import apps as apps_layer
 from operations import k3s as k3s_layer
+from operations.cluster import deployed_node
+from operations.preflight import settings_or_stop
+
+settings = settings_or_stop()
+# A GPU manifest may be there wherever Ollama may have used a GPU.
+node = deployed_node(cluster_gpu=settings.ollama_gpu != "none")
+plans = [k3s_layer.plan(settings, node), apps_layer.plan(settings, node)]
+folders = list(dict.fromkeys(folder for plan in plans for folder in plan.folders))
+paths = [path for path in dict.fromkeys(path for plan in plans for path in plan.paths)
+         if not any(path.startswith(f"{folder}/") for folder in folders)]
 
 for script in ("k3s-uninstall.sh", "k3s-agent-uninstall.sh"):
     if host.get_fact(File, path=f"/usr/local/bin/{script}"):
         server.shell(name=f"Run {script}", commands=[f"/usr/local/bin/{script}"])
-files.directory(name="Remove the appliance's k3s scripts", path=k3s_layer.SCRIPTS_DIR, present=False)
-files.directory(name="Remove k3s's config folder", path="/etc/rancher/k3s", present=False)
-files.directory(name="Remove the appliance's data folder", path="/var/lib/llm-appliance",
-                present=False)
+# Unnamed: pyinfra names each by its arguments (files.directory (path=..., present=False)).
+for folder in folders:
+    files.directory(path=folder, present=False)
+for path in paths:
+    files.file(path=path, present=False)

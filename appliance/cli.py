@@ -35,10 +35,10 @@ from appliance.rehearsal import project_environment
 from operations import alerts as alert_routes
 from operations import apps as apps_layer
 from operations import backup as backup_layer
-from operations import gpu, health, offsite
+from operations import health, offsite
 from operations import host as host_layer
 from operations import k3s as k3s_layer
-from operations.cluster import cluster_problems, first_server_index, node_role
+from operations.cluster import Node, cluster_problems, first_server_index, node_role
 from operations.names import (
     BACKUP_DIR,
     BASIC_AUTH_SECRET,
@@ -95,27 +95,35 @@ def _load(inventory: str, data: tuple[str, ...]) -> list[tuple[InventoryHost, Se
     return loaded
 
 
-def rendered_files(node: InventoryHost, settings: Settings, hosts: list[InventoryHost]) -> list:
-    """Every file the deploy would put on a host with these settings. Offline, no host's GPU
-    is known: `ollama_gpu: nvidia` renders the GPU files, `auto` the CPU ones."""
-    files = []
+def node_plans(node: InventoryHost, settings: Settings, hosts: list[InventoryHost]) -> list:
+    """The plans (rendering.LayerPlan) of the layers the settings name, for an inventory host,
+    offline: no host's GPU is known, so `ollama_gpu: nvidia` plans the GPU files, `auto` the
+    CPU ones."""
     gpu_used = settings.ollama_gpu == "nvidia"
-    first = hosts.index(node) == first_server_index({h.name: h.groups for h in hosts})
+    role = node_role(node.name, {h.name: h.groups for h in hosts},
+                     {h.name: h.address for h in hosts})
+    planned = Node(node.name, node.address, role, node.data.get("ssh_port") or 22,
+                   gpu=gpu_used, cluster_gpu=gpu_used)
+    plans = []
     if "host" in settings.layers:
-        files += host_layer.host_files(settings, node.data.get("ssh_port") or 22)
-        files += gpu.toolkit_files() if gpu_used else []
-        if first and settings.backup_repository:
-            files += offsite.offsite_files(settings)
+        plans.append(host_layer.plan(settings, planned))
+        if planned.first_server:  # where the archives and the k3s datastore are
+            plans.append(offsite.plan(settings))
     if "k3s" in settings.layers:
-        role = node_role(
-            node.name, {h.name: h.groups for h in hosts}, {h.name: h.address for h in hosts}
-        )
-        files += k3s_layer.k3s_files(
-            settings, node.address, role.role, role.join_url, role.cluster_init
-        )
-    if "apps" in settings.layers and first:
-        files += apps_layer.app_files(settings, gpu_used)
-    return files
+        plans.append(k3s_layer.plan(settings, planned))
+    if "apps" in settings.layers:
+        plans.append(apps_layer.plan(settings, planned))
+    return plans
+
+
+def rendered_files(node: InventoryHost, settings: Settings, hosts: list[InventoryHost]) -> list:
+    """Every file the deploy would put on a host with these settings (rendering.HostFile), each
+    path once: the ``files`` of its ``node_plans``."""
+    by_path = {}
+    for plan in node_plans(node, settings, hosts):
+        for host_file in plan.files:
+            by_path.setdefault(host_file.path, host_file)
+    return list(by_path.values())
 
 
 def version_lines() -> list[str]:

@@ -14,6 +14,7 @@ budget of the 8 GB box (bench/memory_budget.py adds them up from the rendered ma
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 from pyinfra import host
@@ -21,7 +22,7 @@ from pyinfra.api import deploy, operation
 from pyinfra.operations import files
 
 from operations import alerts, backup, gpu, health, middlewares, monitoring, policies
-from operations.cluster import is_first_server
+from operations.cluster import Node, deployed_node
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
 from operations.errors import stop
 from operations.facts import FileState, batch_reads, fact_key, read_fact
@@ -46,6 +47,7 @@ from operations.postgres import postgres_cluster, postgres_operator
 from operations.rendering import (
     PROJECT_ROOT,
     HostFile,
+    LayerPlan,
     helm_chart,
     manifest,
     private_upload,
@@ -96,6 +98,28 @@ def app_files(settings: Settings, gpu_used: bool = False) -> list[HostFile]:
         _manifest("network-policies",
                   policies.apps_policies(settings) + policies.monitoring_policies()),
     ] + ([_manifest("nvidia-device-plugin", gpu.gpu_manifests())] if gpu_used else [])
+
+
+def plan(settings: Settings, node: Node) -> LayerPlan:
+    """The apps layer's plan for ``node``, nothing but on the first server (k3s applies the
+    manifests cluster-wide from there): files/ensure-secret.sh, files/put-secret.sh where the
+    settings give alert secrets, ``app_files``; the model files and the alert secrets' copy;
+    the folders of the appliance's data and of that copy; every file's state, read at once."""
+    if not node.first_server:
+        return LayerPlan()
+    scripts = [HostFile(ENSURE_SECRET, (PROJECT_ROOT / "files/ensure-secret.sh").read_text(), "755")]
+    if alerts.secret_env(settings):  # put-secret.sh makes the alert routes' Secret
+        scripts.append(HostFile(PUT_SECRET, (PROJECT_ROOT / "files/put-secret.sh").read_text(),
+                                "755"))
+    files = (*scripts, *app_files(settings, gpu_used=node.cluster_gpu))
+    return LayerPlan(
+        files=files,
+        copies=(*(f"{MODEL_FILES_DIR}/{Path(path).name}"
+                  for path in settings.ollama_model_files.values()), ALERT_SECRETS_FILE),
+        folders=(str(Path(MODEL_FILES_DIR).parent), str(Path(ALERT_SECRETS_FILE).parent)),
+        reads=tuple(fact_key(FileState, path=path)
+                    for path in (*(host_file.path for host_file in files), ALERT_SECRETS_FILE)),
+    )
 
 
 # -- operations ---------------------------------------------------------------------------------
@@ -161,7 +185,8 @@ def alert_secret_put(content: str, present: bool):
 
 @deploy("Apps layer")
 def install(settings: Settings):
-    if not is_first_server():
+    node = deployed_node()
+    if not node.first_server:
         return  # k3s applies the manifests cluster-wide from the first server
     # Read only where the settings name the operator's Secrets (the cluster read is the run's one).
     missing = secrets_named(settings) and missing_secret_problems(
@@ -169,12 +194,10 @@ def install(settings: Settings):
     if missing:
         stop(missing, "the apps layer needs the Secrets the settings name")
     gpu_nodes = gpu.cluster_gpu_nodes()
-    host_files = [HostFile(ENSURE_SECRET, (PROJECT_ROOT / "files/ensure-secret.sh").read_text(), "755"),
-                  *app_files(settings, gpu_used=bool(gpu_nodes))]
+    layer = plan(settings, replace(node, cluster_gpu=bool(gpu_nodes)))
     # Every file's state in one round trip (the readiness gate reads the cluster on its own).
-    batch_reads(host, *(fact_key(FileState, path=host_file.path) for host_file in host_files),
-                fact_key(FileState, path=ALERT_SECRETS_FILE))
-    changes = [put_host_file(host_files[0])]
+    batch_reads(host, *layer.reads)
+    changes = [put_host_file(layer.file(ENSURE_SECRET))]
     for model, path in settings.ollama_model_files.items():
         changes.append(files.put(name=f"Upload the model file of {model}", src=path,
                                  dest=f"{MODEL_FILES_DIR}/{Path(path).name}", mode="644"))
@@ -190,8 +213,7 @@ def install(settings: Settings):
     ))
     alert_secrets = alerts.secret_env(settings)
     if alert_secrets:  # the cluster is read for this Secret only where the settings give one
-        changes.append(put_host_file(HostFile(
-            PUT_SECRET, (PROJECT_ROOT / "files/put-secret.sh").read_text(), "755")))
+        changes.append(put_host_file(layer.file(PUT_SECRET)))
     changes.append(alert_secret_put(
         name="Put the alert routes' secrets (alert_secrets_file) in a Secret",
         content=alert_secrets,
@@ -201,5 +223,6 @@ def install(settings: Settings):
     if gpu_nodes:
         changes.append(gpu.gpu_nodes_labelled(
             name="Label the GPU nodes", node_names=tuple(gpu_nodes), settings=settings))
-    changes += [put_host_file(app_file) for app_file in host_files[1:]]
-    health.gate("apps", settings, changes, host_files)
+    manifests = [host_file for host_file in layer.files if host_file.path.startswith(f"{MANIFESTS_DIR}/")]
+    changes += [put_host_file(manifest_file) for manifest_file in manifests]
+    health.gate("apps", settings, changes, layer.files)

@@ -27,6 +27,26 @@ class NodeRole:
     cluster_init: bool  # the first of several servers starts embedded etcd
 
 
+@dataclass(frozen=True)
+class Node:
+    """A host as a layer's plan sees it (operations/rendering.py ``LayerPlan``): its inventory
+    name, its address (``node_address``), its part in the cluster, the SSH port its firewall
+    keeps open, whether its own Ollama uses an NVIDIA GPU (``gpu``: the host layer's toolkit)
+    and whether any node's does (``cluster_gpu``: the apps layer's GPU manifests). Built from
+    pyinfra's host by ``deployed_node``, from the inventory alone by ``appliance render``."""
+
+    name: str
+    address: str
+    role: NodeRole
+    ssh_port: int = 22
+    gpu: bool = False
+    cluster_gpu: bool = False
+
+    @property
+    def first_server(self) -> bool:
+        return self.role.first_server == self.name
+
+
 def first_server_index(groups_by_host: dict[str, list[str]]) -> int:
     """The first host not in k3s_agents: the server that starts the cluster."""
     return next(i for i, groups in enumerate(groups_by_host.values()) if AGENT_GROUP not in groups)
@@ -67,6 +87,12 @@ def inventory_role() -> NodeRole:
         {node.name: node.groups for node in nodes},
         {node.name: node_address(node) for node in nodes},
     )
+
+
+def deployed_node(ssh_port: int = 22, gpu: bool = False, cluster_gpu: bool = False) -> Node:
+    """The host pyinfra is deploying now, as a ``Node``; the layer passes what it read of the
+    host (the SSH port, the GPU choices)."""
+    return Node(host.name, node_address(host), inventory_role(), ssh_port, gpu, cluster_gpu)
 
 
 def is_first_server() -> bool:

@@ -1,7 +1,10 @@
-"""The host layer: kernel, packages, time, security updates and the firewall, for k3s.
+"""The host layer: what a bare Ubuntu server needs under k3s (kernel, packages, time, security
+updates, the firewall, fail2ban and SSH), its plan and its install.
 
-Idempotent: every step compares the host with what it must be (file checksums, facts) and
-changes only the difference, so a second run reports no change.
+``plan(settings, node)`` gives the layer's files, packages, units and fact reads
+(rendering.LayerPlan); ``install(settings)`` deploys that plan. Idempotent: every step compares
+the host with what it must be (file checksums, facts) and changes only the difference, so a
+second run reports no change.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pyinfra.facts.server import Sysctl
 from pyinfra.operations import server
 
 from operations import hardening, offsite
-from operations.cluster import is_first_server
+from operations.cluster import Node, deployed_node
 from operations.facts import (
     DpkgInterrupted,
     FileState,
@@ -28,10 +31,13 @@ from operations.facts import (
     read_fact,
 )
 from operations.firewall import FirewallRule, stored_address
-from operations.gpu import container_toolkit
+from operations.gpu import container_toolkit, host_gpu_choice, toolkit_files
 from operations.names import HOST_SYSCTL_FILE
-from operations.rendering import HostFile, file_absent, put_host_file, render
+from operations.rendering import HostFile, LayerPlan, file_absent, put_host_file, render
 from operations.settings import Settings
+from operations.system import (
+    kernel_modules_loaded, kernel_parameters_applied, ntp_synchronization, unit_running,
+)
 
 MODULES_FILE = "/etc/modules-load.d/llm-appliance.conf"
 KERNEL_MODULES = ("overlay", "br_netfilter")
@@ -143,52 +149,6 @@ def cluster_peers() -> tuple[str, ...]:
     )
 
 
-@operation()
-def kernel_modules_loaded(names: tuple[str, ...]):
-    """
-    Load kernel modules that are neither loaded nor built in.
-
-    .. code:: python
-
-        kernel_modules_loaded(names=("overlay", "br_netfilter"))
-    """
-    present = read_fact(host, KernelModules, names=names)
-    for name in names:
-        if name not in present:
-            yield f"modprobe {name}"
-
-
-@operation()
-def kernel_parameters_applied(path: str, parameters: dict[str, str]):
-    """
-    Load a sysctl drop-in when a running value differs from it (after the file changed, or
-    when someone changed a value by hand); a no-op while the kernel matches.
-
-    .. code:: python
-
-        kernel_parameters_applied(path="/etc/sysctl.d/90-k8s.conf", parameters={"vm.panic_on_oom": "0"})
-    """
-    live = read_fact(host, Sysctl, keys=tuple(parameters))
-    if any(str(live.get(key)) != value for key, value in parameters.items()):
-        yield f"sysctl -p {path}"
-
-
-@operation()
-def ntp_synchronization():
-    """
-    Keep the clock synchronised with systemd-timesyncd (ACME needs a correct clock): enabled,
-    and running unless its own conditions skip it (a container shares its host's clock).
-
-    .. code:: python
-
-        ntp_synchronization()
-    """
-    service = read_fact(host, TimeSyncService)
-    running = service.get("ActiveState") == "active" or service.get("ConditionResult") == "no"
-    if service.get("UnitFileState") != "enabled" or not running:
-        yield "systemctl enable --now systemd-timesyncd.service"
-
-
 def ufw_commands(state: dict | None, rules: list[FirewallRule]) -> list[str]:
     """The ufw commands that take ufw from ``state`` (the ``Ufw`` fact; None without ufw's
     files) to denying incoming traffic but for exactly ``rules``, allowing outgoing, active;
@@ -264,24 +224,6 @@ def packages_installed(names: tuple[str, ...], first_install: bool = False):
     )
 
 
-@operation()
-def unit_running(unit: str, running: bool = True):
-    """
-    Enable a systemd unit and start it, unless it is both already; with ``running=False``,
-    stop and disable it unless it is neither (a unit not installed is neither).
-
-    .. code:: python
-
-        unit_running(unit="fail2ban.service")
-    """
-    state = read_fact(host, SystemdUnit, unit=unit)
-    enabled, active = state.get("UnitFileState") == "enabled", state.get("ActiveState") == "active"
-    if running and not (enabled and active):
-        yield f"systemctl enable --now {unit}"
-    if not running and (enabled or active):
-        yield f"systemctl disable --now {unit}"
-
-
 def ssh_port() -> int:
     """The SSH port this deploy came in on: the firewall never shuts it."""
     return read_fact(host, SshServerPort) or host.data.get("ssh_port") or 22
@@ -305,35 +247,43 @@ def dpkg_recovered():
         )
 
 
-def host_layer_reads(packages: tuple[str, ...], files: list[HostFile]) -> list[tuple]:
-    """Every fact the host layer's operations read, as ``fact_key``s: read in one round trip."""
-    return [
-        *(fact_key(FileState, path=host_file.path) for host_file in files),
-        *(fact_key(FileState, path=path)
-          for path in (SSHD_FILE, FAIL2BAN_FILE, hardening.IDLE_LOGOUT_FILE)),
-        fact_key(DpkgInterrupted),
-        fact_key(InstalledPackages, names=packages),
-        fact_key(KernelModules, names=KERNEL_MODULES),
-        fact_key(Sysctl, keys=tuple(KERNEL_PARAMETERS)),
-        fact_key(Sysctl, keys=tuple(hardening.KERNEL_PARAMETERS)),
-        fact_key(TimeSyncService),
-        *(fact_key(SystemdUnit, unit=unit) for unit in UNITS_RUNNING),
-        fact_key(Ufw),
-    ]
+def plan(settings: Settings, node: Node) -> LayerPlan:
+    """The host layer's plan for ``node``: ``host_files`` (and NVIDIA's apt source where the
+    node's Ollama uses its GPU), ``host_packages``, the units it runs and every fact its
+    operations read (a file's state also where the layer removes it)."""
+    files = host_files(settings, node.ssh_port) + (toolkit_files() if node.gpu else [])
+    packages = tuple(host_packages(settings, node.first_server))
+    removable = (SSHD_FILE, FAIL2BAN_FILE, hardening.IDLE_LOGOUT_FILE)
+    return LayerPlan(
+        files=tuple(files),
+        packages=packages,
+        units=UNITS_RUNNING,
+        reads=(
+            *dict.fromkeys(fact_key(FileState, path=path)
+                           for path in [*(host_file.path for host_file in files), *removable]),
+            fact_key(DpkgInterrupted),
+            fact_key(InstalledPackages, names=packages),
+            fact_key(KernelModules, names=KERNEL_MODULES),
+            fact_key(Sysctl, keys=tuple(KERNEL_PARAMETERS)),
+            fact_key(Sysctl, keys=tuple(hardening.KERNEL_PARAMETERS)),
+            fact_key(TimeSyncService),
+            *(fact_key(SystemdUnit, unit=unit) for unit in UNITS_RUNNING),
+            fact_key(Ufw),
+        ),
+    )
 
 
 @deploy("Host layer")
 def install(settings: Settings):
     port = ssh_port()
-    files = host_files(settings, port)
-    packages = tuple(host_packages(settings, is_first_server()))
-    batch_reads(host, *host_layer_reads(packages, files))
-    by_path = {host_file.path: host_file for host_file in files}
+    layer = plan(settings, deployed_node(port, gpu=host_gpu_choice(settings).use))
+    batch_reads(host, *layer.reads)
+    by_path = {host_file.path: host_file for host_file in layer.files}
     put_host_file(by_path[APT_LOCK_FILE])
     dpkg_recovered(name="Finish package installs an interrupted run left")
     packages_installed(
         name="Install the packages the appliance needs (and, the first time, pending updates)",
-        names=packages,
+        names=layer.packages,
         # Before the host layer's first run, its kernel parameters' file is not there.
         first_install=read_fact(host, FileState, path=HOST_SYSCTL_FILE) is None,
     )

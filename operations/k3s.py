@@ -21,7 +21,7 @@ from pyinfra.facts.server import Arch
 from pyinfra.operations import files, server
 
 from operations import health, recovery
-from operations.cluster import NodeRole, inventory_role, node_address
+from operations.cluster import Node, NodeRole, deployed_node
 from operations.components import TRAEFIK
 from operations.errors import stop
 from operations.facts import (
@@ -34,7 +34,6 @@ from operations.facts import (
     read_fact,
 )
 from operations.gpu import k3s_gpu_runtime
-from operations.host import unit_running
 from operations.names import (
     ACME_DNS_SECRET,
     FIRST_SERVER_LABEL,
@@ -50,6 +49,7 @@ from operations.rendering import (
     FAILURE_POLICY,
     PROJECT_ROOT,
     HostFile,
+    LayerPlan,
     manifest,
     private_upload,
     put_host_file,
@@ -62,6 +62,7 @@ from operations.sizing import (
     KUBELET_KUBE_RESERVED_MIB,
     KUBELET_SYSTEM_RESERVED_MIB,
 )
+from operations.system import unit_running
 
 CONFIG_FILE = "/etc/rancher/k3s/config.yaml"
 KUBECONFIG_FILE = "/etc/rancher/k3s/k3s.yaml"
@@ -372,11 +373,18 @@ def join_config(content_before_token: str, server_node, token_path: str = JOIN_T
         yield from private_upload(content.encode(), CONFIG_FILE)
 
 
+def install_script_path(settings: Settings) -> str:
+    """Where the release's install script goes on the host (named by version when downloaded)."""
+    if settings.k3s_airgap_dir:
+        return f"{SCRIPTS_DIR}/k3s-install.sh"
+    return f"{SCRIPTS_DIR}/k3s-install-{settings.k3s_version}.sh"
+
+
 def _binary_and_script(settings: Settings, arch: str):
     """Place the pinned k3s binary and its release's install script (downloaded, or uploaded
     from the air-gap folder); returns both operations and the script's path on the host."""
+    script_path = install_script_path(settings)
     if not settings.k3s_airgap_dir:
-        script_path = f"{SCRIPTS_DIR}/k3s-install-{settings.k3s_version}.sh"
         script = files.download(
             name="Download the install script of the pinned k3s release",
             src=INSTALL_SCRIPT_URL.format(version=quote(settings.k3s_version)),
@@ -392,7 +400,6 @@ def _binary_and_script(settings: Settings, arch: str):
         airgap = AirgapFiles.find(settings.k3s_airgap_dir, arch)
     except ValueError as error:
         stop([str(error)], f"{host.name}: the air-gap folder cannot be used")
-    script_path = f"{SCRIPTS_DIR}/k3s-install.sh"
     script = files.put(
         name="Upload the k3s install script", src=str(airgap.install_script), dest=script_path,
         mode="755",
@@ -408,12 +415,12 @@ def _binary_and_script(settings: Settings, arch: str):
     return binary, script, script_path
 
 
-def _config(settings: Settings, node: NodeRole):
-    """Write this node's k3s config (and, on servers, the Traefik values); returns the config's
-    operation, the manifests' operations and the manifests (rendering.HostFile)."""
-    config, *server_manifests = k3s_files(
-        settings, node_address(host), node.role, node.join_url, node.cluster_init
-    )
+def _config(layer: LayerPlan, node: NodeRole):
+    """Write this node's k3s config and the layer's other files (on servers, the Traefik
+    values); returns the config's operation, the others' operations and the others
+    (rendering.HostFile)."""
+    config = layer.file(CONFIG_FILE)
+    server_manifests = [host_file for host_file in layer.files if host_file is not config]
     manifest_writes = [put_host_file(server_manifest) for server_manifest in server_manifests]
     if node.join_url is None:
         return put_host_file(config), manifest_writes, server_manifests
@@ -424,28 +431,40 @@ def _config(settings: Settings, node: NodeRole):
     ), manifest_writes, server_manifests
 
 
-def k3s_layer_reads(service: str, settings: Settings) -> list[tuple]:
-    """The facts the k3s layer's operations read, as ``fact_key``s: read in one round trip
-    (the readiness gate reads the cluster on its own, operations/health.py)."""
-    secrets = traefik_secrets(settings) if service == "k3s" else []
-    return [
-        fact_key(Arch),
-        fact_key(K3sVersion, path=K3S_BINARY),
-        *(fact_key(FileState, path=path) for path in (
-            CONFIG_FILE, TRAEFIK_CONFIG_FILE, f"/etc/systemd/system/{service}.service",
-            *([PUT_SECRET] if secrets else []))),
-        fact_key(SystemdUnit, unit=f"{service}.service"),
-        *(fact_key(Sha1File, path=remote) for secret in secrets for remote, _ in secret.files),
-    ]
+def plan(settings: Settings, node: Node) -> LayerPlan:
+    """The k3s layer's plan for ``node``: ``k3s_files``; the binary, the release's install
+    script and, on the first server, the copies of Traefik's Secrets' files; the folders only
+    the appliance's k3s uses; the k3s unit; every fact its operations read (the readiness gate
+    reads the cluster on its own, operations/health.py)."""
+    role = node.role
+    service = "k3s" if role.role == "server" else "k3s-agent"
+    files = k3s_files(settings, node.address, role.role, role.join_url, role.cluster_init)
+    secrets = traefik_secrets(settings) if role.role == "server" and role.join_url is None else []
+    copies = [remote for secret in secrets for remote, _ in secret.files]
+    return LayerPlan(
+        files=tuple(files),
+        copies=(K3S_BINARY, install_script_path(settings), *copies),
+        folders=(str(Path(CONFIG_FILE).parent), SCRIPTS_DIR, TRAEFIK_SECRETS_DIR),
+        units=(f"{service}.service",),
+        reads=(
+            fact_key(Arch),
+            fact_key(K3sVersion, path=K3S_BINARY),
+            *(fact_key(FileState, path=path) for path in (
+                *(host_file.path for host_file in files), f"/etc/systemd/system/{service}.service")),
+            fact_key(SystemdUnit, unit=f"{service}.service"),
+            *(fact_key(Sha1File, path=remote) for remote in copies),
+        ),
+    )
 
 
 @deploy("k3s layer")
 def install(settings: Settings):
-    node = inventory_role()
+    this = deployed_node()
+    layer, node = plan(settings, this), this.role
     service = "k3s" if node.role == "server" else "k3s-agent"
-    batch_reads(host, *k3s_layer_reads(service, settings))
+    batch_reads(host, *layer.reads)
     binary, script, script_path = _binary_and_script(settings, read_fact(host, Arch))
-    config, manifest_writes, manifests = _config(settings, node)
+    config, manifest_writes, manifests = _config(layer, node)
 
     unit_missing = not read_fact(host, FileState, path=f"/etc/systemd/system/{service}.service")
     server.shell(

@@ -37,7 +37,9 @@ from operations.names import (
     RESTORED_FILE,
     RESTORING_FILE,
 )
-from operations.rendering import PROJECT_ROOT, HostFile, private_upload, put_host_file, render
+from operations.rendering import (
+    PROJECT_ROOT, HostFile, LayerPlan, private_upload, put_host_file, render,
+)
 from operations.settings import Settings
 from operations.sftp import sftp_login
 
@@ -107,6 +109,22 @@ def offsite_files(settings: Settings) -> list[HostFile]:
                      render("host/offsite.timer.j2", action=action, calendar=calendar)),
         ]
     return host_files
+
+
+def plan(settings: Settings) -> LayerPlan:
+    """The off-site backups' plan, on the first server (the host layer's there): without
+    ``backup_repository``, nothing; else ``offsite_files``, the secrets made or copied on the
+    server (in CONFIG_DIR, root's only), restic's packages (installed by the host layer's one apt
+    transaction, operations/host.py host_packages) and the timers."""
+    if not settings.backup_repository:
+        return LayerPlan()
+    return LayerPlan(
+        files=tuple(offsite_files(settings)),
+        copies=(PASSWORD_FILE, INITIALISED_FILE),
+        folders=(CONFIG_DIR,),
+        packages=PACKAGES,
+        units=tuple(f"{unit}.timer" for unit in TIMERS),
+    )
 
 
 def credentials(settings: Settings, environ: Mapping[str, str] = os.environ) -> tuple[str, str] | None:
@@ -209,11 +227,11 @@ def install(settings: Settings):
         path, content = secret
         files.put(name="Store the off-site repository's credentials",
                   src=io.StringIO(content), dest=path, mode="600")
-    changed = [put_host_file(host_file) for host_file in offsite_files(settings)]
+    layer = plan(settings)
+    changed = [put_host_file(host_file) for host_file in layer.files]
     systemd.daemon_reload(name="Load the off-site timers",
                           _if=any_changed(*changed))
     repository_initialised(name="Initialise the off-site repository",
                            repository=settings.backup_repository)
-    for unit in TIMERS:
-        systemd.service(name=f"Run {unit}.timer", service=f"{unit}.timer",
-                        running=True, enabled=True)
+    for unit in layer.units:
+        systemd.service(name=f"Run {unit}", service=unit, running=True, enabled=True)

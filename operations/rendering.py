@@ -1,7 +1,7 @@
 """Files the appliance puts on a host, rendered once for both the deploy and `appliance render`.
 
-Each layer lists its files as ``HostFile``s; the deploy uploads them with ``put_host_file`` and
-``appliance render`` writes the very same bytes under a local folder.
+Each layer's plan (``LayerPlan``) lists its files as ``HostFile``s; the deploy uploads them with
+``put_host_file`` and ``appliance render`` writes the very same bytes under a local folder.
 """
 
 from __future__ import annotations
@@ -37,6 +37,39 @@ class HostFile:
     path: str
     content: str
     mode: str = "644"
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """What one layer puts on one node, decided from the settings and the node alone (each
+    layer's ``plan(settings, node)``, node an operations/cluster.py ``Node``): the layer's
+    ``install()`` deploys it and reads ``reads`` in one round trip, ``appliance render`` writes
+    ``files``, uninstall.py removes ``folders`` and ``paths``.
+
+    - ``files``: rendered here (``HostFile``), uploaded by ``put_host_file``;
+    - ``copies``: host paths placed from elsewhere, not rendered (a download, the operator's
+      own files, a secret made on the host);
+    - ``folders``: folders the layer owns whole, with whatever is inside;
+    - ``packages``, ``units``: Debian packages it installs, systemd units it runs;
+    - ``reads``: the facts its operations read, as ``facts.fact_key`` tuples.
+    """
+
+    files: tuple[HostFile, ...] = ()
+    copies: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
+    reads: tuple[tuple, ...] = ()
+
+    def file(self, path: str) -> HostFile:
+        """The planned file at ``path``; KeyError when the plan has none there."""
+        found = {host_file.path: host_file for host_file in self.files}
+        return found[path]
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Every host path the layer writes: its files', then its copies', each once."""
+        return tuple(dict.fromkeys([*(host_file.path for host_file in self.files), *self.copies]))
 
 
 class _BlockStyleDumper(yaml.SafeDumper):

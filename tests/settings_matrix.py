@@ -65,6 +65,7 @@ TLS_DATA = Path(__file__).resolve().parent / "data/tls"
 TLS_CERTIFICATE, TLS_KEY = str(TLS_DATA / "rehearsal.crt"), str(TLS_DATA / "rehearsal.key")
 ACME_DNS_CREDENTIALS = str(TLS_DATA / "acme-dns.env")
 PUT_SECRET = "/usr/local/lib/llm-appliance/put-secret.sh"
+ENSURE_SECRET = "/usr/local/lib/llm-appliance/ensure-secret.sh"
 ALERT_SECRETS = Path(__file__).resolve().parent / "data/alert-secrets.env"
 
 # Where every row starts: a rehearsal host's settings, with Let's Encrypt on (so that the ACME
@@ -251,6 +252,9 @@ class Row:
 ROWS = [
     Row("layers", ["host", "k3s"], [
         *[Rendered(path, written(), True, False) for path in APPS_MANIFESTS],
+        # The apps layer's scripts (operations/apps.py plan): BASE gives alert secrets.
+        Rendered(ENSURE_SECRET, written(), True, False),
+        Rendered(PUT_SECRET, written(), True, False),
         Planned("Apps layer | Wait until the apps layer is ready (up to 60 min)", True, False),
     ], alone=True),
     Row("webui_domain", "talk.rehearsal.test", [
@@ -286,7 +290,8 @@ ROWS = [
     Row("acme_dns_credentials_file", ACME_DNS_CREDENTIALS, [
         Rendered(TRAEFIK, chart_value("envFrom"), None,
                  [{"secretRef": {"name": "llm-appliance-acme-dns"}}]),
-        Rendered(PUT_SECRET, written(), False, True),
+        # put-secret.sh, which makes the Secret, is written in BASE already: the apps layer
+        # makes the alert routes' Secret with it (alert_secrets_file).
         Planned("k3s layer | Put the Secret llm-appliance-acme-dns for Traefik (from "
                 f"{ACME_DNS_CREDENTIALS})", False, True),
     ], alone=True, beside={"acme_dns_provider": "cloudflare"}),
@@ -299,7 +304,6 @@ ROWS = [
             "httpChallenge": {"entryPoint": "web"}}}}, None),
         Rendered(WEBUI, mentions("router.tls.certresolver"), True, False),
         Rendered(MONITORING, mentions("router.tls.certresolver"), True, False),
-        Rendered(PUT_SECRET, written(), False, True),
         Planned(f"k3s layer | Put the Secret llm-appliance-tls for Traefik (from "
                 f"{TLS_CERTIFICATE}, {TLS_KEY})", False, True),
     ], alone=True, beside=beside) for setting, after, beside in (
@@ -482,6 +486,8 @@ ROWS = [
     Row("alert_secrets_file", None, [
         Rendered(MONITORING, netdata_line("parent", "health", "DEFAULT_RECIPIENT_SLACK="),
                  'DEFAULT_RECIPIENT_SLACK="#"', "DEFAULT_RECIPIENT_SLACK=<none>"),
+        # put-secret.sh makes that Secret: no longer written (BASE has no Traefik Secret).
+        Rendered(PUT_SECRET, written(), True, False),
     ], alone=True),
     Row("ssh_hardening", True, [
         Rendered(SSHD, text_has("PasswordAuthentication no"), False, True),

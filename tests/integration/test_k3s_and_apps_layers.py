@@ -5,10 +5,20 @@ kubeconfig, uninstall, and proof that the shipped k3s and apps checks fail on a 
 them."""
 
 import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, run_pyinfra, write_inventory
+from appliance.cli import main
+from appliance.rehearsal import (
+    REHEARSAL_SETTINGS, RehearsalHost, project_environment, run_pyinfra, write_inventory,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +51,29 @@ def test_single_server_plans_cleanly(rehearsal, inventory):
         assert plan[step] == [rehearsal.address], step
     # --dry changed nothing.
     assert rehearsal.ssh("test -e /etc/rancher/k3s/config.yaml", check=False).returncode == 1
+
+
+def test_render_writes_what_a_dry_deploy_uploads(rehearsal, inventory, tmp_path):
+    # What the deploy uploads, read from pyinfra's own plan (tests/pyinfra_capture.py: each
+    # operation's FileUploadCommands and chmods), against `appliance render`'s folder.
+    path, planned = inventory(), tmp_path / "planned.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "pyinfra", str(path), "tests/pyinfra_capture.py", "--dry"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
+        env={**project_environment(), "CAPTURED_DEPLOY": "deploy.py", "CAPTURED_OUT": str(planned)},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    uploads = json.loads(planned.read_text())["uploads"]
+    out = tmp_path / "rendered"
+    result = CliRunner().invoke(main, ["render", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rendered = {f"/{file.relative_to(out)}": {"content": file.read_text(),
+                                              "mode": f"{file.stat().st_mode & 0o777:o}"}
+                for file in out.rglob("*") if file.is_file()}
+    assert sorted(uploads) == sorted(rendered)
+    assert uploads == rendered
+    # The apps layer's script, which render left out before the layers' plans (issue 25).
+    assert uploads["/usr/local/lib/llm-appliance/ensure-secret.sh"]["mode"] == "755"
 
 
 def test_server_and_agent_plan_cleanly(rehearsal, agent_host, tmp_path):
