@@ -49,7 +49,7 @@ from operations.names import (
     NAMESPACE,
     WEBUI_SECRETS,
 )
-from operations.rendering import PROJECT_ROOT, write_tree
+from operations.rendering import PROJECT_ROOT, HostFile, write_tree
 from operations.rendering import render as render_template
 from operations.settings import Settings, SettingsError, load
 
@@ -119,7 +119,7 @@ def node_plans(node: InventoryHost, settings: Settings, hosts: list[InventoryHos
 def rendered_files(node: InventoryHost, settings: Settings, hosts: list[InventoryHost]) -> list:
     """Every file the deploy would put on a host with these settings (rendering.HostFile), each
     path once: the ``files`` of its ``node_plans``."""
-    by_path = {}
+    by_path: dict[str, HostFile] = {}
     for plan in node_plans(node, settings, hosts):
         for host_file in plan.files:
             by_path.setdefault(host_file.path, host_file)

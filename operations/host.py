@@ -36,7 +36,10 @@ from operations.names import HOST_SYSCTL_FILE
 from operations.rendering import HostFile, LayerPlan, file_absent, put_host_file, render
 from operations.settings import Settings
 from operations.system import (
-    kernel_modules_loaded, kernel_parameters_applied, ntp_synchronization, unit_running,
+    kernel_modules_loaded,
+    kernel_parameters_applied,
+    ntp_synchronization,
+    unit_running,
 )
 
 MODULES_FILE = "/etc/modules-load.d/llm-appliance.conf"

@@ -38,7 +38,12 @@ from operations.names import (
     RESTORING_FILE,
 )
 from operations.rendering import (
-    PROJECT_ROOT, HostFile, LayerPlan, private_upload, put_host_file, render,
+    PROJECT_ROOT,
+    HostFile,
+    LayerPlan,
+    private_upload,
+    put_host_file,
+    render,
 )
 from operations.settings import Settings
 from operations.sftp import sftp_login

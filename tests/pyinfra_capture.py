@@ -32,7 +32,11 @@ for op_hash in state.get_op_order():
     for command in data.command_generator() if data else ():
         if isinstance(command, FileUploadCommand):
             source = command.src
-            content = source.getvalue() if hasattr(source, "getvalue") else open(source, "rb").read()
+            if isinstance(source, str):  # a local file's path
+                content = open(source, "rb").read()
+            else:
+                source.seek(0)
+                content = source.read()
             uploads[command.dest] = content.decode() if isinstance(content, bytes) else content
         elif hasattr(command, "get_raw_value"):
             for mode, path in re.findall(r"chmod (\d{3,4}) ('[^']*'|\S+)", command.get_raw_value()):

@@ -15,7 +15,11 @@ from click.testing import CliRunner
 
 from appliance.cli import main
 from appliance.rehearsal import (
-    REHEARSAL_SETTINGS, RehearsalHost, project_environment, run_pyinfra, write_inventory,
+    REHEARSAL_SETTINGS,
+    RehearsalHost,
+    project_environment,
+    run_pyinfra,
+    write_inventory,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
