@@ -15,12 +15,13 @@ from operations.pins import PINNED_VERSIONS
 from operations.settings import load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-BASE = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-        "acme_email": "admin@example.com"}
 
 
-def settings(**data):
-    return load({**BASE, **data})
+@pytest.fixture(scope="session")
+def settings(base_data):
+    def settings(**data):
+        return load({**base_data, **data})
+    return settings
 
 
 def files(node_settings):
@@ -28,18 +29,24 @@ def files(node_settings):
     return apps.app_files(node_settings, gpu_used=node_settings.ollama_gpu == "nvidia")
 
 
-def documents(node_settings=None):
-    """(file name, document) for every document the apps layer writes."""
-    for host_file in files(node_settings or settings()):
-        for document in validate_manifest(host_file.content):
-            yield Path(host_file.path).name, document
+@pytest.fixture(scope="session")
+def documents(settings):
+    def documents(node_settings=None):
+        """(file name, document) for every document the apps layer writes."""
+        for host_file in files(node_settings or settings()):
+            for document in validate_manifest(host_file.content):
+                yield Path(host_file.path).name, document
+    return documents
 
 
-def helm_values(name, node_settings=None):
-    for _, document in documents(node_settings):
-        if document["kind"] == "HelmChart" and document["metadata"]["name"] == name:
-            return yaml.safe_load(document["spec"]["valuesContent"])
-    raise KeyError(name)
+@pytest.fixture(scope="session")
+def helm_values(documents):
+    def helm_values(name, node_settings=None):
+        for _, document in documents(node_settings):
+            if document["kind"] == "HelmChart" and document["metadata"]["name"] == name:
+                return yaml.safe_load(document["spec"]["valuesContent"])
+        raise KeyError(name)
+    return helm_values
 
 
 @pytest.mark.parametrize("data", [{}, {"acme_ca": "none", "webui_admin_email": "a@example.com"},
@@ -50,7 +57,7 @@ def helm_values(name, node_settings=None):
                                    "webui_settings": {"DEFAULT_MODELS": "llama3.2:3b",
                                                       "BRAVE_SEARCH_API_KEY": {
                                                           "secret": "search", "key": "brave"}}}])
-def test_every_manifest_validates(data):
+def test_every_manifest_validates(documents, settings, data):
     found = list(documents(settings(**data)))
     kinds = Counter(document["kind"] for _, document in found)
     charts = 5 if data.get("ollama_gpu") == "nvidia" else 4  # and NVIDIA's device plugin
@@ -63,7 +70,7 @@ def test_every_manifest_validates(data):
 
 @pytest.mark.parametrize("acme_ca, hsts", [("production", {"stsSeconds": 31536000}),
                                            ("staging", {}), ("none", {})])
-def test_security_headers_with_hsts_only_on_trusted_certificates(acme_ca, hsts):
+def test_security_headers_with_hsts_only_on_trusted_certificates(documents, settings, acme_ca, hsts):
     """HSTS makes a browser refuse any click-through on a certificate error: only with Let's
     Encrypt's production CA, whose certificates browsers trust."""
     data = {"acme_ca": acme_ca, **({"webui_admin_email": "a@example.com"} if acme_ca == "none" else {})}
@@ -76,7 +83,7 @@ def test_security_headers_with_hsts_only_on_trusted_certificates(acme_ca, hsts):
     assert found == {"llm": expected, "monitoring": expected}
 
 
-def test_charts_are_pinned():
+def test_charts_are_pinned(documents):
     charts = {d["metadata"]["name"]: d["spec"] for _, d in documents() if d["kind"] == "HelmChart"}
     assert {name: spec["version"] for name, spec in charts.items()} == {
         "cloudnative-pg": PINNED_VERSIONS["cloudnative-pg chart"],
@@ -131,18 +138,18 @@ FREE_FORM = {
 
 @pytest.mark.parametrize("chart", sorted(CHART_VALUE_PATHS))
 @pytest.mark.parametrize("data", [{}, {"ollama_gpu": "nvidia"}])
-def test_values_use_only_keys_the_chart_reads(chart, data):
+def test_values_use_only_keys_the_chart_reads(helm_values, settings, chart, data):
     values = helm_values(chart, settings(**data))
     assert unknown_value_paths(values, CHART_VALUE_PATHS[chart], FREE_FORM[chart]) == []
 
 
-def test_open_webui_runs_the_pinned_release_over_the_chart():
+def test_open_webui_runs_the_pinned_release_over_the_chart(helm_values):
     # Chart 16.0.0's appVersion is 0.11.0; the image tag is the release tests/realapps runs.
     assert PINNED_VERSIONS["open-webui chart"] == "16.0.0"
     assert helm_values("open-webui")["image"] == {"tag": "0.12.4"}
 
 
-def test_open_webuis_web_face_is_its_own_origin_secure_cookies_and_week_long_sessions():
+def test_open_webuis_web_face_is_its_own_origin_secure_cookies_and_week_long_sessions(helm_values):
     env = {e["name"]: e.get("value") for e in helm_values("open-webui")["extraEnvVars"]}
     assert {name: env[name] for name in (
         "CORS_ALLOW_ORIGIN", "WEBUI_SESSION_COOKIE_SECURE", "WEBUI_SESSION_COOKIE_SAME_SITE",
@@ -152,7 +159,7 @@ def test_open_webuis_web_face_is_its_own_origin_secure_cookies_and_week_long_ses
         "WEBUI_AUTH_COOKIE_SAME_SITE": "lax", "JWT_EXPIRES_IN": "7d"}
 
 
-def test_ollama_is_never_exposed():
+def test_ollama_is_never_exposed(helm_values, settings):
     values = helm_values("ollama")
     assert values["service"]["type"] == "ClusterIP"
     assert values["ingress"]["enabled"] is False
@@ -162,7 +169,7 @@ def test_ollama_is_never_exposed():
     assert "models" not in values["ollama"]
 
 
-def test_only_open_webui_and_the_puller_reach_ollama():
+def test_only_open_webui_and_the_puller_reach_ollama(documents):
     (policy,) = [d for _, d in documents()
                  if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"]
     assert policy["spec"]["podSelector"]["matchLabels"] == {
@@ -187,7 +194,7 @@ def test_only_open_webui_and_the_puller_reach_ollama():
         "app.kubernetes.io/name": names.MODEL_PULLER_LABEL}
 
 
-def test_models_are_pulled_by_a_job_through_the_api():
+def test_models_are_pulled_by_a_job_through_the_api(documents, settings):
     (job,) = [d for _, d in documents(settings(ollama_models=["qwen3:4b"])) if d["kind"] == "Job"]
     container = job["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
@@ -199,7 +206,7 @@ def test_models_are_pulled_by_a_job_through_the_api():
     assert other[0]["metadata"]["name"] != job["metadata"]["name"]  # a new list, a new Job
 
 
-def test_model_files_are_imported_on_the_first_server(tmp_path):
+def test_model_files_are_imported_on_the_first_server(documents, settings, tmp_path):
     gguf = tmp_path / "mine.gguf"
     gguf.write_bytes(b"GGUF")
     node = settings(ollama_models=["mine:7b"], ollama_model_files={"mine:7b": str(gguf)})
@@ -214,7 +221,7 @@ def test_model_files_are_imported_on_the_first_server(tmp_path):
     assert pod["nodeSelector"] == {"llm-appliance.io/first-server": "true"}
 
 
-def test_open_webui_configuration():
+def test_open_webui_configuration(helm_values, settings):
     values = helm_values("open-webui")
     env = {e["name"]: e for e in values["extraEnvVars"]}
     assert env["DATABASE_URL"]["valueFrom"] == {
@@ -242,7 +249,7 @@ def test_open_webui_configuration():
     assert "traefik.ingress.kubernetes.io/router.tls.certresolver" not in none["ingress"]["annotations"]
 
 
-def test_open_webui_is_the_deployment_its_chart_makes_of_the_values():
+def test_open_webui_is_the_deployment_its_chart_makes_of_the_values(helm_values, documents):
     # Chart open-webui 16.0.0 (templates/workload-manager.yaml, pvc.yaml, _helpers.tpl): the
     # kind is workload.kind, the name, the claim and the selector's instance the release name.
     assert helm_values("open-webui")["workload"] == {"kind": "Deployment"}
@@ -254,7 +261,7 @@ def test_open_webui_is_the_deployment_its_chart_makes_of_the_values():
 
 
 @pytest.mark.parametrize("data", [{}, {"ollama_gpu": "nvidia"}])
-def test_the_claims_of_chats_uploads_and_models_outlive_their_release(data):
+def test_the_claims_of_chats_uploads_and_models_outlive_their_release(helm_values, settings, data):
     # The charts put these annotations on their claims (open-webui-16.0.0 templates/pvc.yaml:
     # persistence.annotations; ollama-1.77.0 templates/pvc.yaml: persistentVolume.annotations),
     # and Helm deletes no object whose rendered manifest says keep, at an uninstall or an
@@ -266,7 +273,7 @@ def test_the_claims_of_chats_uploads_and_models_outlive_their_release(data):
         "enabled": True, "size": "100Gi", "annotations": {"helm.sh/resource-policy": "keep"}}
 
 
-def test_postgres_has_pgvector_without_superuser_for_the_app():
+def test_postgres_has_pgvector_without_superuser_for_the_app(documents):
     (cluster,) = [d for _, d in documents() if d["kind"] == "Cluster"]
     spec = cluster["spec"]
     assert spec["instances"] == 1
@@ -277,7 +284,7 @@ def test_postgres_has_pgvector_without_superuser_for_the_app():
     assert spec["storage"]["size"]
 
 
-def test_no_secret_value_in_any_manifest():
+def test_no_secret_value_in_any_manifest(helm_values, settings):
     text = "".join(f.content for f in apps.app_files(settings()))
     assert "kind: Secret" not in text
     secret_env = [e for e in helm_values("open-webui")["extraEnvVars"]
@@ -287,7 +294,7 @@ def test_no_secret_value_in_any_manifest():
         assert "value" not in variable and "secretKeyRef" in variable["valueFrom"]
 
 
-def test_every_container_has_requests_and_a_memory_limit():
+def test_every_container_has_requests_and_a_memory_limit(documents):
     trees = []
     for _, document in documents():
         trees.append(document)
@@ -301,7 +308,7 @@ def test_every_container_has_requests_and_a_memory_limit():
         assert "memory" in resources["limits"]
 
 
-def test_ollama_requests_what_it_may_use_the_models_loaded_together():
+def test_ollama_requests_what_it_may_use_the_models_loaded_together(settings):
     """Request and limit alike (the node reserves Ollama's memory): the server (256 MiB) and
     the two models loaded together (operations/memory.py)."""
     small = ollama.ollama_resources(settings())
@@ -316,7 +323,7 @@ def test_ollama_requests_what_it_may_use_the_models_loaded_together():
     assert cached["limits"]["memory"] == "3516Mi"
 
 
-def test_ollama_environment_carries_the_memory_settings():
+def test_ollama_environment_carries_the_memory_settings(settings):
     env = {e["name"]: e["value"] for e in ollama.ollama_values(settings())["extraEnv"]}
     assert env == {"OLLAMA_NO_CLOUD": "1", "OLLAMA_MAX_LOADED_MODELS": "2",
                    "OLLAMA_NUM_PARALLEL": "1", "OLLAMA_CONTEXT_LENGTH": "4096",
@@ -338,7 +345,7 @@ def test_secret_script_never_puts_a_value_on_a_command_line():
     assert re.search(r'value=\$\(head -c \d+ /dev/urandom', script)
 
 
-def test_netdata_keeps_the_metrics_store_it_is_given():
+def test_netdata_keeps_the_metrics_store_it_is_given(settings):
     conf = monitoring.netdata_values(settings())["parent"]["configs"]["netdata"]["data"]
     db = dict(line.strip().split(" = ") for line in conf.split("[db]")[1].split("[")[0].splitlines()
               if " = " in line)
@@ -355,21 +362,21 @@ def test_netdata_keeps_the_metrics_store_it_is_given():
     assert 2 * sum(mebibytes) <= 1024
 
 
-def test_ollama_volume_keeps_its_size_when_the_models_change():
+def test_ollama_volume_keeps_its_size_when_the_models_change(settings):
     # k3s's local-path volumes cannot grow: a new size would fail the chart's upgrade.
     sizes = {ollama.ollama_values(settings(ollama_models=models))["persistentVolume"]["size"]
              for models in (["llama3.2:1b"], ["qwen3:32b", "llama3.1:70b"])}
     assert sizes == {"100Gi"}
 
 
-def test_ollama_reaches_no_cluster_network_set_outside_the_private_ranges():
+def test_ollama_reaches_no_cluster_network_set_outside_the_private_ranges(documents, settings):
     (policy,) = [d for _, d in documents(settings(k3s_cluster_cidr="198.18.0.0/16"))
                  if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"]
     (rule,) = policy["spec"]["egress"]
     assert rule["to"][0]["ipBlock"]["except"][-1:] == ["198.18.0.0/16"]
 
 
-def test_an_ipv6_cluster_network_is_no_exception_of_the_ipv4_internet():
+def test_an_ipv6_cluster_network_is_no_exception_of_the_ipv4_internet(documents, settings):
     # 0.0.0.0/0 holds no IPv6 network; comparing one with the IPv4 ranges was a TypeError.
     (policy,) = [d for _, d in documents(settings(k3s_cluster_cidr="fd00:42::/56"))
                  if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"]

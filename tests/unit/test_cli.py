@@ -14,7 +14,6 @@ from click.testing import CliRunner
 
 from appliance.cli import main
 from appliance.rehearsal import project_environment
-from operations.settings import load
 from operations.summary import summary_lines
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -175,18 +174,16 @@ def test_every_command_has_help_with_an_example_shown_as_written(command):
         assert line in shown, (line, result.output)
 
 
-SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-                 "acme_email": "admin@example.com"})
 
 
-def test_summary_of_a_converged_first_server():
-    lines = summary_lines(SETTINGS, "inventories/prod.py", True,
+def test_summary_of_a_converged_first_server(base_settings):
+    lines = summary_lines(base_settings, "inventories/prod.py", True,
                           {"llama3.2:3b", "nomic-embed-text:latest"}, [],
                           "CPU: no NVIDIA GPU on this host")
     assert lines == [
         "Open WebUI:  https://chat.example.com/  (admin admin@example.com; password: "
         "appliance admin-password inventories/prod.py)",
-        "Monitoring:  https://mon.example.com/  (user admin; password: appliance "
+        "Monitoring:  https://monitor.example.com/  (user admin; password: appliance "
         "monitor-password inventories/prod.py)",
         "Models:      llama3.2:3b, nomic-embed-text:latest (all present)",
         "Ollama:      CPU: no NVIDIA GPU on this host",
@@ -195,13 +192,13 @@ def test_summary_of_a_converged_first_server():
     ]
 
 
-def test_summary_of_changes_and_missing_models():
+def test_summary_of_changes_and_missing_models(base_settings):
     changed = [f"Host layer | step {n}" for n in range(8)]
-    lines = summary_lines(SETTINGS, "INVENTORY", True, {"llama3.2:3b"}, changed, "CPU")
+    lines = summary_lines(base_settings, "INVENTORY", True, {"llama3.2:3b"}, changed, "CPU")
     assert "(still missing: nomic-embed-text:latest)" in lines[2]
     assert lines[-1] == ("Changed:     8 operations: step 0; step 1; step 2; step 3; step 4; "
                          "step 5 and 2 more")
-    agent = summary_lines(SETTINGS, "INVENTORY", False, None, changed[:1], "")
+    agent = summary_lines(base_settings, "INVENTORY", False, None, changed[:1], "")
     assert agent == ["Changed:     1 operations: step 0"]
 
 

@@ -11,21 +11,21 @@ import yaml
 from operations import components
 from operations.apps import app_files
 from operations.pins import PINNED_VERSIONS
-from operations.settings import load
 
 CHARTS = Path(__file__).resolve().parents[1] / "data" / "charts"
-SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
-                 "acme_email": "admin@example.com"})
 
 
-def written_charts(gpu_used: bool) -> dict:
-    return {document["metadata"]["name"]: document["spec"]
-            for host_file in app_files(SETTINGS, gpu_used=gpu_used)
-            for document in yaml.safe_load_all(host_file.content)
-            if document and document["kind"] == "HelmChart"}
+@pytest.fixture(scope="session")
+def written_charts(base_settings):
+    def written_charts(gpu_used: bool) -> dict:
+        return {document["metadata"]["name"]: document["spec"]
+                for host_file in app_files(base_settings, gpu_used=gpu_used)
+                for document in yaml.safe_load_all(host_file.content)
+                if document and document["kind"] == "HelmChart"}
+    return written_charts
 
 
-def test_the_apps_layer_writes_each_chart_as_its_record_says():
+def test_the_apps_layer_writes_each_chart_as_its_record_says(written_charts):
     charts = written_charts(gpu_used=True)
     assert set(charts) == set(components.APP_CHARTS)
     for name, chart in components.APP_CHARTS.items():

@@ -13,6 +13,7 @@ command adds the ``pci`` lines from sysfs and the ``exit`` line):
 - MISMATCH: lyulyul/shine-cluster issue #50, nvidia-smi after a driver upgrade without a reboot.
 """
 
+import pytest
 import yaml
 from k8s_schemas import unknown_value_paths, validate_manifest
 
@@ -24,8 +25,6 @@ from operations.preflight import NO_GPU, host_problems
 from operations.rendering import write_tree
 from operations.settings import load
 
-BASE = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-        "acme_ca": "none", "webui_admin_email": "admin@example.com"}
 GIB = 1024 * 1024
 
 RTX_2080 = ["pci 0000:0a:00.0", "GeForce RTX 2080, 7979, 440.64", "exit 0"]
@@ -43,8 +42,11 @@ def facts(output):
     return NvidiaGpus().process(output)
 
 
-def settings(**data):
-    return load({**BASE, **data})
+@pytest.fixture(scope="session")
+def settings(base_data_no_acme):
+    def settings(**data):
+        return load({**base_data_no_acme, **data})
+    return settings
 
 
 def test_facts_of_one_gpu():
@@ -100,7 +102,7 @@ def check(node_settings, mem_gib, gpus):
                          listening={}, gpus=gpus)
 
 
-def test_nvidia_without_a_working_driver_stops_with_the_fix():
+def test_nvidia_without_a_working_driver_stops_with_the_fix(settings):
     (problem,) = check(settings(ollama_gpu="nvidia"), 16, facts(NO_DRIVER))
     assert problem == (
         "ollama_gpu: nvidia, but the NVIDIA driver does not answer on this host (nvidia-smi "
@@ -115,7 +117,7 @@ def test_nvidia_without_a_working_driver_stops_with_the_fix():
     assert gpu.gpu_problems("auto", facts(NO_DRIVER)) == []
 
 
-def test_with_a_gpu_the_weights_go_to_gpu_memory():
+def test_with_a_gpu_the_weights_go_to_gpu_memory(settings):
     # qwen3:8b (4.9 GiB, shape not in the table: an estimate of 6086 MiB) does not fit the
     # CPU of the 8 GB box; beside a GPU, 896 + 1846 + 2048 MiB of RAM do.
     eight_b = settings(ollama_models=["qwen3:8b"])
@@ -131,7 +133,7 @@ def test_with_a_gpu_the_weights_go_to_gpu_memory():
         "use a larger host"]
 
 
-def test_auto_on_a_cpu_host_renders_exactly_the_cpu_manifests():
+def test_auto_on_a_cpu_host_renders_exactly_the_cpu_manifests(settings):
     for data in ({}, {"ollama_models": ["qwen3:8b"], "webui_signup": True}):
         auto = settings(**data)
         cpu = settings(**data, ollama_gpu="none")
@@ -141,12 +143,15 @@ def test_auto_on_a_cpu_host_renders_exactly_the_cpu_manifests():
         "enabled": False, "type": "nvidia", "number": 1}
 
 
-def gpu_documents():
-    for host_file in apps.app_files(settings(ollama_gpu="nvidia"), gpu_used=True):
-        yield from validate_manifest(host_file.content)
+@pytest.fixture(scope="session")
+def gpu_documents(settings):
+    def gpu_documents():
+        for host_file in apps.app_files(settings(ollama_gpu="nvidia"), gpu_used=True):
+            yield from validate_manifest(host_file.content)
+    return gpu_documents
 
 
-def test_gpu_manifests_validate_and_pin_the_device_plugin():
+def test_gpu_manifests_validate_and_pin_the_device_plugin(gpu_documents):
     (chart,) = [d for d in gpu_documents() if d["metadata"]["name"] == "nvidia-device-plugin"]
     assert chart["spec"]["repo"] == "https://nvidia.github.io/k8s-device-plugin"
     assert chart["spec"]["chart"] == "nvidia-device-plugin"
@@ -171,7 +176,7 @@ def test_device_plugin_values_use_only_keys_the_chart_reads():
     assert unknown_value_paths(values, DEVICE_PLUGIN_VALUE_PATHS, DEVICE_PLUGIN_FREE_FORM) == []
 
 
-def test_ollama_on_the_gpu():
+def test_ollama_on_the_gpu(gpu_documents):
     (chart,) = [d for d in gpu_documents()
                 if d["kind"] == "HelmChart" and d["metadata"]["name"] == "ollama"]
     values = yaml.safe_load(chart["spec"]["valuesContent"])
@@ -183,7 +188,7 @@ def test_ollama_on_the_gpu():
                                    "limits": {"memory": "2048Mi"}}
 
 
-def test_the_budget_counts_the_device_plugin(tmp_path):
+def test_the_budget_counts_the_device_plugin(settings, tmp_path):
     node_settings = settings(ollama_gpu="nvidia")
     write_tree(apps.app_files(node_settings, gpu_used=True), tmp_path)
     entries = {entry.component: entry for entry in budget(tmp_path)}

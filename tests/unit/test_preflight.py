@@ -11,9 +11,6 @@ from operations.memory import loaded_together
 from operations.preflight import host_problems, k3s_network_problems, sized_settings
 from operations.settings import load
 
-SETTINGS_DATA = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-                 "acme_ca": "none", "webui_admin_email": "admin@example.com"}
-SETTINGS = load(SETTINGS_DATA)
 GIB = 1024 * 1024
 UBUNTU_2404 = {"name": "Ubuntu", "major": 24, "minor": 4}
 ROOMY_DISK = {"mount": "/", "free_kib": 100 * GIB, "used_by_path_kib": 0}
@@ -23,13 +20,18 @@ ROOMY_DISK = {"mount": "/", "free_kib": 100 * GIB, "used_by_path_kib": 0}
 REFERENCE_KIB = 8139012
 
 
-def check(settings=SETTINGS, distribution=UBUNTU_2404, arch="x86_64", cpus=4,
-          mem_kib=REFERENCE_KIB, disk=ROOMY_DISK, listening=None):
-    return host_problems(settings, distribution, arch, cpus, mem_kib, disk,
-                         listening or {22: {"sshd"}})
+@pytest.fixture(scope="session")
+def check(base_settings_no_acme):
+    """check(settings=..., distribution=..., ...) -> host_problems of the reference box, each
+    argument replaceable."""
+    def check(settings=None, distribution=UBUNTU_2404, arch="x86_64", cpus=4,
+              mem_kib=REFERENCE_KIB, disk=ROOMY_DISK, listening=None):
+        return host_problems(settings or base_settings_no_acme, distribution, arch, cpus,
+                             mem_kib, disk, listening or {22: {"sshd"}})
+    return check
 
 
-def test_reference_box_passes():
+def test_reference_box_passes(check):
     assert check() == []
 
 
@@ -38,7 +40,7 @@ def test_reference_box_passes():
     {"name": "Ubuntu", "major": 24, "minor": 4},
     {"name": "Debian", "major": 12, "minor": 7},
 ])
-def test_supported_systems(distribution):
+def test_supported_systems(check, distribution):
     assert check(distribution=distribution) == []
 
 
@@ -47,19 +49,19 @@ def test_supported_systems(distribution):
     ({"name": "Debian", "major": 11, "minor": 9}, "Debian 11"),
     ({"name": "CentOS", "major": 9, "minor": None}, "CentOS 9"),
 ])
-def test_unsupported_systems(distribution, shown):
+def test_unsupported_systems(check, distribution, shown):
     assert check(distribution=distribution) == [
         f"operating system {shown} is not supported; install one of: Ubuntu 22.04, 24.04; Debian 12, 13"
     ]
 
 
-def test_arm64_is_supported_and_others_are_not():
+def test_arm64_is_supported_and_others_are_not(check):
     assert check(arch="aarch64") == []
     assert "architecture armv7l is not supported" in check(arch="armv7l")[0]
 
 
-def test_model_too_large_for_ram():
-    big = load({**SETTINGS_DATA, "ollama_models": ["llama3.2:3b", "gemma3:27b"]})
+def test_model_too_large_for_ram(check, base_data_no_acme):
+    big = load({**base_data_no_acme, "ollama_models": ["llama3.2:3b", "gemma3:27b"]})
     (problem,) = check(settings=big)
     # gemma3:27b's shape is not in the table: 15.9 GiB x 1.2 + 64 MiB, an estimate.
     assert problem == (
@@ -73,14 +75,14 @@ def test_model_too_large_for_ram():
     assert sourced == [problem + " (size of gemma3:27b: built-in table)"]
 
 
-def test_disk_counts_what_the_appliance_already_uses():
+def test_disk_counts_what_the_appliance_already_uses(check):
     tight = {"mount": "/", "free_kib": 10 * GIB, "used_by_path_kib": 8 * GIB}
     assert check(disk=tight) == []
     (problem,) = check(disk={**tight, "used_by_path_kib": 0})
     assert problem.startswith("ollama_models: /var/lib/rancher (on /) has 10.0 GiB")
 
 
-def test_ports_held_by_others_but_not_by_the_appliance():
+def test_ports_held_by_others_but_not_by_the_appliance(check):
     assert check(listening={6443: {"k3s-server"}, 22: {"sshd"}}) == []
     problems = check(listening={80: {"nginx"}, 443: {"nginx"}, 8080: {"java"}})
     assert [p.split(";")[0] for p in problems] == [
@@ -88,7 +90,7 @@ def test_ports_held_by_others_but_not_by_the_appliance():
     ]
 
 
-def test_cpus_below_the_minimum_are_refused():
+def test_cpus_below_the_minimum_are_refused(check):
     assert check(cpus=2) == []
     assert check(cpus=1) == [
         "the host has 1 CPU; the appliance needs at least 2 (the reference server has 4 vCPU): "
@@ -112,8 +114,8 @@ def test_registry_manifest_url_and_size():
         == {"error": "curl: (6) Could not resolve host: registry.ollama.ai"}
 
 
-def test_models_the_table_lacks_are_sized_from_the_registry_saying_where_from():
-    gemma = load({**SETTINGS_DATA, "ollama_models": ["gemma:2b", "llama3.2:3b"],
+def test_models_the_table_lacks_are_sized_from_the_registry_saying_where_from(base_data_no_acme):
+    gemma = load({**base_data_no_acme, "ollama_models": ["gemma:2b", "llama3.2:3b"],
                   "ollama_model_sizes": {"llama3.2:3b": 2.0}})
     manifest = json.loads(RECORDED_MANIFEST.read_text())
     sized, sources, problems = sized_settings(
@@ -126,8 +128,8 @@ def test_models_the_table_lacks_are_sized_from_the_registry_saying_where_from():
     assert sized.largest_model == ("llama3.2:3b", 2.0)
 
 
-def test_a_size_no_source_gives_is_a_problem_naming_the_air_gap_setting():
-    mine = load({**SETTINGS_DATA, "ollama_models": ["mine:7b"]})
+def test_a_size_no_source_gives_is_a_problem_naming_the_air_gap_setting(base_data_no_acme):
+    mine = load({**base_data_no_acme, "ollama_models": ["mine:7b"]})
     _, _, problems = sized_settings(mine, lambda model: {"error": "curl: (7) Failed to connect"})
     assert problems == [
         "ollama_models: the size of mine:7b is not known: the host could not read it from "
@@ -135,15 +137,15 @@ def test_a_size_no_source_gives_is_a_problem_naming_the_air_gap_setting():
         'ollama_model_sizes in GiB, e.g. {"mine:7b": 4.5}'
     ]
     # The form suggested is accepted, in an inventory and through --data alike.
-    assert load({**SETTINGS_DATA, "ollama_models": ["mine:7b"],
+    assert load({**base_data_no_acme, "ollama_models": ["mine:7b"],
                  **parse_data(['ollama_model_sizes={"mine:7b": 4.5}'])}).unsized_models == ()
 
 
-def test_k3s_networks_cannot_change_under_a_running_k3s():
+def test_k3s_networks_cannot_change_under_a_running_k3s(base_settings_no_acme, base_data_no_acme):
     running = {"cluster-cidr": "10.42.0.0/16", "service-cidr": "10.43.0.0/16"}
-    assert k3s_network_problems(SETTINGS, running) == []
-    assert k3s_network_problems(SETTINGS, {}) == []  # no k3s yet: any networks
-    moved = load({**SETTINGS_DATA, "k3s_cluster_cidr": "10.52.0.0/16"})
+    assert k3s_network_problems(base_settings_no_acme, running) == []
+    assert k3s_network_problems(base_settings_no_acme, {}) == []  # no k3s yet: any networks
+    moved = load({**base_data_no_acme, "k3s_cluster_cidr": "10.52.0.0/16"})
     assert k3s_network_problems(moved, running) == [
         "k3s_cluster_cidr = '10.52.0.0/16', but k3s on this host runs with 10.42.0.0/16, and k3s "
         "keeps the networks it started with; set k3s_cluster_cidr back to '10.42.0.0/16', or "
@@ -172,13 +174,13 @@ def test_a_layer_whose_prerequisite_is_not_on_the_host_is_refused_with_the_fix()
     assert layer_problems(("host",), host_layer_ran=False, k3s_installed=False) == []
 
 
-def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others_need():
+def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others_need(check, base_data_no_acme):
     """Issue 21: on the 8 GB box (MemTotal 8139012 kB: 7948 MiB, 5238 of them left for Ollama
     after the system's 896 and the platform's 1814), by default settings (context 4096, KV
     cache q8_0, parallel 1, no prompt cache) Ollama holds a chat model and
     nomic-embed-text (438 MiB) together, with its server (256 MiB)."""
     def on_the_box(model, **data):
-        settings = load({**SETTINGS_DATA, "ollama_models": [model], **data})
+        settings = load({**base_data_no_acme, "ollama_models": [model], **data})
         return check(settings=settings)
 
     assert on_the_box("mistral:7b") == []  # 4387 + 438 + 256 = 5081 MiB
@@ -207,11 +209,11 @@ def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others
     assert on_the_box("mistral:7b", ollama_kv_cache_type="q8_0", ollama_prompt_cache_mib=0) == []
 
 
-def test_a_quantisation_of_a_table_model_takes_its_shape_and_the_registrys_size():
+def test_a_quantisation_of_a_table_model_takes_its_shape_and_the_registrys_size(check, base_data_no_acme):
     """The library's q3_K_M of llama3.1:8b: llama3.1:8b's KV cache and buffers, with the size the
     registry gives (here 3.8 GiB, as ollama_model_sizes would)."""
     model = "llama3.1:8b-instruct-q3_K_M"
-    settings = load({**SETTINGS_DATA, "ollama_models": [model],
+    settings = load({**base_data_no_acme, "ollama_models": [model],
                      "ollama_model_sizes": {model: 3.8}})
     # 3891.2 MiB of file + 272 MiB of KV (q8_0) + 124 + 4 of compute + 64: 4356 MiB.
     assert [(one.model, one.mib, one.estimated) for one in loaded_together(settings)] == [

@@ -19,18 +19,16 @@ def test_settings_table_matches_code():
     assert block.group(1) == markdown_table()
 
 
-DEFAULTS = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-            "acme_email": "admin@example.com"}
 
 
-def test_the_8_gb_box_table_and_refusal_are_the_codes():
+def test_the_8_gb_box_table_and_refusal_are_the_codes(base_data):
     text = README.read_text()
     block = re.search(r"<!-- fit-table:.*?-->\n(.*?)\n<!-- /fit-table -->", text, re.S)
     assert block, "README.md has lost its fit table markers"
     # Regenerate: python bench/memory_budget.py --fits
-    assert block.group(1) == fit_table(load(DEFAULTS), REFERENCE_MEM_TOTAL_KIB)
+    assert block.group(1) == fit_table(load(base_data), REFERENCE_MEM_TOTAL_KIB)
     sample = re.search(r"`qwen2.5:7b` on the 8 GB box:\n\n((?:    .*\n)+)", text).group(1)
-    qwen = load({**DEFAULTS, "ollama_models": ["qwen2.5:7b"]})
+    qwen = load({**base_data, "ollama_models": ["qwen2.5:7b"]})
     assert " ".join(sample.split()) == refusal(qwen, REFERENCE_MEM_TOTAL_KIB)
 
 

@@ -13,21 +13,18 @@ from operations.settings import SettingsError, connection_problems, load
 from operations.settings_table import SETTINGS, markdown_table
 from operations.sizing import PLATFORM_DISK_GIB
 
-VALID = {
-    "webui_domain": "chat.example.com",
-    "monitor_domain": "monitor.example.com",
-    "acme_email": "admin@example.com",
-}
+
+@pytest.fixture(scope="session")
+def problems(base_data):
+    def problems(**data):
+        with pytest.raises(SettingsError) as error:
+            load({**base_data, **data})
+        return error.value.problems
+    return problems
 
 
-def problems(**data):
-    with pytest.raises(SettingsError) as error:
-        load({**VALID, **data})
-    return error.value.problems
-
-
-def test_defaults():
-    settings = load(VALID)
+def test_defaults(base_data):
+    settings = load(base_data)
     assert settings.layers == LAYERS
     assert settings.acme_ca == "production"
     assert settings.k3s_version == PINNED_VERSIONS["k3s"]
@@ -44,8 +41,8 @@ def test_every_setting_is_documented_and_typed():
             assert setting.parse(setting.default) is not None
 
 
-def test_normalisation():
-    settings = load({**VALID, "webui_domain": "Chat.Example.COM.", "layers": "host",
+def test_normalisation(base_data):
+    settings = load({**base_data, "webui_domain": "Chat.Example.COM.", "layers": "host",
                      "admin_cidrs": "192.0.2.0/24, 2001:db8::/32", "unattended_reboot": "yes",
                      "ollama_models": ["qwen3:4b", "qwen3:4b"], "acme_ca": "Staging"})
     assert settings.webui_domain == "chat.example.com"
@@ -56,9 +53,9 @@ def test_normalisation():
     assert settings.acme_ca == "staging"
 
 
-def test_pyinfra_keys_are_not_settings(tmp_path):
+def test_pyinfra_keys_are_not_settings(base_data, tmp_path):
     (tmp_path / "k").write_text("a key\n")
-    load({**VALID, "ssh_user": "root", "ssh_port": 2222, "_sudo": True, "ssh_key": str(tmp_path / "k")})
+    load({**base_data, "ssh_user": "root", "ssh_port": 2222, "_sudo": True, "ssh_key": str(tmp_path / "k")})
 
 
 @pytest.mark.parametrize(
@@ -112,67 +109,67 @@ def test_pyinfra_keys_are_not_settings(tmp_path):
         ({"flavour": "vanilla"}, "flavour: unknown setting; see the settings table in README.md"),
     ],
 )
-def test_bad_value_names_setting_and_fix(data, message):
+def test_bad_value_names_setting_and_fix(problems, data, message):
     found = problems(**data)
     assert len(found) == 1, found
     assert message in found[0]
 
 
-def test_none_acme_needs_no_email():
-    settings = load({**VALID, "acme_email": None, "acme_ca": "none", "webui_admin_email": "a@example.com"})
+def test_none_acme_needs_no_email(base_data):
+    settings = load({**base_data, "acme_email": None, "acme_ca": "none", "webui_admin_email": "a@example.com"})
     assert settings.acme_email is None and settings.admin_email == "a@example.com"
 
 
-def test_every_problem_is_reported_at_once():
+def test_every_problem_is_reported_at_once(problems):
     found = problems(webui_domain="bad", acme_ca="nope", layers="x")
     assert [p.split(" ")[0] for p in found] == ["layers", "webui_domain", "acme_ca"]
 
 
-def test_largest_model_and_disk_need():
-    settings = load({**VALID, "ollama_models": ["llama3.1:8b", "qwen3:4b"]})
+def test_largest_model_and_disk_need(base_data):
+    settings = load({**base_data, "ollama_models": ["llama3.1:8b", "qwen3:4b"]})
     assert settings.largest_model == ("llama3.1:8b", KNOWN_MODEL_SIZES_GIB["llama3.1:8b"])
     # The embedding model (nomic-embed-text, 0.26 GiB) is pulled too.
     assert settings.disk_needed_gib == pytest.approx(PLATFORM_DISK_GIB + 4.6 + 2.4 + 0.26)
 
 
-def test_model_files_must_be_listed_and_give_their_size(tmp_path):
+def test_model_files_must_be_listed_and_give_their_size(problems, base_data, tmp_path):
     gguf = tmp_path / "mine.gguf"
     gguf.write_bytes(b"\0" * 2048)
     (problem,) = problems(ollama_model_files={"mine:7b": str(gguf)})
     assert problem.startswith("ollama_model_files: ['mine:7b'] are not in ollama_models")
-    settings = load({**VALID, "ollama_models": ["mine:7b"], "ollama_model_files": {"mine:7b": str(gguf)}})
+    settings = load({**base_data, "ollama_models": ["mine:7b"], "ollama_model_files": {"mine:7b": str(gguf)}})
     assert settings.model_size_gib("mine:7b") == pytest.approx(2048 / 1024**3)
     assert settings.model_size("mine:7b") == (pytest.approx(2048 / 1024**3), "GGUF file")
     assert settings.models == ("mine:7b", "nomic-embed-text:latest")
 
 
-def test_size_override_for_unknown_model():
-    settings = load({**VALID, "ollama_models": ["acme/private:7b"],
+def test_size_override_for_unknown_model(base_data):
+    settings = load({**base_data, "ollama_models": ["acme/private:7b"],
                      "ollama_model_sizes": {"acme/private:7b": 4}})
     assert settings.model_size_gib("acme/private:7b") == 4.0
 
 
-def test_ollama_knobs_default_for_the_8_gb_box():
-    settings = load(VALID)
+def test_ollama_knobs_default_for_the_8_gb_box(base_data):
+    settings = load(base_data)
     assert (settings.ollama_context_length, settings.ollama_kv_cache_type,
             settings.ollama_num_parallel, settings.ollama_flash_attention,
             settings.ollama_prompt_cache_mib) == (4096, "q8_0", 1, True, 0)
     # f16 needs no flash attention; a kind name is read in lower case.
-    assert load({**VALID, "ollama_kv_cache_type": "F16", "ollama_flash_attention": False}
+    assert load({**base_data, "ollama_kv_cache_type": "F16", "ollama_flash_attention": False}
                 ).ollama_kv_cache_type == "f16"
 
 
 DOUBLED = re.compile(r"[.;:,][.;:,)]|\)\)")
 
 
-def test_no_doubled_punctuation_in_messages_or_the_table():
+def test_no_doubled_punctuation_in_messages_or_the_table(problems):
     missing = [problems(**{s.name: None})[0] for s in SETTINGS if s.required]
     for text in [*missing, markdown_table()]:
         assert not DOUBLED.search(text), text
 
 
-def test_a_model_the_table_lacks_is_left_to_the_preflight():
-    settings = load({**VALID, "ollama_models": ["mystery:7b"]})
+def test_a_model_the_table_lacks_is_left_to_the_preflight(base_data):
+    settings = load({**base_data, "ollama_models": ["mystery:7b"]})
     assert settings.unsized_models == ("mystery:7b",)
     assert settings.model_size("mystery:7b") is None
     assert settings.model_size("llama3.2:3b") == (1.9, "built-in table")
@@ -195,17 +192,17 @@ def test_longest_gap_between_backups_follows_the_schedule():
     }
 
 
-def test_an_ssh_key_that_is_not_there_is_named_with_the_fix(tmp_path):
+def test_an_ssh_key_that_is_not_there_is_named_with_the_fix(problems, base_data, tmp_path):
     assert problems(ssh_key="~/no-such-key") == [
         "ssh_key = '~/no-such-key' is not a file on this machine; give the private key pyinfra "
         "logs in with (e.g. ~/.ssh/id_ed25519; `ssh-keygen -t ed25519` makes one), or leave "
         "ssh_key out to log in with your SSH agent and ~/.ssh keys"]
     key = tmp_path / "id_ed25519"
     key.write_text("a key\n")
-    assert load({**VALID, "ssh_key": str(key)}).webui_domain == "chat.example.com"
+    assert load({**base_data, "ssh_key": str(key)}).webui_domain == "chat.example.com"
 
 
-def test_the_model_sizes_error_suggests_a_form_that_is_accepted():
+def test_the_model_sizes_error_suggests_a_form_that_is_accepted(problems, base_data):
     """pyinfra's --data reads a mapping only as JSON: the Python form {'m:7b': 4.5} stays a
     string. The message's own examples, pasted, are accepted."""
     from appliance.inventory import parse_data
@@ -217,17 +214,17 @@ def test_the_model_sizes_error_suggests_a_form_that_is_accepted():
         "4.5}')")
     pasted = shlex.split(problem.split("on the command line: ")[1][:-1])
     assert pasted == ["--data", 'ollama_model_sizes={"mymodel:7b": 4.5}']
-    settings = load({**VALID, "ollama_models": ["mymodel:7b"], **parse_data(pasted[1:])})
+    settings = load({**base_data, "ollama_models": ["mymodel:7b"], **parse_data(pasted[1:])})
     assert settings.model_size("mymodel:7b") == (4.5, "ollama_model_sizes")
     inventory_form = eval(problem.split("e.g. ")[1].split(" (")[0])  # as Python reads it
-    assert load({**VALID, "ollama_model_sizes": inventory_form}).ollama_model_sizes == {
+    assert load({**base_data, "ollama_model_sizes": inventory_form}).ollama_model_sizes == {
         "mymodel:7b": 4.5}
     # The form the message suggested before: pyinfra leaves it a string, which is refused.
     assert parse_data(["ollama_model_sizes={'mymodel:7b': 4.5}"]) == {
         "ollama_model_sizes": "{'mymodel:7b': 4.5}"}
 
 
-def test_lists_and_mappings_on_the_command_line_as_the_readme_writes_them():
+def test_lists_and_mappings_on_the_command_line_as_the_readme_writes_them(base_data):
     from appliance.inventory import parse_data
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -238,8 +235,8 @@ def test_lists_and_mappings_on_the_command_line_as_the_readme_writes_them():
                       'ollama_models=["qwen3:4b", "llama3.2:3b"]',
                       'ollama_model_sizes={"mymodel:7b": 4.5}']
     for pair in pasted[:2]:
-        assert load({**VALID, **parse_data([pair])}).ollama_models == ("qwen3:4b", "llama3.2:3b")
-    assert load({**VALID, **parse_data(pasted[2:])}).ollama_model_sizes == {"mymodel:7b": 4.5}
+        assert load({**base_data, **parse_data([pair])}).ollama_models == ("qwen3:4b", "llama3.2:3b")
+    assert load({**base_data, **parse_data(pasted[2:])}).ollama_model_sizes == {"mymodel:7b": 4.5}
 
 
 def test_a_public_key_given_as_ssh_key_is_named_with_the_fix(tmp_path):

@@ -11,18 +11,19 @@ from hypothesis import strategies as st
 
 from operations.settings import SettingsError, load
 
-VALID = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
-         "acme_email": "admin@example.com"}
 EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def refused(name: str, value, **extra) -> str:
-    """The one problem `load` reports for `name = value`; it must start with the name."""
-    with pytest.raises(SettingsError) as error:
-        load({**VALID, **extra, name: value})
-    (problem,) = error.value.problems
-    assert problem.startswith(f"{name} = {value!r} "), problem
-    return problem
+@pytest.fixture(scope="session")
+def refused(base_data):
+    def refused(name: str, value, **extra) -> str:
+        """The one problem `load` reports for `name = value`; it must start with the name."""
+        with pytest.raises(SettingsError) as error:
+            load({**base_data, **extra, name: value})
+        (problem,) = error.value.problems
+        assert problem.startswith(f"{name} = {value!r} "), problem
+        return problem
+    return refused
 
 
 # -- domains: labels of 1-63 letters, digits and inner hyphens; a TLD of 2-63 letters -------------
@@ -35,8 +36,8 @@ DOMAIN = st.builds(lambda labels, tld: ".".join([*labels, tld]),
 
 @EXAMPLES
 @given(DOMAIN, st.sampled_from(["webui_domain", "monitor_domain"]))
-def test_domains_are_accepted(name, setting):
-    assert getattr(load({**VALID, setting: name.upper() + "."}), setting) == name
+def test_domains_are_accepted(base_data, name, setting):
+    assert getattr(load({**base_data, setting: name.upper() + "."}), setting) == name
 
 
 @EXAMPLES
@@ -50,13 +51,13 @@ def test_domains_are_accepted(name, setting):
     lambda name: name + ".x",                      # a top-level domain of one letter
     lambda name: name.split(".")[0],               # a single label
 ]))
-def test_near_miss_domains_are_refused(name, spoil):
+def test_near_miss_domains_are_refused(refused, name, spoil):
     assert "is not a fully qualified domain name" in refused("webui_domain", spoil(name))
 
 
-def test_a_domain_of_254_characters_is_refused():
+def test_a_domain_of_254_characters_is_refused(refused, base_data):
     name = ".".join(["a" * 63] * 3 + ["b" * 57]) + ".com"  # 253 characters
-    assert load({**VALID, "webui_domain": name}).webui_domain == name
+    assert load({**base_data, "webui_domain": name}).webui_domain == name
     assert "is not a fully qualified domain name" in refused("webui_domain", "a" + name)
 
 
@@ -68,8 +69,8 @@ EMAIL = st.builds(lambda local, domain: f"{local}@{domain}", LOCAL, DOMAIN)
 
 @EXAMPLES
 @given(EMAIL, st.sampled_from(["acme_email", "webui_admin_email"]))
-def test_emails_are_accepted(address, setting):
-    assert getattr(load({**VALID, setting: address}), setting) == address
+def test_emails_are_accepted(base_data, address, setting):
+    assert getattr(load({**base_data, setting: address}), setting) == address
 
 
 @EXAMPLES
@@ -81,7 +82,7 @@ def test_emails_are_accepted(address, setting):
     lambda address: address.replace("@", " @", 1),           # a space
     lambda address: address + ".",                            # an empty last label
 ]))
-def test_near_miss_emails_are_refused(address, spoil):
+def test_near_miss_emails_are_refused(refused, address, spoil):
     assert "is not an e-mail address" in refused("acme_email", spoil(address))
 
 
@@ -95,13 +96,13 @@ NETWORK = st.one_of(
 
 @EXAMPLES
 @given(st.lists(NETWORK, max_size=3))
-def test_networks_are_accepted(networks):
-    assert load({**VALID, "admin_cidrs": [str(n) for n in networks]}).admin_cidrs == tuple(map(str, networks))
+def test_networks_are_accepted(base_data, networks):
+    assert load({**base_data, "admin_cidrs": [str(n) for n in networks]}).admin_cidrs == tuple(map(str, networks))
 
 
 @EXAMPLES
 @given(NETWORK.filter(lambda n: n.num_addresses > 1))
-def test_a_network_with_host_bits_is_refused(network):
+def test_a_network_with_host_bits_is_refused(refused, network):
     with_host_bits = f"{network.network_address + 1}/{network.prefixlen}"
     fixes = (f"whose address has host bits set for a /{network.prefixlen}: write {network} for the "
              f"whole network, or {network.network_address + 1}/{network.max_prefixlen} for the one address")
@@ -111,7 +112,7 @@ def test_a_network_with_host_bits_is_refused(network):
 
 @pytest.mark.parametrize("value", ["192.0.2.0/33", "256.0.2.0/24", "192.0.2/24", "2001:db8::/129",
                                    "192.0.2.0/-1", "example.com/24"])
-def test_near_miss_networks_are_refused(value):
+def test_near_miss_networks_are_refused(refused, value):
     assert "which is not a network" in refused("admin_cidrs", [value])
 
 
@@ -120,8 +121,8 @@ def test_near_miss_networks_are_refused(value):
 
 @EXAMPLES
 @given(st.integers(0, 23), st.integers(0, 59))
-def test_times_are_accepted(hour, minute):
-    assert load({**VALID, "unattended_reboot_time": f"{hour:02}:{minute:02}"}).unattended_reboot_time == f"{hour:02}:{minute:02}"
+def test_times_are_accepted(base_data, hour, minute):
+    assert load({**base_data, "unattended_reboot_time": f"{hour:02}:{minute:02}"}).unattended_reboot_time == f"{hour:02}:{minute:02}"
 
 
 @EXAMPLES
@@ -133,7 +134,7 @@ def test_times_are_accepted(hour, minute):
     lambda hour, minute: f"{hour:02}{minute:02}",
     lambda hour, minute: f"{hour:02}:{minute:02}:00",
 ]))
-def test_near_miss_times_are_refused(hour, minute, spoil):
+def test_near_miss_times_are_refused(refused, hour, minute, spoil):
     assert "must be a time of day as HH:MM" in refused("unattended_reboot_time", spoil(hour, minute))
 
 
@@ -158,8 +159,8 @@ SCHEDULE = st.tuples(*(cron_field(bounds) for bounds in FIELD_BOUNDS)).map(" ".j
 
 @EXAMPLES
 @given(SCHEDULE)
-def test_cron_schedules_are_accepted(schedule):
-    assert load({**VALID, "backup_schedule": schedule}).backup_schedule == schedule
+def test_cron_schedules_are_accepted(base_data, schedule):
+    assert load({**base_data, "backup_schedule": schedule}).backup_schedule == schedule
 
 
 @EXAMPLES
@@ -171,7 +172,7 @@ def test_cron_schedules_are_accepted(schedule):
     lambda bounds: f"{bounds[0]},",                   # an empty list item
     lambda bounds: "x",                               # not a number
 ]))
-def test_near_miss_cron_fields_are_refused(schedule, index, spoil):
+def test_near_miss_cron_fields_are_refused(refused, schedule, index, spoil):
     fields = schedule.split()
     fields[index] = spoil(FIELD_BOUNDS[index])
     assert "is not a cron schedule" in refused("backup_schedule", " ".join(fields))
@@ -179,7 +180,7 @@ def test_near_miss_cron_fields_are_refused(schedule, index, spoil):
 
 @EXAMPLES
 @given(SCHEDULE, st.sampled_from([lambda s: s.rsplit(" ", 1)[0], lambda s: s + " 1"]))
-def test_cron_schedules_of_four_or_six_fields_are_refused(schedule, spoil):
+def test_cron_schedules_of_four_or_six_fields_are_refused(refused, schedule, spoil):
     assert "is not a cron schedule of five fields" in refused("backup_schedule", spoil(schedule))
 
 
@@ -194,8 +195,8 @@ MODEL = st.builds(lambda namespace, name, tag: f"{namespace}{name}:{tag}",
 
 @EXAMPLES
 @given(MODEL)
-def test_model_names_are_accepted(model):
-    loaded = load({**VALID, "ollama_models": [model], "ollama_model_sizes": {model: 1.0}})
+def test_model_names_are_accepted(base_data, model):
+    loaded = load({**base_data, "ollama_models": [model], "ollama_model_sizes": {model: 1.0}})
     assert loaded.ollama_models == (model,)
 
 
@@ -209,16 +210,16 @@ def test_model_names_are_accepted(model):
     lambda model: model.replace(":", " :", 1),              # a space
     lambda model: "-" + model,                              # a name starting with a hyphen
 ]))
-def test_near_miss_model_names_are_refused(model, spoil):
+def test_near_miss_model_names_are_refused(refused, model, spoil):
     spoiled = spoil(model)
     assert "has malformed model names" in refused("ollama_models", [spoiled])
 
 
 @EXAMPLES
 @given(st.sampled_from(["36", "37"]), st.integers(0, 99), st.integers(1, 9))
-def test_k3s_versions_are_accepted(minor, patch, build):
+def test_k3s_versions_are_accepted(base_data, minor, patch, build):
     version = f"v1.{minor}.{patch}+k3s{build}"
-    assert load({**VALID, "k3s_version": version}).k3s_version == version
+    assert load({**base_data, "k3s_version": version}).k3s_version == version
 
 
 @EXAMPLES
@@ -229,11 +230,11 @@ def test_k3s_versions_are_accepted(minor, patch, build):
     lambda patch, build: f"v1.36.{patch}",                  # no k3s suffix
     lambda patch, build: f"v2.36.{patch}+k3s{build}",       # another major
 ]))
-def test_near_miss_k3s_versions_are_refused(patch, build, spoil):
+def test_near_miss_k3s_versions_are_refused(refused, patch, build, spoil):
     assert "is not a k3s release" in refused("k3s_version", spoil(patch, build))
 
 
 @EXAMPLES
 @given(st.sampled_from(["33", "34", "35", "38"]), st.integers(0, 99), st.integers(1, 9))
-def test_k3s_versions_of_other_minors_are_refused(minor, patch, build):
+def test_k3s_versions_of_other_minors_are_refused(refused, minor, patch, build):
     assert "ships a Traefik chart" in refused("k3s_version", f"v1.{minor}.{patch}+k3s{build}")

@@ -8,14 +8,11 @@ from k3s_controllers import helm_controller, k3s_api
 from operations.settings import load
 from status_harness import converged_appliance, status_through_kubectl
 
-SETTINGS = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
-            "acme_email": "admin@example.com"}
-
 
 @pytest.fixture(scope="module")
-def appliance(tmp_path_factory):
+def appliance(base_data, tmp_path_factory):
     api = k3s_api().start()
-    settings = load(SETTINGS)
+    settings = load(base_data)
     converged_appliance(api, settings, tmp_path_factory.mktemp("manifests"))
     yield api, settings
     api.stop()

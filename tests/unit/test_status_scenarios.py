@@ -60,8 +60,6 @@ from status_harness import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
-            "acme_email": "admin@example.com"}
 # helm's message for an upgrade that changes an immutable field (helm v3 pkg/kube/client.go
 # wraps the API server's 422).
 UPGRADE_ERROR = ('Error: UPGRADE FAILED: cannot patch "open-webui" with kind Deployment: '
@@ -88,7 +86,7 @@ def health():
 
 
 @pytest.fixture
-def appliance(tmp_path):
+def appliance(base_data, tmp_path):
     """make(helm_controller=..., helm_results=..., settings=...) -> (api, settings, deploy,
     manifests): a converged single-server appliance (status_harness.converged_appliance) on a
     stand-in started for this test; ``helm_results`` are scripted before k3s applies anything."""
@@ -98,7 +96,7 @@ def appliance(tmp_path):
         api = k3s_api(helm_controller).start()
         servers.append(api)
         api.helm_results.update(helm_results or {})
-        loaded = load({**SETTINGS, **(settings or {})})
+        loaded = load({**base_data, **(settings or {})})
         deploy = converged_appliance(api, loaded, tmp_path / "manifests")
         return api, loaded, deploy, tmp_path / "manifests"
 
@@ -126,15 +124,15 @@ def scans(api, deploy, count: int) -> None:
         deploy.scan()
 
 
-def failed_upgrade(appliance):
+def failed_upgrade(appliance, base_data):
     """A converged appliance whose open-webui upgrade (a changed webui_signup) helm refuses
     (UPGRADE_ERROR, a failed revision recorded each time), with failurePolicy retry."""
     api, _, deploy, manifests = appliance()
     api.helm_results[("kube-system", "open-webui")] = [HelmResult(UPGRADE_ERROR, recorded=True)] * 4
-    write_manifests(load({**SETTINGS, "webui_signup": True}), manifests)
+    write_manifests(load({**base_data, "webui_signup": True}), manifests)
     deploy.scan()
     api.tick()  # the entry exits 0 on the revision mismatch; retry upgrades again and exits 0
-    return api, load({**SETTINGS, "webui_signup": True})
+    return api, load({**base_data, "webui_signup": True})
 
 
 def test_a_a_converged_appliance_is_ready_and_status_exits_0(appliance, health):
@@ -145,8 +143,8 @@ def test_a_a_converged_appliance_is_ready_and_status_exits_0(appliance, health):
     assert code == 0
 
 
-def test_b_a_failed_upgrade_with_retry_is_failed_with_helms_error(appliance, health):
-    api, settings = failed_upgrade(appliance)
+def test_b_a_failed_upgrade_with_retry_is_failed_with_helms_error(base_data, appliance, health):
+    api, settings = failed_upgrade(appliance, base_data)
     job = api.get("Job", "kube-system", "helm-install-open-webui")
     assert [c["type"] for c in job["status"]["conditions"] if c["status"] == "True"] == [
         "SuccessCriteriaMet", "Complete"]
@@ -279,9 +277,9 @@ def test_h_one_kind_failing_to_list_is_read_once_and_named(appliance, health):
     assert code == 1
 
 
-def test_i_the_gate_waits_until_k3s_applied_the_newly_written_manifest(appliance, health):
+def test_i_the_gate_waits_until_k3s_applied_the_newly_written_manifest(base_data, appliance, health):
     api, _, deploy, manifests = appliance()
-    changed = load({**SETTINGS, "webui_signup": True})
+    changed = load({**base_data, "webui_signup": True})
     write_manifests(changed, manifests)  # written; k3s scans every 15 s
     written = health.written_manifests(app_files(changed))
     read = read_through_kubectl(api, changed, module=health)
@@ -375,7 +373,7 @@ def test_m_a_pending_reboot_and_the_off_site_units_last_errors_are_named(applian
         ("off-site snapshot", "none yet in /mnt/nas/restic")]
 
 
-def test_l_the_shipped_checks_judge_as_status_does(appliance):
+def test_l_the_shipped_checks_judge_as_status_does(base_data, appliance):
     """tests/host's k3s and apps readiness checks, given the deploy's read through the real
     kubectl (their `fact` fixture runs ApplianceRead on the host), pass on a converged
     appliance and fail on a failed upgrade and on a manifest k3s refuses. They import
@@ -399,7 +397,7 @@ def test_l_the_shipped_checks_judge_as_status_does(appliance):
 
     api, settings, _, _ = appliance()
     assert (run(k3s_check, api, settings), run(apps_check, api, settings)) == ("passed", "passed")
-    api, settings = failed_upgrade(appliance)  # status: chart open-webui failed (b)
+    api, settings = failed_upgrade(appliance, base_data)  # status: chart open-webui failed (b)
     assert (run(k3s_check, api, settings), run(apps_check, api, settings)) == ("passed", "failed")
     api, settings, deploy, _ = appliance(helm_controller=REFUSING_RETRY)
     scans(api, deploy, 3)  # status: manifest llm-appliance-open-webui failed (g)

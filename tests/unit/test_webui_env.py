@@ -14,8 +14,6 @@ from operations.webui import webui_values
 from operations.webui_env import MANAGED, RECORD, VARIABLES, SecretKey
 from record_webui_variables import read_names
 
-BASE = {"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
-        "acme_email": "admin@example.com"}
 SSO = {"provider": "https://login.example.com/realms/staff/", "client_id": "appliance",
        "client_secret": {"secret": "sso", "key": "client-secret"}}
 # The variables open-webui chart 16.0.0 sets itself for the appliance's values
@@ -24,14 +22,20 @@ CHART_VARIABLES = {"WEBUI_URL", "OLLAMA_BASE_URLS", "ENABLE_OLLAMA_API", "ENABLE
                    "ENABLE_WEBSOCKET_SUPPORT", "WEBSOCKET_MANAGER"}
 
 
-def refusal(**settings) -> str:
-    with pytest.raises(SettingsError) as refused:
-        load({**BASE, **settings})
-    return str(refused.value)
+@pytest.fixture(scope="session")
+def refusal(base_data):
+    def refusal(**settings) -> str:
+        with pytest.raises(SettingsError) as refused:
+            load({**base_data, **settings})
+        return str(refused.value)
+    return refusal
 
 
-def environment(**settings) -> list[dict]:
-    return webui_values(load({**BASE, **settings}))["extraEnvVars"]
+@pytest.fixture(scope="session")
+def environment(base_data):
+    def environment(**settings) -> list[dict]:
+        return webui_values(load({**base_data, **settings}))["extraEnvVars"]
+    return environment
 
 
 def test_the_record_is_of_the_pinned_release():
@@ -40,12 +44,12 @@ def test_the_record_is_of_the_pinned_release():
     assert {"DEFAULT_MODELS", "OPENID_PROVIDER_URL", "ENABLE_PERSISTENT_CONFIG"} <= VARIABLES
 
 
-def test_the_record_holds_names_read_outside_config_and_env():
+def test_the_record_holds_names_read_outside_config_and_env(refusal, base_data):
     """Open WebUI 0.12.4 reads some settings where it uses them: utils/mfa.py
     MFA_ENCRYPTION_KEY, utils/automations.py AUTOMATION_POLL_INTERVAL, and
     utils/security_headers.py's names through a loop over its dict `header_setters`."""
     assert {"MFA_ENCRYPTION_KEY", "AUTOMATION_POLL_INTERVAL", "HSTS", "XFRAME_OPTIONS"} <= VARIABLES
-    assert dict(load({**BASE, "webui_settings": {"MFA_ENCRYPTION_KEY": {
+    assert dict(load({**base_data, "webui_settings": {"MFA_ENCRYPTION_KEY": {
         "secret": "mfa", "key": "key"}}}).webui_settings) == {
         "MFA_ENCRYPTION_KEY": SecretKey("mfa", "key")}
     assert refusal(webui_settings={"XFRAME_OPTIONS": "DENY"}) == (
@@ -69,7 +73,7 @@ def headers():
     assert read_names(source) == ({"A", "B", "C", "D", "E"}, ["11: os.getenv(f'F_{A}')"])
 
 
-def test_an_unknown_name_is_refused_with_the_closest_one():
+def test_an_unknown_name_is_refused_with_the_closest_one(refusal):
     assert refusal(webui_settings={"DEFAULT_MODEL": "llama3.2:3b"}) == (
         "webui_settings: sets DEFAULT_MODEL, which Open WebUI 0.12.4 does not read; did you "
         "mean DEFAULT_MODELS?")
@@ -78,7 +82,7 @@ def test_an_unknown_name_is_refused_with_the_closest_one():
         "open_webui/config.py and env.py of that release")
 
 
-def test_a_name_the_appliance_sets_is_refused_naming_the_setting():
+def test_a_name_the_appliance_sets_is_refused_naming_the_setting(refusal):
     assert refusal(webui_settings={"ENABLE_SIGNUP": True}) == (
         "webui_settings: sets ENABLE_SIGNUP, which the appliance sets itself: use the setting "
         "webui_signup")
@@ -88,7 +92,7 @@ def test_a_name_the_appliance_sets_is_refused_naming_the_setting():
     assert "keeps it False" in refusal(webui_settings={"ENABLE_PERSISTENT_CONFIG": True})
 
 
-def test_every_bad_name_is_reported_in_one_run_one_line_each():
+def test_every_bad_name_is_reported_in_one_run_one_line_each(refusal):
     assert refusal(webui_settings={"DEFAULT_MODEL": "llama3.2:3b", "DEFAULT_MODELS": "a:1",
                                    "ENABLE_SIGNUP": True, "RAG_FILE_MAX_SIZE": [20]}).splitlines() == [
         "webui_settings: sets DEFAULT_MODEL, which Open WebUI 0.12.4 does not read; did you "
@@ -100,14 +104,14 @@ def test_every_bad_name_is_reported_in_one_run_one_line_each():
         '{"secret": "sso", "key": "client-secret"}']
 
 
-def test_every_variable_the_appliance_sets_is_managed():
+def test_every_variable_the_appliance_sets_is_managed(environment):
     """A variable the appliance sets that webui_settings would accept would fight the deploy."""
     rendered = {entry["name"] for entry in environment(oidc=SSO)} | CHART_VARIABLES
     assert sorted(name for name in rendered if name in VARIABLES and name not in MANAGED) == []
     assert sorted(name for name in MANAGED if name not in VARIABLES) == []
 
 
-def test_values_and_secret_references_reach_the_container():
+def test_values_and_secret_references_reach_the_container(environment):
     rendered = environment(webui_settings={
         "DEFAULT_MODELS": "llama3.2:3b", "ENABLE_MESSAGE_RATING": False, "RAG_FILE_MAX_SIZE": 20,
         "BRAVE_SEARCH_API_KEY": {"secret": "web-search", "key": "brave"}})
@@ -119,7 +123,7 @@ def test_values_and_secret_references_reach_the_container():
          "valueFrom": {"secretKeyRef": {"name": "web-search", "key": "brave"}}}]
 
 
-def test_a_value_of_another_shape_is_refused():
+def test_a_value_of_another_shape_is_refused(refusal):
     assert refusal(webui_settings={"DEFAULT_MODELS": ["a:1"]}) == (
         "webui_settings: gives DEFAULT_MODELS a list; give a string, number or true/false "
         "(JSON as a string where Open WebUI reads JSON), or a Secret "
@@ -129,7 +133,7 @@ def test_a_value_of_another_shape_is_refused():
         "which is not a Kubernetes name; use lower-case letters, digits and '-', e.g. sso")
 
 
-def test_oidc_reaches_the_container():
+def test_oidc_reaches_the_container(environment):
     rendered = environment(oidc={**SSO, "allowed_domains": ["example.com", "Corp.Example.net"],
                                  "password_login": False}, webui_new_user_role="user")
     assert {"name": "DEFAULT_USER_ROLE", "value": "user"} in rendered
@@ -150,7 +154,7 @@ def test_oidc_reaches_the_container():
     assert not [entry for entry in environment() if "OAUTH" in entry["name"]]
 
 
-def test_oidc_refusals_name_the_part_and_never_show_the_secret():
+def test_oidc_refusals_name_the_part_and_never_show_the_secret(refusal):
     assert refusal(oidc={"provider": "https://login.example.com"}) == (
         'oidc: lacks client_id, client_secret; give at least {"provider": '
         '"https://login.example.com/realms/staff", "client_id": "appliance", "client_secret": '
@@ -166,9 +170,9 @@ def test_oidc_refusals_name_the_part_and_never_show_the_secret():
         "client_secret, allowed_domains, password_login")
 
 
-def test_open_webui_may_reach_the_provider_on_its_port_only_with_oidc():
+def test_open_webui_may_reach_the_provider_on_its_port_only_with_oidc(base_data):
     def egress_ports(**settings) -> list[int]:
-        policy = next(p for p in apps_policies(load({**BASE, **settings}))
+        policy = next(p for p in apps_policies(load({**base_data, **settings}))
                       if p["metadata"]["name"] == "open-webui")
         return [port["port"] for rule in policy["spec"]["egress"] for port in rule["ports"]]
 
@@ -178,8 +182,8 @@ def test_open_webui_may_reach_the_provider_on_its_port_only_with_oidc():
         11434, 5432, 8080]
 
 
-def test_the_apps_layer_needs_the_secrets_the_settings_name():
-    settings = load({**BASE, "oidc": SSO, "webui_settings": {
+def test_the_apps_layer_needs_the_secrets_the_settings_name(base_data):
+    settings = load({**base_data, "oidc": SSO, "webui_settings": {
         "BRAVE_SEARCH_API_KEY": {"secret": "web-search", "key": "brave"}}})
     read = {"objects": [{"kind": "Secret", "type": "Opaque",
                          "metadata": {"namespace": "llm", "name": "web-search"}}]}
