@@ -158,18 +158,15 @@ def kubectl(host, k3s_role):
 
 @pytest.fixture
 def cluster_peers(host, request) -> tuple[str, ...]:
-    """The other inventory hosts' primary addresses, which the firewall admits (as the deploy
-    reads them: operations.host.cluster_peers)."""
+    """The other inventory hosts' primary addresses, which the firewall admits (each read by
+    readings.primary_address)."""
     import testinfra
 
-    from operations.facts import PrimaryAddress
+    from host.readings import primary_address
 
-    peers = []
-    for address, spec in request.config.appliance_specs.items():
-        if address != host.backend.hostname:
-            fact = PrimaryAddress()
-            peer = testinfra.get_host(spec)
-            peers.append(fact.process(peer.check_output(fact.command()).splitlines()))
+    peers = [primary_address(testinfra.get_host(spec))
+             for address, spec in request.config.appliance_specs.items()
+             if address != host.backend.hostname]
     return tuple(peer for peer in peers if peer)
 
 

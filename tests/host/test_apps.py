@@ -7,9 +7,17 @@ import json
 
 import pytest
 
-from operations import health, names
+from host.expected import (
+    BACKUP_CRONJOB,
+    NAMESPACE,
+    POSTGRES_APP_SECRET,
+    POSTGRES_CLUSTER,
+    WEBUI_SECRETS,
+)
+from host.readings import primary_address
+from operations import health
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
-from operations.facts import OllamaModels, PrimaryAddress
+from operations.facts import OllamaModels
 
 pytestmark = pytest.mark.apps
 
@@ -47,36 +55,36 @@ def test_webui_health_through_traefik(host, settings, kubectl):
 
 def test_every_model_is_listed(fact, settings, kubectl):
     # The readiness gate's rule: a name as `ollama list` prints it (health.ollama_list_name).
-    assert not health.missing_models(settings.models, fact(OllamaModels, namespace=names.NAMESPACE))
+    assert not health.missing_models(settings.models, fact(OllamaModels, namespace=NAMESPACE))
 
 
 def test_postgres_accepts_connections_with_vector(kubectl):
     extensions = kubectl(
-        f"--namespace {names.NAMESPACE} exec {names.POSTGRES_CLUSTER}-1 -c postgres -- "
+        f"--namespace {NAMESPACE} exec {POSTGRES_CLUSTER}-1 -c postgres -- "
         "psql --dbname=openwebui --tuples-only --no-align --command='SELECT extname FROM pg_extension'"
     )
     assert "vector" in extensions.split()
 
 
 def test_ollama_is_cluster_internal(kubectl):
-    service = json.loads(kubectl(f"--namespace {names.NAMESPACE} get service ollama -o json"))
+    service = json.loads(kubectl(f"--namespace {NAMESPACE} get service ollama -o json"))
     assert service["spec"]["type"] == "ClusterIP"
     ingresses = kubectl("get ingress --all-namespaces -o json")
     assert "11434" not in ingresses and '"name": "ollama"' not in ingresses
-    policy = json.loads(kubectl(f"--namespace {names.NAMESPACE} get networkpolicy ollama -o json"))
+    policy = json.loads(kubectl(f"--namespace {NAMESPACE} get networkpolicy ollama -o json"))
     assert policy["spec"]["ingress"][0]["ports"] == [{"port": 11434, "protocol": "TCP"}]
 
 
-def test_ollama_port_unreachable_from_the_host_network(host, fact):
-    address = fact(PrimaryAddress)
+def test_ollama_port_unreachable_from_the_host_network(host):
+    address = primary_address(host)
     result = host.run(f"curl -s -m 3 -o /dev/null http://{address}:11434/")
     assert result.rc != 0, "Ollama's API answers on the host's address"
 
 
 def test_secrets_exist_and_are_not_in_the_manifests(host, kubectl):
-    secrets = kubectl(f"--namespace {names.NAMESPACE} get secrets -o name").split()
-    assert f"secret/{names.WEBUI_SECRETS}" in secrets
-    assert f"secret/{names.POSTGRES_APP_SECRET}" in secrets
+    secrets = kubectl(f"--namespace {NAMESPACE} get secrets -o name").split()
+    assert f"secret/{WEBUI_SECRETS}" in secrets
+    assert f"secret/{POSTGRES_APP_SECRET}" in secrets
     manifests = host.check_output("cat /var/lib/rancher/k3s/server/manifests/llm-appliance-*.yaml")
     assert "kind: Secret" not in manifests
 
@@ -106,5 +114,5 @@ def test_namespaces_deny_by_default(kubectl, namespace):
 
 
 def test_backups_are_scheduled(kubectl, settings):
-    cronjob = json.loads(kubectl(f"--namespace {names.NAMESPACE} get cronjob {names.BACKUP_CRONJOB} -o json"))
+    cronjob = json.loads(kubectl(f"--namespace {NAMESPACE} get cronjob {BACKUP_CRONJOB} -o json"))
     assert cronjob["spec"]["schedule"] == settings.backup_schedule

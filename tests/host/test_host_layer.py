@@ -6,54 +6,25 @@ that took its expectation from the deploy could not tell a user that the deploy 
 
 import pytest
 
-from operations.facts import KernelModules, SshServerPort, TimeSyncService, Ufw
-from operations.firewall import FirewallRule, stored_address
+from host.expected import (
+    BLOCKED_MODULES,
+    FAIL2BAN_FILE,
+    FAIL2BAN_PACKAGES,
+    HARDENING_PACKAGES,
+    HARDENING_PARAMETERS,
+    KERNEL_MODULES,
+    KERNEL_MODULES_FILE,
+    KERNEL_PARAMETERS,
+    KERNEL_PARAMETERS_FILE,
+    PACKAGES,
+    SUPPORTED_OS,
+)
+from host.readings import kernel_module_present, ssh_port, systemd_unit, ufw_address, ufw_state
 
 pytestmark = pytest.mark.host
 
-SYSCTL_FILE = "/etc/sysctl.d/90-llm-appliance.conf"
-KERNEL_PARAMETERS = {
-    # Kubernetes networking: routed pod traffic, bridged traffic seen by iptables.
-    "net.ipv4.ip_forward": "1",
-    "net.ipv6.conf.all.forwarding": "1",
-    "net.bridge.bridge-nf-call-iptables": "1",
-    "net.bridge.bridge-nf-call-ip6tables": "1",
-    # Many pods watch many files.
-    "fs.inotify.max_user_instances": "8192",
-    "fs.inotify.max_user_watches": "524288",
-    # k3s CIS hardening guide (the kubelet's protect-kernel-defaults refuses other values).
-    "vm.overcommit_memory": "1",
-    "vm.panic_on_oom": "0",
-    "kernel.panic": "10",
-    "kernel.panic_on_oops": "1",
-}
-MODULES_FILE = "/etc/modules-load.d/llm-appliance.conf"
-KERNEL_MODULES = ("overlay", "br_netfilter")
-PACKAGES = ("ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
-            "unattended-upgrades")
-FAIL2BAN_PACKAGES = ("fail2ban", "python3-systemd")
-# Hardening (operations/hardening.py): none of these is a value k3s or the pods need otherwise.
-HARDENING_PARAMETERS = {
-    "dev.tty.ldisc_autoload": "0",
-    "kernel.core_uses_pid": "1",
-    "kernel.ctrl-alt-del": "0",
-    "kernel.kptr_restrict": "2",
-    "kernel.perf_event_paranoid": "3",
-    "kernel.unprivileged_bpf_disabled": "1",
-    "net.ipv4.conf.all.send_redirects": "0",
-    "net.ipv4.conf.default.send_redirects": "0",
-    "net.ipv4.conf.default.accept_source_route": "0",
-    "net.ipv4.conf.all.log_martians": "1",
-    "net.ipv4.conf.default.log_martians": "1",
-}
-HARDENING_PACKAGES = ("acct", "apt-listchanges", "libpam-pwquality", "libpam-tmpdir")
-BLOCKED_MODULES = ("dccp", "sctp", "rds", "tipc", "firewire-core", "firewire-ohci")
-FAIL2BAN_FILE = "/etc/fail2ban/jail.d/llm-appliance.conf"
-
 
 def test_supported_operating_system(host):
-    from operations.sizing import SUPPORTED_OS
-
     distribution = host.system_info.distribution.capitalize()
     assert host.system_info.release in SUPPORTED_OS.get(distribution, ()), (
         f"{distribution} {host.system_info.release}"
@@ -61,7 +32,7 @@ def test_supported_operating_system(host):
 
 
 def test_kernel_parameters_are_persisted(host):
-    drop_in = host.file(SYSCTL_FILE)
+    drop_in = host.file(KERNEL_PARAMETERS_FILE)
     assert drop_in.user == "root" and drop_in.mode == 0o644
     for key, value in KERNEL_PARAMETERS.items():
         assert f"{key} = {value}" in drop_in.content_string
@@ -73,12 +44,13 @@ def test_kernel_parameter_is_live(host, key):
 
 
 def test_kernel_modules_load_at_boot(host):
-    listed = host.file(MODULES_FILE).content_string.split()
+    listed = host.file(KERNEL_MODULES_FILE).content_string.split()
     assert set(KERNEL_MODULES) <= set(listed)
 
 
-def test_kernel_modules_are_present(fact):
-    assert fact(KernelModules, names=KERNEL_MODULES) == set(KERNEL_MODULES)
+@pytest.mark.parametrize("module", KERNEL_MODULES)
+def test_kernel_module_is_present(host, module):
+    assert kernel_module_present(host, module)
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -139,7 +111,7 @@ def test_apt_waits_for_its_lock(host):
     assert 'DPkg::Lock::Timeout "600";' in host.check_output("apt-config dump")
 
 
-def test_fail2ban_guards_ssh(host, settings, fact):
+def test_fail2ban_guards_ssh(host, settings):
     service = host.service("fail2ban")
     if not settings.fail2ban:
         # Off means off, though the package may stay installed with its own sshd jail.
@@ -149,7 +121,7 @@ def test_fail2ban_guards_ssh(host, settings, fact):
     status = host.check_output("fail2ban-client status sshd")
     assert "Currently banned" in status
     jail = host.file(FAIL2BAN_FILE).content_string
-    assert f"port = {fact(SshServerPort)}" in jail
+    assert f"port = {ssh_port(host)}" in jail
     # The jail as the running fail2ban holds it: 5 failures within 10 minutes, banned 1 hour.
     assert [host.check_output(f"fail2ban-client get sshd {key}") for key in ("maxretry", "findtime", "bantime")] == [
         "5", "600", "3600"]
@@ -163,8 +135,8 @@ def test_ssh_accepts_keys_only_when_hardened(host, settings):
                 "x11forwarding no", "permitrootlogin without-password"} <= set(effective)
 
 
-def test_clock_is_synchronised(host, fact):
-    service = fact(TimeSyncService)
+def test_clock_is_synchronised(host):
+    service = systemd_unit(host, "systemd-timesyncd.service")
     assert service["UnitFileState"] == "enabled"
     if host.run("systemd-detect-virt --container").rc == 0:
         # timesyncd skips itself in a container (ConditionVirtualization): the clock is the
@@ -188,24 +160,25 @@ def test_automatic_reboot_follows_setting(host, settings):
     assert f'Unattended-Upgrade::Automatic-Reboot "{expected}";' in config
 
 
-def test_firewall_denies_incoming_by_default(fact):
-    ufw = fact(Ufw)
+def test_firewall_denies_incoming_by_default(host):
+    ufw = ufw_state(host)
     assert ufw["active"]
     assert (ufw["incoming"], ufw["outgoing"]) == ("deny", "allow")
 
 
-def test_firewall_admits_exactly_the_appliance(fact, settings, cluster_peers):
+def test_firewall_admits_exactly_the_appliance(host, settings, cluster_peers):
     # README "What the host layer does": SSH on the port in use, 80, 443, the API to
     # admin_cidrs only, the pod and service networks, and the cluster's other nodes; compared
-    # in ufw's stored form (operations/firewall.py: /32 and /128 dropped, IPv6 compressed).
+    # as `ufw show added` prints them (readings.ufw_address: /32 and /128 dropped, IPv6
+    # compressed).
     expected = [
-        f"allow {fact(SshServerPort)}/tcp", "allow 80/tcp", "allow 443/tcp",
-        *(f"allow from {stored_address(cidr)} to any port 6443 proto tcp" for cidr in settings.admin_cidrs),
-        *(f"allow from {stored_address(source)}"
+        f"allow {ssh_port(host)}/tcp", "allow 80/tcp", "allow 443/tcp",
+        *(f"allow from {ufw_address(cidr)} to any port 6443 proto tcp" for cidr in settings.admin_cidrs),
+        *(f"allow from {ufw_address(source)}"
           for source in (settings.k3s_cluster_cidr, settings.k3s_service_cidr, *cluster_peers)),
     ]
-    assert sorted(rule.command for rule in fact(Ufw)["rules"]) == sorted(expected)
+    assert sorted(ufw_state(host)["rules"]) == sorted(expected)
 
 
-def test_firewall_keeps_ssh_open(fact):
-    assert FirewallRule("allow", "tcp", str(fact(SshServerPort))) in fact(Ufw)["rules"]
+def test_firewall_keeps_ssh_open(host):
+    assert f"allow {ssh_port(host)}/tcp" in ufw_state(host)["rules"]

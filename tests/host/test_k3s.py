@@ -4,18 +4,21 @@ Run after the k3s layer: `pytest tests/host --inventory inventories/prod.py -m "
 """
 
 import json
+import re
 
 import pytest
 
-from operations import health, k3s, names
-from operations import host as host_layer
-from operations.facts import K3sVersion, Ufw
+from host.expected import API_SERVER_PORT, K3S_BINARY, K3S_CONFIG_FILE, KUBECONFIG_FILE
+from host.readings import ufw_address, ufw_state
+from operations import health, k3s
 
 pytestmark = pytest.mark.k3s
 
 
-def test_binary_is_the_pinned_version(fact, settings):
-    assert fact(K3sVersion, path=names.K3S_BINARY) == settings.k3s_version
+def test_binary_is_the_pinned_version(host, settings):
+    # k3s --version's first line: "k3s version v1.36.5+k3s1 (COMMIT)".
+    assert host.check_output(f"{K3S_BINARY} --version").split()[:3] == [
+        "k3s", "version", settings.k3s_version]
 
 
 def test_service_running_and_enabled(host, k3s_role):
@@ -24,14 +27,14 @@ def test_service_running_and_enabled(host, k3s_role):
 
 
 def test_config_is_private(host):
-    config = host.file(k3s.CONFIG_FILE)
+    config = host.file(K3S_CONFIG_FILE)
     assert (config.user, config.mode) == ("root", 0o600)
 
 
 def test_kubeconfig_is_not_world_readable(host, k3s_role):
     if k3s_role != "server":
         pytest.skip("agents have no kubeconfig")
-    kubeconfig = host.file(k3s.KUBECONFIG_FILE)
+    kubeconfig = host.file(KUBECONFIG_FILE)
     assert kubeconfig.exists and kubeconfig.mode & 0o077 == 0
 
 
@@ -97,8 +100,10 @@ def test_acme_storage_is_private(host, settings, k3s_role):
     assert host.file(paths[0]).mode == 0o600
 
 
-def test_api_server_closed_to_all_but_admins(fact, settings):
-    # Compared in ufw's stored form, as the deploy compares them (operations/firewall.py).
-    wanted = [rule for rule in host_layer.firewall_rules(settings, 22) if rule.port == "6443"]
-    rules = [rule for rule in fact(Ufw)["rules"] if rule.port == "6443"]
-    assert [rule.command for rule in rules] == [rule.command for rule in wanted]
+def test_api_server_closed_to_all_but_admins(host, settings):
+    # As `ufw show added` prints them (readings.ufw_address); it lists IPv4 rules before IPv6.
+    wanted = [f"allow from {ufw_address(cidr)} to any port {API_SERVER_PORT} proto tcp"
+              for cidr in settings.admin_cidrs]
+    rules = [rule for rule in ufw_state(host)["rules"]
+             if re.search(rf"\b{API_SERVER_PORT}\b", rule)]
+    assert sorted(rules) == sorted(wanted)

@@ -1,5 +1,6 @@
 """The host layer's files and packages, as `appliance render` and the deploy give them, against
-values written out here (README: "What the host layer does"), not read from operations/host.py."""
+values written out here and in tests/host/expected.py, the expected host the shipped suite
+checks on a real one (README: "What the host layer does"), never read from operations/."""
 
 from pathlib import Path
 
@@ -7,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from appliance.cli import main
+from host import expected
 from operations import host as host_layer
 from operations.firewall import FirewallRule
 from operations.settings import load
-
 
 
 @pytest.fixture(scope="module")
@@ -27,22 +28,13 @@ def settings_lines(path: Path) -> list[str]:
 
 
 def test_kernel_parameters(rendered):
-    assert settings_lines(rendered / "etc/sysctl.d/90-llm-appliance.conf") == [
-        "net.ipv4.ip_forward = 1",
-        "net.ipv6.conf.all.forwarding = 1",
-        "net.bridge.bridge-nf-call-iptables = 1",
-        "net.bridge.bridge-nf-call-ip6tables = 1",
-        "fs.inotify.max_user_instances = 8192",
-        "fs.inotify.max_user_watches = 524288",
-        "vm.overcommit_memory = 1",
-        "vm.panic_on_oom = 0",
-        "kernel.panic = 10",
-        "kernel.panic_on_oops = 1",
-    ]
+    assert settings_lines(rendered / expected.KERNEL_PARAMETERS_FILE.lstrip("/")) == [
+        f"{key} = {value}" for key, value in expected.KERNEL_PARAMETERS.items()]
 
 
 def test_kernel_modules(rendered):
-    assert settings_lines(rendered / "etc/modules-load.d/llm-appliance.conf") == ["overlay", "br_netfilter"]
+    assert settings_lines(rendered / expected.KERNEL_MODULES_FILE.lstrip("/")) == list(
+        expected.KERNEL_MODULES)
 
 
 def test_security_updates_daily_without_reboot(rendered):
@@ -78,12 +70,8 @@ def test_rendered_host_files_are_exactly_these(rendered):
 
 
 @pytest.mark.parametrize("fail2ban, packages", [
-    (True, ["ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
-            "unattended-upgrades", "acct", "apt-listchanges", "libpam-pwquality",
-            "libpam-tmpdir", "fail2ban", "python3-systemd"]),
-    (False, ["ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
-             "unattended-upgrades", "acct", "apt-listchanges", "libpam-pwquality",
-             "libpam-tmpdir"]),
+    (True, [*expected.PACKAGES, *expected.HARDENING_PACKAGES, *expected.FAIL2BAN_PACKAGES]),
+    (False, [*expected.PACKAGES, *expected.HARDENING_PACKAGES]),
 ])
 def test_packages(base_data, fail2ban, packages):
     assert host_layer.host_packages(load({**base_data, "fail2ban": fail2ban})) == packages
@@ -96,9 +84,7 @@ def test_packages(base_data, fail2ban, packages):
 def test_offsite_packages_go_in_the_same_transaction_on_the_first_server(base_data, first_server, restic):
     settings = load({**base_data, "backup_repository": "/mnt/nas/restic"})
     assert host_layer.host_packages(settings, first_server) == [
-        "ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
-        "unattended-upgrades", "acct", "apt-listchanges", "libpam-pwquality",
-        "libpam-tmpdir", "fail2ban", "python3-systemd", *restic]
+        *expected.PACKAGES, *expected.HARDENING_PACKAGES, *expected.FAIL2BAN_PACKAGES, *restic]
 
 
 def test_firewall_admits_only_the_appliance(base_data):
@@ -119,24 +105,10 @@ def test_firewall_admits_only_the_appliance(base_data):
 
 
 def test_hardening_files(rendered):
-    assert settings_lines(rendered / "etc/sysctl.d/80-llm-appliance-hardening.conf") == [
-        "dev.tty.ldisc_autoload = 0",
-        "kernel.core_uses_pid = 1",
-        "kernel.ctrl-alt-del = 0",
-        "kernel.kptr_restrict = 2",
-        "kernel.perf_event_paranoid = 3",
-        "kernel.unprivileged_bpf_disabled = 1",
-        "net.ipv4.conf.all.send_redirects = 0",
-        "net.ipv4.conf.default.send_redirects = 0",
-        "net.ipv4.conf.default.accept_source_route = 0",
-        "net.ipv4.conf.all.log_martians = 1",
-        "net.ipv4.conf.default.log_martians = 1",
-    ]
+    assert settings_lines(rendered / expected.HARDENING_PARAMETERS_FILE.lstrip("/")) == [
+        f"{key} = {value}" for key, value in expected.HARDENING_PARAMETERS.items()]
     assert settings_lines(rendered / "etc/modprobe.d/llm-appliance-hardening.conf") == [
-        "install dccp /bin/false", "install sctp /bin/false", "install rds /bin/false",
-        "install tipc /bin/false", "install firewire-core /bin/false",
-        "install firewire-ohci /bin/false",
-    ]
+        f"install {module} /bin/false" for module in expected.BLOCKED_MODULES]
     assert settings_lines(rendered / "etc/systemd/coredump.conf.d/llm-appliance.conf") == [
         "[Coredump]", "Storage=none", "ProcessSizeMax=0"]
     assert settings_lines(rendered / "etc/security/limits.d/llm-appliance.conf") == [
@@ -213,3 +185,26 @@ def test_a_package_added_later_upgrades_nothing_else():
         f"{APT} {APT_OPTIONS} --no-install-recommends install restic sqlite3",
     ]
     assert host_layer.apt_commands([], first_install=True) == []
+
+
+def test_the_deploy_installs_where_and_what_the_shipped_suite_expects(base_data):
+    """The names and paths the shipped suite looks for on a host (tests/host/expected.py),
+    as the deploy writes them."""
+    from operations import gpu, k3s, names
+    from operations.sizing import SUPPORTED_OS
+
+    assert SUPPORTED_OS == expected.SUPPORTED_OS
+    assert host_layer.FAIL2BAN_FILE == expected.FAIL2BAN_FILE
+    assert (names.K3S_BINARY, k3s.CONFIG_FILE, k3s.KUBECONFIG_FILE) == (
+        expected.K3S_BINARY, expected.K3S_CONFIG_FILE, expected.KUBECONFIG_FILE)
+    admins = load({**base_data, "admin_cidrs": ["192.0.2.0/24"]})
+    assert [rule.port for rule in host_layer.firewall_rules(admins, 22)
+            if rule.source == "192.0.2.0/24"] == [expected.API_SERVER_PORT]
+    assert (names.NAMESPACE, names.POSTGRES_CLUSTER, names.POSTGRES_APP_SECRET,
+            names.WEBUI_SECRETS, names.BACKUP_CRONJOB) == (
+        expected.NAMESPACE, expected.POSTGRES_CLUSTER, expected.POSTGRES_APP_SECRET,
+        expected.WEBUI_SECRETS, expected.BACKUP_CRONJOB)
+    assert (gpu.TOOLKIT_PACKAGES, gpu.NVIDIA_RUNTIME_BINARY, gpu.CONTAINERD_CONFIG,
+            gpu.RUNTIME_CLASS, gpu.GPU_NODE_LABEL) == (
+        expected.TOOLKIT_PACKAGES, expected.NVIDIA_RUNTIME_BINARY, expected.CONTAINERD_CONFIG,
+        expected.RUNTIME_CLASS, expected.GPU_NODE_LABEL)
