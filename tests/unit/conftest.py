@@ -7,12 +7,17 @@ administrator's e-mail), as fixtures a test adds its own settings to:
 
 Each is read-only (a mappingproxy, a frozen Settings), so one test's additions never reach
 another's.
+
+Also the fixtures of the alert tests (tests/netdata137.py: Debian 12's Netdata 1.37.1
+extracted, a local SMTP relay and a local webhook), for test_alert_notifications.py and
+test_alarms_raised.py.
 """
 
 from types import MappingProxyType
 
 import pytest
 
+from netdata137 import netdata_137, smtp, webhook  # noqa: F401 (fixtures)
 from operations.settings import Settings, load
 
 
