@@ -25,7 +25,8 @@ from operations import alerts, backup, gpu, health, middlewares, monitoring, pol
 from operations.cluster import Node, deployed_node
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
 from operations.errors import stop
-from operations.facts import FileState, batch_reads, fact_key, read_fact
+from operations.fact_batch import batch_reads, fact_key, read_fact
+from operations.facts import FileState
 from operations.names import (
     ALERT_SECRET,
     BASIC_AUTH_SECRET,

@@ -1,14 +1,17 @@
-"""Custom pyinfra facts: what the appliance reads from a host before deciding what to change."""
+"""Custom pyinfra facts: what the appliance reads from a host before deciding what to change
+(its kernel, memory, disk, ports, firewall, units, packages and files, k3s's binary, networks
+and token, a Secret's value, the newest backup).
+
+Ollama's facts are in operations/ollama_facts.py, the NVIDIA GPU's in operations/gpu_facts.py;
+operations/fact_batch.py reads several of them in one round trip (``read_fact``).
+"""
 
 from __future__ import annotations
 
-import json
 import re
-import weakref
 
 from pyinfra.api import FactBase
 
-from operations.components import OLLAMA
 from operations.firewall import FirewallRule
 
 
@@ -295,28 +298,6 @@ class PrimaryAddress(FactBase):
         return words[words.index("src") + 1] if "src" in words else None
 
 
-class OllamaModels(FactBase):
-    """
-    The models Ollama has (what its /api/tags lists, through `ollama list` in its pod). Empty
-    before k3s or Ollama runs.
-
-    .. code:: python
-
-        host.get_fact(OllamaModels, namespace="llm")  # {"llama3.2:3b"}
-    """
-
-    default = set
-
-    def command(self, namespace):
-        return (
-            f"if [ -x /usr/local/bin/k3s ]; then /usr/local/bin/k3s kubectl --namespace "
-            f"{namespace} exec {OLLAMA.workload.ref} -- ollama list 2>/dev/null; fi; true"
-        )
-
-    def process(self, output):
-        return {line.split()[0] for line in output[1:] if line.strip()}
-
-
 class KubernetesSecretValue(FactBase):
     """
     One value of a Kubernetes Secret, decoded. For `appliance admin-password`, which exists to
@@ -371,50 +352,6 @@ class LatestBackup(FactBase):
         return output[0].strip() if output and output[0].strip() else None
 
 
-class NvidiaGpus(FactBase):
-    """
-    NVIDIA GPUs on the host: display controllers of PCI vendor 10de (from sysfs, whether or not
-    a driver runs) and what the driver reports through ``nvidia-smi``: each GPU's name, memory
-    in MiB and driver version. ``driver_problem`` says why the driver did not answer.
-
-    .. code:: python
-
-        host.get_fact(NvidiaGpus)
-        # {"pci_devices": ["0000:01:00.0"], "driver_problem": None,
-        #  "gpus": [{"name": "GeForce RTX 2080", "memory_mib": 7979, "driver_version": "440.64"}]}
-    """
-
-    def command(self):
-        return (
-            "for d in /sys/bus/pci/devices/*; do "
-            '[ "$(cat "$d/vendor" 2>/dev/null)" = 0x10de ] || continue; '
-            'case "$(cat "$d/class" 2>/dev/null)" in 0x03*) echo "pci ${d##*/}";; esac; done; '
-            "if command -v nvidia-smi >/dev/null 2>&1; then "
-            "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader,nounits "
-            '2>&1; echo "exit $?"; else echo "exit 127"; fi'
-        )
-
-    def process(self, output):
-        pci = [line.split()[1] for line in output if line.startswith("pci ")]
-        smi = [line.strip() for line in output if line.strip() and not line.startswith("pci ")]
-        status = smi.pop() if smi and smi[-1].startswith("exit ") else "exit 127"
-        gpus, problem = [], None
-        if status == "exit 0":
-            for line in smi:
-                fields = [field.strip() for field in line.rsplit(",", 2)]
-                if len(fields) != 3 or not fields[1].isdigit():
-                    problem = f"nvidia-smi printed {line!r}, not a GPU's name, memory and driver"
-                    continue
-                gpus.append(
-                    {"name": fields[0], "memory_mib": int(fields[1]), "driver_version": fields[2]}
-                )
-        elif status == "exit 127" and not smi:
-            problem = "nvidia-smi is not installed (no NVIDIA driver)"
-        else:
-            problem = f"nvidia-smi failed: {smi[0] if smi else status}"
-        return {"pci_devices": pci, "gpus": gpus, "driver_problem": problem}
-
-
 class KeyringFingerprints(FactBase):
     """
     Fingerprints of the keys in an apt keyring file (empty without the file or without gpg).
@@ -436,96 +373,6 @@ class KeyringFingerprints(FactBase):
 
     def process(self, output):
         return {line.split(":")[9] for line in output if line.startswith("fpr:")}
-
-
-class NvidiaRuntimeInContainerd(FactBase):
-    """
-    Whether nvidia-container-runtime is installed and whether the containerd config k3s wrote
-    at its last start names it (None before k3s wrote one).
-
-    .. code:: python
-
-        host.get_fact(NvidiaRuntimeInContainerd, binary="/usr/bin/nvidia-container-runtime",
-                      config="/var/lib/rancher/k3s/agent/etc/containerd/config.toml")
-        # {"installed": True, "in_config": False}
-    """
-
-    @staticmethod
-    def default():
-        return {"installed": False, "in_config": None}
-
-    def command(self, binary, config):
-        return (
-            f"[ -x {binary} ] && echo installed; "
-            f"if [ -f {config} ]; then grep -q {binary} {config} && echo in-config || "
-            "echo not-in-config; fi; true"
-        )
-
-    def process(self, output):
-        words = {line.strip() for line in output}
-        in_config = True if "in-config" in words else False if "not-in-config" in words else None
-        return {"installed": "installed" in words, "in_config": in_config}
-
-
-# Where `ollama pull` reads a model's manifest (ollama/ollama, server/images.go:
-# pullModelManifest): https://HOST/v2/NAMESPACE/MODEL/manifests/TAG, HOST registry.ollama.ai
-# and NAMESPACE library unless the name gives them, with this Accept header.
-OLLAMA_REGISTRY = "registry.ollama.ai"
-OLLAMA_MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
-
-
-def ollama_manifest_url(model: str) -> str:
-    """The registry URL of a model's manifest:
-    ``ollama_manifest_url("qwen3:30b")`` gives
-    'https://registry.ollama.ai/v2/library/qwen3/manifests/30b'."""
-    name, _, tag = model.rpartition(":")
-    parts = name.split("/")
-    host = parts.pop(0) if len(parts) == 3 else OLLAMA_REGISTRY
-    namespace = parts.pop(0) if len(parts) == 2 else "library"
-    return f"https://{host}/v2/{namespace}/{parts[0]}/manifests/{tag}"
-
-
-def ollama_manifest_bytes(manifest: dict) -> int:
-    """What `ollama pull` downloads for a manifest: its config and every layer (weights,
-    template, licence, parameters), in bytes."""
-    return manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
-
-
-class OllamaModelDownload(FactBase):
-    """
-    A model's download size as the Ollama registry publishes it, read from the host (which
-    must reach the registry to pull it anyway): ``{"bytes": N}``, or ``{"error": LINE}`` when
-    the registry cannot be read (no route, no DNS: an air-gapped host) or does not know it.
-    Uses curl, else wget, else python3, whichever the host has.
-
-    .. code:: python
-
-        host.get_fact(OllamaModelDownload, model="gemma:2b")  # {"bytes": 1678456656}
-    """
-
-    def command(self, model):
-        url, accept = ollama_manifest_url(model), f"Accept: {OLLAMA_MANIFEST_TYPE}"
-        return (
-            "{ if command -v curl >/dev/null; then "
-            f"curl -fsS --max-time 20 -H '{accept}' '{url}'; "
-            "elif command -v wget >/dev/null; then "
-            f"wget -q -T 20 -O - --header='{accept}' '{url}'; "
-            "else python3 -c 'import sys, urllib.request as u; sys.stdout.write(u.urlopen("
-            "u.Request(sys.argv[1], headers={\"Accept\": sys.argv[2]}), timeout=20)"
-            f".read().decode())' '{url}' '{OLLAMA_MANIFEST_TYPE}'; fi; }} 2>&1; true"
-        )
-
-    @staticmethod
-    def default():
-        return {"error": "no answer"}
-
-    def process(self, output):
-        text = "\n".join(output)
-        try:
-            return {"bytes": ollama_manifest_bytes(json.loads(text))}
-        except (ValueError, KeyError, TypeError):
-            lines = [line.strip() for line in output if line.strip()]
-            return {"error": lines[-1] if lines else "no answer"}
 
 
 class FileState(FactBase):
@@ -572,117 +419,3 @@ class InstalledPackages(FactBase):
             fields[0] for line in output
             if len(fields := line.split()) == 2 and fields[1][1:2] == "i"
         }
-
-
-BATCH_MARK = "@@llm-appliance-fact@@"
-
-
-class Batch(FactBase):
-    """
-    Several facts read in one shell round trip: each part's command runs in its own subshell
-    and its output is processed by its own fact class, as if read alone (a part whose command
-    fails, or whose required program is missing, gets its fact's default).
-
-    .. code:: python
-
-        host.get_fact(Batch, parts=((FileState, (("path", "/etc/hostname"),)),
-                                    (KernelModules, (("names", ("overlay",)),))))
-        # the output lines; Batch().values(parts, lines) gives each part's fact value:
-        # {(FileState, (("path", "/etc/hostname"),)): {...}, (KernelModules, ...): {"overlay"}}
-    """
-
-    default = list
-
-    def command(self, parts):
-        pieces = []
-        for index, (fact_class, arguments) in enumerate(parts):
-            fact = fact_class()
-            command = _command_text(fact.command(**dict(arguments)))
-            required = fact.requires_command(**dict(arguments))
-            if required:
-                command = f"command -v {required} >/dev/null 2>&1 && {{ {command}\n}}"
-            pieces.append(f"( {command}\n) 2>/dev/null; echo \"{BATCH_MARK} {index} $?\"")
-        return "; ".join(pieces)
-
-    def values(self, parts, output):
-        values, lines = {}, []
-        for line in output:
-            if line.startswith(BATCH_MARK):
-                _, index, status = line.split()
-                fact_class, arguments = parts[int(index)]
-                fact = fact_class()
-                ok = status == "0" and lines
-                values[parts[int(index)]] = fact.process(lines) if ok else fact.default()
-                lines = []
-            else:
-                lines.append(line)
-        return values
-
-    def process(self, output):
-        # pyinfra hands process() the output only; values() splits it by part.
-        return list(output)
-
-
-def _command_text(command) -> str:
-    return command.get_raw_value() if hasattr(command, "get_raw_value") else str(command)
-
-
-def fact_key(fact_class, **arguments) -> tuple:
-    """A hashable key for a fact and its arguments (lists become tuples)."""
-    return fact_class, tuple(
-        sorted((name, tuple(value) if isinstance(value, list) else value)
-               for name, value in arguments.items())
-    )
-
-
-_READS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _generation(host) -> tuple:
-    """What invalidates a fact read: the stage of the run and how many operations have
-    changed the host so far (a read is reused only while nothing changed since)."""
-    state = host.state
-    changed = sum(
-        1 for data in state.ops.get(host, {}).values()
-        if data.operation_meta.is_complete() and data.operation_meta.did_change()
-    )
-    return state.current_stage, changed
-
-
-def batch_reads(host, *reads: tuple) -> None:
-    """
-    Declare facts (``fact_key``s) that ``read_fact`` reads together, in one round trip, when
-    any of them is first needed, and again after an operation changed the host.
-
-    .. code:: python
-
-        batch_reads(host, fact_key(Ufw), fact_key(KernelModules, names=("overlay",)))
-    """
-    _READS.setdefault(host, {"batches": [], "values": {}})["batches"].append(tuple(reads))
-
-
-def read_fact(host, fact_class, **arguments):
-    """
-    A fact of the host as ``host.get_fact`` gives it, read at most once until an operation
-    changes the host; declared with ``batch_reads``, read in one round trip with the others.
-
-    .. code:: python
-
-        read_fact(host, KernelModules, names=("overlay", "br_netfilter"))  # {"overlay"}
-    """
-    key = fact_key(fact_class, **arguments)
-    reads = _READS.setdefault(host, {"batches": [], "values": {}})
-    generation = _generation(host)
-    cached = reads["values"].get(key)
-    if cached and cached[0] == generation:
-        return cached[1]
-    batch = next((batch for batch in reads["batches"] if key in batch), None)
-    if batch:
-        values = Batch().values(batch, host.get_fact(Batch, parts=batch))
-        for part, value in values.items():
-            reads["values"][part] = (generation, value)
-        if key in values:
-            return values[key]
-    value = host.get_fact(fact_class, **arguments)
-    reads["values"][key] = (generation, value)
-    return value

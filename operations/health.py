@@ -40,7 +40,7 @@ from pyinfra.api.command import StringCommand
 from operations.certificates import covers
 from operations.components import APP_CHARTS, NETDATA, OLLAMA, TRAEFIK
 from operations.cron import cron_longest_gap_hours
-from operations.facts import OllamaModels
+from operations.fact_batch import read_fact
 from operations.names import (
     BACKUP_DIR,
     DEVICE_PLUGIN_NAMESPACE,
@@ -57,6 +57,7 @@ from operations.names import (
     RESTORED_FILE,
     TLS_SECRET,
 )
+from operations.ollama_facts import OllamaModels
 from operations.pins import PINNED_VERSIONS
 from operations.settings import Settings
 
@@ -170,6 +171,10 @@ class ApplianceRead(FactBase):
         # (failed: {"llm-appliance-offsite": "off-site backup failed: Fatal: ..."}; reboot:
         #  ["linux-image-6.8.0-51-generic", "libc6"] when one is pending)
     """
+
+    # The run's decisions all take its newest read, made when the first needs it; a change the
+    # deploy makes does not make it stale: the gates read again (fresh) while they wait.
+    kept_for_the_run = True
 
     def command(self, domain, alarms=""):
         """``alarms`` (any non-empty text, as `pyinfra fact ... alarms=yes` gives it): Netdata's
@@ -759,14 +764,10 @@ def certificate_component(read: dict, settings: Settings) -> Component:
 
 # -- reading once per run, and the gate ---------------------------------------------------------
 
-_LATEST: dict[str, dict] = {}
-
-
 def latest_read(settings: Settings, fresh: bool = False) -> dict:
-    """This host's newest read in this run; read now when there is none or ``fresh``."""
-    if fresh or host.name not in _LATEST:
-        _LATEST[host.name] = host.get_fact(ApplianceRead, domain=settings.webui_domain)
-    return _LATEST[host.name]
+    """This host's newest read in this run; read now when there is none or ``fresh``
+    (fact_batch.read_fact, the deploy's one cache of facts; ApplianceRead is kept for the run)."""
+    return read_fact(host, ApplianceRead, fresh=fresh, domain=settings.webui_domain)
 
 
 def secret_names(read: dict, namespace: str) -> set[str]:

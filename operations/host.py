@@ -16,6 +16,7 @@ from pyinfra.operations import server
 
 from operations import hardening, offsite
 from operations.cluster import Node, deployed_node
+from operations.fact_batch import batch_reads, fact_key, read_fact
 from operations.facts import (
     DpkgInterrupted,
     FileState,
@@ -26,9 +27,6 @@ from operations.facts import (
     SystemdUnit,
     TimeSyncService,
     Ufw,
-    batch_reads,
-    fact_key,
-    read_fact,
 )
 from operations.firewall import FirewallRule, stored_address
 from operations.gpu import container_toolkit, host_gpu_choice, toolkit_files

@@ -24,15 +24,8 @@ from operations import health, recovery
 from operations.cluster import Node, NodeRole, deployed_node
 from operations.components import TRAEFIK
 from operations.errors import stop
-from operations.facts import (
-    FileState,
-    K3sJoinToken,
-    K3sVersion,
-    SystemdUnit,
-    batch_reads,
-    fact_key,
-    read_fact,
-)
+from operations.fact_batch import batch_reads, fact_key, read_fact
+from operations.facts import FileState, K3sJoinToken, K3sVersion, SystemdUnit
 from operations.gpu import k3s_gpu_runtime
 from operations.names import (
     ACME_DNS_SECRET,

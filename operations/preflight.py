@@ -21,24 +21,21 @@ from pyinfra.facts.server import Arch, LinuxDistribution
 
 from operations.cluster import cluster_problems
 from operations.errors import stop
+from operations.fact_batch import batch_reads, fact_key, read_fact
 from operations.facts import (
-    OLLAMA_REGISTRY,
     DiskSpace,
     FileState,
     K3sNetworks,
     K3sVersion,
     ListeningTcpPorts,
     MemTotal,
-    NvidiaGpus,
-    OllamaModelDownload,
     SshServerPort,
-    batch_reads,
-    fact_key,
-    read_fact,
 )
 from operations.gpu import gpu_choice, gpu_problems
+from operations.gpu_facts import NvidiaGpus
 from operations.memory import gpu_memory_needed_gib, host_mib_needed, loaded_together, refusal
 from operations.names import HOST_SYSCTL_FILE, K3S_BINARY, LAYERS
+from operations.ollama_facts import OLLAMA_REGISTRY, OllamaModelDownload
 from operations.settings import Settings, SettingsError, load
 from operations.sizing import (
     APPLIANCE_PORT_HOLDERS,

@@ -17,7 +17,8 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
 
 from operations.components import Chart
-from operations.facts import FileState, read_fact
+from operations.fact_batch import read_fact
+from operations.facts import FileState
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = jinja2.Environment(

@@ -13,7 +13,8 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.facts.server import Sysctl
 
-from operations.facts import KernelModules, SystemdUnit, TimeSyncService, read_fact
+from operations.fact_batch import read_fact
+from operations.facts import KernelModules, SystemdUnit, TimeSyncService
 
 
 @operation()

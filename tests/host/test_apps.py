@@ -17,7 +17,7 @@ from host.expected import (
 from host.readings import primary_address
 from operations import health
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
-from operations.facts import OllamaModels
+from operations.ollama_facts import OllamaModels
 
 pytestmark = pytest.mark.apps
 

@@ -17,7 +17,7 @@ from host.expected import (
     TOOLKIT_PACKAGES,
 )
 from operations import gpu
-from operations.facts import NvidiaGpus, NvidiaRuntimeInContainerd
+from operations.gpu_facts import NvidiaGpus, NvidiaRuntimeInContainerd
 from operations.pins import PINNED_VERSIONS
 
 

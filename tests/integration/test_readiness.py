@@ -85,7 +85,7 @@ def test_a_converged_appliance_reruns_with_no_change_and_four_kubectl_calls(
     again, trace = run_traced(path, tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.changed == [], standins.ssh(f"diff -r /root/manifests {MANIFESTS}", check=False).stdout
-    # Each layer reads its host in one round trip (operations/facts.py, batch_reads); the
+    # Each layer reads its host in one round trip (operations/fact_batch.py, batch_reads); the
     # k3s and apps layers' readiness gates read the cluster once (the kubectl calls below),
     # while the k3s layer plans, since its gate weighs the Traefik HelmChartConfig's write
     # (851b5a5): the summary reuses that read. 9 in all, as before (k3s layer 3, Summary 1).

@@ -466,7 +466,7 @@ REFERENCES = {
     ("operations/backup.py", "delete", "Job", "llm", "{job}", None):
         ("CronJob", "llm", "llm-appliance-backup", None),
     # OllamaModels' namespace: the apps namespace (its callers).
-    ("operations/facts.py", "exec", "Deployment", "{namespace}", "ollama", None):
+    ("operations/ollama_facts.py", "exec", "Deployment", "{namespace}", "ollama", None):
         ("Deployment", "llm", "ollama", None),
     ("operations/health.py", "exec", "Deployment", "llm", "ollama", None):
         ("Deployment", "llm", "ollama", None),

@@ -1,8 +1,7 @@
 """The custom facts parse what the real commands print (outputs recorded on Debian 12)."""
 
+from operations.fact_batch import BATCH_MARK, Batch, fact_key
 from operations.facts import (
-    BATCH_MARK,
-    Batch,
     DiskSpace,
     FileState,
     InstalledPackages,
@@ -11,7 +10,6 @@ from operations.facts import (
     ListeningTcpPorts,
     SshServerPort,
     Ufw,
-    fact_key,
 )
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from appliance.inventory import parse_data
-from operations.facts import OllamaModelDownload, ollama_manifest_url
 from operations.memory import loaded_together
+from operations.ollama_facts import OllamaModelDownload, ollama_manifest_url
 from operations.preflight import host_problems, k3s_network_problems, sized_settings
 from operations.settings import load
 

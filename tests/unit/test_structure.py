@@ -11,7 +11,8 @@ OPERATIONS = Path(__file__).resolve().parents[2] / "operations"
 # Modules every other may import; they import nothing of the project themselves.
 FOUNDATIONS = {"names", "errors", "settings", "certificates", "webui_env", "firewall", "facts",
                "rendering", "components", "model_memory", "pins", "sizing", "model_sizes", "cron",
-               "sftp", "parsers", "settings_table"}
+               "sftp", "parsers", "settings_table", "fact_batch", "pyinfra_internals",
+               "ollama_facts", "gpu_facts"}
 # The settings, one concern a module, each importing only those before it here: the constants
 # (pins, sizing, the model table) and the engines (cron, sftp), then the value parsers, the
 # table of settings, and last the schema that loads and validates them.
@@ -85,3 +86,15 @@ def test_the_settings_modules_import_one_way():
 def test_the_order_check_sees_an_import_back():
     assert imports_out_of_order({"pins": {"settings"}, "settings": {"pins"}},
                                 ("pins", "settings")) == ["pins imports settings"]
+
+
+def importers_of(graph: dict[str, set[str]], module: str) -> set[str]:
+    return {importer for importer, imported in graph.items() if module in imported}
+
+
+def test_pyinfra_internals_are_read_by_the_fact_batching_alone():
+    # What pyinfra does not document as API, in one module: a pyinfra upgrade that changes it
+    # breaks that module and the batching, nothing else.
+    assert importers_of(imports(), "pyinfra_internals") == {"fact_batch"}
+    assert importers_of({"fact_batch": {"pyinfra_internals"}, "host": {"pyinfra_internals"}},
+                        "pyinfra_internals") == {"fact_batch", "host"}
