@@ -30,12 +30,13 @@ from pathlib import Path
 import click
 from pyinfra.api.exceptions import PyinfraError
 
+from appliance import status_table
 from appliance.inventory import InventoryHost, inventory_hosts, parse_data
 from appliance.rehearsal import project_environment
 from operations import alerts as alert_routes
 from operations import apps as apps_layer
 from operations import backup as backup_layer
-from operations import health, offsite
+from operations import component_state, offsite
 from operations import host as host_layer
 from operations import k3s as k3s_layer
 from operations.cluster import Node, cluster_problems, first_server_index, node_role
@@ -826,15 +827,16 @@ def status(inventory):
                         fg="red", err=True)
             healthy = False
             continue
-        components = health.status_components(read, settings, role, node is first)
+        components = status_table.status_components(read, settings, role, node is first)
         click.echo(f"{node.name} ({role})")
-        for line in health.table(components):
+        for line in status_table.table(components):
             click.echo(f"  {line}")
         unread = [layer for layer in ("k3s", "apps") if layer not in settings.layers]
         if unread:
             click.echo(f"  not read: {', '.join(unread)} (not in this inventory's layers: "
                        f"{','.join(settings.layers)})")
-        healthy &= all(c.state in (health.READY, health.WARNING) for c in components)
+        healthy &= all(c.state in (component_state.READY, component_state.WARNING)
+                       for c in components)
     # From appliance outdated's last run, never a request: status must not wait offline.
     from appliance import outdated as upstream  # requests after pyinfra_cli's gevent patching
 

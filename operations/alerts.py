@@ -55,7 +55,7 @@ ROLES = ("sysadmin", "domainadmin", "dba", "webmaster", "proxyadmin", "sitemgr")
 # The children mount the host's folder of the appliance's state here (filecheck reads it).
 HOST_STATE_MOUNT = "/host/var/lib/llm-appliance"
 # The off-site timer runs hourly and a snapshot takes a while: allowed on top of the longest
-# time between two backups (as `appliance status`, operations/health.py OFFSITE_ALLOWANCE_HOURS).
+# time between two backups (as `appliance status`, appliance/status_table.py OFFSITE_ALLOWANCE_HOURS).
 BACKUP_ALLOWANCE_HOURS = 2
 
 

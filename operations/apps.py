@@ -4,7 +4,7 @@ Netdata, backups and network policies.
 Declarative, the k3s way: HelmChart resources and plain manifests, each component's from its
 own module, written into k3s's manifests folder on the first server, which k3s applies.
 Secrets are made on the host, once, by files/ensure-secret.sh. The layer ends with its
-readiness gate (operations/health.py): every chart installed, PostgreSQL healthy, every
+readiness gate (operations/readiness_gate.py): every chart installed, PostgreSQL healthy, every
 workload available, Open WebUI answering, every model present.
 
 Every container's requests and limits stand in its component's ``RESOURCES``: the memory
@@ -21,7 +21,17 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import files
 
-from operations import alerts, backup, gpu, health, middlewares, monitoring, policies
+from operations import (
+    alerts,
+    backup,
+    gpu,
+    health,
+    middlewares,
+    monitoring,
+    policies,
+    read_parser,
+    readiness_gate,
+)
 from operations.cluster import Node, deployed_node
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
 from operations.errors import stop
@@ -129,7 +139,7 @@ def plan(settings: Settings, node: Node) -> LayerPlan:
 def missing_secret_problems(settings: Settings, read: dict) -> list[str]:
     """The operator's Secrets that the settings name and the cluster read lacks, one line each
     with the command that makes it (its value on standard input: never on a command line)."""
-    present = health.secret_names(read, NAMESPACE)
+    present = read_parser.secret_names(read, NAMESPACE)
     return [f"{setting}: the Secret {NAMESPACE}/{secret} does not exist; make it on the server "
             f"(the value on standard input): sudo k3s kubectl -n {NAMESPACE} create secret "
             f"generic {secret} --from-file=KEY=/dev/stdin"
@@ -149,7 +159,7 @@ def secret_present(namespace: str, secret: str, keys: tuple[str, ...], settings:
         secret_present(namespace="llm", secret="open-webui-secrets", keys=("secret-key",),
                        settings=settings)
     """
-    if secret not in health.secret_names(health.latest_read(settings), namespace):
+    if secret not in read_parser.secret_names(health.latest_read(settings), namespace):
         yield f"{ENSURE_SECRET} {namespace} {secret} {secret_type} {' '.join(keys)}"
 
 
@@ -218,7 +228,7 @@ def install(settings: Settings):
     changes.append(alert_secret_put(
         name="Put the alert routes' secrets (alert_secrets_file) in a Secret",
         content=alert_secrets,
-        present=bool(alert_secrets) and ALERT_SECRET in health.secret_names(
+        present=bool(alert_secrets) and ALERT_SECRET in read_parser.secret_names(
             health.latest_read(settings), MONITORING_NAMESPACE),
     ))
     if gpu_nodes:
@@ -226,4 +236,4 @@ def install(settings: Settings):
             name="Label the GPU nodes", node_names=tuple(gpu_nodes), settings=settings))
     manifests = [host_file for host_file in layer.files if host_file.path.startswith(f"{MANIFESTS_DIR}/")]
     changes += [put_host_file(manifest_file) for manifest_file in manifests]
-    health.gate("apps", settings, changes, layer.files)
+    readiness_gate.gate("apps", settings, changes, layer.files)

@@ -21,7 +21,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Hostname
 from pyinfra.operations import apt
 
-from operations import health
+from operations import health, read_parser
 from operations.components import DEVICE_PLUGIN
 from operations.fact_batch import read_fact
 from operations.facts import KeyringFingerprints
@@ -262,7 +262,7 @@ def gpu_nodes_labelled(node_names: tuple[str, ...], settings: Settings, wait_sec
 
         gpu_nodes_labelled(node_names=("gpu-1",), settings=settings)
     """
-    labelled = health.labelled_nodes(health.latest_read(settings), GPU_NODE_LABEL)
+    labelled = read_parser.labelled_nodes(health.latest_read(settings), GPU_NODE_LABEL)
     for name in node_names:
         if name not in labelled:
             node = shlex.quote(name)

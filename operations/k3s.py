@@ -4,7 +4,7 @@ k3s-ansible's way: place a verified binary, then run the official install script
 release with ``INSTALL_K3S_SKIP_DOWNLOAD=true`` for its systemd unit. Every step is guarded by
 a fact or by a changed file, so a converged host is a no-op. Which host is a server or an agent
 is decided in operations/cluster.py. A server's layer ends with its readiness gate
-(operations/health.py): the node Ready, k3s's charts installed, Traefik redirecting to HTTPS.
+(operations/readiness_gate.py): the node Ready, k3s's charts installed, Traefik redirecting to HTTPS.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pyinfra.facts.files import Sha1File
 from pyinfra.facts.server import Arch
 from pyinfra.operations import files, server
 
-from operations import health, recovery
+from operations import health, read_parser, readiness_gate, recovery
 from operations.cluster import Node, NodeRole, deployed_node
 from operations.components import TRAEFIK
 from operations.errors import stop
@@ -483,7 +483,7 @@ def install(settings: Settings):
     secrets = traefik_secrets(settings) if node.join_url is None and node.role == "server" else []
     if secrets:
         # Once, on the first server: Secrets are the cluster's.
-        present = health.secret_names(health.latest_read(settings), TRAEFIK.namespace)
+        present = read_parser.secret_names(health.latest_read(settings), TRAEFIK.namespace)
         secrets_put = [traefik_secret(name=f"Put the Secret {secret.name} for Traefik (from "
                                            f"{', '.join(local for _, local in secret.files)})",
                                       secret=secret, present=secret.name in present)
@@ -492,6 +492,6 @@ def install(settings: Settings):
         # The Traefik HelmChartConfig changes nothing k3s restarts for, but helm-controller
         # upgrades Traefik with it: its write is one of the gate's changes, and the gate waits
         # until k3s applied it as written.
-        health.gate("k3s", settings, [binary, script, config, running, *repaired, *secrets_put,
-                                      *manifest_writes],
-                    manifests)
+        readiness_gate.gate("k3s", settings, [binary, script, config, running, *repaired,
+                                              *secrets_put, *manifest_writes],
+                            manifests)

@@ -45,7 +45,7 @@ from pyinfra import host
 from pyinfra.api import FactBase, OperationError, operation
 
 from operations.components import MODEL_PULLER, OLLAMA
-from operations.health import Cluster, kubectl_get_everywhere
+from operations.health import kubectl_get_everywhere
 from operations.names import (
     FIRST_SERVER_LABEL,
     K3S_BINARY,
@@ -53,6 +53,7 @@ from operations.names import (
     MODEL_PULLER_MANIFEST,
     RESTORED_FILE,
 )
+from operations.read_parser import Cluster
 from operations.settings import Settings
 
 KUBECTL = f"{K3S_BINARY} kubectl"

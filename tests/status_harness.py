@@ -12,7 +12,8 @@ what ``traefik`` says (the defaults: a redirect, /health 200, a Let's Encrypt ce
     read = read_through_kubectl(api, settings)   # parse_read's dict, for the gate's judgments
     objects = appliance_objects(settings)        # a converged appliance's objects, as read
 
-``module`` (default operations/health.py) is the readiness module under test: its own
+``module`` (default CURRENT: today's read, parser, judge and status table, under the names
+operations/health.py gave them when it held them all) is the readiness code under test: its own
 ApplianceRead command, parse_read and status_components run, so an earlier version of it
 (``git show 23283ea:operations/health.py``, imported from a file) can be judged on the same
 cluster state (tests/unit/test_status_scenarios.py).
@@ -26,12 +27,20 @@ import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
+from appliance.status_table import status_components
 from k3s_controllers import K3S_TRAEFIK_CHART, DeployController, cloudnative_pg, k3s_api
 from kube_api import KubeAPI, kubectl_path
-from operations import health
+from operations import component_state, health, k3s_applied, read_parser, readiness
 from operations.names import K3S_BINARY
 from operations.settings import Settings
+
+CURRENT = SimpleNamespace(
+    ApplianceRead=health.ApplianceRead, parse_read=read_parser.parse_read,
+    status_components=status_components, READY=component_state.READY,
+    WARNING=component_state.WARNING, written_manifests=k3s_applied.written_manifests,
+    layer_components=readiness.layer_components)
 
 TRAEFIK = {
     "redirect": "301 https://127.0.0.1/",
@@ -103,7 +112,7 @@ def host_commands(api: KubeAPI, domain: str = "", traefik: dict | None = None,
 
 
 def read_through_kubectl(api: KubeAPI, settings: Settings, traefik: dict | None = None,
-                         module=health, host: dict | None = None) -> dict:
+                         module=CURRENT, host: dict | None = None) -> dict:
     """``module``'s ApplianceRead command run by bash against the stand-in ``api`` and parsed
     by its parse_read. ``traefik``, ``host``: what curl and openssl see, and what the host
     holds (host_commands)."""
@@ -117,8 +126,8 @@ def read_through_kubectl(api: KubeAPI, settings: Settings, traefik: dict | None 
 
 
 def status_through_kubectl(api: KubeAPI, settings: Settings, traefik: dict | None = None,
-                           role: str = "server", first_server: bool = True, module=health,
-                           host: dict | None = None) -> tuple[list[health.Component], int]:
+                           role: str = "server", first_server: bool = True, module=CURRENT,
+                           host: dict | None = None) -> tuple[list[component_state.Component], int]:
     """The components `appliance status` shows for the first server whose cluster is the
     stand-in ``api``, and the exit code it gives (1 when one is neither ready nor a warning,
     as appliance/cli.py status judges). ``traefik``, ``host``: read_through_kubectl."""

@@ -15,7 +15,7 @@ from host.expected import (
     WEBUI_SECRETS,
 )
 from host.readings import primary_address
-from operations import health
+from operations import component_state, health, read_parser, readiness
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
 from operations.ollama_facts import OllamaModels
 
@@ -24,22 +24,22 @@ pytestmark = pytest.mark.apps
 
 @pytest.mark.parametrize("component", (OLLAMA, OPEN_WEBUI, NETDATA), ids=lambda c: c.name)
 def test_workloads_rolled_out(kubectl, component):
-    # The readiness gate's rule (health.workload_component: `kubectl rollout status`'s), for
+    # The readiness gate's rule (readiness.workload_component: `kubectl rollout status`'s), for
     # every workload the component's record names: each must exist (the gate judges those it
     # finds) and be rolled out; a pod that is not Ready keeps its rollout from being done.
     for workload in component.workloads:
         item = json.loads(kubectl(f"--namespace {workload.namespace} get {workload.ref} -o json"))
-        judged = health.workload_component(health.Cluster({}), item)
-        assert judged.state == health.READY, f"{judged.name}: {judged.detail}"
+        judged = readiness.workload_component(read_parser.Cluster({}), item)
+        assert judged.state == component_state.READY, f"{judged.name}: {judged.detail}"
 
 
 def test_apps_are_ready_as_the_deploy_gate_judges_them(fact, settings, kubectl):
-    # The apps layer's readiness gate's own read and rules (operations/health.py): every chart
+    # The apps layer's readiness gate's own read and rules (operations/readiness.py): every chart
     # released for its current spec, PostgreSQL healthy, every workload rolled out, Open
     # WebUI's /health through Traefik, every model listed.
     read = fact(health.ApplianceRead, domain=settings.webui_domain)
-    assert [f"{c.name}: {c.state}, {c.detail}" for c in health.apps_components(read, settings)
-            if c.state not in (health.READY, health.WARNING)] == []
+    assert [f"{c.name}: {c.state}, {c.detail}" for c in readiness.apps_components(read, settings)
+            if c.state not in (component_state.READY, component_state.WARNING)] == []
 
 
 def test_webui_health_through_traefik(host, settings, kubectl):
@@ -54,8 +54,8 @@ def test_webui_health_through_traefik(host, settings, kubectl):
 
 
 def test_every_model_is_listed(fact, settings, kubectl):
-    # The readiness gate's rule: a name as `ollama list` prints it (health.ollama_list_name).
-    assert not health.missing_models(settings.models, fact(OllamaModels, namespace=NAMESPACE))
+    # The readiness gate's rule: a name as `ollama list` prints it (readiness.ollama_list_name).
+    assert not readiness.missing_models(settings.models, fact(OllamaModels, namespace=NAMESPACE))
 
 
 def test_postgres_accepts_connections_with_vector(kubectl):

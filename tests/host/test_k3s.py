@@ -8,9 +8,10 @@ import re
 
 import pytest
 
+from appliance import status_table
 from host.expected import API_SERVER_PORT, K3S_BINARY, K3S_CONFIG_FILE, KUBECONFIG_FILE
 from host.readings import ufw_address, ufw_state
-from operations import health, k3s
+from operations import component_state, health, k3s, read_parser, readiness
 
 pytestmark = pytest.mark.k3s
 
@@ -45,24 +46,25 @@ def test_secrets_are_encrypted_at_rest(host, k3s_role):
 
 
 def test_nodes_ready(kubectl, settings):
-    # The readiness gate's rule (health.node_components): each node's Ready condition.
+    # The readiness gate's rule (readiness.node_components): each node's Ready condition.
     nodes = json.loads(kubectl("get nodes -o json"))["items"]
     assert nodes
-    components = health.node_components(health.Cluster({"k3s": True, "objects": nodes}), settings)
-    assert [(c.name, c.state) for c in components if c.state != health.READY] == []
+    components = readiness.node_components(
+        read_parser.Cluster({"k3s": True, "objects": nodes}), settings)
+    assert [(c.name, c.state) for c in components if c.state != component_state.READY] == []
 
 
 def test_k3s_is_ready_as_the_deploy_gate_judges_it(fact, settings, k3s_role):
-    # The k3s layer's readiness gate's own read and rules (operations/health.py), as
+    # The k3s layer's readiness gate's own read and rules (operations/readiness.py), as
     # `appliance status` judges a server: every kind listed, no manifest of the appliance
     # refused by k3s, the node Ready, k3s's charts released for their current spec,
     # kube-system's workloads rolled out, Traefik redirecting to HTTPS.
     if k3s_role != "server":
         pytest.skip("the gate reads the cluster on servers")
     read = fact(health.ApplianceRead, domain=settings.webui_domain)
-    components = health.server_components(read) + health.k3s_components(read, settings)
+    components = status_table.server_components(read) + readiness.k3s_components(read, settings)
     assert [f"{c.name}: {c.state}, {c.detail}" for c in components
-            if c.state not in (health.READY, health.WARNING)] == []
+            if c.state not in (component_state.READY, component_state.WARNING)] == []
 
 
 def test_traefik_is_the_chart_layout_the_appliance_writes(kubectl, settings):

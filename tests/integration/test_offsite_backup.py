@@ -34,7 +34,7 @@ from k3s_standins import STATE, install_k3s
 
 from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment, run_pyinfra
 from k3s_controllers import k3s_api
-from operations import health, offsite
+from operations import health, offsite, read_parser
 from operations.names import (
     BACKUP_DIR,
     FIRST_SERVER_LABEL,
@@ -603,7 +603,7 @@ def test_a_killed_run_leaves_no_lock_that_stops_the_next(first_server):
 def host_read(host: RehearsalHost) -> dict:
     """What `appliance status` reads on the host (health.ApplianceRead's command, parsed)."""
     output = host.ssh(health.ApplianceRead().command("chat.rehearsal.test")).stdout
-    return health.parse_read(output.splitlines())
+    return read_parser.parse_read(output.splitlines())
 
 
 def test_status_reads_a_pending_reboot_and_the_failed_runs_error_line(first_server):

@@ -55,9 +55,12 @@ from cryptography.x509.oid import NameOID
 
 from kube_api import KubeAPI, kubectl_path
 from operations import k3s, middlewares, monitoring
-from operations.health import READY, WARNING, ApplianceRead, certificate_component, parse_read
+from operations.component_state import READY, WARNING
+from operations.health import ApplianceRead
 from operations.k3s import traefik_arguments
 from operations.names import BASIC_AUTH_SECRET, BASIC_AUTH_USER, MONITORING_NAMESPACE, NAMESPACE
+from operations.read_parser import parse_read
+from operations.readiness import certificate_component
 from operations.settings import load
 from operations.webui import signin_ingress
 

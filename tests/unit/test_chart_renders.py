@@ -470,11 +470,11 @@ REFERENCES = {
         ("Deployment", "llm", "ollama", None),
     ("operations/health.py", "exec", "Deployment", "llm", "ollama", None):
         ("Deployment", "llm", "ollama", None),
-    ("operations/health.py", "logs", "Deployment", "kube-system", "traefik", None):
+    ("operations/readiness.py", "logs", "Deployment", "kube-system", "traefik", None):
         ("Deployment", "kube-system", "traefik", None),
     # helm-install-NAME in the HelmChart's namespace (helm-controller v0.17.7
     # pkg/controllers/chart/chart.go, jobName and job()): one per HelmChart, all in kube-system.
-    ("operations/health.py", "logs", "Job", "{namespace}", "{job_name}", None):
+    ("operations/k3s_applied.py", "logs", "Job", "{namespace}", "{job_name}", None):
         ("HelmChart", "kube-system", None, None),
     # LogTail: its one caller passes chart_component's job/helm-install-NAME.
     ("operations/health.py", "logs", "Pod", "{namespace}", "{target}", None):
@@ -484,7 +484,7 @@ REFERENCES = {
     ("operations/health.py", "logs", "Pod", "kube-system", None, "helmcharts.helm.cattle.io/chart"):
         ("HelmChart", "kube-system", None, None),
     # The model Job's pods (its template's label).
-    ("operations/health.py", "logs", "Pod", "llm", None, "app.kubernetes.io/name=ollama-model-puller"):
+    ("operations/readiness.py", "logs", "Pod", "llm", None, "app.kubernetes.io/name=ollama-model-puller"):
         ("Pod", "llm", None, "app.kubernetes.io/name=ollama-model-puller"),
     ("README.md", "delete", "PersistentVolumeClaim", "llm", "open-webui", None):
         ("PersistentVolumeClaim", "llm", "open-webui", None),

@@ -18,14 +18,9 @@ from pathlib import Path
 import pytest
 
 from k3s_controllers import HelmResult
-from operations.health import (
-    READY,
-    WAITING,
-    apps_components,
-    k3s_components,
-    parse_read,
-    secret_names,
-)
+from operations.component_state import READY, WAITING
+from operations.read_parser import parse_read, secret_names
+from operations.readiness import apps_components, k3s_components
 from operations.settings import load
 from status_harness import appliance_objects, write_manifests
 
@@ -275,7 +270,7 @@ def test_the_certificate_warns_without_failing():
 
 
 def test_status_of_a_first_server_and_its_table():
-    from operations.health import status_components, table
+    from appliance.status_table import status_components, table
 
     objects = converged()  # a server whose k3s is older than the pinned one
     named(objects, "Node", "server-1")["status"]["nodeInfo"]["kubeletVersion"] = "v1.36.4+k3s1"
@@ -300,7 +295,7 @@ OFFSITE = load(OFFSITE_DATA)
 
 
 def test_status_shows_the_last_off_site_snapshot_with_a_repository():
-    from operations.health import status_components, table
+    from appliance.status_table import status_components, table
 
     components = status_components(read(), OFFSITE, "server", first_server=True)
     assert table(components[-2:]) == [
@@ -313,7 +308,7 @@ def test_status_shows_the_last_off_site_snapshot_with_a_repository():
 
 
 def test_a_missing_late_or_failed_off_site_snapshot_is_unhealthy():
-    from operations.health import offsite_component
+    from appliance.status_table import offsite_component
 
     def judged(offsite, settings=OFFSITE):
         component = offsite_component(read(offsite=offsite), settings)
@@ -342,7 +337,7 @@ def test_what_needs_a_person_is_read_and_named():
     """A pending reboot with the packages that asked for it (each once), and each off-site
     unit's failed last run: files/offsite.sh's error line, or systemd's result for a run
     killed before it could print one."""
-    from operations.health import status_components, table
+    from appliance.status_table import status_components, table
 
     parsed = parse_read(["## now", "1795982400", "## offsite", "time 1795968000",
                          "failed llm-appliance-offsite signal",
@@ -441,7 +436,7 @@ def test_postgres_and_models_components_in_full():
 
 
 def test_events_of_an_object_oldest_first_and_only_its_own():
-    from operations.health import Cluster
+    from operations.read_parser import Cluster
 
     def event(name, kind, about, time, reason, message, namespace="kube-system"):
         return {"kind": "Event", "metadata": {"name": name, "namespace": namespace},
@@ -465,7 +460,7 @@ def test_events_of_an_object_oldest_first_and_only_its_own():
 
 
 def test_labelled_nodes_are_those_whose_label_is_true():
-    from operations.health import labelled_nodes
+    from operations.read_parser import labelled_nodes
 
     nodes = [{"kind": "Node", "metadata": {"name": name, **({"labels": labels} if labels is not None else {})}}
              for name, labels in (("gpu1", {"nvidia.com/gpu.present": "true"}),
@@ -659,7 +654,7 @@ def addon_event(name, reason, message, time, count=1):
 def test_the_written_manifests_are_their_sha256():
     """Finding 4: k3s pkg/deploy/controller.go checksum() is the hex sha256 of the file's bytes;
     the layer knows the bytes it writes (rendering.HostFile)."""
-    from operations.health import written_manifests
+    from operations.k3s_applied import written_manifests
     from operations.rendering import HostFile
 
     assert hashlib.sha256(WRITTEN.encode()).hexdigest() == WRITTEN_SHA256
@@ -673,7 +668,8 @@ def test_the_gate_waits_until_k3s_applied_what_this_run_wrote():
     manifests every 15 s and records spec.checksum on the Addon named after the file (up to
     its first dot) in kube-system only after the apply succeeded; until then the cluster shows
     the old, healthy state, which today's gate passed at once."""
-    from operations.health import Cluster, manifest_components
+    from operations.k3s_applied import manifest_components
+    from operations.read_parser import Cluster
 
     manifests = ((TRAEFIK_MANIFEST, WRITTEN_SHA256),)
     before = converged() + [addon("llm-appliance-traefik", "0f" * 32)]
@@ -695,7 +691,8 @@ def test_a_manifest_k3s_could_not_apply_fails_the_gate_with_its_message():
     gate waits, showing the message, until k3s met the failure 5 times (ADDON_RETRIES: a
     CRD a chart of the same run installs may come later), then fails. Only events after the
     gate began count (an earlier file's failure was retried with this run's file since)."""
-    from operations.health import Cluster, manifest_components
+    from operations.k3s_applied import manifest_components
+    from operations.read_parser import Cluster
 
     manifests = ((TRAEFIK_MANIFEST, WRITTEN_SHA256),)
     message = (f'Applying manifest at "{TRAEFIK_MANIFEST}" failed: HelmChartConfig.helm.cattle.io '
@@ -720,8 +717,10 @@ def test_a_change_of_only_the_traefik_config_needs_the_k3s_gate():
     chart.go merges it into the traefik HelmChart's values and hash (valuesSecretAddConfig,
     hashObjects): the k3s gate runs, as the Addon does not record the new file yet; once
     applied, a Job older than the HelmChartConfig's change is not the chart's install."""
-    from operations.health import gate_needed, layer_components, written_manifests
     from operations.k3s import TRAEFIK_CONFIG_FILE, k3s_files
+    from operations.k3s_applied import written_manifests
+    from operations.readiness import layer_components
+    from operations.readiness_gate import gate_needed
 
     manifests = written_manifests(k3s_files(V136, "10.0.0.1", "server"))
     assert [path for path, _ in manifests] == [TRAEFIK_CONFIG_FILE]
@@ -744,7 +743,8 @@ def test_a_change_of_only_the_traefik_config_needs_the_k3s_gate():
 
 
 def rollout(kind, spec, status, generation=2):
-    from operations.health import Cluster, workload_component
+    from operations.read_parser import Cluster
+    from operations.readiness import workload_component
 
     item = {"apiVersion": "apps/v1", "kind": kind,
             "metadata": {"name": "traefik", "namespace": "kube-system", "generation": generation},
@@ -861,7 +861,7 @@ def test_a_partly_failed_list_is_printed_once():
 def test_node_events_are_read_in_namespace_default():
     """Finding 8: client-go v0.36 tools/record/event.go makeEvent records an event of a
     cluster-scoped object (a Node) in namespace `default`."""
-    from operations.health import Cluster
+    from operations.read_parser import Cluster
 
     objects = converged()
     not_ready(named(objects, "Node", "server-1"))
@@ -878,7 +878,7 @@ def test_node_events_are_read_in_namespace_default():
 def test_certificate_expiry_is_compared_with_the_reads_now():
     """Finding 8: the certificate's notAfter (openssl x509 -enddate) against the read's `now`
     (1795982400 is 2026-11-29T20:00:00Z): failed once past, a warning within 14 days."""
-    from operations.health import certificate_component
+    from operations.readiness import certificate_component
 
     def judged(not_after):
         certificate = {"issuer": "C = US, O = Let's Encrypt, CN = R11", "not_after": not_after,
@@ -909,7 +909,7 @@ DNS01 = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.exa
 
 
 def test_the_certificate_of_each_mode_shows_its_issuer_and_expiry():
-    from operations.health import certificate_component
+    from operations.readiness import certificate_component
 
     def judged(settings, issuer="CN = Example Corp CA", names=("*.rehearsal.test",),
                not_after="Feb 27 20:00:00 2027 GMT"):
@@ -949,7 +949,7 @@ def test_models_written_with_a_namespace_match_ollamas_list():
     """Finding 8: Ollama v0.32.15 lists a model under DisplayShortest (types/model/name.go;
     server/model_list_cache.go): `library/llama3.2:3b` as `llama3.2:3b`, a name on another
     host in full (`hf.co/NAMESPACE/MODEL:TAG`); today's code looked for the written name."""
-    from operations.health import missing_models, ollama_list_name
+    from operations.readiness import missing_models, ollama_list_name
 
     assert [ollama_list_name(name) for name in (
         "llama3.2:3b", "library/llama3.2:3b", "registry.ollama.ai/library/llama3.2:3b",
@@ -992,7 +992,9 @@ def test_every_printed_kubectl_hint_is_a_command_kubectl_accepts():
     import shlex
     import subprocess
 
-    from operations.health import Cluster, LogTail, manifest_components
+    from operations.health import LogTail
+    from operations.k3s_applied import manifest_components
+    from operations.read_parser import Cluster
 
     kubectl = real_kubectl()
     objects = converged("ollama upgrade failed")
@@ -1020,7 +1022,7 @@ def test_status_names_a_manifest_k3s_refuses():
     every 15 s scan, recording ApplyManifestFailed on its Addon each time, and AppliedManifest
     once it applied it; status shows an appliance manifest whose last outcome is a failure,
     waiting until k3s met it 5 times (ADDON_RETRIES), failed after."""
-    from operations.health import status_components
+    from appliance.status_table import status_components
 
     message = ('Applying manifest at "/var/lib/rancher/k3s/server/manifests/llm-appliance-ollama.yaml" '
                'failed: HelmChart.helm.cattle.io "ollama" is invalid: spec.failurePolicy: Unsupported value: "retry"')
@@ -1068,7 +1070,8 @@ NO_ALARMS = '{\t"hostname": "netdata-parent",\t"status": true,\t"now": 179598240
 
 
 def test_raised_alarms_are_read_and_shown():
-    from operations.health import FAILED, WARNING, alarms_component
+    from appliance.status_table import alarms_component
+    from operations.component_state import FAILED, WARNING
 
     raised = parse_read(OUTPUT[:-5] + ["## alarms", NO_ALARMS, ALARMS, ""] + OUTPUT[-5:])["alarms"]
     assert raised == [{"host": "s1", "name": "llm_disk_free", "status": "WARNING",

@@ -47,9 +47,9 @@ from pathlib import Path
 import pytest
 
 from k3s_controllers import HelmResult, k3s_api
-from operations import health as current_health
 from operations.apps import app_files
 from operations.settings import load
+from status_harness import CURRENT as current_health
 from status_harness import (
     converged_appliance,
     host_commands,
@@ -73,7 +73,7 @@ VALUES_ERROR = ("Error: INSTALLATION FAILED: values don't meet the specification
 
 @pytest.fixture(scope="module")
 def health():
-    """The readiness module under test: operations/health.py, or the file HEALTH_MODULE names
+    """The readiness code under test: today's (status_harness.CURRENT), or the file HEALTH_MODULE names
     (the before column of the module's docstring)."""
     path = os.environ.get("HEALTH_MODULE")
     if not path:

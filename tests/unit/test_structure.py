@@ -18,6 +18,11 @@ FOUNDATIONS = {"names", "errors", "settings", "certificates", "webui_env", "fire
 # table of settings, and last the schema that loads and validates them.
 SETTINGS_ORDER = ("pins", "sizing", "model_sizes", "cron", "sftp", "parsers", "settings_table",
                   "settings")
+# The readiness code the same way: what a judgement gives and the parser, the cluster read
+# (the fact), what k3s applied, the judge, and last the gate (appliance/status_table.py, the
+# status command's table, imports them from outside operations/).
+READINESS_ORDER = ("component_state", "read_parser", "health", "k3s_applied", "readiness",
+                   "readiness_gate")
 LAYERS = {"host", "k3s", "apps"}
 
 
@@ -81,6 +86,10 @@ def imports_out_of_order(graph: dict[str, set[str]], order: tuple[str, ...]) -> 
 
 def test_the_settings_modules_import_one_way():
     assert imports_out_of_order(imports(), SETTINGS_ORDER) == []
+
+
+def test_the_readiness_modules_import_one_way():
+    assert imports_out_of_order(imports(), READINESS_ORDER) == []
 
 
 def test_the_order_check_sees_an_import_back():
