@@ -9,8 +9,9 @@ allocates and touches the KV cache for the whole context at load. What stays res
     the GGUF file + the KV cache + the compute buffer + the runner itself
 
 and nothing of it depends on the conversation, so a memory limit computed from it holds from the
-first second. Imports nothing of the project: settings, the preflight and Ollama's manifests
-all read it.
+first second. Ollama v0.32.15 builds its llama-server from llama.cpp b10488 (its
+LLAMA_CPP_VERSION); bench/model_memory.py measures Debian's build 11669, the one that runs here.
+Imports nothing of the project: settings, the preflight and Ollama's manifests all read it.
 
     >>> resident_bytes(MODEL_SHAPES["llama3.1:8b"], 4096, "f16", 1) // 2**20
     5396

@@ -50,7 +50,8 @@ def ollama_environment(settings: Settings) -> list[dict]:
     environment (SetupLlamaServerCommandEnv: cmd.Env = os.Environ()), where llama-server reads
     LLAMA_ARG_CACHE_RAM (`llama-server --help` of Debian forky's llama.cpp-tools 0.7.0, build
     11669: "--cache-ram N  set the maximum cache size in MiB (default: 8192, ... 0 - disable)
-    (env: LLAMA_ARG_CACHE_RAM)").
+    (env: LLAMA_ARG_CACHE_RAM)"; Ollama v0.32.15's own llama-server is llama.cpp b10488, its
+    LLAMA_CPP_VERSION, whose source could not be read here).
 
     OLLAMA_CONTEXT_LENGTH is the context of every request that names none (server/routes.go
     modelOptions: api.DefaultOptions' NumCtx is envconfig.ContextLength(); a num_ctx in the

@@ -22,9 +22,10 @@ SESSION_LIFETIME = "7d"
 # the scenarios (0.12.4: 783 to 792 MiB after 25 starts, at most 798 after a chat and a document),
 # with 18 MiB beside it; its limit that reading with room for documents being processed. About
 # 600 MiB of it is the heap: torch loads at every start whatever RAG_EMBEDDING_ENGINE says
-# (routers/retrieval.py imports langchain_text_splitters, whose base.py and
-# sentence_transformers.py import transformers 5.5 and sentence_transformers, which import
-# torch; transformers 5 has no USE_TORCH switch), and glibc's MALLOC_ARENA_MAX=2 changed
+# (routers/retrieval.py imports langchain_text_splitters 1.1.2, whose sentence_transformers.py
+# imports sentence_transformers 5.5.1, which imports torch; transformers 5.5.4's tokenizer base,
+# which its base.py imports, does not: read in the 0.12.4 wheel's environment with sys.modules;
+# transformers 5 has no USE_TORCH switch), and glibc's MALLOC_ARENA_MAX=2 changed
 # nothing measurable (783/791 MiB against 783/792).
 RESOURCES = {
     "open-webui": {"requests": {"cpu": "200m", "memory": "816Mi"}, "limits": {"memory": "1280Mi"}},
