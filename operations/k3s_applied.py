@@ -7,6 +7,7 @@ pkg/controllers/chart/chart.go and klipper-helm's entry) and the deploy controll
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from operations.component_state import FAILED, READY, WAITING, Component
 from operations.names import MANIFESTS_DIR
@@ -100,7 +101,8 @@ def chart_component(cluster: Cluster, chart: dict, pinned: str) -> Component:
     job_name = f"helm-install-{name}"
     job = cluster.get("Job", namespace, job_name)
     requested = chart["spec"].get("version") or chart["spec"].get("chart", "").rsplit("/", 1)[-1]
-    common = dict(
+    # The Component fields every outcome shares (their types are Component's).
+    common: dict[str, Any] = dict(
         name=f"chart {name}", pinned=pinned, logs=(namespace, f"job/{job_name}"),
         targets=(("HelmChart", namespace, name), ("Job", namespace, job_name)),
         look=f"k3s kubectl --namespace {namespace} logs job/{job_name}",
@@ -186,7 +188,7 @@ def manifest_components(cluster: Cluster, manifests: tuple[tuple[str, str], ...]
     for path, checksum in manifests:
         name = path.rsplit("/", 1)[-1].split(".", 1)[0]
         addon = cluster.get("Addon", "kube-system", name) or {}
-        common = dict(name=f"manifest {name}", targets=(("Addon", "kube-system", name),),
+        common: dict[str, Any] = dict(name=f"manifest {name}", targets=(("Addon", "kube-system", name),),
                       look=f"k3s kubectl --namespace kube-system describe addon {name}")
         failures = [event for event in cluster.event_objects("Addon", "kube-system", name)
                     if event.get("reason") in ADDON_FAILURES and event_time(event) > since]

@@ -37,23 +37,24 @@ def parse_read(lines: list[str]) -> dict:
     backup = sections["backup"][0].split(" ", 1) if sections["backup"] else None
     disk = sections["disk"][0].split() if sections["disk"] else []
     memory = sections["memory"][0].split() if sections["memory"] else []
-    offsite = {"time": None, "failed": {}}
+    offsite_time: int | None = None
+    offsite_failed: dict[str, str] = {}
     for line in sections["offsite"]:
         kind, _, rest = line.partition(" ")
         unit, _, what = rest.partition(" ")
         if kind == "time" and rest.isdigit():
-            offsite["time"] = int(rest)
+            offsite_time = int(rest)
         elif kind == "failed":
-            offsite["failed"][unit] = f"its last run failed (systemd result: {what})"
+            offsite_failed[unit] = f"its last run failed (systemd result: {what})"
         elif kind == "error":
-            offsite["failed"][unit] = what
+            offsite_failed[unit] = what
     reboot = sections["reboot"][1:] if sections["reboot"][:1] == ["required"] else None
     return {
         "now": int(sections["now"][0]) if sections["now"] else 0,
         "memory_available_kib": int(memory[1]) if len(memory) > 1 else None,
         "disk_free_kib": int(disk[3]) if len(disk) > 3 and disk[3].isdigit() else None,
         "backup": {"time": int(backup[0]), "path": backup[1]} if backup else None,
-        "offsite": offsite,
+        "offsite": {"time": offsite_time, "failed": offsite_failed},
         # None: no reboot needed; else the packages that asked for one, each once, in order.
         "reboot": None if reboot is None else list(dict.fromkeys(reboot)),
         "restored": sections["restored"][0] if sections["restored"] else None,
@@ -98,15 +99,17 @@ def _secret(line: str) -> dict:
 
 def _certificate(lines: list[str]) -> dict | None:
     """openssl x509 -issuer -enddate -ext subjectAltName, as a dict; None without one."""
-    found = {"issuer": None, "not_after": None, "names": []}
+    issuer: str | None = None
+    not_after: str | None = None
+    names: list[str] = []
     for line in lines:
         if line.startswith("issuer="):
-            found["issuer"] = line[len("issuer="):].strip()
+            issuer = line[len("issuer="):].strip()
         elif line.startswith("notAfter="):
-            found["not_after"] = line[len("notAfter="):].strip()
+            not_after = line[len("notAfter="):].strip()
         elif "DNS:" in line:
-            found["names"] = [name.strip()[4:] for name in line.split(",") if name.strip()[:4] == "DNS:"]
-    return found if found["issuer"] else None
+            names = [name.strip()[4:] for name in line.split(",") if name.strip()[:4] == "DNS:"]
+    return {"issuer": issuer, "not_after": not_after, "names": names} if issuer else None
 
 
 @dataclass

@@ -48,8 +48,8 @@ def _rollout(kind: str, spec: dict, status: dict, generation: int) -> tuple[str,
     if kind == "Deployment":
         if generation > observed:
             return WAITING, "spec not yet seen"
-        progressing = next((c for c in status.get("conditions", []) or []
-                            if c.get("type") == "Progressing"), {})
+        progressing: dict = next((c for c in status.get("conditions", []) or []
+                                  if c.get("type") == "Progressing"), {})
         if progressing.get("reason") == "ProgressDeadlineExceeded":
             return FAILED, f"exceeded its progress deadline: {progressing.get('message', '')}".rstrip(": ")
         if updated < replicas:
@@ -238,7 +238,7 @@ def certificate_component(read: dict, settings: Settings) -> Component:
     OWN_CERTIFICATE_WARN_DAYS. Both failed once expired (notAfter before the read's ``now``).
     acme_ca none: Traefik's default certificate, ready whatever it is."""
     certificate = read.get("certificate")
-    detail = certificate and f"{certificate['issuer']}, valid until {certificate['not_after']}"
+    detail = f"{certificate['issuer']}, valid until {certificate['not_after']}" if certificate else ""
     look = (f"k3s kubectl --namespace {TRAEFIK.namespace} logs {TRAEFIK.workload.ref} "
             f"| grep -i {'tls' if settings.tls_certificate else 'acme'}")
     if settings.acme_ca == "none" and not settings.tls_certificate:
@@ -252,7 +252,7 @@ def certificate_component(read: dict, settings: Settings) -> Component:
             f"Traefik does not serve tls_certificate for {settings.webui_domain} yet (it serves "
             f"{detail or 'none'}): its Secret {TLS_SECRET} in {TRAEFIK.namespace} is read by "
             "the TLSStore default", look=look)
-    if not covered:
+    if certificate is None or not covered:
         how = (f"that the DNS provider {settings.acme_dns_provider} accepts the credentials of "
                "acme_dns_credentials_file (DNS-01 challenge)" if settings.acme_dns_provider else
                "that its DNS points to this server, that port 80 is open from the internet "

@@ -37,8 +37,8 @@ def report(component: Component, cluster: Cluster) -> list[str]:
     for target in component.targets:
         lines += [f"  event: {event}" for event in cluster.events(*target)]
     if component.logs:
-        namespace, target = component.logs
-        tail = host.get_fact(LogTail, namespace=namespace, target=target)
+        namespace, logged = component.logs
+        tail = host.get_fact(LogTail, namespace=namespace, target=logged)
         lines += [f"  log: {line}" for line in tail]
     if component.look:
         lines.append(f"  look further: {component.look}")
