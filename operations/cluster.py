@@ -10,6 +10,7 @@ server, or an odd number of them for embedded-etcd HA, the first starting the cl
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pyinfra import host, inventory
@@ -47,12 +48,12 @@ class Node:
         return self.role.first_server == self.name
 
 
-def first_server_index(groups_by_host: dict[str, list[str]]) -> int:
+def first_server_index(groups_by_host: Mapping[str, Sequence[str]]) -> int:
     """The first host not in k3s_agents: the server that starts the cluster."""
     return next(i for i, groups in enumerate(groups_by_host.values()) if AGENT_GROUP not in groups)
 
 
-def node_role(name: str, groups_by_host: dict[str, list[str]], address_by_host: dict[str, str]):
+def node_role(name: str, groups_by_host: Mapping[str, Sequence[str]], address_by_host: dict[str, str]):
     """Agents are the hosts in k3s_agents; the first other host is the first server."""
     server_names = [n for n, groups in groups_by_host.items() if AGENT_GROUP not in groups]
     first = list(groups_by_host)[first_server_index(groups_by_host)]
@@ -61,7 +62,7 @@ def node_role(name: str, groups_by_host: dict[str, list[str]], address_by_host: 
     return NodeRole(role, first, join_url, cluster_init=name == first and len(server_names) > 1)
 
 
-def cluster_problems(groups_by_host: dict[str, list[str]]) -> list[str]:
+def cluster_problems(groups_by_host: Mapping[str, Sequence[str]]) -> list[str]:
     """What is wrong with the cluster's shape (server count), from each host's groups."""
     server_names = [name for name, groups in groups_by_host.items() if AGENT_GROUP not in groups]
     if not server_names:

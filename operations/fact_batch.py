@@ -9,6 +9,7 @@ reads of pyinfra's own run state is in operations/pyinfra_internals.py.
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 from pyinfra.api import FactBase
 
@@ -45,7 +46,8 @@ class Batch(FactBase):
         return "; ".join(pieces)
 
     def values(self, parts, output):
-        values, lines = {}, []
+        values: dict[tuple, Any] = {}
+        lines: list[str] = []
         for line in output:
             if line.startswith(BATCH_MARK):
                 _, index, status = line.split()

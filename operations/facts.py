@@ -144,7 +144,7 @@ class Ufw(FactBase):
     def process(self, output):
         # ufw reads these files as KEY=value, lower-cases the values and drops the quotes;
         # a policy other than accept or reject is deny (ufw 0.36.2 src/backend.py).
-        settings = {}
+        settings: dict[str, str] = {}
         rules: list[FirewallRule] = []
         for line in output:
             if "### tuple ###" in line:
@@ -158,8 +158,8 @@ class Ufw(FactBase):
         policies = {"accept": "allow", "reject": "reject"}
         return {
             "active": settings.get("ENABLED") == "yes" and settings.get("LOADED") == "yes",
-            "incoming": policies.get(settings.get("DEFAULT_INPUT_POLICY"), "deny"),
-            "outgoing": policies.get(settings.get("DEFAULT_OUTPUT_POLICY"), "deny"),
+            "incoming": policies.get(settings.get("DEFAULT_INPUT_POLICY", ""), "deny"),
+            "outgoing": policies.get(settings.get("DEFAULT_OUTPUT_POLICY", ""), "deny"),
             "rules": rules,
         }
 
@@ -198,8 +198,8 @@ class TimeSyncService(SystemdUnit):
         # {"UnitFileState": "enabled", "ActiveState": "active", "ConditionResult": "yes"}
     """
 
-    def command(self):
-        return super().command("systemd-timesyncd.service")
+    def command(self, unit: str = "systemd-timesyncd.service"):
+        return super().command(unit)
 
 
 class SshServerPort(FactBase):
