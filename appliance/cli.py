@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import signal
 import subprocess
@@ -29,17 +28,28 @@ from pathlib import Path
 
 import click
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.facts.files import FileContents
+from pyinfra.operations import server
 
 from appliance import status_table
 from appliance.inventory import InventoryHost, inventory_hosts, parse_data
-from appliance.rehearsal import project_environment
+from appliance.runner import (
+    connection_hint,
+    fact,
+    fetch_private,
+    last_error_line,
+    on_host,
+    project_environment,
+    pyinfra_name,
+)
 from operations import alerts as alert_routes
 from operations import apps as apps_layer
 from operations import backup as backup_layer
-from operations import component_state, offsite
+from operations import component_state, health, offsite, preflight
 from operations import host as host_layer
 from operations import k3s as k3s_layer
 from operations.cluster import Node, cluster_problems, first_server_index, node_role
+from operations.facts import K3sVersion, KubernetesSecretValue, LatestBackup
 from operations.names import (
     BACKUP_DIR,
     BASIC_AUTH_SECRET,
@@ -185,7 +195,7 @@ def check(inventory, data, offline):
     if offline:
         return
     command = [sys.executable, "-m", "pyinfra", "-y", str(Path(inventory).resolve()),
-               "operations.preflight.check"]
+               pyinfra_name(preflight.check)]
     command += [arg for pair in data for arg in ("--data", pair)]
     result = subprocess.run(command, cwd=PROJECT_ROOT, env=project_environment(),
                             capture_output=True, text=True)
@@ -199,33 +209,11 @@ def check(inventory, data, offline):
             click.secho(f"preflight: {stopped[1]}", fg="red", err=True)
             click.echo(stopped[2].rstrip("\n"), err=True)
         else:
-            error = _last_error_line(output)
+            error = last_error_line(output)
             click.secho(f"preflight: could not check the hosts: {error}; {connection_hint(error)}",
                         fg="red", err=True)
         sys.exit(result.returncode)
     click.echo("preflight: every host can run the appliance as set")
-
-
-# What to check, by the words of pyinfra's or paramiko's error for a host it could not reach
-# (pyinfra 3.10 pyinfra/connectors/ssh.py: "Could not resolve hostname", "Could not connect",
-# "SSH error", "Authentication error"; paramiko 4.0: "Invalid private key file", "Error reading
-# SSH protocol banner").
-CONNECTION_HINTS = (
-    (("resolve hostname",), "the host's address in the inventory does not resolve: check it"),
-    (("Authentication", "private key", "No authentication methods", "Permission denied"),
-     "pyinfra could not log in: set ssh_user and ssh_key in the inventory "
-     "(appliance init --ssh-key)"),
-    (("Unable to connect", "Connection refused", "timed out", "banner", "Could not connect"),
-     "nothing answered SSH there: check that the server is up, reachable from here, and "
-     "running sshd on its address and port (ssh_port)"),
-)
-
-
-def connection_hint(error: str) -> str:
-    """What to check for a host pyinfra could not reach, by its error line:
-    ``connection_hint("Could not resolve hostname (...)")`` says to check the address."""
-    return next((hint for words, hint in CONNECTION_HINTS if any(w in error for w in words)),
-                "check the host's address, ssh_user and ssh_key in the inventory")
 
 
 def preflight_report(output: str) -> list[str]:
@@ -233,10 +221,8 @@ def preflight_report(output: str) -> list[str]:
     models), as ``HOST: LINE``, without pyinfra's frame (`--> Loading config...`, its results
     table): e.g. "    [10.213.1.2] Ollama: CPU: no NVIDIA GPU on this host" gives
     "10.213.1.2: Ollama: CPU: no NVIDIA GPU on this host"."""
-    from operations.preflight import GPU_REPORT, SIZES_REPORT
-
     return [f"{name}: {line}" for name, line in re.findall(r"^\s+\[([^\]]+)\] (.+)$", output, re.M)
-            if line.startswith((GPU_REPORT, SIZES_REPORT))]
+            if line.startswith((preflight.GPU_REPORT, preflight.SIZES_REPORT))]
 
 
 @main.command()
@@ -277,46 +263,11 @@ def kubeconfig(inventory, out_file):
         KUBECONFIG=~/.kube/appliance.yaml kubectl get nodes
     """
     first = _first_server(inventory)
-    target = _fetch_private(inventory, first, k3s_layer.KUBECONFIG_FILE, Path(out_file),
+    target = fetch_private(inventory, first, k3s_layer.KUBECONFIG_FILE, Path(out_file),
                             "is the k3s layer deployed?")
     target.write_text(target.read_text().replace(
         "https://127.0.0.1:6443", f"https://{first.address}:6443"))
     click.echo(f"wrote {target} (server https://{first.address}:6443)")
-
-
-def _fetch_private(inventory: str, node: InventoryHost, src: str, target: Path, hint: str) -> Path:
-    """Copy a file from a host to `target` with mode 0600, readable by nobody else on the way
-    (it lands in a private folder beside the target first)."""
-    target = target.expanduser()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as private:  # mode 0700
-        fetched = Path(private) / target.name
-        result = _pyinfra(inventory, node.name, "files.get", f"src={src}", f"dest={fetched}")
-        if result.returncode != 0 or not fetched.exists():
-            raise click.ClickException(
-                f"could not read {src} on {node.name}: {hint} "
-                f"({_last_error_line(result.stderr + result.stdout)})"
-            )
-        fetched.chmod(0o600)
-        os.replace(fetched, target)
-    return target
-
-
-def _last_error_line(output: str) -> str:
-    """The line that says why a pyinfra run failed: the last line a host printed (its
-    command's own error, e.g. `sh: 1: /usr/local/bin/k3s: not found`), not pyinfra's summary
-    (`No hosts remaining!`); else the last line that names an error. A run the preflight
-    stopped gives its reason and first problem, e.g. `stopped before changing anything:
-    203.0.113.10 cannot run the appliance as set: operating system Debian 11 is not supported`."""
-    stopped = re.search(r"llm-appliance: (stopped before changing anything: .+)\n\s+- (.+)", output)
-    if stopped:
-        return f"{stopped[1]}: {stopped[2]}"
-    printed = [line.strip() for line in re.findall(r"^\s+\[[^\]]+\] (.+)$", output, re.M)]
-    printed = [line for line in printed
-               if line and not line.startswith(("Error: executed", ">>>", "Success", "No changes"))]
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line for line in lines if "rror" in line or "No such file" in line]
-    return (printed or errors or lines or ["no output"])[-1]
 
 
 def _first_server(inventory: str) -> InventoryHost:
@@ -324,36 +275,9 @@ def _first_server(inventory: str) -> InventoryHost:
     return hosts[first_server_index({h.name: h.groups for h in hosts})]
 
 
-def _pyinfra(inventory: str, limit: str, *arguments: str) -> subprocess.CompletedProcess:
-    """Run pyinfra on one host of the inventory, from the project, capturing its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", str(Path(inventory).resolve()), "--limit", limit,
-         *arguments],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, env=project_environment(),
-    )
-
-
-def _fact(inventory: str, node: InventoryHost, fact: str, **arguments: str):
-    """One fact of one host (``fact``: pyinfra's name for it, e.g. ``files.FileContents``),
-    through `pyinfra --json ... fact`; None if the host has no such value. A host pyinfra
-    cannot reach fails naming it: `could not read files.FileContents on 203.0.113.10: Could
-    not connect (...)`."""
-    result = _pyinfra(inventory, node.name, "--json", "fact", fact,
-                      *(f"{key}={value}" for key, value in arguments.items()))
-    if result.returncode != 0:
-        raise click.ClickException(
-            f"could not read {fact} on {node.name}: "
-            f"{_last_error_line(result.stderr + result.stdout)}")
-    try:
-        (values,) = json.loads(result.stdout).values()  # {"<fact> (<arguments>)": {host: value}}
-        return values[node.name]
-    except (ValueError, KeyError):
-        return None
-
-
 def _secret_or_fail(inventory: str, namespace: str, secret: str, key: str) -> tuple:
     first = _first_server(inventory)
-    value = _fact(inventory, first, "operations.facts.KubernetesSecretValue",
+    value = fact(inventory, first, KubernetesSecretValue,
                   namespace=namespace, secret=secret, key=key)
     if not value:
         raise click.ClickException(
@@ -408,7 +332,7 @@ def backup_password(inventory):
         appliance backup-password inventories/prod.py
     """
     first = _first_server(inventory)
-    lines = _fact(inventory, first, "files.FileContents", path=offsite.PASSWORD_FILE)
+    lines = fact(inventory, first, FileContents, path=offsite.PASSWORD_FILE)
     password = "".join(lines or [])
     if not password:
         raise click.ClickException(
@@ -443,13 +367,13 @@ def alerts_test(inventory):
             "no alert route is set: set alert_email_to (with alert_smtp_host and "
             "alert_email_from), alert_webhook_url, alert_ntfy_url, or SLACK_WEBHOOK_URL in the "
             "file alert_secrets_file names, then deploy")
-    result = _pyinfra(inventory, first.name, "exec", "--", alert_routes.test_command(configured))
+    result = on_host(inventory, first.name, "exec", "--", alert_routes.test_command(configured))
     # pyinfra prints each line of the host's output after the host's name.
     answers = alert_routes.route_answers(re.sub(r"^\s*\[[^\]]+\] ", "", result.stdout, flags=re.M))
     if not answers:
         raise click.ClickException(
             f"could not run Netdata's test on {first.name}: "
-            f"{_last_error_line(result.stderr + result.stdout)} (is the apps layer deployed?)")
+            f"{last_error_line(result.stderr + result.stdout)} (is the apps layer deployed?)")
     for route in configured:
         click.echo(f"{route}: {answers.get(route, 'failed')}")
     if any(answers.get(route) != "answered" for route in configured):
@@ -472,15 +396,15 @@ def backup(inventory, fetch_dir):
         appliance backup inventories/prod.py --fetch backups/
     """
     first = _first_server(inventory)
-    result = _pyinfra(inventory, first.name, "operations.backup.backup_now")
+    result = on_host(inventory, first.name, pyinfra_name(backup_layer.backup_now))
     if result.returncode != 0:
         raise click.ClickException(
-            f"the backup failed: {_last_error_line(result.stdout + result.stderr)} "
+            f"the backup failed: {last_error_line(result.stdout + result.stderr)} "
             "(is the apps layer deployed?)")
-    archive = _fact(inventory, first, "operations.facts.LatestBackup", folder=BACKUP_DIR)
+    archive = fact(inventory, first, LatestBackup, folder=BACKUP_DIR)
     click.echo(f"backup on {first.name}: {archive}")
     if fetch_dir:
-        target = _fetch_private(inventory, first, archive, Path(fetch_dir) / Path(archive).name,
+        target = fetch_private(inventory, first, archive, Path(fetch_dir) / Path(archive).name,
                                 "the backup was made, but could not be copied")
         click.echo(f"fetched: {target}")
 
@@ -545,11 +469,11 @@ def restore(inventory, archive, snapshot, password_file, yes):
     _confirmed(yes, "restore replaces Open WebUI's data",
                "Replace Open WebUI's data with the archive's?")
     first = _first_server(inventory)
-    result = _pyinfra(inventory, first.name, "operations.backup.restore",
+    result = on_host(inventory, first.name, pyinfra_name(backup_layer.restore),
                       f"archive={Path(archive).resolve()}")
     if result.returncode != 0:
         raise click.ClickException(
-            f"the restore failed: {_last_error_line(result.stdout + result.stderr)}")
+            f"the restore failed: {last_error_line(result.stdout + result.stderr)}")
     click.echo(f"restored {archive} on {first.name}")
 
 
@@ -586,10 +510,10 @@ def _restore_from_repository(inventory: str, snapshot: str, password_file: str |
     password = _repository_password(password_file)
 
     def step(title: str, *arguments: str) -> None:
-        result = _pyinfra(inventory, first.name, *arguments)
+        result = on_host(inventory, first.name, *arguments)
         if result.returncode != 0:
             raise click.ClickException(
-                f"{title}: failed: {_last_error_line(result.stdout + result.stderr)}")
+                f"{title}: failed: {last_error_line(result.stdout + result.stderr)}")
 
     def layer(name: str, done: str) -> None:
         if name in settings.layers:
@@ -600,11 +524,11 @@ def _restore_from_repository(inventory: str, snapshot: str, password_file: str |
         kept = Path(private) / "restic-password"
         kept.touch(mode=0o600)
         kept.write_text(password)
-        step("password", "operations.offsite.password_restored", f"src={kept}")
+        step("password", pyinfra_name(offsite.password_restored), f"src={kept}")
     click.echo(f"password: on {first.name}, mode 0600 ({offsite.PASSWORD_FILE})")
     layer("host", "converged (restic, the repository's credentials, the off-site timers)")
-    step("off-site restore", "server.shell", f"commands={offsite.SCRIPT} restore {snapshot}")
-    archive = _fact(inventory, first, "operations.facts.LatestBackup", folder=BACKUP_DIR)
+    step("off-site restore", pyinfra_name(server.shell), f"commands={offsite.SCRIPT} restore {snapshot}")
+    archive = fact(inventory, first, LatestBackup, folder=BACKUP_DIR)
     if not archive:
         raise click.ClickException(f"off-site restore: failed: no archive in {BACKUP_DIR} on "
                                    f"{first.name} after the restore")
@@ -614,7 +538,7 @@ def _restore_from_repository(inventory: str, snapshot: str, password_file: str |
           "(node, volumes) removed")
     if "apps" in settings.layers:
         layer("apps", "converged with the restored Secrets (models are pulled again)")
-        step("Open WebUI's data", "operations.backup.restore_archive",
+        step("Open WebUI's data", pyinfra_name(backup_layer.restore_archive),
              f"archive_name={Path(archive).name}")
         click.echo(f"Open WebUI's data: restored from {Path(archive).name}")
         step("ready", "deploy.py", "--data", "layers=apps")
@@ -623,9 +547,7 @@ def _restore_from_repository(inventory: str, snapshot: str, password_file: str |
 
 
 def _warn_of_the_reference_box(settings: Settings, prefix: str = "") -> None:
-    from operations.preflight import reference_box_warning
-
-    warning = reference_box_warning(settings)
+    warning = preflight.reference_box_warning(settings)
     if warning:
         click.secho(f"warning: {prefix}{warning}", fg="yellow", err=True)
 
@@ -785,7 +707,7 @@ def verify(inventory, data, layers, pytest_args):
 def _k3s_installed(inventory: str, node: InventoryHost) -> bool:
     """Whether the k3s binary is on the host; True when the host cannot be read (the suite
     then says, in its own one line, that it cannot reach it)."""
-    result = _pyinfra(inventory, node.name, "--json", "fact", "operations.facts.K3sVersion",
+    result = on_host(inventory, node.name, "--json", "fact", pyinfra_name(K3sVersion),
                       f"path={K3S_BINARY}")
     try:
         (values,) = json.loads(result.stdout).values()
@@ -814,8 +736,8 @@ def status(inventory):
     healthy = True
     for node, settings in loaded:
         role = node_role(node.name, groups, {h.name: h.address for h in hosts}).role
-        result = _pyinfra(inventory, node.name, "--json", "fact",
-                          "operations.health.ApplianceRead", f"domain={settings.webui_domain}",
+        result = on_host(inventory, node.name, "--json", "fact",
+                          pyinfra_name(health.ApplianceRead), f"domain={settings.webui_domain}",
                           "alarms=yes")
         try:
             (values,) = json.loads(result.stdout).values()
@@ -823,7 +745,7 @@ def status(inventory):
         except (ValueError, KeyError):
             read = None
         if not read:
-            click.secho(f"{node.name}: unreachable: {_last_error_line(result.stderr + result.stdout)}",
+            click.secho(f"{node.name}: unreachable: {last_error_line(result.stderr + result.stdout)}",
                         fg="red", err=True)
             healthy = False
             continue
@@ -903,13 +825,9 @@ def rehearse(keep, clean):
         appliance rehearse --keep     # as root
         appliance rehearse --clean    # as root
     """
-    from appliance.rehearsal import (
-        REHEARSAL_SETTINGS,
-        RehearsalError,
-        RehearsalHost,
-        check_requirements,
-        clean_leftovers,
-    )
+    from appliance.leftovers import clean_leftovers
+    from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
+    from appliance.rootfs import RehearsalError, check_requirements
 
     if clean and keep:
         raise click.UsageError("--clean only removes what earlier rehearsals left; run "

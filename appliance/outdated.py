@@ -50,7 +50,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from appliance.rehearsal import cache_root
+from appliance.rootfs import cache_root
 from operations import pins
 
 OSV_URL = "https://api.osv.dev"

@@ -38,13 +38,9 @@ from pathlib import Path
 
 import click
 
-from appliance.rehearsal import (
-    REHEARSAL_SETTINGS,
-    DeployRun,
-    RehearsalError,
-    RehearsalHost,
-    project_environment,
-)
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
+from appliance.rootfs import RehearsalError
+from appliance.runner import DeployRun, project_environment
 from pyinfra_trace import run_traced
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

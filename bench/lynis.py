@@ -18,7 +18,9 @@ from pathlib import Path
 
 import click
 
-from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalError, RehearsalHost, run_pyinfra
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
+from appliance.rootfs import RehearsalError
+from appliance.runner import run_pyinfra
 
 
 def hardening_index(rehearsal: RehearsalHost) -> tuple[int, str]:

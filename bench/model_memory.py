@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from appliance.llama_runner import Architecture, LlamaServer, gguf_cache, write_gguf
+from harness.llama_runner import Architecture, LlamaServer, gguf_cache, write_gguf
 from operations.model_memory import (
     KV_BYTES_PER_ELEMENT,
     MIB,

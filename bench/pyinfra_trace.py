@@ -88,7 +88,7 @@ def run_traced(inventory, folder, timeout: float = 900):
     import subprocess
     from pathlib import Path
 
-    from appliance.rehearsal import DeployRun, project_environment
+    from appliance.runner import DeployRun, project_environment
 
     trace_path = Path(folder) / f"trace-{time.monotonic_ns()}.json"
     started = time.monotonic()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
+from appliance.runner import project_environment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from k3s_standins import STATE, install_k3s
 
-from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
+from appliance.runner import project_environment
 from operations.backup import backup_manifests
 from operations.names import BACKUP_DIR
 from operations.settings import load

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from appliance.rehearsal import project_environment, run_pyinfra
+from appliance.runner import project_environment, run_pyinfra
 
 CHANGED_FILES = (
     "find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp "

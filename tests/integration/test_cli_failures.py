@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from appliance.rehearsal import project_environment
+from appliance.runner import project_environment
 
 
 def appliance(*arguments: str) -> subprocess.CompletedProcess:

@@ -10,7 +10,8 @@ tests/unit/test_gpu.py). The PCI check still reads the machine's real sysfs (no 
 import pytest
 from test_k3s_and_apps_layers import planned
 
-from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, run_pyinfra, write_inventory
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, write_inventory
+from appliance.runner import run_pyinfra
 
 SHIM = """#!/bin/sh
 # SHIM for tests/integration/test_gpu_plan.py, not NVIDIA's nvidia-smi: prints an output

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.rehearsal import project_environment, run_pyinfra
+from appliance.runner import project_environment, run_pyinfra
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

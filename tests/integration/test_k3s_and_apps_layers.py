@@ -14,13 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from appliance.cli import main
-from appliance.rehearsal import (
-    REHEARSAL_SETTINGS,
-    RehearsalHost,
-    project_environment,
-    run_pyinfra,
-    write_inventory,
-)
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, write_inventory
+from appliance.runner import project_environment, run_pyinfra
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -32,7 +32,8 @@ from types import SimpleNamespace
 import pytest
 from k3s_standins import STATE, install_k3s
 
-from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, project_environment, run_pyinfra
+from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
+from appliance.runner import project_environment, run_pyinfra
 from k3s_controllers import k3s_api
 from operations import health, offsite, read_parser
 from operations.names import (

@@ -20,7 +20,8 @@ from click.testing import CliRunner
 from k3s_standins import GUEST_PACKAGES, STATE, WAIT_FOR_API, start_converged
 
 from appliance.cli import main
-from appliance.rehearsal import RehearsalHost, run_pyinfra
+from appliance.rehearsal import RehearsalHost
+from appliance.runner import run_pyinfra
 from pyinfra_trace import run_traced
 
 # helm's message for an upgrade that changes an immutable field (helm v3 pkg/kube/client.go

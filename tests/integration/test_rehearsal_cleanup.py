@@ -10,15 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from appliance.rehearsal import (
-    FORWARDING,
-    STATE_DIR,
-    RehearsalHost,
-    _nspawn_of,
-    _processes,
-    project_environment,
-    rehearsal_namespaces,
-)
+from appliance.leftovers import FORWARDING, STATE_DIR, _nspawn_of, _processes, rehearsal_namespaces
+from appliance.rehearsal import RehearsalHost
+from appliance.runner import project_environment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +53,7 @@ def traces(name: str, workdir: Path) -> list[str]:
 def test_closing_the_terminal_removes_the_kept_host():
     """SIGHUP (and SIGTERM, the same handler) stops it within seconds: it took 17 to 30 s, as
     long as Ctrl-C, most of it deleting the host's folder, which now goes on in the background
-    (appliance/rehearsal.py, remove_in_background)."""
+    (appliance/leftovers.py, remove_in_background)."""
     process, name, workdir = start_rehearse(until="Ctrl-C stops and removes the host.")
     assert traces(name, workdir) == ["container", "network namespace", "veth", "nft table",
                                      "mount", "folder"]

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from k3s_standins import GUEST_PACKAGES, install_k3s
 
-from appliance.rehearsal import RehearsalHost, run_pyinfra
+from appliance.rehearsal import RehearsalHost
+from appliance.runner import run_pyinfra
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Every command line of the host, sampled while the deploy runs (mode 0600).

@@ -15,7 +15,7 @@ import pytest
 
 from appliance.cli import rendered_files
 from appliance.inventory import InventoryHost
-from appliance.rehearsal import run_pyinfra
+from appliance.runner import run_pyinfra
 from operations.names import K3S_BINARY
 from operations.pins import PINNED_VERSIONS
 from operations.settings import load

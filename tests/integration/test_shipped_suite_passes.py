@@ -14,7 +14,8 @@ import re
 import pytest
 from k3s_standins import GUEST_PACKAGES, STATE, WAIT_FOR_API, start_converged
 
-from appliance.rehearsal import RehearsalHost, run_pyinfra
+from appliance.rehearsal import RehearsalHost
+from appliance.runner import run_pyinfra
 
 ADMIN_CIDR = "198.51.100.0/24"
 # What psql prints of the Open WebUI database's extensions (tests/host/test_apps.py asks

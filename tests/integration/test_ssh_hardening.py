@@ -8,7 +8,7 @@ import subprocess
 import paramiko
 import pytest
 
-from appliance.rehearsal import run_pyinfra
+from appliance.runner import run_pyinfra
 
 USER = "alice"
 

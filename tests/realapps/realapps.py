@@ -37,7 +37,7 @@ from pathlib import Path
 
 import requests
 
-from appliance.rehearsal import build_rootfs, cache_root
+from appliance.rootfs import build_rootfs, cache_root
 from operations.components import OLLAMA
 from operations.names import POSTGRES_APP_SECRET, WEBUI_SECRETS
 from operations.pins import PINNED_VERSIONS

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.llama_runner import Architecture, LlamaServer, write_gguf
+from harness.llama_runner import Architecture, LlamaServer, write_gguf
 from operations.model_memory import ModelShape, resident_bytes
 
 MIB = 2**20

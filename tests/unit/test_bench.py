@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.rehearsal import project_environment
+from appliance.runner import project_environment
 from mutation import output_of
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from appliance.cli import main
-from appliance.rehearsal import project_environment
+from appliance.runner import project_environment
 from operations.summary import summary_lines
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -215,7 +215,7 @@ def test_init_writes_the_ssh_key_pyinfra_logs_in_with(tmp_path):
 
 
 def test_a_run_the_preflight_stopped_gives_its_reason_not_a_host_line():
-    from appliance.cli import _last_error_line
+    from appliance.runner import last_error_line
 
     output = ("--> Preparing operation files...\n"
               "    [10.213.2.2] Ollama: CPU: no NVIDIA GPU on this host\n"
@@ -223,7 +223,7 @@ def test_a_run_the_preflight_stopped_gives_its_reason_not_a_host_line():
               "appliance as set\n"
               "    - operating system Debian 11 is not supported; install one of: Ubuntu 22.04, "
               "24.04; Debian 12, 13\n")
-    assert _last_error_line(output) == (
+    assert last_error_line(output) == (
         "stopped before changing anything: 10.213.2.2 cannot run the appliance as set: operating "
         "system Debian 11 is not supported; install one of: Ubuntu 22.04, 24.04; Debian 12, 13")
 
@@ -318,7 +318,7 @@ def test_status_of_a_host_layer_says_what_it_did_not_read(tmp_path, monkeypatch)
                     "'monitor_domain': 'monitor.rehearsal.test', 'acme_ca': 'none', "
                     "'webui_admin_email': 'admin@rehearsal.test', 'layers': 'host'})]\n")
     recorded = json.dumps({"operations.health.ApplianceRead": {"10.213.1.2": HOST_LAYER_READ}})
-    monkeypatch.setattr(appliance.cli, "_pyinfra", lambda *arguments: subprocess.CompletedProcess(
+    monkeypatch.setattr(appliance.cli, "on_host", lambda *arguments: subprocess.CompletedProcess(
         arguments, 0, stdout=recorded, stderr=""))
     result = CliRunner().invoke(main, ["status", str(path)])
     assert result.exit_code == 0, result.output
@@ -371,7 +371,7 @@ def test_verify_stops_at_once_where_k3s_is_not_installed(tmp_path, monkeypatch):
         return subprocess.CompletedProcess(arguments, 0, stdout=json.dumps(
             {"operations.facts.K3sVersion (path=/usr/local/bin/k3s)": {limit: answers["k3s"]}}))
 
-    monkeypatch.setattr(appliance.cli, "_pyinfra", pyinfra)
+    monkeypatch.setattr(appliance.cli, "on_host", pyinfra)
     ran = []
     monkeypatch.setattr(appliance.cli.subprocess, "run",
                         lambda command, **k: ran.append(command) or subprocess.CompletedProcess(
@@ -500,7 +500,7 @@ def test_paramiko_keeps_its_error_lines_and_loses_its_tracebacks(caplog):
 def test_a_host_that_cannot_be_reached_gets_the_hint_its_error_calls_for():
     """Found trying the first hour: every failure to reach a host said to set ssh_user and
     ssh_key, a bad DNS name and a server that never answers included."""
-    from appliance.cli import connection_hint
+    from appliance.runner import connection_hint
 
     assert connection_hint("Could not resolve hostname ([Errno -2] Name or service not known)") == (
         "the host's address in the inventory does not resolve: check it")

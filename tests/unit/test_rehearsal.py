@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from appliance import rehearsal
-from appliance.rehearsal import RehearsalError, debootstrap_stage
+from appliance import leftovers, rootfs
+from appliance.rootfs import RehearsalError, debootstrap_stage
 
 # Lines as debootstrap 1.0.128 prints them (a run on Debian 12, abridged); \x20 is the space it
 # prints at the end of three of them, written out so that no editor strips it.
@@ -48,7 +48,7 @@ def fake_debootstrap(tmp_path, monkeypatch):
 
 def test_debootstrap_prints_each_stage_as_it_starts(fake_debootstrap, capsys):
     """Each stage once (a package's Retrieving and Validating lines alternate), not every line."""
-    rehearsal._debootstrap("bookworm", "--variant=minbase", "bookworm", "/tmp/x")
+    rootfs._debootstrap("bookworm", "--variant=minbase", "bookworm", "/tmp/x")
     printed = re.sub(r"\(\d+ s\)", "(N s)", capsys.readouterr().err)
     assert printed.splitlines() == [
         "building the bookworm root file system of the rehearsal hosts with debootstrap "
@@ -68,7 +68,7 @@ def test_debootstrap_prints_each_stage_as_it_starts(fake_debootstrap, capsys):
 def test_a_failed_debootstrap_names_its_last_lines(fake_debootstrap, monkeypatch):
     monkeypatch.setenv("FAKE_STATUS", "1")
     with pytest.raises(RehearsalError) as error:
-        rehearsal._debootstrap("bookworm", "bookworm", "/tmp/x")
+        rootfs._debootstrap("bookworm", "bookworm", "/tmp/x")
     assert str(error.value).startswith("debootstrap failed (1): I: Retrieving InRelease")
     assert str(error.value).endswith("I: Base system installed successfully.")
 
@@ -81,8 +81,8 @@ def test_debootstrap_prints_its_last_line_while_a_stage_goes_quiet(tmp_path, mon
                       "echo 'Setting up libc6:amd64 (2.36-9) ...'\nsleep 2.5\n")
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
-    monkeypatch.setattr(rehearsal, "PROGRESS_SECONDS", 1)
-    rehearsal._debootstrap("bookworm", "bookworm", "/tmp/x")
+    monkeypatch.setattr(rootfs, "PROGRESS_SECONDS", 1)
+    rootfs._debootstrap("bookworm", "bookworm", "/tmp/x")
     printed = capsys.readouterr().err.splitlines()
     assert printed[1] == "  debootstrap: Configuring required packages... (0 s)"
     assert len(printed) >= 3 and all(
@@ -95,11 +95,11 @@ def test_a_stopped_hosts_folder_is_removed_without_waiting(tmp_path):
     (folder / "upper/usr/share/doc").mkdir(parents=True)
     for number in range(200):
         (folder / f"upper/usr/share/doc/file{number}").write_text("x" * 100)
-    remover = rehearsal.remove_in_background(folder)
+    remover = leftovers.remove_in_background(folder)
     assert not folder.exists()  # at once: whatever finds rehearsals no longer finds it
     assert remover.wait(timeout=60) == 0
     assert list(tmp_path.iterdir()) == []
-    assert rehearsal.remove_in_background(folder) is None
+    assert leftovers.remove_in_background(folder) is None
 
 
 def test_a_folder_being_removed_is_a_leftover_to_clean(tmp_path):
@@ -107,9 +107,9 @@ def test_a_folder_being_removed_is_a_leftover_to_clean(tmp_path):
     removing.mkdir()
     (removing / "owner.pid").write_text(f"{os.getpid()}\n")  # its owner still runs
     (removing / "netns").write_text("lla7\n")
-    assert rehearsal._workdir_state(removing, {}) == (None, False)
+    assert leftovers._workdir_state(removing, {}) == (None, False)
     live = tmp_path / "llm-appliance-rehearsal-def"
     live.mkdir()
     (live / "owner.pid").write_text(f"{os.getpid()}\n")
     (live / "netns").write_text("lla8\n")
-    assert rehearsal._workdir_state(live, {}) == ("lla8", True)
+    assert leftovers._workdir_state(live, {}) == ("lla8", True)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from appliance.rehearsal import project_environment
+from appliance.runner import project_environment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from appliance.cli import node_plans
 from appliance.inventory import InventoryHost
-from appliance.rehearsal import project_environment
+from appliance.runner import project_environment
 from operations.settings import load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

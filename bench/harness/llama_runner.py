@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.rehearsal import build_rootfs, cache_root
+from appliance.rootfs import build_rootfs, cache_root
 from operations.model_memory import ollama_batch
 
 # Debian forky's package with llama-server (and the libggml it needs).
