@@ -27,13 +27,13 @@ import yaml
 
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
 from operations.cron import cron_longest_gap_hours
+from operations.markers import OFFSITE_LAST_FILE
 from operations.names import (
     ALERT_SECRET,
     BACKUP_CRONJOB,
     K3S_BINARY,
     MONITORING_NAMESPACE,
     NAMESPACE,
-    OFFSITE_LAST_FILE,
     POSTGRES_CLUSTER,
 )
 from operations.parsers import read_alert_secrets

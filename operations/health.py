@@ -27,14 +27,13 @@ from pyinfra.api import FactBase
 
 from operations.components import NETDATA, OLLAMA
 from operations.fact_batch import read_fact
+from operations.markers import READ_OFFSITE_TIME, READ_RESTORED
 from operations.names import (
     BACKUP_DIR,
     K3S_BINARY,
     MONITORING_NAMESPACE,
     OFFSITE_CHECK_UNIT,
-    OFFSITE_LAST_FILE,
     OFFSITE_UNIT,
-    RESTORED_FILE,
 )
 from operations.read_parser import parse_read
 from operations.settings import Settings
@@ -158,11 +157,11 @@ class ApplianceRead(FactBase):
             "echo '## disk'; d=/var/lib/rancher; [ -d $d ] || d=/; df -Pk $d | tail -n 1",
             f"echo '## backup'; ls -1t {BACKUP_DIR}/llm-appliance-*.tar 2>/dev/null | head -n 1 "
             "| xargs -r stat -c '%Y %n'",
-            f"echo '## offsite'; stat -c 'time %Y' {OFFSITE_LAST_FILE} 2>/dev/null; "
+            f"echo '## offsite'; {READ_OFFSITE_TIME}; "
             f"for unit in {OFFSITE_UNIT} {OFFSITE_CHECK_UNIT}; do " + OFFSITE_FAILURE + "; done",
             f"echo '## reboot'; [ -f {REBOOT_REQUIRED} ] && echo required && "
             f"cat {REBOOT_REQUIRED}.pkgs 2>/dev/null",
-            f"echo '## restored'; cat {RESTORED_FILE} 2>/dev/null",
+            f"echo '## restored'; {READ_RESTORED}",
             f"echo '## k3s'; [ -x {K3S_BINARY} ] && echo installed",
             f"if [ -x {K3S_BINARY} ]; then echo '## objects'; errors=$(mktemp); "
             + kubectl_get_everywhere(KINDS, shlex.quote("jsonpath=" + TEMPLATE), '"$errors"'),

@@ -64,13 +64,7 @@ ALERT_SECRET = "netdata-alert-secrets"
 BACKUP_DIR = "/var/backups/llm-appliance"
 BACKUP_CRONJOB = "llm-appliance-backup"
 BACKUP_LABEL = "llm-appliance-backup"
-# Off-site copies (operations/offsite.py, files/offsite.sh): the systemd unit that makes them,
-# the file whose time is the last snapshot's, the one `appliance restore --from-repository`
-# leaves until the snapshot is in place (meanwhile no repository is ever made), and the one the
-# restore leaves until the k3s layer has repaired what the restored datastore remembers of the
-# lost server.
+# Off-site copies (operations/offsite.py, files/offsite.sh): the systemd unit that makes them
+# (their marker files are operations/markers.py's).
 OFFSITE_UNIT = "llm-appliance-offsite"
 OFFSITE_CHECK_UNIT = f"{OFFSITE_UNIT}-check"  # its weekly `restic check`
-OFFSITE_LAST_FILE = "/var/lib/llm-appliance/offsite-last"
-RESTORING_FILE = "/var/lib/llm-appliance/restoring-from-repository"
-RESTORED_FILE = "/var/lib/llm-appliance/restored-from-repository"

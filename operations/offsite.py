@@ -29,14 +29,8 @@ from pyinfra.facts.files import File, FileContents, Sha1File
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from operations.names import (
-    BACKUP_DIR,
-    OFFSITE_CHECK_UNIT,
-    OFFSITE_LAST_FILE,
-    OFFSITE_UNIT,
-    RESTORED_FILE,
-    RESTORING_FILE,
-)
+from operations.markers import OFFSITE_SCRIPT_PATHS, RESTORING_FILE, SET_RESTORING
+from operations.names import BACKUP_DIR, OFFSITE_CHECK_UNIT, OFFSITE_UNIT
 from operations.rendering import (
     PROJECT_ROOT,
     HostFile,
@@ -90,9 +84,7 @@ def environment(settings: Settings) -> str:
         "BACKUP_DIR": BACKUP_DIR,
         "BACKUP_SSH_KEY": SSH_KEY_FILE,
         "CREDENTIALS_FILE": CREDENTIALS_FILE,
-        "LAST": OFFSITE_LAST_FILE,
-        "RESTORING": RESTORING_FILE,
-        "RESTORED": RESTORED_FILE,
+        **OFFSITE_SCRIPT_PATHS,
     }
     if is_sftp(settings.backup_repository):
         login = sftp_login(settings.backup_repository)
@@ -180,8 +172,7 @@ def password_restored(src: str):
                    "restore onto a new server (one a deploy set up first: remove that file)' >&2"
                    "; exit 1")
             return
-        yield (f"install -d {shlex.quote(str(Path(RESTORING_FILE).parent))} && "
-               f"touch {shlex.quote(RESTORING_FILE)}")
+        yield SET_RESTORING
     if held != hashlib.sha1(content).hexdigest():
         yield from private_upload(content, PASSWORD_FILE)
 

@@ -1,7 +1,7 @@
 """Disaster recovery: what a k3s datastore restored from the off-site repository remembers of
 the lost server, repaired on the new one (``appliance restore INVENTORY --from-repository``).
 
-files/offsite.sh restore puts the datastore back and leaves RESTORED_FILE. The k3s layer's next
+files/offsite.sh restore puts the datastore back and leaves RESTORED_FILE (operations/markers.py). The k3s layer's next
 run on the first server, once k3s answers, deletes what only the lost server had:
 
 - its Node (the one labelled FIRST_SERVER_LABEL), when the new server's node name differs;
@@ -38,7 +38,6 @@ to the Job only when the Job has none: the model Job carries its label itself.
 from __future__ import annotations
 
 import json
-import shlex
 import time
 
 from pyinfra import host
@@ -46,13 +45,8 @@ from pyinfra.api import FactBase, OperationError, operation
 
 from operations.components import MODEL_PULLER, OLLAMA
 from operations.health import kubectl_get_everywhere
-from operations.names import (
-    FIRST_SERVER_LABEL,
-    K3S_BINARY,
-    MANIFEST_PREFIX,
-    MODEL_PULLER_MANIFEST,
-    RESTORED_FILE,
-)
+from operations.markers import CLEAR_RESTORED
+from operations.names import FIRST_SERVER_LABEL, K3S_BINARY, MANIFEST_PREFIX, MODEL_PULLER_MANIFEST
 from operations.read_parser import Cluster
 from operations.settings import Settings
 
@@ -162,7 +156,7 @@ def repair_commands(objects: list[dict], node_name: str) -> list[str]:
         + _delete("persistentvolume", {"": {v["metadata"]["name"] for v in lost_volumes}})
         + _delete("job", _group(chart_jobs | model_jobs))
         + _delete("addons.k3s.cattle.io", {"kube-system": {addon for addon in addons if addon}})
-        + [f"rm -f {shlex.quote(RESTORED_FILE)}"]
+        + [CLEAR_RESTORED]
     )
 
 

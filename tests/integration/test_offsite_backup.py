@@ -36,14 +36,8 @@ from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
 from appliance.runner import project_environment, run_pyinfra
 from k3s_controllers import k3s_api
 from operations import health, offsite, read_parser
-from operations.names import (
-    BACKUP_DIR,
-    FIRST_SERVER_LABEL,
-    OFFSITE_LAST_FILE,
-    OFFSITE_UNIT,
-    RESTORED_FILE,
-    RESTORING_FILE,
-)
+from operations.markers import OFFSITE_LAST_FILE, RESTORED_FILE, RESTORING_FILE
+from operations.names import BACKUP_DIR, FIRST_SERVER_LABEL, OFFSITE_UNIT
 from operations.settings import load
 from pgvector_database import (
     PG,

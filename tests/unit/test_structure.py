@@ -9,9 +9,9 @@ from pathlib import Path
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "operations"
 # Modules every other may import; they import nothing of the project themselves.
-FOUNDATIONS = {"names", "errors", "settings", "certificates", "webui_env", "firewall", "facts",
-               "rendering", "components", "model_memory", "pins", "sizing", "model_sizes", "cron",
-               "sftp", "parsers", "settings_table", "fact_batch", "pyinfra_internals",
+FOUNDATIONS = {"names", "markers", "errors", "settings", "certificates", "webui_env", "firewall",
+               "facts", "rendering", "components", "model_memory", "pins", "sizing", "model_sizes",
+               "cron", "sftp", "parsers", "settings_table", "fact_batch", "pyinfra_internals",
                "ollama_facts", "gpu_facts"}
 # The settings, one concern a module, each importing only those before it here: the constants
 # (pins, sizing, the model table) and the engines (cron, sftp), then the value parsers, the
