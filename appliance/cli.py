@@ -1,4 +1,8 @@
-"""The `appliance` command: what pyinfra does not do itself.
+"""The `appliance` command: what pyinfra does not do itself. Here: the command group and the
+commands that read or check the hosts (check, render, verify, status, outdated, backup,
+alerts test, --version); the others each in a module of their own, added to the group below
+(credentials.py, new_inventory.py, restore.py, rehearse.py), beside what they share
+(options.py) and how they run pyinfra (runner.py).
 
     appliance check inventories/prod.py
     appliance render inventories/prod.py --out rendered/
@@ -17,22 +21,24 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
-import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import click
-from pyinfra.api.exceptions import PyinfraError
-from pyinfra.facts.files import FileContents
-from pyinfra.operations import server
 
-from appliance import status_table
-from appliance.inventory import InventoryHost, inventory_hosts, parse_data
+from appliance import credentials, new_inventory, rehearse, restore, status_table
+from appliance.inventory import InventoryHost
+from appliance.options import (
+    DATA,
+    INVENTORY,
+    first_server,
+    first_settings,
+    load_hosts,
+    warn_of_the_reference_box,
+)
 from appliance.runner import (
     connection_hint,
     fact,
@@ -48,62 +54,11 @@ from operations import backup as backup_layer
 from operations import component_state, health, offsite, preflight
 from operations import host as host_layer
 from operations import k3s as k3s_layer
-from operations.cluster import Node, cluster_problems, first_server_index, node_role
-from operations.facts import K3sVersion, KubernetesSecretValue, LatestBackup
-from operations.names import (
-    BACKUP_DIR,
-    BASIC_AUTH_SECRET,
-    BASIC_AUTH_USER,
-    K3S_BINARY,
-    LAYERS,
-    MONITORING_NAMESPACE,
-    NAMESPACE,
-    WEBUI_SECRETS,
-)
+from operations.cluster import Node, first_server_index, node_role
+from operations.facts import K3sVersion, LatestBackup
+from operations.names import BACKUP_DIR, K3S_BINARY, LAYERS, MONITORING_NAMESPACE
 from operations.rendering import PROJECT_ROOT, HostFile, write_tree
-from operations.rendering import render as render_template
-from operations.settings import Settings, SettingsError, load
-
-INVENTORY = click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
-DATA = click.option(
-    "--data", "data", multiple=True, metavar="KEY=VALUE",
-    help="Override a setting, as pyinfra's --data does (repeatable).",
-)
-
-
-def _override_data(pairs: tuple[str, ...]) -> dict:
-    try:
-        return parse_data(pairs)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
-
-
-def _load(inventory: str, data: tuple[str, ...]) -> list[tuple[InventoryHost, Settings]]:
-    """Every host with its validated settings; exits with one message listing every problem."""
-    try:
-        hosts = inventory_hosts(inventory, _override_data(data))
-    except (click.ClickException, PyinfraError, OSError, SyntaxError) as error:
-        # pyinfra wraps errors raised by the inventory file's own code in `.exception`.
-        cause = getattr(error, "exception", error)
-        raise click.ClickException(f"{inventory}: cannot read the inventory: {cause}") from None
-    if not hosts:
-        raise click.ClickException(
-            f"{inventory}: the inventory lists no hosts; add your server, e.g. "
-            "hosts = [\"203.0.113.10\"] (appliance init writes one)")
-    loaded, problems = [], []
-    for node in hosts:
-        try:
-            loaded.append((node, load(node.data)))
-        except SettingsError as error:
-            problems += [f"{node.name}: {problem}" for problem in error.problems]
-    if any("k3s" in settings.layers for _, settings in loaded):
-        problems += cluster_problems({node.name: node.groups for node in hosts})
-    if problems:
-        click.secho(f"{inventory}: the settings need fixing:", fg="red", bold=True, err=True)
-        for problem in problems:
-            click.echo(f"    - {problem}", err=True)
-        sys.exit(1)
-    return loaded
+from operations.settings import Settings, load
 
 
 def node_plans(node: InventoryHost, settings: Settings, hosts: list[InventoryHost]) -> list:
@@ -188,10 +143,10 @@ def check(inventory, data, offline):
     \b
         appliance check inventories/prod.py
     """
-    loaded = _load(inventory, data)
+    loaded = load_hosts(inventory, data)
     click.echo(f"settings: {len(loaded)} host(s) valid")
     for node, settings in loaded:
-        _warn_of_the_reference_box(settings, f"{node.name}: ")
+        warn_of_the_reference_box(settings, f"{node.name}: ")
     if offline:
         return
     command = [sys.executable, "-m", "pyinfra", "-y", str(Path(inventory).resolve()),
@@ -240,104 +195,12 @@ def render(inventory, data, out_dir):
     \b
         appliance render inventories/prod.py --out rendered/
     """
-    loaded = _load(inventory, data)
+    loaded = load_hosts(inventory, data)
     hosts = [node for node, _ in loaded]
     for node, settings in loaded:
         target = Path(out_dir) if len(loaded) == 1 else Path(out_dir) / node.name
         for path in write_tree(rendered_files(node, settings, hosts), target):
             click.echo(str(path))
-
-
-@main.command()
-@INVENTORY
-@click.option("--out", "out_file", default="kubeconfig.yaml", show_default=True,
-              type=click.Path(dir_okay=False), help="Where to write the kubeconfig (mode 0600).")
-def kubeconfig(inventory, out_file):
-    """Fetch the cluster's kubeconfig from the first server, for kubectl on this machine.
-
-    The server URL is rewritten from 127.0.0.1 to the server's address; the API answers only
-    to the networks in admin_cidrs. Example:
-
-    \b
-        appliance kubeconfig inventories/prod.py --out ~/.kube/appliance.yaml
-        KUBECONFIG=~/.kube/appliance.yaml kubectl get nodes
-    """
-    first = _first_server(inventory)
-    target = fetch_private(inventory, first, k3s_layer.KUBECONFIG_FILE, Path(out_file),
-                            "is the k3s layer deployed?")
-    target.write_text(target.read_text().replace(
-        "https://127.0.0.1:6443", f"https://{first.address}:6443"))
-    click.echo(f"wrote {target} (server https://{first.address}:6443)")
-
-
-def _first_server(inventory: str) -> InventoryHost:
-    hosts = [node for node, _ in _load(inventory, ())]
-    return hosts[first_server_index({h.name: h.groups for h in hosts})]
-
-
-def _secret_or_fail(inventory: str, namespace: str, secret: str, key: str) -> tuple:
-    first = _first_server(inventory)
-    value = fact(inventory, first, KubernetesSecretValue,
-                  namespace=namespace, secret=secret, key=key)
-    if not value:
-        raise click.ClickException(
-            f"no {secret} on {first.name}: is the apps layer deployed?")
-    return load(first.data), value
-
-
-@main.command("admin-password")
-@INVENTORY
-def admin_password(inventory):
-    """Print the e-mail and password of Open WebUI's first admin account.
-
-    The password was generated on the server at the first deploy and lives only there, in a
-    Kubernetes Secret; this reads it over SSH. Example:
-
-    \b
-        appliance admin-password inventories/prod.py
-    """
-    settings, password = _secret_or_fail(
-        inventory, NAMESPACE, WEBUI_SECRETS, "admin-password")
-    click.echo(f"Open WebUI: https://{settings.webui_domain}/")
-    click.echo(f"e-mail:     {settings.admin_email}")
-    click.echo(f"password:   {password}")
-
-
-@main.command("monitor-password")
-@INVENTORY
-def monitor_password(inventory):
-    """Print the user and password that open the Netdata monitoring UI.
-
-    Generated on the server at the first deploy; read from it over SSH. Example:
-
-    \b
-        appliance monitor-password inventories/prod.py
-    """
-    settings, password = _secret_or_fail(
-        inventory, MONITORING_NAMESPACE, BASIC_AUTH_SECRET, "password")
-    click.echo(f"Netdata:  https://{settings.monitor_domain}/")
-    click.echo(f"user:     {BASIC_AUTH_USER}")
-    click.echo(f"password: {password}")
-
-
-@main.command("backup-password")
-@INVENTORY
-def backup_password(inventory):
-    """Print the password of the off-site backup repository (backup_repository).
-
-    The first server made it at the first deploy with a backup_repository, and it lives only
-    there: keep a copy somewhere else, for a restore onto a new server needs it. Example:
-
-    \b
-        appliance backup-password inventories/prod.py
-    """
-    first = _first_server(inventory)
-    lines = fact(inventory, first, FileContents, path=offsite.PASSWORD_FILE)
-    password = "".join(lines or [])
-    if not password:
-        raise click.ClickException(
-            f"no off-site backup password on {first.name}: is backup_repository set and deployed?")
-    click.echo(password)
 
 
 @main.group()
@@ -360,7 +223,7 @@ def alerts_test(inventory):
     \b
         appliance alerts test inventories/prod.py
     """
-    first = _first_server(inventory)
+    first = first_server(inventory)
     configured = alert_routes.routes(load(first.data))
     if not configured:
         raise click.ClickException(
@@ -395,7 +258,7 @@ def backup(inventory, fetch_dir):
     \b
         appliance backup inventories/prod.py --fetch backups/
     """
-    first = _first_server(inventory)
+    first = first_server(inventory)
     result = on_host(inventory, first.name, pyinfra_name(backup_layer.backup_now))
     if result.returncode != 0:
         raise click.ClickException(
@@ -407,265 +270,6 @@ def backup(inventory, fetch_dir):
         target = fetch_private(inventory, first, archive, Path(fetch_dir) / Path(archive).name,
                                 "the backup was made, but could not be copied")
         click.echo(f"fetched: {target}")
-
-
-def _confirmed(yes: bool, flag_missing: str, question: str) -> None:
-    """Go on with --yes, or after a yes on a terminal; without a terminal, fail naming --yes."""
-    if not yes:
-        if not sys.stdin.isatty():
-            raise click.UsageError(f"--yes is missing, and there is no terminal to ask on: "
-                                   f"{flag_missing}; confirm with --yes")
-        click.confirm(question, abort=True)
-
-
-SNAPSHOT_RE = re.compile(r"latest|[0-9a-f]{8,64}")
-
-
-@main.command()
-@INVENTORY
-@click.argument("archive", required=False, type=click.Path(dir_okay=False))
-@click.option("--from-repository", "snapshot", is_flag=False, flag_value="latest", default=None,
-              metavar="[SNAPSHOT]",
-              help="Disaster recovery onto a fresh server from the off-site repository "
-              "(backup_repository): the snapshot's ID, or the latest without one.")
-@click.option("--password-file", type=click.Path(exists=True, dir_okay=False),
-              help="With --from-repository: a file holding the repository's password "
-              "(`appliance backup-password` printed it); asked on a terminal otherwise.")
-@click.option("--yes", is_flag=True,
-              help="Replace Open WebUI's data without asking (needed without a terminal).")
-def restore(inventory, archive, snapshot, password_file, yes):
-    """Restore a backup archive, or (--from-repository) the whole appliance onto a new server.
-
-    With ARCHIVE: Open WebUI stops, its database and uploads are replaced by the archive's,
-    checked here first (one `appliance backup` made); on a failure the restore Job's files are
-    removed and Open WebUI starts again.
-
-    With --from-repository, on a fresh server at the inventory's address (the first server): the
-    repository's password goes to the server (mode 0600), then the host layer, the snapshot's
-    k3s datastore and token, the k3s layer (the lost server's node and volumes removed), the
-    apps layer with the restored Secrets, Open WebUI's data from the snapshot's archive, and
-    the readiness gate. Models are pulled again. Examples:
-
-    \b
-        appliance restore inventories/prod.py backups/llm-appliance-20261124-033000.tar --yes
-        appliance restore inventories/prod.py --from-repository --password-file restic-password --yes
-        appliance restore inventories/prod.py --from-repository 4f1c2a9b --yes
-    """
-    if snapshot is not None:
-        if archive:
-            raise click.UsageError("give an ARCHIVE or --from-repository, not both")
-        _restore_from_repository(inventory, snapshot, password_file, yes)
-        return
-    if archive is None:
-        raise click.UsageError("give an ARCHIVE (appliance backup --fetch made it), or "
-                               "--from-repository to rebuild a lost server")
-    if not Path(archive).is_file():
-        raise click.UsageError(f"{archive}: no such file")
-    problem = backup_layer.archive_problem(archive)
-    if problem:
-        raise click.ClickException(
-            f"{archive} is not an appliance backup: {problem}; give an archive that "
-            "`appliance backup` made (files/backup.sh)")
-    _confirmed(yes, "restore replaces Open WebUI's data",
-               "Replace Open WebUI's data with the archive's?")
-    first = _first_server(inventory)
-    result = on_host(inventory, first.name, pyinfra_name(backup_layer.restore),
-                      f"archive={Path(archive).resolve()}")
-    if result.returncode != 0:
-        raise click.ClickException(
-            f"the restore failed: {last_error_line(result.stdout + result.stderr)}")
-    click.echo(f"restored {archive} on {first.name}")
-
-
-def _repository_password(password_file: str | None) -> str:
-    """The repository's password: from --password-file, else asked (hidden) on a terminal."""
-    if password_file:
-        password = Path(password_file).read_text().strip()
-    elif sys.stdin.isatty():
-        password = click.prompt("Off-site repository password (appliance backup-password "
-                                "printed it)", hide_input=True).strip()
-    else:
-        raise click.UsageError("--password-file is missing, and there is no terminal to ask on: "
-                               "give the file holding the repository's password")
-    if not password:
-        where = f" in {password_file}" if password_file else ""
-        raise click.UsageError(f"the repository's password is empty{where}: give the one "
-                               "`appliance backup-password` printed")
-    return password
-
-
-def _restore_from_repository(inventory: str, snapshot: str, password_file: str | None, yes: bool):
-    """appliance restore --from-repository: each step one line; a failure names its step and
-    the server's own line."""
-    if not SNAPSHOT_RE.fullmatch(snapshot):
-        raise click.UsageError(f"--from-repository {snapshot!r}: give a snapshot ID (hex, as "
-                               "`restic snapshots` shows it) or nothing for the latest")
-    first = _first_server(inventory)
-    settings = load(first.data)
-    if not settings.backup_repository:
-        raise click.ClickException(f"{first.name}: backup_repository is not set in {inventory}; "
-                                   "set it as it was on the lost server")
-    _confirmed(yes, "a restore from the repository replaces the server's k3s datastore and "
-               "Open WebUI's data", f"Rebuild {first.name} from the off-site repository?")
-    password = _repository_password(password_file)
-
-    def step(title: str, *arguments: str) -> None:
-        result = on_host(inventory, first.name, *arguments)
-        if result.returncode != 0:
-            raise click.ClickException(
-                f"{title}: failed: {last_error_line(result.stdout + result.stderr)}")
-
-    def layer(name: str, done: str) -> None:
-        if name in settings.layers:
-            step(f"{name} layer", "deploy.py", "--data", f"layers={name}")
-            click.echo(f"{name} layer: {done}")
-
-    with tempfile.TemporaryDirectory() as private:  # mode 0700
-        kept = Path(private) / "restic-password"
-        kept.touch(mode=0o600)
-        kept.write_text(password)
-        step("password", pyinfra_name(offsite.password_restored), f"src={kept}")
-    click.echo(f"password: on {first.name}, mode 0600 ({offsite.PASSWORD_FILE})")
-    layer("host", "converged (restic, the repository's credentials, the off-site timers)")
-    step("off-site restore", pyinfra_name(server.shell), f"commands={offsite.SCRIPT} restore {snapshot}")
-    archive = fact(inventory, first, LatestBackup, folder=BACKUP_DIR)
-    if not archive:
-        raise click.ClickException(f"off-site restore: failed: no archive in {BACKUP_DIR} on "
-                                   f"{first.name} after the restore")
-    click.echo(f"off-site restore: snapshot {snapshot}: the k3s datastore and token in place, "
-               f"Open WebUI's archive {archive}")
-    layer("k3s", "k3s runs on the restored datastore; what it held of the lost server "
-          "(node, volumes) removed")
-    if "apps" in settings.layers:
-        layer("apps", "converged with the restored Secrets (models are pulled again)")
-        step("Open WebUI's data", pyinfra_name(backup_layer.restore_archive),
-             f"archive_name={Path(archive).name}")
-        click.echo(f"Open WebUI's data: restored from {Path(archive).name}")
-        step("ready", "deploy.py", "--data", "layers=apps")
-        click.echo("ready: the apps layer's readiness gate passed")
-    click.echo(f"restored {first.name} from the off-site repository")
-
-
-def _warn_of_the_reference_box(settings: Settings, prefix: str = "") -> None:
-    warning = preflight.reference_box_warning(settings)
-    if warning:
-        click.secho(f"warning: {prefix}{warning}", fg="yellow", err=True)
-
-
-def _answer(value, flag: str, question: str, default=None, **prompt):
-    """A flag's value; else, on a terminal, the answer to its question; else its default.
-    Without a terminal and without a default, fail naming the flag: init never waits for input
-    that cannot come."""
-    if value is not None:
-        return value
-    if sys.stdin.isatty():
-        return click.prompt(question, default=default, **prompt)
-    if default is None:
-        raise click.UsageError(f"{flag} is missing, and there is no terminal to ask on; give it")
-    return default
-
-
-def _model_sizes(pairs: tuple[str, ...]) -> dict[str, float]:
-    sizes = {}
-    for pair in pairs:
-        model, _, size = pair.rpartition("=")
-        try:
-            sizes[model] = float(size)
-        except ValueError:
-            raise click.UsageError(
-                f"--model-size {pair!r}: use NAME:TAG=GiB, e.g. mymodel:7b=4.5") from None
-    return sizes
-
-
-HOST_NAME_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$", re.I)
-
-
-def _is_host_address(address: str) -> bool:
-    """Whether ``address`` is an IP address or a host name (RFC 1123 labels, 253 characters at
-    most), what pyinfra's SSH connector can connect to: ``_is_host_address("10.0.0.5")``."""
-    try:
-        ipaddress.ip_address(address)
-        return True
-    except ValueError:
-        return len(address) <= 253 and bool(HOST_NAME_RE.match(address))
-
-
-@main.command()
-@click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--address", help="The server to deploy to (IP or DNS name).")
-@click.option("--ssh-user", help="User pyinfra logs in as: root, or a user with sudo "
-              "[default: ubuntu].")
-@click.option("--ssh-key", type=click.Path(dir_okay=False),
-              help="Private key pyinfra logs in with (ssh_key) [default: your SSH agent and "
-              "~/.ssh keys].")
-@click.option("--webui-domain", help="webui_domain, e.g. chat.example.com")
-@click.option("--monitor-domain", help="monitor_domain, e.g. monitor.example.com")
-@click.option("--acme-ca", type=click.Choice(["production", "staging", "none"]),
-              help="acme_ca [default: production].")
-@click.option("--acme-email", help="acme_email (not asked with --acme-ca none).")
-@click.option("--admin-email", help="webui_admin_email (default: the ACME e-mail; asked for "
-              "with --acme-ca none).")
-@click.option("--admin-cidr", "admin_cidrs", multiple=True,
-              help="A network that may reach the Kubernetes API (repeatable).")
-@click.option("--model", "models", multiple=True, default=("llama3.2:3b",), show_default=True,
-              help="A chat model, name:tag (repeatable).")
-@click.option("--model-size", "model_sizes", multiple=True, metavar="NAME:TAG=GiB",
-              help="Download size of a model (ollama_model_sizes), for an air-gapped server; "
-              "otherwise the preflight reads it from the Ollama registry (repeatable).")
-def init(path, address, ssh_user, ssh_key, webui_domain, monitor_domain, acme_ca, acme_email,
-         admin_email, admin_cidrs, models, model_sizes):
-    """Write a commented inventory for a new server, from flags or questions.
-
-    On a terminal it asks for what the flags leave out; without one (a script, CI) it never
-    asks, and fails naming a missing flag. Refuses to overwrite a file; validates what it
-    writes. Example:
-
-    \b
-        appliance init inventories/mine.py --address 203.0.113.10 --ssh-user ubuntu \\
-            --ssh-key ~/.ssh/id_ed25519 --webui-domain chat.example.com --monitor-domain monitor.example.com \\
-            --acme-ca production --acme-email admin@example.com --admin-cidr 198.51.100.0/24
-    """
-    target = Path(path)
-    if target.exists():
-        raise click.ClickException(f"{path} exists; choose another name (init never overwrites)")
-    address = _answer(address, "--address", "Server address (IP or DNS name)")
-    if not _is_host_address(address):
-        raise click.BadParameter(f"{address!r} is neither an IP address nor a host name; give "
-                                 "one like 192.0.2.10 or server.example.com", param_hint="--address")
-    ssh_user = _answer(ssh_user, "--ssh-user", "SSH user (root, or a user with sudo)", "ubuntu")
-    webui_domain = _answer(webui_domain, "--webui-domain",
-                           "Public name of Open WebUI (e.g. chat.example.com)")
-    monitor_domain = _answer(monitor_domain, "--monitor-domain",
-                             "Public name of the monitoring UI (e.g. monitor.example.com)")
-    acme_ca = _answer(acme_ca, "--acme-ca", "Let's Encrypt CA", "production",
-                      type=click.Choice(["production", "staging", "none"]))
-    if acme_ca != "none":
-        acme_email = _answer(acme_email, "--acme-email", "E-mail for Let's Encrypt")
-    elif admin_email is None:
-        # No ACME e-mail to fall back on: Open WebUI's first admin needs one of their own.
-        admin_email = _answer(admin_email, "--admin-email",
-                              "E-mail of Open WebUI's first admin account")
-    sizes = _model_sizes(model_sizes)
-    data = {"webui_domain": webui_domain, "monitor_domain": monitor_domain, "acme_ca": acme_ca,
-            "acme_email": acme_email or None, "webui_admin_email": admin_email or None,
-            "admin_cidrs": list(admin_cidrs), "ollama_models": list(models),
-            "ollama_model_sizes": sizes, **({"ssh_key": ssh_key} if ssh_key else {})}
-    try:
-        settings = load(data)
-    except SettingsError as error:
-        raise click.ClickException("; ".join(error.problems)) from None
-    _warn_of_the_reference_box(settings)
-    if not target.parent.is_dir():
-        raise click.ClickException(f"{target.parent} is not a folder: make it first, or write "
-                                   "the inventory into one that exists (e.g. inventories/)")
-    target.write_text(render_template(
-        "inventory/inventory.py.j2", path=path, address=address, ssh_user=ssh_user,
-        ssh_key=str(Path(ssh_key).expanduser().resolve()) if ssh_key else None,
-        webui_domain=webui_domain, monitor_domain=monitor_domain, acme_ca=acme_ca,
-        acme_email=acme_email, admin_email=admin_email, admin_cidrs=admin_cidrs, models=models,
-        model_sizes=sizes,
-    ))
-    click.echo(f"wrote {path}; next: appliance check {path}, then pyinfra -y {path} deploy.py")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -690,7 +294,7 @@ def verify(inventory, data, layers, pytest_args):
     if unknown:
         raise click.BadParameter(f"{', '.join(unknown)} is not a layer; give some of "
                                  f"{','.join(LAYERS)}", param_hint="--layers")
-    loaded = _load(inventory, data)
+    loaded = load_hosts(inventory, data)
     chosen = chosen or list(loaded[0][1].layers)
     if {"k3s", "apps"} & set(chosen):
         # Each of their checks would fail on `k3s: command not found` (217 lines in all).
@@ -729,7 +333,7 @@ def status(inventory):
     \b
         appliance status inventories/prod.py
     """
-    loaded = _load(inventory, ())
+    loaded = load_hosts(inventory, ())
     hosts = [node for node, _ in loaded]
     groups = {node.name: node.groups for node in hosts}
     first = hosts[first_server_index(groups)]
@@ -768,11 +372,6 @@ def status(inventory):
     sys.exit(0 if healthy else 1)
 
 
-def first_settings(loaded: list[tuple[InventoryHost, Settings]]) -> Settings:
-    """The first server's settings: the cluster's k3s_version."""
-    return loaded[first_server_index({node.name: node.groups for node, _ in loaded})][1]
-
-
 @main.command()
 @INVENTORY
 def outdated(inventory):
@@ -790,7 +389,7 @@ def outdated(inventory):
     from appliance import outdated as upstream  # requests after pyinfra_cli's gevent patching
 
     try:
-        lines, code = upstream.check_pins(first_settings(_load(inventory, ())).k3s_version)
+        lines, code = upstream.check_pins(first_settings(load_hosts(inventory, ())).k3s_version)
     except upstream.CheckFailed as error:
         click.echo(f"appliance outdated: {error}", err=True)
         sys.exit(upstream.EXIT_UNCHECKED)
@@ -798,81 +397,10 @@ def outdated(inventory):
     sys.exit(code)
 
 
-def _exit_on_hangup(signum, frame):
-    """Closing the terminal (SIGHUP) or a kill (SIGTERM) ends the run as Ctrl-C does, through
-    the clean-up; a second signal meanwhile is ignored."""
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    sys.exit(128 + signum)
-
-
-@main.command()
-@click.option("--keep", is_flag=True, help="Keep the host running until Ctrl-C (or until the "
-              "terminal closes).")
-@click.option("--clean", is_flag=True, help="Only remove what earlier rehearsals left behind "
-              "(containers, lla* namespaces, mounts, nft tables, folders); live ones stay.")
-def rehearse(keep, clean):
-    """Boot a local Debian 12 rehearsal host, deploy the host layer to it, and verify it.
-
-    Needs a Linux machine with root and the packages of README.md's install command; the
-    first run builds the host's root file system (minutes, printing debootstrap's stages). The
-    quickest way to see the appliance work without a server. Whatever ends it (Ctrl-C, a
-    closed terminal, SIGTERM), the host and everything made for it are removed; --clean
-    removes what a killed run left.
-    Example:
-
-    \b
-        appliance rehearse --keep     # as root
-        appliance rehearse --clean    # as root
-    """
-    from appliance.leftovers import clean_leftovers
-    from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
-    from appliance.rootfs import RehearsalError, check_requirements
-
-    if clean and keep:
-        raise click.UsageError("--clean only removes what earlier rehearsals left; run "
-                               "--keep on its own")
-    if clean:
-        try:
-            check_requirements()
-        except RehearsalError as error:
-            raise click.ClickException(str(error)) from None
-        removed = clean_leftovers()
-        click.echo("\n".join(removed) if removed else "no leftovers of earlier rehearsals")
-        return
-    signal.signal(signal.SIGHUP, _exit_on_hangup)
-    signal.signal(signal.SIGTERM, _exit_on_hangup)
-    try:
-        rehearsal = RehearsalHost.boot()
-    except RehearsalError as error:
-        raise click.ClickException(str(error)) from None
-    try:
-        with rehearsal:
-            inventory = rehearsal.write_inventory(
-                rehearsal.workdir / "rehearsal.py", {**REHEARSAL_SETTINGS, "layers": "host"})
-            click.echo(f"rehearsal host {rehearsal.address} ({rehearsal.name}, {rehearsal.workdir}) "
-                       "is up; deploying the host layer")
-            deploy = subprocess.run(
-                [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
-                cwd=PROJECT_ROOT, env=project_environment())
-            if deploy.returncode != 0:
-                raise click.ClickException("the deploy failed (see above)")
-            suite = subprocess.run(
-                [sys.executable, "-m", "pytest", "tests/host", f"--inventory={inventory}",
-                 "-p", "no:cacheprovider", "-m", "host", "-q"], cwd=PROJECT_ROOT,
-                env=project_environment())
-            if keep:
-                click.echo(f"inventory: {inventory}\nssh: ssh {' '.join(rehearsal.ssh_options())} "
-                           f"root@{rehearsal.address}\nCtrl-C stops and removes the host.")
-                try:
-                    signal.pause()
-                except KeyboardInterrupt:
-                    pass
-            if suite.returncode != 0:
-                raise click.ClickException("the testinfra suite failed (see above)")
-    finally:
-        click.echo(f"rehearsal host {rehearsal.name} ({rehearsal.address}) removed", err=True)
-    click.echo("rehearsal: the host layer converged and its testinfra suite passed")
+for command in (credentials.kubeconfig, credentials.admin_password, credentials.monitor_password,
+                credentials.backup_password, new_inventory.init, rehearse.rehearse,
+                restore.restore):
+    main.add_command(command)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The code's shape: imports run one way, names and settings, then components, then layers.
+"""The code's shape: imports run one way, names and settings, then components, then layers,
+then the `appliance` command (appliance/), whose modules import the group (cli.py) nowhere.
 
 An import circle makes a module's names depend on import order; this reads every module's
 `from operations...` imports (function bodies too) and fails on any circle.
@@ -8,6 +9,8 @@ import ast
 from pathlib import Path
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "operations"
+# The `appliance` command: cli.py holds the group and adds the commands of the other modules.
+APPLIANCE = OPERATIONS.parent / "appliance"
 # Modules every other may import; they import nothing of the project themselves.
 FOUNDATIONS = {"names", "markers", "errors", "settings", "certificates", "webui_env", "firewall",
                "facts", "rendering", "components", "model_memory", "pins", "sizing", "model_sizes",
@@ -26,16 +29,21 @@ READINESS_ORDER = ("component_state", "read_parser", "health", "k3s_applied", "r
 LAYERS = {"host", "k3s", "apps"}
 
 
-def imports() -> dict[str, set[str]]:
+def imports(folder: Path = OPERATIONS, package: str = "operations") -> dict[str, set[str]]:
+    """Each module of ``folder`` -> the modules of ``package`` it imports, anywhere in it."""
     graph = {}
-    for path in OPERATIONS.glob("*.py"):
+    for path in folder.glob("*.py"):
         found = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("operations"):
-                if node.module == "operations":
+            if isinstance(node, ast.ImportFrom) and node.module and (
+                    node.module == package or node.module.startswith(package + ".")):
+                if node.module == package:
                     found |= {alias.name for alias in node.names}
                 else:
                     found.add(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[1] for alias in node.names
+                          if alias.name.startswith(package + ".")}
         graph[path.stem] = found
     return graph
 
@@ -107,3 +115,26 @@ def test_pyinfra_internals_are_read_by_the_fact_batching_alone():
     assert importers_of(imports(), "pyinfra_internals") == {"fact_batch"}
     assert importers_of({"fact_batch": {"pyinfra_internals"}, "host": {"pyinfra_internals"}},
                         "pyinfra_internals") == {"fact_batch", "host"}
+
+
+def test_no_import_circles_in_the_appliance_command():
+    assert circles(imports(APPLIANCE, "appliance")) == []
+
+
+def test_the_commands_modules_never_import_the_command_group():
+    graph = imports(APPLIANCE, "appliance")
+    assert [module for module, imported in graph.items() if "cli" in imported] == []
+
+
+def test_the_deploy_imports_nothing_of_the_appliance_command():
+    assert {module: imported for module, imported in imports(OPERATIONS, "appliance").items()
+            if imported} == {}
+
+
+def test_the_import_reader_sees_each_form(tmp_path):
+    (tmp_path / "restore.py").write_text("from appliance import cli, options\n"
+                                         "def late():\n    from appliance.runner import fact\n")
+    (tmp_path / "alone.py").write_text("from appliances import cli\nimport appliance.cli\n")
+    assert imports(tmp_path, "appliance") == {"restore": {"cli", "options", "runner"},
+                                              "alone": {"cli"}}
+
