@@ -35,14 +35,12 @@ fi
 K3S_DATA=${K3S_DATA:-/var/lib/rancher/k3s}
 BACKUP_DIR=${BACKUP_DIR:-/var/backups/llm-appliance}
 STAGE=${STAGE:-/var/lib/llm-appliance/offsite}
-# The name of the archive last sent; its time is the last off-site snapshot's.
-LAST=${LAST:-/var/lib/llm-appliance/offsite-last}
-# Left by a restore: the k3s layer's next run repairs what the restored datastore remembers of
-# the lost server (its node, its volumes), then removes it.
-RESTORED=${RESTORED:-/var/lib/llm-appliance/restored-from-repository}
-# Left by `appliance restore --from-repository` until the restore is done: meanwhile no
-# repository is ever made (a mistyped backup_repository must fail, not start an empty one).
-RESTORING=${RESTORING:-/var/lib/llm-appliance/restoring-from-repository}
+# The marker files, from restic.env (operations/markers.py says what each means): LAST, the
+# name of the archive last sent (its time is the last snapshot's); RESTORED, left by a restore
+# for the k3s layer's repair; RESTORING, while `appliance restore --from-repository` runs (no
+# repository is ever made meanwhile: a mistyped backup_repository must fail, not start an empty
+# one).
+: "${LAST:?}" "${RESTORED:?}" "${RESTORING:?}"
 TAG=llm-appliance
 errors=$(mktemp)
 trap 'rm -f "$errors"' EXIT
