@@ -18,10 +18,13 @@ settings = checked_settings()
 # Each layer's settings by name: pyinfra 3.10 types a deploy's call with its global arguments
 # first (pyinfra/api/arguments_typed.py, PyinfraOperation), where a positional one is `_sudo`.
 
+# The operation that makes the off-site repository's password (pyinfra's OperationMeta): the
+# summary asks it whether it changed the host.
+new_password = None
 if "host" in settings.layers:
     host_layer.install(settings=settings)
     if is_first_server():  # where the archives and the k3s datastore are
-        offsite.install(settings=settings)
+        new_password = offsite.install(settings=settings)
 if "k3s" in settings.layers:
     k3s_layer.install(settings=settings)
 if "apps" in settings.layers:
@@ -32,4 +35,5 @@ summary_printed(
     settings=settings,
     inventory_hint="INVENTORY",
     first_server=is_first_server(),
+    new_password=new_password,
 )

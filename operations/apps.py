@@ -161,6 +161,8 @@ def secret_present(namespace: str, secret: str, keys: tuple[str, ...], settings:
     """
     if secret not in read_parser.secret_names(health.latest_read(settings), namespace):
         yield f"{ENSURE_SECRET} {namespace} {secret} {secret_type} {' '.join(keys)}"
+    else:
+        host.noop(f"the Secret {namespace}/{secret} exists")
 
 
 @operation()
@@ -185,9 +187,12 @@ def alert_secret_put(content: str, present: bool):
             yield (f"{K3S_BINARY} kubectl --namespace {MONITORING_NAMESPACE} delete secret "
                    f"{ALERT_SECRET} --ignore-not-found")
             yield f"rm -f {ALERT_SECRETS_FILE}"
+        else:
+            host.noop(f"no alert secrets, and no copy of them at {ALERT_SECRETS_FILE}")
         return
     same = held == hashlib.sha1(content.encode()).hexdigest()
     if present and same:
+        host.noop(f"the Secret {ALERT_SECRET} is there, made from the alert secrets as they are")
         return
     if not same:
         yield from private_upload(content.encode(), ALERT_SECRETS_FILE)

@@ -196,7 +196,7 @@ TRAEFIK = Component(
     "traefik", "kube-system",
     workloads=(Workload("Deployment", "traefik", "kube-system",
                         _labels({"app.kubernetes.io/name": "traefik"})),),
-    claims=("traefik",),  # acme.json: the account key and certificates (operations/k3s.py)
+    claims=("traefik",),  # acme.json: the account key and certificates (operations/traefik.py)
     service="traefik", port=443,
 )
 CLUSTER_DNS = Component(

@@ -184,7 +184,10 @@ def ufw_admits_only(rules: list[FirewallRule]):
 
         ufw_admits_only(rules=[FirewallRule("allow", "tcp", "22")])
     """
-    yield from ufw_commands(read_fact(host, Ufw), rules)
+    commands = ufw_commands(read_fact(host, Ufw), rules)
+    if not commands:
+        host.noop(f"ufw is active and admits exactly the {len(rules)} rules")
+    yield from commands
 
 
 def apt_commands(missing: list[str], first_install: bool) -> list[str]:
@@ -219,10 +222,13 @@ def packages_installed(names: tuple[str, ...], first_install: bool = False):
 
         packages_installed(names=("curl", "ufw"))
     """
-    yield from apt_commands(
+    commands = apt_commands(
         [name for name in names if name not in read_fact(host, InstalledPackages, names=names)],
         first_install,
     )
+    if not commands:
+        host.noop(f"the {len(names)} packages are installed")
+    yield from commands
 
 
 def ssh_port() -> int:
@@ -246,6 +252,8 @@ def dpkg_recovered():
             "pgrep -x 'dpkg|apt-get|apt' >/dev/null || break; sleep 1; done; "
             "DEBIAN_FRONTEND=noninteractive dpkg --configure -a"
         )
+    else:
+        host.noop("no package install was left half done")
 
 
 def plan(settings: Settings, node: Node) -> LayerPlan:

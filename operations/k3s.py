@@ -1,6 +1,8 @@
-"""The k3s layer: a pinned, verified k3s; its config; Traefik with Let's Encrypt; agents.
+"""The k3s layer: a pinned, verified k3s with its config on every node (servers and agents),
+its plan and its install; Traefik's own configuration is operations/traefik.py's.
 
-k3s-ansible's way: place a verified binary, then run the official install script of the same
+``plan(settings, node)`` gives the layer's files, copies, folders, unit and fact reads
+(rendering.LayerPlan); ``install(settings)`` deploys that plan. k3s-ansible's way: place a verified binary, then run the official install script of the same
 release with ``INSTALL_K3S_SKIP_DOWNLOAD=true`` for its systemd unit. Every step is guarded by
 a fact or by a changed file, so a converged host is a no-op. Which host is a server or an agent
 is decided in operations/cluster.py. A server's layer ends with its readiness gate
@@ -28,18 +30,14 @@ from operations.fact_batch import batch_reads, fact_key, read_fact
 from operations.facts import FileState, K3sJoinToken, K3sVersion, SystemdUnit
 from operations.gpu import k3s_gpu_runtime
 from operations.names import (
-    ACME_DNS_SECRET,
     FIRST_SERVER_LABEL,
     K3S_BINARY,
     MANIFESTS_DIR,
     PUT_SECRET,
     SCRIPTS_DIR,
-    TLS_SECRET,
     TRAEFIK_SECRETS_DIR,
 )
-from operations.pins import PINNED_VERSIONS
 from operations.rendering import (
-    FAILURE_POLICY,
     PROJECT_ROOT,
     HostFile,
     LayerPlan,
@@ -47,7 +45,6 @@ from operations.rendering import (
     private_upload,
     put_host_file,
     render,
-    to_yaml,
 )
 from operations.settings import Settings
 from operations.sizing import (
@@ -56,6 +53,7 @@ from operations.sizing import (
     KUBELET_SYSTEM_RESERVED_MIB,
 )
 from operations.system import unit_running
+from operations.traefik import traefik_config, traefik_secret, traefik_secrets
 
 CONFIG_FILE = "/etc/rancher/k3s/config.yaml"
 KUBECONFIG_FILE = "/etc/rancher/k3s/k3s.yaml"
@@ -66,171 +64,7 @@ RELEASES_URL = "https://github.com/k3s-io/k3s/releases/download"
 INSTALL_SCRIPT_URL = "https://raw.githubusercontent.com/k3s-io/k3s/{version}/install.sh"
 # uname -m -> (binary asset name, release arch name)
 ASSETS = {"x86_64": ("k3s", "amd64"), "aarch64": ("k3s-arm64", "arm64")}
-ACME_CA_SERVERS = {
-    "production": "https://acme-v02.api.letsencrypt.org/directory",
-    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
-}
-ACME_STORAGE = "/data/acme.json"
-# The Traefik version the upstream chart's templates are told (`versionOverride`, values.yaml:
-# "overrides the default version extracted from image.tag"), by upstream chart. Its
-# templates/requirements.yaml refuses an image tag above Chart.yaml's
-# `traefik.io/proxy-max-version` (v40.1.0: v3.7.1, so the pinned image failed to install), and
-# every version gate of v40.1.0's templates is at a minor or below (`<v3.7.0-0` ...): v3.7.15
-# renders exactly as v3.7.1 does. Read in traefik/traefik-helm-chart at tag v40.1.0
-# (traefik/Chart.yaml, templates/requirements.yaml, templates/_helpers.tpl
-# traefik.proxyVersion). Chart 41.4.0 (k3s v1.37) could not be read: it gets no override, and
-# its own check judges the tag (41.3.0 allows up to v3.7.11 and gates at v3.7.3, v3.7.6 and
-# v3.7.11, so no override could stand for it unread).
-TRAEFIK_VERSION_OVERRIDE = {"40.1.0": "v3.7.1"}
-
-
 # -- what goes on the host ---------------------------------------------------------------------
-
-
-def traefik_values(settings: Settings) -> dict:
-    """Values for k3s's packaged Traefik chart, in the layout of charts 40 and 41."""
-    websecure_tls = {"enabled": True}
-    repository, tag = PINNED_VERSIONS["traefik image"].rsplit(":", 1)
-    values = {
-        # `image.repository` and `image.tag` of the upstream charts' values.yaml (v40.1.0,
-        # v41.3.0). k3s's packages of the chart drop `image.registry` and render the image as
-        # "[global.systemDefaultRegistry/]repository:tag" (k3s-io/k3s-charts
-        # packages/traefik/generated-changes/patch/templates/_helpers.tpl.patch and
-        # _podtemplate.tpl.patch, the package of chart 39.0.7, the newest in its stored
-        # snapshot). They win over the tag k3s's own traefik.yaml sets: the install Job gets
-        # the HelmChart's values as values-0-000-HelmChart-ValuesContent.yaml and this
-        # HelmChartConfig's after them, values-1-000-... (helm-controller v0.17.7
-        # pkg/controllers/chart/chart.go).
-        "image": {"repository": repository, "tag": tag},
-        **({"versionOverride": TRAEFIK_VERSION_OVERRIDE[settings.traefik_upstream_chart]}
-           if settings.traefik_upstream_chart in TRAEFIK_VERSION_OVERRIDE else {}),
-        "ports": {
-            "web": {
-                "http": {
-                    "redirections": {
-                        "entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}
-                    }
-                }
-            },
-            "websecure": {"http": {"tls": websecure_tls}},
-        },
-        "resources": {
-            "requests": {"cpu": "100m", "memory": "64Mi"},
-            "limits": {"memory": "192Mi"},
-        },
-    }
-    if settings.tls_certificate:
-        # The operator's certificate as the default certificate of Traefik's default TLS store,
-        # served for every name no other certificate matches (so for webui_domain and
-        # monitor_domain, whose routers name no resolver then). Chart v40.1.0
-        # templates/tlsstore.yaml makes a TLSStore of each `tlsStore` entry in the release's
-        # namespace, its value the spec; traefik v3.7.9 pkg/provider/kubernetes/crd/kubernetes.go
-        # buildTLSStores reads a TLSStore named `default`'s defaultCertificate from the Secret
-        # of that name in the TLSStore's namespace (tls.crt, tls.key).
-        values["tlsStore"] = {"default": {"defaultCertificate": {"secretName": TLS_SECRET}}}
-    if settings.acme_ca != "none":
-        websecure_tls["certResolver"] = "letsencrypt"
-        values["certificatesResolvers"] = {
-            "letsencrypt": {
-                "acme": {
-                    "email": settings.acme_email,
-                    "caServer": ACME_CA_SERVERS[settings.acme_ca],
-                    "storage": ACME_STORAGE,
-                    **acme_challenge(settings),
-                }
-            }
-        }
-        if settings.acme_dns_credentials_file:
-            # The DNS provider's credentials reach Traefik as environment variables, from the
-            # Secret (chart v40.1.0 `envFrom`, the container's envFrom as given), which lego's
-            # providers read (go-acme/lego v5.2.2 platform/env).
-            values["envFrom"] = [{"secretRef": {"name": ACME_DNS_SECRET}}]
-        # acme.json (certificates and the account key) survives restarts; Traefik creates it
-        # with mode 0600. One replica owns the ReadWriteOnce volume: replace, never overlap.
-        values["persistence"] = {"enabled": True, "size": "128Mi", "path": "/data"}
-        values["updateStrategy"] = {"type": "Recreate"}
-        values["deployment"] = {"replicas": 1}
-    return values
-
-
-def acme_challenge(settings: Settings) -> dict:
-    """The ACME resolver's challenge: DNS-01 through ``acme_dns_provider`` (a lego provider
-    name, traefik v3.7.9 pkg/provider/acme/provider.go DNSChallenge.Provider), else HTTP-01 on
-    the web entry point."""
-    if settings.acme_dns_provider:
-        return {"dnsChallenge": {"provider": settings.acme_dns_provider}}
-    return {"httpChallenge": {"entryPoint": "web"}}
-
-
-def traefik_arguments(settings: Settings) -> list[str]:
-    """The Traefik arguments the chart renders from `traefik_values` (its _podtemplate.tpl):
-    what a deployed Traefik must run with. Checked by tests/host on real hosts."""
-    arguments = [
-        "--entryPoints.web.http.redirections.entryPoint.to=:443",
-        "--entryPoints.web.http.redirections.entryPoint.scheme=https",
-        "--entryPoints.web.http.redirections.entryPoint.permanent=true",
-        "--entryPoints.websecure.http.tls=true",
-    ]
-    if settings.acme_ca != "none":
-        arguments += [
-            "--entryPoints.websecure.http.tls.certResolver=letsencrypt",
-            f"--certificatesresolvers.letsencrypt.acme.caServer={ACME_CA_SERVERS[settings.acme_ca]}",
-            f"--certificatesresolvers.letsencrypt.acme.email={settings.acme_email}",
-            *(f"--certificatesresolvers.letsencrypt.acme.{challenge}.{key}={value}"
-              for challenge, options in acme_challenge(settings).items()
-              for key, value in options.items()),
-            f"--certificatesresolvers.letsencrypt.acme.storage={ACME_STORAGE}",
-        ]
-    return arguments
-
-
-@dataclass(frozen=True)
-class TraefikSecret:
-    """A Secret Traefik reads, made from files on the operator's machine by files/put-secret.sh
-    (``kind``: its tls or env): ``files`` pairs each file's copy on the host (in
-    TRAEFIK_SECRETS_DIR, root's only) with its path here, in put-secret.sh's order."""
-
-    name: str
-    kind: str
-    files: tuple[tuple[str, str], ...]
-
-
-
-def traefik_secrets(settings: Settings) -> list[TraefikSecret]:
-    """The Secrets the settings give Traefik: the certificate and key of tls_certificate, the
-    DNS provider's credentials of acme_dns_credentials_file; none by default."""
-    secrets = []
-    if settings.tls_certificate:
-        secrets.append(TraefikSecret(TLS_SECRET, "tls", (
-            (f"{TRAEFIK_SECRETS_DIR}/tls.crt", settings.tls_certificate),
-            (f"{TRAEFIK_SECRETS_DIR}/tls.key", settings.tls_key))))
-    if settings.acme_dns_credentials_file:
-        secrets.append(TraefikSecret(ACME_DNS_SECRET, "env", (
-            (f"{TRAEFIK_SECRETS_DIR}/acme-dns.env", settings.acme_dns_credentials_file),)))
-    return secrets
-
-
-@operation()
-def traefik_secret(secret: TraefikSecret, present: bool):
-    """
-    Put a Secret Traefik reads: each file whose copy on the host differs is uploaded, root's
-    only (rendering.private_upload), then files/put-secret.sh makes or replaces the Secret
-    from the copies. The values are never on a command line or in the output. Nothing when
-    every copy equals its file and the Secret is there (``present``: the plan-time read).
-
-    .. code:: python
-
-        traefik_secret(secret=traefik_secrets(settings)[0], present=False)
-    """
-    changed = [(remote, local) for remote, local in secret.files
-               if read_fact(host, Sha1File, path=remote)
-               != hashlib.sha1(Path(local).read_bytes()).hexdigest()]
-    if present and not changed:
-        return
-    for remote, local in changed:
-        yield from private_upload(Path(local).read_bytes(), remote)
-    yield " ".join([PUT_SECRET, TRAEFIK.namespace, secret.name, secret.kind,
-                    *(remote for remote, _ in secret.files)])
 
 
 JOIN_TOKEN_PLACEHOLDER = "__JOIN_TOKEN__"
@@ -268,21 +102,6 @@ def k3s_files(
             host_files.append(HostFile(PUT_SECRET, (PROJECT_ROOT / "files/put-secret.sh").read_text(),
                                        "755"))
     return host_files
-
-
-def traefik_config(settings: Settings) -> dict:
-    return {
-        "apiVersion": "helm.cattle.io/v1",
-        "kind": "HelmChartConfig",
-        "metadata": {"name": "traefik", "namespace": "kube-system"},
-        "spec": {
-            # What k3s's manifests/traefik.yaml sets for its Traefik charts since
-            # k3s-io/k3s#14442 (release-1.36, July 2026), said again here so that this file
-            # never falls back to helm-controller's default, reinstall (an uninstall first).
-            "failurePolicy": FAILURE_POLICY,
-            "valuesContent": to_yaml(traefik_values(settings)),
-        },
-    }
 
 
 # -- operations --------------------------------------------------------------------------------
@@ -330,6 +149,7 @@ def k3s_binary(version: str, arch: str):
         k3s_binary(version="v1.36.5+k3s1", arch="x86_64")
     """
     if read_fact(host, K3sVersion, path=K3S_BINARY) == version:
+        host.noop(f"k3s {version} is installed")
         return
     asset, release_arch = ASSETS[arch]
     release = f"{RELEASES_URL}/{quote(version)}"
@@ -364,6 +184,8 @@ def join_config(content_before_token: str, server_node, token_path: str = JOIN_T
     content = content_before_token.replace(JOIN_TOKEN_PLACEHOLDER, token.unmask())
     if host.get_fact(Sha1File, path=CONFIG_FILE) != hashlib.sha1(content.encode()).hexdigest():
         yield from private_upload(content.encode(), CONFIG_FILE)
+    else:
+        host.noop(f"{CONFIG_FILE} holds the join token of {server_node.name}")
 
 
 def install_script_path(settings: Settings) -> str:

@@ -25,7 +25,7 @@ MANIFEST_PREFIX = "llm-appliance-"
 SCRIPTS_DIR = "/usr/local/lib/llm-appliance"
 # Makes or replaces a Secret from files on the host (files/put-secret.sh).
 PUT_SECRET = f"{SCRIPTS_DIR}/put-secret.sh"
-# Traefik's own Secrets (operations/k3s.py), in its namespace: tls_certificate and tls_key as
+# Traefik's own Secrets (operations/traefik.py), in its namespace: tls_certificate and tls_key as
 # a TLS Secret, and acme_dns_credentials_file as an Opaque one given to Traefik as environment
 # variables. Made by files/put-secret.sh from copies in TRAEFIK_SECRETS_DIR (root's only).
 TLS_SECRET = "llm-appliance-tls"

@@ -217,7 +217,7 @@ def install(settings: Settings):
         offsite_removed(name="No off-site backups: remove their timers")
         return
     files.directory(name=f"Make {CONFIG_DIR} (root only)", path=CONFIG_DIR, mode="700")
-    password_made(name=PASSWORD_MADE)
+    made = password_made(name=PASSWORD_MADE)
     secret = credentials(settings)
     if secret:
         path, content = secret
@@ -231,3 +231,4 @@ def install(settings: Settings):
                            repository=settings.backup_repository)
     for unit in layer.units:
         systemd.service(name=f"Run {unit}", service=unit, running=True, enabled=True)
+    return made

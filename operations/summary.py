@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pyinfra import host, logger
 from pyinfra.api import operation
+from pyinfra.api.operation import OperationMeta
 
 from operations.gpu import cluster_gpu_line
 from operations.health import latest_read
-from operations.offsite import PASSWORD_MADE
 from operations.settings import Settings
 
 
@@ -24,7 +24,10 @@ def changed_operations() -> list[str]:
 
 
 def summary_lines(settings: Settings, inventory_hint: str, first_server: bool,
-                  models: set[str] | None, changed: list[str], gpu_line: str) -> list[str]:
+                  models: set[str] | None, changed: list[str], gpu_line: str,
+                  password_made: bool = False) -> list[str]:
+    """The summary's lines; ``changed``: the names of the operations that changed the host,
+    ``password_made``: whether this run made the off-site repository's password."""
     lines = []
     if "apps" in settings.layers and first_server:
         lines += [
@@ -39,7 +42,7 @@ def summary_lines(settings: Settings, inventory_hint: str, first_server: bool,
         lines.append(f"Ollama:      {gpu_line}")
     if "k3s" in settings.layers and first_server:
         lines.append(f"Kubernetes:  appliance kubeconfig {inventory_hint}")
-    if any(name.endswith(PASSWORD_MADE) for name in changed):
+    if password_made:
         lines.append(f"Off-site:    a new repository password was made on the server: store it "
                      f"away from the server now (appliance backup-password {inventory_hint}); "
                      "a restore onto a new server needs it")
@@ -53,9 +56,12 @@ def summary_lines(settings: Settings, inventory_hint: str, first_server: bool,
 
 
 @operation()
-def summary_printed(settings: Settings, inventory_hint: str, first_server: bool):
+def summary_printed(settings: Settings, inventory_hint: str, first_server: bool,
+                    new_password: OperationMeta | None = None):
     """
-    Print the run summary when the deploy reaches it; yields no command.
+    Print the run summary when the deploy reaches it; yields no command. ``new_password``: the
+    operation that makes the off-site repository's password (operations/offsite.py install),
+    whose own result says whether this run made one.
 
     .. code:: python
 
@@ -67,7 +73,8 @@ def summary_printed(settings: Settings, inventory_hint: str, first_server: bool)
     models = (set(latest_read(settings)["models"])
               if "apps" in settings.layers and first_server else None)
     gpu_line = cluster_gpu_line() if "apps" in settings.layers and first_server else ""
+    made = bool(new_password and new_password.is_complete() and new_password.did_change())
     lines = summary_lines(settings, inventory_hint, first_server, models, changed_operations(),
-                          gpu_line)
+                          gpu_line, password_made=made)
     logger.info("\n".join(f"{host.print_prefix}{line}" for line in lines))
     yield from ()

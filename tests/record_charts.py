@@ -60,7 +60,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from operations import apps, k3s  # noqa: E402
+from operations import apps, traefik  # noqa: E402
 from operations.pins import PINNED_VERSIONS  # noqa: E402
 from operations.settings import SettingsError, load  # noqa: E402
 
@@ -190,7 +190,7 @@ def releases(settings_data: dict) -> list[Release]:
             found.append(Release(record, name, spec["version"], spec["targetNamespace"],
                                  spec["valuesContent"], [spec["valuesContent"]],
                                  dict(spec.get("set") or {})))
-    config = k3s.traefik_config(settings)
+    config = traefik.traefik_config(settings)
     found.append(Release(
         "traefik", config["metadata"]["name"], settings.traefik_upstream_chart, "kube-system",
         config["spec"]["valuesContent"], [K3S_TRAEFIK_VALUES, config["spec"]["valuesContent"]],

@@ -11,7 +11,7 @@ import pytest
 from appliance import status_table
 from host.expected import API_SERVER_PORT, K3S_BINARY, K3S_CONFIG_FILE, KUBECONFIG_FILE
 from host.readings import ufw_address, ufw_state
-from operations import component_state, health, k3s, read_parser, readiness
+from operations import component_state, health, read_parser, readiness, traefik
 
 pytestmark = pytest.mark.k3s
 
@@ -80,7 +80,7 @@ def test_traefik_runs_with_the_appliance_arguments(kubectl, settings):
     arguments = json.loads(kubectl(
         "-n kube-system get deployment traefik -o jsonpath={.spec.template.spec.containers[0].args}"
     ))
-    missing = set(k3s.traefik_arguments(settings)) - set(arguments)
+    missing = set(traefik.traefik_arguments(settings)) - set(arguments)
     assert not missing, f"Traefik runs without {sorted(missing)}: its values were ignored"
 
 

@@ -185,15 +185,15 @@ def traefik_secret_runs(standin_k3s, inventory, tmp_path_factory):
     deploy.write_text(
         "from pyinfra import host\n"
         "from pyinfra.operations import files\n"
-        "from operations import health, k3s, read_parser\n"
+        "from operations import health, k3s, read_parser, traefik\n"
         "from operations.rendering import PROJECT_ROOT\n"
         "from operations.settings import load\n"
         "settings = load(host.data.dict())\n"
         "files.put(name='Install put-secret.sh', src=str(PROJECT_ROOT / 'files/put-secret.sh'),"
         " dest=k3s.PUT_SECRET, mode='755')\n"
         "present = read_parser.secret_names(health.latest_read(settings), 'kube-system')\n"
-        "for secret in k3s.traefik_secrets(settings):\n"
-        "    k3s.traefik_secret(name=f'Put the Secret {secret.name}', secret=secret,"
+        "for secret in traefik.traefik_secrets(settings):\n"
+        "    traefik.traefik_secret(name=f'Put the Secret {secret.name}', secret=secret,"
         " present=secret.name in present)\n")
     path = inventory("traefik-secret.py", tls_certificate=str(folder / "site.crt"),
                      tls_key=str(folder / "site.key"))

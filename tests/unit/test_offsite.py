@@ -121,7 +121,7 @@ def test_an_sftp_form_that_cannot_work_is_refused_naming_the_fix(base_data, repo
 def test_summary_tells_to_store_the_new_password_once(base_data):
     settings = load({**base_data, "backup_repository": "/mnt/nas/restic", "layers": "host"})
     made = [f"Off-site backups | {offsite.PASSWORD_MADE}"]
-    assert summary_lines(settings, "INVENTORY", True, None, made, "")[0] == (
+    assert summary_lines(settings, "INVENTORY", True, None, made, "", password_made=True)[0] == (
         "Off-site:    a new repository password was made on the server: store it away from the "
         "server now (appliance backup-password INVENTORY); a restore onto a new server needs it")
     assert not any(line.startswith("Off-site")
