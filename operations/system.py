@@ -1,7 +1,7 @@
 """The appliance's own operations on a host's running system: systemd units, kernel modules,
 kernel parameters and the clock.
 
-Each reads its state through the batched facts (operations/facts.py ``read_fact``), so a layer
+Each reads its state through the batched facts (operations/fact_batch.py ``read_fact``), so a layer
 that declared them reads the host once; pyinfra's built-ins (``systemd.service``,
 ``server.modprobe``, ``server.sysctl``) would read each unit, module and parameter on its own.
 Shared by the host and k3s layers, which import nothing of each other.

@@ -18,7 +18,7 @@ from pyinfra.api import operation
 from pyinfra.facts.files import Sha1File
 
 from operations.components import TRAEFIK
-from operations.facts import read_fact
+from operations.fact_batch import read_fact
 from operations.names import ACME_DNS_SECRET, PUT_SECRET, TLS_SECRET, TRAEFIK_SECRETS_DIR
 from operations.pins import PINNED_VERSIONS
 from operations.rendering import FAILURE_POLICY, private_upload, to_yaml
