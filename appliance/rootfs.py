@@ -156,7 +156,9 @@ def _debootstrap(suite: str, *arguments: str, timeout: float = 1800) -> None:
     print(f"building the {suite} root file system of the rehearsal hosts with debootstrap "
           "(once; minutes)", file=sys.stderr, flush=True)
     started = time.monotonic()
-    seen, output, printed = set(), [], [started]
+    seen: set[str] = set()
+    output: list[str] = []
+    printed = [started]
     done = threading.Event()
 
     def report(line: str) -> None:
@@ -176,6 +178,7 @@ def _debootstrap(suite: str, *arguments: str, timeout: float = 1800) -> None:
                                stderr=subprocess.STDOUT, text=True)
     watcher = threading.Thread(target=heartbeat, daemon=True)
     watcher.start()
+    assert process.stdout is not None  # stdout=PIPE
     try:
         for line in process.stdout:
             if line.strip():

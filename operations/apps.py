@@ -14,6 +14,7 @@ budget of the 8 GB box (bench/memory_budget.py adds them up from the rendered ma
 from __future__ import annotations
 
 import hashlib
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -91,17 +92,17 @@ def app_files(settings: Settings, gpu_used: bool = False) -> list[HostFile]:
         _manifest("namespaces", namespaces),
         _manifest("postgres-operator", [postgres_operator()]),
         _manifest("postgres", [postgres_cluster()]),
-        _manifest("ollama", [helm_chart(OLLAMA.chart, ollama_values(settings, gpu_used))]),
+        _manifest("ollama", [helm_chart(OLLAMA.installed_chart, ollama_values(settings, gpu_used))]),
         _manifest(MODEL_PULLER_MANIFEST, [model_puller_job(settings)]),
         _manifest("open-webui", [
-            helm_chart(OPEN_WEBUI.chart, webui_values(settings)),
+            helm_chart(OPEN_WEBUI.installed_chart, webui_values(settings)),
             middlewares.security_headers(settings, NAMESPACE),
             middlewares.signin_rate_limit(),
             signin_ingress(settings),
         ]),
         _manifest("backup", backup.backup_manifests(settings)),
         _manifest("monitoring", [
-            helm_chart(NETDATA.chart, monitoring.netdata_values(settings)),
+            helm_chart(NETDATA.installed_chart, monitoring.netdata_values(settings)),
             middlewares.security_headers(settings, MONITORING_NAMESPACE),
             monitoring.basic_auth_middleware(),
             monitoring.ingress(settings),
@@ -186,7 +187,7 @@ def alert_secret_put(content: str, present: bool):
         if held:
             yield (f"{K3S_BINARY} kubectl --namespace {MONITORING_NAMESPACE} delete secret "
                    f"{ALERT_SECRET} --ignore-not-found")
-            yield f"rm -f {ALERT_SECRETS_FILE}"
+            yield f"rm -f {shlex.quote(ALERT_SECRETS_FILE)}"
         else:
             host.noop(f"no alert secrets, and no copy of them at {ALERT_SECRETS_FILE}")
         return

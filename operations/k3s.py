@@ -12,6 +12,7 @@ is decided in operations/cluster.py. A server's layer ends with its readiness ga
 from __future__ import annotations
 
 import hashlib
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -159,7 +160,8 @@ def k3s_binary(version: str, arch: str):
         f"curl -sfL --retry 3 -o {asset} {release}/{asset}; "
         f"grep -E ' {asset}$' sums | sha256sum -c --status || "
         f"{{ echo 'k3s {version}: the download does not match the published sha256 sum' >&2; exit 1; }}; "
-        f"install -m 755 {asset} {K3S_BINARY}.new && mv {K3S_BINARY}.new {K3S_BINARY}"
+        f"install -m 755 {asset} {shlex.quote(K3S_BINARY + '.new')} && "
+        f"mv {shlex.quote(K3S_BINARY + '.new')} {shlex.quote(K3S_BINARY)}"
     )
 
 

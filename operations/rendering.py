@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,16 +122,16 @@ def file_content(path: str, content: str, mode: str):
     present = read_fact(host, FileState, path=path)
     if not present or present["sha1"] != hashlib.sha1(content.encode()).hexdigest():
         if not present:
-            yield f"mkdir -p {Path(path).parent}"
+            yield f"mkdir -p {shlex.quote(str(Path(path).parent))}"
         yield FileUploadCommand(
             io.StringIO(content), path, remote_temp_filename=host.get_temp_filename(path)
         )
         present = None
     fixes = []
     if not present or (present["user"], present["group"]) != ("root", "root"):
-        fixes.append(f"chown root:root {path}")
+        fixes.append(f"chown root:root {shlex.quote(path)}")
     if not present or present["mode"] != mode:
-        fixes.append(f"chmod {mode} {path}")
+        fixes.append(f"chmod {mode} {shlex.quote(path)}")
     if fixes:
         yield " && ".join(fixes)
 
@@ -145,7 +146,7 @@ def file_absent(path: str):
         file_absent(path="/etc/ssh/sshd_config.d/10-llm-appliance.conf")
     """
     if read_fact(host, FileState, path=path):
-        yield f"rm -f {path}"
+        yield f"rm -f {shlex.quote(path)}"
 
 
 def private_upload(content: bytes, path: str):
@@ -154,9 +155,10 @@ def private_upload(content: bytes, path: str):
     with sudo the upload passes through the SSH user's home, not a world-readable /tmp. The
     secret is never on a command line. In an operation:
     ``yield from private_upload(b"K10...", "/etc/rancher/k3s/config.yaml")``."""
-    yield f"install -d -m 700 {Path(path).parent}"
-    yield f"[ -f {path} ] || install -m 600 /dev/null {path}"
-    yield f"chmod 600 {path}"
+    quoted = shlex.quote(path)
+    yield f"install -d -m 700 {shlex.quote(str(Path(path).parent))}"
+    yield f"[ -f {quoted} ] || install -m 600 /dev/null {quoted}"
+    yield f"chmod 600 {quoted}"
     yield FileUploadCommand(io.BytesIO(content), path, remote_temp_filename=".llm-appliance-upload")
 
 

@@ -9,6 +9,8 @@ Shared by the host and k3s layers, which import nothing of each other.
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.facts.server import Sysctl
@@ -30,9 +32,9 @@ def unit_running(unit: str, running: bool = True):
     state = read_fact(host, SystemdUnit, unit=unit)
     enabled, active = state.get("UnitFileState") == "enabled", state.get("ActiveState") == "active"
     if running and not (enabled and active):
-        yield f"systemctl enable --now {unit}"
+        yield f"systemctl enable --now {shlex.quote(unit)}"
     elif not running and (enabled or active):
-        yield f"systemctl disable --now {unit}"
+        yield f"systemctl disable --now {shlex.quote(unit)}"
     else:
         host.noop(f"{unit} is {'enabled and active' if running else 'neither enabled nor active'}")
 
@@ -51,7 +53,7 @@ def kernel_modules_loaded(names: tuple[str, ...]):
     if not missing:
         host.noop(f"kernel modules {', '.join(names)} are loaded")
     for name in missing:
-        yield f"modprobe {name}"
+        yield f"modprobe {shlex.quote(name)}"
 
 
 @operation()
@@ -66,7 +68,7 @@ def kernel_parameters_applied(path: str, parameters: dict[str, str]):
     """
     live = read_fact(host, Sysctl, keys=tuple(parameters))
     if any(str(live.get(key)) != value for key, value in parameters.items()):
-        yield f"sysctl -p {path}"
+        yield f"sysctl -p {shlex.quote(path)}"
     else:
         host.noop(f"the kernel runs every parameter of {path}")
 
