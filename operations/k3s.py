@@ -2,11 +2,13 @@
 its plan and its install; Traefik's own configuration is operations/traefik.py's.
 
 ``plan(settings, node)`` gives the layer's files, copies, folders, unit and fact reads
-(rendering.LayerPlan); ``install(settings)`` deploys that plan. k3s-ansible's way: place a verified binary, then run the official install script of the same
-release with ``INSTALL_K3S_SKIP_DOWNLOAD=true`` for its systemd unit. Every step is guarded by
-a fact or by a changed file, so a converged host is a no-op. Which host is a server or an agent
-is decided in operations/cluster.py. A server's layer ends with its readiness gate
-(operations/readiness_gate.py): the node Ready, k3s's charts installed, Traefik redirecting to HTTPS.
+(rendering.LayerPlan); ``install(settings)`` deploys that plan. k3s-ansible's way: place a
+verified binary, then run the official install script of the same release with
+``INSTALL_K3S_SKIP_DOWNLOAD=true`` for its systemd unit. Every step is guarded by a fact or by
+a changed file, so a converged host is a no-op. Which host is a server or an agent is decided
+in operations/cluster.py. A server's layer ends with its readiness gate
+(operations/readiness_gate.py): the node Ready, k3s's charts installed, Traefik redirecting to
+HTTPS.
 """
 
 from __future__ import annotations

@@ -173,8 +173,8 @@ def test_the_read_parses():
              "metadata": {"namespace": "monitoring", "name": "netdata-basic-auth", "labels": {}}},
             {"kind": "Secret", "type": "helm.sh/release.v1",
              "metadata": {"namespace": "llm", "name": "sh.helm.release.v1.ollama.v1", "labels": {
-                 "helmcharts.helm.cattle.io/configHash":
-                     "71DBAF08F493A870F479AEEFBACCC2EF94458B08C391C1F2F2FEDF90C195BCC",
+                 "helmcharts.helm.cattle.io/configHash": (
+                     "71DBAF08F493A870F479AEEFBACCC2EF94458B08C391C1F2F2FEDF90C195BCC"),
                  "modifiedAt": "1795982400", "name": "ollama", "owner": "helm",
                  "status": "deployed", "version": "1"}}},
         ],
@@ -300,7 +300,8 @@ def test_status_shows_the_last_off_site_snapshot_with_a_repository():
     components = status_components(read(), OFFSITE, "server", first_server=True)
     assert table(components[-2:]) == [
         "component          state  running  pinned  detail",
-        "last backup        ready  -        -       5 h ago: /var/backups/llm-appliance/llm-appliance-20261129-033000.tar",
+        "last backup        ready  -        -       5 h ago: "
+        "/var/backups/llm-appliance/llm-appliance-20261129-033000.tar",
         "off-site snapshot  ready  -        -       4 h ago",
     ]
     assert components[-1].look == "journalctl -u llm-appliance-offsite -n 20"
