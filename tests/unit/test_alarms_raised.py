@@ -388,7 +388,7 @@ def daemon(netdata_137, smtp, webhook, tmp_path):
     # The health engine has started and read health.d twice (its start, then a reload).
     health_log = tmp_path / "log/health.log"
     assert _wait(lambda: health_log.exists() and health_log.read_text().count(
-        "Read health configuration.") >= 2, 30), "Netdata's health engine did not start"
+        "Read health configuration.") >= 2, 90), "Netdata's health engine did not start"
     (tmp_path / "plugins/start").touch()
     yield port, mailbox, received, values, tmp_path / "log/error.log"
     netdata.terminate()
@@ -410,13 +410,15 @@ def test_each_alarm_class_is_raised_and_notified(daemon):
             return False
         return all(statuses.get(key) == "CLEAR" for key in healthy_first | NOT_RAISED)
 
-    assert _wait(healthy, 60), f"not all CLEAR on healthy values: {_alarms(port)}"
+    assert _wait(healthy, 180), f"not all CLEAR on healthy values: {_alarms(port)}"
     # Only the charts bad from the start have notified yet.
     assert {b["alarm"] for _, b in received} <= {"llm_container_crashloop", "llm_node_not_ready"}
     _write(values, _values(bad=True))
     started = time.monotonic()
-    # llm_postgres_down holds 1 min; llm_memory_pressure crosses 10 % of 10 min after 1 min.
-    _wait(lambda: not _missing(port, mailbox, received), 100)
+    # llm_postgres_down holds 1 min; llm_memory_pressure crosses 10 % of 10 min after 1 min. The
+    # daemon runs alarm-notify.sh (bash, msmtp, curl) once per alarm: on a loaded machine the
+    # eleven notifications took longer than the holds (2 of 10 runs missed one at 100 s).
+    _wait(lambda: not _missing(port, mailbox, received), 300)
     missing = _missing(port, mailbox, received)
     assert not missing, "\n".join([*missing, "webhook POSTs:", *(str(b) for _, b in received),
                                     "e-mails:", *(m["content"].split("\n\n", 1)[0] for m in mailbox())])
