@@ -24,8 +24,11 @@ settings = settings_or_stop()
 node = deployed_node(cluster_gpu=settings.ollama_gpu != "none")
 plans = [k3s_layer.plan(settings, node), apps_layer.plan(settings, node)]
 folders = list(dict.fromkeys(folder for plan in plans for folder in plan.folders))
-paths = [path for path in dict.fromkeys(path for plan in plans for path in plan.paths)
-         if not any(path.startswith(f"{folder}/") for folder in folders)]
+paths = [
+    path
+    for path in dict.fromkeys(path for plan in plans for path in plan.paths)
+    if not any(path.startswith(f"{folder}/") for folder in folders)
+]
 
 for script in ("k3s-uninstall.sh", "k3s-agent-uninstall.sh"):
     if host.get_fact(File, path=f"/usr/local/bin/{script}"):

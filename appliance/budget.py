@@ -34,8 +34,15 @@ class Entry:
 
 def mebibytes(quantity: str | int) -> float:
     text = str(quantity)
-    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024**2, "k": 1e3 / 2**20,
-             "M": 1e6 / 2**20, "G": 1e9 / 2**20}
+    units = {
+        "Ki": 1 / 1024,
+        "Mi": 1,
+        "Gi": 1024,
+        "Ti": 1024**2,
+        "k": 1e3 / 2**20,
+        "M": 1e6 / 2**20,
+        "G": 1e9 / 2**20,
+    }
     for suffix, factor in sorted(units.items(), key=lambda item: -len(item[0])):
         if text.endswith(suffix):
             return float(text[: -len(suffix)]) * factor
@@ -79,8 +86,14 @@ def budget(rendered: Path) -> list[Entry]:
                 else:
                     component = name
                 limit = resources.get("limits", {}).get("memory")
-                entries.append(Entry(component, mebibytes(resources["requests"]["memory"]),
-                                     mebibytes(limit) if limit else None, init))
+                entries.append(
+                    Entry(
+                        component,
+                        mebibytes(resources["requests"]["memory"]),
+                        mebibytes(limit) if limit else None,
+                        init,
+                    )
+                )
     return entries
 
 
@@ -96,12 +109,16 @@ def measured(entry: Entry) -> str:
 
 def markdown_table(entries: list[Entry]) -> str:
     """The budget table in README.md (a test keeps the two the same)."""
-    rows = ["| component | memory request | memory limit | measured (resident) |",
-            "| --- | --- | --- | --- |"]
+    rows = [
+        "| component | memory request | memory limit | measured (resident) |",
+        "| --- | --- | --- | --- |",
+    ]
     for entry in entries:
         limit = f"{entry.limit_mib:.0f} MiB" if entry.limit_mib else "none"
         note = " (init container: not added)" if entry.init else ""
-        rows.append(f"| {entry.component}{note} | {entry.request_mib:.0f} MiB | {limit} | "
-                    f"{measured(entry)} |")
+        rows.append(
+            f"| {entry.component}{note} | {entry.request_mib:.0f} MiB | {limit} | "
+            f"{measured(entry)} |"
+        )
     rows.append(f"| **requests in all** | **{requests_gib(entries):.2f} GiB** | | |")
     return "\n".join(rows)

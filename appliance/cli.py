@@ -66,10 +66,17 @@ def node_plans(node: InventoryHost, settings: Settings, hosts: list[InventoryHos
     offline: no host's GPU is known, so `ollama_gpu: nvidia` plans the GPU files, `auto` the
     CPU ones."""
     gpu_used = settings.ollama_gpu == "nvidia"
-    role = node_role(node.name, {h.name: h.groups for h in hosts},
-                     {h.name: h.address for h in hosts})
-    planned = Node(node.name, node.address, role, node.data.get("ssh_port") or 22,
-                   gpu=gpu_used, cluster_gpu=gpu_used)
+    role = node_role(
+        node.name, {h.name: h.groups for h in hosts}, {h.name: h.address for h in hosts}
+    )
+    planned = Node(
+        node.name,
+        node.address,
+        role,
+        node.data.get("ssh_port") or 22,
+        gpu=gpu_used,
+        cluster_gpu=gpu_used,
+    )
     plans = []
     if "host" in settings.layers:
         plans.append(host_layer.plan(settings, planned))
@@ -105,11 +112,17 @@ def version_lines() -> list[str]:
         project = version("llm-appliance")
     except PackageNotFoundError:
         project = "(not installed: pip install -e .)"
-    commit = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     head = f"llm-appliance {project}" + (f" (commit {commit})" if commit else "")
-    return [head, "pinned versions (PINNED_VERSIONS, operations/pins.py):",
-            *(f"  {name}: {pinned}" for name, pinned in PINNED_VERSIONS.items())]
+    return [
+        head,
+        "pinned versions (PINNED_VERSIONS, operations/pins.py):",
+        *(f"  {name}: {pinned}" for name, pinned in PINNED_VERSIONS.items()),
+    ]
 
 
 def _print_version(context: click.Context, _parameter, value: bool) -> None:
@@ -119,9 +132,14 @@ def _print_version(context: click.Context, _parameter, value: bool) -> None:
 
 
 @click.group()
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
-              callback=_print_version,
-              help="Print the project's version and the pinned versions, then exit.")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Print the project's version and the pinned versions, then exit.",
+)
 def main():
     """llm-appliance: a private LLM appliance on one server, deployed with pyinfra.
 
@@ -149,24 +167,38 @@ def check(inventory, data, offline):
         warn_of_the_reference_box(settings, f"{node.name}: ")
     if offline:
         return
-    command = [sys.executable, "-m", "pyinfra", "-y", str(Path(inventory).resolve()),
-               pyinfra_name(preflight.check)]
+    command = [
+        sys.executable,
+        "-m",
+        "pyinfra",
+        "-y",
+        str(Path(inventory).resolve()),
+        pyinfra_name(preflight.check),
+    ]
     command += [arg for pair in data for arg in ("--data", pair)]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=project_environment(),
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=project_environment(), capture_output=True, text=True
+    )
     output = result.stderr + result.stdout
     for line in preflight_report(output):
         click.echo(f"preflight: {line}")
     if result.returncode != 0:
-        stopped = re.search(r"^--> llm-appliance: (stopped before changing anything: .+?)\n"
-                            r"((?:\s+- .+\n?)+)", output, re.M)
+        stopped = re.search(
+            r"^--> llm-appliance: (stopped before changing anything: .+?)\n"
+            r"((?:\s+- .+\n?)+)",
+            output,
+            re.M,
+        )
         if stopped:
             click.secho(f"preflight: {stopped[1]}", fg="red", err=True)
             click.echo(stopped[2].rstrip("\n"), err=True)
         else:
             error = last_error_line(output)
-            click.secho(f"preflight: could not check the hosts: {error}; {connection_hint(error)}",
-                        fg="red", err=True)
+            click.secho(
+                f"preflight: could not check the hosts: {error}; {connection_hint(error)}",
+                fg="red",
+                err=True,
+            )
         sys.exit(result.returncode)
     click.echo("preflight: every host can run the appliance as set")
 
@@ -176,15 +208,23 @@ def preflight_report(output: str) -> list[str]:
     models), as ``HOST: LINE``, without pyinfra's frame (`--> Loading config...`, its results
     table): e.g. "    [10.213.1.2] Ollama: CPU: no NVIDIA GPU on this host" gives
     "10.213.1.2: Ollama: CPU: no NVIDIA GPU on this host"."""
-    return [f"{name}: {line}" for name, line in re.findall(r"^\s+\[([^\]]+)\] (.+)$", output, re.M)
-            if line.startswith((preflight.GPU_REPORT, preflight.SIZES_REPORT))]
+    return [
+        f"{name}: {line}"
+        for name, line in re.findall(r"^\s+\[([^\]]+)\] (.+)$", output, re.M)
+        if line.startswith((preflight.GPU_REPORT, preflight.SIZES_REPORT))
+    ]
 
 
 @main.command()
 @INVENTORY
 @DATA
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder to write into; each file lands at its host path below it.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write into; each file lands at its host path below it.",
+)
 def render(inventory, data, out_dir):
     """Write every file the deploy would put on the hosts, without connecting.
 
@@ -229,26 +269,35 @@ def alerts_test(inventory):
         raise click.ClickException(
             "no alert route is set: set alert_email_to (with alert_smtp_host and "
             "alert_email_from), alert_webhook_url, alert_ntfy_url, or SLACK_WEBHOOK_URL in the "
-            "file alert_secrets_file names, then deploy")
+            "file alert_secrets_file names, then deploy"
+        )
     result = on_host(inventory, first.name, "exec", "--", alert_routes.test_command(configured))
     # pyinfra prints each line of the host's output after the host's name.
     answers = alert_routes.route_answers(re.sub(r"^\s*\[[^\]]+\] ", "", result.stdout, flags=re.M))
     if not answers:
         raise click.ClickException(
             f"could not run Netdata's test on {first.name}: "
-            f"{last_error_line(result.stderr + result.stdout)} (is the apps layer deployed?)")
+            f"{last_error_line(result.stderr + result.stdout)} (is the apps layer deployed?)"
+        )
     for route in configured:
         click.echo(f"{route}: {answers.get(route, 'failed')}")
     if any(answers.get(route) != "answered" for route in configured):
-        click.echo(f"a route that failed: `k3s kubectl --namespace {MONITORING_NAMESPACE} logs "
-                   f"{alert_routes.PARENT.ref}` has alarm-notify.sh's reason", err=True)
+        click.echo(
+            f"a route that failed: `k3s kubectl --namespace {MONITORING_NAMESPACE} logs "
+            f"{alert_routes.PARENT.ref}` has alarm-notify.sh's reason",
+            err=True,
+        )
         sys.exit(1)
 
 
 @main.command()
 @INVENTORY
-@click.option("--fetch", "fetch_dir", type=click.Path(file_okay=False),
-              help="Also copy the archive into this folder on this machine (mode 0600).")
+@click.option(
+    "--fetch",
+    "fetch_dir",
+    type=click.Path(file_okay=False),
+    help="Also copy the archive into this folder on this machine (mode 0600).",
+)
 def backup(inventory, fetch_dir):
     """Back up Open WebUI now (database and uploads), on the first server.
 
@@ -263,20 +312,30 @@ def backup(inventory, fetch_dir):
     if result.returncode != 0:
         raise click.ClickException(
             f"the backup failed: {last_error_line(result.stdout + result.stderr)} "
-            "(is the apps layer deployed?)")
+            "(is the apps layer deployed?)"
+        )
     archive = fact(inventory, first, LatestBackup, folder=BACKUP_DIR)
     click.echo(f"backup on {first.name}: {archive}")
     if fetch_dir:
-        target = fetch_private(inventory, first, archive, Path(fetch_dir) / Path(archive).name,
-                                "the backup was made, but could not be copied")
+        target = fetch_private(
+            inventory,
+            first,
+            archive,
+            Path(fetch_dir) / Path(archive).name,
+            "the backup was made, but could not be copied",
+        )
         click.echo(f"fetched: {target}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
 @INVENTORY
 @DATA
-@click.option("--layers", "layers", default=None,
-              help="Layers to check, e.g. host,k3s (default: the inventory's layers).")
+@click.option(
+    "--layers",
+    "layers",
+    default=None,
+    help="Layers to check, e.g. host,k3s (default: the inventory's layers).",
+)
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def verify(inventory, data, layers, pytest_args):
     """Run the shipped testinfra suite (tests/host) against the inventory's hosts.
@@ -292,8 +351,10 @@ def verify(inventory, data, layers, pytest_args):
     chosen = layers.split(",") if layers else []
     unknown = [layer for layer in chosen if layer not in LAYERS]
     if unknown:
-        raise click.BadParameter(f"{', '.join(unknown)} is not a layer; give some of "
-                                 f"{','.join(LAYERS)}", param_hint="--layers")
+        raise click.BadParameter(
+            f"{', '.join(unknown)} is not a layer; give some of {','.join(LAYERS)}",
+            param_hint="--layers",
+        )
     loaded = load_hosts(inventory, data)
     chosen = chosen or list(loaded[0][1].layers)
     if {"k3s", "apps"} & set(chosen):
@@ -301,18 +362,30 @@ def verify(inventory, data, layers, pytest_args):
         missing = [node.name for node, _ in loaded if not _k3s_installed(inventory, node)]
         if missing:
             raise click.ClickException(
-                f"k3s is not installed on {', '.join(missing)}: verify with --layers host")
-    command = [sys.executable, "-m", "pytest", str(PROJECT_ROOT / "tests/host"),
-               f"--inventory={Path(inventory).resolve()}", "-p", "no:cacheprovider",
-               *(f"--data={pair}" for pair in data), "-m", " or ".join(chosen), *pytest_args]
+                f"k3s is not installed on {', '.join(missing)}: verify with --layers host"
+            )
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(PROJECT_ROOT / "tests/host"),
+        f"--inventory={Path(inventory).resolve()}",
+        "-p",
+        "no:cacheprovider",
+        *(f"--data={pair}" for pair in data),
+        "-m",
+        " or ".join(chosen),
+        *pytest_args,
+    ]
     sys.exit(subprocess.run(command, cwd=PROJECT_ROOT, env=project_environment()).returncode)
 
 
 def _k3s_installed(inventory: str, node: InventoryHost) -> bool:
     """Whether the k3s binary is on the host; True when the host cannot be read (the suite
     then says, in its own one line, that it cannot reach it)."""
-    result = on_host(inventory, node.name, "--json", "fact", pyinfra_name(K3sVersion),
-                      f"path={K3S_BINARY}")
+    result = on_host(
+        inventory, node.name, "--json", "fact", pyinfra_name(K3sVersion), f"path={K3S_BINARY}"
+    )
     try:
         (values,) = json.loads(result.stdout).values()
         return values[node.name] is not None
@@ -340,17 +413,26 @@ def status(inventory):
     healthy = True
     for node, settings in loaded:
         role = node_role(node.name, groups, {h.name: h.address for h in hosts}).role
-        result = on_host(inventory, node.name, "--json", "fact",
-                          pyinfra_name(health.ApplianceRead), f"domain={settings.webui_domain}",
-                          "alarms=yes")
+        result = on_host(
+            inventory,
+            node.name,
+            "--json",
+            "fact",
+            pyinfra_name(health.ApplianceRead),
+            f"domain={settings.webui_domain}",
+            "alarms=yes",
+        )
         try:
             (values,) = json.loads(result.stdout).values()
             read = values[node.name]
         except (ValueError, KeyError):
             read = None
         if not read:
-            click.secho(f"{node.name}: unreachable: {last_error_line(result.stderr + result.stdout)}",
-                        fg="red", err=True)
+            click.secho(
+                f"{node.name}: unreachable: {last_error_line(result.stderr + result.stdout)}",
+                fg="red",
+                err=True,
+            )
             healthy = False
             continue
         components = status_table.status_components(read, settings, role, node is first)
@@ -359,10 +441,13 @@ def status(inventory):
             click.echo(f"  {line}")
         unread = [layer for layer in ("k3s", "apps") if layer not in settings.layers]
         if unread:
-            click.echo(f"  not read: {', '.join(unread)} (not in this inventory's layers: "
-                       f"{','.join(settings.layers)})")
-        healthy &= all(c.state in (component_state.READY, component_state.WARNING)
-                       for c in components)
+            click.echo(
+                f"  not read: {', '.join(unread)} (not in this inventory's layers: "
+                f"{','.join(settings.layers)})"
+            )
+        healthy &= all(
+            c.state in (component_state.READY, component_state.WARNING) for c in components
+        )
     # From appliance outdated's last run, never a request: status must not wait offline.
     from appliance import outdated as upstream  # requests after pyinfra_cli's gevent patching
 
@@ -397,9 +482,15 @@ def outdated(inventory):
     sys.exit(code)
 
 
-for command in (credentials.kubeconfig, credentials.admin_password, credentials.monitor_password,
-                credentials.backup_password, new_inventory.init, rehearse.rehearse,
-                restore.restore):
+for command in (
+    credentials.kubeconfig,
+    credentials.admin_password,
+    credentials.monitor_password,
+    credentials.backup_password,
+    new_inventory.init,
+    rehearse.rehearse,
+    restore.restore,
+):
     main.add_command(command)
 
 

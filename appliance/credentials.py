@@ -28,8 +28,14 @@ from operations.settings import load
 
 @click.command()
 @INVENTORY
-@click.option("--out", "out_file", default="kubeconfig.yaml", show_default=True,
-              type=click.Path(dir_okay=False), help="Where to write the kubeconfig (mode 0600).")
+@click.option(
+    "--out",
+    "out_file",
+    default="kubeconfig.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the kubeconfig (mode 0600).",
+)
 def kubeconfig(inventory, out_file):
     """Fetch the cluster's kubeconfig from the first server, for kubectl on this machine.
 
@@ -41,20 +47,22 @@ def kubeconfig(inventory, out_file):
         KUBECONFIG=~/.kube/appliance.yaml kubectl get nodes
     """
     first = first_server(inventory)
-    target = fetch_private(inventory, first, k3s_layer.KUBECONFIG_FILE, Path(out_file),
-                            "is the k3s layer deployed?")
-    target.write_text(target.read_text().replace(
-        "https://127.0.0.1:6443", f"https://{first.address}:6443"))
+    target = fetch_private(
+        inventory, first, k3s_layer.KUBECONFIG_FILE, Path(out_file), "is the k3s layer deployed?"
+    )
+    target.write_text(
+        target.read_text().replace("https://127.0.0.1:6443", f"https://{first.address}:6443")
+    )
     click.echo(f"wrote {target} (server https://{first.address}:6443)")
 
 
 def _secret_or_fail(inventory: str, namespace: str, secret: str, key: str) -> tuple:
     first = first_server(inventory)
-    value = fact(inventory, first, KubernetesSecretValue,
-                  namespace=namespace, secret=secret, key=key)
+    value = fact(
+        inventory, first, KubernetesSecretValue, namespace=namespace, secret=secret, key=key
+    )
     if not value:
-        raise click.ClickException(
-            f"no {secret} on {first.name}: is the apps layer deployed?")
+        raise click.ClickException(f"no {secret} on {first.name}: is the apps layer deployed?")
     return load(first.data), value
 
 
@@ -69,8 +77,7 @@ def admin_password(inventory):
     \b
         appliance admin-password inventories/prod.py
     """
-    settings, password = _secret_or_fail(
-        inventory, NAMESPACE, WEBUI_SECRETS, "admin-password")
+    settings, password = _secret_or_fail(inventory, NAMESPACE, WEBUI_SECRETS, "admin-password")
     click.echo(f"Open WebUI: https://{settings.webui_domain}/")
     click.echo(f"e-mail:     {settings.admin_email}")
     click.echo(f"password:   {password}")
@@ -87,7 +94,8 @@ def monitor_password(inventory):
         appliance monitor-password inventories/prod.py
     """
     settings, password = _secret_or_fail(
-        inventory, MONITORING_NAMESPACE, BASIC_AUTH_SECRET, "password")
+        inventory, MONITORING_NAMESPACE, BASIC_AUTH_SECRET, "password"
+    )
     click.echo(f"Netdata:  https://{settings.monitor_domain}/")
     click.echo(f"user:     {BASIC_AUTH_USER}")
     click.echo(f"password: {password}")
@@ -109,5 +117,6 @@ def backup_password(inventory):
     password = "".join(lines or [])
     if not password:
         raise click.ClickException(
-            f"no off-site backup password on {first.name}: is backup_repository set and deployed?")
+            f"no off-site backup password on {first.name}: is backup_repository set and deployed?"
+        )
     click.echo(password)

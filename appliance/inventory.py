@@ -51,5 +51,6 @@ def inventory_hosts(
     the overrides."""
     with ctx_state.use(State()):
         inventory = make_inventory(
-            str(path), override_data=override_data or {}, cwd=str(Path(cwd).resolve()))
+            str(path), override_data=override_data or {}, cwd=str(Path(cwd).resolve())
+        )
         return [InventoryHost(h.name, h.data.dict(), tuple(h.groups)) for h in inventory]

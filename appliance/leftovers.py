@@ -195,6 +195,10 @@ def remove_in_background(folder: Path) -> subprocess.Popen | None:
     doomed = folder.with_name(folder.name + REMOVING_SUFFIX)
     folder.rename(doomed)
     # --one-file-system: never into a mount still there (the root's overlay is unmounted).
-    return subprocess.Popen(["rm", "-rf", "--one-file-system", str(doomed)],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        ["rm", "-rf", "--one-file-system", str(doomed)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )

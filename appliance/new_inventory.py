@@ -39,7 +39,8 @@ def _model_sizes(pairs: tuple[str, ...]) -> dict[str, float]:
             sizes[model] = float(size)
         except ValueError:
             raise click.UsageError(
-                f"--model-size {pair!r}: use NAME:TAG=GiB, e.g. mymodel:7b=4.5") from None
+                f"--model-size {pair!r}: use NAME:TAG=GiB, e.g. mymodel:7b=4.5"
+            ) from None
     return sizes
 
 
@@ -59,27 +60,62 @@ def _is_host_address(address: str) -> bool:
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--address", help="The server to deploy to (IP or DNS name).")
-@click.option("--ssh-user", help="User pyinfra logs in as: root, or a user with sudo "
-              "[default: ubuntu].")
-@click.option("--ssh-key", type=click.Path(dir_okay=False),
-              help="Private key pyinfra logs in with (ssh_key) [default: your SSH agent and "
-              "~/.ssh keys].")
+@click.option(
+    "--ssh-user", help="User pyinfra logs in as: root, or a user with sudo [default: ubuntu]."
+)
+@click.option(
+    "--ssh-key",
+    type=click.Path(dir_okay=False),
+    help="Private key pyinfra logs in with (ssh_key) [default: your SSH agent and ~/.ssh keys].",
+)
 @click.option("--webui-domain", help="webui_domain, e.g. chat.example.com")
 @click.option("--monitor-domain", help="monitor_domain, e.g. monitor.example.com")
-@click.option("--acme-ca", type=click.Choice(["production", "staging", "none"]),
-              help="acme_ca [default: production].")
+@click.option(
+    "--acme-ca",
+    type=click.Choice(["production", "staging", "none"]),
+    help="acme_ca [default: production].",
+)
 @click.option("--acme-email", help="acme_email (not asked with --acme-ca none).")
-@click.option("--admin-email", help="webui_admin_email (default: the ACME e-mail; asked for "
-              "with --acme-ca none).")
-@click.option("--admin-cidr", "admin_cidrs", multiple=True,
-              help="A network that may reach the Kubernetes API (repeatable).")
-@click.option("--model", "models", multiple=True, default=("llama3.2:3b",), show_default=True,
-              help="A chat model, name:tag (repeatable).")
-@click.option("--model-size", "model_sizes", multiple=True, metavar="NAME:TAG=GiB",
-              help="Download size of a model (ollama_model_sizes), for an air-gapped server; "
-              "otherwise the preflight reads it from the Ollama registry (repeatable).")
-def init(path, address, ssh_user, ssh_key, webui_domain, monitor_domain, acme_ca, acme_email,
-         admin_email, admin_cidrs, models, model_sizes):
+@click.option(
+    "--admin-email",
+    help="webui_admin_email (default: the ACME e-mail; asked for with --acme-ca none).",
+)
+@click.option(
+    "--admin-cidr",
+    "admin_cidrs",
+    multiple=True,
+    help="A network that may reach the Kubernetes API (repeatable).",
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    default=("llama3.2:3b",),
+    show_default=True,
+    help="A chat model, name:tag (repeatable).",
+)
+@click.option(
+    "--model-size",
+    "model_sizes",
+    multiple=True,
+    metavar="NAME:TAG=GiB",
+    help="Download size of a model (ollama_model_sizes), for an air-gapped server; "
+    "otherwise the preflight reads it from the Ollama registry (repeatable).",
+)
+def init(
+    path,
+    address,
+    ssh_user,
+    ssh_key,
+    webui_domain,
+    monitor_domain,
+    acme_ca,
+    acme_email,
+    admin_email,
+    admin_cidrs,
+    models,
+    model_sizes,
+):
     """Write a commented inventory for a new server, from flags or questions.
 
     On a terminal it asks for what the flags leave out; without one (a script, CI) it never
@@ -96,39 +132,71 @@ def init(path, address, ssh_user, ssh_key, webui_domain, monitor_domain, acme_ca
         raise click.ClickException(f"{path} exists; choose another name (init never overwrites)")
     address = _answer(address, "--address", "Server address (IP or DNS name)")
     if not _is_host_address(address):
-        raise click.BadParameter(f"{address!r} is neither an IP address nor a host name; give "
-                                 "one like 192.0.2.10 or server.example.com", param_hint="--address")
+        raise click.BadParameter(
+            f"{address!r} is neither an IP address nor a host name; give "
+            "one like 192.0.2.10 or server.example.com",
+            param_hint="--address",
+        )
     ssh_user = _answer(ssh_user, "--ssh-user", "SSH user (root, or a user with sudo)", "ubuntu")
-    webui_domain = _answer(webui_domain, "--webui-domain",
-                           "Public name of Open WebUI (e.g. chat.example.com)")
-    monitor_domain = _answer(monitor_domain, "--monitor-domain",
-                             "Public name of the monitoring UI (e.g. monitor.example.com)")
-    acme_ca = _answer(acme_ca, "--acme-ca", "Let's Encrypt CA", "production",
-                      type=click.Choice(["production", "staging", "none"]))
+    webui_domain = _answer(
+        webui_domain, "--webui-domain", "Public name of Open WebUI (e.g. chat.example.com)"
+    )
+    monitor_domain = _answer(
+        monitor_domain,
+        "--monitor-domain",
+        "Public name of the monitoring UI (e.g. monitor.example.com)",
+    )
+    acme_ca = _answer(
+        acme_ca,
+        "--acme-ca",
+        "Let's Encrypt CA",
+        "production",
+        type=click.Choice(["production", "staging", "none"]),
+    )
     if acme_ca != "none":
         acme_email = _answer(acme_email, "--acme-email", "E-mail for Let's Encrypt")
     elif admin_email is None:
         # No ACME e-mail to fall back on: Open WebUI's first admin needs one of their own.
-        admin_email = _answer(admin_email, "--admin-email",
-                              "E-mail of Open WebUI's first admin account")
+        admin_email = _answer(
+            admin_email, "--admin-email", "E-mail of Open WebUI's first admin account"
+        )
     sizes = _model_sizes(model_sizes)
-    data = {"webui_domain": webui_domain, "monitor_domain": monitor_domain, "acme_ca": acme_ca,
-            "acme_email": acme_email or None, "webui_admin_email": admin_email or None,
-            "admin_cidrs": list(admin_cidrs), "ollama_models": list(models),
-            "ollama_model_sizes": sizes, **({"ssh_key": ssh_key} if ssh_key else {})}
+    data = {
+        "webui_domain": webui_domain,
+        "monitor_domain": monitor_domain,
+        "acme_ca": acme_ca,
+        "acme_email": acme_email or None,
+        "webui_admin_email": admin_email or None,
+        "admin_cidrs": list(admin_cidrs),
+        "ollama_models": list(models),
+        "ollama_model_sizes": sizes,
+        **({"ssh_key": ssh_key} if ssh_key else {}),
+    }
     try:
         settings = load(data)
     except SettingsError as error:
         raise click.ClickException("; ".join(error.problems)) from None
     warn_of_the_reference_box(settings)
     if not target.parent.is_dir():
-        raise click.ClickException(f"{target.parent} is not a folder: make it first, or write "
-                                   "the inventory into one that exists (e.g. inventories/)")
-    target.write_text(render_template(
-        "inventory/inventory.py.j2", path=path, address=address, ssh_user=ssh_user,
-        ssh_key=str(Path(ssh_key).expanduser().resolve()) if ssh_key else None,
-        webui_domain=webui_domain, monitor_domain=monitor_domain, acme_ca=acme_ca,
-        acme_email=acme_email, admin_email=admin_email, admin_cidrs=admin_cidrs, models=models,
-        model_sizes=sizes,
-    ))
+        raise click.ClickException(
+            f"{target.parent} is not a folder: make it first, or write "
+            "the inventory into one that exists (e.g. inventories/)"
+        )
+    target.write_text(
+        render_template(
+            "inventory/inventory.py.j2",
+            path=path,
+            address=address,
+            ssh_user=ssh_user,
+            ssh_key=str(Path(ssh_key).expanduser().resolve()) if ssh_key else None,
+            webui_domain=webui_domain,
+            monitor_domain=monitor_domain,
+            acme_ca=acme_ca,
+            acme_email=acme_email,
+            admin_email=admin_email,
+            admin_cidrs=admin_cidrs,
+            models=models,
+            model_sizes=sizes,
+        )
+    )
     click.echo(f"wrote {path}; next: appliance check {path}, then pyinfra -y {path} deploy.py")

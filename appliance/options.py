@@ -19,7 +19,10 @@ from operations.settings import Settings, SettingsError, load
 
 INVENTORY = click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
 DATA = click.option(
-    "--data", "data", multiple=True, metavar="KEY=VALUE",
+    "--data",
+    "data",
+    multiple=True,
+    metavar="KEY=VALUE",
     help="Override a setting, as pyinfra's --data does (repeatable).",
 )
 
@@ -42,7 +45,8 @@ def load_hosts(inventory: str, data: tuple[str, ...]) -> list[tuple[InventoryHos
     if not hosts:
         raise click.ClickException(
             f"{inventory}: the inventory lists no hosts; add your server, e.g. "
-            "hosts = [\"203.0.113.10\"] (appliance init writes one)")
+            'hosts = ["203.0.113.10"] (appliance init writes one)'
+        )
     loaded, problems = [], []
     for node in hosts:
         try:

@@ -78,7 +78,9 @@ class Upstream:
 
 UPSTREAMS = (
     Upstream("k3s", None, "k3s-io/k3s"),
-    Upstream("traefik", "traefik image", "traefik/traefik", ("Go", "github.com/traefik/traefik/v3")),
+    Upstream(
+        "traefik", "traefik image", "traefik/traefik", ("Go", "github.com/traefik/traefik/v3")
+    ),
     Upstream("ollama", "ollama image", "ollama/ollama", ("Go", "github.com/ollama/ollama")),
     Upstream("open-webui", "open-webui app", "open-webui/open-webui", ("PyPI", "open-webui")),
     Upstream("cloudnative-pg", "cloudnative-pg chart", "cloudnative-pg/cloudnative-pg"),
@@ -128,7 +130,12 @@ def newest_patch(releases: list, pinned: str) -> str | None:
     found = []
     for release in releases:
         match = K3S_RELEASE_RE.match(release["tag_name"])
-        if match and match.groups()[:2] == minor and not release["draft"] and not release["prerelease"]:
+        if (
+            match
+            and match.groups()[:2] == minor
+            and not release["draft"]
+            and not release["prerelease"]
+        ):
             found.append(((int(match.group(3)), int(match.group(4))), release["tag_name"]))
     return max(found)[1] if found else None
 
@@ -136,12 +143,16 @@ def newest_patch(releases: list, pinned: str) -> str | None:
 def fixed_in(vuln: dict, ecosystem: str, name: str, version: str) -> str | None:
     """The lowest `fixed` event above `version` in the vuln's SEMVER or ECOSYSTEM ranges for
     this package (OSV schema: affected[].ranges[].events), or None when none is published."""
-    fixes = [event["fixed"]
-             for affected in vuln.get("affected", [])
-             if affected.get("package", {}).get("ecosystem") == ecosystem
-             and affected.get("package", {}).get("name", "").lower() == name.lower()
-             for range_ in affected.get("ranges", []) if range_["type"] in ("SEMVER", "ECOSYSTEM")
-             for event in range_["events"] if "fixed" in event]
+    fixes = [
+        event["fixed"]
+        for affected in vuln.get("affected", [])
+        if affected.get("package", {}).get("ecosystem") == ecosystem
+        and affected.get("package", {}).get("name", "").lower() == name.lower()
+        for range_ in affected.get("ranges", [])
+        if range_["type"] in ("SEMVER", "ECOSYSTEM")
+        for event in range_["events"]
+        if "fixed" in event
+    ]
     later = [fix for fix in fixes if release_key(fix) > release_key(version)]
     return min(later, key=release_key) if later else None
 
@@ -157,9 +168,14 @@ def advisories(vulns: list, ecosystem: str, name: str, version: str) -> tuple[Ad
         if names & seen or vuln.get("withdrawn"):
             continue
         seen |= names
-        found.append(Advisory(
-            vuln["id"], tuple(sorted(a for a in vuln.get("aliases", []) if a.startswith("CVE-"))),
-            " ".join(vuln.get("summary", "").split()), fixed_in(vuln, ecosystem, name, version)))
+        found.append(
+            Advisory(
+                vuln["id"],
+                tuple(sorted(a for a in vuln.get("aliases", []) if a.startswith("CVE-"))),
+                " ".join(vuln.get("summary", "").split()),
+                fixed_in(vuln, ecosystem, name, version),
+            )
+        )
     return tuple(found)
 
 
@@ -180,19 +196,37 @@ class Upstreams:
         try:
             response = self.session.request(method, url, timeout=TIMEOUT_S, **arguments)
         except requests.Timeout:
-            raise CheckFailed(f"offline: {host} did not answer within {TIMEOUT_S} s; "
-                              "check the network (or https_proxy) and run it again") from None
+            raise CheckFailed(
+                f"offline: {host} did not answer within {TIMEOUT_S} s; "
+                "check the network (or https_proxy) and run it again"
+            ) from None
         except requests.ConnectionError as error:
-            reason = "DNS lookup failed" if "resolv" in str(error).lower() else (
-                "connection refused" if "refused" in str(error).lower() else type(error).__name__)
-            raise CheckFailed(f"offline: cannot reach {host} ({reason}); check the network "
-                              "(or https_proxy) and run it again") from None
+            reason = (
+                "DNS lookup failed"
+                if "resolv" in str(error).lower()
+                else (
+                    "connection refused"
+                    if "refused" in str(error).lower()
+                    else type(error).__name__
+                )
+            )
+            raise CheckFailed(
+                f"offline: cannot reach {host} ({reason}); check the network "
+                "(or https_proxy) and run it again"
+            ) from None
         except requests.RequestException as error:
             raise CheckFailed(f"cannot ask {url}: {type(error).__name__}") from None
-        if response.status_code == 429 or response.status_code == 403 and (
+        if (
+            response.status_code == 429
+            or response.status_code == 403
+            and (
                 response.headers.get("x-ratelimit-remaining") == "0"
-                or "retry-after" in response.headers):
-            raise CheckFailed(f"{host} is rate-limiting this address ({self._rate_limit(response)})")
+                or "retry-after" in response.headers
+            )
+        ):
+            raise CheckFailed(
+                f"{host} is rate-limiting this address ({self._rate_limit(response)})"
+            )
         if response.status_code != 200:
             raise CheckFailed(f"{url} answered HTTP {response.status_code}")
         try:
@@ -202,11 +236,18 @@ class Upstreams:
 
     def _rate_limit(self, response: requests.Response) -> str:
         reset = response.headers.get("x-ratelimit-reset", "")
-        when = (datetime.datetime.fromtimestamp(int(reset), datetime.timezone.utc)
-                .strftime("after %H:%M UTC") if reset.isdigit()
-                else f"in {response.headers.get('retry-after', 'a while')} s")
-        who = ("the GITHUB_TOKEN's limit is spent" if "Authorization" in self.github_headers
-               else "60 requests an hour without a token; set GITHUB_TOKEN")
+        when = (
+            datetime.datetime.fromtimestamp(int(reset), datetime.timezone.utc).strftime(
+                "after %H:%M UTC"
+            )
+            if reset.isdigit()
+            else f"in {response.headers.get('retry-after', 'a while')} s"
+        )
+        who = (
+            "the GITHUB_TOKEN's limit is spent"
+            if "Authorization" in self.github_headers
+            else "60 requests an hour without a token; set GITHUB_TOKEN"
+        )
         return f"{who}; try again {when}"
 
     def latest_release(self, repository: str) -> str:
@@ -222,14 +263,18 @@ class Upstreams:
         url = f"{self.github_url}/repos/{repository}/releases?per_page=100"
         answer = self._json("GET", url, headers=self.github_headers)
         if not isinstance(answer, list) or not all(
-                isinstance(r, dict) and {"tag_name", "draft", "prerelease"} <= r.keys() for r in answer):
+            isinstance(r, dict) and {"tag_name", "draft", "prerelease"} <= r.keys() for r in answer
+        ):
             raise CheckFailed(f"{url} answered something else than a list of releases")
         return answer
 
     def vulns(self, ecosystem: str, name: str, version: str) -> list:
         """Every OSV vuln affecting that version of the package, all pages."""
-        url, found, query = f"{self.osv_url}/v1/query", [], {
-            "package": {"name": name, "ecosystem": ecosystem}, "version": version}
+        url, found, query = (
+            f"{self.osv_url}/v1/query",
+            [],
+            {"package": {"name": name, "ecosystem": ecosystem}, "version": version},
+        )
         while True:
             answer = self._json("POST", url, json=query)
             if not isinstance(answer, dict) or not isinstance(answer.get("vulns", []), list):
@@ -258,7 +303,8 @@ def read_row(api: Upstreams, upstream: Upstream, k3s_version: str) -> Row:
     version, shown = pinned(upstream, k3s_version)
     if upstream.pin is None:
         newest = newest_patch(api.releases(upstream.repository), k3s_version) or (
-            "none of this minor in the newest 100 releases")
+            "none of this minor in the newest 100 releases"
+        )
     else:
         newest = api.latest_release(upstream.repository)
     if version is None:
@@ -281,26 +327,35 @@ def table(rows: list[Row]) -> list[str]:
         if row.advisories is None:
             details = [f"not looked up: {row.note}"]
         else:
-            details = [f"{a.id}{' (' + ', '.join(a.cves) + ')' if a.cves else ''} fixed in "
-                       f"{a.fixed or 'no release yet'}: {a.summary}" for a in row.advisories] or [
-                "none known"]
+            details = [
+                f"{a.id}{' (' + ', '.join(a.cves) + ')' if a.cves else ''} fixed in "
+                f"{a.fixed or 'no release yet'}: {a.summary}"
+                for a in row.advisories
+            ] or ["none known"]
         lines.append((row.component, row.pinned, row.newest, details[0]))
         lines += [("", "", "", detail) for detail in details[1:]]
     widths = [max(len(line[column]) for line in lines) for column in range(3)]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)) + "  " + line[3]
-            for line in lines]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False))
+        + "  "
+        + line[3]
+        for line in lines
+    ]
 
 
 def verdict(rows: list[Row]) -> str:
     """One line: which pins known advisories affect, or that none does."""
-    affected = [f"{row.component} {row.pinned}: {len(row.advisories)}"
-                for row in rows if row.advisories]
+    affected = [
+        f"{row.component} {row.pinned}: {len(row.advisories)}" for row in rows if row.advisories
+    ]
     if not affected:
         return "no known advisory affects the pins"
     count = sum(len(row.advisories) for row in rows if row.advisories)
     known = "1 known advisory affects" if count == 1 else f"{count} known advisories affect"
-    return (f"{known} the pins ({', '.join(affected)}); upgrade them in operations/pins.py "
-            "PINNED_VERSIONS")
+    return (
+        f"{known} the pins ({', '.join(affected)}); upgrade them in operations/pins.py "
+        "PINNED_VERSIONS"
+    )
 
 
 def cache_file() -> Path:
@@ -320,10 +375,14 @@ def check_pins(k3s_version: str) -> tuple[list[str], int]:
     rows = [read_row(api, upstream, k3s_version) for upstream in UPSTREAMS]
     checked = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cache_file().parent.mkdir(parents=True, exist_ok=True)
-    cache_file().write_text(json.dumps({
-        "checked": checked, "pins": current_pins(k3s_version), "verdict": verdict(rows)}))
+    cache_file().write_text(
+        json.dumps(
+            {"checked": checked, "pins": current_pins(k3s_version), "verdict": verdict(rows)}
+        )
+    )
     return table(rows) + [verdict(rows)], (
-        EXIT_ADVISORY if any(row.advisories for row in rows) else EXIT_CURRENT)
+        EXIT_ADVISORY if any(row.advisories for row in rows) else EXIT_CURRENT
+    )
 
 
 def status_line(k3s_version: str) -> str | None:
@@ -335,5 +394,7 @@ def status_line(k3s_version: str) -> str | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if pins_then != current_pins(k3s_version):
-        return f"advisories: the pins changed since appliance outdated ran ({checked}); run it again"
+        return (
+            f"advisories: the pins changed since appliance outdated ran ({checked}); run it again"
+        )
     return f"advisories: {said} (appliance outdated, {checked})"

@@ -67,7 +67,10 @@ class RehearsalHost:
 
     @classmethod
     def boot(
-        cls, cache_dir: Path | None = None, workdir: Path | None = None, suite: str = SUITE,
+        cls,
+        cache_dir: Path | None = None,
+        workdir: Path | None = None,
+        suite: str = SUITE,
         extra_packages: str = "",
     ) -> RehearsalHost:
         rootfs = build_rootfs(cache_dir, suite, extra_packages)
@@ -131,7 +134,11 @@ class RehearsalHost:
         for sub in ("upper", "work", "merged"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         run(
-            "mount", "-t", "overlay", "overlay", "-o",
+            "mount",
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
             f"lowerdir={rootfs},upperdir={self.workdir / 'upper'},workdir={self.workdir / 'work'}",
             str(self.root),
         )
@@ -146,7 +153,18 @@ class RehearsalHost:
         if deb822.exists():
             (root / "etc/apt/sources.list").write_text(one_line_sources(deb822.read_text()))
             deb822.unlink()
-        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rehearsal", "-f", str(self.ssh_key))
+        run(
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "rehearsal",
+            "-f",
+            str(self.ssh_key),
+        )
         ssh_dir = root / "root/.ssh"
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         shutil.copy(f"{self.ssh_key}.pub", ssh_dir / "authorized_keys")
@@ -169,13 +187,24 @@ class RehearsalHost:
         log = open(self.workdir / "console.log", "ab")
         self.process = subprocess.Popen(
             [
-                "systemd-nspawn", "-b", "-D", str(self.root), f"--machine={self.name}",
-                "--register=no", "--keep-unit", f"--network-namespace-path=/run/netns/{self.netns}",
-                "--capability=all", "--system-call-filter=@keyring bpf",
-                "--resolv-conf=copy-host", "--console=passive",
+                "systemd-nspawn",
+                "-b",
+                "-D",
+                str(self.root),
+                f"--machine={self.name}",
+                "--register=no",
+                "--keep-unit",
+                f"--network-namespace-path=/run/netns/{self.netns}",
+                "--capability=all",
+                "--system-call-filter=@keyring bpf",
+                "--resolv-conf=copy-host",
+                "--console=passive",
             ],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=env, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -210,9 +239,12 @@ class RehearsalHost:
         reset, so open connections break at once."""
         in_ns = ("ip", "netns", "exec", self.netns, "nft")
         if cut:
-            run(*in_ns, "add table inet rehearsal_cut; "
-                 "add chain inet rehearsal_cut input { type filter hook input priority -300 ; }; "
-                 "add rule inet rehearsal_cut input tcp dport 22 reject with tcp reset")
+            run(
+                *in_ns,
+                "add table inet rehearsal_cut; "
+                "add chain inet rehearsal_cut input { type filter hook input priority -300 ; }; "
+                "add rule inet rehearsal_cut input tcp dport 22 reject with tcp reset",
+            )
         else:
             run(*in_ns, "delete table inet rehearsal_cut")
 
@@ -227,18 +259,31 @@ class RehearsalHost:
 
     def ssh_options(self) -> list[str]:
         return [
-            "-i", str(self.ssh_key), "-o", f"UserKnownHostsFile={self.known_hosts}",
-            "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes",
-            "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
+            "-i",
+            str(self.ssh_key),
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "LogLevel=ERROR",
         ]
 
-    def ssh(self, command: str, check: bool = True, timeout: float = 120,
-            input: str | None = None) -> subprocess.CompletedProcess:
+    def ssh(
+        self, command: str, check: bool = True, timeout: float = 120, input: str | None = None
+    ) -> subprocess.CompletedProcess:
         """Run a shell command on the guest as root, over real SSH (`input`: its standard
         input), e.g. ``host.ssh("cat > /etc/motd", input="hello\n")``."""
         result = subprocess.run(
             ["ssh", *self.ssh_options(), f"root@{self.address}", command],
-            capture_output=True, text=True, timeout=timeout, input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
         )
         if check and result.returncode != 0:
             raise RehearsalError(f"{command!r} on {self.address} failed: {result.stderr.strip()}")

@@ -29,10 +29,17 @@ def _exit_on_hangup(signum, frame):
 
 
 @click.command()
-@click.option("--keep", is_flag=True, help="Keep the host running until Ctrl-C (or until the "
-              "terminal closes).")
-@click.option("--clean", is_flag=True, help="Only remove what earlier rehearsals left behind "
-              "(containers, lla* namespaces, mounts, nft tables, folders); live ones stay.")
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Keep the host running until Ctrl-C (or until the terminal closes).",
+)
+@click.option(
+    "--clean",
+    is_flag=True,
+    help="Only remove what earlier rehearsals left behind "
+    "(containers, lla* namespaces, mounts, nft tables, folders); live ones stay.",
+)
 def rehearse(keep, clean):
     """Boot a local Debian 12 rehearsal host, deploy the host layer to it, and verify it.
 
@@ -48,8 +55,9 @@ def rehearse(keep, clean):
         appliance rehearse --clean    # as root
     """
     if clean and keep:
-        raise click.UsageError("--clean only removes what earlier rehearsals left; run "
-                               "--keep on its own")
+        raise click.UsageError(
+            "--clean only removes what earlier rehearsals left; run --keep on its own"
+        )
     if clean:
         try:
             check_requirements()
@@ -67,21 +75,40 @@ def rehearse(keep, clean):
     try:
         with rehearsal:
             inventory = rehearsal.write_inventory(
-                rehearsal.workdir / "rehearsal.py", {**REHEARSAL_SETTINGS, "layers": "host"})
-            click.echo(f"rehearsal host {rehearsal.address} ({rehearsal.name}, {rehearsal.workdir}) "
-                       "is up; deploying the host layer")
+                rehearsal.workdir / "rehearsal.py", {**REHEARSAL_SETTINGS, "layers": "host"}
+            )
+            click.echo(
+                f"rehearsal host {rehearsal.address} ({rehearsal.name}, {rehearsal.workdir}) "
+                "is up; deploying the host layer"
+            )
             deploy = subprocess.run(
                 [sys.executable, "-m", "pyinfra", "-y", str(inventory), "deploy.py"],
-                cwd=PROJECT_ROOT, env=project_environment())
+                cwd=PROJECT_ROOT,
+                env=project_environment(),
+            )
             if deploy.returncode != 0:
                 raise click.ClickException("the deploy failed (see above)")
             suite = subprocess.run(
-                [sys.executable, "-m", "pytest", "tests/host", f"--inventory={inventory}",
-                 "-p", "no:cacheprovider", "-m", "host", "-q"], cwd=PROJECT_ROOT,
-                env=project_environment())
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "tests/host",
+                    f"--inventory={inventory}",
+                    "-p",
+                    "no:cacheprovider",
+                    "-m",
+                    "host",
+                    "-q",
+                ],
+                cwd=PROJECT_ROOT,
+                env=project_environment(),
+            )
             if keep:
-                click.echo(f"inventory: {inventory}\nssh: ssh {' '.join(rehearsal.ssh_options())} "
-                           f"root@{rehearsal.address}\nCtrl-C stops and removes the host.")
+                click.echo(
+                    f"inventory: {inventory}\nssh: ssh {' '.join(rehearsal.ssh_options())} "
+                    f"root@{rehearsal.address}\nCtrl-C stops and removes the host."
+                )
                 try:
                     signal.pause()
                 except KeyboardInterrupt:

@@ -43,15 +43,27 @@ SNAPSHOT_RE = re.compile(r"latest|[0-9a-f]{8,64}")
 @click.command()
 @INVENTORY
 @click.argument("archive", required=False, type=click.Path(dir_okay=False))
-@click.option("--from-repository", "snapshot", is_flag=False, flag_value="latest", default=None,
-              metavar="[SNAPSHOT]",
-              help="Disaster recovery onto a fresh server from the off-site repository "
-              "(backup_repository): the snapshot's ID, or the latest without one.")
-@click.option("--password-file", type=click.Path(exists=True, dir_okay=False),
-              help="With --from-repository: a file holding the repository's password "
-              "(`appliance backup-password` printed it); asked on a terminal otherwise.")
-@click.option("--yes", is_flag=True,
-              help="Replace Open WebUI's data without asking (needed without a terminal).")
+@click.option(
+    "--from-repository",
+    "snapshot",
+    is_flag=False,
+    flag_value="latest",
+    default=None,
+    metavar="[SNAPSHOT]",
+    help="Disaster recovery onto a fresh server from the off-site repository "
+    "(backup_repository): the snapshot's ID, or the latest without one.",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --from-repository: a file holding the repository's password "
+    "(`appliance backup-password` printed it); asked on a terminal otherwise.",
+)
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Replace Open WebUI's data without asking (needed without a terminal).",
+)
 def restore(inventory, archive, snapshot, password_file, yes):
     """Restore a backup archive, or (--from-repository) the whole appliance onto a new server.
 
@@ -76,8 +88,10 @@ def restore(inventory, archive, snapshot, password_file, yes):
         restore_from_repository(inventory, snapshot, password_file, yes)
         return
     if archive is None:
-        raise click.UsageError("give an ARCHIVE (appliance backup --fetch made it), or "
-                               "--from-repository to rebuild a lost server")
+        raise click.UsageError(
+            "give an ARCHIVE (appliance backup --fetch made it), or "
+            "--from-repository to rebuild a lost server"
+        )
     restore_archive(inventory, archive, yes)
 
 
@@ -91,15 +105,22 @@ def restore_archive(inventory: str, archive: str, yes: bool) -> None:
     if problem:
         raise click.ClickException(
             f"{archive} is not an appliance backup: {problem}; give an archive that "
-            "`appliance backup` made (files/backup.sh)")
-    _confirmed(yes, "restore replaces Open WebUI's data",
-               "Replace Open WebUI's data with the archive's?")
+            "`appliance backup` made (files/backup.sh)"
+        )
+    _confirmed(
+        yes, "restore replaces Open WebUI's data", "Replace Open WebUI's data with the archive's?"
+    )
     first = first_server(inventory)
-    result = on_host(inventory, first.name, pyinfra_name(backup_layer.restore),
-                      f"archive={Path(archive).resolve()}")
+    result = on_host(
+        inventory,
+        first.name,
+        pyinfra_name(backup_layer.restore),
+        f"archive={Path(archive).resolve()}",
+    )
     if result.returncode != 0:
         raise click.ClickException(
-            f"the restore failed: {last_error_line(result.stdout + result.stderr)}")
+            f"the restore failed: {last_error_line(result.stdout + result.stderr)}"
+        )
     click.echo(f"restored {archive} on {first.name}")
 
 
@@ -108,22 +129,30 @@ def restore_from_repository(inventory: str, snapshot: str, password_file: str | 
     docstring for why each is a pyinfra run of its own): each step one line; a failure names
     its step and the server's own line."""
     if not SNAPSHOT_RE.fullmatch(snapshot):
-        raise click.UsageError(f"--from-repository {snapshot!r}: give a snapshot ID (hex, as "
-                               "`restic snapshots` shows it) or nothing for the latest")
+        raise click.UsageError(
+            f"--from-repository {snapshot!r}: give a snapshot ID (hex, as "
+            "`restic snapshots` shows it) or nothing for the latest"
+        )
     first = first_server(inventory)
     settings = load(first.data)
     if not settings.backup_repository:
-        raise click.ClickException(f"{first.name}: backup_repository is not set in {inventory}; "
-                                   "set it as it was on the lost server")
-    _confirmed(yes, "a restore from the repository replaces the server's k3s datastore and "
-               "Open WebUI's data", f"Rebuild {first.name} from the off-site repository?")
+        raise click.ClickException(
+            f"{first.name}: backup_repository is not set in {inventory}; "
+            "set it as it was on the lost server"
+        )
+    _confirmed(
+        yes,
+        "a restore from the repository replaces the server's k3s datastore and Open WebUI's data",
+        f"Rebuild {first.name} from the off-site repository?",
+    )
     password = _repository_password(password_file)
 
     def step(title: str, *arguments: str) -> None:
         result = on_host(inventory, first.name, *arguments)
         if result.returncode != 0:
             raise click.ClickException(
-                f"{title}: failed: {last_error_line(result.stdout + result.stderr)}")
+                f"{title}: failed: {last_error_line(result.stdout + result.stderr)}"
+            )
 
     def layer(name: str, done: str) -> None:
         if name in settings.layers:
@@ -137,20 +166,33 @@ def restore_from_repository(inventory: str, snapshot: str, password_file: str | 
         step("password", pyinfra_name(offsite.password_restored), f"src={kept}")
     click.echo(f"password: on {first.name}, mode 0600 ({offsite.PASSWORD_FILE})")
     layer("host", "converged (restic, the repository's credentials, the off-site timers)")
-    step("off-site restore", pyinfra_name(server.shell),
-         f"commands={offsite.SCRIPT} restore {snapshot}")
+    step(
+        "off-site restore",
+        pyinfra_name(server.shell),
+        f"commands={offsite.SCRIPT} restore {snapshot}",
+    )
     archive = fact(inventory, first, LatestBackup, folder=BACKUP_DIR)
     if not archive:
-        raise click.ClickException(f"off-site restore: failed: no archive in {BACKUP_DIR} on "
-                                   f"{first.name} after the restore")
-    click.echo(f"off-site restore: snapshot {snapshot}: the k3s datastore and token in place, "
-               f"Open WebUI's archive {archive}")
-    layer("k3s", "k3s runs on the restored datastore; what it held of the lost server "
-          "(node, volumes) removed")
+        raise click.ClickException(
+            f"off-site restore: failed: no archive in {BACKUP_DIR} on "
+            f"{first.name} after the restore"
+        )
+    click.echo(
+        f"off-site restore: snapshot {snapshot}: the k3s datastore and token in place, "
+        f"Open WebUI's archive {archive}"
+    )
+    layer(
+        "k3s",
+        "k3s runs on the restored datastore; what it held of the lost server "
+        "(node, volumes) removed",
+    )
     if "apps" in settings.layers:
         layer("apps", "converged with the restored Secrets (models are pulled again)")
-        step("Open WebUI's data", pyinfra_name(backup_layer.restore_archive),
-             f"archive_name={Path(archive).name}")
+        step(
+            "Open WebUI's data",
+            pyinfra_name(backup_layer.restore_archive),
+            f"archive_name={Path(archive).name}",
+        )
         click.echo(f"Open WebUI's data: restored from {Path(archive).name}")
         step("ready", "deploy.py", "--data", "layers=apps")
         click.echo("ready: the apps layer's readiness gate passed")
@@ -162,15 +204,20 @@ def _repository_password(password_file: str | None) -> str:
     if password_file:
         password = Path(password_file).read_text().strip()
     elif sys.stdin.isatty():
-        password = click.prompt("Off-site repository password (appliance backup-password "
-                                "printed it)", hide_input=True).strip()
+        password = click.prompt(
+            "Off-site repository password (appliance backup-password printed it)", hide_input=True
+        ).strip()
     else:
-        raise click.UsageError("--password-file is missing, and there is no terminal to ask on: "
-                               "give the file holding the repository's password")
+        raise click.UsageError(
+            "--password-file is missing, and there is no terminal to ask on: "
+            "give the file holding the repository's password"
+        )
     if not password:
         where = f" in {password_file}" if password_file else ""
-        raise click.UsageError(f"the repository's password is empty{where}: give the one "
-                               "`appliance backup-password` printed")
+        raise click.UsageError(
+            f"the repository's password is empty{where}: give the one "
+            "`appliance backup-password` printed"
+        )
     return password
 
 
@@ -178,6 +225,8 @@ def _confirmed(yes: bool, flag_missing: str, question: str) -> None:
     """Go on with --yes, or after a yes on a terminal; without a terminal, fail naming --yes."""
     if not yes:
         if not sys.stdin.isatty():
-            raise click.UsageError(f"--yes is missing, and there is no terminal to ask on: "
-                                   f"{flag_missing}; confirm with --yes")
+            raise click.UsageError(
+                f"--yes is missing, and there is no terminal to ask on: "
+                f"{flag_missing}; confirm with --yes"
+            )
         click.confirm(question, abort=True)

@@ -96,8 +96,12 @@ def one_line_sources(deb822: str) -> str:
     return "".join(entries)
 
 
-def build_rootfs(cache_dir: Path | None = None, suite: str = SUITE, extra_packages: str = "",
-                 base_packages: str = PACKAGES) -> Path:
+def build_rootfs(
+    cache_dir: Path | None = None,
+    suite: str = SUITE,
+    extra_packages: str = "",
+    base_packages: str = PACKAGES,
+) -> Path:
     """The cached Debian root file system, built with debootstrap on first use (minutes,
     printing its stages).
     A suite newer than this machine's debootstrap knows (forky on Debian 12) is built with
@@ -114,8 +118,15 @@ def build_rootfs(cache_dir: Path | None = None, suite: str = SUITE, extra_packag
     try:
         scripts = Path("/usr/share/debootstrap/scripts")
         script = () if (scripts / suite).exists() else (str(scripts / "sid"),)
-        _debootstrap(suite, "--variant=minbase", f"--include={packages}", suite, str(partial),
-                     _mirror(), *script)
+        _debootstrap(
+            suite,
+            "--variant=minbase",
+            f"--include={packages}",
+            suite,
+            str(partial),
+            _mirror(),
+            *script,
+        )
         for source in (APT_SOURCES, APT_REGISTRY_CONF):
             if source.exists():
                 target = partial / source.relative_to("/")
@@ -153,8 +164,12 @@ def _debootstrap(suite: str, *arguments: str, timeout: float = 1800) -> None:
     in turn), and, whatever it prints meanwhile (minutes of dpkg while it configures), its last
     line at least every `PROGRESS_SECONDS`: a silent wait looks like a hang. Killed after
     `timeout` seconds; fails with the end of its output."""
-    print(f"building the {suite} root file system of the rehearsal hosts with debootstrap "
-          "(once; minutes)", file=sys.stderr, flush=True)
+    print(
+        f"building the {suite} root file system of the rehearsal hosts with debootstrap "
+        "(once; minutes)",
+        file=sys.stderr,
+        flush=True,
+    )
     started = time.monotonic()
     seen: set[str] = set()
     output: list[str] = []
@@ -164,8 +179,11 @@ def _debootstrap(suite: str, *arguments: str, timeout: float = 1800) -> None:
     def report(line: str) -> None:
         printed[0] = time.monotonic()
         text = line.split(None, 1)[1] if debootstrap_stage(line) else line
-        print(f"  debootstrap: {text.strip()} ({printed[0] - started:.0f} s)", file=sys.stderr,
-              flush=True)
+        print(
+            f"  debootstrap: {text.strip()} ({printed[0] - started:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def heartbeat() -> None:
         while not done.wait(1):
@@ -174,8 +192,9 @@ def _debootstrap(suite: str, *arguments: str, timeout: float = 1800) -> None:
             if time.monotonic() - started > timeout:
                 process.kill()
 
-    process = subprocess.Popen(["debootstrap", *arguments], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        ["debootstrap", *arguments], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     watcher = threading.Thread(target=heartbeat, daemon=True)
     watcher.start()
     assert process.stdout is not None  # stdout=PIPE
@@ -195,5 +214,6 @@ def _debootstrap(suite: str, *arguments: str, timeout: float = 1800) -> None:
             process.kill()
             process.wait()
     if process.returncode != 0:
-        raise RehearsalError(f"debootstrap failed ({process.returncode}): "
-                             f"{''.join(output).strip()[-2000:]}")
+        raise RehearsalError(
+            f"debootstrap failed ({process.returncode}): {''.join(output).strip()[-2000:]}"
+        )

@@ -57,9 +57,20 @@ def on_host(inventory: str, limit: str, *arguments: str) -> subprocess.Completed
     """Run pyinfra on one host of the inventory, from the project, capturing its output:
     ``on_host(inventory, "203.0.113.10", "deploy.py", "--data", "layers=host")``."""
     return subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", str(Path(inventory).resolve()), "--limit", limit,
-         *arguments],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, env=project_environment(),
+        [
+            sys.executable,
+            "-m",
+            "pyinfra",
+            "-y",
+            str(Path(inventory).resolve()),
+            "--limit",
+            limit,
+            *arguments,
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=project_environment(),
     )
 
 
@@ -69,12 +80,19 @@ def fact(inventory: str, node: InventoryHost, fact_class, **arguments: str):
     cannot reach fails naming it: `could not read files.FileContents on 203.0.113.10: Could
     not connect (...)`."""
     name = pyinfra_name(fact_class)
-    result = on_host(inventory, node.name, "--json", "fact", name,
-                     *(f"{key}={value}" for key, value in arguments.items()))
+    result = on_host(
+        inventory,
+        node.name,
+        "--json",
+        "fact",
+        name,
+        *(f"{key}={value}" for key, value in arguments.items()),
+    )
     if result.returncode != 0:
         raise click.ClickException(
             f"could not read {name} on {node.name}: "
-            f"{last_error_line(result.stderr + result.stdout)}")
+            f"{last_error_line(result.stderr + result.stdout)}"
+        )
     try:
         (values,) = json.loads(result.stdout).values()  # {"<fact> (<arguments>)": {host: value}}
         return values[node.name]
@@ -91,8 +109,9 @@ def fetch_private(inventory: str, node: InventoryHost, src: str, target: Path, h
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as private:  # mode 0700
         fetched = Path(private) / target.name
-        result = on_host(inventory, node.name, pyinfra_name(files.get), f"src={src}",
-                         f"dest={fetched}")
+        result = on_host(
+            inventory, node.name, pyinfra_name(files.get), f"src={src}", f"dest={fetched}"
+        )
         if result.returncode != 0 or not fetched.exists():
             raise click.ClickException(
                 f"could not read {src} on {node.name}: {hint} "
@@ -113,8 +132,11 @@ def last_error_line(output: str) -> str:
     if stopped:
         return f"{stopped[1]}: {stopped[2]}"
     printed = [line.strip() for line in re.findall(r"^\s+\[[^\]]+\] (.+)$", output, re.M)]
-    printed = [line for line in printed
-               if line and not line.startswith(("Error: executed", ">>>", "Success", "No changes"))]
+    printed = [
+        line
+        for line in printed
+        if line and not line.startswith(("Error: executed", ">>>", "Success", "No changes"))
+    ]
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [line for line in lines if "rror" in line or "No such file" in line]
     return (printed or errors or lines or ["no output"])[-1]
@@ -126,20 +148,26 @@ def last_error_line(output: str) -> str:
 # SSH protocol banner").
 CONNECTION_HINTS = (
     (("resolve hostname",), "the host's address in the inventory does not resolve: check it"),
-    (("Authentication", "private key", "No authentication methods", "Permission denied"),
-     "pyinfra could not log in: set ssh_user and ssh_key in the inventory "
-     "(appliance init --ssh-key)"),
-    (("Unable to connect", "Connection refused", "timed out", "banner", "Could not connect"),
-     "nothing answered SSH there: check that the server is up, reachable from here, and "
-     "running sshd on its address and port (ssh_port)"),
+    (
+        ("Authentication", "private key", "No authentication methods", "Permission denied"),
+        "pyinfra could not log in: set ssh_user and ssh_key in the inventory "
+        "(appliance init --ssh-key)",
+    ),
+    (
+        ("Unable to connect", "Connection refused", "timed out", "banner", "Could not connect"),
+        "nothing answered SSH there: check that the server is up, reachable from here, and "
+        "running sshd on its address and port (ssh_port)",
+    ),
 )
 
 
 def connection_hint(error: str) -> str:
     """What to check for a host pyinfra could not reach, by its error line:
     ``connection_hint("Could not resolve hostname (...)")`` says to check the address."""
-    return next((hint for words, hint in CONNECTION_HINTS if any(w in error for w in words)),
-                "check the host's address, ssh_user and ssh_key in the inventory")
+    return next(
+        (hint for words, hint in CONNECTION_HINTS if any(w in error for w in words)),
+        "check the host's address, ssh_user and ssh_key in the inventory",
+    )
 
 
 @dataclass
@@ -176,7 +204,10 @@ def run_pyinfra(inventory: Path, *args: str, timeout: float = 900) -> DeployRun:
     confirm = [] if "--dry" in args else ["-y"]
     result = subprocess.run(
         [sys.executable, "-m", "pyinfra", *confirm, "--json", str(inventory), *args],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env=project_environment(),
     )
     return DeployRun(result.returncode, result.stdout, result.stderr, time.monotonic() - started)

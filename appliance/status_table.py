@@ -40,8 +40,12 @@ def offsite_component(read: dict, settings: Settings) -> Component:
         state, detail = FAILED, f"{age:.0f} h ago, later than {limit:g} h (backup_schedule)"
     else:
         state, detail = READY, f"{age:.0f} h ago"
-    return Component("off-site snapshot", state, detail,
-                     look=f"journalctl -u {next(iter(failed), OFFSITE_UNIT)} -n 20")
+    return Component(
+        "off-site snapshot",
+        state,
+        detail,
+        look=f"journalctl -u {next(iter(failed), OFFSITE_UNIT)} -n 20",
+    )
 
 
 def reboot_component(read: dict, settings: Settings) -> list[Component]:
@@ -50,10 +54,19 @@ def reboot_component(read: dict, settings: Settings) -> list[Component]:
     packages = read.get("reboot")
     if packages is None:
         return []
-    when = (f"unattended-upgrades reboots at {settings.unattended_reboot_time} (unattended_reboot)"
-            if settings.unattended_reboot else "reboot when convenient (unattended_reboot is off)")
-    return [Component("reboot", WARNING, f"needed for {', '.join(packages) or 'an update'}: {when}",
-                      look=f"cat {REBOOT_REQUIRED}.pkgs")]
+    when = (
+        f"unattended-upgrades reboots at {settings.unattended_reboot_time} (unattended_reboot)"
+        if settings.unattended_reboot
+        else "reboot when convenient (unattended_reboot is off)"
+    )
+    return [
+        Component(
+            "reboot",
+            WARNING,
+            f"needed for {', '.join(packages) or 'an update'}: {when}",
+            look=f"cat {REBOOT_REQUIRED}.pkgs",
+        )
+    ]
 
 
 def alarms_component(read: dict) -> list[Component]:
@@ -76,22 +89,29 @@ def host_components(read: dict, settings: Settings, backups: bool) -> list[Compo
     (reboot_component), and the newest backup's age when the host keeps backups: details,
     never a failure; then, with a backup_repository, the last off-site snapshot
     (offsite_component)."""
+
     def gib(kib):
-        return "unknown" if kib is None else f"{kib / 1024 ** 2:.1f} GiB free"
+        return "unknown" if kib is None else f"{kib / 1024**2:.1f} GiB free"
 
     components = [
         Component("disk", READY, f"{gib(read.get('disk_free_kib'))} under /var/lib/rancher"),
-        Component("memory", READY, gib(read.get("memory_available_kib")).replace("free", "available")),
+        Component(
+            "memory", READY, gib(read.get("memory_available_kib")).replace("free", "available")
+        ),
         *reboot_component(read, settings),
     ]
     if backups:
         backup = read.get("backup")
-        components.append(Component(
-            "last backup", READY if backup else WARNING,
-            f"{(read['now'] - backup['time']) / 3600:.0f} h ago: {backup['path']}" if backup
-            else f"none yet in {BACKUP_DIR}",
-            look="appliance backup INVENTORY",
-        ))
+        components.append(
+            Component(
+                "last backup",
+                READY if backup else WARNING,
+                f"{(read['now'] - backup['time']) / 3600:.0f} h ago: {backup['path']}"
+                if backup
+                else f"none yet in {BACKUP_DIR}",
+                look="appliance backup INVENTORY",
+            )
+        )
         if settings.backup_repository:
             components.append(offsite_component(read, settings))
     return components
@@ -106,14 +126,26 @@ def refused_manifests(cluster: Cluster) -> list[Component]:
     components = []
     for addon in cluster.of("Addon", ("kube-system",)):
         name = addon["metadata"]["name"]
-        outcomes = [event for event in cluster.event_objects("Addon", "kube-system", name)
-                    if event.get("reason") in (*ADDON_FAILURES, "AppliedManifest")]
-        if name.startswith("llm-appliance-") and outcomes and outcomes[-1]["reason"] != "AppliedManifest":
+        outcomes = [
+            event
+            for event in cluster.event_objects("Addon", "kube-system", name)
+            if event.get("reason") in (*ADDON_FAILURES, "AppliedManifest")
+        ]
+        if (
+            name.startswith("llm-appliance-")
+            and outcomes
+            and outcomes[-1]["reason"] != "AppliedManifest"
+        ):
             state, detail = addon_failure(outcomes[-1])
-            components.append(Component(
-                f"manifest {name}", state, detail,
-                targets=(("Addon", "kube-system", name),),
-                look=f"k3s kubectl --namespace kube-system describe addon {name}"))
+            components.append(
+                Component(
+                    f"manifest {name}",
+                    state,
+                    detail,
+                    targets=(("Addon", "kube-system", name),),
+                    look=f"k3s kubectl --namespace kube-system describe addon {name}",
+                )
+            )
     return components
 
 
@@ -123,7 +155,9 @@ def server_components(read: dict) -> list[Component]:
     return read_errors(read) + refused_manifests(Cluster(read))
 
 
-def status_components(read: dict, settings: Settings, role: str, first_server: bool) -> list[Component]:
+def status_components(
+    read: dict, settings: Settings, role: str, first_server: bool
+) -> list[Component]:
     """What `appliance status` shows for one host: on a server, server_components, then its
     layers' components (the apps on the first server only; agents have no kubeconfig), then
     the host's details."""
@@ -140,7 +174,12 @@ def status_components(read: dict, settings: Settings, role: str, first_server: b
 def table(components: list[Component]) -> list[str]:
     """Components as aligned text rows: component, state, running, pinned, detail."""
     rows = [("component", "state", "running", "pinned", "detail")] + [
-        (c.name, c.state, c.running or "-", c.pinned or "-", c.detail) for c in components]
+        (c.name, c.state, c.running or "-", c.pinned or "-", c.detail) for c in components
+    ]
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4]
-            for row in rows]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        + "  "
+        + row[4]
+        for row in rows
+    ]

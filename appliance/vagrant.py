@@ -42,8 +42,9 @@ def vagrant_ssh_data() -> dict:
             "libvirt (https://developer.hashicorp.com/vagrant/install), then run `vagrant up` "
             f"in {VAGRANT_DIR}"
         )
-    result = subprocess.run(["vagrant", "ssh-config"], cwd=VAGRANT_DIR, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        ["vagrant", "ssh-config"], cwd=VAGRANT_DIR, capture_output=True, text=True
+    )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise SystemExit(

@@ -69,7 +69,9 @@ def python_start_up(repeat: int = 3) -> float:
         started = time.monotonic()
         subprocess.run(
             [sys.executable, "-c", "import pyinfra_cli.main, operations.host, operations.apps"],
-            cwd=PROJECT_ROOT, check=True, env=project_environment(),
+            cwd=PROJECT_ROOT,
+            check=True,
+            env=project_environment(),
         )
         times.append(time.monotonic() - started)
     return statistics.median(times)
@@ -93,8 +95,10 @@ def breakdown(title: str, traced: TracedRun, start_up: float) -> list[str]:
         row("Python start-up (interpreter and imports)", start_up),
         row("SSH connect", connect_seconds, len(connects)),
         row("remote commands and file transfers", remote_seconds, len(remote)),
-        row("local work (pyinfra, rendering, output)",
-            max(0.0, traced_total - remote_seconds - connect_seconds)),
+        row(
+            "local work (pyinfra, rendering, output)",
+            max(0.0, traced_total - remote_seconds - connect_seconds),
+        ),
         row("rest (interpreter start, exit)", max(0.0, total - traced_total)),
     ]
     for key, heading in (("operation", "per operation"), ("fact", "per fact")):
@@ -110,8 +114,10 @@ def breakdown(title: str, traced: TracedRun, start_up: float) -> list[str]:
 
 
 def _median_line(label: str, times: list[float], extra: str = "") -> str:
-    return (f"{label}: median {statistics.median(times):.2f} s "
-            f"(min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs{extra})")
+    return (
+        f"{label}: median {statistics.median(times):.2f} s "
+        f"(min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs{extra})"
+    )
 
 
 def _host_inventory(rehearsal: RehearsalHost, folder: Path) -> Path:
@@ -138,30 +144,53 @@ def bench_host_layer(hosts: int, reruns: int) -> None:
     print("\n".join(breakdown("no-op re-run breakdown (last run)", rerun_traced, start_up)))
 
 
-def _ansible_run(checkout: Path, ansible_bin: Path, rehearsal: RehearsalHost,
-                 folder: Path) -> tuple[float, str]:
+def _ansible_run(
+    checkout: Path, ansible_bin: Path, rehearsal: RehearsalHost, folder: Path
+) -> tuple[float, str]:
     """One run of k3s-ansible's prereq role against the rehearsal host: (seconds, recap)."""
     playbook = folder / "prereq.yml"
     playbook.write_text(
         "- hosts: k3s_cluster\n  gather_facts: true\n  become: true\n  roles:\n    - role: prereq\n"
     )
     inventory = folder / "ansible-inventory.yml"
-    ssh_args = (f"-o UserKnownHostsFile={rehearsal.known_hosts} "
-                "-o StrictHostKeyChecking=accept-new")
-    inventory.write_text(json.dumps({"k3s_cluster": {"children": {"server": {"hosts": {
-        rehearsal.address: {
-            "ansible_user": "root",
-            "ansible_ssh_private_key_file": str(rehearsal.ssh_key),
-            "ansible_ssh_common_args": ssh_args,
-        }}}}}}))
+    ssh_args = f"-o UserKnownHostsFile={rehearsal.known_hosts} -o StrictHostKeyChecking=accept-new"
+    inventory.write_text(
+        json.dumps(
+            {
+                "k3s_cluster": {
+                    "children": {
+                        "server": {
+                            "hosts": {
+                                rehearsal.address: {
+                                    "ansible_user": "root",
+                                    "ansible_ssh_private_key_file": str(rehearsal.ssh_key),
+                                    "ansible_ssh_common_args": ssh_args,
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        )
+    )
     # k3s-ansible's own ansible.cfg settings (pipelining on), roles from the checkout.
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(checkout / "roles"), ANSIBLE_PIPELINING="True",
-               ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_NOCOWS="1",
-               ANSIBLE_LOCAL_TEMP=str(folder / "ansible-tmp"), ANSIBLE_FORCE_COLOR="0")
+    env = dict(
+        os.environ,
+        ANSIBLE_ROLES_PATH=str(checkout / "roles"),
+        ANSIBLE_PIPELINING="True",
+        ANSIBLE_HOST_KEY_CHECKING="False",
+        ANSIBLE_NOCOWS="1",
+        ANSIBLE_LOCAL_TEMP=str(folder / "ansible-tmp"),
+        ANSIBLE_FORCE_COLOR="0",
+    )
     started = time.monotonic()
     result = subprocess.run(
         [str(ansible_bin / "ansible-playbook"), "-i", str(inventory), str(playbook)],
-        capture_output=True, text=True, timeout=900, env=env, cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        cwd=folder,
     )
     seconds = time.monotonic() - started
     if result.returncode != 0:
@@ -177,8 +206,10 @@ def bench_against_ansible(checkout: Path, ansible_bin: Path, runs: int) -> None:
         inventory = _host_inventory(rehearsal, folder)
         first = traced_deploy(inventory, folder)
         ansible_first, recap = _ansible_run(checkout, ansible_bin, rehearsal, folder)
-        print(f"first runs: host layer {first.run.seconds:.2f} s, "
-              f"k3s-ansible prereq {ansible_first:.2f} s ({recap})")
+        print(
+            f"first runs: host layer {first.run.seconds:.2f} s, "
+            f"k3s-ansible prereq {ansible_first:.2f} s ({recap})"
+        )
         changes = 0
         for _ in range(runs):
             run = traced_deploy(inventory, folder)
@@ -188,20 +219,40 @@ def bench_against_ansible(checkout: Path, ansible_bin: Path, runs: int) -> None:
             theirs.append(seconds)
     print(_median_line("host layer no-op        ", ours, f", changes reported: {changes}"))
     print(_median_line("k3s-ansible prereq no-op", theirs, f", last recap: {recap}"))
-    print(f"ratio host layer / k3s-ansible prereq (no-op medians): "
-          f"{statistics.median(ours) / statistics.median(theirs):.2f}")
+    print(
+        f"ratio host layer / k3s-ansible prereq (no-op medians): "
+        f"{statistics.median(ours) / statistics.median(theirs):.2f}"
+    )
 
 
 @click.command()
-@click.option("--hosts", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Fresh hosts to converge.")
-@click.option("--reruns", type=click.IntRange(min=1), default=3, show_default=True,
-              help="No-op re-runs per host.")
-@click.option("--ansible", "checkout", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="A k3s-ansible checkout: run its prereq role side by side instead.")
-@click.option("--ansible-bin", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=lambda: str(Path(sys.executable).parent), show_default="this Python's",
-              help="Folder holding ansible-playbook.")
+@click.option(
+    "--hosts",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Fresh hosts to converge.",
+)
+@click.option(
+    "--reruns",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="No-op re-runs per host.",
+)
+@click.option(
+    "--ansible",
+    "checkout",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A k3s-ansible checkout: run its prereq role side by side instead.",
+)
+@click.option(
+    "--ansible-bin",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=lambda: str(Path(sys.executable).parent),
+    show_default="this Python's",
+    help="Folder holding ansible-playbook.",
+)
 @click.option("--runs", default=5, show_default=True, help="Alternating no-op runs with --ansible.")
 def main(hosts: int, reruns: int, checkout: Path | None, ansible_bin: Path, runs: int):
     """Time the host layer's first converge and no-op re-run on fresh rehearsal hosts (root).

@@ -30,8 +30,10 @@ def hardening_index(rehearsal: RehearsalHost) -> tuple[int, str]:
         raise click.ClickException(f"Lynis printed no hardening index: {report.strip()[-300:]!r}")
     warnings = re.search(r"Warnings \((\d+)\)", report)
     suggestions = re.search(r"Suggestions \((\d+)\)", report)
-    detail = (f"{warnings.group(1) if warnings else 0} warnings, "
-              f"{suggestions.group(1) if suggestions else 0} suggestions")
+    detail = (
+        f"{warnings.group(1) if warnings else 0} warnings, "
+        f"{suggestions.group(1) if suggestions else 0} suggestions"
+    )
     return int(index.group(1)), detail
 
 
@@ -75,13 +77,19 @@ def audit_before_and_after() -> list[tuple[str, int, str, dict[str, tuple[int, i
     test), e.g. ``[("bare Debian 12", 62, "1 warnings, 20 suggestions", {"KRNL-6000": (1, 2)}),
     ("host layer (defaults)", ...), ("host layer + ssh_hardening", ...)]``."""
     with RehearsalHost.boot() as rehearsal, tempfile.TemporaryDirectory() as folder:
-        rehearsal.ssh("apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
-                      "apt-get install -y -qq lynis >/dev/null", timeout=900)
+        rehearsal.ssh(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+            "apt-get install -y -qq lynis >/dev/null",
+            timeout=900,
+        )
         results = [("bare Debian 12", *audit(rehearsal))]
-        for label, extra in (("host layer (defaults)", {}),
-                             ("host layer + ssh_hardening", {"ssh_hardening": True})):
+        for label, extra in (
+            ("host layer (defaults)", {}),
+            ("host layer + ssh_hardening", {"ssh_hardening": True}),
+        ):
             inventory = rehearsal.write_inventory(
-                Path(folder) / "lynis.py", {**REHEARSAL_SETTINGS, "layers": "host", **extra})
+                Path(folder) / "lynis.py", {**REHEARSAL_SETTINGS, "layers": "host", **extra}
+            )
             run = run_pyinfra(inventory, "deploy.py")
             if run.returncode != 0:
                 sys.exit(f"deploy failed:\n{run.stderr[-3000:]}")
@@ -99,8 +107,10 @@ def print_audits(results: list[tuple[str, int, str, dict[str, tuple[int, int]]]]
         for test in sorted(set(before) | set(after)):
             was, now = before.get(test, (0, 0)), after.get(test, (0, 0))
             if was != now:
-                print(f"  {test:<10} {was[0]:>3}/{was[1]:<3} -> {now[0]:>3}/{now[1]:<3} "
-                      f"({now[0] - was[0]:+d} of {now[1] - was[1]:+d})")
+                print(
+                    f"  {test:<10} {was[0]:>3}/{was[1]:<3} -> {now[0]:>3}/{now[1]:<3} "
+                    f"({now[0] - was[0]:+d} of {now[1] - was[1]:+d})"
+                )
 
 
 if __name__ == "__main__":

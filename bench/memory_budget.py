@@ -29,10 +29,18 @@ from operations.sizing import PLATFORM_REQUESTS_MIB, REFERENCE_MEM_TOTAL_KIB
 @click.command()
 @click.argument("inventory", default="inventories/prod.py", type=click.Path(exists=True))
 @click.option("--markdown", is_flag=True, help="Print README.md's budget table instead.")
-@click.option("--fits", is_flag=True,
-              help="Print README.md's table of the chat models the 8 GB box takes instead.")
-@click.option("--data", "data", multiple=True, metavar="KEY=VALUE",
-              help="Override a setting as the deploy does, e.g. --data ollama_gpu=nvidia.")
+@click.option(
+    "--fits",
+    is_flag=True,
+    help="Print README.md's table of the chat models the 8 GB box takes instead.",
+)
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a setting as the deploy does, e.g. --data ollama_gpu=nvidia.",
+)
 def main(inventory: str, markdown: bool, fits: bool, data: tuple[str, ...]):
     """Print the platform's memory requests and limits per container, and what is left for models.
 
@@ -60,19 +68,29 @@ def main(inventory: str, markdown: bool, fits: bool, data: tuple[str, ...]):
     for entry in entries:
         limit = f"{entry.limit_mib:.0f} MiB" if entry.limit_mib else "-"
         note = " (init, not added)" if entry.init else ""
-        print(f"{entry.component:<40} {entry.request_mib:>6.0f} MiB {limit:>10} "
-              f"{measured(entry):>13}{note}")
-    print("request and limit: what the manifests ask for; measured: resident memory read in "
-          "tests/realapps (the real Open WebUI), not measured: no reading here")
+        print(
+            f"{entry.component:<40} {entry.request_mib:>6.0f} MiB {limit:>10} "
+            f"{measured(entry):>13}{note}"
+        )
+    print(
+        "request and limit: what the manifests ask for; measured: resident memory read in "
+        "tests/realapps (the real Open WebUI), not measured: no reading here"
+    )
     total = requests_gib(entries)
-    print(f"requests: {total:.2f} GiB in all, of which the platform (all but Ollama) "
-          f"{PLATFORM_REQUESTS_MIB} MiB (operations/sizing.py PLATFORM_REQUESTS_MIB)")
+    print(
+        f"requests: {total:.2f} GiB in all, of which the platform (all but Ollama) "
+        f"{PLATFORM_REQUESTS_MIB} MiB (operations/sizing.py PLATFORM_REQUESTS_MIB)"
+    )
     models = ", ".join(f"{one.model} {one.mib} MiB" for one in loaded_together(settings))
-    print(f"Ollama's request and limit (CPU): {ollama_mib(settings)} MiB, with {models} loaded "
-          "together (operations/memory.py)")
-    print(f"on the 8 GB reference box (MemTotal {REFERENCE_MEM_TOTAL_KIB} kB) Ollama has "
-          f"{ollama_room_mib(REFERENCE_MEM_TOTAL_KIB)} MiB: "
-          + (refusal(settings, REFERENCE_MEM_TOTAL_KIB) or "the preflight admits these models"))
+    print(
+        f"Ollama's request and limit (CPU): {ollama_mib(settings)} MiB, with {models} loaded "
+        "together (operations/memory.py)"
+    )
+    print(
+        f"on the 8 GB reference box (MemTotal {REFERENCE_MEM_TOTAL_KIB} kB) Ollama has "
+        f"{ollama_room_mib(REFERENCE_MEM_TOTAL_KIB)} MiB: "
+        + (refusal(settings, REFERENCE_MEM_TOTAL_KIB) or "the preflight admits these models")
+    )
 
 
 if __name__ == "__main__":

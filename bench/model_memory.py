@@ -28,16 +28,52 @@ from operations.model_memory import (
 # feed-forward lengths from the same GGUF headers (ARCH.vocab_size or the token list's length,
 # ARCH.embedding_length, ARCH.feed_forward_length, ARCH.context_length).
 ARCHITECTURES = {
-    "llama3.1:8b": Architecture("llama", "Q4_K_M", 128256, 4096, 14336, 32, 32, 8, 131072,
-                                file_bytes=4_920_738_944, rope_freqs=True),
-    "mistral:7b": Architecture("llama", "Q4_0", 32768, 4096, 14336, 32, 32, 8, 32768,
-                               file_bytes=4_113_289_152),
-    "qwen2.5:7b": Architecture("qwen2", "Q4_K_M", 152064, 3584, 18944, 28, 28, 4, 32768,
-                               file_bytes=4_683_073_952, qkv_bias=True),
-    "llama3.2:3b": Architecture("llama", "Q4_K_M", 128256, 3072, 8192, 28, 24, 8, 131072,
-                                file_bytes=2_019_377_376, tied_output=True, rope_freqs=True),
-    "nomic-embed-text:latest": Architecture("nomic-bert", "F16", 30522, 768, 3072, 12, 12, 12,
-                                            2048, file_bytes=274_290_656),
+    "llama3.1:8b": Architecture(
+        "llama",
+        "Q4_K_M",
+        128256,
+        4096,
+        14336,
+        32,
+        32,
+        8,
+        131072,
+        file_bytes=4_920_738_944,
+        rope_freqs=True,
+    ),
+    "mistral:7b": Architecture(
+        "llama", "Q4_0", 32768, 4096, 14336, 32, 32, 8, 32768, file_bytes=4_113_289_152
+    ),
+    "qwen2.5:7b": Architecture(
+        "qwen2",
+        "Q4_K_M",
+        152064,
+        3584,
+        18944,
+        28,
+        28,
+        4,
+        32768,
+        file_bytes=4_683_073_952,
+        qkv_bias=True,
+    ),
+    "llama3.2:3b": Architecture(
+        "llama",
+        "Q4_K_M",
+        128256,
+        3072,
+        8192,
+        28,
+        24,
+        8,
+        131072,
+        file_bytes=2_019_377_376,
+        tied_output=True,
+        rope_freqs=True,
+    ),
+    "nomic-embed-text:latest": Architecture(
+        "nomic-bert", "F16", 30522, 768, 3072, 12, 12, 12, 2048, file_bytes=274_290_656
+    ),
 }
 MODELS = tuple(ARCHITECTURES)
 # The margin the prediction may keep above the measurement (issue 21), in MiB.
@@ -59,29 +95,62 @@ class Row:
 
     def cells(self) -> list[str]:
         measured = f"{self.measured_mib:.0f}" if self.measured_mib is not None else "-"
-        margin = (f"{self.predicted_mib - self.measured_mib:+.0f}"
-                  if self.measured_mib is not None else "-")
+        margin = (
+            f"{self.predicted_mib - self.measured_mib:+.0f}"
+            if self.measured_mib is not None
+            else "-"
+        )
         smallest = f"{self.smallest_mib}" if self.smallest_mib else "-"
-        return [self.model, str(self.context), self.kv_type, f"{self.predicted_mib:.0f}",
-                str(self.request_tokens), measured, margin, self.under_prediction, smallest]
+        return [
+            self.model,
+            str(self.context),
+            self.kv_type,
+            f"{self.predicted_mib:.0f}",
+            str(self.request_tokens),
+            measured,
+            margin,
+            self.under_prediction,
+            smallest,
+        ]
 
 
-HEADER = ["model", "context", "KV", "predicted MiB", "request tokens", "measured MiB", "margin",
-          "limit = predicted", "smallest working limit MiB"]
+HEADER = [
+    "model",
+    "context",
+    "KV",
+    "predicted MiB",
+    "request tokens",
+    "measured MiB",
+    "margin",
+    "limit = predicted",
+    "smallest working limit MiB",
+]
 
 
 def _model_file(model: str) -> Path:
     return write_gguf(ARCHITECTURES[model], gguf_cache() / f"{model.replace(':', '-')}.gguf")
 
 
-def _loads(model: str, context: int, kv_type: str, flash_attention: bool, tokens: int,
-           limit_mib: int | None) -> tuple[int, dict] | None:
+def _loads(
+    model: str,
+    context: int,
+    kv_type: str,
+    flash_attention: bool,
+    tokens: int,
+    limit_mib: int | None,
+) -> tuple[int, dict] | None:
     """(peak resident bytes, buffers) of a load and one request under `limit_mib`; None when
     the kernel killed it."""
     causal = ARCHITECTURES[model].causal
-    with LlamaServer.start(_model_file(model), context, kv_type, 1, causal=causal,
-                           limit_bytes=limit_mib * MIB if limit_mib else None,
-                           flash_attention=flash_attention) as server:
+    with LlamaServer.start(
+        _model_file(model),
+        context,
+        kv_type,
+        1,
+        causal=causal,
+        limit_bytes=limit_mib * MIB if limit_mib else None,
+        flash_attention=flash_attention,
+    ) as server:
         if server.process.poll() is None:
             try:
                 server.ask(tokens)
@@ -90,27 +159,38 @@ def _loads(model: str, context: int, kv_type: str, flash_attention: bool, tokens
         if server.process.poll() is not None:
             if server.oom_killed():
                 return None
-            sys.exit(f"llama-server exited ({server.process.returncode}) on {model}: "
-                     f"{server.log_tail(3)}")
+            sys.exit(
+                f"llama-server exited ({server.process.returncode}) on {model}: "
+                f"{server.log_tail(3)}"
+            )
         return server.peak_bytes(), server.buffers()
 
 
-def measure(model: str, context: int, kv_type: str, flash_attention: bool, fill: bool,
-            smallest: bool) -> Row:
+def measure(
+    model: str, context: int, kv_type: str, flash_attention: bool, fill: bool, smallest: bool
+) -> Row:
     """Load `model` under a limit equal to the prediction, then (with `smallest`) find the
     smallest limit, in steps of 64 MiB up from the measured peak, that loads and answers."""
     shape = MODEL_SHAPES[model]
     predicted = resident_bytes(shape, context, kv_type, 1, flash_attention) / MIB
-    row = Row(model, context, kv_type if flash_attention else f"{kv_type}, no flash attention",
-              predicted, fill_tokens(context, shape.causal) if fill else 2)
-    loaded = _loads(model, context, kv_type, flash_attention, row.request_tokens,
-                    math.ceil(predicted))
+    row = Row(
+        model,
+        context,
+        kv_type if flash_attention else f"{kv_type}, no flash attention",
+        predicted,
+        fill_tokens(context, shape.causal) if fill else 2,
+    )
+    loaded = _loads(
+        model, context, kv_type, flash_attention, row.request_tokens, math.ceil(predicted)
+    )
     if loaded is None:
         row.under_prediction = "OOM-killed"
         loaded = _loads(model, context, kv_type, flash_attention, row.request_tokens, None)
         if loaded is None:
-            raise SystemExit(f"{model} did not load even without a memory limit (OOM-killed): "
-                             "run this on a machine with more memory")
+            raise SystemExit(
+                f"{model} did not load even without a memory limit (OOM-killed): "
+                "run this on a machine with more memory"
+            )
     else:
         row.under_prediction = "loads, answers"
     row.measured_mib, row.buffers = loaded[0] / MIB, loaded[1]
@@ -123,21 +203,52 @@ def measure(model: str, context: int, kv_type: str, flash_attention: bool, fill:
 
 
 @click.command()
-@click.option("--model", "models", multiple=True, type=click.Choice(MODELS), default=MODELS,
-              show_default=True, help="A model of the table (repeat for several).")
-@click.option("--context", "contexts", multiple=True, type=click.IntRange(256), default=(4096, 8192),
-              show_default=True, help="Context length in tokens, Ollama's num_ctx (repeat).")
-@click.option("--kv-type", "kv_types", multiple=True, type=click.Choice(tuple(KV_BYTES_PER_ELEMENT)),
-              default=("f16", "q8_0"), show_default=True, help="KV cache type (repeat).")
-@click.option("--flash-attention/--no-flash-attention", default=True, show_default=True,
-              help="Flash attention as Ollama's default on a CPU, or off (OLLAMA_FLASH_ATTENTION=0; "
-                   "f16 KV only: llama.cpp needs it for a quantised V cache).")
-@click.option("--fill", is_flag=True,
-              help="Ask with a prompt that fills the context (every buffer in use; ~3 minutes "
-                   "for llama3.2:3b at 4096 on 2 cores, 10 or more for a 7B model) instead of "
-                   "two tokens.")
-@click.option("--smallest", is_flag=True,
-              help="Also find the smallest working memory limit (64 MiB steps; more loads).")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    type=click.Choice(MODELS),
+    default=MODELS,
+    show_default=True,
+    help="A model of the table (repeat for several).",
+)
+@click.option(
+    "--context",
+    "contexts",
+    multiple=True,
+    type=click.IntRange(256),
+    default=(4096, 8192),
+    show_default=True,
+    help="Context length in tokens, Ollama's num_ctx (repeat).",
+)
+@click.option(
+    "--kv-type",
+    "kv_types",
+    multiple=True,
+    type=click.Choice(tuple(KV_BYTES_PER_ELEMENT)),
+    default=("f16", "q8_0"),
+    show_default=True,
+    help="KV cache type (repeat).",
+)
+@click.option(
+    "--flash-attention/--no-flash-attention",
+    default=True,
+    show_default=True,
+    help="Flash attention as Ollama's default on a CPU, or off (OLLAMA_FLASH_ATTENTION=0; "
+    "f16 KV only: llama.cpp needs it for a quantised V cache).",
+)
+@click.option(
+    "--fill",
+    is_flag=True,
+    help="Ask with a prompt that fills the context (every buffer in use; ~3 minutes "
+    "for llama3.2:3b at 4096 on 2 cores, 10 or more for a 7B model) instead of "
+    "two tokens.",
+)
+@click.option(
+    "--smallest",
+    is_flag=True,
+    help="Also find the smallest working memory limit (64 MiB steps; more loads).",
+)
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown (README.md's).")
 def main(models, contexts, kv_types, flash_attention, fill, smallest, markdown):
     """Measure the resident memory of each model in llama-server, as Ollama runs it on a CPU,
@@ -153,11 +264,15 @@ def main(models, contexts, kv_types, flash_attention, fill, smallest, markdown):
         python bench/model_memory.py --model llama3.2:3b --context 4096 --kv-type f16
     """
     if os.geteuid() != 0:
-        sys.exit("bench/model_memory.py needs root (debootstrap, chroot, memory cgroups); "
-                 "run it with sudo")
+        sys.exit(
+            "bench/model_memory.py needs root (debootstrap, chroot, memory cgroups); "
+            "run it with sudo"
+        )
     if not flash_attention and set(kv_types) != {"f16"}:
-        sys.exit("--no-flash-attention needs --kv-type f16: llama.cpp refuses a quantised V cache "
-                 "without flash attention")
+        sys.exit(
+            "--no-flash-attention needs --kv-type f16: llama.cpp refuses a quantised V cache "
+            "without flash attention"
+        )
     rows = []
     for model in models:
         for context in contexts:
@@ -165,14 +280,23 @@ def main(models, contexts, kv_types, flash_attention, fill, smallest, markdown):
                 rows.append(measure(model, context, kv_type, flash_attention, fill, smallest))
                 if not markdown:
                     row = rows[-1]
-                    print(" | ".join(row.cells()), " ".join(
-                        f"{name} {mib:.0f}" for name, mib in row.buffers.items()), flush=True)
+                    print(
+                        " | ".join(row.cells()),
+                        " ".join(f"{name} {mib:.0f}" for name, mib in row.buffers.items()),
+                        flush=True,
+                    )
     print(markdown_table(rows) if markdown else "")
-    late = [row for row in rows if row.measured_mib is not None and not
-            0 <= row.predicted_mib - row.measured_mib <= MARGIN_MIB]
+    late = [
+        row
+        for row in rows
+        if row.measured_mib is not None
+        and not 0 <= row.predicted_mib - row.measured_mib <= MARGIN_MIB
+    ]
     if late:
-        sys.exit(f"prediction off the measurement by more than 0..{MARGIN_MIB} MiB for "
-                 + ", ".join(f"{row.model} {row.context}/{row.kv_type}" for row in late))
+        sys.exit(
+            f"prediction off the measurement by more than 0..{MARGIN_MIB} MiB for "
+            + ", ".join(f"{row.model} {row.context}/{row.kv_type}" for row in late)
+        )
 
 
 def fill_tokens(context: int, causal: bool) -> int:

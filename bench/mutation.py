@@ -74,8 +74,10 @@ def output_of(command: list[str], cwd: Path) -> str:
 def copy_checkout(checkout: Path, workdir: Path) -> None:
     """The checkout's tracked files (and untracked, not ignored) into workdir, mutmut's config
     in a setup.cfg there (mutmut reads it when pyproject.toml has no [tool.mutmut])."""
-    listed = output_of(["git", "-C", str(checkout), "ls-files", "--cached", "--others",
-                        "--exclude-standard"], checkout).split()
+    listed = output_of(
+        ["git", "-C", str(checkout), "ls-files", "--cached", "--others", "--exclude-standard"],
+        checkout,
+    ).split()
     for name in listed:
         source, target = checkout / name, workdir / name
         if source.is_file():
@@ -83,9 +85,13 @@ def copy_checkout(checkout: Path, workdir: Path) -> None:
             if not target.exists() or target.read_bytes() != source.read_bytes():
                 shutil.copy2(source, target)
     # Everything but the mutated code goes along: tests read README.md, .ci/run, bench/...
-    others = sorted({name.split("/")[0] + ("/" if "/" in name else "") for name in listed} -
-                    {f"{folder}/" for folder in MUTATED})
-    (workdir / "setup.cfg").write_text(CONFIG.format(also_copy="\n".join(f"    {name}" for name in others)))
+    others = sorted(
+        {name.split("/")[0] + ("/" if "/" in name else "") for name in listed}
+        - {f"{folder}/" for folder in MUTATED}
+    )
+    (workdir / "setup.cfg").write_text(
+        CONFIG.format(also_copy="\n".join(f"    {name}" for name in others))
+    )
 
 
 def in_sample(name: str, every: int) -> bool:
@@ -122,26 +128,50 @@ def table(found: dict[str, str]) -> list[str]:
         tried = sum(counts[kind] for kind in ("killed", *kinds))
         return f"{100 * counts['killed'] / tried:.0f}%" if tried else "-"
 
-    lines = [f"{'module':<28}{'killed':>8}{'survived':>10}{'no tests':>10}{'other':>7}"
-             f"{'share killed':>14}{'of all':>8}"]
+    lines = [
+        f"{'module':<28}{'killed':>8}{'survived':>10}{'no tests':>10}{'other':>7}"
+        f"{'share killed':>14}{'of all':>8}"
+    ]
     for module in sorted(by_module, key=lambda m: (m.endswith("(all)"), m)):
         counts = by_module[module]
-        lines.append(f"{module:<28}{counts['killed']:>8}{counts['survived']:>10}{counts['no tests']:>10}"
-                     f"{counts['other']:>7}{share(counts, 'survived'):>14}"
-                     f"{share(counts, 'survived', 'no tests'):>8}")
+        lines.append(
+            f"{module:<28}{counts['killed']:>8}{counts['survived']:>10}{counts['no tests']:>10}"
+            f"{counts['other']:>7}{share(counts, 'survived'):>14}"
+            f"{share(counts, 'survived', 'no tests'):>8}"
+        )
     return lines
 
 
 @click.command()
-@click.option("--checkout", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=PROJECT_ROOT, show_default=True, help="The checkout whose code and tests to try.")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("/tmp/llm-appliance-mutation"), show_default=True,
-              help="Where the copy and mutmut's results live.")
-@click.option("--sample", "every", type=int, default=1, show_default=True,
-              help="Try one mutant in N (a fixed sample); 1 tries them all.")
-@click.option("--only", "prefixes", multiple=True, metavar="MODULE",
-              help="Only mutants of modules starting so, e.g. operations or operations.policies.")
+@click.option(
+    "--checkout",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=PROJECT_ROOT,
+    show_default=True,
+    help="The checkout whose code and tests to try.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/tmp/llm-appliance-mutation"),
+    show_default=True,
+    help="Where the copy and mutmut's results live.",
+)
+@click.option(
+    "--sample",
+    "every",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Try one mutant in N (a fixed sample); 1 tries them all.",
+)
+@click.option(
+    "--only",
+    "prefixes",
+    multiple=True,
+    metavar="MODULE",
+    help="Only mutants of modules starting so, e.g. operations or operations.policies.",
+)
 @click.option("--max-children", type=int, default=2, show_default=True, help="Mutants run at once.")
 def main(checkout: Path, workdir: Path, every: int, prefixes: tuple[str, ...], max_children: int):
     """Print the share of mutants the fast tests kill, per module."""
@@ -151,14 +181,32 @@ def main(checkout: Path, workdir: Path, every: int, prefixes: tuple[str, ...], m
     copy_checkout(checkout, workdir)
     # Generate the mutants (and mutmut's map of which tests reach which function) without
     # running any: a pattern that names no mutant.
-    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children),
-                    "none-such-mutant"], cwd=workdir, capture_output=True, text=True)
-    chosen = [name for name in statuses(workdir)
-              if in_sample(name, every) and name.startswith(prefixes or ("",))]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mutmut",
+            "run",
+            "--max-children",
+            str(max_children),
+            "none-such-mutant",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    chosen = [
+        name
+        for name in statuses(workdir)
+        if in_sample(name, every) and name.startswith(prefixes or ("",))
+    ]
     if not chosen:
         sys.exit("mutmut made no mutants: see `python -m mutmut run` in " + str(workdir))
-    subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *chosen],
-                   cwd=workdir, check=False)
+    subprocess.run(
+        [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *chosen],
+        cwd=workdir,
+        check=False,
+    )
     found = {name: status for name, status in statuses(workdir).items() if name in set(chosen)}
     click.echo(f"{len(chosen)} mutants tried (one in {every}) from {checkout}")
     for line in table(found):

@@ -52,13 +52,15 @@ def _install(events: list[dict]) -> None:
             try:
                 return method(self, *args, **kwargs)
             finally:
-                events.append({
-                    "kind": kind,
-                    "at": started - STARTED,
-                    "seconds": time.monotonic() - started,
-                    "fact": facts_being_read[-1] if facts_being_read else None,
-                    "operation": operation_name(self),
-                })
+                events.append(
+                    {
+                        "kind": kind,
+                        "at": started - STARTED,
+                        "seconds": time.monotonic() - started,
+                        "fact": facts_being_read[-1] if facts_being_read else None,
+                        "operation": operation_name(self),
+                    }
+                )
 
         return wrapper
 
@@ -73,8 +75,12 @@ def _install(events: list[dict]) -> None:
             facts_being_read.pop()
 
     host_module.get_fact = get_fact_named
-    for kind, method in (("connect", "connect"), ("command", "run_shell_command"),
-                         ("put_file", "put_file"), ("get_file", "get_file")):
+    for kind, method in (
+        ("connect", "connect"),
+        ("command", "run_shell_command"),
+        ("put_file", "put_file"),
+        ("get_file", "get_file"),
+    ):
         setattr(Host, method, timed(kind, getattr(Host, method)))
 
 
@@ -94,8 +100,11 @@ def run_traced(inventory, folder, timeout: float = 900):
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, __file__, str(trace_path), "-y", "--json", str(inventory), "deploy.py"],
-        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
-        timeout=timeout, env=project_environment(),
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=project_environment(),
     )
     run = DeployRun(result.returncode, result.stdout, result.stderr, time.monotonic() - started)
     trace = json.loads(trace_path.read_text()) if trace_path.exists() else {"events": []}

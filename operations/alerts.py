@@ -62,8 +62,12 @@ BACKUP_ALLOWANCE_HOURS = 2
 def routes(settings: Settings) -> tuple[str, ...]:
     """The routes the settings configure, in METHODS order: ``('email', 'slack')``."""
     secrets = read_alert_secrets(settings.alert_secrets_file) if settings.alert_secrets_file else {}
-    wanted = {"email": bool(settings.alert_email_to), "slack": "SLACK_WEBHOOK_URL" in secrets,
-              "ntfy": bool(settings.alert_ntfy_url), "webhook": bool(settings.alert_webhook_url)}
+    wanted = {
+        "email": bool(settings.alert_email_to),
+        "slack": "SLACK_WEBHOOK_URL" in secrets,
+        "ntfy": bool(settings.alert_ntfy_url),
+        "webhook": bool(settings.alert_webhook_url),
+    }
     return tuple(route for route in METHODS if wanted[route])
 
 
@@ -73,9 +77,11 @@ def test_command(configured: tuple[str, ...]) -> str:
     sent; v2.11.0 alarm-notify.sh.in) in the parent, once per route with ROUTE_VARIABLE
     naming it, and prints "route NAME answered" or "route NAME failed" for each."""
     kubectl = f"{K3S_BINARY} kubectl --namespace {MONITORING_NAMESPACE}"
-    return (f"for route in {' '.join(configured)}; do if {kubectl} exec {PARENT.ref} "
-            f"--container netdata -- env {ROUTE_VARIABLE}=$route {ALARM_NOTIFY} test >/dev/null 2>&1; "
-            'then echo "route $route answered"; else echo "route $route failed"; fi; done')
+    return (
+        f"for route in {' '.join(configured)}; do if {kubectl} exec {PARENT.ref} "
+        f"--container netdata -- env {ROUTE_VARIABLE}=$route {ALARM_NOTIFY} test >/dev/null 2>&1; "
+        'then echo "route $route answered"; else echo "route $route failed"; fi; done'
+    )
 
 
 def route_answers(output: str) -> dict[str, str]:
@@ -137,50 +143,85 @@ def health_alarm_notify_conf(settings: Settings) -> str:
     stock one: every configured route on for every role, the others off. With ROUTE_VARIABLE set
     (``appliance alerts test``) only that route stays on."""
     configured = routes(settings)
-    lines = ["# Managed by llm-appliance (operations/alerts.py): changes here are overwritten.",
-             *(f'SEND_{method}="NO"' for method in METHODS.values())]
+    lines = [
+        "# Managed by llm-appliance (operations/alerts.py): changes here are overwritten.",
+        *(f'SEND_{method}="NO"' for method in METHODS.values()),
+    ]
     # A route is configured by its setting (routes); e-mail's sender is set whenever its
     # recipients are (settings.load refuses alert_email_to without alert_email_from).
     if "email" in configured and settings.alert_email_from:
-        lines += ['SEND_EMAIL="YES"',
-                  f"EMAIL_SENDER={shlex.quote(settings.alert_email_from)}",
-                  f"DEFAULT_RECIPIENT_EMAIL={shlex.quote(' '.join(settings.alert_email_to))}",
-                  # msmtp, reading /etc/msmtprc, whichever name the image gives it.
-                  'sendmail="$(command -v sendmail 2>/dev/null || command -v msmtp 2>/dev/null)"']
+        lines += [
+            'SEND_EMAIL="YES"',
+            f"EMAIL_SENDER={shlex.quote(settings.alert_email_from)}",
+            f"DEFAULT_RECIPIENT_EMAIL={shlex.quote(' '.join(settings.alert_email_to))}",
+            # msmtp, reading /etc/msmtprc, whichever name the image gives it.
+            'sendmail="$(command -v sendmail 2>/dev/null || command -v msmtp 2>/dev/null)"',
+        ]
     if "slack" in configured:
         # "#": no channel attribute, the webhook's own channel (alarm-notify.sh send_slack).
-        lines += ['SEND_SLACK="YES"', f"SLACK_WEBHOOK_URL={_secret('SLACK_WEBHOOK_URL')}",
-                  'DEFAULT_RECIPIENT_SLACK="#"']
+        lines += [
+            'SEND_SLACK="YES"',
+            f"SLACK_WEBHOOK_URL={_secret('SLACK_WEBHOOK_URL')}",
+            'DEFAULT_RECIPIENT_SLACK="#"',
+        ]
     if settings.alert_ntfy_url:
-        lines += ['SEND_NTFY="YES"', f"DEFAULT_RECIPIENT_NTFY={shlex.quote(settings.alert_ntfy_url)}",
-                  f"NTFY_ACCESS_TOKEN={_secret('NTFY_ACCESS_TOKEN')}"]
+        lines += [
+            'SEND_NTFY="YES"',
+            f"DEFAULT_RECIPIENT_NTFY={shlex.quote(settings.alert_ntfy_url)}",
+            f"NTFY_ACCESS_TOKEN={_secret('NTFY_ACCESS_TOKEN')}",
+        ]
     if settings.alert_webhook_url:
-        lines += ['SEND_CUSTOM="YES"',
-                  f"DEFAULT_RECIPIENT_CUSTOM={shlex.quote(settings.alert_webhook_url)}",
-                  CUSTOM_SENDER.strip()]
+        lines += [
+            'SEND_CUSTOM="YES"',
+            f"DEFAULT_RECIPIENT_CUSTOM={shlex.quote(settings.alert_webhook_url)}",
+            CUSTOM_SENDER.strip(),
+        ]
     # The stock file has given each role its recipients already (role_recipients_METHOD[ROLE]
     # = the DEFAULT_RECIPIENT_METHOD it had then, e.g. root): every role gets ours.
-    lines += [f"for role in {' '.join(ROLES)}; do",
-              *(f'  role_recipients_{METHODS[route].lower()}[$role]="${{DEFAULT_RECIPIENT_{METHODS[route]}}}"'
-                for route in configured),
-              "done"] if configured else []
-    lines += [f'case "${{{ROUTE_VARIABLE}:-}}" in',
-              *(f'  {route}) {" ".join(f"SEND_{m}=NO" for r, m in METHODS.items() if r != route)} ;;'
-                for route in METHODS),
-              "esac"]
+    lines += (
+        [
+            f"for role in {' '.join(ROLES)}; do",
+            *(
+                f'  role_recipients_{METHODS[route].lower()}[$role]="${{DEFAULT_RECIPIENT_{METHODS[route]}}}"'
+                for route in configured
+            ),
+            "done",
+        ]
+        if configured
+        else []
+    )
+    lines += [
+        f'case "${{{ROUTE_VARIABLE}:-}}" in',
+        *(
+            f"  {route}) {' '.join(f'SEND_{m}=NO' for r, m in METHODS.items() if r != route)} ;;"
+            for route in METHODS
+        ),
+        "esac",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def msmtprc(settings: Settings) -> str:
     """/etc/msmtprc in the parent: the SMTP relay, its password read from the Secret by msmtp's
     passwordeval when it logs in (msmtp 1.8 documentation, msmtprc.txt)."""
-    tls = {"starttls": ("on", "on"), "tls": ("on", "off"), "none": ("off", "off")}[settings.alert_smtp_tls]
-    lines = ["# Managed by llm-appliance (operations/alerts.py)", "account default",
-             f"host {settings.alert_smtp_host}", f"port {settings.alert_smtp_port}",
-             f"from {settings.alert_email_from}", f"tls {tls[0]}", f"tls_starttls {tls[1]}"]
+    tls = {"starttls": ("on", "on"), "tls": ("on", "off"), "none": ("off", "off")}[
+        settings.alert_smtp_tls
+    ]
+    lines = [
+        "# Managed by llm-appliance (operations/alerts.py)",
+        "account default",
+        f"host {settings.alert_smtp_host}",
+        f"port {settings.alert_smtp_port}",
+        f"from {settings.alert_email_from}",
+        f"tls {tls[0]}",
+        f"tls_starttls {tls[1]}",
+    ]
     if settings.alert_smtp_user:
-        lines += ["auth on", f"user {settings.alert_smtp_user}",
-                  f'passwordeval "cat {SECRET_DIR}/SMTP_PASSWORD"']
+        lines += [
+            "auth on",
+            f"user {settings.alert_smtp_user}",
+            f'passwordeval "cat {SECRET_DIR}/SMTP_PASSWORD"',
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -199,7 +240,11 @@ class Alarm:
     template: bool = True
 
     def conf(self) -> str:
-        keys = (("template" if self.template else "alarm", self.name), *self.lines, ("to", "sysadmin"))
+        keys = (
+            ("template" if self.template else "alarm", self.name),
+            *self.lines,
+            ("to", "sysadmin"),
+        )
         return "\n".join(f"{key:>12}: {value}" for key, value in keys) + "\n"
 
 
@@ -226,108 +271,202 @@ def alarms(settings: Settings) -> list[Alarm]:
     gap = cron_longest_gap_hours(settings.backup_schedule) or 24 * 366
     late = gap + BACKUP_ALLOWANCE_HOURS
     found = [
-        Alarm("llm_disk_free", (
-            ("on", "disk.space"), ("chart labels", f"mount_point={DATA_MOUNTS}"),
-            ("calc", "$avail"), ("units", "GiB"), ("every", "1m"),
-            ("warn", "$this < 20"), ("crit", "$this < 5"),
-            ("delay", "up 1m down 15m multiplier 1.5 max 1h"),
-            ("info", "free space on the file system that holds the models and PostgreSQL's data"),
-        ), "warning under 20 GiB free, critical under 5 GiB",
+        Alarm(
+            "llm_disk_free",
+            (
+                ("on", "disk.space"),
+                ("chart labels", f"mount_point={DATA_MOUNTS}"),
+                ("calc", "$avail"),
+                ("units", "GiB"),
+                ("every", "1m"),
+                ("warn", "$this < 20"),
+                ("crit", "$this < 5"),
+                ("delay", "up 1m down 15m multiplier 1.5 max 1h"),
+                (
+                    "info",
+                    "free space on the file system that holds the models and PostgreSQL's data",
+                ),
+            ),
+            "warning under 20 GiB free, critical under 5 GiB",
             "`appliance status` shows what is free; remove models no longer in ollama_models "
             f"(`k3s kubectl -n {NAMESPACE} exec {OLLAMA.workload.ref} -- ollama rm NAME`), old archives in "
-            "/var/backups/llm-appliance, or grow the disk. PostgreSQL stops writing when full."),
-        Alarm("llm_memory_pressure", (
-            ("on", "system.memory_some_pressure"), ("lookup", "average -10m unaligned of some*60"),
-            ("units", "%"), ("every", "1m"), ("warn", "$this > 10"), ("crit", "$this > 30"),
-            ("delay", "down 15m multiplier 1.5 max 1h"),
-            ("info", "share of time tasks waited for memory (PSI some, 10 minutes)"),
-        ), "warning above 10 % of time stalled on memory over 10 min, critical above 30 %",
+            "/var/backups/llm-appliance, or grow the disk. PostgreSQL stops writing when full.",
+        ),
+        Alarm(
+            "llm_memory_pressure",
+            (
+                ("on", "system.memory_some_pressure"),
+                ("lookup", "average -10m unaligned of some*60"),
+                ("units", "%"),
+                ("every", "1m"),
+                ("warn", "$this > 10"),
+                ("crit", "$this > 30"),
+                ("delay", "down 15m multiplier 1.5 max 1h"),
+                ("info", "share of time tasks waited for memory (PSI some, 10 minutes)"),
+            ),
+            "warning above 10 % of time stalled on memory over 10 min, critical above 30 %",
             "A model too large for the RAM, or several loaded at once: use a smaller model, "
             "fewer ollama_models, or more RAM (`appliance check` says what fits).",
-            template=False),
-        Alarm("llm_oom_kill", (
-            ("on", "mem.oom_kill"), ("lookup", "sum -30m unaligned"), ("units", "kills"),
-            ("every", "1m"), ("warn", "$this > 0"), ("delay", "down 10m"),
-            ("info", "processes the kernel killed for want of memory in the last 30 minutes"),
-        ), "warning at any OOM kill in 30 min",
+            template=False,
+        ),
+        Alarm(
+            "llm_oom_kill",
+            (
+                ("on", "mem.oom_kill"),
+                ("lookup", "sum -30m unaligned"),
+                ("units", "kills"),
+                ("every", "1m"),
+                ("warn", "$this > 0"),
+                ("delay", "down 10m"),
+                ("info", "processes the kernel killed for want of memory in the last 30 minutes"),
+            ),
+            "warning at any OOM kill in 30 min",
             "`k3s kubectl get pods -A` shows which container restarted (`describe pod`: "
-            "Last State OOMKilled); see llm_ollama_restarted for Ollama.", template=False),
-        Alarm("llm_ollama_restarted", (
-            ("on", "k8s_state.pod_container_restarts"),
-            ("chart labels", f"k8s_namespace={NAMESPACE} k8s_container_name=ollama"),
-            ("lookup", "incremental_sum -30m unaligned of restarts"), ("units", "restarts"),
-            ("every", "1m"), ("crit", "$this > 0"), ("delay", "down 10m"),
-            ("info", "restarts of Ollama in the last 30 minutes (an OOM kill while loading a model)"),
-        ), "critical at any restart of Ollama in 30 min",
+            "Last State OOMKilled); see llm_ollama_restarted for Ollama.",
+            template=False,
+        ),
+        Alarm(
+            "llm_ollama_restarted",
+            (
+                ("on", "k8s_state.pod_container_restarts"),
+                ("chart labels", f"k8s_namespace={NAMESPACE} k8s_container_name=ollama"),
+                ("lookup", "incremental_sum -30m unaligned of restarts"),
+                ("units", "restarts"),
+                ("every", "1m"),
+                ("crit", "$this > 0"),
+                ("delay", "down 10m"),
+                (
+                    "info",
+                    "restarts of Ollama in the last 30 minutes (an OOM kill while loading a model)",
+                ),
+            ),
+            "critical at any restart of Ollama in 30 min",
             f"`k3s kubectl -n {NAMESPACE} describe pod -l {OLLAMA.workload.selector}`: Last State "
             "OOMKilled means the model does not fit Ollama's memory limit; choose a smaller "
-            "model or add RAM."),
-        Alarm("llm_container_oom_killed", (
-            ("on", "k8s_state.pod_container_terminated_state_reason"),
-            ("lookup", "max -10m unaligned of OOMKilled"), ("units", "containers"),
-            ("every", "1m"), ("warn", "$this > 0"), ("delay", "down 10m"),
-            ("info", "a container ended OOMKilled in the last 10 minutes"),
-        ), "warning when a container ended OOMKilled in 10 min",
+            "model or add RAM.",
+        ),
+        Alarm(
+            "llm_container_oom_killed",
+            (
+                ("on", "k8s_state.pod_container_terminated_state_reason"),
+                ("lookup", "max -10m unaligned of OOMKilled"),
+                ("units", "containers"),
+                ("every", "1m"),
+                ("warn", "$this > 0"),
+                ("delay", "down 10m"),
+                ("info", "a container ended OOMKilled in the last 10 minutes"),
+            ),
+            "warning when a container ended OOMKilled in 10 min",
             "`k3s kubectl get pods -A`; raise that component's memory limit only if the "
-            "memory budget (README) allows."),
-        Alarm("llm_container_crashloop", (
-            ("on", "k8s_state.pod_container_waiting_state_reason"),
-            ("lookup", "min -5m unaligned of CrashLoopBackOff"), ("units", "containers"),
-            ("every", "1m"), ("crit", "$this > 0"), ("delay", "down 5m"),
-            ("info", "a container has waited in CrashLoopBackOff for 5 minutes"),
-        ), "critical after 5 min in CrashLoopBackOff",
+            "memory budget (README) allows.",
+        ),
+        Alarm(
+            "llm_container_crashloop",
+            (
+                ("on", "k8s_state.pod_container_waiting_state_reason"),
+                ("lookup", "min -5m unaligned of CrashLoopBackOff"),
+                ("units", "containers"),
+                ("every", "1m"),
+                ("crit", "$this > 0"),
+                ("delay", "down 5m"),
+                ("info", "a container has waited in CrashLoopBackOff for 5 minutes"),
+            ),
+            "critical after 5 min in CrashLoopBackOff",
             "`appliance status` names the component; its pod's previous logs (`k3s kubectl "
-            "logs --previous`) say why it exits."),
-        Alarm("llm_node_not_ready", (
-            ("on", "k8s_state.node_condition"), ("lookup", "max -2m unaligned of Ready"),
-            ("units", "status"), ("every", "30s"), ("crit", "$this < 1"),
-            ("info", "the node has not been Ready for 2 minutes"),
-        ), "critical when a node is not Ready for 2 min",
+            "logs --previous`) say why it exits.",
+        ),
+        Alarm(
+            "llm_node_not_ready",
+            (
+                ("on", "k8s_state.node_condition"),
+                ("lookup", "max -2m unaligned of Ready"),
+                ("units", "status"),
+                ("every", "30s"),
+                ("crit", "$this < 1"),
+                ("info", "the node has not been Ready for 2 minutes"),
+            ),
+            "critical when a node is not Ready for 2 min",
             "`k3s kubectl describe node NAME` (Conditions); on the node, "
-            "`journalctl -u k3s -n 50` (k3s-agent on an agent)."),
-        Alarm("llm_postgres_down", (
-            ("on", "k8s_state.pod_container_readiness_state"),
-            ("chart labels", f"k8s_namespace={NAMESPACE} k8s_container_name=postgres"),
-            ("lookup", "max -1m unaligned of ready"), ("units", "ready"), ("every", "30s"),
-            ("crit", "$this < 1"),
-            ("info", f"PostgreSQL ({POSTGRES_CLUSTER}) has not been ready for 1 minute"),
-        ), "critical when PostgreSQL is not ready for 1 min",
+            "`journalctl -u k3s -n 50` (k3s-agent on an agent).",
+        ),
+        Alarm(
+            "llm_postgres_down",
+            (
+                ("on", "k8s_state.pod_container_readiness_state"),
+                ("chart labels", f"k8s_namespace={NAMESPACE} k8s_container_name=postgres"),
+                ("lookup", "max -1m unaligned of ready"),
+                ("units", "ready"),
+                ("every", "30s"),
+                ("crit", "$this < 1"),
+                ("info", f"PostgreSQL ({POSTGRES_CLUSTER}) has not been ready for 1 minute"),
+            ),
+            "critical when PostgreSQL is not ready for 1 min",
             f"`k3s kubectl -n {NAMESPACE} get cluster {POSTGRES_CLUSTER}` and its pods' logs; "
-            "Open WebUI cannot sign anyone in meanwhile."),
-        Alarm("llm_webui_health", (
-            ("on", "httpcheck.status"), ("lookup", "average -2m unaligned percentage of success"),
-            ("units", "%"), ("every", "30s"), ("crit", "$this < 75"),
-            ("info", f"https://{settings.webui_domain}/health answered under 75 % of checks in 2 minutes"),
-        ), "critical when under 75 % of checks succeed over 2 min",
+            "Open WebUI cannot sign anyone in meanwhile.",
+        ),
+        Alarm(
+            "llm_webui_health",
+            (
+                ("on", "httpcheck.status"),
+                ("lookup", "average -2m unaligned percentage of success"),
+                ("units", "%"),
+                ("every", "30s"),
+                ("crit", "$this < 75"),
+                (
+                    "info",
+                    f"https://{settings.webui_domain}/health answered under 75 % of checks in 2 minutes",
+                ),
+            ),
+            "critical when under 75 % of checks succeed over 2 min",
             "`appliance status` (Open WebUI, Traefik, certificate); "
-            f"`k3s kubectl -n {NAMESPACE} logs {OPEN_WEBUI.workload.ref}`."),
-        Alarm("llm_backup_late", (
-            ("on", "k8s_state.cronjob_last_completed_time_ago"),
-            ("chart labels", f"k8s_cronjob_name={BACKUP_CRONJOB}"),
-            ("calc", "$last_completed_ago / 3600"), ("units", "hours"), ("every", "5m"),
-            ("warn", f"$this > {late:g}"), ("crit", f"$this > {gap + late:g}"),
-            ("info", "hours since the backup CronJob last completed"),
-        ), f"warning after {late:g} h without a backup, critical after {gap + late:g} h "
-           "(backup_schedule's longest gap + 2 h)",
+            f"`k3s kubectl -n {NAMESPACE} logs {OPEN_WEBUI.workload.ref}`.",
+        ),
+        Alarm(
+            "llm_backup_late",
+            (
+                ("on", "k8s_state.cronjob_last_completed_time_ago"),
+                ("chart labels", f"k8s_cronjob_name={BACKUP_CRONJOB}"),
+                ("calc", "$last_completed_ago / 3600"),
+                ("units", "hours"),
+                ("every", "5m"),
+                ("warn", f"$this > {late:g}"),
+                ("crit", f"$this > {gap + late:g}"),
+                ("info", "hours since the backup CronJob last completed"),
+            ),
+            f"warning after {late:g} h without a backup, critical after {gap + late:g} h "
+            "(backup_schedule's longest gap + 2 h)",
             "`k3s kubectl -n llm get jobs` and the failed Job's logs; `appliance backup "
-            "INVENTORY` runs one now."),
+            "INVENTORY` runs one now.",
+        ),
     ]
     if settings.backup_repository:
-        found.append(Alarm("llm_offsite_late", (
-            ("on", "filecheck.file_modification_time_ago"), ("calc", "$mtime_ago / 3600"),
-            ("units", "hours"), ("every", "5m"),
-            ("warn", f"$this > {late:g}"), ("crit", f"$this > {gap + late:g}"),
-            ("info", "hours since the last off-site snapshot"),
-        ), f"warning after {late:g} h without an off-site snapshot, critical after "
-           f"{gap + late:g} h", "`journalctl -u llm-appliance-offsite -n 50`; "
-           "`appliance status` shows the unit's last error."))
+        found.append(
+            Alarm(
+                "llm_offsite_late",
+                (
+                    ("on", "filecheck.file_modification_time_ago"),
+                    ("calc", "$mtime_ago / 3600"),
+                    ("units", "hours"),
+                    ("every", "5m"),
+                    ("warn", f"$this > {late:g}"),
+                    ("crit", f"$this > {gap + late:g}"),
+                    ("info", "hours since the last off-site snapshot"),
+                ),
+                f"warning after {late:g} h without an off-site snapshot, critical after "
+                f"{gap + late:g} h",
+                "`journalctl -u llm-appliance-offsite -n 50`; "
+                "`appliance status` shows the unit's last error.",
+            )
+        )
     return found
 
 
 def health_conf(settings: Settings) -> str:
     """The parent's /etc/netdata/health.d/llm-appliance.conf."""
-    return ("# Managed by llm-appliance (operations/alerts.py): changes here are overwritten.\n\n"
-            + "\n".join(alarm.conf() for alarm in alarms(settings)))
+    return (
+        "# Managed by llm-appliance (operations/alerts.py): changes here are overwritten.\n\n"
+        + "\n".join(alarm.conf() for alarm in alarms(settings))
+    )
 
 
 def _config(path: str, data: str) -> dict:
@@ -342,8 +481,12 @@ def parent_values(settings: Settings) -> dict:
     """The parent's part of the chart's values: configs and the Secret's volume (optional: a
     parent without alert secrets starts all the same)."""
     configs = {
-        "health": _config("/etc/netdata/health_alarm_notify.conf", health_alarm_notify_conf(settings)),
-        "llm-appliance-alarms": _config("/etc/netdata/health.d/llm-appliance.conf", health_conf(settings)),
+        "health": _config(
+            "/etc/netdata/health_alarm_notify.conf", health_alarm_notify_conf(settings)
+        ),
+        "llm-appliance-alarms": _config(
+            "/etc/netdata/health.d/llm-appliance.conf", health_conf(settings)
+        ),
     }
     if settings.alert_email_to:
         configs["msmtprc"] = _config("/etc/msmtprc", msmtprc(settings))
@@ -360,17 +503,38 @@ def k8s_state_values(settings: Settings) -> dict:
     and its /health through Traefik (httpcheck), from inside the cluster, once (the children
     run on every node)."""
     url = f"https://{settings.webui_domain}"
-    return {"configs": {
-        "go.d": _config("/etc/netdata/go.d.conf", yaml.safe_dump({
-            "default_run": False,
-            "modules": {"k8s_state": True, "x509check": True, "httpcheck": True}}, sort_keys=False)),
-        "go.d-x509check": _config("/etc/netdata/go.d/x509check.conf", _jobs(
-            {"name": "webui", "source": f"{url}:443", "update_every": 60})),
-        # The certificate is x509check's concern: /health is checked even when it is not valid.
-        "go.d-httpcheck": _config("/etc/netdata/go.d/httpcheck.conf", _jobs(
-            {"name": "webui_health", "url": f"{url}/health", "status_accepted": [200],
-             "timeout": 5, "update_every": 10, "tls_skip_verify": True})),
-    }}
+    return {
+        "configs": {
+            "go.d": _config(
+                "/etc/netdata/go.d.conf",
+                yaml.safe_dump(
+                    {
+                        "default_run": False,
+                        "modules": {"k8s_state": True, "x509check": True, "httpcheck": True},
+                    },
+                    sort_keys=False,
+                ),
+            ),
+            "go.d-x509check": _config(
+                "/etc/netdata/go.d/x509check.conf",
+                _jobs({"name": "webui", "source": f"{url}:443", "update_every": 60}),
+            ),
+            # The certificate is x509check's concern: /health is checked even when it is not valid.
+            "go.d-httpcheck": _config(
+                "/etc/netdata/go.d/httpcheck.conf",
+                _jobs(
+                    {
+                        "name": "webui_health",
+                        "url": f"{url}/health",
+                        "status_accepted": [200],
+                        "timeout": 5,
+                        "update_every": 10,
+                        "tls_skip_verify": True,
+                    }
+                ),
+            ),
+        }
+    }
 
 
 def child_values(settings: Settings) -> dict:
@@ -380,18 +544,33 @@ def child_values(settings: Settings) -> dict:
         return {}
     folder = OFFSITE_LAST_FILE.rsplit("/", 1)[0]
     return {
-        "configs": {"go.d-filecheck": _config("/etc/netdata/go.d/filecheck.conf", _jobs(
-            {"name": "offsite", "update_every": 60,
-             "files": {"include": [f"{HOST_STATE_MOUNT}/{OFFSITE_LAST_FILE.rsplit('/', 1)[1]}"]}}))},
-        "extraVolumes": [{"name": "appliance-state",
-                          "hostPath": {"path": folder, "type": "DirectoryOrCreate"}}],
-        "extraVolumeMounts": [{"name": "appliance-state", "mountPath": HOST_STATE_MOUNT,
-                               "readOnly": True}],
+        "configs": {
+            "go.d-filecheck": _config(
+                "/etc/netdata/go.d/filecheck.conf",
+                _jobs(
+                    {
+                        "name": "offsite",
+                        "update_every": 60,
+                        "files": {
+                            "include": [f"{HOST_STATE_MOUNT}/{OFFSITE_LAST_FILE.rsplit('/', 1)[1]}"]
+                        },
+                    }
+                ),
+            )
+        },
+        "extraVolumes": [
+            {"name": "appliance-state", "hostPath": {"path": folder, "type": "DirectoryOrCreate"}}
+        ],
+        "extraVolumeMounts": [
+            {"name": "appliance-state", "mountPath": HOST_STATE_MOUNT, "readOnly": True}
+        ],
     }
 
 
 def markdown_table(settings: Settings) -> str:
     """The alarms table in README.md (a test keeps the two the same)."""
     rows = ["| alarm | threshold | what to do |", "| --- | --- | --- |"]
-    rows += [f"| `{alarm.name}` | {alarm.threshold} | {alarm.action} |" for alarm in alarms(settings)]
+    rows += [
+        f"| `{alarm.name}` | {alarm.threshold} | {alarm.action} |" for alarm in alarms(settings)
+    ]
     return "\n".join(rows)

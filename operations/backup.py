@@ -48,35 +48,46 @@ def _pod(command: list[str], retention_days: int = 0) -> dict:
     WebUI's data folder and the backup folder on the host."""
     secret_env = [
         {"name": variable, "valueFrom": {"secretKeyRef": {"name": POSTGRES_APP_SECRET, "key": key}}}
-        for variable, key in (("PGHOST", "host"), ("PGPORT", "port"), ("PGUSER", "username"),
-                              ("PGPASSWORD", "password"), ("PGDATABASE", "dbname"))
+        for variable, key in (
+            ("PGHOST", "host"),
+            ("PGPORT", "port"),
+            ("PGUSER", "username"),
+            ("PGPASSWORD", "password"),
+            ("PGDATABASE", "dbname"),
+        )
     ]
     return {
         "metadata": {"labels": {"app.kubernetes.io/name": BACKUP_LABEL}},
         "spec": {
             "restartPolicy": "OnFailure",
             "automountServiceAccountToken": False,
-            "containers": [{
-                "name": "backup",
-                "image": PINNED_VERSIONS["postgresql image"],
-                "command": command,
-                # Root in the pod: the archives belong to root on the host (mode 0600).
-                "securityContext": {"runAsUser": 0},
-                "env": secret_env + [
-                    {"name": "WEBUI_DATA", "value": "/webui-data"},
-                    {"name": "BACKUP_DIR", "value": "/backups"},
-                    {"name": "RETENTION_DAYS", "value": str(retention_days)},
-                ],
-                "resources": RESOURCES,
-                "volumeMounts": [
-                    {"name": "scripts", "mountPath": "/scripts", "readOnly": True},
-                    {"name": "webui-data", "mountPath": "/webui-data"},
-                    {"name": "backups", "mountPath": "/backups"},
-                ],
-            }],
+            "containers": [
+                {
+                    "name": "backup",
+                    "image": PINNED_VERSIONS["postgresql image"],
+                    "command": command,
+                    # Root in the pod: the archives belong to root on the host (mode 0600).
+                    "securityContext": {"runAsUser": 0},
+                    "env": secret_env
+                    + [
+                        {"name": "WEBUI_DATA", "value": "/webui-data"},
+                        {"name": "BACKUP_DIR", "value": "/backups"},
+                        {"name": "RETENTION_DAYS", "value": str(retention_days)},
+                    ],
+                    "resources": RESOURCES,
+                    "volumeMounts": [
+                        {"name": "scripts", "mountPath": "/scripts", "readOnly": True},
+                        {"name": "webui-data", "mountPath": "/webui-data"},
+                        {"name": "backups", "mountPath": "/backups"},
+                    ],
+                }
+            ],
             "volumes": [
                 {"name": "scripts", "configMap": {"name": SCRIPTS_CONFIGMAP, "defaultMode": 0o555}},
-                {"name": "webui-data", "persistentVolumeClaim": {"claimName": OPEN_WEBUI.claims[0]}},
+                {
+                    "name": "webui-data",
+                    "persistentVolumeClaim": {"claimName": OPEN_WEBUI.claims[0]},
+                },
                 {"name": "backups", "hostPath": {"path": BACKUP_DIR, "type": "DirectoryOrCreate"}},
             ],
         },
@@ -84,10 +95,16 @@ def _pod(command: list[str], retention_days: int = 0) -> dict:
 
 
 def backup_manifests(settings: Settings) -> list[dict]:
-    scripts = {name: (PROJECT_ROOT / "files" / name).read_text() for name in ("backup.sh", "restore.sh")}
+    scripts = {
+        name: (PROJECT_ROOT / "files" / name).read_text() for name in ("backup.sh", "restore.sh")
+    }
     return [
-        {"apiVersion": "v1", "kind": "ConfigMap",
-         "metadata": {"name": SCRIPTS_CONFIGMAP, "namespace": NAMESPACE}, "data": scripts},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": SCRIPTS_CONFIGMAP, "namespace": NAMESPACE},
+            "data": scripts,
+        },
         {
             "apiVersion": "batch/v1",
             "kind": "CronJob",
@@ -97,10 +114,12 @@ def backup_manifests(settings: Settings) -> list[dict]:
                 "concurrencyPolicy": "Forbid",
                 "successfulJobsHistoryLimit": 2,
                 "failedJobsHistoryLimit": 2,
-                "jobTemplate": {"spec": {
-                    "backoffLimit": 2,
-                    "template": _pod(["/scripts/backup.sh"], settings.backup_retention_days),
-                }},
+                "jobTemplate": {
+                    "spec": {
+                        "backoffLimit": 2,
+                        "template": _pod(["/scripts/backup.sh"], settings.backup_retention_days),
+                    }
+                },
             },
         },
     ]
@@ -141,9 +160,9 @@ def run_job(job_name: str, timeout_seconds: int) -> str:
         f"job/{job_name} >/dev/null 2>&1; do "
         f"{KUBECTL} get job/{job_name} >/dev/null || exit 1; "  # gone: kubectl says so
         f"if {KUBECTL} wait --for=condition=failed --timeout=0 job/{job_name} >/dev/null 2>&1; "
-        f"then echo \"job/{job_name} failed; its log:\" >&2; {log}; exit 1; fi; "
-        f"if [ $(date +%s) -ge $deadline ]; then echo \"job/{job_name} not complete after "
-        f"{timeout_seconds} s; its log:\" >&2; {log}; exit 1; fi; "
+        f'then echo "job/{job_name} failed; its log:" >&2; {log}; exit 1; fi; '
+        f'if [ $(date +%s) -ge $deadline ]; then echo "job/{job_name} not complete after '
+        f'{timeout_seconds} s; its log:" >&2; {log}; exit 1; fi; '
         f"done"
     )
 
@@ -153,7 +172,10 @@ def backup_now():
     job = f"backup-now-{time.strftime('%Y%m%d%H%M%S')}"
     server.shell(
         name="Run the backup CronJob now and wait for it",
-        commands=[f"{KUBECTL} create job {job} --from=cronjob/{BACKUP_CRONJOB}", run_job(job, 1800)],
+        commands=[
+            f"{KUBECTL} create job {job} --from=cronjob/{BACKUP_CRONJOB}",
+            run_job(job, 1800),
+        ],
     )
 
 
@@ -191,7 +213,8 @@ def restore_archive(archive_name: str):
     files.put(
         name="Write the restore Job",
         src=io.StringIO(to_yaml(restore_job(archive_name, job))),
-        dest=manifest, mode="600",
+        dest=manifest,
+        mode="600",
     )
     # One script, so that whatever fails, the Job's manifest goes; on a failure the failed Job
     # goes too, and Open WebUI starts again on the data it had (pg_restore is one transaction).
@@ -202,13 +225,17 @@ def restore_archive(archive_name: str):
     )
     server.shell(
         name="Stop Open WebUI, restore, start Open WebUI",
-        commands=["; ".join([
-            "set -e",
-            f"trap {shlex.quote(on_exit)} EXIT",
-            f"{KUBECTL} scale {OPEN_WEBUI.workload.ref} --replicas=0",
-            f"{KUBECTL} wait --for=delete pod -l {OPEN_WEBUI.workload.selector} --timeout=300s",
-            f"{KUBECTL} apply --filename {shlex.quote(manifest)}",
-            run_job(job, 1800),
-            f"{KUBECTL} scale {OPEN_WEBUI.workload.ref} --replicas=1",
-        ])],
+        commands=[
+            "; ".join(
+                [
+                    "set -e",
+                    f"trap {shlex.quote(on_exit)} EXIT",
+                    f"{KUBECTL} scale {OPEN_WEBUI.workload.ref} --replicas=0",
+                    f"{KUBECTL} wait --for=delete pod -l {OPEN_WEBUI.workload.selector} --timeout=300s",
+                    f"{KUBECTL} apply --filename {shlex.quote(manifest)}",
+                    run_job(job, 1800),
+                    f"{KUBECTL} scale {OPEN_WEBUI.workload.ref} --replicas=1",
+                ]
+            )
+        ],
     )

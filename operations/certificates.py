@@ -26,7 +26,8 @@ from cryptography.hazmat.primitives import serialization
 # pkg/provider/acme/provider.go calls dns.NewDNSChallengeProviderByName with
 # dnsChallenge.provider as written: no case folding). An unknown name fails there with
 # "unrecognized DNS provider" only when Traefik starts.
-LEGO_DNS_PROVIDERS = frozenset("""
+LEGO_DNS_PROVIDERS = frozenset(
+    """
 abion acme-dns acmedns active24 alidns aliesa allinkl alwaysdata anexia artfiles arvancloud
 auroradns autodns axelname azion azuredns baiducloud beget binarylane bindman bluecat
 bluecatv2 bookmyname bunny checkdomain civo clouddns cloudflare cloudns cloudru com35
@@ -49,7 +50,8 @@ sonic spaceship stackpath syse technitium tele3 tencentcloud timewebcloud todayn
 ucloud ultradns uniteddomains variomedia veesp vegadns vercel versio vinyldns virtualname
 vkcloud volcengine vscale vultr wannafind webnames webnamesca webnamesru websupport wedos
 westcn xinnet yandex yandex360 yandexcloud zilore zoneedit zoneee zonomi
-""".split())
+""".split()
+)
 # lego's `manual` provider prints the TXT record and waits for Enter on its standard input
 # (lego v5.2.2 providers/dns/manual/manual.go): in Traefik's pod nobody is there to press it.
 UNATTENDED_REFUSED = {"manual": "waits for a person to press Enter at Traefik's terminal"}
@@ -65,14 +67,18 @@ def dns_provider_problem(name: str) -> str | None:
     ``dns_provider_problem("cloudfare")`` gives "is not a DNS provider of lego v5.2.2 ...;
     did you mean 'cloudflare'? ..."."""
     if name in UNATTENDED_REFUSED:
-        return (f"{UNATTENDED_REFUSED[name]}; name your DNS service's provider, e.g. cloudflare "
-                "or route53 (https://go-acme.github.io/lego/dns/)")
+        return (
+            f"{UNATTENDED_REFUSED[name]}; name your DNS service's provider, e.g. cloudflare "
+            "or route53 (https://go-acme.github.io/lego/dns/)"
+        )
     if name in LEGO_DNS_PROVIDERS:
         return None
     close = difflib.get_close_matches(name, sorted(LEGO_DNS_PROVIDERS), n=1, cutoff=0.7)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return ("is not a DNS provider of lego v5.2.2 (the ACME library of Traefik v3.7); "
-            f"{hint}use a name from https://go-acme.github.io/lego/dns/, e.g. cloudflare or route53")
+    return (
+        "is not a DNS provider of lego v5.2.2 (the ACME library of Traefik v3.7); "
+        f"{hint}use a name from https://go-acme.github.io/lego/dns/, e.g. cloudflare or route53"
+    )
 
 
 def credentials_problems(path: str) -> list[str]:
@@ -86,7 +92,8 @@ def credentials_problems(path: str) -> list[str]:
             problems.append(
                 f"acme_dns_credentials_file = {path!r}: line {number} is not KEY=VALUE; write "
                 "one variable of the provider per line, e.g. CLOUDFLARE_DNS_API_TOKEN=TOKEN "
-                "(no quotes, no export)")
+                "(no quotes, no export)"
+            )
     return problems
 
 
@@ -117,19 +124,26 @@ def certificate_problems(path: str, names: list[str], now: datetime.datetime) ->
     expired, a name it does not cover. One line each, naming the setting, value and fix."""
     leaf = _leaf(path)
     if leaf is None:
-        return [f"tls_certificate = {path!r} holds no PEM certificate; give the certificate "
-                "file (-----BEGIN CERTIFICATE-----, the server's first, then its chain)"]
+        return [
+            f"tls_certificate = {path!r} holds no PEM certificate; give the certificate "
+            "file (-----BEGIN CERTIFICATE-----, the server's first, then its chain)"
+        ]
     problems = []
     if leaf.not_valid_before_utc > now:
-        problems.append(f"tls_certificate = {path!r} is not valid before "
-                        f"{_when(leaf.not_valid_before_utc)}; check this machine's clock, or "
-                        "give a certificate valid now")
+        problems.append(
+            f"tls_certificate = {path!r} is not valid before "
+            f"{_when(leaf.not_valid_before_utc)}; check this machine's clock, or "
+            "give a certificate valid now"
+        )
     if leaf.not_valid_after_utc <= now:
-        problems.append(f"tls_certificate = {path!r} expired on {_when(leaf.not_valid_after_utc)}; "
-                        "give a renewed certificate (and its key)")
+        problems.append(
+            f"tls_certificate = {path!r} expired on {_when(leaf.not_valid_after_utc)}; "
+            "give a renewed certificate (and its key)"
+        )
     try:
         dns_names = leaf.extensions.get_extension_for_class(
-            x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+            x509.SubjectAlternativeName
+        ).value.get_values_for_type(x509.DNSName)
     except x509.ExtensionNotFound:
         dns_names = []
     uncovered = [name for name in names if not any(covers(pattern, name) for pattern in dns_names)]
@@ -137,7 +151,8 @@ def certificate_problems(path: str, names: list[str], now: datetime.datetime) ->
         problems.append(
             f"tls_certificate = {path!r} does not cover {', '.join(uncovered)} (its names: "
             f"{', '.join(dns_names) or 'none'}); give a certificate whose subjectAltName holds "
-            "webui_domain and monitor_domain, or a wildcard over both")
+            "webui_domain and monitor_domain, or a wildcard over both"
+        )
     return problems
 
 
@@ -152,13 +167,19 @@ def key_problems(certificate_path: str, key_path: str) -> list[str]:
     try:
         key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
     except TypeError:
-        return [f"tls_key = {key_path!r} is encrypted; give it decrypted "
-                "(openssl pkey -in KEY -out KEY.plain), kept private"]
+        return [
+            f"tls_key = {key_path!r} is encrypted; give it decrypted "
+            "(openssl pkey -in KEY -out KEY.plain), kept private"
+        ]
     except (ValueError, UnsupportedAlgorithm):
-        return [f"tls_key = {key_path!r} holds no PEM private key; give the certificate's "
-                "private key (-----BEGIN PRIVATE KEY-----)"]
+        return [
+            f"tls_key = {key_path!r} holds no PEM private key; give the certificate's "
+            "private key (-----BEGIN PRIVATE KEY-----)"
+        ]
     public = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     if key.public_key().public_bytes(*public) != leaf.public_key().public_bytes(*public):
-        return [f"tls_key = {key_path!r} is not the key of tls_certificate = "
-                f"{certificate_path!r}; give the private key the certificate was issued for"]
+        return [
+            f"tls_key = {key_path!r} is not the key of tls_certificate = "
+            f"{certificate_path!r}; give the private key the certificate was issued for"
+        ]
     return []

@@ -53,7 +53,9 @@ def first_server_index(groups_by_host: Mapping[str, Sequence[str]]) -> int:
     return next(i for i, groups in enumerate(groups_by_host.values()) if AGENT_GROUP not in groups)
 
 
-def node_role(name: str, groups_by_host: Mapping[str, Sequence[str]], address_by_host: dict[str, str]):
+def node_role(
+    name: str, groups_by_host: Mapping[str, Sequence[str]], address_by_host: dict[str, str]
+):
     """Agents are the hosts in k3s_agents; the first other host is the first server."""
     server_names = [n for n, groups in groups_by_host.items() if AGENT_GROUP not in groups]
     first = list(groups_by_host)[first_server_index(groups_by_host)]

@@ -114,28 +114,64 @@ class Component:
 # The records follow the charts' templates at their pinned tags with the appliance's values;
 # tests/unit/test_components.py checks each against the recorded `helm template` output.
 POSTGRES_OPERATOR = Component(
-    "cloudnative-pg", OPERATOR_NAMESPACE,
-    Chart("cloudnative-pg", "https://cloudnative-pg.github.io/charts", "cloudnative-pg",
-          PINNED_VERSIONS["cloudnative-pg chart"], OPERATOR_NAMESPACE),
-    workloads=(Workload("Deployment", "cloudnative-pg", OPERATOR_NAMESPACE,
-                        _labels({"app.kubernetes.io/name": "cloudnative-pg"})),),
+    "cloudnative-pg",
+    OPERATOR_NAMESPACE,
+    Chart(
+        "cloudnative-pg",
+        "https://cloudnative-pg.github.io/charts",
+        "cloudnative-pg",
+        PINNED_VERSIONS["cloudnative-pg chart"],
+        OPERATOR_NAMESPACE,
+    ),
+    workloads=(
+        Workload(
+            "Deployment",
+            "cloudnative-pg",
+            OPERATOR_NAMESPACE,
+            _labels({"app.kubernetes.io/name": "cloudnative-pg"}),
+        ),
+    ),
 )
 # The CloudNativePG Cluster (operations/postgres.py): the operator names the instance's pod
 # and claim NAME-1 and labels both cnpg.io/cluster=NAME; clients reach it at NAME-rw.
 POSTGRES = Component(
-    "postgres", NAMESPACE,
-    workloads=(Workload("Pod", f"{POSTGRES_CLUSTER}-1", NAMESPACE,
-                        _labels({"cnpg.io/cluster": POSTGRES_CLUSTER})),),
-    claims=(f"{POSTGRES_CLUSTER}-1",), service=f"{POSTGRES_CLUSTER}-rw", port=5432, pod_port=5432,
+    "postgres",
+    NAMESPACE,
+    workloads=(
+        Workload(
+            "Pod",
+            f"{POSTGRES_CLUSTER}-1",
+            NAMESPACE,
+            _labels({"cnpg.io/cluster": POSTGRES_CLUSTER}),
+        ),
+    ),
+    claims=(f"{POSTGRES_CLUSTER}-1",),
+    service=f"{POSTGRES_CLUSTER}-rw",
+    port=5432,
+    pod_port=5432,
 )
 OLLAMA = Component(
-    "ollama", NAMESPACE,
-    Chart("ollama", "https://otwld.github.io/ollama-helm/", "ollama",
-          PINNED_VERSIONS["ollama chart"], NAMESPACE),
-    workloads=(Workload("Deployment", "ollama", NAMESPACE,
-                        _labels({"app.kubernetes.io/name": "ollama",
-                                 "app.kubernetes.io/instance": "ollama"})),),
-    claims=("ollama",), service="ollama", port=11434, pod_port=11434,
+    "ollama",
+    NAMESPACE,
+    Chart(
+        "ollama",
+        "https://otwld.github.io/ollama-helm/",
+        "ollama",
+        PINNED_VERSIONS["ollama chart"],
+        NAMESPACE,
+    ),
+    workloads=(
+        Workload(
+            "Deployment",
+            "ollama",
+            NAMESPACE,
+            _labels({"app.kubernetes.io/name": "ollama", "app.kubernetes.io/instance": "ollama"}),
+        ),
+    ),
+    claims=("ollama",),
+    service="ollama",
+    port=11434,
+    pod_port=11434,
 )
 # Chart open-webui 16.0.0 (open-webui/helm-charts, tag open-webui-16.0.0, charts/open-webui/
 # templates/): open-webui.fullname is the release name, as it contains the chart's name
@@ -143,69 +179,146 @@ OLLAMA = Component(
 # that name, selecting its pods by open-webui.selectorLabels (instance = release, component =
 # chart name); pvc.yaml makes the claim of that name (persistence.enabled, no existingClaim).
 OPEN_WEBUI = Component(
-    "open-webui", NAMESPACE,
-    Chart("open-webui", "https://helm.openwebui.com/", "open-webui",
-          PINNED_VERSIONS["open-webui chart"], NAMESPACE),
-    workloads=(Workload("Deployment", "open-webui", NAMESPACE,
-                        _labels({"app.kubernetes.io/component": "open-webui",
-                                 "app.kubernetes.io/instance": "open-webui"})),),
-    claims=("open-webui",), service="open-webui", port=80, pod_port=8080,
+    "open-webui",
+    NAMESPACE,
+    Chart(
+        "open-webui",
+        "https://helm.openwebui.com/",
+        "open-webui",
+        PINNED_VERSIONS["open-webui chart"],
+        NAMESPACE,
+    ),
+    workloads=(
+        Workload(
+            "Deployment",
+            "open-webui",
+            NAMESPACE,
+            _labels(
+                {
+                    "app.kubernetes.io/component": "open-webui",
+                    "app.kubernetes.io/instance": "open-webui",
+                }
+            ),
+        ),
+    ),
+    claims=("open-webui",),
+    service="open-webui",
+    port=80,
+    pod_port=8080,
 )
 NETDATA = Component(
-    "netdata", MONITORING_NAMESPACE,
-    Chart("netdata", "https://netdata.github.io/helmchart/", "netdata",
-          PINNED_VERSIONS["netdata chart"], MONITORING_NAMESPACE),
+    "netdata",
+    MONITORING_NAMESPACE,
+    Chart(
+        "netdata",
+        "https://netdata.github.io/helmchart/",
+        "netdata",
+        PINNED_VERSIONS["netdata chart"],
+        MONITORING_NAMESPACE,
+    ),
     workloads=(
-        Workload("Deployment", "netdata-parent", MONITORING_NAMESPACE,
-                 _labels({"app": "netdata", "role": "parent"})),
-        Workload("DaemonSet", "netdata-child", MONITORING_NAMESPACE,
-                 _labels({"app": "netdata", "role": "child"})),
-        Workload("Deployment", "netdata-k8s-state", MONITORING_NAMESPACE,
-                 _labels({"app": "netdata", "role": "k8sState"})),
+        Workload(
+            "Deployment",
+            "netdata-parent",
+            MONITORING_NAMESPACE,
+            _labels({"app": "netdata", "role": "parent"}),
+        ),
+        Workload(
+            "DaemonSet",
+            "netdata-child",
+            MONITORING_NAMESPACE,
+            _labels({"app": "netdata", "role": "child"}),
+        ),
+        Workload(
+            "Deployment",
+            "netdata-k8s-state",
+            MONITORING_NAMESPACE,
+            _labels({"app": "netdata", "role": "k8sState"}),
+        ),
     ),
     claims=("netdata-parent-database", "netdata-parent-alarms", "netdata-k8s-state-varlib"),
-    service="netdata", port=19999, pod_port=19999,
+    service="netdata",
+    port=19999,
+    pod_port=19999,
 )
 DEVICE_PLUGIN = Component(
-    "nvidia-device-plugin", DEVICE_PLUGIN_NAMESPACE,
-    Chart("nvidia-device-plugin", "https://nvidia.github.io/k8s-device-plugin",
-          "nvidia-device-plugin", PINNED_VERSIONS["nvidia device plugin chart"],
-          DEVICE_PLUGIN_NAMESPACE),
+    "nvidia-device-plugin",
+    DEVICE_PLUGIN_NAMESPACE,
+    Chart(
+        "nvidia-device-plugin",
+        "https://nvidia.github.io/k8s-device-plugin",
+        "nvidia-device-plugin",
+        PINNED_VERSIONS["nvidia device plugin chart"],
+        DEVICE_PLUGIN_NAMESPACE,
+    ),
     # The plugin on every GPU node, and MPS's control daemon, scheduled only where
     # nvidia.com/mps.capable=true (chart 0.20.0 renders both, with the same pod labels).
     workloads=tuple(
-        Workload("DaemonSet", name, DEVICE_PLUGIN_NAMESPACE,
-                 _labels({"app.kubernetes.io/name": "nvidia-device-plugin",
-                          "app.kubernetes.io/instance": "nvidia-device-plugin"}))
-        for name in ("nvidia-device-plugin", "nvidia-device-plugin-mps-control-daemon")),
+        Workload(
+            "DaemonSet",
+            name,
+            DEVICE_PLUGIN_NAMESPACE,
+            _labels(
+                {
+                    "app.kubernetes.io/name": "nvidia-device-plugin",
+                    "app.kubernetes.io/instance": "nvidia-device-plugin",
+                }
+            ),
+        )
+        for name in ("nvidia-device-plugin", "nvidia-device-plugin-mps-control-daemon")
+    ),
 )
 # The appliance's own Jobs: the model puller (operations/ollama.py) and the backups
 # (operations/backup.py), selected by the label their pods carry.
 MODEL_PULLER = Component(
-    "ollama-model-puller", NAMESPACE,
-    workloads=(Workload("Job", "ollama-models", NAMESPACE,
-                        _labels({"app.kubernetes.io/name": MODEL_PULLER_LABEL})),),
+    "ollama-model-puller",
+    NAMESPACE,
+    workloads=(
+        Workload(
+            "Job",
+            "ollama-models",
+            NAMESPACE,
+            _labels({"app.kubernetes.io/name": MODEL_PULLER_LABEL}),
+        ),
+    ),
 )
 BACKUP = Component(
-    "backup", NAMESPACE,
-    workloads=(Workload("Job", "llm-appliance-backup", NAMESPACE,
-                        _labels({"app.kubernetes.io/name": BACKUP_LABEL})),),
+    "backup",
+    NAMESPACE,
+    workloads=(
+        Workload(
+            "Job",
+            "llm-appliance-backup",
+            NAMESPACE,
+            _labels({"app.kubernetes.io/name": BACKUP_LABEL}),
+        ),
+    ),
 )
 # k3s's own: Traefik from its packaged chart (k3s manifests/traefik.yaml) and CoreDNS.
 TRAEFIK = Component(
-    "traefik", "kube-system",
-    workloads=(Workload("Deployment", "traefik", "kube-system",
-                        _labels({"app.kubernetes.io/name": "traefik"})),),
+    "traefik",
+    "kube-system",
+    workloads=(
+        Workload(
+            "Deployment", "traefik", "kube-system", _labels({"app.kubernetes.io/name": "traefik"})
+        ),
+    ),
     claims=("traefik",),  # acme.json: the account key and certificates (operations/traefik.py)
-    service="traefik", port=443,
+    service="traefik",
+    port=443,
 )
 CLUSTER_DNS = Component(
-    "coredns", "kube-system",
-    workloads=(Workload("Deployment", "coredns", "kube-system",
-                        _labels({"k8s-app": "kube-dns"})),),
-    service="kube-dns", port=53,
+    "coredns",
+    "kube-system",
+    workloads=(Workload("Deployment", "coredns", "kube-system", _labels({"k8s-app": "kube-dns"})),),
+    service="kube-dns",
+    port=53,
 )
 
 # The charts the apps layer installs, by HelmChart name.
-APP_CHARTS = MappingProxyType({c.installed_chart.name: c.installed_chart for c in (
-    POSTGRES_OPERATOR, OLLAMA, OPEN_WEBUI, NETDATA, DEVICE_PLUGIN)})
+APP_CHARTS = MappingProxyType(
+    {
+        c.installed_chart.name: c.installed_chart
+        for c in (POSTGRES_OPERATOR, OLLAMA, OPEN_WEBUI, NETDATA, DEVICE_PLUGIN)
+    }
+)

@@ -13,8 +13,13 @@ import re
 
 # As Kubernetes reads a CronJob's schedule (robfig/cron): each field a list of `*`, N or N-M,
 # each optionally /STEP, within the field's range.
-CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12),
-               ("day-of-week", 0, 6))
+CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 6),
+)
 CRON_ITEM_RE = re.compile(r"^(?:\*|(\d+)(?:-(\d+))?)(?:/(\d+))?$")
 
 
@@ -69,7 +74,9 @@ def cron_longest_gap_hours(schedule: str) -> float | None:
     robfig/cron: day of month or day of week when both are restricted); None when it runs less
     than twice a year (29 February): ``cron_longest_gap_hours("30 3 * * *")`` gives 24.0."""
     minutes, hours, days, months, weekdays = (
-        _cron_values(text, low, high) for text, (_, low, high) in zip(schedule.split(), CRON_FIELDS, strict=True))
+        _cron_values(text, low, high)
+        for text, (_, low, high) in zip(schedule.split(), CRON_FIELDS, strict=True)
+    )
     # Both day fields restricted (neither starts with *): either one matches.
     either = not any(text.startswith("*") for text in schedule.split()[2:5:2])
     in_a_day = sorted(hour * 60 + minute for hour in hours for minute in minutes)
@@ -77,8 +84,15 @@ def cron_longest_gap_hours(schedule: str) -> float | None:
     for offset in range(366 + 31):
         day = start + datetime.timedelta(days=offset)
         in_month, on_weekday = day.day in days, (day.isoweekday() % 7) in weekdays
-        if day.month in months and ((in_month or on_weekday) if either else (in_month and on_weekday)):
+        if day.month in months and (
+            (in_month or on_weekday) if either else (in_month and on_weekday)
+        ):
             runs = [offset * 1440 + minute for minute in in_a_day]
-            gaps = [later - earlier for earlier, later in zip([runs[0] if previous is None else previous] + runs, runs, strict=False)]
+            gaps = [
+                later - earlier
+                for earlier, later in zip(
+                    [runs[0] if previous is None else previous] + runs, runs, strict=False
+                )
+            ]
             longest, previous = max([longest, *gaps]), runs[-1]
     return longest / 60 if longest else None

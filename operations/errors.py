@@ -26,7 +26,9 @@ def stop(problems: list[str], where: str) -> NoReturn:
     """Print the problems as one message and end the run (exit status 1)."""
     lines = "\n".join(f"    - {problem}" for problem in problems)
     click.echo(
-        click.style(f"--> llm-appliance: stopped before changing anything: {where}", "red", bold=True)
+        click.style(
+            f"--> llm-appliance: stopped before changing anything: {where}", "red", bold=True
+        )
         + f"\n{lines}",
         err=True,
     )
@@ -49,11 +51,13 @@ class ParamikoTracebackFilter(logging.Filter):
     to the exception's own line; chained ones are joined by a blank line and a sentence.
     """
 
-    CHAIN_LINES = frozenset({
-        "",
-        "During handling of the above exception, another exception occurred:",
-        "The above exception was the direct cause of the following exception:",
-    })
+    CHAIN_LINES = frozenset(
+        {
+            "",
+            "During handling of the above exception, another exception occurred:",
+            "The above exception was the direct cause of the following exception:",
+        }
+    )
 
     def __init__(self):
         super().__init__()

@@ -42,7 +42,7 @@ class Batch(FactBase):
             required = fact.requires_command(**dict(arguments))
             if required:
                 command = f"command -v {required} >/dev/null 2>&1 && {{ {command}\n}}"
-            pieces.append(f"( {command}\n) 2>/dev/null; echo \"{BATCH_MARK} {index} $?\"")
+            pieces.append(f'( {command}\n) 2>/dev/null; echo "{BATCH_MARK} {index} $?"')
         return "; ".join(pieces)
 
     def values(self, parts, output):
@@ -68,8 +68,10 @@ class Batch(FactBase):
 def fact_key(fact_class, **arguments) -> tuple:
     """A hashable key for a fact and its arguments (lists become tuples)."""
     return fact_class, tuple(
-        sorted((name, tuple(value) if isinstance(value, list) else value)
-               for name, value in arguments.items())
+        sorted(
+            (name, tuple(value) if isinstance(value, list) else value)
+            for name, value in arguments.items()
+        )
     )
 
 

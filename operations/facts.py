@@ -149,7 +149,9 @@ class Ufw(FactBase):
         for line in output:
             if "### tuple ###" in line:
                 rule = FirewallRule.from_tuple(line)
-                in_use = not line.startswith("/etc/ufw/user6.rules") or settings.get("IPV6") == "yes"
+                in_use = (
+                    not line.startswith("/etc/ufw/user6.rules") or settings.get("IPV6") == "yes"
+                )
                 if rule and in_use and rule not in rules:
                     rules.append(rule)
             elif "=" in line:
@@ -255,8 +257,9 @@ class K3sNetworks(FactBase):
 
     def process(self, output):
         return dict(
-            (key.strip(), value.strip()) for key, _, value in
-            (line.partition(":") for line in output) if value.strip()
+            (key.strip(), value.strip())
+            for key, _, value in (line.partition(":") for line in output)
+            if value.strip()
         )
 
 
@@ -416,6 +419,7 @@ class InstalledPackages(FactBase):
     def process(self, output):
         # db:Status-Abbrev: wanted, state, error flags; state "i" is installed and configured.
         return {
-            fields[0] for line in output
+            fields[0]
+            for line in output
             if len(fields := line.split()) == 2 and fields[1][1:2] == "i"
         }

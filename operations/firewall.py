@@ -38,8 +38,8 @@ def stored_address(address: str) -> str:
 class FirewallRule(NamedTuple):
     """One incoming ufw rule, its addresses in ufw's stored form (see ``stored_address``).
 
-        >>> FirewallRule("allow", "tcp", "22").command
-        'allow 22/tcp'
+    >>> FirewallRule("allow", "tcp", "22").command
+    'allow 22/tcp'
     """
 
     action: str  # allow, deny, reject or limit, with ufw's "_log"/"_log-all" when logging
@@ -67,13 +67,22 @@ class FirewallRule(NamedTuple):
         direction = fields[-1]
         if not direction.startswith("in"):
             return None
-        applications = [name.replace("%20", " ") for name in fields[6:8]] if len(fields) == 9 else []
+        applications = (
+            [name.replace("%20", " ") for name in fields[6:8]] if len(fields) == 9 else []
+        )
         application, source_application = [
             "" if name == "-" else name for name in applications or ("-", "-")
         ]
         return cls(
-            action, protocol, port, stored_address(source), stored_address(destination),
-            source_port, direction if "_" in direction else "", application, source_application,
+            action,
+            protocol,
+            port,
+            stored_address(source),
+            stored_address(destination),
+            source_port,
+            direction if "_" in direction else "",
+            application,
+            source_application,
         )
 
     @property
@@ -82,11 +91,17 @@ class FirewallRule(NamedTuple):
         added`` prints it (ufw 0.36.2 ``UFWCommandRule.get_command``, without comments)."""
         action, _, log = self.action.partition("_")
         words = [action] + ([log] if log else [])
-        simple = (self.source == self.destination == "any" and self.source_port == "any"
-                  and not self.source_application and not self.interface)
+        simple = (
+            self.source == self.destination == "any"
+            and self.source_port == "any"
+            and not self.source_application
+            and not self.interface
+        )
         if simple and self.port != "any":
             if self.application:
-                words.append(f"'{self.application}'" if " " in self.application else self.application)
+                words.append(
+                    f"'{self.application}'" if " " in self.application else self.application
+                )
             else:
                 words.append(self.port + (f"/{self.protocol}" if self.protocol != "any" else ""))
             return " ".join(words)

@@ -64,8 +64,10 @@ DRIVER_FIX = (
 )
 
 RESOURCES = {
-    "nvidia-device-plugin": {"requests": {"cpu": "10m", "memory": f"{DEVICE_PLUGIN_REQUEST_MIB}Mi"},
-                             "limits": {"memory": "128Mi"}},
+    "nvidia-device-plugin": {
+        "requests": {"cpu": "10m", "memory": f"{DEVICE_PLUGIN_REQUEST_MIB}Mi"},
+        "limits": {"memory": "128Mi"},
+    },
 }
 
 
@@ -99,7 +101,8 @@ def gpu_choice(setting: str, facts: dict) -> GpuChoice:
         return GpuChoice(True, f"GPU: {describe(facts['gpus'])}", tuple(facts["gpus"]))
     if facts["pci_devices"]:
         return GpuChoice(
-            False, f"CPU: an NVIDIA GPU is present but its driver does not answer "
+            False,
+            f"CPU: an NVIDIA GPU is present but its driver does not answer "
             f"({facts['driver_problem']}); {DRIVER_FIX}",
         )
     return GpuChoice(False, "CPU: no NVIDIA GPU on this host")
@@ -172,12 +175,12 @@ def apt_key_pinned(url: str, fingerprint: str, keyring: str):
     yield (
         "set -e; dir=$(mktemp -d); trap 'rm -rf \"$dir\"' EXIT; "
         f'curl -fsSL --retry 3 -o "$dir/key" {url}; '
-        "found=$(gpg --show-keys --with-colons \"$dir/key\" "
+        'found=$(gpg --show-keys --with-colons "$dir/key" '
         "| awk -F: '$1 == \"fpr\" {print $10; exit}'); "
         f'[ "$found" = {fingerprint} ] || '
         f'{{ echo "{url}: the key $found is not the pinned {fingerprint}" >&2; exit 1; }}; '
         f'gpg --dearmor --yes -o {shlex.quote(keyring + ".new")} "$dir/key"; '
-        f'chmod 644 {shlex.quote(keyring + ".new")}; '
+        f"chmod 644 {shlex.quote(keyring + '.new')}; "
         f"mv {shlex.quote(keyring + '.new')} {shlex.quote(keyring)}"
     )
 
@@ -192,11 +195,15 @@ def container_toolkit(settings: Settings) -> None:
     installed = host.get_fact(DebPackages) or {}
     if all(version in installed.get(package, ()) for package in TOOLKIT_PACKAGES):
         return
-    apt.packages(name="Install gpg (checks NVIDIA's signing key)", packages=["gpg"],
-                 no_recommends=True)
-    apt_key_pinned(name="Trust NVIDIA's toolkit repository key (pinned fingerprint)",
-                   url=TOOLKIT_KEY_URL, fingerprint=TOOLKIT_KEY_FINGERPRINT,
-                   keyring=TOOLKIT_KEYRING)
+    apt.packages(
+        name="Install gpg (checks NVIDIA's signing key)", packages=["gpg"], no_recommends=True
+    )
+    apt_key_pinned(
+        name="Trust NVIDIA's toolkit repository key (pinned fingerprint)",
+        url=TOOLKIT_KEY_URL,
+        fingerprint=TOOLKIT_KEY_FINGERPRINT,
+        keyring=TOOLKIT_KEYRING,
+    )
     for toolkit_file in toolkit_files():
         put_host_file(toolkit_file)
     apt.packages(
@@ -220,8 +227,9 @@ def nvidia_runtime_known(service: str):
 
         nvidia_runtime_known(service="k3s")
     """
-    state = host.get_fact(NvidiaRuntimeInContainerd, binary=NVIDIA_RUNTIME_BINARY,
-                          config=CONTAINERD_CONFIG)
+    state = host.get_fact(
+        NvidiaRuntimeInContainerd, binary=NVIDIA_RUNTIME_BINARY, config=CONTAINERD_CONFIG
+    )
     if state["installed"] and state["in_config"] is False:
         yield f"systemctl restart {service}"
 

@@ -81,13 +81,21 @@ def hardening_files(idle_logout_seconds: int) -> list[HostFile]:
         HostFile(COREDUMP_FILE, render("host/coredump.conf.j2")),
         HostFile(LIMITS_FILE, render("host/limits.conf.j2")),
         HostFile(PROFILE_FILE, render("host/profile.sh.j2")),
-        HostFile(SSHD_FILE, render("host/sshd-hardening.conf.j2",
-                                   alive_interval=SSHD_CLIENT_ALIVE_INTERVAL,
-                                   alive_count_max=SSHD_CLIENT_ALIVE_COUNT_MAX)),
+        HostFile(
+            SSHD_FILE,
+            render(
+                "host/sshd-hardening.conf.j2",
+                alive_interval=SSHD_CLIENT_ALIVE_INTERVAL,
+                alive_count_max=SSHD_CLIENT_ALIVE_COUNT_MAX,
+            ),
+        ),
     ]
     if idle_logout_seconds:
-        files.append(HostFile(IDLE_LOGOUT_FILE, render("host/idle-logout.sh.j2",
-                                                       idle_seconds=idle_logout_seconds)))
+        files.append(
+            HostFile(
+                IDLE_LOGOUT_FILE, render("host/idle-logout.sh.j2", idle_seconds=idle_logout_seconds)
+            )
+        )
     return files
 
 

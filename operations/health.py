@@ -41,8 +41,10 @@ from operations.settings import Settings
 # Read in one `kubectl get` (kubectl_get_everywhere). k3s records what its deploy controller
 # applied as Addons (k3s.cattle.io); helm-controller merges a HelmChartConfig into the
 # HelmChart of the same name.
-KINDS = ("nodes,deployments,statefulsets,daemonsets,jobs,helmcharts,helmchartconfigs,"
-         "addons.k3s.cattle.io,events,secrets")
+KINDS = (
+    "nodes,deployments,statefulsets,daemonsets,jobs,helmcharts,helmchartconfigs,"
+    "addons.k3s.cattle.io,events,secrets"
+)
 # The CloudNativePG Cluster kind exists only once its operator's CRD is installed.
 OPTIONAL_KINDS = "clusters.postgresql.cnpg.io"
 # Every object but Secrets as one JSON line; Secrets as "Secret NAMESPACE NAME TYPE LABELS"
@@ -66,8 +68,9 @@ REBOOT_REQUIRED = "/var/run/reboot-required"
 # (netdata/helmchart 3.7.172 values.yaml). /api/v1/alarms lists the raised ones (WARNING or
 # CRITICAL) without `all` (Netdata v2.11.0 src/web/api/v1/api_v1_alarms.c,
 # src/health/health_json.c health_alarms2json).
-NETDATA_API = (f"/api/v1/namespaces/{MONITORING_NAMESPACE}/services/{NETDATA.service}:"
-               f"{NETDATA.port}/proxy")
+NETDATA_API = (
+    f"/api/v1/namespaces/{MONITORING_NAMESPACE}/services/{NETDATA.service}:{NETDATA.port}/proxy"
+)
 NETDATA_HOSTS = ("netdata-k8s-state",)
 # Lines of each install Job pod's log read (helm's own error is at its end: klipper-helm's
 # entry runs with `set -e`, so a failing helm is the script's last output).
@@ -92,9 +95,12 @@ def kubectl_get_everywhere(kinds: str, output: str, stderr: str = "/dev/null") -
     """
     first, fallback = (
         f"{K3S_BINARY} kubectl get {every} --all-namespaces --output {output} 2>{stderr}"
-        for every in (f"{kinds},{OPTIONAL_KINDS}", kinds))
-    return (f'listed=$({first}); [ -n "$listed" ] || listed=$({fallback}); '
-            '[ -z "$listed" ] || printf ' + "'%s\\n'" + ' "$listed"')
+        for every in (f"{kinds},{OPTIONAL_KINDS}", kinds)
+    )
+    return (
+        f'listed=$({first}); [ -n "$listed" ] || listed=$({fallback}); '
+        '[ -z "$listed" ] || printf ' + "'%s\\n'" + ' "$listed"'
+    )
 
 
 # For an off-site unit ($unit) whose last run failed: "failed UNIT RESULT" (systemd's Result:
@@ -107,7 +113,8 @@ OFFSITE_FAILURE = (
     'echo "failed $unit $(systemctl show --property=Result --value "$unit.service")"; '
     'journalctl --unit "$unit.service" --since "$(systemctl show '
     '--property=ExecMainStartTimestamp --value "$unit.service")" --output=cat --no-pager '
-    '2>/dev/null | grep "^off-site [a-z]* failed: " | tail -n 1 | sed "s/^/error $unit /"')
+    '2>/dev/null | grep "^off-site [a-z]* failed: " | tail -n 1 | sed "s/^/error $unit /"'
+)
 
 
 class ApplianceRead(FactBase):
@@ -147,44 +154,54 @@ class ApplianceRead(FactBase):
         kubectl = f"{K3S_BINARY} kubectl"
         target = f"{domain}:443:127.0.0.1"
         alarms_read = (
-            f"echo; echo '## alarms'; for h in '' $({kubectl} get nodes --output "
-            "jsonpath='{.items[*].metadata.name}' 2>/dev/null) " + " ".join(NETDATA_HOSTS)
-            + f"; do {kubectl} get --raw \"{NETDATA_API}${{h:+/host/$h}}/api/v1/alarms\" "
-            "2>/dev/null | tr -d '\\n'; echo; done") if alarms else "echo"
-        return "; ".join([
-            "echo '## now'; date +%s",
-            "echo '## memory'; grep '^MemAvailable:' /proc/meminfo",
-            "echo '## disk'; d=/var/lib/rancher; [ -d $d ] || d=/; df -Pk $d | tail -n 1",
-            f"echo '## backup'; ls -1t {BACKUP_DIR}/llm-appliance-*.tar 2>/dev/null | head -n 1 "
-            "| xargs -r stat -c '%Y %n'",
-            f"echo '## offsite'; {READ_OFFSITE_TIME}; "
-            f"for unit in {OFFSITE_UNIT} {OFFSITE_CHECK_UNIT}; do " + OFFSITE_FAILURE + "; done",
-            f"echo '## reboot'; [ -f {REBOOT_REQUIRED} ] && echo required && "
-            f"cat {REBOOT_REQUIRED}.pkgs 2>/dev/null",
-            f"echo '## restored'; {READ_RESTORED}",
-            f"echo '## k3s'; [ -x {K3S_BINARY} ] && echo installed",
-            f"if [ -x {K3S_BINARY} ]; then echo '## objects'; errors=$(mktemp); "
-            + kubectl_get_everywhere(KINDS, shlex.quote("jsonpath=" + TEMPLATE), '"$errors"'),
-            f"{kubectl} get pods --all-namespaces --selector {CHART_LABEL} --output "
-            f"{shlex.quote('jsonpath=' + ITEMS)} 2>/dev/null",
-            "echo '## errors'; cat \"$errors\"; rm -f \"$errors\"",
-            # Every HelmChart, k3s's and the appliance's, is in kube-system, and so are their
-            # install Jobs. Without --follow, kubectl reads the pods' logs one after another
-            # with no limit on their number (kubectl 1.36 pkg/cmd/logs/logs.go RunLogs).
-            f"echo '## helm'; {kubectl} --namespace kube-system logs --selector {CHART_LABEL} "
-            f"--prefix --tail {HELM_LOG_LINES} 2>/dev/null",
-            f"echo '## models'; {kubectl} --namespace {OLLAMA.namespace} exec {OLLAMA.workload.ref} -- "
-            "ollama list 2>/dev/null",
-            "echo '## redirect'; curl -s -o /dev/null --max-time 5 "
-            "-w '%{http_code} %{redirect_url}' http://127.0.0.1/",
-            f"echo; echo '## health'; curl -sk --max-time 5 --resolve {target} -o /dev/null "
-            f"-w '%{{http_code}}' https://{domain}/health",
-            alarms_read,
-            "echo '## certificate'; echo | timeout 10 openssl s_client -connect "
-            f"127.0.0.1:443 -servername {domain} 2>/dev/null | openssl x509 -noout -issuer "
-            "-enddate -ext subjectAltName 2>/dev/null; fi",
-            "true",
-        ])
+            (
+                f"echo; echo '## alarms'; for h in '' $({kubectl} get nodes --output "
+                "jsonpath='{.items[*].metadata.name}' 2>/dev/null) "
+                + " ".join(NETDATA_HOSTS)
+                + f'; do {kubectl} get --raw "{NETDATA_API}${{h:+/host/$h}}/api/v1/alarms" '
+                "2>/dev/null | tr -d '\\n'; echo; done"
+            )
+            if alarms
+            else "echo"
+        )
+        return "; ".join(
+            [
+                "echo '## now'; date +%s",
+                "echo '## memory'; grep '^MemAvailable:' /proc/meminfo",
+                "echo '## disk'; d=/var/lib/rancher; [ -d $d ] || d=/; df -Pk $d | tail -n 1",
+                f"echo '## backup'; ls -1t {BACKUP_DIR}/llm-appliance-*.tar 2>/dev/null | head -n 1 "
+                "| xargs -r stat -c '%Y %n'",
+                f"echo '## offsite'; {READ_OFFSITE_TIME}; "
+                f"for unit in {OFFSITE_UNIT} {OFFSITE_CHECK_UNIT}; do "
+                + OFFSITE_FAILURE
+                + "; done",
+                f"echo '## reboot'; [ -f {REBOOT_REQUIRED} ] && echo required && "
+                f"cat {REBOOT_REQUIRED}.pkgs 2>/dev/null",
+                f"echo '## restored'; {READ_RESTORED}",
+                f"echo '## k3s'; [ -x {K3S_BINARY} ] && echo installed",
+                f"if [ -x {K3S_BINARY} ]; then echo '## objects'; errors=$(mktemp); "
+                + kubectl_get_everywhere(KINDS, shlex.quote("jsonpath=" + TEMPLATE), '"$errors"'),
+                f"{kubectl} get pods --all-namespaces --selector {CHART_LABEL} --output "
+                f"{shlex.quote('jsonpath=' + ITEMS)} 2>/dev/null",
+                'echo \'## errors\'; cat "$errors"; rm -f "$errors"',
+                # Every HelmChart, k3s's and the appliance's, is in kube-system, and so are their
+                # install Jobs. Without --follow, kubectl reads the pods' logs one after another
+                # with no limit on their number (kubectl 1.36 pkg/cmd/logs/logs.go RunLogs).
+                f"echo '## helm'; {kubectl} --namespace kube-system logs --selector {CHART_LABEL} "
+                f"--prefix --tail {HELM_LOG_LINES} 2>/dev/null",
+                f"echo '## models'; {kubectl} --namespace {OLLAMA.namespace} exec {OLLAMA.workload.ref} -- "
+                "ollama list 2>/dev/null",
+                "echo '## redirect'; curl -s -o /dev/null --max-time 5 "
+                "-w '%{http_code} %{redirect_url}' http://127.0.0.1/",
+                f"echo; echo '## health'; curl -sk --max-time 5 --resolve {target} -o /dev/null "
+                f"-w '%{{http_code}}' https://{domain}/health",
+                alarms_read,
+                "echo '## certificate'; echo | timeout 10 openssl s_client -connect "
+                f"127.0.0.1:443 -servername {domain} 2>/dev/null | openssl x509 -noout -issuer "
+                "-enddate -ext subjectAltName 2>/dev/null; fi",
+                "true",
+            ]
+        )
 
     def process(self, output):
         return parse_read(output)
@@ -202,8 +219,9 @@ class LogTail(FactBase):
     default = list
 
     def command(self, namespace, target, lines=20):
-        return (f"{K3S_BINARY} kubectl --namespace {namespace} logs {target} --tail {lines} "
-                "2>&1; true")
+        return (
+            f"{K3S_BINARY} kubectl --namespace {namespace} logs {target} --tail {lines} 2>&1; true"
+        )
 
     def process(self, output):
         return [line.rstrip() for line in output]

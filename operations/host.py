@@ -125,7 +125,7 @@ def firewall_rules(
 ) -> list[FirewallRule]:
     """The ufw rules, in ufw's stored form: all the appliance admits.
 
-        firewall_rules(settings, 22)[0].command  # "allow 22/tcp"
+    firewall_rules(settings, 22)[0].command  # "allow 22/tcp"
     """
     rules = [FirewallRule("allow", "tcp", str(port)) for port in (ssh_port, 80, 443)]
     rules += [
@@ -268,8 +268,10 @@ def plan(settings: Settings, node: Node) -> LayerPlan:
         packages=packages,
         units=UNITS_RUNNING,
         reads=(
-            *dict.fromkeys(fact_key(FileState, path=path)
-                           for path in [*(host_file.path for host_file in files), *removable]),
+            *dict.fromkeys(
+                fact_key(FileState, path=path)
+                for path in [*(host_file.path for host_file in files), *removable]
+            ),
             fact_key(DpkgInterrupted),
             fact_key(InstalledPackages, names=packages),
             fact_key(KernelModules, names=KERNEL_MODULES),
@@ -355,11 +357,14 @@ def _ssh(settings: Settings, by_path: dict[str, HostFile]):
 
 def _harden(settings: Settings):
     """Hardening picked from Lynis's suggestions (operations/hardening.py)."""
-    changed = {f.path: put_host_file(f)
-               for f in hardening.hardening_files(settings.idle_logout_seconds)}
+    changed = {
+        f.path: put_host_file(f) for f in hardening.hardening_files(settings.idle_logout_seconds)
+    }
     if not settings.idle_logout_seconds:
-        file_absent(name=f"Remove {hardening.IDLE_LOGOUT_FILE} (idle_logout_seconds: 0)",
-                    path=hardening.IDLE_LOGOUT_FILE)
+        file_absent(
+            name=f"Remove {hardening.IDLE_LOGOUT_FILE} (idle_logout_seconds: 0)",
+            path=hardening.IDLE_LOGOUT_FILE,
+        )
     kernel_parameters_applied(
         name="Apply hardening kernel parameters",
         path=hardening.SYSCTL_FILE,

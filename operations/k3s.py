@@ -74,7 +74,10 @@ JOIN_TOKEN_PLACEHOLDER = "__JOIN_TOKEN__"
 
 
 def k3s_files(
-    settings: Settings, address: str, role: str, join_url: str | None = None,
+    settings: Settings,
+    address: str,
+    role: str,
+    join_url: str | None = None,
     cluster_init: bool = False,
 ) -> list[HostFile]:
     """A node's k3s config (and, on a server, the Traefik values). A joining node's config
@@ -95,15 +98,22 @@ def k3s_files(
     )
     host_files = [HostFile(CONFIG_FILE, config, "600")]
     if role == "server":
-        host_files.append(manifest(TRAEFIK_CONFIG_FILE, [traefik_config(settings)], (
-            "Managed by llm-appliance (operations/k3s.py). k3s merges these values into its\n"
-            f"packaged Traefik chart (+up{settings.traefik_upstream_chart}); never edit k3s's own "
-            "traefik.yaml,"
-            "\nwhich k3s rewrites at start."
-        )))
+        host_files.append(
+            manifest(
+                TRAEFIK_CONFIG_FILE,
+                [traefik_config(settings)],
+                (
+                    "Managed by llm-appliance (operations/k3s.py). k3s merges these values into its\n"
+                    f"packaged Traefik chart (+up{settings.traefik_upstream_chart}); never edit k3s's own "
+                    "traefik.yaml,"
+                    "\nwhich k3s rewrites at start."
+                ),
+            )
+        )
         if traefik_secrets(settings):
-            host_files.append(HostFile(PUT_SECRET, (PROJECT_ROOT / "files/put-secret.sh").read_text(),
-                                       "755"))
+            host_files.append(
+                HostFile(PUT_SECRET, (PROJECT_ROOT / "files/put-secret.sh").read_text(), "755")
+            )
     return host_files
 
 
@@ -123,13 +133,18 @@ class AirgapFiles:
         """Raises ValueError naming what is missing or does not match its published sum."""
         asset, release_arch = ASSETS[arch]
         root = Path(folder)
-        binary, sums, script = root / asset, root / f"sha256sum-{release_arch}.txt", root / "install.sh"
+        binary, sums, script = (
+            root / asset,
+            root / f"sha256sum-{release_arch}.txt",
+            root / "install.sh",
+        )
         missing = [p.name for p in (binary, sums, script) if not p.is_file()]
         if missing:
             raise ValueError(f"k3s_airgap_dir = {folder!r} lacks {', '.join(missing)}")
         published = {
             line.split()[1]: line.split()[0]
-            for line in sums.read_text().splitlines() if len(line.split()) == 2
+            for line in sums.read_text().splitlines()
+            if len(line.split()) == 2
         }
         actual = hashlib.sha256(binary.read_bytes()).hexdigest()
         if published.get(asset) != actual:
@@ -157,7 +172,7 @@ def k3s_binary(version: str, arch: str):
     asset, release_arch = ASSETS[arch]
     release = f"{RELEASES_URL}/{quote(version)}"
     yield (
-        "set -e; dir=$(mktemp -d); trap 'rm -rf \"$dir\"' EXIT; cd \"$dir\"; "
+        'set -e; dir=$(mktemp -d); trap \'rm -rf "$dir"\' EXIT; cd "$dir"; '
         f"curl -sfL --retry 3 -o sums {release}/sha256sum-{release_arch}.txt; "
         f"curl -sfL --retry 3 -o {asset} {release}/{asset}; "
         f"grep -E ' {asset}$' sums | sha256sum -c --status || "
@@ -220,7 +235,9 @@ def _binary_and_script(settings: Settings, arch: str):
     except ValueError as error:
         stop([str(error)], f"{host.name}: the air-gap folder cannot be used")
     script = files.put(
-        name="Upload the k3s install script", src=str(airgap.install_script), dest=script_path,
+        name="Upload the k3s install script",
+        src=str(airgap.install_script),
+        dest=script_path,
         mode="755",
     )
     binary = files.put(
@@ -229,7 +246,9 @@ def _binary_and_script(settings: Settings, arch: str):
     if airgap.images:
         files.put(
             name="Upload the k3s images",
-            src=str(airgap.images), dest=f"{AIRGAP_IMAGES_DIR}/{airgap.images.name}", mode="644",
+            src=str(airgap.images),
+            dest=f"{AIRGAP_IMAGES_DIR}/{airgap.images.name}",
+            mode="644",
         )
     return binary, script, script_path
 
@@ -243,11 +262,15 @@ def _config(layer: LayerPlan, node: NodeRole):
     manifest_writes = [put_host_file(server_manifest) for server_manifest in server_manifests]
     if node.join_url is None:
         return put_host_file(config), manifest_writes, server_manifests
-    return join_config(
-        name=f"Write k3s config (joining {node.first_server})",
-        content_before_token=config.content,
-        server_node=inventory.get_host(node.first_server),
-    ), manifest_writes, server_manifests
+    return (
+        join_config(
+            name=f"Write k3s config (joining {node.first_server})",
+            content_before_token=config.content,
+            server_node=inventory.get_host(node.first_server),
+        ),
+        manifest_writes,
+        server_manifests,
+    )
 
 
 def plan(settings: Settings, node: Node) -> LayerPlan:
@@ -268,8 +291,13 @@ def plan(settings: Settings, node: Node) -> LayerPlan:
         reads=(
             fact_key(Arch),
             fact_key(K3sVersion, path=K3S_BINARY),
-            *(fact_key(FileState, path=path) for path in (
-                *(host_file.path for host_file in files), f"/etc/systemd/system/{service}.service")),
+            *(
+                fact_key(FileState, path=path)
+                for path in (
+                    *(host_file.path for host_file in files),
+                    f"/etc/systemd/system/{service}.service",
+                )
+            ),
             fact_key(SystemdUnit, unit=f"{service}.service"),
             *(fact_key(Sha1File, path=remote) for remote in copies),
         ),
@@ -304,20 +332,32 @@ def install(settings: Settings):
     k3s_gpu_runtime(settings, service)
     repaired, secrets_put = [], []
     if node.join_url is None and health.latest_read(settings).get("restored"):
-        repaired.append(recovery.restored_cluster_repaired(
-            name="Repair what the restored datastore holds of the lost server", settings=settings))
+        repaired.append(
+            recovery.restored_cluster_repaired(
+                name="Repair what the restored datastore holds of the lost server",
+                settings=settings,
+            )
+        )
     secrets = traefik_secrets(settings) if node.join_url is None and node.role == "server" else []
     if secrets:
         # Once, on the first server: Secrets are the cluster's.
         present = read_parser.secret_names(health.latest_read(settings), TRAEFIK.namespace)
-        secrets_put = [traefik_secret(name=f"Put the Secret {secret.name} for Traefik (from "
-                                           f"{', '.join(local for _, local in secret.files)})",
-                                      secret=secret, present=secret.name in present)
-                       for secret in secrets]
+        secrets_put = [
+            traefik_secret(
+                name=f"Put the Secret {secret.name} for Traefik (from "
+                f"{', '.join(local for _, local in secret.files)})",
+                secret=secret,
+                present=secret.name in present,
+            )
+            for secret in secrets
+        ]
     if node.role == "server":
         # The Traefik HelmChartConfig changes nothing k3s restarts for, but helm-controller
         # upgrades Traefik with it: its write is one of the gate's changes, and the gate waits
         # until k3s applied it as written.
-        readiness_gate.gate("k3s", settings, [binary, script, config, running, *repaired,
-                                              *secrets_put, *manifest_writes],
-                            manifests)
+        readiness_gate.gate(
+            "k3s",
+            settings,
+            [binary, script, config, running, *repaired, *secrets_put, *manifest_writes],
+            manifests,
+        )

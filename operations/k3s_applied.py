@@ -41,9 +41,13 @@ def newest_release(cluster: Cluster, chart: dict) -> dict:
     newest: dict = {}
     for secret in cluster.of("Secret", (target,)):
         labels = secret["metadata"].get("labels") or {}
-        if (secret.get("type") == RELEASE_TYPE and labels.get("owner") == "helm"
-                and labels.get("name") == name and labels.get("version", "").isdigit()
-                and int(labels["version"]) > int(newest.get("version", 0))):
+        if (
+            secret.get("type") == RELEASE_TYPE
+            and labels.get("owner") == "helm"
+            and labels.get("name") == name
+            and labels.get("version", "").isdigit()
+            and int(labels["version"]) > int(newest.get("version", 0))
+        ):
             newest = labels
     return newest
 
@@ -51,7 +55,9 @@ def newest_release(cluster: Cluster, chart: dict) -> dict:
 def job_config_hash(job: dict) -> str:
     """The configHash helm-controller expects of a Job's release: its pod template's
     annotation "SHA256=HEX" after the "=", cut to 63 characters (a label value's most)."""
-    annotations = job.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {}
+    annotations = (
+        job.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {}
+    )
     return annotations.get(CONFIG_HASH, "").partition("=")[2][:63]
 
 
@@ -59,10 +65,16 @@ def job_pods(cluster: Cluster, job: dict) -> list[dict]:
     """The pods of an install Job, by their ownerReference (the Job's uid where the read has
     one: a pod of a replaced Job of the same name is not the Job's)."""
     metadata = job["metadata"]
-    return [pod for pod in cluster.of("Pod", (metadata["namespace"],))
-            if any(o.get("kind") == "Job" and o.get("name") == metadata["name"]
-                   and o.get("uid") == metadata.get("uid")
-                   for o in pod["metadata"].get("ownerReferences") or [])]
+    return [
+        pod
+        for pod in cluster.of("Pod", (metadata["namespace"],))
+        if any(
+            o.get("kind") == "Job"
+            and o.get("name") == metadata["name"]
+            and o.get("uid") == metadata.get("uid")
+            for o in pod["metadata"].get("ownerReferences") or []
+        )
+    ]
 
 
 def restarted_helm(cluster: Cluster, job: dict) -> tuple[dict, dict] | None:
@@ -85,7 +97,7 @@ def helm_error(cluster: Cluster, job: dict) -> str:
     newest = max(pods, key=lambda pod: pod["metadata"].get("creationTimestamp", ""))
     lines = cluster.read.get("helm_logs", {}).get(newest["metadata"]["name"], [])
     starts = [index for index, line in enumerate(lines) if line.startswith("Error:")]
-    return " ".join(lines[starts[-1]:] if starts else lines[-1:])
+    return " ".join(lines[starts[-1] :] if starts else lines[-1:])
 
 
 def chart_component(cluster: Cluster, chart: dict, pinned: str) -> Component:
@@ -103,14 +115,19 @@ def chart_component(cluster: Cluster, chart: dict, pinned: str) -> Component:
     requested = chart["spec"].get("version") or chart["spec"].get("chart", "").rsplit("/", 1)[-1]
     # The Component fields every outcome shares (their types are Component's).
     common: dict[str, Any] = dict(
-        name=f"chart {name}", pinned=pinned, logs=(namespace, f"job/{job_name}"),
+        name=f"chart {name}",
+        pinned=pinned,
+        logs=(namespace, f"job/{job_name}"),
         targets=(("HelmChart", namespace, name), ("Job", namespace, job_name)),
         look=f"k3s kubectl --namespace {namespace} logs job/{job_name}",
     )
     failed = condition(chart, "Failed")
     if failed:
-        return Component(state=FAILED, detail=f"{failed.get('reason', 'Failed')}: "
-                         f"{failed.get('message', '')}".rstrip(": "), **common)
+        return Component(
+            state=FAILED,
+            detail=f"{failed.get('reason', 'Failed')}: {failed.get('message', '')}".rstrip(": "),
+            **common,
+        )
     if job is None:
         return Component(state=WAITING, detail="no install Job yet (helm-controller)", **common)
     config = cluster.get("HelmChartConfig", namespace, name)
@@ -120,26 +137,40 @@ def chart_component(cluster: Cluster, chart: dict, pinned: str) -> Component:
     revision, status = release.get("version", "0"), release.get("status", "")
     current = release.get(CONFIG_HASH) == expected
     if condition(job, "Complete") and status == "deployed" and current:
-        return Component(state=READY, detail=f"installed (revision {revision})", running=requested,
-                         **common)
+        return Component(
+            state=READY, detail=f"installed (revision {revision})", running=requested, **common
+        )
     error = helm_error(cluster, job)
     error = f": {error}" if error else ""
     if status == "failed" and current:
-        return Component(state=FAILED, detail=f"helm failed: release revision {revision} is "
-                         f"failed{error}", **common)
+        return Component(
+            state=FAILED,
+            detail=f"helm failed: release revision {revision} is failed{error}",
+            **common,
+        )
     crashing = restarted_helm(cluster, job)
     if crashing:
         pod, container = crashing
         waiting = (container.get("state", {}).get("waiting") or {}).get("reason", "")
         common["targets"] += (("Pod", namespace, pod["metadata"]["name"]),)
-        return Component(state=FAILED, detail=f"helm failed {container['restartCount']} times"
-                         + (f" ({waiting})" if waiting else "") + error, **common)
+        return Component(
+            state=FAILED,
+            detail=f"helm failed {container['restartCount']} times"
+            + (f" ({waiting})" if waiting else "")
+            + error,
+            **common,
+        )
     if condition(job, "Failed"):
         return Component(state=FAILED, detail=f"install Job failed{error}", **common)
     if condition(job, "Complete"):
-        return Component(state=WAITING, detail=(
-            f"install Job complete, release revision {revision} {status or 'missing'}"
-            f"{'' if current else ' for another spec'}: helm-controller runs it again"), **common)
+        return Component(
+            state=WAITING,
+            detail=(
+                f"install Job complete, release revision {revision} {status or 'missing'}"
+                f"{'' if current else ' for another spec'}: helm-controller runs it again"
+            ),
+            **common,
+        )
     return Component(state=WAITING, detail="installing", **common)
 
 
@@ -151,8 +182,12 @@ def chart_component(cluster: Cluster, chart: dict, pinned: str) -> Component:
 # the new checksum only after the apply succeeded, and reports a file it could not read,
 # parse, validate or apply as a Warning Event of one of these reasons on the Addon, trying
 # again at the next scan.
-ADDON_FAILURES = ("ReadManifestFailed", "ParseManifestFailed", "ValidateManifestFailed",
-                  "ApplyManifestFailed")
+ADDON_FAILURES = (
+    "ReadManifestFailed",
+    "ParseManifestFailed",
+    "ValidateManifestFailed",
+    "ApplyManifestFailed",
+)
 # k3s tries a failed file again at every scan (listFilesIn keeps no modTime for it), and
 # client-go's recorder counts a repeated Event up (tools/record/events_cache.go): a failure
 # is waiting until k3s has met it this many times (a minute of scans), failed after. A kind
@@ -172,12 +207,16 @@ def addon_failure(event: dict) -> tuple[str, str]:
 def written_manifests(host_files) -> tuple[tuple[str, str], ...]:
     """The manifests among rendered files (``rendering.HostFile``s under MANIFESTS_DIR) as
     (path, sha256 of the content written) pairs, the form the gate takes."""
-    return tuple((f.path, hashlib.sha256(f.content.encode()).hexdigest()) for f in host_files
-                 if f.path.startswith(f"{MANIFESTS_DIR}/"))
+    return tuple(
+        (f.path, hashlib.sha256(f.content.encode()).hexdigest())
+        for f in host_files
+        if f.path.startswith(f"{MANIFESTS_DIR}/")
+    )
 
 
-def manifest_components(cluster: Cluster, manifests: tuple[tuple[str, str], ...],
-                        since: str = "") -> list[Component]:
+def manifest_components(
+    cluster: Cluster, manifests: tuple[tuple[str, str], ...], since: str = ""
+) -> list[Component]:
     """Whether k3s applied each manifest as written (``(path, sha256)``, written_manifests):
     ready when its Addon's spec.checksum is that sha256; on a failure Event (ADDON_FAILURES)
     on the Addon later than ``since`` (RFC 3339: when the gate began, so that an earlier
@@ -188,17 +227,27 @@ def manifest_components(cluster: Cluster, manifests: tuple[tuple[str, str], ...]
     for path, checksum in manifests:
         name = path.rsplit("/", 1)[-1].split(".", 1)[0]
         addon = cluster.get("Addon", "kube-system", name) or {}
-        common: dict[str, Any] = dict(name=f"manifest {name}", targets=(("Addon", "kube-system", name),),
-                      look=f"k3s kubectl --namespace kube-system describe addon {name}")
-        failures = [event for event in cluster.event_objects("Addon", "kube-system", name)
-                    if event.get("reason") in ADDON_FAILURES and event_time(event) > since]
+        common: dict[str, Any] = dict(
+            name=f"manifest {name}",
+            targets=(("Addon", "kube-system", name),),
+            look=f"k3s kubectl --namespace kube-system describe addon {name}",
+        )
+        failures = [
+            event
+            for event in cluster.event_objects("Addon", "kube-system", name)
+            if event.get("reason") in ADDON_FAILURES and event_time(event) > since
+        ]
         if (addon.get("spec") or {}).get("checksum") == checksum:
             components.append(Component(state=READY, detail="applied by k3s", **common))
         elif failures:
             state, detail = addon_failure(failures[-1])
             components.append(Component(state=state, detail=detail, **common))
         else:
-            components.append(Component(
-                state=WAITING, detail="not applied by k3s yet (it scans its manifests every 15 s)",
-                **common))
+            components.append(
+                Component(
+                    state=WAITING,
+                    detail="not applied by k3s yet (it scans its manifests every 15 s)",
+                    **common,
+                )
+            )
     return components

@@ -24,8 +24,11 @@ RESTORING_FILE = f"{STATE_DIR}/restoring-from-repository"
 RESTORED_FILE = f"{STATE_DIR}/restored-from-repository"
 
 # files/offsite.sh's variables for the three (read from restic.env, operations/offsite.py).
-OFFSITE_SCRIPT_PATHS = {"LAST": OFFSITE_LAST_FILE, "RESTORING": RESTORING_FILE,
-                        "RESTORED": RESTORED_FILE}
+OFFSITE_SCRIPT_PATHS = {
+    "LAST": OFFSITE_LAST_FILE,
+    "RESTORING": RESTORING_FILE,
+    "RESTORED": RESTORED_FILE,
+}
 
 SET_RESTORING = f"install -d {shlex.quote(STATE_DIR)} && touch {shlex.quote(RESTORING_FILE)}"
 CLEAR_RESTORED = f"rm -f {shlex.quote(RESTORED_FILE)}"

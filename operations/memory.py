@@ -45,8 +45,10 @@ SYSTEM_MIB = KUBELET_SYSTEM_RESERVED_MIB + KUBELET_KUBE_RESERVED_MIB + KUBELET_E
 # The library's smaller quantisation of a model of the table: the same shape, a smaller file.
 # Tags of the Ollama library (registry.ollama.ai/library/NAME, not read here: no registry
 # access); the preflight reads their size from the registry like any other model's.
-SMALLER_QUANTISATION = {"llama3.1:8b": "llama3.1:8b-instruct-q3_K_M",
-                        "qwen2.5:7b": "qwen2.5:7b-instruct-q3_K_M"}
+SMALLER_QUANTISATION = {
+    "llama3.1:8b": "llama3.1:8b-instruct-q3_K_M",
+    "qwen2.5:7b": "qwen2.5:7b-instruct-q3_K_M",
+}
 
 
 @dataclass(frozen=True)
@@ -87,16 +89,23 @@ def loaded(settings: Settings, model: str) -> Loaded:
         guess = settings.model_size_gib(model) * GIB * MODEL_MEMORY_FACTOR + RUNNER_OVERHEAD_BYTES
         return Loaded(model, math.ceil(guess / MIB), True, estimated=True)
     parallel = settings.ollama_num_parallel if shape.causal else 1
-    needed = resident_bytes(shape, settings.ollama_context_length, settings.ollama_kv_cache_type,
-                            parallel, settings.ollama_flash_attention)
+    needed = resident_bytes(
+        shape,
+        settings.ollama_context_length,
+        settings.ollama_kv_cache_type,
+        parallel,
+        settings.ollama_flash_attention,
+    )
     return Loaded(model, math.ceil(needed / MIB), shape.causal)
 
 
 def loaded_together(settings: Settings) -> tuple[Loaded, ...]:
     """The models Ollama may hold at once: the OLLAMA_MAX_LOADED_MODELS largest (with one chat
     model, it and the embedding model), largest first."""
-    every = sorted((loaded(settings, model) for model in settings.models),
-                   key=lambda one: (-one.mib, one.model))
+    every = sorted(
+        (loaded(settings, model) for model in settings.models),
+        key=lambda one: (-one.mib, one.model),
+    )
     return tuple(every[:OLLAMA_MAX_LOADED_MODELS])
 
 
@@ -111,7 +120,9 @@ def ollama_mib(settings: Settings) -> int:
 def gpu_host_mib(settings: Settings) -> int:
     """Ollama's RAM request and limit when its models are in GPU memory: the server with CUDA's
     host side (OLLAMA_GPU_HOST_MEMORY_GIB) and the loaded chat models' prompt caches."""
-    caches = sum(settings.ollama_prompt_cache_mib for one in loaded_together(settings) if one.causal)
+    caches = sum(
+        settings.ollama_prompt_cache_mib for one in loaded_together(settings) if one.causal
+    )
     return OLLAMA_GPU_HOST_MEMORY_GIB * 1024 + caches
 
 
@@ -126,7 +137,9 @@ def host_mib_needed(settings: Settings, gpu: bool = False) -> int:
     """MemTotal, in MiB, the host needs: the system, the platform's requests and Ollama's (with
     `gpu`, Ollama's RAM beside the GPU)."""
     if gpu:
-        return SYSTEM_MIB + PLATFORM_REQUESTS_MIB + DEVICE_PLUGIN_REQUEST_MIB + gpu_host_mib(settings)
+        return (
+            SYSTEM_MIB + PLATFORM_REQUESTS_MIB + DEVICE_PLUGIN_REQUEST_MIB + gpu_host_mib(settings)
+        )
     return SYSTEM_MIB + PLATFORM_REQUESTS_MIB + ollama_mib(settings)
 
 
@@ -138,10 +151,12 @@ def ollama_room_mib(mem_total_kib: int) -> int:
 
 # Settings that lower Ollama's memory, each with its values from the mildest change on (of the
 # setting's own type: str or int).
-_SMALLER: tuple[tuple[str, tuple[Any, ...]], ...] = (("ollama_kv_cache_type", ("q8_0", "q4_0")),
-            ("ollama_prompt_cache_mib", (0,)),
-            ("ollama_num_parallel", (1,)),
-            ("ollama_context_length", (2048, 1024)))
+_SMALLER: tuple[tuple[str, tuple[Any, ...]], ...] = (
+    ("ollama_kv_cache_type", ("q8_0", "q4_0")),
+    ("ollama_prompt_cache_mib", (0,)),
+    ("ollama_num_parallel", (1,)),
+    ("ollama_context_length", (2048, 1024)),
+)
 
 
 def fixes(settings: Settings, mem_total_kib: int) -> list[str]:
@@ -149,14 +164,24 @@ def fixes(settings: Settings, mem_total_kib: int) -> list[str]:
     fit a host with MemTotal `mem_total_kib`; [] when even all of them do not (then a smaller
     model is the fix)."""
     room, need = ollama_room_mib(mem_total_kib), ollama_mib(settings)
-    options = [[(name, None)] + [(name, value) for value in values
-                                 if ollama_mib(dataclasses.replace(settings, **{name: value})) < need]
-               for name, values in _SMALLER]
+    options = [
+        [(name, None)]
+        + [
+            (name, value)
+            for value in values
+            if ollama_mib(dataclasses.replace(settings, **{name: value})) < need
+        ]
+        for name, values in _SMALLER
+    ]
+
     # Fewest settings changed first, then the mildest values (earlier in a setting's list), then
     # the settings earlier in _SMALLER (the KV cache type costs the least to change).
     def order(chosen):
-        changed = [(knob, values.index(value)) for knob, ((_, value), (_, values))
-                   in enumerate(zip(chosen, _SMALLER, strict=True)) if value is not None]
+        changed = [
+            (knob, values.index(value))
+            for knob, ((_, value), (_, values)) in enumerate(zip(chosen, _SMALLER, strict=True))
+            if value is not None
+        ]
         return len(changed), sum(mildness for _, mildness in changed), sum(k for k, _ in changed)
 
     combinations = sorted(itertools.product(*options), key=order)
@@ -177,23 +202,30 @@ def refusal(settings: Settings, mem_total_kib: int, host: str = "the host") -> s
     together = loaded_together(settings)
     models = " and ".join(
         f"{one.model} ({one.mib} MiB{', estimated: its shape is not in the table' if one.estimated else ''})"
-        for one in together)
-    knobs = (f"context {settings.ollama_context_length}, KV cache {settings.ollama_kv_cache_type}, "
-             f"parallel {settings.ollama_num_parallel}, prompt cache "
-             f"{settings.ollama_prompt_cache_mib} MiB")
+        for one in together
+    )
+    knobs = (
+        f"context {settings.ollama_context_length}, KV cache {settings.ollama_kv_cache_type}, "
+        f"parallel {settings.ollama_num_parallel}, prompt cache "
+        f"{settings.ollama_prompt_cache_mib} MiB"
+    )
     ways = []
     found = fixes(settings, mem_total_kib)
     if found:
         ways.append("set " + ", ".join(found))
     largest = together[0].model
     if largest in SMALLER_QUANTISATION:
-        ways.append(f"use the library's smaller quantisation {SMALLER_QUANTISATION[largest]} "
-                    "(same shape, smaller file)")
+        ways.append(
+            f"use the library's smaller quantisation {SMALLER_QUANTISATION[largest]} "
+            "(same shape, smaller file)"
+        )
     ways.append("choose a smaller model or a host with more RAM")
-    return (f"ollama_models: Ollama needs {need} MiB with {models} loaded together ({knobs}, "
-            f"server {OLLAMA_SERVER_MIB} MiB); {host} leaves it {room} MiB of its "
-            f"{mem_total_kib // 1024} MiB after the system ({SYSTEM_MIB} MiB) and the platform's "
-            f"requests ({PLATFORM_REQUESTS_MIB} MiB): " + "; or ".join(ways))
+    return (
+        f"ollama_models: Ollama needs {need} MiB with {models} loaded together ({knobs}, "
+        f"server {OLLAMA_SERVER_MIB} MiB); {host} leaves it {room} MiB of its "
+        f"{mem_total_kib // 1024} MiB after the system ({SYSTEM_MIB} MiB) and the platform's "
+        f"requests ({PLATFORM_REQUESTS_MIB} MiB): " + "; or ".join(ways)
+    )
 
 
 # The chat models README's table sizes on the reference box (each with the embedding model).
@@ -206,12 +238,19 @@ def fit_table(settings: Settings, mem_total_kib: int) -> str:
     and whether it fits or how much is missing (tests/unit/test_readme.py keeps README's copy
     true; regenerate with `python bench/memory_budget.py --fits`)."""
     room = ollama_room_mib(mem_total_kib)
-    rows = ["| chat model | the model | Ollama in all | on the 8 GB box |", "| --- | --- | --- | --- |"]
+    rows = [
+        "| chat model | the model | Ollama in all | on the 8 GB box |",
+        "| --- | --- | --- | --- |",
+    ]
     for model in TABLE_MODELS:
         one = dataclasses.replace(settings, ollama_models=(model,))
         need = ollama_mib(one)
         short = SMALLER_QUANTISATION.get(model)
-        verdict = "fits" if need <= room else f"{need - room} MiB short" + (
-            f": the library's `{short}`, or a larger box" if short else ": a larger box")
+        verdict = (
+            "fits"
+            if need <= room
+            else f"{need - room} MiB short"
+            + (f": the library's `{short}`, or a larger box" if short else ": a larger box")
+        )
         rows.append(f"| `{model}` | {loaded(one, model).mib} MiB | {need} MiB | {verdict} |")
     return "\n".join(rows)

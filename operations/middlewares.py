@@ -34,8 +34,12 @@ def reference(namespace: str, name: str) -> str:
 
 
 def _middleware(namespace: str, name: str, spec: dict) -> dict:
-    return {"apiVersion": "traefik.io/v1alpha1", "kind": "Middleware",
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "Middleware",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
 
 
 def security_headers(settings: Settings, namespace: str) -> dict:
@@ -90,5 +94,8 @@ def signin_rate_limit() -> dict:
     per e-mail (routers/auths.py `signin_rate_limiter`), which this one caps across accounts.
     Five people may sign in at once; a sixth waits 15 s. Tokens are per Traefik pod (in memory,
     no Redis): k3s runs one."""
-    return _middleware(NAMESPACE, SIGNIN_RATE_LIMIT, {"rateLimit": {
-        "average": SIGNIN_AVERAGE, "period": SIGNIN_PERIOD, "burst": SIGNIN_BURST}})
+    return _middleware(
+        NAMESPACE,
+        SIGNIN_RATE_LIMIT,
+        {"rateLimit": {"average": SIGNIN_AVERAGE, "period": SIGNIN_PERIOD, "burst": SIGNIN_BURST}},
+    )

@@ -57,24 +57,39 @@ class ModelShape:
 # The models the appliance names in its defaults and README, shapes from the GGUF header of the
 # library file (`ollama show --verbose NAME` prints the same keys), sizes from the library's
 # manifests (registry.ollama.ai/v2/library/NAME/manifests/TAG, the model layer's "size").
-MODEL_SHAPES = MappingProxyType({shape.name: shape for shape in (
-    # Llama-3.1-8B-Instruct Q4_K_M, layer sha256:667b0c1932bc...; llama.block_count 32,
-    # llama.attention.head_count 32, head_count_kv 8, embedding_length 4096 -> 128.
-    ModelShape("llama3.1:8b", "Q4_K_M", 4_920_738_944, 32, 32, 8, 128, 128, 124 * MIB),
-    # Mistral-7B-Instruct-v0.3 Q4_0, layer sha256:ff82381e2bea... (architecture "llama");
-    # llama.block_count 32, head_count 32, head_count_kv 8, embedding_length 4096 -> 128.
-    ModelShape("mistral:7b", "Q4_0", 4_113_289_152, 32, 32, 8, 128, 128, 124 * MIB),
-    # Qwen2.5-7B-Instruct Q4_K_M, layer sha256:2bada8a74506...; qwen2.block_count 28,
-    # qwen2.attention.head_count 28, head_count_kv 4, embedding_length 3584 -> 128.
-    ModelShape("qwen2.5:7b", "Q4_K_M", 4_683_073_952, 28, 28, 4, 128, 128, 146 * MIB),
-    # Llama-3.2-3B-Instruct Q4_K_M, layer sha256:dde5aa3fc5ff...; llama.block_count 28,
-    # head_count 24, head_count_kv 8, key_length 128, value_length 128.
-    ModelShape("llama3.2:3b", "Q4_K_M", 2_019_377_376, 28, 24, 8, 128, 128, 78 * MIB),
-    # nomic-embed-text v1.5 F16, layer sha256:970aa74c0a90...; nomic-bert.block_count 12,
-    # head_count 12, embedding_length 768 -> 64; an encoder: no KV cache.
-    ModelShape("nomic-embed-text:latest", "F16", 274_290_656, 12, 12, 12, 64, 64, 26 * MIB,
-               causal=False),
-)})
+MODEL_SHAPES = MappingProxyType(
+    {
+        shape.name: shape
+        for shape in (
+            # Llama-3.1-8B-Instruct Q4_K_M, layer sha256:667b0c1932bc...; llama.block_count 32,
+            # llama.attention.head_count 32, head_count_kv 8, embedding_length 4096 -> 128.
+            ModelShape("llama3.1:8b", "Q4_K_M", 4_920_738_944, 32, 32, 8, 128, 128, 124 * MIB),
+            # Mistral-7B-Instruct-v0.3 Q4_0, layer sha256:ff82381e2bea... (architecture "llama");
+            # llama.block_count 32, head_count 32, head_count_kv 8, embedding_length 4096 -> 128.
+            ModelShape("mistral:7b", "Q4_0", 4_113_289_152, 32, 32, 8, 128, 128, 124 * MIB),
+            # Qwen2.5-7B-Instruct Q4_K_M, layer sha256:2bada8a74506...; qwen2.block_count 28,
+            # qwen2.attention.head_count 28, head_count_kv 4, embedding_length 3584 -> 128.
+            ModelShape("qwen2.5:7b", "Q4_K_M", 4_683_073_952, 28, 28, 4, 128, 128, 146 * MIB),
+            # Llama-3.2-3B-Instruct Q4_K_M, layer sha256:dde5aa3fc5ff...; llama.block_count 28,
+            # head_count 24, head_count_kv 8, key_length 128, value_length 128.
+            ModelShape("llama3.2:3b", "Q4_K_M", 2_019_377_376, 28, 24, 8, 128, 128, 78 * MIB),
+            # nomic-embed-text v1.5 F16, layer sha256:970aa74c0a90...; nomic-bert.block_count 12,
+            # head_count 12, embedding_length 768 -> 64; an encoder: no KV cache.
+            ModelShape(
+                "nomic-embed-text:latest",
+                "F16",
+                274_290_656,
+                12,
+                12,
+                12,
+                64,
+                64,
+                26 * MIB,
+                causal=False,
+            ),
+        )
+    }
+)
 
 # Bytes per element of the KV cache types Ollama accepts (OLLAMA_KV_CACHE_TYPE, passed on as
 # --cache-type-k/-v: Ollama v0.32.15 llm/llama_server.go): ggml's block sizes, q8_0 34 bytes
@@ -117,8 +132,9 @@ def kv_cache_bytes(shape: ModelShape, context: int, kv_type: str, parallel: int)
     return round(elements * per_element * context * parallel)
 
 
-def compute_bytes(shape: ModelShape, context: int, parallel: int, flash_attention: bool,
-                  batch: int) -> int:
+def compute_bytes(
+    shape: ModelShape, context: int, parallel: int, flash_attention: bool, batch: int
+) -> int:
     """llama-server's compute buffer, in bytes, as it allocates it at load (llama.cpp
     src/llama-context.cpp reserves the graph of a full batch against the whole cache): the
     model's activations, measured at batch 512 and in proportion to the batch, plus the
@@ -134,8 +150,14 @@ def compute_bytes(shape: ModelShape, context: int, parallel: int, flash_attentio
     return shape.compute_bytes * batch // 512 + mask + scores
 
 
-def resident_bytes(shape: ModelShape, context: int, kv_type: str, parallel: int,
-                   flash_attention: bool = True, batch: int | None = None) -> int:
+def resident_bytes(
+    shape: ModelShape,
+    context: int,
+    kv_type: str,
+    parallel: int,
+    flash_attention: bool = True,
+    batch: int | None = None,
+) -> int:
     """The memory, in bytes, llama-server holds for the model once Ollama has loaded it on the
     CPU with mmap off: the GGUF file + the KV cache + the compute buffer + the runner.
     `batch` defaults to what Ollama picks (ollama_batch). Never below what bench/model_memory.py
@@ -145,6 +167,9 @@ def resident_bytes(shape: ModelShape, context: int, kv_type: str, parallel: int,
     """
     if batch is None:
         batch = ollama_batch(context, parallel, shape.causal)
-    return (shape.file_bytes + kv_cache_bytes(shape, context, kv_type, parallel)
-            + compute_bytes(shape, context, parallel, flash_attention, batch)
-            + RUNNER_OVERHEAD_BYTES)
+    return (
+        shape.file_bytes
+        + kv_cache_bytes(shape, context, kv_type, parallel)
+        + compute_bytes(shape, context, parallel, flash_attention, batch)
+        + RUNNER_OVERHEAD_BYTES
+    )

@@ -20,12 +20,15 @@ from operations.settings import Settings
 MIDDLEWARE = "netdata-basic-auth"
 RESOURCES = {
     # The parent keeps the metrics of every node (dbengine, capped below); the others don't.
-    "netdata-parent": {"requests": {"cpu": "100m", "memory": "192Mi"},
-                       "limits": {"memory": "512Mi"}},
-    "netdata-child": {"requests": {"cpu": "50m", "memory": "128Mi"},
-                      "limits": {"memory": "256Mi"}},
-    "netdata-k8s-state": {"requests": {"cpu": "50m", "memory": "96Mi"},
-                          "limits": {"memory": "192Mi"}},
+    "netdata-parent": {
+        "requests": {"cpu": "100m", "memory": "192Mi"},
+        "limits": {"memory": "512Mi"},
+    },
+    "netdata-child": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+    "netdata-k8s-state": {
+        "requests": {"cpu": "50m", "memory": "96Mi"},
+        "limits": {"memory": "192Mi"},
+    },
 }
 # The image reads this file to skip anonymous statistics; mounting it works for every
 # component (the DO_NOT_TRACK variable makes the parent, which runs unprivileged, crash).
@@ -72,17 +75,25 @@ def netdata_values(settings: Settings) -> dict:
     the alarms and their routes (operations/alerts.py)."""
     values: dict[str, Any] = {
         "image": {"pullPolicy": "IfNotPresent"},
-        "initContainersImage": {"repository": "alpine", "tag": PINNED_VERSIONS["alpine image tag"],
-                                "pullPolicy": "IfNotPresent"},
+        "initContainersImage": {
+            "repository": "alpine",
+            "tag": PINNED_VERSIONS["alpine image tag"],
+            "pullPolicy": "IfNotPresent",
+        },
         "ingress": {"enabled": False},
         "parent": {
             "resources": RESOURCES["netdata-parent"],
             "database": {"persistence": True, "volumesize": "1Gi"},
             "alarms": {"persistence": True, "volumesize": "100Mi"},
             "claiming": {"enabled": False},
-            "configs": {"netdata": {"enabled": True, "path": "/etc/netdata/netdata.conf",
-                                    "data": PARENT_NETDATA_CONF},
-                        "optout": _OPT_OUT},
+            "configs": {
+                "netdata": {
+                    "enabled": True,
+                    "path": "/etc/netdata/netdata.conf",
+                    "data": PARENT_NETDATA_CONF,
+                },
+                "optout": _OPT_OUT,
+            },
         },
         "child": {
             "resources": RESOURCES["netdata-child"],
@@ -96,9 +107,11 @@ def netdata_values(settings: Settings) -> dict:
             "configs": {"optout": _OPT_OUT},
         },
     }
-    for role, extra in (("parent", alerts.parent_values(settings)),
-                        ("child", alerts.child_values(settings)),
-                        ("k8sState", alerts.k8s_state_values(settings))):
+    for role, extra in (
+        ("parent", alerts.parent_values(settings)),
+        ("child", alerts.child_values(settings)),
+        ("k8sState", alerts.k8s_state_values(settings)),
+    ):
         values[role]["configs"].update(extra.pop("configs", {}))
         values[role].update(extra)
     return values
@@ -109,8 +122,13 @@ def basic_auth_middleware() -> dict:
         "apiVersion": "traefik.io/v1alpha1",
         "kind": "Middleware",
         "metadata": {"name": MIDDLEWARE, "namespace": MONITORING_NAMESPACE},
-        "spec": {"basicAuth": {"secret": BASIC_AUTH_SECRET, "realm": "llm-appliance monitoring",
-                               "removeHeader": True}},
+        "spec": {
+            "basicAuth": {
+                "secret": BASIC_AUTH_SECRET,
+                "realm": "llm-appliance monitoring",
+                "removeHeader": True,
+            }
+        },
     }
 
 
@@ -123,24 +141,39 @@ def ingress(settings: Settings) -> dict:
         # The security headers first, so that the 401 asking for credentials carries them too.
         "traefik.ingress.kubernetes.io/router.middlewares": ",".join(
             middlewares.reference(MONITORING_NAMESPACE, name)
-            for name in (middlewares.SECURITY_HEADERS, MIDDLEWARE)),
+            for name in (middlewares.SECURITY_HEADERS, MIDDLEWARE)
+        ),
     }
     if settings.acme_ca != "none":
         annotations["traefik.ingress.kubernetes.io/router.tls.certresolver"] = "letsencrypt"
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": {"name": "netdata", "namespace": MONITORING_NAMESPACE, "annotations": annotations},
+        "metadata": {
+            "name": "netdata",
+            "namespace": MONITORING_NAMESPACE,
+            "annotations": annotations,
+        },
         "spec": {
             "ingressClassName": "traefik",
-            "rules": [{
-                "host": settings.monitor_domain,
-                "http": {"paths": [{
-                    "path": "/",
-                    "pathType": "Prefix",
-                    "backend": {"service": {"name": NETDATA.service,
-                                            "port": {"number": NETDATA.port}}},
-                }]},
-            }],
+            "rules": [
+                {
+                    "host": settings.monitor_domain,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {
+                                    "service": {
+                                        "name": NETDATA.service,
+                                        "port": {"number": NETDATA.port},
+                                    }
+                                },
+                            }
+                        ]
+                    },
+                }
+            ],
         },
     }

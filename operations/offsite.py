@@ -53,17 +53,25 @@ UNIT_DIR = "/etc/systemd/system"
 # What each timer runs, and when: a snapshot hourly (of a new archive only), a check weekly.
 TIMERS = {OFFSITE_UNIT: ("backup", "hourly"), OFFSITE_CHECK_UNIT: ("check", "weekly")}
 # 40 random characters, made and kept on the server; nothing but this file holds them.
-MAKE_PASSWORD = (f"umask 077 && head -c 64 /dev/urandom | base64 | tr -dc A-Za-z0-9 | head -c 40 "
-                 f"> {shlex.quote(PASSWORD_FILE + '.new')} && "
-                 f"mv {shlex.quote(PASSWORD_FILE + '.new')} {shlex.quote(PASSWORD_FILE)}")
+MAKE_PASSWORD = (
+    f"umask 077 && head -c 64 /dev/urandom | base64 | tr -dc A-Za-z0-9 | head -c 40 "
+    f"> {shlex.quote(PASSWORD_FILE + '.new')} && "
+    f"mv {shlex.quote(PASSWORD_FILE + '.new')} {shlex.quote(PASSWORD_FILE)}"
+)
 PASSWORD_MADE = "Make the off-site repository's password (once, on the server)"
 # Installed by the host layer, in its one apt transaction (operations/host.py).
 PACKAGES = ("restic", "sqlite3", "openssh-client")
 # restic's own variables for its repositories' credentials, taken from the operator's
 # environment when no backup_credentials_file is named.
 CREDENTIAL_VARIABLES = (
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN",
-    "B2_ACCOUNT_ID", "B2_ACCOUNT_KEY", "RESTIC_REST_USERNAME", "RESTIC_REST_PASSWORD",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_SESSION_TOKEN",
+    "B2_ACCOUNT_ID",
+    "B2_ACCOUNT_KEY",
+    "RESTIC_REST_USERNAME",
+    "RESTIC_REST_PASSWORD",
 )
 
 
@@ -100,10 +108,14 @@ def offsite_files(settings: Settings) -> list[HostFile]:
     ]
     for unit, (action, calendar) in TIMERS.items():
         host_files += [
-            HostFile(f"{UNIT_DIR}/{unit}.service",
-                     render("host/offsite.service.j2", action=action, script=SCRIPT)),
-            HostFile(f"{UNIT_DIR}/{unit}.timer",
-                     render("host/offsite.timer.j2", action=action, calendar=calendar)),
+            HostFile(
+                f"{UNIT_DIR}/{unit}.service",
+                render("host/offsite.service.j2", action=action, script=SCRIPT),
+            ),
+            HostFile(
+                f"{UNIT_DIR}/{unit}.timer",
+                render("host/offsite.timer.j2", action=action, calendar=calendar),
+            ),
         ]
     return host_files
 
@@ -124,14 +136,18 @@ def plan(settings: Settings) -> LayerPlan:
     )
 
 
-def credentials(settings: Settings, environ: Mapping[str, str] = os.environ) -> tuple[str, str] | None:
+def credentials(
+    settings: Settings, environ: Mapping[str, str] = os.environ
+) -> tuple[str, str] | None:
     """(path on the server, content) of the repository's credentials: the file the inventory
     names (an SSH private key for sftp:, restic's KEY=VALUE variables otherwise), or restic's
     variables found in the operator's environment; None when there are none."""
     path = SSH_KEY_FILE if is_sftp(settings.backup_repository) else CREDENTIALS_FILE
     if settings.backup_credentials_file:
         return path, Path(settings.backup_credentials_file).read_text()
-    found = "".join(f"{name}='{environ[name]}'\n" for name in CREDENTIAL_VARIABLES if name in environ)
+    found = "".join(
+        f"{name}='{environ[name]}'\n" for name in CREDENTIAL_VARIABLES if name in environ
+    )
     return (CREDENTIALS_FILE, found) if found else None
 
 
@@ -168,9 +184,11 @@ def password_restored(src: str):
     held = host.get_fact(Sha1File, path=PASSWORD_FILE)
     if not host.get_fact(File, path=RESTORING_FILE):
         if held:
-            yield (f"echo '{PASSWORD_FILE} exists: this server has off-site backups set up; "
-                   "restore onto a new server (one a deploy set up first: remove that file)' >&2"
-                   "; exit 1")
+            yield (
+                f"echo '{PASSWORD_FILE} exists: this server has off-site backups set up; "
+                "restore onto a new server (one a deploy set up first: remove that file)' >&2"
+                "; exit 1"
+            )
             return
         yield SET_RESTORING
     if held != hashlib.sha1(content).hexdigest():
@@ -190,8 +208,10 @@ def repository_initialised(repository: str):
     # The repository's digest, not its name: a rest: URL may hold a password.
     digest = hashlib.sha256(repository.encode()).hexdigest()
     if (host.get_fact(FileContents, path=INITIALISED_FILE) or []) != [digest]:
-        yield (f"{shlex.quote(SCRIPT)} init && umask 077 && "
-               f"echo {digest} > {shlex.quote(INITIALISED_FILE)}")
+        yield (
+            f"{shlex.quote(SCRIPT)} init && umask 077 && "
+            f"echo {digest} > {shlex.quote(INITIALISED_FILE)}"
+        )
 
 
 @operation()
@@ -221,14 +241,18 @@ def install(settings: Settings):
     secret = credentials(settings)
     if secret:
         path, content = secret
-        files.put(name="Store the off-site repository's credentials",
-                  src=io.StringIO(content), dest=path, mode="600")
+        files.put(
+            name="Store the off-site repository's credentials",
+            src=io.StringIO(content),
+            dest=path,
+            mode="600",
+        )
     layer = plan(settings)
     changed = [put_host_file(host_file) for host_file in layer.files]
-    systemd.daemon_reload(name="Load the off-site timers",
-                          _if=any_changed(*changed))
-    repository_initialised(name="Initialise the off-site repository",
-                           repository=settings.backup_repository)
+    systemd.daemon_reload(name="Load the off-site timers", _if=any_changed(*changed))
+    repository_initialised(
+        name="Initialise the off-site repository", repository=settings.backup_repository
+    )
     for unit in layer.units:
         systemd.service(name=f"Run {unit}", service=unit, running=True, enabled=True)
     return made

@@ -28,8 +28,10 @@ VOLUME_SIZE = "100Gi"
 # Ollama's memory request and limit come from the models (ollama_resources).
 RESOURCES = {
     "ollama": {"requests": {"cpu": "500m"}},
-    "ollama-model-puller": {"requests": {"cpu": "50m", "memory": "32Mi"},
-                            "limits": {"memory": "256Mi"}},
+    "ollama-model-puller": {
+        "requests": {"cpu": "50m", "memory": "32Mi"},
+        "limits": {"memory": "256Mi"},
+    },
 }
 
 
@@ -124,17 +126,22 @@ def model_puller_job(settings: Settings) -> dict:
     pod: dict[str, Any] = {
         "restartPolicy": "OnFailure",
         "automountServiceAccountToken": False,
-        "containers": [{
-            "name": "pull",
-            "image": PINNED_VERSIONS["ollama image"],
-            "command": ["sh", "-c", PULL_SCRIPT],
-            "env": [
-                {"name": "OLLAMA_HOST", "value": OLLAMA.url},
-                {"name": "MODELS", "value": " ".join(pulled)},
-                {"name": "MODEL_FILES", "value": " ".join(f"{m}={f}" for m, f in imported.items())},
-            ],
-            "resources": RESOURCES["ollama-model-puller"],
-        }],
+        "containers": [
+            {
+                "name": "pull",
+                "image": PINNED_VERSIONS["ollama image"],
+                "command": ["sh", "-c", PULL_SCRIPT],
+                "env": [
+                    {"name": "OLLAMA_HOST", "value": OLLAMA.url},
+                    {"name": "MODELS", "value": " ".join(pulled)},
+                    {
+                        "name": "MODEL_FILES",
+                        "value": " ".join(f"{m}={f}" for m, f in imported.items()),
+                    },
+                ],
+                "resources": RESOURCES["ollama-model-puller"],
+            }
+        ],
     }
     if imported:
         pod["containers"][0]["volumeMounts"] = [
@@ -152,8 +159,11 @@ def model_puller_job(settings: Settings) -> dict:
         # The label on the Job itself too: Kubernetes copies the pod template's labels to a Job
         # only when the Job has none (SetDefaults_Job, pkg/apis/batch/v1/defaults.go), and the
         # restore's repair finds the Job by it (operations/recovery.py).
-        "metadata": {"name": f"ollama-models-{digest}", "namespace": NAMESPACE,
-                     "labels": {**labels, "app.kubernetes.io/part-of": "llm-appliance"}},
+        "metadata": {
+            "name": f"ollama-models-{digest}",
+            "namespace": NAMESPACE,
+            "labels": {**labels, "app.kubernetes.io/part-of": "llm-appliance"},
+        },
         "spec": {
             "backoffLimit": 6,
             "activeDeadlineSeconds": settings.ollama_pull_timeout_minutes * 60,

@@ -77,7 +77,7 @@ class OllamaModelDownload(FactBase):
             "elif command -v wget >/dev/null; then "
             f"wget -q -T 20 -O - --header='{accept}' '{url}'; "
             "else python3 -c 'import sys, urllib.request as u; sys.stdout.write(u.urlopen("
-            "u.Request(sys.argv[1], headers={\"Accept\": sys.argv[2]}), timeout=20)"
+            'u.Request(sys.argv[1], headers={"Accept": sys.argv[2]}), timeout=20)'
             f".read().decode())' '{url}' '{OLLAMA_MANIFEST_TYPE}'; fi; }} 2>&1; true"
         )
 

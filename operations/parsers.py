@@ -133,8 +133,10 @@ def model_sizes(value: Any) -> Mapping[str, float]:
         # Written as JSON, which both an inventory (Python) and `--data` (pyinfra 3.10
         # pyinfra_cli/util.py parse_cli_arg: true/false, an integer, else JSON, else the
         # string) read as a mapping.
-        raise Invalid('must map model names to sizes in GiB, e.g. {"mymodel:7b": 4.5} '
-                      """(on the command line: --data 'ollama_model_sizes={"mymodel:7b": 4.5}')""")
+        raise Invalid(
+            'must map model names to sizes in GiB, e.g. {"mymodel:7b": 4.5} '
+            """(on the command line: --data 'ollama_model_sizes={"mymodel:7b": 4.5}')"""
+        )
     sizes = {}
     for model, size in value.items():
         if not MODEL_RE.match(str(model)):
@@ -185,8 +187,9 @@ def layer_names(value: Any) -> tuple[str, ...]:
 
 def model_files(value: Any) -> Mapping[str, str]:
     if not isinstance(value, Mapping):
-        raise Invalid('must map model names to local GGUF files, e.g. '
-                      '{"mine:7b": "~/models/mine.gguf"}')
+        raise Invalid(
+            'must map model names to local GGUF files, e.g. {"mine:7b": "~/models/mine.gguf"}'
+        )
     found = {}
     for model, path in value.items():
         if not MODEL_RE.match(str(model)):
@@ -206,8 +209,10 @@ def cron_schedule(value: Any) -> str:
     for text, (name, low, high) in zip(fields, CRON_FIELDS, strict=True):
         problem = cron_field_problem(text, low, high)
         if problem:
-            raise Invalid(f"is not a cron schedule: its {name} field {problem}; "
-                          "use e.g. '30 3 * * *' (03:30 daily)")
+            raise Invalid(
+                f"is not a cron schedule: its {name} field {problem}; "
+                "use e.g. '30 3 * * *' (03:30 daily)"
+            )
     return schedule
 
 
@@ -217,9 +222,11 @@ RESTIC_BACKENDS = ("sftp:", "s3:", "rest:", "b2:")
 def restic_repository(value: Any) -> str:
     repository = _string(value)
     if not (repository.startswith(RESTIC_BACKENDS) or repository.startswith("/")):
-        raise Invalid("is not a restic repository; use one such as sftp:user@host:/path, "
-                      "s3:host/bucket, rest:https://host/, b2:bucket:path or an absolute path "
-                      "such as /mnt/nas/restic")
+        raise Invalid(
+            "is not a restic repository; use one such as sftp:user@host:/path, "
+            "s3:host/bucket, rest:https://host/, b2:bucket:path or an absolute path "
+            "such as /mnt/nas/restic"
+        )
     if repository.startswith("sftp:"):
         sftp_login(repository)
     return repository
@@ -290,8 +297,9 @@ def read_alert_secrets(path: str) -> dict[str, str]:
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
         if not equals or key.strip() not in ALERT_SECRET_KEYS:
-            raise Invalid(f"line {number} is not KEY='VALUE' with KEY one of "
-                          f"{', '.join(ALERT_SECRET_KEYS)}")
+            raise Invalid(
+                f"line {number} is not KEY='VALUE' with KEY one of {', '.join(ALERT_SECRET_KEYS)}"
+            )
         if not value or "\n" in value:
             raise Invalid(f"line {number} gives {key.strip()} an empty value")
         found[key.strip()] = value
@@ -299,8 +307,10 @@ def read_alert_secrets(path: str) -> dict[str, str]:
         try:
             http_url(found["SLACK_WEBHOOK_URL"])
         except Invalid:
-            raise Invalid("gives SLACK_WEBHOOK_URL a value that is not an https URL; use the "
-                          "incoming webhook's URL, https://hooks.slack.com/services/...") from None
+            raise Invalid(
+                "gives SLACK_WEBHOOK_URL a value that is not an https URL; use the "
+                "incoming webhook's URL, https://hooks.slack.com/services/..."
+            ) from None
     return found
 
 
@@ -350,12 +360,17 @@ def clock_time(value: Any) -> str:
     return text
 
 
-OIDC_EXAMPLE = ('{"provider": "https://login.example.com/realms/staff", "client_id": "appliance", '
-                '"client_secret": {"secret": "sso", "key": "client-secret"}}')
-OIDC_PARTS = {"provider": discovery_url, "client_id": _string, "client_secret": secret_key,
-              "allowed_domains": lambda value: tuple(domain("example.com")(item)
-                                                     for item in _list(value)),
-              "password_login": boolean}
+OIDC_EXAMPLE = (
+    '{"provider": "https://login.example.com/realms/staff", "client_id": "appliance", '
+    '"client_secret": {"secret": "sso", "key": "client-secret"}}'
+)
+OIDC_PARTS = {
+    "provider": discovery_url,
+    "client_id": _string,
+    "client_secret": secret_key,
+    "allowed_domains": lambda value: tuple(domain("example.com")(item) for item in _list(value)),
+    "password_login": boolean,
+}
 
 
 def oidc(value: Any) -> Oidc:
@@ -365,8 +380,10 @@ def oidc(value: Any) -> Oidc:
         raise Invalid(f"must be a mapping such as {OIDC_EXAMPLE}")
     unknown = sorted(set(value) - set(OIDC_PARTS))
     if unknown:
-        raise Invalid(f"has {', '.join(unknown)}, which it does not take; its parts are "
-                      f"{', '.join(OIDC_PARTS)}")
+        raise Invalid(
+            f"has {', '.join(unknown)}, which it does not take; its parts are "
+            f"{', '.join(OIDC_PARTS)}"
+        )
     missing = [part for part in ("provider", "client_id", "client_secret") if not value.get(part)]
     if missing:
         raise Invalid(f"lacks {', '.join(missing)}; give at least {OIDC_EXAMPLE}")

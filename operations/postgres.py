@@ -14,15 +14,19 @@ from operations.rendering import helm_chart
 # CloudNativePG recommends equal request and limit for the instance; shared_buffers is a
 # quarter of it.
 RESOURCES = {
-    "postgres-operator": {"requests": {"cpu": "50m", "memory": "96Mi"},
-                          "limits": {"memory": "256Mi"}},
+    "postgres-operator": {
+        "requests": {"cpu": "50m", "memory": "96Mi"},
+        "limits": {"memory": "256Mi"},
+    },
     "postgres": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "256Mi"}},
 }
 POSTGRES_PARAMETERS = {"shared_buffers": "64MB", "max_connections": "50"}
 
 
 def postgres_operator() -> dict:
-    return helm_chart(POSTGRES_OPERATOR.installed_chart, {"resources": RESOURCES["postgres-operator"]})
+    return helm_chart(
+        POSTGRES_OPERATOR.installed_chart, {"resources": RESOURCES["postgres-operator"]}
+    )
 
 
 def postgres_cluster() -> dict:

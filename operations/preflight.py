@@ -50,8 +50,11 @@ from operations.sizing import (
 RANCHER_DIR = "/var/lib/rancher"
 KIB_PER_GIB = 1024 * 1024
 # The NvidiaGpus fact of a host without an NVIDIA GPU.
-NO_GPU = {"pci_devices": [], "gpus": [],
-          "driver_problem": "nvidia-smi is not installed (no NVIDIA driver)"}
+NO_GPU = {
+    "pci_devices": [],
+    "gpus": [],
+    "driver_problem": "nvidia-smi is not installed (no NVIDIA driver)",
+}
 GIB = 1024**3
 REGISTRY_SOURCE = f"{OLLAMA_REGISTRY}, read from the host"
 # What the preflight reports of each host besides its problems, each line starting so
@@ -141,15 +144,19 @@ def layer_problems(layers: tuple[str, ...], host_layer_ran: bool, k3s_installed:
         reasons.append("k3s is not installed on this host (the apps layer runs on it)")
         needed.add("k3s")
     if "k3s" in needed and "host" not in layers and not host_layer_ran:
-        reasons.append("the host layer has not run on this host (the k3s layer needs its packages, "
-                       "such as curl, and kernel parameters)")
+        reasons.append(
+            "the host layer has not run on this host (the k3s layer needs its packages, "
+            "such as curl, and kernel parameters)"
+        )
         needed.add("host")
     if not reasons:
         return []
     wanted = [layer for layer in LAYERS if layer in needed]
     every = " (every layer: the default, when layers is left out)" if wanted == list(LAYERS) else ""
-    return [f"layers = {','.join(layers)}: {'; '.join(reasons)}; deploy with "
-            f"--data layers={','.join(wanted)}{every}"]
+    return [
+        f"layers = {','.join(layers)}: {'; '.join(reasons)}; deploy with "
+        f"--data layers={','.join(wanted)}{every}"
+    ]
 
 
 def reference_box_warning(settings: Settings) -> str | None:
@@ -165,7 +172,10 @@ def k3s_network_problems(settings: Settings, running: dict[str, str]) -> list[st
     """k3s keeps the pod and service networks it started with: a change on a host that runs
     k3s (``running``: its config.yaml's networks) would only move the firewall off the pods."""
     problems = []
-    for setting, key in (("k3s_cluster_cidr", "cluster-cidr"), ("k3s_service_cidr", "service-cidr")):
+    for setting, key in (
+        ("k3s_cluster_cidr", "cluster-cidr"),
+        ("k3s_service_cidr", "service-cidr"),
+    ):
         wanted = getattr(settings, setting)
         if running.get(key) and running[key] != wanted:
             problems.append(
@@ -227,8 +237,9 @@ def sized_settings(
                 f"ollama_model_sizes in GiB, e.g. {{{json.dumps(model)}: 4.5}}"
             )
     if found:
-        settings = dataclasses.replace(settings, ollama_model_sizes=MappingProxyType(
-            {**found, **settings.ollama_model_sizes}))
+        settings = dataclasses.replace(
+            settings, ollama_model_sizes=MappingProxyType({**found, **settings.ollama_model_sizes})
+        )
     return settings, sources, problems
 
 
@@ -245,9 +256,15 @@ def check_host_or_stop(settings: Settings) -> Settings:
         "disk": fact_key(DiskSpace, path=RANCHER_DIR),
         "listening": fact_key(ListeningTcpPorts),
     }
-    batch_reads(host, fact_key(NvidiaGpus), fact_key(K3sNetworks), *reads.values(),
-                fact_key(SshServerPort), fact_key(FileState, path=HOST_SYSCTL_FILE),
-                fact_key(K3sVersion, path=K3S_BINARY))
+    batch_reads(
+        host,
+        fact_key(NvidiaGpus),
+        fact_key(K3sNetworks),
+        *reads.values(),
+        fact_key(SshServerPort),
+        fact_key(FileState, path=HOST_SYSCTL_FILE),
+        fact_key(K3sVersion, path=K3S_BINARY),
+    )
     gpus = read_fact(host, NvidiaGpus)
     choice = gpu_choice(settings.ollama_gpu, gpus)
     # Only where it matters: Ollama is the apps layer's; the host layer's part is the NVIDIA
@@ -258,18 +275,28 @@ def check_host_or_stop(settings: Settings) -> Settings:
     problems = layer_problems(
         settings.layers,
         host_layer_ran=read_fact(host, FileState, path=HOST_SYSCTL_FILE) is not None,
-        k3s_installed=read_fact(host, K3sVersion, path=K3S_BINARY) is not None)
+        k3s_installed=read_fact(host, K3sVersion, path=K3S_BINARY) is not None,
+    )
     sources: dict[str, str] = {}
     if "apps" in settings.layers:
         settings, sources, size_problems = sized_settings(
-            settings, lambda model: host.get_fact(OllamaModelDownload, model=model))
+            settings, lambda model: host.get_fact(OllamaModelDownload, model=model)
+        )
         problems += size_problems
-        logger.info(f"{host.print_prefix}{SIZES_REPORT}" + ", ".join(
-            f"{model} {settings.model_size_gib(model):.2f} GiB ({sources[model]})"
-            for model in settings.models if model in sources))
+        logger.info(
+            f"{host.print_prefix}{SIZES_REPORT}"
+            + ", ".join(
+                f"{model} {settings.model_size_gib(model):.2f} GiB ({sources[model]})"
+                for model in settings.models
+                if model in sources
+            )
+        )
     problems += host_problems(
         settings,
-        **{name: read_fact(host, fact, **dict(arguments)) for name, (fact, arguments) in reads.items()},
+        **{
+            name: read_fact(host, fact, **dict(arguments))
+            for name, (fact, arguments) in reads.items()
+        },
         gpus=gpus,
         size_sources=sources,
     )

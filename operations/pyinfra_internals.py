@@ -19,7 +19,8 @@ def run_generation(host) -> tuple:
     have changed it so far, e.g. ``(StateStage.Prepare, 0)`` while the deploy is planned."""
     state = host.state
     changed = sum(
-        1 for data in state.ops.get(host, {}).values()
+        1
+        for data in state.ops.get(host, {}).values()
         if data.operation_meta.is_complete() and data.operation_meta.did_change()
     )
     return state.current_stage, changed

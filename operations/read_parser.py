@@ -13,8 +13,24 @@ from dataclasses import dataclass, field
 
 from operations.ollama_facts import OllamaModels
 
-SECTIONS = ("now", "memory", "disk", "backup", "offsite", "reboot", "restored", "k3s", "objects",
-            "errors", "helm", "models", "redirect", "health", "alarms", "certificate")
+SECTIONS = (
+    "now",
+    "memory",
+    "disk",
+    "backup",
+    "offsite",
+    "reboot",
+    "restored",
+    "k3s",
+    "objects",
+    "errors",
+    "helm",
+    "models",
+    "redirect",
+    "health",
+    "alarms",
+    "certificate",
+)
 
 
 def parse_read(lines: list[str]) -> dict:
@@ -33,7 +49,7 @@ def parse_read(lines: list[str]) -> dict:
         # kubectl logs --prefix: "[pod/NAME/CONTAINER] line"
         source, _, text = line.partition("] ")
         if source.startswith("[pod/"):
-            helm_logs.setdefault(source[len("[pod/"):].split("/", 1)[0], []).append(text)
+            helm_logs.setdefault(source[len("[pod/") :].split("/", 1)[0], []).append(text)
     backup = sections["backup"][0].split(" ", 1) if sections["backup"] else None
     disk = sections["disk"][0].split() if sections["disk"] else []
     memory = sections["memory"][0].split() if sections["memory"] else []
@@ -83,8 +99,14 @@ def _alarms(lines: list[str]) -> list[dict] | None:
         answered = True
         for alarm in (document.get("alarms") or {}).values():
             if alarm.get("status") in ("WARNING", "CRITICAL"):
-                raised.append({"host": document.get("hostname", ""), "name": alarm.get("name", ""),
-                               "status": alarm["status"], "info": alarm.get("info", "")})
+                raised.append(
+                    {
+                        "host": document.get("hostname", ""),
+                        "name": alarm.get("name", ""),
+                        "status": alarm["status"],
+                        "info": alarm.get("info", ""),
+                    }
+                )
     return raised if answered else None
 
 
@@ -92,9 +114,15 @@ def _secret(line: str) -> dict:
     """A "Secret NAMESPACE NAME TYPE LABELS" line (TEMPLATE) as an object of kind Secret with
     those fields alone."""
     _, namespace, name, kind, labels = (line.split(" ", 4) + ["", ""])[:5]
-    return {"kind": "Secret", "type": kind,
-            "metadata": {"namespace": namespace, "name": name,
-                         "labels": json.loads(labels) if labels else {}}}
+    return {
+        "kind": "Secret",
+        "type": kind,
+        "metadata": {
+            "namespace": namespace,
+            "name": name,
+            "labels": json.loads(labels) if labels else {},
+        },
+    }
 
 
 def _certificate(lines: list[str]) -> dict | None:
@@ -104,9 +132,9 @@ def _certificate(lines: list[str]) -> dict | None:
     names: list[str] = []
     for line in lines:
         if line.startswith("issuer="):
-            issuer = line[len("issuer="):].strip()
+            issuer = line[len("issuer=") :].strip()
         elif line.startswith("notAfter="):
-            not_after = line[len("notAfter="):].strip()
+            not_after = line[len("notAfter=") :].strip()
         elif "DNS:" in line:
             names = [name.strip()[4:] for name in line.split(",") if name.strip()[:4] == "DNS:"]
     return {"issuer": issuer, "not_after": not_after, "names": names} if issuer else None
@@ -125,7 +153,9 @@ class Cluster:
 
     def of(self, kind: str, namespaces: tuple[str, ...] | None = None) -> list[dict]:
         items = self.by_kind.get(kind, [])
-        return [i for i in items if namespaces is None or i["metadata"].get("namespace") in namespaces]
+        return [
+            i for i in items if namespaces is None or i["metadata"].get("namespace") in namespaces
+        ]
 
     def get(self, kind: str, namespace: str, name: str) -> dict | None:
         return next((i for i in self.of(kind, (namespace,)) if i["metadata"]["name"] == name), None)
@@ -134,13 +164,16 @@ class Cluster:
         """The last events about an object, oldest first: "Reason: message". Events of a
         cluster-scoped object (a Node) are in namespace ``default`` (client-go v0.36
         tools/record/event.go makeEvent)."""
-        return [f"{e.get('reason', '')}: {' '.join(str(e.get('message', '')).split())}"
-                for e in self.event_objects(kind, namespace, name)[-count:]]
+        return [
+            f"{e.get('reason', '')}: {' '.join(str(e.get('message', '')).split())}"
+            for e in self.event_objects(kind, namespace, name)[-count:]
+        ]
 
     def event_objects(self, kind: str, namespace: str, name: str) -> list[dict]:
         """The Events about an object, oldest first (by lastTimestamp, else eventTime)."""
         found = [
-            event for event in self.of("Event", (namespace,))
+            event
+            for event in self.of("Event", (namespace,))
             if event.get("involvedObject", {}).get("kind") == kind
             and event["involvedObject"].get("name") == name
         ]
@@ -155,8 +188,14 @@ def event_time(event: dict) -> str:
 def condition(item: dict, kind: str) -> dict | None:
     """The object's status condition of type ``kind`` when it is True (its reason and
     message), else None."""
-    return next((c for c in item.get("status", {}).get("conditions", []) or []
-                 if c.get("type") == kind and c.get("status") == "True"), None)
+    return next(
+        (
+            c
+            for c in item.get("status", {}).get("conditions", []) or []
+            if c.get("type") == kind and c.get("status") == "True"
+        ),
+        None,
+    )
 
 
 def spec_time(item: dict | None) -> str:
@@ -165,8 +204,11 @@ def spec_time(item: dict | None) -> str:
     no object."""
     if item is None:
         return ""
-    times = [entry.get("time", "") for entry in item["metadata"].get("managedFields", [])
-             if entry.get("subresource") != "status"]
+    times = [
+        entry.get("time", "")
+        for entry in item["metadata"].get("managedFields", [])
+        if entry.get("subresource") != "status"
+    ]
     return max(times, default=item["metadata"].get("creationTimestamp", ""))
 
 
@@ -178,5 +220,8 @@ def secret_names(read: dict, namespace: str) -> set[str]:
 def labelled_nodes(read: dict, label: str) -> set[str]:
     """Names of the nodes whose ``label`` is "true", as read:
     ``labelled_nodes(read, "nvidia.com/gpu.present")``."""
-    return {node["metadata"]["name"] for node in Cluster(read).of("Node")
-            if (node["metadata"].get("labels") or {}).get(label) == "true"}
+    return {
+        node["metadata"]["name"]
+        for node in Cluster(read).of("Node")
+        if (node["metadata"].get("labels") or {}).get(label) == "true"
+    }

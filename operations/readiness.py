@@ -48,10 +48,14 @@ def _rollout(kind: str, spec: dict, status: dict, generation: int) -> tuple[str,
     if kind == "Deployment":
         if generation > observed:
             return WAITING, "spec not yet seen"
-        progressing: dict = next((c for c in status.get("conditions", []) or []
-                                  if c.get("type") == "Progressing"), {})
+        progressing: dict = next(
+            (c for c in status.get("conditions", []) or [] if c.get("type") == "Progressing"), {}
+        )
         if progressing.get("reason") == "ProgressDeadlineExceeded":
-            return FAILED, f"exceeded its progress deadline: {progressing.get('message', '')}".rstrip(": ")
+            return (
+                FAILED,
+                f"exceeded its progress deadline: {progressing.get('message', '')}".rstrip(": "),
+            )
         if updated < replicas:
             return WAITING, f"{updated} of {replicas} new replicas updated"
         if status.get("replicas", 0) > updated:
@@ -67,7 +71,10 @@ def _rollout(kind: str, spec: dict, status: dict, generation: int) -> tuple[str,
         available = status.get("numberAvailable", 0)
         rolling = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
         if rolling and status.get("updatedNumberScheduled", 0) < desired:
-            return WAITING, f"{status.get('updatedNumberScheduled', 0)} of {desired} new pods updated"
+            return (
+                WAITING,
+                f"{status.get('updatedNumberScheduled', 0)} of {desired} new pods updated",
+            )
         if available < desired:
             return WAITING, f"{available} of {desired} pods available"
         return READY, f"{available}/{desired} available"
@@ -76,7 +83,10 @@ def _rollout(kind: str, spec: dict, status: dict, generation: int) -> tuple[str,
     ready = status.get("readyReplicas", 0)
     if ready < replicas:
         return WAITING, f"{ready}/{replicas} ready"
-    strategy = spec.get("updateStrategy") or {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+    strategy = spec.get("updateStrategy") or {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"partition": 0},
+    }
     if strategy.get("type", "RollingUpdate") == "RollingUpdate":
         rolling = strategy.get("rollingUpdate")
         if rolling is not None:
@@ -93,32 +103,54 @@ def workload_component(cluster: Cluster, item: dict) -> Component:
     kind, metadata = item["kind"], item["metadata"]
     spec = item.get("spec", {})
     state, detail = _rollout(kind, spec, item.get("status", {}), metadata.get("generation", 0))
-    images = sorted({c["image"].rsplit(":", 1)[-1] for c in
-                     spec.get("template", {}).get("spec", {}).get("containers", [])
-                     if ":" in c.get("image", "")})
+    images = sorted(
+        {
+            c["image"].rsplit(":", 1)[-1]
+            for c in spec.get("template", {}).get("spec", {}).get("containers", [])
+            if ":" in c.get("image", "")
+        }
+    )
     namespace, name = metadata.get("namespace", ""), metadata["name"]
     return Component(
-        name=f"{kind.lower()} {namespace}/{name}", state=state, detail=detail,
-        running=", ".join(images), targets=((kind, namespace, name),),
+        name=f"{kind.lower()} {namespace}/{name}",
+        state=state,
+        detail=detail,
+        running=", ".join(images),
+        targets=((kind, namespace, name),),
         look=f"k3s kubectl --namespace {namespace} describe {kind.lower()} {name}",
     )
 
 
 def node_components(cluster: Cluster, settings: Settings) -> list[Component]:
     if not cluster.read.get("k3s"):
-        return [Component("k3s", WAITING, "not installed", pinned=settings.k3s_version,
-                          look="systemctl status k3s")]
+        return [
+            Component(
+                "k3s",
+                WAITING,
+                "not installed",
+                pinned=settings.k3s_version,
+                look="systemctl status k3s",
+            )
+        ]
     nodes = cluster.of("Node")
     if not nodes:
-        return [Component("k3s", WAITING, "the API server does not answer yet",
-                          pinned=settings.k3s_version, look="journalctl -u k3s -n 50")]
+        return [
+            Component(
+                "k3s",
+                WAITING,
+                "the API server does not answer yet",
+                pinned=settings.k3s_version,
+                look="journalctl -u k3s -n 50",
+            )
+        ]
     return [
         Component(
             f"node {node['metadata']['name']}",
             READY if condition(node, "Ready") else WAITING,
             "Ready" if condition(node, "Ready") else "not Ready",
             running=node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", ""),
-            pinned=settings.k3s_version, targets=(("Node", "default", node["metadata"]["name"]),),
+            pinned=settings.k3s_version,
+            targets=(("Node", "default", node["metadata"]["name"]),),
             look=f"k3s kubectl describe node {node['metadata']['name']}",
         )
         for node in nodes
@@ -137,16 +169,20 @@ def k3s_components(read: dict, settings: Settings) -> list[Component]:
         if name not in APP_CHARTS:
             pinned = f"+up{settings.traefik_upstream_chart}" if name == "traefik" else ""
             components.append(chart_component(cluster, chart, pinned))
-    components += [workload_component(cluster, item)
-                   for kind in ("Deployment", "StatefulSet", "DaemonSet")
-                   for item in cluster.of(kind, ("kube-system",))]
+    components += [
+        workload_component(cluster, item)
+        for kind in ("Deployment", "StatefulSet", "DaemonSet")
+        for item in cluster.of(kind, ("kube-system",))
+    ]
     code, _, location = read.get("redirect", "").partition(" ")
-    components.append(Component(
-        "traefik http -> https",
-        READY if code in ("301", "308") and location.startswith("https://") else WAITING,
-        f"http://127.0.0.1/ answers {read.get('redirect') or 'nothing'}",
-        look="curl -sI http://127.0.0.1/",
-    ))
+    components.append(
+        Component(
+            "traefik http -> https",
+            READY if code in ("301", "308") and location.startswith("https://") else WAITING,
+            f"http://127.0.0.1/ answers {read.get('redirect') or 'nothing'}",
+            look="curl -sI http://127.0.0.1/",
+        )
+    )
     return components
 
 
@@ -155,40 +191,54 @@ def apps_components(read: dict, settings: Settings) -> list[Component]:
     workload in the appliance's namespaces available, Open WebUI's /health answering through
     Traefik, every model present, the certificate served (certificate_component)."""
     cluster = Cluster(read)
-    components = [chart_component(cluster, chart, APP_CHARTS[chart["metadata"]["name"]].version)
-                  for chart in cluster.of("HelmChart")
-                  if chart["metadata"]["name"] in APP_CHARTS]
+    components = [
+        chart_component(cluster, chart, APP_CHARTS[chart["metadata"]["name"]].version)
+        for chart in cluster.of("HelmChart")
+        if chart["metadata"]["name"] in APP_CHARTS
+    ]
     postgres = cluster.get("Cluster", NAMESPACE, POSTGRES_CLUSTER)
     status = (postgres or {}).get("status", {})
-    healthy = status.get("phase") == "Cluster in healthy state" and \
-        status.get("readyInstances", 0) >= (postgres or {}).get("spec", {}).get("instances", 1)
-    components.append(Component(
-        "postgres", READY if healthy else WAITING,
-        status.get("phase") or "no CloudNativePG Cluster yet",
-        running=status.get("image", "").rsplit(":", 1)[-1],
-        pinned=PINNED_VERSIONS["postgresql image"].rsplit(":", 1)[-1],
-        targets=(("Cluster", NAMESPACE, POSTGRES_CLUSTER),),
-        look=f"k3s kubectl --namespace {NAMESPACE} describe cluster {POSTGRES_CLUSTER}",
-    ))
-    components += [workload_component(cluster, item)
-                   for kind in ("Deployment", "StatefulSet", "DaemonSet")
-                   for item in cluster.of(kind, APP_NAMESPACES)]
+    healthy = status.get("phase") == "Cluster in healthy state" and status.get(
+        "readyInstances", 0
+    ) >= (postgres or {}).get("spec", {}).get("instances", 1)
+    components.append(
+        Component(
+            "postgres",
+            READY if healthy else WAITING,
+            status.get("phase") or "no CloudNativePG Cluster yet",
+            running=status.get("image", "").rsplit(":", 1)[-1],
+            pinned=PINNED_VERSIONS["postgresql image"].rsplit(":", 1)[-1],
+            targets=(("Cluster", NAMESPACE, POSTGRES_CLUSTER),),
+            look=f"k3s kubectl --namespace {NAMESPACE} describe cluster {POSTGRES_CLUSTER}",
+        )
+    )
+    components += [
+        workload_component(cluster, item)
+        for kind in ("Deployment", "StatefulSet", "DaemonSet")
+        for item in cluster.of(kind, APP_NAMESPACES)
+    ]
     health = read.get("health") or "no answer"
-    components.append(Component(
-        "open-webui /health", READY if health == "200" else WAITING,
-        f"https://{settings.webui_domain}/health through Traefik: {health}",
-        look=f"curl -skv --resolve {settings.webui_domain}:443:127.0.0.1 "
-             f"https://{settings.webui_domain}/health",
-    ))
+    components.append(
+        Component(
+            "open-webui /health",
+            READY if health == "200" else WAITING,
+            f"https://{settings.webui_domain}/health through Traefik: {health}",
+            look=f"curl -skv --resolve {settings.webui_domain}:443:127.0.0.1 "
+            f"https://{settings.webui_domain}/health",
+        )
+    )
     missing = missing_models(settings.models, read.get("models", []))
-    components.append(Component(
-        "models", WAITING if missing else READY,
-        f"missing {', '.join(missing)}" if missing else ", ".join(settings.models),
-        # `logs` takes a selector or a name, not both (`logs job -l ...` is a usage error):
-        # the puller Job's pods carry its template's label.
-        look=f"k3s kubectl --namespace {NAMESPACE} logs --selector "
-             f"app.kubernetes.io/name={MODEL_PULLER_LABEL} --tail 20",
-    ))
+    components.append(
+        Component(
+            "models",
+            WAITING if missing else READY,
+            f"missing {', '.join(missing)}" if missing else ", ".join(settings.models),
+            # `logs` takes a selector or a name, not both (`logs job -l ...` is a usage error):
+            # the puller Job's pods carry its template's label.
+            look=f"k3s kubectl --namespace {NAMESPACE} logs --selector "
+            f"app.kubernetes.io/name={MODEL_PULLER_LABEL} --tail 20",
+        )
+    )
     components.append(certificate_component(read, settings))
     return components
 
@@ -238,43 +288,65 @@ def certificate_component(read: dict, settings: Settings) -> Component:
     OWN_CERTIFICATE_WARN_DAYS. Both failed once expired (notAfter before the read's ``now``).
     acme_ca none: Traefik's default certificate, ready whatever it is."""
     certificate = read.get("certificate")
-    detail = f"{certificate['issuer']}, valid until {certificate['not_after']}" if certificate else ""
-    look = (f"k3s kubectl --namespace {TRAEFIK.namespace} logs {TRAEFIK.workload.ref} "
-            f"| grep -i {'tls' if settings.tls_certificate else 'acme'}")
+    detail = (
+        f"{certificate['issuer']}, valid until {certificate['not_after']}" if certificate else ""
+    )
+    look = (
+        f"k3s kubectl --namespace {TRAEFIK.namespace} logs {TRAEFIK.workload.ref} "
+        f"| grep -i {'tls' if settings.tls_certificate else 'acme'}"
+    )
     if settings.acme_ca == "none" and not settings.tls_certificate:
-        return Component("certificate", READY, f"acme_ca none: {detail or 'none served yet'}",
-                         look=look)
+        return Component(
+            "certificate", READY, f"acme_ca none: {detail or 'none served yet'}", look=look
+        )
     covered = certificate is not None and any(
-        covers(name, settings.webui_domain) for name in certificate["names"])
+        covers(name, settings.webui_domain) for name in certificate["names"]
+    )
     if not covered and settings.tls_certificate:
         return Component(
-            "certificate", WAITING,
+            "certificate",
+            WAITING,
             f"Traefik does not serve tls_certificate for {settings.webui_domain} yet (it serves "
             f"{detail or 'none'}): its Secret {TLS_SECRET} in {TRAEFIK.namespace} is read by "
-            "the TLSStore default", look=look)
+            "the TLSStore default",
+            look=look,
+        )
     if certificate is None or not covered:
-        how = (f"that the DNS provider {settings.acme_dns_provider} accepts the credentials of "
-               "acme_dns_credentials_file (DNS-01 challenge)" if settings.acme_dns_provider else
-               "that its DNS points to this server, that port 80 is open from the internet "
-               "(the HTTP challenge)")
+        how = (
+            f"that the DNS provider {settings.acme_dns_provider} accepts the credentials of "
+            "acme_dns_credentials_file (DNS-01 challenge)"
+            if settings.acme_dns_provider
+            else "that its DNS points to this server, that port 80 is open from the internet "
+            "(the HTTP challenge)"
+        )
         return Component(
-            "certificate", WARNING,
+            "certificate",
+            WARNING,
             f"no Let's Encrypt certificate for {settings.webui_domain} yet: check {how}, and "
-            "Let's Encrypt's rate limits", look=look)
+            "Let's Encrypt's rate limits",
+            look=look,
+        )
     # openssl x509 -enddate prints e.g. "Feb  7 20:00:00 2027 GMT" (day padded with a space).
     try:
-        expires = datetime.strptime(" ".join(certificate["not_after"].split()[:4]),
-                                    "%b %d %H:%M:%S %Y").replace(tzinfo=timezone.utc).timestamp()
+        expires = (
+            datetime.strptime(" ".join(certificate["not_after"].split()[:4]), "%b %d %H:%M:%S %Y")
+            .replace(tzinfo=timezone.utc)
+            .timestamp()
+        )
     except ValueError:
         return Component("certificate", WARNING, f"expiry unreadable: {detail}", look=look)
     days = (expires - read["now"]) / 86400
-    warn_days, renew = ((OWN_CERTIFICATE_WARN_DAYS, ": renew tls_certificate and deploy again")
-                        if settings.tls_certificate else (CERTIFICATE_WARN_DAYS, ""))
+    warn_days, renew = (
+        (OWN_CERTIFICATE_WARN_DAYS, ": renew tls_certificate and deploy again")
+        if settings.tls_certificate
+        else (CERTIFICATE_WARN_DAYS, "")
+    )
     if days <= 0:
         return Component("certificate", FAILED, f"expired: {detail}{renew}", look=look)
     if days < warn_days:
-        return Component("certificate", WARNING, f"expires in {days:.0f} days: {detail}{renew}",
-                         look=look)
+        return Component(
+            "certificate", WARNING, f"expires in {days:.0f} days: {detail}{renew}", look=look
+        )
     return Component("certificate", READY, detail, look=look)
 
 
@@ -284,15 +356,24 @@ def read_errors(read: dict) -> list[Component]:
     without that kind are not to be trusted."""
     if not read.get("errors"):
         return []
-    return [Component("cluster read", WAITING, "; ".join(read["errors"]),
-                      look="journalctl -u k3s -n 50")]
+    return [
+        Component(
+            "cluster read", WAITING, "; ".join(read["errors"]), look="journalctl -u k3s -n 50"
+        )
+    ]
 
 
 LAYER_COMPONENTS = {"k3s": k3s_components, "apps": apps_components}
 
 
-def layer_components(layer: str, read: dict, settings: Settings,
-                     manifests: tuple[tuple[str, str], ...] = (), since: str = "") -> list[Component]:
+def layer_components(
+    layer: str,
+    read: dict,
+    settings: Settings,
+    manifests: tuple[tuple[str, str], ...] = (),
+    since: str = "",
+) -> list[Component]:
     """A layer's components (LAYER_COMPONENTS), after those of the manifests it wrote."""
-    return (manifest_components(Cluster(read), manifests, since)
-            + LAYER_COMPONENTS[layer](read, settings))
+    return manifest_components(Cluster(read), manifests, since) + LAYER_COMPONENTS[layer](
+        read, settings
+    )

@@ -46,8 +46,12 @@ def report(component: Component, cluster: Cluster) -> list[str]:
 
 
 @operation()
-def ready_gate(layer: str, settings: Settings, timeout_minutes: int,
-               manifests: tuple[tuple[str, str], ...] = ()):
+def ready_gate(
+    layer: str,
+    settings: Settings,
+    timeout_minutes: int,
+    manifests: tuple[tuple[str, str], ...] = (),
+):
     """
     Wait until k3s applied the layer's ``manifests`` as written (written_manifests) and the
     layer's components are ready (reads only: no change), printing a line per component as its
@@ -65,8 +69,11 @@ def ready_gate(layer: str, settings: Settings, timeout_minutes: int,
     if problems:
         host.log_styled("\n".join(problems), fg="red", log_func=logger.error)
         yield StringCommand(
-            "echo", shlex.quote(f"llm-appliance: the {layer} layer is not ready (see above)"),
-            ">&2;", "exit", "1",
+            "echo",
+            shlex.quote(f"llm-appliance: the {layer} layer is not ready (see above)"),
+            ">&2;",
+            "exit",
+            "1",
         )
 
 
@@ -75,8 +82,12 @@ def rfc3339(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def wait_until_ready(layer: str, settings: Settings, timeout_minutes: int,
-                     manifests: tuple[tuple[str, str], ...] = ()) -> list[str]:
+def wait_until_ready(
+    layer: str,
+    settings: Settings,
+    timeout_minutes: int,
+    manifests: tuple[tuple[str, str], ...] = (),
+) -> list[str]:
     """Poll until ready; [] when ready, else the lines that explain why not."""
     import gevent
 
@@ -89,7 +100,9 @@ def wait_until_ready(layer: str, settings: Settings, timeout_minutes: int,
         components = layer_components(layer, read, settings, manifests, since)
         for component in components:
             line = f"{component.state}: {component.detail}"
-            if seen.get(component.name) != line and (component.name in seen or component.state != READY):
+            if seen.get(component.name) != line and (
+                component.name in seen or component.state != READY
+            ):
                 logger.info(f"{host.print_prefix}{layer}: {component.name}: {line}")
             seen[component.name] = line
         failed = [c for c in components if c.state == FAILED]
@@ -101,12 +114,16 @@ def wait_until_ready(layer: str, settings: Settings, timeout_minutes: int,
             return [f"{layer}: failed"] + [line for c in failed for line in report(c, cluster)]
         if not waiting and (not warnings or elapsed > CERTIFICATE_WAIT_SECONDS):
             for warning in warnings:
-                host.log_styled(f"warning: {warning.name}: {warning.detail}", fg="yellow",
-                                log_func=logger.warning)
+                host.log_styled(
+                    f"warning: {warning.name}: {warning.detail}",
+                    fg="yellow",
+                    log_func=logger.warning,
+                )
             return []
         if elapsed > timeout_minutes * 60:
             return [f"{layer}: not ready after {timeout_minutes} min (ready_timeout_minutes)"] + [
-                line for c in waiting for line in report(c, cluster)]
+                line for c in waiting for line in report(c, cluster)
+            ]
         gevent.sleep(POLL_SECONDS)
 
 
@@ -127,6 +144,8 @@ def gate(layer: str, settings: Settings, changes, host_files=()) -> None:
         return
     ready_gate(
         name=f"Wait until the {layer} layer is ready (up to {settings.ready_timeout_minutes} min)",
-        layer=layer, settings=settings, timeout_minutes=settings.ready_timeout_minutes,
+        layer=layer,
+        settings=settings,
+        timeout_minutes=settings.ready_timeout_minutes,
         manifests=manifests,
     )

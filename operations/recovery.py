@@ -78,8 +78,10 @@ class RestoredCluster(FactBase):
 
     def process(self, output):
         listing = "\n".join(output[1:])
-        return {"node_name": output[0].strip() if output else "",
-                "objects": json.loads(listing)["items"] if listing.strip() else []}
+        return {
+            "node_name": output[0].strip() if output else "",
+            "objects": json.loads(listing)["items"] if listing.strip() else [],
+        }
 
 
 def _meta(item: dict, key: str) -> dict:
@@ -88,7 +90,9 @@ def _meta(item: dict, key: str) -> dict:
 
 def _pv_node(volume: dict) -> str | None:
     """The node a local-path volume lives on, from its node affinity."""
-    terms = (volume["spec"].get("nodeAffinity") or {}).get("required", {}).get("nodeSelectorTerms", [])
+    terms = (
+        (volume["spec"].get("nodeAffinity") or {}).get("required", {}).get("nodeSelectorTerms", [])
+    )
     for term in terms:
         for expression in term.get("matchExpressions", []):
             if expression.get("key") == "kubernetes.io/hostname" and expression.get("values"):
@@ -100,10 +104,14 @@ def _delete(kind: str, names_by_namespace: dict[str, set[str]], wait: bool = Fal
     """One `kubectl delete` per namespace ("" for cluster-wide kinds), names sorted; gone
     already is fine (a re-run after a failure)."""
     return [
-        " ".join([KUBECTL, "delete", kind, *sorted(names)]
-                 + ([f"--namespace {namespace}"] if namespace else [])
-                 + ["--ignore-not-found"] + ([] if wait else ["--wait=false"]))
-        for namespace, names in sorted(names_by_namespace.items()) if names
+        " ".join(
+            [KUBECTL, "delete", kind, *sorted(names)]
+            + ([f"--namespace {namespace}"] if namespace else [])
+            + ["--ignore-not-found"]
+            + ([] if wait else ["--wait=false"])
+        )
+        for namespace, names in sorted(names_by_namespace.items())
+        if names
     ]
 
 
@@ -119,33 +127,65 @@ def repair_commands(objects: list[dict], node_name: str) -> list[str]:
     docstring), in order; then the marker's removal. Every delete returns at once
     (`--wait=false`): the controllers finish in the background while the layers go on."""
     cluster = Cluster({"objects": objects})
-    old_nodes = {node["metadata"]["name"] for node in cluster.of("Node")
-                 if _meta(node, "labels").get(FIRST_SERVER_LABEL) == "true"
-                 and node["metadata"]["name"] != node_name}
-    lost_volumes = [volume for volume in cluster.of("PersistentVolume")
-                    if volume["spec"].get("storageClassName") == LOCAL_PATH
-                    and _pv_node(volume) in old_nodes | {node_name}]
-    lost_claims = {(volume["spec"]["claimRef"]["namespace"], volume["spec"]["claimRef"]["name"])
-                   for volume in lost_volumes if volume["spec"].get("claimRef")}
-    claims = [claim for claim in cluster.of("PersistentVolumeClaim")
-              if (claim["metadata"]["namespace"], claim["metadata"]["name"]) in lost_claims]
-    clusters = {(claim["metadata"]["namespace"], _meta(claim, "labels")[CNPG_CLUSTER])
-                for claim in claims if CNPG_CLUSTER in _meta(claim, "labels")}
-    pods = {(pod["metadata"]["namespace"], pod["metadata"]["name"]) for pod in cluster.of("Pod")
-            if any((pod["metadata"]["namespace"], volume["persistentVolumeClaim"]["claimName"])
-                   in lost_claims
-                   for volume in pod["spec"].get("volumes", []) if "persistentVolumeClaim" in volume)}
-    jobs = {(job["metadata"]["namespace"], job["metadata"]["name"]): job for job in cluster.of("Job")}
+    old_nodes = {
+        node["metadata"]["name"]
+        for node in cluster.of("Node")
+        if _meta(node, "labels").get(FIRST_SERVER_LABEL) == "true"
+        and node["metadata"]["name"] != node_name
+    }
+    lost_volumes = [
+        volume
+        for volume in cluster.of("PersistentVolume")
+        if volume["spec"].get("storageClassName") == LOCAL_PATH
+        and _pv_node(volume) in old_nodes | {node_name}
+    ]
+    lost_claims = {
+        (volume["spec"]["claimRef"]["namespace"], volume["spec"]["claimRef"]["name"])
+        for volume in lost_volumes
+        if volume["spec"].get("claimRef")
+    }
+    claims = [
+        claim
+        for claim in cluster.of("PersistentVolumeClaim")
+        if (claim["metadata"]["namespace"], claim["metadata"]["name"]) in lost_claims
+    ]
+    clusters = {
+        (claim["metadata"]["namespace"], _meta(claim, "labels")[CNPG_CLUSTER])
+        for claim in claims
+        if CNPG_CLUSTER in _meta(claim, "labels")
+    }
+    pods = {
+        (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        for pod in cluster.of("Pod")
+        if any(
+            (pod["metadata"]["namespace"], volume["persistentVolumeClaim"]["claimName"])
+            in lost_claims
+            for volume in pod["spec"].get("volumes", [])
+            if "persistentVolumeClaim" in volume
+        )
+    }
+    jobs = {
+        (job["metadata"]["namespace"], job["metadata"]["name"]): job for job in cluster.of("Job")
+    }
     releases = {_meta(claim, "annotations").get(HELM_RELEASE) for claim in claims}
-    chart_jobs = {key for key in jobs if key[0] == "kube-system"
-                  and key[1].removeprefix("helm-install-") in releases}
+    chart_jobs = {
+        key
+        for key in jobs
+        if key[0] == "kube-system" and key[1].removeprefix("helm-install-") in releases
+    }
     models_lost = any((OLLAMA.namespace, claim) in lost_claims for claim in OLLAMA.claims)
-    model_jobs = {key for key, job in jobs.items() if models_lost
-                  and MODEL_PULLER.workload.pod_labels.items() <= _meta(job, "labels").items()}
+    model_jobs = {
+        key
+        for key, job in jobs.items()
+        if models_lost and MODEL_PULLER.workload.pod_labels.items() <= _meta(job, "labels").items()
+    }
     # The Addons that applied what goes and must come back: the Clusters' (as their objects
     # say) and the model Job's, whether or not the Job is still there.
-    addons = {_meta(postgres, "annotations").get(ADDON) for postgres in cluster.of("Cluster")
-              if (postgres["metadata"]["namespace"], postgres["metadata"]["name"]) in clusters}
+    addons = {
+        _meta(postgres, "annotations").get(ADDON)
+        for postgres in cluster.of("Cluster")
+        if (postgres["metadata"]["namespace"], postgres["metadata"]["name"]) in clusters
+    }
     if models_lost:
         addons.add(MANIFEST_PREFIX + MODEL_PULLER_MANIFEST)
     return (
@@ -167,13 +207,16 @@ def _wait_for_node(timeout_minutes: int) -> dict:
     started = time.monotonic()
     while True:
         read = host.get_fact(RestoredCluster)
-        if any(item["kind"] == "Node" and item["metadata"]["name"] == read["node_name"]
-               for item in read["objects"]):
+        if any(
+            item["kind"] == "Node" and item["metadata"]["name"] == read["node_name"]
+            for item in read["objects"]
+        ):
             return read
         if time.monotonic() - started > timeout_minutes * 60:
             raise OperationError(
                 f"k3s did not register node {read['node_name']} within {timeout_minutes} min "
-                "on the restored datastore (journalctl -u k3s -n 50)")
+                "on the restored datastore (journalctl -u k3s -n 50)"
+            )
         gevent.sleep(POLL_SECONDS)
 
 

@@ -181,8 +181,12 @@ def load(data: Mapping[str, Any]) -> Settings:
         try:
             values[setting.name] = setting.parse(raw)
         except Invalid as error:
-            problems.extend(f"{setting.name} = {raw!r} {reason}" if setting.echoed
-                            else f"{setting.name}: {reason}" for reason in error.args)
+            problems.extend(
+                f"{setting.name} = {raw!r} {reason}"
+                if setting.echoed
+                else f"{setting.name}: {reason}"
+                for reason in error.args
+            )
             values[setting.name] = None
             bad.add(setting.name)
 
@@ -211,15 +215,19 @@ def connection_problems(data: Mapping[str, Any]) -> list[str]:
         return []
     path = Path(str(key)).expanduser()
     if not path.is_file():
-        return [f"ssh_key = {key!r} is not a file on this machine; give the private key "
-                "pyinfra logs in with (e.g. ~/.ssh/id_ed25519; `ssh-keygen -t ed25519` makes "
-                "one), or leave ssh_key out to log in with your SSH agent and ~/.ssh keys"]
+        return [
+            f"ssh_key = {key!r} is not a file on this machine; give the private key "
+            "pyinfra logs in with (e.g. ~/.ssh/id_ed25519; `ssh-keygen -t ed25519` makes "
+            "one), or leave ssh_key out to log in with your SSH agent and ~/.ssh keys"
+        ]
     # A public key (OpenSSH's one line, "ssh-ed25519 AAAA... comment", as `ssh-keygen`
     # writes KEY.pub) is the commonest mix-up; paramiko then says "Invalid private key file".
     with path.open("rb") as opened:
         if opened.read(4) in (b"ssh-", b"ecds", b"sk-e", b"sk-s"):
-            return [f"ssh_key = {key!r} is a public key; give its private key, the same path "
-                    f"without .pub (e.g. {str(key).removesuffix('.pub')})"]
+            return [
+                f"ssh_key = {key!r} is a public key; give its private key, the same path "
+                f"without .pub (e.g. {str(key).removesuffix('.pub')})"
+            ]
     return []
 
 
@@ -236,31 +244,41 @@ def _certificate_checks(values: dict, bad: set[str], acme_ca_given: Any) -> list
         if values["acme_ca"] not in (None, "none"):
             problems.append(
                 f"acme_ca = {values['acme_ca']!r} while tls_certificate is set; the certificate "
-                "file replaces Let's Encrypt: leave acme_ca out (or none), or tls_certificate")
+                "file replaces Let's Encrypt: leave acme_ca out (or none), or tls_certificate"
+            )
         values["acme_ca"] = "none"
         if values["acme_dns_provider"]:
             problems.append(
                 f"acme_dns_provider = {values['acme_dns_provider']!r} while tls_certificate is "
-                "set; the certificate file replaces Let's Encrypt: leave one of them out")
+                "set; the certificate file replaces Let's Encrypt: leave one of them out"
+            )
         names = [name for name in (values["webui_domain"], values["monitor_domain"]) if name]
         problems += certificates.certificate_problems(
-            certificate, names, datetime.datetime.now(datetime.timezone.utc))
+            certificate, names, datetime.datetime.now(datetime.timezone.utc)
+        )
         if key:
             problems += certificates.key_problems(certificate, key)
         elif "tls_key" not in bad:
-            problems.append("tls_key: missing while tls_certificate is set; give the file of "
-                            "the certificate's private key (PEM)")
+            problems.append(
+                "tls_key: missing while tls_certificate is set; give the file of "
+                "the certificate's private key (PEM)"
+            )
     elif key and "tls_certificate" not in bad:
-        problems.append("tls_certificate: missing while tls_key is set; give the certificate "
-                        "file (PEM) of that key")
+        problems.append(
+            "tls_certificate: missing while tls_key is set; give the certificate "
+            "file (PEM) of that key"
+        )
     if values["acme_dns_provider"] and values["acme_ca"] == "none" and not certificate:
         problems.append(
             f"acme_dns_provider = {values['acme_dns_provider']!r} while acme_ca = 'none'; set "
-            "acme_ca to production or staging (and acme_email), or leave acme_dns_provider out")
+            "acme_ca to production or staging (and acme_email), or leave acme_dns_provider out"
+        )
     credentials = values["acme_dns_credentials_file"]
     if credentials and not values["acme_dns_provider"] and "acme_dns_provider" not in bad:
-        problems.append("acme_dns_credentials_file is set without acme_dns_provider; name the "
-                        "DNS provider those credentials are for, e.g. cloudflare")
+        problems.append(
+            "acme_dns_credentials_file is set without acme_dns_provider; name the "
+            "DNS provider those credentials are for, e.g. cloudflare"
+        )
     if credentials:
         problems += certificates.credentials_problems(credentials)
     return problems
@@ -269,7 +287,11 @@ def _certificate_checks(values: dict, bad: set[str], acme_ca_given: Any) -> list
 def _cross_checks(values: dict, bad: set[str]) -> list[str]:
     """Rules that involve more than one setting; `bad` ones are already reported."""
     problems = []
-    if values["acme_ca"] not in (None, "none") and values["acme_email"] is None and "acme_email" not in bad:
+    if (
+        values["acme_ca"] not in (None, "none")
+        and values["acme_email"] is None
+        and "acme_email" not in bad
+    ):
         problems.append(
             f"acme_email: missing while acme_ca = {values['acme_ca']!r}; set an e-mail address "
             "for Let's Encrypt, or acme_ca = 'none' for a rehearsal without certificates"
@@ -296,7 +318,10 @@ def _cross_checks(values: dict, bad: set[str]) -> list[str]:
                 f"ollama_model_files: {unlisted} are not in ollama_models; list every model the "
                 "appliance must have in ollama_models"
             )
-    if values["ollama_kv_cache_type"] in ("q8_0", "q4_0") and values["ollama_flash_attention"] is False:
+    if (
+        values["ollama_kv_cache_type"] in ("q8_0", "q4_0")
+        and values["ollama_flash_attention"] is False
+    ):
         # llama.cpp refuses a quantised V cache without flash attention: the model would not load.
         problems.append(
             f"ollama_kv_cache_type = {values['ollama_kv_cache_type']!r} needs flash attention, "
@@ -306,11 +331,17 @@ def _cross_checks(values: dict, bad: set[str]) -> list[str]:
     if values["alert_email_to"]:
         for name in ("alert_email_from", "alert_smtp_host"):
             if values[name] is None and name not in bad:
-                problems.append(f"{name}: missing while alert_email_to is set; "
-                                f"{SETTINGS_BY_NAME[name].doc}")
-    secrets = (read_alert_secrets(values["alert_secrets_file"])
-               if values["alert_secrets_file"] else {})
-    if values["alert_smtp_user"] and "SMTP_PASSWORD" not in secrets and "alert_secrets_file" not in bad:
+                problems.append(
+                    f"{name}: missing while alert_email_to is set; {SETTINGS_BY_NAME[name].doc}"
+                )
+    secrets = (
+        read_alert_secrets(values["alert_secrets_file"]) if values["alert_secrets_file"] else {}
+    )
+    if (
+        values["alert_smtp_user"]
+        and "SMTP_PASSWORD" not in secrets
+        and "alert_secrets_file" not in bad
+    ):
         problems.append(
             f"alert_smtp_user = {values['alert_smtp_user']!r} has no password; put "
             "SMTP_PASSWORD='...' in the file alert_secrets_file names"

@@ -23,9 +23,15 @@ def changed_operations() -> list[str]:
     return names
 
 
-def summary_lines(settings: Settings, inventory_hint: str, first_server: bool,
-                  models: set[str] | None, changed: list[str], gpu_line: str,
-                  password_made: bool = False) -> list[str]:
+def summary_lines(
+    settings: Settings,
+    inventory_hint: str,
+    first_server: bool,
+    models: set[str] | None,
+    changed: list[str],
+    gpu_line: str,
+    password_made: bool = False,
+) -> list[str]:
     """The summary's lines; ``changed``: the names of the operations that changed the host,
     ``password_made``: whether this run made the off-site repository's password."""
     lines = []
@@ -37,15 +43,19 @@ def summary_lines(settings: Settings, inventory_hint: str, first_server: bool,
             f"(user admin; password: appliance monitor-password {inventory_hint})",
         ]
         missing = [model for model in settings.models if model not in (models or set())]
-        lines.append(f"Models:      {', '.join(settings.models)}"
-                     + (f" (still missing: {', '.join(missing)})" if missing else " (all present)"))
+        lines.append(
+            f"Models:      {', '.join(settings.models)}"
+            + (f" (still missing: {', '.join(missing)})" if missing else " (all present)")
+        )
         lines.append(f"Ollama:      {gpu_line}")
     if "k3s" in settings.layers and first_server:
         lines.append(f"Kubernetes:  appliance kubeconfig {inventory_hint}")
     if password_made:
-        lines.append(f"Off-site:    a new repository password was made on the server: store it "
-                     f"away from the server now (appliance backup-password {inventory_hint}); "
-                     "a restore onto a new server needs it")
+        lines.append(
+            f"Off-site:    a new repository password was made on the server: store it "
+            f"away from the server now (appliance backup-password {inventory_hint}); "
+            "a restore onto a new server needs it"
+        )
     if changed:
         shown = "; ".join(name.split(" | ")[-1] for name in changed[:6])
         more = f" and {len(changed) - 6} more" if len(changed) > 6 else ""
@@ -56,8 +66,12 @@ def summary_lines(settings: Settings, inventory_hint: str, first_server: bool,
 
 
 @operation()
-def summary_printed(settings: Settings, inventory_hint: str, first_server: bool,
-                    new_password: OperationMeta | None = None):
+def summary_printed(
+    settings: Settings,
+    inventory_hint: str,
+    first_server: bool,
+    new_password: OperationMeta | None = None,
+):
     """
     Print the run summary when the deploy reaches it; yields no command. ``new_password``: the
     operation that makes the off-site repository's password (operations/offsite.py install),
@@ -70,11 +84,19 @@ def summary_printed(settings: Settings, inventory_hint: str, first_server: bool,
     if not host.state.is_executing:
         return
     # The run's newest cluster read: the gates' last one, or the plan's when nothing waited.
-    models = (set(latest_read(settings)["models"])
-              if "apps" in settings.layers and first_server else None)
+    models = (
+        set(latest_read(settings)["models"]) if "apps" in settings.layers and first_server else None
+    )
     gpu_line = cluster_gpu_line() if "apps" in settings.layers and first_server else ""
     made = bool(new_password and new_password.is_complete() and new_password.did_change())
-    lines = summary_lines(settings, inventory_hint, first_server, models, changed_operations(),
-                          gpu_line, password_made=made)
+    lines = summary_lines(
+        settings,
+        inventory_hint,
+        first_server,
+        models,
+        changed_operations(),
+        gpu_line,
+        password_made=made,
+    )
     logger.info("\n".join(f"{host.print_prefix}{line}" for line in lines))
     yield from ()

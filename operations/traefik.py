@@ -57,8 +57,11 @@ def traefik_values(settings: Settings) -> dict:
         # HelmChartConfig's after them, values-1-000-... (helm-controller v0.17.7
         # pkg/controllers/chart/chart.go).
         "image": {"repository": repository, "tag": tag},
-        **({"versionOverride": TRAEFIK_VERSION_OVERRIDE[settings.traefik_upstream_chart]}
-           if settings.traefik_upstream_chart in TRAEFIK_VERSION_OVERRIDE else {}),
+        **(
+            {"versionOverride": TRAEFIK_VERSION_OVERRIDE[settings.traefik_upstream_chart]}
+            if settings.traefik_upstream_chart in TRAEFIK_VERSION_OVERRIDE
+            else {}
+        ),
         "ports": {
             "web": {
                 "http": {
@@ -131,9 +134,11 @@ def traefik_arguments(settings: Settings) -> list[str]:
             "--entryPoints.websecure.http.tls.certResolver=letsencrypt",
             f"--certificatesresolvers.letsencrypt.acme.caServer={ACME_CA_SERVERS[settings.acme_ca]}",
             f"--certificatesresolvers.letsencrypt.acme.email={settings.acme_email}",
-            *(f"--certificatesresolvers.letsencrypt.acme.{challenge}.{key}={value}"
-              for challenge, options in acme_challenge(settings).items()
-              for key, value in options.items()),
+            *(
+                f"--certificatesresolvers.letsencrypt.acme.{challenge}.{key}={value}"
+                for challenge, options in acme_challenge(settings).items()
+                for key, value in options.items()
+            ),
             f"--certificatesresolvers.letsencrypt.acme.storage={ACME_STORAGE}",
         ]
     return arguments
@@ -150,18 +155,29 @@ class TraefikSecret:
     files: tuple[tuple[str, str], ...]
 
 
-
 def traefik_secrets(settings: Settings) -> list[TraefikSecret]:
     """The Secrets the settings give Traefik: the certificate and key of tls_certificate, the
     DNS provider's credentials of acme_dns_credentials_file; none by default."""
     secrets = []
     if settings.tls_certificate and settings.tls_key:  # settings.load refuses one alone
-        secrets.append(TraefikSecret(TLS_SECRET, "tls", (
-            (f"{TRAEFIK_SECRETS_DIR}/tls.crt", settings.tls_certificate),
-            (f"{TRAEFIK_SECRETS_DIR}/tls.key", settings.tls_key))))
+        secrets.append(
+            TraefikSecret(
+                TLS_SECRET,
+                "tls",
+                (
+                    (f"{TRAEFIK_SECRETS_DIR}/tls.crt", settings.tls_certificate),
+                    (f"{TRAEFIK_SECRETS_DIR}/tls.key", settings.tls_key),
+                ),
+            )
+        )
     if settings.acme_dns_credentials_file:
-        secrets.append(TraefikSecret(ACME_DNS_SECRET, "env", (
-            (f"{TRAEFIK_SECRETS_DIR}/acme-dns.env", settings.acme_dns_credentials_file),)))
+        secrets.append(
+            TraefikSecret(
+                ACME_DNS_SECRET,
+                "env",
+                ((f"{TRAEFIK_SECRETS_DIR}/acme-dns.env", settings.acme_dns_credentials_file),),
+            )
+        )
     return secrets
 
 
@@ -177,16 +193,26 @@ def traefik_secret(secret: TraefikSecret, present: bool):
 
         traefik_secret(secret=traefik_secrets(settings)[0], present=False)
     """
-    changed = [(remote, local) for remote, local in secret.files
-               if read_fact(host, Sha1File, path=remote)
-               != hashlib.sha1(Path(local).read_bytes()).hexdigest()]
+    changed = [
+        (remote, local)
+        for remote, local in secret.files
+        if read_fact(host, Sha1File, path=remote)
+        != hashlib.sha1(Path(local).read_bytes()).hexdigest()
+    ]
     if present and not changed:
         host.noop(f"the Secret {secret.name} is there, made from the files as they are")
         return
     for remote, local in changed:
         yield from private_upload(Path(local).read_bytes(), remote)
-    yield " ".join([PUT_SECRET, TRAEFIK.namespace, secret.name, secret.kind,
-                    *(remote for remote, _ in secret.files)])
+    yield " ".join(
+        [
+            PUT_SECRET,
+            TRAEFIK.namespace,
+            secret.name,
+            secret.kind,
+            *(remote for remote, _ in secret.files),
+        ]
+    )
 
 
 def traefik_config(settings: Settings) -> dict:

@@ -29,8 +29,10 @@ SESSION_LIFETIME = "7d"
 # nothing measurable (783/791 MiB against 783/792).
 RESOURCES = {
     "open-webui": {"requests": {"cpu": "200m", "memory": "816Mi"}, "limits": {"memory": "1280Mi"}},
-    "open-webui-copy-app-data": {"requests": {"cpu": "10m", "memory": "32Mi"},
-                                 "limits": {"memory": "128Mi"}},
+    "open-webui-copy-app-data": {
+        "requests": {"cpu": "10m", "memory": "32Mi"},
+        "limits": {"memory": "128Mi"},
+    },
 }
 
 
@@ -45,7 +47,8 @@ def _router_annotations(settings: Settings, *middleware_names: str) -> dict:
         "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
         "traefik.ingress.kubernetes.io/router.tls": "true",
         "traefik.ingress.kubernetes.io/router.middlewares": ",".join(
-            middlewares.reference(NAMESPACE, name) for name in middleware_names),
+            middlewares.reference(NAMESPACE, name) for name in middleware_names
+        ),
     }
     if settings.acme_ca != "none":
         annotations["traefik.ingress.kubernetes.io/router.tls.certresolver"] = "letsencrypt"
@@ -60,20 +63,34 @@ def signin_ingress(settings: Settings) -> dict:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": {"name": "open-webui-signin", "namespace": NAMESPACE,
-                     "annotations": _router_annotations(settings, middlewares.SECURITY_HEADERS,
-                                                        middlewares.SIGNIN_RATE_LIMIT)},
+        "metadata": {
+            "name": "open-webui-signin",
+            "namespace": NAMESPACE,
+            "annotations": _router_annotations(
+                settings, middlewares.SECURITY_HEADERS, middlewares.SIGNIN_RATE_LIMIT
+            ),
+        },
         "spec": {
             "ingressClassName": "traefik",
-            "rules": [{
-                "host": settings.webui_domain,
-                "http": {"paths": [{
-                    "path": middlewares.SIGNIN_PATH,
-                    "pathType": "Exact",
-                    "backend": {"service": {"name": OPEN_WEBUI.service,
-                                            "port": {"number": OPEN_WEBUI.port}}},
-                }]},
-            }],
+            "rules": [
+                {
+                    "host": settings.webui_domain,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": middlewares.SIGNIN_PATH,
+                                "pathType": "Exact",
+                                "backend": {
+                                    "service": {
+                                        "name": OPEN_WEBUI.service,
+                                        "port": {"number": OPEN_WEBUI.port},
+                                    }
+                                },
+                            }
+                        ]
+                    },
+                }
+            ],
         },
     }
 
@@ -108,8 +125,10 @@ def sso_environment(settings: Settings) -> list[dict]:
         {"name": "OPENID_PROVIDER_URL", "value": sso.provider},
         {"name": "OAUTH_CLIENT_ID", "value": sso.client_id},
         _env("OAUTH_CLIENT_SECRET", sso.client_secret),
-        {"name": "OPENID_REDIRECT_URI",
-         "value": f"https://{settings.webui_domain}/oauth/oidc/callback"},
+        {
+            "name": "OPENID_REDIRECT_URI",
+            "value": f"https://{settings.webui_domain}/oauth/oidc/callback",
+        },
         {"name": "OAUTH_ALLOWED_DOMAINS", "value": ",".join(sso.allowed_domains) or "*"},
         {"name": "ENABLE_OAUTH_SIGNUP", "value": "True"},
         {"name": "OAUTH_MERGE_ACCOUNTS_BY_EMAIL", "value": "True"},
@@ -122,8 +141,11 @@ def secrets_named(settings: Settings) -> list[tuple[str, str]]:
     """The operator's Secrets Open WebUI's environment refers to, as (setting, Secret name):
     ``[("oidc client_secret", "sso")]``; each must exist in the namespace before the pod
     starts (a missing one holds it in CreateContainerConfigError)."""
-    named = [(f"webui_settings {name}", value.secret)
-             for name, value in settings.webui_settings.items() if isinstance(value, SecretKey)]
+    named = [
+        (f"webui_settings {name}", value.secret)
+        for name, value in settings.webui_settings.items()
+        if isinstance(value, SecretKey)
+    ]
     if settings.oidc:
         named.append(("oidc client_secret", settings.oidc.client_secret.secret))
     return named

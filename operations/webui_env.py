@@ -33,8 +33,10 @@ RECORD = json.loads((Path(__file__).with_name("open_webui_variables.json")).read
 # Every variable the recorded release reads, e.g. "DEFAULT_MODELS".
 VARIABLES = frozenset(RECORD["variables"])
 
-_THE_INVENTORY_WINS = ("the appliance keeps it False, so that the inventory is what Open WebUI "
-                       "runs with at every start; keep lasting values in webui_settings")
+_THE_INVENTORY_WINS = (
+    "the appliance keeps it False, so that the inventory is what Open WebUI "
+    "runs with at every start; keep lasting values in webui_settings"
+)
 _OLLAMA = "the appliance's Ollama (ollama_models, webui_embedding_model)"
 _OFFLINE = "the appliance sends nothing to the internet"
 _WEB_FACE = "the appliance's hardened sessions and cookies (README: Open WebUI's web face)"
@@ -45,53 +47,55 @@ _OIDC_ON = "on whenever oidc is set"
 _HEADERS = "Traefik's security-headers Middleware sets this header (operations/middlewares.py)"
 # Variables the appliance sets itself (operations/webui.py, the chart's own), each with the
 # setting that sets it or why it is fixed: a webui_settings entry would fight the deploy.
-MANAGED = MappingProxyType({
-    "ENABLE_PERSISTENT_CONFIG": _THE_INVENTORY_WINS,
-    "ENABLE_OAUTH_PERSISTENT_CONFIG": _THE_INVENTORY_WINS,
-    "WEBUI_URL": "use the setting webui_domain",
-    "CORS_ALLOW_ORIGIN": "use the setting webui_domain",
-    "DATABASE_URL": "the appliance's PostgreSQL (Secret postgres-app)",
-    "DATA_DIR": "the appliance's data volume",
-    "WEBUI_SECRET_KEY": "generated once on the server (Secret open-webui-secrets)",
-    "WEBUI_ADMIN_EMAIL": "use the setting webui_admin_email",
-    "WEBUI_ADMIN_PASSWORD": "generated once on the server (`appliance admin-password`)",
-    "WEBUI_ADMIN_NAME": "the first admin's fixed name",
-    "ENABLE_SIGNUP": "use the setting webui_signup",
-    "DEFAULT_USER_ROLE": "use the setting webui_new_user_role",
-    "VECTOR_DB": "the appliance's PostgreSQL with pgvector",
-    "PGVECTOR_CREATE_EXTENSION": "the appliance's PostgreSQL with pgvector",
-    "RAG_EMBEDDING_ENGINE": _OLLAMA,
-    "RAG_EMBEDDING_MODEL": "use the setting webui_embedding_model",
-    "RAG_OLLAMA_BASE_URL": _OLLAMA,
-    "OLLAMA_BASE_URL": _OLLAMA,
-    "OLLAMA_BASE_URLS": _OLLAMA,
-    "ENABLE_OLLAMA_API": _OLLAMA,
-    "ENABLE_OPENAI_API": _OLLAMA,
-    "OFFLINE_MODE": _OFFLINE,
-    "ENABLE_VERSION_UPDATE_CHECK": _OFFLINE,
-    "ENABLE_COMMUNITY_SHARING": _OFFLINE,
-    "ENABLE_WEBSOCKET_SUPPORT": "one replica with Socket.IO in memory",
-    "WEBSOCKET_MANAGER": "one replica with Socket.IO in memory",
-    "WEBUI_SESSION_COOKIE_SECURE": _WEB_FACE,
-    "WEBUI_SESSION_COOKIE_SAME_SITE": _WEB_FACE,
-    "WEBUI_AUTH_COOKIE_SECURE": _WEB_FACE,
-    "WEBUI_AUTH_COOKIE_SAME_SITE": _WEB_FACE,
-    "JWT_EXPIRES_IN": _WEB_FACE,
-    "OPENID_PROVIDER_URL": "use the setting oidc (its provider)",
-    "OAUTH_CLIENT_ID": "use the setting oidc (its client_id)",
-    "OAUTH_CLIENT_SECRET": "use the setting oidc (its client_secret)",
-    "OAUTH_ALLOWED_DOMAINS": "use the setting oidc (its allowed_domains)",
-    "ENABLE_LOGIN_FORM": "use the setting oidc (its password_login)",
-    "ENABLE_PASSWORD_AUTH": "use the setting oidc (its password_login)",
-    "OPENID_REDIRECT_URI": "https://webui_domain/oauth/oidc/callback, from the setting webui_domain",
-    "ENABLE_OAUTH_SIGNUP": _OIDC_ON,
-    "OAUTH_MERGE_ACCOUNTS_BY_EMAIL": _OIDC_ON,
-    "HSTS": _HEADERS,
-    "XFRAME_OPTIONS": _HEADERS,
-    "CONTENT_SECURITY_POLICY": _HEADERS,
-    "REFERRER_POLICY": _HEADERS,
-    "XCONTENT_TYPE": _HEADERS,
-})
+MANAGED = MappingProxyType(
+    {
+        "ENABLE_PERSISTENT_CONFIG": _THE_INVENTORY_WINS,
+        "ENABLE_OAUTH_PERSISTENT_CONFIG": _THE_INVENTORY_WINS,
+        "WEBUI_URL": "use the setting webui_domain",
+        "CORS_ALLOW_ORIGIN": "use the setting webui_domain",
+        "DATABASE_URL": "the appliance's PostgreSQL (Secret postgres-app)",
+        "DATA_DIR": "the appliance's data volume",
+        "WEBUI_SECRET_KEY": "generated once on the server (Secret open-webui-secrets)",
+        "WEBUI_ADMIN_EMAIL": "use the setting webui_admin_email",
+        "WEBUI_ADMIN_PASSWORD": "generated once on the server (`appliance admin-password`)",
+        "WEBUI_ADMIN_NAME": "the first admin's fixed name",
+        "ENABLE_SIGNUP": "use the setting webui_signup",
+        "DEFAULT_USER_ROLE": "use the setting webui_new_user_role",
+        "VECTOR_DB": "the appliance's PostgreSQL with pgvector",
+        "PGVECTOR_CREATE_EXTENSION": "the appliance's PostgreSQL with pgvector",
+        "RAG_EMBEDDING_ENGINE": _OLLAMA,
+        "RAG_EMBEDDING_MODEL": "use the setting webui_embedding_model",
+        "RAG_OLLAMA_BASE_URL": _OLLAMA,
+        "OLLAMA_BASE_URL": _OLLAMA,
+        "OLLAMA_BASE_URLS": _OLLAMA,
+        "ENABLE_OLLAMA_API": _OLLAMA,
+        "ENABLE_OPENAI_API": _OLLAMA,
+        "OFFLINE_MODE": _OFFLINE,
+        "ENABLE_VERSION_UPDATE_CHECK": _OFFLINE,
+        "ENABLE_COMMUNITY_SHARING": _OFFLINE,
+        "ENABLE_WEBSOCKET_SUPPORT": "one replica with Socket.IO in memory",
+        "WEBSOCKET_MANAGER": "one replica with Socket.IO in memory",
+        "WEBUI_SESSION_COOKIE_SECURE": _WEB_FACE,
+        "WEBUI_SESSION_COOKIE_SAME_SITE": _WEB_FACE,
+        "WEBUI_AUTH_COOKIE_SECURE": _WEB_FACE,
+        "WEBUI_AUTH_COOKIE_SAME_SITE": _WEB_FACE,
+        "JWT_EXPIRES_IN": _WEB_FACE,
+        "OPENID_PROVIDER_URL": "use the setting oidc (its provider)",
+        "OAUTH_CLIENT_ID": "use the setting oidc (its client_id)",
+        "OAUTH_CLIENT_SECRET": "use the setting oidc (its client_secret)",
+        "OAUTH_ALLOWED_DOMAINS": "use the setting oidc (its allowed_domains)",
+        "ENABLE_LOGIN_FORM": "use the setting oidc (its password_login)",
+        "ENABLE_PASSWORD_AUTH": "use the setting oidc (its password_login)",
+        "OPENID_REDIRECT_URI": "https://webui_domain/oauth/oidc/callback, from the setting webui_domain",
+        "ENABLE_OAUTH_SIGNUP": _OIDC_ON,
+        "OAUTH_MERGE_ACCOUNTS_BY_EMAIL": _OIDC_ON,
+        "HSTS": _HEADERS,
+        "XFRAME_OPTIONS": _HEADERS,
+        "CONTENT_SECURITY_POLICY": _HEADERS,
+        "REFERRER_POLICY": _HEADERS,
+        "XCONTENT_TYPE": _HEADERS,
+    }
+)
 # A Secret's name (a DNS subdomain) and a key of its data, as Kubernetes validates them.
 SECRET_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
@@ -125,11 +129,15 @@ def secret_key(value: Any) -> SecretKey:
         raise Invalid(f"is not a Secret reference; write {SECRET_EXAMPLE}")
     name, key = value["secret"], value["key"]
     if not isinstance(name, str) or len(name) > 253 or not SECRET_NAME_RE.match(name):
-        raise Invalid(f"names the Secret {name!r}, which is not a Kubernetes name; use lower-case "
-                      "letters, digits and '-', e.g. sso")
+        raise Invalid(
+            f"names the Secret {name!r}, which is not a Kubernetes name; use lower-case "
+            "letters, digits and '-', e.g. sso"
+        )
     if not isinstance(key, str) or not SECRET_KEY_RE.match(key):
-        raise Invalid(f"names the key {key!r}, which is not a Secret key; use letters, digits, "
-                      "'-', '_' or '.', e.g. client-secret")
+        raise Invalid(
+            f"names the key {key!r}, which is not a Secret key; use letters, digits, "
+            "'-', '_' or '.', e.g. client-secret"
+        )
     return SecretKey(name, key)
 
 
@@ -143,8 +151,10 @@ def _value(name: str, value: Any) -> str | SecretKey:
             return secret_key(value)
         except Invalid as error:
             raise Invalid(f"gives {name} a value that {error}") from None
-    raise Invalid(f"gives {name} a {type(value).__name__}; give a string, number or true/false "
-                  f"(JSON as a string where Open WebUI reads JSON), or a Secret {SECRET_EXAMPLE}")
+    raise Invalid(
+        f"gives {name} a {type(value).__name__}; give a string, number or true/false "
+        f"(JSON as a string where Open WebUI reads JSON), or a Secret {SECRET_EXAMPLE}"
+    )
 
 
 def webui_settings(value: Any) -> Mapping[str, str | SecretKey]:
@@ -153,8 +163,9 @@ def webui_settings(value: Any) -> Mapping[str, str | SecretKey]:
     not read (with the closest one), the appliance sets (with the setting to use) or gives a
     value of another shape."""
     if not isinstance(value, Mapping):
-        raise Invalid('must map Open WebUI variables to values, e.g. {"DEFAULT_MODELS": '
-                      '"llama3.2:3b"}')
+        raise Invalid(
+            'must map Open WebUI variables to values, e.g. {"DEFAULT_MODELS": "llama3.2:3b"}'
+        )
     checked, wrong = {}, []
     for name, item in value.items():
         if name in MANAGED:
@@ -163,10 +174,14 @@ def webui_settings(value: Any) -> Mapping[str, str | SecretKey]:
             # 0.8: a typo (DEFAULT_MODEL for DEFAULT_MODELS), not another program's name (at
             # 0.6, SMTP_PASSWORD, which 0.12.4 does not read, would be offered YACY_PASSWORD).
             close = difflib.get_close_matches(str(name), VARIABLES, n=1, cutoff=0.8)
-            hint = (f"did you mean {close[0]}?" if close
-                    else "see open_webui/config.py and env.py of that release")
-            wrong.append(f"sets {name}, which Open WebUI {RECORD['open_webui']} does not "
-                         f"read; {hint}")
+            hint = (
+                f"did you mean {close[0]}?"
+                if close
+                else "see open_webui/config.py and env.py of that release"
+            )
+            wrong.append(
+                f"sets {name}, which Open WebUI {RECORD['open_webui']} does not read; {hint}"
+            )
         else:
             try:
                 checked[name] = _value(name, item)
@@ -189,7 +204,14 @@ def discovery_url(value: Any) -> str:
     'https://login.example.com/realms/staff/.well-known/openid-configuration'."""
     text = value.strip() if isinstance(value, str) else ""
     parsed = urllib.parse.urlsplit(text)
-    if parsed.scheme not in ("https", "http") or not parsed.hostname or parsed.query or parsed.fragment:
-        raise Invalid("is not the URL of an OpenID Connect provider; give its issuer URL, e.g. "
-                      "https://login.example.com/realms/staff")
+    if (
+        parsed.scheme not in ("https", "http")
+        or not parsed.hostname
+        or parsed.query
+        or parsed.fragment
+    ):
+        raise Invalid(
+            "is not the URL of an OpenID Connect provider; give its issuer URL, e.g. "
+            "https://login.example.com/realms/staff"
+        )
     return text if text.endswith(DISCOVERY_PATH) else text.rstrip("/") + DISCOVERY_PATH

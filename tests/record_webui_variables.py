@@ -43,8 +43,13 @@ def _reader_functions(tree: ast.Module) -> tuple[set[str], set[ast.Call]]:
         if isinstance(node, ast.FunctionDef) and node.args.args:
             first = node.args.args[0].arg
             for call in ast.walk(node):
-                if (isinstance(call, ast.Call) and ast.unparse(call.func) in READERS and call.args
-                        and isinstance(call.args[0], ast.Name) and call.args[0].id == first):
+                if (
+                    isinstance(call, ast.Call)
+                    and ast.unparse(call.func) in READERS
+                    and call.args
+                    and isinstance(call.args[0], ast.Name)
+                    and call.args[0].id == first
+                ):
                     found.add(node.name)
                     reads.add(call)
     return found, reads
@@ -56,11 +61,18 @@ def _dict_key_loops(tree: ast.Module) -> dict[str, set[str]]:
     gives {'env_var': {'HSTS'}}."""
     literals = {}
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Dict)):
+        if not (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Dict)
+        ):
             continue
-        keys = [key.value for key in node.value.keys
-                if isinstance(key, ast.Constant) and isinstance(key.value, str)]
+        keys = [
+            key.value
+            for key in node.value.keys
+            if isinstance(key, ast.Constant) and isinstance(key.value, str)
+        ]
         if keys and len(keys) == len(node.value.keys):  # every key a string literal
             literals[node.targets[0].id] = set(keys)
     loops = {}
@@ -68,8 +80,11 @@ def _dict_key_loops(tree: ast.Module) -> dict[str, set[str]]:
         if not isinstance(node, ast.For):
             continue
         source = node.iter
-        if (isinstance(source, ast.Call) and isinstance(source.func, ast.Attribute)
-                and source.func.attr in ("items", "keys")):
+        if (
+            isinstance(source, ast.Call)
+            and isinstance(source.func, ast.Attribute)
+            and source.func.attr in ("items", "keys")
+        ):
             source = source.func.value
         target = node.target.elts[0] if isinstance(node.target, ast.Tuple) else node.target
         if isinstance(source, ast.Name) and source.id in literals and isinstance(target, ast.Name):
@@ -85,8 +100,9 @@ def read_names(source: str) -> tuple[set[str], list[str]]:
     looped = _dict_key_loops(tree)
     names, unread = set(), []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and (ast.unparse(node.func) in READERS
-                                           or ast.unparse(node.func) in helpers):
+        if isinstance(node, ast.Call) and (
+            ast.unparse(node.func) in READERS or ast.unparse(node.func) in helpers
+        ):
             argument = node.args[0] if node.args else None
             if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
                 names.add(argument.value)
@@ -94,8 +110,11 @@ def read_names(source: str) -> tuple[set[str], list[str]]:
                 names |= looped[argument.id]
             elif ast.unparse(node.func) in READERS and node not in helper_reads:
                 unread.append(f"{node.lineno}: {ast.unparse(node)}")
-        elif (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)
-              and ast.unparse(node.value) == "os.environ"):
+        elif (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.ctx, ast.Load)
+            and ast.unparse(node.value) == "os.environ"
+        ):
             if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
                 names.add(node.slice.value)
             else:
@@ -107,7 +126,9 @@ def package_version(package: Path) -> str:
     """The installed distribution's version, from its dist-info beside the package."""
     found = sorted(package.parent.glob("open_webui-*.dist-info"))
     if len(found) != 1:
-        raise SystemExit(f"record_webui_variables: no single open_webui-*.dist-info beside {package}")
+        raise SystemExit(
+            f"record_webui_variables: no single open_webui-*.dist-info beside {package}"
+        )
     return found[0].name.removeprefix("open_webui-").removesuffix(".dist-info")
 
 
@@ -120,9 +141,11 @@ def recording(package: Path) -> dict:
         unread += [f"{module.relative_to(package.parent)}:{line}" for line in left]
     return {
         "open_webui": package_version(package),
-        "how": ("tests/record_webui_variables.py: names read by os.getenv / os.environ.get / "
-                "os.environ[...] / a reader helper / a loop over a dict literal's keys in every "
-                "module of open_webui/ of the installed wheel (ast)"),
+        "how": (
+            "tests/record_webui_variables.py: names read by os.getenv / os.environ.get / "
+            "os.environ[...] / a reader helper / a loop over a dict literal's keys in every "
+            "module of open_webui/ of the installed wheel (ast)"
+        ),
         "unread": unread,
         "variables": sorted(names),
     }
@@ -130,8 +153,10 @@ def recording(package: Path) -> dict:
 
 def main() -> None:
     if len(sys.argv) != 2 or not (Path(sys.argv[1]) / "config.py").is_file():
-        raise SystemExit("usage: record_webui_variables.py SITE-PACKAGES/open_webui "
-                         "(the installed package's folder, with config.py and env.py)")
+        raise SystemExit(
+            "usage: record_webui_variables.py SITE-PACKAGES/open_webui "
+            "(the installed package's folder, with config.py and env.py)"
+        )
     record = recording(Path(sys.argv[1]))
     RECORD.write_text(json.dumps(record, indent=1) + "\n")
     print(f"{RECORD}: Open WebUI {record['open_webui']}, {len(record['variables'])} variables")

@@ -29,53 +29,105 @@ def node(name: str, first_server: bool) -> dict:
     labels = {"kubernetes.io/hostname": name}
     if first_server:
         labels[FIRST_SERVER_LABEL] = "true"
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}],
-                       "nodeInfo": {"kubeletVersion": "v1.36.5+k3s1"}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "nodeInfo": {"kubeletVersion": "v1.36.5+k3s1"},
+        },
+    }
 
 
-def volume(name: str, namespace: str, claim: str, node_name: str, storage_class: str = "local-path") -> dict:
-    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
-            "spec": {"storageClassName": storage_class,
-                     "claimRef": {"namespace": namespace, "name": claim},
-                     "local": {"path": f"/var/lib/rancher/k3s/storage/{name}_{namespace}_{claim}"},
-                     "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
-                         {"key": "kubernetes.io/hostname", "operator": "In", "values": [node_name]}]}]}}}}
+def volume(
+    name: str, namespace: str, claim: str, node_name: str, storage_class: str = "local-path"
+) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name},
+        "spec": {
+            "storageClassName": storage_class,
+            "claimRef": {"namespace": namespace, "name": claim},
+            "local": {"path": f"/var/lib/rancher/k3s/storage/{name}_{namespace}_{claim}"},
+            "nodeAffinity": {
+                "required": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {
+                                    "key": "kubernetes.io/hostname",
+                                    "operator": "In",
+                                    "values": [node_name],
+                                }
+                            ]
+                        }
+                    ]
+                }
+            },
+        },
+    }
 
 
-def claim(namespace: str, name: str, release: str | None = None, cluster: str | None = None) -> dict:
+def claim(
+    namespace: str, name: str, release: str | None = None, cluster: str | None = None
+) -> dict:
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if release:
-        metadata["annotations"] = {"meta.helm.sh/release-name": release,
-                                   "meta.helm.sh/release-namespace": namespace}
+        metadata["annotations"] = {
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": namespace,
+        }
     if cluster:
         metadata["labels"] = {"cnpg.io/cluster": cluster, "cnpg.io/instanceName": name}
-    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata,
-            "spec": {"storageClassName": "local-path"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata,
+        "spec": {"storageClassName": "local-path"},
+    }
 
 
 def pod(namespace: str, name: str, claims: tuple[str, ...] = ()) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
-            "spec": {"volumes": [{"name": f"volume-{c}", "persistentVolumeClaim": {"claimName": c}}
-                                 for c in claims] + [{"name": "tmp", "emptyDir": {}}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "volumes": [
+                {"name": f"volume-{c}", "persistentVolumeClaim": {"claimName": c}} for c in claims
+            ]
+            + [{"name": "tmp", "emptyDir": {}}]
+        },
+    }
 
 
 def addon_annotations(addon: str) -> dict:
     """What k3s's deploy controller (wrangler's apply) notes on an object of a manifest."""
-    return {"objectset.rio.cattle.io/owner-gvk": "k3s.cattle.io/v1, Kind=Addon",
-            "objectset.rio.cattle.io/owner-name": addon,
-            "objectset.rio.cattle.io/owner-namespace": "kube-system"}
+    return {
+        "objectset.rio.cattle.io/owner-gvk": "k3s.cattle.io/v1, Kind=Addon",
+        "objectset.rio.cattle.io/owner-name": addon,
+        "objectset.rio.cattle.io/owner-namespace": "kube-system",
+    }
 
 
 def job(namespace: str, name: str, labels: dict) -> dict:
     metadata = {"name": name, "namespace": namespace, "labels": labels}
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata,
-            "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "status": {"conditions": [{"type": "Complete", "status": "True"}]},
+    }
 
 
 # The lost server's settings, as far as its model Job goes (the default models).
-SETTINGS = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-            "acme_email": "admin@example.com"}
+SETTINGS = {
+    "webui_domain": "chat.example.com",
+    "monitor_domain": "mon.example.com",
+    "acme_email": "admin@example.com",
+}
 
 
 def model_job(manifest: dict | None = None) -> dict:
@@ -108,28 +160,36 @@ def restored(old_node: str, new_node: str) -> list[dict]:
     with the volumes, claims and pods its disk held."""
     objects = [item for item in copy.deepcopy(_converged()) if item["kind"] != "Node"]
     nodes = [node(old_node, True)] + ([node(new_node, True)] if new_node != old_node else [])
-    return nodes + objects + [
-        volume("pvc-0a1", "llm", "postgres-1", old_node),
-        volume("pvc-0b2", "llm", "open-webui", old_node),
-        volume("pvc-0c3", "llm", "ollama", old_node),
-        volume("pvc-0d4", "monitoring", "netdata-parent-database", old_node),
-        volume("pvc-0e5", "kube-system", "traefik", old_node),
-        # Not on the lost disk: a NAS the operator added; it stays.
-        volume("nas-archive", "llm", "archive", old_node, storage_class="nfs"),
-        claim("llm", "postgres-1", cluster="postgres"),
-        claim("llm", "open-webui", release="open-webui"),
-        claim("llm", "ollama", release="ollama"),
-        claim("monitoring", "netdata-parent-database", release="netdata"),
-        claim("kube-system", "traefik", release="traefik"),
-        claim("llm", "archive"),
-        pod("llm", "postgres-1", ("postgres-1",)),
-        pod("llm", "open-webui-6d5f8b7c4-w2m9x", ("open-webui",)),
-        pod("llm", "ollama-5d9c7b-x2k4p", ("ollama",)),
-        pod("monitoring", "netdata-parent-7c9f-qq2lw", ("netdata-parent-database",)),
-        pod("kube-system", "traefik-6f4b9-8xk2m", ("traefik",)),
-        pod("kube-system", "coredns-7b98-lk2pq"),
-        job("llm", "llm-appliance-backup-29400930", {"app.kubernetes.io/name": "llm-appliance-backup"}),
-    ]
+    return (
+        nodes
+        + objects
+        + [
+            volume("pvc-0a1", "llm", "postgres-1", old_node),
+            volume("pvc-0b2", "llm", "open-webui", old_node),
+            volume("pvc-0c3", "llm", "ollama", old_node),
+            volume("pvc-0d4", "monitoring", "netdata-parent-database", old_node),
+            volume("pvc-0e5", "kube-system", "traefik", old_node),
+            # Not on the lost disk: a NAS the operator added; it stays.
+            volume("nas-archive", "llm", "archive", old_node, storage_class="nfs"),
+            claim("llm", "postgres-1", cluster="postgres"),
+            claim("llm", "open-webui", release="open-webui"),
+            claim("llm", "ollama", release="ollama"),
+            claim("monitoring", "netdata-parent-database", release="netdata"),
+            claim("kube-system", "traefik", release="traefik"),
+            claim("llm", "archive"),
+            pod("llm", "postgres-1", ("postgres-1",)),
+            pod("llm", "open-webui-6d5f8b7c4-w2m9x", ("open-webui",)),
+            pod("llm", "ollama-5d9c7b-x2k4p", ("ollama",)),
+            pod("monitoring", "netdata-parent-7c9f-qq2lw", ("netdata-parent-database",)),
+            pod("kube-system", "traefik-6f4b9-8xk2m", ("traefik",)),
+            pod("kube-system", "coredns-7b98-lk2pq"),
+            job(
+                "llm",
+                "llm-appliance-backup-29400930",
+                {"app.kubernetes.io/name": "llm-appliance-backup"},
+            ),
+        ]
+    )
 
 
 K3S = "/usr/local/bin/k3s kubectl"

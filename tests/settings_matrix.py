@@ -48,14 +48,26 @@ FAIL2BAN = "/etc/fail2ban/jail.d/llm-appliance.conf"
 IDLE_LOGOUT = "/etc/profile.d/llm-appliance-idle-logout.sh"
 OFFSITE_ENV = "/etc/llm-appliance/backup/restic.env"
 OFFSITE_FILES = (
-    OFFSITE_ENV, "/usr/local/bin/llm-appliance-offsite",
-    *(f"/etc/systemd/system/llm-appliance-offsite{unit}" for unit in (
-        ".service", ".timer", "-check.service", "-check.timer")),
+    OFFSITE_ENV,
+    "/usr/local/bin/llm-appliance-offsite",
+    *(
+        f"/etc/systemd/system/llm-appliance-offsite{unit}"
+        for unit in (".service", ".timer", "-check.service", "-check.timer")
+    ),
 )
 APPS_MANIFESTS = tuple(
     f"{MANIFESTS}/llm-appliance-{name}.yaml"
-    for name in ("namespaces", "postgres-operator", "postgres", "ollama", "ollama-models",
-                 "open-webui", "backup", "monitoring", "network-policies")
+    for name in (
+        "namespaces",
+        "postgres-operator",
+        "postgres",
+        "ollama",
+        "ollama-models",
+        "open-webui",
+        "backup",
+        "monitoring",
+        "network-policies",
+    )
 )
 MODEL_FILE = Path(__file__).resolve().parent / "data/mine-1b.gguf"
 OFFSITE_CREDENTIALS = Path(__file__).resolve().parent / "data/offsite-credentials.env"
@@ -130,9 +142,11 @@ def _dig(data: Any, dotted: str) -> Any:
 def chart_value(dotted: str) -> Read:
     """A value the manifest's HelmChart (or HelmChartConfig) gives its chart:
     ``chart_value("ollama.gpu.enabled")``."""
+
     def read(text):
         chart = next(d for d in _documents(text) if d["kind"] in ("HelmChart", "HelmChartConfig"))
         return _dig(yaml.safe_load(chart["spec"]["valuesContent"]), dotted)
+
     return read
 
 
@@ -158,10 +172,15 @@ def ollama_env(name: str) -> Read:
 
 def policy_egress_ports(name: str) -> Read:
     """The ports a NetworkPolicy lets its pods reach, in order: ``policy_egress_ports("ollama")``."""
+
     def read(text):
-        policy = next(d for d in _documents(text)
-                      if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == name)
+        policy = next(
+            d
+            for d in _documents(text)
+            if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == name
+        )
         return [port["port"] for rule in policy["spec"]["egress"] for port in rule["ports"]]
+
     return read
 
 
@@ -169,27 +188,34 @@ def job_env(kind: str, name: str) -> Read:
     """An environment variable of the first container of a Job's (or CronJob's) pod."""
     prefix = "spec.jobTemplate.spec" if kind == "CronJob" else "spec"
     return lambda text: _env(
-        resource_field(kind, f"{prefix}.template.spec.containers.0.env")(text), name)
+        resource_field(kind, f"{prefix}.template.spec.containers.0.env")(text), name
+    )
 
 
 def mentions(text_part: str) -> Read:
     """Whether the file holds ``text_part`` anywhere: ``mentions("router.tls.certresolver")``."""
     return lambda text: text is not None and text_part in text
 
+
 def netdata_line(role: str, config: str, prefix: str) -> Read:
     """The first line starting with ``prefix`` of a Netdata config file the chart mounts
     (``role``: parent, child, k8sState); None when the file is not there:
     ``netdata_line("parent", "msmtprc", "port ")``."""
+
     def read(text):
         data = (chart_value(f"{role}.configs")(text).get(config) or {}).get("data")
-        return None if data is None else first_line_starting(prefix)(data + "\n" + prefix + "<none>")
+        return (
+            None if data is None else first_line_starting(prefix)(data + "\n" + prefix + "<none>")
+        )
+
     return read
 
 
 def first_line_starting(prefix: str) -> Read:
     """The first line of the file that starts with ``prefix``."""
-    return lambda text: next(line for line in _written(text).splitlines()
-                             if line.startswith(prefix))
+    return lambda text: next(
+        line for line in _written(text).splitlines() if line.startswith(prefix)
+    )
 
 
 # -- the proofs ---------------------------------------------------------------------------------
@@ -250,269 +276,652 @@ class Row:
 
 
 ROWS = [
-    Row("layers", ["host", "k3s"], [
-        *[Rendered(path, written(), True, False) for path in APPS_MANIFESTS],
-        # The apps layer's scripts (operations/apps.py plan): BASE gives alert secrets.
-        Rendered(ENSURE_SECRET, written(), True, False),
-        Rendered(PUT_SECRET, written(), True, False),
-        Planned("Apps layer | Wait until the apps layer is ready (up to 60 min)", True, False),
-    ], alone=True),
-    Row("webui_domain", "talk.rehearsal.test", [
-        Rendered(WEBUI, webui_env("WEBUI_URL"), "https://chat.rehearsal.test",
-                 "https://talk.rehearsal.test"),
-        Rendered(WEBUI, chart_value("ingress.host"), "chat.rehearsal.test", "talk.rehearsal.test"),
-        Rendered(MONITORING, netdata_line("k8sState", "go.d-x509check", "  source: "),
-                 "  source: https://chat.rehearsal.test:443", "  source: https://talk.rehearsal.test:443"),
-    ]),
-    Row("monitor_domain", "metrics.rehearsal.test", [
-        Rendered(MONITORING, resource_field("Ingress", "spec.rules.0.host"),
-                 "monitor.rehearsal.test", "metrics.rehearsal.test"),
-    ]),
-    Row("acme_ca", "production", [
-        Rendered(TRAEFIK, chart_value("certificatesResolvers.letsencrypt.acme.caServer"),
-                 "https://acme-staging-v02.api.letsencrypt.org/directory",
-                 "https://acme-v02.api.letsencrypt.org/directory"),
-        # HSTS on both web faces with production's trusted certificates only (the first
-        # Middleware of each file is its security headers).
-        Rendered(WEBUI, resource_field("Middleware", "spec.headers.stsSeconds"), None, 31536000),
-        Rendered(MONITORING, resource_field("Middleware", "spec.headers.stsSeconds"), None,
-                 31536000),
-    ]),
-    Row("acme_email", "certs@rehearsal.test", [
-        Rendered(TRAEFIK, chart_value("certificatesResolvers.letsencrypt.acme.email"),
-                 "acme@rehearsal.test", "certs@rehearsal.test"),
-    ]),
+    Row(
+        "layers",
+        ["host", "k3s"],
+        [
+            *[Rendered(path, written(), True, False) for path in APPS_MANIFESTS],
+            # The apps layer's scripts (operations/apps.py plan): BASE gives alert secrets.
+            Rendered(ENSURE_SECRET, written(), True, False),
+            Rendered(PUT_SECRET, written(), True, False),
+            Planned("Apps layer | Wait until the apps layer is ready (up to 60 min)", True, False),
+        ],
+        alone=True,
+    ),
+    Row(
+        "webui_domain",
+        "talk.rehearsal.test",
+        [
+            Rendered(
+                WEBUI,
+                webui_env("WEBUI_URL"),
+                "https://chat.rehearsal.test",
+                "https://talk.rehearsal.test",
+            ),
+            Rendered(
+                WEBUI, chart_value("ingress.host"), "chat.rehearsal.test", "talk.rehearsal.test"
+            ),
+            Rendered(
+                MONITORING,
+                netdata_line("k8sState", "go.d-x509check", "  source: "),
+                "  source: https://chat.rehearsal.test:443",
+                "  source: https://talk.rehearsal.test:443",
+            ),
+        ],
+    ),
+    Row(
+        "monitor_domain",
+        "metrics.rehearsal.test",
+        [
+            Rendered(
+                MONITORING,
+                resource_field("Ingress", "spec.rules.0.host"),
+                "monitor.rehearsal.test",
+                "metrics.rehearsal.test",
+            ),
+        ],
+    ),
+    Row(
+        "acme_ca",
+        "production",
+        [
+            Rendered(
+                TRAEFIK,
+                chart_value("certificatesResolvers.letsencrypt.acme.caServer"),
+                "https://acme-staging-v02.api.letsencrypt.org/directory",
+                "https://acme-v02.api.letsencrypt.org/directory",
+            ),
+            # HSTS on both web faces with production's trusted certificates only (the first
+            # Middleware of each file is its security headers).
+            Rendered(
+                WEBUI, resource_field("Middleware", "spec.headers.stsSeconds"), None, 31536000
+            ),
+            Rendered(
+                MONITORING, resource_field("Middleware", "spec.headers.stsSeconds"), None, 31536000
+            ),
+        ],
+    ),
+    Row(
+        "acme_email",
+        "certs@rehearsal.test",
+        [
+            Rendered(
+                TRAEFIK,
+                chart_value("certificatesResolvers.letsencrypt.acme.email"),
+                "acme@rehearsal.test",
+                "certs@rehearsal.test",
+            ),
+        ],
+    ),
     # Certificates from anywhere: DNS-01 through a lego provider, or the operator's own files.
-    Row("acme_dns_provider", "cloudflare", [
-        Rendered(TRAEFIK, chart_value("certificatesResolvers.letsencrypt.acme.dnsChallenge"),
-                 None, {"provider": "cloudflare"}),
-    ]),
-    Row("acme_dns_credentials_file", ACME_DNS_CREDENTIALS, [
-        Rendered(TRAEFIK, chart_value("envFrom"), None,
-                 [{"secretRef": {"name": "llm-appliance-acme-dns"}}]),
-        # put-secret.sh, which makes the Secret, is written in BASE already: the apps layer
-        # makes the alert routes' Secret with it (alert_secrets_file).
-        Planned("k3s layer | Put the Secret llm-appliance-acme-dns for Traefik (from "
-                f"{ACME_DNS_CREDENTIALS})", False, True),
-    ], alone=True, beside={"acme_dns_provider": "cloudflare"}),
-    *[Row(setting, after, [
-        Rendered(TRAEFIK, chart_value("tlsStore.default.defaultCertificate.secretName"), None,
-                 "llm-appliance-tls"),
-        Rendered(TRAEFIK, chart_value("certificatesResolvers"), {"letsencrypt": {"acme": {
-            "email": "acme@rehearsal.test", "storage": "/data/acme.json",
-            "caServer": "https://acme-staging-v02.api.letsencrypt.org/directory",
-            "httpChallenge": {"entryPoint": "web"}}}}, None),
-        Rendered(WEBUI, mentions("router.tls.certresolver"), True, False),
-        Rendered(MONITORING, mentions("router.tls.certresolver"), True, False),
-        Planned(f"k3s layer | Put the Secret llm-appliance-tls for Traefik (from "
-                f"{TLS_CERTIFICATE}, {TLS_KEY})", False, True),
-    ], alone=True, beside=beside) for setting, after, beside in (
-        ("tls_certificate", TLS_CERTIFICATE, {"tls_key": TLS_KEY, "acme_ca": "none"}),
-        ("tls_key", TLS_KEY, {"tls_certificate": TLS_CERTIFICATE, "acme_ca": "none"}),
-    )],
-    Row("admin_cidrs", ["192.0.2.0/24"], [
-        Live("ufw show added | grep -c 'allow from 192.0.2.0/24 to any port 6443 proto tcp'; true",
-             "0", "1"),
-    ]),
-    Row("k3s_version", "v1.37.1+k3s1", [
-        # The chart k3s v1.37 packages, named in the values file written for it.
-        Rendered(TRAEFIK, first_line_starting("# packaged Traefik chart"),
-                 "# packaged Traefik chart (+up40.1.0); never edit k3s's own traefik.yaml,",
-                 "# packaged Traefik chart (+up41.4.0); never edit k3s's own traefik.yaml,"),
-        # The host runs v1.36.5+k3s1: only the new version is installed.
-        Planned("k3s layer | Install the pinned, verified k3s binary", False, True),
-    ]),
-    Row("k3s_airgap_dir", str(MODEL_FILE.parent / "airgap"), [
-        Planned("k3s layer | Upload the verified k3s binary", False, True),
-        Planned("k3s layer | Upload the k3s images", False, True),
-    ], alone=True),
-    Row("k3s_tls_sans", ["api.rehearsal.test"], [
-        Rendered(K3S_CONFIG, k3s_config("tls-san"), ["10.213.9.2"],
-                 ["10.213.9.2", "api.rehearsal.test"]),
-    ]),
+    Row(
+        "acme_dns_provider",
+        "cloudflare",
+        [
+            Rendered(
+                TRAEFIK,
+                chart_value("certificatesResolvers.letsencrypt.acme.dnsChallenge"),
+                None,
+                {"provider": "cloudflare"},
+            ),
+        ],
+    ),
+    Row(
+        "acme_dns_credentials_file",
+        ACME_DNS_CREDENTIALS,
+        [
+            Rendered(
+                TRAEFIK,
+                chart_value("envFrom"),
+                None,
+                [{"secretRef": {"name": "llm-appliance-acme-dns"}}],
+            ),
+            # put-secret.sh, which makes the Secret, is written in BASE already: the apps layer
+            # makes the alert routes' Secret with it (alert_secrets_file).
+            Planned(
+                "k3s layer | Put the Secret llm-appliance-acme-dns for Traefik (from "
+                f"{ACME_DNS_CREDENTIALS})",
+                False,
+                True,
+            ),
+        ],
+        alone=True,
+        beside={"acme_dns_provider": "cloudflare"},
+    ),
+    *[
+        Row(
+            setting,
+            after,
+            [
+                Rendered(
+                    TRAEFIK,
+                    chart_value("tlsStore.default.defaultCertificate.secretName"),
+                    None,
+                    "llm-appliance-tls",
+                ),
+                Rendered(
+                    TRAEFIK,
+                    chart_value("certificatesResolvers"),
+                    {
+                        "letsencrypt": {
+                            "acme": {
+                                "email": "acme@rehearsal.test",
+                                "storage": "/data/acme.json",
+                                "caServer": "https://acme-staging-v02.api.letsencrypt.org/directory",
+                                "httpChallenge": {"entryPoint": "web"},
+                            }
+                        }
+                    },
+                    None,
+                ),
+                Rendered(WEBUI, mentions("router.tls.certresolver"), True, False),
+                Rendered(MONITORING, mentions("router.tls.certresolver"), True, False),
+                Planned(
+                    f"k3s layer | Put the Secret llm-appliance-tls for Traefik (from "
+                    f"{TLS_CERTIFICATE}, {TLS_KEY})",
+                    False,
+                    True,
+                ),
+            ],
+            alone=True,
+            beside=beside,
+        )
+        for setting, after, beside in (
+            ("tls_certificate", TLS_CERTIFICATE, {"tls_key": TLS_KEY, "acme_ca": "none"}),
+            ("tls_key", TLS_KEY, {"tls_certificate": TLS_CERTIFICATE, "acme_ca": "none"}),
+        )
+    ],
+    Row(
+        "admin_cidrs",
+        ["192.0.2.0/24"],
+        [
+            Live(
+                "ufw show added | grep -c 'allow from 192.0.2.0/24 to any port 6443 proto tcp'; true",
+                "0",
+                "1",
+            ),
+        ],
+    ),
+    Row(
+        "k3s_version",
+        "v1.37.1+k3s1",
+        [
+            # The chart k3s v1.37 packages, named in the values file written for it.
+            Rendered(
+                TRAEFIK,
+                first_line_starting("# packaged Traefik chart"),
+                "# packaged Traefik chart (+up40.1.0); never edit k3s's own traefik.yaml,",
+                "# packaged Traefik chart (+up41.4.0); never edit k3s's own traefik.yaml,",
+            ),
+            # The host runs v1.36.5+k3s1: only the new version is installed.
+            Planned("k3s layer | Install the pinned, verified k3s binary", False, True),
+        ],
+    ),
+    Row(
+        "k3s_airgap_dir",
+        str(MODEL_FILE.parent / "airgap"),
+        [
+            Planned("k3s layer | Upload the verified k3s binary", False, True),
+            Planned("k3s layer | Upload the k3s images", False, True),
+        ],
+        alone=True,
+    ),
+    Row(
+        "k3s_tls_sans",
+        ["api.rehearsal.test"],
+        [
+            Rendered(
+                K3S_CONFIG,
+                k3s_config("tls-san"),
+                ["10.213.9.2"],
+                ["10.213.9.2", "api.rehearsal.test"],
+            ),
+        ],
+    ),
     # Before k3s runs: the firewall admits the new network and k3s would start with it; under
     # a running k3s, which keeps its first networks, the deploy refuses the change.
-    Row("k3s_cluster_cidr", "10.52.0.0/16", [
-        Rendered(K3S_CONFIG, k3s_config("cluster-cidr"), "10.42.0.0/16", "10.52.0.0/16"),
-        Live("ufw show added | grep -xc 'ufw allow from 10.52.0.0/16'; true", "0", "1"),
-        Refused("k3s_cluster_cidr = '10.52.0.0/16', but k3s on this host runs with 10.42.0.0/16"),
-    ]),
-    Row("k3s_service_cidr", "10.53.0.0/16", [
-        Rendered(K3S_CONFIG, k3s_config("service-cidr"), "10.43.0.0/16", "10.53.0.0/16"),
-        Live("ufw show added | grep -xc 'ufw allow from 10.53.0.0/16'; true", "0", "1"),
-        Refused("k3s_service_cidr = '10.53.0.0/16', but k3s on this host runs with 10.43.0.0/16"),
-    ]),
-    Row("ollama_models", ["qwen2.5:0.5b", "mine:1b", "qwen3:0.6b"], [
-        Rendered(MODEL_JOB, job_env("Job", "MODELS"), "qwen2.5:0.5b mine:1b nomic-embed-text:latest",
-                 "qwen2.5:0.5b mine:1b qwen3:0.6b nomic-embed-text:latest"),
-        Rendered(MODEL_JOB, resource_field("Job", "metadata.name"), "ollama-models-f8cba4ccea",
-                 "ollama-models-ad13b13721"),
-        # The two largest models loaded together: mine:1b (0.5 GiB, shape unknown: x 1.2 + 64
-        # MiB = 679) with qwen2.5:0.5b (519), then with qwen3:0.6b (667); the server's 256.
-        Rendered(OLLAMA, chart_value("resources.limits.memory"), "1454Mi", "1602Mi"),
-        Rendered(OLLAMA, chart_value("resources.requests.memory"), "1454Mi", "1602Mi"),
-    ]),
-    Row("ollama_model_sizes", {"mine:1b": 3.0}, [
-        # mine:1b at 3 GiB: 3 x 1.2 GiB + 64 MiB = 3751 MiB, with qwen2.5:0.5b and the server.
-        Rendered(OLLAMA, chart_value("resources.limits.memory"), "1454Mi", "4526Mi"),
-    ]),
-    Row("ollama_model_files", {"mine:1b": str(MODEL_FILE)}, [
-        Rendered(MODEL_JOB, job_env("Job", "MODEL_FILES"), "", "mine:1b=mine-1b.gguf"),
-        Rendered(MODEL_JOB, job_env("Job", "MODELS"), "qwen2.5:0.5b mine:1b nomic-embed-text:latest",
-                 "qwen2.5:0.5b nomic-embed-text:latest"),
-        Planned("Apps layer | Upload the model file of mine:1b", False, True),
-    ]),
-    Row("ollama_pull_timeout_minutes", 90, [
-        Rendered(MODEL_JOB, resource_field("Job", "spec.activeDeadlineSeconds"), 3600, 5400),
-    ]),
-    Row("ready_timeout_minutes", 90, [
-        Planned("Apps layer | Wait until the apps layer is ready (up to 90 min)", False, True),
-        Planned("k3s layer | Wait until the k3s layer is ready (up to 90 min)", False, True),
-    ]),
+    Row(
+        "k3s_cluster_cidr",
+        "10.52.0.0/16",
+        [
+            Rendered(K3S_CONFIG, k3s_config("cluster-cidr"), "10.42.0.0/16", "10.52.0.0/16"),
+            Live("ufw show added | grep -xc 'ufw allow from 10.52.0.0/16'; true", "0", "1"),
+            Refused(
+                "k3s_cluster_cidr = '10.52.0.0/16', but k3s on this host runs with 10.42.0.0/16"
+            ),
+        ],
+    ),
+    Row(
+        "k3s_service_cidr",
+        "10.53.0.0/16",
+        [
+            Rendered(K3S_CONFIG, k3s_config("service-cidr"), "10.43.0.0/16", "10.53.0.0/16"),
+            Live("ufw show added | grep -xc 'ufw allow from 10.53.0.0/16'; true", "0", "1"),
+            Refused(
+                "k3s_service_cidr = '10.53.0.0/16', but k3s on this host runs with 10.43.0.0/16"
+            ),
+        ],
+    ),
+    Row(
+        "ollama_models",
+        ["qwen2.5:0.5b", "mine:1b", "qwen3:0.6b"],
+        [
+            Rendered(
+                MODEL_JOB,
+                job_env("Job", "MODELS"),
+                "qwen2.5:0.5b mine:1b nomic-embed-text:latest",
+                "qwen2.5:0.5b mine:1b qwen3:0.6b nomic-embed-text:latest",
+            ),
+            Rendered(
+                MODEL_JOB,
+                resource_field("Job", "metadata.name"),
+                "ollama-models-f8cba4ccea",
+                "ollama-models-ad13b13721",
+            ),
+            # The two largest models loaded together: mine:1b (0.5 GiB, shape unknown: x 1.2 + 64
+            # MiB = 679) with qwen2.5:0.5b (519), then with qwen3:0.6b (667); the server's 256.
+            Rendered(OLLAMA, chart_value("resources.limits.memory"), "1454Mi", "1602Mi"),
+            Rendered(OLLAMA, chart_value("resources.requests.memory"), "1454Mi", "1602Mi"),
+        ],
+    ),
+    Row(
+        "ollama_model_sizes",
+        {"mine:1b": 3.0},
+        [
+            # mine:1b at 3 GiB: 3 x 1.2 GiB + 64 MiB = 3751 MiB, with qwen2.5:0.5b and the server.
+            Rendered(OLLAMA, chart_value("resources.limits.memory"), "1454Mi", "4526Mi"),
+        ],
+    ),
+    Row(
+        "ollama_model_files",
+        {"mine:1b": str(MODEL_FILE)},
+        [
+            Rendered(MODEL_JOB, job_env("Job", "MODEL_FILES"), "", "mine:1b=mine-1b.gguf"),
+            Rendered(
+                MODEL_JOB,
+                job_env("Job", "MODELS"),
+                "qwen2.5:0.5b mine:1b nomic-embed-text:latest",
+                "qwen2.5:0.5b nomic-embed-text:latest",
+            ),
+            Planned("Apps layer | Upload the model file of mine:1b", False, True),
+        ],
+    ),
+    Row(
+        "ollama_pull_timeout_minutes",
+        90,
+        [
+            Rendered(MODEL_JOB, resource_field("Job", "spec.activeDeadlineSeconds"), 3600, 5400),
+        ],
+    ),
+    Row(
+        "ready_timeout_minutes",
+        90,
+        [
+            Planned("Apps layer | Wait until the apps layer is ready (up to 90 min)", False, True),
+            Planned("k3s layer | Wait until the k3s layer is ready (up to 90 min)", False, True),
+        ],
+    ),
     # Offline, `auto` renders the CPU files and `nvidia` the GPU ones; on a host, `nvidia`
     # stops the run unless nvidia-smi lists a GPU (tests/integration/test_gpu_plan.py plans
     # it on a rehearsal host with an nvidia-smi shim).
-    Row("ollama_gpu", "nvidia", [
-        Rendered(OLLAMA, chart_value("ollama.gpu.enabled"), False, True),
-        Rendered(OLLAMA, chart_value("runtimeClassName"), None, "nvidia"),
-        Rendered(f"{MANIFESTS}/llm-appliance-nvidia-device-plugin.yaml", written(), False, True),
-        Rendered("/etc/apt/sources.list.d/nvidia-container-toolkit.list", written(), False, True),
-    ], host_test="tests/integration/test_gpu_plan.py"),
+    Row(
+        "ollama_gpu",
+        "nvidia",
+        [
+            Rendered(OLLAMA, chart_value("ollama.gpu.enabled"), False, True),
+            Rendered(OLLAMA, chart_value("runtimeClassName"), None, "nvidia"),
+            Rendered(
+                f"{MANIFESTS}/llm-appliance-nvidia-device-plugin.yaml", written(), False, True
+            ),
+            Rendered(
+                "/etc/apt/sources.list.d/nvidia-container-toolkit.list", written(), False, True
+            ),
+        ],
+        host_test="tests/integration/test_gpu_plan.py",
+    ),
     # Ollama's knobs reach its environment and its memory request and limit (operations/memory.py;
     # BASE's models have no shape in the table, so only the KV-independent estimate counts them
     # there, and the limit moves only with the prompt cache).
-    Row("ollama_context_length", 8192, [
-        Rendered(OLLAMA, ollama_env("OLLAMA_CONTEXT_LENGTH"), "4096", "8192"),
-    ]),
-    Row("ollama_kv_cache_type", "q4_0", [
-        Rendered(OLLAMA, ollama_env("OLLAMA_KV_CACHE_TYPE"), "f16", "q4_0"),
-    ]),
-    Row("ollama_num_parallel", 2, [
-        Rendered(OLLAMA, ollama_env("OLLAMA_NUM_PARALLEL"), "1", "2"),
-    ]),
+    Row(
+        "ollama_context_length",
+        8192,
+        [
+            Rendered(OLLAMA, ollama_env("OLLAMA_CONTEXT_LENGTH"), "4096", "8192"),
+        ],
+    ),
+    Row(
+        "ollama_kv_cache_type",
+        "q4_0",
+        [
+            Rendered(OLLAMA, ollama_env("OLLAMA_KV_CACHE_TYPE"), "f16", "q4_0"),
+        ],
+    ),
+    Row(
+        "ollama_num_parallel",
+        2,
+        [
+            Rendered(OLLAMA, ollama_env("OLLAMA_NUM_PARALLEL"), "1", "2"),
+        ],
+    ),
     # Alone: with the KV row's q4_0, flash attention off is refused (a quantised cache needs it).
-    Row("ollama_flash_attention", False, [
-        Rendered(OLLAMA, ollama_env("OLLAMA_FLASH_ATTENTION"), "true", "false"),
-    ], alone=True),
-    Row("ollama_prompt_cache_mib", 256, [
-        Rendered(OLLAMA, ollama_env("LLAMA_ARG_CACHE_RAM"), "0", "256"),
-        # Each of the two chat models loaded together may keep 256 MiB.
-        Rendered(OLLAMA, chart_value("resources.limits.memory"), "1454Mi", "1966Mi"),
-    ]),
-    Row("webui_admin_email", "owner@rehearsal.test", [
-        Rendered(WEBUI, webui_env("WEBUI_ADMIN_EMAIL"), "admin@rehearsal.test",
-                 "owner@rehearsal.test"),
-    ]),
-    Row("webui_signup", True, [
-        Rendered(WEBUI, webui_env("ENABLE_SIGNUP"), "False", "True"),
-    ]),
-    Row("webui_embedding_model", "all-minilm:latest", [
-        Rendered(WEBUI, webui_env("RAG_EMBEDDING_MODEL"), "nomic-embed-text:latest",
-                 "all-minilm:latest"),
-        Rendered(MODEL_JOB, job_env("Job", "MODELS"), "qwen2.5:0.5b mine:1b nomic-embed-text:latest",
-                 "qwen2.5:0.5b mine:1b all-minilm:latest"),
-    ]),
-    Row("webui_new_user_role", "user", [
-        Rendered(WEBUI, webui_env("DEFAULT_USER_ROLE"), "pending", "user"),
-    ]),
-    Row("webui_settings", {"DEFAULT_MODELS": "qwen2.5:0.5b"}, [
-        Rendered(WEBUI, webui_env("DEFAULT_MODELS"), None, "qwen2.5:0.5b"),
-    ]),
+    Row(
+        "ollama_flash_attention",
+        False,
+        [
+            Rendered(OLLAMA, ollama_env("OLLAMA_FLASH_ATTENTION"), "true", "false"),
+        ],
+        alone=True,
+    ),
+    Row(
+        "ollama_prompt_cache_mib",
+        256,
+        [
+            Rendered(OLLAMA, ollama_env("LLAMA_ARG_CACHE_RAM"), "0", "256"),
+            # Each of the two chat models loaded together may keep 256 MiB.
+            Rendered(OLLAMA, chart_value("resources.limits.memory"), "1454Mi", "1966Mi"),
+        ],
+    ),
+    Row(
+        "webui_admin_email",
+        "owner@rehearsal.test",
+        [
+            Rendered(
+                WEBUI,
+                webui_env("WEBUI_ADMIN_EMAIL"),
+                "admin@rehearsal.test",
+                "owner@rehearsal.test",
+            ),
+        ],
+    ),
+    Row(
+        "webui_signup",
+        True,
+        [
+            Rendered(WEBUI, webui_env("ENABLE_SIGNUP"), "False", "True"),
+        ],
+    ),
+    Row(
+        "webui_embedding_model",
+        "all-minilm:latest",
+        [
+            Rendered(
+                WEBUI,
+                webui_env("RAG_EMBEDDING_MODEL"),
+                "nomic-embed-text:latest",
+                "all-minilm:latest",
+            ),
+            Rendered(
+                MODEL_JOB,
+                job_env("Job", "MODELS"),
+                "qwen2.5:0.5b mine:1b nomic-embed-text:latest",
+                "qwen2.5:0.5b mine:1b all-minilm:latest",
+            ),
+        ],
+    ),
+    Row(
+        "webui_new_user_role",
+        "user",
+        [
+            Rendered(WEBUI, webui_env("DEFAULT_USER_ROLE"), "pending", "user"),
+        ],
+    ),
+    Row(
+        "webui_settings",
+        {"DEFAULT_MODELS": "qwen2.5:0.5b"},
+        [
+            Rendered(WEBUI, webui_env("DEFAULT_MODELS"), None, "qwen2.5:0.5b"),
+        ],
+    ),
     # Its client secret is a Secret the operator makes, which the rehearsal host lacks (the
     # apps layer stops for it): the sign-in is proven on the running app instead.
-    Row("oidc", {"provider": "https://login.rehearsal.test/realms/staff", "client_id": "appliance",
-                 "client_secret": {"secret": "sso", "key": "client-secret"}}, [
-        Rendered(WEBUI, webui_env("OPENID_PROVIDER_URL"), None,
-                 "https://login.rehearsal.test/realms/staff/.well-known/openid-configuration"),
-        Rendered(WEBUI, webui_env("OAUTH_CLIENT_ID"), None, "appliance"),
-        Rendered(f"{MANIFESTS}/llm-appliance-network-policies.yaml",
-                 policy_egress_ports("open-webui"), [11434, 5432], [11434, 5432, 443]),
-    ], host_test="tests/realapps/test_sso.py"),
-    Row("backup_schedule", "15 2 * * *", [
-        Rendered(BACKUP, resource_field("CronJob", "spec.schedule"), "30 3 * * *", "15 2 * * *"),
-    ]),
-    Row("backup_retention_days", 14, [
-        Rendered(BACKUP, job_env("CronJob", "RETENTION_DAYS"), "7", "14"),
-    ]),
-    Row("backup_repository", None, [
-        *[Rendered(path, written(), True, False) for path in OFFSITE_FILES],
-        # The children stop watching the last snapshot's time (operations/alerts.py).
-        Rendered(MONITORING, netdata_line("child", "go.d-filecheck", "- name: "),
-                 "- name: offsite", None),
-        Planned("Off-site backups | No off-site backups: remove their timers", False, True),
-    ], alone=True, host_test="tests/integration/test_offsite_backup.py"),
-    Row("backup_credentials_file", str(OFFSITE_CREDENTIALS), [
-        Planned("Off-site backups | Store the off-site repository's credentials", False, True),
-    ], host_test="tests/integration/test_offsite_backup.py"),
-    *[Row(f"backup_keep_{period}", after, [
-        Rendered(OFFSITE_ENV, first_line_starting(f"KEEP_{period.upper()}="),
-                 f"KEEP_{period.upper()}='{before}'", f"KEEP_{period.upper()}='{after}'"),
-    ]) for period, before, after in (("daily", 7, 14), ("weekly", 4, 8), ("monthly", 6, 12))],
-    Row("alert_email_to", ["ops@rehearsal.test", "oncall@rehearsal.test"], [
-        Rendered(MONITORING, netdata_line("parent", "health", "DEFAULT_RECIPIENT_EMAIL="),
-                 "DEFAULT_RECIPIENT_EMAIL=ops@rehearsal.test",
-                 "DEFAULT_RECIPIENT_EMAIL='ops@rehearsal.test oncall@rehearsal.test'"),
-    ]),
-    Row("alert_email_from", "alerts@rehearsal.test", [
-        Rendered(MONITORING, netdata_line("parent", "msmtprc", "from "),
-                 "from netdata@rehearsal.test", "from alerts@rehearsal.test"),
-    ]),
-    Row("alert_smtp_host", "relay.rehearsal.test", [
-        Rendered(MONITORING, netdata_line("parent", "msmtprc", "host "),
-                 "host smtp.rehearsal.test", "host relay.rehearsal.test"),
-    ]),
-    Row("alert_smtp_port", 465, [
-        Rendered(MONITORING, netdata_line("parent", "msmtprc", "port "), "port 587", "port 465"),
-    ]),
-    Row("alert_smtp_tls", "tls", [
-        Rendered(MONITORING, netdata_line("parent", "msmtprc", "tls_starttls "),
-                 "tls_starttls on", "tls_starttls off"),
-    ]),
-    Row("alert_smtp_user", "alerts@rehearsal.test", [
-        Rendered(MONITORING, netdata_line("parent", "msmtprc", "user "),
-                 "user <none>", "user alerts@rehearsal.test"),
-    ]),
-    Row("alert_webhook_url", "https://hooks.rehearsal.test/netdata", [
-        Rendered(MONITORING, netdata_line("parent", "health", "DEFAULT_RECIPIENT_CUSTOM="),
-                 "DEFAULT_RECIPIENT_CUSTOM=<none>",
-                 "DEFAULT_RECIPIENT_CUSTOM=https://hooks.rehearsal.test/netdata"),
-    ]),
-    Row("alert_ntfy_url", "https://ntfy.rehearsal.test/appliance", [
-        Rendered(MONITORING, netdata_line("parent", "health", "DEFAULT_RECIPIENT_NTFY="),
-                 "DEFAULT_RECIPIENT_NTFY=<none>",
-                 "DEFAULT_RECIPIENT_NTFY=https://ntfy.rehearsal.test/appliance"),
-    ]),
+    Row(
+        "oidc",
+        {
+            "provider": "https://login.rehearsal.test/realms/staff",
+            "client_id": "appliance",
+            "client_secret": {"secret": "sso", "key": "client-secret"},
+        },
+        [
+            Rendered(
+                WEBUI,
+                webui_env("OPENID_PROVIDER_URL"),
+                None,
+                "https://login.rehearsal.test/realms/staff/.well-known/openid-configuration",
+            ),
+            Rendered(WEBUI, webui_env("OAUTH_CLIENT_ID"), None, "appliance"),
+            Rendered(
+                f"{MANIFESTS}/llm-appliance-network-policies.yaml",
+                policy_egress_ports("open-webui"),
+                [11434, 5432],
+                [11434, 5432, 443],
+            ),
+        ],
+        host_test="tests/realapps/test_sso.py",
+    ),
+    Row(
+        "backup_schedule",
+        "15 2 * * *",
+        [
+            Rendered(
+                BACKUP, resource_field("CronJob", "spec.schedule"), "30 3 * * *", "15 2 * * *"
+            ),
+        ],
+    ),
+    Row(
+        "backup_retention_days",
+        14,
+        [
+            Rendered(BACKUP, job_env("CronJob", "RETENTION_DAYS"), "7", "14"),
+        ],
+    ),
+    Row(
+        "backup_repository",
+        None,
+        [
+            *[Rendered(path, written(), True, False) for path in OFFSITE_FILES],
+            # The children stop watching the last snapshot's time (operations/alerts.py).
+            Rendered(
+                MONITORING,
+                netdata_line("child", "go.d-filecheck", "- name: "),
+                "- name: offsite",
+                None,
+            ),
+            Planned("Off-site backups | No off-site backups: remove their timers", False, True),
+        ],
+        alone=True,
+        host_test="tests/integration/test_offsite_backup.py",
+    ),
+    Row(
+        "backup_credentials_file",
+        str(OFFSITE_CREDENTIALS),
+        [
+            Planned("Off-site backups | Store the off-site repository's credentials", False, True),
+        ],
+        host_test="tests/integration/test_offsite_backup.py",
+    ),
+    *[
+        Row(
+            f"backup_keep_{period}",
+            after,
+            [
+                Rendered(
+                    OFFSITE_ENV,
+                    first_line_starting(f"KEEP_{period.upper()}="),
+                    f"KEEP_{period.upper()}='{before}'",
+                    f"KEEP_{period.upper()}='{after}'",
+                ),
+            ],
+        )
+        for period, before, after in (("daily", 7, 14), ("weekly", 4, 8), ("monthly", 6, 12))
+    ],
+    Row(
+        "alert_email_to",
+        ["ops@rehearsal.test", "oncall@rehearsal.test"],
+        [
+            Rendered(
+                MONITORING,
+                netdata_line("parent", "health", "DEFAULT_RECIPIENT_EMAIL="),
+                "DEFAULT_RECIPIENT_EMAIL=ops@rehearsal.test",
+                "DEFAULT_RECIPIENT_EMAIL='ops@rehearsal.test oncall@rehearsal.test'",
+            ),
+        ],
+    ),
+    Row(
+        "alert_email_from",
+        "alerts@rehearsal.test",
+        [
+            Rendered(
+                MONITORING,
+                netdata_line("parent", "msmtprc", "from "),
+                "from netdata@rehearsal.test",
+                "from alerts@rehearsal.test",
+            ),
+        ],
+    ),
+    Row(
+        "alert_smtp_host",
+        "relay.rehearsal.test",
+        [
+            Rendered(
+                MONITORING,
+                netdata_line("parent", "msmtprc", "host "),
+                "host smtp.rehearsal.test",
+                "host relay.rehearsal.test",
+            ),
+        ],
+    ),
+    Row(
+        "alert_smtp_port",
+        465,
+        [
+            Rendered(
+                MONITORING, netdata_line("parent", "msmtprc", "port "), "port 587", "port 465"
+            ),
+        ],
+    ),
+    Row(
+        "alert_smtp_tls",
+        "tls",
+        [
+            Rendered(
+                MONITORING,
+                netdata_line("parent", "msmtprc", "tls_starttls "),
+                "tls_starttls on",
+                "tls_starttls off",
+            ),
+        ],
+    ),
+    Row(
+        "alert_smtp_user",
+        "alerts@rehearsal.test",
+        [
+            Rendered(
+                MONITORING,
+                netdata_line("parent", "msmtprc", "user "),
+                "user <none>",
+                "user alerts@rehearsal.test",
+            ),
+        ],
+    ),
+    Row(
+        "alert_webhook_url",
+        "https://hooks.rehearsal.test/netdata",
+        [
+            Rendered(
+                MONITORING,
+                netdata_line("parent", "health", "DEFAULT_RECIPIENT_CUSTOM="),
+                "DEFAULT_RECIPIENT_CUSTOM=<none>",
+                "DEFAULT_RECIPIENT_CUSTOM=https://hooks.rehearsal.test/netdata",
+            ),
+        ],
+    ),
+    Row(
+        "alert_ntfy_url",
+        "https://ntfy.rehearsal.test/appliance",
+        [
+            Rendered(
+                MONITORING,
+                netdata_line("parent", "health", "DEFAULT_RECIPIENT_NTFY="),
+                "DEFAULT_RECIPIENT_NTFY=<none>",
+                "DEFAULT_RECIPIENT_NTFY=https://ntfy.rehearsal.test/appliance",
+            ),
+        ],
+    ),
     # Without the file, Slack (its webhook URL is a secret) goes; the Secret is deleted.
-    Row("alert_secrets_file", None, [
-        Rendered(MONITORING, netdata_line("parent", "health", "DEFAULT_RECIPIENT_SLACK="),
-                 'DEFAULT_RECIPIENT_SLACK="#"', "DEFAULT_RECIPIENT_SLACK=<none>"),
-        # put-secret.sh makes that Secret: no longer written (BASE has no Traefik Secret).
-        Rendered(PUT_SECRET, written(), True, False),
-    ], alone=True),
-    Row("ssh_hardening", True, [
-        Rendered(SSHD, text_has("PasswordAuthentication no"), False, True),
-        Live("sshd -T | grep '^passwordauthentication '", "passwordauthentication yes",
-             "passwordauthentication no"),
-    ]),
-    Row("fail2ban", False, [
-        Rendered(FAIL2BAN, written(), True, False),
-        Live("systemctl is-active fail2ban; true", "active", "inactive"),
-    ]),
-    Row("idle_logout_seconds", 0, [
-        Rendered(IDLE_LOGOUT, written(), True, False),
-        Live("bash -lc 'echo TMOUT=$TMOUT'", "TMOUT=900", "TMOUT="),
-    ]),
-    Row("unattended_reboot", True, [
-        Rendered(UNATTENDED, text_has('Unattended-Upgrade::Automatic-Reboot "true";'), False, True),
-        Live("apt-config shell value Unattended-Upgrade::Automatic-Reboot", "value='false'",
-             "value='true'"),
-    ]),
-    Row("unattended_reboot_time", "05:30", [
-        Rendered(UNATTENDED, text_has('Unattended-Upgrade::Automatic-Reboot-Time "05:30";'),
-                 False, True),
-        Live("apt-config shell value Unattended-Upgrade::Automatic-Reboot-Time", "value='04:00'",
-             "value='05:30'"),
-    ]),
+    Row(
+        "alert_secrets_file",
+        None,
+        [
+            Rendered(
+                MONITORING,
+                netdata_line("parent", "health", "DEFAULT_RECIPIENT_SLACK="),
+                'DEFAULT_RECIPIENT_SLACK="#"',
+                "DEFAULT_RECIPIENT_SLACK=<none>",
+            ),
+            # put-secret.sh makes that Secret: no longer written (BASE has no Traefik Secret).
+            Rendered(PUT_SECRET, written(), True, False),
+        ],
+        alone=True,
+    ),
+    Row(
+        "ssh_hardening",
+        True,
+        [
+            Rendered(SSHD, text_has("PasswordAuthentication no"), False, True),
+            Live(
+                "sshd -T | grep '^passwordauthentication '",
+                "passwordauthentication yes",
+                "passwordauthentication no",
+            ),
+        ],
+    ),
+    Row(
+        "fail2ban",
+        False,
+        [
+            Rendered(FAIL2BAN, written(), True, False),
+            Live("systemctl is-active fail2ban; true", "active", "inactive"),
+        ],
+    ),
+    Row(
+        "idle_logout_seconds",
+        0,
+        [
+            Rendered(IDLE_LOGOUT, written(), True, False),
+            Live("bash -lc 'echo TMOUT=$TMOUT'", "TMOUT=900", "TMOUT="),
+        ],
+    ),
+    Row(
+        "unattended_reboot",
+        True,
+        [
+            Rendered(
+                UNATTENDED, text_has('Unattended-Upgrade::Automatic-Reboot "true";'), False, True
+            ),
+            Live(
+                "apt-config shell value Unattended-Upgrade::Automatic-Reboot",
+                "value='false'",
+                "value='true'",
+            ),
+        ],
+    ),
+    Row(
+        "unattended_reboot_time",
+        "05:30",
+        [
+            Rendered(
+                UNATTENDED,
+                text_has('Unattended-Upgrade::Automatic-Reboot-Time "05:30";'),
+                False,
+                True,
+            ),
+            Live(
+                "apt-config shell value Unattended-Upgrade::Automatic-Reboot-Time",
+                "value='04:00'",
+                "value='05:30'",
+            ),
+        ],
+    ),
 ]
 ROWS_BY_SETTING = {row.setting: row for row in ROWS}
 

@@ -37,17 +37,23 @@ from operations.names import K3S_BINARY
 from operations.settings import Settings
 
 CURRENT = SimpleNamespace(
-    ApplianceRead=health.ApplianceRead, parse_read=read_parser.parse_read,
-    status_components=status_components, READY=component_state.READY,
-    WARNING=component_state.WARNING, written_manifests=k3s_applied.written_manifests,
-    layer_components=readiness.layer_components)
+    ApplianceRead=health.ApplianceRead,
+    parse_read=read_parser.parse_read,
+    status_components=status_components,
+    READY=component_state.READY,
+    WARNING=component_state.WARNING,
+    written_manifests=k3s_applied.written_manifests,
+    layer_components=readiness.layer_components,
+)
 
 TRAEFIK = {
     "redirect": "301 https://127.0.0.1/",
     "health": "200",
-    "certificate": ("issuer=C=US, O=Let's Encrypt, CN=R11\n"
-                    "notAfter=Mar  1 00:00:00 2027 GMT\n"
-                    "X509v3 Subject Alternative Name: \n    DNS:{domain}\n"),
+    "certificate": (
+        "issuer=C=US, O=Let's Encrypt, CN=R11\n"
+        "notAfter=Mar  1 00:00:00 2027 GMT\n"
+        "X509v3 Subject Alternative Name: \n    DNS:{domain}\n"
+    ),
 }
 
 
@@ -63,23 +69,37 @@ def _systemd(bin_dir: Path, units: dict[str, tuple[str, str]]) -> None:
     (Result, journal text since the start) of each failed unit.
     tests/integration/test_offsite_backup.py asks the real ones."""
     started = "Mon 2026-12-07 03:00:00 UTC"
-    show = "".join(f'    "Result {name}.service") echo {shlex.quote(result)} ;;\n'
-                   for name, (result, _) in units.items())
-    _script(bin_dir / "systemctl", (
-        'case "$1" in\n'
-        f'  is-failed) case "$3" in {"|".join(f"{name}.service" for name in units) or "-"}) exit 0 ;; '
-        'esac; exit 1 ;;\n'
-        '  show) case "${2#--property=} $4" in\n' + show +
-        f'    "ExecMainStartTimestamp "*) echo "{started}" ;;\n  esac ;;\nesac\n'))
-    _script(bin_dir / "journalctl", f'[ "$3 $4" = "--since {started}" ] || exit 1\n'
-            'case "$2" in\n' + "".join(
-                f'  {name}.service) printf %s {shlex.quote(journal)} ;;\n'
-                for name, (_, journal) in units.items()) + "esac\n")
+    show = "".join(
+        f'    "Result {name}.service") echo {shlex.quote(result)} ;;\n'
+        for name, (result, _) in units.items()
+    )
+    _script(
+        bin_dir / "systemctl",
+        (
+            'case "$1" in\n'
+            f'  is-failed) case "$3" in {"|".join(f"{name}.service" for name in units) or "-"}) exit 0 ;; '
+            "esac; exit 1 ;;\n"
+            '  show) case "${2#--property=} $4" in\n'
+            + show
+            + f'    "ExecMainStartTimestamp "*) echo "{started}" ;;\n  esac ;;\nesac\n'
+        ),
+    )
+    _script(
+        bin_dir / "journalctl",
+        f'[ "$3 $4" = "--since {started}" ] || exit 1\n'
+        'case "$2" in\n'
+        + "".join(
+            f"  {name}.service) printf %s {shlex.quote(journal)} ;;\n"
+            for name, (_, journal) in units.items()
+        )
+        + "esac\n",
+    )
 
 
 @contextmanager
-def host_commands(api: KubeAPI, domain: str = "", traefik: dict | None = None,
-                  host: dict | None = None):
+def host_commands(
+    api: KubeAPI, domain: str = "", traefik: dict | None = None, host: dict | None = None
+):
     """The environment (PATH first) in which ``k3s kubectl`` and K3S_BINARY run the real
     kubectl against ``api``, and ``curl`` and ``openssl`` answer what ``traefik`` says (keys
     redirect, health, certificate: TRAEFIK, the certificate's {domain} filled in). ``host``:
@@ -96,38 +116,66 @@ def host_commands(api: KubeAPI, domain: str = "", traefik: dict | None = None,
             Path(f"{reboot}.pkgs").write_text(host["reboot"])
         if "units" in host:
             _systemd(bin_dir, host["units"])
-        _script(bin_dir / "k3s", f'[ "$1" = kubectl ] || exit 1\nshift\n'
-                f'exec {shlex.quote(str(kubectl_path()))} --kubeconfig '
-                f'{shlex.quote(str(api.kubeconfig))} "$@"\n')
-        _script(bin_dir / "curl", (
-            'case "$*" in\n'
-            f'  *http://127.0.0.1/*) printf %s {shlex.quote(answers["redirect"])} ;;\n'
-            f'  */health*) printf %s {shlex.quote(answers["health"])} ;;\n'
-            "esac\n"))
+        _script(
+            bin_dir / "k3s",
+            f'[ "$1" = kubectl ] || exit 1\nshift\n'
+            f"exec {shlex.quote(str(kubectl_path()))} --kubeconfig "
+            f'{shlex.quote(str(api.kubeconfig))} "$@"\n',
+        )
+        _script(
+            bin_dir / "curl",
+            (
+                'case "$*" in\n'
+                f"  *http://127.0.0.1/*) printf %s {shlex.quote(answers['redirect'])} ;;\n"
+                f"  */health*) printf %s {shlex.quote(answers['health'])} ;;\n"
+                "esac\n"
+            ),
+        )
         certificate = answers["certificate"].format(domain=domain)
-        _script(bin_dir / "openssl", (
-            f'[ "$1" = x509 ] && printf %s {shlex.quote(certificate)}\ncat > /dev/null\n'))
-        yield {**api.environment(), "PATH": f"{bin_dir}:{os.environ['PATH']}",
-               "K3S": str(bin_dir / "k3s"), "REBOOT_REQUIRED": str(reboot)}
+        _script(
+            bin_dir / "openssl",
+            (f'[ "$1" = x509 ] && printf %s {shlex.quote(certificate)}\ncat > /dev/null\n'),
+        )
+        yield {
+            **api.environment(),
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "K3S": str(bin_dir / "k3s"),
+            "REBOOT_REQUIRED": str(reboot),
+        }
 
 
-def read_through_kubectl(api: KubeAPI, settings: Settings, traefik: dict | None = None,
-                         module=CURRENT, host: dict | None = None) -> dict:
+def read_through_kubectl(
+    api: KubeAPI,
+    settings: Settings,
+    traefik: dict | None = None,
+    module=CURRENT,
+    host: dict | None = None,
+) -> dict:
     """``module``'s ApplianceRead command run by bash against the stand-in ``api`` and parsed
     by its parse_read. ``traefik``, ``host``: what curl and openssl see, and what the host
     holds (host_commands)."""
     with host_commands(api, settings.webui_domain, traefik, host) as environment:
-        command = module.ApplianceRead().command(settings.webui_domain).replace(
-            K3S_BINARY, environment["K3S"]).replace(
-            "/var/run/reboot-required", environment["REBOOT_REQUIRED"])
-        run = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
-                             env=environment, timeout=120)
+        command = (
+            module.ApplianceRead()
+            .command(settings.webui_domain)
+            .replace(K3S_BINARY, environment["K3S"])
+            .replace("/var/run/reboot-required", environment["REBOOT_REQUIRED"])
+        )
+        run = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, env=environment, timeout=120
+        )
     return module.parse_read(run.stdout.splitlines())
 
 
-def status_through_kubectl(api: KubeAPI, settings: Settings, traefik: dict | None = None,
-                           role: str = "server", first_server: bool = True, module=CURRENT,
-                           host: dict | None = None) -> tuple[list[component_state.Component], int]:
+def status_through_kubectl(
+    api: KubeAPI,
+    settings: Settings,
+    traefik: dict | None = None,
+    role: str = "server",
+    first_server: bool = True,
+    module=CURRENT,
+    host: dict | None = None,
+) -> tuple[list[component_state.Component], int]:
     """The components `appliance status` shows for the first server whose cluster is the
     stand-in ``api``, and the exit code it gives (1 when one is neither ready nor a warning,
     as appliance/cli.py status judges). ``traefik``, ``host``: read_through_kubectl."""
@@ -160,14 +208,22 @@ def converged_appliance(api: KubeAPI, settings: Settings, manifests: Path) -> De
     retries a file whose namespace came later), CloudNativePG's operator's Cluster status,
     instance pod and app Secret (k3s_controllers.cloudnative_pg) and
     Ollama answering `ollama list` with the settings' models."""
-    api.add([
-        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "server-1"},
-         "status": {"conditions": [{"type": "Ready", "status": "True"}],
-                    "nodeInfo": {"kubeletVersion": settings.k3s_version}}},
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}},
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
-        K3S_TRAEFIK_CHART,
-    ])
+    api.add(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": "server-1"},
+                "status": {
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                    "nodeInfo": {"kubeletVersion": settings.k3s_version},
+                },
+            },
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}},
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
+            K3S_TRAEFIK_CHART,
+        ]
+    )
     write_manifests(settings, manifests)
     deploy = DeployController(api, manifests)
     deploy.scan()
@@ -179,8 +235,9 @@ def converged_appliance(api: KubeAPI, settings: Settings, manifests: Path) -> De
     return deploy
 
 
-def appliance_objects(settings: Settings, helm_results: dict | None = None,
-                      then=None) -> list[dict]:
+def appliance_objects(
+    settings: Settings, helm_results: dict | None = None, then=None
+) -> list[dict]:
     """The objects of a converged single-server appliance (converged_appliance) as the
     readiness read gives them (read_through_kubectl's ``objects``: Secrets as type and labels),
     made by the stand-in's controllers on a stand-in started for this call. ``helm_results``

@@ -75,12 +75,17 @@ class Architecture:
 def _gguf():
     """PyPI's gguf (the `test` extra), imported where it is used: nothing else needs it."""
     import gguf
+
     return gguf
 
 
 # ggml block layouts: (elements, bytes, offsets of the block's f16 scales), ggml-common.h.
-_BLOCKS = {"Q4_0": (32, 18, (0,)), "Q8_0": (32, 34, (0,)), "Q4_K": (256, 144, (0, 2)),
-           "Q6_K": (256, 210, (208,))}
+_BLOCKS = {
+    "Q4_0": (32, 18, (0,)),
+    "Q8_0": (32, 34, (0,)),
+    "Q4_K": (256, 144, (0, 2)),
+    "Q6_K": (256, 210, (208,)),
+}
 _FILE_TYPES = {"F16": 1, "Q4_0": 2, "Q4_K_M": 15}  # llama.cpp include/llama.h llama_ftype
 
 
@@ -95,20 +100,26 @@ def tensors(arch: Architecture) -> list[tuple[str, tuple[int, ...], str]]:
     wide = "Q6_K" if arch.quantization != "F16" else "F16"
     e, kv = arch.embedding, arch.heads_kv * arch.head_dim
     found: list[tuple[str, tuple[int, ...], str]] = [
-        ("token_embd.weight", (e, arch.vocab), wide if arch.tied_output else quantized)]
+        ("token_embd.weight", (e, arch.vocab), wide if arch.tied_output else quantized)
+    ]
     if arch.family == "nomic-bert":
-        found += [("token_types.weight", (e, 2), "F32"), ("token_embd_norm.weight", (e,), "F32"),
-                  ("token_embd_norm.bias", (e,), "F32")]
+        found += [
+            ("token_types.weight", (e, 2), "F32"),
+            ("token_embd_norm.weight", (e,), "F32"),
+            ("token_embd_norm.bias", (e,), "F32"),
+        ]
         for i in range(arch.layers):
-            found += [(f"blk.{i}.attn_qkv.weight", (e, 3 * e), "F16"),
-                      (f"blk.{i}.attn_output.weight", (e, e), "F16"),
-                      (f"blk.{i}.attn_output_norm.weight", (e,), "F32"),
-                      (f"blk.{i}.attn_output_norm.bias", (e,), "F32"),
-                      (f"blk.{i}.ffn_up.weight", (e, arch.feed_forward), "F16"),
-                      (f"blk.{i}.ffn_gate.weight", (e, arch.feed_forward), "F16"),
-                      (f"blk.{i}.ffn_down.weight", (arch.feed_forward, e), "F16"),
-                      (f"blk.{i}.layer_output_norm.weight", (e,), "F32"),
-                      (f"blk.{i}.layer_output_norm.bias", (e,), "F32")]
+            found += [
+                (f"blk.{i}.attn_qkv.weight", (e, 3 * e), "F16"),
+                (f"blk.{i}.attn_output.weight", (e, e), "F16"),
+                (f"blk.{i}.attn_output_norm.weight", (e,), "F32"),
+                (f"blk.{i}.attn_output_norm.bias", (e,), "F32"),
+                (f"blk.{i}.ffn_up.weight", (e, arch.feed_forward), "F16"),
+                (f"blk.{i}.ffn_gate.weight", (e, arch.feed_forward), "F16"),
+                (f"blk.{i}.ffn_down.weight", (arch.feed_forward, e), "F16"),
+                (f"blk.{i}.layer_output_norm.weight", (e,), "F32"),
+                (f"blk.{i}.layer_output_norm.bias", (e,), "F32"),
+            ]
         return found
     found += [("output_norm.weight", (e,), "F32")]
     if not arch.tied_output:
@@ -116,19 +127,26 @@ def tensors(arch: Architecture) -> list[tuple[str, tuple[int, ...], str]]:
     if arch.rope_freqs:
         found += [("rope_freqs.weight", (arch.head_dim // 2,), "F32")]
     for i in range(arch.layers):
-        more = wide if arch.quantization == "Q4_K_M" and _use_more_bits(i, arch.layers) else quantized
-        found += [(f"blk.{i}.attn_norm.weight", (e,), "F32"),
-                  (f"blk.{i}.attn_q.weight", (e, arch.heads * arch.head_dim), quantized),
-                  (f"blk.{i}.attn_k.weight", (e, kv), quantized),
-                  (f"blk.{i}.attn_v.weight", (e, kv), more),
-                  (f"blk.{i}.attn_output.weight", (arch.heads * arch.head_dim, e), quantized),
-                  (f"blk.{i}.ffn_norm.weight", (e,), "F32"),
-                  (f"blk.{i}.ffn_gate.weight", (e, arch.feed_forward), quantized),
-                  (f"blk.{i}.ffn_up.weight", (e, arch.feed_forward), quantized),
-                  (f"blk.{i}.ffn_down.weight", (arch.feed_forward, e), more)]
+        more = (
+            wide if arch.quantization == "Q4_K_M" and _use_more_bits(i, arch.layers) else quantized
+        )
+        found += [
+            (f"blk.{i}.attn_norm.weight", (e,), "F32"),
+            (f"blk.{i}.attn_q.weight", (e, arch.heads * arch.head_dim), quantized),
+            (f"blk.{i}.attn_k.weight", (e, kv), quantized),
+            (f"blk.{i}.attn_v.weight", (e, kv), more),
+            (f"blk.{i}.attn_output.weight", (arch.heads * arch.head_dim, e), quantized),
+            (f"blk.{i}.ffn_norm.weight", (e,), "F32"),
+            (f"blk.{i}.ffn_gate.weight", (e, arch.feed_forward), quantized),
+            (f"blk.{i}.ffn_up.weight", (e, arch.feed_forward), quantized),
+            (f"blk.{i}.ffn_down.weight", (arch.feed_forward, e), more),
+        ]
         if arch.qkv_bias:
-            found += [(f"blk.{i}.attn_q.bias", (arch.heads * arch.head_dim,), "F32"),
-                      (f"blk.{i}.attn_k.bias", (kv,), "F32"), (f"blk.{i}.attn_v.bias", (kv,), "F32")]
+            found += [
+                (f"blk.{i}.attn_q.bias", (arch.heads * arch.head_dim,), "F32"),
+                (f"blk.{i}.attn_k.bias", (kv,), "F32"),
+                (f"blk.{i}.attn_v.bias", (kv,), "F32"),
+            ]
     return found
 
 
@@ -150,8 +168,10 @@ def _tokenizer(writer, arch: Architecture) -> None:
         specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
         writer.add_tokenizer_model("bert")
         writer.add_token_list(specials + [f"t{i}" for i in range(arch.vocab - len(specials))])
-        writer.add_token_types([gguf.TokenType.CONTROL] * len(specials)
-                               + [gguf.TokenType.NORMAL] * (arch.vocab - len(specials)))
+        writer.add_token_types(
+            [gguf.TokenType.CONTROL] * len(specials)
+            + [gguf.TokenType.NORMAL] * (arch.vocab - len(specials))
+        )
         writer.add_unk_token_id(1)
         writer.add_bos_token_id(2)  # [CLS]: llama.cpp reads BERT's CLS as its BOS
         writer.add_sep_token_id(3)
@@ -163,8 +183,11 @@ def _tokenizer(writer, arch: Architecture) -> None:
     writer.add_tokenizer_model("llama")
     writer.add_token_list(specials + byte_tokens + [f"\u2581t{i}" for i in range(rest)])
     writer.add_token_scores([0.0] * 259 + [-float(i) for i in range(rest)])
-    writer.add_token_types([gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
-                           + [gguf.TokenType.BYTE] * 256 + [gguf.TokenType.NORMAL] * rest)
+    writer.add_token_types(
+        [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
+        + [gguf.TokenType.BYTE] * 256
+        + [gguf.TokenType.NORMAL] * rest
+    )
     writer.add_bos_token_id(1)
     writer.add_eos_token_id(2)
     writer.add_unk_token_id(0)
@@ -173,6 +196,7 @@ def _tokenizer(writer, arch: Architecture) -> None:
 def _writer(path: Path, arch: Architecture, filler: int):
     """A GGUFWriter with the header, metadata and tensor infos of `arch`, written to `path`."""
     import numpy
+
     gguf = _gguf()
     writer = gguf.GGUFWriter(str(path), arch.family)
     writer.add_name(f"synthetic {arch.family} ({arch.quantization}, random weights)")
@@ -204,12 +228,12 @@ def _writer(path: Path, arch: Architecture, filler: int):
         if kind in _BLOCKS:
             per, size, _ = _BLOCKS[kind]
             byte_shape = (*reversed(shape[1:]), shape[0] // per * size)
-            writer.add_tensor_info(name, byte_shape, numpy.dtype("uint8"), nbytes,
-                                   raw_dtype=getattr(gguf_types, kind))
+            writer.add_tensor_info(
+                name, byte_shape, numpy.dtype("uint8"), nbytes, raw_dtype=getattr(gguf_types, kind)
+            )
         else:
             dtype = "float16" if kind == "F16" else "float32"
-            writer.add_tensor_info(name, tuple(reversed(shape)), numpy.dtype(dtype),
-                                   nbytes)
+            writer.add_tensor_info(name, tuple(reversed(shape)), numpy.dtype(dtype), nbytes)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
@@ -219,6 +243,7 @@ def _writer(path: Path, arch: Architecture, filler: int):
 def _data(shape: tuple[int, ...], kind: str, rng):
     """Random weights of `kind`: random blocks with a small f16 scale (no NaN, no infinity)."""
     import numpy
+
     if kind == "F32":
         return numpy.ones(shape[::-1], dtype=numpy.float32)
     if kind == "F16":
@@ -227,7 +252,9 @@ def _data(shape: tuple[int, ...], kind: str, rng):
     blocks = numpy.frombuffer(bytearray(rng.bytes(_nbytes(shape, kind))), dtype=numpy.uint8)
     blocks = blocks.reshape(-1, size)
     for offset in scales:
-        blocks[:, offset:offset + 2] = numpy.frombuffer(numpy.float16(0.001).tobytes(), numpy.uint8)
+        blocks[:, offset : offset + 2] = numpy.frombuffer(
+            numpy.float16(0.001).tobytes(), numpy.uint8
+        )
     return blocks
 
 
@@ -240,6 +267,7 @@ def write_gguf(arch: Architecture, path: Path) -> Path:
     """Write a GGUF file of `arch` with random weights to `path` (kept if already there), padded
     to arch.file_bytes when set and reachable. Returns path."""
     import numpy
+
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -274,9 +302,16 @@ def llama_root() -> Path:
     return build_rootfs(suite="forky", base_packages="", extra_packages=LLAMA_PACKAGES)
 
 
-def ollama_arguments(model: str, port: int, context: int, kv_type: str, parallel: int,
-                     causal: bool, batch: int | None = None,
-                     flash_attention: bool = True) -> list[str]:
+def ollama_arguments(
+    model: str,
+    port: int,
+    context: int,
+    kv_type: str,
+    parallel: int,
+    causal: bool,
+    batch: int | None = None,
+    flash_attention: bool = True,
+) -> list[str]:
     """llama-server's arguments as Ollama v0.32.15 builds them on a host without a GPU
     (llm/llama_server.go startLlamaServer: -c is context x parallel; appendLoadModeArgs gives
     `--load-mode none`, the scheduler turning mmap off on CPU, server/sched.go
@@ -289,11 +324,32 @@ def ollama_arguments(model: str, port: int, context: int, kv_type: str, parallel
     default, so passing it changes nothing."""
     if batch is None:
         batch = ollama_batch(context, parallel, causal)
-    arguments = ["--model", model, "--port", str(port), "--host", "127.0.0.1", "--no-webui",
-                 "--offline", "-c", str(context * parallel), "-np", str(parallel),
-                 "--log-verbosity", "4", "--no-log-prefix", "--no-log-timestamps",
-                 "--load-mode", "none", "--cache-type-k", kv_type, "--cache-type-v", kv_type,
-                 "--flash-attn", "auto" if flash_attention else "off"]
+    arguments = [
+        "--model",
+        model,
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--no-webui",
+        "--offline",
+        "-c",
+        str(context * parallel),
+        "-np",
+        str(parallel),
+        "--log-verbosity",
+        "4",
+        "--no-log-prefix",
+        "--no-log-timestamps",
+        "--load-mode",
+        "none",
+        "--cache-type-k",
+        kv_type,
+        "--cache-type-v",
+        kv_type,
+        "--flash-attn",
+        "auto" if flash_attention else "off",
+    ]
     if not causal:
         arguments.append("--embedding")
     return arguments + ["-b", str(batch), "-ub", str(batch)]
@@ -307,10 +363,14 @@ class MemoryCgroup:
     def __init__(self, limit_bytes: int | None):
         v1 = Path("/sys/fs/cgroup/memory")
         if v1.is_dir():
-            own = next(line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text()
-                       .splitlines() if line.split(":")[1] == "memory")
-            self.path = Path(tempfile.mkdtemp(prefix="llm-appliance-llama-",
-                                              dir=v1 / own.lstrip("/")))
+            own = next(
+                line.split(":", 2)[2]
+                for line in Path("/proc/self/cgroup").read_text().splitlines()
+                if line.split(":")[1] == "memory"
+            )
+            self.path = Path(
+                tempfile.mkdtemp(prefix="llm-appliance-llama-", dir=v1 / own.lstrip("/"))
+            )
             self.limit_file = "memory.limit_in_bytes"
         else:
             root = Path("/sys/fs/cgroup")
@@ -343,22 +403,38 @@ def _free_port() -> int:
 
 # llama-server's lines at load naming its buffers (llama.cpp src/llama-model.cpp,
 # llama-kv-cache.cpp, llama-context.cpp), e.g. "llama_kv_cache:        CPU KV buffer size =   512.00 MiB".
-BUFFER_RE = re.compile(r"(CPU(?:_REPACK)? (?:model|KV|compute|output) buffer) size =\s*([\d.]+) MiB")
+BUFFER_RE = re.compile(
+    r"(CPU(?:_REPACK)? (?:model|KV|compute|output) buffer) size =\s*([\d.]+) MiB"
+)
 
 
 class LlamaServer:
     """A running llama-server: its process, port and log."""
 
-    def __init__(self, process: subprocess.Popen, port: int, log: Path, cgroup: MemoryCgroup,
-                 causal: bool):
+    def __init__(
+        self, process: subprocess.Popen, port: int, log: Path, cgroup: MemoryCgroup, causal: bool
+    ):
         self.process, self.port, self.log, self.cgroup, self.causal = (
-            process, port, log, cgroup, causal)
+            process,
+            port,
+            log,
+            cgroup,
+            causal,
+        )
 
     @classmethod
     @contextmanager
-    def start(cls, model: Path, context: int, kv_type: str, parallel: int, causal: bool = True,
-              limit_bytes: int | None = None, batch: int | None = None,
-              flash_attention: bool = True):
+    def start(
+        cls,
+        model: Path,
+        context: int,
+        kv_type: str,
+        parallel: int,
+        causal: bool = True,
+        limit_bytes: int | None = None,
+        batch: int | None = None,
+        flash_attention: bool = True,
+    ):
         """Run llama-server on `model` (a file on this machine) as Ollama would, in a memory
         cgroup limited to `limit_bytes`; yields once it answers /health or has exited (an OOM
         kill at load: `oom_killed()`). Stops it on leaving."""
@@ -377,12 +453,24 @@ class LlamaServer:
         port = _free_port()
         cgroup = MemoryCgroup(limit_bytes)
         log = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
-        arguments = ollama_arguments(f"/{MODELS_IN_ROOT}/{model.name}", port, context, kv_type,
-                                     parallel, causal, batch, flash_attention)
+        arguments = ollama_arguments(
+            f"/{MODELS_IN_ROOT}/{model.name}",
+            port,
+            context,
+            kv_type,
+            parallel,
+            causal,
+            batch,
+            flash_attention,
+        )
         with log.open("w") as output:
-            process = subprocess.Popen(["chroot", str(root), "llama-server", *arguments],
-                                       stdout=output, stderr=subprocess.STDOUT,
-                                       preexec_fn=cgroup.join, start_new_session=True)
+            process = subprocess.Popen(
+                ["chroot", str(root), "llama-server", *arguments],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                preexec_fn=cgroup.join,
+                start_new_session=True,
+            )
         server = cls(process, port, log, cgroup, causal)
         try:
             server._wait_loaded()
@@ -422,9 +510,11 @@ class LlamaServer:
             path, body = "/completion", {"prompt": "a" * max(tokens - 2, 1), "n_predict": 1}
         else:
             path, body = "/embedding", {"content": " ".join(["a"] * max(tokens - 2, 1))}
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
-                                         data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=600) as response:
             response.read()
 

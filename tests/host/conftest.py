@@ -34,7 +34,10 @@ def pytest_addoption(parser):
         help="pyinfra inventory: its hosts are tested, with their appliance settings",
     )
     parser.addoption(
-        "--data", action="append", default=[], metavar="KEY=VALUE",
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="with --inventory: override a setting, as pyinfra's --data does (repeatable)",
     )
 
@@ -81,8 +84,10 @@ def pytest_configure(config):
         try:
             config.appliance_settings[node.address] = load(node.data)
         except SettingsError as error:  # one line per problem, as the deploy gives them
-            raise pytest.UsageError(f"{inventory}: the settings of {node.name} need fixing: "
-                                    + "; ".join(error.problems)) from None
+            raise pytest.UsageError(
+                f"{inventory}: the settings of {node.name} need fixing: "
+                + "; ".join(error.problems)
+            ) from None
         config.appliance_roles[node.address] = node_role(node.name, groups, addresses).role
     # testinfra parametrises its `host` fixture from this option.
     config.option.hosts = ",".join(config.appliance_specs.values())
@@ -93,8 +98,9 @@ def pytest_unconfigure(config):
     if folder:
         for config_file in folder.glob("*.ssh_config"):
             address = config_file.read_text().split()[1]  # "Host ADDRESS"
-            subprocess.run(["ssh", "-F", str(config_file), "-O", "exit", address],
-                           capture_output=True)
+            subprocess.run(
+                ["ssh", "-F", str(config_file), "-O", "exit", address], capture_output=True
+            )
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -107,8 +113,9 @@ def pytest_sessionstart(session):
     for spec in (option.hosts or "").split(","):
         if not spec:
             continue
-        host = testinfra.get_host(spec, ssh_config=option.ssh_config,
-                                  ssh_identity_file=option.ssh_identity_file)
+        host = testinfra.get_host(
+            spec, ssh_config=option.ssh_config, ssh_identity_file=option.ssh_identity_file
+        )
         try:
             result = host.run("true")
             reason = result.stderr if result.rc != 0 else ""
@@ -134,7 +141,7 @@ def settings(host, request) -> Settings:
 
 @pytest.fixture
 def k3s_role(host, request) -> str:
-    """"server" or "agent" (from the inventory's k3s_agents group; "server" without one)."""
+    """ "server" or "agent" (from the inventory's k3s_agents group; "server" without one)."""
     return request.config.appliance_roles.get(host.backend.hostname, "server")
 
 
@@ -150,7 +157,9 @@ def kubectl(host, k3s_role):
             pytest.fail(
                 f"k3s kubectl {arguments} failed: {(result.stderr or result.stdout).strip()[-300:]}"
                 " (is the k3s layer deployed? after a deploy of some layers, verify those, "
-                "e.g. appliance verify INVENTORY --layers host)", pytrace=False)
+                "e.g. appliance verify INVENTORY --layers host)",
+                pytrace=False,
+            )
         return result.stdout.rstrip("\r\n")  # as testinfra's check_output
 
     return run
@@ -164,9 +173,11 @@ def cluster_peers(host, request) -> tuple[str, ...]:
 
     from host.readings import primary_address
 
-    peers = [primary_address(testinfra.get_host(spec))
-             for address, spec in request.config.appliance_specs.items()
-             if address != host.backend.hostname]
+    peers = [
+        primary_address(testinfra.get_host(spec))
+        for address, spec in request.config.appliance_specs.items()
+        if address != host.backend.hostname
+    ]
     return tuple(peer for peer in peers if peer)
 
 

@@ -26,8 +26,15 @@ KERNEL_PARAMETERS = {
 }
 KERNEL_MODULES_FILE = "/etc/modules-load.d/llm-appliance.conf"
 KERNEL_MODULES = ("overlay", "br_netfilter")
-PACKAGES = ("ca-certificates", "curl", "iproute2", "kmod", "systemd-timesyncd", "ufw",
-            "unattended-upgrades")
+PACKAGES = (
+    "ca-certificates",
+    "curl",
+    "iproute2",
+    "kmod",
+    "systemd-timesyncd",
+    "ufw",
+    "unattended-upgrades",
+)
 FAIL2BAN_PACKAGES = ("fail2ban", "python3-systemd")
 FAIL2BAN_FILE = "/etc/fail2ban/jail.d/llm-appliance.conf"
 
@@ -68,8 +75,12 @@ BACKUP_CRONJOB = "llm-appliance-backup"
 
 # Ollama on an NVIDIA GPU (README "NVIDIA GPUs"): NVIDIA's container toolkit, its runtime in k3s's
 # containerd and the RuntimeClass k3s makes for it, and the label of a node with a GPU.
-TOOLKIT_PACKAGES = ("nvidia-container-toolkit", "nvidia-container-toolkit-base",
-                    "libnvidia-container-tools", "libnvidia-container1")
+TOOLKIT_PACKAGES = (
+    "nvidia-container-toolkit",
+    "nvidia-container-toolkit-base",
+    "libnvidia-container-tools",
+    "libnvidia-container1",
+)
 NVIDIA_RUNTIME_BINARY = "/usr/bin/nvidia-container-runtime"
 CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
 RUNTIME_CLASS = "nvidia"

@@ -43,8 +43,9 @@ def ufw_state(host) -> dict:
         "active": status.splitlines()[0].strip() == "Status: active",
         "incoming": default and default.group(1),
         "outgoing": default and default.group(2),
-        "rules": [line.removeprefix("ufw ") for line in added.splitlines()[1:]
-                  if line.startswith("ufw ")],
+        "rules": [
+            line.removeprefix("ufw ") for line in added.splitlines()[1:] if line.startswith("ufw ")
+        ],
     }
 
 
@@ -69,7 +70,9 @@ def primary_address(host) -> str | None:
 
 def systemd_unit(host, unit: str) -> dict:
     """``systemctl show``'s UnitFileState, ActiveState and ConditionResult of ``unit``."""
-    shown = host.check_output(f"systemctl show {unit} --property=UnitFileState,ActiveState,ConditionResult")
+    shown = host.check_output(
+        f"systemctl show {unit} --property=UnitFileState,ActiveState,ConditionResult"
+    )
     return dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
 
 
@@ -77,6 +80,10 @@ def kernel_module_present(host, name: str) -> bool:
     """Loaded or built into the running kernel: /sys/module/NAME exists for both (the
     kernel's sysfs-module ABI: a built-in module with parameters or a version, every loaded
     one), else listed in modules.builtin of the running kernel."""
-    return host.run(f'test -d /sys/module/{name} || grep -qs "/{name}.ko" '
-                    f'"/lib/modules/$(uname -r)/modules.builtin"').rc == 0
-
+    return (
+        host.run(
+            f'test -d /sys/module/{name} || grep -qs "/{name}.ko" '
+            f'"/lib/modules/$(uname -r)/modules.builtin"'
+        ).rc
+        == 0
+    )

@@ -38,8 +38,11 @@ def test_apps_are_ready_as_the_deploy_gate_judges_them(fact, settings, kubectl):
     # released for its current spec, PostgreSQL healthy, every workload rolled out, Open
     # WebUI's /health through Traefik, every model listed.
     read = fact(health.ApplianceRead, domain=settings.webui_domain)
-    assert [f"{c.name}: {c.state}, {c.detail}" for c in readiness.apps_components(read, settings)
-            if c.state not in (component_state.READY, component_state.WARNING)] == []
+    assert [
+        f"{c.name}: {c.state}, {c.detail}"
+        for c in readiness.apps_components(read, settings)
+        if c.state not in (component_state.READY, component_state.WARNING)
+    ] == []
 
 
 def test_webui_health_through_traefik(host, settings, kubectl):
@@ -99,7 +102,15 @@ def test_monitoring_refuses_a_request_without_credentials(host, settings, kubect
 
 # README "Security model": each namespace denies all traffic both ways, then allows these flows.
 POLICIES = {
-    "llm": {"default-deny", "allow-dns", "open-webui", "ollama", "model-puller", "backup", "postgres"},
+    "llm": {
+        "default-deny",
+        "allow-dns",
+        "open-webui",
+        "ollama",
+        "model-puller",
+        "backup",
+        "postgres",
+    },
     "monitoring": {"default-deny", "allow-dns", "netdata-parent", "netdata-k8s-state"},
 }
 
@@ -109,7 +120,10 @@ def test_namespaces_deny_by_default(kubectl, namespace):
     policies = json.loads(kubectl(f"--namespace {namespace} get networkpolicies -o json"))["items"]
     assert {policy["metadata"]["name"] for policy in policies} == POLICIES[namespace]
     (deny,) = [policy for policy in policies if policy["metadata"]["name"] == "default-deny"]
-    assert deny["spec"]["podSelector"] == {} and sorted(deny["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+    assert deny["spec"]["podSelector"] == {} and sorted(deny["spec"]["policyTypes"]) == [
+        "Egress",
+        "Ingress",
+    ]
     assert not deny["spec"].get("ingress") and not deny["spec"].get("egress")
 
 

@@ -59,8 +59,9 @@ def test_container_toolkit_installed(host, gpu_host):
 
 @pytest.mark.k3s
 def test_containerd_has_the_nvidia_runtime(fact, gpu_host):
-    assert fact(NvidiaRuntimeInContainerd, binary=NVIDIA_RUNTIME_BINARY,
-                config=CONTAINERD_CONFIG) == {"installed": True, "in_config": True}
+    assert fact(
+        NvidiaRuntimeInContainerd, binary=NVIDIA_RUNTIME_BINARY, config=CONTAINERD_CONFIG
+    ) == {"installed": True, "in_config": True}
 
 
 @pytest.mark.k3s
@@ -85,13 +86,14 @@ def test_nvidia_smi_works_inside_the_ollama_pod(kubectl, gpu_cluster):
 @pytest.mark.apps
 def test_the_model_runs_on_the_gpu(kubectl, settings, gpu_cluster):
     model = settings.ollama_models[0]
-    body = json.dumps({"model": model, "prompt": "hi", "stream": False,
-                       "options": {"num_predict": 1}})
+    body = json.dumps(
+        {"model": model, "prompt": "hi", "stream": False, "options": {"num_predict": 1}}
+    )
     # One token through Ollama's API inside its own pod (bash's /dev/tcp: no curl needed).
     kubectl(
         f"--namespace {NAMESPACE} exec deploy/ollama -- bash -c "
         f"'exec 3<>/dev/tcp/127.0.0.1/11434; printf \"POST /api/generate HTTP/1.0\\r\\n"
-        f"Content-Type: application/json\\r\\nContent-Length: {len(body)}\\r\\n\\r\\n%s\" "
+        f'Content-Type: application/json\\r\\nContent-Length: {len(body)}\\r\\n\\r\\n%s" '
         f"\"$0\" >&3; cat <&3 >/dev/null' '{body}'"
     )
     running = kubectl(f"--namespace {NAMESPACE} exec deploy/ollama -- ollama ps")

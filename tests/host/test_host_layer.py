@@ -75,17 +75,25 @@ def test_unused_module_never_loads(host, module):
 
 
 def test_logins_are_stricter(host):
-    defs = {line.split()[0]: line.split()[1] for line in host.file("/etc/login.defs").content_string
-            .splitlines() if line.strip() and not line.startswith("#") and len(line.split()) > 1}
+    defs = {
+        line.split()[0]: line.split()[1]
+        for line in host.file("/etc/login.defs").content_string.splitlines()
+        if line.strip() and not line.startswith("#") and len(line.split()) > 1
+    }
     assert (defs["UMASK"], defs["SHA_CRYPT_MIN_ROUNDS"], defs["SHA_CRYPT_MAX_ROUNDS"]) == (
-        "027", "5000", "50000")
+        "027",
+        "5000",
+        "50000",
+    )
     assert host.check_output("bash -lc 'ulimit -c'") == "0"
 
 
 def test_idle_shells_log_out_as_set(host, settings):
     """TMOUT in a login shell: read-only where idle_logout_seconds is above 0 (the CIS
     benchmark's form), unset at 0."""
-    shown = host.check_output("bash -lc 'echo \"TMOUT=$TMOUT\"; readonly -p | grep -c TMOUT=; true'")
+    shown = host.check_output(
+        "bash -lc 'echo \"TMOUT=$TMOUT\"; readonly -p | grep -c TMOUT=; true'"
+    )
     if settings.idle_logout_seconds:
         assert shown.split() == [f"TMOUT={settings.idle_logout_seconds}", "1"]
     else:
@@ -123,16 +131,23 @@ def test_fail2ban_guards_ssh(host, settings):
     jail = host.file(FAIL2BAN_FILE).content_string
     assert f"port = {ssh_port(host)}" in jail
     # The jail as the running fail2ban holds it: 5 failures within 10 minutes, banned 1 hour.
-    assert [host.check_output(f"fail2ban-client get sshd {key}") for key in ("maxretry", "findtime", "bantime")] == [
-        "5", "600", "3600"]
+    assert [
+        host.check_output(f"fail2ban-client get sshd {key}")
+        for key in ("maxretry", "findtime", "bantime")
+    ] == ["5", "600", "3600"]
 
 
 def test_ssh_accepts_keys_only_when_hardened(host, settings):
     effective = host.check_output("sshd -T").splitlines()
     assert ("passwordauthentication no" in effective) == settings.ssh_hardening
     if settings.ssh_hardening:
-        assert {"kbdinteractiveauthentication no", "permitemptypasswords no", "maxauthtries 4",
-                "x11forwarding no", "permitrootlogin without-password"} <= set(effective)
+        assert {
+            "kbdinteractiveauthentication no",
+            "permitemptypasswords no",
+            "maxauthtries 4",
+            "x11forwarding no",
+            "permitrootlogin without-password",
+        } <= set(effective)
 
 
 def test_clock_is_synchronised(host):
@@ -172,10 +187,17 @@ def test_firewall_admits_exactly_the_appliance(host, settings, cluster_peers):
     # as `ufw show added` prints them (readings.ufw_address: /32 and /128 dropped, IPv6
     # compressed).
     expected = [
-        f"allow {ssh_port(host)}/tcp", "allow 80/tcp", "allow 443/tcp",
-        *(f"allow from {ufw_address(cidr)} to any port 6443 proto tcp" for cidr in settings.admin_cidrs),
-        *(f"allow from {ufw_address(source)}"
-          for source in (settings.k3s_cluster_cidr, settings.k3s_service_cidr, *cluster_peers)),
+        f"allow {ssh_port(host)}/tcp",
+        "allow 80/tcp",
+        "allow 443/tcp",
+        *(
+            f"allow from {ufw_address(cidr)} to any port 6443 proto tcp"
+            for cidr in settings.admin_cidrs
+        ),
+        *(
+            f"allow from {ufw_address(source)}"
+            for source in (settings.k3s_cluster_cidr, settings.k3s_service_cidr, *cluster_peers)
+        ),
     ]
     assert sorted(ufw_state(host)["rules"]) == sorted(expected)
 

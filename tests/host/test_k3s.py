@@ -19,7 +19,10 @@ pytestmark = pytest.mark.k3s
 def test_binary_is_the_pinned_version(host, settings):
     # k3s --version's first line: "k3s version v1.36.5+k3s1 (COMMIT)".
     assert host.check_output(f"{K3S_BINARY} --version").split()[:3] == [
-        "k3s", "version", settings.k3s_version]
+        "k3s",
+        "version",
+        settings.k3s_version,
+    ]
 
 
 def test_service_running_and_enabled(host, k3s_role):
@@ -50,7 +53,8 @@ def test_nodes_ready(kubectl, settings):
     nodes = json.loads(kubectl("get nodes -o json"))["items"]
     assert nodes
     components = readiness.node_components(
-        read_parser.Cluster({"k3s": True, "objects": nodes}), settings)
+        read_parser.Cluster({"k3s": True, "objects": nodes}), settings
+    )
     assert [(c.name, c.state) for c in components if c.state != component_state.READY] == []
 
 
@@ -63,8 +67,11 @@ def test_k3s_is_ready_as_the_deploy_gate_judges_it(fact, settings, k3s_role):
         pytest.skip("the gate reads the cluster on servers")
     read = fact(health.ApplianceRead, domain=settings.webui_domain)
     components = status_table.server_components(read) + readiness.k3s_components(read, settings)
-    assert [f"{c.name}: {c.state}, {c.detail}" for c in components
-            if c.state not in (component_state.READY, component_state.WARNING)] == []
+    assert [
+        f"{c.name}: {c.state}, {c.detail}"
+        for c in components
+        if c.state not in (component_state.READY, component_state.WARNING)
+    ] == []
 
 
 def test_traefik_is_the_chart_layout_the_appliance_writes(kubectl, settings):
@@ -73,13 +80,16 @@ def test_traefik_is_the_chart_layout_the_appliance_writes(kubectl, settings):
     version = chart.rsplit("/", 1)[-1].removeprefix("traefik-").removesuffix(".tgz")
     assert version.endswith(f"+up{settings.traefik_upstream_chart}"), (
         f"k3s runs the Traefik chart {version}; the appliance writes values in the layout of "
-        f"upstream chart {settings.traefik_upstream_chart} (k3s_version {settings.k3s_version})")
+        f"upstream chart {settings.traefik_upstream_chart} (k3s_version {settings.k3s_version})"
+    )
 
 
 def test_traefik_runs_with_the_appliance_arguments(kubectl, settings):
-    arguments = json.loads(kubectl(
-        "-n kube-system get deployment traefik -o jsonpath={.spec.template.spec.containers[0].args}"
-    ))
+    arguments = json.loads(
+        kubectl(
+            "-n kube-system get deployment traefik -o jsonpath={.spec.template.spec.containers[0].args}"
+        )
+    )
     missing = set(traefik.traefik_arguments(settings)) - set(arguments)
     assert not missing, f"Traefik runs without {sorted(missing)}: its values were ignored"
 
@@ -87,7 +97,9 @@ def test_traefik_runs_with_the_appliance_arguments(kubectl, settings):
 def test_traefik_serves_http_and_https(host, k3s_role):
     if k3s_role != "server":
         pytest.skip("Traefik answers on servers")
-    redirect = host.check_output("curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://127.0.0.1/")
+    redirect = host.check_output(
+        "curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://127.0.0.1/"
+    )
     assert redirect.split()[0] in ("301", "308") and redirect.split()[1].startswith("https://")
     assert host.check_output("curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1/") != "000"
 
@@ -104,8 +116,11 @@ def test_acme_storage_is_private(host, settings, k3s_role):
 
 def test_api_server_closed_to_all_but_admins(host, settings):
     # As `ufw show added` prints them (readings.ufw_address); it lists IPv4 rules before IPv6.
-    wanted = [f"allow from {ufw_address(cidr)} to any port {API_SERVER_PORT} proto tcp"
-              for cidr in settings.admin_cidrs]
-    rules = [rule for rule in ufw_state(host)["rules"]
-             if re.search(rf"\b{API_SERVER_PORT}\b", rule)]
+    wanted = [
+        f"allow from {ufw_address(cidr)} to any port {API_SERVER_PORT} proto tcp"
+        for cidr in settings.admin_cidrs
+    ]
+    rules = [
+        rule for rule in ufw_state(host)["rules"] if re.search(rf"\b{API_SERVER_PORT}\b", rule)
+    ]
     assert sorted(rules) == sorted(wanted)

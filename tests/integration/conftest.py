@@ -21,7 +21,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 HERE = Path(__file__).resolve().parent
 NOT_ROOT = pytest.mark.skip(
-    reason="needs root: boots a rehearsal host with systemd-nspawn (run pytest as root)")
+    reason="needs root: boots a rehearsal host with systemd-nspawn (run pytest as root)"
+)
 
 
 def pytest_collection_modifyitems(items):
@@ -58,9 +59,21 @@ def shipped_suite():
 
     def run(inventory: Path, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "pytest", "tests/host", "-p", "no:cacheprovider",
-             f"--inventory={inventory}", "-q", *args],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "tests/host",
+                "-p",
+                "no:cacheprovider",
+                f"--inventory={inventory}",
+                "-q",
+                *args,
+            ],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
             env=project_environment(),
         )
 

@@ -133,15 +133,19 @@ def serve():
         with open(DATASTORE) as stored:
             kept = json.load(stored)
     node = socket.gethostname()
-    made = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-            for name in NAMESPACES]
+    made = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}} for name in NAMESPACES
+    ]
     # The kubelet registers its Node, named after the host, Ready (pkg/kubelet/kubelet_node_status.go),
     # with the k3s config's node-label entries (k3s: --node-label, KEY=VALUE); a k3s server
     # labels its node control-plane and master (k3s pkg/server/server.go
     # setNodeLabelsAndAnnotations).
-    labels = {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux",
-              "node-role.kubernetes.io/control-plane": "true",
-              "node-role.kubernetes.io/master": "true"}
+    labels = {
+        "kubernetes.io/hostname": node,
+        "kubernetes.io/os": "linux",
+        "node-role.kubernetes.io/control-plane": "true",
+        "node-role.kubernetes.io/master": "true",
+    }
     if os.path.exists(K3S_CONFIG):
         import yaml
 
@@ -149,12 +153,22 @@ def serve():
             for label in (yaml.safe_load(config) or {}).get("node-label", []):
                 key, _, value = label.partition("=")
                 labels[key] = value
-    made.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": labels},
-        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-                   "nodeInfo": {"kubeletVersion": "v1.36.5+k3s1"}}})
+    made.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": node, "labels": labels},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                "nodeInfo": {"kubeletVersion": "v1.36.5+k3s1"},
+            },
+        }
+    )
     made.append(K3S_TRAEFIK_CHART)
     present = {(item["kind"], item["metadata"]["name"]) for item in kept}
-    api.add(kept + [item for item in made if (item["kind"], item["metadata"]["name"]) not in present])
+    api.add(
+        kept + [item for item in made if (item["kind"], item["metadata"]["name"]) not in present]
+    )
     api.start(port=PORT)
     os.makedirs(os.path.dirname(KUBECONFIG), exist_ok=True)
     descriptor = os.open(KUBECONFIG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -203,18 +217,47 @@ def provision(api, claim):
     os.chmod(path, 0o777)
     os.chmod(STORAGE, 0o700)
     node = socket.gethostname()
-    volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {
-        "name": volume_name, "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path",
-                                             "local.path.provisioner/selected-node": node}},
-        "spec": {"capacity": claim["spec"].get("resources", {}).get("requests", {}),
-                 "accessModes": claim["spec"].get("accessModes", ["ReadWriteOnce"]),
-                 "storageClassName": "local-path", "persistentVolumeReclaimPolicy": "Delete",
-                 "volumeMode": "Filesystem", "local": {"path": path},
-                 "claimRef": {"kind": "PersistentVolumeClaim", "namespace": namespace, "name": name,
-                              "uid": claim["metadata"]["uid"]},
-                 "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
-                     {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}},
-        "status": {"phase": "Bound"}}
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {
+            "name": volume_name,
+            "annotations": {
+                "pv.kubernetes.io/provisioned-by": "rancher.io/local-path",
+                "local.path.provisioner/selected-node": node,
+            },
+        },
+        "spec": {
+            "capacity": claim["spec"].get("resources", {}).get("requests", {}),
+            "accessModes": claim["spec"].get("accessModes", ["ReadWriteOnce"]),
+            "storageClassName": "local-path",
+            "persistentVolumeReclaimPolicy": "Delete",
+            "volumeMode": "Filesystem",
+            "local": {"path": path},
+            "claimRef": {
+                "kind": "PersistentVolumeClaim",
+                "namespace": namespace,
+                "name": name,
+                "uid": claim["metadata"]["uid"],
+            },
+            "nodeAffinity": {
+                "required": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {
+                                    "key": "kubernetes.io/hostname",
+                                    "operator": "In",
+                                    "values": [node],
+                                }
+                            ]
+                        }
+                    ]
+                }
+            },
+        },
+        "status": {"phase": "Bound"},
+    }
     api.save(api.resource("PersistentVolume"), volume, manager="local-path-provisioner")
     claim["spec"]["volumeName"] = volume_name
     claim["status"] = {"phase": "Bound"}
@@ -224,13 +267,18 @@ def provision(api, claim):
 
 def local_path(api):
     """Provision each unbound local-path claim that a pod uses (WaitForFirstConsumer)."""
-    used = {(pod["metadata"]["namespace"], volume["persistentVolumeClaim"]["claimName"])
-            for pod in api.list("Pod") for volume in pod["spec"].get("volumes", [])
-            if "persistentVolumeClaim" in volume}
+    used = {
+        (pod["metadata"]["namespace"], volume["persistentVolumeClaim"]["claimName"])
+        for pod in api.list("Pod")
+        for volume in pod["spec"].get("volumes", [])
+        if "persistentVolumeClaim" in volume
+    }
     for claim in api.list("PersistentVolumeClaim"):
-        if (claim["metadata"]["namespace"], claim["metadata"]["name"]) in used and \
-                not claim["spec"].get("volumeName") and \
-                claim["spec"].get("storageClassName") in (None, "local-path"):
+        if (
+            (claim["metadata"]["namespace"], claim["metadata"]["name"]) in used
+            and not claim["spec"].get("volumeName")
+            and claim["spec"].get("storageClassName") in (None, "local-path")
+        ):
             provision(api, claim)
 
 
@@ -261,7 +309,10 @@ def run_pod(api, job, pod):
         secret = api.get("Secret", namespace, reference["name"])
         if secret is None or reference["key"] not in secret.get("data", {}):
             # The kubelet does not start the container (CreateContainerConfigError).
-            return 1, f'Error: secret "{reference["name"]}" not found or has no key {reference["key"]}\n'
+            return (
+                1,
+                f'Error: secret "{reference["name"]}" not found or has no key {reference["key"]}\n',
+            )
         environment[variable["name"]] = base64.b64decode(secret["data"][reference["key"]]).decode()
     folder = tempfile.mkdtemp(prefix="pod-", dir="/run")
     sources = {}
@@ -275,8 +326,9 @@ def run_pod(api, job, pod):
                     written.write(text)
                 os.chmod(f"{path}/{name}", volume["configMap"].get("defaultMode", 0o644))
         elif "persistentVolumeClaim" in volume:
-            claim = api.get("PersistentVolumeClaim", namespace,
-                            volume["persistentVolumeClaim"]["claimName"])
+            claim = api.get(
+                "PersistentVolumeClaim", namespace, volume["persistentVolumeClaim"]["claimName"]
+            )
             if claim["spec"].get("volumeName"):
                 bound = api.get("PersistentVolume", "", claim["spec"]["volumeName"])
             else:  # this pod is the claim's first consumer
@@ -289,13 +341,26 @@ def run_pod(api, job, pod):
     mounts = " && ".join(
         f"mkdir -p {shlex.quote(mount['mountPath'])} && mount --bind "
         f"{shlex.quote(sources[mount['name']])} {shlex.quote(mount['mountPath'])}"
-        for mount in container.get("volumeMounts", []))
+        for mount in container.get("volumeMounts", [])
+    )
     command = container.get("command", []) + container.get("args", [])
     try:
         run = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-             f'{mounts or "true"} && exec "$@"', "pod", *command],
-            env=environment, capture_output=True, text=True)
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                f'{mounts or "true"} && exec "$@"',
+                "pod",
+                *command,
+            ],
+            env=environment,
+            capture_output=True,
+            text=True,
+        )
     finally:
         subprocess.run(["rm", "-rf", folder], check=False)
     return run.returncode, run.stdout + run.stderr

@@ -41,29 +41,47 @@ def install_k3s(host, start: bool = True) -> None:
 
     host.ssh(f"install -d -m 755 {GUEST_LIB}/data && install -d -m 700 {STATE}")
     # k3s_controllers' klipper-helm installs a chart from its recorded render (data/charts).
-    subprocess.run(["scp", "-q", "-r", *host.ssh_options(), str(HERE.parent / "data" / "charts"),
-                    f"root@{host.address}:{GUEST_LIB}/data/"], check=True, capture_output=True)
-    for source, target in ((HERE / "guest_k3s.py", "/usr/local/bin/k3s"),
-                           (HERE / "standin_traefik.py", "/usr/local/lib/standin-traefik.py"),
-                           (HERE.parent / "kube_api.py", f"{GUEST_LIB}/kube_api.py"),
-                           (HERE.parent / "kube_controllers.py", f"{GUEST_LIB}/kube_controllers.py"),
-                           (HERE.parent / "k3s_controllers.py", f"{GUEST_LIB}/k3s_controllers.py"),
-                           (kubectl_path().resolve(), f"{GUEST_LIB}/kubectl")):
-        subprocess.run(["scp", "-q", *host.ssh_options(), str(source), f"root@{host.address}:{target}"],
-                       check=True, capture_output=True)
+    subprocess.run(
+        [
+            "scp",
+            "-q",
+            "-r",
+            *host.ssh_options(),
+            str(HERE.parent / "data" / "charts"),
+            f"root@{host.address}:{GUEST_LIB}/data/",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    for source, target in (
+        (HERE / "guest_k3s.py", "/usr/local/bin/k3s"),
+        (HERE / "standin_traefik.py", "/usr/local/lib/standin-traefik.py"),
+        (HERE.parent / "kube_api.py", f"{GUEST_LIB}/kube_api.py"),
+        (HERE.parent / "kube_controllers.py", f"{GUEST_LIB}/kube_controllers.py"),
+        (HERE.parent / "k3s_controllers.py", f"{GUEST_LIB}/k3s_controllers.py"),
+        (kubectl_path().resolve(), f"{GUEST_LIB}/kubectl"),
+    ):
+        subprocess.run(
+            ["scp", "-q", *host.ssh_options(), str(source), f"root@{host.address}:{target}"],
+            check=True,
+            capture_output=True,
+        )
     host.ssh(
         f"chmod 755 /usr/local/bin/k3s {GUEST_LIB}/kubectl && "
         f"echo 'k3s version v1.36.5+k3s1 (stand-in)' > {STATE}/version && "
         "install -d /usr/local/lib/llm-appliance && printf '#!/bin/sh\\nexit 0\\n' > "
         "'/usr/local/lib/llm-appliance/k3s-install-v1.36.5+k3s1.sh' && "
         f"cat > /etc/systemd/system/k3s.service <<'EOF'\n{K3S_UNIT}EOF\n"
-        "systemctl daemon-reload" + (" && systemctl enable --now k3s.service && " + WAIT_FOR_API
-                                     if start else ""))
+        "systemctl daemon-reload"
+        + (" && systemctl enable --now k3s.service && " + WAIT_FOR_API if start else "")
+    )
 
 
 # k3s.service is active once `k3s server` started; its API answers a moment later.
-WAIT_FOR_API = ("for i in $(seq 100); do k3s kubectl get --raw /version >/dev/null 2>&1 && exit 0; "
-                "sleep 0.1; done; exit 1")
+WAIT_FOR_API = (
+    "for i in $(seq 100); do k3s kubectl get --raw /version >/dev/null 2>&1 && exit 0; "
+    "sleep 0.1; done; exit 1"
+)
 
 
 def start_converged(host, inventory_path, extra_execs: tuple = ()) -> list:
@@ -78,8 +96,10 @@ def start_converged(host, inventory_path, extra_execs: tuple = ()) -> list:
         converged_appliance(api, load(node.data), Path(manifests))
     with api.lock:
         objects = [item for item in api.objects.values() if item["kind"] != "Node"]
-        execs = [[ns, prefix, list(command), *answer]
-                 for (ns, prefix, command), answer in api.execs.items()]
+        execs = [
+            [ns, prefix, list(command), *answer]
+            for (ns, prefix, command), answer in api.execs.items()
+        ]
     execs += [list(answer) for answer in extra_execs]
     host.ssh(f"umask 077 && cat > {STATE}/datastore.json", input=json.dumps(objects))
     host.ssh(f"umask 077 && cat > {STATE}/execs.json", input=json.dumps(execs))

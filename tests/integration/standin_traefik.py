@@ -25,8 +25,10 @@ import urllib.request
 
 CERTIFICATE = "/run/standin-traefik"
 API = "http://127.0.0.1:6443"
-REDIRECT = ("--entryPoints.web.http.redirections.entryPoint.to=:443",
-            "--entryPoints.web.http.redirections.entryPoint.scheme=https")
+REDIRECT = (
+    "--entryPoints.web.http.redirections.entryPoint.to=:443",
+    "--entryPoints.web.http.redirections.entryPoint.scheme=https",
+)
 PERMANENT = "--entryPoints.web.http.redirections.entryPoint.permanent=true"
 MIDDLEWARES = "traefik.ingress.kubernetes.io/router.middlewares"
 
@@ -54,8 +56,13 @@ def route(host: str, authorization: str | None) -> tuple[int, dict]:
         annotations = ingress["metadata"].get("annotations") or {}
         for reference in filter(None, annotations.get(MIDDLEWARES, "").split(",")):
             middleware_namespace, _, name = reference.strip().partition("@")[0].partition("-")
-            middleware = get(f"/apis/traefik.io/v1alpha1/namespaces/{middleware_namespace}"
-                             f"/middlewares/{name}") or {}
+            middleware = (
+                get(
+                    f"/apis/traefik.io/v1alpha1/namespaces/{middleware_namespace}"
+                    f"/middlewares/{name}"
+                )
+                or {}
+            )
             if "basicAuth" in middleware.get("spec", {}) and not authorization:
                 realm = middleware["spec"]["basicAuth"].get("realm", "traefik")
                 return 401, {"WWW-Authenticate": f'Basic realm="{realm}"'}
@@ -103,9 +110,26 @@ if __name__ == "__main__":
     ctypes.CDLL(None).prctl(15, b"traefik", 0, 0, 0)  # PR_SET_NAME
     os.makedirs(CERTIFICATE, mode=0o700, exist_ok=True)
     if not os.path.exists(f"{CERTIFICATE}/cert.pem"):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                        "-subj", "/CN=TRAEFIK DEFAULT CERT", "-keyout", f"{CERTIFICATE}/key.pem",
-                        "-out", f"{CERTIFICATE}/cert.pem"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=TRAEFIK DEFAULT CERT",
+                "-keyout",
+                f"{CERTIFICATE}/key.pem",
+                "-out",
+                f"{CERTIFICATE}/cert.pem",
+            ],
+            check=True,
+            capture_output=True,
+        )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(f"{CERTIFICATE}/cert.pem", f"{CERTIFICATE}/key.pem")
     serve(80)

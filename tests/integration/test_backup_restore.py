@@ -37,9 +37,16 @@ ENV = f"{PG} WEBUI_DATA={WEBUI_DATA} BACKUP_DIR=/srv/backups RETENTION_DAYS=7"
 def database_host():
     with RehearsalHost.boot(suite="trixie", extra_packages=SERVER_PACKAGES) as host:
         for script in ("backup.sh", "restore.sh"):
-            subprocess.run(["scp", *host.ssh_options(), str(PROJECT_ROOT / "files" / script),
-                            f"root@{host.address}:/usr/local/bin/{script}"],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "scp",
+                    *host.ssh_options(),
+                    str(PROJECT_ROOT / "files" / script),
+                    f"root@{host.address}:/usr/local/bin/{script}",
+                ],
+                check=True,
+                capture_output=True,
+            )
         start_database(host)
         yield host
 
@@ -53,20 +60,31 @@ def test_backup_then_restore_gives_back_rows_vectors_and_uploads(database_host):
     assert database_host.ssh(f"stat -c %a {archive}").stdout.strip() == "600"
 
     # Lose everything: rows, the table, the uploads.
-    psql(database_host, "DELETE FROM document_chunk WHERE content = 'beta'; "
-                        "DROP TABLE document_chunk; CREATE TABLE stray (x int);")
+    psql(
+        database_host,
+        "DELETE FROM document_chunk WHERE content = 'beta'; "
+        "DROP TABLE document_chunk; CREATE TABLE stray (x int);",
+    )
     database_host.ssh("rm -rf /srv/webui-data/* && echo junk > /srv/webui-data/junk")
 
     database_host.ssh(f"{ENV} restore.sh {archive}")
     assert psql(database_host, SELECT) == rows
     assert data_checksums(database_host) == files
     # The extension stayed the superuser's; the application user restored without it.
-    assert psql(database_host, "SELECT extname FROM pg_extension WHERE extname = 'vector'").strip() == "vector"
+    assert (
+        psql(database_host, "SELECT extname FROM pg_extension WHERE extname = 'vector'").strip()
+        == "vector"
+    )
 
 
 # The CloudNativePG Secret `postgres-app` as the rehearsal database answers to it.
-APP_SECRET = {"host": "127.0.0.1", "port": "5432", "username": "openwebui",
-              "password": "app-password", "dbname": "openwebui"}
+APP_SECRET = {
+    "host": "127.0.0.1",
+    "port": "5432",
+    "username": "openwebui",
+    "password": "app-password",
+    "dbname": "openwebui",
+}
 DAY = 86400
 
 
@@ -79,13 +97,18 @@ def run_rendered_pod(host, manifests, pod):
     sources = {}
     for volume in pod["spec"]["volumes"]:
         if "configMap" in volume:
-            (config_map,) = [m for m in manifests if m["kind"] == "ConfigMap"
-                             and m["metadata"]["name"] == volume["configMap"]["name"]]
+            (config_map,) = [
+                m
+                for m in manifests
+                if m["kind"] == "ConfigMap" and m["metadata"]["name"] == volume["configMap"]["name"]
+            ]
             folder = f"/srv/configmap-{volume['name']}"
             host.ssh(f"rm -rf {folder} && mkdir -p {folder}")
             for name, text in config_map["data"].items():
-                host.ssh(f"cat > {folder}/{name} && chmod {volume['configMap']['defaultMode']:o} {folder}/{name}",
-                         input=text)
+                host.ssh(
+                    f"cat > {folder}/{name} && chmod {volume['configMap']['defaultMode']:o} {folder}/{name}",
+                    input=text,
+                )
             sources[volume["name"]] = folder
         elif "persistentVolumeClaim" in volume:
             assert volume["persistentVolumeClaim"]["claimName"] == "open-webui"
@@ -95,8 +118,10 @@ def run_rendered_pod(host, manifests, pod):
             host.ssh(f"mkdir -p {volume['hostPath']['path']}")
             sources[volume["name"]] = volume["hostPath"]["path"]
     for mount in container["volumeMounts"]:
-        host.ssh(f"mkdir -p {mount['mountPath']} && mountpoint -q {mount['mountPath']} || "
-                 f"mount --bind {sources[mount['name']]} {mount['mountPath']}")
+        host.ssh(
+            f"mkdir -p {mount['mountPath']} && mountpoint -q {mount['mountPath']} || "
+            f"mount --bind {sources[mount['name']]} {mount['mountPath']}"
+        )
     environment = {}
     for variable in container["env"]:
         if "value" in variable:
@@ -106,40 +131,60 @@ def run_rendered_pod(host, manifests, pod):
             assert reference["name"] == "postgres-app"
             environment[variable["name"]] = APP_SECRET[reference["key"]]
     assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in environment.items())
-    return host.ssh(f"env -i PATH=/usr/lib/postgresql/17/bin:/usr/bin:/bin {assignments} "
-                    f"{shlex.join(container['command'])}")
+    return host.ssh(
+        f"env -i PATH=/usr/lib/postgresql/17/bin:/usr/bin:/bin {assignments} "
+        f"{shlex.join(container['command'])}"
+    )
 
 
 @pytest.mark.parametrize("retention_days", [3])
-def test_the_rendered_cronjob_backs_up_and_keeps_exactly_retention_days(database_host, retention_days):
+def test_the_rendered_cronjob_backs_up_and_keeps_exactly_retention_days(
+    database_host, retention_days
+):
     """The CronJob as the deploy renders it (command, environment, volumes): archives older
     than backup_retention_days go, the others stay (README: "archives older than
     backup_retention_days are removed")."""
-    manifests = backup_manifests(load({**REHEARSAL_SETTINGS, "backup_retention_days": retention_days}))
+    manifests = backup_manifests(
+        load({**REHEARSAL_SETTINGS, "backup_retention_days": retention_days})
+    )
     (cronjob,) = [m for m in manifests if m["kind"] == "CronJob"]
     pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]
     ages = {  # archive name: its age in seconds when written, a second or so before the backup
         "llm-appliance-20200101-000001.tar": 2 * DAY,
-        "llm-appliance-20200101-000002.tar": 3 * DAY - 60,     # not older than N days: kept
-        "llm-appliance-20200101-000003.tar": 3 * DAY,          # N days when written: older by now
-        "llm-appliance-20200101-000004.tar": 3 * DAY + 3600,   # find -mtime +3 kept this one
-        "llm-appliance-20200101-000005.tar": 4 * DAY - 3600,   # and this one
+        "llm-appliance-20200101-000002.tar": 3 * DAY - 60,  # not older than N days: kept
+        "llm-appliance-20200101-000003.tar": 3 * DAY,  # N days when written: older by now
+        "llm-appliance-20200101-000004.tar": 3 * DAY + 3600,  # find -mtime +3 kept this one
+        "llm-appliance-20200101-000005.tar": 4 * DAY - 3600,  # and this one
         "llm-appliance-20200101-000006.tar": 4 * DAY,
         "llm-appliance-20200101-000007.tar": 30 * DAY,
     }
     host_folder = "/var/backups/llm-appliance"
-    database_host.ssh(f"mkdir -p {host_folder} && rm -f {host_folder}/*.tar && now=$(date +%s) && " + " && ".join(
-        f"touch -d @$((now - {age})) {host_folder}/{name}" for name, age in ages.items()))
+    database_host.ssh(
+        f"mkdir -p {host_folder} && rm -f {host_folder}/*.tar && now=$(date +%s) && "
+        + " && ".join(
+            f"touch -d @$((now - {age})) {host_folder}/{name}" for name, age in ages.items()
+        )
+    )
 
     archive = run_rendered_pod(database_host, manifests, pod).stdout.strip()
 
     assert archive.startswith("/backups/llm-appliance-") and archive.endswith(".tar")
     kept = database_host.ssh(f"ls {host_folder}").stdout.split()
-    assert kept == sorted(["llm-appliance-20200101-000001.tar", "llm-appliance-20200101-000002.tar",
-                           archive.removeprefix("/backups/")])
+    assert kept == sorted(
+        [
+            "llm-appliance-20200101-000001.tar",
+            "llm-appliance-20200101-000002.tar",
+            archive.removeprefix("/backups/"),
+        ]
+    )
     listing = database_host.ssh(f"tar -tf {host_folder}/{archive.removeprefix('/backups/')}").stdout
     assert listing.split() == ["database.dump", "webui-data.tar"]
-    assert database_host.ssh(f"stat -c %a {host_folder}/{archive.removeprefix('/backups/')}").stdout.strip() == "600"
+    assert (
+        database_host.ssh(
+            f"stat -c %a {host_folder}/{archive.removeprefix('/backups/')}"
+        ).stdout.strip()
+        == "600"
+    )
 
 
 def served_open_webui(settings) -> list[dict]:
@@ -156,14 +201,31 @@ def served_open_webui(settings) -> list[dict]:
             if item["kind"] == "PersistentVolumeClaim":
                 item["spec"]["volumeName"] = "pvc-open-webui"
             items.append(item)
-    items.append({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pvc-open-webui"},
-                  "spec": {"capacity": {"storage": "2Gi"}, "accessModes": ["ReadWriteOnce"],
-                           "storageClassName": "local-path", "hostPath": {"path": WEBUI_DATA},
-                           "claimRef": {"namespace": "llm", "name": "open-webui"}}})
-    items.append({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth",
-                  "metadata": {"name": "postgres-app", "namespace": "llm"},
-                  "data": {key: base64.b64encode(value.encode()).decode()
-                           for key, value in APP_SECRET.items()}})
+    items.append(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": "pvc-open-webui"},
+            "spec": {
+                "capacity": {"storage": "2Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "local-path",
+                "hostPath": {"path": WEBUI_DATA},
+                "claimRef": {"namespace": "llm", "name": "open-webui"},
+            },
+        }
+    )
+    items.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/basic-auth",
+            "metadata": {"name": "postgres-app", "namespace": "llm"},
+            "data": {
+                key: base64.b64encode(value.encode()).decode() for key, value in APP_SECRET.items()
+            },
+        }
+    )
     items += [m for m in backup_manifests(settings) if m["kind"] == "ConfigMap"]
     return items
 
@@ -181,13 +243,19 @@ def kubectl(host, *arguments: str) -> str:
 
 def writes(host) -> list[tuple[str, str]]:
     """The API server's writes so far (method, path without the query), from its request log."""
-    logged = [json.loads(line) for line in host.ssh(f"cat {STATE}/requests.log").stdout.splitlines()]
-    return [(method, path.split("?")[0]) for method, path, _ in logged
-            if method in ("POST", "PUT", "PATCH", "DELETE")]
+    logged = [
+        json.loads(line) for line in host.ssh(f"cat {STATE}/requests.log").stdout.splitlines()
+    ]
+    return [
+        (method, path.split("?")[0])
+        for method, path, _ in logged
+        if method in ("POST", "PUT", "PATCH", "DELETE")
+    ]
 
 
 def test_appliance_restore_runs_through_kubectl_with_open_webui_as_its_chart_renders_it(
-        k3s_host, tmp_path):
+    k3s_host, tmp_path
+):
     """`appliance restore INVENTORY ARCHIVE`: the archive uploaded, Open WebUI's Deployment
     scaled to 0 and its pods gone, the restore Job applied and run by the kubelet on this host
     (files/restore.sh against the real database, the Secret's keys in its environment, the
@@ -196,15 +264,35 @@ def test_appliance_restore_runs_through_kubectl_with_open_webui_as_its_chart_ren
     settings = load(REHEARSAL_SETTINGS)
     # Documents, not a List: kubectl validates a List's items against /openapi/v2, which the
     # stand-in does not serve.
-    database_host.ssh("k3s kubectl apply --filename -",
-                      input="\n---\n".join(map(json.dumps, served_open_webui(settings))))
-    assert kubectl(database_host, "get", "pods", "--namespace", "llm", "--output", "name",
-                   "--selector", "app.kubernetes.io/component=open-webui").startswith("pod/open-webui-")
+    database_host.ssh(
+        "k3s kubectl apply --filename -",
+        input="\n---\n".join(map(json.dumps, served_open_webui(settings))),
+    )
+    assert kubectl(
+        database_host,
+        "get",
+        "pods",
+        "--namespace",
+        "llm",
+        "--output",
+        "name",
+        "--selector",
+        "app.kubernetes.io/component=open-webui",
+    ).startswith("pod/open-webui-")
     rows, files = psql(database_host, SELECT), data_checksums(database_host)
     made = database_host.ssh(f"{ENV} backup.sh").stdout.strip()
     archive = tmp_path / Path(made).name
-    subprocess.run(["scp", "-q", *database_host.ssh_options(), f"root@{database_host.address}:{made}",
-                    str(archive)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "scp",
+            "-q",
+            *database_host.ssh_options(),
+            f"root@{database_host.address}:{made}",
+            str(archive),
+        ],
+        check=True,
+        capture_output=True,
+    )
     psql(database_host, "DROP TABLE document_chunk;")
     database_host.ssh(f"rm -rf {WEBUI_DATA}/* && echo junk > {WEBUI_DATA}/junk")
     database_host.ssh(f"truncate -s 0 {STATE}/requests.log")
@@ -212,19 +300,38 @@ def test_appliance_restore_runs_through_kubectl_with_open_webui_as_its_chart_ren
 
     restore = subprocess.run(
         [sys.executable, "-m", "appliance.cli", "restore", str(inventory), str(archive), "--yes"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, env=project_environment(), timeout=600)
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=project_environment(),
+        timeout=600,
+    )
 
     assert restore.returncode == 0, restore.stdout + restore.stderr
     assert restore.stdout == f"restored {archive} on {database_host.address}\n"
     assert psql(database_host, SELECT) == rows and "[1,-2.5,3e-07]" in rows
     assert data_checksums(database_host) == files and "report.txt" in files
-    (job,) = json.loads(kubectl(database_host, "get", "jobs", "--namespace", "llm", "--output", "json"))["items"]
+    (job,) = json.loads(
+        kubectl(database_host, "get", "jobs", "--namespace", "llm", "--output", "json")
+    )["items"]
     assert job["metadata"]["name"].startswith("restore-")
     assert {c["type"]: c["status"] for c in job["status"]["conditions"]}["Complete"] == "True"
-    assert kubectl(database_host, "logs", "--namespace", "llm", f"job/{job['metadata']['name']}") == (
-        f"restored /backups/{archive.name}\n")
-    assert kubectl(database_host, "get", "deployment", "open-webui", "--namespace", "llm", "--output",
-                   "jsonpath={.spec.replicas} {.status.readyReplicas}") == "1 1"
+    assert kubectl(
+        database_host, "logs", "--namespace", "llm", f"job/{job['metadata']['name']}"
+    ) == (f"restored /backups/{archive.name}\n")
+    assert (
+        kubectl(
+            database_host,
+            "get",
+            "deployment",
+            "open-webui",
+            "--namespace",
+            "llm",
+            "--output",
+            "jsonpath={.spec.replicas} {.status.readyReplicas}",
+        )
+        == "1 1"
+    )
     assert database_host.ssh(f"stat -c %a {BACKUP_DIR}/{archive.name}").stdout == "600\n"
     # What `appliance restore` changed in the API server: the Deployment's scale (kubectl 1.37
     # patches the scale subresource), the Job made, the scale again; the kubelet and the
@@ -238,7 +345,10 @@ def test_a_restore_scaling_a_statefulset_stops_at_the_api_servers_not_found(k3s_
     """What the hand-written `k3s kubectl` stand-in answered 'scaled' to (it served a
     StatefulSet open-webui that chart open-webui 16.0.0 never renders): the real kubectl and
     API server refuse it, as a real k3s does."""
-    scaled = k3s_host.ssh("k3s kubectl scale statefulset open-webui --namespace llm --replicas=0",
-                               check=False)
+    scaled = k3s_host.ssh(
+        "k3s kubectl scale statefulset open-webui --namespace llm --replicas=0", check=False
+    )
     assert (scaled.returncode, scaled.stdout) == (1, "")
-    assert scaled.stderr == 'Error from server (NotFound): statefulsets.apps "open-webui" not found\n'
+    assert (
+        scaled.stderr == 'Error from server (NotFound): statefulsets.apps "open-webui" not found\n'
+    )

@@ -21,7 +21,10 @@ SETTING_CASES = {
         {"webui_domain": "chat_example"},
         "webui_domain = 'chat_example' is not a fully qualified domain name; use a name like",
     ),
-    "missing domain": ({"monitor_domain": None}, "monitor_domain: missing; set it in the inventory"),
+    "missing domain": (
+        {"monitor_domain": None},
+        "monitor_domain: missing; set it in the inventory",
+    ),
     "missing ACME e-mail": (
         {"acme_ca": "production"},
         "acme_email: missing while acme_ca = 'production'; set an e-mail address",
@@ -30,11 +33,23 @@ SETTING_CASES = {
         {"acme_ca": "staging", "acme_email": "admin-at-example.com"},
         "acme_email = 'admin-at-example.com' is not an e-mail address",
     ),
-    "unknown ACME CA": ({"acme_ca": "letsencrypt"}, "acme_ca = 'letsencrypt' must be one of: production, staging, none"),
-    "malformed k3s version": ({"k3s_version": "1.36"}, "k3s_version = '1.36' is not a k3s release; use the form vX.Y.Z+k3sN"),
-    "malformed model name": ({"ollama_models": ["llama3.2"]}, "ollama_models = ['llama3.2'] has malformed model names ['llama3.2']"),
+    "unknown ACME CA": (
+        {"acme_ca": "letsencrypt"},
+        "acme_ca = 'letsencrypt' must be one of: production, staging, none",
+    ),
+    "malformed k3s version": (
+        {"k3s_version": "1.36"},
+        "k3s_version = '1.36' is not a k3s release; use the form vX.Y.Z+k3sN",
+    ),
+    "malformed model name": (
+        {"ollama_models": ["llama3.2"]},
+        "ollama_models = ['llama3.2'] has malformed model names ['llama3.2']",
+    ),
     "unknown layer": ({"layers": "host,k8s"}, "layers = 'host,k8s' names unknown layers ['k8s']"),
-    "misspelled setting": ({"webui_domian": "chat.example.com"}, "webui_domian: unknown setting; did you mean 'webui_domain'?"),
+    "misspelled setting": (
+        {"webui_domian": "chat.example.com"},
+        "webui_domian: unknown setting; did you mean 'webui_domain'?",
+    ),
     "SSH hardening while logging in with a password": (
         {"ssh_hardening": True, "ssh_password": "not-used-the-key-logs-in"},
         "ssh_hardening: true while the inventory logs in with ssh_password; the deploy would lock you out",
@@ -94,7 +109,7 @@ def foreign_os(rehearsal):
 def foreign_architecture(rehearsal):
     """A uname first on root's PATH that reports another machine, as a foreign box would."""
     rehearsal.ssh(
-        "printf '#!/bin/sh\\n[ \"$1\" = -m ] && exec echo riscv64\\nexec /usr/bin/uname \"$@\"\\n'"
+        'printf \'#!/bin/sh\\n[ "$1" = -m ] && exec echo riscv64\\nexec /usr/bin/uname "$@"\\n\''
         " > /usr/local/bin/uname && chmod +x /usr/local/bin/uname"
     )
     yield
@@ -105,8 +120,8 @@ def foreign_architecture(rehearsal):
 def one_cpu(rehearsal):
     """A getconf first on root's PATH that reports one CPU online, as a 1-vCPU box would."""
     rehearsal.ssh(
-        "printf '#!/bin/sh\\ncase \"$1\" in *NPROCESSORS_ONLN) exec echo 1;; esac\\n"
-        "exec /usr/bin/getconf \"$@\"\\n' > /usr/local/bin/getconf && chmod +x /usr/local/bin/getconf"
+        'printf \'#!/bin/sh\\ncase "$1" in *NPROCESSORS_ONLN) exec echo 1;; esac\\n'
+        'exec /usr/bin/getconf "$@"\\n\' > /usr/local/bin/getconf && chmod +x /usr/local/bin/getconf'
     )
     yield
     rehearsal.ssh("rm /usr/local/bin/getconf")
@@ -142,8 +157,9 @@ def test_unsupported_architecture(foreign_architecture, untouched, inventory):
 
 def test_too_few_cpus(one_cpu, untouched, inventory):
     run = run_pyinfra(inventory(), "deploy.py")
-    assert_stopped(run, "the host has 1 CPU; the appliance needs at least 2 (the reference "
-                        "server has 4 vCPU)")
+    assert_stopped(
+        run, "the host has 1 CPU; the appliance needs at least 2 (the reference server has 4 vCPU)"
+    )
 
 
 def test_too_little_disk(small_disk, untouched, inventory):
@@ -157,8 +173,12 @@ def test_port_held_by_another_service(squatted_port, untouched, inventory):
 
 
 def appliance_check(path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "appliance.cli", "check", str(path)],
-                          capture_output=True, text=True, env=project_environment())
+    return subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "check", str(path)],
+        capture_output=True,
+        text=True,
+        env=project_environment(),
+    )
 
 
 def test_appliance_check_runs_the_preflight_and_prints_its_own_lines_only(rehearsal, inventory):
@@ -176,14 +196,17 @@ def test_appliance_check_runs_the_preflight_and_prints_its_own_lines_only(rehear
     host_only = appliance_check(inventory("check-host.py", layers="host"))
     assert host_only.returncode == 0, host_only.stderr
     assert host_only.stdout.splitlines() == [
-        "settings: 1 host(s) valid", "preflight: every host can run the appliance as set"]
+        "settings: 1 host(s) valid",
+        "preflight: every host can run the appliance as set",
+    ]
 
 
 APPS_WITHOUT_K3S = (
     "layers = apps: k3s is not installed on this host (the apps layer runs on it); the host "
     "layer has not run on this host (the k3s layer needs its packages, such as curl, and kernel "
     "parameters); deploy with --data layers=host,k3s,apps (every layer: the default, when layers "
-    "is left out)")
+    "is left out)"
+)
 
 
 def test_a_layer_without_its_prerequisite_on_the_host_is_refused(rehearsal, inventory, untouched):
@@ -195,7 +218,8 @@ def test_a_layer_without_its_prerequisite_on_the_host_is_refused(rehearsal, inve
     assert result.returncode == 1
     assert result.stderr == (
         f"preflight: stopped before changing anything: {rehearsal.address} cannot run the "
-        f"appliance as set\n    - {APPS_WITHOUT_K3S}\n")
+        f"appliance as set\n    - {APPS_WITHOUT_K3S}\n"
+    )
 
 
 def test_appliance_check_stops_on_a_host_problem(squatted_port, untouched, inventory):

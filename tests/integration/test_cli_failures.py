@@ -12,9 +12,14 @@ from appliance.runner import project_environment
 
 
 def appliance(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "appliance.cli", *arguments],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          env=project_environment(), timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "appliance.cli", *arguments],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=project_environment(),
+        timeout=300,
+    )
 
 
 def last_line(result: subprocess.CompletedProcess) -> str:
@@ -25,7 +30,8 @@ def test_backup_names_the_hosts_own_error(rehearsal, inventory):
     result = appliance("backup", str(inventory()))
     assert result.returncode == 1
     assert last_line(result) == (
-        "Error: the backup failed: sh: 1: /usr/local/bin/k3s: not found (is the apps layer deployed?)")
+        "Error: the backup failed: sh: 1: /usr/local/bin/k3s: not found (is the apps layer deployed?)"
+    )
     assert "No hosts remaining" not in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -49,29 +55,37 @@ def test_restore_uploads_nothing_that_is_not_a_backup(rehearsal, inventory, tmp_
     notes.write_text("not an archive\n")
     result = appliance("restore", str(inventory()), str(notes), "--yes")
     assert result.returncode == 1
-    assert last_line(result).endswith("is not an appliance backup: it is not a tar archive; "
-                                      "give an archive that `appliance backup` made "
-                                      "(files/backup.sh)")
+    assert last_line(result).endswith(
+        "is not an appliance backup: it is not a tar archive; "
+        "give an archive that `appliance backup` made "
+        "(files/backup.sh)"
+    )
     assert "notes.tar" not in rehearsal.ssh("ls /var/backups/llm-appliance || true").stdout
 
 
-@pytest.mark.parametrize("command, fact", [
-    ("admin-password", "operations.facts.KubernetesSecretValue"),
-    ("monitor-password", "operations.facts.KubernetesSecretValue"),
-    ("backup-password", "files.FileContents"),
-])
+@pytest.mark.parametrize(
+    "command, fact",
+    [
+        ("admin-password", "operations.facts.KubernetesSecretValue"),
+        ("monitor-password", "operations.facts.KubernetesSecretValue"),
+        ("backup-password", "files.FileContents"),
+    ],
+)
 def test_a_secret_read_from_an_unreachable_host_names_the_connection(command, fact, tmp_path):
     """Nothing listens on port 1 of this machine: the command says so, not that nothing is
     deployed there."""
     inventory = tmp_path / "gone.py"
-    inventory.write_text("hosts = [('127.0.0.1', {'ssh_port': 1, 'webui_domain': 'chat.example.com', "
-                         "'monitor_domain': 'monitor.example.com', 'acme_ca': 'none', "
-                         "'webui_admin_email': 'admin@example.com'})]\n")
+    inventory.write_text(
+        "hosts = [('127.0.0.1', {'ssh_port': 1, 'webui_domain': 'chat.example.com', "
+        "'monitor_domain': 'monitor.example.com', 'acme_ca': 'none', "
+        "'webui_admin_email': 'admin@example.com'})]\n"
+    )
     result = appliance(command, str(inventory))
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         f"Error: could not read {fact} on 127.0.0.1: Could not connect ([Errno None] Unable to "
-        "connect to port 1 on 127.0.0.1)\n")
+        "connect to port 1 on 127.0.0.1)\n"
+    )
 
 
 def test_verify_of_the_k3s_layers_on_a_host_without_k3s_is_one_early_line(rehearsal, inventory):
@@ -80,8 +94,10 @@ def test_verify_of_the_k3s_layers_on_a_host_without_k3s_is_one_early_line(rehear
     result = appliance("verify", str(inventory()))  # every layer, the default
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
-        f"Error: k3s is not installed on {rehearsal.address}: verify with --layers host\n")
+        f"Error: k3s is not installed on {rehearsal.address}: verify with --layers host\n"
+    )
     # The host layer alone is verified as before (nothing deployed here: its checks fail).
-    host_only = appliance("verify", str(inventory()), "--layers", "host", "-q", "-k",
-                          "test_apt_waits_for_its_lock")
+    host_only = appliance(
+        "verify", str(inventory()), "--layers", "host", "-q", "-k", "test_apt_waits_for_its_lock"
+    )
     assert "k3s is not installed" not in host_only.stdout + host_only.stderr

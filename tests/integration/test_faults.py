@@ -40,8 +40,10 @@ def test_deploy_killed_during_package_install_then_rerun_converges(
 ):
     deploy = subprocess.Popen(
         [sys.executable, "-m", "pyinfra", "-y", str(host_inventory), "deploy.py"],
-        cwd=PROJECT_ROOT, env=project_environment(),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=PROJECT_ROOT,
+        env=project_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for(rehearsal, "pgrep -x dpkg")  # packages are being unpacked
@@ -60,11 +62,16 @@ def test_reboot_keeps_the_host_correct(rehearsal, host_inventory, shipped_suite)
 
 def test_network_cut_fails_clearly_and_rerun_converges(rehearsal, host_inventory, shipped_suite):
     # Work for the deploy to do: packages to install again.
-    rehearsal.ssh("DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq unattended-upgrades fail2ban")
+    rehearsal.ssh(
+        "DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq unattended-upgrades fail2ban"
+    )
     deploy = subprocess.Popen(
         [sys.executable, "-m", "pyinfra", "-y", str(host_inventory), "deploy.py"],
-        cwd=PROJECT_ROOT, env=project_environment(),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=PROJECT_ROOT,
+        env=project_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         wait_for(rehearsal, "pgrep -x apt-get")

@@ -32,9 +32,10 @@ GPU_STEPS = (
 def test_nvidia_without_a_gpu_stops_before_any_change(inventory):
     run = run_pyinfra(inventory(ollama_gpu="nvidia"), "deploy.py", "--dry")
     assert run.returncode == 1
-    assert ("ollama_gpu: nvidia, but this host has no NVIDIA GPU (no PCI display controller of "
-            "vendor 10de); set ollama_gpu to auto or none, or deploy on a host with one"
-            ) in run.stdout + run.stderr
+    assert (
+        "ollama_gpu: nvidia, but this host has no NVIDIA GPU (no PCI display controller of "
+        "vendor 10de); set ollama_gpu to auto or none, or deploy on a host with one"
+    ) in run.stdout + run.stderr
 
 
 def test_auto_without_a_gpu_plans_nothing_of_the_gpu_path(inventory):
@@ -60,16 +61,21 @@ def nvidia_smi_shim(rehearsal):
 def test_a_gpu_host_plans_the_nvidia_path(rehearsal, inventory, nvidia_smi_shim):
     run = run_pyinfra(inventory(ollama_gpu="nvidia"), "deploy.py", "--dry")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert ("Ollama: GPU: GeForce RTX 2080 (7979 MiB, driver 440.64); model weights in GPU "
-            "memory") in run.stderr
+    assert (
+        "Ollama: GPU: GeForce RTX 2080 (7979 MiB, driver 440.64); model weights in GPU memory"
+    ) in run.stderr
     plan = planned(run)
     for step in GPU_STEPS:
         assert plan[step] == [rehearsal.address], step
     # No toolkit yet, so no restart for it.
     assert plan["k3s layer | Restart k3s once for the NVIDIA runtime"] == []
     # --dry changed nothing.
-    assert rehearsal.ssh("test -e /etc/apt/sources.list.d/nvidia-container-toolkit.list",
-                         check=False).returncode == 1
+    assert (
+        rehearsal.ssh(
+            "test -e /etc/apt/sources.list.d/nvidia-container-toolkit.list", check=False
+        ).returncode
+        == 1
+    )
 
 
 def test_shipped_gpu_check_skips_on_a_cpu_host_saying_why(inventory, shipped_suite):
@@ -78,8 +84,9 @@ def test_shipped_gpu_check_skips_on_a_cpu_host_saying_why(inventory, shipped_sui
     assert "Ollama runs on the CPU here (CPU: no NVIDIA GPU on this host)" in run.stdout
 
 
-def test_shipped_gpu_check_fails_on_a_gpu_host_without_the_toolkit(inventory, shipped_suite,
-                                                                   nvidia_smi_shim):
+def test_shipped_gpu_check_fails_on_a_gpu_host_without_the_toolkit(
+    inventory, shipped_suite, nvidia_smi_shim
+):
     run = shipped_suite(inventory(ollama_gpu="nvidia"), "-k", "container_toolkit")
     assert run.returncode == 1
     assert "AssertionError: nvidia-container-toolkit" in run.stdout
@@ -91,9 +98,11 @@ def test_a_gpu_agent_is_labelled_and_only_it_gets_the_toolkit(rehearsal, tmp_pat
     nvidia.com/gpu request)."""
     with RehearsalHost.boot() as agent:
         install_shim(agent)
-        path = write_inventory(tmp_path / "cluster.py",
-                               {"k3s_servers": [rehearsal], "k3s_agents": [agent]},
-                               REHEARSAL_SETTINGS)
+        path = write_inventory(
+            tmp_path / "cluster.py",
+            {"k3s_servers": [rehearsal], "k3s_agents": [agent]},
+            REHEARSAL_SETTINGS,
+        )
         run = run_pyinfra(path, "deploy.py", "--dry")
         assert run.returncode == 0, run.stderr[-3000:]
     plan = planned(run)
@@ -109,8 +118,10 @@ def test_the_signing_key_is_trusted_only_with_the_pinned_fingerprint(rehearsal, 
     """The key step for real, on a key served from a file (NVIDIA's server is out of reach
     here): Debian's own archive key stands in for NVIDIA's."""
     rehearsal.ssh("apt-get update -qq && apt-get install -y -qq gpg curl >/dev/null", timeout=600)
-    rehearsal.ssh("gpg --no-default-keyring --keyring /usr/share/keyrings/debian-archive-keyring.gpg"
-                  " --export --armor > /root/key.asc")
+    rehearsal.ssh(
+        "gpg --no-default-keyring --keyring /usr/share/keyrings/debian-archive-keyring.gpg"
+        " --export --armor > /root/key.asc"
+    )
     fingerprint = rehearsal.ssh(
         "gpg --show-keys --with-colons /root/key.asc | awk -F: '$1 == \"fpr\" {print $10; exit}'"
     ).stdout.strip()
@@ -118,8 +129,13 @@ def test_the_signing_key_is_trusted_only_with_the_pinned_fingerprint(rehearsal, 
     path = inventory()
 
     def key_step(pinned, keyring):
-        return run_pyinfra(path, "operations.gpu.apt_key_pinned", "url=file:///root/key.asc",
-                           f"fingerprint={pinned}", f"keyring={keyring}")
+        return run_pyinfra(
+            path,
+            "operations.gpu.apt_key_pinned",
+            "url=file:///root/key.asc",
+            f"fingerprint={pinned}",
+            f"keyring={keyring}",
+        )
 
     first = key_step(fingerprint, "/root/pinned.gpg")
     assert first.returncode == 0 and first.totals["success"] == 1, first.stderr[-2000:]

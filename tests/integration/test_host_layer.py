@@ -86,8 +86,9 @@ def test_drift_is_detected_and_repaired(converged, rehearsal, shipped_suite):
     failed = re.findall(r"^FAILED (\S+)", drifted.stdout, re.M)
     assert len(failed) == 2, drifted.stdout[-3000:]
     assert "test_firewall_admits_exactly_the_appliance" in failed[0] + failed[1]
-    assert any(re.search(r"test_kernel_parameter_is_live\[.*net.ipv4.ip_forward\]", f)
-               for f in failed)
+    assert any(
+        re.search(r"test_kernel_parameter_is_live\[.*net.ipv4.ip_forward\]", f) for f in failed
+    )
 
     repair = run_pyinfra(path, "deploy.py")
     assert repair.returncode == 0 and repair.totals["error"] == 0
@@ -113,12 +114,21 @@ def test_setting_change_converges_declaratively(converged, rehearsal, inventory)
     assert "6443" not in rehearsal.ssh("ufw show added").stdout
 
 
-def test_admin_cidrs_in_any_notation_rerun_without_change(converged, rehearsal, inventory,
-                                                         shipped_suite):
+def test_admin_cidrs_in_any_notation_rerun_without_change(
+    converged, rehearsal, inventory, shipped_suite
+):
     # Host masks, an upper-case uncompressed IPv6 network and a plain network: ufw stores them
     # normalised, and the deploy compares in that form (issue: the firewall flapped).
-    mixed = inventory("mixed.py", layers="host", admin_cidrs=[
-        "198.51.100.7/32", "2001:db8::7/128", "2001:DB8:0:0:0:0:0:0/64", "192.0.2.0/24"])
+    mixed = inventory(
+        "mixed.py",
+        layers="host",
+        admin_cidrs=[
+            "198.51.100.7/32",
+            "2001:db8::7/128",
+            "2001:DB8:0:0:0:0:0:0/64",
+            "192.0.2.0/24",
+        ],
+    )
     added = run_pyinfra(mixed, "deploy.py")
     assert added.returncode == 0, added.stderr[-3000:]
     assert added.changed == ["Host layer | Firewall: admit only the appliance"]
@@ -127,10 +137,12 @@ def test_admin_cidrs_in_any_notation_rerun_without_change(converged, rehearsal, 
         assert again.returncode == 0, again.stderr[-3000:]
         assert again.totals["success"] == 0, again.changed
         rules = rehearsal.ssh("ufw show added").stdout.splitlines()
-        for rule in ("ufw allow from 198.51.100.7 to any port 6443 proto tcp",
-                     "ufw allow from 2001:db8::7 to any port 6443 proto tcp",
-                     "ufw allow from 2001:db8::/64 to any port 6443 proto tcp",
-                     "ufw allow from 192.0.2.0/24 to any port 6443 proto tcp"):
+        for rule in (
+            "ufw allow from 198.51.100.7 to any port 6443 proto tcp",
+            "ufw allow from 2001:db8::7 to any port 6443 proto tcp",
+            "ufw allow from 2001:db8::/64 to any port 6443 proto tcp",
+            "ufw allow from 192.0.2.0/24 to any port 6443 proto tcp",
+        ):
             assert rule in rules, rules
     suite = shipped_suite(mixed, "-m", "host")
     assert suite.returncode == 0, suite.stdout[-3000:]
@@ -141,9 +153,13 @@ def test_admin_cidrs_in_any_notation_rerun_without_change(converged, rehearsal, 
 
 
 def appliance(*arguments: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "appliance.cli", *arguments],
-                          capture_output=True, text=True, env=project_environment(),
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "appliance.cli", *arguments],
+        capture_output=True,
+        text=True,
+        env=project_environment(),
+        timeout=timeout,
+    )
 
 
 def test_appliance_verify_runs_the_suite(converged, rehearsal):
@@ -171,16 +187,28 @@ def test_suite_usage_runs_exactly_as_the_readme_shows_it(converged, rehearsal):
     """README.md's `pytest tests/host --hosts=...` line, with this host's address, key and an
     SSH config naming its known hosts (strict checking: the key must be known)."""
     readme = (PROJECT_ROOT / "README.md").read_text()
-    (line,) = [line for line in readme.splitlines() if line.startswith("pytest tests/host --hosts=")]
+    (line,) = [
+        line for line in readme.splitlines() if line.startswith("pytest tests/host --hosts=")
+    ]
     config = rehearsal.workdir / "ssh_config"
-    config.write_text(f"Host {rehearsal.address}\n    UserKnownHostsFile {rehearsal.known_hosts}\n"
-                      "    StrictHostKeyChecking yes\n")
-    command = shlex.split(line.replace("203.0.113.10", rehearsal.address)
-                          .replace("=ssh_config", f"={config}")
-                          .replace("=id_ed25519", f"={rehearsal.ssh_key}"))
+    config.write_text(
+        f"Host {rehearsal.address}\n    UserKnownHostsFile {rehearsal.known_hosts}\n"
+        "    StrictHostKeyChecking yes\n"
+    )
+    command = shlex.split(
+        line.replace("203.0.113.10", rehearsal.address)
+        .replace("=ssh_config", f"={config}")
+        .replace("=id_ed25519", f"={rehearsal.ssh_key}")
+    )
     assert command[0] == "pytest"
-    result = subprocess.run([sys.executable, "-m", *command], cwd=PROJECT_ROOT,
-                            capture_output=True, text=True, env=project_environment(), timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=project_environment(),
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert re.search(r"\d+ passed", result.stdout) and "error" not in result.stdout.lower()
 
@@ -188,14 +216,18 @@ def test_suite_usage_runs_exactly_as_the_readme_shows_it(converged, rehearsal):
 def test_unreachable_host_is_one_line(tmp_path):
     """Nothing listens on port 1 of this machine: the suite stops at once, in one line."""
     inventory = tmp_path / "gone.py"
-    inventory.write_text("hosts = [('127.0.0.1', {'ssh_port': 1, 'webui_domain': 'chat.example.com', "
-                         "'monitor_domain': 'monitor.example.com', 'acme_ca': 'none', "
-                         "'webui_admin_email': 'admin@example.com'})]\n")
+    inventory.write_text(
+        "hosts = [('127.0.0.1', {'ssh_port': 1, 'webui_domain': 'chat.example.com', "
+        "'monitor_domain': 'monitor.example.com', 'acme_ca': 'none', "
+        "'webui_admin_email': 'admin@example.com'})]\n"
+    )
     result = appliance("verify", str(inventory), timeout=120)
     assert result.returncode != 0
     lines = (result.stdout + result.stderr).strip().splitlines()
-    assert lines == ["ERROR: cannot reach 127.0.0.1 over SSH: ssh: connect to host 127.0.0.1 "
-                     "port 1: Connection refused"]
+    assert lines == [
+        "ERROR: cannot reach 127.0.0.1 over SSH: ssh: connect to host 127.0.0.1 "
+        "port 1: Connection refused"
+    ]
 
 
 def test_appliance_rehearse_converges_a_fresh_host():

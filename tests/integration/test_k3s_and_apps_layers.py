@@ -32,7 +32,9 @@ def planned(run) -> dict[str, list[str]]:
     import json
 
     plan = json.loads(run.stdout)["plan"]
-    return {op["name"]: op["hosts_with_change"] + op["hosts_with_conditional_change"] for op in plan}
+    return {
+        op["name"]: op["hosts_with_change"] + op["hosts_with_conditional_change"] for op in plan
+    }
 
 
 def test_single_server_plans_cleanly(rehearsal, inventory):
@@ -58,7 +60,10 @@ def test_render_writes_what_a_dry_deploy_uploads(rehearsal, inventory, tmp_path)
     path, planned = inventory(), tmp_path / "planned.json"
     run = subprocess.run(
         [sys.executable, "-m", "pyinfra", str(path), "tests/pyinfra_capture.py", "--dry"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
         env={**project_environment(), "CAPTURED_DEPLOY": "deploy.py", "CAPTURED_OUT": str(planned)},
     )
     assert run.returncode == 0, run.stderr[-3000:]
@@ -66,9 +71,14 @@ def test_render_writes_what_a_dry_deploy_uploads(rehearsal, inventory, tmp_path)
     out = tmp_path / "rendered"
     result = CliRunner().invoke(main, ["render", str(path), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    rendered = {f"/{file.relative_to(out)}": {"content": file.read_text(),
-                                              "mode": f"{file.stat().st_mode & 0o777:o}"}
-                for file in out.rglob("*") if file.is_file()}
+    rendered = {
+        f"/{file.relative_to(out)}": {
+            "content": file.read_text(),
+            "mode": f"{file.stat().st_mode & 0o777:o}",
+        }
+        for file in out.rglob("*")
+        if file.is_file()
+    }
     assert sorted(uploads) == sorted(rendered)
     assert uploads == rendered
     # The apps layer's script, which render left out before the layers' plans (issue 25).
@@ -84,7 +94,9 @@ def test_server_and_agent_plan_cleanly(rehearsal, agent_host, tmp_path):
     run = run_pyinfra(path, "deploy.py", "--dry")
     assert run.returncode == 0, run.stderr[-3000:]
     plan = planned(run)
-    assert plan[f"k3s layer | Write k3s config (joining {rehearsal.address})"] == [agent_host.address]
+    assert plan[f"k3s layer | Write k3s config (joining {rehearsal.address})"] == [
+        agent_host.address
+    ]
     assert plan["k3s layer | Run k3s (k3s or k3s-agent)"] == [rehearsal.address, agent_host.address]
     assert plan["k3s layer | Put /etc/rancher/k3s/config.yaml"] == [rehearsal.address]
     # Each node's firewall admits the other.
@@ -92,8 +104,9 @@ def test_server_and_agent_plan_cleanly(rehearsal, agent_host, tmp_path):
 
 
 def test_even_number_of_servers_stops_the_run(rehearsal, agent_host, tmp_path):
-    path = write_inventory(tmp_path / "even.py", {"k3s_servers": [rehearsal, agent_host]},
-                           REHEARSAL_SETTINGS)
+    path = write_inventory(
+        tmp_path / "even.py", {"k3s_servers": [rehearsal, agent_host]}, REHEARSAL_SETTINGS
+    )
     run = run_pyinfra(path, "deploy.py")
     assert run.returncode == 1
     assert "embedded etcd needs an odd number" in run.stderr
@@ -139,8 +152,12 @@ def test_without_internet_the_download_fails_clearly(rehearsal, inventory):
 def test_shipped_k3s_checks_fail_without_k3s(rehearsal, inventory, shipped_suite):
     result = shipped_suite(inventory(), "-m", "k3s")
     assert result.returncode != 0
-    for check in ("test_binary_is_the_pinned_version", "test_service_running_and_enabled",
-                  "test_config_is_private", "test_nodes_ready"):
+    for check in (
+        "test_binary_is_the_pinned_version",
+        "test_service_running_and_enabled",
+        "test_config_is_private",
+        "test_nodes_ready",
+    ):
         assert check in result.stdout, result.stdout[-3000:]
 
 
@@ -170,15 +187,23 @@ def test_kubeconfig(rehearsal, inventory, tmp_path):
 
 
 def test_uninstall_removes_the_appliance_files_and_is_idempotent(rehearsal, inventory):
-    rehearsal.ssh("install -d /usr/local/lib/llm-appliance /etc/rancher/k3s /var/lib/llm-appliance "
-                  "/var/backups/llm-appliance && touch /etc/rancher/k3s/config.yaml "
-                  "/var/backups/llm-appliance/llm-appliance-20261124-033000.tar")
+    rehearsal.ssh(
+        "install -d /usr/local/lib/llm-appliance /etc/rancher/k3s /var/lib/llm-appliance "
+        "/var/backups/llm-appliance && touch /etc/rancher/k3s/config.yaml "
+        "/var/backups/llm-appliance/llm-appliance-20261124-033000.tar"
+    )
     path = inventory()
     first = run_pyinfra(path, "uninstall.py")
     assert first.returncode == 0, first.stderr[-3000:]
     assert len(first.changed) == 3
-    assert rehearsal.ssh("test -e /etc/rancher/k3s || test -e /usr/local/lib/llm-appliance || "
-                         "test -e /var/lib/llm-appliance", check=False).returncode == 1
+    assert (
+        rehearsal.ssh(
+            "test -e /etc/rancher/k3s || test -e /usr/local/lib/llm-appliance || "
+            "test -e /var/lib/llm-appliance",
+            check=False,
+        ).returncode
+        == 1
+    )
     # Backups are the operator's: kept.
     rehearsal.ssh("test -e /var/backups/llm-appliance/llm-appliance-20261124-033000.tar")
     again = run_pyinfra(path, "uninstall.py")
@@ -189,37 +214,60 @@ def test_apps_layer_plans_cleanly(rehearsal, inventory):
     # The apps layer alone runs where k3s is installed (the preflight refuses it elsewhere,
     # test_bad_input): a k3s binary that tells its version and answers nothing else stands
     # for one installed and not serving yet.
-    rehearsal.ssh("printf '#!/bin/sh\\n[ \"$1\" = --version ] && echo \"k3s version v1.36.5+k3s1 (stand-in)\" && exit 0\\n"
-                  "exit 1\\n' > /usr/local/bin/k3s && chmod 755 /usr/local/bin/k3s")
+    rehearsal.ssh(
+        'printf \'#!/bin/sh\\n[ "$1" = --version ] && echo "k3s version v1.36.5+k3s1 (stand-in)" && exit 0\\n'
+        "exit 1\\n' > /usr/local/bin/k3s && chmod 755 /usr/local/bin/k3s"
+    )
     try:
         run = run_pyinfra(inventory("apps.py", layers="apps"), "deploy.py", "--dry")
     finally:
         rehearsal.ssh("rm -f /usr/local/bin/k3s")
     assert run.returncode == 0, run.stderr[-3000:]
     plan = planned(run)
-    for manifest in ("namespaces", "postgres-operator", "postgres", "ollama", "ollama-models",
-                     "open-webui", "backup", "monitoring", "network-policies"):
-        step = f"Apps layer | Put /var/lib/rancher/k3s/server/manifests/llm-appliance-{manifest}.yaml"
+    for manifest in (
+        "namespaces",
+        "postgres-operator",
+        "postgres",
+        "ollama",
+        "ollama-models",
+        "open-webui",
+        "backup",
+        "monitoring",
+        "network-policies",
+    ):
+        step = (
+            f"Apps layer | Put /var/lib/rancher/k3s/server/manifests/llm-appliance-{manifest}.yaml"
+        )
         assert plan[step] == [rehearsal.address], step
-    assert plan["Apps layer | Generate Open WebUI's secret key and admin password (once, on the host)"]
+    assert plan[
+        "Apps layer | Generate Open WebUI's secret key and admin password (once, on the host)"
+    ]
     assert plan["Apps layer | Generate the monitoring password (once, on the host)"]
-    assert plan["Apps layer | Wait until the apps layer is ready (up to 60 min)"] == [rehearsal.address]
+    assert plan["Apps layer | Wait until the apps layer is ready (up to 60 min)"] == [
+        rehearsal.address
+    ]
 
 
 def test_shipped_apps_checks_fail_without_the_apps(rehearsal, inventory, shipped_suite):
     result = shipped_suite(inventory(), "-m", "apps")
     assert result.returncode != 0
-    for check in ("test_workloads_rolled_out", "test_every_model_is_listed",
-                  "test_postgres_accepts_connections_with_vector",
-                  "test_monitoring_refuses_a_request_without_credentials",
-                  "test_namespaces_deny_by_default", "test_backups_are_scheduled"):
+    for check in (
+        "test_workloads_rolled_out",
+        "test_every_model_is_listed",
+        "test_postgres_accepts_connections_with_vector",
+        "test_monitoring_refuses_a_request_without_credentials",
+        "test_namespaces_deny_by_default",
+        "test_backups_are_scheduled",
+    ):
         assert check in result.stdout, result.stdout[-3000:]
 
 
 def test_cluster_hosts_admit_each_other(rehearsal, agent_host, tmp_path, shipped_suite):
-    path = write_inventory(tmp_path / "pair.py",
-                           {"k3s_servers": [rehearsal], "k3s_agents": [agent_host]},
-                           {**REHEARSAL_SETTINGS, "layers": "host"})
+    path = write_inventory(
+        tmp_path / "pair.py",
+        {"k3s_servers": [rehearsal], "k3s_agents": [agent_host]},
+        {**REHEARSAL_SETTINGS, "layers": "host"},
+    )
     run = run_pyinfra(path, "deploy.py")
     assert run.returncode == 0, run.stderr[-3000:]
     assert f"ufw allow from {agent_host.address}" in rehearsal.ssh("ufw show added").stdout

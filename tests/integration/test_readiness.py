@@ -26,9 +26,11 @@ from pyinfra_trace import run_traced
 
 # helm's message for an upgrade that changes an immutable field (helm v3 pkg/kube/client.go
 # wraps the API server's 422).
-HELM_ERROR = ('Error: UPGRADE FAILED: cannot patch "ollama" with kind Deployment: '
-              'Deployment.apps "ollama" is invalid: spec.selector: Invalid value: '
-              'v1.LabelSelector{...}: field is immutable')
+HELM_ERROR = (
+    'Error: UPGRADE FAILED: cannot patch "ollama" with kind Deployment: '
+    'Deployment.apps "ollama" is invalid: spec.selector: Invalid value: '
+    "v1.LabelSelector{...}: field is immutable"
+)
 # A larger model raises Ollama's memory limit (operations/ollama.py ollama_resources): the
 # ollama HelmChart's values change, and helm-controller upgrades the release.
 LARGER_MODEL = ["qwen2.5:7b"]
@@ -62,8 +64,12 @@ def standins(rehearsal, inventory):
 
 def kubectl_calls(rehearsal) -> list[list[str]]:
     """The arguments of each `k3s kubectl` run on the host so far (guest_k3s.py KUBECTL_LOG)."""
-    return [json.loads(line) for line in
-            rehearsal.ssh(f"cat {STATE}/kubectl.log 2>/dev/null || true").stdout.splitlines()]
+    return [
+        json.loads(line)
+        for line in rehearsal.ssh(
+            f"cat {STATE}/kubectl.log 2>/dev/null || true"
+        ).stdout.splitlines()
+    ]
 
 
 def remote_commands_per_layer(trace: dict) -> dict[str, int]:
@@ -77,7 +83,8 @@ def remote_commands_per_layer(trace: dict) -> dict[str, int]:
 
 
 def test_a_converged_appliance_reruns_with_no_change_and_four_kubectl_calls(
-        standins, inventory, tmp_path):
+    standins, inventory, tmp_path
+):
     path = inventory("whole.py")
     first = run_pyinfra(path, "deploy.py")
     assert first.returncode == 0, first.stderr[-3000:]
@@ -85,17 +92,26 @@ def test_a_converged_appliance_reruns_with_no_change_and_four_kubectl_calls(
     standins.ssh(f"rm -rf /root/manifests && cp -a {MANIFESTS} /root/manifests")
     again, trace = run_traced(path, tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.changed == [], standins.ssh(f"diff -r /root/manifests {MANIFESTS}", check=False).stdout
+    assert again.changed == [], standins.ssh(
+        f"diff -r /root/manifests {MANIFESTS}", check=False
+    ).stdout
     # Each layer reads its host in one round trip (operations/fact_batch.py, batch_reads); the
     # k3s and apps layers' readiness gates read the cluster once (the kubectl calls below),
     # while the k3s layer plans, since its gate weighs the Traefik HelmChartConfig's write
     # (851b5a5): the summary reuses that read. 9 in all, as before (k3s layer 3, Summary 1).
     assert remote_commands_per_layer(trace) == {
-        "Host layer": 2, "Off-site backups": 1, "k3s layer": 4, "Apps layer": 2}
+        "Host layer": 2,
+        "Off-site backups": 1,
+        "k3s layer": 4,
+        "Apps layer": 2,
+    }
     # `k3s --version` (the binary's version, plan and run) is not kubectl.
     assert [call[:2] for call in kubectl_calls(standins)[before:]] == [
-        ["get", "nodes,deployments,statefulsets,daemonsets,jobs,helmcharts,helmchartconfigs,"
-                "addons.k3s.cattle.io,events,secrets,clusters.postgresql.cnpg.io"],
+        [
+            "get",
+            "nodes,deployments,statefulsets,daemonsets,jobs,helmcharts,helmchartconfigs,"
+            "addons.k3s.cattle.io,events,secrets,clusters.postgresql.cnpg.io",
+        ],
         ["get", "pods"],  # helm-controller's install Jobs' pods
         ["--namespace", "kube-system"],  # logs --selector of those pods (helm's error)
         ["--namespace", "llm"],  # exec deployment/ollama -- ollama list
@@ -130,8 +146,12 @@ def test_status_names_an_unreachable_host(standins, inventory, tmp_path):
 def traefik_chart(host, version: str) -> None:
     """k3s's packaged Traefik HelmChart naming chart ``version`` (as another k3s release's
     manifests/traefik.yaml would), changed through the real kubectl."""
-    patch = json.dumps({"spec": {"chart": f"https://%{{KUBERNETES_API}}%/static/charts/traefik-{version}.tgz"}})
-    host.ssh(f"k3s kubectl --namespace kube-system patch helmchart traefik --type merge --patch '{patch}'")
+    patch = json.dumps(
+        {"spec": {"chart": f"https://%{{KUBERNETES_API}}%/static/charts/traefik-{version}.tgz"}}
+    )
+    host.ssh(
+        f"k3s kubectl --namespace kube-system patch helmchart traefik --type merge --patch '{patch}'"
+    )
 
 
 def test_shipped_traefik_check_keys_on_the_upstream_chart(standins, inventory, shipped_suite):
@@ -144,8 +164,10 @@ def test_shipped_traefik_check_keys_on_the_upstream_chart(standins, inventory, s
     finally:
         traefik_chart(standins, "40.1.5+up40.1.0")
     assert failed.returncode == 1
-    assert ("k3s runs the Traefik chart 41.4.2+up41.4.0; the appliance writes values in the "
-            "layout of upstream chart 40.1.0 (k3s_version v1.36.5+k3s1)") in failed.stdout
+    assert (
+        "k3s runs the Traefik chart 41.4.2+up41.4.0; the appliance writes values in the "
+        "layout of upstream chart 40.1.0 (k3s_version v1.36.5+k3s1)"
+    ) in failed.stdout
 
 
 @pytest.fixture(scope="module")
@@ -164,10 +186,13 @@ def test_a_failed_chart_upgrade_stops_the_deploy_with_helms_error(failed_upgrade
     assert "apps: failed" in output
     # The revision: the first failed upgrade, then one more each time helm-controller replaced
     # the Complete Job (failurePolicy retry) before the gate read.
-    assert re.search(r"chart ollama: failed, helm failed: release revision \d+ is failed", output), \
-        output[-3000:]
+    assert re.search(
+        r"chart ollama: failed, helm failed: release revision \d+ is failed", output
+    ), output[-3000:]
     assert f"  log: {HELM_ERROR}" in output
-    assert "  look further: k3s kubectl --namespace kube-system logs job/helm-install-ollama" in output
+    assert (
+        "  look further: k3s kubectl --namespace kube-system logs job/helm-install-ollama" in output
+    )
     assert "Traceback" not in output
 
 
@@ -175,7 +200,14 @@ def test_status_reports_the_failed_chart(failed_upgrade):
     path, _ = failed_upgrade
     result = CliRunner().invoke(main, ["status", str(path)])
     assert result.exit_code == 1, result.output
-    rows = {line.split()[1]: line.split()[2] for line in result.output.splitlines()
-            if line.startswith("  chart ")}
-    assert rows == {"cloudnative-pg": "ready", "ollama": "failed", "open-webui": "ready",
-                    "netdata": "ready"}
+    rows = {
+        line.split()[1]: line.split()[2]
+        for line in result.output.splitlines()
+        if line.startswith("  chart ")
+    }
+    assert rows == {
+        "cloudnative-pg": "ready",
+        "ollama": "failed",
+        "open-webui": "ready",
+        "netdata": "ready",
+    }

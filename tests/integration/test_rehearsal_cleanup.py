@@ -21,9 +21,15 @@ def start_rehearse(until: str) -> tuple[subprocess.Popen, str, Path]:
     """`appliance rehearse --keep` in a session of its own, read until a line starts with
     `until`; returns the process, its host's name and its folder."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "appliance.cli", "rehearse", "--keep"], cwd=PROJECT_ROOT,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=project_environment(), start_new_session=True)
+        [sys.executable, "-m", "appliance.cli", "rehearse", "--keep"],
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=project_environment(),
+        start_new_session=True,
+    )
     assert process.stdout is not None  # stdout=PIPE
     up = None
     for line in process.stdout:
@@ -36,6 +42,7 @@ def start_rehearse(until: str) -> tuple[subprocess.Popen, str, Path]:
 
 def traces(name: str, workdir: Path) -> list[str]:
     """What is left of a rehearsal host on this machine."""
+
     def succeeds(*command):
         return subprocess.run(command, capture_output=True).returncode == 0
 
@@ -55,8 +62,14 @@ def test_closing_the_terminal_removes_the_kept_host():
     long as Ctrl-C, most of it deleting the host's folder, which now goes on in the background
     (appliance/leftovers.py, remove_in_background)."""
     process, name, workdir = start_rehearse(until="Ctrl-C stops and removes the host.")
-    assert traces(name, workdir) == ["container", "network namespace", "veth", "nft table",
-                                     "mount", "folder"]
+    assert traces(name, workdir) == [
+        "container",
+        "network namespace",
+        "veth",
+        "nft table",
+        "mount",
+        "folder",
+    ]
     started = time.monotonic()
     process.send_signal(signal.SIGHUP)
     output, _ = process.communicate(timeout=120)
@@ -77,10 +90,21 @@ def test_clean_removes_what_a_killed_run_left():
     process, name, workdir = start_rehearse(until="rehearsal host")
     os.killpg(process.pid, signal.SIGKILL)  # no clean-up can run: the run and its deploy die
     process.communicate(timeout=60)
-    assert traces(name, workdir) == ["container", "network namespace", "veth", "nft table",
-                                     "mount", "folder"]
-    clean = subprocess.run([sys.executable, "-m", "appliance.cli", "rehearse", "--clean"],
-                           capture_output=True, text=True, env=project_environment(), timeout=120)
+    assert traces(name, workdir) == [
+        "container",
+        "network namespace",
+        "veth",
+        "nft table",
+        "mount",
+        "folder",
+    ]
+    clean = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "rehearse", "--clean"],
+        capture_output=True,
+        text=True,
+        env=project_environment(),
+        timeout=120,
+    )
     assert clean.returncode == 0, clean.stderr
     assert f"{name}: network namespace removed" in clean.stdout.splitlines()
     assert f"{workdir}: removed" in clean.stdout.splitlines()

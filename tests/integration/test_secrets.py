@@ -18,9 +18,11 @@ from appliance.runner import run_pyinfra
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Every command line of the host, sampled while the deploy runs (mode 0600).
-SAMPLER = ("umask 077; nohup sh -c 'while :; do for f in /proc/[0-9]*/cmdline; do "
-           "tr \"\\0\" \" \" < $f 2>/dev/null; echo; done; sleep 0.05; done' "
-           ">> /root/cmdlines 2>/dev/null & echo $! > /root/sampler.pid")
+SAMPLER = (
+    "umask 077; nohup sh -c 'while :; do for f in /proc/[0-9]*/cmdline; do "
+    'tr "\\0" " " < $f 2>/dev/null; echo; done; sleep 0.05; done\' '
+    ">> /root/cmdlines 2>/dev/null & echo $! > /root/sampler.pid"
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +40,23 @@ def standin_k3s(rehearsal):
 
 def stored(host, namespace: str, name: str) -> dict:
     """A Secret's values as the API server keeps them (data, base64-decoded)."""
-    secret = json.loads(host.ssh(shlex.join(["k3s", "kubectl", "get", "secret", name, "--namespace",
-                                             namespace, "--output", "json"])).stdout)
+    secret = json.loads(
+        host.ssh(
+            shlex.join(
+                [
+                    "k3s",
+                    "kubectl",
+                    "get",
+                    "secret",
+                    name,
+                    "--namespace",
+                    namespace,
+                    "--output",
+                    "json",
+                ]
+            )
+        ).stdout
+    )
     return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
 
 
@@ -79,8 +96,11 @@ def two_runs(standin_k3s, inventory, deploy_file):
 def test_generated_once_and_stable(two_runs, standin_k3s):
     first, second, values, _ = two_runs
     assert first.returncode == 0, first.stderr[-2000:]
-    assert first.changed == ["Install ensure-secret.sh", "Generate secrets",
-                             "Generate the monitoring password"]
+    assert first.changed == [
+        "Install ensure-secret.sh",
+        "Generate secrets",
+        "Generate the monitoring password",
+    ]
     assert second.returncode == 0 and second.changed == []
     assert stored(standin_k3s, "llm", "open-webui-secrets") == values
     assert set(values) == {"secret-key", "admin-password"}
@@ -100,7 +120,9 @@ def test_never_on_a_command_line(two_runs, standin_k3s):
     _, _, values, _ = two_runs
     cmdlines = standin_k3s.ssh("cat /root/cmdlines").stdout
     # The sampler saw ensure-secret.sh's kubectl calls (the values go on kubectl's standard input).
-    assert re.search(r"(^|[ /])kubectl (--namespace \S+ )?(get|create) ", cmdlines, re.M), cmdlines[-2000:]
+    assert re.search(r"(^|[ /])kubectl (--namespace \S+ )?(get|create) ", cmdlines, re.M), cmdlines[
+        -2000:
+    ]
     for value in values.values():
         assert value not in cmdlines
 
@@ -119,8 +141,12 @@ def test_never_in_a_world_readable_file(two_runs, standin_k3s):
 
 def test_never_in_git(two_runs):
     _, _, values, _ = two_runs
-    tracked = subprocess.run(["git", "grep", "-lE", "|".join(values.values())], cwd=PROJECT_ROOT,
-                             capture_output=True, text=True)
+    tracked = subprocess.run(
+        ["git", "grep", "-lE", "|".join(values.values())],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert tracked.stdout == ""
 
 
@@ -143,7 +169,9 @@ def test_monitoring_credentials(two_runs, standin_k3s):
 
     *_, path = two_runs
     credentials = stored(standin_k3s, "monitoring", "netdata-basic-auth")
-    assert credentials["username"] == "admin" and re.fullmatch(r"[A-Za-z0-9]{32}", credentials["password"])
+    assert credentials["username"] == "admin" and re.fullmatch(
+        r"[A-Za-z0-9]{32}", credentials["password"]
+    )
     result = CliRunner().invoke(main, ["monitor-password", str(path)])
     assert result.exit_code == 0, result.output
     assert f"password: {credentials['password']}" in result.output
@@ -170,14 +198,22 @@ def traefik_secret_runs(standin_k3s, inventory, tmp_path_factory):
     now = datetime.datetime.now(datetime.timezone.utc)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "*.rehearsal.test")])
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("*.rehearsal.test")]),
-                                  critical=False)
-                   .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("*.rehearsal.test")]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     certificate_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
     (folder / "site.key").write_text(key_pem)
     (folder / "site.crt").write_text(certificate_pem)
@@ -194,11 +230,18 @@ def traefik_secret_runs(standin_k3s, inventory, tmp_path_factory):
         "present = read_parser.secret_names(health.latest_read(settings), 'kube-system')\n"
         "for secret in traefik.traefik_secrets(settings):\n"
         "    traefik.traefik_secret(name=f'Put the Secret {secret.name}', secret=secret,"
-        " present=secret.name in present)\n")
-    path = inventory("traefik-secret.py", tls_certificate=str(folder / "site.crt"),
-                     tls_key=str(folder / "site.key"))
-    standin_k3s.ssh(SAMPLER.replace("/root/cmdlines", "/root/tls-cmdlines")
-                    .replace("/root/sampler.pid", "/root/tls-sampler.pid"))
+        " present=secret.name in present)\n"
+    )
+    path = inventory(
+        "traefik-secret.py",
+        tls_certificate=str(folder / "site.crt"),
+        tls_key=str(folder / "site.key"),
+    )
+    standin_k3s.ssh(
+        SAMPLER.replace("/root/cmdlines", "/root/tls-cmdlines").replace(
+            "/root/sampler.pid", "/root/tls-sampler.pid"
+        )
+    )
     first = run_pyinfra(path, str(deploy))
     second = run_pyinfra(path, str(deploy))
     standin_k3s.ssh("kill $(cat /root/tls-sampler.pid)")
@@ -211,7 +254,9 @@ def test_the_tls_secret_holds_the_files_and_is_put_once(traefik_secret_runs, sta
     assert first.changed == ["Install put-secret.sh", "Put the Secret llm-appliance-tls"]
     assert second.returncode == 0 and second.changed == []
     assert stored(standin_k3s, "kube-system", "llm-appliance-tls") == {
-        "tls.crt": certificate_pem, "tls.key": key_pem}
+        "tls.crt": certificate_pem,
+        "tls.key": key_pem,
+    }
 
 
 def test_the_tls_key_is_in_no_output_command_line_or_open_file(traefik_secret_runs, standin_k3s):
@@ -221,12 +266,15 @@ def test_the_tls_key_is_in_no_output_command_line_or_open_file(traefik_secret_ru
     for run in (first, second):
         assert line not in run.stdout + run.stderr
     cmdlines = standin_k3s.ssh("cat /root/tls-cmdlines").stdout
-    assert "put-secret.sh kube-system llm-appliance-tls tls /etc/llm-appliance/traefik/tls.crt " \
-        "/etc/llm-appliance/traefik/tls.key" in cmdlines, cmdlines[-2000:]
+    assert (
+        "put-secret.sh kube-system llm-appliance-tls tls /etc/llm-appliance/traefik/tls.crt "
+        "/etc/llm-appliance/traefik/tls.key" in cmdlines
+    ), cmdlines[-2000:]
     assert line not in cmdlines
     found = standin_k3s.ssh(
         f"grep -rlF '{line}' / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "
-        "--exclude-dir=run 2>/dev/null | xargs -r stat -c '%a %U %n' | sort").stdout.splitlines()
+        "--exclude-dir=run 2>/dev/null | xargs -r stat -c '%a %U %n' | sort"
+    ).stdout.splitlines()
     # Only the copy the deploy compares against, root's only (the API server keeps its own in
     # memory).
     assert found == ["600 root /etc/llm-appliance/traefik/tls.key"]

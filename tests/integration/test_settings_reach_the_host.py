@@ -22,8 +22,11 @@ from operations.settings import load
 from settings_matrix import BASE, ROWS, Live, Planned, Refused, Rendered, batched, changed
 
 HOST_ROWS = [row for row in ROWS if row.of(Live)]
-PLANNED_ROWS = [row for row in ROWS if (row.of(Planned) or row.of(Rendered))
-                and not row.of(Refused) and not row.host_test]
+PLANNED_ROWS = [
+    row
+    for row in ROWS
+    if (row.of(Planned) or row.of(Rendered)) and not row.of(Refused) and not row.host_test
+]
 REFUSED_ROWS = [row for row in ROWS if row.of(Refused)]
 
 
@@ -36,8 +39,10 @@ def host_outputs(rehearsal, inventory):
     """Each host row's command outputs after a deploy with BASE and after one with the changes."""
 
     def outputs() -> dict[str, list[str]]:
-        return {row.setting: [rehearsal.ssh(proof.command).stdout.strip() for proof in row.of(Live)]
-                for row in HOST_ROWS}
+        return {
+            row.setting: [rehearsal.ssh(proof.command).stdout.strip() for proof in row.of(Live)]
+            for row in HOST_ROWS
+        }
 
     deploy_ok(run_pyinfra(inventory("base.py", **{**BASE, "layers": "host"}), "deploy.py"))
     before = outputs()
@@ -49,8 +54,9 @@ def host_outputs(rehearsal, inventory):
 @pytest.mark.parametrize("row", HOST_ROWS, ids=lambda row: row.setting)
 def test_the_host_follows_the_change(host_outputs, row):
     before, after, _ = host_outputs
-    for proof, seen_before, seen_after in zip(row.of(Live), before[row.setting], after[row.setting],
-                                          strict=True):
+    for proof, seen_before, seen_after in zip(
+        row.of(Live), before[row.setting], after[row.setting], strict=True
+    ):
         assert (seen_before, seen_after) == (proof.before, proof.after), proof.command
 
 
@@ -72,17 +78,28 @@ def _upload(rehearsal, files: list[tuple[str, bytes, int]]) -> None:
             info = tarfile.TarInfo(path.lstrip("/"))
             info.size, info.mode = len(content), mode
             tar.addfile(info, io.BytesIO(content))
-    subprocess.run(["ssh", *rehearsal.ssh_options(), f"root@{rehearsal.address}",
-                    "tar -C / --no-same-owner -xf -"], input=archive.getvalue(), check=True,
-                   timeout=60)
+    subprocess.run(
+        [
+            "ssh",
+            *rehearsal.ssh_options(),
+            f"root@{rehearsal.address}",
+            "tar -C / --no-same-owner -xf -",
+        ],
+        input=archive.getvalue(),
+        check=True,
+        timeout=60,
+    )
 
 
 def planned(run) -> set[str]:
     """The operations a --dry --json run would (or might) change something with."""
     import json
 
-    return {op["name"] for op in json.loads(run.stdout)["plan"]
-            if op["hosts_with_change"] or op["hosts_with_conditional_change"]}
+    return {
+        op["name"]
+        for op in json.loads(run.stdout)["plan"]
+        if op["hosts_with_change"] or op["hosts_with_conditional_change"]
+    }
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +107,19 @@ def plans(rehearsal, inventory, host_outputs):
     """Dry runs against a host that looks deployed with BASE: one with BASE, one with every
     row's change at once but for the rows planned alone, and one per row planned alone."""
     # What a deploy with BASE left: the k3s and apps files, and k3s at the pinned version.
-    base, host_only = (_rendered(data, rehearsal.address)
-                       for data in (BASE, {**BASE, "layers": ["host"]}))
+    base, host_only = (
+        _rendered(data, rehearsal.address) for data in (BASE, {**BASE, "layers": ["host"]})
+    )
     stand_in = f'#!/bin/sh\n[ "$1" = --version ] && echo "k3s version {PINNED_VERSIONS["k3s"]}"\n'
-    _upload(rehearsal, [(K3S_BINARY, stand_in.encode(), 0o755)] + [
-        (f.path, f.content.encode(), int(f.mode, 8)) for path, f in base.items()
-        if path not in host_only])
+    _upload(
+        rehearsal,
+        [(K3S_BINARY, stand_in.encode(), 0o755)]
+        + [
+            (f.path, f.content.encode(), int(f.mode, 8))
+            for path, f in base.items()
+            if path not in host_only
+        ],
+    )
 
     def plan(name: str, data: dict) -> set[str]:
         # Without the host layer, which the real deploys above prove.
@@ -105,8 +129,10 @@ def plans(rehearsal, inventory, host_outputs):
         return planned(run)
 
     together = plan("together.py", batched([row for row in PLANNED_ROWS if not row.alone]))
-    after = {row.setting: plan(f"{row.setting}.py", changed(row)) if row.alone else together
-             for row in PLANNED_ROWS}
+    after = {
+        row.setting: plan(f"{row.setting}.py", changed(row)) if row.alone else together
+        for row in PLANNED_ROWS
+    }
     written = {row.setting: set(_rendered(changed(row), rehearsal.address)) for row in PLANNED_ROWS}
     return plan("base-dry.py", BASE), after, set(base) - set(host_only), written, inventory
 
@@ -120,12 +146,16 @@ def test_the_deploy_plans_the_change(plans, row):
     before, after, cluster_files, written, _ = plans
     for proof in row.of(Planned):
         assert (proof.operation in before, proof.operation in after[row.setting]) == (
-            proof.before, proof.after), proof.operation
+            proof.before,
+            proof.after,
+        ), proof.operation
     for path in {proof.path for proof in row.of(Rendered)} & cluster_files:
         # The host holds the file as BASE writes it: the deploy uploads it again only after the
         # change, which rewrites it (unless the change stops writing it).
         assert (_upload_of(path, before), _upload_of(path, after[row.setting])) == (
-            False, path in written[row.setting]), path
+            False,
+            path in written[row.setting],
+        ), path
 
 
 @pytest.mark.parametrize("row", REFUSED_ROWS, ids=lambda row: row.setting)

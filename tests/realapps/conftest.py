@@ -17,7 +17,8 @@ from realapps import OllamaStandIn, PostgresServer, appliance_on, pinned_webui_v
 HERE = Path(__file__).resolve().parent
 NOT_ROOT = pytest.mark.skip(
     reason="needs root: builds a PostgreSQL 18 root with debootstrap and runs it with chroot "
-           "(run pytest as root)")
+    "(run pytest as root)"
+)
 
 
 def pytest_collection_modifyitems(items):

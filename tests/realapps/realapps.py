@@ -53,9 +53,14 @@ POSTGRES_BIN = "/usr/lib/postgresql/18/bin"
 # Bumped whenever the venv's build steps change, so that a stale cache is rebuilt.
 VENV_REVISION = "1"
 # The settings of the tests' appliance (what an inventory holds).
-BASE_SETTINGS = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-                 "acme_email": "admin@example.com"}
-MEMORY: list[tuple[str, float]] = []  # (moment, MiB) of every Open WebUI started in this run, for the memory test
+BASE_SETTINGS = {
+    "webui_domain": "chat.example.com",
+    "monitor_domain": "mon.example.com",
+    "acme_email": "admin@example.com",
+}
+MEMORY: list[
+    tuple[str, float]
+] = []  # (moment, MiB) of every Open WebUI started in this run, for the memory test
 
 
 def progress(message: str) -> None:
@@ -76,6 +81,7 @@ def pinned_webui_version() -> str:
 
 # -- the cached venv ----------------------------------------------------------------------------
 
+
 def venv(version: str) -> Path:
     """The venv with `open-webui[postgres]==version`, built on first use (~2-4 minutes, 3.3 GB)
     under a lock, so that concurrent runs build it once; e.g. venv('0.12.4') / 'bin/open-webui'."""
@@ -91,8 +97,14 @@ def venv(version: str) -> Path:
         started = time.monotonic()
         progress(f"building the Open WebUI {version} venv in {folder} (once; a few minutes)")
         _check([sys.executable, "-m", "venv", str(folder)], 300)
-        pip = [str(folder / "bin/python"), "-m", "pip", "install", "--quiet",
-               "--disable-pip-version-check"]
+        pip = [
+            str(folder / "bin/python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ]
         progress(f"venv: {TORCH} (the CPU build on this machine's disk)")
         _check([*pip, TORCH], 1800)
         progress(f"venv: open-webui[postgres]=={version} from PyPI")
@@ -113,8 +125,10 @@ def venv_build_figures(folder: Path) -> dict:
 def _check(command: list[str], timeout: int, **kwargs) -> str:
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, **kwargs)
     if result.returncode != 0:
-        raise RuntimeError(f"{command[0]} ... {command[-1]} failed ({result.returncode}): "
-                           f"{(result.stdout + result.stderr)[-3000:]}")
+        raise RuntimeError(
+            f"{command[0]} ... {command[-1]} failed ({result.returncode}): "
+            f"{(result.stdout + result.stderr)[-3000:]}"
+        )
     return result.stdout
 
 
@@ -125,6 +139,7 @@ def free_port() -> int:
 
 
 # -- PostgreSQL 18 with pgvector, in a chroot ------------------------------------------------
+
 
 @dataclass
 class Database:
@@ -142,8 +157,13 @@ class Database:
 
     def environment(self) -> dict:
         """libpq's variables, as the backup and restore Jobs get them."""
-        return {"PGHOST": "127.0.0.1", "PGPORT": str(self.port), "PGUSER": self.user,
-                "PGPASSWORD": self.password, "PGDATABASE": self.name}
+        return {
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGPASSWORD": self.password,
+            "PGDATABASE": self.name,
+        }
 
 
 @dataclass
@@ -167,19 +187,36 @@ class PostgresServer:
         shutil.rmtree(server.on_host(server.folder), ignore_errors=True)
         server.on_host(server.folder / "socket").mkdir(parents=True)
         server.chroot("chown", "-R", "postgres:postgres", str(server.folder))
-        server.chroot(f"{POSTGRES_BIN}/initdb", "--username=postgres", "--auth-local=trust",
-                      "--auth-host=scram-sha-256", "-D", str(server.folder / "data"),
-                      user="postgres")
+        server.chroot(
+            f"{POSTGRES_BIN}/initdb",
+            "--username=postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-D",
+            str(server.folder / "data"),
+            user="postgres",
+        )
         server.pg_ctl("start")
         return server
 
     def pg_ctl(self, action: str, check: bool = True) -> subprocess.CompletedProcess:
         """pg_ctl ACTION (start, stop: fast, every session ended) on this server, waiting
         until it is done."""
-        return self.chroot(f"{POSTGRES_BIN}/pg_ctl", "-D", str(self.folder / "data"), "-w",
-                           "-m", "fast", "-l", str(self.folder / "server.log"), "-o",
-                           f"-p {self.port} -k {self.folder / 'socket'} -c listen_addresses=127.0.0.1",
-                           action, user="postgres", check=check)
+        return self.chroot(
+            f"{POSTGRES_BIN}/pg_ctl",
+            "-D",
+            str(self.folder / "data"),
+            "-w",
+            "-m",
+            "fast",
+            "-l",
+            str(self.folder / "server.log"),
+            "-o",
+            f"-p {self.port} -k {self.folder / 'socket'} -c listen_addresses=127.0.0.1",
+            action,
+            user="postgres",
+            check=check,
+        )
 
     def __enter__(self) -> PostgresServer:
         return self
@@ -201,24 +238,51 @@ class PostgresServer:
         self.on_host(inside).mkdir(parents=True, exist_ok=True)
         return inside
 
-    def chroot(self, *command: str, user: str = "root", check: bool = True, stdin: str = "",
-               environment: dict | None = None) -> subprocess.CompletedProcess:
+    def chroot(
+        self,
+        *command: str,
+        user: str = "root",
+        check: bool = True,
+        stdin: str = "",
+        environment: dict | None = None,
+    ) -> subprocess.CompletedProcess:
         result = subprocess.run(
-            ["chroot", f"--userspec={user}:{user}", str(self.root), *command], input=stdin,
-            capture_output=True, text=True, timeout=600,
-            env={"PATH": f"{POSTGRES_BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-                 **(environment or {})},
+            ["chroot", f"--userspec={user}:{user}", str(self.root), *command],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={
+                "PATH": f"{POSTGRES_BIN}:/usr/sbin:/usr/bin:/sbin:/bin",
+                "LANG": "C.UTF-8",
+                **(environment or {}),
+            },
         )
         if check and result.returncode != 0:
-            raise RuntimeError(f"{command[0]} in the PostgreSQL root failed ({result.returncode}): "
-                               f"{(result.stdout + result.stderr)[-3000:]}")
+            raise RuntimeError(
+                f"{command[0]} in the PostgreSQL root failed ({result.returncode}): "
+                f"{(result.stdout + result.stderr)[-3000:]}"
+            )
         return result
 
     def superuser_sql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL as the superuser (over the server's socket, the text on stdin)."""
-        return self.chroot("psql", "-v", "ON_ERROR_STOP=1", "-qAt", "-h", str(self.folder / "socket"),
-                           "-p", str(self.port), "-U", "postgres", "-d", database, stdin=sql,
-                           user="postgres").stdout
+        return self.chroot(
+            "psql",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-h",
+            str(self.folder / "socket"),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            stdin=sql,
+            user="postgres",
+        ).stdout
 
     def create_appliance_database(self, password: str, extension: bool = True) -> Database:
         """The application database as the appliance's Cluster bootstraps it (postgres_cluster():
@@ -226,22 +290,25 @@ class PostgresServer:
         EXTENSION vector). extension=False leaves that step out, as a hand-made database would."""
         initdb = postgres_cluster()["spec"]["bootstrap"]["initdb"]
         database = Database(initdb["database"], initdb["owner"], password, self.port)
-        self.superuser_sql(f"CREATE ROLE {database.user} LOGIN PASSWORD '{password}';\n"
-                           f"CREATE DATABASE {database.name} OWNER {database.user};\n")
+        self.superuser_sql(
+            f"CREATE ROLE {database.user} LOGIN PASSWORD '{password}';\n"
+            f"CREATE DATABASE {database.name} OWNER {database.user};\n"
+        )
         if extension:
             self.superuser_sql("\n".join(initdb["postInitApplicationSQL"]), database.name)
         return database
 
-    def run_script(self, script: Path, *arguments: str, environment: dict,
-                   check: bool = True) -> subprocess.CompletedProcess:
+    def run_script(
+        self, script: Path, *arguments: str, environment: dict, check: bool = True
+    ) -> subprocess.CompletedProcess:
         """Run one of the appliance's files/*.sh inside the root, as its Job runs it."""
         inside = self.make_folder("scripts") / script.name
         shutil.copy(script, self.on_host(inside))
-        return self.chroot("/bin/sh", str(inside), *arguments, environment=environment,
-                           check=check)
+        return self.chroot("/bin/sh", str(inside), *arguments, environment=environment, check=check)
 
 
 # -- Open WebUI's environment, derived from the rendered values --------------------------------
+
 
 def chart_environment(values: dict) -> dict:
     """The variables open-webui chart 16.0.0 adds itself before `extraEnvVars`, for these
@@ -298,9 +365,12 @@ class SecretValues:
 
     def value(self, secret: str, key: str) -> str:
         """The value of a secretKeyRef, e.g. value('open-webui-secrets', 'secret-key')."""
-        values = {(POSTGRES_APP_SECRET, "uri"): self.database_uri,
-                  (WEBUI_SECRETS, "secret-key"): self.secret_key,
-                  (WEBUI_SECRETS, "admin-password"): self.admin_password, **self.operator}
+        values = {
+            (POSTGRES_APP_SECRET, "uri"): self.database_uri,
+            (WEBUI_SECRETS, "secret-key"): self.secret_key,
+            (WEBUI_SECRETS, "admin-password"): self.admin_password,
+            **self.operator,
+        }
         return values[(secret, key)]
 
 
@@ -375,8 +445,9 @@ class _StandInHandler(http.server.BaseHTTPRequestHandler):
 
     def _answer(self, body: dict | list, stream: bool = False) -> None:
         """One JSON object, or (stream) Ollama's newline-delimited objects."""
-        data = ("".join(json.dumps(part) + "\n" for part in body) if stream
-                else json.dumps(body)).encode()
+        data = (
+            "".join(json.dumps(part) + "\n" for part in body) if stream else json.dumps(body)
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson" if stream else "application/json")
         self.send_header("X-Stand-In", "llm-appliance tests: not Ollama")
@@ -386,9 +457,21 @@ class _StandInHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/api/tags":
-            self._answer({"models": [{"name": model, "model": model, "size": 1, "digest": "0" * 64,
-                                      "modified_at": "2026-12-01T00:00:00Z", "details": {}}
-                                     for model in self.stand_in.chat_models]})
+            self._answer(
+                {
+                    "models": [
+                        {
+                            "name": model,
+                            "model": model,
+                            "size": 1,
+                            "digest": "0" * 64,
+                            "modified_at": "2026-12-01T00:00:00Z",
+                            "details": {},
+                        }
+                        for model in self.stand_in.chat_models
+                    ]
+                }
+            )
         elif self.path == "/api/ps":
             self._answer({"models": []})
         else:
@@ -402,12 +485,21 @@ class _StandInHandler(http.server.BaseHTTPRequestHandler):
             texts = request["input"] if isinstance(request["input"], list) else [request["input"]]
             self._answer({"model": request["model"], "embeddings": [embedding(t) for t in texts]})
         elif self.path == "/api/chat":
-            done = {"model": request["model"], "created_at": "2026-12-01T00:00:00Z",
-                    "message": {"role": "assistant", "content": CHAT_ANSWER}, "done": True,
-                    "done_reason": "stop"}
+            done = {
+                "model": request["model"],
+                "created_at": "2026-12-01T00:00:00Z",
+                "message": {"role": "assistant", "content": CHAT_ANSWER},
+                "done": True,
+                "done_reason": "stop",
+            }
             if request.get("stream", True):  # Ollama streams unless told not to
-                self._answer([{**done, "done": False}, {**done, "message": {
-                    "role": "assistant", "content": ""}}], stream=True)
+                self._answer(
+                    [
+                        {**done, "done": False},
+                        {**done, "message": {"role": "assistant", "content": ""}},
+                    ],
+                    stream=True,
+                )
             else:
                 self._answer(done)
         else:
@@ -423,8 +515,14 @@ class _StandInHandler(http.server.BaseHTTPRequestHandler):
 # with no capability in any set, the bounding set empty so that an exec gains none, and
 # no_new_privs (allowPrivilegeEscalation: false) so that a setuid binary gains nothing either
 # (util-linux setpriv(1) sets it up, then execs the command).
-WITHOUT_CAPABILITIES = ("setpriv", "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all",
-                        "--ambient-caps=-all", "--")
+WITHOUT_CAPABILITIES = (
+    "setpriv",
+    "--no-new-privs",
+    "--bounding-set=-all",
+    "--inh-caps=-all",
+    "--ambient-caps=-all",
+    "--",
+)
 
 
 @dataclass
@@ -437,25 +535,48 @@ class WebUI:
     started_seconds: float = 0.0
 
     @classmethod
-    def start(cls, venv_folder: Path, environment: dict, data_dir: Path, home: Path,
-              trace: Path | None = None, timeout: int = 600,
-              wrapper: tuple[str, ...] = ()) -> WebUI:
+    def start(
+        cls,
+        venv_folder: Path,
+        environment: dict,
+        data_dir: Path,
+        home: Path,
+        trace: Path | None = None,
+        timeout: int = 600,
+        wrapper: tuple[str, ...] = (),
+    ) -> WebUI:
         """Start it and wait for /health; trace=PATH records every connect() with strace;
         `wrapper` is a command that execs Open WebUI's (WITHOUT_CAPABILITIES)."""
         port = free_port()
         home.mkdir(parents=True, exist_ok=True)
         log_path = home / f"open-webui-{port}.log"
-        command = [*wrapper, str(venv_folder / "bin/open-webui"), "serve", "--host", "127.0.0.1",
-                   "--port", str(port)]
+        command = [
+            *wrapper,
+            str(venv_folder / "bin/open-webui"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
         if trace:
             command = ["strace", "-f", "-qq", "-e", "trace=connect", "-o", str(trace), *command]
         began = time.monotonic()
         with open(log_path, "w") as log:
             process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, cwd=home,
-                env={"PATH": f"{venv_folder}/bin:/usr/bin:/bin", "HOME": str(home),
-                     "LANG": "C.UTF-8", "DATA_DIR": str(data_dir), **environment},
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=home,
+                env={
+                    "PATH": f"{venv_folder}/bin:/usr/bin:/bin",
+                    "HOME": str(home),
+                    "LANG": "C.UTF-8",
+                    "DATA_DIR": str(data_dir),
+                    **environment,
+                },
             )
         app = cls(process, port, log_path)
         while time.monotonic() - began < timeout:
@@ -464,8 +585,10 @@ class WebUI:
             with contextlib.suppress(OSError):
                 if urllib.request.urlopen(app.url("/health"), timeout=5).status == 200:
                     app.started_seconds = time.monotonic() - began
-                    progress(f"Open WebUI up in {app.started_seconds:.0f} s, "
-                             f"{app.rss_mib():.0f} MiB resident")
+                    progress(
+                        f"Open WebUI up in {app.started_seconds:.0f} s, "
+                        f"{app.rss_mib():.0f} MiB resident"
+                    )
                     return app
             time.sleep(1)
         app.stop()
@@ -486,8 +609,9 @@ class WebUI:
     def rss_mib(self) -> float:
         """Resident memory of the server and its children, in MiB."""
         pids = [str(self.process.pid)]
-        children = subprocess.run(["pgrep", "-s", str(self.process.pid)], capture_output=True,
-                                  text=True).stdout.split()
+        children = subprocess.run(
+            ["pgrep", "-s", str(self.process.pid)], capture_output=True, text=True
+        ).stdout.split()
         total_kib = 0
         for pid in set(pids + children):
             with contextlib.suppress(OSError):
@@ -508,6 +632,7 @@ class WebUI:
 
 # -- the appliance's Open WebUI, deployed and re-deployed ---------------------------------------
 
+
 @dataclass
 class Appliance:
     """The appliance's Open WebUI and its database, as a deploy makes them: deploy() starts
@@ -524,15 +649,27 @@ class Appliance:
     app: WebUI | None = None
 
     def environment(self, **overrides) -> dict:
-        return webui_environment(load({**self.settings, **overrides}), self.secrets,
-                                 self.ollama.url)
+        return webui_environment(
+            load({**self.settings, **overrides}), self.secrets, self.ollama.url
+        )
 
-    def deploy(self, venv: Path | None = None, trace: Path | None = None,
-               wrapper: tuple[str, ...] = (), **settings) -> WebUI:
+    def deploy(
+        self,
+        venv: Path | None = None,
+        trace: Path | None = None,
+        wrapper: tuple[str, ...] = (),
+        **settings,
+    ) -> WebUI:
         self.stop()
         self.settings.update(settings)
-        self.app = WebUI.start(venv or self.venv, self.environment(), self.server.on_host(
-            self.data_dir), self.home, trace=trace, wrapper=wrapper)
+        self.app = WebUI.start(
+            venv or self.venv,
+            self.environment(),
+            self.server.on_host(self.data_dir),
+            self.home,
+            trace=trace,
+            wrapper=wrapper,
+        )
         MEMORY.append(("after start", self.app.rss_mib()))
         return self.app
 
@@ -547,12 +684,12 @@ class Appliance:
     def call(self, method: str, path: str, token: str | None = None, **kwargs):
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         assert self.app is not None, "Open WebUI is not running: deploy() first"
-        return requests.request(method, self.app.url(path), headers=headers, timeout=120,
-                                **kwargs)
+        return requests.request(method, self.app.url(path), headers=headers, timeout=120, **kwargs)
 
     def sign_in(self, email: str, password: str) -> requests.Response:
-        return self.call("POST", "/api/v1/auths/signin",
-                         json={"email": email, "password": password})
+        return self.call(
+            "POST", "/api/v1/auths/signin", json={"email": email, "password": password}
+        )
 
     def admin_token(self) -> str:
         """A session of the first admin: the account made at the first start."""
@@ -562,15 +699,25 @@ class Appliance:
 
 
 @contextlib.contextmanager
-def appliance_on(server: PostgresServer, venv_folder: Path, ollama, home: Path,
-                 secrets: SecretValues | None = None, data: str = "webui-data"):
+def appliance_on(
+    server: PostgresServer,
+    venv_folder: Path,
+    ollama,
+    home: Path,
+    secrets: SecretValues | None = None,
+    data: str = "webui-data",
+):
     assert server.database is not None, "create_appliance_database() first"
-    appliance = Appliance(server, venv_folder, ollama, home,
-                          secrets or SecretValues(server.database.uri), server.make_folder(data))
+    appliance = Appliance(
+        server,
+        venv_folder,
+        ollama,
+        home,
+        secrets or SecretValues(server.database.uri),
+        server.make_folder(data),
+    )
     try:
         yield appliance
     finally:
         appliance.stop()
         progress(f"Open WebUI's log: {home}")
-
-

@@ -24,8 +24,11 @@ from operations.settings import load
 from realapps import BASE_SETTINGS, POSTGRES_BIN
 
 REDIRECT_URI = "https://chat.example.com/oauth/oidc/callback"
-USERS = {"alice": "alice@example.com", "mallory": "mallory@elsewhere.example.net",
-         "boss": "admin@example.com"}
+USERS = {
+    "alice": "alice@example.com",
+    "mallory": "mallory@elsewhere.example.net",
+    "boss": "admin@example.com",
+}
 
 
 @dataclasses.dataclass
@@ -40,15 +43,18 @@ def provider():
     """oidc-provider-mock on 127.0.0.1 that knows only clients registered with it (so it checks
     the client secret), one client registered for the appliance's redirect URI."""
     server = werkzeug.serving.make_server(
-        "127.0.0.1", 0, provider_app(require_client_registration=True), threaded=True)
+        "127.0.0.1", 0, provider_app(require_client_registration=True), threaded=True
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}"
-    client = requests.post(f"{url}/oauth2/clients", json={"redirect_uris": [REDIRECT_URI]},
-                           timeout=30).json()
+    client = requests.post(
+        f"{url}/oauth2/clients", json={"redirect_uris": [REDIRECT_URI]}, timeout=30
+    ).json()
     for sub, email in USERS.items():
-        answer = requests.put(f"{url}/users/{sub}", json={"email": email, "name": sub.title()},
-                              timeout=30)
+        answer = requests.put(
+            f"{url}/users/{sub}", json={"email": email, "name": sub.title()}, timeout=30
+        )
         assert answer.status_code == 204, answer.text
     yield Provider(url, client["client_id"], client["client_secret"])
     server.shutdown()
@@ -56,10 +62,16 @@ def provider():
 
 
 def sso_settings(provider: Provider) -> dict:
-    return {"oidc": {"provider": provider.url, "client_id": provider.client_id,
-                     "client_secret": {"secret": "sso", "key": "client-secret"},
-                     "allowed_domains": ["example.com"], "password_login": False},
-            "webui_new_user_role": "user"}
+    return {
+        "oidc": {
+            "provider": provider.url,
+            "client_id": provider.client_id,
+            "client_secret": {"secret": "sso", "key": "client-secret"},
+            "allowed_domains": ["example.com"],
+            "password_login": False,
+        },
+        "webui_new_user_role": "user",
+    }
 
 
 def first_cookie(response: requests.Response, name: str) -> str | None:
@@ -82,9 +94,12 @@ def sso_sign_in(appliance, sub: str) -> tuple[str | None, str]:
     assert code.status_code == 302, code.text
     back = urllib.parse.urlsplit(code.headers["location"])
     assert f"{back.scheme}://{back.netloc}{back.path}" == REDIRECT_URI
-    callback = requests.get(appliance.app.url(f"/oauth/oidc/callback?{back.query}"),
-                            headers={"Cookie": f"owui-session={session}"},
-                            allow_redirects=False, timeout=60)
+    callback = requests.get(
+        appliance.app.url(f"/oauth/oidc/callback?{back.query}"),
+        headers={"Cookie": f"owui-session={session}"},
+        allow_redirects=False,
+        timeout=60,
+    )
     assert callback.status_code in (302, 307), callback.text
     return first_cookie(callback, "token"), callback.headers["location"]
 
@@ -96,8 +111,14 @@ def who(appliance, token: str) -> tuple[str, str]:
 
 
 def world_readable_files_holding(folder: Path, text: bytes) -> list[str]:
-    return [str(path) for path in folder.rglob("*") if path.is_file() and not path.is_symlink()
-            and path.stat().st_mode & stat.S_IROTH and text in path.read_bytes()]
+    return [
+        str(path)
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not path.is_symlink()
+        and path.stat().st_mode & stat.S_IROTH
+        and text in path.read_bytes()
+    ]
 
 
 def command_lines_holding(text: bytes) -> list[str]:
@@ -113,12 +134,15 @@ def command_lines_holding(text: bytes) -> list[str]:
 
 def test_users_sign_in_through_the_provider_with_the_set_role_and_domain(appliance, provider):
     appliance.secrets = dataclasses.replace(
-        appliance.secrets, operator={("sso", "client-secret"): provider.client_secret})
+        appliance.secrets, operator={("sso", "client-secret"): provider.client_secret}
+    )
     appliance.deploy(**sso_settings(provider))
     config = appliance.call("GET", "/api/config").json()
     assert config["oauth"]["providers"] == {"oidc": "SSO"}
     assert config["features"]["enable_login_form"] is False
-    assert appliance.sign_in("admin@example.com", appliance.secrets.admin_password).status_code == 403
+    assert (
+        appliance.sign_in("admin@example.com", appliance.secrets.admin_password).status_code == 403
+    )
 
     token, landed = sso_sign_in(appliance, "alice")
     assert landed == "https://chat.example.com/auth"
@@ -137,8 +161,17 @@ def test_users_sign_in_through_the_provider_with_the_set_role_and_domain(applian
     assert world_readable_files_holding(appliance.home, secret) == []
     assert world_readable_files_holding(appliance.server.on_host(appliance.data_dir), secret) == []
     server = appliance.server
-    dump = server.chroot(f"{POSTGRES_BIN}/pg_dump", "-h", str(server.folder / "socket"), "-p",
-                         str(server.port), "-U", "postgres", "openwebui", user="postgres").stdout
+    dump = server.chroot(
+        f"{POSTGRES_BIN}/pg_dump",
+        "-h",
+        str(server.folder / "socket"),
+        "-p",
+        str(server.port),
+        "-U",
+        "postgres",
+        "openwebui",
+        user="postgres",
+    ).stdout
     assert "oidc" in dump and provider.client_secret not in dump  # nor in a backup
     # What the apps layer writes: the inventory holds the Secret's name, not its value.
     settings = load({**BASE_SETTINGS, **sso_settings(provider)})

@@ -36,23 +36,35 @@ PREVIOUS_WEBUI = "0.11.0"
 
 
 def create_chat(appliance, token: str, title: str) -> str:
-    answer = appliance.call("POST", "/api/v1/chats/new", token, json={"chat": {
-        "title": title, "messages": [{"role": "user", "content": "Hello"}]}})
+    answer = appliance.call(
+        "POST",
+        "/api/v1/chats/new",
+        token,
+        json={"chat": {"title": title, "messages": [{"role": "user", "content": "Hello"}]}},
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()["id"]
 
 
 def upload_document(appliance, token: str) -> str:
     """Upload a text file and embed it now (through the stand-in); its id."""
-    answer = appliance.call("POST", "/api/v1/files/?process=true&process_in_background=false",
-                            token, files={"file": ("tulips.txt", DOCUMENT, "text/plain")})
+    answer = appliance.call(
+        "POST",
+        "/api/v1/files/?process=true&process_in_background=false",
+        token,
+        files={"file": ("tulips.txt", DOCUMENT, "text/plain")},
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()["id"]
 
 
 def search(appliance, token: str, file_id: str, query: str) -> list[str]:
-    answer = appliance.call("POST", "/api/v1/retrieval/query/doc", token,
-                            json={"collection_name": f"file-{file_id}", "query": query, "k": 1})
+    answer = appliance.call(
+        "POST",
+        "/api/v1/retrieval/query/doc",
+        token,
+        json={"collection_name": f"file-{file_id}", "query": query, "k": 1},
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()["documents"][0]
 
@@ -60,8 +72,11 @@ def search(appliance, token: str, file_id: str, query: str) -> list[str]:
 def use_it(appliance) -> dict:
     """Sign in, one chat, one document with its vectors: what later scenarios look for."""
     token = appliance.admin_token()
-    return {"token": token, "chat": create_chat(appliance, token, "Spring flowers"),
-            "file": upload_document(appliance, token)}
+    return {
+        "token": token,
+        "chat": create_chat(appliance, token, "Spring flowers"),
+        "file": upload_document(appliance, token),
+    }
 
 
 def assert_still_there(appliance, used: dict, token: str) -> None:
@@ -73,6 +88,7 @@ def assert_still_there(appliance, used: dict, token: str) -> None:
 
 
 # -- start, offline ---------------------------------------------------------------------------
+
 
 def outside_connections(trace: Path) -> list[str]:
     """connect() calls to anything but loopback, from an strace log."""
@@ -99,6 +115,7 @@ def test_health_answers_and_nothing_outside_is_contacted(appliance, tmp_path):
 
 # -- accounts ---------------------------------------------------------------------------------
 
+
 def test_the_first_admin_from_the_secret_signs_in(appliance):
     appliance.deploy()
     answer = appliance.sign_in(ADMIN, appliance.secrets.admin_password)
@@ -108,8 +125,11 @@ def test_the_first_admin_from_the_secret_signs_in(appliance):
 
 
 def signup(appliance, email: str):
-    return appliance.call("POST", "/api/v1/auths/signup",
-                          json={"name": "Visitor", "email": email, "password": "Visitor-pass-1"})
+    return appliance.call(
+        "POST",
+        "/api/v1/auths/signup",
+        json={"name": "Visitor", "email": email, "password": "Visitor-pass-1"},
+    )
 
 
 def test_signup_follows_webui_signup(appliance):
@@ -136,6 +156,7 @@ def test_signup_on_from_the_first_deploy_opens_at_the_second_start(appliance):
 
 # -- the web face ---------------------------------------------------------------------------
 
+
 def cookie_attributes(set_cookie: str) -> tuple[str, dict]:
     """A Set-Cookie header's name and its attributes, e.g. ('token', {'httponly': '',
     'samesite': 'lax', ...}) (names lower-cased, the value left out)."""
@@ -152,9 +173,15 @@ def token_claims(token: str) -> dict:
 
 def preflight(appliance, origin: str) -> requests.Response:
     """A browser's CORS preflight for a credentialed sign-in from a page at `origin`."""
-    return requests.options(appliance.app.url("/api/v1/auths/signin"), timeout=60, headers={
-        "Origin": origin, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type"})
+    return requests.options(
+        appliance.app.url("/api/v1/auths/signin"),
+        timeout=60,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
 
 
 def test_the_sign_in_cookie_is_secure_and_lax_and_lasts_seven_days(appliance):
@@ -163,8 +190,10 @@ def test_the_sign_in_cookie_is_secure_and_lax_and_lasts_seven_days(appliance):
     answer = appliance.sign_in(ADMIN, appliance.secrets.admin_password)
     assert answer.status_code == 200
     name, attributes = cookie_attributes(answer.headers["set-cookie"])
-    assert (name, attributes) == ("token", {
-        "httponly": "", "max-age": "604800", "path": "/", "samesite": "lax", "secure": ""})
+    assert (name, attributes) == (
+        "token",
+        {"httponly": "", "max-age": "604800", "path": "/", "samesite": "lax", "secure": ""},
+    )
     expires_at = answer.json()["expires_at"]
     assert 604800 <= expires_at - asked_at <= 604800 + 60
     assert token_claims(answer.json()["token"])["exp"] == expires_at
@@ -174,13 +203,18 @@ def test_only_the_appliances_own_origin_may_read_answers_with_credentials(applia
     appliance.deploy()
     own = preflight(appliance, "https://chat.example.com")
     assert own.status_code == 200
-    assert (own.headers["access-control-allow-origin"],
-            own.headers["access-control-allow-credentials"]) == ("https://chat.example.com", "true")
+    assert (
+        own.headers["access-control-allow-origin"],
+        own.headers["access-control-allow-credentials"],
+    ) == ("https://chat.example.com", "true")
     foreign = preflight(appliance, "https://elsewhere.example.net")
     assert foreign.status_code == 400
     assert "access-control-allow-origin" not in foreign.headers
-    config = requests.get(appliance.app.url("/api/config"), timeout=60,
-                          headers={"Origin": "https://elsewhere.example.net"})
+    config = requests.get(
+        appliance.app.url("/api/config"),
+        timeout=60,
+        headers={"Origin": "https://elsewhere.example.net"},
+    )
     assert config.status_code == 200
     assert "access-control-allow-origin" not in config.headers
 
@@ -190,36 +224,73 @@ def test_only_the_appliances_own_origin_may_read_answers_with_credentials(applia
 # A second valid value of every setting. The settings that change Open WebUI's rendered
 # environment are found by rendering with each; every one must then be read back below.
 OTHER_VALUES = {
-    "layers": ["host"], "webui_domain": "other.example.net", "monitor_domain": "m.example.net",
-    "acme_ca": "staging", "acme_email": "ops@example.net", "admin_cidrs": ["198.51.100.0/24"],
-    "k3s_version": None, "k3s_airgap_dir": None, "k3s_tls_sans": ["api.example.net"],
-    "k3s_cluster_cidr": "10.52.0.0/16", "k3s_service_cidr": "10.53.0.0/16",
-    "ollama_models": ["qwen2.5:0.5b"], "ollama_model_sizes": {"qwen2.5:0.5b": 0.4},
-    "ollama_model_files": None, "ollama_pull_timeout_minutes": 30, "ollama_gpu": "nvidia",
-    "ollama_context_length": 8192, "ollama_kv_cache_type": "f16", "ollama_num_parallel": 2,
-    "ollama_flash_attention": None, "ollama_prompt_cache_mib": 256,
-    "webui_admin_email": "boss@example.net", "webui_signup": True,
-    "webui_embedding_model": "all-minilm:latest", "webui_new_user_role": "user",
-    "webui_settings": {"DEFAULT_LOCALE": "fr-FR"}, "oidc": None, "tls_certificate": None,
-    "tls_key": None, "acme_dns_provider": None, "acme_dns_credentials_file": None,
+    "layers": ["host"],
+    "webui_domain": "other.example.net",
+    "monitor_domain": "m.example.net",
+    "acme_ca": "staging",
+    "acme_email": "ops@example.net",
+    "admin_cidrs": ["198.51.100.0/24"],
+    "k3s_version": None,
+    "k3s_airgap_dir": None,
+    "k3s_tls_sans": ["api.example.net"],
+    "k3s_cluster_cidr": "10.52.0.0/16",
+    "k3s_service_cidr": "10.53.0.0/16",
+    "ollama_models": ["qwen2.5:0.5b"],
+    "ollama_model_sizes": {"qwen2.5:0.5b": 0.4},
+    "ollama_model_files": None,
+    "ollama_pull_timeout_minutes": 30,
+    "ollama_gpu": "nvidia",
+    "ollama_context_length": 8192,
+    "ollama_kv_cache_type": "f16",
+    "ollama_num_parallel": 2,
+    "ollama_flash_attention": None,
+    "ollama_prompt_cache_mib": 256,
+    "webui_admin_email": "boss@example.net",
+    "webui_signup": True,
+    "webui_embedding_model": "all-minilm:latest",
+    "webui_new_user_role": "user",
+    "webui_settings": {"DEFAULT_LOCALE": "fr-FR"},
+    "oidc": None,
+    "tls_certificate": None,
+    "tls_key": None,
+    "acme_dns_provider": None,
+    "acme_dns_credentials_file": None,
     "backup_schedule": "0 2 * * *",
-    "backup_retention_days": 14, "ssh_hardening": True, "fail2ban": False,
+    "backup_retention_days": 14,
+    "ssh_hardening": True,
+    "fail2ban": False,
     "idle_logout_seconds": 0,
-    "unattended_reboot": True, "unattended_reboot_time": "05:00", "ready_timeout_minutes": 30,
-    "backup_repository": "/srv/restic-elsewhere", "backup_credentials_file": None,
-    "backup_keep_daily": 14, "backup_keep_weekly": 8, "backup_keep_monthly": 12,
-    "alert_email_to": None, "alert_email_from": "appliance@example.net",
-    "alert_smtp_host": "smtp.example.net", "alert_smtp_port": 2525, "alert_smtp_tls": "tls",
-    "alert_smtp_user": None, "alert_webhook_url": "https://hooks.example.net/alerts",
-    "alert_ntfy_url": "https://ntfy.example.net/appliance", "alert_secrets_file": None,
+    "unattended_reboot": True,
+    "unattended_reboot_time": "05:00",
+    "ready_timeout_minutes": 30,
+    "backup_repository": "/srv/restic-elsewhere",
+    "backup_credentials_file": None,
+    "backup_keep_daily": 14,
+    "backup_keep_weekly": 8,
+    "backup_keep_monthly": 12,
+    "alert_email_to": None,
+    "alert_email_from": "appliance@example.net",
+    "alert_smtp_host": "smtp.example.net",
+    "alert_smtp_port": 2525,
+    "alert_smtp_tls": "tls",
+    "alert_smtp_user": None,
+    "alert_webhook_url": "https://hooks.example.net/alerts",
+    "alert_ntfy_url": "https://ntfy.example.net/appliance",
+    "alert_secrets_file": None,
 }
 
 
 def webui_facing_settings() -> set[str]:
     base = webui_environment(load(BASE_SETTINGS), SecretValues("db"), "http://ollama")
-    return {name for name, value in OTHER_VALUES.items() if value is not None and
-            webui_environment(load({**BASE_SETTINGS, name: value}), SecretValues("db"), "http://ollama")
-            != base}
+    return {
+        name
+        for name, value in OTHER_VALUES.items()
+        if value is not None
+        and webui_environment(
+            load({**BASE_SETTINGS, name: value}), SecretValues("db"), "http://ollama"
+        )
+        != base
+    }
 
 
 def test_every_setting_has_another_value_and_the_webui_facing_ones_are_known():
@@ -232,9 +303,15 @@ def test_every_setting_has_another_value_and_the_webui_facing_ones_are_known():
     # None need a second setting (alert_email_to a sender and relay, alert_smtp_user a password
     # in alert_secrets_file, itself a file).
     assert set(OTHER_VALUES) == set(SETTINGS_BY_NAME)
-    assert webui_facing_settings() == {"webui_domain", "acme_email", "webui_admin_email",
-                                       "webui_signup", "webui_embedding_model",
-                                       "webui_new_user_role", "webui_settings"}
+    assert webui_facing_settings() == {
+        "webui_domain",
+        "acme_email",
+        "webui_admin_email",
+        "webui_signup",
+        "webui_embedding_model",
+        "webui_new_user_role",
+        "webui_settings",
+    }
 
 
 def test_every_webui_setting_changed_and_redeployed_reaches_the_running_app(appliance):
@@ -248,21 +325,29 @@ def test_every_webui_setting_changed_and_redeployed_reaches_the_running_app(appl
     token = appliance.admin_token()  # the first admin keeps the account made at first start
     after = appliance.call("GET", "/api/v1/auths/admin/config", token).json()
     assert (after["WEBUI_URL"], after["ENABLE_SIGNUP"], after["DEFAULT_USER_ROLE"]) == (
-        "https://other.example.net", True, "user")
+        "https://other.example.net",
+        True,
+        "user",
+    )
     assert appliance.call("GET", "/api/config").json()["features"]["enable_signup"] is True
     assert appliance.call("GET", "/api/config").json()["default_locale"] == "fr-FR"
     embedding = appliance.call("GET", "/api/v1/retrieval/embedding", token).json()
     assert (embedding["RAG_EMBEDDING_ENGINE"], embedding["RAG_EMBEDDING_MODEL"]) == (
-        "ollama", "all-minilm:latest")
+        "ollama",
+        "all-minilm:latest",
+    )
     appliance.ollama.models.clear()
     upload_document(appliance, token)
     assert set(appliance.ollama.models) == {"all-minilm:latest"}
     # webui_admin_email (or acme_email) names the first admin only: the account made at the
     # first start stays, as README says; the new address has no account.
-    assert appliance.sign_in("boss@example.net", appliance.secrets.admin_password).status_code == 400
+    assert (
+        appliance.sign_in("boss@example.net", appliance.secrets.admin_password).status_code == 400
+    )
 
 
 # -- restarts ---------------------------------------------------------------------------------
+
 
 def test_a_session_survives_a_restart(appliance):
     appliance.deploy()
@@ -281,11 +366,16 @@ def test_a_chat_and_a_document_with_its_vectors_survive_a_restart(appliance):
 
 # -- no capabilities --------------------------------------------------------------------------
 
+
 def process_state(pid: int) -> dict[str, str]:
     """A process's user ids, capability sets and no_new_privs, from /proc/PID/status."""
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-    return {name: fields[name].split()[0] for name in (
-        "Uid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")}
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return {
+        name: fields[name].split()[0]
+        for name in ("Uid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")
+    }
 
 
 def test_root_without_any_capability_serves_chats_and_documents(appliance):
@@ -293,21 +383,33 @@ def test_root_without_any_capability_serves_chats_and_documents(appliance):
     no capability, no_new_privs. Its data folder is root's, as root made it on the volume."""
     app = appliance.deploy(wrapper=WITHOUT_CAPABILITIES)
     assert process_state(app.process.pid) == {
-        "Uid": "0", "CapInh": "0000000000000000", "CapPrm": "0000000000000000",
-        "CapEff": "0000000000000000", "CapBnd": "0000000000000000",
-        "CapAmb": "0000000000000000", "NoNewPrivs": "1"}
+        "Uid": "0",
+        "CapInh": "0000000000000000",
+        "CapPrm": "0000000000000000",
+        "CapEff": "0000000000000000",
+        "CapBnd": "0000000000000000",
+        "CapAmb": "0000000000000000",
+        "NoNewPrivs": "1",
+    }
     used = use_it(appliance)
     assert_still_there(appliance, used, used["token"])
 
 
 # -- backup and restore -----------------------------------------------------------------------
 
+
 def backup(appliance) -> str:
     """Run files/backup.sh as the backup Job does; the archive's path inside the root."""
     server = appliance.server
-    result = server.run_script(PROJECT_ROOT / "files/backup.sh", environment={
-        **server.database.environment(), "WEBUI_DATA": str(appliance.data_dir),
-        "BACKUP_DIR": str(server.make_folder("backups")), "RETENTION_DAYS": "7"})
+    result = server.run_script(
+        PROJECT_ROOT / "files/backup.sh",
+        environment={
+            **server.database.environment(),
+            "WEBUI_DATA": str(appliance.data_dir),
+            "BACKUP_DIR": str(server.make_folder("backups")),
+            "RETENTION_DAYS": "7",
+        },
+    )
     return result.stdout.strip()
 
 
@@ -315,9 +417,12 @@ def restore(server: PostgresServer, archive_on_host: Path, data_dir: Path, check
     """Run files/restore.sh into server's database as the restore Job does."""
     inside = server.make_folder("backups") / archive_on_host.name
     server.on_host(inside).write_bytes(archive_on_host.read_bytes())
-    return server.run_script(PROJECT_ROOT / "files/restore.sh", str(inside), check=check,
-                             environment={**server.database.environment(),
-                                          "WEBUI_DATA": str(data_dir)})
+    return server.run_script(
+        PROJECT_ROOT / "files/restore.sh",
+        str(inside),
+        check=check,
+        environment={**server.database.environment(), "WEBUI_DATA": str(data_dir)},
+    )
 
 
 def test_a_signed_in_session_outlives_a_postgresql_restart_without_a_pod_restart(appliance):
@@ -342,7 +447,10 @@ def test_a_signed_in_session_outlives_a_postgresql_restart_without_a_pod_restart
     assert appliance.call("GET", "/health/db").status_code == 200
     answer = appliance.call("GET", "/api/v1/auths/", token)
     assert (answer.status_code, answer.json()["email"]) == (200, ADMIN)
-    assert appliance.call("GET", f"/api/v1/chats/{chat}", token).json()["title"] == "Before the restart"
+    assert (
+        appliance.call("GET", f"/api/v1/chats/{chat}", token).json()["title"]
+        == "Before the restart"
+    )
     create_chat(appliance, token, "After the restart")
     assert appliance.app is app and app.process.poll() is None
 
@@ -364,8 +472,9 @@ def test_backup_and_restore_into_a_fresh_database(appliance, webui_venv, ollama,
             assert restored.admin_token()
 
 
-def test_a_restore_into_a_database_without_vector_is_refused_and_changes_nothing(appliance,
-                                                                                 tmp_path):
+def test_a_restore_into_a_database_without_vector_is_refused_and_changes_nothing(
+    appliance, tmp_path
+):
     appliance.deploy()
     use_it(appliance)
     appliance.stop()
@@ -379,14 +488,20 @@ def test_a_restore_into_a_database_without_vector_is_refused_and_changes_nothing
         assert result.stderr.strip() == (
             "restore.sh: the database openwebui has no `vector` extension, which Open WebUI "
             "needs; a superuser must create it first (CREATE EXTENSION vector;), as the "
-            "appliance's Cluster does at bootstrap. Nothing was changed.")
-        assert bare.superuser_sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
-                                  "openwebui").strip() == "0"
+            "appliance's Cluster does at bootstrap. Nothing was changed."
+        )
+        assert (
+            bare.superuser_sql(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", "openwebui"
+            ).strip()
+            == "0"
+        )
         assert bare.on_host(data_dir / "kept.txt").read_text() == "untouched"
 
 
-def test_a_restore_onto_new_secrets_keeps_the_archives_admin_password(appliance, webui_venv,
-                                                                       ollama, tmp_path):
+def test_a_restore_onto_new_secrets_keeps_the_archives_admin_password(
+    appliance, webui_venv, ollama, tmp_path
+):
     """Restored onto another appliance (new Secrets): the archive's accounts apply, the new
     Secret's admin password does not, and sessions signed with the old key end."""
     appliance.deploy()
@@ -395,8 +510,11 @@ def test_a_restore_onto_new_secrets_keeps_the_archives_admin_password(appliance,
     archive = appliance.server.on_host(Path(backup(appliance)))
     with PostgresServer.start() as fresh:
         fresh.database = fresh.create_appliance_database("other-server-password-4")
-        secrets = SecretValues(fresh.database.uri, secret_key="another-servers-key-abcdef",
-                              admin_password="Another-servers-password-5")
+        secrets = SecretValues(
+            fresh.database.uri,
+            secret_key="another-servers-key-abcdef",
+            admin_password="Another-servers-password-5",
+        )
         with appliance_on(fresh, webui_venv, ollama, tmp_path / "moved", secrets) as moved:
             restore(fresh, archive, moved.data_dir)
             moved.deploy()
@@ -409,6 +527,7 @@ def test_a_restore_onto_new_secrets_keeps_the_archives_admin_password(appliance,
 
 # -- upgrade ----------------------------------------------------------------------------------
 
+
 def test_the_previous_release_database_is_migrated_by_the_pinned_one(appliance):
     previous = venv(PREVIOUS_WEBUI)
     appliance.deploy(venv=previous)
@@ -420,16 +539,23 @@ def test_the_previous_release_database_is_migrated_by_the_pinned_one(appliance):
 
 # -- memory -----------------------------------------------------------------------------------
 
+
 def mebibytes(quantity: str) -> int:
-    return int(quantity.removesuffix("Mi")) if quantity.endswith("Mi") else int(
-        quantity.removesuffix("Gi")) * 1024
+    return (
+        int(quantity.removesuffix("Mi"))
+        if quantity.endswith("Mi")
+        else int(quantity.removesuffix("Gi")) * 1024
+    )
 
 
 def ask(appliance, token: str, question: str, file_id: str | None = None) -> str:
     """A question through Open WebUI's chat endpoint, on a document when `file_id` is given
     (Open WebUI then embeds the question and adds the document's closest chunks)."""
-    body = {"model": "llama3.2:3b", "stream": False,
-            "messages": [{"role": "user", "content": question}]}
+    body = {
+        "model": "llama3.2:3b",
+        "stream": False,
+        "messages": [{"role": "user", "content": question}],
+    }
     if file_id:
         body["files"] = [{"type": "file", "id": file_id}]
     answer = appliance.call("POST", "/api/chat/completions", token, json=body)
@@ -454,11 +580,14 @@ def test_a_rag_question_after_a_chat_loads_no_model(appliance):
     file_id = upload_document(appliance, token)
     for question in ("When do tulips bloom?", "Where is Keukenhof?"):
         assert ask(appliance, token, question, file_id) == CHAT_ANSWER
-    requests_to_ollama = [(path, body["model"], body.get("options") or {}, body.get("keep_alive"))
-                          for path, body in received]
+    requests_to_ollama = [
+        (path, body["model"], body.get("options") or {}, body.get("keep_alive"))
+        for path, body in received
+    ]
     # Open WebUI 0.12.4 asks for no context or keep-alive of its own: Ollama's defaults hold.
-    assert {(options.get("num_ctx"), keep_alive) for _, _, options, keep_alive in
-            requests_to_ollama} == {(None, None)}
+    assert {
+        (options.get("num_ctx"), keep_alive) for _, _, options, keep_alive in requests_to_ollama
+    } == {(None, None)}
     paths = [path for path, *_ in requests_to_ollama]
     assert paths.count("/api/embed") >= 3 and paths.count("/api/chat") >= 3, paths
 
@@ -485,8 +614,10 @@ def test_resident_memory_fits_the_budget(appliance):
     appliance.stop()
     started = max(mib for moment, mib in MEMORY if moment == "after start")
     peak = max(mib for _, mib in MEMORY)
-    progress(f"Open WebUI resident memory: {started:.0f} MiB after start, {peak:.0f} MiB at most "
-             f"after the scenarios ({len(MEMORY)} readings)")
+    progress(
+        f"Open WebUI resident memory: {started:.0f} MiB after start, {peak:.0f} MiB at most "
+        f"after the scenarios ({len(MEMORY)} readings)"
+    )
     resources = RESOURCES["open-webui"]
     assert mebibytes(resources["requests"]["memory"]) >= peak >= started
     assert mebibytes(resources["limits"]["memory"]) >= peak * 1.25

@@ -38,21 +38,27 @@ def brave_key(appliance, token: str) -> str:
 
 def test_webui_settings_reach_the_app_and_outlast_a_restart_and_the_admin_panel(appliance):
     appliance.secrets = dataclasses.replace(
-        appliance.secrets, operator={("web-search", "brave"): BRAVE_KEY})
+        appliance.secrets, operator={("web-search", "brave"): BRAVE_KEY}
+    )
     appliance.deploy(webui_settings=SETTINGS)
     token = appliance.admin_token()
     config = admin_config(appliance, token)
     assert (config["ENABLE_MESSAGE_RATING"], config["PENDING_USER_OVERLAY_TITLE"]) == (
-        False, "Ask the IT desk for access")
+        False,
+        "Ask the IT desk for access",
+    )
     assert brave_key(appliance, token) == BRAVE_KEY
     # An admin turns rating on in the admin panel: it holds until the next start only.
-    changed = appliance.call("POST", "/api/v1/auths/admin/config", token,
-                             json={**config, "ENABLE_MESSAGE_RATING": True})
+    changed = appliance.call(
+        "POST", "/api/v1/auths/admin/config", token, json={**config, "ENABLE_MESSAGE_RATING": True}
+    )
     assert changed.status_code == 200, changed.text
     assert admin_config(appliance, token)["ENABLE_MESSAGE_RATING"] is True
     appliance.deploy()  # a restart with the same inventory
     token = appliance.admin_token()
     config = admin_config(appliance, token)
     assert (config["ENABLE_MESSAGE_RATING"], config["PENDING_USER_OVERLAY_TITLE"]) == (
-        False, "Ask the IT desk for access")
+        False,
+        "Ask the IT desk for access",
+    )
     assert brave_key(appliance, token) == BRAVE_KEY

@@ -24,18 +24,27 @@ from operations.settings import Settings, load
 @pytest.fixture(scope="session")
 def base_data() -> MappingProxyType:
     """A host's data with Let's Encrypt certificates (acme_email)."""
-    return MappingProxyType({"webui_domain": "chat.example.com",
-                             "monitor_domain": "monitor.example.com",
-                             "acme_email": "admin@example.com"})
+    return MappingProxyType(
+        {
+            "webui_domain": "chat.example.com",
+            "monitor_domain": "monitor.example.com",
+            "acme_email": "admin@example.com",
+        }
+    )
 
 
 @pytest.fixture(scope="session")
 def base_data_no_acme() -> MappingProxyType:
     """A host's data without ACME (acme_ca none: Traefik's own certificate), so the
     administrator's e-mail is given as webui_admin_email."""
-    return MappingProxyType({"webui_domain": "chat.example.com",
-                             "monitor_domain": "monitor.example.com",
-                             "acme_ca": "none", "webui_admin_email": "admin@example.com"})
+    return MappingProxyType(
+        {
+            "webui_domain": "chat.example.com",
+            "monitor_domain": "monitor.example.com",
+            "acme_ca": "none",
+            "webui_admin_email": "admin@example.com",
+        }
+    )
 
 
 @pytest.fixture(scope="session")

@@ -25,8 +25,11 @@ _VALUES_SECRETS = {
     "type": "array",
     "items": {
         "type": "object",
-        "properties": {"name": _STRING, "keys": {"type": "array", "items": _STRING},
-                       "ignoreUpdates": _BOOLEAN},
+        "properties": {
+            "name": _STRING,
+            "keys": {"type": "array", "items": _STRING},
+            "ignoreUpdates": _BOOLEAN,
+        },
         "additionalProperties": False,
     },
 }
@@ -120,24 +123,41 @@ CLUSTER_SPEC = {
         "instances": {"type": "integer", "minimum": 1},
         "imageName": {"type": "string", "pattern": r"^[^:@]+:\d[^@]*$"},
         "enableSuperuserAccess": _BOOLEAN,
-        "storage": {"type": "object", "properties": {"size": _STRING, "storageClass": _STRING,
-                                                     "resizeInUseVolumes": _BOOLEAN},
-                    "additionalProperties": False},
-        "resources": _RESOURCES,
-        "postgresql": {"type": "object", "properties": {
-            "parameters": {"type": "object", "additionalProperties": _STRING}}},
-        "bootstrap": {"type": "object", "properties": {"initdb": {
+        "storage": {
             "type": "object",
-            "properties": {"database": _STRING, "owner": _STRING,
-                           "secret": _NAME_REF,
-                           "postInitApplicationSQL": {"type": "array", "items": _STRING},
-                           "postInitSQL": {"type": "array", "items": _STRING},
-                           "postInitTemplateSQL": {"type": "array", "items": _STRING},
-                           "dataChecksums": _BOOLEAN, "encoding": _STRING},
+            "properties": {
+                "size": _STRING,
+                "storageClass": _STRING,
+                "resizeInUseVolumes": _BOOLEAN,
+            },
             "additionalProperties": False,
-            # The operator's webhook: database and owner go together.
-            "dependentRequired": {"database": ["owner"], "owner": ["database"]},
-        }}},
+        },
+        "resources": _RESOURCES,
+        "postgresql": {
+            "type": "object",
+            "properties": {"parameters": {"type": "object", "additionalProperties": _STRING}},
+        },
+        "bootstrap": {
+            "type": "object",
+            "properties": {
+                "initdb": {
+                    "type": "object",
+                    "properties": {
+                        "database": _STRING,
+                        "owner": _STRING,
+                        "secret": _NAME_REF,
+                        "postInitApplicationSQL": {"type": "array", "items": _STRING},
+                        "postInitSQL": {"type": "array", "items": _STRING},
+                        "postInitTemplateSQL": {"type": "array", "items": _STRING},
+                        "dataChecksums": _BOOLEAN,
+                        "encoding": _STRING,
+                    },
+                    "additionalProperties": False,
+                    # The operator's webhook: database and owner go together.
+                    "dependentRequired": {"database": ["owner"], "owner": ["database"]},
+                }
+            },
+        },
     },
     "required": ["instances"],
     "additionalProperties": False,
@@ -158,18 +178,37 @@ MIDDLEWARE_SPEC = {
     "type": "object",
     "properties": {
         **{name: _OBJECT for name in _MIDDLEWARE_KINDS},
-        "basicAuth": {"type": "object", "properties": {
-            "secret": _STRING, "realm": _STRING, "removeHeader": _BOOLEAN, "headerField": _STRING},
-            "required": ["secret"], "additionalProperties": False},
-        "headers": {"type": "object", "properties": {
-            "contentTypeNosniff": _BOOLEAN, "customFrameOptionsValue": _STRING,
-            "contentSecurityPolicy": _STRING, "referrerPolicy": _STRING,
-            "stsSeconds": {"type": "integer", "minimum": 0}},
-            "additionalProperties": False},
-        "rateLimit": {"type": "object", "properties": {
-            "average": {"type": "integer"}, "burst": {"type": "integer"},
-            "period": {"anyOf": [{"type": "integer"}, _STRING]}},
-            "additionalProperties": False},
+        "basicAuth": {
+            "type": "object",
+            "properties": {
+                "secret": _STRING,
+                "realm": _STRING,
+                "removeHeader": _BOOLEAN,
+                "headerField": _STRING,
+            },
+            "required": ["secret"],
+            "additionalProperties": False,
+        },
+        "headers": {
+            "type": "object",
+            "properties": {
+                "contentTypeNosniff": _BOOLEAN,
+                "customFrameOptionsValue": _STRING,
+                "contentSecurityPolicy": _STRING,
+                "referrerPolicy": _STRING,
+                "stsSeconds": {"type": "integer", "minimum": 0},
+            },
+            "additionalProperties": False,
+        },
+        "rateLimit": {
+            "type": "object",
+            "properties": {
+                "average": {"type": "integer"},
+                "burst": {"type": "integer"},
+                "period": {"anyOf": [{"type": "integer"}, _STRING]},
+            },
+            "additionalProperties": False,
+        },
     },
     "additionalProperties": False,
 }
@@ -216,5 +255,6 @@ def leaf_paths(values: dict, prefix: str = ""):
 
 def unknown_value_paths(values: dict, known: set[str], free_form: tuple[str, ...]) -> list[str]:
     """Leaf paths a chart does not read: neither known nor under a map it passes on as is."""
-    return [path for path in leaf_paths(values)
-            if path not in known and not path.startswith(free_form)]
+    return [
+        path for path in leaf_paths(values) if path not in known and not path.startswith(free_form)
+    ]

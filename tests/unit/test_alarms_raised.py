@@ -52,27 +52,58 @@ GIB = 1024**3
 
 def _chart(chart_id, context, units, family, labels, dimensions):
     """One chart of CHARTS: dimensions as (id, name, algorithm, multiplier, divisor)."""
-    return {"id": chart_id, "context": context, "units": units, "family": family,
-            "labels": labels, "dimensions": dimensions}
+    return {
+        "id": chart_id,
+        "context": context,
+        "units": units,
+        "family": family,
+        "labels": labels,
+        "dimensions": dimensions,
+    }
 
 
 def _container(pod, container):
     """k8s_state's labels of a container's charts (v2.11.0 src/go/plugin/go.d/collector/
     k8s_state/charts.go newContainerChartLabels: the pod's labels and k8s_container_name)."""
-    return {"k8s_namespace": "llm", "k8s_pod_name": pod, "k8s_node_name": "server-1",
-            "k8s_qos_class": "burstable", "k8s_controller_kind": "ReplicaSet",
-            "k8s_controller_name": pod.rsplit("-", 1)[0], "k8s_container_name": container}
+    return {
+        "k8s_namespace": "llm",
+        "k8s_pod_name": pod,
+        "k8s_node_name": "server-1",
+        "k8s_qos_class": "burstable",
+        "k8s_controller_kind": "ReplicaSet",
+        "k8s_controller_name": pod.rsplit("-", 1)[0],
+        "k8s_container_name": container,
+    }
 
 
 # k8s_state's reasons, one dimension each (v2.11.0 src/go/plugin/go.d/collector/k8s_state/collect.go
 # containerWaitingStateReasons, containerTerminatedStateReasons, nodeConditionStatuses).
-WAITING = ("ContainerCreating", "CrashLoopBackOff", "CreateContainerConfigError",
-           "CreateContainerError", "ErrImagePull", "ImagePullBackOff", "InvalidImageName",
-           "PodInitializing", "Other")
-TERMINATED = ("Completed", "ContainerCannotRun", "DeadlineExceeded", "Error", "Evicted",
-              "OOMKilled", "Other")
+WAITING = (
+    "ContainerCreating",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "PodInitializing",
+    "Other",
+)
+TERMINATED = (
+    "Completed",
+    "ContainerCannotRun",
+    "DeadlineExceeded",
+    "Error",
+    "Evicted",
+    "OOMKilled",
+    "Other",
+)
 CONDITIONS = ("Ready", "DiskPressure", "MemoryPressure", "NetworkUnavailable", "PIDPressure")
-OLLAMA_POD, WEBUI_POD, POSTGRES_POD = "llm_ollama-7d9f8-x2k4p", "llm_open-webui-5c6b7-q9z8r", "llm_postgres-1"
+OLLAMA_POD, WEBUI_POD, POSTGRES_POD = (
+    "llm_ollama-7d9f8-x2k4p",
+    "llm_open-webui-5c6b7-q9z8r",
+    "llm_postgres-1",
+)
 
 
 def _pod_charts(pod, container):
@@ -82,16 +113,38 @@ def _pod_charts(pod, container):
     ids pod_<ns>_<pod>_container_<name>_..., named as the alarms read them)."""
     base, labels = f"pod_{pod}_container_{container}", _container(pod.split("_", 1)[1], container)
     return [
-        _chart(f"k8s_state.{base}.readiness_state", "k8s_state.pod_container_readiness_state",
-               "state", "container readiness", labels, [(f"{base}_readiness", "ready", "absolute", 1, 1)]),
-        _chart(f"k8s_state.{base}.restarts", "k8s_state.pod_container_restarts", "restarts",
-               "container restarts", labels, [(f"{base}_restarts", "restarts", "absolute", 1, 1)]),
-        _chart(f"k8s_state.{base}.state_waiting_reason", "k8s_state.pod_container_waiting_state_reason",
-               "state", "container waiting reason", labels,
-               [(f"{base}_state_waiting_reason_{r}", r, "absolute", 1, 1) for r in WAITING]),
-        _chart(f"k8s_state.{base}.state_terminated_reason",
-               "k8s_state.pod_container_terminated_state_reason", "state", "container terminated reason",
-               labels, [(f"{base}_state_terminated_reason_{r}", r, "absolute", 1, 1) for r in TERMINATED]),
+        _chart(
+            f"k8s_state.{base}.readiness_state",
+            "k8s_state.pod_container_readiness_state",
+            "state",
+            "container readiness",
+            labels,
+            [(f"{base}_readiness", "ready", "absolute", 1, 1)],
+        ),
+        _chart(
+            f"k8s_state.{base}.restarts",
+            "k8s_state.pod_container_restarts",
+            "restarts",
+            "container restarts",
+            labels,
+            [(f"{base}_restarts", "restarts", "absolute", 1, 1)],
+        ),
+        _chart(
+            f"k8s_state.{base}.state_waiting_reason",
+            "k8s_state.pod_container_waiting_state_reason",
+            "state",
+            "container waiting reason",
+            labels,
+            [(f"{base}_state_waiting_reason_{r}", r, "absolute", 1, 1) for r in WAITING],
+        ),
+        _chart(
+            f"k8s_state.{base}.state_terminated_reason",
+            "k8s_state.pod_container_terminated_state_reason",
+            "state",
+            "container terminated reason",
+            labels,
+            [(f"{base}_state_terminated_reason_{r}", r, "absolute", 1, 1) for r in TERMINATED],
+        ),
     ]
 
 
@@ -99,34 +152,70 @@ def _disk(mount_point, chart_id):
     """diskspace.plugin's disk.space (v2.11.0 src/collectors/diskspace.plugin/plugin_diskspace.c:
     type disk_space, family the mount point, GiB as block size / 1 GiB, labels mount_point,
     filesystem, mount_root)."""
-    return _chart(f"disk_space.{chart_id}", "disk.space", "GiB", mount_point,
-                  {"mount_point": mount_point, "filesystem": "ext4", "mount_root": "/"},
-                  [(name, label, "absolute", 1, GIB) for name, label in
-                   (("avail", "avail"), ("used", "used"), ("reserved_for_root", "reserved for root"))])
+    return _chart(
+        f"disk_space.{chart_id}",
+        "disk.space",
+        "GiB",
+        mount_point,
+        {"mount_point": mount_point, "filesystem": "ext4", "mount_root": "/"},
+        [
+            (name, label, "absolute", 1, GIB)
+            for name, label in (
+                ("avail", "avail"),
+                ("used", "used"),
+                ("reserved_for_root", "reserved for root"),
+            )
+        ],
+    )
 
 
 def _node(name):
     """k8s_state's node_<name>.condition_status (v2.11.0 k8s_state/charts.go nodeConditionsChartTmpl,
     labels newNodeChartLabels)."""
-    return _chart(f"k8s_state.node_{name}.condition_status", "k8s_state.node_condition", "status",
-                  "node condition", {"k8s_node_name": name},
-                  [(f"node_{name}_cond_{c}", c, "absolute", 1, 1) for c in CONDITIONS])
+    return _chart(
+        f"k8s_state.node_{name}.condition_status",
+        "k8s_state.node_condition",
+        "status",
+        "node condition",
+        {"k8s_node_name": name},
+        [(f"node_{name}_cond_{c}", c, "absolute", 1, 1) for c in CONDITIONS],
+    )
 
 
 OFFSITE_FILE = "/host/var/lib/llm-appliance/offsite-last"
-HTTPCHECK = ("success", "no_connection", "timeout", "redirect", "bad_content", "bad_status", "bad_header")
+HTTPCHECK = (
+    "success",
+    "no_connection",
+    "timeout",
+    "redirect",
+    "bad_content",
+    "bad_status",
+    "bad_header",
+)
 CHARTS = [
     _disk("/var/lib/rancher", "_var_lib_rancher"),
     _disk("/", "_"),
     # proc.plugin's memory PSI (v2.11.0 src/collectors/proc.plugin/proc_pressure.c: chart
     # system.memory_some_pressure, no context of its own, family ram, dimensions "some 10",
     # "some 60", "some 300" in hundredths of a percent).
-    _chart("system.memory_some_pressure", "system.memory_some_pressure", "percentage", "ram", {},
-           [(f"some {s}", f"some {s}", "absolute", 1, 100) for s in (10, 60, 300)]),
+    _chart(
+        "system.memory_some_pressure",
+        "system.memory_some_pressure",
+        "percentage",
+        "ram",
+        {},
+        [(f"some {s}", f"some {s}", "absolute", 1, 100) for s in (10, 60, 300)],
+    ),
     # proc.plugin's OOM kills (v2.11.0 src/collectors/proc.plugin/proc_vmstat.c: mem.oom_kill,
     # family OOM kills, dimension kills, incremental over /proc/vmstat oom_kill).
-    _chart("mem.oom_kill", "mem.oom_kill", "kills/s", "OOM kills", {},
-           [("kills", "kills", "incremental", 1, 1)]),
+    _chart(
+        "mem.oom_kill",
+        "mem.oom_kill",
+        "kills/s",
+        "OOM kills",
+        {},
+        [("kills", "kills", "incremental", 1, 1)],
+    ),
     *_pod_charts(OLLAMA_POD, "ollama"),
     *_pod_charts(WEBUI_POD, "open-webui"),
     *_pod_charts(POSTGRES_POD, "postgres"),
@@ -134,61 +223,100 @@ CHARTS = [
     _node("agent-1"),
     # httpcheck's status (v2.11.0 src/go/plugin/go.d/collector/httpcheck/charts.go
     # responseStatusChart, one dimension per outcome, 1 for the last check's; label url: init.go).
-    _chart("httpcheck_webui_health.request_status", "httpcheck.status", "boolean", "status",
-           {"url": "https://chat.example.com/health"}, [(o, o, "absolute", 1, 1) for o in HTTPCHECK]),
+    _chart(
+        "httpcheck_webui_health.request_status",
+        "httpcheck.status",
+        "boolean",
+        "status",
+        {"url": "https://chat.example.com/health"},
+        [(o, o, "absolute", 1, 1) for o in HTTPCHECK],
+    ),
     # k8s_state's CronJob (v2.11.0 k8s_state/charts.go cronJobLastCompletedTimeAgoChartTmpl,
     # labels k8s_cronjob_name, k8s_namespace).
-    _chart("k8s_state.cronjob_llm_llm-appliance-backup.last_completed_time_ago",
-           "k8s_state.cronjob_last_completed_time_ago", "seconds", "cronjob execution",
-           {"k8s_cronjob_name": "llm-appliance-backup", "k8s_namespace": "llm"},
-           [("cronjob_llm_llm-appliance-backup_last_successful_seconds_ago", "last_completed_ago",
-             "absolute", 1, 1)]),
+    _chart(
+        "k8s_state.cronjob_llm_llm-appliance-backup.last_completed_time_ago",
+        "k8s_state.cronjob_last_completed_time_ago",
+        "seconds",
+        "cronjob execution",
+        {"k8s_cronjob_name": "llm-appliance-backup", "k8s_namespace": "llm"},
+        [
+            (
+                "cronjob_llm_llm-appliance-backup_last_successful_seconds_ago",
+                "last_completed_ago",
+                "absolute",
+                1,
+                1,
+            )
+        ],
+    ),
     # filecheck's file_<path>_modification_time_ago (v2.11.0 src/go/plugin/go.d/collector/
     # filecheck/charts.go fileModificationTimeAgoChartTmpl, label file_path).
-    _chart("filecheck_offsite.file__host_var_lib_llm-appliance_offsite-last_modification_time_ago",
-           "filecheck.file_modification_time_ago", "seconds", "file mtime", {"file_path": OFFSITE_FILE},
-           [(f"file_{OFFSITE_FILE}_mtime_ago", "mtime_ago", "absolute", 1, 1)]),
+    _chart(
+        "filecheck_offsite.file__host_var_lib_llm-appliance_offsite-last_modification_time_ago",
+        "filecheck.file_modification_time_ago",
+        "seconds",
+        "file mtime",
+        {"file_path": OFFSITE_FILE},
+        [(f"file_{OFFSITE_FILE}_mtime_ago", "mtime_ago", "absolute", 1, 1)],
+    ),
 ]
 
 
 def _values(bad: bool) -> dict:
     """What each chart's dimensions read, healthy or past the thresholds (dimension ids)."""
+
     def pod(pod_name, container, ready=1, restarts=0, waiting=None, terminated=None):
         base = f"pod_{pod_name}_container_{container}"
         return {
             f"k8s_state.{base}.readiness_state": {f"{base}_readiness": ready},
             f"k8s_state.{base}.restarts": {f"{base}_restarts": restarts},
             f"k8s_state.{base}.state_waiting_reason": {
-                f"{base}_state_waiting_reason_{r}": int(r == waiting) for r in WAITING},
+                f"{base}_state_waiting_reason_{r}": int(r == waiting) for r in WAITING
+            },
             f"k8s_state.{base}.state_terminated_reason": {
-                f"{base}_state_terminated_reason_{r}": int(r == terminated) for r in TERMINATED},
+                f"{base}_state_terminated_reason_{r}": int(r == terminated) for r in TERMINATED
+            },
         }
 
     def node(name, ready):
-        return {f"k8s_state.node_{name}.condition_status": {f"node_{name}_cond_{c}": int(c == "Ready" and ready)
-                                                            for c in CONDITIONS}}
+        return {
+            f"k8s_state.node_{name}.condition_status": {
+                f"node_{name}_cond_{c}": int(c == "Ready" and ready) for c in CONDITIONS
+            }
+        }
 
     return {
-        "disk_space._var_lib_rancher": {"avail": (3 if bad else 30) * GIB, "used": 100 * GIB,
-                                        "reserved_for_root": 6 * GIB},
+        "disk_space._var_lib_rancher": {
+            "avail": (3 if bad else 30) * GIB,
+            "used": 100 * GIB,
+            "reserved_for_root": 6 * GIB,
+        },
         "disk_space._": {"avail": 100 * GIB, "used": 20 * GIB, "reserved_for_root": 6 * GIB},
         "system.memory_some_pressure": {f"some {s}": 10000 if bad else 0 for s in (10, 60, 300)},
         "mem.oom_kill": {"kills": 3 if bad else 2},
         # Ollama restarted after an OOM kill; since the start, waiting in CrashLoopBackOff for
         # the last few seconds (not the 5 minutes llm_container_crashloop waits for).
-        **pod(OLLAMA_POD, "ollama", restarts=int(bad), waiting="CrashLoopBackOff" if bad else None,
-              terminated="OOMKilled" if bad else None),
+        **pod(
+            OLLAMA_POD,
+            "ollama",
+            restarts=int(bad),
+            waiting="CrashLoopBackOff" if bad else None,
+            terminated="OOMKilled" if bad else None,
+        ),
         # Open WebUI has been in CrashLoopBackOff since before the test (ready: its other probe).
         **pod(WEBUI_POD, "open-webui", restarts=4, waiting="CrashLoopBackOff"),
         **pod(POSTGRES_POD, "postgres", ready=0 if bad else 1),
         **node("server-1", ready=not bad),
         **node("agent-1", ready=False),
-        "httpcheck_webui_health.request_status": {o: int(o == ("bad_status" if bad else "success"))
-                                                  for o in HTTPCHECK},
+        "httpcheck_webui_health.request_status": {
+            o: int(o == ("bad_status" if bad else "success")) for o in HTTPCHECK
+        },
         "k8s_state.cronjob_llm_llm-appliance-backup.last_completed_time_ago": {
-            "cronjob_llm_llm-appliance-backup_last_successful_seconds_ago": 200_000 if bad else 3600},
+            "cronjob_llm_llm-appliance-backup_last_successful_seconds_ago": 200_000 if bad else 3600
+        },
         "filecheck_offsite.file__host_var_lib_llm-appliance_offsite-last_modification_time_ago": {
-            f"file_{OFFSITE_FILE}_mtime_ago": 100_000 if bad else 3600},
+            f"file_{OFFSITE_FILE}_mtime_ago": 100_000 if bad else 3600
+        },
     }
 
 
@@ -258,25 +386,52 @@ def _netdata_conf(tmp_path, port):
     at v1.37.1: `run at least every seconds`, `script to execute on alarm`). No Netdata Cloud:
     Debian's 1.37 is built without ACLK, and the statistics are opted out
     (.opt-out-from-anonymous-statistics, DO_NOT_TRACK)."""
-    dirs = {"config": "etc", "log": "log", "web": "web", "cache": "cache", "lib": "lib",
-            "home": ".", "lock": "lock", "plugins": "plugins", "health config": "etc/health.d",
-            "stock health config": "stock-health.d", "registry": "registry"}
+    dirs = {
+        "config": "etc",
+        "log": "log",
+        "web": "web",
+        "cache": "cache",
+        "lib": "lib",
+        "home": ".",
+        "lock": "lock",
+        "plugins": "plugins",
+        "health config": "etc/health.d",
+        "stock health config": "stock-health.d",
+        "registry": "registry",
+    }
     for folder in dirs.values():
         (tmp_path / folder).mkdir(parents=True, exist_ok=True)
     directories = "".join(f"    {key} = {tmp_path / folder}\n" for key, folder in dirs.items())
-    off = ("proc", "diskspace", "cgroups", "tc", "idlejitter", "checks", "timex", "statsd",
-           "netdata monitoring", "python.d", "go.d", "charts.d", "apps", "ebpf")
-    return (f"[global]\n    run as user = {pwd.getpwuid(os.getuid()).pw_name}\n    hostname = rehearsal\n"
-            "[db]\n    mode = dbengine\n    update every = 1\n    storage tiers = 1\n"
-            "    dbengine multihost disk space MB = 64\n    dbengine page cache size MB = 32\n"
-            f"[directories]\n    stock config = {ROOT / 'usr/lib/netdata/conf.d'}\n{directories}"
-            f"[logs]\n    error log = {tmp_path / 'log/error.log'}\n    access log = none\n"
-            f"    debug log = {tmp_path / 'log/debug.log'}\n"
-            f"[web]\n    bind to = 127.0.0.1:{port}\n[registry]\n    enabled = no\n[ml]\n    enabled = no\n"
-            f"[health]\n    enabled = yes\n    run at least every seconds = 1\n"
-            f"    script to execute on alarm = {ROOT / 'usr/lib/netdata/plugins.d/alarm-notify.sh'}\n"
-            "[plugins]\n    enable running new plugins = no\n"
-            + "".join(f"    {name} = no\n" for name in off) + "    llm = yes\n")
+    off = (
+        "proc",
+        "diskspace",
+        "cgroups",
+        "tc",
+        "idlejitter",
+        "checks",
+        "timex",
+        "statsd",
+        "netdata monitoring",
+        "python.d",
+        "go.d",
+        "charts.d",
+        "apps",
+        "ebpf",
+    )
+    return (
+        f"[global]\n    run as user = {pwd.getpwuid(os.getuid()).pw_name}\n    hostname = rehearsal\n"
+        "[db]\n    mode = dbengine\n    update every = 1\n    storage tiers = 1\n"
+        "    dbengine multihost disk space MB = 64\n    dbengine page cache size MB = 32\n"
+        f"[directories]\n    stock config = {ROOT / 'usr/lib/netdata/conf.d'}\n{directories}"
+        f"[logs]\n    error log = {tmp_path / 'log/error.log'}\n    access log = none\n"
+        f"    debug log = {tmp_path / 'log/debug.log'}\n"
+        f"[web]\n    bind to = 127.0.0.1:{port}\n[registry]\n    enabled = no\n[ml]\n    enabled = no\n"
+        f"[health]\n    enabled = yes\n    run at least every seconds = 1\n"
+        f"    script to execute on alarm = {ROOT / 'usr/lib/netdata/plugins.d/alarm-notify.sh'}\n"
+        "[plugins]\n    enable running new plugins = no\n"
+        + "".join(f"    {name} = no\n" for name in off)
+        + "    llm = yes\n"
+    )
 
 
 def _every_second(conf: str) -> str:
@@ -322,9 +477,14 @@ RAISED = {
     ("llm_node_not_ready", "k8s_state.node_agent-1.condition_status"): "CRITICAL",
     ("llm_postgres_down", f"{POSTGRES}.readiness_state"): "CRITICAL",
     ("llm_webui_health", "httpcheck_webui_health.request_status"): "CRITICAL",
-    ("llm_backup_late", "k8s_state.cronjob_llm_llm-appliance-backup.last_completed_time_ago"): "CRITICAL",
-    ("llm_offsite_late", "filecheck_offsite.file__host_var_lib_llm-appliance_offsite-last_modification_time_ago"):
-        "WARNING",
+    (
+        "llm_backup_late",
+        "k8s_state.cronjob_llm_llm-appliance-backup.last_completed_time_ago",
+    ): "CRITICAL",
+    (
+        "llm_offsite_late",
+        "filecheck_offsite.file__host_var_lib_llm-appliance_offsite-last_modification_time_ago",
+    ): "WARNING",
 }
 NOT_RAISED = {
     ("llm_disk_free", "disk_space._"),
@@ -344,18 +504,35 @@ def _missing(port, mailbox, received, raised=RAISED, not_raised=NOT_RAISED) -> l
     its status, with a POST and an e-mail for each raised one and no POST for the others."""
     statuses, posts = _alarms(port), {(b["alarm"], b["chart"], b["status"]) for _, b in received}
     # alarm-notify.sh's e-mail names the alarm, chart and severity in headers of its own.
-    mails = {(m["X-Netdata-Alert-Name"], m["X-Netdata-Chart"], m["X-Netdata-Severity"].upper())
-             for m in (email.message_from_string(mail["content"]) for mail in mailbox())}
-    wrong = [f"{key}: {statuses.get(key)}, expected {status}" for key, status in raised.items()
-             if statuses.get(key) != status]
-    wrong += [f"{key}: {statuses.get(key)}, expected CLEAR" for key in not_raised
-              if statuses.get(key) != "CLEAR"]
-    wrong += [f"no webhook POST for {key} {status}" for key, status in raised.items()
-              if (*key, status) not in posts]
-    wrong += [f"no e-mail for {key} {status}" for key, status in raised.items()
-              if (*key, status) not in mails]
-    wrong += [f"webhook POST for {alarm} on {chart}" for alarm, chart, _ in posts
-              if (alarm, chart) in not_raised]
+    mails = {
+        (m["X-Netdata-Alert-Name"], m["X-Netdata-Chart"], m["X-Netdata-Severity"].upper())
+        for m in (email.message_from_string(mail["content"]) for mail in mailbox())
+    }
+    wrong = [
+        f"{key}: {statuses.get(key)}, expected {status}"
+        for key, status in raised.items()
+        if statuses.get(key) != status
+    ]
+    wrong += [
+        f"{key}: {statuses.get(key)}, expected CLEAR"
+        for key in not_raised
+        if statuses.get(key) != "CLEAR"
+    ]
+    wrong += [
+        f"no webhook POST for {key} {status}"
+        for key, status in raised.items()
+        if (*key, status) not in posts
+    ]
+    wrong += [
+        f"no e-mail for {key} {status}"
+        for key, status in raised.items()
+        if (*key, status) not in mails
+    ]
+    wrong += [
+        f"webhook POST for {alarm} on {chart}"
+        for alarm, chart, _ in posts
+        if (alarm, chart) in not_raised
+    ]
     return wrong
 
 
@@ -364,12 +541,16 @@ def daemon(netdata_137, smtp, webhook, tmp_path):
     """Netdata 1.37.1 running with the appliance's health.d and notification files, fed by the
     test's plugin: (API port, mailbox, webhook POSTs, values.json, error log)."""
     (mailbox, smtp_port), (received, _, hook_port) = smtp, webhook
-    settings, env = route_files(tmp_path, smtp_port, hook_port,
-                                backup_repository="sftp:backup@10.213.0.9:/srv/restic")
+    settings, env = route_files(
+        tmp_path, smtp_port, hook_port, backup_repository="sftp:backup@10.213.0.9:/srv/restic"
+    )
     conf = alerts.health_conf(settings)
     disk = next(a for a in alerts.alarms(settings) if a.name == "llm_disk_free").conf()
-    control = (disk.replace("llm_disk_free", "llm_disk_free_unreached")
-               .replace("$this < 20", "$this < 2").replace("$this < 5", "$this < 1"))
+    control = (
+        disk.replace("llm_disk_free", "llm_disk_free_unreached")
+        .replace("$this < 20", "$this < 2")
+        .replace("$this < 5", "$this < 1")
+    )
     port = free_port()
     netdata_conf = tmp_path / "netdata.conf"
     netdata_conf.write_text(_netdata_conf(tmp_path, port))
@@ -383,12 +564,20 @@ def daemon(netdata_137, smtp, webhook, tmp_path):
     _write(values, _values(bad=False))
     env.update(DO_NOT_TRACK="1", NETDATA_DISABLE_CLOUD="1")
     with open(tmp_path / "log/netdata.out", "w") as out:
-        netdata = subprocess.Popen([str(ROOT / "usr/sbin/netdata"), "-c", str(netdata_conf), "-D"],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+        netdata = subprocess.Popen(
+            [str(ROOT / "usr/sbin/netdata"), "-c", str(netdata_conf), "-D"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     # The health engine has started and read health.d twice (its start, then a reload).
     health_log = tmp_path / "log/health.log"
-    assert _wait(lambda: health_log.exists() and health_log.read_text().count(
-        "Read health configuration.") >= 2, 90), "Netdata's health engine did not start"
+    assert _wait(
+        lambda: (
+            health_log.exists() and health_log.read_text().count("Read health configuration.") >= 2
+        ),
+        90,
+    ), "Netdata's health engine did not start"
     (tmp_path / "plugins/start").touch()
     yield port, mailbox, received, values, tmp_path / "log/error.log"
     netdata.terminate()
@@ -401,7 +590,9 @@ def daemon(netdata_137, smtp, webhook, tmp_path):
 
 def test_each_alarm_class_is_raised_and_notified(daemon):
     port, mailbox, received, values, error_log = daemon
-    healthy_first = {key for key in RAISED if key[0] not in ("llm_container_crashloop", "llm_node_not_ready")}
+    healthy_first = {
+        key for key in RAISED if key[0] not in ("llm_container_crashloop", "llm_node_not_ready")
+    }
 
     def healthy():
         try:
@@ -420,17 +611,29 @@ def test_each_alarm_class_is_raised_and_notified(daemon):
     # eleven notifications took longer than the holds (2 of 10 runs missed one at 100 s).
     _wait(lambda: not _missing(port, mailbox, received), 300)
     missing = _missing(port, mailbox, received)
-    assert not missing, "\n".join([*missing, "webhook POSTs:", *(str(b) for _, b in received),
-                                    "e-mails:", *(m["content"].split("\n\n", 1)[0] for m in mailbox())])
+    assert not missing, "\n".join(
+        [
+            *missing,
+            "webhook POSTs:",
+            *(str(b) for _, b in received),
+            "e-mails:",
+            *(m["content"].split("\n\n", 1)[0] for m in mailbox()),
+        ]
+    )
     assert time.monotonic() - started >= 55  # the holds were not skipped
     # The check fails where a threshold is not crossed: the control, expected raised.
     control = ("llm_disk_free_unreached", "disk_space._var_lib_rancher")
     assert _missing(port, mailbox, received, {control: "CRITICAL"}, set()) == [
-        f"{control}: CLEAR, expected CRITICAL", f"no webhook POST for {control} CRITICAL",
-        f"no e-mail for {control} CRITICAL"]
+        f"{control}: CLEAR, expected CRITICAL",
+        f"no webhook POST for {control} CRITICAL",
+        f"no e-mail for {control} CRITICAL",
+    ]
     # 1.37 ignores `chart labels` (what 2.x filters with), saying so for these alarms only.
     refused = re.findall(r"for template '(\w+)' has unknown key '([^']+)'", error_log.read_text())
-    assert sorted(set(refused)) == [("llm_backup_late", "chart labels"), ("llm_disk_free", "chart labels"),
-                                    ("llm_disk_free_unreached", "chart labels"),
-                                    ("llm_ollama_restarted", "chart labels"),
-                                    ("llm_postgres_down", "chart labels")]
+    assert sorted(set(refused)) == [
+        ("llm_backup_late", "chart labels"),
+        ("llm_disk_free", "chart labels"),
+        ("llm_disk_free_unreached", "chart labels"),
+        ("llm_ollama_restarted", "chart labels"),
+        ("llm_postgres_down", "chart labels"),
+    ]

@@ -28,14 +28,19 @@ def _run(tmp_path, smtp_port, hook_port, route=None, command=None):
         env[alerts.ROUTE_VARIABLE] = route
     if command:
         # `kubectl exec POD -- COMMAND` runs COMMAND in the pod: here, COMMAND itself.
-        (bin_dir / "k3s").write_text('#!/bin/sh\nwhile [ "$1" != "--" ]; do shift; done\nshift\nexec "$@"\n')
+        (bin_dir / "k3s").write_text(
+            '#!/bin/sh\nwhile [ "$1" != "--" ]; do shift; done\nshift\nexec "$@"\n'
+        )
         (bin_dir / "k3s").chmod(0o755)
-        command = (command.replace(alerts.K3S_BINARY, str(bin_dir / "k3s"))
-                   .replace(alerts.ALARM_NOTIFY, f"bash {ALARM_NOTIFY}"))
-        return subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True,
-                              timeout=120)
-    return subprocess.run(["bash", str(ALARM_NOTIFY), "test"], env=env, capture_output=True,
-                          text=True, timeout=40)
+        command = command.replace(alerts.K3S_BINARY, str(bin_dir / "k3s")).replace(
+            alerts.ALARM_NOTIFY, f"bash {ALARM_NOTIFY}"
+        )
+        return subprocess.run(
+            ["sh", "-c", command], env=env, capture_output=True, text=True, timeout=120
+        )
+    return subprocess.run(
+        ["bash", str(ALARM_NOTIFY), "test"], env=env, capture_output=True, text=True, timeout=40
+    )
 
 
 def test_every_route_answers_the_test(netdata_137, smtp, webhook, tmp_path):

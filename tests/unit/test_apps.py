@@ -21,6 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def settings(base_data):
     def settings(**data):
         return load({**base_data, **data})
+
     return settings
 
 
@@ -36,6 +37,7 @@ def documents(settings):
         for host_file in files(node_settings or settings()):
             for document in validate_manifest(host_file.content):
                 yield Path(host_file.path).name, document
+
     return documents
 
 
@@ -46,40 +48,75 @@ def helm_values(documents):
             if document["kind"] == "HelmChart" and document["metadata"]["name"] == name:
                 return yaml.safe_load(document["spec"]["valuesContent"])
         raise KeyError(name)
+
     return helm_values
 
 
-@pytest.mark.parametrize("data", [{}, {"acme_ca": "none", "webui_admin_email": "a@example.com"},
-                                  {"ollama_gpu": "nvidia", "webui_signup": True},
-                                  {"oidc": {"provider": "https://login.example.com/realms/staff",
-                                            "client_id": "appliance",
-                                            "client_secret": {"secret": "sso", "key": "id"}},
-                                   "webui_settings": {"DEFAULT_MODELS": "llama3.2:3b",
-                                                      "BRAVE_SEARCH_API_KEY": {
-                                                          "secret": "search", "key": "brave"}}}])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"acme_ca": "none", "webui_admin_email": "a@example.com"},
+        {"ollama_gpu": "nvidia", "webui_signup": True},
+        {
+            "oidc": {
+                "provider": "https://login.example.com/realms/staff",
+                "client_id": "appliance",
+                "client_secret": {"secret": "sso", "key": "id"},
+            },
+            "webui_settings": {
+                "DEFAULT_MODELS": "llama3.2:3b",
+                "BRAVE_SEARCH_API_KEY": {"secret": "search", "key": "brave"},
+            },
+        },
+    ],
+)
 def test_every_manifest_validates(documents, settings, data):
     found = list(documents(settings(**data)))
     kinds = Counter(document["kind"] for _, document in found)
     charts = 5 if data.get("ollama_gpu") == "nvidia" else 4  # and NVIDIA's device plugin
-    assert kinds == {"Namespace": 2, "HelmChart": charts, "Cluster": 1, "Job": 1, "ConfigMap": 1,
-                     "CronJob": 1, "Middleware": 4, "Ingress": 2, "NetworkPolicy": 11}
+    assert kinds == {
+        "Namespace": 2,
+        "HelmChart": charts,
+        "Cluster": 1,
+        "Job": 1,
+        "ConfigMap": 1,
+        "CronJob": 1,
+        "Middleware": 4,
+        "Ingress": 2,
+        "NetworkPolicy": 11,
+    }
     for host_file in files(settings(**data)):
         assert host_file.mode == "600"
         assert host_file.path.startswith("/var/lib/rancher/k3s/server/manifests/llm-appliance-")
 
 
-@pytest.mark.parametrize("acme_ca, hsts", [("production", {"stsSeconds": 31536000}),
-                                           ("staging", {}), ("none", {})])
-def test_security_headers_with_hsts_only_on_trusted_certificates(documents, settings, acme_ca, hsts):
+@pytest.mark.parametrize(
+    "acme_ca, hsts", [("production", {"stsSeconds": 31536000}), ("staging", {}), ("none", {})]
+)
+def test_security_headers_with_hsts_only_on_trusted_certificates(
+    documents, settings, acme_ca, hsts
+):
     """HSTS makes a browser refuse any click-through on a certificate error: only with Let's
     Encrypt's production CA, whose certificates browsers trust."""
-    data = {"acme_ca": acme_ca, **({"webui_admin_email": "a@example.com"} if acme_ca == "none" else {})}
-    found = {document["metadata"]["namespace"]: document["spec"]
-             for _, document in documents(settings(**data)) if document["kind"] == "Middleware"
-             and document["metadata"]["name"] == "security-headers"}
-    expected = {"headers": {"contentTypeNosniff": True, "customFrameOptionsValue": "SAMEORIGIN",
-                            "contentSecurityPolicy": "frame-ancestors 'self'",
-                            "referrerPolicy": "same-origin", **hsts}}
+    data = {
+        "acme_ca": acme_ca,
+        **({"webui_admin_email": "a@example.com"} if acme_ca == "none" else {}),
+    }
+    found = {
+        document["metadata"]["namespace"]: document["spec"]
+        for _, document in documents(settings(**data))
+        if document["kind"] == "Middleware" and document["metadata"]["name"] == "security-headers"
+    }
+    expected = {
+        "headers": {
+            "contentTypeNosniff": True,
+            "customFrameOptionsValue": "SAMEORIGIN",
+            "contentSecurityPolicy": "frame-ancestors 'self'",
+            "referrerPolicy": "same-origin",
+            **hsts,
+        }
+    }
     assert found == {"llm": expected, "monitoring": expected}
 
 
@@ -100,39 +137,84 @@ def test_charts_are_pinned(documents):
 # ignored by the chart: a bug. FREE_FORM are maps and lists the charts pass on as they are.
 CHART_VALUE_PATHS = {
     "ollama": {
-        "ollama.gpu.enabled", "ollama.gpu.type", "ollama.gpu.number", "service.type",
-        "ingress.enabled", "persistentVolume.enabled", "persistentVolume.size", "extraEnv",
-        "serviceAccount.automount", "tests.enabled", "runtimeClassName",
+        "ollama.gpu.enabled",
+        "ollama.gpu.type",
+        "ollama.gpu.number",
+        "service.type",
+        "ingress.enabled",
+        "persistentVolume.enabled",
+        "persistentVolume.size",
+        "extraEnv",
+        "serviceAccount.automount",
+        "tests.enabled",
+        "runtimeClassName",
     },
     "open-webui": {
-        "image.tag", "ollama.enabled", "pipelines.enabled", "tika.enabled", "terminals.enabled",
-        "websocket.enabled", "websocket.manager", "websocket.redis.enabled", "replicaCount",
-        "workload.kind", "ollamaUrls", "enableOpenaiApi", "persistence.enabled",
-        "persistence.size", "ingress.enabled", "ingress.class", "ingress.host", "ingress.tls",
-        "copyAppData.command", "extraEnvVars",
+        "image.tag",
+        "ollama.enabled",
+        "pipelines.enabled",
+        "tika.enabled",
+        "terminals.enabled",
+        "websocket.enabled",
+        "websocket.manager",
+        "websocket.redis.enabled",
+        "replicaCount",
+        "workload.kind",
+        "ollamaUrls",
+        "enableOpenaiApi",
+        "persistence.enabled",
+        "persistence.size",
+        "ingress.enabled",
+        "ingress.class",
+        "ingress.host",
+        "ingress.tls",
+        "copyAppData.command",
+        "extraEnvVars",
     },
     "cloudnative-pg": set(),
     "netdata": {
-        "image.pullPolicy", "ingress.enabled", "initContainersImage.repository",
-        "initContainersImage.tag", "initContainersImage.pullPolicy", "parent.claiming.enabled",
-        "parent.database.persistence", "parent.database.volumesize", "parent.alarms.persistence",
-        "parent.alarms.volumesize", "child.claiming.enabled", "k8sState.claiming.enabled",
-        "k8sState.persistence.enabled", "k8sState.persistence.volumesize",
+        "image.pullPolicy",
+        "ingress.enabled",
+        "initContainersImage.repository",
+        "initContainersImage.tag",
+        "initContainersImage.pullPolicy",
+        "parent.claiming.enabled",
+        "parent.database.persistence",
+        "parent.database.volumesize",
+        "parent.alarms.persistence",
+        "parent.alarms.volumesize",
+        "child.claiming.enabled",
+        "k8sState.claiming.enabled",
+        "k8sState.persistence.enabled",
+        "k8sState.persistence.volumesize",
         # Lists the templates write out as they are (parent/deployment.yaml,
         # child/daemonset.yaml: toYaml .Values.parent.extraVolumes ...).
-        "parent.extraVolumes", "parent.extraVolumeMounts", "child.extraVolumes",
+        "parent.extraVolumes",
+        "parent.extraVolumeMounts",
+        "child.extraVolumes",
         "child.extraVolumeMounts",
     },
 }
 FREE_FORM = {
     "ollama": ("resources.", "persistentVolume.annotations.", "securityContext."),
-    "open-webui": ("resources.", "strategy.", "ingress.annotations.", "persistence.annotations.",
-                   "containerSecurityContext.", "livenessProbe.",
-                   "readinessProbe.", "startupProbe.", "copyAppData.resources."),
+    "open-webui": (
+        "resources.",
+        "strategy.",
+        "ingress.annotations.",
+        "persistence.annotations.",
+        "containerSecurityContext.",
+        "livenessProbe.",
+        "readinessProbe.",
+        "startupProbe.",
+        "copyAppData.resources.",
+    ),
     "cloudnative-pg": ("resources.",),
     # Each config file: {enabled, path, data}, mounted at its path (templates range over them).
-    "netdata": tuple(f"{part}.{key}." for part in ("parent", "child", "k8sState")
-                     for key in ("resources", "configs")),
+    "netdata": tuple(
+        f"{part}.{key}."
+        for part in ("parent", "child", "k8sState")
+        for key in ("resources", "configs")
+    ),
 }
 
 
@@ -151,12 +233,24 @@ def test_open_webui_runs_the_pinned_release_over_the_chart(helm_values):
 
 def test_open_webuis_web_face_is_its_own_origin_secure_cookies_and_week_long_sessions(helm_values):
     env = {e["name"]: e.get("value") for e in helm_values("open-webui")["extraEnvVars"]}
-    assert {name: env[name] for name in (
-        "CORS_ALLOW_ORIGIN", "WEBUI_SESSION_COOKIE_SECURE", "WEBUI_SESSION_COOKIE_SAME_SITE",
-        "WEBUI_AUTH_COOKIE_SECURE", "WEBUI_AUTH_COOKIE_SAME_SITE", "JWT_EXPIRES_IN")} == {
-        "CORS_ALLOW_ORIGIN": "https://chat.example.com", "WEBUI_SESSION_COOKIE_SECURE": "true",
-        "WEBUI_SESSION_COOKIE_SAME_SITE": "lax", "WEBUI_AUTH_COOKIE_SECURE": "true",
-        "WEBUI_AUTH_COOKIE_SAME_SITE": "lax", "JWT_EXPIRES_IN": "7d"}
+    assert {
+        name: env[name]
+        for name in (
+            "CORS_ALLOW_ORIGIN",
+            "WEBUI_SESSION_COOKIE_SECURE",
+            "WEBUI_SESSION_COOKIE_SAME_SITE",
+            "WEBUI_AUTH_COOKIE_SECURE",
+            "WEBUI_AUTH_COOKIE_SAME_SITE",
+            "JWT_EXPIRES_IN",
+        )
+    } == {
+        "CORS_ALLOW_ORIGIN": "https://chat.example.com",
+        "WEBUI_SESSION_COOKIE_SECURE": "true",
+        "WEBUI_SESSION_COOKIE_SAME_SITE": "lax",
+        "WEBUI_AUTH_COOKIE_SECURE": "true",
+        "WEBUI_AUTH_COOKIE_SAME_SITE": "lax",
+        "JWT_EXPIRES_IN": "7d",
+    }
 
 
 def test_ollama_is_never_exposed(helm_values, settings):
@@ -170,20 +264,40 @@ def test_ollama_is_never_exposed(helm_values, settings):
 
 
 def test_only_open_webui_and_the_puller_reach_ollama(documents):
-    (policy,) = [d for _, d in documents()
-                 if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"]
+    (policy,) = [
+        d
+        for _, d in documents()
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"
+    ]
     assert policy["spec"]["podSelector"]["matchLabels"] == {
-        "app.kubernetes.io/name": "ollama", "app.kubernetes.io/instance": "ollama"}
+        "app.kubernetes.io/name": "ollama",
+        "app.kubernetes.io/instance": "ollama",
+    }
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     (rule,) = policy["spec"]["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 11434}]
     # Out only to the model registry (HTTPS), never to a private, loopback or link-local
     # address (the pinned Ollama's pull SSRF, CVE-2026-85180).
-    assert policy["spec"]["egress"] == [{
-        "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [
-            "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
-            "169.254.0.0/16"]}}],
-        "ports": [{"protocol": "TCP", "port": 443}]}]
+    assert policy["spec"]["egress"] == [
+        {
+            "to": [
+                {
+                    "ipBlock": {
+                        "cidr": "0.0.0.0/0",
+                        "except": [
+                            "10.0.0.0/8",
+                            "172.16.0.0/12",
+                            "192.168.0.0/16",
+                            "100.64.0.0/10",
+                            "127.0.0.0/8",
+                            "169.254.0.0/16",
+                        ],
+                    }
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 443}],
+        }
+    ]
     sources = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
     assert sources == [
         {"app.kubernetes.io/instance": "open-webui", "app.kubernetes.io/component": "open-webui"},
@@ -191,7 +305,8 @@ def test_only_open_webui_and_the_puller_reach_ollama(documents):
     ]
     (job,) = [d for _, d in documents() if d["kind"] == "Job"]
     assert job["spec"]["template"]["metadata"]["labels"] == {
-        "app.kubernetes.io/name": names.MODEL_PULLER_LABEL}
+        "app.kubernetes.io/name": names.MODEL_PULLER_LABEL
+    }
 
 
 def test_models_are_pulled_by_a_job_through_the_api(documents, settings):
@@ -216,8 +331,14 @@ def test_model_files_are_imported_on_the_first_server(documents, settings, tmp_p
     assert env["MODEL_FILES"] == "mine:7b=mine.gguf"
     assert env["MODELS"] == "nomic-embed-text:latest"
     assert pod["volumes"] == [
-        {"name": "models", "hostPath": {"path": "/var/lib/llm-appliance/models", "type": "Directory"}}]
-    assert pod["containers"][0]["volumeMounts"] == [{"name": "models", "mountPath": "/models", "readOnly": True}]
+        {
+            "name": "models",
+            "hostPath": {"path": "/var/lib/llm-appliance/models", "type": "Directory"},
+        }
+    ]
+    assert pod["containers"][0]["volumeMounts"] == [
+        {"name": "models", "mountPath": "/models", "readOnly": True}
+    ]
     assert pod["nodeSelector"] == {"llm-appliance.io/first-server": "true"}
 
 
@@ -225,10 +346,13 @@ def test_open_webui_configuration(helm_values, settings):
     values = helm_values("open-webui")
     env = {e["name"]: e for e in values["extraEnvVars"]}
     assert env["DATABASE_URL"]["valueFrom"] == {
-        "secretKeyRef": {"name": names.POSTGRES_APP_SECRET, "key": "uri"}}
+        "secretKeyRef": {"name": names.POSTGRES_APP_SECRET, "key": "uri"}
+    }
     assert env["WEBUI_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == names.WEBUI_SECRETS
     assert env["WEBUI_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": names.WEBUI_SECRETS, "key": "admin-password"}
+        "name": names.WEBUI_SECRETS,
+        "key": "admin-password",
+    }
     assert env["WEBUI_ADMIN_EMAIL"]["value"] == "admin@example.com"
     assert env["ENABLE_SIGNUP"]["value"] == "False"
     # The environment wins at every start (tests/realapps proves it against Open WebUI).
@@ -243,10 +367,20 @@ def test_open_webui_configuration(helm_values, settings):
         assert values[probe]["httpGet"]["path"] == "/health"
     assert values["persistence"]["enabled"] is True
     ingress = values["ingress"]
-    assert (ingress["enabled"], ingress["class"], ingress["host"]) == (True, "traefik", "chat.example.com")
-    assert ingress["annotations"]["traefik.ingress.kubernetes.io/router.tls.certresolver"] == "letsencrypt"
+    assert (ingress["enabled"], ingress["class"], ingress["host"]) == (
+        True,
+        "traefik",
+        "chat.example.com",
+    )
+    assert (
+        ingress["annotations"]["traefik.ingress.kubernetes.io/router.tls.certresolver"]
+        == "letsencrypt"
+    )
     none = helm_values("open-webui", settings(acme_ca="none", webui_admin_email="a@example.com"))
-    assert "traefik.ingress.kubernetes.io/router.tls.certresolver" not in none["ingress"]["annotations"]
+    assert (
+        "traefik.ingress.kubernetes.io/router.tls.certresolver"
+        not in none["ingress"]["annotations"]
+    )
 
 
 def test_open_webui_is_the_deployment_its_chart_makes_of_the_values(helm_values, documents):
@@ -254,8 +388,10 @@ def test_open_webui_is_the_deployment_its_chart_makes_of_the_values(helm_values,
     # kind is workload.kind, the name, the claim and the selector's instance the release name.
     assert helm_values("open-webui")["workload"] == {"kind": "Deployment"}
     assert (OPEN_WEBUI.workload.ref, OPEN_WEBUI.claims, OPEN_WEBUI.workload.selector) == (
-        "deployment/open-webui", ("open-webui",),
-        "app.kubernetes.io/component=open-webui,app.kubernetes.io/instance=open-webui")
+        "deployment/open-webui",
+        ("open-webui",),
+        "app.kubernetes.io/component=open-webui,app.kubernetes.io/instance=open-webui",
+    )
     charts = [d["metadata"]["name"] for _, d in documents() if d["kind"] == "HelmChart"]
     assert OPEN_WEBUI.chart.name in charts
 
@@ -268,9 +404,15 @@ def test_the_claims_of_chats_uploads_and_models_outlive_their_release(helm_value
     # upgrade (Helm v4.1.4 pkg/action/resource_policy.go, pkg/kube/client.go).
     node = settings(**data)
     assert helm_values("open-webui", node)["persistence"] == {
-        "enabled": True, "size": "5Gi", "annotations": {"helm.sh/resource-policy": "keep"}}
+        "enabled": True,
+        "size": "5Gi",
+        "annotations": {"helm.sh/resource-policy": "keep"},
+    }
     assert helm_values("ollama", node)["persistentVolume"] == {
-        "enabled": True, "size": "100Gi", "annotations": {"helm.sh/resource-policy": "keep"}}
+        "enabled": True,
+        "size": "100Gi",
+        "annotations": {"helm.sh/resource-policy": "keep"},
+    }
 
 
 def test_postgres_has_pgvector_without_superuser_for_the_app(documents):
@@ -279,7 +421,8 @@ def test_postgres_has_pgvector_without_superuser_for_the_app(documents):
     assert spec["instances"] == 1
     assert "standard" in spec["imageName"]  # the flavour that carries pgvector
     assert spec["bootstrap"]["initdb"]["postInitApplicationSQL"] == [
-        "CREATE EXTENSION IF NOT EXISTS vector;"]
+        "CREATE EXTENSION IF NOT EXISTS vector;"
+    ]
     assert spec["enableSuperuserAccess"] is False
     assert spec["storage"]["size"]
 
@@ -287,8 +430,11 @@ def test_postgres_has_pgvector_without_superuser_for_the_app(documents):
 def test_no_secret_value_in_any_manifest(helm_values, settings):
     text = "".join(f.content for f in apps.app_files(settings()))
     assert "kind: Secret" not in text
-    secret_env = [e for e in helm_values("open-webui")["extraEnvVars"]
-                  if re.search("PASSWORD|SECRET|DATABASE_URL", e["name"])]
+    secret_env = [
+        e
+        for e in helm_values("open-webui")["extraEnvVars"]
+        if re.search("PASSWORD|SECRET|DATABASE_URL", e["name"])
+    ]
     assert len(secret_env) == 3
     for variable in secret_env:
         assert "value" not in variable and "secretKeyRef" in variable["valueFrom"]
@@ -313,8 +459,10 @@ def test_ollama_requests_what_it_may_use_the_models_loaded_together(settings):
     the two models loaded together (operations/memory.py)."""
     small = ollama.ollama_resources(settings())
     # llama3.2:3b at 4096/q8_0 (2310 MiB) and nomic-embed-text (438 MiB)
-    assert small == {"requests": {"cpu": "500m", "memory": "3004Mi"},
-                     "limits": {"memory": "3004Mi"}}
+    assert small == {
+        "requests": {"cpu": "500m", "memory": "3004Mi"},
+        "limits": {"memory": "3004Mi"},
+    }
     # Two chat models may be loaded together: the two largest count, the embedder's out.
     two = ollama.ollama_resources(settings(ollama_models=["mistral:7b", "llama3.2:3b"]))
     assert two["limits"]["memory"] == two["requests"]["memory"] == "6953Mi"  # 4387 + 2310 + 256
@@ -325,16 +473,38 @@ def test_ollama_requests_what_it_may_use_the_models_loaded_together(settings):
 
 def test_ollama_environment_carries_the_memory_settings(settings):
     env = {e["name"]: e["value"] for e in ollama.ollama_values(settings())["extraEnv"]}
-    assert env == {"OLLAMA_NO_CLOUD": "1", "OLLAMA_MAX_LOADED_MODELS": "2",
-                   "OLLAMA_NUM_PARALLEL": "1", "OLLAMA_CONTEXT_LENGTH": "4096",
-                   "OLLAMA_KV_CACHE_TYPE": "q8_0", "OLLAMA_FLASH_ATTENTION": "true",
-                   "OLLAMA_KEEP_ALIVE": "30m", "LLAMA_ARG_CACHE_RAM": "0"}
-    changed = {e["name"]: e["value"] for e in ollama.ollama_values(settings(
-        ollama_context_length=8192, ollama_kv_cache_type="f16", ollama_num_parallel=2,
-        ollama_flash_attention=False, ollama_prompt_cache_mib=256))["extraEnv"]}
-    assert [changed[name] for name in ("OLLAMA_CONTEXT_LENGTH", "OLLAMA_KV_CACHE_TYPE",
-                                        "OLLAMA_NUM_PARALLEL", "OLLAMA_FLASH_ATTENTION",
-                                        "LLAMA_ARG_CACHE_RAM")] == ["8192", "f16", "2", "false", "256"]
+    assert env == {
+        "OLLAMA_NO_CLOUD": "1",
+        "OLLAMA_MAX_LOADED_MODELS": "2",
+        "OLLAMA_NUM_PARALLEL": "1",
+        "OLLAMA_CONTEXT_LENGTH": "4096",
+        "OLLAMA_KV_CACHE_TYPE": "q8_0",
+        "OLLAMA_FLASH_ATTENTION": "true",
+        "OLLAMA_KEEP_ALIVE": "30m",
+        "LLAMA_ARG_CACHE_RAM": "0",
+    }
+    changed = {
+        e["name"]: e["value"]
+        for e in ollama.ollama_values(
+            settings(
+                ollama_context_length=8192,
+                ollama_kv_cache_type="f16",
+                ollama_num_parallel=2,
+                ollama_flash_attention=False,
+                ollama_prompt_cache_mib=256,
+            )
+        )["extraEnv"]
+    }
+    assert [
+        changed[name]
+        for name in (
+            "OLLAMA_CONTEXT_LENGTH",
+            "OLLAMA_KV_CACHE_TYPE",
+            "OLLAMA_NUM_PARALLEL",
+            "OLLAMA_FLASH_ATTENTION",
+            "LLAMA_ARG_CACHE_RAM",
+        )
+    ] == ["8192", "f16", "2", "false", "256"]
 
 
 def test_secret_script_never_puts_a_value_on_a_command_line():
@@ -342,18 +512,26 @@ def test_secret_script_never_puts_a_value_on_a_command_line():
     # Values live in a shell variable and reach kubectl on standard input only.
     assert "kubectl create --filename -" in script
     assert "--from-literal" not in script
-    assert re.search(r'value=\$\(head -c \d+ /dev/urandom', script)
+    assert re.search(r"value=\$\(head -c \d+ /dev/urandom", script)
 
 
 def test_netdata_keeps_the_metrics_store_it_is_given(settings):
     conf = monitoring.netdata_values(settings())["parent"]["configs"]["netdata"]["data"]
-    db = dict(line.strip().split(" = ") for line in conf.split("[db]")[1].split("[")[0].splitlines()
-              if " = " in line)
+    db = dict(
+        line.strip().split(" = ")
+        for line in conf.split("[db]")[1].split("[")[0].splitlines()
+        if " = " in line
+    )
     sizes = {key: value for key, value in db.items() if key.endswith("retention size")}
     times = {key: value for key, value in db.items() if key.endswith("retention time")}
-    assert sizes == {"dbengine tier 0 retention size": "256MiB",
-                     "dbengine tier 1 retention size": "128MiB"}
-    assert times == {"dbengine tier 0 retention time": "3d", "dbengine tier 1 retention time": "30d"}
+    assert sizes == {
+        "dbengine tier 0 retention size": "256MiB",
+        "dbengine tier 1 retention size": "128MiB",
+    }
+    assert times == {
+        "dbengine tier 0 retention time": "3d",
+        "dbengine tier 1 retention time": "30d",
+    }
     # Netdata v2.11.0 raises a tier below RRDENG_MIN_DISK_SPACE_MB (25 MiB) to it; above, the
     # size is what it keeps. Whole data files go after the fact: twice the sizes fit the volume.
     mebibytes = [int(size.removesuffix("MiB")) for size in sizes.values()]
@@ -364,23 +542,36 @@ def test_netdata_keeps_the_metrics_store_it_is_given(settings):
 
 def test_ollama_volume_keeps_its_size_when_the_models_change(settings):
     # k3s's local-path volumes cannot grow: a new size would fail the chart's upgrade.
-    sizes = {ollama.ollama_values(settings(ollama_models=models))["persistentVolume"]["size"]
-             for models in (["llama3.2:1b"], ["qwen3:32b", "llama3.1:70b"])}
+    sizes = {
+        ollama.ollama_values(settings(ollama_models=models))["persistentVolume"]["size"]
+        for models in (["llama3.2:1b"], ["qwen3:32b", "llama3.1:70b"])
+    }
     assert sizes == {"100Gi"}
 
 
 def test_ollama_reaches_no_cluster_network_set_outside_the_private_ranges(documents, settings):
-    (policy,) = [d for _, d in documents(settings(k3s_cluster_cidr="198.18.0.0/16"))
-                 if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"]
+    (policy,) = [
+        d
+        for _, d in documents(settings(k3s_cluster_cidr="198.18.0.0/16"))
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"
+    ]
     (rule,) = policy["spec"]["egress"]
     assert rule["to"][0]["ipBlock"]["except"][-1:] == ["198.18.0.0/16"]
 
 
 def test_an_ipv6_cluster_network_is_no_exception_of_the_ipv4_internet(documents, settings):
     # 0.0.0.0/0 holds no IPv6 network; comparing one with the IPv4 ranges was a TypeError.
-    (policy,) = [d for _, d in documents(settings(k3s_cluster_cidr="fd00:42::/56"))
-                 if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"]
+    (policy,) = [
+        d
+        for _, d in documents(settings(k3s_cluster_cidr="fd00:42::/56"))
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"
+    ]
     (rule,) = policy["spec"]["egress"]
     assert rule["to"][0]["ipBlock"]["except"] == [
-        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
-        "169.254.0.0/16"]
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+    ]

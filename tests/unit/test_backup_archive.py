@@ -23,24 +23,32 @@ def make_archive(path, members: dict[str, bytes]):
 @pytest.fixture
 def inventory(tmp_path):
     path = tmp_path / "mine.py"
-    path.write_text("hosts = [('192.0.2.7', {'webui_domain': 'chat.example.com', "
-                    "'monitor_domain': 'monitor.example.com', 'acme_ca': 'none', "
-                    "'webui_admin_email': 'admin@example.com'})]\n")
+    path.write_text(
+        "hosts = [('192.0.2.7', {'webui_domain': 'chat.example.com', "
+        "'monitor_domain': 'monitor.example.com', 'acme_ca': 'none', "
+        "'webui_admin_email': 'admin@example.com'})]\n"
+    )
     return path
 
 
 def test_an_archive_of_backup_sh_passes(tmp_path):
-    archive = make_archive(tmp_path / "good.tar", {"database.dump": b"PGDMP\x01\x0e",
-                                                   "webui-data.tar": b"\0" * 1024})
+    archive = make_archive(
+        tmp_path / "good.tar", {"database.dump": b"PGDMP\x01\x0e", "webui-data.tar": b"\0" * 1024}
+    )
     assert archive_problem(archive) is None
 
 
-@pytest.mark.parametrize("members, problem", [
-    (None, "it is not a tar archive"),
-    ({"notes.txt": b"x"}, "it holds ['notes.txt'], not ['database.dump', 'webui-data.tar']"),
-    ({"database.dump": b"-- SQL", "webui-data.tar": b""},
-     "its database.dump is not a pg_dump archive (custom format)"),
-])
+@pytest.mark.parametrize(
+    "members, problem",
+    [
+        (None, "it is not a tar archive"),
+        ({"notes.txt": b"x"}, "it holds ['notes.txt'], not ['database.dump', 'webui-data.tar']"),
+        (
+            {"database.dump": b"-- SQL", "webui-data.tar": b""},
+            "its database.dump is not a pg_dump archive (custom format)",
+        ),
+    ],
+)
 def test_other_files_are_refused_saying_why(tmp_path, members, problem):
     path = tmp_path / "other.tar"
     if members is None:
@@ -55,14 +63,17 @@ def test_restore_refuses_a_foreign_file_before_connecting(tmp_path, inventory):
     notes.write_text("not a backup\n")
     result = CliRunner().invoke(main, ["restore", str(inventory), str(notes), "--yes"])
     assert result.exit_code == 1
-    assert result.output == (f"Error: {notes} is not an appliance backup: it is not a tar "
-                             "archive; give an archive that `appliance backup` made "
-                             "(files/backup.sh)\n")
+    assert result.output == (
+        f"Error: {notes} is not an appliance backup: it is not a tar "
+        "archive; give an archive that `appliance backup` made "
+        "(files/backup.sh)\n"
+    )
 
 
 def test_restore_without_a_terminal_needs_yes(tmp_path, inventory):
-    archive = make_archive(tmp_path / "good.tar", {"database.dump": b"PGDMP",
-                                                   "webui-data.tar": b""})
+    archive = make_archive(
+        tmp_path / "good.tar", {"database.dump": b"PGDMP", "webui-data.tar": b""}
+    )
     result = CliRunner().invoke(main, ["restore", str(inventory), str(archive)])
     assert result.exit_code == 2
     assert "--yes is missing, and there is no terminal to ask on" in result.output
@@ -71,29 +82,52 @@ def test_restore_without_a_terminal_needs_yes(tmp_path, inventory):
 @pytest.fixture
 def offsite_inventory(tmp_path):
     path = tmp_path / "offsite.py"
-    path.write_text("hosts = [('192.0.2.7', {'webui_domain': 'chat.example.com', "
-                    "'monitor_domain': 'monitor.example.com', 'acme_ca': 'none', "
-                    "'webui_admin_email': 'admin@example.com', "
-                    "'backup_repository': '/mnt/nas/restic'})]\n")
+    path.write_text(
+        "hosts = [('192.0.2.7', {'webui_domain': 'chat.example.com', "
+        "'monitor_domain': 'monitor.example.com', 'acme_ca': 'none', "
+        "'webui_admin_email': 'admin@example.com', "
+        "'backup_repository': '/mnt/nas/restic'})]\n"
+    )
     return path
 
 
-@pytest.mark.parametrize("arguments, code, message", [
-    ([], 2, "Error: give an ARCHIVE (appliance backup --fetch made it), or --from-repository "
-            "to rebuild a lost server"),
-    (["backup.tar", "--from-repository"], 2, "Error: give an ARCHIVE or --from-repository, not both"),
-    (["--from-repository", "HEAD~1"], 2,
-     "Error: --from-repository 'HEAD~1': give a snapshot ID (hex, as `restic snapshots` shows it) "
-     "or nothing for the latest"),
-    (["--from-repository"], 2,
-     "Error: --yes is missing, and there is no terminal to ask on: a restore from the repository "
-     "replaces the server's k3s datastore and Open WebUI's data; confirm with --yes"),
-    (["--from-repository", "--yes"], 2,
-     "Error: --password-file is missing, and there is no terminal to ask on: give the file "
-     "holding the repository's password"),
-])
-def test_restore_from_the_repository_refuses_before_connecting(offsite_inventory, arguments, code,
-                                                               message):
+@pytest.mark.parametrize(
+    "arguments, code, message",
+    [
+        (
+            [],
+            2,
+            "Error: give an ARCHIVE (appliance backup --fetch made it), or --from-repository "
+            "to rebuild a lost server",
+        ),
+        (
+            ["backup.tar", "--from-repository"],
+            2,
+            "Error: give an ARCHIVE or --from-repository, not both",
+        ),
+        (
+            ["--from-repository", "HEAD~1"],
+            2,
+            "Error: --from-repository 'HEAD~1': give a snapshot ID (hex, as `restic snapshots` shows it) "
+            "or nothing for the latest",
+        ),
+        (
+            ["--from-repository"],
+            2,
+            "Error: --yes is missing, and there is no terminal to ask on: a restore from the repository "
+            "replaces the server's k3s datastore and Open WebUI's data; confirm with --yes",
+        ),
+        (
+            ["--from-repository", "--yes"],
+            2,
+            "Error: --password-file is missing, and there is no terminal to ask on: give the file "
+            "holding the repository's password",
+        ),
+    ],
+)
+def test_restore_from_the_repository_refuses_before_connecting(
+    offsite_inventory, arguments, code, message
+):
     result = CliRunner().invoke(main, ["restore", str(offsite_inventory), *arguments])
     assert result.exit_code == code
     assert result.output.splitlines()[-1] == message
@@ -103,5 +137,7 @@ def test_restore_from_the_repository_refuses_before_connecting(offsite_inventory
 def test_restore_from_the_repository_needs_a_repository(inventory):
     result = CliRunner().invoke(main, ["restore", str(inventory), "--from-repository", "--yes"])
     assert result.exit_code == 1
-    assert result.output == (f"Error: 192.0.2.7: backup_repository is not set in {inventory}; set "
-                             "it as it was on the lost server\n")
+    assert result.output == (
+        f"Error: 192.0.2.7: backup_repository is not set in {inventory}; set "
+        "it as it was on the lost server\n"
+    )

@@ -15,22 +15,46 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 def bench(script: str, *arguments: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run `python bench/SCRIPT ARGUMENTS...` with this checkout's code."""
-    return subprocess.run([sys.executable, str(BENCH / script), *arguments], cwd=cwd,
-                          capture_output=True, text=True, timeout=60, env=project_environment())
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=project_environment(),
+    )
 
 
-@pytest.mark.parametrize("script, usage, summary", [
-    ("lynis.py", "Usage: lynis.py [OPTIONS]",
-     "Benchmark: Lynis hardening index of a bare Debian 12 host, then after the"),
-    ("host_layer.py", "Usage: host_layer.py [OPTIONS]",
-     "Time the host layer's first converge and no-op re-run on fresh rehearsal"),
-    ("memory_budget.py", "Usage: memory_budget.py [OPTIONS] [INVENTORY]",
-     "Print the platform's memory requests and limits per container, and what is"),
-    ("model_memory.py", "Usage: model_memory.py [OPTIONS]",
-     "Measure the resident memory of each model in llama-server, as Ollama runs it"),
-    ("mutation.py", "Usage: mutation.py [OPTIONS]",
-     "Print the share of mutants the fast tests kill, per module."),
-])
+@pytest.mark.parametrize(
+    "script, usage, summary",
+    [
+        (
+            "lynis.py",
+            "Usage: lynis.py [OPTIONS]",
+            "Benchmark: Lynis hardening index of a bare Debian 12 host, then after the",
+        ),
+        (
+            "host_layer.py",
+            "Usage: host_layer.py [OPTIONS]",
+            "Time the host layer's first converge and no-op re-run on fresh rehearsal",
+        ),
+        (
+            "memory_budget.py",
+            "Usage: memory_budget.py [OPTIONS] [INVENTORY]",
+            "Print the platform's memory requests and limits per container, and what is",
+        ),
+        (
+            "model_memory.py",
+            "Usage: model_memory.py [OPTIONS]",
+            "Measure the resident memory of each model in llama-server, as Ollama runs it",
+        ),
+        (
+            "mutation.py",
+            "Usage: mutation.py [OPTIONS]",
+            "Print the share of mutants the fast tests kill, per module.",
+        ),
+    ],
+)
 def test_help_says_what_each_benchmark_does(tmp_path, script, usage, summary):
     result = bench(script, "--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -39,33 +63,49 @@ def test_help_says_what_each_benchmark_does(tmp_path, script, usage, summary):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("arguments, status", [
-    (["--help"], 0), (["-h"], 0), ([], 2), (["trace.json"], 2), (["-y", "inventory.py"], 2)])
+@pytest.mark.parametrize(
+    "arguments, status",
+    [(["--help"], 0), (["-h"], 0), ([], 2), (["trace.json"], 2), (["-y", "inventory.py"], 2)],
+)
 def test_tracer_prints_its_usage_instead_of_running_pyinfra(tmp_path, arguments, status):
     result = bench("pyinfra_trace.py", *arguments, cwd=tmp_path)
     assert result.returncode == status
     usage = result.stdout if status == 0 else result.stderr
-    assert usage.splitlines()[0] == "usage: python bench/pyinfra_trace.py TRACE_JSON PYINFRA_ARGS..."
+    assert (
+        usage.splitlines()[0] == "usage: python bench/pyinfra_trace.py TRACE_JSON PYINFRA_ARGS..."
+    )
     assert "bench/host_layer.py" in usage
     assert list(tmp_path.iterdir()) == []  # no trace written, no pyinfra run
 
 
 def test_mutation_without_mutmut_says_how_to_install_it(tmp_path):
     # As `python bench/mutation.py` where mutmut is absent: importlib finds no module so named.
-    program = (f"import runpy, sys; sys.modules['mutmut'] = None; "
-               f"sys.argv = ['mutation.py', '--workdir', {str(tmp_path / 'work')!r}]; "
-               f"runpy.run_path({str(BENCH / 'mutation.py')!r}, run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60, env=project_environment())
+    program = (
+        f"import runpy, sys; sys.modules['mutmut'] = None; "
+        f"sys.argv = ['mutation.py', '--workdir', {str(tmp_path / 'work')!r}]; "
+        f"runpy.run_path({str(BENCH / 'mutation.py')!r}, run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=project_environment(),
+    )
     assert (result.returncode, result.stdout, result.stderr) == (
-        1, "", "mutmut is not installed: pip install mutmut (3.x)\n")
+        1,
+        "",
+        "mutmut is not installed: pip install mutmut (3.x)\n",
+    )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failing_command_ends_in_one_line_naming_it(tmp_path):
     (tmp_path / "fails.py").write_text(
         "import sys\nprint('Traceback (most recent call last):', file=sys.stderr)\n"
-        "sys.exit('mutmut.NoMutants: none')\n")
+        "sys.exit('mutmut.NoMutants: none')\n"
+    )
     with pytest.raises(SystemExit) as stopped:
         output_of([sys.executable, "fails.py", "results"], tmp_path)
     assert stopped.value.code == "python fails.py results failed (exit 1): mutmut.NoMutants: none"
@@ -73,9 +113,20 @@ def test_a_failing_command_ends_in_one_line_naming_it(tmp_path):
 
 def test_readme_names_every_benchmark_with_how_to_run_it():
     section = (BENCH.parent / "README.md").read_text().split("\n## Tests and benchmark\n")[1]
-    items = re.findall(r"^- `bench/(\w+\.py)`(.*?)(?=^- |^\n)", section.split("\n## ")[0], re.M | re.S)
-    assert sorted(name for name, _ in items) == sorted(path.name for path in BENCH.glob("*.py")) == [
-        "host_layer.py", "lynis.py", "memory_budget.py", "model_memory.py", "mutation.py",
-        "pyinfra_trace.py"]
+    items = re.findall(
+        r"^- `bench/(\w+\.py)`(.*?)(?=^- |^\n)", section.split("\n## ")[0], re.M | re.S
+    )
+    assert (
+        sorted(name for name, _ in items)
+        == sorted(path.name for path in BENCH.glob("*.py"))
+        == [
+            "host_layer.py",
+            "lynis.py",
+            "memory_budget.py",
+            "model_memory.py",
+            "mutation.py",
+            "pyinfra_trace.py",
+        ]
+    )
     for name, text in items:
         assert f"`python bench/{name}" in text or "not run by hand" in text, name

@@ -16,7 +16,8 @@ CHARTS = PROJECT_ROOT / "tests/data/charts"
 
 def rendered_budget(tmp_path):
     result = CliRunner().invoke(
-        main, ["render", str(PROJECT_ROOT / "inventories/prod.py"), "--out", str(tmp_path)])
+        main, ["render", str(PROJECT_ROOT / "inventories/prod.py"), "--out", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     return budget(tmp_path)
 
@@ -39,13 +40,20 @@ def chart_requests_mib(record: dict) -> dict[str, float]:
 CHART_REQUESTS_MIB = {
     "traefik": {"traefik/traefik": 64},
     "cloudnative-pg": {"cloudnative-pg/manager": 96},
-    "netdata": {"netdata-child/netdata": 128, "netdata-k8s-state/netdata": 96,
-                "netdata-parent/netdata": 192},
+    "netdata": {
+        "netdata-child/netdata": 128,
+        "netdata-k8s-state/netdata": 96,
+        "netdata-parent/netdata": 192,
+    },
     "open-webui": {"open-webui/open-webui": 816},
 }
 # The appliance's own manifests (rendered by `appliance render`) and k3s's own pods.
-OWN_REQUESTS_MIB = {"postgres": 256, "llm-appliance-backup (CronJob)": 64,
-                    "ollama-models (Job)": 32, "k3s coredns": 70}
+OWN_REQUESTS_MIB = {
+    "postgres": 256,
+    "llm-appliance-backup (CronJob)": 64,
+    "ollama-models (Job)": 32,
+    "k3s coredns": 70,
+}
 
 
 def test_the_recorded_renders_request_this():
@@ -54,8 +62,9 @@ def test_the_recorded_renders_request_this():
 
 
 def test_the_platforms_requests_are_the_renders_sum(tmp_path):
-    entries = {entry.component: entry.request_mib for entry in rendered_budget(tmp_path)
-               if not entry.init}
+    entries = {
+        entry.component: entry.request_mib for entry in rendered_budget(tmp_path) if not entry.init
+    }
     assert {name: entries[name] for name in OWN_REQUESTS_MIB} == OWN_REQUESTS_MIB
     charts = sum(sum(requests.values()) for requests in CHART_REQUESTS_MIB.values())
     assert (charts, sum(OWN_REQUESTS_MIB.values())) == (1392, 422)
@@ -65,20 +74,47 @@ def test_the_platforms_requests_are_the_renders_sum(tmp_path):
 
 
 def test_with_a_gpu_the_device_plugin_adds_its_request(tmp_path):
-    result = CliRunner().invoke(main, ["render", str(PROJECT_ROOT / "inventories/prod.py"),
-                                       "--out", str(tmp_path), "--data", "ollama_gpu=nvidia"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "render",
+            str(PROJECT_ROOT / "inventories/prod.py"),
+            "--out",
+            str(tmp_path),
+            "--data",
+            "ollama_gpu=nvidia",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    entries = [entry for entry in budget(tmp_path) if not entry.init and entry.component != "ollama"]
+    entries = [
+        entry for entry in budget(tmp_path) if not entry.init and entry.component != "ollama"
+    ]
     plugin = json.loads((CHARTS / "nvidia-device-plugin.json").read_text())
     assert chart_requests_mib(plugin)["nvidia-device-plugin/nvidia-device-plugin-ctr"] == 32
-    assert sum(entry.request_mib for entry in entries) == PLATFORM_REQUESTS_MIB + DEVICE_PLUGIN_REQUEST_MIB == 1846
+    assert (
+        sum(entry.request_mib for entry in entries)
+        == PLATFORM_REQUESTS_MIB + DEVICE_PLUGIN_REQUEST_MIB
+        == 1846
+    )
 
 
 def test_a_request_left_out_of_the_sum_fails():
     render = json.loads((CHARTS / "open-webui.json").read_text())
-    render["objects"].append({"kind": "Deployment", "metadata": {"name": "sidecar"}, "spec": {
-        "template": {"spec": {"containers": [{"name": "extra", "resources": {
-            "requests": {"memory": "64Mi"}}}]}}}})
+    render["objects"].append(
+        {
+            "kind": "Deployment",
+            "metadata": {"name": "sidecar"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "extra", "resources": {"requests": {"memory": "64Mi"}}}
+                        ]
+                    }
+                }
+            },
+        }
+    )
     assert chart_requests_mib(render) != CHART_REQUESTS_MIB["open-webui"]
 
 

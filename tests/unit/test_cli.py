@@ -17,9 +17,22 @@ from appliance.runner import project_environment
 from operations.summary import summary_lines
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-INIT = ["--address", "203.0.113.10", "--ssh-user", "ubuntu", "--webui-domain", "chat.example.com",
-        "--monitor-domain", "monitor.example.com", "--acme-ca", "production",
-        "--acme-email", "admin@example.com", "--admin-cidr", "198.51.100.0/24"]
+INIT = [
+    "--address",
+    "203.0.113.10",
+    "--ssh-user",
+    "ubuntu",
+    "--webui-domain",
+    "chat.example.com",
+    "--monitor-domain",
+    "monitor.example.com",
+    "--acme-ca",
+    "production",
+    "--acme-email",
+    "admin@example.com",
+    "--admin-cidr",
+    "198.51.100.0/24",
+]
 
 
 def test_init_writes_a_valid_inventory_and_never_overwrites(tmp_path):
@@ -38,8 +51,10 @@ def test_an_inventory_without_hosts_is_refused(tmp_path):
     empty.write_text("# no hosts yet\n")
     result = CliRunner().invoke(main, ["check", str(empty)])
     assert result.exit_code == 1
-    assert result.output == (f"Error: {empty}: the inventory lists no hosts; add your server, "
-                             'e.g. hosts = ["203.0.113.10"] (appliance init writes one)\n')
+    assert result.output == (
+        f"Error: {empty}: the inventory lists no hosts; add your server, "
+        'e.g. hosts = ["203.0.113.10"] (appliance init writes one)\n'
+    )
 
 
 def test_init_refuses_bad_settings(tmp_path):
@@ -53,8 +68,12 @@ def test_init_refuses_bad_settings(tmp_path):
 def example_lines(command) -> list[str]:
     """The lines of a command's docstring example: the paragraph after its `\\b` marker."""
     paragraphs = inspect.cleandoc(command.callback.__doc__).split("\n\n")
-    return [line.strip() for paragraph in paragraphs if paragraph.startswith("\b")
-            for line in paragraph.splitlines()[1:]]
+    return [
+        line.strip()
+        for paragraph in paragraphs
+        if paragraph.startswith("\b")
+        for line in paragraph.splitlines()[1:]
+    ]
 
 
 def test_init_without_a_terminal_never_asks_and_names_the_missing_flag(tmp_path):
@@ -66,14 +85,23 @@ def test_init_without_a_terminal_never_asks_and_names_the_missing_flag(tmp_path)
 
 
 def test_init_with_acme_none_asks_for_the_admin_email_not_the_acme_one(tmp_path):
-    rehearsal = ["--address", "192.0.2.7", "--webui-domain", "chat.example.test",
-                 "--monitor-domain", "monitor.example.test", "--acme-ca", "none"]
+    rehearsal = [
+        "--address",
+        "192.0.2.7",
+        "--webui-domain",
+        "chat.example.test",
+        "--monitor-domain",
+        "monitor.example.test",
+        "--acme-ca",
+        "none",
+    ]
     result = CliRunner().invoke(main, ["init", str(tmp_path / "a.py"), *rehearsal])
     assert result.exit_code == 2
     assert "--admin-email is missing" in result.output and "--acme-email" not in result.output
     path = tmp_path / "b.py"
-    result = CliRunner().invoke(main, ["init", str(path), *rehearsal,
-                                       "--admin-email", "admin@example.test"])
+    result = CliRunner().invoke(
+        main, ["init", str(path), *rehearsal, "--admin-email", "admin@example.test"]
+    )
     assert result.exit_code == 0, result.output
     text = path.read_text()
     assert '"webui_admin_email": "admin@example.test"' in text and "acme_email" not in text
@@ -82,25 +110,38 @@ def test_init_with_acme_none_asks_for_the_admin_email_not_the_acme_one(tmp_path)
 
 def test_init_writes_the_size_of_a_model_the_table_lacks(tmp_path):
     path = tmp_path / "mine.py"
-    result = CliRunner().invoke(main, ["init", str(path), *INIT, "--model", "mymodel:7b",
-                                       "--model-size", "mymodel:7b=4.5"])
+    result = CliRunner().invoke(
+        main, ["init", str(path), *INIT, "--model", "mymodel:7b", "--model-size", "mymodel:7b=4.5"]
+    )
     assert result.exit_code == 0, result.output
     assert '"ollama_model_sizes": {"mymodel:7b": 4.5}' in path.read_text()
     assert CliRunner().invoke(main, ["check", str(path), "--offline"]).exit_code == 0
-    bad = CliRunner().invoke(main, ["init", str(tmp_path / "x.py"), *INIT,
-                                    "--model-size", "mymodel:7b=big"])
+    bad = CliRunner().invoke(
+        main, ["init", str(tmp_path / "x.py"), *INIT, "--model-size", "mymodel:7b=big"]
+    )
     assert bad.exit_code == 2 and "use NAME:TAG=GiB, e.g. mymodel:7b=4.5" in bad.output
 
 
 def test_init_on_a_terminal_asks_only_what_is_needed(tmp_path):
     """Through a real pseudo-terminal: CA none, so the admin e-mail is asked, the ACME one not."""
     path = tmp_path / "asked.py"
-    answers = ["203.0.113.10", "root", "chat.example.com", "monitor.example.com", "none",
-               "admin@example.com"]
+    answers = [
+        "203.0.113.10",
+        "root",
+        "chat.example.com",
+        "monitor.example.com",
+        "none",
+        "admin@example.com",
+    ]
     primary, secondary = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "init", str(path)],
-                               stdin=secondary, stdout=secondary, stderr=secondary,
-                               env=project_environment(), close_fds=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "init", str(path)],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=project_environment(),
+        close_fds=True,
+    )
     os.close(secondary)
     output = b""
     for answer in answers:
@@ -129,16 +170,27 @@ def test_init_on_a_terminal_asks_only_what_is_needed(tmp_path):
     assert '"webui_admin_email": "admin@example.com"' in path.read_text()
 
 
-@pytest.mark.parametrize("address", ["203.0.113.10 ", "chat example com", "ssh://203.0.113.10",
-                                     "root@203.0.113.10", "-host", "host_1.example.com"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "203.0.113.10 ",
+        "chat example com",
+        "ssh://203.0.113.10",
+        "root@203.0.113.10",
+        "-host",
+        "host_1.example.com",
+    ],
+)
 def test_init_refuses_an_address_that_is_no_host_and_writes_nothing(tmp_path, address):
     """Found trying the first hour: any text was written into the inventory as the address."""
     path = tmp_path / "mine.py"
     arguments = [address if item == "203.0.113.10" else item for item in INIT]
     result = CliRunner().invoke(main, ["init", str(path), *arguments])
     assert result.exit_code == 2
-    assert (f"Invalid value for --address: {address!r} is neither an IP address nor a host "
-            "name; give one like 192.0.2.10 or server.example.com") in " ".join(result.output.split())
+    assert (
+        f"Invalid value for --address: {address!r} is neither an IP address nor a host "
+        "name; give one like 192.0.2.10 or server.example.com"
+    ) in " ".join(result.output.split())
     assert not path.exists()
 
 
@@ -152,12 +204,20 @@ def test_init_takes_ip_addresses_and_host_names(tmp_path, address):
 
 def test_readme_init_example_runs_without_a_terminal(tmp_path):
     readme = (PROJECT_ROOT / "README.md").read_text()
-    (line,) = [line.strip() for line in readme.splitlines()
-               if line.strip().startswith("appliance init inventories/mine.py --")]
+    (line,) = [
+        line.strip()
+        for line in readme.splitlines()
+        if line.strip().startswith("appliance init inventories/mine.py --")
+    ]
     command = shlex.split(line.replace("inventories/mine.py", str(tmp_path / "mine.py")))
-    result = subprocess.run([sys.executable, "-m", "appliance.cli", *command[1:]],
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                            env=project_environment(), timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", *command[1:]],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=project_environment(),
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"wrote {tmp_path / 'mine.py'}; next: appliance check")
 
@@ -174,12 +234,15 @@ def test_every_command_has_help_with_an_example_shown_as_written(command):
         assert line in shown, (line, result.output)
 
 
-
-
 def test_summary_of_a_converged_first_server(base_settings):
-    lines = summary_lines(base_settings, "inventories/prod.py", True,
-                          {"llama3.2:3b", "nomic-embed-text:latest"}, [],
-                          "CPU: no NVIDIA GPU on this host")
+    lines = summary_lines(
+        base_settings,
+        "inventories/prod.py",
+        True,
+        {"llama3.2:3b", "nomic-embed-text:latest"},
+        [],
+        "CPU: no NVIDIA GPU on this host",
+    )
     assert lines == [
         "Open WebUI:  https://chat.example.com/  (admin admin@example.com; password: "
         "appliance admin-password inventories/prod.py)",
@@ -196,8 +259,9 @@ def test_summary_of_changes_and_missing_models(base_settings):
     changed = [f"Host layer | step {n}" for n in range(8)]
     lines = summary_lines(base_settings, "INVENTORY", True, {"llama3.2:3b"}, changed, "CPU")
     assert "(still missing: nomic-embed-text:latest)" in lines[2]
-    assert lines[-1] == ("Changed:     8 operations: step 0; step 1; step 2; step 3; step 4; "
-                         "step 5 and 2 more")
+    assert lines[-1] == (
+        "Changed:     8 operations: step 0; step 1; step 2; step 3; step 4; step 5 and 2 more"
+    )
     agent = summary_lines(base_settings, "INVENTORY", False, None, changed[:1], "")
     assert agent == ["Changed:     1 operations: step 0"]
 
@@ -217,20 +281,25 @@ def test_init_writes_the_ssh_key_pyinfra_logs_in_with(tmp_path):
 def test_a_run_the_preflight_stopped_gives_its_reason_not_a_host_line():
     from appliance.runner import last_error_line
 
-    output = ("--> Preparing operation files...\n"
-              "    [10.213.2.2] Ollama: CPU: no NVIDIA GPU on this host\n"
-              "--> llm-appliance: stopped before changing anything: 10.213.2.2 cannot run the "
-              "appliance as set\n"
-              "    - operating system Debian 11 is not supported; install one of: Ubuntu 22.04, "
-              "24.04; Debian 12, 13\n")
+    output = (
+        "--> Preparing operation files...\n"
+        "    [10.213.2.2] Ollama: CPU: no NVIDIA GPU on this host\n"
+        "--> llm-appliance: stopped before changing anything: 10.213.2.2 cannot run the "
+        "appliance as set\n"
+        "    - operating system Debian 11 is not supported; install one of: Ubuntu 22.04, "
+        "24.04; Debian 12, 13\n"
+    )
     assert last_error_line(output) == (
         "stopped before changing anything: 10.213.2.2 cannot run the appliance as set: operating "
-        "system Debian 11 is not supported; install one of: Ubuntu 22.04, 24.04; Debian 12, 13")
+        "system Debian 11 is not supported; install one of: Ubuntu 22.04, 24.04; Debian 12, 13"
+    )
 
 
-MISSING_KEY = ("ssh_key = '/nonexistent' is not a file on this machine; give the private key "
-               "pyinfra logs in with (e.g. ~/.ssh/id_ed25519; `ssh-keygen -t ed25519` makes one), "
-               "or leave ssh_key out to log in with your SSH agent and ~/.ssh keys")
+MISSING_KEY = (
+    "ssh_key = '/nonexistent' is not a file on this machine; give the private key "
+    "pyinfra logs in with (e.g. ~/.ssh/id_ed25519; `ssh-keygen -t ed25519` makes one), "
+    "or leave ssh_key out to log in with your SSH agent and ~/.ssh keys"
+)
 
 
 def test_init_refuses_an_ssh_key_that_is_not_there(tmp_path):
@@ -244,33 +313,47 @@ def test_init_refuses_an_ssh_key_that_is_not_there(tmp_path):
 def inventory_with_missing_key(tmp_path) -> Path:
     path = tmp_path / "mine.py"
     assert CliRunner().invoke(main, ["init", str(path), *INIT]).exit_code == 0
-    path.write_text(path.read_text().replace('"_sudo": True,',
-                                             '"_sudo": True, "ssh_key": "/nonexistent",'))
+    path.write_text(
+        path.read_text().replace('"_sudo": True,', '"_sudo": True, "ssh_key": "/nonexistent",')
+    )
     return path
 
 
 def test_check_names_a_missing_ssh_key_in_one_line(tmp_path):
     path = inventory_with_missing_key(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "appliance.cli", "check", str(path)],
-                            capture_output=True, text=True, env=project_environment(), timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "check", str(path)],
+        capture_output=True,
+        text=True,
+        env=project_environment(),
+        timeout=60,
+    )
     assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr == (f"{path}: the settings need fixing:\n"
-                             f"    - 203.0.113.10: {MISSING_KEY}\n")
+    assert result.stderr == (
+        f"{path}: the settings need fixing:\n    - 203.0.113.10: {MISSING_KEY}\n"
+    )
 
 
 def test_the_deploy_stops_on_a_missing_ssh_key_before_it_connects(tmp_path):
     """pyinfra runs config.py's check before connecting (pyinfra would fail in its connection
     greenlet with a traceback); 203.0.113.10 (TEST-NET-3) is never reached."""
     path = inventory_with_missing_key(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "pyinfra", "-y", str(path), "deploy.py"],
-                            cwd=PROJECT_ROOT, capture_output=True, text=True,
-                            env=project_environment(), timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "pyinfra", "-y", str(path), "deploy.py"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=project_environment(),
+        timeout=60,
+    )
     assert result.returncode == 1
     output = result.stdout + result.stderr
     assert "Traceback" not in output and "Connected" not in output
-    assert ("--> llm-appliance: stopped before changing anything: cannot log in to 203.0.113.10\n"
-            f"    - {MISSING_KEY}\n") in output
+    assert (
+        "--> llm-appliance: stopped before changing anything: cannot log in to 203.0.113.10\n"
+        f"    - {MISSING_KEY}\n"
+    ) in output
 
 
 def test_version_gives_the_project_and_every_pinned_version_as_read_now(monkeypatch):
@@ -279,20 +362,23 @@ def test_version_gives_the_project_and_every_pinned_version_as_read_now(monkeypa
 
     import operations.pins
 
-    project = re.search(r'^version = "(.+)"$', (PROJECT_ROOT / "pyproject.toml").read_text(),
-                        re.M)[1]
+    project = re.search(r'^version = "(.+)"$', (PROJECT_ROOT / "pyproject.toml").read_text(), re.M)[
+        1
+    ]
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert re.fullmatch(rf"llm-appliance {re.escape(project)} \(commit [0-9a-f]{{7,40}}\)",
-                        lines[0]), lines[0]
+    assert re.fullmatch(
+        rf"llm-appliance {re.escape(project)} \(commit [0-9a-f]{{7,40}}\)", lines[0]
+    ), lines[0]
     assert lines[1] == "pinned versions (PINNED_VERSIONS, operations/pins.py):"
     assert all(re.fullmatch(r"  [a-z0-9 -]+: \S+", line) for line in lines[2:]), lines
     pins = dict(line.strip().split(": ", 1) for line in lines[2:])
     assert pins == dict(operations.pins.PINNED_VERSIONS) and "k3s" in pins
     # Read when it runs, not written into the command: a planted pin shows.
-    monkeypatch.setattr(operations.pins, "PINNED_VERSIONS",
-                        MappingProxyType({"k3s": "v9.9.9+k3s9"}))
+    monkeypatch.setattr(
+        operations.pins, "PINNED_VERSIONS", MappingProxyType({"k3s": "v9.9.9+k3s9"})
+    )
     planted = CliRunner().invoke(main, ["--version"]).output.splitlines()
     assert planted[2:] == ["  k3s: v9.9.9+k3s9"]
 
@@ -300,9 +386,19 @@ def test_version_gives_the_project_and_every_pinned_version_as_read_now(monkeypa
 # ApplianceRead of a rehearsal host with the host layer alone (`appliance rehearse --keep`),
 # recorded from `pyinfra --json fact operations.health.ApplianceRead`.
 HOST_LAYER_READ: dict[str, Any] = {
-    "now": 1796604102, "memory_available_kib": 23555884, "disk_free_kib": 75033464,
-    "backup": None, "offsite": {"time": None, "failed": {}}, "reboot": None, "restored": None, "k3s": False,
-    "objects": [], "secrets": [], "models": [], "redirect": "", "health": "",
+    "now": 1796604102,
+    "memory_available_kib": 23555884,
+    "disk_free_kib": 75033464,
+    "backup": None,
+    "offsite": {"time": None, "failed": {}},
+    "reboot": None,
+    "restored": None,
+    "k3s": False,
+    "objects": [],
+    "secrets": [],
+    "models": [],
+    "redirect": "",
+    "health": "",
     "certificate": None,
 }
 
@@ -314,12 +410,17 @@ def test_status_of_a_host_layer_says_what_it_did_not_read(tmp_path, monkeypatch)
     import appliance.cli
 
     path = tmp_path / "rehearsal.py"
-    path.write_text("hosts = [('10.213.1.2', {'webui_domain': 'chat.rehearsal.test', "
-                    "'monitor_domain': 'monitor.rehearsal.test', 'acme_ca': 'none', "
-                    "'webui_admin_email': 'admin@rehearsal.test', 'layers': 'host'})]\n")
+    path.write_text(
+        "hosts = [('10.213.1.2', {'webui_domain': 'chat.rehearsal.test', "
+        "'monitor_domain': 'monitor.rehearsal.test', 'acme_ca': 'none', "
+        "'webui_admin_email': 'admin@rehearsal.test', 'layers': 'host'})]\n"
+    )
     recorded = json.dumps({"operations.health.ApplianceRead": {"10.213.1.2": HOST_LAYER_READ}})
-    monkeypatch.setattr(appliance.cli, "on_host", lambda *arguments: subprocess.CompletedProcess(
-        arguments, 0, stdout=recorded, stderr=""))
+    monkeypatch.setattr(
+        appliance.cli,
+        "on_host",
+        lambda *arguments: subprocess.CompletedProcess(arguments, 0, stdout=recorded, stderr=""),
+    )
     result = CliRunner().invoke(main, ["status", str(path)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -327,8 +428,10 @@ def test_status_of_a_host_layer_says_what_it_did_not_read(tmp_path, monkeypatch)
     assert [line.split()[:2] for line in lines[2:4]] == [["disk", "ready"], ["memory", "ready"]]
     assert lines[4:] == ["  not read: k3s, apps (not in this inventory's layers: host)"]
     readme = (PROJECT_ROOT / "README.md").read_text().replace("\n", " ")
-    assert ("`appliance status` shows the host's free disk and memory, says `not read: k3s, apps "
-            "(not in this inventory's layers: host)` and exits 0") in readme
+    assert (
+        "`appliance status` shows the host's free disk and memory, says `not read: k3s, apps "
+        "(not in this inventory's layers: host)` and exits 0"
+    ) in readme
 
 
 REFERENCE_BOX_WARNING = (
@@ -337,7 +440,8 @@ REFERENCE_BOX_WARNING = (
     "1, prompt cache 0 MiB, server 256 MiB); the 8 GB reference box leaves it 5238 MiB of its "
     "7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB): use the "
     "library's smaller quantisation llama3.1:8b-instruct-q3_K_M (same shape, smaller file); "
-    "or choose a smaller model or a host with more RAM")
+    "or choose a smaller model or a host with more RAM"
+)
 
 
 def test_init_and_check_warn_of_a_model_the_reference_box_cannot_hold(tmp_path):
@@ -349,10 +453,12 @@ def test_init_and_check_warn_of_a_model_the_reference_box_cannot_hold(tmp_path):
     assert check.exit_code == 0
     assert check.output.splitlines() == [
         "settings: 1 host(s) valid",
-        REFERENCE_BOX_WARNING.replace("warning: ", "warning: 203.0.113.10: ")]
+        REFERENCE_BOX_WARNING.replace("warning: ", "warning: 203.0.113.10: "),
+    ]
     # gemma3:4b (3.1 GiB, shape not in the table: 3.1 x 1.2 GiB + 64 MiB, 3873 MiB) fits.
-    fits = CliRunner().invoke(main, ["init", str(tmp_path / "fits.py"), *INIT, "--model",
-                                     "gemma3:4b"])
+    fits = CliRunner().invoke(
+        main, ["init", str(tmp_path / "fits.py"), *INIT, "--model", "gemma3:4b"]
+    )
     assert fits.exit_code == 0 and "warning" not in fits.output
 
 
@@ -368,18 +474,27 @@ def test_verify_stops_at_once_where_k3s_is_not_installed(tmp_path, monkeypatch):
 
     def pyinfra(inventory, limit, *arguments):
         asked.append(arguments)
-        return subprocess.CompletedProcess(arguments, 0, stdout=json.dumps(
-            {"operations.facts.K3sVersion (path=/usr/local/bin/k3s)": {limit: answers["k3s"]}}))
+        return subprocess.CompletedProcess(
+            arguments,
+            0,
+            stdout=json.dumps(
+                {"operations.facts.K3sVersion (path=/usr/local/bin/k3s)": {limit: answers["k3s"]}}
+            ),
+        )
 
     monkeypatch.setattr(appliance.cli, "on_host", pyinfra)
     ran = []
-    monkeypatch.setattr(appliance.cli.subprocess, "run",
-                        lambda command, **k: ran.append(command) or subprocess.CompletedProcess(
-                            command, 0))
+    monkeypatch.setattr(
+        appliance.cli.subprocess,
+        "run",
+        lambda command, **k: ran.append(command) or subprocess.CompletedProcess(command, 0),
+    )
     answers["k3s"] = None
     result = CliRunner().invoke(main, ["verify", str(path)])
     assert (result.exit_code, result.output) == (
-        1, "Error: k3s is not installed on 203.0.113.10: verify with --layers host\n")
+        1,
+        "Error: k3s is not installed on 203.0.113.10: verify with --layers host\n",
+    )
     assert asked == [("--json", "fact", "operations.facts.K3sVersion", "path=/usr/local/bin/k3s")]
     assert ran == []
     answers["k3s"] = "v1.36.5+k3s1"
@@ -395,12 +510,28 @@ def test_the_shipped_suite_names_bad_settings_in_one_line(tmp_path):
     """Run as README shows it (pytest tests/host --inventory ...): it stops in its
     configuration, before any host is reached (it gave a SettingsError traceback)."""
     path = inventory_with_missing_key(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "pytest", "tests/host", f"--inventory={path}",
-                             "-p", "no:cacheprovider", "-m", "host"], cwd=PROJECT_ROOT,
-                            capture_output=True, text=True, env=project_environment(), timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/host",
+            f"--inventory={path}",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "host",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=project_environment(),
+        timeout=120,
+    )
     assert result.returncode == 4  # pytest's usage error
     assert (result.stdout + result.stderr).strip() == (
-        f"ERROR: {path}: the settings of 203.0.113.10 need fixing: {MISSING_KEY}")
+        f"ERROR: {path}: the settings of 203.0.113.10 need fixing: {MISSING_KEY}"
+    )
 
 
 def test_init_refuses_a_folder_that_does_not_exist(tmp_path):
@@ -408,9 +539,11 @@ def test_init_refuses_a_folder_that_does_not_exist(tmp_path):
     path = tmp_path / "no-such-folder" / "mine.py"
     result = CliRunner().invoke(main, ["init", str(path), *INIT])
     assert result.exit_code == 1
-    assert result.output == (f"Error: {tmp_path / 'no-such-folder'} is not a folder: make it "
-                             "first, or write the inventory into one that exists (e.g. "
-                             "inventories/)\n")
+    assert result.output == (
+        f"Error: {tmp_path / 'no-such-folder'} is not a folder: make it "
+        "first, or write the inventory into one that exists (e.g. "
+        "inventories/)\n"
+    )
     assert not path.parent.exists()
 
 
@@ -421,14 +554,16 @@ def test_verify_refuses_a_layer_that_is_not_one(tmp_path):
     result = CliRunner().invoke(main, ["verify", str(path), "--layers", "host,hots"])
     assert result.exit_code == 2
     assert "Invalid value for --layers: hots is not a layer; give some of host,k3s,apps" in (
-        " ".join(result.output.split()))
+        " ".join(result.output.split())
+    )
 
 
 def test_rehearse_refuses_keep_with_clean():
     result = CliRunner().invoke(main, ["rehearse", "--keep", "--clean"])
     assert result.exit_code == 2
     assert "--clean only removes what earlier rehearsals left; run --keep on its own" in (
-        " ".join(result.output.split()))
+        " ".join(result.output.split())
+    )
 
 
 def test_a_host_that_does_not_speak_ssh_is_one_line_without_a_traceback(tmp_path):
@@ -453,13 +588,20 @@ def test_a_host_that_does_not_speak_ssh_is_one_line_without_a_traceback(tmp_path
     threading.Thread(target=close_each, daemon=True).start()
     path = tmp_path / "mine.py"
     assert CliRunner().invoke(main, ["init", str(path), *INIT]).exit_code == 0
-    path.write_text(path.read_text().replace(
-        '"203.0.113.10"', '"127.0.0.1"').replace(
-        '"_sudo": True,', f'"_sudo": True, "ssh_port": {listener.getsockname()[1]},'))
+    path.write_text(
+        path.read_text()
+        .replace('"203.0.113.10"', '"127.0.0.1"')
+        .replace('"_sudo": True,', f'"_sudo": True, "ssh_port": {listener.getsockname()[1]},')
+    )
     try:
-        result = subprocess.run([sys.executable, "-m", "pyinfra", "-y", str(path), "deploy.py"],
-                                cwd=PROJECT_ROOT, capture_output=True, text=True,
-                                env=project_environment(), timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "pyinfra", "-y", str(path), "deploy.py"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            env=project_environment(),
+            timeout=60,
+        )
     finally:
         listener.close()
     output = result.stdout + result.stderr
@@ -493,8 +635,10 @@ def test_paramiko_keeps_its_error_lines_and_loses_its_tracebacks(caplog):
             logger.error(line)
         logger.error("Socket exception: Connection reset by peer (104)")
     assert len(traceback_lines) > 8
-    assert caplog.messages == ["Exception (client): Error reading SSH protocol banner",
-                               "Socket exception: Connection reset by peer (104)"]
+    assert caplog.messages == [
+        "Exception (client): Error reading SSH protocol banner",
+        "Socket exception: Connection reset by peer (104)",
+    ]
 
 
 def test_a_host_that_cannot_be_reached_gets_the_hint_its_error_calls_for():
@@ -503,12 +647,18 @@ def test_a_host_that_cannot_be_reached_gets_the_hint_its_error_calls_for():
     from appliance.runner import connection_hint
 
     assert connection_hint("Could not resolve hostname ([Errno -2] Name or service not known)") == (
-        "the host's address in the inventory does not resolve: check it")
+        "the host's address in the inventory does not resolve: check it"
+    )
     assert connection_hint("SSH error (Error reading SSH protocol banner)").startswith(
-        "nothing answered SSH there: check that the server is up")
-    assert connection_hint("Could not connect ([Errno None] Unable to connect to port 22 on "
-                           "127.0.0.1)").startswith("nothing answered SSH there")
+        "nothing answered SSH there: check that the server is up"
+    )
+    assert connection_hint(
+        "Could not connect ([Errno None] Unable to connect to port 22 on 127.0.0.1)"
+    ).startswith("nothing answered SSH there")
     assert connection_hint("Authentication error: Authentication failed.") == (
         "pyinfra could not log in: set ssh_user and ssh_key in the inventory "
-        "(appliance init --ssh-key)")
-    assert connection_hint("Invalid private key file: /tmp/key").startswith("pyinfra could not log in")
+        "(appliance init --ssh-key)"
+    )
+    assert connection_hint("Invalid private key file: /tmp/key").startswith(
+        "pyinfra could not log in"
+    )

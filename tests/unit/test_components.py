@@ -18,10 +18,13 @@ CHARTS = Path(__file__).resolve().parents[1] / "data" / "charts"
 @pytest.fixture(scope="session")
 def written_charts(base_settings):
     def written_charts(gpu_used: bool) -> dict:
-        return {document["metadata"]["name"]: document["spec"]
-                for host_file in app_files(base_settings, gpu_used=gpu_used)
-                for document in yaml.safe_load_all(host_file.content)
-                if document and document["kind"] == "HelmChart"}
+        return {
+            document["metadata"]["name"]: document["spec"]
+            for host_file in app_files(base_settings, gpu_used=gpu_used)
+            for document in yaml.safe_load_all(host_file.content)
+            if document and document["kind"] == "HelmChart"
+        }
+
     return written_charts
 
 
@@ -31,7 +34,11 @@ def test_the_apps_layer_writes_each_chart_as_its_record_says(written_charts):
     for name, chart in components.APP_CHARTS.items():
         spec = charts[name]
         assert (spec["repo"], spec["chart"], spec["version"], spec["targetNamespace"]) == (
-            chart.repo, chart.chart, chart.version, chart.namespace), name
+            chart.repo,
+            chart.chart,
+            chart.version,
+            chart.namespace,
+        ), name
 
 
 def test_the_records_pin_the_charts_of_settings():
@@ -45,12 +52,27 @@ def test_the_records_pin_the_charts_of_settings():
 
 
 def test_what_each_component_is():
-    assert [(w.ref, w.namespace, w.selector) for c in (
-        components.OPEN_WEBUI, components.OLLAMA, components.NETDATA, components.POSTGRES_OPERATOR,
-        components.TRAEFIK) for w in c.workloads] == [
-        ("deployment/open-webui", "llm",
-         "app.kubernetes.io/component=open-webui,app.kubernetes.io/instance=open-webui"),
-        ("deployment/ollama", "llm", "app.kubernetes.io/instance=ollama,app.kubernetes.io/name=ollama"),
+    assert [
+        (w.ref, w.namespace, w.selector)
+        for c in (
+            components.OPEN_WEBUI,
+            components.OLLAMA,
+            components.NETDATA,
+            components.POSTGRES_OPERATOR,
+            components.TRAEFIK,
+        )
+        for w in c.workloads
+    ] == [
+        (
+            "deployment/open-webui",
+            "llm",
+            "app.kubernetes.io/component=open-webui,app.kubernetes.io/instance=open-webui",
+        ),
+        (
+            "deployment/ollama",
+            "llm",
+            "app.kubernetes.io/instance=ollama,app.kubernetes.io/name=ollama",
+        ),
         ("deployment/netdata-parent", "monitoring", "app=netdata,role=parent"),
         ("daemonset/netdata-child", "monitoring", "app=netdata,role=child"),
         ("deployment/netdata-k8s-state", "monitoring", "app=netdata,role=k8sState"),
@@ -68,9 +90,14 @@ def rendered(release: str) -> list[dict]:
     return json.loads((CHARTS / f"{release}.json").read_text())["objects"]
 
 
-CHARTED = {"ollama": components.OLLAMA, "open-webui": components.OPEN_WEBUI,
-           "netdata": components.NETDATA, "cloudnative-pg": components.POSTGRES_OPERATOR,
-           "nvidia-device-plugin": components.DEVICE_PLUGIN, "traefik": components.TRAEFIK}
+CHARTED = {
+    "ollama": components.OLLAMA,
+    "open-webui": components.OPEN_WEBUI,
+    "netdata": components.NETDATA,
+    "cloudnative-pg": components.POSTGRES_OPERATOR,
+    "nvidia-device-plugin": components.DEVICE_PLUGIN,
+    "traefik": components.TRAEFIK,
+}
 
 
 @pytest.mark.parametrize("release", sorted(CHARTED))
@@ -79,33 +106,46 @@ def test_each_record_is_what_its_chart_renders(release):
     its pods carry the record's labels; its claims are the render's claims; its Service
     serves the record's port and sends it to the record's pod port."""
     record, objects = CHARTED[release], rendered(release)
-    workloads = {(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace", record.namespace)): o
-                 for o in objects if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet")}
+    workloads = {
+        (o["kind"], o["metadata"]["name"], o["metadata"].get("namespace", record.namespace)): o
+        for o in objects
+        if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet")
+    }
     assert {(w.kind, w.name, w.namespace) for w in record.workloads} == set(workloads)
     for workload in record.workloads:
-        labels = workloads[(workload.kind, workload.name, workload.namespace)][
-            "spec"]["template"]["metadata"]["labels"]
+        labels = workloads[(workload.kind, workload.name, workload.namespace)]["spec"]["template"][
+            "metadata"
+        ]["labels"]
         assert dict(workload.pod_labels).items() <= labels.items(), workload.name
-    assert set(record.claims) == {o["metadata"]["name"] for o in objects
-                                  if o["kind"] == "PersistentVolumeClaim"}
+    assert set(record.claims) == {
+        o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"
+    }
     if record.service:
-        (service,) = [o for o in objects if o["kind"] == "Service"
-                      and o["metadata"]["name"] == record.service]
+        (service,) = [
+            o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == record.service
+        ]
         ports = {port["port"]: port for port in service["spec"]["ports"]}
         assert record.port in ports
         if record.pod_port:
-            containers = {port["name"]: port["containerPort"]
-                          for w in workloads.values()
-                          for c in w["spec"]["template"]["spec"]["containers"]
-                          for port in c.get("ports", [])}
+            containers = {
+                port["name"]: port["containerPort"]
+                for w in workloads.values()
+                for c in w["spec"]["template"]["spec"]["containers"]
+                for port in c.get("ports", [])
+            }
             target = ports[record.port]["targetPort"]
             assert containers.get(target, target) == record.pod_port
 
 
 def test_the_check_sees_a_record_the_render_contradicts(monkeypatch):
-    wrong = dataclasses.replace(components.OPEN_WEBUI, workloads=(
-        components.Workload("StatefulSet", "open-webui", "llm",
-                            {"app.kubernetes.io/instance": "open-webui"}),))
+    wrong = dataclasses.replace(
+        components.OPEN_WEBUI,
+        workloads=(
+            components.Workload(
+                "StatefulSet", "open-webui", "llm", {"app.kubernetes.io/instance": "open-webui"}
+            ),
+        ),
+    )
     monkeypatch.setitem(CHARTED, "open-webui", wrong)
     with pytest.raises(AssertionError):
         test_each_record_is_what_its_chart_renders("open-webui")

@@ -31,7 +31,8 @@ class Host:
     def change(self):
         meta = SimpleNamespace(is_complete=lambda: True, did_change=lambda: True)
         self.state.ops[self][f"op{len(self.state.ops[self])}"] = SimpleNamespace(
-            operation_meta=meta)
+            operation_meta=meta
+        )
 
 
 def test_a_fact_is_read_again_only_after_an_operation_changed_the_host():

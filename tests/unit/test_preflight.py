@@ -24,10 +24,26 @@ REFERENCE_KIB = 8139012
 def check(base_settings_no_acme):
     """check(settings=..., distribution=..., ...) -> host_problems of the reference box, each
     argument replaceable."""
-    def check(settings=None, distribution=UBUNTU_2404, arch="x86_64", cpus=4,
-              mem_kib=REFERENCE_KIB, disk=ROOMY_DISK, listening=None):
-        return host_problems(settings or base_settings_no_acme, distribution, arch, cpus,
-                             mem_kib, disk, listening or {22: {"sshd"}})
+
+    def check(
+        settings=None,
+        distribution=UBUNTU_2404,
+        arch="x86_64",
+        cpus=4,
+        mem_kib=REFERENCE_KIB,
+        disk=ROOMY_DISK,
+        listening=None,
+    ):
+        return host_problems(
+            settings or base_settings_no_acme,
+            distribution,
+            arch,
+            cpus,
+            mem_kib,
+            disk,
+            listening or {22: {"sshd"}},
+        )
+
     return check
 
 
@@ -35,20 +51,26 @@ def test_reference_box_passes(check):
     assert check() == []
 
 
-@pytest.mark.parametrize("distribution", [
-    {"name": "Ubuntu", "major": 22, "minor": 4},
-    {"name": "Ubuntu", "major": 24, "minor": 4},
-    {"name": "Debian", "major": 12, "minor": 7},
-])
+@pytest.mark.parametrize(
+    "distribution",
+    [
+        {"name": "Ubuntu", "major": 22, "minor": 4},
+        {"name": "Ubuntu", "major": 24, "minor": 4},
+        {"name": "Debian", "major": 12, "minor": 7},
+    ],
+)
 def test_supported_systems(check, distribution):
     assert check(distribution=distribution) == []
 
 
-@pytest.mark.parametrize("distribution, shown", [
-    ({"name": "Ubuntu", "major": 20, "minor": 4}, "Ubuntu 20.04"),
-    ({"name": "Debian", "major": 11, "minor": 9}, "Debian 11"),
-    ({"name": "CentOS", "major": 9, "minor": None}, "CentOS 9"),
-])
+@pytest.mark.parametrize(
+    "distribution, shown",
+    [
+        ({"name": "Ubuntu", "major": 20, "minor": 4}, "Ubuntu 20.04"),
+        ({"name": "Debian", "major": 11, "minor": 9}, "Debian 11"),
+        ({"name": "CentOS", "major": 9, "minor": None}, "CentOS 9"),
+    ],
+)
 def test_unsupported_systems(check, distribution, shown):
     assert check(distribution=distribution) == [
         f"operating system {shown} is not supported; install one of: Ubuntu 22.04, 24.04; Debian 12, 13"
@@ -69,9 +91,18 @@ def test_model_too_large_for_ram(check, base_data_no_acme):
         "is not in the table) and llama3.2:3b (2310 MiB) loaded together (context 4096, KV "
         "cache q8_0, parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5238 "
         "MiB of its 7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB): "
-        "choose a smaller model or a host with more RAM")
-    sourced = host_problems(big, UBUNTU_2404, "x86_64", 4, REFERENCE_KIB, ROOMY_DISK,
-                            {22: {"sshd"}}, size_sources={"gemma3:27b": "built-in table"})
+        "choose a smaller model or a host with more RAM"
+    )
+    sourced = host_problems(
+        big,
+        UBUNTU_2404,
+        "x86_64",
+        4,
+        REFERENCE_KIB,
+        ROOMY_DISK,
+        {22: {"sshd"}},
+        size_sources={"gemma3:27b": "built-in table"},
+    )
     assert sourced == [problem + " (size of gemma3:27b: built-in table)"]
 
 
@@ -86,7 +117,8 @@ def test_ports_held_by_others_but_not_by_the_appliance(check):
     assert check(listening={6443: {"k3s-server"}, 22: {"sshd"}}) == []
     problems = check(listening={80: {"nginx"}, 443: {"nginx"}, 8080: {"java"}})
     assert [p.split(";")[0] for p in problems] == [
-        "port 80 is held by nginx", "port 443 is held by nginx"
+        "port 80 is held by nginx",
+        "port 443 is held by nginx",
     ]
 
 
@@ -105,25 +137,37 @@ RECORDED_MANIFEST = Path(__file__).with_name("data") / "ollama-manifest-gemma-2b
 
 
 def test_registry_manifest_url_and_size():
-    assert ollama_manifest_url("gemma:2b") == "https://registry.ollama.ai/v2/library/gemma/manifests/2b"
+    assert (
+        ollama_manifest_url("gemma:2b")
+        == "https://registry.ollama.ai/v2/library/gemma/manifests/2b"
+    )
     assert ollama_manifest_url("me/mine:1b") == "https://registry.ollama.ai/v2/me/mine/manifests/1b"
     lines = RECORDED_MANIFEST.read_text().splitlines()
     # 483 (config) + 1678447520 (weights) + 8433 + 136 + 84
     assert OllamaModelDownload().process(lines) == {"bytes": 1678456656}
-    assert OllamaModelDownload().process(["curl: (6) Could not resolve host: registry.ollama.ai"]) \
-        == {"error": "curl: (6) Could not resolve host: registry.ollama.ai"}
+    assert OllamaModelDownload().process(
+        ["curl: (6) Could not resolve host: registry.ollama.ai"]
+    ) == {"error": "curl: (6) Could not resolve host: registry.ollama.ai"}
 
 
 def test_models_the_table_lacks_are_sized_from_the_registry_saying_where_from(base_data_no_acme):
-    gemma = load({**base_data_no_acme, "ollama_models": ["gemma:2b", "llama3.2:3b"],
-                  "ollama_model_sizes": {"llama3.2:3b": 2.0}})
+    gemma = load(
+        {
+            **base_data_no_acme,
+            "ollama_models": ["gemma:2b", "llama3.2:3b"],
+            "ollama_model_sizes": {"llama3.2:3b": 2.0},
+        }
+    )
     manifest = json.loads(RECORDED_MANIFEST.read_text())
     sized, sources, problems = sized_settings(
-        gemma, lambda model: OllamaModelDownload().process([json.dumps(manifest)]))
+        gemma, lambda model: OllamaModelDownload().process([json.dumps(manifest)])
+    )
     assert problems == []
-    assert sources == {"gemma:2b": "registry.ollama.ai, read from the host",
-                       "llama3.2:3b": "ollama_model_sizes",
-                       "nomic-embed-text:latest": "built-in table"}
+    assert sources == {
+        "gemma:2b": "registry.ollama.ai, read from the host",
+        "llama3.2:3b": "ollama_model_sizes",
+        "nomic-embed-text:latest": "built-in table",
+    }
     assert round(sized.model_size_gib("gemma:2b"), 3) == 1.563
     assert sized.largest_model == ("llama3.2:3b", 2.0)
 
@@ -137,8 +181,16 @@ def test_a_size_no_source_gives_is_a_problem_naming_the_air_gap_setting(base_dat
         'ollama_model_sizes in GiB, e.g. {"mine:7b": 4.5}'
     ]
     # The form suggested is accepted, in an inventory and through --data alike.
-    assert load({**base_data_no_acme, "ollama_models": ["mine:7b"],
-                 **parse_data(['ollama_model_sizes={"mine:7b": 4.5}'])}).unsized_models == ()
+    assert (
+        load(
+            {
+                **base_data_no_acme,
+                "ollama_models": ["mine:7b"],
+                **parse_data(['ollama_model_sizes={"mine:7b": 4.5}']),
+            }
+        ).unsized_models
+        == ()
+    )
 
 
 def test_k3s_networks_cannot_change_under_a_running_k3s(base_settings_no_acme, base_data_no_acme):
@@ -149,7 +201,8 @@ def test_k3s_networks_cannot_change_under_a_running_k3s(base_settings_no_acme, b
     assert k3s_network_problems(moved, running) == [
         "k3s_cluster_cidr = '10.52.0.0/16', but k3s on this host runs with 10.42.0.0/16, and k3s "
         "keeps the networks it started with; set k3s_cluster_cidr back to '10.42.0.0/16', or "
-        "uninstall (uninstall.py) and deploy again"]
+        "uninstall (uninstall.py) and deploy again"
+    ]
 
 
 def test_a_layer_whose_prerequisite_is_not_on_the_host_is_refused_with_the_fix():
@@ -157,16 +210,19 @@ def test_a_layer_whose_prerequisite_is_not_on_the_host_is_refused_with_the_fix()
 
     assert layer_problems(("apps",), host_layer_ran=True, k3s_installed=False) == [
         "layers = apps: k3s is not installed on this host (the apps layer runs on it); deploy "
-        "with --data layers=k3s,apps"]
+        "with --data layers=k3s,apps"
+    ]
     assert layer_problems(("apps",), host_layer_ran=False, k3s_installed=False) == [
         "layers = apps: k3s is not installed on this host (the apps layer runs on it); the host "
         "layer has not run on this host (the k3s layer needs its packages, such as curl, and "
         "kernel parameters); deploy with --data layers=host,k3s,apps (every layer: the default, when "
-        "layers is left out)"]
+        "layers is left out)"
+    ]
     assert layer_problems(("k3s", "apps"), host_layer_ran=False, k3s_installed=False) == [
         "layers = k3s,apps: the host layer has not run on this host (the k3s layer needs its "
         "packages, such as curl, and kernel parameters); deploy with --data layers=host,k3s,apps (every "
-        "layer: the default, when layers is left out)"]
+        "layer: the default, when layers is left out)"
+    ]
     # Prerequisites in the run, or on the host already: nothing to refuse.
     assert layer_problems(("apps",), host_layer_ran=True, k3s_installed=True) == []
     assert layer_problems(("k3s", "apps"), host_layer_ran=True, k3s_installed=False) == []
@@ -174,11 +230,14 @@ def test_a_layer_whose_prerequisite_is_not_on_the_host_is_refused_with_the_fix()
     assert layer_problems(("host",), host_layer_ran=False, k3s_installed=False) == []
 
 
-def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others_need(check, base_data_no_acme):
+def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others_need(
+    check, base_data_no_acme
+):
     """Issue 21: on the 8 GB box (MemTotal 8139012 kB: 7948 MiB, 5238 of them left for Ollama
     after the system's 896 and the platform's 1814), by default settings (context 4096, KV
     cache q8_0, parallel 1, no prompt cache) Ollama holds a chat model and
     nomic-embed-text (438 MiB) together, with its server (256 MiB)."""
+
     def on_the_box(model, **data):
         settings = load({**base_data_no_acme, "ollama_models": [model], **data})
         return check(settings=settings)
@@ -192,7 +251,8 @@ def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others
         "parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5238 MiB of its "
         "7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB): use the "
         "library's smaller quantisation qwen2.5:7b-instruct-q3_K_M (same shape, smaller file); "
-        "or choose a smaller model or a host with more RAM")
+        "or choose a smaller model or a host with more RAM"
+    )
     (llama,) = on_the_box("llama3.1:8b", ollama_kv_cache_type="f16")
     assert llama == (
         "ollama_models: Ollama needs 6091 MiB with llama3.1:8b (5397 MiB) and "
@@ -200,24 +260,32 @@ def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others
         "parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5238 MiB of its "
         "7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB): use the "
         "library's smaller quantisation llama3.1:8b-instruct-q3_K_M (same shape, smaller file); "
-        "or choose a smaller model or a host with more RAM")
+        "or choose a smaller model or a host with more RAM"
+    )
     # mistral:7b at f16 with a prompt cache does not fit; the line names the settings that do.
     (mistral,) = on_the_box("mistral:7b", ollama_kv_cache_type="f16", ollama_prompt_cache_mib=512)
-    assert mistral.endswith("(1814 MiB): set ollama_kv_cache_type=q8_0, "
-                            "ollama_prompt_cache_mib=0; or choose a smaller model or a host with "
-                            "more RAM")
+    assert mistral.endswith(
+        "(1814 MiB): set ollama_kv_cache_type=q8_0, "
+        "ollama_prompt_cache_mib=0; or choose a smaller model or a host with "
+        "more RAM"
+    )
     assert on_the_box("mistral:7b", ollama_kv_cache_type="q8_0", ollama_prompt_cache_mib=0) == []
 
 
-def test_a_quantisation_of_a_table_model_takes_its_shape_and_the_registrys_size(check, base_data_no_acme):
+def test_a_quantisation_of_a_table_model_takes_its_shape_and_the_registrys_size(
+    check, base_data_no_acme
+):
     """The library's q3_K_M of llama3.1:8b: llama3.1:8b's KV cache and buffers, with the size the
     registry gives (here 3.8 GiB, as ollama_model_sizes would)."""
     model = "llama3.1:8b-instruct-q3_K_M"
-    settings = load({**base_data_no_acme, "ollama_models": [model],
-                     "ollama_model_sizes": {model: 3.8}})
+    settings = load(
+        {**base_data_no_acme, "ollama_models": [model], "ollama_model_sizes": {model: 3.8}}
+    )
     # 3891.2 MiB of file + 272 MiB of KV (q8_0) + 124 + 4 of compute + 64: 4356 MiB.
     assert [(one.model, one.mib, one.estimated) for one in loaded_together(settings)] == [
-        (model, 4356, False), ("nomic-embed-text:latest", 438, False)]
+        (model, 4356, False),
+        ("nomic-embed-text:latest", 438, False),
+    ]
     assert check(settings=settings) == []
 
 
@@ -226,10 +294,19 @@ def test_the_memory_bench_prints_the_preflights_figure():
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    output = subprocess.run([sys.executable, "bench/memory_budget.py", "--data",
-                             "ollama_models=qwen2.5:7b"], cwd=root, text=True,
-                            capture_output=True, timeout=120, check=True).stdout
-    assert ("Ollama's request and limit (CPU): 5494 MiB, with qwen2.5:7b 4800 MiB, "
-            "nomic-embed-text:latest 438 MiB loaded together") in output
-    assert ("on the 8 GB reference box (MemTotal 8139012 kB) Ollama has 5238 MiB: "
-            "ollama_models: Ollama needs 5494 MiB with qwen2.5:7b") in output
+    output = subprocess.run(
+        [sys.executable, "bench/memory_budget.py", "--data", "ollama_models=qwen2.5:7b"],
+        cwd=root,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert (
+        "Ollama's request and limit (CPU): 5494 MiB, with qwen2.5:7b 4800 MiB, "
+        "nomic-embed-text:latest 438 MiB loaded together"
+    ) in output
+    assert (
+        "on the 8 GB reference box (MemTotal 8139012 kB) Ollama has 5238 MiB: "
+        "ollama_models: Ollama needs 5494 MiB with qwen2.5:7b"
+    ) in output

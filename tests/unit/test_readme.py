@@ -19,8 +19,6 @@ def test_settings_table_matches_code():
     assert block.group(1) == markdown_table()
 
 
-
-
 def test_the_8_gb_box_table_and_refusal_are_the_codes(base_data):
     text = README.read_text()
     block = re.search(r"<!-- fit-table:.*?-->\n(.*?)\n<!-- /fit-table -->", text, re.S)
@@ -35,8 +33,11 @@ def test_the_8_gb_box_table_and_refusal_are_the_codes(base_data):
 def readme_commands(heading: str) -> list[str]:
     """The commands of the ```sh blocks in one README section, in order."""
     section = README.read_text().split(f"\n## {heading}\n")[1].split("\n## ")[0]
-    return [line for block in re.findall(r"```sh\n(.*?)\n```", section, re.S)
-            for line in block.splitlines()]
+    return [
+        line
+        for block in re.findall(r"```sh\n(.*?)\n```", section, re.S)
+        for line in block.splitlines()
+    ]
 
 
 def test_ci_runs_the_readme_commands_with_the_system_python():
@@ -60,7 +61,10 @@ def test_ci_runs_the_readme_commands_with_the_system_python():
 def test_one_inventory_name_throughout():
     text = README.read_text()
     assert set(re.findall(r"inventories/\w+\.py", text)) == {
-        "inventories/mine.py", "inventories/prod.py", "inventories/vagrant.py"}
+        "inventories/mine.py",
+        "inventories/prod.py",
+        "inventories/vagrant.py",
+    }
     # prod.py only as the example to copy; every step uses the file step 1 writes.
     assert text.count("inventories/prod.py") == 1
     assert "copy\n   `inventories/prod.py` to it" in text
@@ -93,8 +97,12 @@ def test_the_inventory_readme_tells_you_to_write_is_kept_out_of_git():
     import subprocess
 
     assert "Write an inventory for your server, `inventories/mine.py`" in README.read_text()
-    ignored = subprocess.run(["git", "check-ignore", "--no-index", "-v", "inventories/mine.py"],
-                             cwd=README.parent, capture_output=True, text=True)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", "-v", "inventories/mine.py"],
+        cwd=README.parent,
+        capture_output=True,
+        text=True,
+    )
     assert ignored.returncode == 0, "git would add inventories/mine.py"
     assert ignored.stdout.startswith(".gitignore:")
 
@@ -104,8 +112,16 @@ def test_alarms_table_matches_code():
     from operations import alerts
     from operations.settings import load
 
-    settings = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
-                     "acme_email": "admin@example.com", "backup_repository": "/srv/offsite-restic"})
-    block = re.search(r"<!-- alarms-table:.*?-->\n(.*?)\n<!-- /alarms-table -->", README.read_text(), re.S)
+    settings = load(
+        {
+            "webui_domain": "chat.example.com",
+            "monitor_domain": "monitor.example.com",
+            "acme_email": "admin@example.com",
+            "backup_repository": "/srv/offsite-restic",
+        }
+    )
+    block = re.search(
+        r"<!-- alarms-table:.*?-->\n(.*?)\n<!-- /alarms-table -->", README.read_text(), re.S
+    )
     assert block, "README.md has lost its alarms table markers"
     assert block.group(1) == alerts.markdown_table(settings)

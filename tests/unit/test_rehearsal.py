@@ -30,9 +30,21 @@ I: Base system installed successfully.
 
 def test_debootstrap_stages():
     assert [debootstrap_stage(line) for line in DEBOOTSTRAP_OUTPUT.splitlines()] == [
-        "Retrieving", "Checking", "Valid", "Retrieving", "Validating", "Retrieving",
-        "Validating", None, "Extracting", "Extracting", "Installing", "Unpacking",
-        "Configuring", "Base"]
+        "Retrieving",
+        "Checking",
+        "Valid",
+        "Retrieving",
+        "Validating",
+        "Retrieving",
+        "Validating",
+        None,
+        "Extracting",
+        "Extracting",
+        "Installing",
+        "Unpacking",
+        "Configuring",
+        "Base",
+    ]
     assert debootstrap_stage("") is None
 
 
@@ -77,8 +89,10 @@ def test_debootstrap_prints_its_last_line_while_a_stage_goes_quiet(tmp_path, mon
     """dpkg configures for minutes without an `I:` line: its last line, at least every
     PROGRESS_SECONDS."""
     script = tmp_path / "debootstrap"
-    script.write_text("#!/bin/sh\necho 'I: Configuring required packages...'\n"
-                      "echo 'Setting up libc6:amd64 (2.36-9) ...'\nsleep 2.5\n")
+    script.write_text(
+        "#!/bin/sh\necho 'I: Configuring required packages...'\n"
+        "echo 'Setting up libc6:amd64 (2.36-9) ...'\nsleep 2.5\n"
+    )
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     monkeypatch.setattr(rootfs, "PROGRESS_SECONDS", 1)
@@ -87,7 +101,8 @@ def test_debootstrap_prints_its_last_line_while_a_stage_goes_quiet(tmp_path, mon
     assert printed[1] == "  debootstrap: Configuring required packages... (0 s)"
     assert len(printed) >= 3 and all(
         re.fullmatch(r"  debootstrap: Setting up libc6:amd64 \(2\.36-9\) \.\.\. \(\d s\)", line)
-        for line in printed[2:]), printed
+        for line in printed[2:]
+    ), printed
 
 
 def test_a_stopped_hosts_folder_is_removed_without_waiting(tmp_path):

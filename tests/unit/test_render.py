@@ -11,16 +11,26 @@ from operations.names import HOST_SYSCTL_FILE
 from operations.settings import load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = load({"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-                 "acme_email": "admin@example.com", "admin_cidrs": ["192.0.2.0/24"]})
+SETTINGS = load(
+    {
+        "webui_domain": "chat.example.com",
+        "monitor_domain": "mon.example.com",
+        "acme_email": "admin@example.com",
+        "admin_cidrs": ["192.0.2.0/24"],
+    }
+)
 
 
 def test_sysctl_drop_in_holds_every_parameter():
     sysctl = {f.path: f.content for f in host_layer.host_files(SETTINGS)}[HOST_SYSCTL_FILE]
     lines = [line for line in sysctl.splitlines() if line and not line.startswith("#")]
     assert lines == [f"{k} = {v}" for k, v in host_layer.KERNEL_PARAMETERS.items()]
-    for cis in ("vm.overcommit_memory = 1", "vm.panic_on_oom = 0", "kernel.panic = 10",
-                "kernel.panic_on_oops = 1"):
+    for cis in (
+        "vm.overcommit_memory = 1",
+        "vm.panic_on_oom = 0",
+        "kernel.panic = 10",
+        "kernel.panic_on_oops = 1",
+    ):
         assert cis in lines
 
 
@@ -28,19 +38,30 @@ def test_unattended_upgrades_never_reboot_by_default():
     files = {f.path: f.content for f in host_layer.host_files(SETTINGS)}
     conf = files["/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades"]
     assert 'Unattended-Upgrade::Automatic-Reboot "false";' in conf
-    rebooting = load({"webui_domain": "chat.example.com", "monitor_domain": "mon.example.com",
-                      "acme_ca": "none", "webui_admin_email": "admin@example.com", "unattended_reboot": True,
-                      "unattended_reboot_time": "03:30"})
+    rebooting = load(
+        {
+            "webui_domain": "chat.example.com",
+            "monitor_domain": "mon.example.com",
+            "acme_ca": "none",
+            "webui_admin_email": "admin@example.com",
+            "unattended_reboot": True,
+            "unattended_reboot_time": "03:30",
+        }
+    )
     conf = {f.path: f.content for f in host_layer.host_files(rebooting)}[
-        "/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades"]
+        "/etc/apt/apt.conf.d/52llm-appliance-unattended-upgrades"
+    ]
     assert 'Automatic-Reboot "true";' in conf and 'Automatic-Reboot-Time "03:30";' in conf
 
 
 def test_firewall_rules():
     assert [rule.command for rule in host_layer.firewall_rules(SETTINGS, 2222)] == [
-        "allow 2222/tcp", "allow 80/tcp", "allow 443/tcp",
+        "allow 2222/tcp",
+        "allow 80/tcp",
+        "allow 443/tcp",
         "allow from 192.0.2.0/24 to any port 6443 proto tcp",
-        "allow from 10.42.0.0/16", "allow from 10.43.0.0/16",
+        "allow from 10.42.0.0/16",
+        "allow from 10.43.0.0/16",
     ]
 
 
@@ -69,16 +90,33 @@ def test_render_writes_host_paths(tmp_path):
         "etc/sysctl.d/90-llm-appliance.conf",
         "etc/systemd/coredump.conf.d/llm-appliance.conf",
         "usr/local/lib/llm-appliance/ensure-secret.sh",
-        *(f"{manifests}{name}.yaml" for name in (
-            "backup", "monitoring", "namespaces", "network-policies", "ollama-models", "ollama",
-            "open-webui", "postgres-operator", "postgres", "traefik")),
+        *(
+            f"{manifests}{name}.yaml"
+            for name in (
+                "backup",
+                "monitoring",
+                "namespaces",
+                "network-policies",
+                "ollama-models",
+                "ollama",
+                "open-webui",
+                "postgres-operator",
+                "postgres",
+                "traefik",
+            )
+        ),
     ]
     assert (tmp_path / "usr/local/lib/llm-appliance/ensure-secret.sh").read_text() == (
-        PROJECT_ROOT / "files/ensure-secret.sh").read_text()
-    assert (tmp_path / "usr/local/lib/llm-appliance/ensure-secret.sh").stat().st_mode & 0o777 == 0o755
+        PROJECT_ROOT / "files/ensure-secret.sh"
+    ).read_text()
+    assert (
+        tmp_path / "usr/local/lib/llm-appliance/ensure-secret.sh"
+    ).stat().st_mode & 0o777 == 0o755
     assert (tmp_path / "etc/sysctl.d/90-llm-appliance.conf").stat().st_mode & 0o777 == 0o644
     # A value used twice is written twice: no YAML anchors or aliases for a reader to chase.
-    anchored = [p.name for p in tmp_path.rglob("*.yaml") if re.search(r"[&*]id\d{3}", p.read_text())]
+    anchored = [
+        p.name for p in tmp_path.rglob("*.yaml") if re.search(r"[&*]id\d{3}", p.read_text())
+    ]
     assert anchored == []
 
 
@@ -89,12 +127,17 @@ def test_check_offline_reports_every_bad_setting(tmp_path):
     )
     result = CliRunner().invoke(main, ["check", str(inventory), "--offline"])
     assert result.exit_code == 1
-    assert "203.0.113.7: monitor_domian: unknown setting; did you mean 'monitor_domain'?" in result.output
+    assert (
+        "203.0.113.7: monitor_domian: unknown setting; did you mean 'monitor_domain'?"
+        in result.output
+    )
     assert "203.0.113.7: webui_domain = 'chat_example' is not a fully qualified" in result.output
     assert "Traceback" not in result.output
 
 
 def test_check_offline_accepts_the_example_inventories():
     for name in ("prod.py",):
-        result = CliRunner().invoke(main, ["check", str(PROJECT_ROOT / "inventories" / name), "--offline"])
+        result = CliRunner().invoke(
+            main, ["check", str(PROJECT_ROOT / "inventories" / name), "--offline"]
+        )
         assert result.exit_code == 0, result.output

@@ -13,16 +13,26 @@ from operations.backup import restore_job, run_job
 from operations.names import K3S_BINARY
 from status_harness import host_commands
 
-RESTORE_LOG = ("pg_restore: error: could not execute query: ERROR:  relation \"chat\" already exists\n"
-               "restore.sh: the database was not restored\n")
+RESTORE_LOG = (
+    'pg_restore: error: could not execute query: ERROR:  relation "chat" already exists\n'
+    "restore.sh: the database was not restored\n"
+)
 
 
 @pytest.fixture
 def api():
     started = kubernetes_api().start()
-    started.add([{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "server-1"},
-                  "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
-                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "llm"}}])
+    started.add(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": "server-1"},
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+            },
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "llm"}},
+        ]
+    )
     yield started
     started.stop()
 
@@ -33,14 +43,26 @@ def wait_for(api, job_name: str, exit_code: int, log: str, timeout_seconds: int 
     api.job_runs[("llm", job_name)] = lambda api, job, pod: (exit_code, log)
     with host_commands(api) as environment:
         manifest = subprocess.run(
-            [environment["K3S"], "kubectl", "apply", "--filename", "-"], env=environment,
+            [environment["K3S"], "kubectl", "apply", "--filename", "-"],
+            env=environment,
             input=__import__("json").dumps(restore_job("llm-appliance-20261124.tar", job_name)),
-            capture_output=True, text=True, timeout=60)
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert manifest.returncode == 0, manifest.stderr
         started = time.monotonic()
-        run = subprocess.run(["bash", "-c", run_job(job_name, timeout_seconds).replace(
-            K3S_BINARY, environment["K3S"])], env=environment, capture_output=True, text=True,
-            timeout=120)
+        run = subprocess.run(
+            [
+                "bash",
+                "-c",
+                run_job(job_name, timeout_seconds).replace(K3S_BINARY, environment["K3S"]),
+            ],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     return run.returncode, run.stderr, time.monotonic() - started
 
 
@@ -53,7 +75,9 @@ def test_a_failed_restore_job_ends_the_wait_at_once_with_its_log(api):
     code, stderr, seconds = wait_for(api, "restore-20261207040001", 1, RESTORE_LOG)
     job = api.get("Job", "llm", "restore-20261207040001")
     assert [c["type"] for c in job["status"]["conditions"] if c["status"] == "True"] == [
-        "FailureTarget", "Failed"]
+        "FailureTarget",
+        "Failed",
+    ]
     assert code == 1
     assert stderr == "job/restore-20261207040001 failed; its log:\n" + RESTORE_LOG
     assert seconds < 60  # not the 1800 s timeout: a wait for Complete alone waited it out
@@ -61,9 +85,17 @@ def test_a_failed_restore_job_ends_the_wait_at_once_with_its_log(api):
 
 def test_a_restore_job_that_has_not_ended_at_the_timeout_ends_the_wait(api):
     # A suspended Job (the Job controller runs no pod: Suspended, neither Complete nor Failed).
-    api.add([{**restore_job("llm-appliance-20261124.tar", "restore-20261207040002"),
-              "spec": {**restore_job("llm-appliance-20261124.tar", "restore-20261207040002")["spec"],
-                       "suspend": True}}])
+    api.add(
+        [
+            {
+                **restore_job("llm-appliance-20261124.tar", "restore-20261207040002"),
+                "spec": {
+                    **restore_job("llm-appliance-20261124.tar", "restore-20261207040002")["spec"],
+                    "suspend": True,
+                },
+            }
+        ]
+    )
     code, stderr, seconds = wait_for(api, "restore-20261207040002", 0, "", timeout_seconds=1)
     assert code == 1
     assert stderr.startswith("job/restore-20261207040002 not complete after 1 s; its log:\n")
@@ -72,4 +104,7 @@ def test_a_restore_job_that_has_not_ended_at_the_timeout_ends_the_wait(api):
 
 def test_the_restore_job_keeps_its_failed_pod():
     (job,) = [restore_job("llm-appliance-20261124.tar", "restore-20261207040003")]
-    assert (job["spec"]["backoffLimit"], job["spec"]["template"]["spec"]["restartPolicy"]) == (0, "Never")
+    assert (job["spec"]["backoffLimit"], job["spec"]["template"]["spec"]["restartPolicy"]) == (
+        0,
+        "Never",
+    )

@@ -28,7 +28,9 @@ def rendered(tmp_path_factory) -> Path:
     """The files `appliance render` writes for one hardened server."""
     folder = tmp_path_factory.mktemp("security")
     (folder / "inventory.py").write_text(INVENTORY)
-    result = CliRunner().invoke(main, ["render", str(folder / "inventory.py"), "--out", str(folder / "out")])
+    result = CliRunner().invoke(
+        main, ["render", str(folder / "inventory.py"), "--out", str(folder / "out")]
+    )
     assert result.exit_code == 0, result.output
     return folder / "out"
 
@@ -45,8 +47,11 @@ def objects(rendered) -> dict:
 
 
 def chart_values(objects, name: str) -> dict:
-    (chart,) = [doc for (kind, _, chart_name), doc in objects.items()
-                if kind == "HelmChart" and chart_name == name]
+    (chart,) = [
+        doc
+        for (kind, _, chart_name), doc in objects.items()
+        if kind == "HelmChart" and chart_name == name
+    ]
     return yaml.safe_load(chart["spec"]["valuesContent"])
 
 
@@ -58,9 +63,19 @@ def environment(entries: list[dict]) -> dict:
 
 TCP = lambda *ports: [{"protocol": "TCP", "port": port} for port in ports]  # noqa: E731
 KUBE_SYSTEM = {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}
-TRAEFIK = {"namespaceSelector": KUBE_SYSTEM, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}}}
-OPEN_WEBUI = {"matchLabels": {"app.kubernetes.io/instance": "open-webui", "app.kubernetes.io/component": "open-webui"}}
-OLLAMA = {"matchLabels": {"app.kubernetes.io/name": "ollama", "app.kubernetes.io/instance": "ollama"}}
+TRAEFIK = {
+    "namespaceSelector": KUBE_SYSTEM,
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}},
+}
+OPEN_WEBUI = {
+    "matchLabels": {
+        "app.kubernetes.io/instance": "open-webui",
+        "app.kubernetes.io/component": "open-webui",
+    }
+}
+OLLAMA = {
+    "matchLabels": {"app.kubernetes.io/name": "ollama", "app.kubernetes.io/instance": "ollama"}
+}
 PULLER = {"matchLabels": {"app.kubernetes.io/name": "ollama-model-puller"}}
 BACKUP = {"matchLabels": {"app.kubernetes.io/name": "llm-appliance-backup"}}
 POSTGRES = {"matchLabels": {"cnpg.io/cluster": "postgres"}}
@@ -68,64 +83,120 @@ NETDATA_PARENT = {"matchLabels": {"app": "netdata", "role": "parent"}}
 NETDATA_K8S_STATE = {"matchLabels": {"app": "netdata", "role": "k8sState"}}
 ANYWHERE = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
 DENY_ALL = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [], "egress": []}
-DNS = {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
-    "to": [{"namespaceSelector": KUBE_SYSTEM, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-}]}
+DNS = {
+    "podSelector": {},
+    "policyTypes": ["Egress"],
+    "egress": [
+        {
+            "to": [
+                {
+                    "namespaceSelector": KUBE_SYSTEM,
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }
+            ],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        }
+    ],
+}
 POLICIES = {
     ("llm", "default-deny"): DENY_ALL,
     ("llm", "allow-dns"): DNS,
     ("llm", "open-webui"): {
-        "podSelector": OPEN_WEBUI, "policyTypes": ["Ingress", "Egress"],
+        "podSelector": OPEN_WEBUI,
+        "policyTypes": ["Ingress", "Egress"],
         "ingress": [{"from": [TRAEFIK], "ports": TCP(8080)}],
-        "egress": [{"to": [{"podSelector": OLLAMA}], "ports": TCP(11434)},
-                   {"to": [{"podSelector": POSTGRES}], "ports": TCP(5432)}],
+        "egress": [
+            {"to": [{"podSelector": OLLAMA}], "ports": TCP(11434)},
+            {"to": [{"podSelector": POSTGRES}], "ports": TCP(5432)},
+        ],
     },
     ("llm", "ollama"): {
-        "podSelector": OLLAMA, "policyTypes": ["Ingress", "Egress"],
-        "ingress": [{"from": [{"podSelector": OPEN_WEBUI}, {"podSelector": PULLER}], "ports": TCP(11434)}],
+        "podSelector": OLLAMA,
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [
+            {"from": [{"podSelector": OPEN_WEBUI}, {"podSelector": PULLER}], "ports": TCP(11434)}
+        ],
         # Model pulls from the registry; nothing private (the pinned Ollama's pull SSRF).
-        "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [
-            "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
-            "169.254.0.0/16"]}}], "ports": TCP(443)}],
+        "egress": [
+            {
+                "to": [
+                    {
+                        "ipBlock": {
+                            "cidr": "0.0.0.0/0",
+                            "except": [
+                                "10.0.0.0/8",
+                                "172.16.0.0/12",
+                                "192.168.0.0/16",
+                                "100.64.0.0/10",
+                                "127.0.0.0/8",
+                                "169.254.0.0/16",
+                            ],
+                        }
+                    }
+                ],
+                "ports": TCP(443),
+            }
+        ],
     },
     ("llm", "model-puller"): {
-        "podSelector": PULLER, "policyTypes": ["Egress"],
+        "podSelector": PULLER,
+        "policyTypes": ["Egress"],
         "egress": [{"to": [{"podSelector": OLLAMA}], "ports": TCP(11434)}],
     },
     ("llm", "backup"): {
-        "podSelector": BACKUP, "policyTypes": ["Egress"],
+        "podSelector": BACKUP,
+        "policyTypes": ["Egress"],
         "egress": [{"to": [{"podSelector": POSTGRES}], "ports": TCP(5432)}],
     },
     ("llm", "postgres"): {
-        "podSelector": POSTGRES, "policyTypes": ["Ingress", "Egress"],
+        "podSelector": POSTGRES,
+        "policyTypes": ["Ingress", "Egress"],
         "ingress": [
             {"from": [{"podSelector": OPEN_WEBUI}, {"podSelector": BACKUP}], "ports": TCP(5432)},
-            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "cnpg-system"}},
-                       "podSelector": {"matchLabels": {"app.kubernetes.io/name": "cloudnative-pg"}}}],
-             "ports": TCP(8000, 5432)},
+            {
+                "from": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "cnpg-system"}
+                        },
+                        "podSelector": {
+                            "matchLabels": {"app.kubernetes.io/name": "cloudnative-pg"}
+                        },
+                    }
+                ],
+                "ports": TCP(8000, 5432),
+            },
         ],
         "egress": [{"to": ANYWHERE, "ports": TCP(443, 6443)}],  # the API server
     },
     ("monitoring", "default-deny"): DENY_ALL,
     ("monitoring", "allow-dns"): DNS,
     ("monitoring", "netdata-parent"): {
-        "podSelector": NETDATA_PARENT, "policyTypes": ["Ingress"],
-        "ingress": [{"from": [TRAEFIK], "ports": TCP(19999)},
-                    {"from": [{"podSelector": NETDATA_K8S_STATE}], "ports": TCP(19999)},
-                    {"from": ANYWHERE, "ports": TCP(19999)}],  # children on the host network
+        "podSelector": NETDATA_PARENT,
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {"from": [TRAEFIK], "ports": TCP(19999)},
+            {"from": [{"podSelector": NETDATA_K8S_STATE}], "ports": TCP(19999)},
+            {"from": ANYWHERE, "ports": TCP(19999)},
+        ],  # children on the host network
     },
     ("monitoring", "netdata-k8s-state"): {
-        "podSelector": NETDATA_K8S_STATE, "policyTypes": ["Egress"],
-        "egress": [{"to": [{"podSelector": NETDATA_PARENT}], "ports": TCP(19999)},
-                   {"to": ANYWHERE, "ports": TCP(443, 6443)}],
+        "podSelector": NETDATA_K8S_STATE,
+        "policyTypes": ["Egress"],
+        "egress": [
+            {"to": [{"podSelector": NETDATA_PARENT}], "ports": TCP(19999)},
+            {"to": ANYWHERE, "ports": TCP(443, 6443)},
+        ],
     },
 }
 
 
 def test_network_policies_are_exactly_the_documented_flows(objects):
-    found = {(namespace, name): doc["spec"] for (kind, namespace, name), doc in objects.items()
-             if kind == "NetworkPolicy"}
+    found = {
+        (namespace, name): doc["spec"]
+        for (kind, namespace, name), doc in objects.items()
+        if kind == "NetworkPolicy"
+    }
     assert set(found) == set(POLICIES)
     for key, spec in POLICIES.items():
         assert found[key] == spec, key
@@ -134,7 +205,11 @@ def test_network_policies_are_exactly_the_documented_flows(objects):
 @pytest.mark.parametrize("namespace", ["llm", "monitoring"])
 def test_namespaces_deny_both_directions_by_default(objects, namespace):
     assert objects["NetworkPolicy", namespace, "default-deny"]["spec"] == {
-        "podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [], "egress": []}
+        "podSelector": {},
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [],
+        "egress": [],
+    }
 
 
 # -- never exposed: Ollama and PostgreSQL ------------------------------------------------------
@@ -147,10 +222,18 @@ def test_ollama_is_cluster_internal_and_calls_no_cloud(objects):
     assert environment(values["extraEnv"])["OLLAMA_NO_CLOUD"] == "1"
     assert values["serviceAccount"] == {"automount": False}
     # The appliance's own Ingresses lead to Netdata and Open WebUI (its sign-in), none to Ollama.
-    assert sorted((name, [path["backend"]["service"]["name"] for rule in ingress["spec"]["rules"]
-                          for path in rule["http"]["paths"]])
-                  for (kind, _, name), ingress in objects.items() if kind == "Ingress") == [
-        ("netdata", ["netdata"]), ("open-webui-signin", ["open-webui"])]
+    assert sorted(
+        (
+            name,
+            [
+                path["backend"]["service"]["name"]
+                for rule in ingress["spec"]["rules"]
+                for path in rule["http"]["paths"]
+            ],
+        )
+        for (kind, _, name), ingress in objects.items()
+        if kind == "Ingress"
+    ) == [("netdata", ["netdata"]), ("open-webui-signin", ["open-webui"])]
 
 
 def test_nothing_listens_on_a_host_port_or_a_node_port(rendered):
@@ -163,7 +246,10 @@ def test_no_service_account_token_where_none_is_needed(objects):
     (job,) = [doc for (kind, _, _), doc in objects.items() if kind == "Job"]
     assert job["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
     cronjob = objects["CronJob", "llm", "llm-appliance-backup"]
-    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    assert (
+        cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["automountServiceAccountToken"]
+        is False
+    )
     assert chart_values(objects, "ollama")["serviceAccount"]["automount"] is False
 
 
@@ -171,8 +257,12 @@ def test_secrets_are_never_in_a_manifest(rendered, objects):
     assert not [key for key in objects if key[0] == "Secret"]
     webui = environment(chart_values(objects, "open-webui")["extraEnvVars"])
     assert webui["DATABASE_URL"] == {"secretKeyRef": {"name": "postgres-app", "key": "uri"}}
-    assert webui["WEBUI_SECRET_KEY"] == {"secretKeyRef": {"name": "open-webui-secrets", "key": "secret-key"}}
-    assert webui["WEBUI_ADMIN_PASSWORD"] == {"secretKeyRef": {"name": "open-webui-secrets", "key": "admin-password"}}
+    assert webui["WEBUI_SECRET_KEY"] == {
+        "secretKeyRef": {"name": "open-webui-secrets", "key": "secret-key"}
+    }
+    assert webui["WEBUI_ADMIN_PASSWORD"] == {
+        "secretKeyRef": {"name": "open-webui-secrets", "key": "admin-password"}
+    }
     for path in (rendered / MANIFESTS).glob("*.yaml"):
         assert oct(path.stat().st_mode & 0o777) == "0o600", path
 
@@ -182,15 +272,32 @@ def test_secrets_are_never_in_a_manifest(rendered, objects):
 
 def test_open_webui_is_offline_without_telemetry_and_new_users_wait(objects):
     webui = environment(chart_values(objects, "open-webui")["extraEnvVars"])
-    assert {name: webui[name] for name in (
-        "ENABLE_SIGNUP", "DEFAULT_USER_ROLE", "OFFLINE_MODE", "HF_HUB_OFFLINE",
-        "ENABLE_VERSION_UPDATE_CHECK", "ENABLE_COMMUNITY_SHARING", "SCARF_NO_ANALYTICS",
-        "DO_NOT_TRACK", "ANONYMIZED_TELEMETRY", "RAG_EMBEDDING_ENGINE", "RAG_OLLAMA_BASE_URL",
-    )} == {
-        "ENABLE_SIGNUP": "False", "DEFAULT_USER_ROLE": "pending", "OFFLINE_MODE": "true",
-        "HF_HUB_OFFLINE": "1", "ENABLE_VERSION_UPDATE_CHECK": "False",
-        "ENABLE_COMMUNITY_SHARING": "False", "SCARF_NO_ANALYTICS": "true", "DO_NOT_TRACK": "true",
-        "ANONYMIZED_TELEMETRY": "false", "RAG_EMBEDDING_ENGINE": "ollama",
+    assert {
+        name: webui[name]
+        for name in (
+            "ENABLE_SIGNUP",
+            "DEFAULT_USER_ROLE",
+            "OFFLINE_MODE",
+            "HF_HUB_OFFLINE",
+            "ENABLE_VERSION_UPDATE_CHECK",
+            "ENABLE_COMMUNITY_SHARING",
+            "SCARF_NO_ANALYTICS",
+            "DO_NOT_TRACK",
+            "ANONYMIZED_TELEMETRY",
+            "RAG_EMBEDDING_ENGINE",
+            "RAG_OLLAMA_BASE_URL",
+        )
+    } == {
+        "ENABLE_SIGNUP": "False",
+        "DEFAULT_USER_ROLE": "pending",
+        "OFFLINE_MODE": "true",
+        "HF_HUB_OFFLINE": "1",
+        "ENABLE_VERSION_UPDATE_CHECK": "False",
+        "ENABLE_COMMUNITY_SHARING": "False",
+        "SCARF_NO_ANALYTICS": "true",
+        "DO_NOT_TRACK": "true",
+        "ANONYMIZED_TELEMETRY": "false",
+        "RAG_EMBEDDING_ENGINE": "ollama",
         "RAG_OLLAMA_BASE_URL": "http://ollama.llm.svc.cluster.local:11434",
     }
     values = chart_values(objects, "open-webui")
@@ -215,14 +322,27 @@ def test_signin_has_its_own_rate_limited_route(objects):
         "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
         "traefik.ingress.kubernetes.io/router.tls": "true",
         "traefik.ingress.kubernetes.io/router.middlewares": (
-            "llm-security-headers@kubernetescrd,llm-signin-rate-limit@kubernetescrd"),
+            "llm-security-headers@kubernetescrd,llm-signin-rate-limit@kubernetescrd"
+        ),
         "traefik.ingress.kubernetes.io/router.tls.certresolver": "letsencrypt",
     }
-    assert ingress["spec"]["rules"] == [{"host": "chat.example.com", "http": {"paths": [{
-        "path": "/api/v1/auths/signin", "pathType": "Exact",
-        "backend": {"service": {"name": "open-webui", "port": {"number": 80}}}}]}}]
+    assert ingress["spec"]["rules"] == [
+        {
+            "host": "chat.example.com",
+            "http": {
+                "paths": [
+                    {
+                        "path": "/api/v1/auths/signin",
+                        "pathType": "Exact",
+                        "backend": {"service": {"name": "open-webui", "port": {"number": 80}}},
+                    }
+                ]
+            },
+        }
+    ]
     assert objects["Middleware", "llm", "signin-rate-limit"]["spec"] == {
-        "rateLimit": {"average": 4, "period": "1m", "burst": 5}}
+        "rateLimit": {"average": 4, "period": "1m", "burst": 5}
+    }
 
 
 # -- monitoring: behind a password, no cloud, no statistics -------------------------------------
@@ -234,17 +354,33 @@ def test_monitoring_ingress_asks_for_credentials(objects):
         "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
         "traefik.ingress.kubernetes.io/router.tls": "true",
         "traefik.ingress.kubernetes.io/router.middlewares": (
-            "monitoring-security-headers@kubernetescrd,"
-            "monitoring-netdata-basic-auth@kubernetescrd"),
+            "monitoring-security-headers@kubernetescrd,monitoring-netdata-basic-auth@kubernetescrd"
+        ),
         "traefik.ingress.kubernetes.io/router.tls.certresolver": "letsencrypt",
     }
-    assert ingress["spec"]["rules"] == [{"host": "monitor.example.com", "http": {"paths": [{
-        "path": "/", "pathType": "Prefix",
-        "backend": {"service": {"name": "netdata", "port": {"number": 19999}}}}]}}]
+    assert ingress["spec"]["rules"] == [
+        {
+            "host": "monitor.example.com",
+            "http": {
+                "paths": [
+                    {
+                        "path": "/",
+                        "pathType": "Prefix",
+                        "backend": {"service": {"name": "netdata", "port": {"number": 19999}}},
+                    }
+                ]
+            },
+        }
+    ]
     middleware = objects["Middleware", "monitoring", "netdata-basic-auth"]
     assert middleware["apiVersion"] == "traefik.io/v1alpha1"
-    assert middleware["spec"] == {"basicAuth": {"secret": "netdata-basic-auth",
-                                                "realm": "llm-appliance monitoring", "removeHeader": True}}
+    assert middleware["spec"] == {
+        "basicAuth": {
+            "secret": "netdata-basic-auth",
+            "realm": "llm-appliance monitoring",
+            "removeHeader": True,
+        }
+    }
 
 
 def test_netdata_claims_no_cloud_and_sends_no_statistics(objects):
@@ -253,7 +389,10 @@ def test_netdata_claims_no_cloud_and_sends_no_statistics(objects):
     for component in ("parent", "child", "k8sState"):
         assert values[component]["claiming"] == {"enabled": False}, component
         assert values[component]["configs"]["optout"] == {
-            "enabled": True, "path": "/etc/netdata/.opt-out-from-anonymous-statistics", "data": ""}
+            "enabled": True,
+            "path": "/etc/netdata/.opt-out-from-anonymous-statistics",
+            "data": "",
+        }
 
 
 # -- the Kubernetes API and the host ------------------------------------------------------------
@@ -280,8 +419,13 @@ def test_sshd_drop_in_allows_keys_only(rendered):
 
 
 def test_no_sshd_drop_in_without_ssh_hardening():
-    settings = load({"webui_domain": "chat.example.com", "monitor_domain": "monitor.example.com",
-                     "acme_email": "admin@example.com"})
+    settings = load(
+        {
+            "webui_domain": "chat.example.com",
+            "monitor_domain": "monitor.example.com",
+            "acme_email": "admin@example.com",
+        }
+    )
     paths = [host_file.path for host_file in host_layer.host_files(settings)]
     assert "/etc/ssh/sshd_config.d/10-llm-appliance.conf" not in paths
 

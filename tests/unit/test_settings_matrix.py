@@ -30,8 +30,9 @@ def render(data: dict) -> dict[str, str]:
     """Every file the deploy writes with these settings, as `appliance render` writes them, for
     one host at the address the rows expect."""
     node = InventoryHost("10.213.9.2", data, ())
-    return {host_file.path: host_file.content
-            for host_file in rendered_files(node, load(data), [node])}
+    return {
+        host_file.path: host_file.content for host_file in rendered_files(node, load(data), [node])
+    }
 
 
 BEFORE = render(BASE)
@@ -56,11 +57,15 @@ def test_the_change_reaches_the_files_it_should_and_no_other(row):
     after = render(changed(row))
     for proof in row.of(Rendered):
         assert (proof.read(BEFORE.get(proof.path)), proof.read(after.get(proof.path))) == (
-            proof.before, proof.after), (row.setting, proof)
+            proof.before,
+            proof.after,
+        ), (row.setting, proof)
     # Open WebUI takes its settings from this environment at every start, not from its database.
     if WEBUI in after:
         assert webui_env("ENABLE_PERSISTENT_CONFIG")(after[WEBUI]) == "False"
-    differing = {path for path in BEFORE.keys() | after.keys() if BEFORE.get(path) != after.get(path)}
+    differing = {
+        path for path in BEFORE.keys() | after.keys() if BEFORE.get(path) != after.get(path)
+    }
     assert differing == {proof.path for proof in row.of(Rendered)}, row.setting
     # A setting that changes no file must change the host's state or the plan.
     assert row.of(Rendered) or row.of(Live) or row.of(Planned)

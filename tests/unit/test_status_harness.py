@@ -22,9 +22,15 @@ def test_a_converged_appliance_is_ready(appliance):
     api, settings = appliance
     components, code = status_through_kubectl(api, settings)
     assert [(c.name, c.state) for c in components if c.state != "ready"] == [
-        ("last backup", "warning")]
-    assert {"chart ollama", "chart open-webui", "deployment llm/open-webui", "postgres",
-            "models"} <= {c.name for c in components}
+        ("last backup", "warning")
+    ]
+    assert {
+        "chart ollama",
+        "chart open-webui",
+        "deployment llm/open-webui",
+        "postgres",
+        "models",
+    } <= {c.name for c in components}
     assert code == 0
 
 
@@ -36,7 +42,8 @@ def test_a_chart_without_its_install_job_is_waiting(appliance):
         assert run.returncode == 0
         components, code = status_through_kubectl(api, settings)
         assert [(c.name, c.state, c.detail) for c in components if c.state == "waiting"] == [
-            ("chart ollama", "waiting", "no install Job yet (helm-controller)")]
+            ("chart ollama", "waiting", "no install Job yet (helm-controller)")
+        ]
         assert code == 1
     finally:
         api.controllers.append(helm_controller)

@@ -62,13 +62,17 @@ from status_harness import (
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # helm's message for an upgrade that changes an immutable field (helm v3 pkg/kube/client.go
 # wraps the API server's 422).
-UPGRADE_ERROR = ('Error: UPGRADE FAILED: cannot patch "open-webui" with kind Deployment: '
-                 'Deployment.apps "open-webui" is invalid: spec.selector: Invalid value: '
-                 'v1.LabelSelector{...}: field is immutable')
+UPGRADE_ERROR = (
+    'Error: UPGRADE FAILED: cannot patch "open-webui" with kind Deployment: '
+    'Deployment.apps "open-webui" is invalid: spec.selector: Invalid value: '
+    "v1.LabelSelector{...}: field is immutable"
+)
 # helm's message when values fail the chart's values.schema.json (helm v3 pkg/chartutil).
-VALUES_ERROR = ("Error: INSTALLATION FAILED: values don't meet the specifications of the "
-                "schema(s) in the following chart(s):\nopen-webui:\n- replicaCount: Invalid type. "
-                "Expected: integer, given: string")
+VALUES_ERROR = (
+    "Error: INSTALLATION FAILED: values don't meet the specifications of the "
+    "schema(s) in the following chart(s):\nopen-webui:\n- replicaCount: Invalid type. "
+    "Expected: integer, given: string"
+)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +143,8 @@ def test_a_a_converged_appliance_is_ready_and_status_exits_0(appliance, health):
     api, settings, _, _ = appliance()
     components, code = status_through_kubectl(api, settings, module=health)
     assert [(c.name, c.state) for c in components if c.state != "ready"] == [
-        ("last backup", "warning")]
+        ("last backup", "warning")
+    ]
     assert code == 0
 
 
@@ -147,43 +152,59 @@ def test_b_a_failed_upgrade_with_retry_is_failed_with_helms_error(base_data, app
     api, settings = failed_upgrade(appliance, base_data)
     job = api.get("Job", "kube-system", "helm-install-open-webui")
     assert [c["type"] for c in job["status"]["conditions"] if c["status"] == "True"] == [
-        "SuccessCriteriaMet", "Complete"]
-    statuses = {s["metadata"]["name"]: s["metadata"]["labels"]["status"]
-                for s in api.list("Secret", "llm", "owner=helm,name=open-webui")}
-    assert statuses == {"sh.helm.release.v1.open-webui.v1": "deployed",
-                        "sh.helm.release.v1.open-webui.v2": "failed",
-                        "sh.helm.release.v1.open-webui.v3": "failed"}
+        "SuccessCriteriaMet",
+        "Complete",
+    ]
+    statuses = {
+        s["metadata"]["name"]: s["metadata"]["labels"]["status"]
+        for s in api.list("Secret", "llm", "owner=helm,name=open-webui")
+    }
+    assert statuses == {
+        "sh.helm.release.v1.open-webui.v1": "deployed",
+        "sh.helm.release.v1.open-webui.v2": "failed",
+        "sh.helm.release.v1.open-webui.v3": "failed",
+    }
     components, code = status_through_kubectl(api, settings, module=health)
     chart = component(components, "chart open-webui")
-    assert (chart.state, chart.detail) == ("failed", (
-        "helm failed: release revision 3 is failed: " + UPGRADE_ERROR))
+    assert (chart.state, chart.detail) == (
+        "failed",
+        ("helm failed: release revision 3 is failed: " + UPGRADE_ERROR),
+    )
     assert states(components)["deployment llm/open-webui"] == "ready"  # the old pod serves
     assert code == 1
 
 
 def test_c_a_values_error_on_install_fails_with_helms_message_at_the_third_restart(
-        appliance, health):
-    api, settings, _, _ = appliance(helm_results={
-        ("kube-system", "open-webui"): [HelmResult(VALUES_ERROR)] * 10})
+    appliance, health
+):
+    api, settings, _, _ = appliance(
+        helm_results={("kube-system", "open-webui"): [HelmResult(VALUES_ERROR)] * 10}
+    )
     api.tick()
     api.tick()
     job = api.get("Job", "kube-system", "helm-install-open-webui")
     assert (job["status"].get("active"), job["status"].get("failed")) == (1, None)
     components, code = status_through_kubectl(api, settings, module=health)
     chart = component(components, "chart open-webui")
-    assert (chart.state, chart.detail) == ("failed", (
-        "helm failed 3 times (CrashLoopBackOff): Error: INSTALLATION FAILED: values don't meet "
-        "the specifications of the schema(s) in the following chart(s): open-webui: - "
-        "replicaCount: Invalid type. Expected: integer, given: string"))
+    assert (chart.state, chart.detail) == (
+        "failed",
+        (
+            "helm failed 3 times (CrashLoopBackOff): Error: INSTALLATION FAILED: values don't meet "
+            "the specifications of the schema(s) in the following chart(s): open-webui: - "
+            "replicaCount: Invalid type. Expected: integer, given: string"
+        ),
+    )
     assert code == 1
 
 
 def test_d_a_surge_rollout_whose_new_pod_crash_loops_is_not_ready(appliance, health):
     api, settings, _, _ = appliance()
-    api.crash_loop("cnpg-system", "cloudnative-pg",
-                   '{"level":"error","msg":"unable to start manager"}\n')
-    run = api.kubectl("--namespace", "cnpg-system", "rollout", "restart",
-                      "deployment/cloudnative-pg")
+    api.crash_loop(
+        "cnpg-system", "cloudnative-pg", '{"level":"error","msg":"unable to start manager"}\n'
+    )
+    run = api.kubectl(
+        "--namespace", "cnpg-system", "rollout", "restart", "deployment/cloudnative-pg"
+    )
     assert run.returncode == 0
     components, code = status_through_kubectl(api, settings, module=health)
     operator = component(components, "deployment cnpg-system/cloudnative-pg")
@@ -208,7 +229,10 @@ def test_e_a_rollout_the_controller_has_not_started_is_waiting(appliance, health
     run = api.kubectl("--namespace", "llm", "rollout", "restart", "deployment/open-webui")
     assert run.returncode == 0
     deployment = api.get("Deployment", "llm", "open-webui")
-    assert (deployment["metadata"]["generation"], deployment["status"]["observedGeneration"]) == (2, 1)
+    assert (deployment["metadata"]["generation"], deployment["status"]["observedGeneration"]) == (
+        2,
+        1,
+    )
     components, code = status_through_kubectl(api, settings, module=health)
     webui = component(components, "deployment llm/open-webui")
     assert webui.state == "waiting"
@@ -219,34 +243,41 @@ def test_e_a_rollout_the_controller_has_not_started_is_waiting(appliance, health
 def certificate(days: float) -> str:
     """What openssl prints of a Let's Encrypt certificate ending ``days`` from now."""
     end = datetime.fromtimestamp(time.time() + days * 86400, timezone.utc)
-    return ("issuer=C=US, O=Let's Encrypt, CN=R11\n"
-            f"notAfter={end.strftime('%b')} {end.day:2d} {end.strftime('%H:%M:%S %Y')} GMT\n"
-            "X509v3 Subject Alternative Name: \n    DNS:{domain}\n")
+    return (
+        "issuer=C=US, O=Let's Encrypt, CN=R11\n"
+        f"notAfter={end.strftime('%b')} {end.day:2d} {end.strftime('%H:%M:%S %Y')} GMT\n"
+        "X509v3 Subject Alternative Name: \n    DNS:{domain}\n"
+    )
 
 
 def test_f_an_expired_certificate_fails_and_one_within_14_days_warns(appliance, health):
     api, settings, _, _ = appliance()
-    components, code = status_through_kubectl(api, settings, {"certificate": certificate(-2)},
-                                              module=health)
+    components, code = status_through_kubectl(
+        api, settings, {"certificate": certificate(-2)}, module=health
+    )
     found = component(components, "certificate")
     assert found.state == "failed"
     assert found.detail.startswith("expired: C=US, O=Let's Encrypt, CN=R11, valid until ")
     assert code == 1
-    components, code = status_through_kubectl(api, settings, {"certificate": certificate(7.1)},
-                                              module=health)
+    components, code = status_through_kubectl(
+        api, settings, {"certificate": certificate(7.1)}, module=health
+    )
     found = component(components, "certificate")
     assert found.state == "warning"
     assert found.detail.startswith("expires in 7 days: C=US, O=Let's Encrypt, CN=R11")
     assert code == 0
 
 
-def test_g_a_helm_chart_the_crd_refuses_names_the_addons_apply_manifest_failed(
-        appliance, health):
+def test_g_a_helm_chart_the_crd_refuses_names_the_addons_apply_manifest_failed(appliance, health):
     api, settings, deploy, manifests = appliance(helm_controller=REFUSING_RETRY)
-    refused = ('HelmChart.helm.cattle.io "open-webui" is invalid: spec.failurePolicy: '
-               'Unsupported value: "retry": supported values: "abort", "reinstall"')
-    detail = (f'ApplyManifestFailed: Applying manifest at '
-              f'"{manifests}/llm-appliance-open-webui.yaml" failed: {refused}')
+    refused = (
+        'HelmChart.helm.cattle.io "open-webui" is invalid: spec.failurePolicy: '
+        'Unsupported value: "retry": supported values: "abort", "reinstall"'
+    )
+    detail = (
+        f"ApplyManifestFailed: Applying manifest at "
+        f'"{manifests}/llm-appliance-open-webui.yaml" failed: {refused}'
+    )
     components, code = status_through_kubectl(api, settings, module=health)
     addon = component(components, "manifest llm-appliance-open-webui")
     assert (addon.state, addon.detail, code) == ("waiting", detail, 1)  # k3s tried twice
@@ -265,19 +296,26 @@ def test_h_one_kind_failing_to_list_is_read_once_and_named(appliance, health):
     api, settings, _, _ = appliance()
     api.fail_list("secrets")
     read = read_through_kubectl(api, settings, module=health)
-    names = [(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
-             for o in read["objects"]]
+    names = [
+        (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in read["objects"]
+    ]
     assert len(names) == len(set(names))
     assert ("Deployment", "llm", "open-webui") in names
     components, code = status_through_kubectl(api, settings, module=health)
     found = component(components, "cluster read")
-    assert (found.state, found.detail) == ("waiting", (
-        'Error from server (InternalError): an error on the server ("etcdserver: request '
-        'timed out") has prevented the request from succeeding (get secrets)'))
+    assert (found.state, found.detail) == (
+        "waiting",
+        (
+            'Error from server (InternalError): an error on the server ("etcdserver: request '
+            'timed out") has prevented the request from succeeding (get secrets)'
+        ),
+    )
     assert code == 1
 
 
-def test_i_the_gate_waits_until_k3s_applied_the_newly_written_manifest(base_data, appliance, health):
+def test_i_the_gate_waits_until_k3s_applied_the_newly_written_manifest(
+    base_data, appliance, health
+):
     api, _, deploy, manifests = appliance()
     changed = load({**base_data, "webui_signup": True})
     write_manifests(changed, manifests)  # written; k3s scans every 15 s
@@ -286,7 +324,9 @@ def test_i_the_gate_waits_until_k3s_applied_the_newly_written_manifest(base_data
     gate = health.layer_components("apps", read, changed, written)
     addon = component(gate, "manifest llm-appliance-open-webui")
     assert (addon.state, addon.detail) == (
-        "waiting", "not applied by k3s yet (it scans its manifests every 15 s)")
+        "waiting",
+        "not applied by k3s yet (it scans its manifests every 15 s)",
+    )
     deploy.scan()
     read = read_through_kubectl(api, changed, module=health)
     gate = health.layer_components("apps", read, changed, written)
@@ -295,30 +335,44 @@ def test_i_the_gate_waits_until_k3s_applied_the_newly_written_manifest(base_data
 
 def run_look(api, look: str) -> subprocess.CompletedProcess:
     with host_commands(api) as environment:
-        return subprocess.run(["bash", "-c", look], capture_output=True, text=True,
-                              env=environment, timeout=60)
+        return subprocess.run(
+            ["bash", "-c", look], capture_output=True, text=True, env=environment, timeout=60
+        )
 
 
 def test_j_every_printed_look_command_of_a_broken_appliance_runs(appliance, health):
-    api, settings, _, _ = appliance(helm_results={
-        ("kube-system", "open-webui"): [HelmResult(VALUES_ERROR)] * 10})
+    api, settings, _, _ = appliance(
+        helm_results={("kube-system", "open-webui"): [HelmResult(VALUES_ERROR)] * 10}
+    )
     api.tick()
     api.tick()
     api.crash_loop("cnpg-system", "cloudnative-pg", "unable to start manager\n")
-    assert api.kubectl("--namespace", "cnpg-system", "rollout", "restart",
-                       "deployment/cloudnative-pg").returncode == 0
+    assert (
+        api.kubectl(
+            "--namespace", "cnpg-system", "rollout", "restart", "deployment/cloudnative-pg"
+        ).returncode
+        == 0
+    )
     api.execs[("llm", "ollama-", ("ollama", "list"))] = (0, ollama_list([]))
-    components, code = status_through_kubectl(api, settings, {"certificate": certificate(-1)},
-                                              module=health)
-    looks = {c.name: c.look for c in components
-             if c.state not in ("ready",) and c.look.startswith("k3s kubectl")}
+    components, code = status_through_kubectl(
+        api, settings, {"certificate": certificate(-1)}, module=health
+    )
+    looks = {
+        c.name: c.look
+        for c in components
+        if c.state not in ("ready",) and c.look.startswith("k3s kubectl")
+    }
     for name, look in looks.items():
         run = run_look(api, look)
         assert "See 'kubectl" not in run.stderr and "error:" not in run.stderr, (name, run.stderr)
         # A grep that finds nothing (no ACME line in the stand-in's Traefik log) is an answer.
         assert run.returncode == 0 or (" | grep " in look and run.returncode == 1), (name, run)
-    assert set(looks) == {"chart open-webui", "deployment cnpg-system/cloudnative-pg",
-                          "models", "certificate"}
+    assert set(looks) == {
+        "chart open-webui",
+        "deployment cnpg-system/cloudnative-pg",
+        "models",
+        "certificate",
+    }
     assert "Error: INSTALLATION FAILED" in run_look(api, looks["chart open-webui"]).stdout
     assert code == 1
 
@@ -327,12 +381,18 @@ def test_k_a_model_written_namespace_model_tag_is_ready_as_ollama_lists_it(appli
     models = ["library/llama3.2:3b", "huihui_ai/deepseek-r1-abliterated:8b"]  # + the embedder
     api, settings, _, _ = appliance(settings={"ollama_models": models})
     # Ollama v0.32.15 lists them DisplayShortest: the default namespace left out.
-    api.execs[("llm", "ollama-", ("ollama", "list"))] = (0, ollama_list(
-        ["llama3.2:3b", "huihui_ai/deepseek-r1-abliterated:8b", "nomic-embed-text:latest"]))
+    api.execs[("llm", "ollama-", ("ollama", "list"))] = (
+        0,
+        ollama_list(
+            ["llama3.2:3b", "huihui_ai/deepseek-r1-abliterated:8b", "nomic-embed-text:latest"]
+        ),
+    )
     components, code = status_through_kubectl(api, settings, module=health)
     models_component = component(components, "models")
     assert (models_component.state, models_component.detail) == (
-        "ready", "library/llama3.2:3b, huihui_ai/deepseek-r1-abliterated:8b, nomic-embed-text:latest")
+        "ready",
+        "library/llama3.2:3b, huihui_ai/deepseek-r1-abliterated:8b, nomic-embed-text:latest",
+    )
     assert code == 0
 
 
@@ -352,25 +412,42 @@ def test_m_a_pending_reboot_and_the_off_site_units_last_errors_are_named(applian
     systemd's result where the run was killed before it printed one (the backup). Without
     them, neither row."""
     api, settings, _, _ = appliance(settings={"backup_repository": "/mnt/nas/restic"})
-    host = {"reboot": "linux-image-6.8.0-51-generic\nlibc6\n", "units": {
-        "llm-appliance-offsite": ("signal", "Stopping llm-appliance off-site backup: backup\n"),
-        "llm-appliance-offsite-check": ("exit-code", "off-site check failed: Fatal: unable to "
-                                        "open config file: stat /mnt/nas/restic/config: no such "
-                                        "file or directory\n")}}
+    host = {
+        "reboot": "linux-image-6.8.0-51-generic\nlibc6\n",
+        "units": {
+            "llm-appliance-offsite": ("signal", "Stopping llm-appliance off-site backup: backup\n"),
+            "llm-appliance-offsite-check": (
+                "exit-code",
+                "off-site check failed: Fatal: unable to "
+                "open config file: stat /mnt/nas/restic/config: no such "
+                "file or directory\n",
+            ),
+        },
+    }
     components, code = status_through_kubectl(api, settings, module=health, host=host)
-    assert [(c.name, c.state, c.detail) for c in components
-            if c.name in ("reboot", "off-site snapshot")] == [
-        ("reboot", "warning", "needed for linux-image-6.8.0-51-generic, libc6: reboot when "
-         "convenient (unattended_reboot is off)"),
-        ("off-site snapshot", "failed", "llm-appliance-offsite.service: its last run failed "
-         "(systemd result: signal); llm-appliance-offsite-check.service: off-site check failed: "
-         "Fatal: unable to open config file: stat /mnt/nas/restic/config: no such file or "
-         "directory"),
+    assert [
+        (c.name, c.state, c.detail) for c in components if c.name in ("reboot", "off-site snapshot")
+    ] == [
+        (
+            "reboot",
+            "warning",
+            "needed for linux-image-6.8.0-51-generic, libc6: reboot when "
+            "convenient (unattended_reboot is off)",
+        ),
+        (
+            "off-site snapshot",
+            "failed",
+            "llm-appliance-offsite.service: its last run failed "
+            "(systemd result: signal); llm-appliance-offsite-check.service: off-site check failed: "
+            "Fatal: unable to open config file: stat /mnt/nas/restic/config: no such file or "
+            "directory",
+        ),
     ]
     assert code == 1
     components, _ = status_through_kubectl(api, settings, module=health)
-    assert [(c.name, c.detail) for c in components if c.name in ("reboot", "off-site snapshot")] == [
-        ("off-site snapshot", "none yet in /mnt/nas/restic")]
+    assert [
+        (c.name, c.detail) for c in components if c.name in ("reboot", "off-site snapshot")
+    ] == [("off-site snapshot", "none yet in /mnt/nas/restic")]
 
 
 def test_l_the_shipped_checks_judge_as_status_does(base_data, appliance):
@@ -383,9 +460,12 @@ def test_l_the_shipped_checks_judge_as_status_does(base_data, appliance):
 
     def run(check, api, settings) -> str:
         def fact(fact_class, **arguments):
-            assert (fact_class, arguments) == (current_health.ApplianceRead,
-                                                {"domain": settings.webui_domain})
+            assert (fact_class, arguments) == (
+                current_health.ApplianceRead,
+                {"domain": settings.webui_domain},
+            )
             return read_through_kubectl(api, settings)
+
         try:
             if check is k3s_check:
                 check(fact=fact, settings=settings, k3s_role="server")

@@ -14,7 +14,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def pytest_run(*args: str, prefix: tuple[str, ...] = ()) -> str:
     result = subprocess.run(
         [*prefix, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, env=project_environment(), timeout=300,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=project_environment(),
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return result.stdout
@@ -33,10 +37,19 @@ def test_each_marker_selects_its_folder():
 
 def test_without_root_rehearsal_tests_are_skipped_with_the_reason():
     # A user namespace: the same files, but os.geteuid() is 65534 (nobody), as for a user.
-    output = pytest_run("-q", "tests/integration/test_faults.py", "tests/unit/test_facts.py",
-                        "tests/realapps/test_webui.py", prefix=("unshare", "--user"))
-    assert ("SKIPPED [3] tests/integration/test_faults.py: needs root: boots a rehearsal host "
-            "with systemd-nspawn (run pytest as root)") in output
-    assert ("SKIPPED [18] tests/realapps/test_webui.py: needs root: builds a PostgreSQL 18 root "
-            "with debootstrap and runs it with chroot (run pytest as root)") in output
+    output = pytest_run(
+        "-q",
+        "tests/integration/test_faults.py",
+        "tests/unit/test_facts.py",
+        "tests/realapps/test_webui.py",
+        prefix=("unshare", "--user"),
+    )
+    assert (
+        "SKIPPED [3] tests/integration/test_faults.py: needs root: boots a rehearsal host "
+        "with systemd-nspawn (run pytest as root)"
+    ) in output
+    assert (
+        "SKIPPED [18] tests/realapps/test_webui.py: needs root: builds a PostgreSQL 18 root "
+        "with debootstrap and runs it with chroot (run pytest as root)"
+    ) in output
     assert "error" not in output.lower()

@@ -17,16 +17,24 @@ from operations.settings import load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA = PROJECT_ROOT / "tests/data"
-SETTINGS = {"webui_domain": "chat.rehearsal.test", "monitor_domain": "monitor.rehearsal.test",
-            "acme_ca": "none", "webui_admin_email": "admin@rehearsal.test"}
+SETTINGS = {
+    "webui_domain": "chat.rehearsal.test",
+    "monitor_domain": "monitor.rehearsal.test",
+    "acme_ca": "none",
+    "webui_admin_email": "admin@rehearsal.test",
+}
 # The operator's own files: Traefik's certificate, the alert routes' secrets, a model file.
-OWN_FILES = {"tls_certificate": str(DATA / "tls/rehearsal.crt"),
-             "tls_key": str(DATA / "tls/rehearsal.key"),
-             "alert_email_to": ["ops@rehearsal.test"], "alert_email_from": "netdata@rehearsal.test",
-             "alert_smtp_host": "smtp.rehearsal.test",
-             "alert_secrets_file": str(DATA / "alert-secrets.env"),
-             "ollama_models": ["mine:1b"], "ollama_model_sizes": {"mine:1b": 0.5},
-             "ollama_model_files": {"mine:1b": str(DATA / "mine-1b.gguf")}}
+OWN_FILES = {
+    "tls_certificate": str(DATA / "tls/rehearsal.crt"),
+    "tls_key": str(DATA / "tls/rehearsal.key"),
+    "alert_email_to": ["ops@rehearsal.test"],
+    "alert_email_from": "netdata@rehearsal.test",
+    "alert_smtp_host": "smtp.rehearsal.test",
+    "alert_secrets_file": str(DATA / "alert-secrets.env"),
+    "ollama_models": ["mine:1b"],
+    "ollama_model_sizes": {"mine:1b": 0.5},
+    "ollama_model_files": {"mine:1b": str(DATA / "mine-1b.gguf")},
+}
 MANIFESTS = "/var/lib/rancher/k3s/server/manifests/llm-appliance-"
 
 
@@ -37,7 +45,10 @@ def removals(tmp_path: Path, data: dict) -> list[tuple[str, str]]:
     out = tmp_path / "planned.json"
     run = subprocess.run(
         [sys.executable, "-m", "pyinfra", str(inventory), "tests/pyinfra_capture.py", "--dry"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**project_environment(), "CAPTURED_DEPLOY": "uninstall.py", "CAPTURED_OUT": str(out)},
     )
     assert run.returncode == 0, run.stderr[-3000:]
@@ -45,7 +56,9 @@ def removals(tmp_path: Path, data: dict) -> list[tuple[str, str]]:
     for operation in json.loads(out.read_text())["operations"]:
         (name,) = operation["names"]
         assert "present=False" in operation["args"], operation
-        (path,) = [arg.removeprefix("path=") for arg in operation["args"] if arg.startswith("path=")]
+        (path,) = [
+            arg.removeprefix("path=") for arg in operation["args"] if arg.startswith("path=")
+        ]
         found.append((name.split(" | ")[-1], path))
     return found
 
@@ -59,9 +72,21 @@ def test_uninstall_removes_the_folders_and_files_the_k3s_and_apps_layers_put(tmp
         ("files.directory", "/etc/llm-appliance/alerts"),
         ("files.file", f"{MANIFESTS}traefik.yaml"),
         ("files.file", "/usr/local/bin/k3s"),
-        *(("files.file", f"{MANIFESTS}{name}.yaml") for name in (
-            "namespaces", "postgres-operator", "postgres", "ollama", "ollama-models",
-            "open-webui", "backup", "monitoring", "network-policies", "nvidia-device-plugin")),
+        *(
+            ("files.file", f"{MANIFESTS}{name}.yaml")
+            for name in (
+                "namespaces",
+                "postgres-operator",
+                "postgres",
+                "ollama",
+                "ollama-models",
+                "open-webui",
+                "backup",
+                "monitoring",
+                "network-policies",
+                "nvidia-device-plugin",
+            )
+        ),
     ]
 
 
@@ -77,13 +102,18 @@ def test_uninstall_removes_every_path_of_the_plans_and_nothing_else(tmp_path):
     planned = {path for plan in plans for path in plan.paths}
     assert folders == {folder for plan in plans for folder in plan.folders}
     # Each path the plans put is removed: itself, or with its folder.
-    assert {path for path in planned
-            if not any(path.startswith(f"{folder}/") for folder in folders)} == files
+    assert {
+        path for path in planned if not any(path.startswith(f"{folder}/") for folder in folders)
+    } == files
     # The operator's files' copies are among them (the Traefik Secret's, the alert secrets').
     inside = {path for path in planned if path not in files}
-    assert inside >= {"/etc/llm-appliance/traefik/tls.crt", "/etc/llm-appliance/traefik/tls.key",
-                      "/etc/llm-appliance/alerts/secrets.env", "/etc/rancher/k3s/config.yaml",
-                      "/usr/local/lib/llm-appliance/put-secret.sh",
-                      "/usr/local/lib/llm-appliance/ensure-secret.sh",
-                      "/usr/local/lib/llm-appliance/k3s-install-v1.36.5+k3s1.sh",
-                      "/var/lib/llm-appliance/models/mine-1b.gguf"}
+    assert inside >= {
+        "/etc/llm-appliance/traefik/tls.crt",
+        "/etc/llm-appliance/traefik/tls.key",
+        "/etc/llm-appliance/alerts/secrets.env",
+        "/etc/rancher/k3s/config.yaml",
+        "/usr/local/lib/llm-appliance/put-secret.sh",
+        "/usr/local/lib/llm-appliance/ensure-secret.sh",
+        "/usr/local/lib/llm-appliance/k3s-install-v1.36.5+k3s1.sh",
+        "/var/lib/llm-appliance/models/mine-1b.gguf",
+    }

@@ -20,8 +20,9 @@ def test_vagrantfile_parses():
     ruby = shutil.which("ruby")
     if ruby is None:
         pytest.fail("ruby is missing: install it with README.md's install command")
-    result = subprocess.run([ruby, "-c", str(PROJECT_ROOT / "vagrant/Vagrantfile")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [ruby, "-c", str(PROJECT_ROOT / "vagrant/Vagrantfile")], capture_output=True, text=True
+    )
     assert result.returncode == 0 and "Syntax OK" in result.stdout, result.stderr
 
 
@@ -42,13 +43,18 @@ def test_ssh_config_parsed():
 def test_vagrant_inventory_resolves_and_validates(monkeypatch):
     monkeypatch.setenv(RECORDED_ENV, str(RECORDED))
     (node,) = inventory_hosts(PROJECT_ROOT / "inventories/vagrant.py")
-    assert (node.name, node.data["ssh_port"], node.data["ssh_hostname"]) == ("vagrant", 2222, "127.0.0.1")
+    assert (node.name, node.data["ssh_port"], node.data["ssh_hostname"]) == (
+        "vagrant",
+        2222,
+        "127.0.0.1",
+    )
     # The recorded key was on the machine that ran `vagrant up`; not a file here.
     with pytest.raises(SettingsError) as missing:
         load(node.data)
     assert [problem.split(" is not a file")[0] for problem in missing.value.problems] == [
         "ssh_key = '/home/operator/llm-appliance/vagrant/.vagrant/machines/default/virtualbox/"
-        "private_key'"]
+        "private_key'"
+    ]
     settings = load({key: value for key, value in node.data.items() if key != "ssh_key"})
     assert settings.acme_ca == "none"
     # The VM has 8 GiB, as the reference box: its models fit there.
@@ -62,4 +68,5 @@ def test_without_vagrant_the_inventory_says_how_to_get_it(monkeypatch, tmp_path)
         inventory_hosts(PROJECT_ROOT / "inventories/vagrant.py")
     assert str(stopped.value).startswith(
         "inventories/vagrant.py: Vagrant is not installed; install it and VirtualBox or libvirt "
-        "(https://developer.hashicorp.com/vagrant/install), then run `vagrant up` in ")
+        "(https://developer.hashicorp.com/vagrant/install), then run `vagrant up` in "
+    )
