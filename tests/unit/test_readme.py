@@ -47,15 +47,17 @@ def test_ci_runs_the_readme_commands_with_the_system_python():
         "nftables openssh-client ruby strace pebble",
         "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && . .venv/bin/activate",
     ]
-    assert commands[2] == "pytest"
+    # The linters before the tests, one command a line: under `set -e`, a failure in an
+    # `a && b` list but its last does not stop the script.
+    assert commands[2:6] == ["ruff check .", "ruff format --check .", "mypy", "pytest"]
     ci = (README.parent / ".ci/run").read_text().splitlines()
-    # The set-up, then the tests, exactly as README.md shows them, after PATH names the
-    # system's own python3 (this machine's default python3 may be another).
+    # The set-up, then the linters and the tests, exactly as README.md shows them, after PATH
+    # names the system's own python3 (this machine's default python3 may be another).
     system_python = ci.index("export PATH=/usr/sbin:/usr/bin:/sbin:/bin")
     assert ci[system_python + 1] == 'test "$(command -v python3)" = /usr/bin/python3'
-    at = [ci.index(command) for command in commands[:3]]
-    assert system_python < at[0] and at == [at[0], at[0] + 1, at[0] + 3]
-    assert "set -euo pipefail" in ci  # a failing test fails CI
+    at = [ci.index(command) for command in commands[:6]]
+    assert system_python < at[0] and at == [at[0], at[0] + 1, *range(at[0] + 3, at[0] + 7)]
+    assert "set -euo pipefail" in ci  # a failing linter or test fails CI
 
 
 def test_one_inventory_name_throughout():
