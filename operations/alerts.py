@@ -4,11 +4,13 @@ Part of the monitoring component (operations/monitoring.py merges these values).
 evaluates the alarms (health.d) for every node that streams to it and runs alarm-notify.sh,
 which reads ``health_alarm_notify.conf`` (a bash file it sources: the stock one, then this
 one; Netdata v2.11.0 src/health/notifications/alarm-notify.sh.in). Routes: e-mail through
-an SMTP relay (msmtp, the Netdata image's sendmail: src/health/notifications/email/README.md),
-Slack, ntfy, and a generic webhook (alarm-notify.sh's `custom` method, whose sender this file
-defines). Their secrets are keys of the Secret ALERT_SECRET, mounted read-only into the parent
-at SECRET_DIR (group-readable by the netdata user through the pod's fsGroup, 201), and read
-there when a notification is sent: never in values, the manifests, or a command line of ours.
+an SMTP relay (msmtp, the Netdata image's sendmail: v2.11.0 packaging/docker/Dockerfile builds
+FROM netdata/base:v3, whose base/Dockerfile.v3 in netdata/helper-images installs msmtp and
+msmtp-mta; src/health/notifications/email/README.md), Slack, ntfy, and a generic webhook
+(alarm-notify.sh's `custom` method, whose sender this file defines). Their secrets are keys
+of the Secret ALERT_SECRET, mounted read-only into the parent at SECRET_DIR (group-readable by
+the netdata user through the pod's fsGroup, 201), and read there when a notification is sent:
+never in values, the manifests, or a command line of ours.
 
 The probes the alarms need run on one Netdata instance each: the certificate (x509check) and
 Open WebUI's /health (httpcheck) from the k8s-state pod, the off-site snapshot's time
@@ -258,13 +260,17 @@ def alarms(settings: Settings) -> list[Alarm]:
     disk.space (GiB; src/collectors/diskspace.plugin), system.memory_some_pressure (dimensions
     "some 10/60/300", percent; src/collectors/proc.plugin/proc_pressure.c), mem.oom_kill
     (/proc/vmstat oom_kill: every kernel OOM kill, a container's at its limit too;
-    proc_vmstat.c), k8s_state.* (src/go/plugin/go.d/collector/k8s_state/charts.go, collect.go:
-    container restarts as a running total, waiting reason CrashLoopBackOff, terminated reason
-    OOMKilled, readiness, node condition Ready, a CronJob's last_completed_ago in seconds),
-    filecheck.file_modification_time_ago (seconds), httpcheck.status (percent per outcome
-    with `percentage`). Lookups as health.d takes them (src/health/health_config.c; the
-    incremental_sum grouping: src/web/api/queries/query-group-over-time.c; several `chart
-    labels` must all match: src/health/REFERENCE.md). Container names: `ollama` (the recorded
+    proc_vmstat.c), k8s_state.* (src/go/plugin/go.d/collector/k8s_state/charts.go, collect.go,
+    update_pod_state.go: container restarts as a running total, waiting reason
+    CrashLoopBackOff, terminated reason OOMKilled, readiness, node condition Ready, a CronJob's
+    last_completed_ago in seconds; a container's waiting and terminated reasons are set only
+    while it is in that state and never cleared, so each stays 1 after the container runs
+    again, until its pod goes), filecheck.file_modification_time_ago (seconds),
+    httpcheck.status (percent per outcome with `percentage`). Lookups as health.d takes them
+    (src/health/health_config.c; the incremental_sum grouping:
+    src/web/api/queries/query-group-over-time.c; several `chart labels` must all match, the
+    words after one `key=` being its values, any of which may match: src/health/REFERENCE.md,
+    src/database/rrdlabels.c's label-pattern unit test). Container names: `ollama` (the recorded
     render of otwld/ollama-helm 1.77.0, tests/data/charts/ollama.json), `postgres`
     (CloudNativePG's PostgresContainerName, read in a stored source of cloudnative-pg, not at the
     pinned operator's tag)."""

@@ -8,7 +8,8 @@ appliance's plans), as JSON to CAPTURED_OUT:
 ``args`` are the arguments pyinfra attaches to an operation without a name
 (pyinfra 3.10 api/operation.py attach_args); ``uploads`` come from the commands each operation
 yields now (FileUploadCommand: a file's bytes and destination; a later ``chmod MODE PATH``: its
-mode). Run with --dry, the state is the plan:
+mode; an operation's ``_if`` is asked only in the Execute stage, api/operation.py
+command_generator, so an upload behind one is listed). Run with --dry, the state is the plan:
 
     CAPTURED_DEPLOY=uninstall.py CAPTURED_OUT=out.json pyinfra @local tests/pyinfra_capture.py --dry
 """

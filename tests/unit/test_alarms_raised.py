@@ -67,7 +67,8 @@ def _chart(chart_id, context, units, family, labels, dimensions, variables=None)
 
 def _container(pod, container):
     """k8s_state's labels of a container's charts (v2.11.0 src/go/plugin/go.d/collector/
-    k8s_state/charts.go newContainerChartLabels: the pod's labels and k8s_container_name)."""
+    k8s_state/charts.go newContainerChartLabels: the pod's labels and k8s_container_name; the
+    pod's k8s_cluster_id and k8s_cluster_name are left out, no alarm reads them)."""
     return {
         "k8s_namespace": "llm",
         "k8s_pod_name": pod,
@@ -113,7 +114,11 @@ def _pod_charts(pod, container):
     """The container charts of k8s_state the alarms read (v2.11.0 k8s_state/charts.go
     containerReadinessStateChartTmpl, containerRestartsChartTmpl, containersStateWaitingChartTmpl,
     containersStateTerminatedChartTmpl: ids pod_<ns>_<pod>_container_<name>.<what>, dimension
-    ids pod_<ns>_<pod>_container_<name>_..., named as the alarms read them)."""
+    ids pod_<ns>_<pod>_container_<name>_..., named as the alarms read them). 2.11.0's go.d
+    publishes these as k8s_state_pod_..._container_<name>.<what> (src/go/plugin/framework/
+    jobruntime/job_v1.go getChartType: the job's name, "_" and the template id's part before
+    its "."); the test's k8s_state.pod_... differs in that one character only, and the alarms
+    pick charts by context and labels, not id. So for the node and CronJob charts below."""
     base, labels = f"pod_{pod}_container_{container}", _container(pod.split("_", 1)[1], container)
     return [
         _chart(
@@ -174,7 +179,7 @@ def _disk(mount_point, chart_id):
 
 def _node(name):
     """k8s_state's node_<name>.condition_status (v2.11.0 k8s_state/charts.go nodeConditionsChartTmpl,
-    labels newNodeChartLabels)."""
+    labels newNodeChartLabels: k8s_node_name; k8s_cluster_id and k8s_cluster_name left out)."""
     return _chart(
         f"k8s_state.node_{name}.condition_status",
         "k8s_state.node_condition",
@@ -235,7 +240,7 @@ CHARTS = [
         [(o, o, "absolute", 1, 1) for o in HTTPCHECK],
     ),
     # k8s_state's CronJob (v2.11.0 k8s_state/charts.go cronJobLastCompletedTimeAgoChartTmpl,
-    # labels k8s_cronjob_name, k8s_namespace).
+    # labels k8s_cronjob_name, k8s_namespace; k8s_cluster_id and k8s_cluster_name left out).
     _chart(
         "k8s_state.cronjob_llm_llm-appliance-backup.last_completed_time_ago",
         "k8s_state.cronjob_last_completed_time_ago",
@@ -272,7 +277,9 @@ CHARTS = [
         variables={"days_until_expiration_warning": 14, "days_until_expiration_critical": 7},
     ),
     # filecheck's file_<path>_modification_time_ago (v2.11.0 src/go/plugin/go.d/collector/
-    # filecheck/charts.go fileModificationTimeAgoChartTmpl, label file_path).
+    # filecheck/charts.go fileModificationTimeAgoChartTmpl, label file_path). There the path's
+    # "/" stay in the chart id (cleanPath replaces only " " and "."); the test's id has "_"
+    # (the alarm picks the chart by its context).
     _chart(
         "filecheck_offsite.file__host_var_lib_llm-appliance_offsite-last_modification_time_ago",
         "filecheck.file_modification_time_ago",
