@@ -766,87 +766,70 @@ ROWS = [
             ),
         ],
     ),
-    Row(
-        "alert_email_from",
-        "alerts@rehearsal.test",
-        [
-            Rendered(
-                MONITORING,
-                netdata_line("parent", "msmtprc", "from "),
+    # The parent's msmtprc (its mails go through msmtp): the setting's line, before and after.
+    *[
+        Row(
+            name,
+            value,
+            [
+                Rendered(MONITORING, netdata_line("parent", "msmtprc", f"{key} "), before, after),
+            ],
+        )
+        for name, value, key, before, after in (
+            (
+                "alert_email_from",
+                "alerts@rehearsal.test",
+                "from",
                 "from netdata@rehearsal.test",
                 "from alerts@rehearsal.test",
             ),
-        ],
-    ),
-    Row(
-        "alert_smtp_host",
-        "relay.rehearsal.test",
-        [
-            Rendered(
-                MONITORING,
-                netdata_line("parent", "msmtprc", "host "),
+            (
+                "alert_smtp_host",
+                "relay.rehearsal.test",
+                "host",
                 "host smtp.rehearsal.test",
                 "host relay.rehearsal.test",
             ),
-        ],
-    ),
-    Row(
-        "alert_smtp_port",
-        465,
-        [
-            Rendered(
-                MONITORING, netdata_line("parent", "msmtprc", "port "), "port 587", "port 465"
-            ),
-        ],
-    ),
-    Row(
-        "alert_smtp_tls",
-        "tls",
-        [
-            Rendered(
-                MONITORING,
-                netdata_line("parent", "msmtprc", "tls_starttls "),
-                "tls_starttls on",
-                "tls_starttls off",
-            ),
-        ],
-    ),
-    Row(
-        "alert_smtp_user",
-        "alerts@rehearsal.test",
-        [
-            Rendered(
-                MONITORING,
-                netdata_line("parent", "msmtprc", "user "),
+            ("alert_smtp_port", 465, "port", "port 587", "port 465"),
+            ("alert_smtp_tls", "tls", "tls_starttls", "tls_starttls on", "tls_starttls off"),
+            (
+                "alert_smtp_user",
+                "alerts@rehearsal.test",
+                "user",
                 "user <none>",
                 "user alerts@rehearsal.test",
             ),
-        ],
-    ),
-    Row(
-        "alert_webhook_url",
-        "https://hooks.rehearsal.test/netdata",
-        [
-            Rendered(
-                MONITORING,
-                netdata_line("parent", "health", "DEFAULT_RECIPIENT_CUSTOM="),
-                "DEFAULT_RECIPIENT_CUSTOM=<none>",
+        )
+    ],
+    # The parent's `health` config (its notification routes): a route's recipient, none before.
+    *[
+        Row(
+            name,
+            value,
+            [
+                Rendered(
+                    MONITORING,
+                    netdata_line("parent", "health", f"{variable}="),
+                    f"{variable}=<none>",
+                    after,
+                ),
+            ],
+        )
+        for name, value, variable, after in (
+            (
+                "alert_webhook_url",
+                "https://hooks.rehearsal.test/netdata",
+                "DEFAULT_RECIPIENT_CUSTOM",
                 "DEFAULT_RECIPIENT_CUSTOM=https://hooks.rehearsal.test/netdata",
             ),
-        ],
-    ),
-    Row(
-        "alert_ntfy_url",
-        "https://ntfy.rehearsal.test/appliance",
-        [
-            Rendered(
-                MONITORING,
-                netdata_line("parent", "health", "DEFAULT_RECIPIENT_NTFY="),
-                "DEFAULT_RECIPIENT_NTFY=<none>",
+            (
+                "alert_ntfy_url",
+                "https://ntfy.rehearsal.test/appliance",
+                "DEFAULT_RECIPIENT_NTFY",
                 "DEFAULT_RECIPIENT_NTFY=https://ntfy.rehearsal.test/appliance",
             ),
-        ],
-    ),
+        )
+    ],
     # Without the file, Slack (its webhook URL is a secret) goes; the Secret is deleted.
     Row(
         "alert_secrets_file",

@@ -305,41 +305,52 @@ def test_open_webui_is_offline_without_telemetry_and_new_users_wait(objects):
     assert values["ollama"] == {"enabled": False} and values["pipelines"] == {"enabled": False}
 
 
-def test_open_webui_ingress_serves_only_its_name_over_tls(objects):
-    ingress = chart_values(objects, "open-webui")["ingress"]
-    assert ingress["host"] == "chat.example.com"
-    assert ingress["annotations"] == {
+def websecure_with_letsencrypt(middlewares: str) -> dict:
+    """The annotations of an Ingress that Traefik serves only on its websecure entry point
+    (443), with Let's Encrypt's certificate, through ``middlewares`` (Traefik's
+    NAMESPACE-NAME@kubernetescrd, comma-separated)."""
+    return {
         "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
         "traefik.ingress.kubernetes.io/router.tls": "true",
-        "traefik.ingress.kubernetes.io/router.middlewares": "llm-security-headers@kubernetescrd",
+        "traefik.ingress.kubernetes.io/router.middlewares": middlewares,
         "traefik.ingress.kubernetes.io/router.tls.certresolver": "letsencrypt",
     }
 
 
-def test_signin_has_its_own_rate_limited_route(objects):
-    ingress = objects["Ingress", "llm", "open-webui-signin"]
-    assert ingress["metadata"]["annotations"] == {
-        "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
-        "traefik.ingress.kubernetes.io/router.tls": "true",
-        "traefik.ingress.kubernetes.io/router.middlewares": (
-            "llm-security-headers@kubernetescrd,llm-signin-rate-limit@kubernetescrd"
-        ),
-        "traefik.ingress.kubernetes.io/router.tls.certresolver": "letsencrypt",
-    }
-    assert ingress["spec"]["rules"] == [
+def only_rule(host: str, path: str, path_type: str, service: str, port: int) -> list[dict]:
+    """An Ingress's rules when it routes one name's one path to one Service port."""
+    return [
         {
-            "host": "chat.example.com",
+            "host": host,
             "http": {
                 "paths": [
                     {
-                        "path": "/api/v1/auths/signin",
-                        "pathType": "Exact",
-                        "backend": {"service": {"name": "open-webui", "port": {"number": 80}}},
+                        "path": path,
+                        "pathType": path_type,
+                        "backend": {"service": {"name": service, "port": {"number": port}}},
                     }
                 ]
             },
         }
     ]
+
+
+def test_open_webui_ingress_serves_only_its_name_over_tls(objects):
+    ingress = chart_values(objects, "open-webui")["ingress"]
+    assert ingress["host"] == "chat.example.com"
+    assert ingress["annotations"] == websecure_with_letsencrypt(
+        "llm-security-headers@kubernetescrd"
+    )
+
+
+def test_signin_has_its_own_rate_limited_route(objects):
+    ingress = objects["Ingress", "llm", "open-webui-signin"]
+    assert ingress["metadata"]["annotations"] == websecure_with_letsencrypt(
+        "llm-security-headers@kubernetescrd,llm-signin-rate-limit@kubernetescrd"
+    )
+    assert ingress["spec"]["rules"] == only_rule(
+        "chat.example.com", "/api/v1/auths/signin", "Exact", "open-webui", 80
+    )
     assert objects["Middleware", "llm", "signin-rate-limit"]["spec"] == {
         "rateLimit": {"average": 4, "period": "1m", "burst": 5}
     }
@@ -350,28 +361,12 @@ def test_signin_has_its_own_rate_limited_route(objects):
 
 def test_monitoring_ingress_asks_for_credentials(objects):
     ingress = objects["Ingress", "monitoring", "netdata"]
-    assert ingress["metadata"]["annotations"] == {
-        "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
-        "traefik.ingress.kubernetes.io/router.tls": "true",
-        "traefik.ingress.kubernetes.io/router.middlewares": (
-            "monitoring-security-headers@kubernetescrd,monitoring-netdata-basic-auth@kubernetescrd"
-        ),
-        "traefik.ingress.kubernetes.io/router.tls.certresolver": "letsencrypt",
-    }
-    assert ingress["spec"]["rules"] == [
-        {
-            "host": "monitor.example.com",
-            "http": {
-                "paths": [
-                    {
-                        "path": "/",
-                        "pathType": "Prefix",
-                        "backend": {"service": {"name": "netdata", "port": {"number": 19999}}},
-                    }
-                ]
-            },
-        }
-    ]
+    assert ingress["metadata"]["annotations"] == websecure_with_letsencrypt(
+        "monitoring-security-headers@kubernetescrd,monitoring-netdata-basic-auth@kubernetescrd"
+    )
+    assert ingress["spec"]["rules"] == only_rule(
+        "monitor.example.com", "/", "Prefix", "netdata", 19999
+    )
     middleware = objects["Middleware", "monitoring", "netdata-basic-auth"]
     assert middleware["apiVersion"] == "traefik.io/v1alpha1"
     assert middleware["spec"] == {
