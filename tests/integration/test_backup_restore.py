@@ -1,8 +1,10 @@
 """Backup and restore, for real: files/backup.sh and files/restore.sh (the scripts the backup
 CronJob and the restore Job run) against a real PostgreSQL 17 with pgvector, on a Debian 13
-rehearsal host. Rows and vectors, and the uploads, come back identical. `appliance restore
-INVENTORY ARCHIVE` runs its commands through the real kubectl against the stand-in API server
-running as k3s on that host (k3s_standins.install_k3s), Open WebUI as its chart renders it."""
+rehearsal host. Rows and vectors, and the uploads, come back identical. The backup CronJob's
+Job (as `appliance backup` makes it) and `appliance restore INVENTORY ARCHIVE` run their
+commands through the real kubectl against the stand-in API server running as k3s on that host
+(k3s_standins.install_k3s), whose kubelet runs their pods here (guest_k3s.run_pod), Open WebUI
+as its chart renders it."""
 
 import base64
 import json
@@ -16,8 +18,8 @@ from k3s_standins import STATE, install_k3s
 
 from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
 from appliance.runner import project_environment
-from operations.backup import backup_manifests
-from operations.names import BACKUP_DIR
+from operations.backup import KUBECTL, backup_manifests, run_job
+from operations.names import BACKUP_CRONJOB, BACKUP_DIR
 from operations.settings import load
 from pgvector_database import (
     PG,
@@ -88,105 +90,6 @@ APP_SECRET = {
 DAY = 86400
 
 
-def run_rendered_pod(host, manifests, pod):
-    """Run a pod of the rendered manifests on the host as its kubelet would: the ConfigMap's
-    files, the Open WebUI volume and the host folder bind-mounted at their mount paths, the
-    container's environment (Secret keys from APP_SECRET), its user and its command."""
-    (container,) = pod["spec"]["containers"]
-    assert container["securityContext"] == {"runAsUser": 0}  # root: run as root here
-    sources = {}
-    for volume in pod["spec"]["volumes"]:
-        if "configMap" in volume:
-            (config_map,) = [
-                m
-                for m in manifests
-                if m["kind"] == "ConfigMap" and m["metadata"]["name"] == volume["configMap"]["name"]
-            ]
-            folder = f"/srv/configmap-{volume['name']}"
-            host.ssh(f"rm -rf {folder} && mkdir -p {folder}")
-            for name, text in config_map["data"].items():
-                host.ssh(
-                    f"cat > {folder}/{name} && chmod {volume['configMap']['defaultMode']:o} {folder}/{name}",
-                    input=text,
-                )
-            sources[volume["name"]] = folder
-        elif "persistentVolumeClaim" in volume:
-            assert volume["persistentVolumeClaim"]["claimName"] == "open-webui"
-            sources[volume["name"]] = "/srv/webui-data"
-        else:
-            assert volume["hostPath"]["type"] == "DirectoryOrCreate"
-            host.ssh(f"mkdir -p {volume['hostPath']['path']}")
-            sources[volume["name"]] = volume["hostPath"]["path"]
-    for mount in container["volumeMounts"]:
-        host.ssh(
-            f"mkdir -p {mount['mountPath']} && mountpoint -q {mount['mountPath']} || "
-            f"mount --bind {sources[mount['name']]} {mount['mountPath']}"
-        )
-    environment = {}
-    for variable in container["env"]:
-        if "value" in variable:
-            environment[variable["name"]] = variable["value"]
-        else:
-            reference = variable["valueFrom"]["secretKeyRef"]
-            assert reference["name"] == "postgres-app"
-            environment[variable["name"]] = APP_SECRET[reference["key"]]
-    assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in environment.items())
-    return host.ssh(
-        f"env -i PATH=/usr/lib/postgresql/17/bin:/usr/bin:/bin {assignments} "
-        f"{shlex.join(container['command'])}"
-    )
-
-
-@pytest.mark.parametrize("retention_days", [3])
-def test_the_rendered_cronjob_backs_up_and_keeps_exactly_retention_days(
-    database_host, retention_days
-):
-    """The CronJob as the deploy renders it (command, environment, volumes): archives older
-    than backup_retention_days go, the others stay (README: "archives older than
-    backup_retention_days are removed")."""
-    manifests = backup_manifests(
-        load({**REHEARSAL_SETTINGS, "backup_retention_days": retention_days})
-    )
-    (cronjob,) = [m for m in manifests if m["kind"] == "CronJob"]
-    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]
-    ages = {  # archive name: its age in seconds when written, a second or so before the backup
-        "llm-appliance-20200101-000001.tar": 2 * DAY,
-        "llm-appliance-20200101-000002.tar": 3 * DAY - 60,  # not older than N days: kept
-        "llm-appliance-20200101-000003.tar": 3 * DAY,  # N days when written: older by now
-        "llm-appliance-20200101-000004.tar": 3 * DAY + 3600,  # find -mtime +3 kept this one
-        "llm-appliance-20200101-000005.tar": 4 * DAY - 3600,  # and this one
-        "llm-appliance-20200101-000006.tar": 4 * DAY,
-        "llm-appliance-20200101-000007.tar": 30 * DAY,
-    }
-    host_folder = "/var/backups/llm-appliance"
-    database_host.ssh(
-        f"mkdir -p {host_folder} && rm -f {host_folder}/*.tar && now=$(date +%s) && "
-        + " && ".join(
-            f"touch -d @$((now - {age})) {host_folder}/{name}" for name, age in ages.items()
-        )
-    )
-
-    archive = run_rendered_pod(database_host, manifests, pod).stdout.strip()
-
-    assert archive.startswith("/backups/llm-appliance-") and archive.endswith(".tar")
-    kept = database_host.ssh(f"ls {host_folder}").stdout.split()
-    assert kept == sorted(
-        [
-            "llm-appliance-20200101-000001.tar",
-            "llm-appliance-20200101-000002.tar",
-            archive.removeprefix("/backups/"),
-        ]
-    )
-    listing = database_host.ssh(f"tar -tf {host_folder}/{archive.removeprefix('/backups/')}").stdout
-    assert listing.split() == ["database.dump", "webui-data.tar"]
-    assert (
-        database_host.ssh(
-            f"stat -c %a {host_folder}/{archive.removeprefix('/backups/')}"
-        ).stdout.strip()
-        == "600"
-    )
-
-
 def served_open_webui(settings) -> list[dict]:
     """What a converged appliance's API server holds for a restore of Open WebUI's data: the
     objects chart open-webui 16.0.0 renders (tests/data/charts/open-webui.json; the kinds the
@@ -251,6 +154,108 @@ def writes(host) -> list[tuple[str, str]]:
         for method, path, _ in logged
         if method in ("POST", "PUT", "PATCH", "DELETE")
     ]
+
+
+def job_from_cronjob(name: str, cronjob: dict) -> dict:
+    """The Job `kubectl create job NAME --from=cronjob/CRONJOB` makes of a served CronJob
+    (kubectl 1.37 pkg/cmd/create/create_job.go createJobFromCronJob: the jobTemplate's spec and
+    labels, its annotations with cronjob.kubernetes.io/instantiate: manual, owned by the
+    CronJob). Sent here as JSON with `kubectl create --filename -`: `create job` sends it as
+    protobuf, which the stand-in API server reads for Namespaces only."""
+    template = cronjob["spec"]["jobTemplate"]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": cronjob["metadata"]["namespace"],
+            "annotations": {
+                "cronjob.kubernetes.io/instantiate": "manual",
+                **template.get("metadata", {}).get("annotations", {}),
+            },
+            "labels": template.get("metadata", {}).get("labels", {}),
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": cronjob["metadata"]["name"],
+                    "uid": cronjob["metadata"]["uid"],
+                }
+            ],
+        },
+        "spec": template["spec"],
+    }
+
+
+@pytest.mark.parametrize("retention_days", [3])
+def test_the_rendered_cronjob_backs_up_and_keeps_exactly_retention_days(k3s_host, retention_days):
+    """The CronJob as the deploy renders it (command, environment, volumes), run as `appliance
+    backup` runs it (operations/backup.py backup_now: a Job made from it, job_from_cronjob, and
+    waited for by run_job), its pod run by the stand-in k3s's kubelet (guest_k3s.run_pod):
+    archives older than backup_retention_days go, the others stay (README: "archives older than
+    backup_retention_days are removed")."""
+    database_host = k3s_host
+    settings = load({**REHEARSAL_SETTINGS, "backup_retention_days": retention_days})
+    (cronjob,) = [m for m in backup_manifests(settings) if m["kind"] == "CronJob"]
+    database_host.ssh(
+        "k3s kubectl apply --filename -",
+        input="\n---\n".join(map(json.dumps, [*served_open_webui(settings), cronjob])),
+    )
+    ages = {  # archive name: its age in seconds when written, a second or so before the backup
+        "llm-appliance-20200101-000001.tar": 2 * DAY,
+        "llm-appliance-20200101-000002.tar": 3 * DAY - 60,  # not older than N days: kept
+        "llm-appliance-20200101-000003.tar": 3 * DAY,  # N days when written: older by now
+        "llm-appliance-20200101-000004.tar": 3 * DAY + 3600,  # find -mtime +3 kept this one
+        "llm-appliance-20200101-000005.tar": 4 * DAY - 3600,  # and this one
+        "llm-appliance-20200101-000006.tar": 4 * DAY,
+        "llm-appliance-20200101-000007.tar": 30 * DAY,
+    }
+    host_folder = "/var/backups/llm-appliance"
+    database_host.ssh(
+        f"mkdir -p {host_folder} && rm -f {host_folder}/*.tar && now=$(date +%s) && "
+        + " && ".join(
+            f"touch -d @$((now - {age})) {host_folder}/{name}" for name, age in ages.items()
+        )
+    )
+
+    job = "backup-retention"
+    served = json.loads(
+        kubectl(
+            database_host,
+            "get",
+            "cronjob",
+            BACKUP_CRONJOB,
+            "--namespace",
+            "llm",
+            "--output",
+            "json",
+        )
+    )
+    database_host.ssh(
+        "k3s kubectl create --filename -", input=json.dumps(job_from_cronjob(job, served))
+    )
+    database_host.ssh(run_job(job, 120))
+    archive = kubectl(database_host, "logs", "--namespace", "llm", f"job/{job}").strip()
+    # Gone again: the restore's test below counts the Jobs.
+    database_host.ssh(f"{KUBECTL} delete job/{job} cronjob/{BACKUP_CRONJOB}")
+
+    assert archive.startswith("/backups/llm-appliance-") and archive.endswith(".tar")
+    kept = database_host.ssh(f"ls {host_folder}").stdout.split()
+    assert kept == sorted(
+        [
+            "llm-appliance-20200101-000001.tar",
+            "llm-appliance-20200101-000002.tar",
+            archive.removeprefix("/backups/"),
+        ]
+    )
+    listing = database_host.ssh(f"tar -tf {host_folder}/{archive.removeprefix('/backups/')}").stdout
+    assert listing.split() == ["database.dump", "webui-data.tar"]
+    assert (
+        database_host.ssh(
+            f"stat -c %a {host_folder}/{archive.removeprefix('/backups/')}"
+        ).stdout.strip()
+        == "600"
+    )
 
 
 def test_appliance_restore_runs_through_kubectl_with_open_webui_as_its_chart_renders_it(
