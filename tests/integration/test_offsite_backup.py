@@ -30,6 +30,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from command_lines import command_lines_sampled
 from k3s_standins import STATE, install_k3s
 
 from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost
@@ -57,12 +58,6 @@ DATASTORE = "/var/lib/rancher/k3s/server/db/state.db"
 TOKEN = "/var/lib/rancher/k3s/server/token"
 ARCHIVE_ENV = f"{PG} WEBUI_DATA={WEBUI_DATA} BACKUP_DIR={BACKUP_DIR} RETENTION_DAYS=7"
 OFFSITE = offsite.SCRIPT
-# Every command line of the server, sampled while it backs up and restores (mode 0600).
-SAMPLER = (
-    "umask 077; nohup sh -c 'while :; do for f in /proc/[0-9]*/cmdline; do "
-    'tr "\\0" " " < $f 2>/dev/null; echo; done; sleep 0.05; done\' '
-    ">> /root/cmdlines 2>/dev/null & echo $! > /root/sampler.pid"
-)
 
 
 class Recorded:
@@ -187,11 +182,10 @@ def lost_server(settings, outputs, secrets):
         start_database(server)
         make_datastore(server)
         install_offsite(server, settings)
-        server.ssh(SAMPLER)
-        new_archive(server)
-        init = server.ssh(f"{OFFSITE} init")
-        backup = server.ssh(OFFSITE)
-        server.ssh("kill $(cat /root/sampler.pid)")
+        with command_lines_sampled(server, "/root/cmdlines"):
+            new_archive(server)
+            init = server.ssh(f"{OFFSITE} init")
+            backup = server.ssh(OFFSITE)
         # As `appliance backup-password` reads it, for the operator to keep.
         password = host.ssh(f"cat {offsite.PASSWORD_FILE}").stdout.strip()
         secrets["password"] = [password]
@@ -329,14 +323,23 @@ def restored_server(lost_server, operator_data, outputs, tmp_path_factory):
                 input=(PROJECT_ROOT / "files" / script).read_text(),
             )
         inventory = host.write_inventory(folder / "mine.py", operator_data)
-        server.ssh(SAMPLER)
-        refused = appliance(
-            "restore", str(inventory), "--from-repository", "--password-file", str(wrong), "--yes"
-        )
-        rebuilt = appliance(
-            "restore", str(inventory), "--from-repository", "--password-file", str(kept), "--yes"
-        )
-        server.ssh("kill $(cat /root/sampler.pid)")
+        with command_lines_sampled(server, "/root/cmdlines"):
+            refused = appliance(
+                "restore",
+                str(inventory),
+                "--from-repository",
+                "--password-file",
+                str(wrong),
+                "--yes",
+            )
+            rebuilt = appliance(
+                "restore",
+                str(inventory),
+                "--from-repository",
+                "--password-file",
+                str(kept),
+                "--yes",
+            )
         outputs += [refused.stdout, refused.stderr, rebuilt.stdout, rebuilt.stderr]
         yield SimpleNamespace(
             server=server,

@@ -11,18 +11,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from command_lines import command_lines_sampled
 from k3s_standins import GUEST_PACKAGES, install_k3s
 
 from appliance.rehearsal import RehearsalHost
 from appliance.runner import run_pyinfra
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# Every command line of the host, sampled while the deploy runs (mode 0600).
-SAMPLER = (
-    "umask 077; nohup sh -c 'while :; do for f in /proc/[0-9]*/cmdline; do "
-    'tr "\\0" " " < $f 2>/dev/null; echo; done; sleep 0.05; done\' '
-    ">> /root/cmdlines 2>/dev/null & echo $! > /root/sampler.pid"
-)
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +80,10 @@ def deploy_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def two_runs(standin_k3s, inventory, deploy_file):
     path = inventory("secrets.py")
-    standin_k3s.ssh(SAMPLER)
-    first = run_pyinfra(path, str(deploy_file))
-    stored_after_first = stored(standin_k3s, "llm", "open-webui-secrets")
-    second = run_pyinfra(path, str(deploy_file))
-    standin_k3s.ssh("kill $(cat /root/sampler.pid)")
+    with command_lines_sampled(standin_k3s, "/root/cmdlines"):
+        first = run_pyinfra(path, str(deploy_file))
+        stored_after_first = stored(standin_k3s, "llm", "open-webui-secrets")
+        second = run_pyinfra(path, str(deploy_file))
     return first, second, stored_after_first, path
 
 
@@ -237,14 +231,9 @@ def traefik_secret_runs(standin_k3s, inventory, tmp_path_factory):
         tls_certificate=str(folder / "site.crt"),
         tls_key=str(folder / "site.key"),
     )
-    standin_k3s.ssh(
-        SAMPLER.replace("/root/cmdlines", "/root/tls-cmdlines").replace(
-            "/root/sampler.pid", "/root/tls-sampler.pid"
-        )
-    )
-    first = run_pyinfra(path, str(deploy))
-    second = run_pyinfra(path, str(deploy))
-    standin_k3s.ssh("kill $(cat /root/tls-sampler.pid)")
+    with command_lines_sampled(standin_k3s, "/root/tls-cmdlines"):
+        first = run_pyinfra(path, str(deploy))
+        second = run_pyinfra(path, str(deploy))
     return first, second, key_pem, certificate_pem
 
 
