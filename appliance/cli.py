@@ -38,6 +38,7 @@ from appliance.options import (
     first_settings,
     load_hosts,
     warn_of_the_reference_box,
+    warn_of_unsized_models,
 )
 from appliance.runner import (
     connection_hint,
@@ -238,6 +239,7 @@ def render(inventory, data, out_dir):
     loaded = load_hosts(inventory, data)
     hosts = [node for node, _ in loaded]
     for node, settings in loaded:
+        warn_of_unsized_models(settings, f"{node.name}: ")
         target = Path(out_dir) if len(loaded) == 1 else Path(out_dir) / node.name
         for path in write_tree(rendered_files(node, settings, hosts), target):
             click.echo(str(path))

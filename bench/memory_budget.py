@@ -21,7 +21,14 @@ from click.testing import CliRunner
 from appliance.budget import budget, markdown_table, measured, requests_gib
 from appliance.cli import main as appliance
 from appliance.inventory import inventory_hosts, parse_data
-from operations.memory import fit_table, loaded_together, ollama_mib, ollama_room_mib, refusal
+from operations.memory import (
+    fit_table,
+    loaded_together,
+    ollama_mib,
+    ollama_room_mib,
+    refusal,
+    unsized_warning,
+)
 from operations.settings import load
 from operations.sizing import PLATFORM_REQUESTS_MIB, REFERENCE_MEM_TOTAL_KIB
 
@@ -81,7 +88,11 @@ def main(inventory: str, markdown: bool, fits: bool, data: tuple[str, ...]):
         f"requests: {total:.2f} GiB in all, of which the platform (all but Ollama) "
         f"{PLATFORM_REQUESTS_MIB} MiB (operations/sizing.py PLATFORM_REQUESTS_MIB)"
     )
-    models = ", ".join(f"{one.model} {one.mib} MiB" for one in loaded_together(settings))
+    models = ", ".join(
+        f"{one.model} {one.mib} MiB"
+        + (" (its runner only: size not known)" if one.model in settings.unsized_models else "")
+        for one in loaded_together(settings)
+    )
     print(
         f"Ollama's request and limit (CPU): {ollama_mib(settings)} MiB, with {models} loaded "
         "together (operations/memory.py)"
@@ -89,7 +100,11 @@ def main(inventory: str, markdown: bool, fits: bool, data: tuple[str, ...]):
     print(
         f"on the 8 GB reference box (MemTotal {REFERENCE_MEM_TOTAL_KIB} kB) Ollama has "
         f"{ollama_room_mib(REFERENCE_MEM_TOTAL_KIB)} MiB: "
-        + (refusal(settings, REFERENCE_MEM_TOTAL_KIB) or "the preflight admits these models")
+        + (
+            unsized_warning(settings)
+            or refusal(settings, REFERENCE_MEM_TOTAL_KIB)
+            or "the preflight admits these models"
+        )
     )
 
 

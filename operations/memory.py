@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -147,6 +148,28 @@ def ollama_room_mib(mem_total_kib: int) -> int:
     """What a host with MemTotal `mem_total_kib` leaves Ollama, in MiB, after the system and
     the platform's requests: ``ollama_room_mib(8139012)`` is 5238."""
     return mem_total_kib // 1024 - SYSTEM_MIB - PLATFORM_REQUESTS_MIB
+
+
+def unsized_warning(settings: Settings) -> str | None:
+    """None when every model's size is known here, else one line naming the models whose size
+    only the Ollama registry knows and the two fixes: `ollama_model_sizes`, or the online
+    preflight, which reads the registry through the host (preflight.sized_settings). Until
+    then `loaded` counts such a model as its runner alone, so offline figures leave it out."""
+    unsized = settings.unsized_models
+    if not unsized:
+        return None
+    names = " and ".join(unsized)
+    sizes = ", ".join(f"{json.dumps(model)}: GIB" for model in unsized)
+    one = len(unsized) == 1
+    return (
+        f"ollama_models: the size{'' if one else 's'} of {names} "
+        f"{'is' if one else 'are'} not known offline (neither ollama_model_sizes, "
+        "ollama_model_files nor the built-in table gives it), so Ollama's memory request and "
+        f"limit and the reference box's check count nothing for {'it' if one else 'them'}: set "
+        f"ollama_model_sizes to {'its' if one else 'their'} download size in GiB, e.g. --data "
+        f"'ollama_model_sizes={{{sizes}}}', or run `appliance check` without --offline, which "
+        f"reads {'it' if one else 'them'} from the Ollama registry through the host"
+    )
 
 
 # Settings that lower Ollama's memory, each with its values from the mildest change on (of the

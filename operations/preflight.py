@@ -33,7 +33,13 @@ from operations.facts import (
 )
 from operations.gpu import gpu_choice, gpu_problems
 from operations.gpu_facts import NvidiaGpus
-from operations.memory import gpu_memory_needed_gib, host_mib_needed, loaded_together, refusal
+from operations.memory import (
+    gpu_memory_needed_gib,
+    host_mib_needed,
+    loaded_together,
+    refusal,
+    unsized_warning,
+)
 from operations.names import HOST_SYSCTL_FILE, K3S_BINARY, LAYERS
 from operations.ollama_facts import OLLAMA_REGISTRY, OllamaModelDownload
 from operations.settings import Settings, SettingsError, load
@@ -161,10 +167,12 @@ def layer_problems(layers: tuple[str, ...], host_layer_ran: bool, k3s_installed:
 
 def reference_box_warning(settings: Settings) -> str | None:
     """The preflight's refusal (operations/memory.py refusal) on the 8 GB reference box, whose
-    MemTotal is REFERENCE_MEM_TOTAL_KIB, before any host is read; None when the models fit
-    there, on a GPU, or while a model's size is known only to the registry."""
-    if settings.ollama_gpu == "nvidia" or settings.unsized_models:
-        return None
+    MemTotal is REFERENCE_MEM_TOTAL_KIB, before any host is read; while a model's size is
+    known only to the registry, the line that says so (memory.unsized_warning); None when the
+    models fit there or run on a GPU."""
+    unsized = unsized_warning(settings)
+    if unsized or settings.ollama_gpu == "nvidia":
+        return unsized
     return refusal(settings, REFERENCE_MEM_TOTAL_KIB, host="the 8 GB reference box")
 
 

@@ -462,6 +462,46 @@ def test_init_and_check_warn_of_a_model_the_reference_box_cannot_hold(tmp_path):
     assert fits.exit_code == 0 and "warning" not in fits.output
 
 
+UNSIZED_WARNING = (
+    "warning: ollama_models: the size of qwen2.5:7b-instruct-q3_K_M is not known offline "
+    "(neither ollama_model_sizes, ollama_model_files nor the built-in table gives it), so "
+    "Ollama's memory request and limit and the reference box's check count nothing for it: set "
+    "ollama_model_sizes to its download size in GiB, e.g. --data "
+    "'ollama_model_sizes={\"qwen2.5:7b-instruct-q3_K_M\": GIB}', or run `appliance check` "
+    "without --offline, which reads it from the Ollama registry through the host"
+)
+
+
+def test_offline_commands_warn_of_a_model_of_unknown_size(tmp_path):
+    """A tag outside the built-in table (a library quantisation, a model of one's own) has no
+    size offline: init, check --offline and render say so in one line instead of counting
+    the model as the runner alone (64 MiB)."""
+    path = tmp_path / "mine.py"
+    model = "qwen2.5:7b-instruct-q3_K_M"
+    result = CliRunner().invoke(main, ["init", str(path), *INIT, "--model", model])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == UNSIZED_WARNING
+    check = CliRunner().invoke(main, ["check", str(path), "--offline"])
+    assert (check.exit_code, check.output.splitlines()) == (
+        0,
+        [
+            "settings: 1 host(s) valid",
+            UNSIZED_WARNING.replace("warning: ", "warning: 203.0.113.10: "),
+        ],
+    )
+    render = CliRunner().invoke(main, ["render", str(path), "--out", str(tmp_path / "out")])
+    assert render.exit_code == 0, render.output
+    assert render.output.splitlines()[0] == UNSIZED_WARNING.replace(
+        "warning: ", "warning: 203.0.113.10: "
+    )
+    # Sized in the settings, the model is counted and the warning goes.
+    sized = CliRunner().invoke(
+        main,
+        ["check", str(path), "--offline", "--data", f'ollama_model_sizes={{"{model}": 3.8}}'],
+    )
+    assert sized.output.splitlines() == ["settings: 1 host(s) valid"]
+
+
 def test_verify_stops_at_once_where_k3s_is_not_installed(tmp_path, monkeypatch):
     """The K3sVersion fact as `pyinfra --json fact` prints it: null without a k3s binary."""
     import json
