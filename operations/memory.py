@@ -242,12 +242,18 @@ def refusal(settings: Settings, mem_total_kib: int, host: str = "the host") -> s
             f"use the library's smaller quantisation {SMALLER_QUANTISATION[largest]} "
             "(same shape, smaller file)"
         )
+    chat = [one.model for one in together if one.causal]
+    if len(chat) > 1:
+        ways.append(
+            f"drop one of the chat models {' and '.join(chat)} from ollama_models (Ollama "
+            f"holds the {OLLAMA_MAX_LOADED_MODELS} largest models together)"
+        )
     ways.append("choose a smaller model or a host with more RAM")
     return (
         f"ollama_models: Ollama needs {need} MiB with {models} loaded together ({knobs}, "
         f"server {OLLAMA_SERVER_MIB} MiB); {host} leaves it {room} MiB of its "
         f"{mem_total_kib // 1024} MiB after the system ({SYSTEM_MIB} MiB) and the platform's "
-        f"requests ({PLATFORM_REQUESTS_MIB} MiB): " + "; or ".join(ways)
+        f"requests ({PLATFORM_REQUESTS_MIB} MiB), {need - room} MiB short: " + "; or ".join(ways)
     )
 
 

@@ -438,8 +438,8 @@ REFERENCE_BOX_WARNING = (
     "warning: ollama_models: Ollama needs 5851 MiB with llama3.1:8b (5157 MiB) and "
     "nomic-embed-text:latest (438 MiB) loaded together (context 4096, KV cache q8_0, parallel "
     "1, prompt cache 0 MiB, server 256 MiB); the 8 GB reference box leaves it 5238 MiB of its "
-    "7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB): use the "
-    "library's smaller quantisation llama3.1:8b-instruct-q3_K_M (same shape, smaller file); "
+    "7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB), 613 MiB short: "
+    "use the library's smaller quantisation llama3.1:8b-instruct-q3_K_M (same shape, smaller file); "
     "or choose a smaller model or a host with more RAM"
 )
 

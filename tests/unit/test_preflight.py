@@ -90,8 +90,10 @@ def test_model_too_large_for_ram(check, base_data_no_acme):
         "ollama_models: Ollama needs 22168 MiB with gemma3:27b (19602 MiB, estimated: its shape "
         "is not in the table) and llama3.2:3b (2310 MiB) loaded together (context 4096, KV "
         "cache q8_0, parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5238 "
-        "MiB of its 7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB): "
-        "choose a smaller model or a host with more RAM"
+        "MiB of its 7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB), "
+        "16930 MiB short: drop one of the chat models gemma3:27b and llama3.2:3b from "
+        "ollama_models (Ollama holds the 2 largest models together); or choose a smaller model "
+        "or a host with more RAM"
     )
     sourced = host_problems(
         big,
@@ -249,8 +251,8 @@ def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others
         "ollama_models: Ollama needs 5494 MiB with qwen2.5:7b (4800 MiB) and "
         "nomic-embed-text:latest (438 MiB) loaded together (context 4096, KV cache q8_0, "
         "parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5238 MiB of its "
-        "7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB): use the "
-        "library's smaller quantisation qwen2.5:7b-instruct-q3_K_M (same shape, smaller file); "
+        "7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB), 256 MiB "
+        "short: use the library's smaller quantisation qwen2.5:7b-instruct-q3_K_M (same shape, smaller file); "
         "or choose a smaller model or a host with more RAM"
     )
     (llama,) = on_the_box("llama3.1:8b", ollama_kv_cache_type="f16")
@@ -258,14 +260,14 @@ def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others
         "ollama_models: Ollama needs 6091 MiB with llama3.1:8b (5397 MiB) and "
         "nomic-embed-text:latest (438 MiB) loaded together (context 4096, KV cache f16, "
         "parallel 1, prompt cache 0 MiB, server 256 MiB); the host leaves it 5238 MiB of its "
-        "7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB): use the "
-        "library's smaller quantisation llama3.1:8b-instruct-q3_K_M (same shape, smaller file); "
+        "7948 MiB after the system (896 MiB) and the platform's requests (1814 MiB), 853 MiB "
+        "short: use the library's smaller quantisation llama3.1:8b-instruct-q3_K_M (same shape, smaller file); "
         "or choose a smaller model or a host with more RAM"
     )
     # mistral:7b at f16 with a prompt cache does not fit; the line names the settings that do.
     (mistral,) = on_the_box("mistral:7b", ollama_kv_cache_type="f16", ollama_prompt_cache_mib=512)
     assert mistral.endswith(
-        "(1814 MiB): set ollama_kv_cache_type=q8_0, "
+        "(1814 MiB), 595 MiB short: set ollama_kv_cache_type=q8_0, "
         "ollama_prompt_cache_mib=0; or choose a smaller model or a host with "
         "more RAM"
     )
