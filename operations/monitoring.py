@@ -4,14 +4,15 @@ Part of the apps layer. The chart's own Ingress (written for nginx) is off; an I
 Traefik on `monitor_domain` carries TLS from the `letsencrypt` resolver and a basicAuth
 Middleware whose credentials are generated on the host (`appliance monitor-password`).
 Anonymous statistics and Netdata Cloud claiming are off: the appliance exists for privacy.
-Alarms and their notifications: operations/alerts.py.
+Alarms: operations/alarms.py; their routes: operations/alerts.py; their probes:
+operations/alert_probes.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from operations import alerts, middlewares
+from operations import alert_probes, alerts, middlewares
 from operations.components import NETDATA
 from operations.names import BASIC_AUTH_SECRET, MONITORING_NAMESPACE
 from operations.pins import PINNED_VERSIONS
@@ -72,7 +73,7 @@ PARENT_NETDATA_CONF = """\
 
 def netdata_values(settings: Settings) -> dict:
     """Values for netdata/helmchart: resources set, metrics capped, no telemetry, no cloud;
-    the alarms and their routes (operations/alerts.py)."""
+    the alarms and their routes (operations/alarms.py, alerts.py, alert_probes.py)."""
     values: dict[str, Any] = {
         "image": {"pullPolicy": "IfNotPresent"},
         "initContainersImage": {
@@ -109,8 +110,8 @@ def netdata_values(settings: Settings) -> dict:
     }
     for role, extra in (
         ("parent", alerts.parent_values(settings)),
-        ("child", alerts.child_values(settings)),
-        ("k8sState", alerts.k8s_state_values(settings)),
+        ("child", alert_probes.child_values(settings)),
+        ("k8sState", alert_probes.k8s_state_values(settings)),
     ):
         values[role]["configs"].update(extra.pop("configs", {}))
         values[role].update(extra)

@@ -719,7 +719,7 @@ ROWS = [
         None,
         [
             *[Rendered(path, written(), True, False) for path in OFFSITE_FILES],
-            # The children stop watching the last snapshot's time (operations/alerts.py).
+            # The children stop watching the last snapshot's time (operations/alert_probes.py).
             Rendered(
                 MONITORING,
                 netdata_line("child", "go.d-filecheck", "- name: "),

@@ -48,7 +48,7 @@ import urllib.request
 import pytest
 
 from netdata137 import ROOT, free_port, route_files
-from operations import alerts
+from operations import alarms
 
 GIB = 1024**3
 
@@ -259,7 +259,7 @@ CHARTS = [
             )
         ],
     ),
-    # x509check's time until expiration of the job `webui` (operations/alerts.py
+    # x509check's time until expiration of the job `webui` (operations/alert_probes.py
     # k8s_state_values) at depth 0 (v2.11.0 src/go/plugin/go.d/collector/x509check/charts.go
     # certTimeUntilExpirationChartTmpl: id cert_depth%d_time_until_expiration, family expiration
     # time, dimension cert_depth%d_expiry named expiry, labels source, common_name, depth; go.d
@@ -592,8 +592,8 @@ def daemon(netdata_137, smtp, webhook, tmp_path):
     settings, env = route_files(
         tmp_path, smtp_port, hook_port, backup_repository="sftp:backup@10.213.0.9:/srv/restic"
     )
-    conf = alerts.health_conf(settings)
-    disk = next(a for a in alerts.alarms(settings) if a.name == "llm_disk_free").conf()
+    conf = alarms.health_conf(settings)
+    disk = next(a for a in alarms.alarms(settings) if a.name == "llm_disk_free").conf()
     control = (
         disk.replace("llm_disk_free", "llm_disk_free_unreached")
         .replace("$this < 20", "$this < 2")

@@ -809,13 +809,13 @@ REFERENCES = {
         "ollama",
         None,
     ),
-    ("operations/alerts.py", "exec", "Deployment", "llm", "ollama", None): (
+    ("operations/alarms.py", "exec", "Deployment", "llm", "ollama", None): (
         "Deployment",
         "llm",
         "ollama",
         None,
     ),
-    ("operations/alerts.py", "logs", "Deployment", "llm", "open-webui", None): (
+    ("operations/alarms.py", "logs", "Deployment", "llm", "open-webui", None): (
         "Deployment",
         "llm",
         "open-webui",

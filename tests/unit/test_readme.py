@@ -110,8 +110,8 @@ def test_the_inventory_readme_tells_you_to_write_is_kept_out_of_git():
 
 
 def test_alarms_table_matches_code():
-    """The alarms table is the one operations/alerts.py renders for a daily backup_schedule."""
-    from operations import alerts
+    """The alarms table is the one operations/alarms.py renders for a daily backup_schedule."""
+    from operations import alarms
     from operations.settings import load
 
     settings = load(
@@ -126,4 +126,4 @@ def test_alarms_table_matches_code():
         r"<!-- alarms-table:.*?-->\n(.*?)\n<!-- /alarms-table -->", README.read_text(), re.S
     )
     assert block, "README.md has lost its alarms table markers"
-    assert block.group(1) == alerts.markdown_table(settings)
+    assert block.group(1) == alarms.markdown_table(settings)

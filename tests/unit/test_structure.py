@@ -35,6 +35,8 @@ FOUNDATIONS = {
     "pyinfra_internals",
     "ollama_facts",
     "gpu_facts",
+    "alarms",
+    "alert_probes",
 }
 # The settings, one concern a module, each importing only those before it here: the constants
 # (pins, sizing, the model table) and the engines (cron, sftp), then the value parsers, the
