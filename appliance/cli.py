@@ -1,8 +1,8 @@
-"""The `appliance` command: what pyinfra does not do itself. Here: the command group and the
-commands that read or check the hosts (check, render, verify, status, outdated, backup,
-alerts test, --version); the others each in a module of their own, added to the group below
-(credentials.py, new_inventory.py, restore.py, rehearse.py), beside what they share
-(options.py) and how they run pyinfra (runner.py).
+"""The `appliance` command: what pyinfra does not do itself. Here: the command group
+(--version) and the commands that judge the deployed hosts (verify, status, outdated); the
+others each in a module of their own, added to the group below (check.py, render.py,
+alerts.py, backup.py, credentials.py, new_inventory.py, restore.py, rehearse.py), beside what
+they share (options.py) and how they run pyinfra (runner.py).
 
     appliance check inventories/prod.py
     appliance render inventories/prod.py --out rendered/
@@ -22,82 +22,31 @@ alerts test, --version); the others each in a module of their own, added to the 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import click
 
-from appliance import credentials, new_inventory, rehearse, restore, status_table
+from appliance import (
+    alerts,
+    backup,
+    check,
+    credentials,
+    new_inventory,
+    rehearse,
+    render,
+    restore,
+    status_table,
+)
 from appliance.inventory import InventoryHost
-from appliance.options import (
-    DATA,
-    INVENTORY,
-    first_server,
-    first_settings,
-    load_hosts,
-    warn_of_the_reference_box,
-    warn_of_unsized_models,
-)
-from appliance.runner import (
-    connection_hint,
-    fact,
-    fetch_private,
-    last_error_line,
-    on_host,
-    project_environment,
-    pyinfra_name,
-)
-from operations import alerts as alert_routes
-from operations import apps as apps_layer
-from operations import backup as backup_layer
-from operations import component_state, health, offsite, preflight
-from operations import host as host_layer
-from operations import k3s as k3s_layer
-from operations.cluster import Node, first_server_index, node_role
-from operations.facts import K3sVersion, LatestBackup
-from operations.names import BACKUP_DIR, K3S_BINARY, LAYERS, MONITORING_NAMESPACE
-from operations.rendering import PROJECT_ROOT, HostFile, write_tree
-from operations.settings import Settings, load
-
-
-def node_plans(node: InventoryHost, settings: Settings, hosts: list[InventoryHost]) -> list:
-    """The plans (rendering.LayerPlan) of the layers the settings name, for an inventory host,
-    offline: no host's GPU is known, so `ollama_gpu: nvidia` plans the GPU files, `auto` the
-    CPU ones."""
-    gpu_used = settings.ollama_gpu == "nvidia"
-    role = node_role(
-        node.name, {h.name: h.groups for h in hosts}, {h.name: h.address for h in hosts}
-    )
-    planned = Node(
-        node.name,
-        node.address,
-        role,
-        node.data.get("ssh_port") or 22,
-        gpu=gpu_used,
-        cluster_gpu=gpu_used,
-    )
-    plans = []
-    if "host" in settings.layers:
-        plans.append(host_layer.plan(settings, planned))
-        if planned.first_server:  # where the archives and the k3s datastore are
-            plans.append(offsite.plan(settings))
-    if "k3s" in settings.layers:
-        plans.append(k3s_layer.plan(settings, planned))
-    if "apps" in settings.layers:
-        plans.append(apps_layer.plan(settings, planned))
-    return plans
-
-
-def rendered_files(node: InventoryHost, settings: Settings, hosts: list[InventoryHost]) -> list:
-    """Every file the deploy would put on a host with these settings (rendering.HostFile), each
-    path once: the ``files`` of its ``node_plans``."""
-    by_path: dict[str, HostFile] = {}
-    for plan in node_plans(node, settings, hosts):
-        for host_file in plan.files:
-            by_path.setdefault(host_file.path, host_file)
-    return list(by_path.values())
+from appliance.options import DATA, INVENTORY, first_settings, load_hosts
+from appliance.runner import last_error_line, on_host, project_environment, pyinfra_name
+from operations import component_state, health
+from operations.cluster import first_server_index, node_role
+from operations.facts import K3sVersion
+from operations.names import K3S_BINARY, LAYERS
+from operations.rendering import PROJECT_ROOT
 
 
 def version_lines() -> list[str]:
@@ -148,185 +97,6 @@ def main():
     not: write and check an inventory, show the files a deploy writes, prove a deployed host,
     read credentials, kubeconfig and backups, and rehearse on a local host.
     """
-
-
-@main.command()
-@INVENTORY
-@DATA
-@click.option("--offline", is_flag=True, help="Only validate the settings; connect to no host.")
-def check(inventory, data, offline):
-    """Validate the settings, then check each host (OS, CPU, RAM, disk, ports) over SSH.
-
-    Changes nothing on any host. Example:
-
-    \b
-        appliance check inventories/prod.py
-    """
-    loaded = load_hosts(inventory, data)
-    click.echo(f"settings: {len(loaded)} host(s) valid")
-    for node, settings in loaded:
-        warn_of_the_reference_box(settings, f"{node.name}: ")
-    if offline:
-        return
-    command = [
-        sys.executable,
-        "-m",
-        "pyinfra",
-        "-y",
-        str(Path(inventory).resolve()),
-        pyinfra_name(preflight.check),
-    ]
-    command += [arg for pair in data for arg in ("--data", pair)]
-    result = subprocess.run(
-        command, cwd=PROJECT_ROOT, env=project_environment(), capture_output=True, text=True
-    )
-    output = result.stderr + result.stdout
-    for line in preflight_report(output):
-        click.echo(f"preflight: {line}")
-    if result.returncode != 0:
-        stopped = re.search(
-            r"^--> llm-appliance: (stopped before changing anything: .+?)\n"
-            r"((?:\s+- .+\n?)+)",
-            output,
-            re.M,
-        )
-        if stopped:
-            click.secho(f"preflight: {stopped[1]}", fg="red", err=True)
-            click.echo(stopped[2].rstrip("\n"), err=True)
-        else:
-            error = last_error_line(output)
-            click.secho(
-                f"preflight: could not check the hosts: {error}; {connection_hint(error)}",
-                fg="red",
-                err=True,
-            )
-        sys.exit(result.returncode)
-    click.echo("preflight: every host can run the appliance as set")
-
-
-def preflight_report(output: str) -> list[str]:
-    """The preflight's own lines in pyinfra's output (what it says of each host's GPU and
-    models), as ``HOST: LINE``, without pyinfra's frame (`--> Loading config...`, its results
-    table): e.g. "    [10.213.1.2] Ollama: CPU: no NVIDIA GPU on this host" gives
-    "10.213.1.2: Ollama: CPU: no NVIDIA GPU on this host"."""
-    return [
-        f"{name}: {line}"
-        for name, line in re.findall(r"^\s+\[([^\]]+)\] (.+)$", output, re.M)
-        if line.startswith((preflight.GPU_REPORT, preflight.SIZES_REPORT))
-    ]
-
-
-@main.command()
-@INVENTORY
-@DATA
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Folder to write into; each file lands at its host path below it.",
-)
-def render(inventory, data, out_dir):
-    """Write every file the deploy would put on the hosts, without connecting.
-
-    With one host the files land at their host paths under OUT; with several, under OUT/HOST/.
-    A joining node's k3s config shows __JOIN_TOKEN__ where the deploy puts the server's token.
-    Example:
-
-    \b
-        appliance render inventories/prod.py --out rendered/
-    """
-    loaded = load_hosts(inventory, data)
-    hosts = [node for node, _ in loaded]
-    for node, settings in loaded:
-        warn_of_unsized_models(settings, f"{node.name}: ")
-        target = Path(out_dir) if len(loaded) == 1 else Path(out_dir) / node.name
-        for path in write_tree(rendered_files(node, settings, hosts), target):
-            click.echo(str(path))
-
-
-@main.group()
-def alerts():
-    """Netdata's alarm notifications (the alert_* settings). Example:
-
-    \b
-        appliance alerts test inventories/prod.py
-    """
-
-
-@alerts.command("test")
-@INVENTORY
-def alerts_test(inventory):
-    """Send a test notification through every configured route and say which answered.
-
-    Runs Netdata's own test (alarm-notify.sh test: a WARNING, a CRITICAL and a CLEAR) in the
-    Netdata parent, one route at a time. Exits 1 when a route did not answer. Example:
-
-    \b
-        appliance alerts test inventories/prod.py
-    """
-    first = first_server(inventory)
-    configured = alert_routes.routes(load(first.data))
-    if not configured:
-        raise click.ClickException(
-            "no alert route is set: set alert_email_to (with alert_smtp_host and "
-            "alert_email_from), alert_webhook_url, alert_ntfy_url, or SLACK_WEBHOOK_URL in the "
-            "file alert_secrets_file names, then deploy"
-        )
-    result = on_host(inventory, first.name, "exec", "--", alert_routes.test_command(configured))
-    # pyinfra prints each line of the host's output after the host's name.
-    answers = alert_routes.route_answers(re.sub(r"^\s*\[[^\]]+\] ", "", result.stdout, flags=re.M))
-    if not answers:
-        raise click.ClickException(
-            f"could not run Netdata's test on {first.name}: "
-            f"{last_error_line(result.stderr + result.stdout)} (is the apps layer deployed?)"
-        )
-    for route in configured:
-        click.echo(f"{route}: {answers.get(route, 'failed')}")
-    if any(answers.get(route) != "answered" for route in configured):
-        click.echo(
-            f"a route that failed: `k3s kubectl --namespace {MONITORING_NAMESPACE} logs "
-            f"{alert_routes.PARENT.ref}` has alarm-notify.sh's reason",
-            err=True,
-        )
-        sys.exit(1)
-
-
-@main.command()
-@INVENTORY
-@click.option(
-    "--fetch",
-    "fetch_dir",
-    type=click.Path(file_okay=False),
-    help="Also copy the archive into this folder on this machine (mode 0600).",
-)
-def backup(inventory, fetch_dir):
-    """Back up Open WebUI now (database and uploads), on the first server.
-
-    Runs the backup CronJob at once and waits for it; the archive stays in
-    /var/backups/llm-appliance on the server. Example:
-
-    \b
-        appliance backup inventories/prod.py --fetch backups/
-    """
-    first = first_server(inventory)
-    result = on_host(inventory, first.name, pyinfra_name(backup_layer.backup_now))
-    if result.returncode != 0:
-        raise click.ClickException(
-            f"the backup failed: {last_error_line(result.stdout + result.stderr)} "
-            "(is the apps layer deployed?)"
-        )
-    archive = fact(inventory, first, LatestBackup, folder=BACKUP_DIR)
-    click.echo(f"backup on {first.name}: {archive}")
-    if fetch_dir:
-        target = fetch_private(
-            inventory,
-            first,
-            archive,
-            Path(fetch_dir) / Path(archive).name,
-            "the backup was made, but could not be copied",
-        )
-        click.echo(f"fetched: {target}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -485,6 +255,10 @@ def outdated(inventory):
 
 
 for command in (
+    check.check,
+    render.render,
+    alerts.alerts,
+    backup.backup,
     credentials.kubeconfig,
     credentials.admin_password,
     credentials.monitor_password,

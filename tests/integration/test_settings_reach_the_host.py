@@ -13,8 +13,8 @@ import tarfile
 
 import pytest
 
-from appliance.cli import rendered_files
 from appliance.inventory import InventoryHost
+from appliance.render import rendered_files
 from appliance.runner import run_pyinfra
 from operations.names import K3S_BINARY
 from operations.pins import PINNED_VERSIONS

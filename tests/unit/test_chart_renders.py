@@ -834,7 +834,7 @@ REFERENCES = {
         "netdata-parent",
         None,
     ),
-    ("appliance/cli.py", "logs", "Deployment", "monitoring", "netdata-parent", None): (
+    ("appliance/alerts.py", "logs", "Deployment", "monitoring", "netdata-parent", None): (
         "Deployment",
         "monitoring",
         "netdata-parent",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.cli import rendered_files
 from appliance.inventory import InventoryHost
+from appliance.render import rendered_files
 from operations.settings import load
 from operations.settings_table import SETTINGS, SETTINGS_BY_NAME
 from settings_matrix import (

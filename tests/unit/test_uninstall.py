@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from appliance.cli import node_plans
 from appliance.inventory import InventoryHost
+from appliance.render import node_plans
 from appliance.runner import project_environment
 from operations.settings import load
 
