@@ -37,7 +37,7 @@ from operations.cluster import Node, deployed_node
 from operations.components import NETDATA, OLLAMA, OPEN_WEBUI
 from operations.errors import stop
 from operations.fact_batch import batch_reads, fact_key, read_fact
-from operations.facts import FileState
+from operations.host_facts import FileState
 from operations.names import (
     ALERT_SECRET,
     BASIC_AUTH_SECRET,

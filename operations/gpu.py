@@ -24,8 +24,8 @@ from pyinfra.operations import apt
 from operations import health, read_parser
 from operations.components import DEVICE_PLUGIN
 from operations.fact_batch import read_fact
-from operations.facts import KeyringFingerprints
 from operations.gpu_facts import NvidiaGpus, NvidiaRuntimeInContainerd
+from operations.host_facts import KeyringFingerprints
 from operations.names import K3S_BINARY
 from operations.pins import PINNED_VERSIONS
 from operations.rendering import HostFile, helm_chart, put_host_file

@@ -17,7 +17,9 @@ from pyinfra.operations import server
 from operations import hardening, offsite
 from operations.cluster import Node, deployed_node
 from operations.fact_batch import batch_reads, fact_key, read_fact
-from operations.facts import (
+from operations.firewall import FirewallRule, stored_address
+from operations.gpu import container_toolkit, host_gpu_choice, toolkit_files
+from operations.host_facts import (
     DpkgInterrupted,
     FileState,
     InstalledPackages,
@@ -28,8 +30,6 @@ from operations.facts import (
     TimeSyncService,
     Ufw,
 )
-from operations.firewall import FirewallRule, stored_address
-from operations.gpu import container_toolkit, host_gpu_choice, toolkit_files
 from operations.names import HOST_SYSCTL_FILE
 from operations.rendering import HostFile, LayerPlan, file_absent, put_host_file, render
 from operations.settings import Settings

@@ -30,8 +30,9 @@ from operations.cluster import Node, NodeRole, deployed_node
 from operations.components import TRAEFIK
 from operations.errors import stop
 from operations.fact_batch import batch_reads, fact_key, read_fact
-from operations.facts import FileState, K3sJoinToken, K3sVersion, SystemdUnit
+from operations.facts import K3sJoinToken, K3sVersion
 from operations.gpu import k3s_gpu_runtime
+from operations.host_facts import FileState, SystemdUnit
 from operations.names import (
     FIRST_SERVER_LABEL,
     K3S_BINARY,

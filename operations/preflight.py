@@ -22,17 +22,10 @@ from pyinfra.facts.server import Arch, LinuxDistribution
 from operations.cluster import cluster_problems
 from operations.errors import stop
 from operations.fact_batch import batch_reads, fact_key, read_fact
-from operations.facts import (
-    DiskSpace,
-    FileState,
-    K3sNetworks,
-    K3sVersion,
-    ListeningTcpPorts,
-    MemTotal,
-    SshServerPort,
-)
+from operations.facts import K3sNetworks, K3sVersion
 from operations.gpu import gpu_choice, gpu_problems
 from operations.gpu_facts import NvidiaGpus
+from operations.host_facts import DiskSpace, FileState, ListeningTcpPorts, MemTotal, SshServerPort
 from operations.memory import (
     gpu_memory_needed_gib,
     host_mib_needed,

@@ -19,7 +19,7 @@ from pyinfra.api import FileUploadCommand, operation
 
 from operations.components import Chart
 from operations.fact_batch import read_fact
-from operations.facts import FileState
+from operations.host_facts import FileState
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = jinja2.Environment(

@@ -16,7 +16,7 @@ from pyinfra.api import operation
 from pyinfra.facts.server import Sysctl
 
 from operations.fact_batch import read_fact
-from operations.facts import KernelModules, SystemdUnit, TimeSyncService
+from operations.host_facts import KernelModules, SystemdUnit, TimeSyncService
 
 
 @operation()

@@ -1,11 +1,11 @@
 """The custom facts parse what the real commands print (outputs recorded on Debian 12)."""
 
 from operations.fact_batch import BATCH_MARK, Batch, fact_key
-from operations.facts import (
+from operations.facts import K3sNetworks
+from operations.host_facts import (
     DiskSpace,
     FileState,
     InstalledPackages,
-    K3sNetworks,
     KernelModules,
     ListeningTcpPorts,
     SshServerPort,

@@ -19,8 +19,8 @@ from k8s_schemas import unknown_value_paths, validate_manifest
 
 from appliance.budget import budget
 from operations import apps, gpu, ollama
-from operations.facts import KeyringFingerprints
 from operations.gpu_facts import NvidiaGpus, NvidiaRuntimeInContainerd
+from operations.host_facts import KeyringFingerprints
 from operations.pins import PINNED_VERSIONS
 from operations.preflight import NO_GPU, host_problems
 from operations.rendering import write_tree

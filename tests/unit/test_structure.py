@@ -21,6 +21,7 @@ FOUNDATIONS = {
     "webui_env",
     "firewall",
     "facts",
+    "host_facts",
     "rendering",
     "components",
     "model_memory",
