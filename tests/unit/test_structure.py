@@ -31,6 +31,10 @@ FOUNDATIONS = {
     "cron",
     "sftp",
     "parsers",
+    "setting",
+    "settings_platform",
+    "settings_apps",
+    "settings_upkeep",
     "settings_table",
     "fact_batch",
     "pyinfra_internals",
@@ -40,8 +44,9 @@ FOUNDATIONS = {
     "alert_probes",
 }
 # The settings, one concern a module, each importing only those before it here: the constants
-# (pins, sizing, the model table) and the engines (cron, sftp), then the value parsers, the
-# table of settings, and last the schema that loads and validates them.
+# (pins, sizing, the model table) and the engines (cron, sftp), then the value parsers, one
+# setting, the rows of the table by the part they configure, the table assembled from them,
+# and last the schema that loads and validates them.
 SETTINGS_ORDER = (
     "pins",
     "sizing",
@@ -49,6 +54,10 @@ SETTINGS_ORDER = (
     "cron",
     "sftp",
     "parsers",
+    "setting",
+    "settings_platform",
+    "settings_apps",
+    "settings_upkeep",
     "settings_table",
     "settings",
 )
