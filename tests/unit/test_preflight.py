@@ -312,3 +312,17 @@ def test_the_memory_bench_prints_the_preflights_figure():
         "on the 8 GB reference box (MemTotal 8139012 kB) Ollama has 5238 MiB: "
         "ollama_models: Ollama needs 5494 MiB with qwen2.5:7b"
     ) in output
+    # A model of unknown size: counted as its runner alone, and said so, not "admits".
+    unsized = subprocess.run(
+        [sys.executable, "bench/memory_budget.py", "--data", "ollama_models=mymodel:7b"],
+        cwd=root,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "mymodel:7b 64 MiB (its runner only: size not known)" in unsized
+    assert (
+        "Ollama has 5238 MiB: ollama_models: the size of mymodel:7b is not known offline"
+    ) in unsized
+    assert "the preflight admits" not in unsized
