@@ -1,10 +1,11 @@
 """The probes the alarms need (operations/alarms.py), as the Netdata chart's values of the pod
 that runs each once: the certificate of webui_domain (x509check) and Open WebUI's /health
-(httpcheck) from the k8s-state pod, the off-site snapshot's time (filecheck) from the children,
-which see the host's /var/lib/llm-appliance. operations/monitoring.py merges these values.
+(httpcheck) from the k8s-state pod; the host's file systems (diskspace) and the off-site
+snapshot's time (filecheck) from the children, which see the host's root at /host/root.
+operations/monitoring.py merges these values.
 
     alert_probes.child_values(settings)["extraVolumeMounts"][0]["mountPath"]
-    # '/host/var/lib/llm-appliance'
+    # '/host/root'
 """
 
 from __future__ import annotations
@@ -14,8 +15,15 @@ import yaml
 from operations.markers import OFFSITE_LAST_FILE
 from operations.settings import Settings
 
-# The children mount the host's folder of the appliance's state here (filecheck reads it).
-HOST_STATE_MOUNT = "/host/var/lib/llm-appliance"
+# The children mount the host's root here, read-only. Netdata's diskspace reads the host's
+# mount table only through it (v2.11.0 src/collectors/proc.plugin/proc_self_mountinfo.c
+# mountinfo_read: NETDATA_HOST_PREFIX/root/proc/1/mountinfo, else the container's own
+# /proc/self/mountinfo, where the host's /var/lib/rancher is no mount point), so without it
+# llm_disk_free's mount_point labels match only the container's /. The chart's own example
+# (netdata/helmchart 3.7.172 values.yaml, child.extraVolumes, "to mount all disks under / to be
+# monitored via the diskspace plugin"); the child already runs privileged with hostPID
+# (templates/child/daemonset.yaml), so a read-only view of / grants it nothing new.
+HOST_ROOT_MOUNT = "/host/root"
 
 
 def netdata_config(path: str, data: str) -> dict:
@@ -67,30 +75,30 @@ def k8s_state_values(settings: Settings) -> dict:
 
 
 def child_values(settings: Settings) -> dict:
-    """The children's part, with off-site backups: the last snapshot's time (filecheck), from
-    the host's folder mounted read-only."""
-    if not settings.backup_repository:
-        return {}
-    folder = OFFSITE_LAST_FILE.rsplit("/", 1)[0]
-    return {
-        "configs": {
+    """The children's part: the host's root, read-only, for diskspace and, with off-site
+    backups, for filecheck's job on the last snapshot's time."""
+    values: dict = {
+        "extraVolumes": [{"name": "hostroot", "hostPath": {"path": "/"}}],
+        "extraVolumeMounts": [
+            {
+                "name": "hostroot",
+                "mountPath": HOST_ROOT_MOUNT,
+                "readOnly": True,
+                "mountPropagation": "HostToContainer",
+            }
+        ],
+    }
+    if settings.backup_repository:
+        values["configs"] = {
             "go.d-filecheck": netdata_config(
                 "/etc/netdata/go.d/filecheck.conf",
                 _jobs(
                     {
                         "name": "offsite",
                         "update_every": 60,
-                        "files": {
-                            "include": [f"{HOST_STATE_MOUNT}/{OFFSITE_LAST_FILE.rsplit('/', 1)[1]}"]
-                        },
+                        "files": {"include": [HOST_ROOT_MOUNT + OFFSITE_LAST_FILE]},
                     }
                 ),
             )
-        },
-        "extraVolumes": [
-            {"name": "appliance-state", "hostPath": {"path": folder, "type": "DirectoryOrCreate"}}
-        ],
-        "extraVolumeMounts": [
-            {"name": "appliance-state", "mountPath": HOST_STATE_MOUNT, "readOnly": True}
-        ],
-    }
+        }
+    return values

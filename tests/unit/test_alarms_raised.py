@@ -192,7 +192,7 @@ def _node(name):
     )
 
 
-OFFSITE_FILE = "/host/var/lib/llm-appliance/offsite-last"
+OFFSITE_FILE = "/host/root/var/lib/llm-appliance/offsite-last"
 HTTPCHECK = (
     "success",
     "no_connection",

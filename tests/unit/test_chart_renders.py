@@ -454,6 +454,42 @@ def test_open_webui_and_ollama_run_every_container_without_capabilities(name):
     assert found == expected
 
 
+def host_root_view(record: dict) -> tuple:
+    """The Netdata child DaemonSet's volume and mount of the host's root, and its filecheck
+    files, as the chart renders them."""
+    for document in record["objects"]:
+        if document["kind"] == "DaemonSet":
+            pod = document["spec"]["template"]["spec"]
+            volumes = [v for v in pod["volumes"] if v.get("hostPath", {}).get("path") == "/"]
+            mounts = [
+                m
+                for container in pod["containers"]
+                for m in container["volumeMounts"]
+                if m["name"] in {v["name"] for v in volumes}
+            ]
+        if document["kind"] == "ConfigMap" and "go.d-filecheck" in document.get("data", {}):
+            files = yaml.safe_load(document["data"]["go.d-filecheck"])["jobs"][0]["files"]
+    return volumes, mounts, files
+
+
+def test_netdatas_children_see_the_hosts_file_systems():
+    """diskspace reads the host's mount table only through NETDATA_HOST_PREFIX/root (Netdata
+    v2.11.0 proc_self_mountinfo.c mountinfo_read), so llm_disk_free's mount points exist only
+    with the host's root there; filecheck reads the off-site marker through it too."""
+    assert host_root_view(recorded("netdata")) == (
+        [{"hostPath": {"path": "/"}, "name": "hostroot"}],
+        [
+            {
+                "mountPath": "/host/root",
+                "mountPropagation": "HostToContainer",
+                "name": "hostroot",
+                "readOnly": True,
+            }
+        ],
+        {"include": ["/host/root/var/lib/llm-appliance/offsite-last"]},
+    )
+
+
 def test_each_workloads_selector_selects_its_pods():
     """A selector that missed its pods would be refused by the API server; helm template
     does not check it."""
