@@ -186,16 +186,41 @@ def test_kubeconfig(rehearsal, inventory, tmp_path):
         rehearsal.ssh("rm -rf /etc/rancher/k3s")
 
 
+OFFSITE_TIMERS = ("llm-appliance-offsite", "llm-appliance-offsite-check")
+
+
 def test_uninstall_removes_the_appliance_files_and_is_idempotent(rehearsal, inventory):
     rehearsal.ssh(
         "install -d /usr/local/lib/llm-appliance /etc/rancher/k3s /var/lib/llm-appliance "
         "/var/backups/llm-appliance && touch /etc/rancher/k3s/config.yaml "
         "/var/backups/llm-appliance/llm-appliance-20261124-033000.tar"
     )
+    # An earlier deploy's off-site timers, running, and the repository's password.
+    for unit in OFFSITE_TIMERS:
+        rehearsal.ssh(
+            f"printf '[Service]\\nType=oneshot\\nExecStart=/bin/true\\n' "
+            f"> /etc/systemd/system/{unit}.service && "
+            f"printf '[Timer]\\nOnCalendar=hourly\\n[Install]\\nWantedBy=timers.target\\n' "
+            f"> /etc/systemd/system/{unit}.timer"
+        )
+    rehearsal.ssh(
+        "systemctl daemon-reload && systemctl enable --now "
+        + " ".join(f"{unit}.timer" for unit in OFFSITE_TIMERS)
+        + " && install -d -m 700 /etc/llm-appliance/backup && "
+        "install -m 600 /dev/null /etc/llm-appliance/backup/password"
+    )
     path = inventory()
     first = run_pyinfra(path, "uninstall.py")
     assert first.returncode == 0, first.stderr[-3000:]
-    assert len(first.changed) == 3
+    assert len(first.changed) == 4
+    # The off-site timers are stopped and gone (each run would copy the removed datastore);
+    # the repository's password stays, for a restore.
+    assert rehearsal.ssh(
+        "systemctl is-active " + " ".join(f"{unit}.timer" for unit in OFFSITE_TIMERS),
+        check=False,
+    ).stdout.split() == ["inactive", "inactive"]
+    rehearsal.ssh("! ls /etc/systemd/system/llm-appliance-offsite*")
+    rehearsal.ssh("test -f /etc/llm-appliance/backup/password")
     assert (
         rehearsal.ssh(
             "test -e /etc/rancher/k3s || test -e /usr/local/lib/llm-appliance || "

@@ -1,4 +1,5 @@
-"""uninstall.py removes exactly what the k3s and apps layers' plans put on a host.
+"""uninstall.py removes exactly what the k3s and apps layers' plans put on a host, after the
+off-site timers.
 
 What it removes is read from pyinfra's own plan of a `--dry` run against @local
 (tests/pyinfra_capture.py: the arguments pyinfra attaches to each operation), not from the
@@ -36,10 +37,12 @@ OWN_FILES = {
     "ollama_model_files": {"mine:1b": str(DATA / "mine-1b.gguf")},
 }
 MANIFESTS = "/var/lib/rancher/k3s/server/manifests/llm-appliance-"
+OFFSITE_TIMERS_REMOVED = "Stop and remove the off-site timers (the datastore they copy goes)"
 
 
 def removals(tmp_path: Path, data: dict) -> list[tuple[str, str]]:
-    """(operation, path) of each removal a dry run of uninstall.py plans, in order."""
+    """(operation, path) of each removal a dry run of uninstall.py plans, in order; the first
+    operation, which stops the off-site timers, as (its name, "")."""
     inventory = tmp_path / "local.py"
     inventory.write_text(f"hosts = [('@local', {data!r})]\n")
     out = tmp_path / "planned.json"
@@ -55,6 +58,9 @@ def removals(tmp_path: Path, data: dict) -> list[tuple[str, str]]:
     found = []
     for operation in json.loads(out.read_text())["operations"]:
         (name,) = operation["names"]
+        if name.endswith(OFFSITE_TIMERS_REMOVED):
+            found.append((OFFSITE_TIMERS_REMOVED, ""))
+            continue
         assert "present=False" in operation["args"], operation
         (path,) = [
             arg.removeprefix("path=") for arg in operation["args"] if arg.startswith("path=")
@@ -65,6 +71,7 @@ def removals(tmp_path: Path, data: dict) -> list[tuple[str, str]]:
 
 def test_uninstall_removes_the_folders_and_files_the_k3s_and_apps_layers_put(tmp_path):
     assert removals(tmp_path, SETTINGS) == [
+        (OFFSITE_TIMERS_REMOVED, ""),
         ("files.directory", "/etc/rancher/k3s"),
         ("files.directory", "/usr/local/lib/llm-appliance"),
         ("files.directory", "/etc/llm-appliance/traefik"),
@@ -94,7 +101,7 @@ def test_uninstall_removes_every_path_of_the_plans_and_nothing_else(tmp_path):
     # The k3s and apps layers' plans, as render makes them, GPU manifests too (uninstall.py
     # removes those wherever ollama_gpu is not none).
     data = {**SETTINGS, **OWN_FILES, "layers": ["k3s", "apps"], "ollama_gpu": "nvidia"}
-    removed = removals(tmp_path, data)
+    removed = removals(tmp_path, data)[1:]
     folders = {path for operation, path in removed if operation == "files.directory"}
     files = {path for operation, path in removed if operation == "files.file"}
     node = InventoryHost("@local", data, ())
