@@ -15,7 +15,6 @@ from pyinfra.api.exceptions import PyinfraError
 from appliance.inventory import InventoryHost, inventory_hosts, parse_data
 from operations import preflight
 from operations.cluster import cluster_problems, first_server_index
-from operations.memory import unsized_warning
 from operations.settings import Settings, SettingsError, load
 
 INVENTORY = click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
@@ -74,11 +73,6 @@ def warn_of_the_reference_box(settings: Settings, prefix: str = "") -> None:
     """A yellow warning on stderr when the models do not fit the 8 GB reference box, or when
     a model's size is not known offline."""
     warn(preflight.reference_box_warning(settings), prefix)
-
-
-def warn_of_unsized_models(settings: Settings, prefix: str = "") -> None:
-    """A yellow warning on stderr naming the models whose size is not known offline."""
-    warn(unsized_warning(settings), prefix)
 
 
 def warn(warning: str | None, prefix: str) -> None:

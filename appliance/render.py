@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from appliance.inventory import InventoryHost
-from appliance.options import DATA, INVENTORY, load_hosts, warn_of_unsized_models
+from appliance.options import DATA, INVENTORY, load_hosts, warn_of_the_reference_box
 from operations import apps as apps_layer
 from operations import host as host_layer
 from operations import k3s as k3s_layer
@@ -75,7 +75,8 @@ def render(inventory, data, out_dir):
 
     With one host the files land at their host paths under OUT; with several, under OUT/HOST/.
     A joining node's k3s config shows __JOIN_TOKEN__ where the deploy puts the server's token.
-    Example:
+    Models that the 8 GB reference box cannot hold, or whose size is not known offline, are
+    warned of as `check --offline` does. Example:
 
     \b
         appliance render inventories/prod.py --out rendered/
@@ -83,7 +84,7 @@ def render(inventory, data, out_dir):
     loaded = load_hosts(inventory, data)
     hosts = [node for node, _ in loaded]
     for node, settings in loaded:
-        warn_of_unsized_models(settings, f"{node.name}: ")
+        warn_of_the_reference_box(settings, f"{node.name}: ")
         target = Path(out_dir) if len(loaded) == 1 else Path(out_dir) / node.name
         for path in write_tree(rendered_files(node, settings, hosts), target):
             click.echo(str(path))

@@ -455,6 +455,12 @@ def test_init_and_check_warn_of_a_model_the_reference_box_cannot_hold(tmp_path):
         "settings: 1 host(s) valid",
         REFERENCE_BOX_WARNING.replace("warning: ", "warning: 203.0.113.10: "),
     ]
+    # render warns as check --offline does (README: init, check --offline and render warn).
+    render = CliRunner().invoke(main, ["render", str(path), "--out", str(tmp_path / "out")])
+    assert render.exit_code == 0, render.output
+    assert render.output.splitlines()[0] == REFERENCE_BOX_WARNING.replace(
+        "warning: ", "warning: 203.0.113.10: "
+    )
     # gemma3:4b (3.1 GiB, shape not in the table: 3.1 x 1.2 GiB + 64 MiB, 3873 MiB) fits.
     fits = CliRunner().invoke(
         main, ["init", str(tmp_path / "fits.py"), *INIT, "--model", "gemma3:4b"]
