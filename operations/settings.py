@@ -346,6 +346,7 @@ def _cross_checks(values: dict, bad: set[str]) -> list[str]:
             f"alert_smtp_user = {values['alert_smtp_user']!r} has no password; put "
             "SMTP_PASSWORD='...' in the file alert_secrets_file names"
         )
+    problems += _smtp_port(values, bad)
     if values["alert_smtp_user"] and values["alert_smtp_tls"] == "none":
         # msmtp 1.8.23 (Debian 12; the image's sendmail) then refuses: "cannot use a secure
         # authentication method" (tests/unit/test_alert_notifications.py).
@@ -362,3 +363,31 @@ def _cross_checks(values: dict, bad: set[str]) -> list[str]:
                 "of Open WebUI's first admin account"
             )
     return problems
+
+
+# The ports whose TLS mode is fixed (RFC 8314): 465 speaks TLS from the first byte (submissions),
+# 587 plain SMTP until STARTTLS (submission). msmtp with the other mode on them waits for a
+# greeting that never comes, or sends a TLS hello to a plain-text server.
+SMTP_PORTS = {"tls": 465, "starttls": 587}
+
+
+def _smtp_port(values: dict, bad: set[str]) -> list[str]:
+    """Sets alert_smtp_port, when unset, to its TLS mode's port (SMTP_PORTS; 587 for none), and
+    refuses a port given with the other mode's."""
+    tls, port = values["alert_smtp_tls"], values["alert_smtp_port"]
+    if port is None:
+        if "alert_smtp_port" not in bad:
+            values["alert_smtp_port"] = SMTP_PORTS.get(tls, 587)
+        return []
+    other = next((mode for mode, fixed in SMTP_PORTS.items() if fixed == port), None)
+    if tls not in SMTP_PORTS or other in (None, tls):
+        return []
+    what = (
+        "the submission port, where a relay speaks plain SMTP before STARTTLS"
+        if other == "starttls"
+        else "for TLS from the first byte"
+    )
+    return [
+        f"alert_smtp_port = {port} with alert_smtp_tls = {tls!r}: port {port} is {what}; use "
+        f"alert_smtp_tls: {other}, or leave alert_smtp_port out ({SMTP_PORTS[tls]} with {tls})"
+    ]

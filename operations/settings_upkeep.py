@@ -84,14 +84,19 @@ UPKEEP_SETTINGS = (
         host_name,
     ),
     Setting(
-        "alert_smtp_port", 587, "port", "The relay's port (465 with alert_smtp_tls tls).", port
+        "alert_smtp_port",
+        None,
+        "port",
+        "The relay's port; unset: 465 with alert_smtp_tls tls, 587 otherwise (587 with tls "
+        "or 465 with starttls is refused).",
+        port,
     ),
     Setting(
         "alert_smtp_tls",
         "starttls",
         "choice",
-        "starttls (port 587), tls (TLS from the start, port 465), or none (a relay on a "
-        "network you trust only).",
+        "starttls (plain SMTP, then STARTTLS; port 587), tls (TLS from the start; port 465), "
+        "or none (a relay on a network you trust only).",
         one_of("starttls", "tls", "none"),
     ),
     Setting(

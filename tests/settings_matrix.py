@@ -790,8 +790,7 @@ ROWS = [
                 "host smtp.rehearsal.test",
                 "host relay.rehearsal.test",
             ),
-            ("alert_smtp_port", 465, "port", "port 587", "port 465"),
-            ("alert_smtp_tls", "tls", "tls_starttls", "tls_starttls on", "tls_starttls off"),
+            ("alert_smtp_port", 2525, "port", "port 587", "port 2525"),
             (
                 "alert_smtp_user",
                 "alerts@rehearsal.test",
@@ -801,6 +800,22 @@ ROWS = [
             ),
         )
     ],
+    # TLS from the start: without alert_smtp_port (BASE), the port follows, 587 to 465.
+    Row(
+        "alert_smtp_tls",
+        "tls",
+        [
+            Rendered(
+                MONITORING,
+                netdata_line("parent", "msmtprc", "tls_starttls "),
+                "tls_starttls on",
+                "tls_starttls off",
+            ),
+            Rendered(
+                MONITORING, netdata_line("parent", "msmtprc", "port "), "port 587", "port 465"
+            ),
+        ],
+    ),
     # The parent's `health` config (its notification routes): a route's recipient, none before.
     *[
         Row(

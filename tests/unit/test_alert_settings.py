@@ -1,0 +1,69 @@
+"""The alert routes' settings (operations/settings_upkeep.py, operations/alerts.py): what the
+parent's msmtprc says for them, and the refusals of settings that contradict each other."""
+
+import pytest
+
+from operations import alerts
+from operations.settings import SettingsError, load
+
+EMAIL = {
+    "alert_email_to": ["ops@example.com"],
+    "alert_email_from": "appliance@example.com",
+    "alert_smtp_host": "smtp.example.com",
+}
+
+
+def problems(base_data, **data):
+    with pytest.raises(SettingsError) as error:
+        load({**base_data, **data})
+    return error.value.problems
+
+
+def msmtp_lines(base_data, **data):
+    """The msmtprc's port and TLS lines for these settings."""
+    rendered = alerts.msmtprc(load({**base_data, **EMAIL, **data}))
+    return [line for line in rendered.splitlines() if line.startswith(("port ", "tls"))]
+
+
+@pytest.mark.parametrize(
+    "data, lines",
+    [
+        ({}, ["port 587", "tls on", "tls_starttls on"]),
+        ({"alert_smtp_tls": "starttls"}, ["port 587", "tls on", "tls_starttls on"]),
+        ({"alert_smtp_tls": "tls"}, ["port 465", "tls on", "tls_starttls off"]),
+        ({"alert_smtp_tls": "none"}, ["port 587", "tls off", "tls_starttls off"]),
+        (
+            {"alert_smtp_tls": "tls", "alert_smtp_port": 2465},
+            ["port 2465", "tls on", "tls_starttls off"],
+        ),
+        (
+            {"alert_smtp_tls": "starttls", "alert_smtp_port": 2525},
+            ["port 2525", "tls on", "tls_starttls on"],
+        ),
+    ],
+)
+def test_the_port_follows_the_tls_mode_unless_set(base_data, data, lines):
+    assert msmtp_lines(base_data, **data) == lines
+
+
+@pytest.mark.parametrize(
+    "tls, port, message",
+    [
+        (
+            "tls",
+            587,
+            "alert_smtp_port = 587 with alert_smtp_tls = 'tls': port 587 is the submission "
+            "port, where a relay speaks plain SMTP before STARTTLS; use alert_smtp_tls: "
+            "starttls, or leave alert_smtp_port out (465 with tls)",
+        ),
+        (
+            "starttls",
+            465,
+            "alert_smtp_port = 465 with alert_smtp_tls = 'starttls': port 465 is for TLS from "
+            "the first byte; use alert_smtp_tls: tls, or leave alert_smtp_port out (587 with "
+            "starttls)",
+        ),
+    ],
+)
+def test_a_port_that_contradicts_the_tls_mode_is_refused(base_data, tls, port, message):
+    assert problems(base_data, **EMAIL, alert_smtp_tls=tls, alert_smtp_port=port) == [message]
