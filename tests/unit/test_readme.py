@@ -109,6 +109,21 @@ def test_the_inventory_readme_tells_you_to_write_is_kept_out_of_git():
     assert ignored.stdout.startswith(".gitignore:")
 
 
+def test_the_secret_files_readme_tells_you_to_write_in_the_checkout_are_kept_out_of_git():
+    """The README's examples name other secret files outside the checkout (~/certs, ~/.ssh)."""
+    import subprocess
+
+    assert '"alert_secrets_file": "alert-secrets.env",  # on your machine' in README.read_text()
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", "-v", "alert-secrets.env"],
+        cwd=README.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert ignored.returncode == 0, "git would add alert-secrets.env, the SMTP password's file"
+    assert ignored.stdout.startswith(".gitignore:")
+
+
 def test_alarms_table_matches_code():
     """The alarms table is the one operations/alarms.py renders for a daily backup_schedule."""
     from operations import alarms
