@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -284,25 +285,62 @@ def http_url(value: Any) -> str:
 ALERT_SECRET_KEYS = ("SMTP_PASSWORD", "SLACK_WEBHOOK_URL", "NTFY_ACCESS_TOKEN", "WEBHOOK_TOKEN")
 
 
+def _expands(raw: str) -> bool:
+    """Whether a shell would expand something in `raw` ($ or ` outside single quotes, ~ outside
+    quotes), which shlex, reading the quotes only, would keep as it is."""
+    quote = ""
+    escaped = False
+    for char in raw:
+        if escaped:
+            # In double quotes, \\$ and \\` are $ and ` to a shell, kept whole by shlex.
+            escaped = False
+            if quote and char in "$`":
+                return True
+        elif quote == "'":
+            quote = "" if char == "'" else quote
+        elif char == "\\":
+            escaped = True
+        elif char in "$`" or (char == "~" and not quote):
+            return True
+        elif char == '"' or (char == "'" and not quote):
+            quote = "" if quote == char else char
+    return False
+
+
 def read_alert_secrets(path: str) -> dict[str, str]:
-    """The KEY='VALUE' (or KEY=VALUE) lines of an alert secrets file, blank lines and # comments
-    skipped: ``{"SMTP_PASSWORD": "..."}``. Raises Invalid naming the line (never its value)."""
+    """The KEY='VALUE' (or KEY=VALUE, KEY="VALUE") lines of an alert secrets file, each value
+    read as a POSIX shell reads that one word (shlex in POSIX mode: 'it'\\''s' is it's), blank
+    lines and # comments skipped: ``{"SMTP_PASSWORD": "..."}``. Raises Invalid naming the line
+    and its key, never its value: a value that is not one word (a quote left open), or that a
+    shell would expand ($, `, ~)."""
     found = {}
     for number, line in enumerate(Path(path).read_text().splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        key, equals, value = line.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        if not equals or key.strip() not in ALERT_SECRET_KEYS:
+        key, equals, raw = line.partition("=")
+        if not equals or key not in ALERT_SECRET_KEYS:
             raise Invalid(
                 f"line {number} is not KEY='VALUE' with KEY one of {', '.join(ALERT_SECRET_KEYS)}"
             )
-        if not value or "\n" in value:
-            raise Invalid(f"line {number} gives {key.strip()} an empty value")
-        found[key.strip()] = value
+        try:
+            words = shlex.split(raw)
+        except ValueError:
+            words = []
+        # KEY= VALUE is to a shell an empty KEY, then the command VALUE.
+        if raw.strip() and (len(words) != 1 or raw[0].isspace()):
+            raise Invalid(
+                f"line {number}: {key}'s value is not one shell word (a quote left open, or a "
+                f"space outside quotes); write {key}='VALUE', a ' in it as '\\''"
+            )
+        if _expands(raw):
+            raise Invalid(
+                f"line {number}: {key}'s value has $ or ` outside single quotes (or ~ outside "
+                f"quotes), which a shell would expand; write {key}='VALUE'"
+            )
+        if not words or not words[0]:
+            raise Invalid(f"line {number} gives {key} an empty value")
+        found[key] = words[0]
     if "SLACK_WEBHOOK_URL" in found:
         try:
             http_url(found["SLACK_WEBHOOK_URL"])

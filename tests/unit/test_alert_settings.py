@@ -4,6 +4,7 @@ parent's msmtprc says for them, and the refusals of settings that contradict eac
 import pytest
 
 from operations import alerts
+from operations.parsers import read_alert_secrets
 from operations.settings import SettingsError, load
 
 EMAIL = {
@@ -67,3 +68,50 @@ def test_the_port_follows_the_tls_mode_unless_set(base_data, data, lines):
 )
 def test_a_port_that_contradicts_the_tls_mode_is_refused(base_data, tls, port, message):
     assert problems(base_data, **EMAIL, alert_smtp_tls=tls, alert_smtp_port=port) == [message]
+
+
+@pytest.mark.parametrize(
+    "line, value",
+    [
+        ("SMTP_PASSWORD='two words'", "two words"),
+        ('SMTP_PASSWORD="two words"', "two words"),
+        ("SMTP_PASSWORD='it'\\''s'", "it's"),
+        ("SMTP_PASSWORD=bare", "bare"),
+        ("SMTP_PASSWORD='$not # expanded'", "$not # expanded"),
+        ('SMTP_PASSWORD="say \\"hi\\""', 'say "hi"'),
+    ],
+)
+def test_secrets_are_read_as_a_shell_reads_them(tmp_path, line, value):
+    secrets = tmp_path / "alert-secrets.env"
+    secrets.write_text(f"# the relay\n{line}\n")
+    assert read_alert_secrets(str(secrets)) == {"SMTP_PASSWORD": value}
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        (
+            "SMTP_PASSWORD='topsecretvalue",
+            "line 2: SMTP_PASSWORD's value is not one shell word (a quote left open, or a "
+            "space outside quotes); write SMTP_PASSWORD='VALUE', a ' in it as '\\''",
+        ),
+        (
+            "SMTP_PASSWORD=topsecret value",
+            "line 2: SMTP_PASSWORD's value is not one shell word (a quote left open, or a "
+            "space outside quotes); write SMTP_PASSWORD='VALUE', a ' in it as '\\''",
+        ),
+        (
+            'SMTP_PASSWORD="topsecret$value"',
+            "line 2: SMTP_PASSWORD's value has $ or ` outside single quotes (or ~ outside "
+            "quotes), which a shell would expand; write SMTP_PASSWORD='VALUE'",
+        ),
+    ],
+)
+def test_a_line_a_shell_would_not_read_so_is_refused_without_its_value(
+    base_data, tmp_path, line, reason
+):
+    secrets = tmp_path / "alert-secrets.env"
+    secrets.write_text(f"# the relay\n{line}\n")
+    (problem,) = problems(base_data, alert_secrets_file=str(secrets))
+    assert problem == f"alert_secrets_file = {str(secrets)!r} {reason}"
+    assert "topsecret" not in problem
