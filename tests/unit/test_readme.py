@@ -124,6 +124,20 @@ def test_the_secret_files_readme_tells_you_to_write_in_the_checkout_are_kept_out
     assert ignored.stdout.startswith(".gitignore:")
 
 
+def test_the_alert_secrets_example_pastes_as_a_working_file(base_data, tmp_path):
+    """The sample alert-secrets.env, pasted as it is: a token without prose in it, so the
+    webhook's header is one Authorization: Bearer TOKEN."""
+    from operations import alerts
+
+    example = re.search(r"and `alert-secrets.env` .*?```sh\n(.*?)```", README.read_text(), re.S)
+    assert example, "the Alerts section's sample alert-secrets.env"
+    (tmp_path / "alert-secrets.env").write_text(example.group(1))
+    settings = load({**base_data, "alert_secrets_file": str(tmp_path / "alert-secrets.env")})
+    env = dict(line.split("=", 1) for line in alerts.secret_env(settings).splitlines())
+    assert re.fullmatch(r"Authorization: Bearer [^\s]+", env["WEBHOOK_HEADER"])
+    assert " " not in env["SMTP_PASSWORD"]
+
+
 def test_alarms_table_matches_code():
     """The alarms table is the one operations/alarms.py renders for a daily backup_schedule."""
     from operations import alarms
