@@ -15,6 +15,7 @@ import datetime
 import difflib
 import functools
 import ipaddress
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -347,6 +348,17 @@ def _cross_checks(values: dict, bad: set[str]) -> list[str]:
             "SMTP_PASSWORD='...' in the file alert_secrets_file names"
         )
     problems += _smtp_port(values, bad)
+    for name, key in (
+        ("alert_webhook_url", "WEBHOOK_TOKEN"),
+        ("alert_ntfy_url", "NTFY_ACCESS_TOKEN"),
+    ):
+        url = values[name]
+        if url and key in secrets and not _stays_inside(url):
+            problems.append(
+                f"{name} = {url!r} with {key} in alert_secrets_file: the token would cross the "
+                f"network unencrypted; use https://{url.removeprefix('http://')} (http:// only "
+                "to a loopback address or a Service in the cluster, NAME.NAMESPACE.svc)"
+            )
     if values["alert_smtp_user"] and values["alert_smtp_tls"] == "none":
         # msmtp 1.8.23 (Debian 12; the image's sendmail) then refuses: "cannot use a secure
         # authentication method" (tests/unit/test_alert_notifications.py).
@@ -391,3 +403,20 @@ def _smtp_port(values: dict, bad: set[str]) -> list[str]:
         f"alert_smtp_port = {port} with alert_smtp_tls = {tls!r}: port {port} is {what}; use "
         f"alert_smtp_tls: {other}, or leave alert_smtp_port out ({SMTP_PORTS[tls]} with {tls})"
     ]
+
+
+def _stays_inside(url: str) -> bool:
+    """Whether a token sent to `url` stays off the network or encrypted: https, or http to a
+    loopback address (the parent pod itself: a sidecar) or to a Service in the cluster
+    (NAME.NAMESPACE.svc[.cluster.local]), whose traffic is the cluster's own, as the apps'
+    plain-HTTP calls are (Open WebUI to http://ollama.llm.svc.cluster.local:11434)."""
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    if parts.scheme != "http" or host == "localhost":
+        return True
+    if host.endswith((".svc", ".svc.cluster.local")):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -111,7 +111,7 @@ UPKEEP_SETTINGS = (
         None,
         "URL",
         "Generic webhook: every alarm POSTed as JSON (a bearer token: WEBHOOK_TOKEN in "
-        "alert_secrets_file).",
+        "alert_secrets_file; with one, https unless to a loopback address or NAME.NAMESPACE.svc).",
         http_url,
     ),
     Setting(
@@ -119,7 +119,7 @@ UPKEEP_SETTINGS = (
         None,
         "URL",
         "ntfy topic the alarms go to, e.g. https://ntfy.sh/my-appliance (an access token: "
-        "NTFY_ACCESS_TOKEN in alert_secrets_file).",
+        "NTFY_ACCESS_TOKEN in alert_secrets_file; with one, https as for alert_webhook_url).",
         http_url,
     ),
     Setting(

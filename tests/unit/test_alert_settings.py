@@ -115,3 +115,53 @@ def test_a_line_a_shell_would_not_read_so_is_refused_without_its_value(
     (problem,) = problems(base_data, alert_secrets_file=str(secrets))
     assert problem == f"alert_secrets_file = {str(secrets)!r} {reason}"
     assert "topsecret" not in problem
+
+
+def secrets_file(tmp_path, text):
+    path = tmp_path / "alert-secrets.env"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "url, token, message",
+    [
+        (
+            "alert_webhook_url",
+            "WEBHOOK_TOKEN",
+            "alert_webhook_url = 'http://hooks.example.com/appliance' with WEBHOOK_TOKEN in "
+            "alert_secrets_file: the token would cross the network unencrypted; use "
+            "https://hooks.example.com/appliance (http:// only to a loopback address or a "
+            "Service in the cluster, NAME.NAMESPACE.svc)",
+        ),
+        (
+            "alert_ntfy_url",
+            "NTFY_ACCESS_TOKEN",
+            "alert_ntfy_url = 'http://hooks.example.com/appliance' with NTFY_ACCESS_TOKEN in "
+            "alert_secrets_file: the token would cross the network unencrypted; use "
+            "https://hooks.example.com/appliance (http:// only to a loopback address or a "
+            "Service in the cluster, NAME.NAMESPACE.svc)",
+        ),
+    ],
+)
+def test_a_token_over_plain_http_is_refused(base_data, tmp_path, url, token, message):
+    secrets = secrets_file(tmp_path, f"{token}='not-a-real-token'\n")
+    data = {url: "http://hooks.example.com/appliance", "alert_secrets_file": secrets}
+    assert problems(base_data, **data) == [message]
+
+
+@pytest.mark.parametrize(
+    "url, token",
+    [
+        ("https://hooks.example.com/appliance", "WEBHOOK_TOKEN='t'\n"),
+        ("http://hooks.example.com/appliance", ""),
+        ("http://127.0.0.1:8080/netdata", "WEBHOOK_TOKEN='t'\n"),
+        ("http://[::1]:8080/netdata", "WEBHOOK_TOKEN='t'\n"),
+        ("http://localhost/netdata", "WEBHOOK_TOKEN='t'\n"),
+        ("http://hooks.monitoring.svc/netdata", "WEBHOOK_TOKEN='t'\n"),
+        ("http://hooks.monitoring.svc.cluster.local:8080/netdata", "WEBHOOK_TOKEN='t'\n"),
+    ],
+)
+def test_a_token_over_http_that_stays_inside_is_accepted(base_data, tmp_path, url, token):
+    data = {"alert_webhook_url": url, "alert_secrets_file": secrets_file(tmp_path, token)}
+    assert load({**base_data, **data}).alert_webhook_url == url
