@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from appliance.inventory import InventoryHost
-from appliance.options import DATA, INVENTORY, load_hosts, warn_of_the_reference_box
+from appliance.options import DATA, INVENTORY, load_hosts, warn, warn_of_the_reference_box
 from operations import apps as apps_layer
 from operations import host as host_layer
 from operations import k3s as k3s_layer
@@ -76,15 +76,33 @@ def render(inventory, data, out_dir):
     With one host the files land at their host paths under OUT; with several, under OUT/HOST/.
     A joining node's k3s config shows __JOIN_TOKEN__ where the deploy puts the server's token.
     Models that the 8 GB reference box cannot hold, or whose size is not known offline, are
-    warned of as `check --offline` does. Example:
+    warned of as `check --offline` does, and so are files already in OUT that this render did
+    not write. Example:
 
     \b
         appliance render inventories/prod.py --out rendered/
     """
     loaded = load_hosts(inventory, data)
     hosts = [node for node, _ in loaded]
+    written: set[Path] = set()
     for node, settings in loaded:
         warn_of_the_reference_box(settings, f"{node.name}: ")
         target = Path(out_dir) if len(loaded) == 1 else Path(out_dir) / node.name
         for path in write_tree(rendered_files(node, settings, hosts), target):
             click.echo(str(path))
+            written.add(path)
+    warn(stale_files_warning(Path(out_dir), written), "")
+
+
+def stale_files_warning(out_dir: Path, written: set[Path]) -> str | None:
+    """The line naming the files under ``out_dir`` that this render did not write (an earlier
+    render's, with other settings): the deploy would not put them. None when there are none."""
+    stale = sorted(path for path in out_dir.rglob("*") if path.is_file() and path not in written)
+    if not stale:
+        return None
+    shown = ", ".join(str(path) for path in stale[:3]) + (", ..." if len(stale) > 3 else "")
+    return (
+        f"{len(stale)} file(s) in {out_dir} are not from this render, and the deploy would not "
+        f"put them ({shown}): an earlier render's? Render into an empty folder to see only "
+        "this one's"
+    )

@@ -120,6 +120,29 @@ def test_render_writes_host_paths(tmp_path):
     assert anchored == []
 
 
+def test_render_names_files_an_earlier_render_left(tmp_path):
+    """Rendered with off-site backups, then without: the six off-site files (restic.env, two
+    timers, their services, the script) stay in the folder
+    (render writes, it does not delete) and the second render says so; a render into the
+    folder it filled alone says nothing."""
+    inventory = str(PROJECT_ROOT / "inventories/prod.py")
+    render = ["render", inventory, "--out", str(tmp_path)]
+    first = CliRunner().invoke(main, [*render, "--data", "backup_repository=/srv/restic"])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(main, render)
+    assert again.exit_code == 0, again.output
+    warning = [line for line in again.output.splitlines() if line.startswith("warning: ")]
+    assert warning == [
+        f"warning: 6 file(s) in {tmp_path} are not from this render, and the deploy would not "
+        f"put them ({tmp_path}/etc/llm-appliance/backup/restic.env, "
+        f"{tmp_path}/etc/systemd/system/llm-appliance-offsite-check.service, "
+        f"{tmp_path}/etc/systemd/system/llm-appliance-offsite-check.timer, ...): an earlier "
+        "render's? Render into an empty folder to see only this one's"
+    ]
+    fresh = CliRunner().invoke(main, ["render", inventory, "--out", str(tmp_path / "fresh")])
+    assert "warning" not in fresh.output
+
+
 def test_check_offline_reports_every_bad_setting(tmp_path):
     inventory = tmp_path / "bad.py"
     inventory.write_text(
