@@ -123,8 +123,8 @@ def model_names(value: Any) -> tuple[str, ...]:
     bad = [model for model in models if not MODEL_RE.match(model)]
     if bad:
         raise Invalid(
-            f"has malformed model names {bad}; use name:tag as `ollama pull` takes it, "
-            "e.g. llama3.2:3b"
+            f"has malformed model names {bad}; use name:tag in lower case, e.g. llama3.2:3b "
+            "(the tag pins what is pulled: `ollama pull llama3.2` takes llama3.2:latest)"
         )
     return tuple(dict.fromkeys(models))
 

@@ -165,7 +165,11 @@ def test_pyinfra_keys_are_not_settings(base_data, tmp_path):
             {"k3s_version": "v1.36.4"},
             "k3s_version = 'v1.36.4' is not a k3s release; use the form vX.Y.Z+k3sN",
         ),
-        ({"ollama_models": ["llama3.2"]}, "has malformed model names ['llama3.2']; use name:tag"),
+        (
+            {"ollama_models": ["llama3.2"]},
+            "has malformed model names ['llama3.2']; use name:tag in lower case, e.g. llama3.2:3b "
+            "(the tag pins what is pulled: `ollama pull llama3.2` takes llama3.2:latest)",
+        ),
         ({"ollama_models": ["Llama:3b"]}, "has malformed model names ['Llama:3b']"),
         (
             {"ollama_model_sizes": {"mystery:7b": -1}},
