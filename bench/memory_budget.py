@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from appliance.budget import budget, markdown_table, measured, requests_gib
 from appliance.cli import main as appliance
-from appliance.inventory import inventory_hosts, parse_data
+from appliance.options import load_hosts
 from operations.memory import (
     fit_table,
     loaded_together,
@@ -29,7 +29,6 @@ from operations.memory import (
     refusal,
     unsized_warning,
 )
-from operations.settings import load
 from operations.sizing import PLATFORM_REQUESTS_MIB, REFERENCE_MEM_TOTAL_KIB
 
 
@@ -58,7 +57,9 @@ def main(inventory: str, markdown: bool, fits: bool, data: tuple[str, ...]):
         python bench/memory_budget.py --markdown
         python bench/memory_budget.py --fits
     """
-    settings = load(inventory_hosts(inventory, parse_data(data))[0].data)
+    # As `appliance check` reads them: a bad setting or --data is one line naming it and the
+    # fix, exit 1, no traceback.
+    settings = load_hosts(inventory, data)[0][1]
     if fits:
         print(fit_table(settings, REFERENCE_MEM_TOTAL_KIB))
         return

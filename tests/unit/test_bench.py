@@ -130,3 +130,40 @@ def test_readme_names_every_benchmark_with_how_to_run_it():
     )
     for name, text in items:
         assert f"`python bench/{name}" in text or "not run by hand" in text, name
+
+
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        ("typo_setting=1", "typo_setting: unknown setting; see the settings table in README.md"),
+        (
+            'ollama_model_sizes={"mymodel:7b": -1}',
+            "ollama_model_sizes = {'mymodel:7b': -1} gives mymodel:7b the size -1; use a positive "
+            "number of GiB",
+        ),
+        (
+            "ollama_models=mistral",
+            "ollama_models = 'mistral' has malformed model names ['mistral']; use name:tag as "
+            "`ollama pull` takes it, e.g. llama3.2:3b",
+        ),
+    ],
+)
+def test_the_memory_bench_names_a_bad_setting_as_appliance_check_does(tmp_path, data, problem):
+    inventory = str(BENCH.parent / "inventories" / "prod.py")
+    result = bench("memory_budget.py", inventory, "--data", data, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    # appliance/options.py load_hosts' message: the inventory, then one line per problem.
+    assert result.stderr.splitlines() == [
+        f"{inventory}: the settings need fixing:",
+        f"    - 203.0.113.10: {problem}",
+    ]
+
+
+def test_the_memory_bench_refuses_data_without_a_value_in_one_line(tmp_path):
+    inventory = str(BENCH.parent / "inventories" / "prod.py")
+    result = bench("memory_budget.py", inventory, "--data", "foo", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"Error: {inventory}: cannot read the inventory: --data 'foo': use KEY=VALUE"
+    ]
