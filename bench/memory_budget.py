@@ -4,7 +4,9 @@ Renders an inventory (default: inventories/prod.py) as the deploy would, reads t
 and prints every container's request and limit (what the manifests ask for), the resident
 memory measured where there is a measurement (Open WebUI, in tests/realapps), the platform's
 total of the requests, Ollama's request (the models loaded together, operations/memory.py) and
-whether the preflight admits them on the reference box. Usage:
+whether the preflight admits them on the reference box; with ollama_gpu nvidia, what the
+preflight checks there instead: the host's RAM, and the GPU memory the largest model needs
+(the GPU's own, only the host knows). Usage:
 
     python bench/memory_budget.py [INVENTORY] [--data ollama_gpu=nvidia]
 """
@@ -23,13 +25,23 @@ from appliance.cli import main as appliance
 from appliance.options import load_hosts
 from operations.memory import (
     fit_table,
+    gpu_host_mib,
+    gpu_memory_needed_gib,
+    gpu_ram_refusal,
+    host_mib_needed,
     loaded_together,
     ollama_mib,
     ollama_room_mib,
     refusal,
     unsized_warning,
 )
-from operations.sizing import PLATFORM_REQUESTS_MIB, REFERENCE_MEM_TOTAL_KIB
+from operations.settings import Settings
+from operations.sizing import (
+    DEVICE_PLUGIN_REQUEST_MIB,
+    MODEL_MEMORY_FACTOR,
+    PLATFORM_REQUESTS_MIB,
+    REFERENCE_MEM_TOTAL_KIB,
+)
 
 
 @click.command()
@@ -84,29 +96,58 @@ def main(inventory: str, markdown: bool, fits: bool, data: tuple[str, ...]):
         "request and limit: what the manifests ask for; measured: resident memory read in "
         "tests/realapps (the real Open WebUI), not measured: no reading here"
     )
-    total = requests_gib(entries)
-    print(
-        f"requests: {total:.2f} GiB in all, of which the platform (all but Ollama) "
-        f"{PLATFORM_REQUESTS_MIB} MiB (operations/sizing.py PLATFORM_REQUESTS_MIB)"
-    )
+    summary = gpu_summary if settings.ollama_gpu == "nvidia" else cpu_summary
+    for line in summary(settings, requests_gib(entries)):
+        print(line)
+
+
+def cpu_summary(settings: Settings, total_gib: float) -> list[str]:
+    """What the preflight checks on a host without a GPU: the models in RAM."""
     models = ", ".join(
         f"{one.model} {one.mib} MiB"
         + (" (its runner only: size not known)" if one.model in settings.unsized_models else "")
         for one in loaded_together(settings)
     )
-    print(
+    return [
+        f"requests: {total_gib:.2f} GiB in all, of which the platform (all but Ollama) "
+        f"{PLATFORM_REQUESTS_MIB} MiB (operations/sizing.py PLATFORM_REQUESTS_MIB)",
         f"Ollama's request and limit (CPU): {ollama_mib(settings)} MiB, with {models} loaded "
-        "together (operations/memory.py)"
-    )
-    print(
+        "together (operations/memory.py)",
         f"on the 8 GB reference box (MemTotal {REFERENCE_MEM_TOTAL_KIB} kB) Ollama has "
         f"{ollama_room_mib(REFERENCE_MEM_TOTAL_KIB)} MiB: "
         + (
             unsized_warning(settings)
             or refusal(settings, REFERENCE_MEM_TOTAL_KIB)
             or "the preflight admits these models"
-        )
-    )
+        ),
+    ]
+
+
+def gpu_summary(settings: Settings, total_gib: float) -> list[str]:
+    """What the preflight checks with ollama_gpu nvidia (operations/preflight.py
+    _gpu_fit_problems): the host's RAM for the platform, the device plugin and Ollama's RAM
+    beside the GPU, and the largest model against the GPU's memory, which only the host knows."""
+    largest = settings.largest_model or ("", 0.0)
+    gpu_gib = gpu_memory_needed_gib(settings)
+    return [
+        f"requests: {total_gib:.2f} GiB in all, of which the platform (all but Ollama) "
+        f"{PLATFORM_REQUESTS_MIB + DEVICE_PLUGIN_REQUEST_MIB} MiB (operations/sizing.py "
+        f"PLATFORM_REQUESTS_MIB {PLATFORM_REQUESTS_MIB} and the NVIDIA device plugin's "
+        f"DEVICE_PLUGIN_REQUEST_MIB {DEVICE_PLUGIN_REQUEST_MIB})",
+        f"Ollama's request and limit (GPU): {gpu_host_mib(settings)} MiB of RAM, the server and "
+        "CUDA's host side with any prompt cache; its models load into the GPU's memory, where "
+        f"the largest, {largest[0]}, needs {gpu_gib:.1f} GiB (its {largest[1]:.1f} GiB of "
+        f"weights x {MODEL_MEMORY_FACTOR}) (operations/memory.py)",
+        f"on the 8 GB reference box (MemTotal {REFERENCE_MEM_TOTAL_KIB} kB) the host needs "
+        f"{host_mib_needed(settings, gpu=True)} MiB of RAM: "
+        + (
+            unsized_warning(settings)
+            or gpu_ram_refusal(settings, REFERENCE_MEM_TOTAL_KIB)
+            or "the preflight admits that RAM"
+        ),
+        f"the GPU's memory: the preflight reads it on the host (nvidia-smi), this offline bench "
+        f"cannot; the GPU must hold {gpu_gib:.1f} GiB for {largest[0]}",
+    ]
 
 
 if __name__ == "__main__":

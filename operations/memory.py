@@ -144,6 +144,19 @@ def host_mib_needed(settings: Settings, gpu: bool = False) -> int:
     return SYSTEM_MIB + PLATFORM_REQUESTS_MIB + ollama_mib(settings)
 
 
+def gpu_ram_refusal(settings: Settings, mem_total_kib: int) -> str | None:
+    """With Ollama's models in GPU memory: None when a host with MemTotal `mem_total_kib` (KiB)
+    holds the system, the platform, the device plugin and Ollama's RAM beside the GPU
+    (host_mib_needed with `gpu`), else one line saying what it lacks."""
+    needed = host_mib_needed(settings, gpu=True)
+    if mem_total_kib // 1024 >= needed:
+        return None
+    return (
+        f"the host has {mem_total_kib // 1024} MiB of RAM, the platform and Ollama beside "
+        f"its GPU need {needed} MiB; use a larger host"
+    )
+
+
 def ollama_room_mib(mem_total_kib: int) -> int:
     """What a host with MemTotal `mem_total_kib` leaves Ollama, in MiB, after the system and
     the platform's requests: ``ollama_room_mib(8139012)`` is 5238."""

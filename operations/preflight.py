@@ -28,7 +28,7 @@ from operations.gpu_facts import NvidiaGpus
 from operations.host_facts import DiskSpace, FileState, ListeningTcpPorts, MemTotal, SshServerPort
 from operations.memory import (
     gpu_memory_needed_gib,
-    host_mib_needed,
+    gpu_ram_refusal,
     loaded_together,
     refusal,
     unsized_warning,
@@ -200,13 +200,8 @@ def _gpu_fit_problems(settings: Settings, choice, mem_total_kib: int) -> list[st
             f"the GPU has {gpu_gib:.1f} GiB ({choice.reason}); choose a smaller model, or "
             "ollama_gpu: none to run it on the CPU"
         )
-    needed_mib = host_mib_needed(settings, gpu=True)
-    if mem_total_kib // 1024 < needed_mib:
-        problems.append(
-            f"the host has {mem_total_kib // 1024} MiB of RAM, the platform and Ollama beside "
-            f"its GPU need {needed_mib} MiB; use a larger host"
-        )
-    return problems
+    ram = gpu_ram_refusal(settings, mem_total_kib)
+    return problems + ([ram] if ram else [])
 
 
 def _os_version(distribution: dict) -> str:

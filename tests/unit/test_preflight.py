@@ -326,3 +326,48 @@ def test_the_memory_bench_prints_the_preflights_figure():
         "Ollama has 5238 MiB: ollama_models: the size of mymodel:7b is not known offline"
     ) in unsized
     assert "the preflight admits" not in unsized
+
+
+def test_the_memory_bench_prints_what_the_preflight_checks_on_a_gpu_host():
+    """With ollama_gpu nvidia the preflight checks the host's RAM (the platform, the device
+    plugin and Ollama's 2 GiB beside the GPU) and the GPU's memory, not the CPU's figures."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    output = subprocess.run(
+        [
+            sys.executable,
+            "bench/memory_budget.py",
+            "--data",
+            "ollama_gpu=nvidia",
+            "--data",
+            "ollama_models=llama3.1:8b",
+        ],
+        cwd=root,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    summary = output.splitlines()[-4:]
+    assert summary[0].endswith(
+        "of which the platform (all but Ollama) 1846 MiB (operations/sizing.py "
+        "PLATFORM_REQUESTS_MIB 1814 and the NVIDIA device plugin's DEVICE_PLUGIN_REQUEST_MIB 32)"
+    )
+    # 4.58 GiB of weights x 1.2.
+    assert summary[1] == (
+        "Ollama's request and limit (GPU): 2048 MiB of RAM, the server and CUDA's host side with "
+        "any prompt cache; its models load into the GPU's memory, where the largest, "
+        "llama3.1:8b, needs 5.5 GiB (its 4.6 GiB of weights x 1.2) (operations/memory.py)"
+    )
+    # 896 (the system) + 1814 + 32 + 2048.
+    assert summary[2] == (
+        "on the 8 GB reference box (MemTotal 8139012 kB) the host needs 4790 MiB of RAM: "
+        "the preflight admits that RAM"
+    )
+    assert summary[3] == (
+        "the GPU's memory: the preflight reads it on the host (nvidia-smi), this offline bench "
+        "cannot; the GPU must hold 5.5 GiB for llama3.1:8b"
+    )
+    assert "(CPU)" not in output and "short" not in output
