@@ -24,6 +24,7 @@ from appliance.budget import budget, markdown_table, measured, requests_gib
 from appliance.cli import main as appliance
 from appliance.options import load_hosts
 from operations.memory import (
+    TABLE_MODELS,
     fit_table,
     gpu_host_mib,
     gpu_memory_needed_gib,
@@ -50,7 +51,11 @@ from operations.sizing import (
 @click.option(
     "--fits",
     is_flag=True,
-    help="Print README.md's table of the chat models the 8 GB box takes instead.",
+    help=(
+        "Print README.md's table of what the 8 GB box takes instead: its chat models "
+        f"({', '.join(TABLE_MODELS)}), always, with the settings' embedding model and knobs; "
+        "ollama_models is not read."
+    ),
 )
 @click.option(
     "--data",

@@ -167,3 +167,15 @@ def test_the_memory_bench_refuses_data_without_a_value_in_one_line(tmp_path):
     assert result.stderr.splitlines() == [
         f"Error: {inventory}: cannot read the inventory: --data 'foo': use KEY=VALUE"
     ]
+
+
+def test_the_memory_benchs_fit_table_says_it_reads_no_ollama_models(tmp_path):
+    inventory = str(BENCH.parent / "inventories" / "prod.py")
+    usage = bench("memory_budget.py", "--help", cwd=tmp_path).stdout
+    assert "ollama_models is not read" in " ".join(usage.split())
+    fixed = bench("memory_budget.py", inventory, "--fits", cwd=tmp_path)
+    mine = bench(
+        "memory_budget.py", inventory, "--fits", "--data", "ollama_models=mistral:7b", cwd=tmp_path
+    )
+    assert fixed.returncode == mine.returncode == 0
+    assert mine.stdout == fixed.stdout
