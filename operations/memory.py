@@ -185,21 +185,33 @@ def unsized_warning(settings: Settings) -> str | None:
     )
 
 
-# Settings that lower Ollama's memory, each with its values from the mildest change on (of the
-# setting's own type: str or int).
-_SMALLER: tuple[tuple[str, tuple[Any, ...]], ...] = (
-    ("ollama_kv_cache_type", ("q8_0", "q4_0")),
-    ("ollama_prompt_cache_mib", (0,)),
-    ("ollama_num_parallel", (1,)),
-    ("ollama_context_length", (2048, 1024)),
-)
+# The smallest context the advice names: below it a conversation with Open WebUI's system and
+# RAG prompts hardly fits.
+SMALLEST_ADVISED_CONTEXT = 1024
+
+
+def _smaller(settings: Settings) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """Settings that lower Ollama's memory, each with its values from the mildest change on (of
+    the setting's own type: str or int); the contexts are the powers of two below the settings'
+    context, largest first, down to SMALLEST_ADVISED_CONTEXT (8192 gives 4096, 2048, 1024)."""
+    contexts, below = [], 2 ** (settings.ollama_context_length - 1).bit_length() // 2
+    while below >= SMALLEST_ADVISED_CONTEXT:
+        contexts.append(below)
+        below //= 2
+    return (
+        ("ollama_kv_cache_type", ("q8_0", "q4_0")),
+        ("ollama_prompt_cache_mib", (0,)),
+        ("ollama_num_parallel", (1,)),
+        ("ollama_context_length", tuple(contexts)),
+    )
 
 
 def fixes(settings: Settings, mem_total_kib: int) -> list[str]:
-    """The fewest and mildest changes of _SMALLER's settings, as `name=value`, that make Ollama
+    """The fewest and mildest changes of _smaller's settings, as `name=value`, that make Ollama
     fit a host with MemTotal `mem_total_kib`; [] when even all of them do not (then a smaller
-    model is the fix)."""
+    model is the fix). Of the contexts, the largest that fits with the other changes."""
     room, need = ollama_room_mib(mem_total_kib), ollama_mib(settings)
+    smaller = _smaller(settings)
     options = [
         [(name, None)]
         + [
@@ -207,15 +219,15 @@ def fixes(settings: Settings, mem_total_kib: int) -> list[str]:
             for value in values
             if ollama_mib(dataclasses.replace(settings, **{name: value})) < need
         ]
-        for name, values in _SMALLER
+        for name, values in smaller
     ]
 
     # Fewest settings changed first, then the mildest values (earlier in a setting's list), then
-    # the settings earlier in _SMALLER (the KV cache type costs the least to change).
+    # the settings earlier in _smaller (the KV cache type costs the least to change).
     def order(chosen):
         changed = [
             (knob, values.index(value))
-            for knob, ((_, value), (_, values)) in enumerate(zip(chosen, _SMALLER, strict=True))
+            for knob, ((_, value), (_, values)) in enumerate(zip(chosen, smaller, strict=True))
             if value is not None
         ]
         return len(changed), sum(mildness for _, mildness in changed), sum(k for k, _ in changed)

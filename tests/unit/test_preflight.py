@@ -274,6 +274,32 @@ def test_the_reference_box_takes_mistral_with_the_embedder_and_names_what_others
     assert on_the_box("mistral:7b", ollama_kv_cache_type="q8_0", ollama_prompt_cache_mib=0) == []
 
 
+@pytest.mark.parametrize(
+    "model, context, advised",
+    [
+        # mistral:7b at 8192: 4795 + 438 + 256 = 5489 MiB of 5238; at 4096, 4387 + 694 = 5081.
+        ("mistral:7b", 8192, 4096),
+        # llama3.2:3b at 65536: 6366 + 694 = 7060 MiB; at 32768, 4114 + 694 = 4808 (its 1926
+        # MiB file, 1904 MiB of q8_0 KV cache, 220 MiB of compute buffer at batch 1024, 64).
+        ("llama3.2:3b", 65536, 32768),
+        # Not a power of two: the largest power of two below it that fits.
+        ("mistral:7b", 6000, 4096),
+    ],
+)
+def test_the_context_advised_is_the_largest_that_fits(
+    check, base_data_no_acme, model, context, advised
+):
+    data = {**base_data_no_acme, "ollama_models": [model], "ollama_context_length": context}
+    (problem,) = check(settings=load(data))
+    assert problem.endswith(
+        f"short: set ollama_context_length={advised}; or choose a smaller model or a host with "
+        "more RAM"
+    )
+    # The context advised fits, and the next power of two up does not.
+    assert check(settings=load({**data, "ollama_context_length": advised})) == []
+    assert check(settings=load({**data, "ollama_context_length": advised * 2})) != []
+
+
 def test_a_quantisation_of_a_table_model_takes_its_shape_and_the_registrys_size(
     check, base_data_no_acme
 ):
