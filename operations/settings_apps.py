@@ -75,13 +75,17 @@ APP_SETTINGS = (
     ),
     # Ollama itself takes any context from 4 tokens (server/sched.go getRunner); below 512 a
     # conversation with Open WebUI's system and RAG prompts hardly fits, so the floor is ours.
+    # Ollama v0.32.15 caps it at the GGUF's context_length (llm/server.go NewLlamaServer before
+    # `-c`; server/sched.go effectiveModelContext for the batch), but the model table
+    # (operations/model_memory.py) holds no training context, so the estimate counts it whole.
     Setting(
         "ollama_context_length",
         4096,
         "tokens",
-        "Context of every model Ollama loads (OLLAMA_CONTEXT_LENGTH; a model's own training "
-        "context caps it). Its KV cache is allocated whole when a model loads: Ollama's "
-        "memory and the preflight count it.",
+        "Context of every model Ollama loads (OLLAMA_CONTEXT_LENGTH). Its KV cache is "
+        "allocated whole when a model loads: Ollama's memory and the preflight count it, at "
+        "this context even above a model's own training context, where Ollama caps it, so "
+        "there they err high.",
         at_least(512, "tokens"),
         takes_effect=OLLAMA_RESTART,
     ),
