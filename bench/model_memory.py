@@ -86,7 +86,7 @@ class Row:
     model: str
     context: int
     kv_type: str
-    predicted_mib: float
+    predicted_mib: int
     request_tokens: int = 2
     measured_mib: float | None = None
     under_prediction: str = "-"
@@ -105,7 +105,7 @@ class Row:
             self.model,
             str(self.context),
             self.kv_type,
-            f"{self.predicted_mib:.0f}",
+            str(self.predicted_mib),
             str(self.request_tokens),
             measured,
             margin,
@@ -172,7 +172,8 @@ def measure(
     """Load `model` under a limit equal to the prediction, then (with `smallest`) find the
     smallest limit, in steps of 64 MiB up from the measured peak, that loads and answers."""
     shape = MODEL_SHAPES[model]
-    predicted = resident_bytes(shape, context, kv_type, 1, flash_attention) / MIB
+    # In whole MiB rounded up, as operations/memory.py gives Ollama's limit: the limit it runs under.
+    predicted = math.ceil(resident_bytes(shape, context, kv_type, 1, flash_attention) / MIB)
     row = Row(
         model,
         context,
@@ -180,9 +181,7 @@ def measure(
         predicted,
         fill_tokens(context, shape.causal) if fill else 2,
     )
-    loaded = _loads(
-        model, context, kv_type, flash_attention, row.request_tokens, math.ceil(predicted)
-    )
+    loaded = _loads(model, context, kv_type, flash_attention, row.request_tokens, predicted)
     if loaded is None:
         row.under_prediction = "OOM-killed"
         loaded = _loads(model, context, kv_type, flash_attention, row.request_tokens, None)

@@ -1,9 +1,11 @@
 """README.md stays true: its settings table is the one the code generates."""
 
+import math
 import re
 from pathlib import Path
 
 from operations.memory import fit_table, refusal
+from operations.model_memory import MODEL_SHAPES, resident_bytes
 from operations.settings import load
 from operations.settings_table import markdown_table
 from operations.sizing import REFERENCE_MEM_TOTAL_KIB
@@ -28,6 +30,25 @@ def test_the_8_gb_box_table_and_refusal_are_the_codes(base_data):
     sample = re.search(r"`qwen2.5:7b` on the 8 GB box:\n\n((?:    .*\n)+)", text).group(1)
     qwen = load({**base_data, "ollama_models": ["qwen2.5:7b"]})
     assert " ".join(sample.split()) == refusal(qwen, REFERENCE_MEM_TOTAL_KIB)
+
+
+def test_the_model_benchmark_tables_predictions_are_the_codes():
+    """README's bench/model_memory.py table ("Tests and benchmark"): the predicted column is
+    operations/model_memory.py's prediction in whole MiB rounded up (what operations/memory.py
+    gives Ollama, and the limit the runs had), and the margin is predicted less measured. The
+    measured column is as measured."""
+    rows = re.findall(
+        r"^  \| ([\w.:-]+) \| (\d+) \| ([\w, ]+) \| (\d+) \| \d+ \| (\d+) \| ([+-]\d+) \|$",
+        README.read_text(),
+        re.M,
+    )
+    assert len(rows) == 20, "README.md's model memory table has lost rows"
+    for model, context, kv, predicted, measured, margin in rows:
+        kv_type, _, no_flash = kv.partition(", ")
+        expected = resident_bytes(MODEL_SHAPES[model], int(context), kv_type, 1, not no_flash)
+        # The prediction alone: resident_bytes; the measurement: bench/model_memory.py (root).
+        assert int(predicted) == math.ceil(expected / 2**20), (model, context, kv)
+        assert int(margin) == int(predicted) - int(measured), (model, context, kv)
 
 
 def readme_commands(heading: str) -> list[str]:
