@@ -143,8 +143,9 @@ def test_readme_names_every_benchmark_with_how_to_run_it():
         ),
         (
             "ollama_models=mistral",
-            "ollama_models = 'mistral' has malformed model names ['mistral']; use name:tag as "
-            "`ollama pull` takes it, e.g. llama3.2:3b",
+            "ollama_models = 'mistral' has malformed model names ['mistral']; use name:tag in "
+            "lower case, e.g. llama3.2:3b (the tag pins what is pulled: `ollama pull llama3.2` "
+            "takes llama3.2:latest)",
         ),
     ],
 )
