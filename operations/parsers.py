@@ -307,6 +307,23 @@ def _expands(raw: str) -> bool:
     return False
 
 
+def stays_inside(url: str) -> bool:
+    """Whether a token sent to `url` stays off the network or encrypted: https, or http to a
+    loopback address (the parent pod itself: a sidecar) or to a Service in the cluster
+    (NAME.NAMESPACE.svc[.cluster.local]), whose traffic is the cluster's own, as the apps'
+    plain-HTTP calls are (Open WebUI to http://ollama.llm.svc.cluster.local:11434)."""
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    if parts.scheme != "http" or host == "localhost":
+        return True
+    if host.endswith((".svc", ".svc.cluster.local")):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def read_alert_secrets(path: str) -> dict[str, str]:
     """The KEY='VALUE' (or KEY=VALUE, KEY="VALUE") lines of an alert secrets file, each value
     read as a POSIX shell reads that one word (shlex in POSIX mode: 'it'\\''s' is it's), blank
@@ -343,7 +360,9 @@ def read_alert_secrets(path: str) -> dict[str, str]:
         found[key] = words[0]
     if "SLACK_WEBHOOK_URL" in found:
         try:
-            http_url(found["SLACK_WEBHOOK_URL"])
+            # The URL is the secret: over plain http it would cross the network readable.
+            if not stays_inside(http_url(found["SLACK_WEBHOOK_URL"])):
+                raise Invalid("http")
         except Invalid:
             raise Invalid(
                 "gives SLACK_WEBHOOK_URL a value that is not an https URL; use the "

@@ -15,7 +15,6 @@ import datetime
 import difflib
 import functools
 import ipaddress
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 from operations import certificates
 from operations.errors import Invalid
 from operations.model_sizes import KNOWN_MODEL_SIZES_GIB
-from operations.parsers import k3s_minor, read_alert_secrets
+from operations.parsers import k3s_minor, read_alert_secrets, stays_inside
 from operations.pins import TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR
 from operations.settings_table import SETTINGS, SETTINGS_BY_NAME
 from operations.sizing import PLATFORM_DISK_GIB
@@ -353,7 +352,7 @@ def _cross_checks(values: dict, bad: set[str]) -> list[str]:
         ("alert_ntfy_url", "NTFY_ACCESS_TOKEN"),
     ):
         url = values[name]
-        if url and key in secrets and not _stays_inside(url):
+        if url and key in secrets and not stays_inside(url):
             problems.append(
                 f"{name} = {url!r} with {key} in alert_secrets_file: the token would cross the "
                 f"network unencrypted; use https://{url.removeprefix('http://')} (http:// only "
@@ -403,20 +402,3 @@ def _smtp_port(values: dict, bad: set[str]) -> list[str]:
         f"alert_smtp_port = {port} with alert_smtp_tls = {tls!r}: port {port} is {what}; use "
         f"alert_smtp_tls: {other}, or leave alert_smtp_port out ({SMTP_PORTS[tls]} with {tls})"
     ]
-
-
-def _stays_inside(url: str) -> bool:
-    """Whether a token sent to `url` stays off the network or encrypted: https, or http to a
-    loopback address (the parent pod itself: a sidecar) or to a Service in the cluster
-    (NAME.NAMESPACE.svc[.cluster.local]), whose traffic is the cluster's own, as the apps'
-    plain-HTTP calls are (Open WebUI to http://ollama.llm.svc.cluster.local:11434)."""
-    parts = urllib.parse.urlsplit(url)
-    host = (parts.hostname or "").rstrip(".")
-    if parts.scheme != "http" or host == "localhost":
-        return True
-    if host.endswith((".svc", ".svc.cluster.local")):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -165,3 +165,27 @@ def test_a_token_over_plain_http_is_refused(base_data, tmp_path, url, token, mes
 def test_a_token_over_http_that_stays_inside_is_accepted(base_data, tmp_path, url, token):
     data = {"alert_webhook_url": url, "alert_secrets_file": secrets_file(tmp_path, token)}
     assert load({**base_data, **data}).alert_webhook_url == url
+
+
+@pytest.mark.parametrize(
+    "url, refused",
+    [
+        ("http://hooks.slack.com/services/T0/B0/not-real", True),
+        ("https://hooks.slack.com/services/T0/B0/not-real", False),
+        # The tests' stand-in of Slack (tests/unit/test_alert_notifications.py) listens here.
+        ("http://127.0.0.1:8080/services/T0/B0/not-real", False),
+    ],
+)
+def test_slacks_webhook_url_is_refused_over_plain_http_off_the_host(tmp_path, url, refused):
+    """The URL is Slack's secret, so the rule of the tokens over http applies to it."""
+    path = secrets_file(tmp_path, f"SLACK_WEBHOOK_URL='{url}'\n")
+    if refused:
+        with pytest.raises(ValueError) as error:
+            read_alert_secrets(path)
+        assert str(error.value) == (
+            "gives SLACK_WEBHOOK_URL a value that is not an https URL; use the incoming "
+            "webhook's URL, https://hooks.slack.com/services/..."
+        )
+        assert "not-real" not in str(error.value)
+    else:
+        assert read_alert_secrets(path) == {"SLACK_WEBHOOK_URL": url}
