@@ -15,7 +15,6 @@ from appliance.options import INVENTORY, first_server
 from appliance.runner import last_error_line, on_host
 from operations import alerts as alert_routes
 from operations.names import MONITORING_NAMESPACE
-from operations.settings import load
 
 
 @click.group()
@@ -38,8 +37,8 @@ def alerts_test(inventory):
     \b
         appliance alerts test inventories/prod.py
     """
-    first = first_server(inventory)
-    configured = alert_routes.routes(load(first.data))
+    first, settings = first_server(inventory)
+    configured = alert_routes.routes(settings)
     if not configured:
         raise click.ClickException(
             "no alert route is set: set alert_email_to (with alert_smtp_host and "

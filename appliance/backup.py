@@ -34,7 +34,7 @@ def backup(inventory, fetch_dir):
     \b
         appliance backup inventories/prod.py --fetch backups/
     """
-    first = first_server(inventory)
+    first, _ = first_server(inventory)
     result = on_host(inventory, first.name, pyinfra_name(backup_layer.backup_now))
     if result.returncode != 0:
         raise click.ClickException(

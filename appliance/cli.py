@@ -167,18 +167,19 @@ def _k3s_installed(inventory: str, node: InventoryHost) -> bool:
 
 @main.command()
 @INVENTORY
-def status(inventory):
+@DATA
+def status(inventory, data):
     """Show each host's components as read now: state, version running against the pinned one,
     and detail (certificate, models, last backup, free disk and memory).
 
     Reads only, waits for nothing. Exits 1 when a component is not ready or a host cannot be
     reached (a warning, such as a certificate not issued yet, does not count), so it can serve a
-    cron job or a monitoring check. Example:
+    cron job or a monitoring check. Give the same --data as the deploy had. Example:
 
     \b
         appliance status inventories/prod.py
     """
-    loaded = load_hosts(inventory, ())
+    loaded = load_hosts(inventory, data)
     hosts = [node for node, _ in loaded]
     groups = {node.name: node.groups for node in hosts}
     first = hosts[first_server_index(groups)]

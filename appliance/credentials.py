@@ -46,7 +46,7 @@ def kubeconfig(inventory, out_file):
         appliance kubeconfig inventories/prod.py --out ~/.kube/appliance.yaml
         KUBECONFIG=~/.kube/appliance.yaml kubectl get nodes
     """
-    first = first_server(inventory)
+    first, _ = first_server(inventory)
     target = fetch_private(
         inventory, first, k3s_layer.KUBECONFIG_FILE, Path(out_file), "is the k3s layer deployed?"
     )
@@ -57,7 +57,7 @@ def kubeconfig(inventory, out_file):
 
 
 def _secret_or_fail(inventory: str, namespace: str, secret: str, key: str) -> tuple:
-    first = first_server(inventory)
+    first, _ = first_server(inventory)
     value = fact(
         inventory, first, KubernetesSecretValue, namespace=namespace, secret=secret, key=key
     )
@@ -112,7 +112,7 @@ def backup_password(inventory):
     \b
         appliance backup-password inventories/prod.py
     """
-    first = first_server(inventory)
+    first, _ = first_server(inventory)
     lines = fact(inventory, first, FileContents, path=offsite.PASSWORD_FILE)
     password = "".join(lines or [])
     if not password:

@@ -63,10 +63,11 @@ def load_hosts(inventory: str, data: tuple[str, ...]) -> list[tuple[InventoryHos
     return loaded
 
 
-def first_server(inventory: str) -> InventoryHost:
-    """The inventory's first server (its settings valid), where the cluster's state is."""
-    hosts = [node for node, _ in load_hosts(inventory, ())]
-    return hosts[first_server_index({h.name: h.groups for h in hosts})]
+def first_server(inventory: str, data: tuple[str, ...] = ()) -> tuple[InventoryHost, Settings]:
+    """The inventory's first server, where the cluster's state is, and its settings (with
+    ``data``, --data's KEY=VALUE pairs, over the inventory's)."""
+    loaded = load_hosts(inventory, data)
+    return loaded[first_server_index({node.name: node.groups for node, _ in loaded})]
 
 
 def warn_of_the_reference_box(settings: Settings, prefix: str = "") -> None:

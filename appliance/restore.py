@@ -28,13 +28,12 @@ from pathlib import Path
 import click
 from pyinfra.operations import server
 
-from appliance.options import INVENTORY, first_server
+from appliance.options import DATA, INVENTORY, first_server
 from appliance.runner import fact, last_error_line, on_host, pyinfra_name
 from operations import backup as backup_layer
 from operations import offsite
 from operations.facts import LatestBackup
 from operations.names import BACKUP_DIR
-from operations.settings import load
 
 # What --from-repository accepts: "latest", or a snapshot ID of 8 to 64 hex digits.
 SNAPSHOT_RE = re.compile(r"latest|[0-9a-f]{8,64}")
@@ -64,7 +63,8 @@ SNAPSHOT_RE = re.compile(r"latest|[0-9a-f]{8,64}")
     is_flag=True,
     help="Replace Open WebUI's data without asking (needed without a terminal).",
 )
-def restore(inventory, archive, snapshot, password_file, yes):
+@DATA
+def restore(inventory, archive, snapshot, password_file, yes, data):
     """Restore a backup archive, or (--from-repository) the whole appliance onto a new server.
 
     With ARCHIVE: Open WebUI stops, its database and uploads are replaced by the archive's,
@@ -75,7 +75,8 @@ def restore(inventory, archive, snapshot, password_file, yes):
     repository's password goes to the server (mode 0600), then the host layer, the snapshot's
     k3s datastore and token, the k3s layer (the lost server's node and volumes removed), the
     apps layer with the restored Secrets, Open WebUI's data from the snapshot's archive, and
-    the readiness gate. Models are pulled again. Examples:
+    the readiness gate. Models are pulled again. Give the same --data as the deploy had: the
+    settings and each of the restore's deploys read it. Examples:
 
     \b
         appliance restore inventories/prod.py backups/llm-appliance-20261124-033000.tar --yes
@@ -85,7 +86,7 @@ def restore(inventory, archive, snapshot, password_file, yes):
     if snapshot is not None:
         if archive:
             raise click.UsageError("give an ARCHIVE or --from-repository, not both")
-        restore_from_repository(inventory, snapshot, password_file, yes)
+        restore_from_repository(inventory, data, snapshot, password_file, yes)
         return
     if archive is None:
         raise click.UsageError(
@@ -110,7 +111,7 @@ def restore_archive(inventory: str, archive: str, yes: bool) -> None:
     _confirmed(
         yes, "restore replaces Open WebUI's data", "Replace Open WebUI's data with the archive's?"
     )
-    first = first_server(inventory)
+    first, _ = first_server(inventory)
     result = on_host(
         inventory,
         first.name,
@@ -124,7 +125,9 @@ def restore_archive(inventory: str, archive: str, yes: bool) -> None:
     click.echo(f"restored {archive} on {first.name}")
 
 
-def restore_from_repository(inventory: str, snapshot: str, password_file: str | None, yes: bool):
+def restore_from_repository(
+    inventory: str, data: tuple[str, ...], snapshot: str, password_file: str | None, yes: bool
+):
     """appliance restore --from-repository, step by step in the order they run (see the module's
     docstring for why each is a pyinfra run of its own): each step one line; a failure names
     its step and the server's own line."""
@@ -133,8 +136,7 @@ def restore_from_repository(inventory: str, snapshot: str, password_file: str | 
             f"--from-repository {snapshot!r}: give a snapshot ID (hex, as "
             "`restic snapshots` shows it) or nothing for the latest"
         )
-    first = first_server(inventory)
-    settings = load(first.data)
+    first, settings = first_server(inventory, data)
     if not settings.backup_repository:
         raise click.ClickException(
             f"{first.name}: backup_repository is not set in {inventory}; "
@@ -148,7 +150,9 @@ def restore_from_repository(inventory: str, snapshot: str, password_file: str | 
     password = _repository_password(password_file)
 
     def step(title: str, *arguments: str) -> None:
-        result = on_host(inventory, first.name, *arguments)
+        # The deploy's --data first: a step's own (layers=...) comes after it, and wins.
+        given = [arg for pair in data for arg in ("--data", pair)]
+        result = on_host(inventory, first.name, *given, *arguments)
         if result.returncode != 0:
             raise click.ClickException(
                 f"{title}: failed: {last_error_line(result.stdout + result.stderr)}"

@@ -141,3 +141,24 @@ def test_restore_from_the_repository_needs_a_repository(inventory):
         f"Error: 192.0.2.7: backup_repository is not set in {inventory}; set "
         "it as it was on the lost server\n"
     )
+
+
+def test_restore_from_the_repository_reads_the_deploys_data(inventory):
+    """A repository given with --data, as the deploy had it, counts: the restore goes on to ask
+    for the password (and stops there, without a terminal), instead of refusing."""
+    result = CliRunner().invoke(
+        main,
+        [
+            "restore",
+            str(inventory),
+            "--from-repository",
+            "--yes",
+            "--data",
+            "backup_repository=/srv/offsite-restic",
+        ],
+    )
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        "Error: --password-file is missing, and there is no terminal to ask on: give the file "
+        "holding the repository's password"
+    )

@@ -427,6 +427,10 @@ def test_status_of_a_host_layer_says_what_it_did_not_read(tmp_path, monkeypatch)
     assert lines[0] == "10.213.1.2 (server)"
     assert [line.split()[:2] for line in lines[2:4]] == [["disk", "ready"], ["memory", "ready"]]
     assert lines[4:] == ["  not read: k3s, apps (not in this inventory's layers: host)"]
+    # The same inventory without its layers, given them with --data as the deploy had them.
+    path.write_text(path.read_text().replace(", 'layers': 'host'", ""))
+    given = CliRunner().invoke(main, ["status", str(path), "--data", "layers=host"])
+    assert given.output.splitlines()[4:] == lines[4:]
     readme = (PROJECT_ROOT / "README.md").read_text().replace("\n", " ")
     assert (
         "`appliance status` shows the host's free disk and memory, says `not read: k3s, apps "
