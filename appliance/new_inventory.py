@@ -160,6 +160,16 @@ def init(
         admin_email = _answer(
             admin_email, "--admin-email", "E-mail of Open WebUI's first admin account"
         )
+    if not admin_cidrs and sys.stdin.isatty():
+        # Asked, not required: without one the Kubernetes API answers on the server only, and
+        # `appliance kubeconfig` gives a file that cannot reach it from here.
+        answer = click.prompt(
+            "Network allowed to reach the Kubernetes API, as CIDR (e.g. 198.51.100.0/24; "
+            "empty: kubectl on the server only)",
+            default="",
+            show_default=False,
+        )
+        admin_cidrs = tuple(answer.replace(",", " ").split())
     sizes = _model_sizes(model_sizes)
     data = {
         "webui_domain": webui_domain,

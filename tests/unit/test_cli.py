@@ -123,7 +123,8 @@ def test_init_writes_the_size_of_a_model_the_table_lacks(tmp_path):
 
 
 def test_init_on_a_terminal_asks_only_what_is_needed(tmp_path):
-    """Through a real pseudo-terminal: CA none, so the admin e-mail is asked, the ACME one not."""
+    """Through a real pseudo-terminal: CA none, so the admin e-mail is asked, the ACME one not;
+    the network that may reach the Kubernetes API is asked too (none given as a flag)."""
     path = tmp_path / "asked.py"
     answers = [
         "203.0.113.10",
@@ -132,6 +133,7 @@ def test_init_on_a_terminal_asks_only_what_is_needed(tmp_path):
         "monitor.example.com",
         "none",
         "admin@example.com",
+        "198.51.100.0/24",
     ]
     primary, secondary = pty.openpty()
     process = subprocess.Popen(
@@ -159,15 +161,18 @@ def test_init_on_a_terminal_asks_only_what_is_needed(tmp_path):
             break
         output += chunk
     os.close(primary)
-    assert output.decode().splitlines()[:6] == [
+    assert output.decode().splitlines()[:7] == [
         "Server address (IP or DNS name): 203.0.113.10",
         "SSH user (root, or a user with sudo) [ubuntu]: root",
         "Public name of Open WebUI (e.g. chat.example.com): chat.example.com",
         "Public name of the monitoring UI (e.g. monitor.example.com): monitor.example.com",
         "Let's Encrypt CA (production, staging, none) [production]: none",
         "E-mail of Open WebUI's first admin account: admin@example.com",
+        "Network allowed to reach the Kubernetes API, as CIDR (e.g. 198.51.100.0/24; empty: "
+        "kubectl on the server only): 198.51.100.0/24",
     ]
     assert '"webui_admin_email": "admin@example.com"' in path.read_text()
+    assert '"admin_cidrs": ["198.51.100.0/24"]' in path.read_text()
 
 
 @pytest.mark.parametrize(
