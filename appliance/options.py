@@ -36,8 +36,9 @@ def _override_data(pairs: tuple[str, ...]) -> dict:
 
 def load_hosts(inventory: str, data: tuple[str, ...]) -> list[tuple[InventoryHost, Settings]]:
     """Every host with its validated settings; exits with one message listing every problem."""
+    overrides = _override_data(data)  # a bad --data is the command line's fault, not the file's
     try:
-        hosts = inventory_hosts(inventory, _override_data(data))
+        hosts = inventory_hosts(inventory, overrides)
     except (click.ClickException, PyinfraError, OSError, SyntaxError) as error:
         # pyinfra wraps errors raised by the inventory file's own code in `.exception`.
         cause = getattr(error, "exception", error)

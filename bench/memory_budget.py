@@ -67,7 +67,8 @@ from operations.sizing import (
 def main(inventory: str, markdown: bool, fits: bool, data: tuple[str, ...]):
     """Print the platform's memory requests and limits per container, and what is left for models.
 
-    Renders INVENTORY as the deploy would (no host needed). Example:
+    Renders INVENTORY (default: inventories/prod.py, of the folder it runs in) as the deploy
+    would (no host needed). Example:
 
     \b
         python bench/memory_budget.py inventories/prod.py --data ollama_gpu=nvidia
