@@ -75,8 +75,8 @@ def main(inventory: str, markdown: bool, fits: bool, data: tuple[str, ...]):
         python bench/memory_budget.py --markdown
         python bench/memory_budget.py --fits
     """
-    # As `appliance check` reads them: a bad setting or --data is one line naming it and the
-    # fix, exit 1, no traceback.
+    # As `appliance check` reads them, never with a traceback: a bad setting is one line naming
+    # it and the fix (exit 1), a malformed --data a usage error (exit 2).
     settings = load_hosts(inventory, data)[0][1]
     if fits:
         print(fit_table(settings, REFERENCE_MEM_TOTAL_KIB))
