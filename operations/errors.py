@@ -22,6 +22,12 @@ class Invalid(ValueError):
     ``Invalid("sets A, ...", "sets B, ...")`` as two lines."""
 
 
+class WrongType(Invalid):
+    """A value of another type than the parser reads (a number where a path goes):
+    ``WrongType("expected a string, got int")``. settings.load adds what to write, from the
+    setting's type in the settings table ("write a path on this machine in quotes")."""
+
+
 def stop(problems: list[str], where: str) -> NoReturn:
     """Print the problems as one message and end the run (exit status 1)."""
     lines = "\n".join(f"    - {problem}" for problem in problems)

@@ -17,7 +17,7 @@ from typing import Any
 
 from operations import certificates
 from operations.cron import CRON_FIELDS, cron_field_problem
-from operations.errors import Invalid
+from operations.errors import Invalid, WrongType
 from operations.names import LAYERS
 from operations.pins import PINNED_VERSIONS, TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR
 from operations.sftp import sftp_login
@@ -37,7 +37,7 @@ TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 def _string(value: Any) -> str:
     if not isinstance(value, str):
-        raise Invalid(f"expected a string, got {type(value).__name__}")
+        raise WrongType(f"expected a string, got {type(value).__name__}")
     return value.strip()
 
 
@@ -47,7 +47,7 @@ def _list(value: Any) -> list:
         return [item.strip() for item in value.split(",") if item.strip()]
     if isinstance(value, (list, tuple)):
         return list(value)
-    raise Invalid(f"expected a list, got {type(value).__name__}")
+    raise WrongType(f"expected a list, got {type(value).__name__}")
 
 
 def domain(example: str) -> Callable[[Any], str]:
@@ -72,7 +72,8 @@ def email(value: Any) -> str:
 
 def one_of(*choices: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
-        choice = _string(value).lower()
+        # Not a string (true for 'tls'): the same line as any other wrong choice.
+        choice = value.strip().lower() if isinstance(value, str) else None
         if choice not in choices:
             raise Invalid(f"must be one of: {', '.join(choices)}")
         return choice

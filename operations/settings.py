@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from operations import certificates
-from operations.errors import Invalid
+from operations.errors import Invalid, WrongType
 from operations.model_sizes import KNOWN_MODEL_SIZES_GIB
 from operations.parsers import k3s_minor, read_alert_secrets, stays_inside
 from operations.pins import TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR
@@ -181,11 +181,14 @@ def load(data: Mapping[str, Any]) -> Settings:
         try:
             values[setting.name] = setting.parse(raw)
         except Invalid as error:
+            reasons = error.args
+            if isinstance(error, WrongType):
+                reasons = (f"{reasons[0]}; {what_to_write(setting.type)}",)
             problems.extend(
                 f"{setting.name} = {raw!r} {reason}"
                 if setting.echoed
                 else f"{setting.name}: {reason}"
-                for reason in error.args
+                for reason in reasons
             )
             values[setting.name] = None
             bad.add(setting.name)
@@ -201,6 +204,18 @@ def load(data: Mapping[str, Any]) -> Settings:
     if problems:
         raise SettingsError(problems)
     return Settings(**values)
+
+
+def what_to_write(kind: str) -> str:
+    """The fix for a value of the wrong type, from the setting's type in the settings table:
+    ``what_to_write("path on this machine")`` gives 'write a path on this machine in quotes',
+    ``what_to_write("list of e-mails")`` 'write a list of e-mails, each in quotes'."""
+    if kind.startswith("list"):
+        return f"write a {kind}, each in quotes"
+    if kind.startswith("mapping"):
+        return f"write a {kind}, the values in quotes"
+    article = "an" if kind[0] in "aeioAEIO" else "a"
+    return f"write {article} {kind} in quotes"
 
 
 def connection_problems(data: Mapping[str, Any]) -> list[str]:

@@ -392,3 +392,34 @@ def test_a_public_key_given_as_ssh_key_is_named_with_the_fix(tmp_path):
     private = tmp_path / "id_ed25519"
     private.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
     assert connection_problems({"ssh_key": str(private)}) == []
+
+
+@pytest.mark.parametrize(
+    "data, line",
+    [
+        (
+            {"alert_smtp_tls": True},
+            "alert_smtp_tls = True must be one of: starttls, tls, none",
+        ),
+        (
+            {"tls_certificate": 5},
+            "tls_certificate = 5 expected a string, got int; write a path on this machine "
+            "in quotes",
+        ),
+        (
+            {"alert_email_to": [1], "alert_email_from": "a@example.com"},
+            "alert_email_to = [1] expected a string, got int; write a list of e-mails, "
+            "each in quotes",
+        ),
+        (
+            {"alert_email_to": 1, "alert_email_from": "a@example.com"},
+            "alert_email_to = 1 expected a list, got int; write a list of e-mails, each in quotes",
+        ),
+        (
+            {"webui_domain": 42},
+            "webui_domain = 42 expected a string, got int; write a domain in quotes",
+        ),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_told_what_to_write(problems, data, line):
+    assert problems(**data, alert_smtp_host="smtp.example.com")[0] == line
