@@ -253,9 +253,18 @@ def emails(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(email(item) for item in _list(value)))
 
 
+def _not_whole(value: Any, need: str) -> Invalid:
+    """The refusal of a value that is not the whole number `need` says; a number in quotes
+    (the YAML or JSON string "587") is told to lose them, as its example looks the same:
+    ``_not_whole("587", "must be ...")`` says "must be ...; write it without quotes"."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return Invalid(f"{need}; write it without quotes")
+    return Invalid(need)
+
+
 def port(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise Invalid("must be a TCP port, a whole number from 1 to 65535, e.g. 587")
+        raise _not_whole(value, "must be a TCP port, a whole number from 1 to 65535, e.g. 587")
     return value
 
 
@@ -380,7 +389,7 @@ def alert_secrets_file(value: Any) -> str:
 
 def positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise Invalid("must be a whole number above 0")
+        raise _not_whole(value, "must be a whole number above 0")
     return value
 
 
@@ -390,7 +399,7 @@ def at_least(floor: int, unit: str) -> Callable[[Any], int]:
 
     def parse(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < floor:
-            raise Invalid(f"must be a whole number of {unit}, at least {floor}")
+            raise _not_whole(value, f"must be a whole number of {unit}, at least {floor}")
         return value
 
     return parse
@@ -399,7 +408,7 @@ def at_least(floor: int, unit: str) -> Callable[[Any], int]:
 def seconds_or_off(value: Any) -> int:
     """A whole number of seconds, 0 for off: ``seconds_or_off(900)`` gives 900."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise Invalid("must be a whole number of seconds, or 0 for off")
+        raise _not_whole(value, "must be a whole number of seconds, or 0 for off")
     return value
 
 

@@ -423,3 +423,35 @@ def test_a_public_key_given_as_ssh_key_is_named_with_the_fix(tmp_path):
 )
 def test_a_value_of_the_wrong_type_is_told_what_to_write(problems, data, line):
     assert problems(**data, alert_smtp_host="smtp.example.com")[0] == line
+
+
+@pytest.mark.parametrize(
+    "data, line",
+    [
+        (
+            {"alert_smtp_port": "587"},
+            "alert_smtp_port = '587' must be a TCP port, a whole number from 1 to 65535, "
+            "e.g. 587; write it without quotes",
+        ),
+        (
+            {"ollama_num_parallel": "2"},
+            "ollama_num_parallel = '2' must be a whole number above 0; write it without quotes",
+        ),
+        (
+            {"ollama_context_length": "8192"},
+            "ollama_context_length = '8192' must be a whole number of tokens, at least 512; "
+            "write it without quotes",
+        ),
+        (
+            {"idle_logout_seconds": " 600"},
+            "idle_logout_seconds = ' 600' must be a whole number of seconds, or 0 for off; "
+            "write it without quotes",
+        ),
+        (
+            {"alert_smtp_port": "smtp"},
+            "alert_smtp_port = 'smtp' must be a TCP port, a whole number from 1 to 65535, e.g. 587",
+        ),
+    ],
+)
+def test_a_quoted_whole_number_is_told_to_lose_its_quotes(problems, data, line):
+    assert problems(**data) == [line]
