@@ -357,9 +357,14 @@ def _cross_checks(values: dict, bad: set[str]) -> list[str]:
         and "SMTP_PASSWORD" not in secrets
         and "alert_secrets_file" not in bad
     ):
+        user = values["alert_smtp_user"]
         problems.append(
-            f"alert_smtp_user = {values['alert_smtp_user']!r} has no password; put "
-            "SMTP_PASSWORD='...' in the file alert_secrets_file names"
+            f"alert_smtp_user = {user!r} has no password; put SMTP_PASSWORD='...' in "
+            f"{values['alert_secrets_file']!r}, the file alert_secrets_file names"
+            if values["alert_secrets_file"]
+            else f"alert_smtp_user = {user!r} has no password, and alert_secrets_file is not "
+            "set; set alert_secrets_file to a file on this machine with the line "
+            "SMTP_PASSWORD='...'"
         )
     problems += _smtp_port(values, bad)
     for name, key in (

@@ -189,3 +189,19 @@ def test_slacks_webhook_url_is_refused_over_plain_http_off_the_host(tmp_path, ur
         assert "not-real" not in str(error.value)
     else:
         assert read_alert_secrets(path) == {"SLACK_WEBHOOK_URL": url}
+
+
+def test_a_login_without_a_secrets_file_is_told_to_set_one(base_data):
+    assert problems(base_data, **EMAIL, alert_smtp_user="bob") == [
+        "alert_smtp_user = 'bob' has no password, and alert_secrets_file is not set; set "
+        "alert_secrets_file to a file on this machine with the line SMTP_PASSWORD='...'"
+    ]
+
+
+def test_a_login_whose_secrets_file_lacks_the_password_is_told_to_add_it(base_data, tmp_path):
+    secrets = tmp_path / "alert-secrets.env"
+    secrets.write_text("WEBHOOK_TOKEN='t'\n")
+    assert problems(base_data, **EMAIL, alert_smtp_user="bob", alert_secrets_file=str(secrets)) == [
+        "alert_smtp_user = 'bob' has no password; put SMTP_PASSWORD='...' in "
+        f"{str(secrets)!r}, the file alert_secrets_file names"
+    ]
