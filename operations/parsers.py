@@ -280,18 +280,28 @@ def login(value: Any) -> str:
     return name
 
 
-def http_url(value: Any) -> str:
-    """An http(s) URL with a host: ``http_url("https://ntfy.sh/my-topic")``. Netdata hands it
-    to curl, which would read other schemes (file:, ...) too."""
-    url = _string(value)
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname or any(c.isspace() for c in url):
-        raise Invalid("is not an http(s) URL; use one like https://ntfy.sh/my-appliance")
-    return url
+def http_url(example: str) -> Callable[[Any], str]:
+    """A parser of http(s) URLs with a host whose fix shows `example`, a URL that fits the
+    setting: ``http_url("https://ntfy.sh/my-appliance")("https://ntfy.sh/mine")`` gives the
+    URL. Netdata hands it to curl, which would read other schemes (file:, ...) too."""
+
+    def parse(value: Any) -> str:
+        url = _string(value)
+        parts = urllib.parse.urlsplit(url)
+        if (
+            parts.scheme not in ("https", "http")
+            or not parts.hostname
+            or any(c.isspace() for c in url)
+        ):
+            raise Invalid(f"is not an http(s) URL; use one like {example}")
+        return url
+
+    return parse
 
 
 # What alert_secrets_file may hold: the secrets of Netdata's alert routes, each stored as a key of
 # the Secret ALERT_SECRET (operations/alerts.py reads them there).
+SLACK_EXAMPLE = "https://hooks.slack.com/services/..."
 ALERT_SECRET_KEYS = ("SMTP_PASSWORD", "SLACK_WEBHOOK_URL", "NTFY_ACCESS_TOKEN", "WEBHOOK_TOKEN")
 
 
@@ -371,12 +381,12 @@ def read_alert_secrets(path: str) -> dict[str, str]:
     if "SLACK_WEBHOOK_URL" in found:
         try:
             # The URL is the secret: over plain http it would cross the network readable.
-            if not stays_inside(http_url(found["SLACK_WEBHOOK_URL"])):
+            if not stays_inside(http_url(SLACK_EXAMPLE)(found["SLACK_WEBHOOK_URL"])):
                 raise Invalid("http")
         except Invalid:
             raise Invalid(
                 "gives SLACK_WEBHOOK_URL a value that is not an https URL; use the "
-                "incoming webhook's URL, https://hooks.slack.com/services/..."
+                f"incoming webhook's URL, {SLACK_EXAMPLE}"
             ) from None
     return found
 

@@ -112,7 +112,7 @@ UPKEEP_SETTINGS = (
         "URL",
         "Generic webhook: every alarm POSTed as JSON (a bearer token: WEBHOOK_TOKEN in "
         "alert_secrets_file; with one, https unless to a loopback address or NAME.NAMESPACE.svc).",
-        http_url,
+        http_url("https://hooks.example.com/netdata"),
     ),
     Setting(
         "alert_ntfy_url",
@@ -120,7 +120,7 @@ UPKEEP_SETTINGS = (
         "URL",
         "ntfy topic the alarms go to, e.g. https://ntfy.sh/my-appliance (an access token: "
         "NTFY_ACCESS_TOKEN in alert_secrets_file; with one, https as for alert_webhook_url).",
-        http_url,
+        http_url("https://ntfy.sh/my-appliance"),
     ),
     Setting(
         "alert_secrets_file",

@@ -205,3 +205,22 @@ def test_a_login_whose_secrets_file_lacks_the_password_is_told_to_add_it(base_da
         "alert_smtp_user = 'bob' has no password; put SMTP_PASSWORD='...' in "
         f"{str(secrets)!r}, the file alert_secrets_file names"
     ]
+
+
+@pytest.mark.parametrize(
+    "name, line",
+    [
+        (
+            "alert_webhook_url",
+            "alert_webhook_url = 'hooks.example.com/netdata' is not an http(s) URL; use one like "
+            "https://hooks.example.com/netdata",
+        ),
+        (
+            "alert_ntfy_url",
+            "alert_ntfy_url = 'hooks.example.com/netdata' is not an http(s) URL; use one like "
+            "https://ntfy.sh/my-appliance",
+        ),
+    ],
+)
+def test_a_url_that_is_not_one_is_shown_an_example_of_its_own_kind(base_data, name, line):
+    assert problems(base_data, **{name: "hooks.example.com/netdata"}) == [line]
