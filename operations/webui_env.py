@@ -151,8 +151,10 @@ def _value(name: str, value: Any) -> str | SecretKey:
             return secret_key(value)
         except Invalid as error:
             raise Invalid(f"gives {name} a value that {error}") from None
+    # The type as the inventory's JSON or Python writes it, not Python's name (NoneType).
+    shown = "no value (null)" if value is None else f"a {type(value).__name__}"
     raise Invalid(
-        f"gives {name} a {type(value).__name__}; give a string, number or true/false "
+        f"gives {name} {shown}; give a string, number or true/false "
         f"(JSON as a string where Open WebUI reads JSON), or a Secret {SECRET_EXAMPLE}"
     )
 
@@ -168,14 +170,22 @@ def webui_settings(value: Any) -> Mapping[str, str | SecretKey]:
         )
     checked, wrong = {}, []
     for name, item in value.items():
-        if name in MANAGED:
+        if not str(name).strip():
+            wrong.append(
+                "has an empty name; give each value the name of an Open WebUI variable, "
+                "e.g. DEFAULT_MODELS"
+            )
+        elif name in MANAGED:
             wrong.append(f"sets {name}, which the appliance sets itself: {MANAGED[name]}")
         elif name not in VARIABLES:
             # 0.8: a typo (DEFAULT_MODEL for DEFAULT_MODELS), not another program's name (at
             # 0.6, SMTP_PASSWORD, which 0.12.4 does not read, would be offered YACY_PASSWORD).
-            close = difflib.get_close_matches(str(name), VARIABLES, n=1, cutoff=0.8)
+            # Every name Open WebUI reads is upper case: default_models is matched as such.
+            upper = str(name).upper()
+            close = difflib.get_close_matches(upper, VARIABLES, n=1, cutoff=0.8)
+            case = "" if upper == str(name) else " (names are upper case)"
             hint = (
-                f"did you mean {close[0]}?"
+                f"did you mean {close[0]}?{case}"
                 if close
                 else "see open_webui/config.py and env.py of that release"
             )

@@ -271,3 +271,23 @@ def test_the_apps_layer_needs_the_secrets_the_settings_name(base_data):
         {"kind": "Secret", "type": "Opaque", "metadata": {"namespace": "llm", "name": "sso"}}
     )
     assert missing_secret_problems(settings, read) == []
+
+
+def test_a_null_an_empty_name_and_a_lower_case_name_are_told_the_fix(refusal):
+    assert refusal(webui_settings={"DEFAULT_MODELS": None}) == (
+        "webui_settings: gives DEFAULT_MODELS no value (null); give a string, number or "
+        "true/false (JSON as a string where Open WebUI reads JSON), or a Secret "
+        '{"secret": "sso", "key": "client-secret"}'
+    )
+    assert refusal(webui_settings={"": "x"}) == (
+        "webui_settings: has an empty name; give each value the name of an Open WebUI "
+        "variable, e.g. DEFAULT_MODELS"
+    )
+    assert refusal(webui_settings={"default_models": "llama3.2:3b"}) == (
+        "webui_settings: sets default_models, which Open WebUI 0.12.4 does not read; did you "
+        "mean DEFAULT_MODELS? (names are upper case)"
+    )
+    assert refusal(webui_settings={"default_model": "llama3.2:3b"}) == (
+        "webui_settings: sets default_model, which Open WebUI 0.12.4 does not read; did you "
+        "mean DEFAULT_MODELS? (names are upper case)"
+    )
