@@ -344,10 +344,13 @@ def _cross_checks(values: dict, bad: set[str]) -> list[str]:
             "or ollama_kv_cache_type: f16"
         )
     if values["alert_email_to"]:
-        for name in ("alert_email_from", "alert_smtp_host"):
+        for name, what in (
+            ("alert_email_from", "the sender address, e.g. netdata@example.com"),
+            ("alert_smtp_host", "the SMTP relay's name or address, e.g. smtp.example.com"),
+        ):
             if values[name] is None and name not in bad:
                 problems.append(
-                    f"{name}: missing while alert_email_to is set; {SETTINGS_BY_NAME[name].doc}"
+                    f"{name}: missing while alert_email_to is set; set {name} to {what}"
                 )
     secrets = (
         read_alert_secrets(values["alert_secrets_file"]) if values["alert_secrets_file"] else {}

@@ -224,3 +224,12 @@ def test_a_login_whose_secrets_file_lacks_the_password_is_told_to_add_it(base_da
 )
 def test_a_url_that_is_not_one_is_shown_an_example_of_its_own_kind(base_data, name, line):
     assert problems(base_data, **{name: "hooks.example.com/netdata"}) == [line]
+
+
+def test_what_an_e_mail_route_lacks_is_told_as_a_fix(base_data):
+    assert problems(base_data, alert_email_to=["ops@example.com"]) == [
+        "alert_email_from: missing while alert_email_to is set; set alert_email_from to the "
+        "sender address, e.g. netdata@example.com",
+        "alert_smtp_host: missing while alert_email_to is set; set alert_smtp_host to the SMTP "
+        "relay's name or address, e.g. smtp.example.com",
+    ]
