@@ -101,10 +101,22 @@ def k3s_minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
+def looked_for(path: Path) -> str:
+    """Where a relative path that names nothing was looked for, to follow "is not a file on
+    this machine": ``looked_for(Path("a.env"))`` gives " (looked for at /home/me/a.env: a
+    relative path is read from the current folder)"; an absolute path gives ""."""
+    if path.is_absolute():
+        return ""
+    return f" (looked for at {Path.cwd() / path}: a relative path is read from the current folder)"
+
+
 def local_directory(value: Any) -> str:
     path = Path(_string(value)).expanduser()
     if not path.is_dir():
-        raise Invalid("is not a folder on this machine; give the folder with the k3s air-gap files")
+        raise Invalid(
+            f"is not a folder on this machine{looked_for(path)}; give the folder with the k3s "
+            "air-gap files"
+        )
     return str(path.resolve())
 
 
@@ -198,7 +210,10 @@ def model_files(value: Any) -> Mapping[str, str]:
             raise Invalid(f"has a malformed model name {model!r}; use name:tag")
         file = Path(_string(path)).expanduser()
         if not file.is_file():
-            raise Invalid(f"names {str(file)!r} for {model}, which is not a file on this machine")
+            raise Invalid(
+                f"names {str(file)!r} for {model}, which is not a file on this machine"
+                f"{looked_for(file)}"
+            )
         found[str(model)] = str(file.resolve())
     return MappingProxyType(found)
 
@@ -237,7 +252,7 @@ def restic_repository(value: Any) -> str:
 def local_file(value: Any) -> str:
     file = Path(_string(value)).expanduser()
     if not file.is_file():
-        raise Invalid(f"names {str(file)!r}, which is not a file on this machine")
+        raise Invalid(f"names {str(file)!r}, which is not a file on this machine{looked_for(file)}")
     return str(file.resolve())
 
 

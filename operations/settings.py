@@ -23,7 +23,7 @@ from typing import Any
 from operations import certificates
 from operations.errors import Invalid, WrongType
 from operations.model_sizes import KNOWN_MODEL_SIZES_GIB
-from operations.parsers import k3s_minor, read_alert_secrets, stays_inside
+from operations.parsers import k3s_minor, looked_for, read_alert_secrets, stays_inside
 from operations.pins import TRAEFIK_UPSTREAM_CHART_BY_K3S_MINOR
 from operations.settings_table import SETTINGS, SETTINGS_BY_NAME
 from operations.sizing import PLATFORM_DISK_GIB
@@ -231,7 +231,8 @@ def connection_problems(data: Mapping[str, Any]) -> list[str]:
     path = Path(str(key)).expanduser()
     if not path.is_file():
         return [
-            f"ssh_key = {key!r} is not a file on this machine; give the private key "
+            f"ssh_key = {key!r} is not a file on this machine{looked_for(path)}; give the "
+            "private key "
             "pyinfra logs in with (e.g. ~/.ssh/id_ed25519; `ssh-keygen -t ed25519` makes "
             "one), or leave ssh_key out to log in with your SSH agent and ~/.ssh keys"
         ]

@@ -455,3 +455,29 @@ def test_a_value_of_the_wrong_type_is_told_what_to_write(problems, data, line):
 )
 def test_a_quoted_whole_number_is_told_to_lose_its_quotes(problems, data, line):
     assert problems(**data) == [line]
+
+
+def test_a_relative_path_not_found_says_where_it_was_looked_for(problems, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    where = f"(looked for at {tmp_path}/%s: a relative path is read from the current folder)"
+    assert problems(alert_secrets_file="alert-secrets.env") == [
+        "alert_secrets_file = 'alert-secrets.env' names 'alert-secrets.env', which is not a "
+        f"file on this machine {where % 'alert-secrets.env'}"
+    ]
+    assert problems(ollama_model_files={"mine:7b": "models/mine.gguf"})[0] == (
+        "ollama_model_files = {'mine:7b': 'models/mine.gguf'} names 'models/mine.gguf' for "
+        f"mine:7b, which is not a file on this machine {where % 'models/mine.gguf'}"
+    )
+    assert problems(k3s_airgap_dir="airgap") == [
+        f"k3s_airgap_dir = 'airgap' is not a folder on this machine {where % 'airgap'}; give "
+        "the folder with the k3s air-gap files"
+    ]
+    assert problems(ssh_key="keys/id_ed25519")[0].startswith(
+        f"ssh_key = 'keys/id_ed25519' is not a file on this machine {where % 'keys/id_ed25519'}; "
+        "give the private key"
+    )
+    # An absolute path is where it was looked for already.
+    assert problems(alert_secrets_file="/nonexistent.env") == [
+        "alert_secrets_file = '/nonexistent.env' names '/nonexistent.env', which is not a "
+        "file on this machine"
+    ]
