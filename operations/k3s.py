@@ -41,6 +41,7 @@ from operations.names import (
     SCRIPTS_DIR,
     TRAEFIK_SECRETS_DIR,
 )
+from operations.parsers import K3S_ASSETS, airgap_lacks
 from operations.rendering import (
     PROJECT_ROOT,
     HostFile,
@@ -66,8 +67,8 @@ TRAEFIK_CONFIG_FILE = f"{MANIFESTS_DIR}/llm-appliance-traefik.yaml"
 AIRGAP_IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
 RELEASES_URL = "https://github.com/k3s-io/k3s/releases/download"
 INSTALL_SCRIPT_URL = "https://raw.githubusercontent.com/k3s-io/k3s/{version}/install.sh"
-# uname -m -> (binary asset name, release arch name)
-ASSETS = {"x86_64": ("k3s", "amd64"), "aarch64": ("k3s-arm64", "arm64")}
+# uname -m -> (binary asset name, release arch name); the settings check the air-gap files too.
+ASSETS = K3S_ASSETS
 # -- what goes on the host ---------------------------------------------------------------------
 
 
@@ -139,7 +140,7 @@ class AirgapFiles:
             root / f"sha256sum-{release_arch}.txt",
             root / "install.sh",
         )
-        missing = [p.name for p in (binary, sums, script) if not p.is_file()]
+        missing = airgap_lacks(root, arch)
         if missing:
             raise ValueError(f"k3s_airgap_dir = {folder!r} lacks {', '.join(missing)}")
         published = {

@@ -110,12 +110,44 @@ def looked_for(path: Path) -> str:
     return f" (looked for at {Path.cwd() / path}: a relative path is read from the current folder)"
 
 
-def local_directory(value: Any) -> str:
+# uname -m -> (binary asset name, release arch name) of a k3s release.
+K3S_ASSETS = {"x86_64": ("k3s", "amd64"), "aarch64": ("k3s-arm64", "arm64")}
+
+
+def airgap_lacks(folder: Path, arch: str) -> list[str]:
+    """The files of a k3s release that an air-gap install on `arch` (uname -m) needs and
+    `folder` lacks (README: Air-gap; operations/k3s.py uploads them), the images as the
+    README names them: ``airgap_lacks(Path("/empty"), "aarch64")`` gives ['k3s-arm64',
+    'sha256sum-arm64.txt', 'install.sh', 'k3s-airgap-images-arm64.tar.zst']."""
+    asset, release_arch = K3S_ASSETS[arch]
+    needed = (asset, f"sha256sum-{release_arch}.txt", "install.sh")
+    missing = [name for name in needed if not (folder / name).is_file()]
+    images = f"k3s-airgap-images-{release_arch}.tar"
+    if not any(path.is_file() for path in folder.glob(f"{images}*")):
+        missing.append(f"{images}.zst")
+    return missing
+
+
+def airgap_directory(value: Any) -> str:
+    """A folder on this machine with a k3s release's air-gap files for one architecture (the
+    hosts' is read only when the deploy runs, where operations/k3s.py checks that one's)."""
     path = Path(_string(value)).expanduser()
     if not path.is_dir():
         raise Invalid(
             f"is not a folder on this machine{looked_for(path)}; give the folder with the k3s "
             "air-gap files"
+        )
+    # The architecture closest to complete; on a tie (an empty folder) the first, x86_64.
+    lacks = {arch: airgap_lacks(path, arch) for arch in K3S_ASSETS}
+    missing = min(lacks.values(), key=len)
+    if missing:
+        other = ""
+        if missing == lacks["x86_64"] and len(missing) == len(lacks["x86_64"]) == 4:
+            arm = [name for name in lacks["aarch64"] if name != "install.sh"]
+            other = f" (an arm64 host: {', '.join(arm)})"
+        raise Invalid(
+            f"lacks {', '.join(missing)}; put there these files of the k3s release that "
+            f"k3s_version names{other}"
         )
     return str(path.resolve())
 

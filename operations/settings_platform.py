@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from operations.names import LAYERS
 from operations.parsers import (
+    airgap_directory,
     cidr,
     cidrs,
     domain,
@@ -15,7 +16,6 @@ from operations.parsers import (
     k3s_version,
     layer_names,
     lego_dns_provider,
-    local_directory,
     local_file,
     one_of,
 )
@@ -115,7 +115,7 @@ PLATFORM_SETTINGS = (
         None,
         "local folder",
         "Air-gap: folder with install.sh, k3s, sha256sum-ARCH.txt and the images tarball.",
-        local_directory,
+        airgap_directory,
     ),
     Setting(
         "k3s_tls_sans",

@@ -119,6 +119,8 @@ def airgap_folder(folder, binary: bytes, published: str | None = None):
     (folder / "install.sh").write_text("#!/bin/sh\nexit 0\n")
     digest = published or hashlib.sha256(binary).hexdigest()
     (folder / "sha256sum-amd64.txt").write_text(f"{digest}  k3s\n")
+    # The settings refuse a folder without the images (operations/parsers.py airgap_lacks).
+    (folder / "k3s-airgap-images-amd64.tar.zst").write_bytes(b"images")
     return folder
 
 
@@ -132,7 +134,6 @@ def test_airgap_binary_with_a_wrong_sum_stops_the_run(rehearsal, inventory, tmp_
 
 def test_airgap_plans_uploads_instead_of_downloads(rehearsal, inventory, tmp_path):
     folder = airgap_folder(tmp_path / "airgap", b"k3s stand-in bytes")
-    (folder / "k3s-airgap-images-amd64.tar.zst").write_bytes(b"images")
     run = run_pyinfra(inventory("airgap.py", k3s_airgap_dir=str(folder)), "deploy.py", "--dry")
     assert run.returncode == 0, run.stderr[-3000:]
     plan = planned(run)

@@ -325,7 +325,10 @@ def test_airgap_binary_not_matching_its_sum(tmp_path):
 
 
 def test_airgap_folder_missing_files(tmp_path):
-    with pytest.raises(ValueError, match="lacks k3s-arm64, sha256sum-arm64.txt, install.sh"):
+    with pytest.raises(
+        ValueError,
+        match="lacks k3s-arm64, sha256sum-arm64.txt, install.sh, k3s-airgap-images-arm64.tar.zst$",
+    ):
         k3s.AirgapFiles.find(str(tmp_path), "aarch64")
 
 

@@ -481,3 +481,22 @@ def test_a_relative_path_not_found_says_where_it_was_looked_for(problems, tmp_pa
         "alert_secrets_file = '/nonexistent.env' names '/nonexistent.env', which is not a "
         "file on this machine"
     ]
+
+
+def test_an_air_gap_folder_without_the_release_files_is_refused(problems, base_data, tmp_path):
+    assert problems(k3s_airgap_dir=str(tmp_path)) == [
+        f"k3s_airgap_dir = '{tmp_path}' lacks k3s, sha256sum-amd64.txt, install.sh, "
+        "k3s-airgap-images-amd64.tar.zst; put there these files of the k3s release that "
+        "k3s_version names (an arm64 host: k3s-arm64, sha256sum-arm64.txt, "
+        "k3s-airgap-images-arm64.tar.zst)"
+    ]
+    (tmp_path / "k3s-arm64").write_bytes(b"k3s")
+    (tmp_path / "install.sh").write_text("#!/bin/sh\n")
+    assert problems(k3s_airgap_dir=str(tmp_path)) == [
+        f"k3s_airgap_dir = '{tmp_path}' lacks sha256sum-arm64.txt, "
+        "k3s-airgap-images-arm64.tar.zst; put there these files of the k3s release that "
+        "k3s_version names"
+    ]
+    (tmp_path / "sha256sum-arm64.txt").write_text("")
+    (tmp_path / "k3s-airgap-images-arm64.tar.gz").write_bytes(b"images")
+    assert load({**base_data, "k3s_airgap_dir": str(tmp_path)}).k3s_airgap_dir == str(tmp_path)
