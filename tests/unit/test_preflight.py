@@ -317,19 +317,23 @@ def test_a_quantisation_of_a_table_model_takes_its_shape_and_the_registrys_size(
     assert check(settings=settings) == []
 
 
-def test_the_memory_bench_prints_the_preflights_figure():
+def memory_bench(*data: str) -> str:
+    """What bench/memory_budget.py prints with these --data KEY=VALUE pairs (it must exit 0)."""
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[2]
-    output = subprocess.run(
-        [sys.executable, "bench/memory_budget.py", "--data", "ollama_models=qwen2.5:7b"],
-        cwd=root,
+    return subprocess.run(
+        [sys.executable, "bench/memory_budget.py", *(a for pair in data for a in ("--data", pair))],
+        cwd=Path(__file__).resolve().parents[2],
         text=True,
         capture_output=True,
         timeout=120,
         check=True,
     ).stdout
+
+
+def test_the_memory_bench_prints_the_preflights_figure():
+    output = memory_bench("ollama_models=qwen2.5:7b")
     assert (
         "Ollama's request and limit (CPU): 5494 MiB, with qwen2.5:7b 4800 MiB, "
         "nomic-embed-text:latest 438 MiB loaded together"
@@ -339,14 +343,7 @@ def test_the_memory_bench_prints_the_preflights_figure():
         "ollama_models: Ollama needs 5494 MiB with qwen2.5:7b"
     ) in output
     # A model of unknown size: counted as its runner alone, and said so, not "admits".
-    unsized = subprocess.run(
-        [sys.executable, "bench/memory_budget.py", "--data", "ollama_models=mymodel:7b"],
-        cwd=root,
-        text=True,
-        capture_output=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    unsized = memory_bench("ollama_models=mymodel:7b")
     assert "mymodel:7b 64 MiB (its runner only: size not known)" in unsized
     assert (
         "Ollama has 5238 MiB: ollama_models: the size of mymodel:7b is not known offline"
@@ -357,25 +354,7 @@ def test_the_memory_bench_prints_the_preflights_figure():
 def test_the_memory_bench_prints_what_the_preflight_checks_on_a_gpu_host():
     """With ollama_gpu nvidia the preflight checks the host's RAM (the platform, the device
     plugin and Ollama's 2 GiB beside the GPU) and the GPU's memory, not the CPU's figures."""
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[2]
-    output = subprocess.run(
-        [
-            sys.executable,
-            "bench/memory_budget.py",
-            "--data",
-            "ollama_gpu=nvidia",
-            "--data",
-            "ollama_models=llama3.1:8b",
-        ],
-        cwd=root,
-        text=True,
-        capture_output=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    output = memory_bench("ollama_gpu=nvidia", "ollama_models=llama3.1:8b")
     summary = output.splitlines()[-4:]
     assert summary[0].endswith(
         "of which the platform (all but Ollama) 1846 MiB (operations/sizing.py "

@@ -4,6 +4,8 @@ import math
 import re
 from pathlib import Path
 
+import pytest
+
 from operations.memory import fit_table, refusal
 from operations.model_memory import MODEL_SHAPES, resident_bytes
 from operations.settings import load
@@ -116,32 +118,26 @@ def test_the_command_table_lists_every_option():
     assert "--version" in [row for row, _ in rows]
 
 
-def test_the_inventory_readme_tells_you_to_write_is_kept_out_of_git():
+@pytest.mark.parametrize(
+    "told, path",
+    [
+        ("Write an inventory for your server, `inventories/mine.py`", "inventories/mine.py"),
+        # The SMTP password's file; the README's other secret files are outside the checkout
+        # (~/certs, ~/.ssh).
+        ('"alert_secrets_file": "alert-secrets.env",  # on your machine', "alert-secrets.env"),
+    ],
+)
+def test_the_files_readme_tells_you_to_write_in_the_checkout_are_kept_out_of_git(told, path):
     import subprocess
 
-    assert "Write an inventory for your server, `inventories/mine.py`" in README.read_text()
+    assert told in README.read_text()
     ignored = subprocess.run(
-        ["git", "check-ignore", "--no-index", "-v", "inventories/mine.py"],
+        ["git", "check-ignore", "--no-index", "-v", path],
         cwd=README.parent,
         capture_output=True,
         text=True,
     )
-    assert ignored.returncode == 0, "git would add inventories/mine.py"
-    assert ignored.stdout.startswith(".gitignore:")
-
-
-def test_the_secret_files_readme_tells_you_to_write_in_the_checkout_are_kept_out_of_git():
-    """The README's examples name other secret files outside the checkout (~/certs, ~/.ssh)."""
-    import subprocess
-
-    assert '"alert_secrets_file": "alert-secrets.env",  # on your machine' in README.read_text()
-    ignored = subprocess.run(
-        ["git", "check-ignore", "--no-index", "-v", "alert-secrets.env"],
-        cwd=README.parent,
-        capture_output=True,
-        text=True,
-    )
-    assert ignored.returncode == 0, "git would add alert-secrets.env, the SMTP password's file"
+    assert ignored.returncode == 0, f"git would add {path}"
     assert ignored.stdout.startswith(".gitignore:")
 
 
