@@ -41,7 +41,7 @@ def backup(inventory, fetch_dir):
             f"the backup failed: {last_error_line(result.stdout + result.stderr)} "
             "(is the apps layer deployed?)"
         )
-    archive = fact(inventory, first, LatestBackup, folder=BACKUP_DIR)
+    archive = fact(inventory, first, LatestBackup, "the newest backup", folder=BACKUP_DIR)
     click.echo(f"backup on {first.name}: {archive}")
     if fetch_dir:
         target = fetch_private(

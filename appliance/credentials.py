@@ -23,7 +23,6 @@ from operations.names import (
     NAMESPACE,
     WEBUI_SECRETS,
 )
-from operations.settings import load
 
 
 @click.command()
@@ -57,13 +56,19 @@ def kubeconfig(inventory, out_file):
 
 
 def _secret_or_fail(inventory: str, namespace: str, secret: str, key: str) -> tuple:
-    first, _ = first_server(inventory)
+    first, settings = first_server(inventory)
     value = fact(
-        inventory, first, KubernetesSecretValue, namespace=namespace, secret=secret, key=key
+        inventory,
+        first,
+        KubernetesSecretValue,
+        f"the Secret {namespace}/{secret}",
+        namespace=namespace,
+        secret=secret,
+        key=key,
     )
     if not value:
         raise click.ClickException(f"no {secret} on {first.name}: is the apps layer deployed?")
-    return load(first.data), value
+    return settings, value
 
 
 @click.command("admin-password")
@@ -113,7 +118,7 @@ def backup_password(inventory):
         appliance backup-password inventories/prod.py
     """
     first, _ = first_server(inventory)
-    lines = fact(inventory, first, FileContents, path=offsite.PASSWORD_FILE)
+    lines = fact(inventory, first, FileContents, offsite.PASSWORD_FILE, path=offsite.PASSWORD_FILE)
     password = "".join(lines or [])
     if not password:
         raise click.ClickException(

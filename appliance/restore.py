@@ -175,7 +175,7 @@ def restore_from_repository(
         pyinfra_name(server.shell),
         f"commands={offsite.SCRIPT} restore {snapshot}",
     )
-    archive = fact(inventory, first, LatestBackup, folder=BACKUP_DIR)
+    archive = fact(inventory, first, LatestBackup, "the newest backup", folder=BACKUP_DIR)
     if not archive:
         raise click.ClickException(
             f"off-site restore: failed: no archive in {BACKUP_DIR} on "

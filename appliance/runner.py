@@ -6,7 +6,7 @@ Operations and facts are passed as the objects themselves and named for pyinfra'
 by `pyinfra_name`, so that a renamed or moved one fails at import, here, not on a server.
 
     on_host("inventories/prod.py", "203.0.113.10", pyinfra_name(backup.backup_now))
-    fact("inventories/prod.py", node, LatestBackup, folder=BACKUP_DIR)
+    fact("inventories/prod.py", node, LatestBackup, "the newest backup", folder=BACKUP_DIR)
     # '/var/backups/llm-appliance/llm-appliance-20261124-033000.tar'
     run_pyinfra(Path("rehearsal.py"), "deploy.py").totals  # {'success': 41, 'error': 0, ...}
 """
@@ -74,11 +74,11 @@ def on_host(inventory: str, limit: str, *arguments: str) -> subprocess.Completed
     )
 
 
-def fact(inventory: str, node: InventoryHost, fact_class, **arguments: str):
+def fact(inventory: str, node: InventoryHost, fact_class, what: str, **arguments: str):
     """One fact of one host (``fact_class``: a pyinfra fact, e.g. ``files.FileContents``),
     through `pyinfra --json ... fact`; None if the host has no such value. A host pyinfra
-    cannot reach fails naming it: `could not read files.FileContents on 203.0.113.10: Could
-    not connect (...)`."""
+    cannot reach fails naming it and ``what`` was read, in the user's words: `could not read
+    /etc/llm-appliance/backup/restic-password on 203.0.113.10: Could not connect (...)`."""
     name = pyinfra_name(fact_class)
     result = on_host(
         inventory,
@@ -90,7 +90,7 @@ def fact(inventory: str, node: InventoryHost, fact_class, **arguments: str):
     )
     if result.returncode != 0:
         raise click.ClickException(
-            f"could not read {name} on {node.name}: "
+            f"could not read {what} on {node.name}: "
             f"{last_error_line(result.stderr + result.stdout)}"
         )
     try:

@@ -64,16 +64,17 @@ def test_restore_uploads_nothing_that_is_not_a_backup(rehearsal, inventory, tmp_
 
 
 @pytest.mark.parametrize(
-    "command, fact",
+    "command, what",
     [
-        ("admin-password", "operations.facts.KubernetesSecretValue"),
-        ("monitor-password", "operations.facts.KubernetesSecretValue"),
-        ("backup-password", "files.FileContents"),
+        ("admin-password", "the Secret llm/open-webui-secrets"),
+        ("monitor-password", "the Secret monitoring/netdata-basic-auth"),
+        ("backup-password", "/etc/llm-appliance/backup/restic-password"),
     ],
 )
-def test_a_secret_read_from_an_unreachable_host_names_the_connection(command, fact, tmp_path):
+def test_a_secret_read_from_an_unreachable_host_names_the_connection(command, what, tmp_path):
     """Nothing listens on port 1 of this machine: the command says so, not that nothing is
-    deployed there."""
+    deployed there, and names what it could not read in the user's words, not pyinfra's fact
+    (it said operations.facts.KubernetesSecretValue)."""
     inventory = tmp_path / "gone.py"
     inventory.write_text(
         "hosts = [('127.0.0.1', {'ssh_port': 1, 'webui_domain': 'chat.example.com', "
@@ -83,7 +84,7 @@ def test_a_secret_read_from_an_unreachable_host_names_the_connection(command, fa
     result = appliance(command, str(inventory))
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
-        f"Error: could not read {fact} on 127.0.0.1: Could not connect ([Errno None] Unable to "
+        f"Error: could not read {what} on 127.0.0.1: Could not connect ([Errno None] Unable to "
         "connect to port 1 on 127.0.0.1)\n"
     )
 
