@@ -80,6 +80,14 @@ def is_sftp(repository: str | None) -> TypeGuard[str]:
     return repository is not None and repository.startswith("sftp:")
 
 
+def shell_assignment(name: str, value: object) -> str:
+    """One line of a file files/offsite.sh sources (``. FILE`` under ``set -a``): the value in
+    single quotes, a quote in it written '\\'' so that the shell reads it back as it was:
+    ``shell_assignment("KEY", "it's")`` is ``KEY='it'\\''s'`` and a newline."""
+    quoted = str(value).replace("'", "'\\''")
+    return f"{name}='{quoted}'\n"
+
+
 def environment(settings: Settings) -> str:
     """restic.env: what files/offsite.sh reads (no secret: those are files of their own), with
     an sftp: repository's login for the ssh command offsite.sh builds (operations/sftp.py sftp_login)."""
@@ -97,7 +105,7 @@ def environment(settings: Settings) -> str:
     if is_sftp(settings.backup_repository):
         login = sftp_login(settings.backup_repository)
         values |= {"SFTP_USER": login.user, "SFTP_HOST": login.host, "SFTP_PORT": login.port}
-    return "".join(f"{key}='{value}'\n" for key, value in values.items())
+    return "".join(shell_assignment(key, value) for key, value in values.items())
 
 
 def offsite_files(settings: Settings) -> list[HostFile]:
@@ -146,7 +154,7 @@ def credentials(
     if settings.backup_credentials_file:
         return path, Path(settings.backup_credentials_file).read_text()
     found = "".join(
-        f"{name}='{environ[name]}'\n" for name in CREDENTIAL_VARIABLES if name in environ
+        shell_assignment(name, environ[name]) for name in CREDENTIAL_VARIABLES if name in environ
     )
     return (CREDENTIALS_FILE, found) if found else None
 

@@ -76,6 +76,28 @@ def test_credentials_come_from_the_named_file_or_the_environment(base_data, tmp_
     assert offsite.credentials(s3, {"HOME": "/root"}) is None
 
 
+def test_credentials_from_the_environment_read_back_as_they_were_in_the_shell(base_data, tmp_path):
+    """offsite.sh sources the file (`set -a; . FILE`): a secret with a quote, a dollar sign or
+    a backquote comes back as it was, and runs nothing (it was written inside '...' as is)."""
+    import subprocess
+
+    s3 = load({**base_data, "backup_repository": "s3:s3.example.com/bucket"})
+    secret = 'it\'s $(touch pwned) `id` \\ "x"'
+    environ = {"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": secret}
+    _, content = offsite.credentials(s3, environ)
+    env_file = tmp_path / "credentials.env"
+    env_file.write_text(content)
+    read = subprocess.run(
+        ["sh", "-c", f'set -a; . "{env_file}"; printf %s "$AWS_SECRET_ACCESS_KEY"'],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert read == 'it\'s $(touch pwned) `id` \\ "x"'
+    assert not (tmp_path / "pwned").exists()
+
+
 @pytest.mark.parametrize("repository", ["ftp://nas/restic", "restic", "sftp:nas.example.com"])
 def test_a_repository_restic_cannot_use_is_refused(base_data, repository):
     with pytest.raises(SettingsError, match="backup_repository"):
