@@ -25,8 +25,8 @@ import shlex
 from operations.alarms import health_conf
 from operations.alert_probes import netdata_config
 from operations.components import NETDATA
+from operations.local_files import read_alert_secrets
 from operations.names import ALERT_SECRET, K3S_BINARY, MONITORING_NAMESPACE
-from operations.parsers import read_alert_secrets
 from operations.settings import Settings
 
 SECRET_DIR = "/run/secrets/llm-appliance-alerts"

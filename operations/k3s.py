@@ -33,6 +33,7 @@ from operations.fact_batch import batch_reads, fact_key, read_fact
 from operations.facts import K3sJoinToken, K3sVersion
 from operations.gpu import k3s_gpu_runtime
 from operations.host_facts import FileState, SystemdUnit
+from operations.local_files import K3S_ASSETS, airgap_lacks
 from operations.names import (
     FIRST_SERVER_LABEL,
     K3S_BINARY,
@@ -41,7 +42,6 @@ from operations.names import (
     SCRIPTS_DIR,
     TRAEFIK_SECRETS_DIR,
 )
-from operations.parsers import K3S_ASSETS, airgap_lacks
 from operations.rendering import (
     PROJECT_ROOT,
     HostFile,

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import shlex
 import urllib.parse
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -35,7 +33,9 @@ MODEL_RE = re.compile(
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-def _string(value: Any) -> str:
+def text_value(value: Any) -> str:
+    """A text setting's value, stripped; raises WrongType for any other type (settings.load
+    adds what to write, from the setting's type)."""
     if not isinstance(value, str):
         raise WrongType(f"expected a string, got {type(value).__name__}")
     return value.strip()
@@ -55,7 +55,7 @@ def domain(example: str) -> Callable[[Any], str]:
     ``domain("monitor.example.com")("Monitor.Example.com.")`` gives 'monitor.example.com'."""
 
     def parse(value: Any) -> str:
-        name = _string(value).lower().rstrip(".")
+        name = text_value(value).lower().rstrip(".")
         if not DOMAIN_RE.match(name):
             raise Invalid(f"is not a fully qualified domain name; use a name like {example}")
         return name
@@ -64,7 +64,7 @@ def domain(example: str) -> Callable[[Any], str]:
 
 
 def email(value: Any) -> str:
-    address = _string(value)
+    address = text_value(value)
     if not EMAIL_RE.match(address):
         raise Invalid("is not an e-mail address; use one like admin@example.com")
     return address
@@ -82,7 +82,7 @@ def one_of(*choices: str) -> Callable[[Any], str]:
 
 
 def k3s_version(value: Any) -> str:
-    version = _string(value)
+    version = text_value(value)
     if not K3S_VERSION_RE.match(version):
         raise Invalid(
             f"is not a k3s release; use the form vX.Y.Z+k3sN, e.g. {PINNED_VERSIONS['k3s']}"
@@ -101,61 +101,10 @@ def k3s_minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-def looked_for(path: Path) -> str:
-    """Where a relative path that names nothing was looked for, to follow "is not a file on
-    this machine": ``looked_for(Path("a.env"))`` gives " (looked for at /home/me/a.env: a
-    relative path is read from the current folder)"; an absolute path gives ""."""
-    if path.is_absolute():
-        return ""
-    return f" (looked for at {Path.cwd() / path}: a relative path is read from the current folder)"
-
-
-# uname -m -> (binary asset name, release arch name) of a k3s release.
-K3S_ASSETS = {"x86_64": ("k3s", "amd64"), "aarch64": ("k3s-arm64", "arm64")}
-
-
-def airgap_lacks(folder: Path, arch: str) -> list[str]:
-    """The files of a k3s release that an air-gap install on `arch` (uname -m) needs and
-    `folder` lacks (README: Air-gap; operations/k3s.py uploads them), the images as the
-    README names them: ``airgap_lacks(Path("/empty"), "aarch64")`` gives ['k3s-arm64',
-    'sha256sum-arm64.txt', 'install.sh', 'k3s-airgap-images-arm64.tar.zst']."""
-    asset, release_arch = K3S_ASSETS[arch]
-    needed = (asset, f"sha256sum-{release_arch}.txt", "install.sh")
-    missing = [name for name in needed if not (folder / name).is_file()]
-    images = f"k3s-airgap-images-{release_arch}.tar"
-    if not any(path.is_file() for path in folder.glob(f"{images}*")):
-        missing.append(f"{images}.zst")
-    return missing
-
-
-def airgap_directory(value: Any) -> str:
-    """A folder on this machine with a k3s release's air-gap files for one architecture (the
-    hosts' is read only when the deploy runs, where operations/k3s.py checks that one's)."""
-    path = Path(_string(value)).expanduser()
-    if not path.is_dir():
-        raise Invalid(
-            f"is not a folder on this machine{looked_for(path)}; give the folder with the k3s "
-            "air-gap files"
-        )
-    # The architecture closest to complete; on a tie (an empty folder) the first, x86_64.
-    lacks = {arch: airgap_lacks(path, arch) for arch in K3S_ASSETS}
-    missing = min(lacks.values(), key=len)
-    if missing:
-        other = ""
-        if missing == lacks["x86_64"] and len(missing) == len(lacks["x86_64"]) == 4:
-            arm = [name for name in lacks["aarch64"] if name != "install.sh"]
-            other = f" (an arm64 host: {', '.join(arm)})"
-        raise Invalid(
-            f"lacks {', '.join(missing)}; put there these files of the k3s release that "
-            f"k3s_version names{other}"
-        )
-    return str(path.resolve())
-
-
 def host_names(value: Any) -> tuple[str, ...]:
     names = []
     for item in _list(value):
-        name = _string(item)
+        name = text_value(item)
         try:
             names.append(str(ipaddress.ip_address(name)))
         except ValueError:
@@ -164,7 +113,7 @@ def host_names(value: Any) -> tuple[str, ...]:
 
 
 def model_names(value: Any) -> tuple[str, ...]:
-    models = [_string(item) for item in _list(value)]
+    models = [text_value(item) for item in _list(value)]
     bad = [model for model in models if not MODEL_RE.match(model)]
     if bad:
         raise Invalid(
@@ -199,7 +148,7 @@ def cidr(value: Any) -> str:
 
         cidr("2001:DB8:0:0::/64")  # "2001:db8::/64"
     """
-    text = _string(value)
+    text = text_value(value)
     try:
         return str(ipaddress.ip_network(text, strict=True))
     except ValueError:
@@ -223,7 +172,7 @@ def cidrs(value: Any) -> tuple[str, ...]:
 
 
 def layer_names(value: Any) -> tuple[str, ...]:
-    layers = [_string(item).lower() for item in _list(value)]
+    layers = [text_value(item).lower() for item in _list(value)]
     unknown = [layer for layer in layers if layer not in LAYERS]
     if unknown or not layers:
         raise Invalid(f"names unknown layers {unknown}; choose from: {', '.join(LAYERS)}")
@@ -231,27 +180,8 @@ def layer_names(value: Any) -> tuple[str, ...]:
     return tuple(layer for layer in LAYERS if layer in layers)
 
 
-def model_files(value: Any) -> Mapping[str, str]:
-    if not isinstance(value, Mapping):
-        raise Invalid(
-            'must map model names to local GGUF files, e.g. {"mine:7b": "~/models/mine.gguf"}'
-        )
-    found = {}
-    for model, path in value.items():
-        if not MODEL_RE.match(str(model)):
-            raise Invalid(f"has a malformed model name {model!r}; use name:tag")
-        file = Path(_string(path)).expanduser()
-        if not file.is_file():
-            raise Invalid(
-                f"names {str(file)!r} for {model}, which is not a file on this machine"
-                f"{looked_for(file)}"
-            )
-        found[str(model)] = str(file.resolve())
-    return MappingProxyType(found)
-
-
 def cron_schedule(value: Any) -> str:
-    schedule = _string(value)
+    schedule = text_value(value)
     fields = schedule.split()
     if len(fields) != len(CRON_FIELDS):
         raise Invalid("is not a cron schedule of five fields; use e.g. '30 3 * * *' (03:30 daily)")
@@ -269,7 +199,7 @@ RESTIC_BACKENDS = ("sftp:", "s3:", "rest:", "b2:")
 
 
 def restic_repository(value: Any) -> str:
-    repository = _string(value)
+    repository = text_value(value)
     if not (repository.startswith(RESTIC_BACKENDS) or repository.startswith("/")):
         raise Invalid(
             "is not a restic repository; use one such as sftp:user@host:/path, "
@@ -281,15 +211,8 @@ def restic_repository(value: Any) -> str:
     return repository
 
 
-def local_file(value: Any) -> str:
-    file = Path(_string(value)).expanduser()
-    if not file.is_file():
-        raise Invalid(f"names {str(file)!r}, which is not a file on this machine{looked_for(file)}")
-    return str(file.resolve())
-
-
 def lego_dns_provider(value: Any) -> str:
-    name = _string(value).lower()
+    name = text_value(value).lower()
     problem = certificates.dns_provider_problem(name)
     if problem:
         raise Invalid(problem)
@@ -321,7 +244,7 @@ def host_name(value: Any) -> str:
 
 
 def login(value: Any) -> str:
-    name = _string(value)
+    name = text_value(value)
     if not name or any(char.isspace() or char in "\"'\\" for char in name):
         raise Invalid("must be a login name without spaces or quotes, e.g. alerts@example.com")
     return name
@@ -333,7 +256,7 @@ def http_url(example: str) -> Callable[[Any], str]:
     URL. Netdata hands it to curl, which would read other schemes (file:, ...) too."""
 
     def parse(value: Any) -> str:
-        url = _string(value)
+        url = text_value(value)
         parts = urllib.parse.urlsplit(url)
         if (
             parts.scheme not in ("https", "http")
@@ -344,34 +267,6 @@ def http_url(example: str) -> Callable[[Any], str]:
         return url
 
     return parse
-
-
-# What alert_secrets_file may hold: the secrets of Netdata's alert routes, each stored as a key of
-# the Secret ALERT_SECRET (operations/alerts.py reads them there).
-SLACK_EXAMPLE = "https://hooks.slack.com/services/..."
-ALERT_SECRET_KEYS = ("SMTP_PASSWORD", "SLACK_WEBHOOK_URL", "NTFY_ACCESS_TOKEN", "WEBHOOK_TOKEN")
-
-
-def _expands(raw: str) -> bool:
-    """Whether a shell would expand something in `raw` ($ or ` outside single quotes, ~ outside
-    quotes), which shlex, reading the quotes only, would keep as it is."""
-    quote = ""
-    escaped = False
-    for char in raw:
-        if escaped:
-            # In double quotes, \\$ and \\` are $ and ` to a shell, kept whole by shlex.
-            escaped = False
-            if quote and char in "$`":
-                return True
-        elif quote == "'":
-            quote = "" if char == "'" else quote
-        elif char == "\\":
-            escaped = True
-        elif char in "$`" or (char == "~" and not quote):
-            return True
-        elif char == '"' or (char == "'" and not quote):
-            quote = "" if quote == char else char
-    return False
 
 
 def stays_inside(url: str) -> bool:
@@ -389,59 +284,6 @@ def stays_inside(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def read_alert_secrets(path: str) -> dict[str, str]:
-    """The KEY='VALUE' (or KEY=VALUE, KEY="VALUE") lines of an alert secrets file, each value
-    read as a POSIX shell reads that one word (shlex in POSIX mode: 'it'\\''s' is it's), blank
-    lines and # comments skipped: ``{"SMTP_PASSWORD": "..."}``. Raises Invalid naming the line
-    and its key, never its value: a value that is not one word (a quote left open), or that a
-    shell would expand ($, `, ~)."""
-    found = {}
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, equals, raw = line.partition("=")
-        if not equals or key not in ALERT_SECRET_KEYS:
-            raise Invalid(
-                f"line {number} is not KEY='VALUE' with KEY one of {', '.join(ALERT_SECRET_KEYS)}"
-            )
-        try:
-            words = shlex.split(raw)
-        except ValueError:
-            words = []
-        # KEY= VALUE is to a shell an empty KEY, then the command VALUE.
-        if raw.strip() and (len(words) != 1 or raw[0].isspace()):
-            raise Invalid(
-                f"line {number}: {key}'s value is not one shell word (a quote left open, or a "
-                f"space outside quotes); write {key}='VALUE', a ' in it as '\\''"
-            )
-        if _expands(raw):
-            raise Invalid(
-                f"line {number}: {key}'s value has $ or ` outside single quotes (or ~ outside "
-                f"quotes), which a shell would expand; write {key}='VALUE'"
-            )
-        if not words or not words[0]:
-            raise Invalid(f"line {number} gives {key} an empty value")
-        found[key] = words[0]
-    if "SLACK_WEBHOOK_URL" in found:
-        try:
-            # The URL is the secret: over plain http it would cross the network readable.
-            if not stays_inside(http_url(SLACK_EXAMPLE)(found["SLACK_WEBHOOK_URL"])):
-                raise Invalid("http")
-        except Invalid:
-            raise Invalid(
-                "gives SLACK_WEBHOOK_URL a value that is not an https URL; use the "
-                f"incoming webhook's URL, {SLACK_EXAMPLE}"
-            ) from None
-    return found
-
-
-def alert_secrets_file(value: Any) -> str:
-    path = local_file(value)
-    read_alert_secrets(path)
-    return path
 
 
 def positive_int(value: Any) -> int:
@@ -478,7 +320,7 @@ def boolean(value: Any) -> bool:
 
 
 def clock_time(value: Any) -> str:
-    text = _string(value)
+    text = text_value(value)
     if not TIME_RE.match(text):
         raise Invalid("must be a time of day as HH:MM, e.g. 04:00")
     return text
@@ -490,7 +332,7 @@ OIDC_EXAMPLE = (
 )
 OIDC_PARTS = {
     "provider": discovery_url,
-    "client_id": _string,
+    "client_id": text_value,
     "client_secret": secret_key,
     "allowed_domains": lambda value: tuple(domain("example.com")(item) for item in _list(value)),
     "password_login": boolean,

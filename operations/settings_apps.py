@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from operations.local_files import model_files
 from operations.parsers import (
     at_least,
     boolean,
     email,
-    model_files,
     model_names,
     model_sizes,
     oidc,

@@ -5,9 +5,9 @@ and their certificates (ACME or your own), the networks admitted to the admin po
 
 from __future__ import annotations
 
+from operations.local_files import airgap_directory, local_file
 from operations.names import LAYERS
 from operations.parsers import (
-    airgap_directory,
     cidr,
     cidrs,
     domain,
@@ -16,7 +16,6 @@ from operations.parsers import (
     k3s_version,
     layer_names,
     lego_dns_provider,
-    local_file,
     one_of,
 )
 from operations.pins import PINNED_VERSIONS

@@ -6,8 +6,8 @@ assembles them.
 
 from __future__ import annotations
 
+from operations.local_files import alert_secrets_file, local_file
 from operations.parsers import (
-    alert_secrets_file,
     boolean,
     clock_time,
     cron_schedule,
@@ -15,7 +15,6 @@ from operations.parsers import (
     emails,
     host_name,
     http_url,
-    local_file,
     login,
     one_of,
     port,

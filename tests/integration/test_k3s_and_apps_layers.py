@@ -119,7 +119,7 @@ def airgap_folder(folder, binary: bytes, published: str | None = None):
     (folder / "install.sh").write_text("#!/bin/sh\nexit 0\n")
     digest = published or hashlib.sha256(binary).hexdigest()
     (folder / "sha256sum-amd64.txt").write_text(f"{digest}  k3s\n")
-    # The settings refuse a folder without the images (operations/parsers.py airgap_lacks).
+    # The settings refuse a folder without the images (operations/local_files.py airgap_lacks).
     (folder / "k3s-airgap-images-amd64.tar.zst").write_bytes(b"images")
     return folder
 

@@ -4,7 +4,7 @@ parent's msmtprc says for them, and the refusals of settings that contradict eac
 import pytest
 
 from operations import alerts
-from operations.parsers import read_alert_secrets
+from operations.local_files import read_alert_secrets
 from operations.settings import SettingsError, load
 
 EMAIL = {
