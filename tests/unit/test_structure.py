@@ -11,40 +11,6 @@ from pathlib import Path
 OPERATIONS = Path(__file__).resolve().parents[2] / "operations"
 # The `appliance` command: cli.py holds the group and adds the commands of the other modules.
 APPLIANCE = OPERATIONS.parent / "appliance"
-# Modules every other may import; they import nothing of the project themselves.
-FOUNDATIONS = {
-    "names",
-    "markers",
-    "errors",
-    "settings",
-    "certificates",
-    "webui_env",
-    "firewall",
-    "facts",
-    "host_facts",
-    "rendering",
-    "components",
-    "model_memory",
-    "pins",
-    "sizing",
-    "model_sizes",
-    "cron",
-    "sftp",
-    "parsers",
-    "local_files",
-    "setting",
-    "settings_platform",
-    "settings_apps",
-    "settings_upkeep",
-    "settings_table",
-    "alert_settings",
-    "fact_batch",
-    "pyinfra_internals",
-    "ollama_facts",
-    "gpu_facts",
-    "alarms",
-    "alert_probes",
-}
 # The settings, one concern a module, each importing only those before it here: the constants
 # (pins, sizing, the model table) and the engines (cron, sftp), then the value parsers, one
 # setting, the rows of the table by the part they configure, the table assembled from them,
@@ -65,6 +31,27 @@ SETTINGS_ORDER = (
     "alert_settings",
     "settings",
 )
+# Modules every other may import; they import nothing of the project themselves.
+FOUNDATIONS = {
+    "names",
+    "markers",
+    "errors",
+    "certificates",
+    "webui_env",
+    "firewall",
+    "facts",
+    "host_facts",
+    "rendering",
+    "components",
+    "model_memory",
+    "fact_batch",
+    "pyinfra_internals",
+    "ollama_facts",
+    "gpu_facts",
+    "alarms",
+    "alert_probes",
+    *SETTINGS_ORDER,
+}
 # The readiness code the same way: what a judgement gives and the parser, the cluster read
 # (the fact), what k3s applied, the judge, and last the gate (appliance/status_table.py, the
 # status command's table, imports them from outside operations/).
