@@ -6,8 +6,6 @@ them."""
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,8 @@ from click.testing import CliRunner
 
 from appliance.cli import main
 from appliance.rehearsal import REHEARSAL_SETTINGS, RehearsalHost, write_inventory
-from appliance.runner import project_environment, run_pyinfra
+from appliance.runner import run_pyinfra
+from dry_plan import dry_plan
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +28,6 @@ def agent_host():
 
 def planned(run) -> dict[str, list[str]]:
     """Operation name -> hosts it would (or might) change, from a --dry --json run."""
-    import json
 
     plan = json.loads(run.stdout)["plan"]
     return {
@@ -57,17 +55,8 @@ def test_single_server_plans_cleanly(rehearsal, inventory):
 def test_render_writes_what_a_dry_deploy_uploads(rehearsal, inventory, tmp_path):
     # What the deploy uploads, read from pyinfra's own plan (tests/pyinfra_capture.py: each
     # operation's FileUploadCommands and chmods), against `appliance render`'s folder.
-    path, planned = inventory(), tmp_path / "planned.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "pyinfra", str(path), "tests/pyinfra_capture.py", "--dry"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**project_environment(), "CAPTURED_DEPLOY": "deploy.py", "CAPTURED_OUT": str(planned)},
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    uploads = json.loads(planned.read_text())["uploads"]
+    path = inventory()
+    uploads = dry_plan(path, "deploy.py", tmp_path / "planned.json", timeout=900)["uploads"]
     out = tmp_path / "rendered"
     result = CliRunner().invoke(main, ["render", str(path), "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -6,14 +6,11 @@ What it removes is read from pyinfra's own plan of a `--dry` run against @local
 plans; nothing on this machine changes, and no k3s uninstall script is here to run.
 """
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 from appliance.inventory import InventoryHost
 from appliance.render import node_plans
-from appliance.runner import project_environment
+from dry_plan import dry_plan
 from operations.settings import load
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -45,18 +42,8 @@ def removals(tmp_path: Path, data: dict) -> list[tuple[str, str]]:
     operation, which stops the off-site timers, as (its name, "")."""
     inventory = tmp_path / "local.py"
     inventory.write_text(f"hosts = [('@local', {data!r})]\n")
-    out = tmp_path / "planned.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "pyinfra", str(inventory), "tests/pyinfra_capture.py", "--dry"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**project_environment(), "CAPTURED_DEPLOY": "uninstall.py", "CAPTURED_OUT": str(out)},
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
     found = []
-    for operation in json.loads(out.read_text())["operations"]:
+    for operation in dry_plan(inventory, "uninstall.py", tmp_path / "planned.json")["operations"]:
         (name,) = operation["names"]
         if name.endswith(OFFSITE_TIMERS_REMOVED):
             found.append((OFFSITE_TIMERS_REMOVED, ""))
