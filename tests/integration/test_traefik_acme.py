@@ -33,7 +33,6 @@ from __future__ import annotations
 import base64
 import datetime
 import http.server
-import ipaddress
 import json
 import os
 import shutil
@@ -49,10 +48,10 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
+from issued_certificates import issue, key_pem, pem
 from kube_api import KubeAPI, kubectl_path
 from operations import middlewares, monitoring
 from operations.component_state import READY, WARNING
@@ -119,44 +118,17 @@ def _listener_certificate(folder: Path) -> Path:
     """A CA and a 127.0.0.1 certificate for pebble's HTTPS listeners (Debian's pebble ships
     none); returns the CA's file, which Traefik and the test trust."""
     now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test listener CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
+    ca, leaf, key = issue(
+        ("localhost",),
+        ip_addresses=("127.0.0.1",),
+        common_name="127.0.0.1",
+        ca_name="test listener CA",
+        ca_valid=(now, now + datetime.timedelta(days=1)),
+        not_after=now + datetime.timedelta(days=1),
     )
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    (folder / "cert.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (folder / "cert.pem").write_bytes(pem(leaf))
+    (folder / "key.pem").write_bytes(key_pem(key))
+    (folder / "ca.pem").write_bytes(pem(ca))
     return folder / "ca.pem"
 
 
@@ -902,47 +874,12 @@ def cluster_in_mode(settings, backends: dict[str, Backend]) -> KubeAPI:
 def write_own_certificate(folder: Path) -> tuple[Path, Path, x509.Certificate]:
     """An organisation's CA and a certificate it issued for both names, as PEM files (the
     certificate, then the CA's), with its key: (certificate file, key file, certificate)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Corp Internal CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chat.example.com")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=90))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("chat.example.com"), x509.DNSName("monitor.example.com")]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
+    ca, leaf, key = issue(
+        ("chat.example.com", "monitor.example.com"), ca_name="Example Corp Internal CA"
     )
     certificate, key_file = folder / "chat.crt", folder / "chat.key"
-    certificate.write_bytes(
-        leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
-    )
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    certificate.write_bytes(pem(leaf, ca))
+    key_file.write_bytes(key_pem(key))
     return certificate, key_file, leaf
 
 

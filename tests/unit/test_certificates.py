@@ -5,11 +5,10 @@ they make of Traefik's values, arguments and Secrets (operations/certificates.py
 import datetime
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from issued_certificates import issue, key_pem, pem
 from operations import k3s, traefik
 from operations.settings import SettingsError, load
 
@@ -32,49 +31,16 @@ def write_pair(
 ):
     """A certificate signed by a test CA for ``names`` and its key, as PEM files; returns
     their paths (the certificate followed by the CA's, as a chain)."""
-    ca_key, key = (
-        ec.generate_private_key(ec.SECP256R1()),
-        key or ec.generate_private_key(ec.SECP256R1()),
+    ca, leaf, key = issue(
+        names,
+        ca_valid=(NOW - DAY, NOW + 365 * DAY),
+        not_before=not_before,
+        not_after=not_after,
+        key=key,
     )
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Corp CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW - DAY)
-        .not_valid_after(NOW + 365 * DAY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0] if names else "x")])
-        )
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(2)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-    )
-    if names:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-        )
-    leaf = builder.sign(ca_key, hashes.SHA256())
     certificate, key_file = folder / f"{name}.crt", folder / f"{name}.key"
-    certificate.write_bytes(
-        leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
-    )
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    certificate.write_bytes(pem(leaf, ca))
+    key_file.write_bytes(key_pem(key))
     return str(certificate), str(key_file)
 
 
