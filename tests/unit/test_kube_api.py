@@ -251,25 +251,28 @@ def test_server_dry_run_deletes_nothing(api):
     assert api.get("Deployment", ns, "web") is not None
 
 
+def pull_job(ns: str, **spec) -> dict:
+    """A Job `pull` in `ns` whose one container restarts on failure; `spec` adds to its spec
+    (e.g. backoffLimit=3)."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "pull", "namespace": ns},
+        "spec": {
+            **spec,
+            "template": {
+                "spec": {
+                    "restartPolicy": "OnFailure",
+                    "containers": [{"name": "pull", "image": "c"}],
+                }
+            },
+        },
+    }
+
+
 def test_wait_for_a_job_watches_until_complete(api):
     ns = namespace(api, "wait")
-    api.add(
-        [
-            {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "metadata": {"name": "pull", "namespace": ns},
-                "spec": {
-                    "template": {
-                        "spec": {
-                            "restartPolicy": "OnFailure",
-                            "containers": [{"name": "pull", "image": "c"}],
-                        }
-                    }
-                },
-            }
-        ]
-    )
+    api.add([pull_job(ns)])
     run = api.kubectl(
         "--namespace", ns, "wait", "--for=condition=complete", "job/pull", "--timeout=10s"
     )
@@ -279,23 +282,7 @@ def test_wait_for_a_job_watches_until_complete(api):
 def test_wait_for_a_failing_job_times_out(api):
     ns = namespace(api, "wait-fail")
     api.job_runs[(ns, "pull")] = lambda api, job, pod: (1, "Error: pull failed\n")
-    api.add(
-        [
-            {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "metadata": {"name": "pull", "namespace": ns},
-                "spec": {
-                    "template": {
-                        "spec": {
-                            "restartPolicy": "OnFailure",
-                            "containers": [{"name": "pull", "image": "c"}],
-                        }
-                    }
-                },
-            }
-        ]
-    )
+    api.add([pull_job(ns)])
     run = api.kubectl(
         "--namespace", ns, "wait", "--for=condition=complete", "job/pull", "--timeout=1s"
     )
@@ -342,24 +329,7 @@ def test_a_job_job_runs_does_not_name_runs_through_run_pod(api):
 def test_a_job_failing_with_on_failure_restarts_its_container_and_fails_no_pod(api):
     ns = namespace(api, "restarts")
     api.job_runs[(ns, "pull")] = lambda api, job, pod: (1, "Error: pull failed\n")
-    api.add(
-        [
-            {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "metadata": {"name": "pull", "namespace": ns},
-                "spec": {
-                    "backoffLimit": 3,
-                    "template": {
-                        "spec": {
-                            "restartPolicy": "OnFailure",
-                            "containers": [{"name": "pull", "image": "c"}],
-                        }
-                    },
-                },
-            }
-        ]
-    )
+    api.add([pull_job(ns, backoffLimit=3)])
     api.tick()
     job = api.get("Job", ns, "pull")
     assert (job["status"]["active"], "failed" in job["status"]) == (1, False)
