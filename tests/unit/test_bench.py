@@ -180,3 +180,59 @@ def test_the_memory_benchs_fit_table_says_it_reads_no_ollama_models(tmp_path):
     )
     assert fixed.returncode == mine.returncode == 0
     assert mine.stdout == fixed.stdout
+
+
+def memory_bench(*data: str) -> str:
+    """What bench/memory_budget.py prints, from the checkout (its default inventory is
+    inventories/prod.py), with these --data KEY=VALUE pairs; it must exit 0."""
+    run = bench(
+        "memory_budget.py", *(a for pair in data for a in ("--data", pair)), cwd=BENCH.parent
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def test_the_memory_bench_prints_the_preflights_figure():
+    output = memory_bench("ollama_models=qwen2.5:7b")
+    assert (
+        "Ollama's request and limit (CPU): 5494 MiB, with qwen2.5:7b 4800 MiB, "
+        "nomic-embed-text:latest 438 MiB loaded together"
+    ) in output
+    assert (
+        "on the 8 GB reference box (MemTotal 8139012 kB) Ollama has 5238 MiB: "
+        "ollama_models: Ollama needs 5494 MiB with qwen2.5:7b"
+    ) in output
+    # A model of unknown size: counted as its runner alone, and said so, not "admits".
+    unsized = memory_bench("ollama_models=mymodel:7b")
+    assert "mymodel:7b 64 MiB (its runner only: size not known)" in unsized
+    assert (
+        "Ollama has 5238 MiB: ollama_models: the size of mymodel:7b is not known offline"
+    ) in unsized
+    assert "the preflight admits" not in unsized
+
+
+def test_the_memory_bench_prints_what_the_preflight_checks_on_a_gpu_host():
+    """With ollama_gpu nvidia the preflight checks the host's RAM (the platform, the device
+    plugin and Ollama's 2 GiB beside the GPU) and the GPU's memory, not the CPU's figures."""
+    output = memory_bench("ollama_gpu=nvidia", "ollama_models=llama3.1:8b")
+    summary = output.splitlines()[-4:]
+    assert summary[0].endswith(
+        "of which the platform (all but Ollama) 1846 MiB (operations/sizing.py "
+        "PLATFORM_REQUESTS_MIB 1814 and the NVIDIA device plugin's DEVICE_PLUGIN_REQUEST_MIB 32)"
+    )
+    # 4.58 GiB of weights x 1.2.
+    assert summary[1] == (
+        "Ollama's request and limit (GPU): 2048 MiB of RAM, the server and CUDA's host side with "
+        "any prompt cache; its models load into the GPU's memory, where the largest, "
+        "llama3.1:8b, needs 5.5 GiB (its 4.6 GiB of weights x 1.2) (operations/memory.py)"
+    )
+    # 896 (the system) + 1814 + 32 + 2048.
+    assert summary[2] == (
+        "on the 8 GB reference box (MemTotal 8139012 kB) the host needs 4790 MiB of RAM: "
+        "the preflight admits that RAM"
+    )
+    assert summary[3] == (
+        "the GPU's memory: the preflight reads it on the host (nvidia-smi), this offline bench "
+        "cannot; the GPU must hold 5.5 GiB for llama3.1:8b"
+    )
+    assert "(CPU)" not in output and "short" not in output
