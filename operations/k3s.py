@@ -67,8 +67,6 @@ TRAEFIK_CONFIG_FILE = f"{MANIFESTS_DIR}/llm-appliance-traefik.yaml"
 AIRGAP_IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
 RELEASES_URL = "https://github.com/k3s-io/k3s/releases/download"
 INSTALL_SCRIPT_URL = "https://raw.githubusercontent.com/k3s-io/k3s/{version}/install.sh"
-# uname -m -> (binary asset name, release arch name); the settings check the air-gap files too.
-ASSETS = K3S_ASSETS
 # -- what goes on the host ---------------------------------------------------------------------
 
 
@@ -133,7 +131,7 @@ class AirgapFiles:
     @classmethod
     def find(cls, folder: str, arch: str) -> AirgapFiles:
         """Raises ValueError naming what is missing or does not match its published sum."""
-        asset, release_arch = ASSETS[arch]
+        asset, release_arch = K3S_ASSETS[arch]
         root = Path(folder)
         binary, sums, script = (
             root / asset,
@@ -171,7 +169,7 @@ def k3s_binary(version: str, arch: str):
     if read_fact(host, K3sVersion, path=K3S_BINARY) == version:
         host.noop(f"k3s {version} is installed")
         return
-    asset, release_arch = ASSETS[arch]
+    asset, release_arch = K3S_ASSETS[arch]
     release = f"{RELEASES_URL}/{quote(version)}"
     yield (
         'set -e; dir=$(mktemp -d); trap \'rm -rf "$dir"\' EXIT; cd "$dir"; '
